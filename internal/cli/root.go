@@ -1,0 +1,107 @@
+// Package cli is dossier's command line: flags become options, options go
+// to the domain packages, results are rendered. It is the only package that
+// prints, reads flags or decides exit codes.
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/dossier-dev/dossier/internal/oci"
+)
+
+// Exit codes.
+const (
+	ExitOK         = 0
+	ExitGateFailed = 1
+	ExitError      = 2
+)
+
+// gateError marks a failed gate (policy, vulnerability threshold): exit 1.
+type gateError struct{ msg string }
+
+func (e gateError) Error() string { return e.msg }
+
+// app carries what every command shares.
+type app struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+	registry       oci.RegistryOptions
+}
+
+// Main runs dossier with args and returns the exit code.
+func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	a := &app{stdin: stdin, stdout: stdout, stderr: stderr}
+	root := a.rootCommand()
+	root.SetArgs(args)
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return ExitOK
+	}
+	fmt.Fprintln(stderr, "dossier:", err)
+	var g gateError
+	if errors.As(err, &g) {
+		return ExitGateFailed
+	}
+	return ExitError
+}
+
+func (a *app) rootCommand() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "dossier",
+		Short: "Evidence for every artifact, bound to its digest: SBOMs, findings, signatures, decisions",
+		Long: `dossier names every artifact by digest and attaches evidence to it.
+
+Sources: a registry reference (host/repo:tag, host/repo@sha256:…), oci-layout:DIR[:tag|@digest],
+docker-archive:FILE.tar, dir:PATH or file:PATH; without a scheme the kind is detected when that
+is unambiguous. A command given a tag resolves it first and says which digest it acted on.
+
+Every flag can also be set as DOSSIER_<FLAG> in the environment (--insecure-registry is
+DOSSIER_INSECURE_REGISTRY); flags win.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			return flagsFromEnvironment(cmd)
+		},
+	}
+	root.PersistentFlags().StringSliceVar(&a.registry.InsecureRegistries, "insecure-registry", nil,
+		"registry host[:port] that may be reached over plain HTTP (loopback registries always may)")
+	root.AddCommand(a.versionCommand(), a.resolveCommand(), a.sbomCommand(), a.demoCommand())
+	return root
+}
+
+// flagsFromEnvironment fills flags the user did not set from DOSSIER_*
+// variables, so that configuration is flags first, then environment.
+func flagsFromEnvironment(cmd *cobra.Command) error {
+	var err error
+	cmd.Flags().VisitAll(func(f *pflag.Flag) {
+		if err != nil || f.Changed {
+			return
+		}
+		key := "DOSSIER_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		if v, ok := os.LookupEnv(key); ok {
+			if serr := cmd.Flags().Set(f.Name, v); serr != nil {
+				err = fmt.Errorf("environment %s=%q: %w", key, v, serr)
+			}
+		}
+	})
+	return err
+}
+
+// usageError wraps argument problems so they read as such.
+func usageError(format string, args ...any) error {
+	return fmt.Errorf("usage: "+format, args...)
+}

@@ -1,0 +1,167 @@
+package cli
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/dossier-dev/dossier/internal/evidence"
+	"github.com/dossier-dev/dossier/internal/sbom"
+	"github.com/dossier-dev/dossier/internal/sbom/generate"
+)
+
+func (a *app) sbomCommand() *cobra.Command {
+	var output, outputFile, platform string
+	cmd := &cobra.Command{
+		Use:   "sbom SOURCE",
+		Short: "Generate an SBOM of an image, layout, archive, directory or file",
+		Long: `Generate an SBOM bound to the digest of SOURCE.
+
+The SBOM names its subject (for images the manifest digest, as a pkg:oci purl in CycloneDX
+metadata.component and as the described package in SPDX), the tool and the creation time.
+SOURCE_DATE_EPOCH sets the creation time, so two runs on the same input are byte-identical.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkOutput(output, generate.Formats...); err != nil {
+				return err
+			}
+			p, err := parsePlatformFlag(platform)
+			if err != nil {
+				return usageError("%v", err)
+			}
+			created, err := sourceDateEpoch()
+			if err != nil {
+				return err
+			}
+			art, err := a.resolveSource(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			res, err := generate.Generate(cmd.Context(), art, generate.Options{Platform: p, Created: created})
+			if err != nil {
+				return err
+			}
+			if res.Subject != art.Subject {
+				fmt.Fprintf(a.stderr, "selected %s manifest %s of index %s\n", res.Platform, res.Subject.Digest, art.Subject.Digest)
+			}
+			if outputFile == "" {
+				return res.Encode(a.stdout, output)
+			}
+			if err := writeFileAtomic(outputFile, func(w io.Writer) error { return res.Encode(w, output) }); err != nil {
+				return err
+			}
+			fmt.Fprintf(a.stderr, "wrote %s SBOM of %s to %s\n", output, res.Subject, outputFile)
+			return nil
+		},
+	}
+	cmd.Flags().StringVarP(&output, "output", "o", "cyclonedx-json", "SBOM format: "+strings.Join(generate.Formats, ", "))
+	cmd.Flags().StringVar(&outputFile, "output-file", "", "write the SBOM to this file instead of stdout")
+	cmd.Flags().StringVar(&platform, "platform", "", "platform to read from a multi-platform index: os/arch[/variant] (default linux/amd64)")
+	cmd.AddCommand(a.sbomInspectCommand())
+	return cmd
+}
+
+// sourceDateEpoch reads SOURCE_DATE_EPOCH (reproducible-builds.org) or
+// returns the zero time, which means now.
+func sourceDateEpoch() (time.Time, error) {
+	v, ok := os.LookupEnv("SOURCE_DATE_EPOCH")
+	if !ok || v == "" {
+		return time.Time{}, nil
+	}
+	secs, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || secs < 0 {
+		return time.Time{}, fmt.Errorf("SOURCE_DATE_EPOCH=%q: want a non-negative number of seconds since 1970", v)
+	}
+	return time.Unix(secs, 0).UTC(), nil
+}
+
+func (a *app) sbomInspectCommand() *cobra.Command {
+	var output string
+	cmd := &cobra.Command{
+		Use:   "inspect FILE",
+		Short: "Summarise an SBOM (CycloneDX, SPDX or syft JSON): subject, counts, components without purl",
+		Long:  "Summarise an SBOM. FILE may be - for standard input.",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkOutput(output, "table", "json"); err != nil {
+				return err
+			}
+			doc, err := a.readSBOM(args[0])
+			if err != nil {
+				return err
+			}
+			s := sbom.Summarize(doc)
+			if output == "json" {
+				return writeJSON(a.stdout, s)
+			}
+			return renderSummary(a.stdout, s)
+		},
+	}
+	cmd.Flags().StringVarP(&output, "output", "o", "table", "output format: table or json")
+	return cmd
+}
+
+func (a *app) readSBOM(path string) (*evidence.Document, error) {
+	if path == "-" {
+		return sbom.Decode(a.stdin, "standard input")
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return sbom.Decode(f, path)
+}
+
+func renderSummary(w io.Writer, s sbom.Summary) error {
+	t := newTable(w)
+	subject := "(none: the SBOM names no digest)"
+	if s.Subject != nil {
+		subject = s.Subject.String()
+	}
+	fmt.Fprintf(t, "subject\t%s\n", subject)
+	if s.SubjectName != "" {
+		fmt.Fprintf(t, "name\t%s\n", s.SubjectName)
+	}
+	fmt.Fprintf(t, "format\t%s %s\n", s.Format, s.SpecVersion)
+	if s.Tool != "" {
+		fmt.Fprintf(t, "tool\t%s\n", s.Tool)
+	}
+	if s.Created != "" {
+		fmt.Fprintf(t, "created\t%s\n", s.Created)
+	}
+	fmt.Fprintf(t, "components\t%d\n", s.Components)
+	fmt.Fprintf(t, "without purl\t%d\n", len(s.WithoutPURL))
+	if err := t.Flush(); err != nil {
+		return err
+	}
+	for _, section := range []struct {
+		title string
+		rows  []sbom.Count
+	}{{"TYPE", s.ByType}, {"ECOSYSTEM", s.ByEcosystem}} {
+		fmt.Fprintln(w)
+		t = newTable(w)
+		fmt.Fprintf(t, "%s\tCOUNT\n", section.title)
+		for _, c := range section.rows {
+			fmt.Fprintf(t, "%s\t%d\n", c.Key, c.Count)
+		}
+		if err := t.Flush(); err != nil {
+			return err
+		}
+	}
+	if len(s.WithoutPURL) > 0 {
+		fmt.Fprintln(w)
+		t = newTable(w)
+		fmt.Fprintln(t, "WITHOUT PURL\tVERSION\tTYPE")
+		for _, c := range s.WithoutPURL {
+			fmt.Fprintf(t, "%s\t%s\t%s\n", c.Name, c.Version, c.Type)
+		}
+		return t.Flush()
+	}
+	return nil
+}

@@ -1,0 +1,99 @@
+package oci
+
+import (
+	"fmt"
+	"net"
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+)
+
+// RegistryOptions controls how registries are reached.
+type RegistryOptions struct {
+	// InsecureRegistries are hosts ("host" or "host:port") that may be
+	// reached over plain HTTP. Loopback registries always may.
+	InsecureRegistries []string
+	// Keychain resolves credentials; the Docker config keychain by default.
+	Keychain authn.Keychain
+	// Timeout bounds each registry request (default 60s).
+	Timeout time.Duration
+	// Retries is how many times a failed request is retried (default 2).
+	Retries int
+	// Transport overrides the HTTP transport (tests).
+	Transport http.RoundTripper
+}
+
+// IsLoopbackHost reports whether host ("name" or "name:port") is a loopback
+// address or localhost.
+func IsLoopbackHost(host string) bool {
+	h, _, err := net.SplitHostPort(host)
+	if err != nil {
+		h = host
+	}
+	if h == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(h)
+	return ip != nil && ip.IsLoopback()
+}
+
+func (o RegistryOptions) allowsHTTP(host string) bool {
+	return IsLoopbackHost(host) || slices.Contains(o.InsecureRegistries, host)
+}
+
+// nameOptions makes references to loopback and explicitly insecure
+// registries use plain HTTP; every other host must speak TLS.
+func (o RegistryOptions) nameOptions(ref string) []name.Option {
+	r, err := name.ParseReference(ref)
+	if err == nil && o.allowsHTTP(r.Context().RegistryStr()) {
+		return []name.Option{name.Insecure}
+	}
+	return nil
+}
+
+func (o RegistryOptions) remoteOptions() []remote.Option {
+	keychain := o.Keychain
+	if keychain == nil {
+		keychain = authn.DefaultKeychain
+	}
+	timeout := o.Timeout
+	if timeout <= 0 {
+		timeout = 60 * time.Second
+	}
+	retries := o.Retries
+	if retries <= 0 {
+		retries = 2
+	}
+	base := o.Transport
+	if base == nil {
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.ResponseHeaderTimeout = timeout
+		t.TLSHandshakeTimeout = 10 * time.Second
+		base = t
+	}
+	return []remote.Option{
+		remote.WithAuthFromKeychain(keychain),
+		remote.WithTransport(httpsOnly{allowed: o.allowsHTTP, next: base}),
+		remote.WithRetryBackoff(remote.Backoff{Duration: 500 * time.Millisecond, Factor: 2, Jitter: 0.1, Steps: retries + 1, Cap: 5 * time.Second}),
+		remote.WithUserAgent("dossier"),
+	}
+}
+
+// httpsOnly refuses plain-HTTP requests to hosts that are neither loopback
+// nor listed as insecure. go-containerregistry itself falls back to HTTP
+// for private address ranges; dossier does not.
+type httpsOnly struct {
+	allowed func(host string) bool
+	next    http.RoundTripper
+}
+
+func (t httpsOnly) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.URL.Scheme == "http" && !t.allowed(req.URL.Host) {
+		return nil, fmt.Errorf("refusing plain HTTP to %s: only loopback registries or hosts given with --insecure-registry may use it", req.URL.Host)
+	}
+	return t.next.RoundTrip(req)
+}

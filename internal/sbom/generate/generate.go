@@ -1,0 +1,151 @@
+// Package generate catalogues the software in an artifact with the syft
+// library and encodes the result as CycloneDX, SPDX or syft JSON bound to
+// the artifact's digest. It is kept apart from package sbom so that
+// consumers of SBOMs (policy, admission) do not link syft.
+package generate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	stereofile "github.com/anchore/stereoscope/pkg/file"
+	"github.com/anchore/stereoscope/pkg/image"
+	"github.com/anchore/syft/syft"
+	syftsbom "github.com/anchore/syft/syft/sbom"
+	"github.com/anchore/syft/syft/source"
+	"github.com/anchore/syft/syft/source/directorysource"
+	"github.com/anchore/syft/syft/source/filesource"
+	"github.com/anchore/syft/syft/source/stereoscopesource"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	_ "modernc.org/sqlite" // syft reads RPM databases through database/sql
+
+	"github.com/dossier-dev/dossier/internal/buildinfo"
+	"github.com/dossier-dev/dossier/internal/evidence"
+	"github.com/dossier-dev/dossier/internal/oci"
+)
+
+// Options control generation.
+type Options struct {
+	// Platform selects an image from a multi-platform index.
+	Platform *v1.Platform
+	// Created is the creation time written into the SBOM; zero means now.
+	// Callers honour SOURCE_DATE_EPOCH by setting it.
+	Created time.Time
+	// Parallelism bounds syft's cataloguing workers (0: syft's default).
+	Parallelism int
+}
+
+// Result is a catalogued artifact, ready to encode.
+type Result struct {
+	// Subject is the exact content catalogued: for an index, the platform
+	// manifest chosen.
+	Subject evidence.Subject
+	// Tag is the tag the subject was resolved from, if any.
+	Tag string
+	// Platform is os/arch[/variant] for images.
+	Platform string
+	Created  time.Time
+	Tool     buildinfo.Info
+
+	sbom   *syftsbom.SBOM
+	source oci.Source
+}
+
+// Generate catalogues the artifact.
+func Generate(ctx context.Context, a *oci.Artifact, opts Options) (*Result, error) {
+	created := opts.Created
+	if created.IsZero() {
+		created = time.Now()
+	}
+	res := &Result{Subject: a.Subject, Tag: a.Tag, Created: created.UTC(), Tool: buildinfo.Read(), source: a.Source}
+
+	var (
+		src     source.Source
+		cleanup func()
+		err     error
+	)
+	if a.Source.IsImage() {
+		src, cleanup, err = res.imageSource(ctx, a, opts.Platform)
+	} else {
+		src, cleanup, err = localSource(a)
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer cleanup()
+
+	cfg := syft.DefaultCreateSBOMConfig().WithTool("dossier", res.Tool.Version)
+	if opts.Parallelism > 0 {
+		cfg = cfg.WithParallelism(opts.Parallelism)
+	}
+	s, err := syft.CreateSBOM(ctx, src, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("%s: cataloguing %s: %w", a.Source.Input, res.Subject, err)
+	}
+	res.sbom = s
+	return res, nil
+}
+
+func (res *Result) imageSource(ctx context.Context, a *oci.Artifact, platform *v1.Platform) (source.Source, func(), error) {
+	img, subject, err := a.Image(ctx, platform)
+	if err != nil {
+		return nil, nil, err
+	}
+	res.Subject = subject
+	rawManifest, err := img.RawManifest()
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: reading manifest %s: %w", a.Source.Input, subject.Digest, err)
+	}
+	cfg, err := img.ConfigFile()
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: reading image config of %s: %w", a.Source.Input, subject.Digest, err)
+	}
+	res.Platform = cfg.Platform().String()
+
+	tmp := stereofile.NewTempDirGenerator("dossier")
+	cacheDir, err := tmp.NewDirectory("image")
+	if err != nil {
+		return nil, nil, errors.Join(err, tmp.Cleanup())
+	}
+	meta := []image.AdditionalMetadata{
+		image.WithManifest(rawManifest),
+		image.WithManifestDigest(subject.Digest),
+	}
+	if a.Source.Kind == oci.KindRegistry {
+		meta = append(meta, image.WithRepoDigests(subject.String()))
+		if a.Tag != "" {
+			meta = append(meta, image.WithTags(subject.Repository+":"+a.Tag))
+		}
+	}
+	simg := image.New(img, tmp, cacheDir, meta...)
+	if err := simg.Read(ctx); err != nil {
+		return nil, nil, errors.Join(fmt.Errorf("%s: reading layers of %s: %w", a.Source.Input, subject.Digest, err), simg.Cleanup(), tmp.Cleanup())
+	}
+	src := stereoscopesource.New(simg, stereoscopesource.ImageConfig{
+		Reference: subject.String(),
+		Alias:     source.Alias{Name: subject.Repository, Version: subject.Digest},
+	})
+	return src, func() { _ = src.Close(); _ = tmp.Cleanup() }, nil
+}
+
+func localSource(a *oci.Artifact) (source.Source, func(), error) {
+	var (
+		src source.Source
+		err error
+	)
+	alias := source.Alias{Name: a.Subject.Repository, Version: a.Subject.Digest}
+	switch a.Source.Kind {
+	case oci.KindDir:
+		src, err = directorysource.New(directorysource.Config{Path: a.Source.Path, Alias: alias})
+	case oci.KindFile:
+		src, err = filesource.New(filesource.Config{Path: a.Source.Path, Alias: alias})
+	default:
+		err = fmt.Errorf("source kind %q is not supported", a.Source.Kind)
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", a.Source.Input, err)
+	}
+	return src, func() { _ = src.Close() }, nil
+}
