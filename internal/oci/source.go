@@ -108,7 +108,7 @@ func detect(input string) (Source, error) {
 	info, err := os.Stat(input)
 	switch {
 	case err == nil && info.IsDir():
-		if _, err := os.Stat(filepath.Join(input, "oci-layout")); err == nil {
+		if isLayout(input) {
 			return Source{Kind: KindOCILayout, Input: input, Path: input}, nil
 		}
 		return Source{Kind: KindDir, Input: input, Path: input}, nil
@@ -118,14 +118,14 @@ func detect(input string) (Source, error) {
 		}
 		return Source{Kind: KindFile, Input: input, Path: input}, nil
 	}
+	if i := strings.LastIndexAny(input, "@:"); i > 0 && isLayout(input[:i]) {
+		return parseLayout(input, input)
+	}
+	if i := strings.LastIndex(input, "@"); i > 0 && isLayout(input[:i]) {
+		return parseLayout(input, input)
+	}
 	if looksLikePath(input) {
 		return Source{}, fmt.Errorf("source %q: %w", input, err)
-	}
-	if i := strings.LastIndex(input, "@"); i > 0 && isDir(input[:i]) {
-		return parseLayout(input, input)
-	}
-	if i := strings.LastIndex(input, ":"); i > 0 && isDir(input[:i]) {
-		return parseLayout(input, input)
 	}
 	if _, perr := name.ParseReference(input); perr != nil {
 		return Source{}, fmt.Errorf("source %q: neither a local path nor an image reference (%v)", input, perr)
@@ -136,6 +136,11 @@ func detect(input string) (Source, error) {
 func looksLikePath(s string) bool {
 	return strings.HasPrefix(s, "/") || strings.HasPrefix(s, "./") || strings.HasPrefix(s, "../") ||
 		strings.HasPrefix(s, "~") || strings.HasSuffix(s, ".tar") || strings.HasSuffix(s, ".json")
+}
+
+func isLayout(dir string) bool {
+	_, err := os.Stat(filepath.Join(dir, "oci-layout"))
+	return err == nil
 }
 
 func isDir(p string) bool {

@@ -12,7 +12,7 @@ import (
 )
 
 // cycloneDXVersions are the specification versions dossier reads.
-var cycloneDXVersions = []string{"1.4", "1.5", "1.6"}
+var cycloneDXVersions = []string{"1.4", "1.5", "1.6", "1.7"}
 
 func decodeCycloneDX(data []byte) (*evidence.Document, error) {
 	var bom cdx.BOM
@@ -48,6 +48,9 @@ func decodeCycloneDX(data []byte) (*evidence.Document, error) {
 func appendCycloneDX(doc *evidence.Document, comps []cdx.Component, path string) error {
 	for i, c := range comps {
 		where := fmt.Sprintf("%s[%d]", path, i)
+		if c.Name == "" {
+			return &Error{Where: where, Err: fmt.Errorf("component has no name")}
+		}
 		if c.Type != cdx.ComponentTypeFile {
 			purl, err := canonicalPURL(c.PackageURL, where+".purl")
 			if err != nil {

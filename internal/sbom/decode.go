@@ -67,15 +67,7 @@ func Decode(r io.Reader, input string) (*evidence.Document, error) {
 	if err != nil {
 		return nil, &Error{Input: input, Err: err}
 	}
-	var doc *evidence.Document
-	switch format {
-	case FormatCycloneDX:
-		doc, err = decodeCycloneDX(data)
-	case FormatSPDX:
-		doc, err = decodeSPDX(data)
-	case FormatSyft:
-		doc, err = decodeSyft(data)
-	}
+	doc, err := decodeFormat(format, data)
 	if err != nil {
 		var e *Error
 		if errors.As(err, &e) {
@@ -86,6 +78,25 @@ func Decode(r io.Reader, input string) (*evidence.Document, error) {
 	}
 	doc.Format = format
 	return doc, nil
+}
+
+// decodeFormat runs the decoder for format. The CycloneDX and SPDX
+// libraries can panic on hostile documents (a null package, for one); such
+// a panic becomes an error about the input, never a crash.
+func decodeFormat(format string, data []byte) (doc *evidence.Document, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			doc, err = nil, fmt.Errorf("malformed document: the %s parser failed: %v", format, r)
+		}
+	}()
+	switch format {
+	case FormatCycloneDX:
+		return decodeCycloneDX(data)
+	case FormatSPDX:
+		return decodeSPDX(data)
+	default:
+		return decodeSyft(data)
+	}
 }
 
 // Detect names the SBOM format of data from its top-level fields.

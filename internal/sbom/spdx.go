@@ -18,9 +18,17 @@ var spdxVersions = []string{"SPDX-2.2", "SPDX-2.3"}
 
 func decodeSPDX(data []byte) (*evidence.Document, error) {
 	var probe struct {
-		SPDXVersion string `json:"spdxVersion"`
+		SPDXVersion string            `json:"spdxVersion"`
+		Packages    []json.RawMessage `json:"packages"`
 	}
-	_ = json.Unmarshal(data, &probe) // Detect already parsed it
+	if err := json.Unmarshal(data, &probe); err != nil {
+		return nil, &Error{Err: fmt.Errorf("invalid SPDX JSON: %w", err)}
+	}
+	for i, p := range probe.Packages {
+		if string(p) == "null" {
+			return nil, &Error{Where: fmt.Sprintf("packages[%d]", i), Err: fmt.Errorf("null package")}
+		}
+	}
 	if !slices.Contains(spdxVersions, probe.SPDXVersion) {
 		return nil, &Error{Where: "spdxVersion", Err: fmt.Errorf("%s is not supported (want %s)", probe.SPDXVersion, strings.Join(spdxVersions, ", "))}
 	}

@@ -1,0 +1,48 @@
+package testutil
+
+import (
+	"testing"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+)
+
+// PushSample copies a sample layout's tagged manifest (image or index) to
+// ref in a registry and returns its digest.
+func PushSample(t testing.TB, sample, ref string) string {
+	t.Helper()
+	p := SampleIndex(t, sample)
+	idx, err := p.ImageIndex()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := idx.IndexManifest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(m.Manifests) != 1 {
+		t.Fatalf("sample %s: want one manifest in index.json, have %d", sample, len(m.Manifests))
+	}
+	desc := m.Manifests[0]
+	r, err := name.ParseReference(ref, name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if desc.MediaType.IsIndex() {
+		child, err := idx.ImageIndex(desc.Digest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = remote.WriteIndex(r, child)
+	} else {
+		img, ierr := idx.Image(desc.Digest)
+		if ierr != nil {
+			t.Fatal(ierr)
+		}
+		err = remote.Write(r, img)
+	}
+	if err != nil {
+		t.Fatalf("pushing %s to %s: %v", sample, ref, err)
+	}
+	return desc.Digest.String()
+}

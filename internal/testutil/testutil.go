@@ -1,0 +1,86 @@
+// Package testutil holds helpers shared by dossier's tests: the repository
+// root, the sample layouts, an in-process registry on 127.0.0.1 and the
+// location of interop peers.
+package testutil
+
+import (
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+
+	"github.com/google/go-containerregistry/pkg/registry"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
+)
+
+// RepoRoot is the repository's top directory.
+func RepoRoot() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
+}
+
+// Samples lists the bundled sample images.
+var Samples = []string{"debian", "go-app", "npm-app"}
+
+// SampleLayout returns the path of a bundled sample image's OCI layout.
+func SampleLayout(name string) string {
+	return filepath.Join(RepoRoot(), "samples", "layouts", name)
+}
+
+// SampleIndex opens a sample layout's index.json.
+func SampleIndex(t testing.TB, name string) layout.Path {
+	t.Helper()
+	p, err := layout.FromPath(SampleLayout(name))
+	if err != nil {
+		t.Fatalf("sample %s: %v", name, err)
+	}
+	return p
+}
+
+// Registry starts go-containerregistry's in-process registry on 127.0.0.1
+// and returns its host:port.
+func Registry(t testing.TB) string {
+	t.Helper()
+	srv := httptest.NewServer(registry.New(registry.WithReferrersSupport(true), registry.Logger(nullLogger())))
+	t.Cleanup(srv.Close)
+	return strings.TrimPrefix(srv.URL, "http://")
+}
+
+// PeersDir is where .ci/run installs the interop peers (syft, registry,
+// crane, …): $DOSSIER_PEERS_DIR, else ~/.cache/dossier-peers.
+func PeersDir() string {
+	if d := os.Getenv("DOSSIER_PEERS_DIR"); d != "" {
+		return d
+	}
+	home, _ := os.UserHomeDir()
+	return filepath.Join(home, ".cache", "dossier-peers")
+}
+
+// Peer returns the path of an installed peer binary. When it is missing the
+// test fails under CI (which must have installed it) and skips elsewhere,
+// naming what to run.
+func Peer(t testing.TB, name string) string {
+	t.Helper()
+	p := filepath.Join(PeersDir(), "bin", name)
+	if _, err := os.Stat(p); err == nil {
+		return p
+	}
+	if lp, err := exec.LookPath(name); err == nil && os.Getenv("CI") == "" {
+		return lp
+	}
+	Missing(t, "peer %s not installed at %s: run .ci/install-peers", name, p)
+	return ""
+}
+
+// Missing fails under CI, where every prerequisite must be present, and
+// skips elsewhere with the reason.
+func Missing(t testing.TB, format string, args ...any) {
+	t.Helper()
+	if os.Getenv("CI") != "" {
+		t.Fatalf(format, args...)
+	}
+	t.Skipf(format, args...)
+}
