@@ -29,7 +29,7 @@ func decodeCycloneDX(data []byte) (*evidence.Document, error) {
 		doc.Tool = cycloneDXTool(m.Tools)
 		if c := m.Component; c != nil {
 			doc.SubjectName = c.Name
-			doc.Subject = subjectFromPURL(c.PackageURL)
+			doc.Subject = subjectFromPURL(c.PackageURL, c.Name)
 			if doc.Subject == nil && c.Type == cdx.ComponentTypeContainer && evidence.ValidDigest(c.Version) {
 				doc.Subject = &evidence.Subject{Repository: c.Name, Digest: c.Version}
 			}

@@ -145,13 +145,17 @@ func canonicalPURL(purl, where string) (string, error) {
 }
 
 // subjectFromPURL reads the subject of a pkg:oci purl whose version is a
-// digest: repository_url when present, else the name.
-func subjectFromPURL(purl string) *evidence.Subject {
+// digest: repository_url when present, else the SBOM's own name for the
+// subject (fullName, which keeps the path a purl name drops), else the name.
+func subjectFromPURL(purl, fullName string) *evidence.Subject {
 	p, err := packageurl.FromString(purl)
 	if err != nil || p.Type != "oci" || !evidence.ValidDigest(p.Version) {
 		return nil
 	}
 	repo := p.Name
+	if fullName != "" {
+		repo = fullName
+	}
 	if u := p.Qualifiers.Map()["repository_url"]; u != "" {
 		repo = u
 	}

@@ -9,62 +9,9 @@ import (
 	"strings"
 	"testing"
 
-	"golang.org/x/mod/modfile"
-
 	"github.com/dossier-dev/dossier/internal/evidence"
 	"github.com/dossier-dev/dossier/internal/testutil"
 )
-
-// goAppRequirements reads the sample Go program's go.mod: every SBOM of the
-// go-app image must list these modules at these versions.
-func goAppRequirements(t *testing.T) []string {
-	t.Helper()
-	path := filepath.Join(testutil.RepoRoot(), "samples", "src", "go-app", "go.mod")
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, err := modfile.Parse(path, data, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var purls []string
-	for _, r := range f.Require {
-		purls = append(purls, "pkg:golang/"+r.Mod.Path+"@"+r.Mod.Version)
-	}
-	if len(purls) == 0 {
-		t.Fatal("sample go.mod requires nothing")
-	}
-	return purls
-}
-
-// goAppAMD64Digest is the linux/amd64 manifest of the go-app sample index.
-func goAppAMD64Digest(t *testing.T) string {
-	t.Helper()
-	idx, err := testutil.SampleIndex(t, "go-app").ImageIndex()
-	if err != nil {
-		t.Fatal(err)
-	}
-	top, err := idx.IndexManifest()
-	if err != nil {
-		t.Fatal(err)
-	}
-	child, err := idx.ImageIndex(top.Manifests[0].Digest)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := child.IndexManifest()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, d := range m.Manifests {
-		if d.Platform != nil && d.Platform.Architecture == "amd64" {
-			return d.Digest.String()
-		}
-	}
-	t.Fatal("go-app sample has no linux/amd64 image")
-	return ""
-}
 
 func decodeFile(t *testing.T, path string) *evidence.Document {
 	t.Helper()
@@ -92,8 +39,8 @@ func purls(doc *evidence.Document) []string {
 }
 
 func TestDecodeEveryFormatOfTheSameImage(t *testing.T) {
-	want := goAppRequirements(t)
-	digest := goAppAMD64Digest(t)
+	want := testutil.ExpectedPackages(t, "go-app")
+	digest := testutil.SampleImageDigest(t, "go-app", "amd64")
 	files, err := filepath.Glob("testdata/go-app.syft.*.json")
 	if err != nil || len(files) < 6 {
 		t.Fatalf("testdata SBOMs: %v %v", files, err)
@@ -102,8 +49,12 @@ func TestDecodeEveryFormatOfTheSameImage(t *testing.T) {
 	for _, f := range files {
 		doc := decodeFile(t, f)
 		got := purls(doc)
+		var keys []string
+		for _, p := range got {
+			keys = append(keys, testutil.PackageKey(p))
+		}
 		for _, w := range want {
-			if !slices.Contains(got, w) {
+			if !slices.Contains(keys, w) {
 				t.Errorf("%s: missing %s (have %v)", f, w, got)
 			}
 		}

@@ -105,7 +105,7 @@ func spdxPURL(p *spdx.Package) string {
 // spdxSubject reads an image subject from the described package: its
 // pkg:oci purl, or a container package with a SHA-256 checksum.
 func spdxSubject(p *spdx.Package, purl string) *evidence.Subject {
-	if s := subjectFromPURL(purl); s != nil {
+	if s := subjectFromPURL(purl, p.PackageName); s != nil {
 		return s
 	}
 	if !strings.EqualFold(p.PrimaryPackagePurpose, "CONTAINER") {

@@ -84,3 +84,36 @@ func Missing(t testing.TB, format string, args ...any) {
 	}
 	t.Skipf(format, args...)
 }
+
+// SampleImageDigest is the manifest digest of a sample's image for arch:
+// the tagged manifest itself, or the matching entry of the tagged index.
+func SampleImageDigest(t testing.TB, sample, arch string) string {
+	t.Helper()
+	idx, err := SampleIndex(t, sample).ImageIndex()
+	if err != nil {
+		t.Fatal(err)
+	}
+	top, err := idx.IndexManifest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	desc := top.Manifests[0]
+	if !desc.MediaType.IsIndex() {
+		return desc.Digest.String()
+	}
+	child, err := idx.ImageIndex(desc.Digest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := child.IndexManifest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range m.Manifests {
+		if d.Platform != nil && d.Platform.Architecture == arch {
+			return d.Digest.String()
+		}
+	}
+	t.Fatalf("sample %s has no %s image", sample, arch)
+	return ""
+}

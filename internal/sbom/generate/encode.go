@@ -61,7 +61,10 @@ func (r *Result) SubjectPURL() string {
 	if r.Tag != "" {
 		q = append(q, packageurl.Qualifier{Key: "tag", Value: r.Tag})
 	}
-	return packageurl.NewPackageURL("oci", "", strings.ToLower(repo[nameStart:]), r.Subject.Digest, q, "").ToString()
+	purl := packageurl.NewPackageURL("oci", "", strings.ToLower(repo[nameStart:]), r.Subject.Digest, q, "").ToString()
+	// The purl specification writes the digest's colon percent-encoded
+	// (pkg:oci/debian@sha256%3A…); packageurl-go leaves it bare.
+	return strings.Replace(purl, "@"+r.Subject.Digest, "@"+strings.Replace(r.Subject.Digest, ":", "%3A", 1), 1)
 }
 
 func archOf(platform string) string {

@@ -1,0 +1,171 @@
+package cli
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/dossier-dev/dossier/internal/testutil"
+)
+
+type run struct {
+	code           int
+	stdout, stderr string
+}
+
+func dossier(t *testing.T, stdin string, args ...string) run {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	code := Main(args, strings.NewReader(stdin), &out, &errOut)
+	return run{code, out.String(), errOut.String()}
+}
+
+func TestVersion(t *testing.T) {
+	r := dossier(t, "", "version", "-o", "json")
+	var info map[string]string
+	if r.code != 0 || json.Unmarshal([]byte(r.stdout), &info) != nil || !strings.HasPrefix(info["goVersion"], "go1.") || info["version"] == "" {
+		t.Fatalf("version: %+v", r)
+	}
+}
+
+func TestResolveTagFromRegistry(t *testing.T) {
+	host := testutil.Registry(t)
+	index := testutil.PushSample(t, "go-app", host+"/team/go-app:v1")
+
+	r := dossier(t, "", "resolve", host+"/team/go-app:v1")
+	if r.code != 0 || strings.TrimSpace(r.stdout) != host+"/team/go-app@"+index {
+		t.Fatalf("resolve: %+v", r)
+	}
+	if !strings.Contains(r.stderr, "resolved "+host+"/team/go-app:v1 to "+host+"/team/go-app@"+index) {
+		t.Errorf("resolve should state the digest on stderr: %q", r.stderr)
+	}
+
+	arm := testutil.SampleImageDigest(t, "go-app", "arm64")
+	r = dossier(t, "", "resolve", "--platform", "linux/arm64", host+"/team/go-app:v1")
+	if r.code != 0 || strings.TrimSpace(r.stdout) != host+"/team/go-app@"+arm {
+		t.Fatalf("resolve --platform: %+v", r)
+	}
+
+	r = dossier(t, "", "resolve", "-o", "json", host+"/team/go-app:v1")
+	var out resolveOutput
+	if r.code != 0 || json.Unmarshal([]byte(r.stdout), &out) != nil {
+		t.Fatalf("resolve -o json: %+v", r)
+	}
+	if out.Tag != "v1" || out.Digest != index || out.MediaType != "application/vnd.oci.image.index.v1+json" || len(out.Platforms) != 2 || out.Size == 0 {
+		t.Fatalf("resolve -o json: %+v", out)
+	}
+}
+
+func TestSBOMToFileThenInspect(t *testing.T) {
+	host := testutil.Registry(t)
+	testutil.PushSample(t, "npm-app", host+"/team/npm-app:v1")
+	file := filepath.Join(t.TempDir(), "npm.cdx.json")
+
+	r := dossier(t, "", "sbom", host+"/team/npm-app:v1", "--output-file", file)
+	if r.code != 0 || r.stdout != "" {
+		t.Fatalf("sbom: %+v", r)
+	}
+	digest := testutil.SampleImageDigest(t, "npm-app", "amd64")
+	r = dossier(t, "", "sbom", "inspect", file, "-o", "json")
+	var s struct {
+		Subject     struct{ Repository, Digest string }
+		Format      string
+		ByEcosystem []struct {
+			Key   string
+			Count int
+		}
+	}
+	if r.code != 0 || json.Unmarshal([]byte(r.stdout), &s) != nil {
+		t.Fatalf("inspect: %+v", r)
+	}
+	if s.Subject.Digest != digest || s.Subject.Repository != host+"/team/npm-app" || s.Format != "cyclonedx-json" {
+		t.Fatalf("inspect: %+v", s)
+	}
+	if len(s.ByEcosystem) != 1 || s.ByEcosystem[0].Key != "npm" || s.ByEcosystem[0].Count < 2 {
+		t.Fatalf("inspect ecosystems: %+v", s.ByEcosystem)
+	}
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r = dossier(t, string(data), "sbom", "inspect", "-")
+	if r.code != 0 || !strings.Contains(r.stdout, host+"/team/npm-app@"+digest) || !strings.Contains(r.stdout, "ECOSYSTEM") {
+		t.Fatalf("inspect table from stdin: %+v", r)
+	}
+}
+
+func TestSourceDateEpochMakesRunsIdentical(t *testing.T) {
+	t.Setenv("SOURCE_DATE_EPOCH", "1700000000")
+	src := "oci-layout:" + testutil.SampleLayout("npm-app")
+	for _, format := range []string{"cyclonedx-json", "spdx-json", "syft-json"} {
+		a := dossier(t, "", "sbom", src, "-o", format)
+		b := dossier(t, "", "sbom", src, "-o", format)
+		if a.code != 0 || a.stdout != b.stdout {
+			t.Errorf("%s: two runs differ (exit %d, %s)", format, a.code, a.stderr)
+		}
+	}
+	r := dossier(t, "", "sbom", src)
+	if !strings.Contains(r.stdout, "2023-11-14T22:13:20Z") {
+		t.Errorf("SOURCE_DATE_EPOCH not used as the creation time")
+	}
+}
+
+func TestBadInputExitsTwoNamingTheInput(t *testing.T) {
+	dir := t.TempDir()
+	notSBOM := filepath.Join(dir, "pod.json")
+	if err := os.WriteFile(notSBOM, []byte(`{"kind":"Pod"}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "never-written.json")
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"sbom", "inspect", notSBOM}, "not a CycloneDX, SPDX or syft JSON SBOM"},
+		{[]string{"sbom", "inspect", filepath.Join(dir, "absent.json")}, "absent.json"},
+		{[]string{"sbom", "oci-layout:" + filepath.Join(dir, "nolayout"), "--output-file", out}, "not an OCI layout"},
+		{[]string{"sbom", "oci-layout:" + testutil.SampleLayout("go-app"), "-o", "xml"}, `unknown output "xml"`},
+		{[]string{"resolve", "oci-layout:" + testutil.SampleLayout("go-app"), "--platform", "linux"}, "os/arch"},
+		{[]string{"resolve"}, "accepts 1 arg"},
+	}
+	for _, tt := range tests {
+		r := dossier(t, "", tt.args...)
+		if r.code != ExitError || !strings.Contains(r.stderr, tt.want) {
+			t.Errorf("%v: exit %d, stderr %q; want exit 2 and %q", tt.args, r.code, r.stderr, tt.want)
+		}
+	}
+	if _, err := os.Stat(out); !os.IsNotExist(err) {
+		t.Errorf("a failed sbom left %s behind", out)
+	}
+	if left, _ := filepath.Glob(filepath.Join(dir, ".never-written*")); len(left) != 0 {
+		t.Errorf("temporary files left: %v", left)
+	}
+}
+
+func TestEnvironmentConfiguresFlags(t *testing.T) {
+	t.Setenv("DOSSIER_PLATFORM", "linux/arm64")
+	r := dossier(t, "", "resolve", "oci-layout:"+testutil.SampleLayout("go-app"), "-o", "json")
+	var out resolveOutput
+	if r.code != 0 || json.Unmarshal([]byte(r.stdout), &out) != nil || out.PlatformDigest != testutil.SampleImageDigest(t, "go-app", "arm64") {
+		t.Fatalf("DOSSIER_PLATFORM not applied: %+v", r)
+	}
+	t.Setenv("DOSSIER_PLATFORM", "bogus")
+	if r := dossier(t, "", "resolve", "oci-layout:"+testutil.SampleLayout("go-app")); r.code != ExitError {
+		t.Fatalf("a bad DOSSIER_PLATFORM must be an error: %+v", r)
+	}
+}
+
+func TestDemoRunsOnSamples(t *testing.T) {
+	r := dossier(t, "", "demo", filepath.Join(testutil.RepoRoot(), "samples", "layouts"))
+	if r.code != 0 {
+		t.Fatalf("demo: %+v", r)
+	}
+	for _, s := range testutil.Samples {
+		if !strings.Contains(r.stdout, "== "+s) || !strings.Contains(r.stdout, testutil.SampleImageDigest(t, s, "amd64")) {
+			t.Errorf("demo output lacks %s and its digest:\n%s", s, r.stdout)
+		}
+	}
+}
