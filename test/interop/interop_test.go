@@ -1,0 +1,206 @@
+// Package interop runs dossier side by side with the real peers (the syft
+// CLI, the CNCF distribution registry, crane) and checks dossier's SBOMs
+// against the official CycloneDX 1.6 and SPDX 2.3 JSON schemas. Peers are
+// installed by .ci/install-peers.
+package interop
+
+import (
+	"bytes"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dossier-dev/dossier/internal/cli"
+	"github.com/dossier-dev/dossier/internal/sbom"
+	"github.com/dossier-dev/dossier/internal/testutil"
+)
+
+// dossierSBOM runs `dossier sbom SOURCE -o FORMAT` in-process.
+func dossierSBOM(t *testing.T, source, format string) []byte {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	if code := cli.Main([]string{"sbom", source, "-o", format}, nil, &out, &errOut); code != 0 {
+		t.Fatalf("dossier sbom %s: exit %d: %s", source, code, errOut.String())
+	}
+	return out.Bytes()
+}
+
+// syftSBOM runs the syft CLI on source and returns its SBOM.
+func syftSBOM(t *testing.T, source, format string, env ...string) []byte {
+	t.Helper()
+	cmd := exec.Command(testutil.Peer(t, "syft"), "scan", source, "-o", format, "-q")
+	cmd.Env = append(os.Environ(), append([]string{"SYFT_CHECK_FOR_APP_UPDATE=false"}, env...)...)
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("syft scan %s: %v: %s", source, err, errOut.String())
+	}
+	return out.Bytes()
+}
+
+// purlSet decodes an SBOM and returns its components' purls, sorted.
+func purlSet(t *testing.T, data []byte, what string) []string {
+	t.Helper()
+	doc, err := sbom.Decode(bytes.NewReader(data), what)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, c := range doc.Components {
+		if c.PURL != "" {
+			out = append(out, c.PURL)
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+func comparePURLs(t *testing.T, what string, ours, theirs []string) {
+	t.Helper()
+	if len(ours) == 0 {
+		t.Fatalf("%s: dossier found no purls", what)
+	}
+	if !slices.Equal(ours, theirs) {
+		var onlyOurs, onlyTheirs []string
+		for _, p := range ours {
+			if !slices.Contains(theirs, p) {
+				onlyOurs = append(onlyOurs, p)
+			}
+		}
+		for _, p := range theirs {
+			if !slices.Contains(ours, p) {
+				onlyTheirs = append(onlyTheirs, p)
+			}
+		}
+		t.Errorf("%s: purl sets differ\n only dossier: %v\n only syft:    %v", what, onlyOurs, onlyTheirs)
+	}
+}
+
+func TestSyftCLIFindsTheSamePackages(t *testing.T) {
+	for _, s := range testutil.Samples {
+		t.Run(s, func(t *testing.T) {
+			layout := testutil.SampleLayout(s)
+			ours := purlSet(t, dossierSBOM(t, "oci-layout:"+layout, "cyclonedx-json"), "dossier SBOM of "+s)
+			theirs := purlSet(t, syftSBOM(t, "oci-dir:"+layout, "cyclonedx-json@1.6"), "syft SBOM of "+s)
+			comparePURLs(t, s, ours, theirs)
+			for _, want := range testutil.ExpectedPackages(t, s) {
+				found := false
+				for _, p := range ours {
+					found = found || testutil.PackageKey(p) == want
+				}
+				if !found {
+					t.Errorf("%s: %s (from the sample's inputs) is missing", s, want)
+				}
+			}
+		})
+	}
+}
+
+func TestSBOMsValidateAgainstOfficialSchemas(t *testing.T) {
+	cdx := cycloneDXSchema(t)
+	spdx := spdxSchema(t)
+	// the validators must be able to fail
+	good := dossierSBOM(t, "oci-layout:"+testutil.SampleLayout("npm-app"), "cyclonedx-json")
+	if err := cdx(t, bytes.Replace(good, []byte(`"type": "library"`), []byte(`"type": "gadget"`), 1)); err == nil {
+		t.Fatal("the CycloneDX schema accepted a component of type gadget")
+	}
+	goodSPDX := dossierSBOM(t, "oci-layout:"+testutil.SampleLayout("npm-app"), "spdx-json")
+	if err := spdx(t, bytes.Replace(goodSPDX, []byte(`"dataLicense": "CC0-1.0"`), []byte(`"dataLicense": 7`), 1)); err == nil {
+		t.Fatal("the SPDX schema accepted a numeric dataLicense")
+	}
+	for _, s := range testutil.Samples {
+		layout := testutil.SampleLayout(s)
+		for _, c := range []struct {
+			producer string
+			data     []byte
+			validate func(*testing.T, []byte) error
+		}{
+			{"dossier cyclonedx", dossierSBOM(t, "oci-layout:"+layout, "cyclonedx-json"), cdx},
+			{"syft cyclonedx", syftSBOM(t, "oci-dir:"+layout, "cyclonedx-json@1.6"), cdx},
+			{"dossier spdx", dossierSBOM(t, "oci-layout:"+layout, "spdx-json"), spdx},
+			{"syft spdx", syftSBOM(t, "oci-dir:"+layout, "spdx-json@2.3"), spdx},
+		} {
+			if err := c.validate(t, c.data); err != nil {
+				t.Errorf("%s SBOM of %s does not validate: %v", c.producer, s, err)
+			}
+		}
+	}
+}
+
+// TestDistributionRegistry pushes the samples to the CNCF distribution
+// registry with crane, then checks that dossier resolves the tags to the
+// pushed digests and catalogues the same packages as syft reading the
+// same registry.
+func TestDistributionRegistry(t *testing.T) {
+	host := startDistribution(t)
+	for _, s := range testutil.Samples {
+		ref := host + "/samples/" + s + ":v1"
+		crane := exec.Command(testutil.Peer(t, "crane"), "push", "--insecure", testutil.SampleLayout(s), ref)
+		if out, err := crane.CombinedOutput(); err != nil {
+			t.Fatalf("crane push %s: %v: %s", s, err, out)
+		}
+		var out, errOut bytes.Buffer
+		if code := cli.Main([]string{"resolve", ref, "--platform", "linux/amd64"}, nil, &out, &errOut); code != 0 {
+			t.Fatalf("resolve %s: %s", ref, errOut.String())
+		}
+		want := host + "/samples/" + s + "@" + testutil.SampleImageDigest(t, s, "amd64")
+		if got := strings.TrimSpace(out.String()); got != want {
+			t.Errorf("resolve %s = %s, want %s", ref, got, want)
+		}
+		ours := purlSet(t, dossierSBOM(t, ref, "cyclonedx-json"), "dossier SBOM of "+ref)
+		theirs := purlSet(t, syftSBOM(t, "registry:"+ref, "cyclonedx-json@1.6", "SYFT_REGISTRY_INSECURE_USE_HTTP=true"), "syft SBOM of "+ref)
+		comparePURLs(t, ref, ours, theirs)
+	}
+}
+
+func startDistribution(t *testing.T) string {
+	t.Helper()
+	bin := testutil.Peer(t, "registry")
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	dir := t.TempDir()
+	config := filepath.Join(dir, "config.yml")
+	err = os.WriteFile(config, []byte(fmt.Sprintf(`version: 0.1
+log:
+  level: error
+storage:
+  filesystem:
+    rootdirectory: %s
+http:
+  addr: %s
+`, filepath.Join(dir, "data"), addr)), 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "serve", config)
+	var logs bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		resp, err := http.Get("http://" + addr + "/v2/")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return addr
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("distribution registry did not start on %s: %s", addr, logs.String())
+	return ""
+}
