@@ -158,3 +158,21 @@ func TestSummarize(t *testing.T) {
 		t.Fatalf("without purl: %+v", s.WithoutPURL)
 	}
 }
+
+func BenchmarkDecode(b *testing.B) {
+	files, _ := filepath.Glob("testdata/go-app.syft.*.json")
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(filepath.Base(f), func(b *testing.B) {
+			b.SetBytes(int64(len(data)))
+			for b.Loop() {
+				if _, err := Decode(bytes.NewReader(data), f); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

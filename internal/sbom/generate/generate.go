@@ -120,7 +120,9 @@ func (res *Result) imageSource(ctx context.Context, a *oci.Artifact, platform *v
 		}
 	}
 	simg := image.New(img, tmp, cacheDir, meta...)
-	if err := simg.Read(ctx); err != nil {
+	// The squashed scope needs only the image's squash up front, so lower
+	// layers' squashes are built lazily, as syft's own image provider does.
+	if err := simg.Read(image.WithLazyLayerSquashes(ctx)); err != nil {
 		return nil, nil, errors.Join(fmt.Errorf("%s: reading layers of %s: %w", a.Source.Input, subject.Digest, err), simg.Cleanup(), tmp.Cleanup())
 	}
 	src := stereoscopesource.New(simg, stereoscopesource.ImageConfig{
