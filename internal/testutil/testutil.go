@@ -117,3 +117,14 @@ func SampleImageDigest(t testing.TB, sample, arch string) string {
 	t.Fatalf("sample %s has no %s image", sample, arch)
 	return ""
 }
+
+// VulnData is ../shared/vulndata (real OSV data), or the test is skipped
+// (failed under CI) naming the missing path.
+func VulnData(t testing.TB) string {
+	t.Helper()
+	dir := filepath.Join(RepoRoot(), "..", "shared", "vulndata")
+	if _, err := os.Stat(filepath.Join(dir, "osv")); err != nil {
+		Missing(t, "real OSV data not found at %s", dir)
+	}
+	return dir
+}

@@ -1,0 +1,205 @@
+package vulndb
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	_ "modernc.org/sqlite" // the embedded database, pure Go
+)
+
+// FileName is the database file inside the data directory.
+const FileName = "vulndb.sqlite"
+
+const schema = `
+CREATE TABLE IF NOT EXISTS imports (
+	id INTEGER PRIMARY KEY,
+	source TEXT NOT NULL,
+	imported_at TEXT NOT NULL,
+	records INTEGER NOT NULL,
+	skipped INTEGER NOT NULL,
+	newest_modified TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS vulns (
+	id TEXT PRIMARY KEY,
+	modified TEXT NOT NULL,
+	withdrawn INTEGER NOT NULL,
+	import_id INTEGER NOT NULL,
+	record BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS affected (
+	vuln_id TEXT NOT NULL,
+	ecosystem TEXT NOT NULL,
+	name TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS affected_package ON affected (ecosystem, name);
+CREATE INDEX IF NOT EXISTS affected_vuln ON affected (vuln_id);
+CREATE TABLE IF NOT EXISTS ecosystems (
+	vuln_id TEXT NOT NULL,
+	ecosystem TEXT NOT NULL,
+	PRIMARY KEY (vuln_id, ecosystem)
+) WITHOUT ROWID;
+`
+
+// DB is an open, read-only view of the advisory database.
+type DB struct {
+	sql  *sql.DB
+	path string
+}
+
+// ErrNoDatabase means nothing has been imported into the data directory.
+var ErrNoDatabase = errors.New("no vulnerability database: run `dossier db import PATH` (offline) or `dossier db update`")
+
+// Open opens the database in dataDir for reading.
+func Open(dataDir string) (*DB, error) {
+	path := filepath.Join(dataDir, FileName)
+	if _, err := os.Stat(path); err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("%s: %w", path, ErrNoDatabase)
+		}
+		return nil, err
+	}
+	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro&_pragma=query_only(1)")
+	if err != nil {
+		return nil, err
+	}
+	if _, err := db.Exec("SELECT 1 FROM vulns LIMIT 1"); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("%s: not a dossier vulnerability database: %w", path, err)
+	}
+	return &DB{sql: db, path: path}, nil
+}
+
+// Close releases the database.
+func (d *DB) Close() error { return d.sql.Close() }
+
+// Path is the database file.
+func (d *DB) Path() string { return d.path }
+
+// Lookup returns the advisories naming package name in ecosystem (the
+// part before any ":release"), withdrawn ones included so callers can
+// count them. name must already be normalised (see NormalizeName).
+func (d *DB) Lookup(ctx context.Context, ecosystem, name string) ([]*Record, error) {
+	rows, err := d.sql.QueryContext(ctx,
+		`SELECT DISTINCT v.id, v.record FROM affected a JOIN vulns v ON v.id = a.vuln_id
+		 WHERE a.ecosystem = ? AND a.name = ? ORDER BY v.id`, ecosystem, name)
+	if err != nil {
+		return nil, fmt.Errorf("looking up %s/%s: %w", ecosystem, name, err)
+	}
+	defer rows.Close()
+	var out []*Record
+	for rows.Next() {
+		var id string
+		var raw []byte
+		if err := rows.Scan(&id, &raw); err != nil {
+			return nil, err
+		}
+		var r Record
+		if err := json.Unmarshal(raw, &r); err != nil {
+			return nil, fmt.Errorf("%s: stored record %s is corrupt: %w", d.path, id, err)
+		}
+		out = append(out, &r)
+	}
+	return out, rows.Err()
+}
+
+// BaseEcosystem strips the release suffix: "Debian:12" → "Debian".
+func BaseEcosystem(ecosystem string) string {
+	base, _, _ := strings.Cut(ecosystem, ":")
+	return base
+}
+
+// NormalizeName puts a package name in the form the index uses: PyPI names
+// per PEP 503 (lowercase, runs of -_. as -); others unchanged.
+func NormalizeName(ecosystem, name string) string {
+	if BaseEcosystem(ecosystem) != "PyPI" {
+		return name
+	}
+	var b strings.Builder
+	dash := false
+	for _, r := range strings.ToLower(name) {
+		if r == '-' || r == '_' || r == '.' {
+			if !dash {
+				b.WriteByte('-')
+			}
+			dash = true
+			continue
+		}
+		dash = false
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// Status describes the database's contents.
+type Status struct {
+	Path       string            `json:"path"`
+	Ecosystems []EcosystemStatus `json:"ecosystems"`
+	Imports    []ImportStatus    `json:"imports"`
+	// NewestModified is the latest `modified` of any record.
+	NewestModified time.Time `json:"newestModified"`
+	// LastImport is when data was last imported.
+	LastImport time.Time `json:"lastImport"`
+}
+
+// EcosystemStatus counts records per ecosystem.
+type EcosystemStatus struct {
+	Ecosystem string `json:"ecosystem"`
+	Records   int    `json:"records"`
+	Withdrawn int    `json:"withdrawn"`
+}
+
+// ImportStatus records one import.
+type ImportStatus struct {
+	Source         string    `json:"source"`
+	ImportedAt     time.Time `json:"importedAt"`
+	Records        int       `json:"records"`
+	Skipped        int       `json:"skipped"`
+	NewestModified time.Time `json:"newestModified"`
+}
+
+// Status reports what the database holds.
+func (d *DB) Status(ctx context.Context) (*Status, error) {
+	s := &Status{Path: d.path}
+	rows, err := d.sql.QueryContext(ctx, `SELECT e.ecosystem, COUNT(*), SUM(v.withdrawn) FROM ecosystems e JOIN vulns v ON v.id = e.vuln_id GROUP BY e.ecosystem ORDER BY e.ecosystem`)
+	if err != nil {
+		return nil, err
+	}
+	for rows.Next() {
+		var e EcosystemStatus
+		if err := rows.Scan(&e.Ecosystem, &e.Records, &e.Withdrawn); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		s.Ecosystems = append(s.Ecosystems, e)
+	}
+	rows.Close()
+	rows, err = d.sql.QueryContext(ctx, `SELECT source, imported_at, records, skipped, newest_modified FROM imports ORDER BY id`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var i ImportStatus
+		var at, newest string
+		if err := rows.Scan(&i.Source, &at, &i.Records, &i.Skipped, &newest); err != nil {
+			return nil, err
+		}
+		i.ImportedAt, _ = time.Parse(time.RFC3339Nano, at)
+		i.NewestModified, _ = time.Parse(time.RFC3339Nano, newest)
+		if i.ImportedAt.After(s.LastImport) {
+			s.LastImport = i.ImportedAt
+		}
+		if i.NewestModified.After(s.NewestModified) {
+			s.NewestModified = i.NewestModified
+		}
+		s.Imports = append(s.Imports, i)
+	}
+	return s, rows.Err()
+}

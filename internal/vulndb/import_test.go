@@ -1,0 +1,204 @@
+package vulndb
+
+import (
+	"archive/zip"
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/dossier-dev/dossier/internal/testutil"
+)
+
+func importAll(t *testing.T, dataDir string) []SourceResult {
+	t.Helper()
+	zips, err := filepath.Glob(filepath.Join(testutil.VulnData(t), "osv", "*", "all.zip"))
+	if err != nil || len(zips) == 0 {
+		t.Fatalf("no zips: %v", err)
+	}
+	res, err := Import(context.Background(), dataDir, zips, ImportOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+func TestImportRealZipsAndLookup(t *testing.T) {
+	dir := t.TempDir()
+	res := importAll(t, dir)
+	counts := map[string]int{}
+	for _, r := range res {
+		counts[filepath.Base(filepath.Dir(r.Source))] = r.Records
+		if r.Skipped != 0 {
+			t.Errorf("%s: skipped %d: %v", r.Source, r.Skipped, r.Errors)
+		}
+	}
+	// record counts from ../shared/vulndata/SOURCES.md
+	for eco, want := range map[string]int{"Go": 4789, "crates.io": 1206, "AlmaLinux": 5680, "PyPI": 2661, "npm": 2, "Maven": 2} {
+		if counts[eco] != want {
+			t.Errorf("%s: imported %d records, want %d", eco, counts[eco], want)
+		}
+	}
+	db, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	recs, err := db.Lookup(context.Background(), "Go", "golang.org/x/text")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := map[string]bool{}
+	for _, r := range recs {
+		ids[r.ID] = true
+	}
+	for _, want := range []string{"GO-2021-0113", "GO-2022-1059"} {
+		if !ids[want] {
+			t.Errorf("lookup golang.org/x/text lacks %s (have %v)", want, ids)
+		}
+	}
+	st, err := db.Status(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	eco := map[string]int{}
+	for _, e := range st.Ecosystems {
+		eco[e.Ecosystem] = e.Records
+	}
+	if eco["AlmaLinux"] != 5637 || eco["Go"] != 4789 {
+		t.Errorf("status per ecosystem: %v (AlmaLinux has 5,637 unique IDs)", eco)
+	}
+	if len(st.Imports) != 6 || st.LastImport.IsZero() {
+		t.Errorf("imports: %+v", st.Imports)
+	}
+}
+
+func TestImportYAMLAndPyPINames(t *testing.T) {
+	dir := t.TempDir()
+	rec := filepath.Join(testutil.VulnData(t), "records", "pypi", "PYSEC-2021-142.yaml")
+	if _, err := Import(context.Background(), dir, []string{rec}, ImportOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	db, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	recs, err := db.Lookup(context.Background(), "PyPI", NormalizeName("PyPI", "PyYAML"))
+	if err != nil || len(recs) != 1 || recs[0].ID != "PYSEC-2021-142" {
+		t.Fatalf("lookup PyYAML: %v %v", recs, err)
+	}
+}
+
+func TestFailedImportLeavesDatabaseIntact(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(testutil.VulnData(t), "records", "go", "GO-2021-0113.json")
+	if _, err := Import(context.Background(), dir, []string{good}, ImportOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	before, err := os.ReadFile(filepath.Join(dir, FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	work := t.TempDir()
+	corrupt := filepath.Join(work, "corrupt.zip")
+	if err := os.WriteFile(corrupt, []byte("PK\x03\x04 this is not a zip"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	bomb := filepath.Join(work, "bomb.zip")
+	writeZip(t, bomb, map[string][]byte{"a.json": bytes.Repeat([]byte(" "), 3<<20), "b.json": bytes.Repeat([]byte(" "), 3<<20)})
+	malformed := filepath.Join(work, "bad.json")
+	if err := os.WriteFile(malformed, []byte(`{"id":"X-1","modified":"2024-01-01T00:00:00Z","affected":[{"package":{"ecosystem":"npm","name":"x"},"ranges":[{"type":"SEMVER","events":[{"introduced":"0","fixed":"1"}]}]}]}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	future := filepath.Join(work, "future.json")
+	if err := os.WriteFile(future, []byte(`{"schema_version":"2.0.0","id":"X-2","modified":"2024-01-01T00:00:00Z"}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	cases := []struct {
+		name  string
+		ctx   context.Context
+		paths []string
+		opts  ImportOptions
+		want  string
+	}{
+		{"corrupt zip", context.Background(), []string{good, corrupt}, ImportOptions{}, "not a readable zip"},
+		{"zip bomb", context.Background(), []string{bomb}, ImportOptions{MaxUncompressed: 4 << 20}, "zip bomb"},
+		{"strict malformed", context.Background(), []string{malformed}, ImportOptions{Strict: true}, "exactly one of"},
+		{"strict future schema", context.Background(), []string{future}, ImportOptions{Strict: true}, `unknown OSV schema version "2.0.0"`},
+		{"cancelled", ctx, []string{filepath.Join(testutil.VulnData(t), "osv", "Go", "all.zip")}, ImportOptions{}, "context canceled"},
+		{"missing", context.Background(), []string{filepath.Join(work, "absent.zip")}, ImportOptions{}, "absent.zip"},
+	}
+	for _, c := range cases {
+		_, err := Import(c.ctx, dir, c.paths, c.opts)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: error %v, want %q", c.name, err, c.want)
+		}
+		after, rerr := os.ReadFile(filepath.Join(dir, FileName))
+		if rerr != nil || !bytes.Equal(before, after) {
+			t.Errorf("%s: the previous database changed", c.name)
+		}
+	}
+	if left, _ := filepath.Glob(filepath.Join(dir, FileName+".import-*")); len(left) != 0 {
+		t.Errorf("temporary databases left behind: %v", left)
+	}
+	// without --strict the malformed record is skipped, counted and named
+	res, err := Import(context.Background(), dir, []string{malformed}, ImportOptions{})
+	if !errors.Is(err, nil) || res[0].Skipped != 1 || !strings.Contains(res[0].Errors[0], "bad.json") || !strings.Contains(res[0].Errors[0], "affected[0].ranges[0].events[0]") {
+		t.Fatalf("lenient import: %+v, %v", res, err)
+	}
+}
+
+func TestWithdrawnRecordsAreKept(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(t.TempDir(), "w.json")
+	rec := `{"id":"GHSA-test-withdrawn","modified":"2024-01-01T00:00:00Z","withdrawn":"2024-01-02T00:00:00Z","affected":[{"package":{"ecosystem":"npm","name":"left-pad"},"versions":["1.0.0"]}]}`
+	if err := os.WriteFile(p, []byte(rec), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	res, err := Import(context.Background(), dir, []string{p}, ImportOptions{})
+	if err != nil || res[0].Withdrawn != 1 {
+		t.Fatalf("%+v %v", res, err)
+	}
+	db, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	recs, err := db.Lookup(context.Background(), "npm", "left-pad")
+	if err != nil || len(recs) != 1 || recs[0].Withdrawn == nil {
+		t.Fatalf("withdrawn record: %v %v", recs, err)
+	}
+}
+
+func TestOpenWithoutDatabase(t *testing.T) {
+	if _, err := Open(t.TempDir()); !errors.Is(err, ErrNoDatabase) || !strings.Contains(err.Error(), "db import") {
+		t.Fatalf("Open on an empty dir: %v", err)
+	}
+}
+
+func writeZip(t *testing.T, path string, files map[string][]byte) {
+	t.Helper()
+	var buf bytes.Buffer
+	w := zip.NewWriter(&buf)
+	for name, data := range files {
+		f, err := w.Create(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.Write(data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}

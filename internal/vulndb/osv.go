@@ -1,0 +1,217 @@
+// Package vulndb is dossier's local advisory database: the OSV record
+// model, import from OSV bulk zips, directories and single records, and
+// lookups by ecosystem and package name, in an embedded SQLite file that is
+// rebuilt beside the old one and swapped in atomically.
+package vulndb
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// MaxRecordSize bounds one OSV record (the largest real records are a few
+// hundred KiB).
+const MaxRecordSize = 8 << 20
+
+// Record is one OSV advisory (https://ossf.github.io/osv-schema/).
+type Record struct {
+	SchemaVersion    string          `json:"schema_version,omitempty"`
+	ID               string          `json:"id"`
+	Modified         time.Time       `json:"modified"`
+	Published        *time.Time      `json:"published,omitempty"`
+	Withdrawn        *time.Time      `json:"withdrawn,omitempty"`
+	Aliases          []string        `json:"aliases,omitempty"`
+	Related          []string        `json:"related,omitempty"`
+	Upstream         []string        `json:"upstream,omitempty"`
+	Summary          string          `json:"summary,omitempty"`
+	Details          string          `json:"details,omitempty"`
+	Severity         []Severity      `json:"severity,omitempty"`
+	Affected         []Affected      `json:"affected,omitempty"`
+	References       []Reference     `json:"references,omitempty"`
+	DatabaseSpecific json.RawMessage `json:"database_specific,omitempty"`
+}
+
+// Severity is a scored severity: a CVSS vector or an ecosystem rating.
+type Severity struct {
+	Type  string `json:"type"`
+	Score string `json:"score"`
+}
+
+// Affected names a package and the versions an advisory affects.
+type Affected struct {
+	Package           Package         `json:"package"`
+	Severity          []Severity      `json:"severity,omitempty"`
+	Ranges            []Range         `json:"ranges,omitempty"`
+	Versions          []string        `json:"versions,omitempty"`
+	EcosystemSpecific json.RawMessage `json:"ecosystem_specific,omitempty"`
+	DatabaseSpecific  json.RawMessage `json:"database_specific,omitempty"`
+}
+
+// Package identifies a package within an ecosystem ("Debian:12", "PyPI").
+type Package struct {
+	Ecosystem string `json:"ecosystem"`
+	Name      string `json:"name"`
+	PURL      string `json:"purl,omitempty"`
+}
+
+// Range is a SEMVER, ECOSYSTEM or GIT range of events.
+type Range struct {
+	Type   string  `json:"type"`
+	Repo   string  `json:"repo,omitempty"`
+	Events []Event `json:"events"`
+}
+
+// Event is one point of a range; exactly one field is set.
+type Event struct {
+	Introduced   string `json:"introduced,omitempty"`
+	Fixed        string `json:"fixed,omitempty"`
+	LastAffected string `json:"last_affected,omitempty"`
+	Limit        string `json:"limit,omitempty"`
+}
+
+// Reference is a link about the advisory.
+type Reference struct {
+	Type string `json:"type"`
+	URL  string `json:"url"`
+}
+
+// RecordError says which record (file, zip entry) failed, where, and why.
+type RecordError struct {
+	Source string
+	Entry  string
+	Field  string
+	Err    error
+}
+
+func (e *RecordError) Error() string {
+	var b strings.Builder
+	b.WriteString(e.Source)
+	if e.Entry != "" {
+		b.WriteString(": " + e.Entry)
+	}
+	if e.Field != "" {
+		b.WriteString(": " + e.Field)
+	}
+	b.WriteString(": " + e.Err.Error())
+	return b.String()
+}
+
+func (e *RecordError) Unwrap() error { return e.Err }
+
+// ParseRecord decodes and validates one OSV record in JSON or, when the
+// name ends in .yaml/.yml, YAML.
+func ParseRecord(data []byte, name string) (*Record, error) {
+	if len(data) > MaxRecordSize {
+		return nil, &RecordError{Entry: name, Err: fmt.Errorf("record of %d bytes exceeds the %d MiB limit", len(data), MaxRecordSize>>20)}
+	}
+	if strings.HasSuffix(name, ".yaml") || strings.HasSuffix(name, ".yml") {
+		converted, err := yamlToJSON(data)
+		if err != nil {
+			return nil, &RecordError{Entry: name, Err: fmt.Errorf("invalid YAML: %w", err)}
+		}
+		data = converted
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	var r Record
+	if err := dec.Decode(&r); err != nil {
+		return nil, &RecordError{Entry: name, Err: fmt.Errorf("invalid OSV JSON: %w", err)}
+	}
+	if err := r.Validate(); err != nil {
+		var re *RecordError
+		if errors.As(err, &re) {
+			re.Entry = name
+			return nil, re
+		}
+		return nil, &RecordError{Entry: name, Err: err}
+	}
+	return &r, nil
+}
+
+// supportedSchemaMajor is the OSV schema major version dossier understands.
+const supportedSchemaMajor = "1"
+
+// Validate checks what matching relies on.
+func (r *Record) Validate() error {
+	if r.ID == "" {
+		return &RecordError{Field: "id", Err: errors.New("missing")}
+	}
+	if r.SchemaVersion != "" {
+		major, _, _ := strings.Cut(r.SchemaVersion, ".")
+		if major != supportedSchemaMajor {
+			return &RecordError{Field: "schema_version", Err: fmt.Errorf("unknown OSV schema version %q (dossier reads 1.x)", r.SchemaVersion)}
+		}
+	}
+	for i, a := range r.Affected {
+		where := fmt.Sprintf("affected[%d]", i)
+		if a.Package.Ecosystem == "" || a.Package.Name == "" {
+			if a.Package.PURL == "" {
+				return &RecordError{Field: where + ".package", Err: errors.New("needs ecosystem and name")}
+			}
+		}
+		for j, rg := range a.Ranges {
+			rw := fmt.Sprintf("%s.ranges[%d]", where, j)
+			switch rg.Type {
+			case "SEMVER", "ECOSYSTEM", "GIT":
+			default:
+				return &RecordError{Field: rw + ".type", Err: fmt.Errorf("unknown range type %q", rg.Type)}
+			}
+			if len(rg.Events) == 0 {
+				return &RecordError{Field: rw + ".events", Err: errors.New("empty")}
+			}
+			for k, e := range rg.Events {
+				if e.count() != 1 {
+					return &RecordError{Field: fmt.Sprintf("%s.events[%d]", rw, k), Err: errors.New("must set exactly one of introduced, fixed, last_affected, limit")}
+				}
+			}
+		}
+	}
+	return nil
+}
+
+func (e Event) count() int {
+	n := 0
+	for _, s := range []string{e.Introduced, e.Fixed, e.LastAffected, e.Limit} {
+		if s != "" {
+			n++
+		}
+	}
+	return n
+}
+
+// AllIDs is the record's ID followed by its aliases.
+func (r *Record) AllIDs() []string { return append([]string{r.ID}, r.Aliases...) }
+
+func yamlToJSON(data []byte) ([]byte, error) {
+	var v any
+	if err := yaml.Unmarshal(data, &v); err != nil {
+		return nil, err
+	}
+	return json.Marshal(normalizeYAML(v))
+}
+
+// normalizeYAML turns YAML's map[string]any trees into JSON-encodable ones
+// and timestamps into RFC 3339 strings.
+func normalizeYAML(v any) any {
+	switch t := v.(type) {
+	case map[string]any:
+		for k, e := range t {
+			t[k] = normalizeYAML(e)
+		}
+		return t
+	case []any:
+		for i, e := range t {
+			t[i] = normalizeYAML(e)
+		}
+		return t
+	case time.Time:
+		return t.UTC().Format(time.RFC3339)
+	default:
+		return v
+	}
+}
