@@ -1,0 +1,269 @@
+package interop
+
+import (
+	"archive/zip"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+
+	"golang.org/x/mod/semver"
+
+	"github.com/dossier-dev/dossier/internal/cli"
+	"github.com/dossier-dev/dossier/internal/testutil"
+	"github.com/dossier-dev/dossier/internal/vulndb"
+)
+
+// finding is the (package, version, advisory) triple both tools report.
+type finding struct{ Package, Version, Advisory string }
+
+func (f finding) String() string { return f.Package + "@" + f.Version + " " + f.Advisory }
+
+// advisoryDBs imports ../shared/vulndata's zips into a dossier database and
+// lays the same zips out as osv-scanner's offline database.
+func advisoryDBs(t *testing.T) (dossierDir, osvDir string) {
+	t.Helper()
+	zips, err := filepath.Glob(filepath.Join(testutil.VulnData(t), "osv", "*", "all.zip"))
+	if err != nil || len(zips) == 0 {
+		t.Fatalf("no OSV zips: %v", err)
+	}
+	dossierDir, osvDir = t.TempDir(), t.TempDir()
+	if _, err := vulndb.Import(context.Background(), dossierDir, zips, vulndb.ImportOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, z := range zips {
+		dst := filepath.Join(osvDir, "osv-scalibr", filepath.Base(filepath.Dir(z)))
+		if err := os.MkdirAll(dst, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink(z, filepath.Join(dst, "all.zip")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The shared data has no Debian zip, only one real Debian record: both
+	// tools get it, so the Debian sample is compared on the same data.
+	debian := filepath.Join(testutil.VulnData(t), "records", "debian", "DSA-3029-1.json")
+	if _, err := vulndb.Import(context.Background(), dossierDir, []string{debian}, vulndb.ImportOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(debian)
+	if err != nil {
+		t.Fatal(err)
+	}
+	debianZip := filepath.Join(osvDir, "osv-scalibr", "Debian", "all.zip")
+	if err := os.MkdirAll(filepath.Dir(debianZip), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	writeZip(t, debianZip, "DSA-3029-1.json", data)
+	return dossierDir, osvDir
+}
+
+func writeZip(t *testing.T, path, name string, data []byte) {
+	t.Helper()
+	var buf bytes.Buffer
+	w := zip.NewWriter(&buf)
+	f, err := w.Create(name)
+	if err == nil {
+		_, err = f.Write(data)
+	}
+	if err == nil {
+		err = w.Close()
+	}
+	if err == nil {
+		err = os.WriteFile(path, buf.Bytes(), 0o644)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func dossierFindings(t *testing.T, dataDir, sbomFile string) map[finding]bool {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	if code := cli.Main([]string{"scan", "--data-dir", dataDir, "--sbom", sbomFile, "-o", "json"}, nil, &out, &errOut); code != 0 {
+		t.Fatalf("dossier scan %s: exit %d: %s", sbomFile, code, errOut.String())
+	}
+	var report struct {
+		Findings []struct {
+			Advisories []string
+			Component  struct{ Name, Version string }
+		}
+	}
+	if err := json.Unmarshal(out.Bytes(), &report); err != nil {
+		t.Fatal(err)
+	}
+	set := map[finding]bool{}
+	for _, f := range report.Findings {
+		for _, a := range f.Advisories {
+			set[finding{f.Component.Name, f.Component.Version, a}] = true
+		}
+	}
+	return set
+}
+
+func osvScannerFindings(t *testing.T, osvDir, sbomFile string) map[finding]bool {
+	t.Helper()
+	cmd := exec.Command(testutil.Peer(t, "osv-scanner"), "scan", "source", "--offline", "--local-db-path", osvDir, "-L", sbomFile, "--format", "json")
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	if ee, ok := err.(*exec.ExitError); err != nil && !(ok && ee.ExitCode() == 1) { // 1: vulnerabilities found
+		t.Fatalf("osv-scanner on %s: %v: %s", sbomFile, err, errOut.String())
+	}
+	var report struct {
+		Results []struct {
+			Packages []struct {
+				Package         struct{ Name, Version string }
+				Vulnerabilities []struct{ ID string }
+			}
+		}
+	}
+	if err := json.Unmarshal(out.Bytes(), &report); err != nil {
+		t.Fatalf("osv-scanner output: %v", err)
+	}
+	set := map[finding]bool{}
+	for _, r := range report.Results {
+		for _, p := range r.Packages {
+			for _, v := range p.Vulnerabilities {
+				set[finding{p.Package.Name, p.Package.Version, v.ID}] = true
+			}
+		}
+	}
+	return set
+}
+
+// osvScannerError explains a finding only osv-scanner reports, with
+// evidence, or returns "" when there is no documented explanation.
+//
+// Documented error: osv-scanner compares the Go toolchain version as the
+// SBOM's component version records it ("go1.26.8"), without removing the
+// "go" prefix, so every stdlib advisory whose range starts at 0 matches.
+// The evidence is computed with golang.org/x/mod/semver, independently of
+// dossier's comparators: the real version is outside every range.
+func osvScannerError(t *testing.T, f finding, records map[string]*vulndb.Record) string {
+	if f.Package != "stdlib" || !strings.HasPrefix(f.Version, "go") {
+		return ""
+	}
+	r := records[f.Advisory]
+	if r == nil {
+		return ""
+	}
+	v := "v" + strings.TrimPrefix(f.Version, "go")
+	for _, a := range r.Affected {
+		if a.Package.Name != "stdlib" {
+			continue
+		}
+		for _, rg := range a.Ranges {
+			if semverRangeContains(v, rg.Events) {
+				return ""
+			}
+		}
+	}
+	return fmt.Sprintf("osv-scanner compared %q literally; %s is outside every range of %s", f.Version, v, f.Advisory)
+}
+
+func semverRangeContains(v string, events []vulndb.Event) bool {
+	sorted := append([]vulndb.Event{}, events...)
+	key := func(e vulndb.Event) string {
+		s := e.Introduced + e.Fixed + e.LastAffected
+		if s == "0" {
+			return "v0.0.0-0"
+		}
+		return "v" + s
+	}
+	sort.SliceStable(sorted, func(i, j int) bool { return semver.Compare(key(sorted[i]), key(sorted[j])) < 0 })
+	in := false
+	for _, e := range sorted {
+		switch {
+		case e.Introduced != "" && semver.Compare(v, key(e)) >= 0:
+			in = true
+		case e.Fixed != "" && semver.Compare(v, key(e)) >= 0:
+			in = false
+		case e.LastAffected != "" && semver.Compare(v, key(e)) > 0:
+			in = false
+		}
+	}
+	return in
+}
+
+func TestScanMatchesOSVScanner(t *testing.T) {
+	dossierDB, osvDB := advisoryDBs(t)
+	db, err := vulndb.Open(dossierDB)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	lockfiles := filepath.Join("testdata", "lockfiles")
+	inputs := map[string]string{
+		"go-app image":      "oci-layout:" + testutil.SampleLayout("go-app"),
+		"npm-app image":     "oci-layout:" + testutil.SampleLayout("npm-app"),
+		"debian image":      "oci-layout:" + testutil.SampleLayout("debian"),
+		"go.mod":            "dir:" + filepath.Join(testutil.RepoRoot(), "samples", "src", "go-app"),
+		"package-lock.json": "dir:" + filepath.Join(testutil.RepoRoot(), "samples", "src", "npm-app"),
+		"requirements.txt":  "dir:" + filepath.Join(lockfiles, "python"),
+		"Cargo.lock":        "dir:" + filepath.Join(lockfiles, "rust"),
+		"pom.xml":           "dir:" + filepath.Join(lockfiles, "maven"),
+	}
+	// each input must produce findings both tools agree on, so the
+	// comparison cannot pass by both finding nothing
+	mustFind := map[string]string{
+		"go-app image": "GO-2021-0113", "npm-app image": "GHSA-xvch-5gv4-984h", "go.mod": "GO-2022-1059",
+		"package-lock.json": "GHSA-35jh-r3h4-6jhm", "requirements.txt": "PYSEC-2021-108",
+		"Cargo.lock": "RUSTSEC-2021-0003", "pom.xml": "GHSA-jfh8-c2jp-5v3q",
+	}
+	names := make([]string, 0, len(inputs))
+	for n := range inputs {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		t.Run(name, func(t *testing.T) {
+			sbomFile := filepath.Join(t.TempDir(), "input.cdx.json")
+			if err := os.WriteFile(sbomFile, dossierSBOM(t, inputs[name], "cyclonedx-json"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			ours := dossierFindings(t, dossierDB, sbomFile)
+			theirs := osvScannerFindings(t, osvDB, sbomFile)
+			records := map[string]*vulndb.Record{}
+			for f := range theirs {
+				if rs, err := db.Lookup(context.Background(), "Go", f.Package); err == nil {
+					for _, r := range rs {
+						records[r.ID] = r
+					}
+				}
+			}
+			documented := 0
+			for f := range theirs {
+				if ours[f] {
+					continue
+				}
+				if why := osvScannerError(t, f, records); why != "" {
+					documented++
+					continue
+				}
+				t.Errorf("only osv-scanner: %s", f)
+			}
+			for f := range ours {
+				if !theirs[f] {
+					t.Errorf("only dossier: %s", f)
+				}
+			}
+			if want := mustFind[name]; want != "" {
+				found := false
+				for f := range ours {
+					found = found || (f.Advisory == want && theirs[f])
+				}
+				if !found {
+					t.Errorf("neither tool reported %s", want)
+				}
+			}
+			t.Logf("%d findings agree; %d osv-scanner findings are its documented stdlib version error", len(ours), documented)
+		})
+	}
+}
