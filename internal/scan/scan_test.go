@@ -1,0 +1,230 @@
+package scan
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dossier-dev/dossier/internal/evidence"
+	"github.com/dossier-dev/dossier/internal/testutil"
+	"github.com/dossier-dev/dossier/internal/vulndb"
+)
+
+func TestMapPURL(t *testing.T) {
+	tests := []struct {
+		purl string
+		want Package
+	}{
+		{"pkg:golang/golang.org/x/text@v0.3.5", Package{Ecosystem: "Go", Name: "golang.org/x/text", Version: "v0.3.5"}},
+		{"pkg:golang/stdlib@go1.26.8", Package{Ecosystem: "Go", Name: "stdlib", Version: "1.26.8"}},
+		{"pkg:npm/%40babel/core@7.0.0", Package{Ecosystem: "npm", Name: "@babel/core", Version: "7.0.0"}},
+		{"pkg:pypi/PyYAML@5.3.1", Package{Ecosystem: "PyPI", Name: "pyyaml", Version: "5.3.1"}},
+		{"pkg:pypi/zope.interface@5.0", Package{Ecosystem: "PyPI", Name: "zope-interface", Version: "5.0"}},
+		{"pkg:maven/org.apache.logging.log4j/log4j-core@2.14.1", Package{Ecosystem: "Maven", Name: "org.apache.logging.log4j:log4j-core", Version: "2.14.1"}},
+		{"pkg:cargo/openssl-src@111.22.0%2B1.1.1q", Package{Ecosystem: "crates.io", Name: "openssl-src", Version: "111.22.0+1.1.1q"}},
+		{"pkg:gem/rails@6.0.0", Package{Ecosystem: "RubyGems", Name: "rails", Version: "6.0.0"}},
+		{"pkg:nuget/Newtonsoft.Json@12.0.1", Package{Ecosystem: "NuGet", Name: "Newtonsoft.Json", Version: "12.0.1"}},
+		{"pkg:composer/symfony/http-kernel@5.4.8", Package{Ecosystem: "Packagist", Name: "symfony/http-kernel", Version: "5.4.8"}},
+		{"pkg:deb/debian/libssl3@3.0.22-1~deb12u2?arch=amd64&distro=debian-12.15&upstream=openssl", Package{Ecosystem: "Debian", Release: "12", Name: "openssl", Version: "3.0.22-1~deb12u2"}},
+		{"pkg:deb/debian/libc6@2.36-9?distro=debian-12&upstream=glibc%402.36-9%2Bdeb12u1", Package{Ecosystem: "Debian", Release: "12", Name: "glibc", Version: "2.36-9+deb12u1"}},
+		{"pkg:deb/ubuntu/openssl@3.0.2-0ubuntu1?distro=ubuntu-22.04", Package{Ecosystem: "Ubuntu", Release: "22.04", Name: "openssl", Version: "3.0.2-0ubuntu1"}},
+		{"pkg:apk/alpine/libcrypto3@3.1.4-r0?arch=x86_64&upstream=openssl&distro=alpine-3.18.4", Package{Ecosystem: "Alpine", Release: "v3.18", Name: "openssl", Version: "3.1.4-r0"}},
+		{"pkg:rpm/almalinux/openssl@3.0.1-41.el9_0?arch=x86_64&epoch=1&distro=almalinux-9.0", Package{Ecosystem: "AlmaLinux", Release: "9", Name: "openssl", Version: "1:3.0.1-41.el9_0"}},
+		{"pkg:rpm/rocky/bash@5.1.8-6.el9_1?distro=rocky-9.1", Package{Ecosystem: "Rocky Linux", Release: "9", Name: "bash", Version: "5.1.8-6.el9_1"}},
+	}
+	for _, tt := range tests {
+		got, err := MapPURL(tt.purl)
+		if err != nil || got != tt.want {
+			t.Errorf("MapPURL(%s) = %+v, %v; want %+v", tt.purl, got, err, tt.want)
+		}
+	}
+	for purl, reason := range map[string]string{
+		"pkg:generic/thing@1":        "no OSV ecosystem",
+		"pkg:npm/left-pad":           "no version",
+		"pkg:rpm/fedora/bash@5?x=y":  "no OSV ecosystem",
+		"not-a-purl":                 "malformed purl",
+		"pkg:maven/log4j-core@2.0.0": "without group id",
+	} {
+		if _, err := MapPURL(purl); err == nil || !strings.Contains(err.Error(), reason) {
+			t.Errorf("MapPURL(%s): %v, want %q", purl, err, reason)
+		}
+	}
+}
+
+// records loads real OSV records from ../shared/vulndata into memory.
+type memoryDB map[[2]string][]*vulndb.Record
+
+func (m memoryDB) Lookup(_ context.Context, eco, name string) ([]*vulndb.Record, error) {
+	return m[[2]string{eco, name}], nil
+}
+
+func (m memoryDB) add(r *vulndb.Record) {
+	for _, a := range r.Affected {
+		eco := vulndb.BaseEcosystem(a.Package.Ecosystem)
+		key := [2]string{eco, vulndb.NormalizeName(eco, a.Package.Name)}
+		if !slices.Contains(m[key], r) {
+			m[key] = append(m[key], r)
+		}
+	}
+}
+
+func realRecord(t *testing.T, rel string) *vulndb.Record {
+	t.Helper()
+	path := filepath.Join(testutil.VulnData(t), "records", rel)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := vulndb.ParseRecord(data, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func component(purl string) evidence.Component {
+	p, _ := MapPURL(purl)
+	return evidence.Component{Name: p.Name, Version: p.Version, PURL: purl}
+}
+
+func findingIDs(m *Matches) []string {
+	var ids []string
+	for _, f := range m.Findings {
+		ids = append(ids, f.Component.Name+"@"+f.Component.Version+" "+f.ID)
+	}
+	return ids
+}
+
+func TestMatchRealRecords(t *testing.T) {
+	db := memoryDB{}
+	for _, rel := range []string{"go/GO-2021-0113.json", "go/GO-2022-1059.json", "ghsa/GHSA-35jh-r3h4-6jhm.json", "ghsa/GHSA-xvch-5gv4-984h.json",
+		"ghsa/GHSA-jfh8-c2jp-5v3q.json", "almalinux/ALSA-2022-7288.json", "pypi/PYSEC-2021-142.yaml", "crates/RUSTSEC-2022-0064.json"} {
+		db.add(realRecord(t, rel))
+	}
+	comps := []evidence.Component{
+		component("pkg:golang/golang.org/x/text@v0.3.5"),                                   // GO-2021-0113 (fixed 0.3.7), GO-2022-1059 (0.3.8)
+		component("pkg:golang/golang.org/x/text@v0.3.7"),                                   // GO-2022-1059 only
+		component("pkg:golang/golang.org/x/text@v0.3.8"),                                   // none
+		component("pkg:npm/lodash@4.17.20"),                                                // GHSA-35jh-r3h4-6jhm
+		component("pkg:npm/lodash@4.17.21"),                                                // none
+		component("pkg:npm/minimist@1.2.5"),                                                // GHSA-xvch-5gv4-984h
+		component("pkg:maven/org.apache.logging.log4j/log4j-core@2.14.1"),                  // Log4Shell
+		component("pkg:maven/org.apache.logging.log4j/log4j-core@2.15.0"),                  // fixed
+		component("pkg:rpm/almalinux/openssl@3.0.1-41.el9_0?epoch=1&distro=almalinux-9.0"), // ALSA-2022:7288
+		component("pkg:rpm/almalinux/openssl@3.0.1-43.el9_0?epoch=1&distro=almalinux-9.0"), // fixed
+		component("pkg:rpm/almalinux/openssl@3.0.1-41.el9_0?epoch=1&distro=almalinux-8.6"), // other release
+		component("pkg:pypi/PyYAML@5.3.1"),                                                 // PYSEC-2021-142 (fixed 5.4)
+		component("pkg:cargo/openssl-src@300.0.10%2B3.0.6"),                                // RUSTSEC-2022-0064 (3.0.0 ≤ v < 3.0.7)
+		component("pkg:cargo/openssl-src@111.22.0%2B1.1.1q"),                               // 1.1.1 is not affected
+		{Name: "mystery", Version: "1"},                                                    // no purl
+		component("pkg:generic/thing@1"),                                                   // no ecosystem
+	}
+	m, err := Match(context.Background(), db, comps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := findingIDs(m)
+	want := []string{
+		"golang.org/x/text@v0.3.5 GO-2021-0113", "golang.org/x/text@v0.3.5 GO-2022-1059", "golang.org/x/text@v0.3.7 GO-2022-1059",
+		"lodash@4.17.20 GHSA-35jh-r3h4-6jhm", "minimist@1.2.5 GHSA-xvch-5gv4-984h",
+		"org.apache.logging.log4j:log4j-core@2.14.1 GHSA-jfh8-c2jp-5v3q", "openssl@1:3.0.1-41.el9_0 ALSA-2022:7288",
+		"pyyaml@5.3.1 PYSEC-2021-142", "openssl-src@300.0.10+3.0.6 RUSTSEC-2022-0064",
+	}
+	slices.Sort(got)
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Errorf("findings\n got  %v\n want %v", got, want)
+	}
+	if m.Stats.Unmatched != 2 || len(m.Unmatched) != 2 || m.Unmatched[0].Reason != "no purl" {
+		t.Errorf("unmatched: %+v", m.Unmatched)
+	}
+	for _, f := range m.Findings {
+		switch f.ID {
+		case "GHSA-jfh8-c2jp-5v3q":
+			if f.Severity.Rating != evidence.SeverityCritical || f.Severity.Score != 10 || !slices.Contains(f.Aliases, "CVE-2021-44228") {
+				t.Errorf("Log4Shell: %+v", f)
+			}
+			if f.FixState != evidence.FixFixed || !slices.Contains(f.FixedVersions, "2.15.0") {
+				t.Errorf("Log4Shell fix: %s %v", f.FixState, f.FixedVersions)
+			}
+		case "GO-2021-0113":
+			if f.FixedVersions[0] != "0.3.7" || f.Severity.Rating != evidence.SeverityUnknown {
+				t.Errorf("GO-2021-0113: %+v", f)
+			}
+		}
+	}
+}
+
+func TestAliasesMergeIntoOneFinding(t *testing.T) {
+	ghsa := realRecord(t, "ghsa/GHSA-jfh8-c2jp-5v3q.json")
+	// The same vulnerability as a second database would publish it: under
+	// its CVE ID, naming the GHSA as alias.
+	cve := *ghsa
+	cve.ID, cve.Aliases = "CVE-2021-44228", []string{ghsa.ID}
+	db := memoryDB{}
+	db.add(ghsa)
+	db.add(&cve)
+	m, err := Match(context.Background(), db, []evidence.Component{component("pkg:maven/org.apache.logging.log4j/log4j-core@2.14.1")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(m.Findings) != 1 {
+		t.Fatalf("want one merged finding, got %v", findingIDs(m))
+	}
+	f := m.Findings[0]
+	if f.ID != "CVE-2021-44228" || !slices.Equal(f.Advisories, []string{"CVE-2021-44228", "GHSA-jfh8-c2jp-5v3q"}) || !slices.Contains(f.Aliases, "GHSA-jfh8-c2jp-5v3q") {
+		t.Fatalf("merged finding: %+v", f)
+	}
+}
+
+func TestRangeEvents(t *testing.T) {
+	rec := func(events ...vulndb.Event) *vulndb.Record {
+		return &vulndb.Record{ID: "TEST-1", Affected: []vulndb.Affected{{Package: vulndb.Package{Ecosystem: "npm", Name: "p"}, Ranges: []vulndb.Range{{Type: "SEMVER", Events: events}}}}}
+	}
+	tests := []struct {
+		name     string
+		r        *vulndb.Record
+		version  string
+		affected bool
+		fixState string
+	}{
+		{"introduced 0, fixed", rec(vulndb.Event{Introduced: "0"}, vulndb.Event{Fixed: "1.2.0"}), "1.1.9", true, evidence.FixFixed},
+		{"at fixed", rec(vulndb.Event{Introduced: "0"}, vulndb.Event{Fixed: "1.2.0"}), "1.2.0", false, ""},
+		{"two ranges, between", rec(vulndb.Event{Introduced: "1.0.0"}, vulndb.Event{Fixed: "1.0.5"}, vulndb.Event{Introduced: "2.0.0"}, vulndb.Event{Fixed: "2.0.3"}), "1.5.0", false, ""},
+		{"two ranges, second", rec(vulndb.Event{Introduced: "2.0.0"}, vulndb.Event{Fixed: "2.0.3"}, vulndb.Event{Introduced: "1.0.0"}, vulndb.Event{Fixed: "1.0.5"}), "2.0.1", true, evidence.FixFixed},
+		{"pre-release before introduced", rec(vulndb.Event{Introduced: "2.0.0"}, vulndb.Event{Fixed: "2.0.3"}), "2.0.0-rc.1", false, ""},
+		{"last_affected inclusive", rec(vulndb.Event{Introduced: "0"}, vulndb.Event{LastAffected: "1.4.0"}), "1.4.0", true, evidence.FixUnknown},
+		{"after last_affected", rec(vulndb.Event{Introduced: "0"}, vulndb.Event{LastAffected: "1.4.0"}), "1.4.1", false, ""},
+		{"no fix", rec(vulndb.Event{Introduced: "1.0.0"}), "9.9.9", true, evidence.FixNotFixed},
+		{"limit", rec(vulndb.Event{Introduced: "0"}, vulndb.Event{Limit: "2.0.0"}), "2.1.0", false, ""},
+	}
+	for _, tt := range tests {
+		db := memoryDB{}
+		db.add(tt.r)
+		m, err := Match(context.Background(), db, []evidence.Component{component("pkg:npm/p@" + tt.version)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if (len(m.Findings) == 1) != tt.affected {
+			t.Errorf("%s: %s affected = %v", tt.name, tt.version, len(m.Findings) == 1)
+			continue
+		}
+		if tt.affected && m.Findings[0].FixState != tt.fixState {
+			t.Errorf("%s: fix state %s, want %s", tt.name, m.Findings[0].FixState, tt.fixState)
+		}
+	}
+	// explicit versions list, no ranges: affected with unknown fix state
+	listed := &vulndb.Record{ID: "TEST-2", Affected: []vulndb.Affected{{Package: vulndb.Package{Ecosystem: "npm", Name: "p"}, Versions: []string{"1.0.0"}}}}
+	withdrawn := &vulndb.Record{ID: "TEST-3", Withdrawn: &time.Time{}, Affected: listed.Affected}
+	db := memoryDB{}
+	db.add(listed)
+	db.add(withdrawn)
+	m, _ := Match(context.Background(), db, []evidence.Component{component("pkg:npm/p@1.0.0")})
+	if len(m.Findings) != 1 || m.Findings[0].ID != "TEST-2" || m.Findings[0].FixState != evidence.FixUnknown || m.Stats.WithdrawnIgnored != 1 {
+		t.Errorf("versions list / withdrawn: %+v %+v", m.Findings, m.Stats)
+	}
+}
