@@ -131,17 +131,18 @@ func jsonErrorAt(data []byte, err error) error {
 	return err
 }
 
-// canonicalPURL validates a purl and returns its canonical form; an empty
-// purl stays empty.
+// canonicalPURL validates a purl and returns it as written. It is not
+// re-rendered: packageurl-go lowercases golang names, and Go module paths
+// are case-sensitive (github.com/BurntSushi/toml).
 func canonicalPURL(purl, where string) (string, error) {
+	purl = strings.TrimSpace(purl)
 	if purl == "" {
 		return "", nil
 	}
-	p, err := packageurl.FromString(purl)
-	if err != nil {
+	if _, err := packageurl.FromString(purl); err != nil {
 		return "", &Error{Where: where, Err: fmt.Errorf("malformed purl %q: %w", purl, err)}
 	}
-	return p.ToString(), nil
+	return purl, nil
 }
 
 // subjectFromPURL reads the subject of a pkg:oci purl whose version is a

@@ -2,9 +2,13 @@ package scan
 
 import (
 	"context"
+	"runtime"
 	"slices"
 	"sort"
 	"strings"
+	"sync"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/dossier-dev/dossier/internal/evidence"
 	"github.com/dossier-dev/dossier/internal/version"
@@ -42,9 +46,15 @@ type Matches struct {
 
 // Match checks every component against the advisories. Components that
 // cannot be checked are listed with the reason, never dropped silently.
+// Components are matched in parallel; the result does not depend on it.
 func Match(ctx context.Context, db Advisories, components []evidence.Component) (*Matches, error) {
 	m := &Matches{Findings: []evidence.Finding{}, Unmatched: []Unmatched{}}
-	cache := map[[2]string][]*vulndb.Record{}
+	type job struct {
+		component evidence.Component
+		pkg       Package
+		installed version.Version
+	}
+	var jobs []job
 	seen := map[string]bool{}
 	for _, c := range components {
 		m.Stats.Components++
@@ -63,40 +73,74 @@ func Match(ctx context.Context, db Advisories, components []evidence.Component) 
 			continue
 		}
 		// one component may be listed several times (at several paths)
-		key := c.PURL
-		if seen[key] {
+		if seen[c.PURL] {
 			continue
 		}
-		seen[key] = true
+		seen[c.PURL] = true
 		m.Stats.Checked++
-		lookup := [2]string{pkg.Ecosystem, vulndb.NormalizeName(pkg.Ecosystem, pkg.Name)}
-		records, ok := cache[lookup]
-		if !ok {
-			if records, err = db.Lookup(ctx, lookup[0], lookup[1]); err != nil {
-				return nil, err
-			}
-			cache[lookup] = records
-		}
-		var hits []hit
-		for _, r := range records {
-			if r.Withdrawn != nil {
-				m.Stats.WithdrawnIgnored++
-				continue
-			}
-			for i := range r.Affected {
-				a := &r.Affected[i]
-				if !samePackage(a.Package, pkg) {
-					continue
-				}
-				h, gitRanges := evaluate(installed, a)
-				m.Stats.GitRangesIgnored += gitRanges
-				if h.affected {
-					h.record, h.affectedEntry = r, a
-					hits = append(hits, h)
-				}
+		jobs = append(jobs, job{c, pkg, installed})
+	}
+
+	type result struct {
+		findings           []evidence.Finding
+		gitRanges, skipped int
+	}
+	results := make([]result, len(jobs))
+	lookups := &lookupCache{db: db, records: map[[2]string][]*vulndb.Record{}}
+	g, gctx := errgroup.WithContext(ctx)
+	next := make(chan int)
+	g.Go(func() error {
+		defer close(next)
+		for i := range jobs {
+			select {
+			case next <- i:
+			case <-gctx.Done():
+				return gctx.Err()
 			}
 		}
-		m.Findings = append(m.Findings, merge(c, pkg, hits)...)
+		return nil
+	})
+	for range runtime.GOMAXPROCS(0) {
+		g.Go(func() error {
+			versions := versionCache{}
+			for i := range next {
+				j := jobs[i]
+				records, err := lookups.get(gctx, j.pkg)
+				if err != nil {
+					return err
+				}
+				var hits []hit
+				res := &results[i]
+				for _, r := range records {
+					if r.Withdrawn != nil {
+						res.skipped++
+						continue
+					}
+					for k := range r.Affected {
+						a := &r.Affected[k]
+						if !samePackage(a.Package, j.pkg) {
+							continue
+						}
+						h, gitRanges := evaluate(j.installed, a, versions)
+						res.gitRanges += gitRanges
+						if h.affected {
+							h.record, h.affectedEntry = r, a
+							hits = append(hits, h)
+						}
+					}
+				}
+				res.findings = merge(j.component, j.pkg, hits)
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	for _, r := range results {
+		m.Findings = append(m.Findings, r.findings...)
+		m.Stats.GitRangesIgnored += r.gitRanges
+		m.Stats.WithdrawnIgnored += r.skipped
 	}
 	sort.SliceStable(m.Findings, func(i, j int) bool {
 		a, b := m.Findings[i], m.Findings[j]
@@ -109,6 +153,48 @@ func Match(ctx context.Context, db Advisories, components []evidence.Component) 
 		return a.ID < b.ID
 	})
 	return m, nil
+}
+
+// lookupCache shares database lookups between workers: components of one
+// package at several versions cost one query.
+type lookupCache struct {
+	db      Advisories
+	mu      sync.Mutex
+	records map[[2]string][]*vulndb.Record
+}
+
+func (c *lookupCache) get(ctx context.Context, pkg Package) ([]*vulndb.Record, error) {
+	key := [2]string{pkg.Ecosystem, vulndb.NormalizeName(pkg.Ecosystem, pkg.Name)}
+	c.mu.Lock()
+	records, ok := c.records[key]
+	c.mu.Unlock()
+	if ok {
+		return records, nil
+	}
+	records, err := c.db.Lookup(ctx, key[0], key[1])
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	c.records[key] = records
+	c.mu.Unlock()
+	return records, nil
+}
+
+// versionCache parses each advisory version string once per worker.
+type versionCache map[[2]string]*version.Version
+
+func (vc versionCache) parse(ecosystem, s string) *version.Version {
+	key := [2]string{ecosystem, s}
+	if v, ok := vc[key]; ok {
+		return v
+	}
+	var pv *version.Version
+	if v, err := version.Parse(ecosystem, s); err == nil {
+		pv = &v
+	}
+	vc[key] = pv
+	return pv
 }
 
 func (m *Matches) unmatched(c evidence.Component, reason string) {
@@ -137,7 +223,7 @@ type hit struct {
 
 // evaluate decides whether installed is affected by a, per the OSV
 // specification: listed in versions, or inside a SEMVER/ECOSYSTEM range.
-func evaluate(installed version.Version, a *vulndb.Affected) (hit, int) {
+func evaluate(installed version.Version, a *vulndb.Affected, vc versionCache) (hit, int) {
 	var h hit
 	gitRanges := 0
 	if slices.Contains(a.Versions, installed.String()) {
@@ -148,7 +234,7 @@ func evaluate(installed version.Version, a *vulndb.Affected) (hit, int) {
 			gitRanges++
 			continue
 		}
-		in, fixed, last := inRange(installed, r.Events)
+		in, fixed, last := inRange(installed, r.Events, vc)
 		if in {
 			h.affected, h.byRange = true, true
 			h.fixed = append(h.fixed, fixed...)
@@ -162,8 +248,9 @@ func evaluate(installed version.Version, a *vulndb.Affected) (hit, int) {
 // the version opens the range, a fixed at or below it (or a last_affected
 // or limit below it) closes it. It returns the fix versions above the
 // installed one, and whether the range ends in last_affected.
-func inRange(installed version.Version, events []vulndb.Event) (bool, []string, bool) {
-	sorted := sortEvents(installed, events)
+func inRange(installed version.Version, events []vulndb.Event, vc versionCache) (bool, []string, bool) {
+	sorted := sortEvents(installed.Ecosystem(), events, vc)
+	cmp := func(installed version.Version, s string) int { return compareTo(installed, s, vc) }
 	affected := false
 	for _, e := range sorted {
 		switch {
@@ -200,18 +287,22 @@ func inRange(installed version.Version, events []vulndb.Event) (bool, []string, 
 	return true, fixed, last && len(fixed) == 0
 }
 
-// cmp orders installed against s; an event version that does not parse
-// sorts as equal, which neither opens nor closes a range wrongly for the
-// common "0" introduced.
-func cmp(installed version.Version, s string) int {
-	c, err := installed.Compare(s)
+// compareTo orders installed against s; an event version that does not
+// parse sorts as equal, which neither opens nor closes a range wrongly for
+// the common "0" introduced.
+func compareTo(installed version.Version, s string, vc versionCache) int {
+	other := vc.parse(installed.Ecosystem(), s)
+	if other == nil {
+		return 0
+	}
+	c, err := installed.CompareVersion(*other)
 	if err != nil {
 		return 0
 	}
 	return c
 }
 
-func sortEvents(installed version.Version, events []vulndb.Event) []vulndb.Event {
+func sortEvents(ecosystem string, events []vulndb.Event, vc versionCache) []vulndb.Event {
 	sorted := slices.Clone(events)
 	value := func(e vulndb.Event) string {
 		return e.Introduced + e.Fixed + e.LastAffected + e.Limit
@@ -221,11 +312,11 @@ func sortEvents(installed version.Version, events []vulndb.Event) []vulndb.Event
 		if a == "0" || b == "0" {
 			return a == "0" && b != "0"
 		}
-		v, err := version.Parse(installed.Ecosystem(), a)
-		if err != nil {
+		va, vb := vc.parse(ecosystem, a), vc.parse(ecosystem, b)
+		if va == nil || vb == nil {
 			return false
 		}
-		c, err := v.Compare(b)
+		c, err := va.CompareVersion(*vb)
 		return err == nil && c < 0
 	})
 	return sorted

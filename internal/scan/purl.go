@@ -6,6 +6,7 @@ package scan
 
 import (
 	"fmt"
+	"net/url"
 	"regexp"
 	"strings"
 
@@ -73,6 +74,8 @@ func MapPURL(purl string) (Package, error) {
 	}
 	switch p.Type {
 	case "golang":
+		// packageurl-go lowercases golang names; module paths are case-sensitive.
+		joined = rawPath(purl)
 		if p.Name == "stdlib" && p.Namespace == "" {
 			// Go binaries record the toolchain as "go1.22.1"; OSV writes "1.22.1".
 			return Package{Ecosystem: "Go", Name: "stdlib", Version: strings.TrimPrefix(p.Version, "go")}, nil
@@ -160,4 +163,22 @@ func rpmRelease(distro string) string {
 	}
 	major, _, _ := strings.Cut(d[2], ".")
 	return major
+}
+
+// rawPath returns a purl's namespace/name exactly as written, unescaped.
+func rawPath(purl string) string {
+	rest := strings.TrimPrefix(purl, "pkg:")
+	if i := strings.IndexAny(rest, "?#"); i >= 0 {
+		rest = rest[:i]
+	}
+	if i := strings.LastIndex(rest, "@"); i >= 0 {
+		rest = rest[:i]
+	}
+	segments := strings.Split(strings.Trim(rest, "/"), "/")[1:] // drop the type
+	for i, s := range segments {
+		if u, err := url.PathUnescape(s); err == nil {
+			segments[i] = u
+		}
+	}
+	return strings.Join(segments, "/")
 }

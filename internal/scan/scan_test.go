@@ -20,6 +20,7 @@ func TestMapPURL(t *testing.T) {
 		want Package
 	}{
 		{"pkg:golang/golang.org/x/text@v0.3.5", Package{Ecosystem: "Go", Name: "golang.org/x/text", Version: "v0.3.5"}},
+		{"pkg:golang/github.com/BurntSushi/toml@v0.3.1", Package{Ecosystem: "Go", Name: "github.com/BurntSushi/toml", Version: "v0.3.1"}},
 		{"pkg:golang/stdlib@go1.26.8", Package{Ecosystem: "Go", Name: "stdlib", Version: "1.26.8"}},
 		{"pkg:npm/%40babel/core@7.0.0", Package{Ecosystem: "npm", Name: "@babel/core", Version: "7.0.0"}},
 		{"pkg:pypi/PyYAML@5.3.1", Package{Ecosystem: "PyPI", Name: "pyyaml", Version: "5.3.1"}},

@@ -90,3 +90,21 @@ func compareAPKRelease(a, b string) int {
 
 // Ecosystem is the ecosystem the version was parsed for.
 func (v Version) Ecosystem() string { return v.ecosystem }
+
+// CompareVersion orders v against other, both already parsed for the same
+// ecosystem (cheaper than Compare when other is reused).
+func (v Version) CompareVersion(other Version) (c int, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			c, err = 0, fmt.Errorf("%s versions %q and %q: unorderable: %v", v.ecosystem, v.raw, other.raw, r)
+		}
+	}()
+	c, err = v.v.Compare(other.v)
+	if err != nil {
+		return 0, fmt.Errorf("%s versions %q and %q: %w", v.ecosystem, v.raw, other.raw, err)
+	}
+	if c == 0 && isAPK(v.ecosystem) {
+		return compareAPKRelease(v.raw, other.raw), nil
+	}
+	return c, nil
+}

@@ -17,6 +17,10 @@ import (
 // FileName is the database file inside the data directory.
 const FileName = "vulndb.sqlite"
 
+// schemaVersion is stored as PRAGMA user_version; a database of another
+// version is not read, and an import starts it afresh.
+const schemaVersion = 3
+
 const schema = `
 CREATE TABLE IF NOT EXISTS imports (
 	id INTEGER PRIMARY KEY,
@@ -31,14 +35,16 @@ CREATE TABLE IF NOT EXISTS vulns (
 	modified TEXT NOT NULL,
 	withdrawn INTEGER NOT NULL,
 	import_id INTEGER NOT NULL,
-	record BLOB NOT NULL
+	record BLOB NOT NULL,
+	-- the fields matching reads, so lookups decode a fraction of the record
+	match BLOB NOT NULL
 );
 CREATE TABLE IF NOT EXISTS affected (
 	vuln_id TEXT NOT NULL,
 	ecosystem TEXT NOT NULL,
 	name TEXT NOT NULL
 );
-CREATE INDEX IF NOT EXISTS affected_package ON affected (ecosystem, name);
+CREATE INDEX IF NOT EXISTS affected_package ON affected (ecosystem, name, vuln_id);
 CREATE INDEX IF NOT EXISTS affected_vuln ON affected (vuln_id);
 CREATE TABLE IF NOT EXISTS ecosystems (
 	vuln_id TEXT NOT NULL,
@@ -49,8 +55,9 @@ CREATE TABLE IF NOT EXISTS ecosystems (
 
 // DB is an open, read-only view of the advisory database.
 type DB struct {
-	sql  *sql.DB
-	path string
+	sql    *sql.DB
+	path   string
+	lookup *sql.Stmt
 }
 
 // ErrNoDatabase means nothing has been imported into the data directory.
@@ -69,26 +76,42 @@ func Open(dataDir string) (*DB, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, err := db.Exec("SELECT 1 FROM vulns LIMIT 1"); err != nil {
+	var version int
+	if err := db.QueryRow("PRAGMA user_version").Scan(&version); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("%s: not a dossier vulnerability database: %w", path, err)
 	}
-	return &DB{sql: db, path: path}, nil
+	if version != schemaVersion {
+		db.Close()
+		return nil, fmt.Errorf("%s: written by another dossier version (format %d, want %d): run `dossier db import` or `dossier db update` again", path, version, schemaVersion)
+	}
+	// affected rows are unique per (vuln, ecosystem, name), and the index
+	// returns them in vuln_id order: no DISTINCT or sort over the blobs
+	lookup, err := db.Prepare(`SELECT v.id, v.match FROM affected a JOIN vulns v ON v.id = a.vuln_id
+		 WHERE a.ecosystem = ? AND a.name = ? ORDER BY a.vuln_id`)
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("%s: not a dossier vulnerability database: %w", path, err)
+	}
+	return &DB{sql: db, path: path, lookup: lookup}, nil
 }
 
 // Close releases the database.
-func (d *DB) Close() error { return d.sql.Close() }
+func (d *DB) Close() error {
+	d.lookup.Close()
+	return d.sql.Close()
+}
 
 // Path is the database file.
 func (d *DB) Path() string { return d.path }
 
 // Lookup returns the advisories naming package name in ecosystem (the
 // part before any ":release"), withdrawn ones included so callers can
-// count them. name must already be normalised (see NormalizeName).
+// count them. name must already be normalised (see NormalizeName). The
+// records carry what matching needs: no details, references or
+// ecosystem_specific.
 func (d *DB) Lookup(ctx context.Context, ecosystem, name string) ([]*Record, error) {
-	rows, err := d.sql.QueryContext(ctx,
-		`SELECT DISTINCT v.id, v.record FROM affected a JOIN vulns v ON v.id = a.vuln_id
-		 WHERE a.ecosystem = ? AND a.name = ? ORDER BY v.id`, ecosystem, name)
+	rows, err := d.lookup.QueryContext(ctx, ecosystem, name)
 	if err != nil {
 		return nil, fmt.Errorf("looking up %s/%s: %w", ecosystem, name, err)
 	}

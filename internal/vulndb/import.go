@@ -110,7 +110,19 @@ func importInto(ctx context.Context, path string, paths []string, opts ImportOpt
 	}
 	defer db.Close()
 	db.SetMaxOpenConns(1)
-	if _, err := db.ExecContext(ctx, schema); err != nil {
+	var version int
+	if err := db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil {
+		return nil, fmt.Errorf("reading the database: %w", err)
+	}
+	if version != schemaVersion {
+		// an empty file, or one in an older format: start afresh
+		for _, t := range []string{"imports", "vulns", "affected", "ecosystems"} {
+			if _, err := db.ExecContext(ctx, "DROP TABLE IF EXISTS "+t); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if _, err := db.ExecContext(ctx, schema+fmt.Sprintf("PRAGMA user_version = %d;", schemaVersion)); err != nil {
 		return nil, fmt.Errorf("preparing the database: %w", err)
 	}
 	var results []SourceResult
@@ -202,9 +214,9 @@ func newWriter(ctx context.Context, db *sql.DB) (*writer, error) {
 		query string
 	}{
 		{&w.existing, `SELECT modified FROM vulns WHERE id = ?`},
-		{&w.upsert, `INSERT INTO vulns (id, modified, withdrawn, import_id, record) VALUES (?, ?, ?, ?, ?)
+		{&w.upsert, `INSERT INTO vulns (id, modified, withdrawn, import_id, record, match) VALUES (?, ?, ?, ?, ?, ?)
 			ON CONFLICT (id) DO UPDATE SET modified = excluded.modified, withdrawn = excluded.withdrawn,
-			import_id = excluded.import_id, record = excluded.record`},
+			import_id = excluded.import_id, record = excluded.record, match = excluded.match`},
 		{&w.delAff, `DELETE FROM affected WHERE vuln_id = ?`},
 		{&w.delEco, `DELETE FROM ecosystems WHERE vuln_id = ?`},
 		{&w.addAff, `INSERT INTO affected (vuln_id, ecosystem, name) VALUES (?, ?, ?)`},
@@ -233,11 +245,15 @@ func (w *writer) put(ctx context.Context, r *Record) error {
 	if err != nil {
 		return err
 	}
+	match, err := json.Marshal(r.matchView())
+	if err != nil {
+		return err
+	}
 	withdrawn := 0
 	if r.Withdrawn != nil {
 		withdrawn = 1
 	}
-	if _, err := w.upsert.ExecContext(ctx, r.ID, r.Modified.UTC().Format(time.RFC3339Nano), withdrawn, w.importID, raw); err != nil {
+	if _, err := w.upsert.ExecContext(ctx, r.ID, r.Modified.UTC().Format(time.RFC3339Nano), withdrawn, w.importID, raw, match); err != nil {
 		return err
 	}
 	if _, err := w.delAff.ExecContext(ctx, r.ID); err != nil {

@@ -215,3 +215,17 @@ func normalizeYAML(v any) any {
 		return v
 	}
 }
+
+// matchView is the record without what matching never reads: details,
+// references, related and ecosystem_specific (Go's symbol lists are most
+// of its records).
+func (r *Record) matchView() *Record {
+	v := *r
+	v.Details, v.References, v.Related, v.Upstream = "", nil, nil, nil
+	v.Affected = make([]Affected, len(r.Affected))
+	for i, a := range r.Affected {
+		a.EcosystemSpecific = nil
+		v.Affected[i] = a
+	}
+	return &v
+}

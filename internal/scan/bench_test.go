@@ -1,0 +1,88 @@
+package scan
+
+import (
+	"archive/zip"
+	"context"
+	"io"
+	"path/filepath"
+	"testing"
+
+	"github.com/package-url/packageurl-go"
+
+	"github.com/dossier-dev/dossier/internal/evidence"
+	"github.com/dossier-dev/dossier/internal/testutil"
+	"github.com/dossier-dev/dossier/internal/vulndb"
+)
+
+// BenchmarkMatch matches 1,500 real packages (500 each of Go, PyPI and
+// crates.io, at versions the advisories name) against the real advisories.
+func BenchmarkMatch(b *testing.B) {
+	vd := testutil.VulnData(b)
+	var zips []string
+	for _, e := range []string{"Go", "PyPI", "crates.io"} {
+		zips = append(zips, filepath.Join(vd, "osv", e, "all.zip"))
+	}
+	dir := b.TempDir()
+	if _, err := vulndb.Import(context.Background(), dir, zips, vulndb.ImportOptions{}); err != nil {
+		b.Fatal(err)
+	}
+	db, err := vulndb.Open(dir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	var comps []evidence.Component
+	for _, z := range zips {
+		comps = append(comps, benchComponents(b, z, 500)...)
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		m, err := Match(context.Background(), db, comps)
+		if err != nil || len(m.Findings) == 0 {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(len(comps)), "components/op")
+}
+
+var purlTypes = map[string]string{"Go": "golang", "PyPI": "pypi", "crates.io": "cargo"}
+
+func benchComponents(b *testing.B, path string, n int) []evidence.Component {
+	z, err := zip.OpenReader(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer z.Close()
+	seen := map[string]bool{}
+	var out []evidence.Component
+	for _, f := range z.File {
+		if len(out) >= n {
+			break
+		}
+		rc, err := f.Open()
+		if err != nil {
+			b.Fatal(err)
+		}
+		data, _ := io.ReadAll(rc)
+		rc.Close()
+		r, err := vulndb.ParseRecord(data, f.Name)
+		if err != nil {
+			continue
+		}
+		for _, a := range r.Affected {
+			if seen[a.Package.Name] || a.Package.Name == "stdlib" || a.Package.Name == "toolchain" {
+				continue
+			}
+			for _, rg := range a.Ranges {
+				for _, e := range rg.Events {
+					if e.Fixed != "" && rg.Type != "GIT" && !seen[a.Package.Name] {
+						seen[a.Package.Name] = true
+						purl := packageurl.NewPackageURL(purlTypes[a.Package.Ecosystem], "", a.Package.Name, e.Fixed, nil, "").ToString()
+						out = append(out, evidence.Component{Name: a.Package.Name, Version: e.Fixed, PURL: purl})
+					}
+				}
+			}
+		}
+	}
+	return out
+}
