@@ -159,7 +159,7 @@ func TestEnvironmentConfiguresFlags(t *testing.T) {
 }
 
 func TestDemoRunsOnSamples(t *testing.T) {
-	r := dossier(t, "", "demo", filepath.Join(testutil.RepoRoot(), "samples", "layouts"))
+	r := dossier(t, "", "demo", filepath.Join(testutil.RepoRoot(), "samples", "layouts"), "--advisories", filepath.Join(testutil.VulnData(t), "osv"))
 	if r.code != 0 {
 		t.Fatalf("demo: %+v", r)
 	}
@@ -167,5 +167,8 @@ func TestDemoRunsOnSamples(t *testing.T) {
 		if !strings.Contains(r.stdout, "== "+s) || !strings.Contains(r.stdout, testutil.SampleImageDigest(t, s, "amd64")) {
 			t.Errorf("demo output lacks %s and its digest:\n%s", s, r.stdout)
 		}
+	}
+	if !strings.Contains(r.stdout, "findings    2 (1 critical, 1 high)") {
+		t.Errorf("demo should scan npm-app and find minimist and lodash:\n%s", r.stdout)
 	}
 }

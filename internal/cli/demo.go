@@ -10,18 +10,25 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/dossier-dev/dossier/internal/evidence"
 	"github.com/dossier-dev/dossier/internal/sbom"
 	"github.com/dossier-dev/dossier/internal/sbom/generate"
+	"github.com/dossier-dev/dossier/internal/scan"
+	"github.com/dossier-dev/dossier/internal/vulndb"
 )
 
 // demoCommand runs the main job on the bundled sample images with no
 // servers: resolve each to its digest, generate its SBOM, read the SBOM
 // back into the component model and summarise it.
 func (a *app) demoCommand() *cobra.Command {
-	return &cobra.Command{
+	var advisories string
+	cmd := &cobra.Command{
 		Use:   "demo [SAMPLES_DIR]",
 		Short: "Run dossier end to end on the bundled sample images (default samples/layouts)",
-		Args:  cobra.MaximumNArgs(1),
+		Long: `Run dossier end to end on the bundled sample images: resolve each to its digest, generate its
+SBOM, read it back, and — when OSV data is found at --advisories (<Ecosystem>/all.zip) — import it
+into a temporary database and scan each image.`,
+		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			dir := "samples/layouts"
 			if len(args) == 1 {
@@ -41,17 +48,56 @@ func (a *app) demoCommand() *cobra.Command {
 				return fmt.Errorf("samples %s: no OCI layouts found", dir)
 			}
 			sort.Strings(names)
+			db, cleanup, err := a.demoDatabase(cmd, advisories)
+			if err != nil {
+				return err
+			}
+			defer cleanup()
 			for _, n := range names {
-				if err := a.demoSample(cmd, filepath.Join(dir, n)); err != nil {
+				if err := a.demoSample(cmd, filepath.Join(dir, n), db); err != nil {
 					return err
 				}
 			}
 			return nil
 		},
 	}
+	cmd.Flags().StringVar(&advisories, "advisories", filepath.Join("..", "shared", "vulndata", "osv"), "directory of OSV <Ecosystem>/all.zip to scan the samples against")
+	return cmd
 }
 
-func (a *app) demoSample(cmd *cobra.Command, path string) error {
+// demoDatabase imports the OSV zips under dir into a temporary database,
+// or returns nil when there are none.
+func (a *app) demoDatabase(cmd *cobra.Command, dir string) (*vulndb.DB, func(), error) {
+	zips, _ := filepath.Glob(filepath.Join(dir, "*", "all.zip"))
+	if len(zips) == 0 {
+		fmt.Fprintf(a.stderr, "no OSV data at %s: skipping the scan step (give --advisories DIR)\n", dir)
+		return nil, func() {}, nil
+	}
+	tmp, err := os.MkdirTemp("", "dossier-demo-")
+	if err != nil {
+		return nil, nil, err
+	}
+	cleanup := func() { os.RemoveAll(tmp) }
+	results, err := vulndb.Import(cmd.Context(), tmp, zips, vulndb.ImportOptions{})
+	if err == nil {
+		total := 0
+		for _, r := range results {
+			total += r.Records
+		}
+		fmt.Fprintf(a.stdout, "advisories: %d OSV records from %s\n\n", total, dir)
+	}
+	var db *vulndb.DB
+	if err == nil {
+		db, err = vulndb.Open(tmp)
+	}
+	if err != nil {
+		cleanup()
+		return nil, nil, err
+	}
+	return db, func() { db.Close(); cleanup() }, nil
+}
+
+func (a *app) demoSample(cmd *cobra.Command, path string, db *vulndb.DB) error {
 	input := "oci-layout:" + path + ":latest"
 	art, err := a.resolveSource(cmd.Context(), input)
 	if err != nil {
@@ -81,6 +127,24 @@ func (a *app) demoSample(cmd *cobra.Command, path string) error {
 	fmt.Fprintf(t, "platform\t%s\n", res.Platform)
 	fmt.Fprintf(t, "sbom\t%s %s, %d bytes, %d components (%d without purl)\n", s.Format, s.SpecVersion, size, s.Components, len(s.WithoutPURL))
 	fmt.Fprintf(t, "ecosystems\t%s\n", strings.Join(eco, " "))
+	if db != nil {
+		m, err := scan.Match(cmd.Context(), db, doc.Components)
+		if err != nil {
+			return err
+		}
+		r := scan.NewReport(path, &res.Subject, scan.DatabaseInfo{}, m, scan.Options{})
+		var sev []string
+		for _, s := range []string{evidence.SeverityCritical, evidence.SeverityHigh, evidence.SeverityMedium, evidence.SeverityLow, evidence.SeverityUnknown} {
+			if n := r.Summary.BySeverity[s]; n > 0 {
+				sev = append(sev, fmt.Sprintf("%d %s", n, s))
+			}
+		}
+		line := fmt.Sprint(r.Summary.Total)
+		if len(sev) > 0 {
+			line += " (" + strings.Join(sev, ", ") + ")"
+		}
+		fmt.Fprintf(t, "findings\t%s\n", line)
+	}
 	if err := t.Flush(); err != nil {
 		return err
 	}

@@ -267,3 +267,26 @@ func TestScanMatchesOSVScanner(t *testing.T) {
 		})
 	}
 }
+
+// TestSARIFValidates checks `dossier scan -o sarif` against the SARIF 2.1.0
+// schema, with findings, locations and GitHub's security-severity.
+func TestSARIFValidates(t *testing.T) {
+	sarif := sarifSchema(t)
+	dossierDB, _ := advisoryDBs(t)
+	var out, errOut bytes.Buffer
+	if code := cli.Main([]string{"scan", "--data-dir", dossierDB, "-o", "sarif", "oci-layout:" + testutil.SampleLayout("npm-app")}, nil, &out, &errOut); code != 0 {
+		t.Fatalf("scan -o sarif: %s", errOut.String())
+	}
+	if err := sarif(t, out.Bytes()); err != nil {
+		t.Fatalf("SARIF does not validate: %v", err)
+	}
+	for _, want := range []string{`"security-severity": "9.8"`, `"uri": "app/node_modules/minimist/package.json"`, `"ruleId": "GHSA-xvch-5gv4-984h"`} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("SARIF lacks %s", want)
+		}
+	}
+	broken := bytes.Replace(out.Bytes(), []byte(`"version": "2.1.0"`), []byte(`"version": "1.0"`), 1)
+	if err := sarif(t, broken); err == nil {
+		t.Fatal("the SARIF schema accepted version 1.0")
+	}
+}

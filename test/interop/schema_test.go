@@ -87,3 +87,20 @@ func validate(t *testing.T, s *jsonschema.Schema, data []byte) error {
 	}
 	return s.Validate(inst)
 }
+
+// sarifSchema compiles the SARIF 2.1.0 JSON schema that the
+// @microsoft/jest-sarif npm package ships.
+func sarifSchema(t *testing.T) func(*testing.T, []byte) error {
+	t.Helper()
+	path := filepath.Join(testutil.PeersDir(), "npm", "@microsoft", "jest-sarif@1.0.0-beta.0", "package", "lib", "schemas", "sarif-2.1.0-rtm.5.json")
+	if _, err := os.Stat(path); err != nil {
+		testutil.Missing(t, "SARIF schema not found at %s: run .ci/install-peers", path)
+	}
+	c := jsonschema.NewCompiler()
+	addResource(t, c, path, "sarif-2.1.0-rtm.5.json")
+	s, err := c.Compile("sarif-2.1.0-rtm.5.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return func(t *testing.T, data []byte) error { return validate(t, s, data) }
+}
