@@ -118,6 +118,10 @@ func TestFailedImportLeavesDatabaseIntact(t *testing.T) {
 	if err := os.WriteFile(future, []byte(`{"schema_version":"2.0.0","id":"X-2","modified":"2024-01-01T00:00:00Z"}`), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	huge := filepath.Join(work, "huge.json")
+	if err := os.WriteFile(huge, []byte(`{"id":"X-3","modified":"2024-01-01T00:00:00Z","details":"`+strings.Repeat("a", MaxRecordSize)+`"}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	cases := []struct {
@@ -130,6 +134,7 @@ func TestFailedImportLeavesDatabaseIntact(t *testing.T) {
 		{"corrupt zip", context.Background(), []string{good, corrupt}, ImportOptions{}, "not a readable zip"},
 		{"zip bomb", context.Background(), []string{bomb}, ImportOptions{MaxUncompressed: 4 << 20}, "zip bomb"},
 		{"strict malformed", context.Background(), []string{malformed}, ImportOptions{Strict: true}, "exactly one of"},
+		{"strict huge record", context.Background(), []string{huge}, ImportOptions{Strict: true}, "exceeds the 8 MiB limit"},
 		{"strict future schema", context.Background(), []string{future}, ImportOptions{Strict: true}, `unknown OSV schema version "2.0.0"`},
 		{"cancelled", ctx, []string{filepath.Join(testutil.VulnData(t), "osv", "Go", "all.zip")}, ImportOptions{}, "context canceled"},
 		{"missing", context.Background(), []string{filepath.Join(work, "absent.zip")}, ImportOptions{}, "absent.zip"},

@@ -1,0 +1,55 @@
+package scan
+
+import (
+	"archive/zip"
+	"io"
+	"path/filepath"
+	"testing"
+
+	"github.com/dossier-dev/dossier/internal/evidence"
+	"github.com/dossier-dev/dossier/internal/testutil"
+	"github.com/dossier-dev/dossier/internal/vulndb"
+)
+
+// TestSeverityFromCVSSv4 scores the real RustSec records that carry only a
+// CVSS v4 vector: the rating must be the v4 band of the computed score
+// (records with no impact at all score 0, "none").
+func TestSeverityFromCVSSv4(t *testing.T) {
+	z, err := zip.OpenReader(filepath.Join(testutil.VulnData(t), "osv", "crates.io", "all.zip"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer z.Close()
+	scored := 0
+	for _, f := range z.File {
+		rc, err := f.Open()
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, _ := io.ReadAll(rc)
+		rc.Close()
+		r, err := vulndb.ParseRecord(data, f.Name)
+		if err != nil || len(r.Severity) != 1 || r.Severity[0].Type != "CVSS_V4" {
+			continue
+		}
+		s := severityOf(r, nil)
+		if s.Source != "CVSS_V4" || s.Vector != r.Severity[0].Score || s.Score < 0 || s.Score > 10 || s.Rating != rating(s.Score) {
+			t.Errorf("%s: %+v", r.ID, s)
+		}
+		if s.Rating == evidence.SeverityUnknown {
+			t.Errorf("%s: a v4 vector left the severity unknown", r.ID)
+		}
+		scored++
+	}
+	if scored == 0 {
+		t.Fatal("no record with only a CVSS v4 vector found")
+	}
+}
+
+func TestRatingBands(t *testing.T) {
+	for score, want := range map[float64]string{0: "none", 0.1: "low", 3.9: "low", 4.0: "medium", 6.9: "medium", 7.0: "high", 8.9: "high", 9.0: "critical", 10: "critical"} {
+		if got := rating(score); got != want {
+			t.Errorf("rating(%v) = %s, want %s", score, got, want)
+		}
+	}
+}
