@@ -209,7 +209,15 @@ func samePackage(p vulndb.Package, pkg Package) bool {
 	if eco != pkg.Ecosystem || vulndb.NormalizeName(eco, p.Name) != vulndb.NormalizeName(eco, pkg.Name) {
 		return false
 	}
-	return release == "" || pkg.Release == "" || release == pkg.Release
+	if release == "" || pkg.Release == "" || release == pkg.Release {
+		return true
+	}
+	// Red Hat names a product stream: "enterprise_linux:9::appstream".
+	if eco == "Red Hat" {
+		parts := strings.Split(release, ":")
+		return len(parts) > 1 && parts[1] == pkg.Release
+	}
+	return false
 }
 
 type hit struct {

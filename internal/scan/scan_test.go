@@ -229,3 +229,24 @@ func TestRangeEvents(t *testing.T) {
 		t.Errorf("versions list / withdrawn: %+v %+v", m.Findings, m.Stats)
 	}
 }
+
+func TestSamePackageReleases(t *testing.T) {
+	tests := []struct {
+		advisory vulndb.Package
+		pkg      Package
+		want     bool
+	}{
+		{vulndb.Package{Ecosystem: "Debian:12", Name: "openssl"}, Package{Ecosystem: "Debian", Release: "12", Name: "openssl"}, true},
+		{vulndb.Package{Ecosystem: "Debian:11", Name: "openssl"}, Package{Ecosystem: "Debian", Release: "12", Name: "openssl"}, false},
+		{vulndb.Package{Ecosystem: "Alpine:v3.18", Name: "openssl"}, Package{Ecosystem: "Alpine", Release: "v3.18", Name: "openssl"}, true},
+		{vulndb.Package{Ecosystem: "Red Hat:enterprise_linux:9::appstream", Name: "openssl"}, Package{Ecosystem: "Red Hat", Release: "9", Name: "openssl"}, true},
+		{vulndb.Package{Ecosystem: "Red Hat:enterprise_linux:8::baseos", Name: "openssl"}, Package{Ecosystem: "Red Hat", Release: "9", Name: "openssl"}, false},
+		{vulndb.Package{Ecosystem: "PyPI", Name: "PyYAML"}, Package{Ecosystem: "PyPI", Name: "pyyaml"}, true},
+		{vulndb.Package{Ecosystem: "Go", Name: "github.com/BurntSushi/toml"}, Package{Ecosystem: "Go", Name: "github.com/burntsushi/toml"}, false},
+	}
+	for _, tt := range tests {
+		if got := samePackage(tt.advisory, tt.pkg); got != tt.want {
+			t.Errorf("samePackage(%+v, %+v) = %v", tt.advisory, tt.pkg, got)
+		}
+	}
+}
