@@ -1,6 +1,7 @@
 package oci
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"net/http"
@@ -53,6 +54,19 @@ func (o RegistryOptions) nameOptions(ref string) []name.Option {
 		return []name.Option{name.Insecure}
 	}
 	return nil
+}
+
+// ParseReference parses ref with plain HTTP allowed only where the options
+// allow it.
+func (o RegistryOptions) ParseReference(ref string) (name.Reference, error) {
+	return name.ParseReference(ref, o.nameOptions(ref)...)
+}
+
+// Remote returns go-containerregistry options for ctx: credentials, the
+// transport policy, bounded retries, and the referrers tag fallback for
+// registries without the referrers API.
+func (o RegistryOptions) Remote(ctx context.Context) []remote.Option {
+	return append(o.remoteOptions(), remote.WithContext(ctx), remote.WithReferrersTagFallback(true))
 }
 
 func (o RegistryOptions) remoteOptions() []remote.Option {

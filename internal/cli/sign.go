@@ -1,0 +1,191 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	sgsign "github.com/sigstore/sigstore-go/pkg/sign"
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/dossier-dev/dossier/internal/sign"
+)
+
+// password reads DOSSIER_PASSWORD, else COSIGN_PASSWORD, else prompts on
+// the terminal (twice when confirm is set).
+func (a *app) password(confirm bool) ([]byte, error) {
+	for _, env := range []string{"DOSSIER_PASSWORD", "COSIGN_PASSWORD"} {
+		if v, ok := os.LookupEnv(env); ok {
+			return []byte(v), nil
+		}
+	}
+	in, ok := a.stdin.(*os.File)
+	if !ok || !term.IsTerminal(int(in.Fd())) {
+		return nil, errors.New("no password: set DOSSIER_PASSWORD (or COSIGN_PASSWORD), or run on a terminal")
+	}
+	fmt.Fprint(a.stderr, "Enter password for private key: ")
+	p, err := term.ReadPassword(int(in.Fd()))
+	fmt.Fprintln(a.stderr)
+	if err != nil || !confirm {
+		return p, err
+	}
+	fmt.Fprint(a.stderr, "Enter password for private key again: ")
+	again, err := term.ReadPassword(int(in.Fd()))
+	fmt.Fprintln(a.stderr)
+	if err != nil {
+		return nil, err
+	}
+	if string(again) != string(p) {
+		return nil, errors.New("passwords do not match")
+	}
+	return p, nil
+}
+
+func (a *app) keyCommand() *cobra.Command {
+	cmd := &cobra.Command{Use: "key", Short: "Manage signing keys (cosign-compatible)"}
+	var prefix string
+	var force bool
+	gen := &cobra.Command{
+		Use:   "generate",
+		Short: "Generate an ECDSA P-256 key pair: PREFIX.key (encrypted, 0600) and PREFIX.pub",
+		Long: `Generate a key pair in the encrypted format cosign uses, so cosign signs with dossier keys and
+dossier with cosign keys. The password comes from DOSSIER_PASSWORD, else COSIGN_PASSWORD, else a
+terminal prompt. Existing files are not overwritten without --force.`,
+		Args: cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			pw, err := a.password(true)
+			if err != nil {
+				return err
+			}
+			kp, err := sign.GenerateKeyPair()
+			if err != nil {
+				return err
+			}
+			priv, pub, err := kp.WriteKeyFiles(prefix, pw, force)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(a.stderr, "private key written to %s (mode 0600)\npublic key written to %s\n", priv, pub)
+			return nil
+		},
+	}
+	gen.Flags().StringVar(&prefix, "output-prefix", "dossier", "write PREFIX.key and PREFIX.pub")
+	gen.Flags().BoolVar(&force, "force", false, "overwrite existing key files")
+	cmd.AddCommand(gen)
+	return cmd
+}
+
+func (a *app) signCommand() *cobra.Command {
+	var keyPath, output string
+	var annotations []string
+	cmd := &cobra.Command{
+		Use:   "sign REF --key FILE",
+		Short: "Sign an image digest and store the signature in the registry (cosign-compatible)",
+		Long: `Resolve REF to its digest, sign the digest, and store the signature next to it: a Sigstore bundle
+(DSSE envelope over an in-toto statement) attached through the OCI 1.1 referrers API, with the
+referrers tag schema (sha256-<hex>) for registries without it — the layout cosign writes by default.
+Key-based signatures record no transparency-log entry (air-gapped by default).`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if keyPath == "" {
+				return usageError("give --key FILE")
+			}
+			annots := map[string]any{}
+			for _, kv := range annotations {
+				k, v, ok := strings.Cut(kv, "=")
+				if !ok || k == "" {
+					return usageError("--annotation %q: want key=value", kv)
+				}
+				annots[k] = v
+			}
+			pw, err := a.password(false)
+			if err != nil {
+				return err
+			}
+			kp, err := sign.LoadPrivateKey(keyPath, pw)
+			if err != nil {
+				return err
+			}
+			art, err := a.resolveSource(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			digest, err := sign.RegistryDigest(art, a.registry)
+			if err != nil {
+				return err
+			}
+			signed, err := sign.SignDigest(cmd.Context(), digest, kp, sgsign.BundleOptions{Context: cmd.Context()}, annots, a.registry)
+			if err != nil {
+				return err
+			}
+			if output == "json" {
+				return writeJSON(a.stdout, signed)
+			}
+			fmt.Fprintf(a.stdout, "signed %s\n", signed.Subject)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&keyPath, "key", "", "private key file (dossier or cosign)")
+	cmd.Flags().StringArrayVarP(&annotations, "annotation", "a", nil, "signed annotation key=value (repeatable)")
+	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
+	return cmd
+}
+
+func (a *app) verifyCommand() *cobra.Command {
+	var keyPath, output string
+	cmd := &cobra.Command{
+		Use:   "verify REF --key FILE",
+		Short: "Verify an image's signatures for an expected signer",
+		Long: `Resolve REF to its digest and verify the signatures stored for it. Exit 0 when at least one
+signature verifies for the expected signer, 1 when none does (the reason is printed), 2 on errors.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkOutput(output, "text", "json"); err != nil {
+				return err
+			}
+			if keyPath == "" {
+				return usageError("give --key FILE (an identity is mandatory: \"any valid signature\" is not a mode)")
+			}
+			pub, err := sign.LoadPublicKey(keyPath)
+			if err != nil {
+				return err
+			}
+			art, err := a.resolveSource(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			digest, err := sign.RegistryDigest(art, a.registry)
+			if err != nil {
+				return err
+			}
+			verified, err := sign.VerifyWithKey(cmd.Context(), digest, sign.SignPredicateType, sign.NewKeyVerifier(pub), a.registry)
+			if err != nil {
+				if isVerificationFailure(err) {
+					return gateError{msg: "not verified: " + err.Error()}
+				}
+				return err
+			}
+			if output == "json" {
+				return writeJSON(a.stdout, verified)
+			}
+			for _, v := range verified {
+				fmt.Fprintf(a.stdout, "verified %s@%s\n  signer %s\n  stored %s\n", digest.Context().Name(), v.Digest, v.Identity, v.Referrer)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&keyPath, "key", "", "public key the signature must verify with")
+	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
+	return cmd
+}
+
+func isVerificationFailure(err error) bool {
+	for _, e := range []error{sign.ErrNoSignature, sign.ErrInvalid, sign.ErrWrongIdentity, sign.ErrDigestMismatch, sign.ErrTagMoved, sign.ErrExpiredNoProof} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}
