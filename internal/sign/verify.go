@@ -76,7 +76,10 @@ func FindBundles(ctx context.Context, subject name.Digest, predicateType string,
 	}
 	out := map[string][]byte{}
 	for _, d := range m.Manifests {
-		if d.ArtifactType != BundleMediaType {
+		// Some registries report the config media type instead of the
+		// manifest's artifactType: the bundle annotation marks those.
+		_, annotated := d.Annotations[predicateTypeAnnotation]
+		if d.ArtifactType != BundleMediaType && !annotated {
 			continue
 		}
 		if pt := d.Annotations[predicateTypeAnnotation]; predicateType != "" && pt != "" && pt != predicateType {
@@ -89,6 +92,9 @@ func FindBundles(ctx context.Context, subject name.Digest, predicateType string,
 		layers, err := img.Layers()
 		if err != nil || len(layers) != 1 {
 			continue // not a bundle manifest of the shape cosign and dossier write
+		}
+		if mt, err := layers[0].MediaType(); err != nil || string(mt) != BundleMediaType {
+			continue
 		}
 		rc, err := layers[0].Compressed()
 		if err != nil {

@@ -1,0 +1,95 @@
+package interop
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/dossier-dev/dossier/internal/cli"
+	"github.com/dossier-dev/dossier/internal/testutil"
+)
+
+func runDossier(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	code := cli.Main(args, nil, &out, &errOut)
+	return code, out.String(), errOut.String()
+}
+
+func runCosign(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	cmd := exec.Command(testutil.Peer(t, "cosign"), args...)
+	cmd.Env = append(os.Environ(), "COSIGN_PASSWORD="+os.Getenv("DOSSIER_PASSWORD"))
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+func cranePush(t *testing.T, sample, ref string) {
+	t.Helper()
+	if out, err := exec.Command(testutil.Peer(t, "crane"), "push", "--insecure", testutil.SampleLayout(sample), ref).CombinedOutput(); err != nil {
+		t.Fatalf("crane push: %v: %s", err, out)
+	}
+}
+
+// TestCosignInterop signs and verifies both ways between dossier and the
+// real cosign, with keys of both tools, on the distribution registry
+// (referrers tag schema) and on a registry with the referrers API.
+func TestCosignInterop(t *testing.T) {
+	t.Setenv("DOSSIER_PASSWORD", "interop-pass")
+	dir := t.TempDir()
+	dossierKey := filepath.Join(dir, "dossier")
+	if code, _, errOut := runDossier(t, "key", "generate", "--output-prefix", dossierKey); code != 0 {
+		t.Fatalf("key generate: %s", errOut)
+	}
+	cosignKey := filepath.Join(dir, "cosign")
+	if out, err := runCosign(t, "generate-key-pair", "--output-key-prefix", cosignKey); err != nil {
+		t.Fatalf("cosign generate-key-pair: %v: %s", err, out)
+	}
+	signingConfig, trustedRoot := filepath.Join(dir, "signing-config.json"), filepath.Join(dir, "trusted-root.json")
+	for _, args := range [][]string{{"signing-config", "create", "--out", signingConfig}, {"trusted-root", "create", "--out", trustedRoot}} {
+		if out, err := runCosign(t, args...); err != nil {
+			t.Fatalf("cosign %v: %v: %s", args, err, out)
+		}
+	}
+	registries := map[string]string{"distribution (tag schema)": startDistribution(t), "referrers API": testutil.Registry(t)}
+	for regName, host := range registries {
+		t.Run(regName, func(t *testing.T) {
+			for _, key := range []string{dossierKey, cosignKey} {
+				keyName := filepath.Base(key)
+				// dossier signs, cosign verifies
+				ref := host + "/interop/by-dossier-" + keyName + ":v1"
+				cranePush(t, "npm-app", ref)
+				digest := testutil.SampleImageDigest(t, "npm-app", "amd64")
+				if code, _, errOut := runDossier(t, "sign", ref, "--key", key+".key", "-a", "team=web"); code != 0 {
+					t.Fatalf("dossier sign with %s key: %s", keyName, errOut)
+				}
+				out, err := runCosign(t, "verify", "--key", key+".pub", "--insecure-ignore-tlog=true", "--allow-insecure-registry", "--allow-http-registry", ref)
+				if err != nil || !strings.Contains(out, digest) || !strings.Contains(out, `"team":"web"`) {
+					t.Errorf("cosign verify of dossier's signature (%s key): %v\n%s", keyName, err, out)
+				}
+				// cosign signs, dossier verifies
+				ref = host + "/interop/by-cosign-" + keyName + ":v1"
+				cranePush(t, "npm-app", ref)
+				if out, err := runCosign(t, "sign", "--key", key+".key", "--signing-config", signingConfig, "--trusted-root", trustedRoot,
+					"--allow-insecure-registry", "--allow-http-registry", "-y", ref); err != nil {
+					t.Fatalf("cosign sign with %s key: %v: %s", keyName, err, out)
+				}
+				code, out, errOut := runDossier(t, "verify", ref, "--key", key+".pub", "-o", "json")
+				if code != 0 || !strings.Contains(out, digest) {
+					t.Errorf("dossier verify of cosign's signature (%s key): exit %d: %s %s", keyName, code, out, errOut)
+				}
+				// and neither accepts the other key
+				other := cosignKey
+				if key == cosignKey {
+					other = dossierKey
+				}
+				if code, _, errOut := runDossier(t, "verify", ref, "--key", other+".pub"); code != 1 || !strings.Contains(errOut, "does not verify") {
+					t.Errorf("verify with the wrong key: exit %d: %s", code, errOut)
+				}
+			}
+		})
+	}
+}
