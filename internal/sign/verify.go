@@ -133,6 +133,9 @@ func VerifyWithKey(ctx context.Context, subject name.Digest, predicateType strin
 	var failures []error
 	for ref, data := range bundles {
 		got, err := verifyBundle(v, subject, predicateType, data, verify.WithKey())
+		if errors.Is(err, errOtherPredicate) {
+			continue
+		}
 		if err != nil {
 			failures = append(failures, fmt.Errorf("referrer %s: %w", ref, err))
 			continue
@@ -141,10 +144,17 @@ func VerifyWithKey(ctx context.Context, subject name.Digest, predicateType strin
 		verified = append(verified, *got)
 	}
 	if len(verified) == 0 {
+		if len(failures) == 0 {
+			return nil, fmt.Errorf("%s: %w of type %s", subject, ErrNoSignature, predicateType)
+		}
 		return nil, mostSpecific(subject, failures)
 	}
 	return verified, nil
 }
+
+// errOtherPredicate marks a bundle about something else (an attestation
+// when a signature is wanted, or another predicate type): not a failure.
+var errOtherPredicate = errors.New("other predicate type")
 
 // verifyBundle verifies one bundle against the subject digest with the
 // given identity policy.
@@ -158,7 +168,7 @@ func verifyBundle(v *verify.Verifier, subject name.Digest, predicateType string,
 		return nil, err
 	}
 	if predicateType != "" && statement.PredicateType != predicateType {
-		return nil, fmt.Errorf("%w: predicate type %s, want %s", ErrInvalid, statement.PredicateType, predicateType)
+		return nil, errOtherPredicate
 	}
 	alg, hexDigest, _ := strings.Cut(subject.DigestStr(), ":")
 	if !statement.names(alg, hexDigest) {

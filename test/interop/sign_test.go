@@ -93,3 +93,50 @@ func TestCosignInterop(t *testing.T) {
 		})
 	}
 }
+
+// TestCosignAttestationInterop attaches a CycloneDX SBOM attestation with
+// each tool and verifies it with the other.
+func TestCosignAttestationInterop(t *testing.T) {
+	t.Setenv("DOSSIER_PASSWORD", "interop-pass")
+	dir := t.TempDir()
+	key := filepath.Join(dir, "dossier")
+	if code, _, errOut := runDossier(t, "key", "generate", "--output-prefix", key); code != 0 {
+		t.Fatalf("key generate: %s", errOut)
+	}
+	signingConfig, trustedRoot := filepath.Join(dir, "signing-config.json"), filepath.Join(dir, "trusted-root.json")
+	for _, args := range [][]string{{"signing-config", "create", "--out", signingConfig}, {"trusted-root", "create", "--out", trustedRoot}} {
+		if out, err := runCosign(t, args...); err != nil {
+			t.Fatalf("cosign %v: %v: %s", args, err, out)
+		}
+	}
+	host := startDistribution(t)
+	predicate := filepath.Join(dir, "sbom.cdx.json")
+	if err := os.WriteFile(predicate, dossierSBOM(t, "oci-layout:"+testutil.SampleLayout("npm-app"), "cyclonedx-json"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	digest := testutil.SampleImageDigest(t, "npm-app", "amd64")
+
+	ref := host + "/att/by-dossier:v1"
+	cranePush(t, "npm-app", ref)
+	if code, _, errOut := runDossier(t, "attest", ref, "--predicate", predicate, "--type", "cyclonedx", "--key", key+".key"); code != 0 {
+		t.Fatalf("dossier attest: %s", errOut)
+	}
+	if out, err := runCosign(t, "verify-attestation", "--key", key+".pub", "--type", "cyclonedx", "--insecure-ignore-tlog=true",
+		"--allow-insecure-registry", "--allow-http-registry", ref); err != nil {
+		t.Errorf("cosign verify-attestation of dossier's attestation: %v\n%s", err, out)
+	}
+
+	ref = host + "/att/by-cosign:v1"
+	cranePush(t, "npm-app", ref)
+	if out, err := runCosign(t, "attest", "--key", key+".key", "--predicate", predicate, "--type", "cyclonedx", "--signing-config", signingConfig,
+		"--trusted-root", trustedRoot, "--allow-insecure-registry", "--allow-http-registry", "-y", ref); err != nil {
+		t.Fatalf("cosign attest: %v: %s", err, out)
+	}
+	code, out, errOut := runDossier(t, "verify-attestation", ref, "--type", "cyclonedx", "--key", key+".pub")
+	if code != 0 || !strings.Contains(out, digest) || !strings.Contains(out, `"bomFormat": "CycloneDX"`) {
+		t.Errorf("dossier verify-attestation of cosign's attestation: exit %d: %.300s %s", code, out, errOut)
+	}
+	if code, _, errOut := runDossier(t, "verify-attestation", ref, "--type", "slsaprovenance", "--key", key+".pub"); code != 1 || !strings.Contains(errOut, "no signature found") {
+		t.Errorf("an absent attestation type must fail: exit %d: %s", code, errOut)
+	}
+}

@@ -1,0 +1,144 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+
+	sgsign "github.com/sigstore/sigstore-go/pkg/sign"
+	"github.com/spf13/cobra"
+
+	"github.com/dossier-dev/dossier/internal/sign"
+)
+
+// maxPredicateSize bounds a predicate file (SBOMs can be large).
+const maxPredicateSize = 128 << 20
+
+func (a *app) attestCommand() *cobra.Command {
+	var keyPath, predicatePath, predicateType, output string
+	cmd := &cobra.Command{
+		Use:   "attest REF --predicate FILE --type TYPE --key FILE",
+		Short: "Attach a signed in-toto attestation (SBOM, SLSA provenance, VEX, scan, custom) to an image digest",
+		Long: `Resolve REF to its digest and attach an in-toto Statement v1 whose subject is that digest and whose
+predicate is FILE (JSON), signed in a DSSE envelope inside a Sigstore bundle, stored as cosign stores
+attestations (an OCI referrer of the digest). TYPE: cyclonedx, spdxjson, slsaprovenance (v1),
+openvex, vuln, custom, or an absolute predicate type URI.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if keyPath == "" || predicatePath == "" {
+				return usageError("give --predicate FILE and --key FILE")
+			}
+			uri, err := sign.PredicateType(predicateType)
+			if err != nil {
+				return usageError("%v", err)
+			}
+			predicate, err := readPredicate(predicatePath)
+			if err != nil {
+				return err
+			}
+			pw, err := a.password(false)
+			if err != nil {
+				return err
+			}
+			kp, err := sign.LoadPrivateKey(keyPath, pw)
+			if err != nil {
+				return err
+			}
+			art, err := a.resolveSource(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			digest, err := sign.RegistryDigest(art, a.registry)
+			if err != nil {
+				return err
+			}
+			st, err := sign.Statement(digest.DigestStr(), uri, predicate, nil)
+			if err != nil {
+				return fmt.Errorf("%s: %w", predicatePath, err)
+			}
+			bundle, err := sign.BundleStatement(st, kp, sgsign.BundleOptions{Context: cmd.Context()})
+			if err != nil {
+				return err
+			}
+			ref, err := sign.Store(cmd.Context(), digest, bundle, uri, a.registry)
+			if err != nil {
+				return err
+			}
+			if output == "json" {
+				return writeJSON(a.stdout, sign.Signed{Subject: digest.String(), Referrer: ref})
+			}
+			fmt.Fprintf(a.stdout, "attested %s (%s)\n", digest, uri)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&keyPath, "key", "", "private key file (dossier or cosign)")
+	cmd.Flags().StringVar(&predicatePath, "predicate", "", "predicate JSON file")
+	cmd.Flags().StringVar(&predicateType, "type", "custom", "predicate type: short name or URI")
+	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
+	return cmd
+}
+
+// readPredicate reads a JSON object, bounded in size.
+func readPredicate(path string) (map[string]any, error) {
+	info, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if info.Size() > maxPredicateSize {
+		return nil, fmt.Errorf("%s: larger than %d MiB", path, maxPredicateSize>>20)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var p map[string]any
+	if err := json.Unmarshal(data, &p); err != nil {
+		return nil, fmt.Errorf("%s: the predicate must be a JSON object: %w", path, err)
+	}
+	return p, nil
+}
+
+func (a *app) verifyAttestationCommand() *cobra.Command {
+	var keyPath, predicateType string
+	cmd := &cobra.Command{
+		Use:   "verify-attestation REF --type TYPE --key FILE",
+		Short: "Verify an image's attestations of one type for an expected signer and print their predicates",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if keyPath == "" {
+				return usageError("give --key FILE (an identity is mandatory)")
+			}
+			uri, err := sign.PredicateType(predicateType)
+			if err != nil {
+				return usageError("%v", err)
+			}
+			pub, err := sign.LoadPublicKey(keyPath)
+			if err != nil {
+				return err
+			}
+			art, err := a.resolveSource(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			digest, err := sign.RegistryDigest(art, a.registry)
+			if err != nil {
+				return err
+			}
+			verified, err := sign.VerifyWithKey(cmd.Context(), digest, uri, sign.NewKeyVerifier(pub), a.registry)
+			if err != nil {
+				if isVerificationFailure(err) {
+					return gateError{msg: "not verified: no " + uri + " attestation verifies: " + err.Error()}
+				}
+				return err
+			}
+			statements := make([]json.RawMessage, 0, len(verified))
+			for _, v := range verified {
+				statements = append(statements, v.Statement)
+			}
+			return writeJSON(a.stdout, statements)
+		},
+	}
+	cmd.Flags().StringVar(&keyPath, "key", "", "public key the attestation must verify with")
+	cmd.Flags().StringVar(&predicateType, "type", "custom", "predicate type: short name or URI")
+	return cmd
+}
