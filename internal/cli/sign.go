@@ -134,7 +134,7 @@ Key-based signatures record no transparency-log entry (air-gapped by default).`,
 }
 
 func (a *app) verifyCommand() *cobra.Command {
-	var keyPath, output string
+	var keyPath, output, expected string
 	cmd := &cobra.Command{
 		Use:   "verify REF --key FILE",
 		Short: "Verify an image's signatures for an expected signer",
@@ -160,6 +160,9 @@ signature verifies for the expected signer, 1 when none does (the reason is prin
 			if err != nil {
 				return err
 			}
+			if expected != "" && expected != digest.DigestStr() {
+				return gateError{msg: fmt.Sprintf("not verified: %s: %v: it points to %s, the signed digest is %s", args[0], sign.ErrTagMoved, digest.DigestStr(), expected)}
+			}
 			verified, err := sign.VerifyWithKey(cmd.Context(), digest, sign.SignPredicateType, sign.NewKeyVerifier(pub), a.registry)
 			if err != nil {
 				if isVerificationFailure(err) {
@@ -177,6 +180,7 @@ signature verifies for the expected signer, 1 when none does (the reason is prin
 		},
 	}
 	cmd.Flags().StringVar(&keyPath, "key", "", "public key the signature must verify with")
+	cmd.Flags().StringVar(&expected, "expected-digest", "", "the digest that was signed: fail when the tag now points elsewhere")
 	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
 	return cmd
 }

@@ -1,0 +1,76 @@
+package cli
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/dossier-dev/dossier/internal/testutil"
+)
+
+func TestSignVerifyAttestCLI(t *testing.T) {
+	t.Setenv("DOSSIER_PASSWORD", "s3cret")
+	dir := t.TempDir()
+	key := filepath.Join(dir, "team")
+	if r := dossier(t, "", "key", "generate", "--output-prefix", key); r.code != 0 {
+		t.Fatal(r)
+	}
+	if r := dossier(t, "", "key", "generate", "--output-prefix", key); r.code != ExitError || !strings.Contains(r.stderr, "--force") {
+		t.Fatalf("overwrite: %+v", r)
+	}
+	host := testutil.Registry(t)
+	npm := testutil.PushSample(t, "npm-app", host+"/team/app:v1")
+	ref := host + "/team/app:v1"
+
+	if r := dossier(t, "", "verify", ref, "--key", key+".pub"); r.code != ExitGateFailed || !strings.Contains(r.stderr, "no signature found") {
+		t.Fatalf("unsigned: %+v", r)
+	}
+	if r := dossier(t, "", "verify", ref); r.code != ExitError || !strings.Contains(r.stderr, "identity is mandatory") {
+		t.Fatalf("verify without an identity: %+v", r)
+	}
+	r := dossier(t, "", "sign", ref, "--key", key+".key")
+	if r.code != 0 || !strings.Contains(r.stdout, "signed "+host+"/team/app@"+npm) || !strings.Contains(r.stderr, "resolved") {
+		t.Fatalf("sign: %+v", r)
+	}
+	r = dossier(t, "", "verify", ref, "--key", key+".pub", "-o", "json")
+	var v []struct{ Digest, Identity, Referrer string }
+	if r.code != 0 || json.Unmarshal([]byte(r.stdout), &v) != nil || len(v) != 1 || v[0].Digest != npm || !strings.HasPrefix(v[0].Identity, "key ") {
+		t.Fatalf("verify: %+v", r)
+	}
+	// the tag moves to other content after signing
+	testutil.PushSample(t, "go-app", ref)
+	if r := dossier(t, "", "verify", ref, "--key", key+".pub", "--expected-digest", npm); r.code != ExitGateFailed || !strings.Contains(r.stderr, "tag now points to a digest other than the one that was signed") {
+		t.Fatalf("moved tag: %+v", r)
+	}
+	// a wrong password, a missing key
+	t.Setenv("DOSSIER_PASSWORD", "wrong")
+	if r := dossier(t, "", "sign", ref, "--key", key+".key"); r.code != ExitError || !strings.Contains(r.stderr, "wrong password") {
+		t.Fatalf("wrong password: %+v", r)
+	}
+	t.Setenv("DOSSIER_PASSWORD", "s3cret")
+	// attest an SBOM and read it back; a predicate that is not JSON is refused
+	sbomFile := filepath.Join(dir, "sbom.json")
+	if r := dossier(t, "", "sbom", "oci-layout:"+testutil.SampleLayout("npm-app"), "--output-file", sbomFile); r.code != 0 {
+		t.Fatal(r)
+	}
+	digestRef := host + "/team/app@" + npm
+	if r := dossier(t, "", "attest", digestRef, "--predicate", sbomFile, "--type", "cyclonedx", "--key", key+".key"); r.code != 0 {
+		t.Fatalf("attest: %+v", r)
+	}
+	r = dossier(t, "", "verify-attestation", digestRef, "--type", "cyclonedx", "--key", key+".pub")
+	if r.code != 0 || !strings.Contains(r.stdout, `"predicateType": "https://cyclonedx.org/bom"`) {
+		t.Fatalf("verify-attestation: %+v", r)
+	}
+	notJSON := filepath.Join(dir, "x.txt")
+	if err := os.WriteFile(notJSON, []byte("hello"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if r := dossier(t, "", "attest", digestRef, "--predicate", notJSON, "--key", key+".key"); r.code != ExitError || !strings.Contains(r.stderr, "JSON object") {
+		t.Fatalf("bad predicate: %+v", r)
+	}
+	if r := dossier(t, "", "attest", digestRef, "--predicate", sbomFile, "--type", "nonsense", "--key", key+".key"); r.code != ExitError {
+		t.Fatalf("bad type: %+v", r)
+	}
+}
