@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -42,6 +43,8 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	a := &app{stdin: stdin, stdout: stdout, stderr: stderr}
+	// one transport for the whole run, so connections are reused
+	a.registry.Transport = oci.NewTransport(60 * time.Second)
 	root := a.rootCommand()
 	root.SetArgs(args)
 	root.SetIn(stdin)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"sync"
 
 	sgsign "github.com/sigstore/sigstore-go/pkg/sign"
 	"github.com/spf13/cobra"
@@ -136,11 +137,12 @@ Key-based signatures record no transparency-log entry (air-gapped by default).`,
 func (a *app) verifyCommand() *cobra.Command {
 	var keyPath, output, expected string
 	cmd := &cobra.Command{
-		Use:   "verify REF --key FILE",
-		Short: "Verify an image's signatures for an expected signer",
-		Long: `Resolve REF to its digest and verify the signatures stored for it. Exit 0 when at least one
-signature verifies for the expected signer, 1 when none does (the reason is printed), 2 on errors.`,
-		Args: cobra.ExactArgs(1),
+		Use:   "verify REF... --key FILE",
+		Short: "Verify images' signatures for an expected signer",
+		Long: `Resolve each REF to its digest and verify the signatures stored for it. Exit 0 when every REF has
+at least one signature that verifies for the expected signer, 1 when one has none (the reason is
+printed), 2 on errors. Several REFs are verified over the same connections.`,
+		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := checkOutput(output, "text", "json"); err != nil {
 				return err
@@ -148,33 +150,59 @@ signature verifies for the expected signer, 1 when none does (the reason is prin
 			if keyPath == "" {
 				return usageError("give --key FILE (an identity is mandatory: \"any valid signature\" is not a mode)")
 			}
+			if expected != "" && len(args) > 1 {
+				return usageError("--expected-digest takes one REF")
+			}
 			pub, err := sign.LoadPublicKey(keyPath)
 			if err != nil {
 				return err
 			}
-			art, err := a.resolveSource(cmd.Context(), args[0])
-			if err != nil {
-				return err
+			kv := sign.NewKeyVerifier(pub)
+			a.registry.ShareClients()
+			// several REFs are verified concurrently over shared clients;
+			// results are reported in the order given
+			type outcome struct {
+				verified []sign.Verified
+				err      error
 			}
-			digest, err := sign.RegistryDigest(art, a.registry)
-			if err != nil {
-				return err
+			outcomes := make([]outcome, len(args))
+			sem := make(chan struct{}, 4)
+			var wg sync.WaitGroup
+			for i, ref := range args {
+				wg.Add(1)
+				sem <- struct{}{}
+				go func() {
+					defer func() { <-sem; wg.Done() }()
+					v, err := a.verifyOne(cmd, ref, expected, kv)
+					outcomes[i] = outcome{v, err}
+				}()
 			}
-			if expected != "" && expected != digest.DigestStr() {
-				return gateError{msg: fmt.Sprintf("not verified: %s: %v: it points to %s, the signed digest is %s", args[0], sign.ErrTagMoved, digest.DigestStr(), expected)}
-			}
-			verified, err := sign.VerifyWithKey(cmd.Context(), digest, sign.SignPredicateType, sign.NewKeyVerifier(pub), a.registry)
-			if err != nil {
-				if isVerificationFailure(err) {
-					return gateError{msg: "not verified: " + err.Error()}
+			wg.Wait()
+			var all []sign.Verified
+			var failed []string
+			for i, o := range outcomes {
+				if o.err != nil {
+					if !isVerificationFailure(o.err) {
+						return o.err
+					}
+					failed = append(failed, o.err.Error())
+					fmt.Fprintln(a.stderr, "not verified:", o.err)
+					continue
 				}
-				return err
+				all = append(all, o.verified...)
+				if output == "text" {
+					for _, v := range o.verified {
+						fmt.Fprintf(a.stdout, "verified %s@%s\n  signer %s\n  stored %s\n", strings.SplitN(args[i], "@", 2)[0], v.Digest, v.Identity, v.Referrer)
+					}
+				}
 			}
 			if output == "json" {
-				return writeJSON(a.stdout, verified)
+				if err := writeJSON(a.stdout, all); err != nil {
+					return err
+				}
 			}
-			for _, v := range verified {
-				fmt.Fprintf(a.stdout, "verified %s@%s\n  signer %s\n  stored %s\n", digest.Context().Name(), v.Digest, v.Identity, v.Referrer)
+			if len(failed) > 0 {
+				return gateError{msg: fmt.Sprintf("%d of %d not verified", len(failed), len(args))}
 			}
 			return nil
 		},
@@ -183,6 +211,21 @@ signature verifies for the expected signer, 1 when none does (the reason is prin
 	cmd.Flags().StringVar(&expected, "expected-digest", "", "the digest that was signed: fail when the tag now points elsewhere")
 	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
 	return cmd
+}
+
+func (a *app) verifyOne(cmd *cobra.Command, ref, expected string, kv *sign.KeyVerifier) ([]sign.Verified, error) {
+	art, err := a.resolveSource(cmd.Context(), ref)
+	if err != nil {
+		return nil, err
+	}
+	digest, err := sign.RegistryDigest(art, a.registry)
+	if err != nil {
+		return nil, err
+	}
+	if expected != "" && expected != digest.DigestStr() {
+		return nil, fmt.Errorf("%s: %w: it points to %s, the signed digest is %s", ref, sign.ErrTagMoved, digest.DigestStr(), expected)
+	}
+	return sign.VerifyWithKey(cmd.Context(), digest, sign.SignPredicateType, kv, a.registry)
 }
 
 func isVerificationFailure(err error) bool {

@@ -39,6 +39,12 @@ func TestSignVerifyAttestCLI(t *testing.T) {
 	if r.code != 0 || json.Unmarshal([]byte(r.stdout), &v) != nil || len(v) != 1 || v[0].Digest != npm || !strings.HasPrefix(v[0].Identity, "key ") {
 		t.Fatalf("verify: %+v", r)
 	}
+	// several REFs at once: one unsigned makes the run fail, the other is still reported
+	unsigned := testutil.PushSample(t, "debian", host+"/team/unsigned:v1")
+	r = dossier(t, "", "verify", ref, host+"/team/unsigned:v1", "--key", key+".pub")
+	if r.code != ExitGateFailed || !strings.Contains(r.stdout, "verified "+host+"/team/app:v1@"+npm) || !strings.Contains(r.stderr, unsigned) {
+		t.Fatalf("verify of two refs: %+v", r)
+	}
 	// the tag moves to other content after signing
 	testutil.PushSample(t, "go-app", ref)
 	if r := dossier(t, "", "verify", ref, "--key", key+".pub", "--expected-digest", npm); r.code != ExitGateFailed || !strings.Contains(r.stderr, "tag now points to a digest other than the one that was signed") {

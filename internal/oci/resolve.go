@@ -89,7 +89,7 @@ func resolveRegistry(ctx context.Context, src Source, opts RegistryOptions) (*Ar
 	if err != nil {
 		return nil, fmt.Errorf("%s: not an image reference: %w", src.Input, err)
 	}
-	desc, err := remote.Get(ref, append(opts.remoteOptions(), remote.WithContext(ctx))...)
+	desc, err := remote.Get(ref, opts.Remote(ctx)...)
 	if err != nil {
 		return nil, fmt.Errorf("%s: cannot resolve at %s: %w", src.Input, ref.Context().RegistryStr(), describeRemoteError(err))
 	}
@@ -340,7 +340,7 @@ func (a *Artifact) Image(ctx context.Context, platform *v1.Platform) (v1.Image, 
 	subject := evidence.Subject{Repository: a.Subject.Repository, Digest: desc.Digest.String()}
 	var img v1.Image
 	if a.repo != nil {
-		img, err = remote.Image(a.repo.Digest(desc.Digest.String()), append(a.options.remoteOptions(), remote.WithContext(ctx))...)
+		img, err = remote.Image(a.repo.Digest(desc.Digest.String()), a.options.Remote(ctx)...)
 	} else {
 		img, err = a.index.Image(desc.Digest)
 	}

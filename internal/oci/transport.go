@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
@@ -26,7 +27,22 @@ type RegistryOptions struct {
 	Retries int
 	// Transport overrides the HTTP transport (tests).
 	Transport http.RoundTripper
+
+	shared *sharedClients
 }
+
+// sharedClients reuse token exchanges and transports across the requests
+// of one run (go-containerregistry's Puller and Pusher).
+type sharedClients struct {
+	once   sync.Once
+	puller *remote.Puller
+	pusher *remote.Pusher
+}
+
+// ShareClients makes every request of these options (and their copies)
+// reuse one authenticated client per registry, for runs that touch many
+// artifacts. The first call's context governs them.
+func (o *RegistryOptions) ShareClients() { o.shared = &sharedClients{} }
 
 // IsLoopbackHost reports whether host ("name" or "name:port") is a loopback
 // address or localhost.
@@ -66,7 +82,18 @@ func (o RegistryOptions) ParseReference(ref string) (name.Reference, error) {
 // transport policy, bounded retries, and the referrers tag fallback for
 // registries without the referrers API.
 func (o RegistryOptions) Remote(ctx context.Context) []remote.Option {
-	return append(o.remoteOptions(), remote.WithContext(ctx), remote.WithReferrersTagFallback(true))
+	opts := append(o.remoteOptions(), remote.WithContext(ctx), remote.WithReferrersTagFallback(true))
+	if o.shared == nil {
+		return opts
+	}
+	o.shared.once.Do(func() {
+		o.shared.puller, _ = remote.NewPuller(opts...)
+		o.shared.pusher, _ = remote.NewPusher(opts...)
+	})
+	if o.shared.puller != nil && o.shared.pusher != nil {
+		opts = append(opts, remote.Reuse(o.shared.puller), remote.Reuse(o.shared.pusher))
+	}
+	return opts
 }
 
 func (o RegistryOptions) remoteOptions() []remote.Option {
@@ -84,10 +111,7 @@ func (o RegistryOptions) remoteOptions() []remote.Option {
 	}
 	base := o.Transport
 	if base == nil {
-		t := http.DefaultTransport.(*http.Transport).Clone()
-		t.ResponseHeaderTimeout = timeout
-		t.TLSHandshakeTimeout = 10 * time.Second
-		base = t
+		base = NewTransport(timeout)
 	}
 	return []remote.Option{
 		remote.WithAuthFromKeychain(keychain),
@@ -95,6 +119,16 @@ func (o RegistryOptions) remoteOptions() []remote.Option {
 		remote.WithRetryBackoff(remote.Backoff{Duration: 500 * time.Millisecond, Factor: 2, Jitter: 0.1, Steps: retries + 1, Cap: 5 * time.Second}),
 		remote.WithUserAgent("dossier"),
 	}
+}
+
+// NewTransport is the HTTP transport registry requests use: bounded
+// header and TLS handshake waits. Share one to reuse connections.
+func NewTransport(timeout time.Duration) *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.ResponseHeaderTimeout = timeout
+	t.TLSHandshakeTimeout = 10 * time.Second
+	t.MaxIdleConnsPerHost = 16
+	return t
 }
 
 // httpsOnly refuses plain-HTTP requests to hosts that are neither loopback
