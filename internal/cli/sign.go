@@ -80,6 +80,7 @@ terminal prompt. Existing files are not overwritten without --force.`,
 
 func (a *app) signCommand() *cobra.Command {
 	var keyPath, output string
+	var legacy bool
 	var annotations []string
 	cmd := &cobra.Command{
 		Use:   "sign REF --key FILE",
@@ -117,7 +118,15 @@ Key-based signatures record no transparency-log entry (air-gapped by default).`,
 			if err != nil {
 				return err
 			}
-			signed, err := sign.SignDigest(cmd.Context(), digest, kp, sgsign.BundleOptions{Context: cmd.Context()}, annots, a.registry)
+			var signed *sign.Signed
+			if legacy {
+				var tag string
+				if tag, err = sign.SignLegacy(cmd.Context(), digest, kp, annots, a.registry); err == nil {
+					signed = &sign.Signed{Subject: digest.String(), Referrer: tag}
+				}
+			} else {
+				signed, err = sign.SignDigest(cmd.Context(), digest, kp, sgsign.BundleOptions{Context: cmd.Context()}, annots, a.registry)
+			}
 			if err != nil {
 				return err
 			}
@@ -130,6 +139,7 @@ Key-based signatures record no transparency-log entry (air-gapped by default).`,
 	}
 	cmd.Flags().StringVar(&keyPath, "key", "", "private key file (dossier or cosign)")
 	cmd.Flags().StringArrayVarP(&annotations, "annotation", "a", nil, "signed annotation key=value (repeatable)")
+	cmd.Flags().BoolVar(&legacy, "legacy-tags", false, "write cosign's legacy sha256-<hex>.sig layout instead of a referrer bundle")
 	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
 	return cmd
 }

@@ -114,34 +114,41 @@ func FindBundles(ctx context.Context, subject name.Digest, predicateType string,
 }
 
 // VerifyWithKey checks every bundle of predicateType attached to subject
-// and returns those that verify with the key and name subject's digest. It
-// fails with the most specific reason when none does.
+// (and, for signatures, the legacy sha256-<hex>.sig tag too) and returns
+// those that verify with the key and name subject's digest. It fails with
+// the most specific reason when none does.
 func VerifyWithKey(ctx context.Context, subject name.Digest, predicateType string, kv *KeyVerifier, reg oci.RegistryOptions) ([]Verified, error) {
 	bundles, err := FindBundles(ctx, subject, predicateType, reg)
 	if err != nil {
 		return nil, err
 	}
-	if len(bundles) == 0 {
-		return nil, fmt.Errorf("%s: %w", subject, ErrNoSignature)
-	}
-	v, err := kv.verifier()
-	if err != nil {
-		return nil, err
-	}
-	hint, _ := KeyHint(kv.key)
 	var verified []Verified
 	var failures []error
-	for ref, data := range bundles {
-		got, err := verifyBundle(v, subject, predicateType, data, verify.WithKey())
-		if errors.Is(err, errOtherPredicate) {
-			continue
-		}
+	if predicateType == SignPredicateType {
+		legacy, legacyFailures, err := VerifyLegacy(ctx, subject, kv.key, reg)
 		if err != nil {
-			failures = append(failures, fmt.Errorf("referrer %s: %w", ref, err))
-			continue
+			return nil, err
 		}
-		got.Referrer, got.Identity = ref, "key "+hint
-		verified = append(verified, *got)
+		verified, failures = legacy, legacyFailures
+	}
+	if len(bundles) > 0 {
+		v, err := kv.verifier()
+		if err != nil {
+			return nil, err
+		}
+		hint, _ := KeyHint(kv.key)
+		for ref, data := range bundles {
+			got, err := verifyBundle(v, subject, predicateType, data, verify.WithKey())
+			if errors.Is(err, errOtherPredicate) {
+				continue
+			}
+			if err != nil {
+				failures = append(failures, fmt.Errorf("referrer %s: %w", ref, err))
+				continue
+			}
+			got.Referrer, got.Identity = ref, "key "+hint
+			verified = append(verified, *got)
+		}
 	}
 	if len(verified) == 0 {
 		if len(failures) == 0 {
@@ -151,10 +158,6 @@ func VerifyWithKey(ctx context.Context, subject name.Digest, predicateType strin
 	}
 	return verified, nil
 }
-
-// errOtherPredicate marks a bundle about something else (an attestation
-// when a signature is wanted, or another predicate type): not a failure.
-var errOtherPredicate = errors.New("other predicate type")
 
 // verifyBundle verifies one bundle against the subject digest with the
 // given identity policy.
@@ -271,3 +274,7 @@ func statementOf(b *sgbundle.Bundle) (*statement, error) {
 	s.raw = env.GetPayload()
 	return &s, nil
 }
+
+// errOtherPredicate marks a bundle about something else (an attestation
+// when a signature is wanted, or another predicate type): not a failure.
+var errOtherPredicate = errors.New("other predicate type")

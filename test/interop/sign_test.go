@@ -140,3 +140,36 @@ func TestCosignAttestationInterop(t *testing.T) {
 		t.Errorf("an absent attestation type must fail: exit %d: %s", code, errOut)
 	}
 }
+
+// TestCosignLegacyLayout covers cosign's legacy sha256-<hex>.sig layout
+// both ways.
+func TestCosignLegacyLayout(t *testing.T) {
+	t.Setenv("DOSSIER_PASSWORD", "interop-pass")
+	key := filepath.Join(t.TempDir(), "dossier")
+	if code, _, errOut := runDossier(t, "key", "generate", "--output-prefix", key); code != 0 {
+		t.Fatalf("key generate: %s", errOut)
+	}
+	host := startDistribution(t)
+	digest := testutil.SampleImageDigest(t, "npm-app", "amd64")
+
+	ref := host + "/legacy/by-dossier:v1"
+	cranePush(t, "npm-app", ref)
+	if code, _, errOut := runDossier(t, "sign", "--legacy-tags", ref, "--key", key+".key", "-a", "env=prod"); code != 0 {
+		t.Fatalf("dossier sign --legacy-tags: %s", errOut)
+	}
+	out, err := runCosign(t, "verify", "--key", key+".pub", "--insecure-ignore-tlog=true", "--allow-insecure-registry", "--allow-http-registry", ref)
+	if err != nil || !strings.Contains(out, digest) || !strings.Contains(out, `"env":"prod"`) {
+		t.Errorf("cosign verify of dossier's legacy signature: %v\n%s", err, out)
+	}
+
+	ref = host + "/legacy/by-cosign:v1"
+	cranePush(t, "npm-app", ref)
+	if out, err := runCosign(t, "sign", "--key", key+".key", "--new-bundle-format=false", "--use-signing-config=false", "--tlog-upload=false",
+		"--allow-insecure-registry", "--allow-http-registry", "-y", ref); err != nil {
+		t.Fatalf("cosign legacy sign: %v: %s", err, out)
+	}
+	code, out, errOut := runDossier(t, "verify", ref, "--key", key+".pub")
+	if code != 0 || !strings.Contains(out, ".sig") {
+		t.Errorf("dossier verify of cosign's legacy signature: exit %d: %s %s", code, out, errOut)
+	}
+}
