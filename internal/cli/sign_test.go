@@ -69,6 +69,20 @@ func TestSignVerifyAttestCLI(t *testing.T) {
 	if r.code != 0 || !strings.Contains(r.stdout, `"predicateType": "https://cyclonedx.org/bom"`) {
 		t.Fatalf("verify-attestation: %+v", r)
 	}
+	r = dossier(t, "", "tree", digestRef, "-o", "json")
+	var tree struct {
+		Attachments []struct{ Kind, Layout, PredicateType string }
+	}
+	if r.code != 0 || json.Unmarshal([]byte(r.stdout), &tree) != nil {
+		t.Fatalf("tree: %+v", r)
+	}
+	kinds := map[string]int{}
+	for _, a := range tree.Attachments {
+		kinds[a.Kind+" "+a.PredicateType]++
+	}
+	if kinds["signature https://sigstore.dev/cosign/sign/v1"] != 1 || kinds["attestation https://cyclonedx.org/bom"] != 1 {
+		t.Fatalf("tree: %+v", tree.Attachments)
+	}
 	notJSON := filepath.Join(dir, "x.txt")
 	if err := os.WriteFile(notJSON, []byte("hello"), 0o644); err != nil {
 		t.Fatal(err)
