@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/google/go-containerregistry/pkg/name"
 	sgsign "github.com/sigstore/sigstore-go/pkg/sign"
 	"github.com/spf13/cobra"
 
+	"github.com/dossier-dev/dossier/internal/oci"
 	"github.com/dossier-dev/dossier/internal/sign"
 )
 
@@ -36,31 +38,11 @@ openvex, vuln, custom, or an absolute predicate type URI.`,
 			if err != nil {
 				return err
 			}
-			pw, err := a.password(false)
-			if err != nil {
-				return err
-			}
-			kp, err := sign.LoadPrivateKey(keyPath, pw)
-			if err != nil {
-				return err
-			}
 			art, err := a.resolveSource(cmd.Context(), args[0])
 			if err != nil {
 				return err
 			}
-			digest, err := sign.RegistryDigest(art, a.registry)
-			if err != nil {
-				return err
-			}
-			st, err := sign.Statement(digest.DigestStr(), uri, predicate, nil)
-			if err != nil {
-				return fmt.Errorf("%s: %w", predicatePath, err)
-			}
-			bundle, err := sign.BundleStatement(st, kp, sgsign.BundleOptions{Context: cmd.Context()})
-			if err != nil {
-				return err
-			}
-			ref, err := sign.Store(cmd.Context(), digest, bundle, uri, a.registry)
+			digest, ref, err := a.attach(cmd, art, art.Subject.Digest, predicate, uri, keyPath)
 			if err != nil {
 				return err
 			}
@@ -76,6 +58,34 @@ openvex, vuln, custom, or an absolute predicate type URI.`,
 	cmd.Flags().StringVar(&predicateType, "type", "custom", "predicate type: short name or URI")
 	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
 	return cmd
+}
+
+// attach signs predicate about digest (of the registry artifact art) with
+// the key at keyPath and stores it next to the digest.
+func (a *app) attach(cmd *cobra.Command, art *oci.Artifact, digestStr string, predicate map[string]any, predicateType, keyPath string) (name.Digest, string, error) {
+	base, err := sign.RegistryDigest(art, a.registry)
+	if err != nil {
+		return name.Digest{}, "", err
+	}
+	digest := base.Context().Digest(digestStr)
+	pw, err := a.password(false)
+	if err != nil {
+		return name.Digest{}, "", err
+	}
+	kp, err := sign.LoadPrivateKey(keyPath, pw)
+	if err != nil {
+		return name.Digest{}, "", err
+	}
+	st, err := sign.Statement(digest.DigestStr(), predicateType, predicate, nil)
+	if err != nil {
+		return name.Digest{}, "", err
+	}
+	bundle, err := sign.BundleStatement(st, kp, sgsign.BundleOptions{Context: cmd.Context()})
+	if err != nil {
+		return name.Digest{}, "", err
+	}
+	ref, err := sign.Store(cmd.Context(), digest, bundle, predicateType, a.registry)
+	return digest, ref, err
 }
 
 // readPredicate reads a JSON object, bounded in size.

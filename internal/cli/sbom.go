@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -11,12 +13,15 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/dossier-dev/dossier/internal/evidence"
+	"github.com/dossier-dev/dossier/internal/oci"
 	"github.com/dossier-dev/dossier/internal/sbom"
 	"github.com/dossier-dev/dossier/internal/sbom/generate"
+	"github.com/dossier-dev/dossier/internal/sign"
 )
 
 func (a *app) sbomCommand() *cobra.Command {
-	var output, outputFile, platform string
+	var output, outputFile, platform, attestKey string
+	var attestFlag bool
 	cmd := &cobra.Command{
 		Use:   "sbom SOURCE",
 		Short: "Generate an SBOM of an image, layout, archive, directory or file",
@@ -49,6 +54,11 @@ SOURCE_DATE_EPOCH sets the creation time, so two runs on the same input are byte
 			if res.Subject != art.Subject {
 				fmt.Fprintf(a.stderr, "selected %s manifest %s of index %s\n", res.Platform, res.Subject.Digest, art.Subject.Digest)
 			}
+			if attestFlag {
+				if err := a.attestSBOM(cmd, art, res, output, attestKey); err != nil {
+					return err
+				}
+			}
 			if outputFile == "" {
 				return res.Encode(a.stdout, output)
 			}
@@ -62,6 +72,8 @@ SOURCE_DATE_EPOCH sets the creation time, so two runs on the same input are byte
 	cmd.Flags().StringVarP(&output, "output", "o", "cyclonedx-json", "SBOM format: "+strings.Join(generate.Formats, ", "))
 	cmd.Flags().StringVar(&outputFile, "output-file", "", "write the SBOM to this file instead of stdout")
 	cmd.Flags().StringVar(&platform, "platform", "", "platform to read from a multi-platform index: os/arch[/variant] (default linux/amd64)")
+	cmd.Flags().BoolVar(&attestFlag, "attest", false, "also attach the SBOM to the image digest as a signed attestation (needs --key)")
+	cmd.Flags().StringVar(&attestKey, "key", "", "private key for --attest")
 	cmd.AddCommand(a.sbomInspectCommand())
 	return cmd
 }
@@ -163,5 +175,36 @@ func renderSummary(w io.Writer, s sbom.Summary) error {
 		}
 		return t.Flush()
 	}
+	return nil
+}
+
+// sbomPredicateTypes are the attestation types of each SBOM format.
+var sbomPredicateTypes = map[string]string{
+	"cyclonedx-json": "cyclonedx",
+	"spdx-json":      "spdxjson",
+	"syft-json":      "https://syft.dev/bom",
+}
+
+func (a *app) attestSBOM(cmd *cobra.Command, art *oci.Artifact, res *generate.Result, format, keyPath string) error {
+	if keyPath == "" {
+		return usageError("--attest needs --key FILE")
+	}
+	var buf bytes.Buffer
+	if err := res.Encode(&buf, format); err != nil {
+		return err
+	}
+	var predicate map[string]any
+	if err := json.Unmarshal(buf.Bytes(), &predicate); err != nil {
+		return err
+	}
+	uri, err := sign.PredicateType(sbomPredicateTypes[format])
+	if err != nil {
+		return err
+	}
+	digest, _, err := a.attach(cmd, art, res.Subject.Digest, predicate, uri, keyPath)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(a.stderr, "attested the %s SBOM to %s\n", format, digest)
 	return nil
 }

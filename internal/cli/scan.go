@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -11,9 +12,11 @@ import (
 
 	"github.com/dossier-dev/dossier/internal/buildinfo"
 	"github.com/dossier-dev/dossier/internal/evidence"
+	"github.com/dossier-dev/dossier/internal/oci"
 	"github.com/dossier-dev/dossier/internal/sbom"
 	"github.com/dossier-dev/dossier/internal/sbom/generate"
 	"github.com/dossier-dev/dossier/internal/scan"
+	"github.com/dossier-dev/dossier/internal/sign"
 	"github.com/dossier-dev/dossier/internal/vulndb"
 )
 
@@ -22,6 +25,8 @@ type scanFlags struct {
 	vexFiles                                    []string
 	ignoreFile                                  string
 	onlyFixed                                   bool
+	attest                                      bool
+	key                                         string
 }
 
 func (a *app) scanCommand() *cobra.Command {
@@ -48,6 +53,8 @@ how many it hid and how many of unknown fix state it kept.`,
 	cmd.Flags().BoolVar(&f.onlyFixed, "only-fixed", false, "hide findings that have no fixed version (unknown fix state is kept)")
 	cmd.Flags().StringSliceVar(&f.vexFiles, "vex", nil, "OpenVEX document(s): not_affected and fixed statements suppress findings")
 	cmd.Flags().StringVar(&f.ignoreFile, "ignore-file", "", "YAML ignore rules (id, package, digest, reason, owner, expires)")
+	cmd.Flags().BoolVar(&f.attest, "attest", false, "attach the report to the image digest as a signed vuln attestation (needs --key)")
+	cmd.Flags().StringVar(&f.key, "key", "", "private key for --attest")
 	return cmd
 }
 
@@ -57,6 +64,9 @@ func (a *app) runScan(cmd *cobra.Command, args []string, f scanFlags) error {
 	}
 	if (len(args) == 1) == (f.sbomFile != "") {
 		return usageError("give either a SOURCE or --sbom FILE")
+	}
+	if f.attest && (f.key == "" || f.sbomFile != "") {
+		return usageError("--attest needs --key FILE and a registry SOURCE (not --sbom)")
 	}
 	if f.failOn != "" {
 		if _, err := (&scan.Report{}).Gate(f.failOn); err != nil {
@@ -74,7 +84,9 @@ func (a *app) runScan(cmd *cobra.Command, args []string, f scanFlags) error {
 		return err
 	}
 
+	started := time.Now()
 	var doc *evidence.Document
+	var art *oci.Artifact
 	source := f.sbomFile
 	if f.sbomFile != "" {
 		if doc, err = a.readSBOM(f.sbomFile); err != nil {
@@ -82,7 +94,7 @@ func (a *app) runScan(cmd *cobra.Command, args []string, f scanFlags) error {
 		}
 	} else {
 		source = args[0]
-		if doc, err = a.catalogue(cmd, args[0], f.platform); err != nil {
+		if doc, art, err = a.catalogue(cmd, args[0], f.platform); err != nil {
 			return err
 		}
 	}
@@ -115,6 +127,11 @@ func (a *app) runScan(cmd *cobra.Command, args []string, f scanFlags) error {
 	if err := a.renderReport(report, f.output, source); err != nil {
 		return err
 	}
+	if f.attest {
+		if err := a.attestReport(cmd, art, report, started, f.key); err != nil {
+			return err
+		}
+	}
 	if f.onlyFixed {
 		fmt.Fprintf(a.stderr, "--only-fixed: hid %d findings with no fix; kept %d of unknown fix state\n", report.Summary.HiddenNotFixed, report.Summary.UnknownFixState)
 	}
@@ -133,31 +150,59 @@ func (a *app) runScan(cmd *cobra.Command, args []string, f scanFlags) error {
 
 // catalogue generates the SBOM of source in memory and reads it back into
 // the component model, the same path an SBOM file takes.
-func (a *app) catalogue(cmd *cobra.Command, source, platform string) (*evidence.Document, error) {
+func (a *app) catalogue(cmd *cobra.Command, source, platform string) (*evidence.Document, *oci.Artifact, error) {
 	p, err := parsePlatformFlag(platform)
 	if err != nil {
-		return nil, usageError("%v", err)
+		return nil, nil, usageError("%v", err)
 	}
 	art, err := a.resolveSource(cmd.Context(), source)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	res, err := generate.Generate(cmd.Context(), art, generate.Options{Platform: p})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var buf bytes.Buffer
 	if err := res.Encode(&buf, sbom.FormatCycloneDX); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	doc, err := sbom.Decode(&buf, "SBOM of "+res.Subject.String())
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	subject := res.Subject
 	doc.Subject = &subject
 	fmt.Fprintf(a.stderr, "scanning %s (%d components)\n", subject, len(doc.Components))
-	return doc, nil
+	return doc, art, nil
+}
+
+// attestReport attaches the report as a cosign "vuln" attestation.
+func (a *app) attestReport(cmd *cobra.Command, art *oci.Artifact, r *scan.Report, started time.Time, keyPath string) error {
+	raw, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	var result map[string]any
+	if err := json.Unmarshal(raw, &result); err != nil {
+		return err
+	}
+	predicate := map[string]any{
+		"invocation": map[string]any{"parameters": nil, "uri": "", "event_id": "", "builder.id": ""},
+		"scanner": map[string]any{
+			"uri": "https://github.com/dossier-dev/dossier", "version": buildinfo.Read().Version,
+			"db":     map[string]any{"uri": "file://" + r.Database.Path, "version": r.Database.LastImport.Format(time.RFC3339)},
+			"result": result,
+		},
+		"metadata": map[string]any{"scanStartedOn": started.UTC().Format(time.RFC3339), "scanFinishedOn": time.Now().UTC().Format(time.RFC3339)},
+	}
+	uri, _ := sign.PredicateType("vuln")
+	digest, _, err := a.attach(cmd, art, r.Subject.Digest, predicate, uri, keyPath)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(a.stderr, "attested the scan report to %s\n", digest)
+	return nil
 }
 
 func subjectOr(s *evidence.Subject, fallback string) string {

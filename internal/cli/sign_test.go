@@ -94,3 +94,35 @@ func TestSignVerifyAttestCLI(t *testing.T) {
 		t.Fatalf("bad type: %+v", r)
 	}
 }
+
+func TestSBOMAndScanAttest(t *testing.T) {
+	t.Setenv("DOSSIER_PASSWORD", "s3cret")
+	dir := t.TempDir()
+	key := filepath.Join(dir, "k")
+	if r := dossier(t, "", "key", "generate", "--output-prefix", key); r.code != 0 {
+		t.Fatal(r)
+	}
+	data := importedDataDir(t)
+	host := testutil.Registry(t)
+	testutil.PushSample(t, "go-app", host+"/team/go:v1")
+	ref := host + "/team/go:v1"
+	arm := testutil.SampleImageDigest(t, "go-app", "arm64")
+	// the SBOM of the arm64 image is attached to the arm64 manifest digest
+	if r := dossier(t, "", "sbom", ref, "--platform", "linux/arm64", "-o", "spdx-json", "--attest", "--key", key+".key"); r.code != 0 {
+		t.Fatalf("sbom --attest: %+v", r)
+	}
+	if r := dossier(t, "", "verify-attestation", host+"/team/go@"+arm, "--type", "spdxjson", "--key", key+".pub"); r.code != 0 || !strings.Contains(r.stdout, `"spdxVersion": "SPDX-2.3"`) {
+		t.Fatalf("spdx attestation on the arm64 digest: %+v", r)
+	}
+	if r := dossier(t, "", "scan", "--data-dir", data, ref, "--attest", "--key", key+".key"); r.code != 0 {
+		t.Fatalf("scan --attest: %+v", r)
+	}
+	amd := testutil.SampleImageDigest(t, "go-app", "amd64")
+	r := dossier(t, "", "verify-attestation", host+"/team/go@"+amd, "--type", "vuln", "--key", key+".pub")
+	if r.code != 0 || !strings.Contains(r.stdout, "GO-2021-0113") || !strings.Contains(r.stdout, `"scanner"`) {
+		t.Fatalf("vuln attestation: %.400s %s", r.stdout, r.stderr)
+	}
+	if r := dossier(t, "", "scan", "--data-dir", data, ref, "--attest"); r.code != ExitError || !strings.Contains(r.stderr, "--attest needs --key") {
+		t.Fatalf("--attest without key: %+v", r)
+	}
+}
