@@ -109,20 +109,18 @@ func readPredicate(path string) (map[string]any, error) {
 }
 
 func (a *app) verifyAttestationCommand() *cobra.Command {
-	var keyPath, predicateType string
+	var predicateType string
+	var signer signerFlags
 	cmd := &cobra.Command{
 		Use:   "verify-attestation REF --type TYPE --key FILE",
 		Short: "Verify an image's attestations of one type for an expected signer and print their predicates",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if keyPath == "" {
-				return usageError("give --key FILE (an identity is mandatory)")
-			}
 			uri, err := sign.PredicateType(predicateType)
 			if err != nil {
 				return usageError("%v", err)
 			}
-			pub, err := sign.LoadPublicKey(keyPath)
+			who, err := signer.verifier()
 			if err != nil {
 				return err
 			}
@@ -134,7 +132,7 @@ func (a *app) verifyAttestationCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			verified, err := sign.VerifyWithKey(cmd.Context(), digest, uri, sign.NewKeyVerifier(pub), a.registry)
+			verified, err := sign.Verify(cmd.Context(), digest, uri, who, a.registry)
 			if err != nil {
 				if isVerificationFailure(err) {
 					return gateError{msg: "not verified: no " + uri + " attestation verifies: " + err.Error()}
@@ -148,7 +146,7 @@ func (a *app) verifyAttestationCommand() *cobra.Command {
 			return writeJSON(a.stdout, statements)
 		},
 	}
-	cmd.Flags().StringVar(&keyPath, "key", "", "public key the attestation must verify with")
+	signer.register(cmd)
 	cmd.Flags().StringVar(&predicateType, "type", "custom", "predicate type: short name or URI")
 	return cmd
 }

@@ -6,6 +6,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"time"
 
 	sgsign "github.com/sigstore/sigstore-go/pkg/sign"
 	"github.com/spf13/cobra"
@@ -145,7 +146,8 @@ Key-based signatures record no transparency-log entry (air-gapped by default).`,
 }
 
 func (a *app) verifyCommand() *cobra.Command {
-	var keyPath, output, expected string
+	var output, expected string
+	var signer signerFlags
 	cmd := &cobra.Command{
 		Use:   "verify REF... --key FILE",
 		Short: "Verify images' signatures for an expected signer",
@@ -157,17 +159,13 @@ printed), 2 on errors. Several REFs are verified over the same connections.`,
 			if err := checkOutput(output, "text", "json"); err != nil {
 				return err
 			}
-			if keyPath == "" {
-				return usageError("give --key FILE (an identity is mandatory: \"any valid signature\" is not a mode)")
-			}
 			if expected != "" && len(args) > 1 {
 				return usageError("--expected-digest takes one REF")
 			}
-			pub, err := sign.LoadPublicKey(keyPath)
+			kv, err := signer.verifier()
 			if err != nil {
 				return err
 			}
-			kv := sign.NewKeyVerifier(pub)
 			a.registry.ShareClients()
 			// several REFs are verified concurrently over shared clients;
 			// results are reported in the order given
@@ -202,7 +200,17 @@ printed), 2 on errors. Several REFs are verified over the same connections.`,
 				all = append(all, o.verified...)
 				if output == "text" {
 					for _, v := range o.verified {
-						fmt.Fprintf(a.stdout, "verified %s@%s\n  signer %s\n  stored %s\n", strings.SplitN(args[i], "@", 2)[0], v.Digest, v.Identity, v.Referrer)
+						fmt.Fprintf(a.stdout, "verified %s@%s\n  signer %s\n", strings.SplitN(args[i], "@", 2)[0], v.Digest, v.Identity)
+						if v.Issuer != "" {
+							fmt.Fprintf(a.stdout, "  issuer %s\n", v.Issuer)
+						}
+						if v.SigningTime != nil {
+							fmt.Fprintf(a.stdout, "  signed %s\n", v.SigningTime.UTC().Format(time.RFC3339))
+						}
+						if v.LogIndex != nil {
+							fmt.Fprintf(a.stdout, "  log index %d\n", *v.LogIndex)
+						}
+						fmt.Fprintf(a.stdout, "  stored %s\n", v.Referrer)
 					}
 				}
 			}
@@ -217,13 +225,13 @@ printed), 2 on errors. Several REFs are verified over the same connections.`,
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&keyPath, "key", "", "public key the signature must verify with")
+	signer.register(cmd)
 	cmd.Flags().StringVar(&expected, "expected-digest", "", "the digest that was signed: fail when the tag now points elsewhere")
 	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
 	return cmd
 }
 
-func (a *app) verifyOne(cmd *cobra.Command, ref, expected string, kv *sign.KeyVerifier) ([]sign.Verified, error) {
+func (a *app) verifyOne(cmd *cobra.Command, ref, expected string, kv sign.Verifier) ([]sign.Verified, error) {
 	art, err := a.resolveSource(cmd.Context(), ref)
 	if err != nil {
 		return nil, err
@@ -235,7 +243,7 @@ func (a *app) verifyOne(cmd *cobra.Command, ref, expected string, kv *sign.KeyVe
 	if expected != "" && expected != digest.DigestStr() {
 		return nil, fmt.Errorf("%s: %w: it points to %s, the signed digest is %s", ref, sign.ErrTagMoved, digest.DigestStr(), expected)
 	}
-	return sign.VerifyWithKey(cmd.Context(), digest, sign.SignPredicateType, kv, a.registry)
+	return sign.Verify(cmd.Context(), digest, sign.SignPredicateType, kv, a.registry)
 }
 
 func isVerificationFailure(err error) bool {

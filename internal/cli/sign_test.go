@@ -1,12 +1,18 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/sigstore/sigstore-go/pkg/testing/ca"
+
+	"github.com/dossier-dev/dossier/internal/oci"
+	"github.com/dossier-dev/dossier/internal/sign"
 	"github.com/dossier-dev/dossier/internal/testutil"
 )
 
@@ -124,5 +130,49 @@ func TestSBOMAndScanAttest(t *testing.T) {
 	}
 	if r := dossier(t, "", "scan", "--data-dir", data, ref, "--attest"); r.code != ExitError || !strings.Contains(r.stderr, "--attest needs --key") {
 		t.Fatalf("--attest without key: %+v", r)
+	}
+}
+
+// TestKeylessVerifyOffline verifies a keyless signature from sigstore-go's
+// offline CA and log with --trusted-root, and rejects a look-alike identity.
+func TestKeylessVerifyOffline(t *testing.T) {
+	vs, err := ca.NewVirtualSigstore()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	rootFile := filepath.Join(dir, "trusted-root.json")
+	if err := os.WriteFile(rootFile, testutil.TrustedRootJSON(t, vs), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	host := testutil.Registry(t)
+	digest := testutil.PushSample(t, "npm-app", host+"/acme/app:v1")
+	subject, err := name.NewDigest(host+"/acme/app@"+digest, name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const id = "https://github.com/acme/app/.github/workflows/release.yml@refs/tags/v1"
+	const issuer = "https://token.actions.githubusercontent.com"
+	st, err := sign.Statement(digest, sign.SignPredicateType, map[string]any{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sign.Store(context.Background(), subject, testutil.KeylessBundle(t, vs, st, id, issuer, true), sign.SignPredicateType, oci.RegistryOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	ref := host + "/acme/app:v1"
+	r := dossier(t, "", "verify", ref, "--trusted-root", rootFile, "--certificate-identity", id, "--certificate-oidc-issuer", issuer)
+	if r.code != 0 || !strings.Contains(r.stdout, "signer "+id) || !strings.Contains(r.stdout, "issuer "+issuer) || !strings.Contains(r.stdout, "log index") {
+		t.Fatalf("keyless verify: %+v", r)
+	}
+	r = dossier(t, "", "verify", ref, "--trusted-root", rootFile, "--certificate-identity-regexp", `^https://github\.com/acme-evil/`, "--certificate-oidc-issuer", issuer)
+	if r.code != ExitGateFailed || !strings.Contains(r.stderr, "signed by another identity or issuer") {
+		t.Fatalf("look-alike identity: %+v", r)
+	}
+	if r := dossier(t, "", "verify", ref, "--trusted-root", rootFile, "--certificate-identity", id); r.code != ExitError || !strings.Contains(r.stderr, "--certificate-oidc-issuer") {
+		t.Fatalf("issuer is mandatory: %+v", r)
+	}
+	if r := dossier(t, "", "verify", ref, "--trusted-root", filepath.Join(dir, "absent.json"), "--certificate-identity", id, "--certificate-oidc-issuer", issuer); r.code != ExitError || !strings.Contains(r.stderr, "trusted root") {
+		t.Fatalf("missing trusted root: %+v", r)
 	}
 }

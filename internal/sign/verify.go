@@ -51,15 +51,23 @@ type KeyVerifier struct {
 // NewKeyVerifier trusts one public key.
 func NewKeyVerifier(pub crypto.PublicKey) *KeyVerifier { return &KeyVerifier{key: pub} }
 
-func (kv *KeyVerifier) verifier() (*verify.Verifier, error) {
+func (kv *KeyVerifier) sigstore() (*verify.Verifier, verify.PolicyOption, error) {
 	sv, err := signature.LoadVerifier(kv.key, crypto.SHA256)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	expiring := root.NewExpiringKey(sv, time.Time{}, time.Time{})
 	material := root.NewTrustedPublicKeyMaterial(func(string) (root.TimeConstrainedVerifier, error) { return expiring, nil })
-	return verify.NewVerifier(material, verify.WithNoObserverTimestamps())
+	v, err := verify.NewVerifier(material, verify.WithNoObserverTimestamps())
+	return v, verify.WithKey(), err
 }
+
+func (kv *KeyVerifier) describe() string {
+	hint, _ := KeyHint(kv.key)
+	return "key " + hint
+}
+
+func (kv *KeyVerifier) legacyKey() crypto.PublicKey { return kv.key }
 
 // FindBundles lists the Sigstore bundles attached to subject as referrers
 // whose predicate type is predicateType (any when empty), fetched and
@@ -113,32 +121,47 @@ func FindBundles(ctx context.Context, subject name.Digest, predicateType string,
 	return out, nil
 }
 
-// VerifyWithKey checks every bundle of predicateType attached to subject
-// (and, for signatures, the legacy sha256-<hex>.sig tag too) and returns
-// those that verify with the key and name subject's digest. It fails with
-// the most specific reason when none does.
+// Verifier is who a signature must come from: a key, or a certificate
+// identity and issuer under a trusted root.
+type Verifier interface {
+	// sigstore builds the sigstore-go verifier and identity policy.
+	sigstore() (*verify.Verifier, verify.PolicyOption, error)
+	// describe names the expected signer for results and errors.
+	describe() string
+	// legacyKey is the key for legacy .sig signatures, nil when not key-based.
+	legacyKey() crypto.PublicKey
+}
+
+// VerifyWithKey is Verify with a key verifier.
 func VerifyWithKey(ctx context.Context, subject name.Digest, predicateType string, kv *KeyVerifier, reg oci.RegistryOptions) ([]Verified, error) {
+	return Verify(ctx, subject, predicateType, kv, reg)
+}
+
+// Verify checks every bundle of predicateType attached to subject (and,
+// for key-based signatures, the legacy sha256-<hex>.sig tag too) and
+// returns those that verify for the expected signer and name subject's
+// digest. It fails with the most specific reason when none does.
+func Verify(ctx context.Context, subject name.Digest, predicateType string, who Verifier, reg oci.RegistryOptions) ([]Verified, error) {
 	bundles, err := FindBundles(ctx, subject, predicateType, reg)
 	if err != nil {
 		return nil, err
 	}
 	var verified []Verified
 	var failures []error
-	if predicateType == SignPredicateType {
-		legacy, legacyFailures, err := VerifyLegacy(ctx, subject, kv.key, reg)
+	if key := who.legacyKey(); key != nil && predicateType == SignPredicateType {
+		legacy, legacyFailures, err := VerifyLegacy(ctx, subject, key, reg)
 		if err != nil {
 			return nil, err
 		}
 		verified, failures = legacy, legacyFailures
 	}
 	if len(bundles) > 0 {
-		v, err := kv.verifier()
+		v, identity, err := who.sigstore()
 		if err != nil {
 			return nil, err
 		}
-		hint, _ := KeyHint(kv.key)
 		for ref, data := range bundles {
-			got, err := verifyBundle(v, subject, predicateType, data, verify.WithKey())
+			got, err := verifyBundle(v, subject, predicateType, data, identity)
 			if errors.Is(err, errOtherPredicate) {
 				continue
 			}
@@ -146,7 +169,10 @@ func VerifyWithKey(ctx context.Context, subject name.Digest, predicateType strin
 				failures = append(failures, fmt.Errorf("referrer %s: %w", ref, err))
 				continue
 			}
-			got.Referrer, got.Identity = ref, "key "+hint
+			got.Referrer = ref
+			if got.Identity == "" {
+				got.Identity = who.describe()
+			}
 			verified = append(verified, *got)
 		}
 	}
@@ -209,7 +235,11 @@ func classify(err error) error {
 	switch {
 	case strings.Contains(msg, "no matching CertificateIdentity"), strings.Contains(msg, "identity"):
 		return fmt.Errorf("%w: %v", ErrWrongIdentity, err)
-	case strings.Contains(msg, "expired"), strings.Contains(msg, "not valid"):
+	case strings.Contains(msg, "expired"), strings.Contains(msg, "not valid"),
+		strings.Contains(msg, "threshold not met") && strings.Contains(msg, "timestamp"),
+		strings.Contains(msg, "not enough verified log entries"):
+		// a Fulcio certificate lives minutes: without a log entry or a
+		// signed timestamp nothing shows it was valid at signing time
 		return fmt.Errorf("%w: %v", ErrExpiredNoProof, err)
 	case strings.Contains(msg, "digest"):
 		return fmt.Errorf("%w: %v", ErrDigestMismatch, err)

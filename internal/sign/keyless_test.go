@@ -1,0 +1,91 @@
+package sign
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/sigstore/sigstore-go/pkg/testing/ca"
+
+	"github.com/dossier-dev/dossier/internal/oci"
+	"github.com/dossier-dev/dossier/internal/testutil"
+)
+
+const (
+	workflow  = "https://github.com/acme/app/.github/workflows/release.yml@refs/heads/main"
+	lookalike = "https://github.com/acme-evil/app/.github/workflows/release.yml@refs/heads/main"
+	ghIssuer  = "https://token.actions.githubusercontent.com"
+)
+
+// keylessBundle signs a statement about digest as identity/issuer with
+// sigstore-go's offline CA and log.
+func keylessBundle(t *testing.T, vs *ca.VirtualSigstore, digest, identity, issuer string, withProof bool) []byte {
+	t.Helper()
+	st, err := Statement(digest, SignPredicateType, map[string]any{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return testutil.KeylessBundle(t, vs, st, identity, issuer, withProof)
+}
+
+func TestKeylessIdentityChecks(t *testing.T) {
+	ctx := context.Background()
+	reg := oci.RegistryOptions{}
+	vs, err := ca.NewVirtualSigstore()
+	if err != nil {
+		t.Fatal(err)
+	}
+	good, _ := pushed(t, "npm-app", "acme/app")
+	if _, err := Store(ctx, good, keylessBundle(t, vs, good.DigestStr(), workflow, ghIssuer, true), SignPredicateType, reg); err != nil {
+		t.Fatal(err)
+	}
+	evil, _ := pushed(t, "go-app", "acme/evil")
+	if _, err := Store(ctx, evil, keylessBundle(t, vs, evil.DigestStr(), lookalike, ghIssuer, true), SignPredicateType, reg); err != nil {
+		t.Fatal(err)
+	}
+	noProof, _ := pushed(t, "debian", "acme/noproof")
+	if _, err := Store(ctx, noProof, keylessBundle(t, vs, noProof.DigestStr(), workflow, ghIssuer, false), SignPredicateType, reg); err != nil {
+		t.Fatal(err)
+	}
+
+	verifier := func(id Identity) *KeylessVerifier {
+		kv, err := NewKeylessVerifier(vs, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return kv
+	}
+	exact := Identity{SubjectAlternativeName: workflow, Issuer: ghIssuer}
+	got, err := Verify(ctx, good, SignPredicateType, verifier(exact), reg)
+	if err != nil || len(got) != 1 || got[0].Identity != workflow || got[0].Issuer != ghIssuer || got[0].SigningTime == nil || got[0].LogIndex == nil {
+		t.Fatalf("keyless, exact identity: %+v %v", got, err)
+	}
+	org := Identity{SubjectAlternativeNameRegexp: `^https://github\.com/acme/`, Issuer: ghIssuer}
+	if _, err := Verify(ctx, good, SignPredicateType, verifier(org), reg); err != nil {
+		t.Fatalf("keyless, regexp identity: %v", err)
+	}
+	for name, tc := range map[string]struct {
+		subject name.Digest
+		id      Identity
+		want    error
+	}{
+		"look-alike, exact":         {evil, exact, ErrWrongIdentity},
+		"look-alike, regexp":        {evil, org, ErrWrongIdentity},
+		"wrong issuer":              {good, Identity{SubjectAlternativeName: workflow, Issuer: "https://accounts.google.com"}, ErrWrongIdentity},
+		"wrong issuer regexp":       {good, Identity{SubjectAlternativeName: workflow, IssuerRegexp: `^https://gitlab\.com$`}, ErrWrongIdentity},
+		"no log or timestamp proof": {noProof, exact, ErrExpiredNoProof},
+	} {
+		if _, err := Verify(ctx, tc.subject, SignPredicateType, verifier(tc.id), reg); !errors.Is(err, tc.want) {
+			t.Errorf("%s: %v, want %v", name, err, tc.want)
+		}
+	}
+	for _, id := range []Identity{{Issuer: ghIssuer}, {SubjectAlternativeName: workflow}, {SubjectAlternativeName: workflow, SubjectAlternativeNameRegexp: ".*", Issuer: ghIssuer}} {
+		if _, err := NewKeylessVerifier(vs, id); err == nil {
+			t.Errorf("identity %+v must be refused", id)
+		}
+	}
+	if _, err := NewKeylessVerifier(nil, exact); !errors.Is(err, ErrTrustedRoot) {
+		t.Errorf("no trusted root: %v", err)
+	}
+}

@@ -1,0 +1,94 @@
+package testutil
+
+import (
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"testing"
+	"time"
+
+	protobundle "github.com/sigstore/protobuf-specs/gen/pb-go/bundle/v1"
+	protocommon "github.com/sigstore/protobuf-specs/gen/pb-go/common/v1"
+	protodsse "github.com/sigstore/protobuf-specs/gen/pb-go/dsse"
+	protorekor "github.com/sigstore/protobuf-specs/gen/pb-go/rekor/v1"
+	sgbundle "github.com/sigstore/sigstore-go/pkg/bundle"
+	"github.com/sigstore/sigstore-go/pkg/root"
+	"github.com/sigstore/sigstore-go/pkg/testing/ca"
+	"google.golang.org/protobuf/encoding/protojson"
+)
+
+// KeylessBundle signs an in-toto statement as identity/issuer with
+// sigstore-go's offline Fulcio-like CA, Rekor-like log and TSA, and returns
+// the Sigstore bundle v0.3 JSON; withProof false leaves out the log entry
+// and the timestamp.
+func KeylessBundle(t testing.TB, vs *ca.VirtualSigstore, statement []byte, identity, issuer string, withProof bool) []byte {
+	t.Helper()
+	ent, err := vs.AttestAtTime(identity, issuer, statement, time.Now(), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vc, _ := ent.VerificationContent()
+	cert := vc.(*sgbundle.Certificate).Certificate()
+	sc, _ := ent.SignatureContent()
+	env := sc.(*sgbundle.Envelope).Envelope
+	payload, _ := base64.StdEncoding.DecodeString(env.Payload)
+	sig, _ := base64.StdEncoding.DecodeString(env.Signatures[0].Sig)
+	b := &protobundle.Bundle{
+		MediaType: "application/vnd.dev.sigstore.bundle.v0.3+json",
+		VerificationMaterial: &protobundle.VerificationMaterial{
+			Content: &protobundle.VerificationMaterial_Certificate{Certificate: &protocommon.X509Certificate{RawBytes: cert.Raw}},
+		},
+		Content: &protobundle.Bundle_DsseEnvelope{DsseEnvelope: &protodsse.Envelope{
+			Payload: payload, PayloadType: env.PayloadType, Signatures: []*protodsse.Signature{{Sig: sig}},
+		}},
+	}
+	b.VerificationMaterial.TlogEntries = []*protorekor.TransparencyLogEntry{}
+	if withProof {
+		entries, _ := ent.TlogEntries()
+		for _, e := range entries {
+			tle := e.TransparencyLogEntry()
+			var body struct{ APIVersion, Kind string }
+			if err := json.Unmarshal(tle.CanonicalizedBody, &body); err != nil {
+				t.Fatal(err)
+			}
+			tle.KindVersion = &protorekor.KindVersion{Kind: body.Kind, Version: body.APIVersion}
+			b.VerificationMaterial.TlogEntries = append(b.VerificationMaterial.TlogEntries, tle)
+		}
+		ts, _ := ent.Timestamps()
+		tvd := &protobundle.TimestampVerificationData{}
+		for _, raw := range ts {
+			tvd.Rfc3161Timestamps = append(tvd.Rfc3161Timestamps, &protocommon.RFC3161SignedTimestamp{SignedTimestamp: raw})
+		}
+		b.VerificationMaterial.TimestampVerificationData = tvd
+	}
+	data, err := protojson.Marshal(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
+}
+
+// TrustedRootJSON writes the offline CA, log and TSA as a Sigstore trusted
+// root, the file `--trusted-root` takes.
+func TrustedRootJSON(t testing.TB, vs *ca.VirtualSigstore) []byte {
+	t.Helper()
+	// The offline log names itself by the hex of its key ID; a trusted root
+	// file carries the raw bytes.
+	logs := map[string]*root.TransparencyLog{}
+	for id, l := range vs.RekorLogs() {
+		copied := *l
+		if raw, err := hex.DecodeString(string(l.ID)); err == nil {
+			copied.ID = raw
+		}
+		logs[id] = &copied
+	}
+	tr, err := root.NewTrustedRoot(root.TrustedRootMediaType01, vs.FulcioCertificateAuthorities(), vs.CTLogs(), vs.TimestampingAuthorities(), logs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := tr.MarshalJSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
+}
