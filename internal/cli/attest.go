@@ -124,11 +124,7 @@ func (a *app) verifyAttestationCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			art, err := a.resolveSource(cmd.Context(), args[0])
-			if err != nil {
-				return err
-			}
-			digest, err := sign.RegistryDigest(art, a.registry)
+			digest, err := a.registryDigest(cmd, args[0])
 			if err != nil {
 				return err
 			}

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/name"
 	sgsign "github.com/sigstore/sigstore-go/pkg/sign"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
@@ -111,11 +112,7 @@ Key-based signatures record no transparency-log entry (air-gapped by default).`,
 			if err != nil {
 				return err
 			}
-			art, err := a.resolveSource(cmd.Context(), args[0])
-			if err != nil {
-				return err
-			}
-			digest, err := sign.RegistryDigest(art, a.registry)
+			digest, err := a.registryDigest(cmd, args[0])
 			if err != nil {
 				return err
 			}
@@ -231,12 +228,18 @@ printed), 2 on errors. Several REFs are verified over the same connections.`,
 	return cmd
 }
 
-func (a *app) verifyOne(cmd *cobra.Command, ref, expected string, kv sign.Verifier) ([]sign.Verified, error) {
+// registryDigest resolves ref, which must name a registry artifact, to
+// the digest reference signatures and attestations attach to.
+func (a *app) registryDigest(cmd *cobra.Command, ref string) (name.Digest, error) {
 	art, err := a.resolveSource(cmd.Context(), ref)
 	if err != nil {
-		return nil, err
+		return name.Digest{}, err
 	}
-	digest, err := sign.RegistryDigest(art, a.registry)
+	return sign.RegistryDigest(art, a.registry)
+}
+
+func (a *app) verifyOne(cmd *cobra.Command, ref, expected string, kv sign.Verifier) ([]sign.Verified, error) {
+	digest, err := a.registryDigest(cmd, ref)
 	if err != nil {
 		return nil, err
 	}

@@ -18,11 +18,7 @@ func (a *app) treeCommand() *cobra.Command {
 			if err := checkOutput(output, "text", "json"); err != nil {
 				return err
 			}
-			art, err := a.resolveSource(cmd.Context(), args[0])
-			if err != nil {
-				return err
-			}
-			digest, err := sign.RegistryDigest(art, a.registry)
+			digest, err := a.registryDigest(cmd, args[0])
 			if err != nil {
 				return err
 			}

@@ -37,16 +37,12 @@ var sbomArtifactTypes = map[string]bool{
 // its tag schema) and from cosign's legacy .sig/.att/.sbom tags.
 func Tree(ctx context.Context, subject name.Digest, reg oci.RegistryOptions) ([]Attachment, error) {
 	ropts := reg.Remote(ctx)
-	idx, err := remote.Referrers(subject, ropts...)
-	if err != nil {
-		return nil, fmt.Errorf("listing referrers of %s: %w", subject, err)
-	}
-	m, err := idx.IndexManifest()
+	descs, err := referrers(subject, ropts)
 	if err != nil {
 		return nil, err
 	}
 	var out []Attachment
-	for _, d := range m.Manifests {
+	for _, d := range descs {
 		a := Attachment{Layout: "referrer", ArtifactType: d.ArtifactType, Digest: d.Digest.String(), Kind: "other"}
 		pt, bundle := d.Annotations[predicateTypeAnnotation]
 		switch {

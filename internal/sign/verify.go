@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	sgbundle "github.com/sigstore/sigstore-go/pkg/bundle"
 	"github.com/sigstore/sigstore-go/pkg/root"
@@ -74,16 +75,12 @@ func (kv *KeyVerifier) legacyKey() crypto.PublicKey { return kv.key }
 // size-checked, keyed by referrer manifest digest.
 func FindBundles(ctx context.Context, subject name.Digest, predicateType string, reg oci.RegistryOptions) (map[string][]byte, error) {
 	ropts := reg.Remote(ctx)
-	idx, err := remote.Referrers(subject, ropts...)
-	if err != nil {
-		return nil, fmt.Errorf("listing referrers of %s: %w", subject, err)
-	}
-	m, err := idx.IndexManifest()
+	descs, err := referrers(subject, ropts)
 	if err != nil {
 		return nil, err
 	}
 	out := map[string][]byte{}
-	for _, d := range m.Manifests {
+	for _, d := range descs {
 		// Some registries report the config media type instead of the
 		// manifest's artifactType: the bundle annotation marks those.
 		_, annotated := d.Annotations[predicateTypeAnnotation]
@@ -308,3 +305,17 @@ func statementOf(b *sgbundle.Bundle) (*statement, error) {
 // errOtherPredicate marks a bundle about something else (an attestation
 // when a signature is wanted, or another predicate type): not a failure.
 var errOtherPredicate = errors.New("other predicate type")
+
+// referrers lists the manifests that name subject, through the referrers
+// API or its tag schema.
+func referrers(subject name.Digest, ropts []remote.Option) ([]v1.Descriptor, error) {
+	idx, err := remote.Referrers(subject, ropts...)
+	if err != nil {
+		return nil, fmt.Errorf("listing referrers of %s: %w", subject, err)
+	}
+	m, err := idx.IndexManifest()
+	if err != nil {
+		return nil, fmt.Errorf("listing referrers of %s: %w", subject, err)
+	}
+	return m.Manifests, nil
+}

@@ -27,6 +27,19 @@ func runCosign(t *testing.T, args ...string) (string, error) {
 	return string(out), err
 }
 
+// cosignOfflineConfig writes a signing config with no services and an
+// empty trusted root: cosign v3 then signs with a key and logs nothing.
+func cosignOfflineConfig(t *testing.T, dir string) (signingConfig, trustedRoot string) {
+	t.Helper()
+	signingConfig, trustedRoot = filepath.Join(dir, "signing-config.json"), filepath.Join(dir, "trusted-root.json")
+	for _, args := range [][]string{{"signing-config", "create", "--out", signingConfig}, {"trusted-root", "create", "--out", trustedRoot}} {
+		if out, err := runCosign(t, args...); err != nil {
+			t.Fatalf("cosign %v: %v: %s", args, err, out)
+		}
+	}
+	return signingConfig, trustedRoot
+}
+
 func cranePush(t *testing.T, sample, ref string) {
 	t.Helper()
 	if out, err := exec.Command(testutil.Peer(t, "crane"), "push", "--insecure", testutil.SampleLayout(sample), ref).CombinedOutput(); err != nil {
@@ -48,12 +61,7 @@ func TestCosignInterop(t *testing.T) {
 	if out, err := runCosign(t, "generate-key-pair", "--output-key-prefix", cosignKey); err != nil {
 		t.Fatalf("cosign generate-key-pair: %v: %s", err, out)
 	}
-	signingConfig, trustedRoot := filepath.Join(dir, "signing-config.json"), filepath.Join(dir, "trusted-root.json")
-	for _, args := range [][]string{{"signing-config", "create", "--out", signingConfig}, {"trusted-root", "create", "--out", trustedRoot}} {
-		if out, err := runCosign(t, args...); err != nil {
-			t.Fatalf("cosign %v: %v: %s", args, err, out)
-		}
-	}
+	signingConfig, trustedRoot := cosignOfflineConfig(t, dir)
 	registries := map[string]string{"distribution (tag schema)": startDistribution(t), "referrers API": testutil.Registry(t)}
 	for regName, host := range registries {
 		t.Run(regName, func(t *testing.T) {
@@ -103,12 +111,7 @@ func TestCosignAttestationInterop(t *testing.T) {
 	if code, _, errOut := runDossier(t, "key", "generate", "--output-prefix", key); code != 0 {
 		t.Fatalf("key generate: %s", errOut)
 	}
-	signingConfig, trustedRoot := filepath.Join(dir, "signing-config.json"), filepath.Join(dir, "trusted-root.json")
-	for _, args := range [][]string{{"signing-config", "create", "--out", signingConfig}, {"trusted-root", "create", "--out", trustedRoot}} {
-		if out, err := runCosign(t, args...); err != nil {
-			t.Fatalf("cosign %v: %v: %s", args, err, out)
-		}
-	}
+	signingConfig, trustedRoot := cosignOfflineConfig(t, dir)
 	host := startDistribution(t)
 	predicate := filepath.Join(dir, "sbom.cdx.json")
 	if err := os.WriteFile(predicate, dossierSBOM(t, "oci-layout:"+testutil.SampleLayout("npm-app"), "cyclonedx-json"), 0o644); err != nil {
