@@ -3,6 +3,8 @@ package sign
 import (
 	"context"
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -87,5 +89,66 @@ func TestKeylessIdentityChecks(t *testing.T) {
 	}
 	if _, err := NewKeylessVerifier(nil, exact); !errors.Is(err, ErrTrustedRoot) {
 		t.Errorf("no trusted root: %v", err)
+	}
+}
+
+// TestKeylessSigning signs with an ephemeral key, a certificate from a
+// Fulcio-API CA on 127.0.0.1 (through sigstore-go's Fulcio client) and an
+// entry in sigstore-go's offline log, then verifies for the identity.
+func TestKeylessSigning(t *testing.T) {
+	ctx := context.Background()
+	reg := oci.RegistryOptions{}
+	vs, err := ca.NewVirtualSigstore()
+	if err != nil {
+		t.Fatal(err)
+	}
+	fulcio := testutil.StartFulcio(t)
+	subject, _ := pushed(t, "npm-app", "acme/keyless")
+	if _, _, err := KeylessSigner(ctx, KeylessOptions{FulcioURL: fulcio.URL}); !errors.Is(err, ErrNoIdentityToken) {
+		t.Fatalf("no token: %v", err)
+	}
+	kp, opts, err := KeylessSigner(ctx, KeylessOptions{
+		IDToken: testutil.IDToken(workflow, ghIssuer), FulcioURL: fulcio.URL, Transparency: testutil.VirtualLog{VS: vs},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := SignDigest(ctx, subject, kp, opts, nil, reg); err != nil {
+		t.Fatal(err)
+	}
+	kv, err := NewKeylessVerifier(fulcio.TrustedRoot(t, vs), Identity{SubjectAlternativeName: workflow, Issuer: ghIssuer})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := Verify(ctx, subject, SignPredicateType, kv, reg)
+	if err != nil || got[0].Identity != workflow || got[0].Issuer != ghIssuer || got[0].LogIndex == nil {
+		t.Fatalf("verify keyless signature: %+v %v", got, err)
+	}
+	other, _ := NewKeylessVerifier(fulcio.TrustedRoot(t, vs), Identity{SubjectAlternativeName: lookalike, Issuer: ghIssuer})
+	if _, err := Verify(ctx, subject, SignPredicateType, other, reg); !errors.Is(err, ErrWrongIdentity) {
+		t.Fatalf("another identity: %v", err)
+	}
+}
+
+func TestAmbientGitHubToken(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "Bearer request-token" || r.URL.Query().Get("audience") != "sigstore" {
+			http.Error(w, "no", http.StatusForbidden)
+			return
+		}
+		_, _ = w.Write([]byte(`{"value":"the.oidc.token"}`))
+	}))
+	defer srv.Close()
+	env := map[string]string{"ACTIONS_ID_TOKEN_REQUEST_URL": srv.URL + "/token?api-version=2.0", "ACTIONS_ID_TOKEN_REQUEST_TOKEN": "request-token"}
+	tok, err := AmbientToken(context.Background(), env, srv.Client())
+	if err != nil || tok != "the.oidc.token" {
+		t.Fatalf("ambient token: %q %v", tok, err)
+	}
+	if tok, err := AmbientToken(context.Background(), map[string]string{}, nil); tok != "" || err != nil {
+		t.Fatalf("outside GitHub Actions: %q %v", tok, err)
+	}
+	env["ACTIONS_ID_TOKEN_REQUEST_TOKEN"] = "wrong"
+	if _, err := AmbientToken(context.Background(), env, srv.Client()); err == nil {
+		t.Fatal("a refused token request must be an error")
 	}
 }

@@ -72,17 +72,7 @@ func KeylessBundle(t testing.TB, vs *ca.VirtualSigstore, statement []byte, ident
 // root, the file `--trusted-root` takes.
 func TrustedRootJSON(t testing.TB, vs *ca.VirtualSigstore) []byte {
 	t.Helper()
-	// The offline log names itself by the hex of its key ID; a trusted root
-	// file carries the raw bytes.
-	logs := map[string]*root.TransparencyLog{}
-	for id, l := range vs.RekorLogs() {
-		copied := *l
-		if raw, err := hex.DecodeString(string(l.ID)); err == nil {
-			copied.ID = raw
-		}
-		logs[id] = &copied
-	}
-	tr, err := root.NewTrustedRoot(root.TrustedRootMediaType01, vs.FulcioCertificateAuthorities(), vs.CTLogs(), vs.TimestampingAuthorities(), logs)
+	tr, err := root.NewTrustedRoot(root.TrustedRootMediaType01, vs.FulcioCertificateAuthorities(), vs.CTLogs(), vs.TimestampingAuthorities(), rawLogIDs(vs))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,4 +81,18 @@ func TrustedRootJSON(t testing.TB, vs *ca.VirtualSigstore) []byte {
 		t.Fatal(err)
 	}
 	return data
+}
+
+// rawLogIDs returns the offline log with its key ID as raw bytes: the
+// offline log names itself by the hex string, a trusted root file by bytes.
+func rawLogIDs(vs *ca.VirtualSigstore) map[string]*root.TransparencyLog {
+	logs := map[string]*root.TransparencyLog{}
+	for id, l := range vs.RekorLogs() {
+		copied := *l
+		if raw, err := hex.DecodeString(string(l.ID)); err == nil {
+			copied.ID = raw
+		}
+		logs[id] = &copied
+	}
+	return logs
 }
