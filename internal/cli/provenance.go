@@ -3,8 +3,6 @@ package cli
 import (
 	"fmt"
 	"io"
-	"os"
-	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -30,13 +28,7 @@ REF is resolved first, so the predicate is written for the digest it points to n
 			if err != nil {
 				return err
 			}
-			env := map[string]string{}
-			for _, kv := range os.Environ() {
-				if k, v, ok := strings.Cut(kv, "="); ok {
-					env[k] = v
-				}
-			}
-			predicate, err := attest.Provenance(env, opts)
+			predicate, err := attest.Provenance(environment(), opts)
 			if err != nil {
 				return err
 			}

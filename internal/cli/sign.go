@@ -82,19 +82,26 @@ terminal prompt. Existing files are not overwritten without --force.`,
 
 func (a *app) signCommand() *cobra.Command {
 	var keyPath, output string
-	var legacy bool
+	var legacy, keyless bool
+	var kl sign.KeylessOptions
 	var annotations []string
 	cmd := &cobra.Command{
-		Use:   "sign REF --key FILE",
+		Use:   "sign REF (--key FILE | --keyless)",
 		Short: "Sign an image digest and store the signature in the registry (cosign-compatible)",
 		Long: `Resolve REF to its digest, sign the digest, and store the signature next to it: a Sigstore bundle
 (DSSE envelope over an in-toto statement) attached through the OCI 1.1 referrers API, with the
 referrers tag schema (sha256-<hex>) for registries without it — the layout cosign writes by default.
-Key-based signatures record no transparency-log entry (air-gapped by default).`,
+Key-based signatures record no transparency-log entry unless --rekor-url is given (air-gapped by
+default). --keyless signs with an ephemeral key and a short-lived certificate from Fulcio for the OIDC
+identity (--identity-token, SIGSTORE_ID_TOKEN, or the GitHub Actions token when the job may request
+one), and records the signature in Rekor.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if keyPath == "" {
-				return usageError("give --key FILE")
+			if (keyPath == "") == !keyless {
+				return usageError("give --key FILE or --keyless")
+			}
+			if keyless && legacy {
+				return usageError("--legacy-tags is for key-based signatures")
 			}
 			annots := map[string]any{}
 			for _, kv := range annotations {
@@ -104,11 +111,7 @@ Key-based signatures record no transparency-log entry (air-gapped by default).`,
 				}
 				annots[k] = v
 			}
-			pw, err := a.password(false)
-			if err != nil {
-				return err
-			}
-			kp, err := sign.LoadPrivateKey(keyPath, pw)
+			signer, bundleOpts, kp, err := a.signer(cmd, keyPath, keyless, kl)
 			if err != nil {
 				return err
 			}
@@ -123,7 +126,7 @@ Key-based signatures record no transparency-log entry (air-gapped by default).`,
 					signed = &sign.Signed{Subject: digest.String(), Referrer: tag}
 				}
 			} else {
-				signed, err = sign.SignDigest(cmd.Context(), digest, kp, sgsign.BundleOptions{Context: cmd.Context()}, annots, a.registry)
+				signed, err = sign.SignDigest(cmd.Context(), digest, signer, bundleOpts, annots, a.registry)
 			}
 			if err != nil {
 				return err
@@ -138,6 +141,10 @@ Key-based signatures record no transparency-log entry (air-gapped by default).`,
 	cmd.Flags().StringVar(&keyPath, "key", "", "private key file (dossier or cosign)")
 	cmd.Flags().StringArrayVarP(&annotations, "annotation", "a", nil, "signed annotation key=value (repeatable)")
 	cmd.Flags().BoolVar(&legacy, "legacy-tags", false, "write cosign's legacy sha256-<hex>.sig layout instead of a referrer bundle")
+	cmd.Flags().BoolVar(&keyless, "keyless", false, "sign with a Fulcio certificate for your OIDC identity instead of a key")
+	cmd.Flags().StringVar(&kl.IDToken, "identity-token", "", "keyless: OIDC identity token (default SIGSTORE_ID_TOKEN or the GitHub Actions token)")
+	cmd.Flags().StringVar(&kl.FulcioURL, "fulcio-url", sign.DefaultFulcioURL, "keyless: Fulcio instance")
+	cmd.Flags().StringVar(&kl.RekorURL, "rekor-url", "", "Rekor instance: keyless default "+sign.DefaultRekorURL+"; with --key, also log the signature there")
 	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
 	return cmd
 }
@@ -247,6 +254,50 @@ func (a *app) verifyOne(cmd *cobra.Command, ref, expected string, kv sign.Verifi
 		return nil, fmt.Errorf("%s: %w: it points to %s, the signed digest is %s", ref, sign.ErrTagMoved, digest.DigestStr(), expected)
 	}
 	return sign.Verify(cmd.Context(), digest, sign.SignPredicateType, kv, a.registry)
+}
+
+// signer loads the key pair, or prepares keyless signing, and the bundle
+// options that go with it.
+func (a *app) signer(cmd *cobra.Command, keyPath string, keyless bool, kl sign.KeylessOptions) (sgsign.Keypair, sgsign.BundleOptions, *sign.KeyPair, error) {
+	ctx := cmd.Context()
+	if keyless {
+		if kl.IDToken == "" {
+			kl.IDToken = os.Getenv("SIGSTORE_ID_TOKEN")
+		}
+		if kl.IDToken == "" {
+			tok, err := sign.AmbientToken(ctx, environment(), nil)
+			if err != nil {
+				return nil, sgsign.BundleOptions{}, nil, err
+			}
+			kl.IDToken = tok
+		}
+		kp, opts, err := sign.KeylessSigner(ctx, kl)
+		return kp, opts, nil, err
+	}
+	pw, err := a.password(false)
+	if err != nil {
+		return nil, sgsign.BundleOptions{}, nil, err
+	}
+	kp, err := sign.LoadPrivateKey(keyPath, pw)
+	if err != nil {
+		return nil, sgsign.BundleOptions{}, nil, err
+	}
+	opts := sgsign.BundleOptions{Context: ctx}
+	if kl.RekorURL != "" {
+		opts.TransparencyLogs = []sgsign.Transparency{sgsign.NewRekor(&sgsign.RekorOptions{BaseURL: kl.RekorURL, Timeout: 30 * time.Second, Retries: 2})}
+	}
+	return kp, opts, kp, nil
+}
+
+// environment is the process environment as a map.
+func environment() map[string]string {
+	env := map[string]string{}
+	for _, kv := range os.Environ() {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			env[k] = v
+		}
+	}
+	return env
 }
 
 func isVerificationFailure(err error) bool {

@@ -176,3 +176,28 @@ func TestKeylessVerifyOffline(t *testing.T) {
 		t.Fatalf("missing trusted root: %+v", r)
 	}
 }
+
+func TestSignKeylessNeedsAnIdentity(t *testing.T) {
+	t.Setenv("SIGSTORE_ID_TOKEN", "")
+	t.Setenv("ACTIONS_ID_TOKEN_REQUEST_URL", "")
+	host := testutil.Registry(t)
+	testutil.PushSample(t, "npm-app", host+"/team/app:v1")
+	ref := host + "/team/app:v1"
+	if r := dossier(t, "", "sign", ref, "--keyless"); r.code != ExitError || !strings.Contains(r.stderr, "no OIDC identity token") {
+		t.Fatalf("keyless without a token: %+v", r)
+	}
+	if r := dossier(t, "", "sign", ref); r.code != ExitError || !strings.Contains(r.stderr, "--key FILE or --keyless") {
+		t.Fatalf("sign without a signer: %+v", r)
+	}
+	// a Fulcio-API CA on 127.0.0.1 issues the certificate; the log is down,
+	// so nothing is stored and the error names it
+	fulcio := testutil.StartFulcio(t)
+	token := testutil.IDToken("https://github.com/acme/app/.github/workflows/release.yml@refs/heads/main", "https://token.actions.githubusercontent.com")
+	r := dossier(t, "", "sign", ref, "--keyless", "--identity-token", token, "--fulcio-url", fulcio.URL, "--rekor-url", "http://127.0.0.1:1")
+	if r.code != ExitError || !strings.Contains(r.stderr, "127.0.0.1:1") {
+		t.Fatalf("keyless with the log down: %+v", r)
+	}
+	if r := dossier(t, "", "tree", ref, "-o", "json"); r.code != 0 || strings.Contains(r.stdout, "signature") {
+		t.Fatalf("a failed keyless signing stored something: %+v", r)
+	}
+}
