@@ -6,7 +6,6 @@ import (
 	"os"
 
 	"github.com/google/go-containerregistry/pkg/name"
-	sgsign "github.com/sigstore/sigstore-go/pkg/sign"
 	"github.com/spf13/cobra"
 
 	"github.com/dossier-dev/dossier/internal/oci"
@@ -18,6 +17,8 @@ const maxPredicateSize = 128 << 20
 
 func (a *app) attestCommand() *cobra.Command {
 	var keyPath, predicatePath, predicateType, output string
+	var keyless bool
+	var kl sign.KeylessOptions
 	cmd := &cobra.Command{
 		Use:   "attest REF --predicate FILE --type TYPE --key FILE",
 		Short: "Attach a signed in-toto attestation (SBOM, SLSA provenance, VEX, scan, custom) to an image digest",
@@ -27,8 +28,8 @@ attestations (an OCI referrer of the digest). TYPE: cyclonedx, spdxjson, slsapro
 openvex, vuln, custom, or an absolute predicate type URI.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if keyPath == "" || predicatePath == "" {
-				return usageError("give --predicate FILE and --key FILE")
+			if predicatePath == "" || (keyPath == "") == !keyless {
+				return usageError("give --predicate FILE and --key FILE or --keyless")
 			}
 			uri, err := sign.PredicateType(predicateType)
 			if err != nil {
@@ -42,7 +43,7 @@ openvex, vuln, custom, or an absolute predicate type URI.`,
 			if err != nil {
 				return err
 			}
-			digest, ref, err := a.attach(cmd, art, art.Subject.Digest, predicate, uri, keyPath)
+			digest, ref, err := a.attachWith(cmd, art, art.Subject.Digest, predicate, uri, keyPath, keyless, kl)
 			if err != nil {
 				return err
 			}
@@ -54,6 +55,10 @@ openvex, vuln, custom, or an absolute predicate type URI.`,
 		},
 	}
 	cmd.Flags().StringVar(&keyPath, "key", "", "private key file (dossier or cosign)")
+	cmd.Flags().BoolVar(&keyless, "keyless", false, "sign with a Fulcio certificate for your OIDC identity instead of a key")
+	cmd.Flags().StringVar(&kl.IDToken, "identity-token", "", "keyless: OIDC identity token (default SIGSTORE_ID_TOKEN or the GitHub Actions token)")
+	cmd.Flags().StringVar(&kl.FulcioURL, "fulcio-url", sign.DefaultFulcioURL, "keyless: Fulcio instance")
+	cmd.Flags().StringVar(&kl.RekorURL, "rekor-url", "", "Rekor instance: keyless default "+sign.DefaultRekorURL+"; with --key, also log there")
 	cmd.Flags().StringVar(&predicatePath, "predicate", "", "predicate JSON file")
 	cmd.Flags().StringVar(&predicateType, "type", "custom", "predicate type: short name or URI")
 	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
@@ -63,16 +68,17 @@ openvex, vuln, custom, or an absolute predicate type URI.`,
 // attach signs predicate about digest (of the registry artifact art) with
 // the key at keyPath and stores it next to the digest.
 func (a *app) attach(cmd *cobra.Command, art *oci.Artifact, digestStr string, predicate map[string]any, predicateType, keyPath string) (name.Digest, string, error) {
+	return a.attachWith(cmd, art, digestStr, predicate, predicateType, keyPath, false, sign.KeylessOptions{})
+}
+
+// attachWith is attach with a key or keyless signer.
+func (a *app) attachWith(cmd *cobra.Command, art *oci.Artifact, digestStr string, predicate map[string]any, predicateType, keyPath string, keyless bool, kl sign.KeylessOptions) (name.Digest, string, error) {
 	base, err := sign.RegistryDigest(art, a.registry)
 	if err != nil {
 		return name.Digest{}, "", err
 	}
 	digest := base.Context().Digest(digestStr)
-	pw, err := a.password(false)
-	if err != nil {
-		return name.Digest{}, "", err
-	}
-	kp, err := sign.LoadPrivateKey(keyPath, pw)
+	signer, opts, _, err := a.signer(cmd, keyPath, keyless, kl)
 	if err != nil {
 		return name.Digest{}, "", err
 	}
@@ -80,7 +86,7 @@ func (a *app) attach(cmd *cobra.Command, art *oci.Artifact, digestStr string, pr
 	if err != nil {
 		return name.Digest{}, "", err
 	}
-	bundle, err := sign.BundleStatement(st, kp, sgsign.BundleOptions{Context: cmd.Context()})
+	bundle, err := sign.BundleStatement(st, signer, opts)
 	if err != nil {
 		return name.Digest{}, "", err
 	}

@@ -128,3 +128,28 @@ func TestSignVerifyAndAdversarialCases(t *testing.T) {
 		t.Fatalf("tampered payload: %v", err)
 	}
 }
+
+// An attestation whose statement names another digest fails on the image
+// it is attached to, with the digest reason.
+func TestAttestationForAnotherDigest(t *testing.T) {
+	ctx := context.Background()
+	reg := oci.RegistryOptions{}
+	kp, _ := GenerateKeyPair()
+	image, _ := pushed(t, "npm-app", "team/image")
+	elsewhere, _ := pushed(t, "go-app", "team/elsewhere")
+	uri, _ := PredicateType("cyclonedx")
+	st, err := Statement(elsewhere.DigestStr(), uri, map[string]any{"bomFormat": "CycloneDX"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bundle, err := BundleStatement(st, kp, sgsign.BundleOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Store(ctx, image, bundle, uri, reg); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Verify(ctx, image, uri, NewKeyVerifier(kp.Public()), reg); !errors.Is(err, ErrDigestMismatch) {
+		t.Fatalf("attestation about another digest: %v", err)
+	}
+}
