@@ -201,3 +201,61 @@ func TestSignKeylessNeedsAnIdentity(t *testing.T) {
 		t.Fatalf("a failed keyless signing stored something: %+v", r)
 	}
 }
+
+// TestKeylessSignAndVerifyOverHTTP runs `dossier sign --keyless` against a
+// Fulcio-API CA and a Rekor-API log on 127.0.0.1 (sigstore-go's real HTTP
+// clients), then verifies offline with a trusted root file; and logs a
+// key-based signature with --rekor-url.
+func TestKeylessSignAndVerifyOverHTTP(t *testing.T) {
+	vs, err := ca.NewVirtualSigstore()
+	if err != nil {
+		t.Fatal(err)
+	}
+	fulcio := testutil.StartFulcio(t)
+	rekor := testutil.StartRekor(t, vs)
+	dir := t.TempDir()
+	rootFile := filepath.Join(dir, "trusted-root.json")
+	rootJSON, err := fulcio.TrustedRoot(t, vs).MarshalJSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(rootFile, rootJSON, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	host := testutil.Registry(t)
+	testutil.PushSample(t, "npm-app", host+"/acme/app:v1")
+	ref := host + "/acme/app:v1"
+	const id = "https://github.com/acme/app/.github/workflows/release.yml@refs/heads/main"
+	const issuer = "https://token.actions.githubusercontent.com"
+	t.Setenv("SIGSTORE_ID_TOKEN", testutil.IDToken(id, issuer))
+	if r := dossier(t, "", "sign", ref, "--keyless", "--fulcio-url", fulcio.URL, "--rekor-url", rekor); r.code != 0 {
+		t.Fatalf("sign --keyless: %+v", r)
+	}
+	r := dossier(t, "", "verify", ref, "--trusted-root", rootFile, "--certificate-identity", id, "--certificate-oidc-issuer", issuer, "-o", "json")
+	var v []struct {
+		Identity, Issuer string
+		LogIndex         *int64
+		SigningTime      *string
+	}
+	if r.code != 0 || json.Unmarshal([]byte(r.stdout), &v) != nil || len(v) != 1 || v[0].Identity != id || v[0].Issuer != issuer || v[0].LogIndex == nil || v[0].SigningTime == nil {
+		t.Fatalf("verify keyless: %+v", r)
+	}
+	r = dossier(t, "", "verify", ref, "--trusted-root", rootFile, "--certificate-identity", strings.Replace(id, "/acme/", "/acme-evil/", 1), "--certificate-oidc-issuer", issuer)
+	if r.code != ExitGateFailed || !strings.Contains(r.stderr, "another identity") {
+		t.Fatalf("look-alike identity: %+v", r)
+	}
+
+	// key-based, logged in the transparency log too
+	t.Setenv("DOSSIER_PASSWORD", "pw")
+	key := filepath.Join(dir, "k")
+	if r := dossier(t, "", "key", "generate", "--output-prefix", key); r.code != 0 {
+		t.Fatal(r)
+	}
+	testutil.PushSample(t, "go-app", host+"/acme/logged:v1")
+	if r := dossier(t, "", "sign", host+"/acme/logged:v1", "--key", key+".key", "--rekor-url", rekor); r.code != 0 {
+		t.Fatalf("sign --key --rekor-url: %+v", r)
+	}
+	if r := dossier(t, "", "verify", host+"/acme/logged:v1", "--key", key+".pub"); r.code != 0 {
+		t.Fatalf("verify the logged key-based signature: %+v", r)
+	}
+}
