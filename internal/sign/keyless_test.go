@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -150,5 +151,41 @@ func TestAmbientGitHubToken(t *testing.T) {
 	env["ACTIONS_ID_TOKEN_REQUEST_TOKEN"] = "wrong"
 	if _, err := AmbientToken(context.Background(), env, srv.Client()); err == nil {
 		t.Fatal("a refused token request must be an error")
+	}
+}
+
+// TestLegacyKeylessSignatures verifies keyless signatures in cosign's
+// legacy layout (certificate and Rekor bundle in layer annotations).
+func TestLegacyKeylessSignatures(t *testing.T) {
+	ctx := context.Background()
+	reg := oci.RegistryOptions{}
+	vs, err := ca.NewVirtualSigstore()
+	if err != nil {
+		t.Fatal(err)
+	}
+	subject, _ := pushed(t, "npm-app", "acme/legacy")
+	payload, err := SimpleSigningPayload(subject)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := AppendLegacySignature(ctx, subject, payload, testutil.LegacyKeylessAnnotations(t, vs, payload, workflow, ghIssuer), reg); err != nil {
+		t.Fatal(err)
+	}
+	kv, _ := NewKeylessVerifier(vs, Identity{SubjectAlternativeName: workflow, Issuer: ghIssuer})
+	got, err := Verify(ctx, subject, SignPredicateType, kv, reg)
+	if err != nil || len(got) != 1 || got[0].Identity != workflow || got[0].LogIndex == nil || !strings.HasSuffix(got[0].Referrer, ".sig") {
+		t.Fatalf("legacy keyless: %+v %v", got, err)
+	}
+	evil, _ := NewKeylessVerifier(vs, Identity{SubjectAlternativeName: lookalike, Issuer: ghIssuer})
+	if _, err := Verify(ctx, subject, SignPredicateType, evil, reg); !errors.Is(err, ErrWrongIdentity) {
+		t.Fatalf("legacy keyless, look-alike: %v", err)
+	}
+	// the same annotations copied onto another image's .sig tag
+	other, _ := pushed(t, "go-app", "acme/legacy-copy")
+	if _, err := AppendLegacySignature(ctx, other, payload, testutil.LegacyKeylessAnnotations(t, vs, payload, workflow, ghIssuer), reg); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Verify(ctx, other, SignPredicateType, kv, reg); !errors.Is(err, ErrDigestMismatch) {
+		t.Fatalf("legacy keyless copied onto another digest: %v", err)
 	}
 }

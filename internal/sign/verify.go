@@ -143,10 +143,19 @@ func Verify(ctx context.Context, subject name.Digest, predicateType string, who 
 	if err != nil {
 		return nil, err
 	}
+	if predicateType != SignPredicateType {
+		legacy, err := legacyAttestations(ctx, subject, predicateType, reg)
+		if err != nil {
+			return nil, err
+		}
+		for ref, data := range legacy {
+			bundles[ref] = data
+		}
+	}
 	var verified []Verified
 	var failures []error
-	if key := who.legacyKey(); key != nil && predicateType == SignPredicateType {
-		legacy, legacyFailures, err := VerifyLegacy(ctx, subject, key, reg)
+	if predicateType == SignPredicateType {
+		legacy, legacyFailures, err := VerifyLegacy(ctx, subject, who, reg)
 		if err != nil {
 			return nil, err
 		}
@@ -209,6 +218,12 @@ func verifyBundle(v *verify.Verifier, subject name.Digest, predicateType string,
 		return nil, classify(err)
 	}
 	out := &Verified{Digest: subject.DigestStr(), PredicateType: statement.PredicateType, Statement: statement.raw}
+	fillResult(out, res, &b)
+	return out, nil
+}
+
+// fillResult records the verified signing time, identity and log index.
+func fillResult(out *Verified, res *verify.VerificationResult, b *sgbundle.Bundle) {
 	for _, ts := range res.VerifiedTimestamps {
 		t := ts.Timestamp
 		if out.SigningTime == nil || t.Before(*out.SigningTime) {
@@ -223,7 +238,6 @@ func verifyBundle(v *verify.Verifier, subject name.Digest, predicateType string,
 		idx := entries[0].GetLogIndex()
 		out.LogIndex = &idx
 	}
-	return out, nil
 }
 
 // classify maps sigstore-go's errors onto dossier's reasons.

@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"encoding/pem"
 	"testing"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 	sgbundle "github.com/sigstore/sigstore-go/pkg/bundle"
 	"github.com/sigstore/sigstore-go/pkg/root"
 	"github.com/sigstore/sigstore-go/pkg/testing/ca"
+	"github.com/sigstore/sigstore-go/pkg/tlog"
 	"google.golang.org/protobuf/encoding/protojson"
 )
 
@@ -95,4 +97,40 @@ func rawLogIDs(vs *ca.VirtualSigstore) map[string]*root.TransparencyLog {
 		logs[id] = &copied
 	}
 	return logs
+}
+
+// LegacyKeylessAnnotations signs payload as identity/issuer with the
+// offline CA and log and returns the annotations cosign's legacy layout
+// puts on the signature layer: signature, certificate and Rekor bundle.
+func LegacyKeylessAnnotations(t testing.TB, vs *ca.VirtualSigstore, payload []byte, identity, issuer string) map[string]string {
+	t.Helper()
+	ent, err := vs.SignAtTime(identity, issuer, payload, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	vc, _ := ent.VerificationContent()
+	cert := vc.(*sgbundle.Certificate).Certificate()
+	sc, _ := ent.SignatureContent()
+	sig := sc.(*sgbundle.MessageSignature).Signature()
+	entries, _ := ent.TlogEntries()
+	tle := entries[0].TransparencyLogEntry()
+	rekorPayload := tlog.RekorPayload{
+		Body: base64.StdEncoding.EncodeToString(tle.CanonicalizedBody), IntegratedTime: tle.IntegratedTime,
+		LogIndex: tle.LogIndex, LogID: hex.EncodeToString(tle.LogId.KeyId),
+	}
+	set, err := vs.RekorSignPayload(rekorPayload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rekorBundle, err := json.Marshal(map[string]any{"SignedEntryTimestamp": set, "Payload": rekorPayload})
+	if err != nil {
+		t.Fatal(err)
+	}
+	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Raw})
+	return map[string]string{
+		"dev.cosignproject.cosign/signature": base64.StdEncoding.EncodeToString(sig),
+		"dev.sigstore.cosign/certificate":    string(certPEM),
+		"dev.sigstore.cosign/chain":          "",
+		"dev.sigstore.cosign/bundle":         string(rekorBundle),
+	}
 }

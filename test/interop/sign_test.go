@@ -175,4 +175,20 @@ func TestCosignLegacyLayout(t *testing.T) {
 	if code != 0 || !strings.Contains(out, ".sig") {
 		t.Errorf("dossier verify of cosign's legacy signature: exit %d: %s %s", code, out, errOut)
 	}
+	// a legacy .att attestation by cosign
+	predicate := filepath.Join(filepath.Dir(key), "sbom.cdx.json")
+	if err := os.WriteFile(predicate, dossierSBOM(t, "oci-layout:"+testutil.SampleLayout("npm-app"), "cyclonedx-json"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := runCosign(t, "attest", "--key", key+".key", "--type", "cyclonedx", "--predicate", predicate, "--new-bundle-format=false",
+		"--use-signing-config=false", "--tlog-upload=false", "--allow-insecure-registry", "--allow-http-registry", "-y", ref); err != nil {
+		t.Fatalf("cosign legacy attest: %v: %s", err, out)
+	}
+	code, out, errOut = runDossier(t, "verify-attestation", ref, "--type", "cyclonedx", "--key", key+".pub")
+	if code != 0 || !strings.Contains(out, digest[len("sha256:"):]) {
+		t.Errorf("dossier verify-attestation of cosign's legacy attestation: exit %d: %.300s %s", code, out, errOut)
+	}
+	if code, out, _ := runDossier(t, "tree", ref); code != 0 || !strings.Contains(out, ".att (1 entries)") || !strings.Contains(out, ".sig (1 entries)") {
+		t.Errorf("tree of the legacy layout: %s", out)
+	}
 }
