@@ -4,6 +4,7 @@ import (
 	"crypto"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/sigstore/sigstore-go/pkg/root"
 	"github.com/sigstore/sigstore-go/pkg/verify"
@@ -53,7 +54,39 @@ func NewKeylessVerifier(trusted root.TrustedMaterial, id Identity) (*KeylessVeri
 	if err := id.Validate(); err != nil {
 		return nil, err
 	}
+	if err := checkFresh(trusted, time.Now()); err != nil {
+		return nil, err
+	}
 	return &KeylessVerifier{trusted: trusted, identity: id}, nil
+}
+
+// checkFresh refuses a trusted root in which every certificate authority
+// or every transparency log has ended: it predates the keys in use now and
+// must be refreshed. (An authority that has ended still verifies
+// signatures made while it was valid, so one current entry suffices.)
+func checkFresh(tm root.TrustedMaterial, now time.Time) error {
+	current := func(end time.Time) bool { return end.IsZero() || end.After(now) }
+	cas := tm.FulcioCertificateAuthorities()
+	fresh := len(cas) == 0
+	for _, c := range cas {
+		if f, ok := c.(*root.FulcioCertificateAuthority); !ok || current(f.ValidityPeriodEnd) {
+			fresh = true
+		}
+	}
+	if !fresh {
+		return fmt.Errorf("%w: every certificate authority in it has ended; refresh the trusted root", ErrTrustedRoot)
+	}
+	logs := tm.RekorLogs()
+	fresh = len(logs) == 0
+	for _, l := range logs {
+		if current(l.ValidityPeriodEnd) {
+			fresh = true
+		}
+	}
+	if !fresh {
+		return fmt.Errorf("%w: every transparency log in it has ended; refresh the trusted root", ErrTrustedRoot)
+	}
+	return nil
 }
 
 func (kv *KeylessVerifier) sigstore() (*verify.Verifier, verify.PolicyOption, error) {

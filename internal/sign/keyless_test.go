@@ -7,8 +7,10 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/sigstore/sigstore-go/pkg/root"
 	"github.com/sigstore/sigstore-go/pkg/testing/ca"
 
 	"github.com/dossier-dev/dossier/internal/oci"
@@ -187,5 +189,29 @@ func TestLegacyKeylessSignatures(t *testing.T) {
 	}
 	if _, err := Verify(ctx, other, SignPredicateType, kv, reg); !errors.Is(err, ErrDigestMismatch) {
 		t.Fatalf("legacy keyless copied onto another digest: %v", err)
+	}
+}
+
+func TestStaleTrustedRoot(t *testing.T) {
+	vs, err := ca.NewVirtualSigstore()
+	if err != nil {
+		t.Fatal(err)
+	}
+	past := time.Now().Add(-time.Hour)
+	var cas []root.CertificateAuthority
+	for _, c := range vs.FulcioCertificateAuthorities() {
+		f := *c.(*root.FulcioCertificateAuthority)
+		f.ValidityPeriodEnd = past
+		cas = append(cas, &f)
+	}
+	stale, err := root.NewTrustedRoot(root.TrustedRootMediaType01, cas, vs.CTLogs(), vs.TimestampingAuthorities(), vs.RekorLogs())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := NewKeylessVerifier(stale, Identity{SubjectAlternativeName: workflow, Issuer: ghIssuer}); !errors.Is(err, ErrTrustedRoot) || !strings.Contains(err.Error(), "refresh") {
+		t.Fatalf("stale trusted root: %v", err)
+	}
+	if _, err := NewKeylessVerifier(vs, Identity{SubjectAlternativeName: workflow, Issuer: ghIssuer}); err != nil {
+		t.Fatalf("current trusted root: %v", err)
 	}
 }
