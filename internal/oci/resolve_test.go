@@ -27,15 +27,8 @@ func resolveInput(t *testing.T, input string) (*Artifact, error) {
 
 func layoutDigest(t *testing.T, sample string) string {
 	t.Helper()
-	idx, err := testutil.SampleIndex(t, sample).ImageIndex()
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := idx.IndexManifest()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return m.Manifests[0].Digest.String()
+	_, desc := testutil.SampleTagged(t, sample)
+	return desc.Digest.String()
 }
 
 func TestResolveRegistryTagToDigest(t *testing.T) {
@@ -221,15 +214,8 @@ func mustWrite(t *testing.T, path, content string) {
 // returns the digest go-containerregistry computes for it.
 func writeDockerArchive(t *testing.T, sample, path string) string {
 	t.Helper()
-	idx, err := testutil.SampleIndex(t, sample).ImageIndex()
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := idx.IndexManifest()
-	if err != nil {
-		t.Fatal(err)
-	}
-	img, err := idx.Image(m.Manifests[0].Digest)
+	idx, desc := testutil.SampleTagged(t, sample)
+	img, err := idx.Image(desc.Digest)
 	if err != nil {
 		t.Fatal(err)
 	}

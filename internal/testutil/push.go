@@ -11,19 +11,7 @@ import (
 // ref in a registry and returns its digest.
 func PushSample(t testing.TB, sample, ref string) string {
 	t.Helper()
-	p := SampleIndex(t, sample)
-	idx, err := p.ImageIndex()
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := idx.IndexManifest()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(m.Manifests) != 1 {
-		t.Fatalf("sample %s: want one manifest in index.json, have %d", sample, len(m.Manifests))
-	}
-	desc := m.Manifests[0]
+	idx, desc := SampleTagged(t, sample)
 	r, err := name.ParseReference(ref, name.Insecure)
 	if err != nil {
 		t.Fatal(err)

@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/registry"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 )
 
@@ -85,9 +86,9 @@ func Missing(t testing.TB, format string, args ...any) {
 	t.Skipf(format, args...)
 }
 
-// SampleImageDigest is the manifest digest of a sample's image for arch:
-// the tagged manifest itself, or the matching entry of the tagged index.
-func SampleImageDigest(t testing.TB, sample, arch string) string {
+// SampleTagged returns a sample layout's index.json and the descriptor of
+// its one tagged manifest (an image, or a multi-platform index).
+func SampleTagged(t testing.TB, sample string) (v1.ImageIndex, v1.Descriptor) {
 	t.Helper()
 	idx, err := SampleIndex(t, sample).ImageIndex()
 	if err != nil {
@@ -97,7 +98,17 @@ func SampleImageDigest(t testing.TB, sample, arch string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	desc := top.Manifests[0]
+	if len(top.Manifests) != 1 {
+		t.Fatalf("sample %s: want one manifest in index.json, have %d", sample, len(top.Manifests))
+	}
+	return idx, top.Manifests[0]
+}
+
+// SampleImageDigest is the manifest digest of a sample's image for arch:
+// the tagged manifest itself, or the matching entry of the tagged index.
+func SampleImageDigest(t testing.TB, sample, arch string) string {
+	t.Helper()
+	idx, desc := SampleTagged(t, sample)
 	if !desc.MediaType.IsIndex() {
 		return desc.Digest.String()
 	}
