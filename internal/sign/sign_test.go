@@ -75,18 +75,18 @@ func TestSignVerifyAndAdversarialCases(t *testing.T) {
 	other, _ := GenerateKeyPair()
 
 	// no signature yet
-	if _, err := VerifyWithKey(ctx, subject, SignPredicateType, NewKeyVerifier(kp.Public()), reg); !errors.Is(err, ErrNoSignature) {
+	if _, err := Verify(ctx, subject, SignPredicateType, NewKeyVerifier(kp.Public()), reg); !errors.Is(err, ErrNoSignature) {
 		t.Fatalf("unsigned: %v", err)
 	}
 	if _, err := SignDigest(ctx, subject, kp, sgsign.BundleOptions{}, map[string]any{"team": "web"}, reg); err != nil {
 		t.Fatal(err)
 	}
-	got, err := VerifyWithKey(ctx, subject, SignPredicateType, NewKeyVerifier(kp.Public()), reg)
+	got, err := Verify(ctx, subject, SignPredicateType, NewKeyVerifier(kp.Public()), reg)
 	if err != nil || len(got) != 1 || got[0].Digest != subject.DigestStr() || !strings.Contains(string(got[0].Statement), `"team":"web"`) {
 		t.Fatalf("verify: %+v %v", got, err)
 	}
 	// wrong key
-	if _, err := VerifyWithKey(ctx, subject, SignPredicateType, NewKeyVerifier(other.Public()), reg); !errors.Is(err, ErrInvalid) {
+	if _, err := Verify(ctx, subject, SignPredicateType, NewKeyVerifier(other.Public()), reg); !errors.Is(err, ErrInvalid) {
 		t.Fatalf("wrong key: %v", err)
 	}
 
@@ -101,7 +101,7 @@ func TestSignVerifyAndAdversarialCases(t *testing.T) {
 	if _, err := Store(ctx, otherSubject, bundle, SignPredicateType, reg); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := VerifyWithKey(ctx, otherSubject, SignPredicateType, NewKeyVerifier(kp.Public()), reg); !errors.Is(err, ErrDigestMismatch) {
+	if _, err := Verify(ctx, otherSubject, SignPredicateType, NewKeyVerifier(kp.Public()), reg); !errors.Is(err, ErrDigestMismatch) {
 		t.Fatalf("copied signature: %v", err)
 	}
 
@@ -124,7 +124,7 @@ func TestSignVerifyAndAdversarialCases(t *testing.T) {
 	if _, err := Store(ctx, third, tampered, SignPredicateType, reg); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := VerifyWithKey(ctx, third, SignPredicateType, NewKeyVerifier(kp.Public()), reg); !errors.Is(err, ErrInvalid) {
+	if _, err := Verify(ctx, third, SignPredicateType, NewKeyVerifier(kp.Public()), reg); !errors.Is(err, ErrInvalid) {
 		t.Fatalf("tampered payload: %v", err)
 	}
 }

@@ -129,11 +129,6 @@ type Verifier interface {
 	legacyKey() crypto.PublicKey
 }
 
-// VerifyWithKey is Verify with a key verifier.
-func VerifyWithKey(ctx context.Context, subject name.Digest, predicateType string, kv *KeyVerifier, reg oci.RegistryOptions) ([]Verified, error) {
-	return Verify(ctx, subject, predicateType, kv, reg)
-}
-
 // Verify checks every bundle of predicateType attached to subject (and,
 // for key-based signatures, the legacy sha256-<hex>.sig tag too) and
 // returns those that verify for the expected signer and name subject's
