@@ -1,0 +1,54 @@
+package evidence
+
+import "time"
+
+// Exception waives vulnerabilities or policy rules for one digest, owned
+// by a team, for a reason, until it expires.
+type Exception struct {
+	Name string `json:"name"`
+	// Namespace, when set, limits the exception to that namespace at
+	// admission.
+	Namespace string `json:"namespace,omitempty"`
+	Owner     string `json:"owner"`
+	// Subject is the one digest the exception applies to; Subject.Repository
+	// may be empty when the exception names only the digest.
+	Subject Subject `json:"subject"`
+	// AllDigests marks a rule of scan's older ignore-file format that named
+	// no digest; SupplyChainException documents always name one.
+	AllDigests           bool      `json:"allDigests,omitempty"`
+	Reason               string    `json:"reason"`
+	CompensatingControls []string  `json:"compensatingControls,omitempty"`
+	ExpiresAt            time.Time `json:"expiresAt"`
+	// Vulnerabilities lists advisory IDs (or aliases) waived.
+	Vulnerabilities []string `json:"vulnerabilities,omitempty"`
+	// Package narrows vulnerability waivers to one package (purl or name).
+	Package string `json:"package,omitempty"`
+	// Policies lists "policy" or "policy/rule" names waived.
+	Policies []string `json:"policies,omitempty"`
+	// Source is the file the exception was read from.
+	Source string `json:"source,omitempty"`
+}
+
+// Expired reports whether the exception no longer applies at now.
+func (e Exception) Expired(now time.Time) bool { return !now.Before(e.ExpiresAt) }
+
+// Covers reports whether the exception's digest scope includes subject.
+// An exception never applies to a tag or to another digest.
+func (e Exception) Covers(subject Subject) bool {
+	if e.AllDigests {
+		return true
+	}
+	if subject.Digest == "" || e.Subject.Digest != subject.Digest {
+		return false
+	}
+	return e.Subject.Repository == "" || e.Subject.Repository == subject.Repository
+}
+
+// Waiver records that an exception turned a failure into a pass.
+type Waiver struct {
+	Exception string    `json:"exception"`
+	Owner     string    `json:"owner"`
+	Reason    string    `json:"reason"`
+	ExpiresAt time.Time `json:"expiresAt"`
+	Source    string    `json:"source,omitempty"`
+}

@@ -1,0 +1,112 @@
+package evidence
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"time"
+)
+
+// Signer is who made a signature, as verification established it: a
+// public key (by fingerprint), or a certificate identity and the OIDC
+// issuer that vouched for it.
+type Signer struct {
+	// KeyFingerprint is "sha256:<hex>" of the DER public key (key-based).
+	KeyFingerprint string `json:"keyFingerprint,omitempty"`
+	// Identity is the certificate's subject alternative name (keyless).
+	Identity string `json:"identity,omitempty"`
+	// Issuer is the OIDC issuer in the certificate (keyless).
+	Issuer string `json:"issuer,omitempty"`
+}
+
+// Keyless reports whether the signer is a certificate identity.
+func (s Signer) Keyless() bool { return s.Identity != "" }
+
+// String names the signer for people.
+func (s Signer) String() string {
+	if s.Keyless() {
+		return s.Identity + " (issuer " + s.Issuer + ")"
+	}
+	if s.KeyFingerprint != "" {
+		return "key " + s.KeyFingerprint
+	}
+	return "unknown signer"
+}
+
+// Storage layouts evidence is read from.
+const (
+	LayoutReferrer  = "referrer"   // OCI 1.1 referrer (API or tag schema)
+	LayoutLegacyTag = "legacy-tag" // cosign's sha256-<hex>.sig / .att tags
+)
+
+// VerifiedSignature is a signature over Subject whose cryptography, chain
+// and (when required) log proof verified. Whether the Signer is acceptable
+// is the policy's question, not the verifier's.
+type VerifiedSignature struct {
+	Subject Subject `json:"subject"`
+	Signer  Signer  `json:"signer"`
+	// SigningTime is the verified time (log entry or timestamp), if any.
+	SigningTime *time.Time `json:"signingTime,omitempty"`
+	LogIndex    *int64     `json:"logIndex,omitempty"`
+	// StoredAt is the referrer manifest digest or the legacy tag.
+	StoredAt string `json:"storedAt"`
+	Layout   string `json:"layout"`
+	// TransparencyLogSkipped marks a key-based signature accepted without a
+	// log entry (the opt-out cosign calls --insecure-ignore-tlog).
+	TransparencyLogSkipped bool `json:"transparencyLogSkipped,omitempty"`
+}
+
+// Attestation is a verified in-toto statement about Subject.
+type Attestation struct {
+	Subject       Subject         `json:"subject"`
+	PredicateType string          `json:"predicateType"`
+	Predicate     json.RawMessage `json:"predicate"`
+	Signer        Signer          `json:"signer"`
+	SigningTime   *time.Time      `json:"signingTime,omitempty"`
+	LogIndex      *int64          `json:"logIndex,omitempty"`
+	StoredAt      string          `json:"storedAt"`
+	Layout        string          `json:"layout"`
+	// TransparencyLogSkipped as for VerifiedSignature.
+	TransparencyLogSkipped bool `json:"transparencyLogSkipped,omitempty"`
+	// Provenance summarises a SLSA provenance predicate, when it is one.
+	Provenance *Provenance `json:"provenance,omitempty"`
+}
+
+// Provenance is what a SLSA provenance predicate says about the build.
+type Provenance struct {
+	BuilderID        string `json:"builderId"`
+	BuildType        string `json:"buildType,omitempty"`
+	SourceRepository string `json:"sourceRepository,omitempty"`
+	Commit           string `json:"commit,omitempty"`
+	Ref              string `json:"ref,omitempty"`
+	// Trigger is the event that started the build (push, tag,
+	// pull_request, workflow_dispatch, …) when the predicate says.
+	Trigger string `json:"trigger,omitempty"`
+	// StartedOn is when the build started, when the predicate says.
+	StartedOn *time.Time `json:"startedOn,omitempty"`
+}
+
+// Signature failure kinds, for evidence that was found but did not verify.
+const (
+	FailureNoSignature    = "no-signature"
+	FailureInvalid        = "invalid"
+	FailureDigestMismatch = "digest-mismatch"
+	FailureNoProof        = "no-log-or-timestamp-proof"
+	FailureUntrustedKey   = "untrusted-key"
+)
+
+// RejectedSignature is a signature or attestation that was found for
+// Subject but did not verify; policies report it, never count it.
+type RejectedSignature struct {
+	PredicateType string `json:"predicateType"`
+	StoredAt      string `json:"storedAt"`
+	Kind          string `json:"kind"`
+	Reason        string `json:"reason"`
+}
+
+// KeyFingerprint names a public key by the SHA-256 of its DER
+// (SubjectPublicKeyInfo) encoding: "sha256:<hex>".
+func KeyFingerprint(spkiDER []byte) string {
+	sum := sha256.Sum256(spkiDER)
+	return "sha256:" + hex.EncodeToString(sum[:])
+}

@@ -1,0 +1,557 @@
+package policy
+
+import (
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/dossier-dev/dossier/internal/evidence"
+)
+
+// Evaluate decides about the evidence collected for one subject with the
+// policies and exceptions of set, at now. It is deterministic and does no
+// I/O: the same inputs give the same decision.
+func Evaluate(set *Set, ev *evidence.Collected, now time.Time) evidence.Decision {
+	d := evidence.Decision{
+		Subject: ev.Subject, Namespace: ev.Namespace, EvaluatedAt: now, Mode: evidence.ModeAudit,
+		Rules: []evidence.RuleResult{}, Policies: []string{},
+	}
+	active, expired := exceptionsFor(set.Exceptions, ev, now)
+	for _, e := range expired {
+		d.ExpiredExceptions = append(d.ExpiredExceptions, fmt.Sprintf("%s (owner %s) expired %s", e.Name, e.Owner, e.ExpiresAt.UTC().Format(time.RFC3339)))
+	}
+	e := evaluator{ev: ev, now: now, active: active, expired: expired}
+	for _, p := range set.Policies {
+		if !p.Matches(ev) {
+			continue
+		}
+		d.Policies = append(d.Policies, p.Name)
+		if p.Mode == evidence.ModeEnforce {
+			d.Mode = evidence.ModeEnforce
+		}
+		for _, r := range p.Rules {
+			res := e.rule(p, r)
+			res.Policy, res.Mode = p.Name, p.Mode
+			if res.Outcome == evidence.OutcomeFail {
+				e.waivePolicy(&res)
+			}
+			d.Rules = append(d.Rules, res)
+		}
+	}
+	if len(d.Policies) == 0 {
+		res := evidence.RuleResult{Rule: "no-policy", Mode: evidence.ModeEnforce,
+			Reason: fmt.Sprintf("no policy matches %s", imageName(ev))}
+		if set.AllowUnmatched {
+			res.Outcome, res.Mode = evidence.OutcomeNotApplicable, evidence.ModeAudit
+		} else {
+			res.Outcome, d.Mode = evidence.OutcomeFail, evidence.ModeEnforce
+			res.Fix = "add a policy whose images match " + imageName(ev)
+		}
+		d.Rules = append(d.Rules, res)
+	}
+	d.Allowed = true
+	for _, r := range d.Rules {
+		if r.Outcome == evidence.OutcomeFail {
+			d.Violations++
+			if r.Mode == evidence.ModeEnforce {
+				d.Allowed = false
+			}
+		}
+	}
+	return d
+}
+
+// Matches reports whether the policy applies to the evidence's image (by
+// reference as given, repository, or repository@digest) and namespace.
+func (p *Policy) Matches(ev *evidence.Collected) bool {
+	names := []string{ev.Reference, ev.Subject.Repository, ev.Subject.String()}
+	matched := false
+	for _, g := range p.Images {
+		if g.Match(names...) {
+			matched = true
+			break
+		}
+	}
+	if !matched || p.Namespaces == nil || ev.Namespace == "" {
+		// outside admission there is no namespace: a namespaced policy still
+		// applies, so a CI gate is never laxer than the cluster
+		return matched
+	}
+	if slices.Contains(p.Namespaces.Names, ev.Namespace) {
+		return true
+	}
+	if len(p.Namespaces.MatchLabels) == 0 {
+		return false
+	}
+	for k, v := range p.Namespaces.MatchLabels {
+		if ev.NamespaceLabels[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+func imageName(ev *evidence.Collected) string {
+	if ev.Reference != "" {
+		return ev.Reference
+	}
+	return ev.Subject.String()
+}
+
+// exceptionsFor splits the exceptions covering the subject into those in
+// force and those that have expired.
+func exceptionsFor(all []evidence.Exception, ev *evidence.Collected, now time.Time) (active, expired []evidence.Exception) {
+	for _, e := range all {
+		if !e.Covers(ev.Subject) {
+			continue
+		}
+		if e.Namespace != "" && ev.Namespace != "" && e.Namespace != ev.Namespace {
+			continue
+		}
+		if e.Expired(now) {
+			expired = append(expired, e)
+		} else {
+			active = append(active, e)
+		}
+	}
+	return active, expired
+}
+
+type evaluator struct {
+	ev              *evidence.Collected
+	now             time.Time
+	active, expired []evidence.Exception
+}
+
+func waiverOf(e evidence.Exception) *evidence.Waiver {
+	return &evidence.Waiver{Exception: e.Name, Owner: e.Owner, Reason: e.Reason, ExpiresAt: e.ExpiresAt, Source: e.Source}
+}
+
+// waivePolicy turns a failed rule into a waived one when an exception in
+// force names its policy (or policy/rule); an expired one is mentioned.
+func (e *evaluator) waivePolicy(res *evidence.RuleResult) {
+	names := func(x evidence.Exception) bool {
+		return slices.Contains(x.Policies, res.Policy) || slices.Contains(x.Policies, res.Policy+"/"+res.Rule)
+	}
+	for _, x := range e.active {
+		if names(x) {
+			res.Outcome, res.Waiver = evidence.OutcomeWaived, waiverOf(x)
+			res.Reason += fmt.Sprintf("; waived by exception %s (owner %s) until %s", x.Name, x.Owner, x.ExpiresAt.UTC().Format(time.RFC3339))
+			return
+		}
+	}
+	for _, x := range e.expired {
+		if names(x) {
+			res.Reason += fmt.Sprintf("; exception %s (owner %s) expired %s and no longer applies", x.Name, x.Owner, x.ExpiresAt.UTC().Format(time.RFC3339))
+		}
+	}
+}
+
+func (e *evaluator) rule(p *Policy, r Rule) evidence.RuleResult {
+	res := evidence.RuleResult{Rule: r.Name}
+	switch {
+	case r.Signature != nil:
+		e.signature(&res, r.Signature)
+	case r.Attestation != nil:
+		e.attestation(&res, r.Attestation)
+	case r.Vulnerabilities != nil:
+		e.vulnerabilities(&res, r.Vulnerabilities)
+	case r.Static != nil:
+		res.Outcome, res.Reason = evidence.OutcomeFail, "static authority fails every image"
+		if r.Static.Pass {
+			res.Outcome, res.Reason = evidence.OutcomePass, "static authority passes every image"
+		}
+		if r.Static.Message != "" {
+			res.Reason += ": " + r.Static.Message
+		}
+	case len(r.AnyOf) > 0:
+		e.anyOf(&res, p, r.AnyOf)
+	}
+	return res
+}
+
+// anyOf passes with the first alternative whose rules all pass, and
+// otherwise reports why each failed.
+func (e *evaluator) anyOf(res *evidence.RuleResult, p *Policy, alts []Alternative) {
+	var why, fixes []string
+	for _, alt := range alts {
+		ok := true
+		var reasons []string
+		for _, r := range alt.Rules {
+			sub := e.rule(p, r)
+			if sub.Outcome != evidence.OutcomePass {
+				ok = false
+				reasons = append(reasons, sub.Reason)
+				if sub.Fix != "" && !slices.Contains(fixes, sub.Fix) {
+					fixes = append(fixes, sub.Fix)
+				}
+			}
+		}
+		if ok {
+			res.Outcome, res.Reason = evidence.OutcomePass, fmt.Sprintf("authority %s: satisfied", alt.Name)
+			return
+		}
+		why = append(why, fmt.Sprintf("authority %s: %s", alt.Name, strings.Join(reasons, "; ")))
+	}
+	res.Outcome, res.Reason, res.Fix = evidence.OutcomeFail, "no authority is satisfied: "+strings.Join(why, " | "), strings.Join(fixes, "  OR  ")
+}
+
+func signersText(signers []Signer) string {
+	out := make([]string, len(signers))
+	for i, s := range signers {
+		out[i] = s.String()
+	}
+	return strings.Join(out, " or ")
+}
+
+func matchesAny(signers []Signer, v evidence.Signer) *Signer {
+	for i := range signers {
+		if signers[i].Matches(v) {
+			return &signers[i]
+		}
+	}
+	return nil
+}
+
+func (e *evaluator) signature(res *evidence.RuleResult, r *SignatureRule) {
+	subject := e.ev.Subject.String()
+	res.Fix = signFix(subject, r.Signers)
+	if why, ok := e.ev.Unavailable[evidence.NeedSignatures]; ok {
+		res.Outcome, res.Reason = evidence.OutcomeFail, "signatures could not be read: "+why
+		return
+	}
+	var others []string
+	for _, sig := range e.ev.Signatures {
+		if s := matchesAny(r.Signers, sig.Signer); s != nil {
+			res.Outcome, res.Fix = evidence.OutcomePass, ""
+			res.Reason = fmt.Sprintf("signed by %s (trusted signer %s), stored at %s", sig.Signer, s.Name, sig.StoredAt)
+			if sig.TransparencyLogSkipped {
+				res.Reason += "; key-based, no transparency-log entry required"
+			}
+			return
+		}
+		if t := sig.Signer.String(); !slices.Contains(others, t) {
+			others = append(others, t)
+		}
+	}
+	res.Outcome = evidence.OutcomeFail
+	switch {
+	case len(others) > 0:
+		res.Reason = fmt.Sprintf("signed by %s, but the policy requires %s", strings.Join(others, ", "), signersText(r.Signers))
+	default:
+		res.Reason = "no signature by " + signersText(r.Signers)
+		if rej := e.rejected(evidence.PredicateSignatures); rej != "" {
+			res.Reason += "; " + rej
+		}
+	}
+}
+
+// rejected describes signatures of a type that were found but failed.
+func (e *evaluator) rejected(predicateType string) string {
+	var out []string
+	for _, r := range e.ev.Rejected {
+		if r.PredicateType == predicateType {
+			out = append(out, fmt.Sprintf("%s at %s: %s", r.Kind, r.StoredAt, r.Reason))
+		}
+	}
+	if len(out) == 0 {
+		return ""
+	}
+	return "found but not verified: " + strings.Join(out, "; ")
+}
+
+func signFix(subject string, signers []Signer) string {
+	for _, s := range signers {
+		if s.Keyless() {
+			return fmt.Sprintf("dossier sign %s --keyless  (in CI, as %s)", subject, s.Identities[0].String())
+		}
+	}
+	return fmt.Sprintf("dossier sign %s --key %s", subject, privateKeyHint(signers))
+}
+
+func privateKeyHint(signers []Signer) string {
+	for _, s := range signers {
+		if s.KeyFile != "" {
+			return "<private key of " + s.KeyFile + ">"
+		}
+	}
+	if len(signers) > 0 && signers[0].Name != "" {
+		return "<private key of signer " + signers[0].Name + ">"
+	}
+	return "<private key>"
+}
+
+func attestFix(subject, predicateType string, signers []Signer) string {
+	how := "--key " + privateKeyHint(signers)
+	for _, s := range signers {
+		if s.Keyless() {
+			how = "--keyless"
+		}
+	}
+	switch predicateType {
+	case evidence.PredicateCycloneDX:
+		return fmt.Sprintf("dossier sbom %s --attest %s", subject, how)
+	case evidence.PredicateSPDX:
+		return fmt.Sprintf("dossier sbom %s -o spdx-json --attest %s", subject, how)
+	case evidence.PredicateVuln:
+		return fmt.Sprintf("dossier scan %s --attest %s", subject, how)
+	case evidence.PredicateSLSA1:
+		return fmt.Sprintf("dossier provenance %s -o provenance.json && dossier attest %s --type slsaprovenance1 --predicate provenance.json %s", subject, subject, how)
+	}
+	return fmt.Sprintf("dossier attest %s --type %s --predicate FILE %s", subject, evidence.PredicateShortName(predicateType), how)
+}
+
+func (e *evaluator) attestation(res *evidence.RuleResult, r *AttestationRule) {
+	subject := e.ev.Subject.String()
+	short := evidence.PredicateShortName(r.PredicateType)
+	res.Fix = attestFix(subject, r.PredicateType, r.Signers)
+	if why, ok := e.ev.Unavailable[evidence.NeedAttestation(r.PredicateType)]; ok {
+		res.Outcome, res.Reason = evidence.OutcomeFail, short+" attestations could not be read: "+why
+		return
+	}
+	var others, failures []string
+	for _, a := range e.ev.Attestations {
+		if a.PredicateType != r.PredicateType {
+			continue
+		}
+		s := matchesAny(r.Signers, a.Signer)
+		if s == nil {
+			if t := a.Signer.String(); !slices.Contains(others, t) {
+				others = append(others, t)
+			}
+			continue
+		}
+		if why := e.conditions(r, a); why != "" {
+			failures = append(failures, fmt.Sprintf("%s: %s", a.StoredAt, why))
+			continue
+		}
+		res.Outcome, res.Fix = evidence.OutcomePass, ""
+		res.Reason = fmt.Sprintf("%s attestation by %s (trusted signer %s), stored at %s", short, a.Signer, s.Name, a.StoredAt)
+		return
+	}
+	res.Outcome = evidence.OutcomeFail
+	switch {
+	case len(failures) > 0:
+		res.Reason = fmt.Sprintf("%s attestation by a trusted signer does not meet the policy: %s", short, strings.Join(failures, "; "))
+	case len(others) > 0:
+		res.Reason = fmt.Sprintf("%s attestation signed by %s, but the policy requires %s", short, strings.Join(others, ", "), signersText(r.Signers))
+	default:
+		res.Reason = fmt.Sprintf("no %s attestation by %s", short, signersText(r.Signers))
+		if rej := e.rejected(r.PredicateType); rej != "" {
+			res.Reason += "; " + rej
+		}
+	}
+}
+
+// conditions checks an attestation against the rule's conditions and says
+// what is wrong, or "" when it meets them.
+func (e *evaluator) conditions(r *AttestationRule, a evidence.Attestation) string {
+	if r.MaxAge > 0 {
+		if why := e.tooOld(a, r.MaxAge); why != "" {
+			return why
+		}
+	}
+	if len(r.BuilderIDs) == 0 && len(r.SourceRepositories) == 0 {
+		return ""
+	}
+	p := a.Provenance
+	if p == nil {
+		return "its provenance could not be read (builder id and source repository unknown)"
+	}
+	if len(r.BuilderIDs) > 0 && !slices.Contains(r.BuilderIDs, p.BuilderID) {
+		return fmt.Sprintf("built by %q, but the policy requires %s", p.BuilderID, quoteAll(r.BuilderIDs))
+	}
+	if len(r.SourceRepositories) > 0 && !slices.Contains(r.SourceRepositories, p.SourceRepository) {
+		return fmt.Sprintf("built from %q, but the policy requires %s", p.SourceRepository, quoteAll(r.SourceRepositories))
+	}
+	return ""
+}
+
+func quoteAll(values []string) string {
+	out := make([]string, len(values))
+	for i, v := range values {
+		out[i] = fmt.Sprintf("%q", v)
+	}
+	return strings.Join(out, " or ")
+}
+
+// tooOld judges an attestation's age by its verified signing time (log or
+// timestamp) or, for key-based attestations without one, by the time the
+// signed predicate states.
+func (e *evaluator) tooOld(a evidence.Attestation, maxAge time.Duration) string {
+	t, basis := a.SigningTime, "signed"
+	if t == nil {
+		t, basis = PredicateTime(a.PredicateType, a.Predicate), "dated (in its signed predicate)"
+	}
+	if t == nil {
+		return fmt.Sprintf("its age cannot be judged: no log or timestamp proof of when it was signed, and its predicate states no time (the policy allows at most %s)", maxAge)
+	}
+	if age := e.now.Sub(*t); age > maxAge {
+		return fmt.Sprintf("%s %s, %s ago; the policy allows at most %s", basis, t.UTC().Format(time.RFC3339), age.Round(time.Minute), maxAge)
+	}
+	return ""
+}
+
+func (e *evaluator) vulnerabilities(res *evidence.RuleResult, r *VulnerabilityRule) {
+	subject := e.ev.Subject.String()
+	vulns, why := e.vulnEvidence(r)
+	if vulns == nil {
+		res.Outcome, res.Reason = evidence.OutcomeFail, why
+		res.Fix = "dossier db update && dossier scan " + subject
+		if r.Attestation != nil {
+			res.Fix += "  OR  " + attestFix(subject, evidence.PredicateVuln, r.Attestation.Signers)
+		}
+		return
+	}
+	if r.MaxDatabaseAge > 0 {
+		age := e.now.Sub(vulns.DatabaseUpdated)
+		if vulns.DatabaseUpdated.IsZero() || age > r.MaxDatabaseAge {
+			res.Outcome, res.Fix = evidence.OutcomeFail, "dossier db update"
+			res.Reason = fmt.Sprintf("advisory data (%s) was updated %s, %s ago; the policy allows at most %s", vulns.Source,
+				vulns.DatabaseUpdated.UTC().Format(time.RFC3339), age.Round(time.Minute), r.MaxDatabaseAge)
+			return
+		}
+	}
+	var failing, waived []string
+	var waivers []evidence.Exception
+	for _, f := range vulns.Findings {
+		if f.Suppression != nil && f.Suppression.Kind == "vex" {
+			continue
+		}
+		if r.IgnoreUnfixed && f.FixState == evidence.FixNotFixed {
+			continue
+		}
+		if f.Severity.Rating != evidence.SeverityUnknown && evidence.SeverityRank(f.Severity.Rating) < evidence.SeverityRank(r.FailOn) {
+			continue
+		}
+		label := fmt.Sprintf("%s (%s, %s %s)", f.ID, f.Severity.Rating, f.Component.Name, f.Component.Version)
+		if x := e.waivesFinding(f); x != nil {
+			waived = append(waived, label)
+			if !slices.ContainsFunc(waivers, func(w evidence.Exception) bool { return w.Name == x.Name }) {
+				waivers = append(waivers, *x)
+			}
+			continue
+		}
+		failing = append(failing, label)
+		res.Findings = append(res.Findings, f.ID)
+	}
+	sort.Strings(res.Findings)
+	res.Findings = slices.Compact(res.Findings)
+	scope := fmt.Sprintf("at or above %s (or of unknown severity)", r.FailOn)
+	if r.IgnoreUnfixed {
+		scope += ", with a fix published or fix state unknown"
+	}
+	switch {
+	case len(failing) > 0:
+		res.Outcome = evidence.OutcomeFail
+		res.Reason = fmt.Sprintf("%d findings %s from %s: %s", len(failing), scope, vulns.Source, firstN(failing, 10))
+		res.Fix = fmt.Sprintf("upgrade the affected packages and rebuild, or record a SupplyChainException for %s (see dossier scan %s)", subject, subject)
+		for _, x := range e.expired {
+			if len(x.Vulnerabilities) > 0 {
+				res.Reason += fmt.Sprintf("; exception %s (owner %s) expired %s and no longer applies", x.Name, x.Owner, x.ExpiresAt.UTC().Format(time.RFC3339))
+			}
+		}
+	case len(waived) > 0:
+		res.Outcome, res.Waiver = evidence.OutcomeWaived, waiverOf(waivers[0])
+		names := make([]string, len(waivers))
+		for i, w := range waivers {
+			names[i] = fmt.Sprintf("%s (owner %s, until %s)", w.Name, w.Owner, w.ExpiresAt.UTC().Format(time.RFC3339))
+		}
+		res.Reason = fmt.Sprintf("%d findings %s waived by %s: %s", len(waived), scope, strings.Join(names, ", "), firstN(waived, 10))
+	default:
+		res.Outcome = evidence.OutcomePass
+		res.Reason = fmt.Sprintf("no findings %s (%d findings in all, from %s)", scope, len(vulns.Findings), vulns.Source)
+	}
+}
+
+func firstN(items []string, n int) string {
+	if len(items) <= n {
+		return strings.Join(items, ", ")
+	}
+	return strings.Join(items[:n], ", ") + fmt.Sprintf(", and %d more", len(items)-n)
+}
+
+// vulnEvidence picks the scan a vulnerability rule judges: a signed vuln
+// attestation by an accepted signer when the rule accepts one, else the
+// local scan. It says why when there is none.
+func (e *evaluator) vulnEvidence(r *VulnerabilityRule) (*evidence.VulnerabilityEvidence, string) {
+	var notes []string
+	if r.Attestation != nil {
+		var best *evidence.VulnerabilityEvidence
+		for _, a := range e.ev.Attestations {
+			if a.PredicateType != evidence.PredicateVuln {
+				continue
+			}
+			if matchesAny(r.Attestation.Signers, a.Signer) == nil {
+				notes = append(notes, fmt.Sprintf("vuln attestation at %s is signed by %s, not by %s", a.StoredAt, a.Signer, signersText(r.Attestation.Signers)))
+				continue
+			}
+			if r.Attestation.MaxAge > 0 {
+				if why := e.tooOld(a, r.Attestation.MaxAge); why != "" {
+					notes = append(notes, fmt.Sprintf("vuln attestation at %s: %s", a.StoredAt, why))
+					continue
+				}
+			}
+			v, err := VulnReport(a)
+			if err != nil {
+				notes = append(notes, fmt.Sprintf("vuln attestation at %s: %v", a.StoredAt, err))
+				continue
+			}
+			if best == nil || v.ScannedAt.After(best.ScannedAt) {
+				best = v
+			}
+		}
+		if best != nil {
+			return best, ""
+		}
+	}
+	if e.ev.Vulnerabilities != nil {
+		return e.ev.Vulnerabilities, ""
+	}
+	why := "no vulnerability scan of this digest"
+	if u, ok := e.ev.Unavailable[evidence.NeedVulnerabilities]; ok {
+		why = "vulnerabilities could not be scanned: " + u
+	}
+	if len(notes) > 0 {
+		why += "; " + strings.Join(notes, "; ")
+	}
+	return nil, why
+}
+
+// waivesFinding returns the exception in force that waives f, if any.
+func (e *evaluator) waivesFinding(f evidence.Finding) *evidence.Exception {
+	for i, x := range e.active {
+		if len(x.Vulnerabilities) == 0 || !slices.ContainsFunc(f.IDs(), func(id string) bool { return slices.Contains(x.Vulnerabilities, id) }) {
+			continue
+		}
+		if x.Package != "" && !packageMatches(x.Package, f.Component) {
+			continue
+		}
+		return &e.active[i]
+	}
+	return nil
+}
+
+// packageMatches compares an exception's package (a purl, with or without
+// version, or a plain name) with a component.
+func packageMatches(want string, c evidence.Component) bool {
+	if !strings.HasPrefix(want, "pkg:") {
+		return want == c.Name
+	}
+	wantBase, wantVersion := splitPURL(want)
+	haveBase, haveVersion := splitPURL(c.PURL)
+	return strings.EqualFold(wantBase, haveBase) && (wantVersion == "" || wantVersion == haveVersion)
+}
+
+// splitPURL returns "pkg:type/namespace/name" and the version, dropping
+// qualifiers and subpath. (In a purl "@" only separates the version: an
+// npm scope's "@" is written %40.)
+func splitPURL(p string) (string, string) {
+	if i := strings.IndexAny(p, "?#"); i >= 0 {
+		p = p[:i]
+	}
+	base, version, _ := strings.Cut(p, "@")
+	return base, version
+}

@@ -1,0 +1,215 @@
+// Package policy decides about artifacts: policy documents (dossier's own
+// SupplyChainPolicy and Sigstore's ClusterImagePolicy) and
+// SupplyChainException documents are decoded and validated here, and
+// Evaluate turns evidence, policies and a clock into a Decision. Evaluation
+// is pure: no network, no files, no clock of its own. It imports only
+// internal/evidence.
+package policy
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"regexp"
+	"time"
+
+	"github.com/dossier-dev/dossier/internal/evidence"
+)
+
+// API versions and kinds this package reads.
+const (
+	APIVersion        = "dossier.dev/v1alpha1"
+	KindPolicy        = "SupplyChainPolicy"
+	KindException     = "SupplyChainException"
+	KindClusterPolicy = "ClusterImagePolicy"
+)
+
+// Policy is a loaded, validated policy in dossier's model, whichever
+// document format it came from.
+type Policy struct {
+	Name string
+	// Kind is the document kind it was read from.
+	Kind string
+	// Source is the file (and document number) it was read from.
+	Source string
+	Mode   string
+	Images []Glob
+	// Namespaces limits the policy at admission; nil matches every namespace.
+	Namespaces *NamespaceSelector
+	Rules      []Rule
+	// Digest identifies this exact policy content (for caches and records).
+	Digest string
+	// Warnings are things the loader accepted but a reader should know
+	// (unanchored regular expressions, for example).
+	Warnings []string
+}
+
+// NamespaceSelector matches namespaces by name or by labels.
+type NamespaceSelector struct {
+	Names       []string
+	MatchLabels map[string]string
+}
+
+// Rule is one requirement of a policy. Exactly one of its kinds is set.
+type Rule struct {
+	Name string
+	// Signature requires a signature by one of the signers.
+	Signature *SignatureRule
+	// Attestation requires a verified attestation of a predicate type.
+	Attestation *AttestationRule
+	// Vulnerabilities is the vulnerability gate.
+	Vulnerabilities *VulnerabilityRule
+	// AnyOf passes when every rule of one alternative passes
+	// (ClusterImagePolicy authorities).
+	AnyOf []Alternative
+	// Static passes or fails unconditionally (ClusterImagePolicy static
+	// authorities): "pass" or "fail", with Message.
+	Static *StaticRule
+}
+
+// Alternative is one way of satisfying an AnyOf rule.
+type Alternative struct {
+	Name  string
+	Rules []Rule
+}
+
+// StaticRule is a fixed outcome.
+type StaticRule struct {
+	Pass    bool
+	Message string
+}
+
+// SignatureRule requires a verified signature by one of Signers.
+type SignatureRule struct {
+	Signers []Signer
+}
+
+// AttestationRule requires a verified attestation of PredicateType by one
+// of Signers that meets the conditions.
+type AttestationRule struct {
+	PredicateType string
+	Signers       []Signer
+	// MaxAge bounds how old the attestation may be (0: no bound).
+	MaxAge time.Duration
+	// BuilderIDs and SourceRepositories, when set, must contain the
+	// provenance's builder id and source repository.
+	BuilderIDs         []string
+	SourceRepositories []string
+}
+
+// VulnerabilityRule is the vulnerability gate.
+type VulnerabilityRule struct {
+	// FailOn is the lowest severity that fails; unknown severities fail
+	// every threshold.
+	FailOn string
+	// IgnoreUnfixed lets findings with no published fix pass (findings of
+	// unknown fix state still count).
+	IgnoreUnfixed bool
+	// MaxDatabaseAge bounds the age of the advisory data (0: no bound).
+	MaxDatabaseAge time.Duration
+	// Attestation, when set, accepts a signed vuln attestation instead of
+	// a scan against the local database.
+	Attestation *VulnAttestation
+}
+
+// VulnAttestation says whose vulnerability reports are accepted.
+type VulnAttestation struct {
+	Signers []Signer
+	MaxAge  time.Duration
+}
+
+// Signer is a trusted signer: a public key, or keyless identities (any of).
+type Signer struct {
+	Name string
+	// Key is a PEM public key; KeyFingerprint its "sha256:<hex>".
+	Key            string
+	KeyFingerprint string
+	// KeyFile is where the key was read from, for messages.
+	KeyFile    string
+	Identities []Identity
+}
+
+// Keyless reports whether the signer is certificate identities.
+func (s Signer) Keyless() bool { return len(s.Identities) > 0 }
+
+// Identity is one acceptable keyless signer: issuer and subject, each
+// exact or a regular expression.
+type Identity struct {
+	Issuer        string
+	IssuerRegExp  string
+	Subject       string
+	SubjectRegExp string
+
+	issuerRE, subjectRE *regexp.Regexp
+}
+
+// Matches reports whether a verified signer is this identity.
+func (id Identity) Matches(s evidence.Signer) bool {
+	if !s.Keyless() {
+		return false
+	}
+	issuerOK := id.Issuer == s.Issuer || (id.issuerRE != nil && id.issuerRE.MatchString(s.Issuer))
+	subjectOK := id.Subject == s.Identity || (id.subjectRE != nil && id.subjectRE.MatchString(s.Identity))
+	return issuerOK && subjectOK
+}
+
+// String describes the identity for messages.
+func (id Identity) String() string {
+	subject, issuer := id.Subject, id.Issuer
+	if id.SubjectRegExp != "" {
+		subject = "/" + id.SubjectRegExp + "/"
+	}
+	if id.IssuerRegExp != "" {
+		issuer = "/" + id.IssuerRegExp + "/"
+	}
+	return subject + " (issuer " + issuer + ")"
+}
+
+// Matches reports whether the verified signer s is this trusted signer.
+func (s Signer) Matches(v evidence.Signer) bool {
+	if s.KeyFingerprint != "" {
+		return v.KeyFingerprint == s.KeyFingerprint
+	}
+	for _, id := range s.Identities {
+		if id.Matches(v) {
+			return true
+		}
+	}
+	return false
+}
+
+// String describes the signer for messages.
+func (s Signer) String() string {
+	if s.KeyFingerprint != "" {
+		where := s.KeyFingerprint
+		if s.KeyFile != "" {
+			where = s.KeyFile + ", " + where
+		}
+		return "key " + s.Name + " (" + where + ")"
+	}
+	out := ""
+	for i, id := range s.Identities {
+		if i > 0 {
+			out += " or "
+		}
+		out += id.String()
+	}
+	return out
+}
+
+// Set is what a decision is made with: policies and exceptions.
+type Set struct {
+	Policies   []*Policy
+	Exceptions []evidence.Exception
+	// AllowUnmatched admits a subject no policy matches; by default such a
+	// subject is denied (fail closed).
+	AllowUnmatched bool
+}
+
+func contentDigest(parts ...string) string {
+	h := sha256.New()
+	for _, p := range parts {
+		h.Write([]byte(p))
+		h.Write([]byte{0})
+	}
+	return "sha256:" + hex.EncodeToString(h.Sum(nil))
+}
