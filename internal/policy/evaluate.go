@@ -414,9 +414,10 @@ func (e *evaluator) vulnerabilities(res *evidence.RuleResult, r *VulnerabilityRu
 			return
 		}
 	}
-	var failing, waived []string
+	var failing, waived []*evidence.Finding
 	var waivers []evidence.Exception
-	for _, f := range vulns.Findings {
+	for i := range vulns.Findings {
+		f := &vulns.Findings[i]
 		if f.Suppression != nil && f.Suppression.Kind == "vex" {
 			continue
 		}
@@ -426,15 +427,14 @@ func (e *evaluator) vulnerabilities(res *evidence.RuleResult, r *VulnerabilityRu
 		if f.Severity.Rating != evidence.SeverityUnknown && evidence.SeverityRank(f.Severity.Rating) < evidence.SeverityRank(r.FailOn) {
 			continue
 		}
-		label := fmt.Sprintf("%s (%s, %s %s)", f.ID, f.Severity.Rating, f.Component.Name, f.Component.Version)
 		if x := e.waivesFinding(f); x != nil {
-			waived = append(waived, label)
+			waived = append(waived, f)
 			if !slices.ContainsFunc(waivers, func(w evidence.Exception) bool { return w.Name == x.Name }) {
 				waivers = append(waivers, *x)
 			}
 			continue
 		}
-		failing = append(failing, label)
+		failing = append(failing, f)
 		res.Findings = append(res.Findings, f.ID)
 	}
 	sort.Strings(res.Findings)
@@ -466,11 +466,18 @@ func (e *evaluator) vulnerabilities(res *evidence.RuleResult, r *VulnerabilityRu
 	}
 }
 
-func firstN(items []string, n int) string {
-	if len(items) <= n {
-		return strings.Join(items, ", ")
+// firstN labels the first n findings (labels cost more than the rest of
+// the evaluation, so only those shown are made).
+func firstN(findings []*evidence.Finding, n int) string {
+	labels := make([]string, 0, min(n, len(findings)))
+	for _, f := range findings[:min(n, len(findings))] {
+		labels = append(labels, fmt.Sprintf("%s (%s, %s %s)", f.ID, f.Severity.Rating, f.Component.Name, f.Component.Version))
 	}
-	return strings.Join(items[:n], ", ") + fmt.Sprintf(", and %d more", len(items)-n)
+	out := strings.Join(labels, ", ")
+	if len(findings) > n {
+		out += fmt.Sprintf(", and %d more", len(findings)-n)
+	}
+	return out
 }
 
 // vulnEvidence picks the scan a vulnerability rule judges: a signed vuln
@@ -521,9 +528,9 @@ func (e *evaluator) vulnEvidence(r *VulnerabilityRule) (*evidence.VulnerabilityE
 }
 
 // waivesFinding returns the exception in force that waives f, if any.
-func (e *evaluator) waivesFinding(f evidence.Finding) *evidence.Exception {
+func (e *evaluator) waivesFinding(f *evidence.Finding) *evidence.Exception {
 	for i, x := range e.active {
-		if len(x.Vulnerabilities) == 0 || !slices.ContainsFunc(f.IDs(), func(id string) bool { return slices.Contains(x.Vulnerabilities, id) }) {
+		if len(x.Vulnerabilities) == 0 || !(slices.Contains(x.Vulnerabilities, f.ID) || slices.ContainsFunc(f.Aliases, func(id string) bool { return slices.Contains(x.Vulnerabilities, id) })) {
 			continue
 		}
 		if x.Package != "" && !packageMatches(x.Package, f.Component) {
