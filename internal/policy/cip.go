@@ -21,8 +21,8 @@ type cipSpec struct {
 }
 
 type cipAuthority struct {
-	Name    string `yaml:"name"`
-	Key     *struct {
+	Name string `yaml:"name"`
+	Key  *struct {
 		Data          string       `yaml:"data"`
 		SecretRef     *unsupported `yaml:"secretRef"`
 		KMS           string       `yaml:"kms"`
