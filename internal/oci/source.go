@@ -59,7 +59,9 @@ func ParseSource(input string) (Source, error) {
 		return Source{}, errors.New("empty source: give an image reference, oci-layout:DIR, docker-archive:FILE, dir:PATH or file:PATH")
 	}
 	for _, k := range kinds {
-		if rest, ok := strings.CutPrefix(input, string(k)+":"); ok {
+		// "registry:5000/team/app" names a host called registry, not the
+		// registry scheme: a port after the colon is a host's port
+		if rest, ok := strings.CutPrefix(input, string(k)+":"); ok && !startsWithPort(rest) {
 			return parseExplicit(k, input, rest)
 		}
 	}
@@ -167,4 +169,14 @@ func isDockerArchive(path string) bool {
 		}
 	}
 	return false
+}
+
+// startsWithPort reports whether s begins with a port number followed by
+// a path ("5000/team/app"), as the rest of "host:5000/team/app" does.
+func startsWithPort(s string) bool {
+	i := 0
+	for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+		i++
+	}
+	return i > 0 && i <= 5 && i < len(s) && s[i] == '/'
 }

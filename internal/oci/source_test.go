@@ -34,6 +34,10 @@ func TestParseSource(t *testing.T) {
 	}{
 		{in: "registry.example/team/app:1.0", kind: KindRegistry, ref: "registry.example/team/app:1.0"},
 		{in: "registry:alpine", kind: KindRegistry, ref: "alpine"},
+		// a registry host named "registry" with a port is a host, not the scheme
+		{in: "registry:5000/team/app:v1", kind: KindRegistry, ref: "registry:5000/team/app:v1"},
+		{in: "registry:registry:5000/team/app:v1", kind: KindRegistry, ref: "registry:5000/team/app:v1"},
+		{in: "dir:8080/x", kind: KindRegistry, ref: "dir:8080/x"},
 		{in: "127.0.0.1:5000/app@" + digest, kind: KindRegistry, ref: "127.0.0.1:5000/app@" + digest},
 		{in: "oci-layout:" + layoutDir, kind: KindOCILayout, path: layoutDir},
 		{in: "oci-layout:" + layoutDir + ":v1", kind: KindOCILayout, path: layoutDir, tag: "v1"},

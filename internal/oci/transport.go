@@ -41,7 +41,7 @@ type sharedClients struct {
 
 // ShareClients makes every request of these options (and their copies)
 // reuse one authenticated client per registry, for runs that touch many
-// artifacts. The first call's context governs them.
+// artifacts. Each call still runs under its own context.
 func (o *RegistryOptions) ShareClients() { o.shared = &sharedClients{} }
 
 // IsLoopbackHost reports whether host ("name" or "name:port") is a loopback
@@ -82,14 +82,19 @@ func (o RegistryOptions) ParseReference(ref string) (name.Reference, error) {
 // transport policy, bounded retries, and the referrers tag fallback for
 // registries without the referrers API.
 func (o RegistryOptions) Remote(ctx context.Context) []remote.Option {
-	opts := append(o.remoteOptions(), remote.WithContext(ctx), remote.WithReferrersTagFallback(true))
+	opts := append(o.remoteOptions(), remote.WithReferrersTagFallback(true))
+	if o.shared != nil {
+		// the shared clients outlive any one call: they get no caller's
+		// context; each call passes its own below
+		o.shared.once.Do(func() {
+			o.shared.puller, _ = remote.NewPuller(opts...)
+			o.shared.pusher, _ = remote.NewPusher(opts...)
+		})
+	}
+	opts = append(opts, remote.WithContext(ctx))
 	if o.shared == nil {
 		return opts
 	}
-	o.shared.once.Do(func() {
-		o.shared.puller, _ = remote.NewPuller(opts...)
-		o.shared.pusher, _ = remote.NewPusher(opts...)
-	})
 	if o.shared.puller != nil && o.shared.pusher != nil {
 		opts = append(opts, remote.Reuse(o.shared.puller), remote.Reuse(o.shared.pusher))
 	}

@@ -1,0 +1,118 @@
+package oci
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+)
+
+// Repository is where an artifact and the evidence attached to it live: a
+// registry repository or an OCI image layout, behind one interface so that
+// signing, attestation and discovery work the same against either. Every
+// fetch is bounded by the descriptor's size and checked against its digest.
+type Repository interface {
+	// Name is "registry.example/team/app" or "oci-layout:/abs/dir".
+	Name() string
+	// Resolve returns the descriptor a tag or a digest names now.
+	Resolve(ctx context.Context, reference string) (v1.Descriptor, error)
+	// Fetch reads the content desc names: a manifest or a blob.
+	Fetch(ctx context.Context, desc v1.Descriptor) ([]byte, error)
+	// Push stores content: a manifest when desc's media type is one, else
+	// a blob.
+	Push(ctx context.Context, desc v1.Descriptor, content []byte) error
+	// Tag points tag at the manifest desc (already pushed).
+	Tag(ctx context.Context, desc v1.Descriptor, tag string) error
+	// Referrers lists the manifests whose subject is the digest, with
+	// artifactType and annotations; artifactType filters when not empty.
+	Referrers(ctx context.Context, subject v1.Descriptor, artifactType string) ([]v1.Descriptor, error)
+}
+
+// MaxFetchSize bounds what Fetch reads into memory: manifests, Sigstore
+// bundles, signature payloads and attested SBOMs, never image layers.
+const MaxFetchSize = 128 << 20
+
+// ErrNotFound says a tag, manifest or blob does not exist.
+var ErrNotFound = errors.New("not found")
+
+// Descriptor describes content about to be pushed.
+func Descriptor(mediaType types.MediaType, content []byte) v1.Descriptor {
+	sum := sha256.Sum256(content)
+	return v1.Descriptor{
+		MediaType: mediaType,
+		Size:      int64(len(content)),
+		Digest:    v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(sum[:])},
+	}
+}
+
+// readVerified reads exactly desc.Size bytes from r and checks the digest.
+func readVerified(r io.Reader, desc v1.Descriptor, where string) ([]byte, error) {
+	if desc.Size < 0 || desc.Size > MaxFetchSize {
+		return nil, fmt.Errorf("%s: %s is %d bytes, more than the %d MiB dossier reads into memory", where, desc.Digest, desc.Size, MaxFetchSize>>20)
+	}
+	data, err := io.ReadAll(io.LimitReader(r, desc.Size+1))
+	if err != nil {
+		return nil, fmt.Errorf("%s: reading %s: %w", where, desc.Digest, err)
+	}
+	if int64(len(data)) != desc.Size {
+		return nil, fmt.Errorf("%s: %s: got %d bytes, the descriptor says %d", where, desc.Digest, len(data), desc.Size)
+	}
+	if err := verifyDigest(data, desc.Digest); err != nil {
+		return nil, fmt.Errorf("%s: %w", where, err)
+	}
+	return data, nil
+}
+
+func verifyDigest(data []byte, want v1.Hash) error {
+	got, _, err := v1.SHA256(bytes.NewReader(data))
+	if err != nil {
+		return err
+	}
+	if want.Algorithm != "sha256" {
+		return fmt.Errorf("%s: only sha256 digests are verified", want)
+	}
+	if got != want {
+		return fmt.Errorf("content of %s hashes to %s: refusing it", want, got)
+	}
+	return nil
+}
+
+// OpenRepository opens the repository an artifact's subject names.
+func OpenRepository(repository string, reg RegistryOptions) (Repository, error) {
+	if dir, ok := strings.CutPrefix(repository, string(KindOCILayout)+":"); ok {
+		return OpenLayout(dir)
+	}
+	for _, k := range []Kind{KindDockerArchive, KindDir, KindFile} {
+		if strings.HasPrefix(repository, string(k)+":") {
+			return nil, fmt.Errorf("%s: a %s holds no signatures or attestations; push the image to a registry (or an OCI layout) first", repository, k)
+		}
+	}
+	return OpenRegistry(repository, reg)
+}
+
+// Repository opens the repository the artifact was resolved from.
+func (a *Artifact) Repository() (Repository, error) {
+	return OpenRepository(a.Subject.Repository, a.options)
+}
+
+// SubjectDescriptor is the descriptor of the artifact's top-level manifest.
+func (a *Artifact) SubjectDescriptor() (v1.Descriptor, error) {
+	h, err := v1.NewHash(a.Subject.Digest)
+	if err != nil {
+		return v1.Descriptor{}, fmt.Errorf("%s: %w", a.Subject, err)
+	}
+	return v1.Descriptor{MediaType: types.MediaType(a.MediaType), Size: a.Size, Digest: h}, nil
+}
+
+// LegacyTag is the tag of cosign's legacy attachments to digest with suffix
+// ("sig", "att", "sbom"): sha256-<hex>.<suffix>.
+func LegacyTag(digest v1.Hash, suffix string) string {
+	return digest.Algorithm + "-" + digest.Hex + "." + suffix
+}

@@ -1,0 +1,164 @@
+package oci_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/dossier-dev/dossier/internal/oci"
+	"github.com/dossier-dev/dossier/internal/testutil"
+)
+
+// copyLayout copies a sample layout so that the test may write to it.
+func copyLayout(t *testing.T, sample string) string {
+	t.Helper()
+	dst := filepath.Join(t.TempDir(), sample)
+	err := filepath.Walk(testutil.SampleLayout(sample), func(path string, info os.FileInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(testutil.SampleLayout(sample), path)
+		if info.IsDir() {
+			return os.MkdirAll(filepath.Join(dst, rel), 0o755)
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(dst, rel), data, 0o644)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dst
+}
+
+// TestRepositoryBackends runs the same round trip against a registry and
+// an OCI layout: resolve, push blobs and a referrer manifest, list
+// referrers with and without a filter, tag, fetch with verification.
+func TestRepositoryBackends(t *testing.T) {
+	ctx := context.Background()
+	host := testutil.Registry(t)
+	testutil.PushSample(t, "npm-app", host+"/team/app:v1")
+	reg, err := oci.OpenRepository(host+"/team/app", oci.RegistryOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lay, err := oci.OpenRepository("oci-layout:"+copyLayout(t, "npm-app"), oci.RegistryOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, sampleDesc := testutil.SampleTagged(t, "npm-app")
+	for _, tc := range []struct {
+		repo oci.Repository
+		tag  string
+	}{{reg, "v1"}, {lay, "latest"}} {
+		repo := tc.repo
+		t.Run(repo.Name(), func(t *testing.T) {
+			subject, err := repo.Resolve(ctx, tc.tag)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if subject.Digest != sampleDesc.Digest {
+				t.Fatalf("resolved %s, want %s", subject.Digest, sampleDesc.Digest)
+			}
+			if byDigest, err := repo.Resolve(ctx, subject.Digest.String()); err != nil || byDigest.Digest != subject.Digest {
+				t.Fatalf("resolve by digest: %v %v", byDigest, err)
+			}
+			if _, err := repo.Resolve(ctx, "no-such-tag"); !errors.Is(err, oci.ErrNotFound) {
+				t.Fatalf("unknown tag: %v", err)
+			}
+			manifest, err := repo.Fetch(ctx, subject)
+			if err != nil || !strings.Contains(string(manifest), "layers") {
+				t.Fatalf("fetch manifest: %v", err)
+			}
+
+			config := []byte("{}")
+			payload := []byte(`{"hello":"world"}`)
+			cd := oci.Descriptor("application/vnd.oci.empty.v1+json", config)
+			pd := oci.Descriptor("application/vnd.example+json", payload)
+			for _, b := range []struct {
+				d v1.Descriptor
+				c []byte
+			}{{cd, config}, {pd, payload}} {
+				if err := repo.Push(ctx, b.d, b.c); err != nil {
+					t.Fatal(err)
+				}
+			}
+			mf := map[string]any{
+				"schemaVersion": 2, "mediaType": types.OCIManifestSchema1, "artifactType": "application/vnd.example+json",
+				"config": cd, "layers": []v1.Descriptor{pd},
+				"subject":     v1.Descriptor{MediaType: subject.MediaType, Size: subject.Size, Digest: subject.Digest},
+				"annotations": map[string]string{"example": "yes"},
+			}
+			raw, _ := json.Marshal(mf)
+			md := oci.Descriptor(types.OCIManifestSchema1, raw)
+			if err := repo.Push(ctx, md, raw); err != nil {
+				t.Fatal(err)
+			}
+			refs, err := repo.Referrers(ctx, subject, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(refs) != 1 || refs[0].Digest != md.Digest || refs[0].ArtifactType != "application/vnd.example+json" || refs[0].Annotations["example"] != "yes" {
+				t.Fatalf("referrers: %+v", refs)
+			}
+			if refs, err := repo.Referrers(ctx, subject, "application/other"); err != nil || len(refs) != 0 {
+				t.Fatalf("filtered referrers: %+v %v", refs, err)
+			}
+			got, err := repo.Fetch(ctx, pd)
+			if err != nil || string(got) != string(payload) {
+				t.Fatalf("fetch blob: %q %v", got, err)
+			}
+			if err := repo.Tag(ctx, md, "attached"); err != nil {
+				t.Fatal(err)
+			}
+			if d, err := repo.Resolve(ctx, "attached"); err != nil || d.Digest != md.Digest {
+				t.Fatalf("tagged: %v %v", d, err)
+			}
+			// a descriptor whose digest does not match the content is refused
+			wrong := pd
+			wrong.Digest = cd.Digest
+			if err := repo.Push(ctx, wrong, payload); err == nil {
+				t.Error("pushed content under the wrong digest")
+			}
+			big := pd
+			big.Size = oci.MaxFetchSize + 1
+			if _, err := repo.Fetch(ctx, big); err == nil || !strings.Contains(err.Error(), "more than") {
+				t.Errorf("oversized fetch: %v", err)
+			}
+		})
+	}
+}
+
+func TestLayoutFetchDetectsTampering(t *testing.T) {
+	dir := copyLayout(t, "npm-app")
+	repo, err := oci.OpenLayout(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	payload := []byte("signed content")
+	d := oci.Descriptor("application/octet-stream", payload)
+	if err := repo.Push(context.Background(), d, payload); err != nil {
+		t.Fatal(err)
+	}
+	blob := filepath.Join(dir, "blobs", "sha256", d.Digest.Hex)
+	os.Chmod(blob, 0o644)
+	if err := os.WriteFile(blob, []byte("tampered, same size"[:len(payload)]), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := repo.Fetch(context.Background(), d); err == nil || !strings.Contains(err.Error(), "refusing it") {
+		t.Fatalf("tampered blob: %v", err)
+	}
+	if _, err := layout.FromPath(dir); err != nil {
+		t.Fatal(err)
+	}
+}
