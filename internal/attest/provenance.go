@@ -1,5 +1,3 @@
-// Package attest builds attestation predicates about an artifact digest;
-// package sign signs and stores them. Provenance follows SLSA v1.
 package attest
 
 import (
@@ -54,7 +52,7 @@ func Provenance(env map[string]string, opts ProvenanceOptions) ([]byte, error) {
 		internal = map[string]any{"gitlab": map[string]any{"pipeline_id": env["CI_PIPELINE_ID"], "job_id": env["CI_JOB_ID"], "pipeline_source": env["CI_PIPELINE_SOURCE"]}}
 		p.RunDetails.Builder.Id = env["CI_SERVER_URL"] + "/" + env["CI_PROJECT_PATH"] + "/-/runners/" + env["CI_RUNNER_ID"]
 		p.RunDetails.Metadata.InvocationId = env["CI_JOB_URL"]
-		setSource(p, "git+"+env["CI_PROJECT_URL"]+"@refs/heads/"+env["CI_COMMIT_REF_NAME"], env["CI_COMMIT_SHA"])
+		setSource(p, "git+"+env["CI_PROJECT_URL"]+"@"+gitLabRef(env), env["CI_COMMIT_SHA"])
 	default:
 		p.BuildDefinition.BuildType = GenericBuildType
 		external = map[string]any{}
@@ -90,6 +88,15 @@ func Provenance(env map[string]string, opts ProvenanceOptions) ([]byte, error) {
 		return nil, fmt.Errorf("provenance: %w", err)
 	}
 	return protojson.MarshalOptions{Multiline: true}.Marshal(p)
+}
+
+// gitLabRef is the full ref a GitLab pipeline ran for: a tag pipeline
+// sets CI_COMMIT_TAG, a branch pipeline only CI_COMMIT_REF_NAME.
+func gitLabRef(env map[string]string) string {
+	if tag := env["CI_COMMIT_TAG"]; tag != "" {
+		return "refs/tags/" + tag
+	}
+	return "refs/heads/" + env["CI_COMMIT_REF_NAME"]
 }
 
 func setSource(p *prov.Provenance, uri, commit string) {

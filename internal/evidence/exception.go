@@ -1,6 +1,9 @@
 package evidence
 
-import "time"
+import (
+	"strings"
+	"time"
+)
 
 // Exception waives vulnerabilities or policy rules for one digest, owned
 // by a team, for a reason, until it expires.
@@ -51,4 +54,41 @@ type Waiver struct {
 	Reason    string    `json:"reason"`
 	ExpiresAt time.Time `json:"expiresAt"`
 	Source    string    `json:"source,omitempty"`
+}
+
+// WaivesFinding reports whether the exception names the finding (by ID or
+// alias) and, when it names a package, the finding's component. Scope and
+// expiry are judged separately (Covers, Expired).
+func (e Exception) WaivesFinding(f Finding) bool {
+	named := false
+	for _, id := range f.IDs() {
+		for _, v := range e.Vulnerabilities {
+			if id == v {
+				named = true
+			}
+		}
+	}
+	return named && (e.Package == "" || packageMatches(e.Package, f.Component))
+}
+
+// packageMatches compares a package given as a purl (with or without a
+// version) or a plain name with a component.
+func packageMatches(want string, c Component) bool {
+	if !strings.HasPrefix(want, "pkg:") {
+		return want == c.Name
+	}
+	wantBase, wantVersion := splitPURL(want)
+	haveBase, haveVersion := splitPURL(c.PURL)
+	return strings.EqualFold(wantBase, haveBase) && (wantVersion == "" || wantVersion == haveVersion)
+}
+
+// splitPURL returns "pkg:type/namespace/name" and the version, dropping
+// qualifiers and subpath (in a purl "@" only separates the version: an npm
+// scope's "@" is written %40).
+func splitPURL(p string) (string, string) {
+	if i := strings.IndexAny(p, "?#"); i >= 0 {
+		p = p[:i]
+	}
+	base, version, _ := strings.Cut(p, "@")
+	return base, version
 }

@@ -30,7 +30,7 @@ type cipAuthority struct {
 	} `yaml:"key"`
 	Keyless *struct {
 		URL               *unsupported   `yaml:"url"`
-		Identities        []identitySpec `yaml:"identities"`
+		Identities        []IdentitySpec `yaml:"identities"`
 		CACert            *unsupported   `yaml:"ca-cert"`
 		TrustRootRef      string         `yaml:"trustRootRef"`
 		InsecureIgnoreSCT *unsupported   `yaml:"insecureIgnoreSCT"`

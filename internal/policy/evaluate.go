@@ -529,36 +529,10 @@ func (e *evaluator) vulnEvidence(r *VulnerabilityRule) (*evidence.VulnerabilityE
 
 // waivesFinding returns the exception in force that waives f, if any.
 func (e *evaluator) waivesFinding(f *evidence.Finding) *evidence.Exception {
-	for i, x := range e.active {
-		if len(x.Vulnerabilities) == 0 || !(slices.Contains(x.Vulnerabilities, f.ID) || slices.ContainsFunc(f.Aliases, func(id string) bool { return slices.Contains(x.Vulnerabilities, id) })) {
-			continue
+	for i := range e.active {
+		if e.active[i].WaivesFinding(*f) {
+			return &e.active[i]
 		}
-		if x.Package != "" && !packageMatches(x.Package, f.Component) {
-			continue
-		}
-		return &e.active[i]
 	}
 	return nil
-}
-
-// packageMatches compares an exception's package (a purl, with or without
-// version, or a plain name) with a component.
-func packageMatches(want string, c evidence.Component) bool {
-	if !strings.HasPrefix(want, "pkg:") {
-		return want == c.Name
-	}
-	wantBase, wantVersion := splitPURL(want)
-	haveBase, haveVersion := splitPURL(c.PURL)
-	return strings.EqualFold(wantBase, haveBase) && (wantVersion == "" || wantVersion == haveVersion)
-}
-
-// splitPURL returns "pkg:type/namespace/name" and the version, dropping
-// qualifiers and subpath. (In a purl "@" only separates the version: an
-// npm scope's "@" is written %40.)
-func splitPURL(p string) (string, string) {
-	if i := strings.IndexAny(p, "?#"); i >= 0 {
-		p = p[:i]
-	}
-	base, version, _ := strings.Cut(p, "@")
-	return base, version
 }

@@ -41,10 +41,10 @@ type keySpec struct {
 }
 
 type keylessSpec struct {
-	Identities []identitySpec `yaml:"identities"`
+	Identities []IdentitySpec `yaml:"identities"`
 }
 
-type identitySpec struct {
+type IdentitySpec struct {
 	Issuer        string `yaml:"issuer"`
 	IssuerRegExp  string `yaml:"issuerRegExp"`
 	Subject       string `yaml:"subject"`
@@ -339,7 +339,7 @@ func decodeSigner(src, path, name string, key *keySpec, keyless *keylessSpec, na
 	return out, nil
 }
 
-func compileIdentity(src, path string, is identitySpec, native bool) (Identity, []string, error) {
+func compileIdentity(src, path string, is IdentitySpec, native bool) (Identity, []string, error) {
 	id := Identity{Issuer: is.Issuer, IssuerRegExp: is.IssuerRegExp, Subject: is.Subject, SubjectRegExp: is.SubjectRegExp}
 	var warnings []string
 	pair := func(field, exact, re string, out **regexp.Regexp) error {

@@ -1,7 +1,6 @@
 package scan
 
 import (
-	"fmt"
 	"time"
 
 	"github.com/dossier-dev/dossier/internal/evidence"
@@ -25,6 +24,12 @@ type Report struct {
 	Unmatched  []Unmatched        `json:"unmatched"`
 	Stats      Stats              `json:"stats"`
 	Warnings   []string           `json:"warnings,omitempty"`
+	// Config is the configuration the scan ran with.
+	Config EffectiveConfig `json:"config"`
+
+	// matched is every finding, before only-fixed filtering.
+	matched   []evidence.Finding
+	scannedAt time.Time
 }
 
 // DatabaseInfo says which advisory data a scan used and how old it is.
@@ -61,6 +66,7 @@ func NewReport(source string, subject *evidence.Subject, db DatabaseInfo, m *Mat
 		SchemaVersion: ReportSchemaVersion, Subject: subject, Source: source, Database: db,
 		Findings: []evidence.Finding{}, Suppressed: []evidence.Finding{}, Unmatched: m.Unmatched, Stats: m.Stats,
 		Summary: Summary{BySeverity: map[string]int{}, ByFixState: map[string]int{}},
+		matched: m.Findings,
 	}
 	for _, f := range m.Findings {
 		switch {
@@ -85,18 +91,16 @@ func NewReport(source string, subject *evidence.Subject, db DatabaseInfo, m *Mat
 	return r
 }
 
-// Gate returns the findings at or above threshold that still count.
-// Findings of unknown severity (no CVSS vector, no database rating — the Go
-// database rates nothing) fail every threshold: a gate fails closed.
-func (r *Report) Gate(threshold string) ([]evidence.Finding, error) {
-	if !evidence.ValidSeverity(threshold) || threshold == evidence.SeverityUnknown || threshold == evidence.SeverityNone {
-		return nil, fmt.Errorf("--fail-on %q: want low, medium, high or critical", threshold)
-	}
-	var failing []evidence.Finding
-	for _, f := range r.Findings {
-		if f.Severity.Rating == evidence.SeverityUnknown || evidence.SeverityRank(f.Severity.Rating) >= evidence.SeverityRank(threshold) {
-			failing = append(failing, f)
+// Evidence is the scan as policy evidence: every finding matched (VEX
+// suppressions kept; the policy judges exceptions and fix state itself)
+// and the age of the advisory data.
+func (r *Report) Evidence() *evidence.VulnerabilityEvidence {
+	findings := make([]evidence.Finding, len(r.matched))
+	for i, f := range r.matched {
+		if f.Suppression != nil && f.Suppression.Kind != "vex" {
+			f.Suppression = nil
 		}
+		findings[i] = f
 	}
-	return failing, nil
+	return &evidence.VulnerabilityEvidence{Findings: findings, DatabaseUpdated: r.Database.LastImport, ScannedAt: r.scannedAt, Source: "local-database " + r.Database.Path}
 }

@@ -1,14 +1,42 @@
 package sign
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+
+	"github.com/dossier-dev/dossier/internal/evidence"
+)
 
 // Verification failures, each a distinct reason a user can act on.
 var (
 	ErrNoSignature    = errors.New("no signature found")
 	ErrInvalid        = errors.New("signature does not verify")
-	ErrWrongIdentity  = errors.New("signed by another identity or issuer")
 	ErrDigestMismatch = errors.New("signature was made for another digest")
 	ErrTagMoved       = errors.New("the tag now points to a digest other than the one that was signed")
 	ErrExpiredNoProof = errors.New("certificate expired and there is no valid log or timestamp proof")
+	ErrUntrustedKey   = errors.New("signed by a key that is not trusted")
 	ErrTrustedRoot    = errors.New("trusted root missing or stale")
+	ErrNoTrustedRoot  = errors.New("keyless signature, but no trusted root was given to verify certificates against")
 )
+
+// failureKind names a verification error for evidence.RejectedSignature.
+func failureKind(err error) string {
+	switch {
+	case errors.Is(err, ErrDigestMismatch):
+		return evidence.FailureDigestMismatch
+	case errors.Is(err, ErrExpiredNoProof):
+		return evidence.FailureNoProof
+	case errors.Is(err, ErrUntrustedKey), errors.Is(err, ErrNoTrustedRoot):
+		return evidence.FailureUntrustedKey
+	}
+	return evidence.FailureInvalid
+}
+
+// Rejection records one signature that was found and failed.
+func Rejection(predicateType, storedAt string, err error) evidence.RejectedSignature {
+	return evidence.RejectedSignature{PredicateType: predicateType, StoredAt: storedAt, Kind: failureKind(err), Reason: err.Error()}
+}
+
+func invalid(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrInvalid, fmt.Sprintf(format, args...))
+}

@@ -32,17 +32,17 @@ type KeylessOptions struct {
 }
 
 // ErrNoIdentityToken says keyless signing has no OIDC token to present.
-var ErrNoIdentityToken = errors.New("no OIDC identity token: give --identity-token, set SIGSTORE_ID_TOKEN, or run in GitHub Actions with `permissions: id-token: write`")
+var ErrNoIdentityToken = errors.New("no OIDC identity token for keyless signing")
 
-// KeylessSigner returns the ephemeral key pair and bundle options that
-// make sigstore-go fetch a certificate and log the signature.
-func KeylessSigner(ctx context.Context, o KeylessOptions) (sgsign.Keypair, sgsign.BundleOptions, error) {
+// KeylessSigner signs with an ephemeral key, a certificate from Fulcio for
+// the OIDC identity, and an entry in the transparency log.
+func KeylessSigner(o KeylessOptions) (*Signer, error) {
 	if o.IDToken == "" {
-		return nil, sgsign.BundleOptions{}, ErrNoIdentityToken
+		return nil, ErrNoIdentityToken
 	}
 	kp, err := sgsign.NewEphemeralKeypair(nil)
 	if err != nil {
-		return nil, sgsign.BundleOptions{}, err
+		return nil, err
 	}
 	certs := o.CertificateProvider
 	if certs == nil {
@@ -52,12 +52,11 @@ func KeylessSigner(ctx context.Context, o KeylessOptions) (sgsign.Keypair, sgsig
 	if tlog == nil {
 		tlog = sgsign.NewRekor(&sgsign.RekorOptions{BaseURL: orURL(o.RekorURL, DefaultRekorURL), Timeout: 30 * time.Second, Retries: 2})
 	}
-	return kp, sgsign.BundleOptions{
-		Context:                    ctx,
+	return &Signer{keypair: kp, opts: sgsign.BundleOptions{
 		CertificateProvider:        certs,
 		CertificateProviderOptions: &sgsign.CertificateProviderOptions{IDToken: o.IDToken},
 		TransparencyLogs:           []sgsign.Transparency{tlog},
-	}, nil
+	}}, nil
 }
 
 func orURL(v, d string) string {

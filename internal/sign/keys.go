@@ -31,7 +31,7 @@ const (
 )
 
 // ErrKeyExists refuses to overwrite key files.
-var ErrKeyExists = errors.New("key file exists (use --force to overwrite)")
+var ErrKeyExists = errors.New("key file exists and is not overwritten")
 
 // KeyPair is an ECDSA P-256 signing key. It implements sigstore-go's
 // sign.Keypair, so bundles are built by sigstore-go.

@@ -1,19 +1,20 @@
-package sign
+package attest
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
 
-	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
-	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 
+	"github.com/dossier-dev/dossier/internal/evidence"
 	"github.com/dossier-dev/dossier/internal/oci"
+	"github.com/dossier-dev/dossier/internal/sign"
 )
 
-// Attachment is one piece of evidence attached to a digest.
+// Attachment is one piece of evidence attached to a digest, unverified.
 type Attachment struct {
 	// Kind is "signature", "attestation", "sbom" or "other".
 	Kind string `json:"kind"`
@@ -35,21 +36,20 @@ var sbomArtifactTypes = map[string]bool{
 
 // Tree lists everything attached to subject, from the referrers API (or
 // its tag schema) and from cosign's legacy .sig/.att/.sbom tags.
-func Tree(ctx context.Context, subject name.Digest, reg oci.RegistryOptions) ([]Attachment, error) {
-	ropts := reg.Remote(ctx)
-	descs, err := referrers(subject, ropts)
+func Tree(ctx context.Context, repo oci.Repository, subject v1.Descriptor) ([]Attachment, error) {
+	descs, err := repo.Referrers(ctx, subject, "")
 	if err != nil {
 		return nil, err
 	}
 	var out []Attachment
 	for _, d := range descs {
-		a := Attachment{Layout: "referrer", ArtifactType: d.ArtifactType, Digest: d.Digest.String(), Kind: "other"}
-		pt, bundle := d.Annotations[predicateTypeAnnotation]
+		a := Attachment{Layout: evidence.LayoutReferrer, ArtifactType: d.ArtifactType, Digest: d.Digest.String(), Kind: "other"}
+		pt, annotated := d.Annotations[sign.PredicateTypeAnnotation]
 		switch {
-		case bundle || d.ArtifactType == BundleMediaType:
+		case annotated || d.ArtifactType == sign.BundleMediaType:
 			a.PredicateType = pt
 			a.Kind = "attestation"
-			if pt == SignPredicateType {
+			if pt == evidence.PredicateSignatures {
 				a.Kind = "signature"
 			}
 		case sbomArtifactTypes[d.ArtifactType]:
@@ -57,27 +57,26 @@ func Tree(ctx context.Context, subject name.Digest, reg oci.RegistryOptions) ([]
 		}
 		out = append(out, a)
 	}
-	for suffix, kind := range map[string]string{"sig": "signature", "att": "attestation", "sbom": "sbom"} {
-		tag := LegacyTag(subject, suffix)
-		img, err := remote.Image(tag, ropts...)
-		if err != nil {
-			var te *transport.Error
-			if errors.As(err, &te) && te.StatusCode == 404 {
-				continue
-			}
-			return nil, fmt.Errorf("reading %s: %w", tag, err)
+	for _, l := range []struct{ suffix, kind string }{{"sig", "signature"}, {"att", "attestation"}, {"sbom", "sbom"}} {
+		tag := oci.LegacyTag(subject.Digest, l.suffix)
+		d, err := repo.Resolve(ctx, tag)
+		if errors.Is(err, oci.ErrNotFound) {
+			continue
 		}
-		mf, err := img.Manifest()
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("reading %s:%s: %w", repo.Name(), tag, err)
 		}
-		d, err := img.Digest()
+		raw, err := repo.Fetch(ctx, d)
 		if err != nil {
 			return nil, err
 		}
-		a := Attachment{Kind: kind, Layout: "legacy-tag", Digest: d.String(), Tag: tag.String(), Entries: len(mf.Layers)}
-		if kind == "attestation" && len(mf.Layers) > 0 {
-			a.PredicateType = mf.Layers[0].Annotations["predicateType"]
+		var m v1.Manifest
+		if err := json.Unmarshal(raw, &m); err != nil {
+			return nil, fmt.Errorf("%s:%s: %w", repo.Name(), tag, err)
+		}
+		a := Attachment{Kind: l.kind, Layout: evidence.LayoutLegacyTag, Digest: d.Digest.String(), Tag: repo.Name() + ":" + tag, Entries: len(m.Layers)}
+		if l.kind == "attestation" && len(m.Layers) > 0 {
+			a.PredicateType = m.Layers[0].Annotations["predicateType"]
 		}
 		out = append(out, a)
 	}

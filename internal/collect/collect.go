@@ -1,0 +1,124 @@
+// Package collect gathers the evidence a decision needs about one artifact:
+// exactly what the matching policies ask for — signatures and
+// attestations verified with the trusted material, and vulnerability
+// findings — with a time bound. Whatever cannot be gathered is recorded as
+// unavailable, so the rules that needed it fail instead of passing.
+package collect
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/dossier-dev/dossier/internal/attest"
+	"github.com/dossier-dev/dossier/internal/evidence"
+	"github.com/dossier-dev/dossier/internal/oci"
+	"github.com/dossier-dev/dossier/internal/policy"
+	"github.com/dossier-dev/dossier/internal/sign"
+)
+
+// Scanner scans an artifact against the local advisory database.
+type Scanner interface {
+	Scan(ctx context.Context, art *oci.Artifact) (*evidence.VulnerabilityEvidence, error)
+}
+
+// Options say what evidence is verified against and how long to wait.
+type Options struct {
+	// Trust verifies signatures and attestations (see sign.Trust).
+	Trust *sign.Trust
+	// Scanner scans when a vulnerability rule needs a local scan; nil
+	// makes such rules fail with the reason.
+	Scanner Scanner
+	// NoScanner says why there is no Scanner (no advisory database, say).
+	NoScanner string
+	// Timeout bounds reading signatures and attestations (default 60s).
+	Timeout time.Duration
+	// Now is the clock used to judge attestations when deciding whether a
+	// local scan is needed.
+	Now func() time.Time
+}
+
+// Collect gathers the evidence about art that the policies of set
+// matching it need. reference is the reference as the user gave it (a tag,
+// say), so that policies matching on tags see it.
+func Collect(ctx context.Context, set *policy.Set, art *oci.Artifact, reference string, opts Options) *evidence.Collected {
+	ev := &evidence.Collected{Subject: art.Subject, Reference: reference, Signatures: []evidence.VerifiedSignature{}, Attestations: []evidence.Attestation{}}
+	needs := set.Needs(ev)
+	unavailable := func(what string, err error) {
+		if ev.Unavailable == nil {
+			ev.Unavailable = map[string]string{}
+		}
+		ev.Unavailable[what] = err.Error()
+	}
+	if needs.Signatures || len(needs.PredicateTypes) > 0 {
+		timeout := opts.Timeout
+		if timeout <= 0 {
+			timeout = 60 * time.Second
+		}
+		rctx, cancel := context.WithTimeout(ctx, timeout)
+		defer cancel()
+		repo, subject, err := open(art)
+		if err == nil && opts.Trust == nil {
+			err = fmt.Errorf("nothing to verify signatures against")
+		}
+		if err != nil {
+			if needs.Signatures {
+				unavailable(evidence.NeedSignatures, err)
+			}
+			for _, pt := range needs.PredicateTypes {
+				unavailable(evidence.NeedAttestation(pt), err)
+			}
+		} else {
+			if needs.Signatures {
+				sigs, rejected, err := opts.Trust.VerifySignatures(rctx, repo, subject)
+				if err != nil {
+					unavailable(evidence.NeedSignatures, err)
+				}
+				ev.Signatures = append(ev.Signatures, sigs...)
+				ev.Rejected = append(ev.Rejected, rejected...)
+			}
+			for _, pt := range needs.PredicateTypes {
+				atts, rejected, err := attest.Verify(rctx, repo, subject, pt, opts.Trust)
+				if err != nil {
+					unavailable(evidence.NeedAttestation(pt), err)
+				}
+				ev.Attestations = append(ev.Attestations, atts...)
+				ev.Rejected = append(ev.Rejected, rejected...)
+			}
+		}
+	}
+	now := time.Now
+	if opts.Now != nil {
+		now = opts.Now
+	}
+	if needs.Vulnerabilities && set.NeedsLocalScan(ev, now()) {
+		switch {
+		case opts.Scanner == nil:
+			why := opts.NoScanner
+			if why == "" {
+				why = "no local advisory database to scan with"
+			}
+			unavailable(evidence.NeedVulnerabilities, fmt.Errorf("%s", why))
+		default:
+			v, err := opts.Scanner.Scan(ctx, art)
+			if err != nil {
+				unavailable(evidence.NeedVulnerabilities, err)
+			}
+			ev.Vulnerabilities = v
+		}
+	}
+	return ev
+}
+
+// open is the repository and manifest descriptor evidence about art is
+// attached to.
+func open(art *oci.Artifact) (oci.Repository, v1.Descriptor, error) {
+	repo, err := art.Repository()
+	if err != nil {
+		return nil, v1.Descriptor{}, err
+	}
+	desc, err := art.SubjectDescriptor()
+	return repo, desc, err
+}

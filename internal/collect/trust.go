@@ -1,0 +1,74 @@
+package collect
+
+import (
+	"crypto"
+	"fmt"
+	"time"
+
+	"github.com/sigstore/sigstore-go/pkg/root"
+
+	"github.com/dossier-dev/dossier/internal/policy"
+	"github.com/dossier-dev/dossier/internal/sign"
+)
+
+// Signers lists every trusted signer of the policies.
+func Signers(set *policy.Set) []policy.Signer {
+	var out []policy.Signer
+	var walk func([]policy.Rule)
+	walk = func(rules []policy.Rule) {
+		for _, r := range rules {
+			switch {
+			case r.Signature != nil:
+				out = append(out, r.Signature.Signers...)
+			case r.Attestation != nil:
+				out = append(out, r.Attestation.Signers...)
+			case r.Vulnerabilities != nil && r.Vulnerabilities.Attestation != nil:
+				out = append(out, r.Vulnerabilities.Attestation.Signers...)
+			}
+			for _, alt := range r.AnyOf {
+				walk(alt.Rules)
+			}
+		}
+	}
+	for _, p := range set.Policies {
+		walk(p.Rules)
+	}
+	return out
+}
+
+// NeedsTrustedRoot reports whether any policy trusts keyless signers.
+func NeedsTrustedRoot(set *policy.Set) bool {
+	for _, s := range Signers(set) {
+		if s.Keyless() {
+			return true
+		}
+	}
+	return false
+}
+
+// TrustFor builds the material to verify with: the policies' keys and, for
+// keyless signers, trusted (nil when it could not be had: rootErr says why,
+// and keyless signatures are then rejected with that reason).
+func TrustFor(set *policy.Set, trusted root.TrustedMaterial, rootErr error, now time.Time) (*sign.Trust, error) {
+	seen := map[string]bool{}
+	var keys []crypto.PublicKey
+	for _, s := range Signers(set) {
+		if s.KeyFingerprint == "" || seen[s.KeyFingerprint] {
+			continue
+		}
+		seen[s.KeyFingerprint] = true
+		pub, err := sign.ParsePublicKey([]byte(s.Key))
+		if err != nil {
+			return nil, fmt.Errorf("signer %s: %w", s.Name, err)
+		}
+		keys = append(keys, pub)
+	}
+	t, err := sign.NewTrust(keys, trusted, now)
+	if err != nil {
+		return nil, err
+	}
+	if trusted == nil && rootErr != nil {
+		t = t.WithoutTrustedRoot(rootErr)
+	}
+	return t, nil
+}

@@ -1,0 +1,142 @@
+package sign
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/dossier-dev/dossier/internal/evidence"
+	"github.com/dossier-dev/dossier/internal/oci"
+)
+
+// Media types and annotations shared with cosign.
+const (
+	// BundleMediaType is the Sigstore bundle v0.3 media type, also the
+	// artifactType of the referrer manifest that carries it.
+	BundleMediaType = "application/vnd.dev.sigstore.bundle.v0.3+json"
+	// PredicateTypeAnnotation on a referrer names its statement's predicate.
+	PredicateTypeAnnotation = "dev.sigstore.bundle.predicateType"
+	emptyJSONMediaType      = "application/vnd.oci.empty.v1+json"
+	// maxBundleSize bounds a bundle or legacy signature payload read; an
+	// attested SBOM can be large, a signature cannot.
+	maxBundleSize = 64 << 20
+)
+
+// StoreBundle writes bundle as an OCI 1.1 referrer of subject, as cosign
+// does: an image manifest with the bundle media type as artifactType, an
+// empty config, the bundle as its one layer, and subject set. Registries
+// without the referrers API get the tag schema (sha256-<hex>) updated. It
+// returns the referrer manifest's descriptor.
+func StoreBundle(ctx context.Context, repo oci.Repository, subject v1.Descriptor, bundle []byte, predicateType string, created time.Time) (v1.Descriptor, error) {
+	config := []byte("{}")
+	cd := oci.Descriptor(emptyJSONMediaType, config)
+	cd.ArtifactType = BundleMediaType
+	ld := oci.Descriptor(BundleMediaType, bundle)
+	for _, b := range []struct {
+		d v1.Descriptor
+		c []byte
+	}{{cd, config}, {ld, bundle}} {
+		if err := repo.Push(ctx, b.d, b.c); err != nil {
+			return v1.Descriptor{}, err
+		}
+	}
+	m := struct {
+		v1.Manifest
+		ArtifactType string `json:"artifactType"`
+	}{
+		Manifest: v1.Manifest{
+			SchemaVersion: 2,
+			MediaType:     types.OCIManifestSchema1,
+			Config:        cd,
+			Layers:        []v1.Descriptor{ld},
+			Subject:       &v1.Descriptor{MediaType: subject.MediaType, Digest: subject.Digest, Size: subject.Size},
+			Annotations: map[string]string{
+				"org.opencontainers.image.created": created.UTC().Format(time.RFC3339),
+				"dev.sigstore.bundle.content":      "dsse-envelope",
+				PredicateTypeAnnotation:            predicateType,
+			},
+		},
+		ArtifactType: BundleMediaType,
+	}
+	raw, err := json.Marshal(m)
+	if err != nil {
+		return v1.Descriptor{}, err
+	}
+	md := oci.Descriptor(types.OCIManifestSchema1, raw)
+	if err := repo.Push(ctx, md, raw); err != nil {
+		return v1.Descriptor{}, fmt.Errorf("storing the bundle for %s@%s: %w", repo.Name(), subject.Digest, err)
+	}
+	md.ArtifactType = BundleMediaType
+	return md, nil
+}
+
+// Found is a bundle attached to a subject, not yet verified.
+type Found struct {
+	Data []byte
+	// StoredAt is the referrer manifest digest, or the legacy tag and layer.
+	StoredAt string
+	Layout   string
+}
+
+// FindBundles lists the Sigstore bundles attached to subject as referrers
+// whose predicate type is predicateType (every type when empty), fetched
+// with size and digest checked.
+func FindBundles(ctx context.Context, repo oci.Repository, subject v1.Descriptor, predicateType string) ([]Found, error) {
+	descs, err := repo.Referrers(ctx, subject, BundleMediaType)
+	if err != nil {
+		return nil, err
+	}
+	var out []Found
+	for _, d := range descs {
+		if pt := d.Annotations[PredicateTypeAnnotation]; predicateType != "" && pt != "" && pt != predicateType {
+			continue
+		}
+		raw, err := repo.Fetch(ctx, d)
+		if err != nil {
+			return nil, fmt.Errorf("fetching referrer %s: %w", d.Digest, err)
+		}
+		var m v1.Manifest
+		if err := json.Unmarshal(raw, &m); err != nil || len(m.Layers) != 1 || m.Layers[0].MediaType != BundleMediaType {
+			continue // not a bundle manifest of the shape cosign and dossier write
+		}
+		if m.Layers[0].Size > maxBundleSize {
+			return nil, fmt.Errorf("bundle in referrer %s is %d bytes, more than %d MiB", d.Digest, m.Layers[0].Size, maxBundleSize>>20)
+		}
+		data, err := repo.Fetch(ctx, m.Layers[0])
+		if err != nil {
+			return nil, fmt.Errorf("fetching the bundle of referrer %s: %w", d.Digest, err)
+		}
+		out = append(out, Found{Data: data, StoredAt: d.Digest.String(), Layout: evidence.LayoutReferrer})
+	}
+	return out, nil
+}
+
+// Attached is a verified statement and where it was stored.
+type Attached struct {
+	Verified
+	StoredAt string
+	Layout   string
+}
+
+// VerifyFound verifies bundles about subject and keeps those whose
+// statement is of predicateType; the rest that fail are rejections.
+func (t *Trust) VerifyFound(found []Found, subject v1.Hash, predicateType string) ([]Attached, []evidence.RejectedSignature) {
+	var ok []Attached
+	var rejected []evidence.RejectedSignature
+	for _, f := range found {
+		v, err := t.VerifyBundle(f.Data, subject)
+		if err != nil {
+			rejected = append(rejected, Rejection(predicateType, f.StoredAt, err))
+			continue
+		}
+		if v.Statement.PredicateType != predicateType {
+			continue // another kind of statement stored as a bundle
+		}
+		ok = append(ok, Attached{Verified: *v, StoredAt: f.StoredAt, Layout: f.Layout})
+	}
+	return ok, rejected
+}
