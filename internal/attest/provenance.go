@@ -20,6 +20,13 @@ const (
 	GenericBuildType = "https://github.com/dossier-dev/dossier/buildtypes/generic/v1"
 )
 
+// What provenance cannot be written without, outside GitHub Actions and
+// GitLab CI unless given.
+var (
+	ErrNoBuilder = errors.New("no builder id: not in GitHub Actions or GitLab CI, and none given")
+	ErrNoSource  = errors.New("no source repository and commit: not in GitHub Actions or GitLab CI, and none given")
+)
+
 // ProvenanceOptions override or supply what the CI environment does not.
 type ProvenanceOptions struct {
 	BuilderID    string
@@ -65,10 +72,10 @@ func Provenance(env map[string]string, opts ProvenanceOptions) ([]byte, error) {
 		external["source"] = opts.SourceURI
 	}
 	if p.RunDetails.Builder.Id == "" {
-		return nil, errors.New("no builder id: run in GitHub Actions or GitLab CI, or give --builder-id")
+		return nil, ErrNoBuilder
 	}
 	if len(p.BuildDefinition.ResolvedDependencies) == 0 || p.BuildDefinition.ResolvedDependencies[0].GetUri() == "" {
-		return nil, errors.New("no source: run in GitHub Actions or GitLab CI, or give --source-uri and --source-digest")
+		return nil, ErrNoSource
 	}
 	var err error
 	if p.BuildDefinition.ExternalParameters, err = structpb.NewStruct(external); err != nil {

@@ -128,11 +128,11 @@ func (a *app) demoSample(cmd *cobra.Command, path string, db *vulndb.DB) error {
 	fmt.Fprintf(t, "sbom\t%s %s, %d bytes, %d components (%d without purl)\n", s.Format, s.SpecVersion, size, s.Components, len(s.WithoutPURL))
 	fmt.Fprintf(t, "ecosystems\t%s\n", strings.Join(eco, " "))
 	if db != nil {
-		m, err := scan.Match(cmd.Context(), db, doc.Components)
+		doc.Subject = &res.Subject
+		r, err := scan.Scan(cmd.Context(), db, doc, scan.Config{Source: path})
 		if err != nil {
 			return err
 		}
-		r := scan.NewReport(path, &res.Subject, scan.DatabaseInfo{}, m, scan.Options{})
 		var sev []string
 		for _, s := range []string{evidence.SeverityCritical, evidence.SeverityHigh, evidence.SeverityMedium, evidence.SeverityLow, evidence.SeverityUnknown} {
 			if n := r.Summary.BySeverity[s]; n > 0 {

@@ -2,66 +2,62 @@ package cli
 
 import (
 	"fmt"
+	"io"
+	"os"
 
-	"github.com/sigstore/sigstore-go/pkg/root"
 	"github.com/spf13/cobra"
 
-	"github.com/dossier-dev/dossier/internal/sign"
+	"github.com/dossier-dev/dossier/internal/policy"
 )
 
-// signerFlags say who a signature must come from: a key, or a certificate
-// identity and issuer under a trusted root.
-type signerFlags struct {
+// verifierFlags say who a signature must come from: a key, or a
+// certificate identity and issuer under a trusted root.
+type verifierFlags struct {
 	key         string
-	identity    sign.Identity
+	identity    policy.IdentitySpec
 	trustedRoot string
 }
 
-func (f *signerFlags) register(cmd *cobra.Command) {
+func (f *verifierFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.key, "key", "", "public key the signature must verify with")
-	cmd.Flags().StringVar(&f.identity.SubjectAlternativeName, "certificate-identity", "", "keyless: the signer's identity (certificate SAN), exactly")
-	cmd.Flags().StringVar(&f.identity.SubjectAlternativeNameRegexp, "certificate-identity-regexp", "", "keyless: the signer's identity as a regular expression (anchor it: ^…$)")
+	cmd.Flags().StringVar(&f.identity.Subject, "certificate-identity", "", "keyless: the signer's identity (certificate SAN), exactly")
+	cmd.Flags().StringVar(&f.identity.SubjectRegExp, "certificate-identity-regexp", "", "keyless: the signer's identity as a regular expression (matches anywhere unless anchored: write ^…$)")
 	cmd.Flags().StringVar(&f.identity.Issuer, "certificate-oidc-issuer", "", "keyless: the OIDC issuer, exactly")
-	cmd.Flags().StringVar(&f.identity.IssuerRegexp, "certificate-oidc-issuer-regexp", "", "keyless: the OIDC issuer as a regular expression")
+	cmd.Flags().StringVar(&f.identity.IssuerRegExp, "certificate-oidc-issuer-regexp", "", "keyless: the OIDC issuer as a regular expression")
 	cmd.Flags().StringVar(&f.trustedRoot, "trusted-root", "", "keyless: Sigstore trusted root JSON for fully offline verification (default: the public-good root, fetched)")
 }
 
-func (f *signerFlags) keyless() bool {
+func (f *verifierFlags) keyless() bool {
 	id := f.identity
-	return id.SubjectAlternativeName != "" || id.SubjectAlternativeNameRegexp != "" || id.Issuer != "" || id.IssuerRegexp != ""
+	return id.Subject != "" || id.SubjectRegExp != "" || id.Issuer != "" || id.IssuerRegExp != ""
 }
 
-// verifier builds the verifier the flags ask for. An identity is
-// mandatory: "any valid signature" is not a mode.
-func (f *signerFlags) verifier() (sign.Verifier, error) {
+// signers is the trusted signer the flags name. An identity is mandatory:
+// "any valid signature" is not a mode. Warnings (an unanchored regular
+// expression) go to warn.
+func (f *verifierFlags) signers(warn io.Writer) ([]policy.Signer, error) {
 	switch {
 	case f.key != "" && f.keyless():
 		return nil, usageError("give --key or a certificate identity, not both")
 	case f.key != "":
-		pub, err := sign.LoadPublicKey(f.key)
+		data, err := os.ReadFile(f.key)
 		if err != nil {
 			return nil, err
 		}
-		return sign.NewKeyVerifier(pub), nil
+		s, err := policy.KeySigner(f.key, data)
+		if err != nil {
+			return nil, err
+		}
+		return []policy.Signer{s}, nil
 	case f.keyless():
-		if err := f.identity.Validate(); err != nil {
-			return nil, usageError("%v", err)
+		s, warnings, err := policy.KeylessSigner(f.identity)
+		if err != nil {
+			return nil, usageError("%v (--certificate-identity[-regexp] and --certificate-oidc-issuer[-regexp])", err)
 		}
-		var trusted root.TrustedMaterial
-		if f.trustedRoot != "" {
-			tr, err := sign.LoadTrustedRoot(f.trustedRoot)
-			if err != nil {
-				return nil, err
-			}
-			trusted = tr
-		} else {
-			tr, err := root.FetchTrustedRoot()
-			if err != nil {
-				return nil, fmt.Errorf("%w: fetching the public-good trusted root failed (%v); offline, give --trusted-root FILE", sign.ErrTrustedRoot, err)
-			}
-			trusted = tr
+		for _, w := range warnings {
+			fmt.Fprintln(warn, "warning:", w)
 		}
-		return sign.NewKeylessVerifier(trusted, f.identity)
+		return []policy.Signer{s}, nil
 	}
 	return nil, usageError("give --key FILE, or --certificate-identity[-regexp] with --certificate-oidc-issuer[-regexp] (an identity is mandatory: \"any valid signature\" is not a mode)")
 }

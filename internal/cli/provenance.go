@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"io"
 
@@ -29,7 +30,12 @@ REF is resolved first, so the predicate is written for the digest it points to n
 				return err
 			}
 			predicate, err := attest.Provenance(environment(), opts)
-			if err != nil {
+			switch {
+			case errors.Is(err, attest.ErrNoBuilder):
+				return usageError("%v: give --builder-id", err)
+			case errors.Is(err, attest.ErrNoSource):
+				return usageError("%v: give --source-uri and --source-digest", err)
+			case err != nil:
 				return err
 			}
 			if err := writeFileAtomic(outputFile, func(w io.Writer) error { _, err := w.Write(predicate); return err }); err != nil {

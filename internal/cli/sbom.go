@@ -2,7 +2,7 @@ package cli
 
 import (
 	"bytes"
-	"encoding/json"
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -16,12 +16,12 @@ import (
 	"github.com/dossier-dev/dossier/internal/oci"
 	"github.com/dossier-dev/dossier/internal/sbom"
 	"github.com/dossier-dev/dossier/internal/sbom/generate"
-	"github.com/dossier-dev/dossier/internal/sign"
 )
 
 func (a *app) sbomCommand() *cobra.Command {
-	var output, outputFile, platform, attestKey string
+	var output, outputFile, platform string
 	var attestFlag bool
+	var f signingFlags
 	cmd := &cobra.Command{
 		Use:   "sbom SOURCE",
 		Short: "Generate an SBOM of an image, layout, archive, directory or file",
@@ -34,6 +34,13 @@ SOURCE_DATE_EPOCH sets the creation time, so two runs on the same input are byte
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := checkOutput(output, generate.Formats...); err != nil {
 				return err
+			}
+			if attestFlag {
+				if err := f.check(); err != nil {
+					return usageError("--attest signs the SBOM: give --key FILE or --keyless")
+				}
+			} else if f.given() {
+				return usageError("--key and --keyless go with --attest")
 			}
 			p, err := parsePlatformFlag(platform)
 			if err != nil {
@@ -55,7 +62,7 @@ SOURCE_DATE_EPOCH sets the creation time, so two runs on the same input are byte
 				fmt.Fprintf(a.stderr, "selected %s manifest %s of index %s\n", res.Platform, res.Subject.Digest, art.Subject.Digest)
 			}
 			if attestFlag {
-				if err := a.attestSBOM(cmd, art, res, output, attestKey); err != nil {
+				if err := a.attestSBOM(cmd.Context(), art, res, output, f); err != nil {
 					return err
 				}
 			}
@@ -72,8 +79,8 @@ SOURCE_DATE_EPOCH sets the creation time, so two runs on the same input are byte
 	cmd.Flags().StringVarP(&output, "output", "o", "cyclonedx-json", "SBOM format: "+strings.Join(generate.Formats, ", "))
 	cmd.Flags().StringVar(&outputFile, "output-file", "", "write the SBOM to this file instead of stdout")
 	cmd.Flags().StringVar(&platform, "platform", "", "platform to read from a multi-platform index: os/arch[/variant] (default linux/amd64)")
-	cmd.Flags().BoolVar(&attestFlag, "attest", false, "also attach the SBOM to the image digest as a signed attestation (needs --key)")
-	cmd.Flags().StringVar(&attestKey, "key", "", "private key for --attest")
+	cmd.Flags().BoolVar(&attestFlag, "attest", false, "also attach the SBOM to the image digest as a signed attestation (with --key or --keyless)")
+	f.register(cmd, "the SBOM attestation")
 	cmd.AddCommand(a.sbomInspectCommand())
 	return cmd
 }
@@ -180,31 +187,20 @@ func renderSummary(w io.Writer, s sbom.Summary) error {
 
 // sbomPredicateTypes are the attestation types of each SBOM format.
 var sbomPredicateTypes = map[string]string{
-	"cyclonedx-json": "cyclonedx",
-	"spdx-json":      "spdxjson",
+	"cyclonedx-json": evidence.PredicateCycloneDX,
+	"spdx-json":      evidence.PredicateSPDX,
 	"syft-json":      "https://syft.dev/bom",
 }
 
-func (a *app) attestSBOM(cmd *cobra.Command, art *oci.Artifact, res *generate.Result, format, keyPath string) error {
-	if keyPath == "" {
-		return usageError("--attest needs --key FILE")
-	}
+func (a *app) attestSBOM(ctx context.Context, art *oci.Artifact, res *generate.Result, format string, f signingFlags) error {
 	var buf bytes.Buffer
 	if err := res.Encode(&buf, format); err != nil {
 		return err
 	}
-	var predicate map[string]any
-	if err := json.Unmarshal(buf.Bytes(), &predicate); err != nil {
-		return err
-	}
-	uri, err := sign.PredicateType(sbomPredicateTypes[format])
+	attached, err := a.attach(ctx, art, res.Subject.Digest, sbomPredicateTypes[format], buf.Bytes(), f)
 	if err != nil {
 		return err
 	}
-	digest, _, err := a.attach(cmd, art, res.Subject.Digest, predicate, uri, keyPath)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(a.stderr, "attested the %s SBOM to %s\n", format, digest)
+	fmt.Fprintf(a.stderr, "attested the %s SBOM to %s\n", format, attached.Subject)
 	return nil
 }

@@ -1,8 +1,6 @@
 package cli
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -10,23 +8,23 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/dossier-dev/dossier/internal/attest"
 	"github.com/dossier-dev/dossier/internal/buildinfo"
 	"github.com/dossier-dev/dossier/internal/evidence"
 	"github.com/dossier-dev/dossier/internal/oci"
-	"github.com/dossier-dev/dossier/internal/sbom"
+	"github.com/dossier-dev/dossier/internal/policy"
 	"github.com/dossier-dev/dossier/internal/sbom/generate"
 	"github.com/dossier-dev/dossier/internal/scan"
-	"github.com/dossier-dev/dossier/internal/sign"
 	"github.com/dossier-dev/dossier/internal/vulndb"
 )
 
 type scanFlags struct {
 	dataDir, output, sbomFile, platform, failOn string
 	vexFiles                                    []string
-	ignoreFile                                  string
+	exceptions                                  []string
 	onlyFixed                                   bool
 	attest                                      bool
-	key                                         string
+	signing                                     signingFlags
 }
 
 func (a *app) scanCommand() *cobra.Command {
@@ -37,9 +35,11 @@ func (a *app) scanCommand() *cobra.Command {
 		Long: `Scan SOURCE (image, layout, archive, directory, file) or --sbom FILE (CycloneDX, SPDX, syft JSON)
 against the local advisory database (dossier db import / update).
 
---fail-on SEVERITY exits 1 when a finding at or above it remains after VEX and ignore rules; findings
-of unknown severity fail every threshold. --only-fixed hides findings with no published fix and says
-how many it hid and how many of unknown fix state it kept.`,
+--fail-on SEVERITY exits 1 when a finding at or above it remains after VEX statements and
+exceptions; findings of unknown severity fail every threshold. The gate is decided by the policy
+engine, as "dossier policy check" decides. --only-fixed hides findings with no published fix (and lets
+them pass the gate) and says how many it hid and how many of unknown fix state it kept.
+--exceptions reads SupplyChainException documents (or the older ignore-file format).`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return a.runScan(cmd, args, f)
@@ -52,10 +52,30 @@ how many it hid and how many of unknown fix state it kept.`,
 	cmd.Flags().StringVar(&f.failOn, "fail-on", "", "exit 1 when a finding at or above low, medium, high or critical remains")
 	cmd.Flags().BoolVar(&f.onlyFixed, "only-fixed", false, "hide findings that have no fixed version (unknown fix state is kept)")
 	cmd.Flags().StringSliceVar(&f.vexFiles, "vex", nil, "OpenVEX document(s): not_affected and fixed statements suppress findings")
-	cmd.Flags().StringVar(&f.ignoreFile, "ignore-file", "", "YAML ignore rules (id, package, digest, reason, owner, expires)")
-	cmd.Flags().BoolVar(&f.attest, "attest", false, "attach the report to the image digest as a signed vuln attestation (needs --key)")
-	cmd.Flags().StringVar(&f.key, "key", "", "private key for --attest")
+	cmd.Flags().StringSliceVar(&f.exceptions, "exceptions", nil, "SupplyChainException file(s) or directories (owner, digest, reason, expiry)")
+	cmd.Flags().StringSliceVar(&f.exceptions, "ignore-file", nil, "older name of --exceptions (the ignore-file format still loads)")
+	cmd.Flags().BoolVar(&f.attest, "attest", false, "attach the report to the image digest as a signed vuln attestation (with --key or --keyless)")
+	f.signing.register(cmd, "the vuln attestation")
 	return cmd
+}
+
+// loadExceptions reads exception documents, refusing files that hold
+// policies (those belong to dossier policy check).
+func (a *app) loadExceptions(paths []string) ([]evidence.Exception, error) {
+	if len(paths) == 0 {
+		return nil, nil
+	}
+	docs, err := policy.Load(paths...)
+	if err != nil {
+		return nil, err
+	}
+	if len(docs.Policies) > 0 {
+		return nil, usageError("%s holds policies (%s); give them to dossier policy check --policy", docs.Policies[0].Source, docs.Policies[0].Name)
+	}
+	for _, w := range docs.Warnings {
+		fmt.Fprintln(a.stderr, "warning:", w)
+	}
+	return docs.Exceptions, nil
 }
 
 func (a *app) runScan(cmd *cobra.Command, args []string, f scanFlags) error {
@@ -65,13 +85,38 @@ func (a *app) runScan(cmd *cobra.Command, args []string, f scanFlags) error {
 	if (len(args) == 1) == (f.sbomFile != "") {
 		return usageError("give either a SOURCE or --sbom FILE")
 	}
-	if f.attest && (f.key == "" || f.sbomFile != "") {
-		return usageError("--attest needs --key FILE and a registry SOURCE (not --sbom)")
-	}
-	if f.failOn != "" {
-		if _, err := (&scan.Report{}).Gate(f.failOn); err != nil {
-			return usageError("%v", err)
+	switch {
+	case f.attest && f.sbomFile != "":
+		return usageError("--attest attaches to an image digest: give a registry SOURCE, not --sbom")
+	case f.attest:
+		if err := f.signing.check(); err != nil {
+			return usageError("--attest signs the report: give --key FILE or --keyless")
 		}
+	case f.signing.given():
+		return usageError("--key and --keyless go with --attest")
+	}
+	var gate *policy.Policy
+	if f.failOn != "" {
+		var err error
+		if gate, err = policy.VulnerabilityGate(f.failOn, f.onlyFixed); err != nil {
+			return usageError("--fail-on: %v", err)
+		}
+	}
+	platform, err := parsePlatformFlag(f.platform)
+	if err != nil {
+		return usageError("%v", err)
+	}
+	exceptions, err := a.loadExceptions(f.exceptions)
+	if err != nil {
+		return err
+	}
+	cfg := scan.Config{Exceptions: exceptions, OnlyFixed: f.onlyFixed, Now: time.Now()}
+	for _, path := range f.vexFiles {
+		vex, err := scan.LoadVEX(path)
+		if err != nil {
+			return err
+		}
+		cfg.VEX = append(cfg.VEX, vex)
 	}
 	ctx := cmd.Context()
 	db, err := vulndb.Open(f.dataDir)
@@ -79,137 +124,62 @@ func (a *app) runScan(cmd *cobra.Command, args []string, f scanFlags) error {
 		return err
 	}
 	defer db.Close()
-	st, err := db.Status(ctx)
-	if err != nil {
-		return err
-	}
 
 	started := time.Now()
 	var doc *evidence.Document
 	var art *oci.Artifact
-	source := f.sbomFile
 	if f.sbomFile != "" {
+		cfg.Source = f.sbomFile
 		if doc, err = a.readSBOM(f.sbomFile); err != nil {
 			return err
 		}
 	} else {
-		source = args[0]
-		if doc, art, err = a.catalogue(cmd, args[0], f.platform); err != nil {
+		cfg.Source = args[0]
+		if art, err = a.resolveSource(ctx, args[0]); err != nil {
 			return err
 		}
+		if doc, err = generate.Document(ctx, art, generate.Options{Platform: platform}); err != nil {
+			return err
+		}
+		fmt.Fprintf(a.stderr, "scanning %s (%d components)\n", doc.Subject, len(doc.Components))
 	}
-	matches, err := scan.Match(ctx, db, doc.Components)
+	report, err := scan.Scan(ctx, db, doc, cfg)
 	if err != nil {
 		return err
 	}
-	var warnings []string
-	now := time.Now()
-	for _, path := range f.vexFiles {
-		vex, err := scan.LoadVEX(path)
-		if err != nil {
-			return err
-		}
-		vex.Apply(matches.Findings, doc.Subject)
-	}
-	if f.ignoreFile != "" {
-		rules, err := scan.LoadIgnoreFile(f.ignoreFile)
-		if err != nil {
-			return err
-		}
-		warnings = append(warnings, rules.Apply(matches.Findings, doc.Subject, now)...)
-	}
-	info := scan.DatabaseInfo{Path: st.Path, LastImport: st.LastImport, NewestModified: st.NewestModified, AgeHours: now.Sub(st.LastImport).Hours()}
-	report := scan.NewReport(source, doc.Subject, info, matches, scan.Options{OnlyFixed: f.onlyFixed})
-	report.Warnings = warnings
-	for _, w := range warnings {
+	for _, w := range report.Warnings {
 		fmt.Fprintln(a.stderr, "warning:", w)
 	}
-	if err := a.renderReport(report, f.output, source); err != nil {
+	if err := a.renderReport(report, f.output, cfg.Source); err != nil {
 		return err
 	}
 	if f.attest {
-		if err := a.attestReport(cmd, art, report, started, f.key); err != nil {
+		predicate, err := attest.VulnPredicate(report, buildinfo.Read().Version, started, time.Now())
+		if err != nil {
 			return err
 		}
+		attached, err := a.attach(ctx, art, report.Subject.Digest, evidence.PredicateVuln, predicate, f.signing)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(a.stderr, "attested the scan report to %s\n", attached.Subject)
 	}
 	if f.onlyFixed {
 		fmt.Fprintf(a.stderr, "--only-fixed: hid %d findings with no fix; kept %d of unknown fix state\n", report.Summary.HiddenNotFixed, report.Summary.UnknownFixState)
 	}
-	if f.failOn == "" {
+	if gate == nil {
 		return nil
 	}
-	failing, err := report.Gate(f.failOn)
-	if err != nil {
-		return err
+	subject := evidence.Subject{Repository: cfg.Source}
+	if doc.Subject != nil {
+		subject = *doc.Subject
 	}
-	if len(failing) > 0 {
-		return gateError{msg: fmt.Sprintf("%d findings at or above %s (or of unknown severity) in %s", len(failing), f.failOn, subjectOr(doc.Subject, source))}
+	set := &policy.Set{Policies: []*policy.Policy{gate}, Exceptions: exceptions}
+	d := policy.Evaluate(set, &evidence.Collected{Subject: subject, Vulnerabilities: report.Evidence()}, cfg.Now)
+	if !d.Allowed {
+		return gateError{msg: d.Failed()[0].Reason}
 	}
 	return nil
-}
-
-// catalogue generates the SBOM of source in memory and reads it back into
-// the component model, the same path an SBOM file takes.
-func (a *app) catalogue(cmd *cobra.Command, source, platform string) (*evidence.Document, *oci.Artifact, error) {
-	p, err := parsePlatformFlag(platform)
-	if err != nil {
-		return nil, nil, usageError("%v", err)
-	}
-	art, err := a.resolveSource(cmd.Context(), source)
-	if err != nil {
-		return nil, nil, err
-	}
-	res, err := generate.Generate(cmd.Context(), art, generate.Options{Platform: p})
-	if err != nil {
-		return nil, nil, err
-	}
-	var buf bytes.Buffer
-	if err := res.Encode(&buf, sbom.FormatCycloneDX); err != nil {
-		return nil, nil, err
-	}
-	doc, err := sbom.Decode(&buf, "SBOM of "+res.Subject.String())
-	if err != nil {
-		return nil, nil, err
-	}
-	subject := res.Subject
-	doc.Subject = &subject
-	fmt.Fprintf(a.stderr, "scanning %s (%d components)\n", subject, len(doc.Components))
-	return doc, art, nil
-}
-
-// attestReport attaches the report as a cosign "vuln" attestation.
-func (a *app) attestReport(cmd *cobra.Command, art *oci.Artifact, r *scan.Report, started time.Time, keyPath string) error {
-	raw, err := json.Marshal(r)
-	if err != nil {
-		return err
-	}
-	var result map[string]any
-	if err := json.Unmarshal(raw, &result); err != nil {
-		return err
-	}
-	predicate := map[string]any{
-		"invocation": map[string]any{"parameters": nil, "uri": "", "event_id": "", "builder.id": ""},
-		"scanner": map[string]any{
-			"uri": "https://github.com/dossier-dev/dossier", "version": buildinfo.Read().Version,
-			"db":     map[string]any{"uri": "file://" + r.Database.Path, "version": r.Database.LastImport.Format(time.RFC3339)},
-			"result": result,
-		},
-		"metadata": map[string]any{"scanStartedOn": started.UTC().Format(time.RFC3339), "scanFinishedOn": time.Now().UTC().Format(time.RFC3339)},
-	}
-	uri, _ := sign.PredicateType("vuln")
-	digest, _, err := a.attach(cmd, art, r.Subject.Digest, predicate, uri, keyPath)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(a.stderr, "attested the scan report to %s\n", digest)
-	return nil
-}
-
-func subjectOr(s *evidence.Subject, fallback string) string {
-	if s == nil {
-		return fallback
-	}
-	return s.String()
 }
 
 func (a *app) renderReport(r *scan.Report, output, source string) error {
@@ -260,4 +230,11 @@ func renderFindings(w io.Writer, r *scan.Report) error {
 		return t.Flush()
 	}
 	return nil
+}
+
+func subjectOr(s *evidence.Subject, fallback string) string {
+	if s == nil {
+		return fallback
+	}
+	return s.String()
 }

@@ -4,15 +4,17 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
-	"sync"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/name"
-	sgsign "github.com/sigstore/sigstore-go/pkg/sign"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/dossier-dev/dossier/internal/attest"
+	"github.com/dossier-dev/dossier/internal/evidence"
+	"github.com/dossier-dev/dossier/internal/oci"
+	"github.com/dossier-dev/dossier/internal/policy"
 	"github.com/dossier-dev/dossier/internal/sign"
 )
 
@@ -67,6 +69,9 @@ terminal prompt. Existing files are not overwritten without --force.`,
 				return err
 			}
 			priv, pub, err := kp.WriteKeyFiles(prefix, pw, force)
+			if errors.Is(err, sign.ErrKeyExists) {
+				return fmt.Errorf("%w (use --force to overwrite)", err)
+			}
 			if err != nil {
 				return err
 			}
@@ -81,9 +86,9 @@ terminal prompt. Existing files are not overwritten without --force.`,
 }
 
 func (a *app) signCommand() *cobra.Command {
-	var keyPath, output string
-	var legacy, keyless bool
-	var kl sign.KeylessOptions
+	var output string
+	var legacy bool
+	var f signingFlags
 	var annotations []string
 	cmd := &cobra.Command{
 		Use:   "sign REF (--key FILE | --keyless)",
@@ -91,16 +96,20 @@ func (a *app) signCommand() *cobra.Command {
 		Long: `Resolve REF to its digest, sign the digest, and store the signature next to it: a Sigstore bundle
 (DSSE envelope over an in-toto statement) attached through the OCI 1.1 referrers API, with the
 referrers tag schema (sha256-<hex>) for registries without it — the layout cosign writes by default.
+REF may also be an OCI layout (oci-layout:DIR:TAG): the signature is then written into the layout.
 Key-based signatures record no transparency-log entry unless --rekor-url is given (air-gapped by
 default). --keyless signs with an ephemeral key and a short-lived certificate from Fulcio for the OIDC
 identity (--identity-token, SIGSTORE_ID_TOKEN, or the GitHub Actions token when the job may request
 one), and records the signature in Rekor.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if (keyPath == "") == !keyless {
-				return usageError("give --key FILE or --keyless")
+			if err := checkOutput(output, "text", "json"); err != nil {
+				return err
 			}
-			if keyless && legacy {
+			if err := f.check(); err != nil {
+				return err
+			}
+			if f.keyless && legacy {
 				return usageError("--legacy-tags is for key-based signatures")
 			}
 			annots := map[string]any{}
@@ -111,22 +120,27 @@ one), and records the signature in Rekor.`,
 				}
 				annots[k] = v
 			}
-			signer, bundleOpts, kp, err := a.signer(cmd, keyPath, keyless, kl)
+			ctx := cmd.Context()
+			signer, err := a.signer(ctx, f)
 			if err != nil {
 				return err
 			}
-			digest, err := a.registryDigest(cmd, args[0])
+			art, err := a.resolveSource(ctx, args[0])
 			if err != nil {
 				return err
 			}
-			var signed *sign.Signed
+			repo, desc, err := evidenceTarget(ctx, art, art.Subject.Digest)
+			if err != nil {
+				return err
+			}
+			var signed *attest.Attached
 			if legacy {
 				var tag string
-				if tag, err = sign.SignLegacy(cmd.Context(), digest, kp, annots, a.registry); err == nil {
-					signed = &sign.Signed{Subject: digest.String(), Referrer: tag}
+				if tag, err = sign.SignLegacy(ctx, repo, desc.Digest, signer.KeyPair(), annots); err == nil {
+					signed = &attest.Attached{Subject: art.Subject.String(), PredicateType: evidence.PredicateSignatures, Referrer: tag}
 				}
 			} else {
-				signed, err = sign.SignDigest(cmd.Context(), digest, signer, bundleOpts, annots, a.registry)
+				signed, err = attest.SignImage(ctx, repo, desc, annots, signer, time.Now())
 			}
 			if err != nil {
 				return err
@@ -138,26 +152,33 @@ one), and records the signature in Rekor.`,
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&keyPath, "key", "", "private key file (dossier or cosign)")
+	f.register(cmd, "the digest")
 	cmd.Flags().StringArrayVarP(&annotations, "annotation", "a", nil, "signed annotation key=value (repeatable)")
 	cmd.Flags().BoolVar(&legacy, "legacy-tags", false, "write cosign's legacy sha256-<hex>.sig layout instead of a referrer bundle")
-	cmd.Flags().BoolVar(&keyless, "keyless", false, "sign with a Fulcio certificate for your OIDC identity instead of a key")
-	cmd.Flags().StringVar(&kl.IDToken, "identity-token", "", "keyless: OIDC identity token (default SIGSTORE_ID_TOKEN or the GitHub Actions token)")
-	cmd.Flags().StringVar(&kl.FulcioURL, "fulcio-url", sign.DefaultFulcioURL, "keyless: Fulcio instance")
-	cmd.Flags().StringVar(&kl.RekorURL, "rekor-url", "", "Rekor instance: keyless default "+sign.DefaultRekorURL+"; with --key, also log the signature there")
 	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
 	return cmd
 }
 
+// verifyResult is one REF's outcome in verify's JSON output.
+type verifyResult struct {
+	Reference  string                       `json:"reference"`
+	Subject    evidence.Subject             `json:"subject"`
+	Verified   bool                         `json:"verified"`
+	Signatures []evidence.VerifiedSignature `json:"signatures"`
+	Decision   evidence.Decision            `json:"decision"`
+}
+
 func (a *app) verifyCommand() *cobra.Command {
 	var output, expected string
-	var signer signerFlags
+	var who verifierFlags
 	cmd := &cobra.Command{
-		Use:   "verify REF... --key FILE",
+		Use:   "verify REF... (--key FILE | --certificate-identity ID --certificate-oidc-issuer URL)",
 		Short: "Verify images' signatures for an expected signer",
-		Long: `Resolve each REF to its digest and verify the signatures stored for it. Exit 0 when every REF has
-at least one signature that verifies for the expected signer, 1 when one has none (the reason is
-printed), 2 on errors. Several REFs are verified over the same connections.`,
+		Long: `Resolve each REF to its digest and verify the signatures stored for it, in both layouts (referrer
+bundles and legacy .sig tags). Exit 0 when every REF has a signature that verifies and was made by
+the expected signer, 1 when one has none (the reason says what was found instead), 2 on errors.
+The decision is made by the policy engine with a one-rule policy, as "dossier policy check" makes
+it. Several REFs are verified concurrently over the same connections.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := checkOutput(output, "text", "json"); err != nil {
@@ -166,145 +187,73 @@ printed), 2 on errors. Several REFs are verified over the same connections.`,
 			if expected != "" && len(args) > 1 {
 				return usageError("--expected-digest takes one REF")
 			}
-			kv, err := signer.verifier()
+			signers, err := who.signers(a.stderr)
 			if err != nil {
 				return err
 			}
-			a.registry.ShareClients()
-			// several REFs are verified concurrently over shared clients;
-			// results are reported in the order given
-			type outcome struct {
-				verified []sign.Verified
-				err      error
+			set := &policy.Set{Policies: []*policy.Policy{policy.SignatureGate(signers...)}}
+			results, err := a.decideAll(cmd.Context(), set, args, decideOptions{trustedRoot: who.trustedRoot, check: func(ref string, art *oci.Artifact) error {
+				if expected != "" && expected != art.Subject.Digest {
+					return fmt.Errorf("%s: %w: it points to %s, the signed digest is %s", ref, sign.ErrTagMoved, art.Subject.Digest, expected)
+				}
+				return nil
+			}})
+			if errors.Is(err, sign.ErrTagMoved) {
+				return gateError{msg: "not verified: " + err.Error()}
 			}
-			outcomes := make([]outcome, len(args))
-			sem := make(chan struct{}, 4)
-			var wg sync.WaitGroup
-			for i, ref := range args {
-				wg.Add(1)
-				sem <- struct{}{}
-				go func() {
-					defer func() { <-sem; wg.Done() }()
-					v, err := a.verifyOne(cmd, ref, expected, kv)
-					outcomes[i] = outcome{v, err}
-				}()
+			if err != nil {
+				return err
 			}
-			wg.Wait()
-			var all []sign.Verified
-			var failed []string
-			for i, o := range outcomes {
-				if o.err != nil {
-					if !isVerificationFailure(o.err) {
-						return o.err
+			var out []verifyResult
+			failed := 0
+			for _, r := range results {
+				v := verifyResult{Reference: r.reference, Subject: r.decision.Subject, Verified: r.decision.Allowed, Decision: r.decision, Signatures: []evidence.VerifiedSignature{}}
+				for _, s := range r.evidence.Signatures {
+					if slices.ContainsFunc(signers, func(sg policy.Signer) bool { return sg.Matches(s.Signer) }) {
+						v.Signatures = append(v.Signatures, s)
 					}
-					failed = append(failed, o.err.Error())
-					fmt.Fprintln(a.stderr, "not verified:", o.err)
+				}
+				out = append(out, v)
+				if !v.Verified {
+					failed++
+					for _, rule := range r.decision.Failed() {
+						fmt.Fprintf(a.stderr, "not verified: %s: %s\n", r.decision.Subject, rule.Reason)
+					}
 					continue
 				}
-				all = append(all, o.verified...)
 				if output == "text" {
-					for _, v := range o.verified {
-						fmt.Fprintf(a.stdout, "verified %s@%s\n  signer %s\n", strings.SplitN(args[i], "@", 2)[0], v.Digest, v.Identity)
-						if v.Issuer != "" {
-							fmt.Fprintf(a.stdout, "  issuer %s\n", v.Issuer)
-						}
-						if v.SigningTime != nil {
-							fmt.Fprintf(a.stdout, "  signed %s\n", v.SigningTime.UTC().Format(time.RFC3339))
-						}
-						if v.LogIndex != nil {
-							fmt.Fprintf(a.stdout, "  log index %d\n", *v.LogIndex)
-						}
-						fmt.Fprintf(a.stdout, "  stored %s\n", v.Referrer)
-					}
+					a.printSignatures(r.decision.Subject, v.Signatures)
 				}
 			}
 			if output == "json" {
-				if err := writeJSON(a.stdout, all); err != nil {
+				if err := writeJSON(a.stdout, out); err != nil {
 					return err
 				}
 			}
-			if len(failed) > 0 {
-				return gateError{msg: fmt.Sprintf("%d of %d not verified", len(failed), len(args))}
+			if failed > 0 {
+				return gateError{msg: fmt.Sprintf("%d of %d not verified", failed, len(args))}
 			}
 			return nil
 		},
 	}
-	signer.register(cmd)
+	who.register(cmd)
 	cmd.Flags().StringVar(&expected, "expected-digest", "", "the digest that was signed: fail when the tag now points elsewhere")
 	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
 	return cmd
 }
 
-// registryDigest resolves ref, which must name a registry artifact, to
-// the digest reference signatures and attestations attach to.
-func (a *app) registryDigest(cmd *cobra.Command, ref string) (name.Digest, error) {
-	art, err := a.resolveSource(cmd.Context(), ref)
-	if err != nil {
-		return name.Digest{}, err
-	}
-	return sign.RegistryDigest(art, a.registry)
-}
-
-func (a *app) verifyOne(cmd *cobra.Command, ref, expected string, kv sign.Verifier) ([]sign.Verified, error) {
-	digest, err := a.registryDigest(cmd, ref)
-	if err != nil {
-		return nil, err
-	}
-	if expected != "" && expected != digest.DigestStr() {
-		return nil, fmt.Errorf("%s: %w: it points to %s, the signed digest is %s", ref, sign.ErrTagMoved, digest.DigestStr(), expected)
-	}
-	return sign.Verify(cmd.Context(), digest, sign.SignPredicateType, kv, a.registry)
-}
-
-// signer loads the key pair, or prepares keyless signing, and the bundle
-// options that go with it.
-func (a *app) signer(cmd *cobra.Command, keyPath string, keyless bool, kl sign.KeylessOptions) (sgsign.Keypair, sgsign.BundleOptions, *sign.KeyPair, error) {
-	ctx := cmd.Context()
-	if keyless {
-		if kl.IDToken == "" {
-			kl.IDToken = os.Getenv("SIGSTORE_ID_TOKEN")
+func (a *app) printSignatures(subject evidence.Subject, sigs []evidence.VerifiedSignature) {
+	for _, v := range sigs {
+		fmt.Fprintf(a.stdout, "verified %s\n  signer %s\n", subject, v.Signer)
+		if v.SigningTime != nil {
+			fmt.Fprintf(a.stdout, "  signed %s\n", v.SigningTime.UTC().Format(time.RFC3339))
 		}
-		if kl.IDToken == "" {
-			tok, err := sign.AmbientToken(ctx, environment(), nil)
-			if err != nil {
-				return nil, sgsign.BundleOptions{}, nil, err
-			}
-			kl.IDToken = tok
+		if v.LogIndex != nil {
+			fmt.Fprintf(a.stdout, "  log index %d\n", *v.LogIndex)
 		}
-		kp, opts, err := sign.KeylessSigner(ctx, kl)
-		return kp, opts, nil, err
-	}
-	pw, err := a.password(false)
-	if err != nil {
-		return nil, sgsign.BundleOptions{}, nil, err
-	}
-	kp, err := sign.LoadPrivateKey(keyPath, pw)
-	if err != nil {
-		return nil, sgsign.BundleOptions{}, nil, err
-	}
-	opts := sgsign.BundleOptions{Context: ctx}
-	if kl.RekorURL != "" {
-		opts.TransparencyLogs = []sgsign.Transparency{sgsign.NewRekor(&sgsign.RekorOptions{BaseURL: kl.RekorURL, Timeout: 30 * time.Second, Retries: 2})}
-	}
-	return kp, opts, kp, nil
-}
-
-// environment is the process environment as a map.
-func environment() map[string]string {
-	env := map[string]string{}
-	for _, kv := range os.Environ() {
-		if k, v, ok := strings.Cut(kv, "="); ok {
-			env[k] = v
+		if v.TransparencyLogSkipped {
+			fmt.Fprintln(a.stdout, "  transparency log: not required for key-based signatures (skipped)")
 		}
+		fmt.Fprintf(a.stdout, "  stored %s (%s)\n", v.StoredAt, v.Layout)
 	}
-	return env
-}
-
-func isVerificationFailure(err error) bool {
-	for _, e := range []error{sign.ErrNoSignature, sign.ErrInvalid, sign.ErrWrongIdentity, sign.ErrDigestMismatch, sign.ErrTagMoved, sign.ErrExpiredNoProof} {
-		if errors.Is(err, e) {
-			return true
-		}
-	}
-	return false
 }

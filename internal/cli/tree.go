@@ -5,7 +5,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/dossier-dev/dossier/internal/sign"
+	"github.com/dossier-dev/dossier/internal/attest"
 )
 
 func (a *app) treeCommand() *cobra.Command {
@@ -18,21 +18,25 @@ func (a *app) treeCommand() *cobra.Command {
 			if err := checkOutput(output, "text", "json"); err != nil {
 				return err
 			}
-			digest, err := a.registryDigest(cmd, args[0])
+			art, err := a.resolveSource(cmd.Context(), args[0])
 			if err != nil {
 				return err
 			}
-			attached, err := sign.Tree(cmd.Context(), digest, a.registry)
+			repo, desc, err := evidenceTarget(cmd.Context(), art, art.Subject.Digest)
+			if err != nil {
+				return err
+			}
+			attached, err := attest.Tree(cmd.Context(), repo, desc)
 			if err != nil {
 				return err
 			}
 			if output == "json" {
 				return writeJSON(a.stdout, struct {
-					Subject     string            `json:"subject"`
-					Attachments []sign.Attachment `json:"attachments"`
-				}{digest.String(), attached})
+					Subject     string              `json:"subject"`
+					Attachments []attest.Attachment `json:"attachments"`
+				}{art.Subject.String(), attached})
 			}
-			fmt.Fprintln(a.stdout, digest.String())
+			fmt.Fprintln(a.stdout, art.Subject.String())
 			if len(attached) == 0 {
 				fmt.Fprintln(a.stdout, "└── (nothing attached)")
 			}

@@ -17,30 +17,6 @@ import (
 	"github.com/dossier-dev/dossier/internal/testutil"
 )
 
-// copyLayout copies a sample layout so that the test may write to it.
-func copyLayout(t *testing.T, sample string) string {
-	t.Helper()
-	dst := filepath.Join(t.TempDir(), sample)
-	err := filepath.Walk(testutil.SampleLayout(sample), func(path string, info os.FileInfo, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(testutil.SampleLayout(sample), path)
-		if info.IsDir() {
-			return os.MkdirAll(filepath.Join(dst, rel), 0o755)
-		}
-		data, err := os.ReadFile(path)
-		if err != nil {
-			return err
-		}
-		return os.WriteFile(filepath.Join(dst, rel), data, 0o644)
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return dst
-}
-
 // TestRepositoryBackends runs the same round trip against a registry and
 // an OCI layout: resolve, push blobs and a referrer manifest, list
 // referrers with and without a filter, tag, fetch with verification.
@@ -52,7 +28,7 @@ func TestRepositoryBackends(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	lay, err := oci.OpenRepository("oci-layout:"+copyLayout(t, "npm-app"), oci.RegistryOptions{})
+	lay, err := oci.OpenRepository("oci-layout:"+testutil.CopyLayout(t, "npm-app"), oci.RegistryOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,7 +116,7 @@ func TestRepositoryBackends(t *testing.T) {
 }
 
 func TestLayoutFetchDetectsTampering(t *testing.T) {
-	dir := copyLayout(t, "npm-app")
+	dir := testutil.CopyLayout(t, "npm-app")
 	repo, err := oci.OpenLayout(dir)
 	if err != nil {
 		t.Fatal(err)

@@ -9,11 +9,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/sigstore/sigstore-go/pkg/root"
 	"github.com/sigstore/sigstore-go/pkg/testing/ca"
 
-	"github.com/dossier-dev/dossier/internal/oci"
+	"github.com/dossier-dev/dossier/internal/evidence"
 	"github.com/dossier-dev/dossier/internal/testutil"
 )
 
@@ -25,111 +25,103 @@ const (
 
 // keylessBundle signs a statement about digest as identity/issuer with
 // sigstore-go's offline CA and log.
-func keylessBundle(t *testing.T, vs *ca.VirtualSigstore, digest, identity, issuer string, withProof bool) []byte {
+func keylessBundle(t *testing.T, vs *ca.VirtualSigstore, digest v1.Hash, identity, issuer string, withProof bool) []byte {
 	t.Helper()
-	st, err := Statement(digest, SignPredicateType, map[string]any{}, nil)
+	return testutil.KeylessBundle(t, vs, statement(digest, evidence.PredicateSignatures, `{}`), identity, issuer, withProof)
+}
+
+func keylessTrust(t *testing.T, tm root.TrustedMaterial) *Trust {
+	t.Helper()
+	tr, err := NewTrust(nil, tm, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
-	return testutil.KeylessBundle(t, vs, st, identity, issuer, withProof)
+	return tr
 }
 
-func TestKeylessIdentityChecks(t *testing.T) {
+// TestKeylessSigners: verification establishes which identity and issuer
+// the trusted authority certified; a look-alike is reported as itself
+// (the policy refuses it), never as the identity it imitates.
+func TestKeylessSigners(t *testing.T) {
 	ctx := context.Background()
-	reg := oci.RegistryOptions{}
 	vs, err := ca.NewVirtualSigstore()
 	if err != nil {
 		t.Fatal(err)
 	}
-	good, _ := pushed(t, "npm-app", "acme/app")
-	if _, err := Store(ctx, good, keylessBundle(t, vs, good.DigestStr(), workflow, ghIssuer, true), SignPredicateType, reg); err != nil {
+	trust := keylessTrust(t, vs)
+	goodRepo, good := pushed(t, "npm-app", "acme/app")
+	if _, err := StoreBundle(ctx, goodRepo, good, keylessBundle(t, vs, good.Digest, workflow, ghIssuer, true), evidence.PredicateSignatures, time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	evil, _ := pushed(t, "go-app", "acme/evil")
-	if _, err := Store(ctx, evil, keylessBundle(t, vs, evil.DigestStr(), lookalike, ghIssuer, true), SignPredicateType, reg); err != nil {
-		t.Fatal(err)
-	}
-	noProof, _ := pushed(t, "debian", "acme/noproof")
-	if _, err := Store(ctx, noProof, keylessBundle(t, vs, noProof.DigestStr(), workflow, ghIssuer, false), SignPredicateType, reg); err != nil {
-		t.Fatal(err)
+	sigs, rejected, err := trust.VerifySignatures(ctx, goodRepo, good)
+	if err != nil || len(rejected) != 0 || len(sigs) != 1 || sigs[0].Signer.Identity != workflow || sigs[0].Signer.Issuer != ghIssuer ||
+		sigs[0].SigningTime == nil || sigs[0].LogIndex == nil || sigs[0].TransparencyLogSkipped {
+		t.Fatalf("keyless: %+v %+v %v", sigs, rejected, err)
 	}
 
-	verifier := func(id Identity) *KeylessVerifier {
-		kv, err := NewKeylessVerifier(vs, id)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return kv
+	evilRepo, evil := pushed(t, "go-app", "acme/evil")
+	if _, err := StoreBundle(ctx, evilRepo, evil, keylessBundle(t, vs, evil.Digest, lookalike, ghIssuer, true), evidence.PredicateSignatures, time.Now()); err != nil {
+		t.Fatal(err)
 	}
-	exact := Identity{SubjectAlternativeName: workflow, Issuer: ghIssuer}
-	got, err := Verify(ctx, good, SignPredicateType, verifier(exact), reg)
-	if err != nil || len(got) != 1 || got[0].Identity != workflow || got[0].Issuer != ghIssuer || got[0].SigningTime == nil || got[0].LogIndex == nil {
-		t.Fatalf("keyless, exact identity: %+v %v", got, err)
+	sigs, _, _ = trust.VerifySignatures(ctx, evilRepo, evil)
+	if len(sigs) != 1 || sigs[0].Signer.Identity != lookalike {
+		t.Fatalf("look-alike must be reported as itself: %+v", sigs)
 	}
-	org := Identity{SubjectAlternativeNameRegexp: `^https://github\.com/acme/`, Issuer: ghIssuer}
-	if _, err := Verify(ctx, good, SignPredicateType, verifier(org), reg); err != nil {
-		t.Fatalf("keyless, regexp identity: %v", err)
+
+	noProofRepo, noProof := pushed(t, "debian", "acme/noproof")
+	if _, err := StoreBundle(ctx, noProofRepo, noProof, keylessBundle(t, vs, noProof.Digest, workflow, ghIssuer, false), evidence.PredicateSignatures, time.Now()); err != nil {
+		t.Fatal(err)
 	}
-	for name, tc := range map[string]struct {
-		subject name.Digest
-		id      Identity
-		want    error
-	}{
-		"look-alike, exact":         {evil, exact, ErrWrongIdentity},
-		"look-alike, regexp":        {evil, org, ErrWrongIdentity},
-		"wrong issuer":              {good, Identity{SubjectAlternativeName: workflow, Issuer: "https://accounts.google.com"}, ErrWrongIdentity},
-		"wrong issuer regexp":       {good, Identity{SubjectAlternativeName: workflow, IssuerRegexp: `^https://gitlab\.com$`}, ErrWrongIdentity},
-		"no log or timestamp proof": {noProof, exact, ErrExpiredNoProof},
-	} {
-		if _, err := Verify(ctx, tc.subject, SignPredicateType, verifier(tc.id), reg); !errors.Is(err, tc.want) {
-			t.Errorf("%s: %v, want %v", name, err, tc.want)
-		}
+	sigs, rejected, _ = trust.VerifySignatures(ctx, noProofRepo, noProof)
+	if len(sigs) != 0 || len(rejected) != 1 || rejected[0].Kind != evidence.FailureNoProof {
+		t.Fatalf("no log or timestamp proof: %+v %+v", sigs, rejected)
 	}
-	for _, id := range []Identity{{Issuer: ghIssuer}, {SubjectAlternativeName: workflow}, {SubjectAlternativeName: workflow, SubjectAlternativeNameRegexp: ".*", Issuer: ghIssuer}} {
-		if _, err := NewKeylessVerifier(vs, id); err == nil {
-			t.Errorf("identity %+v must be refused", id)
-		}
+
+	// a certificate from another authority than the trusted root's
+	other, err := ca.NewVirtualSigstore()
+	if err != nil {
+		t.Fatal(err)
 	}
-	if _, err := NewKeylessVerifier(nil, exact); !errors.Is(err, ErrTrustedRoot) {
-		t.Errorf("no trusted root: %v", err)
+	sigs, rejected, _ = keylessTrust(t, other).VerifySignatures(ctx, goodRepo, good)
+	if len(sigs) != 0 || len(rejected) != 1 || rejected[0].Kind != evidence.FailureInvalid {
+		t.Fatalf("another authority: %+v %+v", sigs, rejected)
+	}
+	// no trusted root at all: rejected with the reason given
+	noRoot := mustTrust(t).WithoutTrustedRoot(errors.New("the public-good root could not be fetched"))
+	sigs, rejected, _ = noRoot.VerifySignatures(ctx, goodRepo, good)
+	if len(sigs) != 0 || len(rejected) != 1 || !strings.Contains(rejected[0].Reason, "could not be fetched") {
+		t.Fatalf("no trusted root: %+v %+v", sigs, rejected)
 	}
 }
 
 // TestKeylessSigning signs with an ephemeral key, a certificate from a
 // Fulcio-API CA on 127.0.0.1 (through sigstore-go's Fulcio client) and an
-// entry in sigstore-go's offline log, then verifies for the identity.
+// entry in sigstore-go's offline log, then verifies who signed.
 func TestKeylessSigning(t *testing.T) {
 	ctx := context.Background()
-	reg := oci.RegistryOptions{}
 	vs, err := ca.NewVirtualSigstore()
 	if err != nil {
 		t.Fatal(err)
 	}
 	fulcio := testutil.StartFulcio(t)
-	subject, _ := pushed(t, "npm-app", "acme/keyless")
-	if _, _, err := KeylessSigner(ctx, KeylessOptions{FulcioURL: fulcio.URL}); !errors.Is(err, ErrNoIdentityToken) {
+	repo, subject := pushed(t, "npm-app", "acme/keyless")
+	if _, err := KeylessSigner(KeylessOptions{FulcioURL: fulcio.URL}); !errors.Is(err, ErrNoIdentityToken) {
 		t.Fatalf("no token: %v", err)
 	}
-	kp, opts, err := KeylessSigner(ctx, KeylessOptions{
-		IDToken: testutil.IDToken(workflow, ghIssuer), FulcioURL: fulcio.URL, Transparency: testutil.VirtualLog{VS: vs},
-	})
+	signer, err := KeylessSigner(KeylessOptions{IDToken: testutil.IDToken(workflow, ghIssuer), FulcioURL: fulcio.URL, Transparency: testutil.VirtualLog{VS: vs}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := SignDigest(ctx, subject, kp, opts, nil, reg); err != nil {
-		t.Fatal(err)
-	}
-	kv, err := NewKeylessVerifier(fulcio.TrustedRoot(t, vs), Identity{SubjectAlternativeName: workflow, Issuer: ghIssuer})
+	bundle, err := signer.SignStatement(ctx, statement(subject.Digest, evidence.PredicateSignatures, `{}`))
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := Verify(ctx, subject, SignPredicateType, kv, reg)
-	if err != nil || got[0].Identity != workflow || got[0].Issuer != ghIssuer || got[0].LogIndex == nil {
-		t.Fatalf("verify keyless signature: %+v %v", got, err)
+	if _, err := StoreBundle(ctx, repo, subject, bundle, evidence.PredicateSignatures, time.Now()); err != nil {
+		t.Fatal(err)
 	}
-	other, _ := NewKeylessVerifier(fulcio.TrustedRoot(t, vs), Identity{SubjectAlternativeName: lookalike, Issuer: ghIssuer})
-	if _, err := Verify(ctx, subject, SignPredicateType, other, reg); !errors.Is(err, ErrWrongIdentity) {
-		t.Fatalf("another identity: %v", err)
+	sigs, rejected, err := keylessTrust(t, fulcio.TrustedRoot(t, vs)).VerifySignatures(ctx, repo, subject)
+	if err != nil || len(rejected) != 0 || len(sigs) != 1 || sigs[0].Signer.Identity != workflow || sigs[0].Signer.Issuer != ghIssuer || sigs[0].LogIndex == nil {
+		t.Fatalf("verify keyless signature: %+v %+v %v", sigs, rejected, err)
 	}
 }
 
@@ -160,35 +152,31 @@ func TestAmbientGitHubToken(t *testing.T) {
 // legacy layout (certificate and Rekor bundle in layer annotations).
 func TestLegacyKeylessSignatures(t *testing.T) {
 	ctx := context.Background()
-	reg := oci.RegistryOptions{}
 	vs, err := ca.NewVirtualSigstore()
 	if err != nil {
 		t.Fatal(err)
 	}
-	subject, _ := pushed(t, "npm-app", "acme/legacy")
-	payload, err := SimpleSigningPayload(subject)
+	trust := keylessTrust(t, vs)
+	repo, subject := pushed(t, "npm-app", "acme/legacy")
+	payload, err := SimpleSigningPayload(repo.Name(), subject.Digest, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := AppendLegacySignature(ctx, subject, payload, testutil.LegacyKeylessAnnotations(t, vs, payload, workflow, ghIssuer), reg); err != nil {
+	if _, err := AppendLegacySignature(ctx, repo, subject.Digest, payload, testutil.LegacyKeylessAnnotations(t, vs, payload, workflow, ghIssuer)); err != nil {
 		t.Fatal(err)
 	}
-	kv, _ := NewKeylessVerifier(vs, Identity{SubjectAlternativeName: workflow, Issuer: ghIssuer})
-	got, err := Verify(ctx, subject, SignPredicateType, kv, reg)
-	if err != nil || len(got) != 1 || got[0].Identity != workflow || got[0].LogIndex == nil || !strings.HasSuffix(got[0].Referrer, ".sig") {
-		t.Fatalf("legacy keyless: %+v %v", got, err)
-	}
-	evil, _ := NewKeylessVerifier(vs, Identity{SubjectAlternativeName: lookalike, Issuer: ghIssuer})
-	if _, err := Verify(ctx, subject, SignPredicateType, evil, reg); !errors.Is(err, ErrWrongIdentity) {
-		t.Fatalf("legacy keyless, look-alike: %v", err)
+	sigs, rejected, err := trust.VerifySignatures(ctx, repo, subject)
+	if err != nil || len(rejected) != 0 || len(sigs) != 1 || sigs[0].Signer.Identity != workflow || sigs[0].LogIndex == nil || !strings.HasSuffix(sigs[0].StoredAt, ".sig") {
+		t.Fatalf("legacy keyless: %+v %+v %v", sigs, rejected, err)
 	}
 	// the same annotations copied onto another image's .sig tag
-	other, _ := pushed(t, "go-app", "acme/legacy-copy")
-	if _, err := AppendLegacySignature(ctx, other, payload, testutil.LegacyKeylessAnnotations(t, vs, payload, workflow, ghIssuer), reg); err != nil {
+	otherRepo, other := pushed(t, "go-app", "acme/legacy-copy")
+	if _, err := AppendLegacySignature(ctx, otherRepo, other.Digest, payload, testutil.LegacyKeylessAnnotations(t, vs, payload, workflow, ghIssuer)); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Verify(ctx, other, SignPredicateType, kv, reg); !errors.Is(err, ErrDigestMismatch) {
-		t.Fatalf("legacy keyless copied onto another digest: %v", err)
+	sigs, rejected, _ = trust.VerifySignatures(ctx, otherRepo, other)
+	if len(sigs) != 0 || len(rejected) != 1 || rejected[0].Kind != evidence.FailureDigestMismatch {
+		t.Fatalf("legacy keyless copied onto another digest: %+v %+v", sigs, rejected)
 	}
 }
 
@@ -208,10 +196,14 @@ func TestStaleTrustedRoot(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := NewKeylessVerifier(stale, Identity{SubjectAlternativeName: workflow, Issuer: ghIssuer}); !errors.Is(err, ErrTrustedRoot) || !strings.Contains(err.Error(), "refresh") {
+	if _, err := NewTrust(nil, stale, time.Now()); !errors.Is(err, ErrTrustedRoot) || !strings.Contains(err.Error(), "refresh") {
 		t.Fatalf("stale trusted root: %v", err)
 	}
-	if _, err := NewKeylessVerifier(vs, Identity{SubjectAlternativeName: workflow, Issuer: ghIssuer}); err != nil {
+	// judged by the injected clock: before the authorities ended it is fresh
+	if _, err := NewTrust(nil, stale, past.Add(-time.Minute)); err != nil {
+		t.Fatalf("trusted root judged before its end: %v", err)
+	}
+	if _, err := NewTrust(nil, vs, time.Now()); err != nil {
 		t.Fatalf("current trusted root: %v", err)
 	}
 }

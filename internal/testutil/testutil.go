@@ -139,3 +139,29 @@ func VulnData(t testing.TB) string {
 	}
 	return dir
 }
+
+// CopyLayout copies a sample layout into a temporary directory, so that a
+// test may write to it.
+func CopyLayout(t testing.TB, sample string) string {
+	t.Helper()
+	src := SampleLayout(sample)
+	dst := filepath.Join(t.TempDir(), sample)
+	err := filepath.Walk(src, func(path string, info os.FileInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, path)
+		if info.IsDir() {
+			return os.MkdirAll(filepath.Join(dst, rel), 0o755)
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(dst, rel), data, 0o644)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dst
+}

@@ -5,6 +5,7 @@
 package generate
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -24,6 +25,7 @@ import (
 	"github.com/dossier-dev/dossier/internal/buildinfo"
 	"github.com/dossier-dev/dossier/internal/evidence"
 	"github.com/dossier-dev/dossier/internal/oci"
+	"github.com/dossier-dev/dossier/internal/sbom"
 )
 
 // Options control generation.
@@ -150,4 +152,25 @@ func localSource(a *oci.Artifact) (source.Source, func(), error) {
 		return nil, nil, fmt.Errorf("%s: %w", a.Source.Input, err)
 	}
 	return src, func() { _ = src.Close() }, nil
+}
+
+// Document catalogues art and reads the SBOM back into the component
+// model (encoded as CycloneDX and decoded, the same path an SBOM file
+// takes), with the subject it was made for.
+func Document(ctx context.Context, art *oci.Artifact, opts Options) (*evidence.Document, error) {
+	res, err := Generate(ctx, art, opts)
+	if err != nil {
+		return nil, err
+	}
+	var buf bytes.Buffer
+	if err := res.Encode(&buf, sbom.FormatCycloneDX); err != nil {
+		return nil, err
+	}
+	doc, err := sbom.Decode(&buf, "SBOM of "+res.Subject.String())
+	if err != nil {
+		return nil, err
+	}
+	subject := res.Subject
+	doc.Subject = &subject
+	return doc, nil
 }

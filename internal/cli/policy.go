@@ -1,0 +1,243 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/spf13/cobra"
+
+	"github.com/dossier-dev/dossier/internal/collect"
+	"github.com/dossier-dev/dossier/internal/evidence"
+	"github.com/dossier-dev/dossier/internal/oci"
+	"github.com/dossier-dev/dossier/internal/policy"
+	"github.com/dossier-dev/dossier/internal/sbom/generate"
+	"github.com/dossier-dev/dossier/internal/scan"
+	"github.com/dossier-dev/dossier/internal/vulndb"
+)
+
+func (a *app) policyCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "policy",
+		Short: "Decide about images with policies and exceptions, and check policy documents",
+	}
+	cmd.AddCommand(a.policyCheckCommand(), a.policyLintCommand())
+	return cmd
+}
+
+func (a *app) policyCheckCommand() *cobra.Command {
+	var policies, exceptions []string
+	var output, trustedRoot, dataDir, platform, namespace string
+	var allowUnmatched bool
+	cmd := &cobra.Command{
+		Use:   "check REF... --policy FILE|DIR [--exceptions FILE|DIR]",
+		Short: "Decide whether images meet the policies: each rule passes, fails, is waived or does not apply",
+		Long: `Resolve each REF to its digest, gather exactly the evidence the matching policies need — signatures
+and attestations (both storage layouts) verified for the policies' signers, vulnerability findings
+from a signed vuln attestation when a policy accepts one, else by scanning against the local
+advisory database — and decide with the policies (SupplyChainPolicy or ClusterImagePolicy documents)
+and exceptions (SupplyChainException). Evidence that cannot be read is a failure of the rules that
+need it, never a pass.
+
+Exit 0 when every REF is allowed (audit-mode violations are reported and allowed), 1 when one is
+denied, 2 on errors. An image no policy matches is denied unless --allow-unmatched.`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkOutput(output, "table", "json"); err != nil {
+				return err
+			}
+			if len(policies) == 0 {
+				return usageError("give --policy FILE or DIR")
+			}
+			p, err := parsePlatformFlag(platform)
+			if err != nil {
+				return usageError("%v", err)
+			}
+			docs, err := policy.Load(append(append([]string{}, policies...), exceptions...)...)
+			if err != nil {
+				return err
+			}
+			if len(docs.Policies) == 0 {
+				return usageError("%v holds no policies", policies)
+			}
+			for _, w := range docs.Warnings {
+				fmt.Fprintln(a.stderr, "warning:", w)
+			}
+			set := &policy.Set{Policies: docs.Policies, Exceptions: docs.Exceptions, AllowUnmatched: allowUnmatched}
+			opts := decideOptions{trustedRoot: trustedRoot, namespace: namespace}
+			if hasVulnerabilityRules(set) {
+				db, err := vulndb.Open(dataDir)
+				switch {
+				case errors.Is(err, vulndb.ErrNoDatabase):
+					opts.noScanner = fmt.Sprintf("no advisory database in %s (dossier db import or dossier db update makes one)", dataDir)
+				case err != nil:
+					return err
+				default:
+					defer db.Close()
+					opts.scanner = localScanner{db: db, exceptions: docs.Exceptions, platform: p}
+				}
+			}
+			results, err := a.decideAll(cmd.Context(), set, args, opts)
+			if err != nil {
+				return err
+			}
+			denied := 0
+			decisions := make([]evidence.Decision, len(results))
+			for i, r := range results {
+				decisions[i] = r.decision
+				if !r.decision.Allowed {
+					denied++
+				}
+			}
+			if output == "json" {
+				if err := writeJSON(a.stdout, decisions); err != nil {
+					return err
+				}
+			} else {
+				for i, d := range decisions {
+					if i > 0 {
+						fmt.Fprintln(a.stdout)
+					}
+					renderDecision(a.stdout, d)
+				}
+			}
+			if denied > 0 {
+				return gateError{msg: fmt.Sprintf("%d of %d denied", denied, len(args))}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringSliceVar(&policies, "policy", nil, "policy file or directory of *.yaml (repeatable)")
+	cmd.Flags().StringSliceVar(&exceptions, "exceptions", nil, "exception file or directory of *.yaml (repeatable)")
+	cmd.Flags().StringVar(&trustedRoot, "trusted-root", "", "Sigstore trusted root JSON for keyless signers (default: the public-good root, fetched)")
+	cmd.Flags().StringVar(&namespace, "namespace", "", "judge as if admitted to this Kubernetes namespace (namespaced exceptions)")
+	cmd.Flags().BoolVar(&allowUnmatched, "allow-unmatched", false, "allow images no policy matches (default: deny them)")
+	cmd.Flags().StringVar(&platform, "platform", "", "platform to scan in a multi-platform index: os/arch[/variant]")
+	cmd.Flags().StringVarP(&output, "output", "o", "table", "output format: table or json")
+	addDataDirFlag(cmd, &dataDir)
+	return cmd
+}
+
+func hasVulnerabilityRules(set *policy.Set) bool {
+	var walk func([]policy.Rule) bool
+	walk = func(rules []policy.Rule) bool {
+		for _, r := range rules {
+			if r.Vulnerabilities != nil {
+				return true
+			}
+			for _, alt := range r.AnyOf {
+				if walk(alt.Rules) {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	for _, p := range set.Policies {
+		if walk(p.Rules) {
+			return true
+		}
+	}
+	return false
+}
+
+// localScanner catalogues an artifact and scans it against the local
+// advisory database.
+type localScanner struct {
+	db         *vulndb.DB
+	exceptions []evidence.Exception
+	platform   *v1.Platform
+}
+
+var _ collect.Scanner = localScanner{}
+
+func (s localScanner) Scan(ctx context.Context, art *oci.Artifact) (*evidence.VulnerabilityEvidence, error) {
+	doc, err := generate.Document(ctx, art, generate.Options{Platform: s.platform})
+	if err != nil {
+		return nil, err
+	}
+	r, err := scan.Scan(ctx, s.db, doc, scan.Config{Source: art.Source.Input, Exceptions: s.exceptions})
+	if err != nil {
+		return nil, err
+	}
+	return r.Evidence(), nil
+}
+
+var outcomeLabels = map[string]string{
+	evidence.OutcomePass: "pass", evidence.OutcomeFail: "FAIL", evidence.OutcomeWaived: "waived", evidence.OutcomeNotApplicable: "n/a",
+}
+
+func renderDecision(w io.Writer, d evidence.Decision) {
+	verdict := "ALLOWED"
+	switch {
+	case !d.Allowed:
+		verdict = "DENIED"
+	case d.Violations > 0:
+		verdict = fmt.Sprintf("ALLOWED (audit: %d violations)", d.Violations)
+	}
+	fmt.Fprintf(w, "%s: %s\n", d.Subject, verdict)
+	for _, r := range d.Rules {
+		name := r.Rule
+		if r.Policy != "" {
+			name = r.Policy + "/" + r.Rule
+		}
+		mode := ""
+		if r.Mode == evidence.ModeAudit && r.Outcome == evidence.OutcomeFail {
+			mode = " (audit)"
+		}
+		fmt.Fprintf(w, "  %-6s %s%s: %s\n", outcomeLabels[r.Outcome], name, mode, r.Reason)
+		if r.Outcome == evidence.OutcomeFail && r.Fix != "" {
+			fmt.Fprintf(w, "         fix: %s\n", r.Fix)
+		}
+	}
+	for _, e := range d.ExpiredExceptions {
+		fmt.Fprintf(w, "  note   exception %s\n", e)
+	}
+}
+
+func (a *app) policyLintCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "lint FILE|DIR...",
+		Short: "Load and validate policy and exception documents (SupplyChainPolicy, ClusterImagePolicy, SupplyChainException)",
+		Long: `Load every document and report what it holds, or the first problem in each file with the file,
+the field and what is wrong. Warnings name what loads but deserves a look: unanchored regular
+expressions in ClusterImagePolicies, exceptions that have expired or expire within 7 days, ignore
+rules that cover every image. Exit 0 when every file is valid, 1 when one is not.`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			now := time.Now()
+			invalid := 0
+			for _, path := range args {
+				docs, err := policy.Load(path)
+				if err != nil {
+					invalid++
+					fmt.Fprintf(a.stdout, "invalid: %v\n", err)
+					continue
+				}
+				fmt.Fprintf(a.stdout, "ok: %s: %d policies, %d exceptions\n", path, len(docs.Policies), len(docs.Exceptions))
+				for _, p := range docs.Policies {
+					fmt.Fprintf(a.stdout, "  policy %s (%s, %s): %d rules\n", p.Name, p.Kind, p.Mode, len(p.Rules))
+				}
+				for _, w := range docs.Warnings {
+					fmt.Fprintf(a.stdout, "  warning: %s\n", w)
+				}
+				for _, e := range docs.Exceptions {
+					switch left := e.ExpiresAt.Sub(now); {
+					case left <= 0:
+						fmt.Fprintf(a.stdout, "  warning: exception %s (owner %s) expired %s and no longer applies\n", e.Name, e.Owner, e.ExpiresAt.UTC().Format(time.RFC3339))
+					case left < 7*24*time.Hour:
+						fmt.Fprintf(a.stdout, "  note: exception %s (owner %s) expires %s, in %s\n", e.Name, e.Owner, e.ExpiresAt.UTC().Format(time.RFC3339), left.Round(time.Hour))
+					}
+				}
+			}
+			if invalid > 0 {
+				return gateError{msg: fmt.Sprintf("%d of %d invalid", invalid, len(args))}
+			}
+			return nil
+		},
+	}
+	return cmd
+}
