@@ -7,10 +7,12 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
-	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/sigstore/sigstore-go/pkg/testing/ca"
 
+	"github.com/dossier-dev/dossier/internal/attest"
+	"github.com/dossier-dev/dossier/internal/evidence"
 	"github.com/dossier-dev/dossier/internal/oci"
 	"github.com/dossier-dev/dossier/internal/sign"
 	"github.com/dossier-dev/dossier/internal/testutil"
@@ -30,7 +32,7 @@ func TestSignVerifyAttestCLI(t *testing.T) {
 	npm := testutil.PushSample(t, "npm-app", host+"/team/app:v1")
 	ref := host + "/team/app:v1"
 
-	if r := dossier(t, "", "verify", ref, "--key", key+".pub"); r.code != ExitGateFailed || !strings.Contains(r.stderr, "no signature found") {
+	if r := dossier(t, "", "verify", ref, "--key", key+".pub"); r.code != ExitGateFailed || !strings.Contains(r.stderr, "no signature by key") {
 		t.Fatalf("unsigned: %+v", r)
 	}
 	if r := dossier(t, "", "verify", ref); r.code != ExitError || !strings.Contains(r.stderr, "identity is mandatory") {
@@ -41,14 +43,15 @@ func TestSignVerifyAttestCLI(t *testing.T) {
 		t.Fatalf("sign: %+v", r)
 	}
 	r = dossier(t, "", "verify", ref, "--key", key+".pub", "-o", "json")
-	var v []struct{ Digest, Identity, Referrer string }
-	if r.code != 0 || json.Unmarshal([]byte(r.stdout), &v) != nil || len(v) != 1 || v[0].Digest != npm || !strings.HasPrefix(v[0].Identity, "key ") {
+	var v []verifyResult
+	if r.code != 0 || json.Unmarshal([]byte(r.stdout), &v) != nil || len(v) != 1 || !v[0].Verified || v[0].Subject.Digest != npm ||
+		len(v[0].Signatures) != 1 || !strings.HasPrefix(v[0].Signatures[0].Signer.KeyFingerprint, "sha256:") || !v[0].Signatures[0].TransparencyLogSkipped {
 		t.Fatalf("verify: %+v", r)
 	}
 	// several REFs at once: one unsigned makes the run fail, the other is still reported
 	unsigned := testutil.PushSample(t, "debian", host+"/team/unsigned:v1")
 	r = dossier(t, "", "verify", ref, host+"/team/unsigned:v1", "--key", key+".pub")
-	if r.code != ExitGateFailed || !strings.Contains(r.stdout, "verified "+host+"/team/app:v1@"+npm) || !strings.Contains(r.stderr, unsigned) {
+	if r.code != ExitGateFailed || !strings.Contains(r.stdout, "verified "+host+"/team/app@"+npm) || !strings.Contains(r.stderr, unsigned) {
 		t.Fatalf("verify of two refs: %+v", r)
 	}
 	// the tag moves to other content after signing
@@ -128,7 +131,7 @@ func TestSBOMAndScanAttest(t *testing.T) {
 	if r.code != 0 || !strings.Contains(r.stdout, "GO-2021-0113") || !strings.Contains(r.stdout, `"scanner"`) {
 		t.Fatalf("vuln attestation: %.400s %s", r.stdout, r.stderr)
 	}
-	if r := dossier(t, "", "scan", "--data-dir", data, ref, "--attest"); r.code != ExitError || !strings.Contains(r.stderr, "--attest needs --key") {
+	if r := dossier(t, "", "scan", "--data-dir", data, ref, "--attest"); r.code != ExitError || !strings.Contains(r.stderr, "--key FILE or --keyless") {
 		t.Fatalf("--attest without key: %+v", r)
 	}
 }
@@ -146,18 +149,22 @@ func TestKeylessVerifyOffline(t *testing.T) {
 		t.Fatal(err)
 	}
 	host := testutil.Registry(t)
-	digest := testutil.PushSample(t, "npm-app", host+"/acme/app:v1")
-	subject, err := name.NewDigest(host+"/acme/app@"+digest, name.Insecure)
+	testutil.PushSample(t, "npm-app", host+"/acme/app:v1")
+	repo, err := oci.OpenRegistry(host+"/acme/app", oci.RegistryOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	subject, err := repo.Resolve(context.Background(), "v1")
 	if err != nil {
 		t.Fatal(err)
 	}
 	const id = "https://github.com/acme/app/.github/workflows/release.yml@refs/tags/v1"
 	const issuer = "https://token.actions.githubusercontent.com"
-	st, err := sign.Statement(digest, sign.SignPredicateType, map[string]any{}, nil)
+	st, err := attest.Statement(subject.Digest, evidence.PredicateSignatures, json.RawMessage(`{}`), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := sign.Store(context.Background(), subject, testutil.KeylessBundle(t, vs, st, id, issuer, true), sign.SignPredicateType, oci.RegistryOptions{}); err != nil {
+	if _, err := sign.StoreBundle(context.Background(), repo, subject, testutil.KeylessBundle(t, vs, st, id, issuer, true), evidence.PredicateSignatures, time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	ref := host + "/acme/app:v1"
@@ -166,7 +173,7 @@ func TestKeylessVerifyOffline(t *testing.T) {
 		t.Fatalf("keyless verify: %+v", r)
 	}
 	r = dossier(t, "", "verify", ref, "--trusted-root", rootFile, "--certificate-identity-regexp", `^https://github\.com/acme-evil/`, "--certificate-oidc-issuer", issuer)
-	if r.code != ExitGateFailed || !strings.Contains(r.stderr, "signed by another identity or issuer") {
+	if r.code != ExitGateFailed || !strings.Contains(r.stderr, "signed by "+id+" (issuer "+issuer+"), but the policy requires /^https://github\\.com/acme-evil//") {
 		t.Fatalf("look-alike identity: %+v", r)
 	}
 	if r := dossier(t, "", "verify", ref, "--trusted-root", rootFile, "--certificate-identity", id); r.code != ExitError || !strings.Contains(r.stderr, "--certificate-oidc-issuer") {
@@ -228,20 +235,19 @@ func TestKeylessSignAndVerifyOverHTTP(t *testing.T) {
 	const id = "https://github.com/acme/app/.github/workflows/release.yml@refs/heads/main"
 	const issuer = "https://token.actions.githubusercontent.com"
 	t.Setenv("SIGSTORE_ID_TOKEN", testutil.IDToken(id, issuer))
-	if r := dossier(t, "", "sign", ref, "--keyless", "--fulcio-url", fulcio.URL, "--rekor-url", rekor); r.code != 0 {
+	if r := dossier(t, "", "sign", ref, "--keyless", "--fulcio-url", fulcio.URL, "--rekor-url", rekor.URL); r.code != 0 {
 		t.Fatalf("sign --keyless: %+v", r)
 	}
 	r := dossier(t, "", "verify", ref, "--trusted-root", rootFile, "--certificate-identity", id, "--certificate-oidc-issuer", issuer, "-o", "json")
-	var v []struct {
-		Identity, Issuer string
-		LogIndex         *int64
-		SigningTime      *string
-	}
-	if r.code != 0 || json.Unmarshal([]byte(r.stdout), &v) != nil || len(v) != 1 || v[0].Identity != id || v[0].Issuer != issuer || v[0].LogIndex == nil || v[0].SigningTime == nil {
+	var v []verifyResult
+	if r.code != 0 || json.Unmarshal([]byte(r.stdout), &v) != nil || len(v) != 1 || len(v[0].Signatures) != 1 {
 		t.Fatalf("verify keyless: %+v", r)
 	}
+	if s := v[0].Signatures[0]; s.Signer.Identity != id || s.Signer.Issuer != issuer || s.LogIndex == nil || s.SigningTime == nil || s.TransparencyLogSkipped {
+		t.Fatalf("verify keyless: %+v", s)
+	}
 	r = dossier(t, "", "verify", ref, "--trusted-root", rootFile, "--certificate-identity", strings.Replace(id, "/acme/", "/acme-evil/", 1), "--certificate-oidc-issuer", issuer)
-	if r.code != ExitGateFailed || !strings.Contains(r.stderr, "another identity") {
+	if r.code != ExitGateFailed || !strings.Contains(r.stderr, "but the policy requires https://github.com/acme-evil/") {
 		t.Fatalf("look-alike identity: %+v", r)
 	}
 
@@ -252,8 +258,12 @@ func TestKeylessSignAndVerifyOverHTTP(t *testing.T) {
 		t.Fatal(r)
 	}
 	testutil.PushSample(t, "go-app", host+"/acme/logged:v1")
-	if r := dossier(t, "", "sign", host+"/acme/logged:v1", "--key", key+".key", "--rekor-url", rekor); r.code != 0 {
+	before := rekor.Entries()
+	if r := dossier(t, "", "sign", host+"/acme/logged:v1", "--key", key+".key", "--rekor-url", rekor.URL); r.code != 0 {
 		t.Fatalf("sign --key --rekor-url: %+v", r)
+	}
+	if rekor.Entries() != before+1 {
+		t.Fatalf("sign --key --rekor-url made %d log entries, want 1", rekor.Entries()-before)
 	}
 	if r := dossier(t, "", "verify", host+"/acme/logged:v1", "--key", key+".pub"); r.code != 0 {
 		t.Fatalf("verify the logged key-based signature: %+v", r)

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -19,16 +20,26 @@ import (
 	"github.com/sigstore/sigstore-go/pkg/tlog"
 )
 
+// Rekor is a transparency log on 127.0.0.1 (see StartRekor).
+type Rekor struct {
+	URL     string
+	entries atomic.Int64
+}
+
+// Entries counts the entries the log has accepted.
+func (r *Rekor) Entries() int64 { return r.entries.Load() }
+
 // StartRekor runs a transparency log on 127.0.0.1 that speaks Rekor's
 // POST /api/v1/log/entries, backed by sigstore-go's offline log: entries
 // are canonicalised by Rekor's own types and returned with a signed entry
-// timestamp and an inclusion proof. It returns the base URL.
-func StartRekor(t testing.TB, vs *ca.VirtualSigstore) string {
+// timestamp and an inclusion proof.
+func StartRekor(t testing.TB, vs *ca.VirtualSigstore) *Rekor {
 	t.Helper()
 	logID, err := vs.RekorLogID()
 	if err != nil {
 		t.Fatal(err)
 	}
+	rekor := &Rekor{}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/api/v1/log/entries" || r.Method != http.MethodPost {
 			http.NotFound(w, r)
@@ -69,9 +80,11 @@ func StartRekor(t testing.TB, vs *ca.VirtualSigstore) string {
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("ETag", uuid)
 		w.Header().Set("Location", "/api/v1/log/entries/"+uuid)
+		rekor.entries.Add(1)
 		w.WriteHeader(http.StatusCreated)
 		_ = json.NewEncoder(w).Encode(map[string]models.LogEntryAnon{uuid: entry})
 	}))
 	t.Cleanup(srv.Close)
-	return srv.URL
+	rekor.URL = srv.URL
+	return rekor
 }
