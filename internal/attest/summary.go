@@ -84,4 +84,3 @@ func splitSourceURI(uri string) (string, string) {
 	}
 	return strings.TrimSuffix(uri, ".git"), ""
 }
-

@@ -113,6 +113,13 @@ func TestMatchRealRecords(t *testing.T) {
 		component("pkg:npm/lodash@4.17.20"),                                                // GHSA-35jh-r3h4-6jhm
 		component("pkg:npm/lodash@4.17.21"),                                                // none
 		component("pkg:npm/minimist@1.2.5"),                                                // GHSA-xvch-5gv4-984h
+		component("pkg:npm/minimist@1.2.6"),                                                // fixed
+		component("pkg:npm/minimist@0.2.4"),                                                // between the record's two ranges
+		component("pkg:npm/lodash.template@4.5.0"),                                         // last_affected: matches
+		component("pkg:npm/lodash.template@4.5.1"),                                         // after last_affected
+		component("pkg:npm/lodash-template@1.0.1"),                                         // after last_affected
+		component("pkg:npm/%40types/lodash@4.17.20"),                                       // another package: the scope counts
+		component("pkg:npm/lodash.merge@4.6.1"),                                            // a name that only starts alike
 		component("pkg:maven/org.apache.logging.log4j/log4j-core@2.14.1"),                  // Log4Shell
 		component("pkg:maven/org.apache.logging.log4j/log4j-core@2.15.0"),                  // fixed
 		component("pkg:rpm/almalinux/openssl@3.0.1-41.el9_0?epoch=1&distro=almalinux-9.0"), // ALSA-2022:7288
@@ -131,7 +138,7 @@ func TestMatchRealRecords(t *testing.T) {
 	got := findingIDs(m)
 	want := []string{
 		"golang.org/x/text@v0.3.5 GO-2021-0113", "golang.org/x/text@v0.3.5 GO-2022-1059", "golang.org/x/text@v0.3.7 GO-2022-1059",
-		"lodash@4.17.20 GHSA-35jh-r3h4-6jhm", "minimist@1.2.5 GHSA-xvch-5gv4-984h",
+		"lodash@4.17.20 GHSA-35jh-r3h4-6jhm", "minimist@1.2.5 GHSA-xvch-5gv4-984h", "lodash.template@4.5.0 GHSA-35jh-r3h4-6jhm",
 		"org.apache.logging.log4j:log4j-core@2.14.1 GHSA-jfh8-c2jp-5v3q", "openssl@1:3.0.1-41.el9_0 ALSA-2022:7288",
 		"pyyaml@5.3.1 PYSEC-2021-142", "openssl-src@300.0.10+3.0.6 RUSTSEC-2022-0064",
 	}

@@ -53,3 +53,24 @@ func TestRatingBands(t *testing.T) {
 		}
 	}
 }
+
+// TestCVSSv4KnownAnswers scores vectors whose base scores FIRST's CVSS
+// v4.0 specification and calculator give.
+func TestCVSSv4KnownAnswers(t *testing.T) {
+	cases := []struct {
+		vector string
+		score  float64
+		rating string
+	}{
+		{"CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N", 9.3, evidence.SeverityCritical},
+		{"CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:H/SI:H/SA:H", 10, evidence.SeverityCritical},
+		{"CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:N/VI:N/VA:N/SC:N/SI:N/SA:N", 0, evidence.SeverityNone},
+	}
+	for _, c := range cases {
+		r := &vulndb.Record{ID: "TEST", Severity: []vulndb.Severity{{Type: "CVSS_V4", Score: c.vector}}}
+		s := severityOf(r, nil)
+		if s.Score != c.score || s.Rating != c.rating || s.Source != "CVSS_V4" {
+			t.Errorf("%s: %+v, want %v %s", c.vector, s, c.score, c.rating)
+		}
+	}
+}

@@ -203,7 +203,10 @@ func TestScanMatchesOSVScanner(t *testing.T) {
 	inputs := map[string]string{
 		"go-app image":      "oci-layout:" + testutil.SampleLayout("go-app"),
 		"npm-app image":     "oci-layout:" + testutil.SampleLayout("npm-app"),
-		"debian image":      "oci-layout:" + testutil.SampleLayout("debian"),
+		// the shared data's one Debian record is for Debian 7 nginx, which
+		// no sample image holds: this SBOM has the affected wheezy build, the
+		// fixed one, and Debian 12's (another release: must not match)
+		"debian nginx SBOM": "sbom:" + filepath.Join("testdata", "sboms", "debian-nginx.cdx.json"),
 		"go.mod":            "dir:" + filepath.Join(testutil.RepoRoot(), "samples", "src", "go-app"),
 		"package-lock.json": "dir:" + filepath.Join(testutil.RepoRoot(), "samples", "src", "npm-app"),
 		"requirements.txt":  "dir:" + filepath.Join(lockfiles, "python"),
@@ -215,7 +218,11 @@ func TestScanMatchesOSVScanner(t *testing.T) {
 	mustFind := map[string]string{
 		"go-app image": "GO-2021-0113", "npm-app image": "GHSA-xvch-5gv4-984h", "go.mod": "GO-2022-1059",
 		"package-lock.json": "GHSA-35jh-r3h4-6jhm", "requirements.txt": "PYSEC-2021-108",
-		"Cargo.lock": "RUSTSEC-2021-0003", "pom.xml": "GHSA-jfh8-c2jp-5v3q",
+		"Cargo.lock": "RUSTSEC-2021-0003", "pom.xml": "GHSA-jfh8-c2jp-5v3q", "debian nginx SBOM": "DSA-3029-1",
+	}
+	// findings neither tool may report: another release's or the fixed build
+	mustNotFind := map[string][]finding{
+		"debian nginx SBOM": {{"nginx", "1.22.1-9", "DSA-3029-1"}, {"nginx", "1.2.1-2.2+wheezy3", "DSA-3029-1"}},
 	}
 	names := make([]string, 0, len(inputs))
 	for n := range inputs {
@@ -224,9 +231,12 @@ func TestScanMatchesOSVScanner(t *testing.T) {
 	sort.Strings(names)
 	for _, name := range names {
 		t.Run(name, func(t *testing.T) {
-			sbomFile := filepath.Join(t.TempDir(), "input.cdx.json")
-			if err := os.WriteFile(sbomFile, dossierSBOM(t, inputs[name], "cyclonedx-json"), 0o644); err != nil {
-				t.Fatal(err)
+			sbomFile, given := strings.CutPrefix(inputs[name], "sbom:")
+			if !given {
+				sbomFile = filepath.Join(t.TempDir(), "input.cdx.json")
+				if err := os.WriteFile(sbomFile, dossierSBOM(t, inputs[name], "cyclonedx-json"), 0o644); err != nil {
+					t.Fatal(err)
+				}
 			}
 			ours := dossierFindings(t, dossierDB, sbomFile)
 			theirs := osvScannerFindings(t, osvDB, sbomFile)
@@ -261,6 +271,11 @@ func TestScanMatchesOSVScanner(t *testing.T) {
 				}
 				if !found {
 					t.Errorf("neither tool reported %s", want)
+				}
+			}
+			for _, f := range mustNotFind[name] {
+				if ours[f] || theirs[f] {
+					t.Errorf("%s reported (dossier %v, osv-scanner %v)", f, ours[f], theirs[f])
 				}
 			}
 			t.Logf("%d findings agree; %d osv-scanner findings are its documented stdlib version error", len(ours), documented)
