@@ -45,9 +45,15 @@ func SampleIndex(t testing.TB, name string) layout.Path {
 // and returns its host:port.
 func Registry(t testing.TB) string {
 	t.Helper()
+	return strings.TrimPrefix(RegistryServer(t).URL, "http://")
+}
+
+// RegistryServer is Registry's server, for tests that stop it.
+func RegistryServer(t testing.TB) *httptest.Server {
+	t.Helper()
 	srv := httptest.NewServer(registry.New(registry.WithReferrersSupport(true), registry.Logger(nullLogger())))
 	t.Cleanup(srv.Close)
-	return strings.TrimPrefix(srv.URL, "http://")
+	return srv
 }
 
 // PeersDir is where .ci/run installs the interop peers (syft, registry,
