@@ -242,9 +242,11 @@ func TestDBStatusAndUpdate(t *testing.T) {
 	}
 }
 
-func writeFile(t *testing.T, path, content string) {
+// writeFile writes content to path and returns the path.
+func writeFile(t *testing.T, path, content string) string {
 	t.Helper()
 	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	return path
 }

@@ -1,0 +1,186 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dossier-dev/dossier/internal/evidence"
+	"github.com/dossier-dev/dossier/internal/testutil"
+)
+
+func TestPolicyCheck(t *testing.T) {
+	t.Setenv("DOSSIER_PASSWORD", "pw")
+	dir := t.TempDir()
+	key := filepath.Join(dir, "release")
+	if r := dossier(t, "", "key", "generate", "--output-prefix", key); r.code != 0 {
+		t.Fatal(r)
+	}
+	host := testutil.Registry(t)
+	npm := testutil.PushSample(t, "npm-app", host+"/team/npm:v1")
+	testutil.PushSample(t, "go-app", host+"/team/unsigned:v1")
+	if r := dossier(t, "", "sign", host+"/team/npm:v1", "--key", key+".key"); r.code != 0 {
+		t.Fatal(r)
+	}
+	signedOnly := writeFile(t, filepath.Join(dir, "signed.yaml"), fmt.Sprintf(`apiVersion: dossier.dev/v1alpha1
+kind: SupplyChainPolicy
+metadata: {name: require-signed}
+spec:
+  images: ["%s/team/**"]
+  signers:
+    - name: release
+      key: {file: release.pub}
+  rules:
+    - name: signed
+      signature: {}
+`, host))
+
+	r := dossier(t, "", "policy", "check", host+"/team/npm:v1", "--policy", signedOnly)
+	if r.code != 0 || !strings.Contains(r.stdout, host+"/team/npm@"+npm+": ALLOWED") || !strings.Contains(r.stdout, "pass   require-signed/signed: signed by key sha256:") {
+		t.Fatalf("signed image: %+v", r)
+	}
+	r = dossier(t, "", "policy", "check", host+"/team/npm:v1", host+"/team/unsigned:v1", "--policy", signedOnly)
+	if r.code != ExitGateFailed || !strings.Contains(r.stdout, "DENIED") || !strings.Contains(r.stdout, "fix: dossier sign "+host+"/team/unsigned@sha256:") ||
+		!strings.Contains(r.stderr, "1 of 2 denied") {
+		t.Fatalf("one unsigned image: %+v", r)
+	}
+	// JSON decisions carry every rule
+	r = dossier(t, "", "policy", "check", host+"/team/unsigned:v1", "--policy", signedOnly, "-o", "json")
+	var decisions []evidence.Decision
+	if r.code != ExitGateFailed || json.Unmarshal([]byte(r.stdout), &decisions) != nil || len(decisions) != 1 || decisions[0].Allowed ||
+		decisions[0].Rules[0].Outcome != evidence.OutcomeFail || decisions[0].Rules[0].Fix == "" {
+		t.Fatalf("json: %+v", r)
+	}
+	// an image no policy matches is denied unless allowed explicitly
+	other := testutil.PushSample(t, "debian", host+"/elsewhere/app:v1")
+	if r := dossier(t, "", "policy", "check", host+"/elsewhere/app:v1", "--policy", signedOnly); r.code != ExitGateFailed || !strings.Contains(r.stdout, "no policy matches "+host+"/elsewhere/app:v1") {
+		t.Fatalf("unmatched: %+v", r)
+	}
+	if r := dossier(t, "", "policy", "check", host+"/elsewhere/app:v1", "--policy", signedOnly, "--allow-unmatched"); r.code != 0 || !strings.Contains(r.stdout, other) {
+		t.Fatalf("unmatched, allowed: %+v", r)
+	}
+	// audit mode reports and admits
+	audit := writeFile(t, filepath.Join(dir, "audit.yaml"), strings.Replace(readText(t, signedOnly), "spec:\n", "spec:\n  mode: audit\n", 1))
+	if r := dossier(t, "", "policy", "check", host+"/team/unsigned:v1", "--policy", audit); r.code != 0 || !strings.Contains(r.stdout, "ALLOWED (audit: 1 violations)") || !strings.Contains(r.stdout, "FAIL   require-signed/signed (audit)") {
+		t.Fatalf("audit: %+v", r)
+	}
+	// the vulnerability gate: findings fail it, an exception for the digest waives them
+	vulns := writeFile(t, filepath.Join(dir, "vulns.yaml"), fmt.Sprintf(`apiVersion: dossier.dev/v1alpha1
+kind: SupplyChainPolicy
+metadata: {name: no-high}
+spec:
+  images: ["%s/team/**"]
+  rules:
+    - vulnerabilities: {failOn: high, maxDatabaseAge: 72h}
+`, host))
+	if r := dossier(t, "", "policy", "check", host+"/team/npm:v1", "--policy", vulns, "--data-dir", filepath.Join(dir, "empty")); r.code != ExitGateFailed || !strings.Contains(r.stdout, "no advisory database in") {
+		t.Fatalf("no database: %+v", r)
+	}
+	data := importedDataDir(t)
+	r = dossier(t, "", "policy", "check", host+"/team/npm:v1", "--policy", vulns, "--data-dir", data)
+	if r.code != ExitGateFailed || !strings.Contains(r.stdout, "GHSA-35jh-r3h4-6jhm") || !strings.Contains(r.stdout, "GHSA-xvch-5gv4-984h") {
+		t.Fatalf("findings: %+v", r)
+	}
+	exceptions := writeFile(t, filepath.Join(dir, "exceptions.yaml"), fmt.Sprintf(`apiVersion: dossier.dev/v1alpha1
+kind: SupplyChainException
+metadata: {name: npm-waiver, namespace: production}
+spec:
+  owner: web-platform
+  imageDigest: %s/team/npm@%s
+  reason: not reachable
+  expiresAt: "%s"
+  waives: {vulnerabilities: [CVE-2021-23337, CVE-2021-44906]}
+`, host, npm, time.Now().Add(48*time.Hour).UTC().Format(time.RFC3339)))
+	r = dossier(t, "", "policy", "check", host+"/team/npm:v1", "--policy", vulns, "--exceptions", exceptions, "--data-dir", data)
+	if r.code != 0 || !strings.Contains(r.stdout, "waived no-high/vulnerabilities: 2 findings") || !strings.Contains(r.stdout, "npm-waiver (owner web-platform") {
+		t.Fatalf("waived: %+v", r)
+	}
+	// the exception is for production: another namespace does not get it
+	if r := dossier(t, "", "policy", "check", host+"/team/npm:v1", "--policy", vulns, "--exceptions", exceptions, "--data-dir", data, "--namespace", "staging"); r.code != ExitGateFailed {
+		t.Fatalf("namespaced exception applied elsewhere: %+v", r)
+	}
+	if r := dossier(t, "", "policy", "check", host+"/team/npm:v1"); r.code != ExitError || !strings.Contains(r.stderr, "--policy") {
+		t.Fatalf("no policy: %+v", r)
+	}
+}
+
+// A ClusterImagePolicy with a key authority decides as policy-controller
+// does, on a signature in cosign's legacy layout.
+func TestPolicyCheckClusterImagePolicy(t *testing.T) {
+	t.Setenv("DOSSIER_PASSWORD", "pw")
+	dir := t.TempDir()
+	key := filepath.Join(dir, "k")
+	if r := dossier(t, "", "key", "generate", "--output-prefix", key); r.code != 0 {
+		t.Fatal(r)
+	}
+	host := testutil.Registry(t)
+	testutil.PushSample(t, "npm-app", host+"/cip/app:v1")
+	if r := dossier(t, "", "sign", host+"/cip/app:v1", "--key", key+".key", "--legacy-tags"); r.code != 0 {
+		t.Fatal(r)
+	}
+	pub := readText(t, key+".pub")
+	cip := writeFile(t, filepath.Join(dir, "cip.yaml"), fmt.Sprintf(`apiVersion: policy.sigstore.dev/v1beta1
+kind: ClusterImagePolicy
+metadata: {name: signed}
+spec:
+  images: [{glob: "%s/cip/**"}]
+  authorities:
+    - key:
+        data: |
+%s
+`, host, indentText(pub, "          ")))
+	if r := dossier(t, "", "policy", "check", host+"/cip/app:v1", "--policy", cip); r.code != 0 || !strings.Contains(r.stdout, "authority authority-0: satisfied") {
+		t.Fatalf("cip: %+v", r)
+	}
+}
+
+func TestPolicyLint(t *testing.T) {
+	dir := t.TempDir()
+	good := writeFile(t, filepath.Join(dir, "good.yaml"), `apiVersion: dossier.dev/v1alpha1
+kind: SupplyChainException
+metadata: {name: old}
+spec:
+  owner: team
+  imageDigest: sha256:1111111111111111111111111111111111111111111111111111111111111111
+  reason: r
+  expiresAt: "2020-01-01T00:00:00Z"
+  waives: {policies: [p]}
+`)
+	bad := writeFile(t, filepath.Join(dir, "bad.yaml"), `apiVersion: dossier.dev/v1alpha1
+kind: SupplyChainPolicy
+metadata: {name: p}
+spec:
+  images: ["**"]
+  rules: [{signature: {}}]
+`)
+	r := dossier(t, "", "policy", "lint", good, bad)
+	if r.code != ExitGateFailed || !strings.Contains(r.stdout, "ok: "+good+": 0 policies, 1 exceptions") ||
+		!strings.Contains(r.stdout, "exception old (owner team) expired 2020-01-01T00:00:00Z") ||
+		!strings.Contains(r.stdout, "invalid: "+bad+": spec.rules[0].signature.signers: no signers") {
+		t.Fatalf("lint: %+v", r)
+	}
+	if r := dossier(t, "", "policy", "lint", good); r.code != 0 {
+		t.Fatalf("lint of a valid file: %+v", r)
+	}
+}
+
+func readText(t *testing.T, path string) string {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(data)
+}
+
+func indentText(s, prefix string) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	for i := range lines {
+		lines[i] = prefix + lines[i]
+	}
+	return strings.Join(lines, "\n")
+}
