@@ -201,8 +201,8 @@ func TestScanMatchesOSVScanner(t *testing.T) {
 	defer db.Close()
 	lockfiles := filepath.Join("testdata", "lockfiles")
 	inputs := map[string]string{
-		"go-app image":      "oci-layout:" + testutil.SampleLayout("go-app"),
-		"npm-app image":     "oci-layout:" + testutil.SampleLayout("npm-app"),
+		"go-app image":  "oci-layout:" + testutil.SampleLayout("go-app"),
+		"npm-app image": "oci-layout:" + testutil.SampleLayout("npm-app"),
 		// the shared data's one Debian record is for Debian 7 nginx, which
 		// no sample image holds: this SBOM has the affected wheezy build, the
 		// fixed one, and Debian 12's (another release: must not match)
