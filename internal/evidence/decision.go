@@ -45,7 +45,9 @@ type RuleResult struct {
 	// Fix is the command that produces the missing evidence.
 	Fix    string  `json:"fix,omitempty"`
 	Waiver *Waiver `json:"waiver,omitempty"`
-	// Findings lists advisory IDs behind a vulnerability failure.
+	// Findings lists the advisory ID of each finding behind a vulnerability
+	// failure, in the scan's order (an advisory on two components is listed
+	// twice).
 	Findings []string `json:"findings,omitempty"`
 }
 

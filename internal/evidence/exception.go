@@ -59,11 +59,15 @@ type Waiver struct {
 // WaivesFinding reports whether the exception names the finding (by ID or
 // alias) and, when it names a package, the finding's component. Scope and
 // expiry are judged separately (Covers, Expired).
-func (e Exception) WaivesFinding(f Finding) bool {
+func (e *Exception) WaivesFinding(f *Finding) bool {
 	named := false
-	for _, id := range f.IDs() {
-		for _, v := range e.Vulnerabilities {
-			if id == v {
+	for _, v := range e.Vulnerabilities {
+		if v == f.ID {
+			named = true
+			break
+		}
+		for _, alias := range f.Aliases {
+			if v == alias {
 				named = true
 			}
 		}

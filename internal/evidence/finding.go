@@ -17,7 +17,21 @@ var severityRank = map[string]int{
 }
 
 // SeverityRank orders ratings; unknown ratings rank lowest.
-func SeverityRank(rating string) int { return severityRank[strings.ToLower(rating)] }
+func SeverityRank(rating string) int {
+	switch rating { // ratings dossier produces are lower case already
+	case SeverityCritical:
+		return 5
+	case SeverityHigh:
+		return 4
+	case SeverityMedium:
+		return 3
+	case SeverityLow:
+		return 2
+	case SeverityNone:
+		return 1
+	}
+	return severityRank[strings.ToLower(rating)]
+}
 
 // ValidSeverity reports whether rating is one of the ratings above.
 func ValidSeverity(rating string) bool {

@@ -3,7 +3,6 @@ package policy
 import (
 	"fmt"
 	"slices"
-	"sort"
 	"strings"
 	"time"
 
@@ -216,16 +215,15 @@ func matchesAny(signers []Signer, v evidence.Signer) *Signer {
 }
 
 func (e *evaluator) signature(res *evidence.RuleResult, r *SignatureRule) {
-	subject := e.ev.Subject.String()
-	res.Fix = signFix(subject, r.Signers)
 	if why, ok := e.ev.Unavailable[evidence.NeedSignatures]; ok {
 		res.Outcome, res.Reason = evidence.OutcomeFail, "signatures could not be read: "+why
+		res.Fix = signFix(e.ev.Subject.String(), r.Signers)
 		return
 	}
 	var others []string
 	for _, sig := range e.ev.Signatures {
 		if s := matchesAny(r.Signers, sig.Signer); s != nil {
-			res.Outcome, res.Fix = evidence.OutcomePass, ""
+			res.Outcome = evidence.OutcomePass
 			res.Reason = fmt.Sprintf("signed by %s (trusted signer %s), stored at %s", sig.Signer, s.Name, sig.StoredAt)
 			if sig.TransparencyLogSkipped {
 				res.Reason += "; key-based, no transparency-log entry required"
@@ -236,7 +234,7 @@ func (e *evaluator) signature(res *evidence.RuleResult, r *SignatureRule) {
 			others = append(others, t)
 		}
 	}
-	res.Outcome = evidence.OutcomeFail
+	res.Outcome, res.Fix = evidence.OutcomeFail, signFix(e.ev.Subject.String(), r.Signers)
 	switch {
 	case len(others) > 0:
 		res.Reason = fmt.Sprintf("signed by %s, but the policy requires %s", strings.Join(others, ", "), signersText(r.Signers))
@@ -304,11 +302,10 @@ func attestFix(subject, predicateType string, signers []Signer) string {
 }
 
 func (e *evaluator) attestation(res *evidence.RuleResult, r *AttestationRule) {
-	subject := e.ev.Subject.String()
 	short := evidence.PredicateShortName(r.PredicateType)
-	res.Fix = attestFix(subject, r.PredicateType, r.Signers)
 	if why, ok := e.ev.Unavailable[evidence.NeedAttestation(r.PredicateType)]; ok {
 		res.Outcome, res.Reason = evidence.OutcomeFail, short+" attestations could not be read: "+why
+		res.Fix = attestFix(e.ev.Subject.String(), r.PredicateType, r.Signers)
 		return
 	}
 	var others, failures []string
@@ -327,11 +324,11 @@ func (e *evaluator) attestation(res *evidence.RuleResult, r *AttestationRule) {
 			failures = append(failures, fmt.Sprintf("%s: %s", a.StoredAt, why))
 			continue
 		}
-		res.Outcome, res.Fix = evidence.OutcomePass, ""
+		res.Outcome = evidence.OutcomePass
 		res.Reason = fmt.Sprintf("%s attestation by %s (trusted signer %s), stored at %s", short, a.Signer, s.Name, a.StoredAt)
 		return
 	}
-	res.Outcome = evidence.OutcomeFail
+	res.Outcome, res.Fix = evidence.OutcomeFail, attestFix(e.ev.Subject.String(), r.PredicateType, r.Signers)
 	switch {
 	case len(failures) > 0:
 		res.Reason = fmt.Sprintf("%s attestation by a trusted signer does not meet the policy: %s", short, strings.Join(failures, "; "))
@@ -416,6 +413,7 @@ func (e *evaluator) vulnerabilities(res *evidence.RuleResult, r *VulnerabilityRu
 	}
 	var failing, waived []*evidence.Finding
 	var waivers []evidence.Exception
+	threshold := evidence.SeverityRank(r.FailOn)
 	for i := range vulns.Findings {
 		f := &vulns.Findings[i]
 		if f.Suppression != nil && f.Suppression.Kind == "vex" {
@@ -424,7 +422,7 @@ func (e *evaluator) vulnerabilities(res *evidence.RuleResult, r *VulnerabilityRu
 		if r.IgnoreUnfixed && f.FixState == evidence.FixNotFixed {
 			continue
 		}
-		if f.Severity.Rating != evidence.SeverityUnknown && evidence.SeverityRank(f.Severity.Rating) < evidence.SeverityRank(r.FailOn) {
+		if f.Severity.Rating != evidence.SeverityUnknown && evidence.SeverityRank(f.Severity.Rating) < threshold {
 			continue
 		}
 		if x := e.waivesFinding(f); x != nil {
@@ -437,8 +435,6 @@ func (e *evaluator) vulnerabilities(res *evidence.RuleResult, r *VulnerabilityRu
 		failing = append(failing, f)
 		res.Findings = append(res.Findings, f.ID)
 	}
-	sort.Strings(res.Findings)
-	res.Findings = slices.Compact(res.Findings)
 	scope := fmt.Sprintf("at or above %s (or of unknown severity)", r.FailOn)
 	if r.IgnoreUnfixed {
 		scope += ", with a fix published or fix state unknown"
@@ -530,7 +526,7 @@ func (e *evaluator) vulnEvidence(r *VulnerabilityRule) (*evidence.VulnerabilityE
 // waivesFinding returns the exception in force that waives f, if any.
 func (e *evaluator) waivesFinding(f *evidence.Finding) *evidence.Exception {
 	for i := range e.active {
-		if e.active[i].WaivesFinding(*f) {
+		if e.active[i].WaivesFinding(f) {
 			return &e.active[i]
 		}
 	}

@@ -86,7 +86,7 @@ func applyExceptions(findings []evidence.Finding, subject *evidence.Subject, exc
 			continue
 		}
 		for _, e := range exceptions {
-			if e.Expired(now) || !e.Covers(s) || !e.WaivesFinding(*f) {
+			if e.Expired(now) || !e.Covers(s) || !e.WaivesFinding(f) {
 				continue
 			}
 			f.Suppression = &evidence.Suppression{Kind: "exception", Reason: e.Reason, Owner: e.Owner, Expires: e.ExpiresAt.UTC().Format(time.RFC3339), Source: e.Source + " (" + e.Name + ")"}
