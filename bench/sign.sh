@@ -4,26 +4,9 @@
 # same key for both), then verification of 100 signed digests in one process.
 # Prints medians and ratios cosign/dossier (above 1.0: dossier is faster).
 # Needs the peers from .ci/install-peers.
-set -euo pipefail
-cd "$(dirname "$0")/.."
+source "$(dirname "$0")/lib.sh" sign
 runs=${RUNS:-5}
-peers=${DOSSIER_PEERS_DIR:-$HOME/.cache/dossier-peers}
-cosign="$peers/bin/cosign"; crane="$peers/bin/crane"; registry="$peers/bin/registry"
-out=$(realpath -m bench/out/sign); rm -rf "$out"; mkdir -p "$out"
-CGO_ENABLED=0 go build -trimpath -o bench/out/dossier ./cmd/dossier
-dossier=$(realpath bench/out/dossier)
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-host=127.0.0.1:$port
-cat >"$out/registry.yml" <<YML
-version: 0.1
-log: {level: error}
-storage: {filesystem: {rootdirectory: $out/data}}
-http: {addr: $host}
-YML
-"$registry" serve "$out/registry.yml" >"$out/registry.log" 2>&1 &
-regpid=$!
-trap 'kill $regpid 2>/dev/null' EXIT
-for _ in $(seq 50); do curl -fs "http://$host/v2/" >/dev/null && break; sleep 0.1; done
+cosign="$peers/bin/cosign"; crane="$peers/bin/crane"
 
 export DOSSIER_PASSWORD=bench COSIGN_PASSWORD=bench
 "$dossier" key generate --output-prefix "$out/key" 2>/dev/null
@@ -33,8 +16,6 @@ export DOSSIER_PASSWORD=bench COSIGN_PASSWORD=bench
 "$crane" push --insecure samples/layouts/npm-app "$host/base:v1" >/dev/null 2>&1
 insecure=(--allow-insecure-registry --allow-http-registry)
 
-now() { date +%s.%N; }
-median() { sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 : >"$out/dossier.times"; : >"$out/cosign.times"
 for i in $(seq "$runs"); do
   "$crane" copy --insecure "$host/base:v1" "$host/d$i:v1" >/dev/null 2>&1
