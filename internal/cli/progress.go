@@ -10,7 +10,11 @@ import (
 // stderrIsTerminal decides whether progress is drawn: never into pipes,
 // files or CI logs.
 func (a *app) stderrIsTerminal() bool {
-	f, ok := a.stderr.(*os.File)
+	w := a.stderr
+	if l, ok := w.(*lockedWriter); ok {
+		w = l.w
+	}
+	f, ok := w.(*os.File)
 	return ok && term.IsTerminal(int(f.Fd()))
 }
 

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -42,7 +43,9 @@ type app struct {
 func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	a := &app{stdin: stdin, stdout: stdout, stderr: stderr}
+	// several references are resolved and decided concurrently: every
+	// line a command prints goes through one lock per stream
+	a := &app{stdin: stdin, stdout: &lockedWriter{w: stdout}, stderr: &lockedWriter{w: stderr}}
 	// one transport for the whole run, so connections are reused
 	a.registry.Transport = oci.NewTransport(60 * time.Second)
 	root := a.rootCommand()
@@ -103,6 +106,18 @@ func flagsFromEnvironment(cmd *cobra.Command) error {
 		}
 	})
 	return err
+}
+
+// lockedWriter serialises writes from concurrent goroutines.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
 
 // usageError wraps argument problems so they read as such.
