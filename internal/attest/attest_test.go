@@ -85,6 +85,11 @@ func TestAttachVerifyTree(t *testing.T) {
 			if p := atts[0].Provenance; p == nil || p.BuilderID != "https://ci.example/builder" || p.SourceRepository != "https://example.com/app" {
 				t.Errorf("provenance summary: %+v", atts[0].Provenance)
 			}
+			// key-based, so no verified signing time: the time the signed
+			// predicate states (runDetails.metadata.finishedOn) is read
+			if atts[0].SigningTime != nil || atts[0].StatedTime == nil || time.Since(*atts[0].StatedTime) > time.Minute {
+				t.Errorf("times: signed %v, stated %v", atts[0].SigningTime, atts[0].StatedTime)
+			}
 			atts, rejected, _ = attest.Verify(ctx, repo, subject, evidence.PredicateCycloneDX, trust)
 			if len(atts) != 0 || len(rejected) != 1 || rejected[0].Kind != evidence.FailureUntrustedKey {
 				t.Errorf("untrusted sbom: %+v %+v", atts, rejected)

@@ -84,3 +84,33 @@ func splitSourceURI(uri string) (string, string) {
 	}
 	return strings.TrimSuffix(uri, ".git"), ""
 }
+
+// PredicateTime is the time a signed predicate states it was made, for
+// the predicate types that state one; nil otherwise.
+func PredicateTime(predicateType string, predicate json.RawMessage) *time.Time {
+	var v any
+	if json.Unmarshal(predicate, &v) != nil {
+		return nil
+	}
+	var paths [][]string
+	switch predicateType {
+	case evidence.PredicateSLSA1:
+		paths = [][]string{{"runDetails", "metadata", "finishedOn"}, {"runDetails", "metadata", "startedOn"}}
+	case evidence.PredicateSLSA02:
+		paths = [][]string{{"metadata", "buildFinishedOn"}, {"metadata", "buildStartedOn"}}
+	case evidence.PredicateCycloneDX:
+		paths = [][]string{{"metadata", "timestamp"}}
+	case evidence.PredicateSPDX:
+		paths = [][]string{{"creationInfo", "created"}}
+	case evidence.PredicateVuln:
+		paths = [][]string{{"metadata", "scanFinishedOn"}, {"metadata", "scanStartedOn"}}
+	case evidence.PredicateOpenVEX:
+		paths = [][]string{{"timestamp"}}
+	}
+	for _, p := range paths {
+		if t, err := time.Parse(time.RFC3339, lookupString(v, p...)); err == nil {
+			return &t
+		}
+	}
+	return nil
+}

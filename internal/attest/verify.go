@@ -37,9 +37,8 @@ func Verify(ctx context.Context, repo oci.Repository, subject v1.Descriptor, pre
 	var out []evidence.Attestation
 	for _, a := range attached {
 		att := evidence.Attestation{
-			Subject: s, PredicateType: a.Statement.PredicateType, Predicate: a.Statement.Predicate, Signer: a.Signer,
-			SigningTime: a.SigningTime, LogIndex: a.LogIndex, StoredAt: a.StoredAt, Layout: a.Layout,
-			TransparencyLogSkipped: a.TransparencyLogSkipped,
+			Subject: s, PredicateType: a.Statement.PredicateType, Predicate: a.Statement.Predicate, Verification: a.Verification(),
+			StatedTime: PredicateTime(predicateType, a.Statement.Predicate),
 		}
 		if predicateType == evidence.PredicateSLSA1 || predicateType == evidence.PredicateSLSA02 {
 			// unreadable provenance stays nil: conditions on it then fail

@@ -39,12 +39,10 @@ const (
 	LayoutLegacyTag = "legacy-tag" // cosign's sha256-<hex>.sig / .att tags
 )
 
-// VerifiedSignature is a signature over Subject whose cryptography, chain
-// and (when required) log proof verified. Whether the Signer is acceptable
-// is the policy's question, not the verifier's.
-type VerifiedSignature struct {
-	Subject Subject `json:"subject"`
-	Signer  Signer  `json:"signer"`
+// Verification is what verifying a signature established: who signed,
+// when (if a log or timestamp proves it), and where it was stored.
+type Verification struct {
+	Signer Signer `json:"signer"`
 	// SigningTime is the verified time (log entry or timestamp), if any.
 	SigningTime *time.Time `json:"signingTime,omitempty"`
 	LogIndex    *int64     `json:"logIndex,omitempty"`
@@ -56,18 +54,23 @@ type VerifiedSignature struct {
 	TransparencyLogSkipped bool `json:"transparencyLogSkipped,omitempty"`
 }
 
+// VerifiedSignature is a signature over Subject whose cryptography, chain
+// and (when required) log proof verified. Whether the Signer is acceptable
+// is the policy's question, not the verifier's.
+type VerifiedSignature struct {
+	Subject Subject `json:"subject"`
+	Verification
+}
+
 // Attestation is a verified in-toto statement about Subject.
 type Attestation struct {
 	Subject       Subject         `json:"subject"`
 	PredicateType string          `json:"predicateType"`
 	Predicate     json.RawMessage `json:"predicate"`
-	Signer        Signer          `json:"signer"`
-	SigningTime   *time.Time      `json:"signingTime,omitempty"`
-	LogIndex      *int64          `json:"logIndex,omitempty"`
-	StoredAt      string          `json:"storedAt"`
-	Layout        string          `json:"layout"`
-	// TransparencyLogSkipped as for VerifiedSignature.
-	TransparencyLogSkipped bool `json:"transparencyLogSkipped,omitempty"`
+	Verification
+	// StatedTime is the time the signed predicate itself states (SLSA
+	// finishedOn, CycloneDX timestamp, …), when it states one.
+	StatedTime *time.Time `json:"statedTime,omitempty"`
 	// Provenance summarises a SLSA provenance predicate, when it is one.
 	Provenance *Provenance `json:"provenance,omitempty"`
 }

@@ -34,9 +34,9 @@ func BenchmarkEvaluate(b *testing.B) {
 	set := &Set{Policies: docs.Policies, Exceptions: []evidence.Exception{{Name: "x", Owner: "o", Subject: payments, ExpiresAt: now.Add(time.Hour), Vulnerabilities: []string{"CVE-0-7"}}}}
 	signer := evidence.Signer{Identity: "https://github.com/acme/app/.github/workflows/release.yml@refs/heads/main", Issuer: "https://issuer.example"}
 	signed := now.Add(-time.Hour)
-	ev := &evidence.Collected{Subject: payments, Signatures: []evidence.VerifiedSignature{{Signer: signer}}}
+	ev := &evidence.Collected{Subject: payments, Signatures: []evidence.VerifiedSignature{{Verification: evidence.Verification{Signer: signer}}}}
 	for _, pt := range []string{evidence.PredicateCycloneDX, evidence.PredicateSPDX, evidence.PredicateOpenVEX, evidence.PredicateVuln, evidence.PredicateSLSA1} {
-		ev.Attestations = append(ev.Attestations, evidence.Attestation{PredicateType: pt, Signer: signer, SigningTime: &signed, Provenance: &evidence.Provenance{BuilderID: "b", SourceRepository: "s"}})
+		ev.Attestations = append(ev.Attestations, evidence.Attestation{PredicateType: pt, Verification: evidence.Verification{Signer: signer, SigningTime: &signed}, Provenance: &evidence.Provenance{BuilderID: "b", SourceRepository: "s"}})
 	}
 	ev.Vulnerabilities = &evidence.VulnerabilityEvidence{DatabaseUpdated: signed, Source: "local-database"}
 	severities := []string{"low", "medium", "high", "critical", "unknown"}

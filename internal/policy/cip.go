@@ -91,15 +91,12 @@ func decodeCIP(d rawDocument) (*Policy, error) {
 	default:
 		return nil, fieldError(src, "spec.mode", "%q: want enforce or warn", s.Mode)
 	}
-	if len(s.Images) == 0 {
-		return nil, fieldError(src, "spec.images", "list at least one glob")
-	}
+	globs := make([]string, len(s.Images))
 	for i, im := range s.Images {
-		g, err := CompileGlob(im.Glob)
-		if err != nil {
-			return nil, fieldError(src, fmt.Sprintf("spec.images[%d].glob", i), "%v", err)
-		}
-		p.Images = append(p.Images, g)
+		globs[i] = im.Glob
+	}
+	if p.Images, err = compileGlobs(src, "spec.images[].glob", globs); err != nil {
+		return nil, err
 	}
 	if len(s.Authorities) == 0 {
 		return nil, fieldError(src, "spec.authorities", "list at least one authority")

@@ -380,7 +380,7 @@ func quoteAll(values []string) string {
 func (e *evaluator) tooOld(a evidence.Attestation, maxAge time.Duration) string {
 	t, basis := a.SigningTime, "signed"
 	if t == nil {
-		t, basis = PredicateTime(a.PredicateType, a.Predicate), "dated (in its signed predicate)"
+		t, basis = a.StatedTime, "dated (in its signed predicate)"
 	}
 	if t == nil {
 		return fmt.Sprintf("its age cannot be judged: no log or timestamp proof of when it was signed, and its predicate states no time (the policy allows at most %s)", maxAge)

@@ -47,10 +47,10 @@ func fullEvidence(t *testing.T) *evidence.Collected {
 	summary := &evidence.Provenance{BuilderID: release, SourceRepository: "https://github.com/acme/payments", Commit: "0123456789abcdef0123456789abcdef01234567", Trigger: "push"}
 	return &evidence.Collected{
 		Subject: payments, Reference: "registry.example/acme/payments:v1.2.0", Namespace: "production",
-		Signatures: []evidence.VerifiedSignature{{Subject: payments, Signer: keySigner(t, "testdata/release.pub"), StoredAt: "sha256:aaaa", Layout: evidence.LayoutReferrer, TransparencyLogSkipped: true}},
+		Signatures: []evidence.VerifiedSignature{{Subject: payments, Verification: evidence.Verification{Signer: keySigner(t, "testdata/release.pub"), StoredAt: "sha256:aaaa", Layout: evidence.LayoutReferrer, TransparencyLogSkipped: true}}},
 		Attestations: []evidence.Attestation{
-			{Subject: payments, PredicateType: evidence.PredicateCycloneDX, Predicate: json.RawMessage(`{}`), Signer: keyless, SigningTime: &signed, StoredAt: "sha256:bbbb"},
-			{Subject: payments, PredicateType: evidence.PredicateSLSA1, Predicate: prov, Signer: keyless, SigningTime: &signed, StoredAt: "sha256:cccc", Provenance: summary},
+			{Subject: payments, PredicateType: evidence.PredicateCycloneDX, Predicate: json.RawMessage(`{}`), Verification: evidence.Verification{Signer: keyless, SigningTime: &signed, StoredAt: "sha256:bbbb"}},
+			{Subject: payments, PredicateType: evidence.PredicateSLSA1, Predicate: prov, Verification: evidence.Verification{Signer: keyless, SigningTime: &signed, StoredAt: "sha256:cccc"}, Provenance: summary},
 		},
 		Vulnerabilities: &evidence.VulnerabilityEvidence{
 			DatabaseUpdated: now.Add(-2 * time.Hour), ScannedAt: now, Source: "local-database",
@@ -116,7 +116,7 @@ func TestEvaluateNative(t *testing.T) {
 		{"sbom without any time", func(c *evidence.Collected) { c.Attestations[0].SigningTime = nil }, false, "sbom", evidence.OutcomeFail, "its age cannot be judged"},
 		{"sbom dated by its signed predicate", func(c *evidence.Collected) {
 			c.Attestations[0].SigningTime = nil
-			c.Attestations[0].Predicate = json.RawMessage(`{"metadata":{"timestamp":"2026-05-01T00:00:00Z"}}`)
+			c.Attestations[0].StatedTime = stated("2026-05-01T00:00:00Z")
 		}, true, "sbom", evidence.OutcomePass, "cyclonedx attestation by"},
 		{"sbom by the key, not the workflow", func(c *evidence.Collected) {
 			c.Attestations[0].Signer = keySigner(t, "testdata/release.pub")
@@ -263,16 +263,16 @@ func TestEvaluateClusterImagePolicy(t *testing.T) {
 	if d.Allowed || !strings.Contains(d.Rules[0].Reason, "authority release-key: no signature") || !strings.Contains(d.Rules[0].Reason, "authority github: no cyclonedx attestation") {
 		t.Errorf("unsigned: %+v", d.Rules)
 	}
-	ev.Signatures = []evidence.VerifiedSignature{{Signer: keySigner(t, "testdata/release.pub"), StoredAt: "sha256-x.sig", Layout: evidence.LayoutLegacyTag}}
+	ev.Signatures = []evidence.VerifiedSignature{{Verification: evidence.Verification{Signer: keySigner(t, "testdata/release.pub"), StoredAt: "sha256-x.sig", Layout: evidence.LayoutLegacyTag}}}
 	if d := Evaluate(set, ev, now); !d.Allowed {
 		t.Errorf("key authority satisfied: %+v", d.Rules)
 	}
 	// the keyless authority needs the attestation, a signature alone is not enough
-	ev.Signatures = []evidence.VerifiedSignature{{Signer: evidence.Signer{Identity: "https://github.com/acme/app", Issuer: ghIssuer}}}
+	ev.Signatures = []evidence.VerifiedSignature{{Verification: evidence.Verification{Signer: evidence.Signer{Identity: "https://github.com/acme/app", Issuer: ghIssuer}}}}
 	if d := Evaluate(set, ev, now); d.Allowed {
 		t.Errorf("keyless authority with attestations passed on a signature: %+v", d.Rules)
 	}
-	ev.Attestations = []evidence.Attestation{{PredicateType: evidence.PredicateCycloneDX, Signer: evidence.Signer{Identity: "https://github.com/acme/app", Issuer: ghIssuer}}}
+	ev.Attestations = []evidence.Attestation{{PredicateType: evidence.PredicateCycloneDX, Verification: evidence.Verification{Signer: evidence.Signer{Identity: "https://github.com/acme/app", Issuer: ghIssuer}}}}
 	if d := Evaluate(set, ev, now); !d.Allowed {
 		t.Errorf("keyless authority satisfied: %+v", d.Rules)
 	}
@@ -307,8 +307,8 @@ func TestEvaluateVulnAttestation(t *testing.T) {
 	}
 	critical := `{"id":"CVE-1","advisories":["CVE-1"],"component":{"name":"openssl"},"ecosystem":"Debian:12","severity":{"rating":"critical"},"fixState":"fixed"}`
 	ev := &evidence.Collected{Subject: payments, Attestations: []evidence.Attestation{{
-		PredicateType: evidence.PredicateVuln, Signer: keySigner(t, "testdata/release.pub"), StoredAt: "sha256:eeee",
-		Predicate: report("2026-05-10T00:00:00Z", "2026-05-10T06:00:00Z", ""),
+		PredicateType: evidence.PredicateVuln, Verification: evidence.Verification{Signer: keySigner(t, "testdata/release.pub"), StoredAt: "sha256:eeee"},
+		Predicate: report("2026-05-10T00:00:00Z", "2026-05-10T06:00:00Z", ""), StatedTime: stated("2026-05-10T06:00:00Z"),
 	}}}
 	d := Evaluate(set, ev, now)
 	if r := d.Rules[0]; !d.Allowed || !strings.Contains(r.Reason, "vuln attestation sha256:eeee") {
@@ -319,10 +319,12 @@ func TestEvaluateVulnAttestation(t *testing.T) {
 		t.Errorf("report with a critical finding: %+v", d.Rules[0])
 	}
 	ev.Attestations[0].Predicate = report("2026-05-10T00:00:00Z", "2026-05-08T06:00:00Z", "")
+	ev.Attestations[0].StatedTime = stated("2026-05-08T06:00:00Z")
 	if d := Evaluate(set, ev, now); d.Allowed || !strings.Contains(d.Rules[0].Reason, "the policy allows at most 24h0m0s") {
 		t.Errorf("report older than maxAge: %+v", d.Rules[0])
 	}
 	ev.Attestations[0].Predicate = report("2026-05-01T00:00:00Z", "2026-05-10T06:00:00Z", "")
+	ev.Attestations[0].StatedTime = stated("2026-05-10T06:00:00Z")
 	if d := Evaluate(set, ev, now); d.Allowed || !strings.Contains(d.Rules[0].Reason, "allows at most 48h0m0s") {
 		t.Errorf("report made with stale advisory data: %+v", d.Rules[0])
 	}
@@ -342,6 +344,14 @@ func TestDeterministic(t *testing.T) {
 			t.Fatalf("decisions differ:\n%s\n%s", a, b)
 		}
 	}
+}
+
+func stated(s string) *time.Time {
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		panic(err)
+	}
+	return &t
 }
 
 func readFile(t *testing.T, path string) string {

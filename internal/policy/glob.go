@@ -56,3 +56,20 @@ func (g Glob) Match(names ...string) bool {
 	}
 	return false
 }
+
+// compileGlobs compiles a document's image globs, naming the field of
+// each that fails.
+func compileGlobs(src, path string, patterns []string) ([]Glob, error) {
+	if len(patterns) == 0 {
+		return nil, fieldError(src, path, "list at least one image glob (\"**\" for every image)")
+	}
+	out := make([]Glob, 0, len(patterns))
+	for i, p := range patterns {
+		g, err := CompileGlob(p)
+		if err != nil {
+			return nil, fieldError(src, fmt.Sprintf("%s[%d]", path, i), "%v", err)
+		}
+		out = append(out, g)
+	}
+	return out, nil
+}

@@ -119,15 +119,8 @@ func decodeNative(d rawDocument, opts LoadOptions) (*Policy, error) {
 	default:
 		return nil, fieldError(src, "spec.mode", "%q: want enforce or audit", s.Mode)
 	}
-	if len(s.Images) == 0 {
-		return nil, fieldError(src, "spec.images", "list at least one image glob (\"**\" for every image)")
-	}
-	for i, g := range s.Images {
-		glob, err := CompileGlob(g)
-		if err != nil {
-			return nil, fieldError(src, fmt.Sprintf("spec.images[%d]", i), "%v", err)
-		}
-		p.Images = append(p.Images, glob)
+	if p.Images, err = compileGlobs(src, "spec.images", s.Images); err != nil {
+		return nil, err
 	}
 	if s.Namespaces != nil {
 		p.Namespaces = &NamespaceSelector{Names: s.Namespaces.Names}

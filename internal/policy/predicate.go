@@ -8,53 +8,6 @@ import (
 	"github.com/dossier-dev/dossier/internal/evidence"
 )
 
-// lookup walks a decoded JSON value along keys.
-func lookup(v any, keys ...string) any {
-	for _, k := range keys {
-		m, ok := v.(map[string]any)
-		if !ok {
-			return nil
-		}
-		v = m[k]
-	}
-	return v
-}
-
-func lookupString(v any, keys ...string) string {
-	s, _ := lookup(v, keys...).(string)
-	return s
-}
-
-// PredicateTime is the time a signed predicate states it was made, for
-// the predicate types that state one; nil otherwise.
-func PredicateTime(predicateType string, predicate json.RawMessage) *time.Time {
-	var v any
-	if json.Unmarshal(predicate, &v) != nil {
-		return nil
-	}
-	var paths [][]string
-	switch predicateType {
-	case evidence.PredicateSLSA1:
-		paths = [][]string{{"runDetails", "metadata", "finishedOn"}, {"runDetails", "metadata", "startedOn"}}
-	case evidence.PredicateSLSA02:
-		paths = [][]string{{"metadata", "buildFinishedOn"}, {"metadata", "buildStartedOn"}}
-	case evidence.PredicateCycloneDX:
-		paths = [][]string{{"metadata", "timestamp"}}
-	case evidence.PredicateSPDX:
-		paths = [][]string{{"creationInfo", "created"}}
-	case evidence.PredicateVuln:
-		paths = [][]string{{"metadata", "scanFinishedOn"}, {"metadata", "scanStartedOn"}}
-	case evidence.PredicateOpenVEX:
-		paths = [][]string{{"timestamp"}}
-	}
-	for _, p := range paths {
-		if t, err := time.Parse(time.RFC3339, lookupString(v, p...)); err == nil {
-			return &t
-		}
-	}
-	return nil
-}
-
 // VulnReport reads a vuln attestation written by dossier (`dossier scan
 // --attest`): the scanner result is dossier's scan report. Other
 // scanners' reports are refused by name rather than misread.

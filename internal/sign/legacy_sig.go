@@ -190,10 +190,7 @@ func (t *Trust) verifyLegacySignatures(ctx context.Context, repo oci.Repository,
 			rejected = append(rejected, Rejection(evidence.PredicateSignatures, where, err))
 			continue
 		}
-		verified = append(verified, evidence.VerifiedSignature{
-			Signer: v.Signer, SigningTime: v.SigningTime, LogIndex: v.LogIndex, StoredAt: repo.Name() + ":" + tag,
-			Layout: evidence.LayoutLegacyTag, TransparencyLogSkipped: v.TransparencyLogSkipped,
-		})
+		verified = append(verified, evidence.VerifiedSignature{Verification: Attached{Verified: *v, StoredAt: repo.Name() + ":" + tag, Layout: evidence.LayoutLegacyTag}.Verification()})
 	}
 	return verified, rejected, nil
 }
@@ -252,10 +249,7 @@ func (t *Trust) VerifySignatures(ctx context.Context, repo oci.Repository, subje
 	var verified []evidence.VerifiedSignature
 	s := evidence.Subject{Repository: repo.Name(), Digest: subject.Digest.String()}
 	for _, a := range attached {
-		verified = append(verified, evidence.VerifiedSignature{
-			Subject: s, Signer: a.Signer, SigningTime: a.SigningTime, LogIndex: a.LogIndex,
-			StoredAt: a.StoredAt, Layout: a.Layout, TransparencyLogSkipped: a.TransparencyLogSkipped,
-		})
+		verified = append(verified, evidence.VerifiedSignature{Subject: s, Verification: a.Verification()})
 	}
 	legacy, legacyRejected, err := t.verifyLegacySignatures(ctx, repo, subject.Digest)
 	if err != nil {

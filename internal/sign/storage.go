@@ -122,6 +122,12 @@ type Attached struct {
 	Layout   string
 }
 
+// Verification is what verifying it established, as evidence.
+func (a Attached) Verification() evidence.Verification {
+	return evidence.Verification{Signer: a.Signer, SigningTime: a.SigningTime, LogIndex: a.LogIndex,
+		StoredAt: a.StoredAt, Layout: a.Layout, TransparencyLogSkipped: a.TransparencyLogSkipped}
+}
+
 // VerifyFound verifies bundles about subject and keeps those whose
 // statement is of predicateType; the rest that fail are rejections.
 func (t *Trust) VerifyFound(found []Found, subject v1.Hash, predicateType string) ([]Attached, []evidence.RejectedSignature) {
