@@ -129,6 +129,8 @@ func TestBadInputExitsTwoNamingTheInput(t *testing.T) {
 		{[]string{"sbom", "oci-layout:" + filepath.Join(dir, "nolayout"), "--output-file", out}, "not an OCI layout"},
 		{[]string{"sbom", "oci-layout:" + testutil.SampleLayout("go-app"), "-o", "xml"}, `unknown output "xml"`},
 		{[]string{"resolve", "oci-layout:" + testutil.SampleLayout("go-app"), "--platform", "linux"}, "os/arch"},
+		// the domain error names the platform; the CLI adds the flag
+		{[]string{"sbom", "oci-layout:" + testutil.SampleLayout("go-app"), "--platform", "windows/amd64"}, "no image for platform windows/amd64 (it has: linux/amd64, linux/arm64) (choose one with --platform)"},
 		{[]string{"resolve"}, "accepts 1 arg"},
 	}
 	for _, tt := range tests {

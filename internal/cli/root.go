@@ -57,7 +57,7 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if err == nil {
 		return ExitOK
 	}
-	fmt.Fprintln(stderr, "dossier:", err)
+	fmt.Fprintln(stderr, "dossier:", err.Error()+advice(err))
 	var g gateError
 	if errors.As(err, &g) {
 		return ExitGateFailed
@@ -106,6 +106,18 @@ func flagsFromEnvironment(cmd *cobra.Command) error {
 		}
 	})
 	return err
+}
+
+// advice names the flag that addresses a domain error, which itself names
+// only what is missing or wrong.
+func advice(err error) string {
+	switch {
+	case errors.Is(err, oci.ErrPlainHTTPRefused):
+		return " (allow a host with --insecure-registry HOST:PORT)"
+	case errors.Is(err, oci.ErrNoSuchPlatform):
+		return " (choose one with --platform)"
+	}
+	return ""
 }
 
 // lockedWriter serialises writes from concurrent goroutines.

@@ -1,6 +1,7 @@
 package oci
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 
@@ -38,8 +39,11 @@ func (a *Artifact) selectPlatform(want *v1.Platform) (v1.Descriptor, error) {
 	for _, p := range a.Platforms {
 		have = append(have, p.Platform)
 	}
-	return v1.Descriptor{}, fmt.Errorf("%s: index %s has no image for platform %s (it has: %s); choose one with --platform", a.Source.Input, a.Subject.Digest, target.String(), strings.Join(have, ", "))
+	return v1.Descriptor{}, fmt.Errorf("%s: index %s has %w %s (it has: %s)", a.Source.Input, a.Subject.Digest, ErrNoSuchPlatform, target.String(), strings.Join(have, ", "))
 }
+
+// ErrNoSuchPlatform says an index has no image for the platform asked for.
+var ErrNoSuchPlatform = errors.New("no image for platform")
 
 // platformMatches compares os/architecture and, when asked for, variant.
 func platformMatches(have, want v1.Platform) bool {

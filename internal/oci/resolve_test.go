@@ -246,7 +246,7 @@ func TestPlainHTTPOnlyForLoopbackOrListed(t *testing.T) {
 	}
 	guard := httpsOnly{allowed: o.allowsHTTP, next: failingTransport{}}
 	req, _ := httpNewRequest("http://10.255.255.1:5000/v2/")
-	if _, err := guard.RoundTrip(req); err == nil || !strings.Contains(err.Error(), "--insecure-registry") {
+	if _, err := guard.RoundTrip(req); err == nil || !errors.Is(err, ErrPlainHTTPRefused) {
 		t.Fatalf("plain HTTP to a private host: %v", err)
 	}
 	o.InsecureRegistries = []string{"10.255.255.1:5000"}

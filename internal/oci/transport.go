@@ -2,6 +2,7 @@ package oci
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -136,6 +137,9 @@ func NewTransport(timeout time.Duration) *http.Transport {
 	return t
 }
 
+// ErrPlainHTTPRefused says a registry was to be reached without TLS.
+var ErrPlainHTTPRefused = errors.New("refusing plain HTTP")
+
 // httpsOnly refuses plain-HTTP requests to hosts that are neither loopback
 // nor listed as insecure. go-containerregistry itself falls back to HTTP
 // for private address ranges; dossier does not.
@@ -146,7 +150,7 @@ type httpsOnly struct {
 
 func (t httpsOnly) RoundTrip(req *http.Request) (*http.Response, error) {
 	if req.URL.Scheme == "http" && !t.allowed(req.URL.Host) {
-		return nil, fmt.Errorf("refusing plain HTTP to %s: only loopback registries or hosts given with --insecure-registry may use it", req.URL.Host)
+		return nil, fmt.Errorf("%w to %s: only loopback registries and hosts listed as insecure may use it", ErrPlainHTTPRefused, req.URL.Host)
 	}
 	return t.next.RoundTrip(req)
 }
