@@ -9,8 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sigstore/sigstore-go/pkg/testing/ca"
-
 	"github.com/dossier-dev/dossier/internal/attest"
 	"github.com/dossier-dev/dossier/internal/evidence"
 	"github.com/dossier-dev/dossier/internal/oci"
@@ -139,13 +137,10 @@ func TestSBOMAndScanAttest(t *testing.T) {
 // TestKeylessVerifyOffline verifies a keyless signature from sigstore-go's
 // offline CA and log with --trusted-root, and rejects a look-alike identity.
 func TestKeylessVerifyOffline(t *testing.T) {
-	vs, err := ca.NewVirtualSigstore()
-	if err != nil {
-		t.Fatal(err)
-	}
+	vs := testutil.NewSigstore(t)
 	dir := t.TempDir()
 	rootFile := filepath.Join(dir, "trusted-root.json")
-	if err := os.WriteFile(rootFile, testutil.TrustedRootJSON(t, vs), 0o644); err != nil {
+	if err := os.WriteFile(rootFile, vs.TrustedRootJSON(t), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	host := testutil.Registry(t)
@@ -164,7 +159,7 @@ func TestKeylessVerifyOffline(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := sign.StoreBundle(context.Background(), repo, subject, testutil.KeylessBundle(t, vs, st, id, issuer, true), evidence.PredicateSignatures, time.Now()); err != nil {
+	if _, err := sign.StoreBundle(context.Background(), repo, subject, vs.KeylessBundle(t, st, id, issuer, true), evidence.PredicateSignatures, time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	ref := host + "/acme/app:v1"
@@ -198,7 +193,7 @@ func TestSignKeylessNeedsAnIdentity(t *testing.T) {
 	}
 	// a Fulcio-API CA on 127.0.0.1 issues the certificate; the log is down,
 	// so nothing is stored and the error names it
-	fulcio := testutil.StartFulcio(t)
+	fulcio := testutil.StartFulcio(t, testutil.NewSigstore(t))
 	token := testutil.IDToken("https://github.com/acme/app/.github/workflows/release.yml@refs/heads/main", "https://token.actions.githubusercontent.com")
 	r := dossier(t, "", "sign", ref, "--keyless", "--identity-token", token, "--fulcio-url", fulcio.URL, "--rekor-url", "http://127.0.0.1:1")
 	if r.code != ExitError || !strings.Contains(r.stderr, "127.0.0.1:1") {
@@ -214,19 +209,12 @@ func TestSignKeylessNeedsAnIdentity(t *testing.T) {
 // clients), then verifies offline with a trusted root file; and logs a
 // key-based signature with --rekor-url.
 func TestKeylessSignAndVerifyOverHTTP(t *testing.T) {
-	vs, err := ca.NewVirtualSigstore()
-	if err != nil {
-		t.Fatal(err)
-	}
-	fulcio := testutil.StartFulcio(t)
-	rekor := testutil.StartRekor(t, vs)
+	vs := testutil.NewSigstore(t)
+	fulcio := testutil.StartFulcio(t, vs)
+	rekor := testutil.StartRekor(t, vs.VS)
 	dir := t.TempDir()
 	rootFile := filepath.Join(dir, "trusted-root.json")
-	rootJSON, err := fulcio.TrustedRoot(t, vs).MarshalJSON()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(rootFile, rootJSON, 0o644); err != nil {
+	if err := os.WriteFile(rootFile, vs.TrustedRootJSON(t), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	host := testutil.Registry(t)

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/sigstore/sigstore-go/pkg/testing/ca"
 
 	"github.com/dossier-dev/dossier/internal/attest"
 	"github.com/dossier-dev/dossier/internal/collect"
@@ -86,11 +85,8 @@ func newSetup(t *testing.T) *setup {
 		t.Fatal(err)
 	}
 	s.set = &policy.Set{Policies: docs.Policies}
-	vs, err := ca.NewVirtualSigstore()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if s.trust, err = collect.TrustFor(s.set, vs, nil, time.Now()); err != nil {
+	vs := testutil.NewSigstore(t)
+	if s.trust, err = collect.TrustFor(s.set, vs.TrustedRoot(t), nil, time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	data := t.TempDir()
@@ -122,7 +118,7 @@ func newSetup(t *testing.T) *setup {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := sign.StoreBundle(ctx, repo, d, testutil.KeylessBundle(t, vs, st, identity, ghIssuer, true), predicateType, time.Now()); err != nil {
+		if _, err := sign.StoreBundle(ctx, repo, d, vs.KeylessBundle(t, st, identity, ghIssuer, true), predicateType, time.Now()); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -11,7 +11,6 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/sigstore/sigstore-go/pkg/root"
-	"github.com/sigstore/sigstore-go/pkg/testing/ca"
 
 	"github.com/dossier-dev/dossier/internal/evidence"
 	"github.com/dossier-dev/dossier/internal/testutil"
@@ -25,9 +24,9 @@ const (
 
 // keylessBundle signs a statement about digest as identity/issuer with
 // sigstore-go's offline CA and log.
-func keylessBundle(t *testing.T, vs *ca.VirtualSigstore, digest v1.Hash, identity, issuer string, withProof bool) []byte {
+func keylessBundle(t *testing.T, s *testutil.Sigstore, digest v1.Hash, identity, issuer string, withProof bool) []byte {
 	t.Helper()
-	return testutil.KeylessBundle(t, vs, statement(digest, evidence.PredicateSignatures, `{}`), identity, issuer, withProof)
+	return s.KeylessBundle(t, statement(digest, evidence.PredicateSignatures, `{}`), identity, issuer, withProof)
 }
 
 func keylessTrust(t *testing.T, tm root.TrustedMaterial) *Trust {
@@ -44,11 +43,8 @@ func keylessTrust(t *testing.T, tm root.TrustedMaterial) *Trust {
 // (the policy refuses it), never as the identity it imitates.
 func TestKeylessSigners(t *testing.T) {
 	ctx := context.Background()
-	vs, err := ca.NewVirtualSigstore()
-	if err != nil {
-		t.Fatal(err)
-	}
-	trust := keylessTrust(t, vs)
+	vs := testutil.NewSigstore(t)
+	trust := keylessTrust(t, vs.TrustedRoot(t))
 	goodRepo, good := pushed(t, "npm-app", "acme/app")
 	if _, err := StoreBundle(ctx, goodRepo, good, keylessBundle(t, vs, good.Digest, workflow, ghIssuer, true), evidence.PredicateSignatures, time.Now()); err != nil {
 		t.Fatal(err)
@@ -78,11 +74,8 @@ func TestKeylessSigners(t *testing.T) {
 	}
 
 	// a certificate from another authority than the trusted root's
-	other, err := ca.NewVirtualSigstore()
-	if err != nil {
-		t.Fatal(err)
-	}
-	sigs, rejected, _ = keylessTrust(t, other).VerifySignatures(ctx, goodRepo, good)
+	other := testutil.NewSigstore(t)
+	sigs, rejected, _ = keylessTrust(t, other.TrustedRoot(t)).VerifySignatures(ctx, goodRepo, good)
 	if len(sigs) != 0 || len(rejected) != 1 || rejected[0].Kind != evidence.FailureInvalid {
 		t.Fatalf("another authority: %+v %+v", sigs, rejected)
 	}
@@ -99,16 +92,13 @@ func TestKeylessSigners(t *testing.T) {
 // entry in sigstore-go's offline log, then verifies who signed.
 func TestKeylessSigning(t *testing.T) {
 	ctx := context.Background()
-	vs, err := ca.NewVirtualSigstore()
-	if err != nil {
-		t.Fatal(err)
-	}
-	fulcio := testutil.StartFulcio(t)
+	vs := testutil.NewSigstore(t)
+	fulcio := testutil.StartFulcio(t, vs)
 	repo, subject := pushed(t, "npm-app", "acme/keyless")
 	if _, err := KeylessSigner(KeylessOptions{FulcioURL: fulcio.URL}); !errors.Is(err, ErrNoIdentityToken) {
 		t.Fatalf("no token: %v", err)
 	}
-	signer, err := KeylessSigner(KeylessOptions{IDToken: testutil.IDToken(workflow, ghIssuer), FulcioURL: fulcio.URL, Transparency: testutil.VirtualLog{VS: vs}})
+	signer, err := KeylessSigner(KeylessOptions{IDToken: testutil.IDToken(workflow, ghIssuer), FulcioURL: fulcio.URL, Transparency: testutil.VirtualLog{VS: vs.VS}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,7 +109,7 @@ func TestKeylessSigning(t *testing.T) {
 	if _, err := StoreBundle(ctx, repo, subject, bundle, evidence.PredicateSignatures, time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	sigs, rejected, err := keylessTrust(t, fulcio.TrustedRoot(t, vs)).VerifySignatures(ctx, repo, subject)
+	sigs, rejected, err := keylessTrust(t, vs.TrustedRoot(t)).VerifySignatures(ctx, repo, subject)
 	if err != nil || len(rejected) != 0 || len(sigs) != 1 || sigs[0].Signer.Identity != workflow || sigs[0].Signer.Issuer != ghIssuer || sigs[0].LogIndex == nil {
 		t.Fatalf("verify keyless signature: %+v %+v %v", sigs, rejected, err)
 	}
@@ -152,17 +142,14 @@ func TestAmbientGitHubToken(t *testing.T) {
 // legacy layout (certificate and Rekor bundle in layer annotations).
 func TestLegacyKeylessSignatures(t *testing.T) {
 	ctx := context.Background()
-	vs, err := ca.NewVirtualSigstore()
-	if err != nil {
-		t.Fatal(err)
-	}
-	trust := keylessTrust(t, vs)
+	vs := testutil.NewSigstore(t)
+	trust := keylessTrust(t, vs.TrustedRoot(t))
 	repo, subject := pushed(t, "npm-app", "acme/legacy")
 	payload, err := SimpleSigningPayload(repo.Name(), subject.Digest, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := AppendLegacySignature(ctx, repo, subject.Digest, payload, testutil.LegacyKeylessAnnotations(t, vs, payload, workflow, ghIssuer)); err != nil {
+	if _, err := AppendLegacySignature(ctx, repo, subject.Digest, payload, vs.LegacyKeylessAnnotations(t, payload, workflow, ghIssuer)); err != nil {
 		t.Fatal(err)
 	}
 	sigs, rejected, err := trust.VerifySignatures(ctx, repo, subject)
@@ -171,7 +158,7 @@ func TestLegacyKeylessSignatures(t *testing.T) {
 	}
 	// the same annotations copied onto another image's .sig tag
 	otherRepo, other := pushed(t, "go-app", "acme/legacy-copy")
-	if _, err := AppendLegacySignature(ctx, otherRepo, other.Digest, payload, testutil.LegacyKeylessAnnotations(t, vs, payload, workflow, ghIssuer)); err != nil {
+	if _, err := AppendLegacySignature(ctx, otherRepo, other.Digest, payload, vs.LegacyKeylessAnnotations(t, payload, workflow, ghIssuer)); err != nil {
 		t.Fatal(err)
 	}
 	sigs, rejected, _ = trust.VerifySignatures(ctx, otherRepo, other)
@@ -181,18 +168,15 @@ func TestLegacyKeylessSignatures(t *testing.T) {
 }
 
 func TestStaleTrustedRoot(t *testing.T) {
-	vs, err := ca.NewVirtualSigstore()
-	if err != nil {
-		t.Fatal(err)
-	}
+	current := testutil.NewSigstore(t).TrustedRoot(t)
 	past := time.Now().Add(-time.Hour)
 	var cas []root.CertificateAuthority
-	for _, c := range vs.FulcioCertificateAuthorities() {
+	for _, c := range current.FulcioCertificateAuthorities() {
 		f := *c.(*root.FulcioCertificateAuthority)
 		f.ValidityPeriodEnd = past
 		cas = append(cas, &f)
 	}
-	stale, err := root.NewTrustedRoot(root.TrustedRootMediaType01, cas, vs.CTLogs(), vs.TimestampingAuthorities(), vs.RekorLogs())
+	stale, err := root.NewTrustedRoot(root.TrustedRootMediaType01, cas, current.CTLogs(), current.TimestampingAuthorities(), current.RekorLogs())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -203,7 +187,7 @@ func TestStaleTrustedRoot(t *testing.T) {
 	if _, err := NewTrust(nil, stale, past.Add(-time.Minute)); err != nil {
 		t.Fatalf("trusted root judged before its end: %v", err)
 	}
-	if _, err := NewTrust(nil, vs, time.Now()); err != nil {
+	if _, err := NewTrust(nil, current, time.Now()); err != nil {
 		t.Fatalf("current trusted root: %v", err)
 	}
 }

@@ -3,20 +3,14 @@ package testutil
 import (
 	"context"
 	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/sha256"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/asn1"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
-	"math/big"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -24,43 +18,26 @@ import (
 	"github.com/secure-systems-lab/go-securesystemslib/dsse"
 	protobundle "github.com/sigstore/protobuf-specs/gen/pb-go/bundle/v1"
 	protorekor "github.com/sigstore/protobuf-specs/gen/pb-go/rekor/v1"
-	"github.com/sigstore/sigstore-go/pkg/root"
 	"github.com/sigstore/sigstore-go/pkg/testing/ca"
 	"github.com/sigstore/sigstore-go/pkg/tlog"
 	"github.com/sigstore/sigstore/pkg/cryptoutils"
 )
 
-// oidIssuerV2 is Fulcio's OIDC issuer certificate extension.
-var oidIssuerV2 = asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 57264, 1, 8}
-
 // Fulcio is a certificate authority on 127.0.0.1 that speaks Fulcio's
-// /api/v2/signingCert: it checks the proof of possession and issues a
-// ten-minute code-signing certificate naming the token's subject and issuer
-// (the token's signature is not checked: it stands for the OIDC provider).
+// /api/v2/signingCert for an offline Sigstore: it checks the proof of
+// possession and issues the Sigstore's ten-minute certificate, with an
+// SCT, naming the token's subject and issuer (the token's signature is not
+// checked: it stands for the OIDC provider).
 type Fulcio struct {
-	URL  string
-	root *x509.Certificate
-	key  *ecdsa.PrivateKey
+	URL string
+	s   *Sigstore
+	t   testing.TB
 }
 
-// StartFulcio runs a Fulcio-API CA for the test.
-func StartFulcio(t testing.TB) *Fulcio {
+// StartFulcio runs a Fulcio-API CA for s.
+func StartFulcio(t testing.TB, s *Sigstore) *Fulcio {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "dossier test fulcio"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rootCert, _ := x509.ParseCertificate(der)
-	f := &Fulcio{root: rootCert, key: key}
+	f := &Fulcio{s: s, t: t}
 	srv := httptest.NewServer(http.HandlerFunc(f.signingCert))
 	t.Cleanup(srv.Close)
 	f.URL = srv.URL
@@ -99,25 +76,10 @@ func (f *Fulcio) signingCert(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "proof of possession fails", http.StatusBadRequest)
 		return
 	}
-	san, err := url.Parse(claims.Subject)
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
-		return
-	}
-	issuerExt, _ := asn1.Marshal(claims.Issuer)
-	now := time.Now()
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(now.UnixNano()), NotBefore: now.Add(-time.Minute), NotAfter: now.Add(10 * time.Minute),
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageCodeSigning},
-		URIs: []*url.URL{san}, ExtraExtensions: []pkix.Extension{{Id: oidIssuerV2, Value: issuerExt}},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, f.root, ecPub, f.key)
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusInternalServerError)
-		return
-	}
+	cert := f.s.Issue(f.t, ecPub, claims.Subject, claims.Issuer, true)
+	der := cert.Raw
 	leaf := string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
-	rootPEM := string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: f.root.Raw}))
+	rootPEM := string(f.s.CAPEM())
 	_ = json.NewEncoder(w).Encode(map[string]any{"signedCertificateEmbeddedSct": map[string]any{"chain": map[string]any{"certificates": []string{leaf, rootPEM}}}})
 }
 
@@ -148,18 +110,6 @@ func IDToken(subject, issuer string) string {
 	header := enc.EncodeToString([]byte(`{"alg":"none","typ":"JWT"}`))
 	body, _ := json.Marshal(map[string]any{"iss": issuer, "sub": subject, "aud": "sigstore", "exp": time.Now().Add(time.Hour).Unix()})
 	return header + "." + enc.EncodeToString(body) + "." + enc.EncodeToString([]byte("unsigned"))
-}
-
-// TrustedRoot is the test CA with the offline log and TSA as a Sigstore
-// trusted root.
-func (f *Fulcio) TrustedRoot(t testing.TB, vs *ca.VirtualSigstore) *root.TrustedRoot {
-	t.Helper()
-	authority := &root.FulcioCertificateAuthority{Root: f.root, ValidityPeriodStart: f.root.NotBefore, ValidityPeriodEnd: f.root.NotAfter, URI: f.URL}
-	tr, err := root.NewTrustedRoot(root.TrustedRootMediaType01, []root.CertificateAuthority{authority}, vs.CTLogs(), vs.TimestampingAuthorities(), rawLogIDs(vs))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tr
 }
 
 // VirtualLog is a transparency log backed by sigstore-go's offline log:
