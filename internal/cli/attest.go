@@ -122,7 +122,7 @@ signer, signing time and where each was stored. Exit 1 when none verifies for th
 			matching := []evidence.Attestation{}
 			for _, at := range r.evidence.Attestations {
 				for _, s := range signers {
-					if at.PredicateType == uri && s.Matches(at.Signer) {
+					if at.PredicateType == uri && s.Accepts(at.Verification) {
 						matching = append(matching, at)
 						break
 					}

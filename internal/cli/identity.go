@@ -16,6 +16,7 @@ type verifierFlags struct {
 	key         string
 	identity    policy.IdentitySpec
 	trustedRoot string
+	ignoreSCT   bool
 }
 
 func (f *verifierFlags) register(cmd *cobra.Command) {
@@ -24,6 +25,7 @@ func (f *verifierFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.identity.SubjectRegExp, "certificate-identity-regexp", "", "keyless: the signer's identity as a regular expression (matches anywhere unless anchored: write ^…$)")
 	cmd.Flags().StringVar(&f.identity.Issuer, "certificate-oidc-issuer", "", "keyless: the OIDC issuer, exactly")
 	cmd.Flags().StringVar(&f.identity.IssuerRegExp, "certificate-oidc-issuer-regexp", "", "keyless: the OIDC issuer as a regular expression")
+	cmd.Flags().BoolVar(&f.ignoreSCT, "insecure-ignore-sct", false, "keyless: accept certificates that carry no SCT from a trusted certificate-transparency log")
 	cmd.Flags().StringVar(&f.trustedRoot, "trusted-root", "", "keyless: Sigstore trusted root JSON for fully offline verification (default: the public-good root, fetched)")
 }
 
@@ -39,6 +41,8 @@ func (f *verifierFlags) signers(warn io.Writer) ([]policy.Signer, error) {
 	switch {
 	case f.key != "" && f.keyless():
 		return nil, usageError("give --key or a certificate identity, not both")
+	case f.key != "" && f.ignoreSCT:
+		return nil, usageError("--insecure-ignore-sct is for keyless signatures")
 	case f.key != "":
 		data, err := os.ReadFile(f.key)
 		if err != nil {
@@ -50,7 +54,7 @@ func (f *verifierFlags) signers(warn io.Writer) ([]policy.Signer, error) {
 		}
 		return []policy.Signer{s}, nil
 	case f.keyless():
-		s, warnings, err := policy.KeylessSigner(f.identity)
+		s, warnings, err := policy.KeylessSigner(f.identity, f.ignoreSCT)
 		if err != nil {
 			return nil, usageError("%v (--certificate-identity[-regexp] and --certificate-oidc-issuer[-regexp])", err)
 		}

@@ -209,7 +209,7 @@ it. Several REFs are verified concurrently over the same connections.`,
 			for _, r := range results {
 				v := verifyResult{Reference: r.reference, Subject: r.decision.Subject, Verified: r.decision.Allowed, Decision: r.decision, Signatures: []evidence.VerifiedSignature{}}
 				for _, s := range r.evidence.Signatures {
-					if slices.ContainsFunc(signers, func(sg policy.Signer) bool { return sg.Matches(s.Signer) }) {
+					if slices.ContainsFunc(signers, func(sg policy.Signer) bool { return sg.Accepts(s.Verification) }) {
 						v.Signatures = append(v.Signatures, s)
 					}
 				}
@@ -253,6 +253,9 @@ func (a *app) printSignatures(subject evidence.Subject, sigs []evidence.Verified
 		}
 		if v.TransparencyLogSkipped {
 			fmt.Fprintln(a.stdout, "  transparency log: not required for key-based signatures (skipped)")
+		}
+		if v.NoSCT {
+			fmt.Fprintln(a.stdout, "  certificate transparency: no SCT, accepted because of --insecure-ignore-sct")
 		}
 		fmt.Fprintf(a.stdout, "  stored %s (%s)\n", v.StoredAt, v.Layout)
 	}

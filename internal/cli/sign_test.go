@@ -171,6 +171,21 @@ func TestKeylessVerifyOffline(t *testing.T) {
 	if r.code != ExitGateFailed || !strings.Contains(r.stderr, "signed by "+id+" (issuer "+issuer+"), but the policy requires /^https://github\\.com/acme-evil//") {
 		t.Fatalf("look-alike identity: %+v", r)
 	}
+	// a certificate no CT log has seen: refused unless waived, and the waiver is named
+	testutil.PushSample(t, "go-app", host+"/acme/nosct:v1")
+	noSCTRepo, _ := oci.OpenRegistry(host+"/acme/nosct", oci.RegistryOptions{})
+	noSCT, _ := noSCTRepo.Resolve(context.Background(), "v1")
+	noSCTStatement, _ := attest.Statement(noSCT.Digest, evidence.PredicateSignatures, json.RawMessage(`{}`), nil)
+	if _, err := sign.StoreBundle(context.Background(), noSCTRepo, noSCT, vs.KeylessBundleWithoutSCT(t, noSCTStatement, id, issuer), evidence.PredicateSignatures, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	noSCTRef := host + "/acme/nosct:v1"
+	if r := dossier(t, "", "verify", noSCTRef, "--trusted-root", rootFile, "--certificate-identity", id, "--certificate-oidc-issuer", issuer); r.code != ExitGateFailed || !strings.Contains(r.stderr, "carries no SCT") {
+		t.Fatalf("no SCT: %+v", r)
+	}
+	if r := dossier(t, "", "verify", noSCTRef, "--trusted-root", rootFile, "--certificate-identity", id, "--certificate-oidc-issuer", issuer, "--insecure-ignore-sct"); r.code != 0 || !strings.Contains(r.stdout, "no SCT, accepted because of --insecure-ignore-sct") {
+		t.Fatalf("no SCT, waived: %+v", r)
+	}
 	if r := dossier(t, "", "verify", ref, "--trusted-root", rootFile, "--certificate-identity", id); r.code != ExitError || !strings.Contains(r.stderr, "--certificate-oidc-issuer") {
 		t.Fatalf("issuer is mandatory: %+v", r)
 	}

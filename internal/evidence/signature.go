@@ -52,6 +52,10 @@ type Verification struct {
 	// TransparencyLogSkipped marks a key-based signature accepted without a
 	// log entry (the opt-out cosign calls --insecure-ignore-tlog).
 	TransparencyLogSkipped bool `json:"transparencyLogSkipped,omitempty"`
+	// NoSCT marks a keyless signature whose certificate carries no signed
+	// certificate timestamp from a trusted CT log: only a signer that waives
+	// certificate transparency (insecureIgnoreSCT) accepts it.
+	NoSCT bool `json:"noSCT,omitempty"`
 }
 
 // VerifiedSignature is a signature over Subject whose cryptography, chain

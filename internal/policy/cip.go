@@ -33,7 +33,7 @@ type cipAuthority struct {
 		Identities        []IdentitySpec `yaml:"identities"`
 		CACert            *unsupported   `yaml:"ca-cert"`
 		TrustRootRef      string         `yaml:"trustRootRef"`
-		InsecureIgnoreSCT *unsupported   `yaml:"insecureIgnoreSCT"`
+		InsecureIgnoreSCT bool           `yaml:"insecureIgnoreSCT"`
 	} `yaml:"keyless"`
 	Static *struct {
 		Action  string `yaml:"action"`
@@ -172,10 +172,8 @@ func decodeAuthority(src, path string, a cipAuthority, refuse func(string, strin
 			return alt, nil, refuse(path+".keyless.ca-cert", "a per-authority CA certificate (dossier uses the trusted root)")
 		case a.Keyless.TrustRootRef != "":
 			return alt, nil, refuse(path+".keyless.trustRootRef", "a TrustRoot resource (give dossier the trusted root file instead)")
-		case a.Keyless.InsecureIgnoreSCT != nil:
-			return alt, nil, refuse(path+".keyless.insecureIgnoreSCT", "skipping certificate transparency checks")
 		}
-		keyless = &keylessSpec{Identities: a.Keyless.Identities}
+		keyless = &keylessSpec{Identities: a.Keyless.Identities, InsecureIgnoreSCT: a.Keyless.InsecureIgnoreSCT}
 	}
 	ds, err := decodeSigner(src, path, alt.Name, key, keyless, false, LoadOptions{})
 	if err != nil {

@@ -205,9 +205,9 @@ func signersText(signers []Signer) string {
 	return strings.Join(out, " or ")
 }
 
-func matchesAny(signers []Signer, v evidence.Signer) *Signer {
+func matchesAny(signers []Signer, v evidence.Verification) *Signer {
 	for i := range signers {
-		if signers[i].Matches(v) {
+		if signers[i].Accepts(v) {
 			return &signers[i]
 		}
 	}
@@ -222,7 +222,7 @@ func (e *evaluator) signature(res *evidence.RuleResult, r *SignatureRule) {
 	}
 	var others []string
 	for _, sig := range e.ev.Signatures {
-		if s := matchesAny(r.Signers, sig.Signer); s != nil {
+		if s := matchesAny(r.Signers, sig.Verification); s != nil {
 			res.Outcome = evidence.OutcomePass
 			res.Reason = fmt.Sprintf("signed by %s (trusted signer %s), stored at %s", sig.Signer, s.Name, sig.StoredAt)
 			if sig.TransparencyLogSkipped {
@@ -230,7 +230,7 @@ func (e *evaluator) signature(res *evidence.RuleResult, r *SignatureRule) {
 			}
 			return
 		}
-		if t := sig.Signer.String(); !slices.Contains(others, t) {
+		if t := describeSigner(r.Signers, sig.Verification); !slices.Contains(others, t) {
 			others = append(others, t)
 		}
 	}
@@ -244,6 +244,17 @@ func (e *evaluator) signature(res *evidence.RuleResult, r *SignatureRule) {
 			res.Reason += "; " + rej
 		}
 	}
+}
+
+// describeSigner names who made a signature the rule did not accept, and
+// why when it was the right signer: a certificate no CT log has seen.
+func describeSigner(signers []Signer, v evidence.Verification) string {
+	for _, s := range signers {
+		if s.Matches(v.Signer) && v.NoSCT {
+			return v.Signer.String() + " with a certificate that carries no SCT from a trusted certificate-transparency log (not waived by insecureIgnoreSCT)"
+		}
+	}
+	return v.Signer.String()
 }
 
 // rejected describes signatures of a type that were found but failed.
@@ -313,9 +324,9 @@ func (e *evaluator) attestation(res *evidence.RuleResult, r *AttestationRule) {
 		if a.PredicateType != r.PredicateType {
 			continue
 		}
-		s := matchesAny(r.Signers, a.Signer)
+		s := matchesAny(r.Signers, a.Verification)
 		if s == nil {
-			if t := a.Signer.String(); !slices.Contains(others, t) {
+			if t := describeSigner(r.Signers, a.Verification); !slices.Contains(others, t) {
 				others = append(others, t)
 			}
 			continue
@@ -487,7 +498,7 @@ func (e *evaluator) vulnEvidence(r *VulnerabilityRule) (*evidence.VulnerabilityE
 			if a.PredicateType != evidence.PredicateVuln {
 				continue
 			}
-			if matchesAny(r.Attestation.Signers, a.Signer) == nil {
+			if matchesAny(r.Attestation.Signers, a.Verification) == nil {
 				notes = append(notes, fmt.Sprintf("vuln attestation at %s is signed by %s, not by %s", a.StoredAt, a.Signer, signersText(r.Attestation.Signers)))
 				continue
 			}

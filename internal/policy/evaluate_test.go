@@ -101,6 +101,10 @@ func TestEvaluateNative(t *testing.T) {
 		{"keyless signature by the release workflow", func(c *evidence.Collected) {
 			c.Signatures[0].Signer = evidence.Signer{Identity: release, Issuer: ghIssuer}
 		}, true, "signed", evidence.OutcomePass, "trusted signer github-release"},
+		{"keyless certificate no CT log has seen", func(c *evidence.Collected) {
+			c.Signatures[0].Signer = evidence.Signer{Identity: release, Issuer: ghIssuer}
+			c.Signatures[0].NoSCT = true
+		}, false, "signed", evidence.OutcomeFail, "carries no SCT from a trusted certificate-transparency log"},
 		{"registry down", func(c *evidence.Collected) {
 			c.Signatures = nil
 			c.Unavailable = map[string]string{evidence.NeedSignatures: "registry unreachable"}
@@ -157,6 +161,28 @@ func TestEvaluateNative(t *testing.T) {
 				t.Errorf("mode %s", d.Mode)
 			}
 		})
+	}
+}
+
+// A signer that waives certificate transparency accepts a certificate
+// without an SCT; the loader names the opt-out.
+func TestInsecureIgnoreSCT(t *testing.T) {
+	doc := policyHeader + "spec:\n  images: [\"**\"]\n  signers:\n    - name: ci\n      keyless:\n        insecureIgnoreSCT: true\n        identities: [{issuer: https://issuer.example, subject: https://github.com/acme/app/.github/workflows/release.yml@refs/heads/main}]\n  rules: [{signature: {}}]\n"
+	docs, err := Parse("p.yaml", []byte(doc), LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(docs.Warnings) != 1 || !strings.Contains(docs.Warnings[0], "insecureIgnoreSCT") {
+		t.Errorf("warnings: %v", docs.Warnings)
+	}
+	ev := &evidence.Collected{Subject: payments, Signatures: []evidence.VerifiedSignature{{Verification: evidence.Verification{
+		Signer: evidence.Signer{Identity: "https://github.com/acme/app/.github/workflows/release.yml@refs/heads/main", Issuer: "https://issuer.example"}, NoSCT: true}}}}
+	if d := Evaluate(&Set{Policies: docs.Policies}, ev, now); !d.Allowed {
+		t.Errorf("waived SCT: %+v", d.Rules)
+	}
+	docs.Policies[0].Rules[0].Signature.Signers[0].InsecureIgnoreSCT = false
+	if d := Evaluate(&Set{Policies: docs.Policies}, ev, now); d.Allowed {
+		t.Errorf("an SCT is required unless waived: %+v", d.Rules)
 	}
 }
 

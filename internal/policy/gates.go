@@ -59,11 +59,12 @@ func KeySigner(file string, pemText []byte) (Signer, error) {
 
 // KeylessSigner trusts one certificate identity. Regular expressions keep
 // cosign's meaning (a match anywhere); an unanchored one is accepted with a
-// warning that says so.
-func KeylessSigner(id IdentitySpec) (Signer, []string, error) {
+// warning that says so. insecureIgnoreSCT accepts certificates no
+// certificate-transparency log has seen.
+func KeylessSigner(id IdentitySpec, insecureIgnoreSCT bool) (Signer, []string, error) {
 	identity, warnings, err := compileIdentity("command line", "certificate identity", id, false)
 	if err != nil {
 		return Signer{}, nil, err
 	}
-	return Signer{Name: "certificate identity", Identities: []Identity{identity}}, warnings, nil
+	return Signer{Name: "certificate identity", Identities: []Identity{identity}, InsecureIgnoreSCT: insecureIgnoreSCT}, warnings, nil
 }

@@ -41,7 +41,8 @@ type keySpec struct {
 }
 
 type keylessSpec struct {
-	Identities []IdentitySpec `yaml:"identities"`
+	Identities        []IdentitySpec `yaml:"identities"`
+	InsecureIgnoreSCT bool           `yaml:"insecureIgnoreSCT"`
 }
 
 type IdentitySpec struct {
@@ -325,6 +326,10 @@ func decodeSigner(src, path, name string, key *keySpec, keyless *keylessSpec, na
 			}
 			out.Identities = append(out.Identities, id)
 			out.warnings = append(out.warnings, warns...)
+		}
+		if keyless.InsecureIgnoreSCT {
+			out.InsecureIgnoreSCT = true
+			out.warnings = append(out.warnings, fmt.Sprintf("%s: %s.keyless.insecureIgnoreSCT: certificates no certificate-transparency log has seen are accepted for signer %s", src, path, name))
 		}
 	default:
 		return out, fieldError(src, path, "give a key or keyless identities")

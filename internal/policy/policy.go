@@ -126,6 +126,9 @@ type Signer struct {
 	// KeyFile is where the key was read from, for messages.
 	KeyFile    string
 	Identities []Identity
+	// InsecureIgnoreSCT accepts keyless certificates that carry no signed
+	// certificate timestamp from a trusted CT log (a named opt-out).
+	InsecureIgnoreSCT bool
 }
 
 // Keyless reports whether the signer is certificate identities.
@@ -162,6 +165,12 @@ func (id Identity) String() string {
 		issuer = "/" + id.IssuerRegExp + "/"
 	}
 	return subject + " (issuer " + issuer + ")"
+}
+
+// Accepts reports whether a verified signature was made by this trusted
+// signer and meets its requirements (an SCT, unless waived).
+func (s Signer) Accepts(v evidence.Verification) bool {
+	return s.Matches(v.Signer) && (!v.NoSCT || s.InsecureIgnoreSCT)
 }
 
 // Matches reports whether the verified signer s is this trusted signer.

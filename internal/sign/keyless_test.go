@@ -51,8 +51,18 @@ func TestKeylessSigners(t *testing.T) {
 	}
 	sigs, rejected, err := trust.VerifySignatures(ctx, goodRepo, good)
 	if err != nil || len(rejected) != 0 || len(sigs) != 1 || sigs[0].Signer.Identity != workflow || sigs[0].Signer.Issuer != ghIssuer ||
-		sigs[0].SigningTime == nil || sigs[0].LogIndex == nil || sigs[0].TransparencyLogSkipped {
+		sigs[0].SigningTime == nil || sigs[0].LogIndex == nil || sigs[0].TransparencyLogSkipped || sigs[0].NoSCT {
 		t.Fatalf("keyless: %+v %+v %v", sigs, rejected, err)
+	}
+
+	// a certificate no CT log has seen verifies, and says so
+	noSCTRepo, noSCT := pushed(t, "npm-app", "acme/nosct")
+	if _, err := StoreBundle(ctx, noSCTRepo, noSCT, vs.KeylessBundleWithoutSCT(t, statement(noSCT.Digest, evidence.PredicateSignatures, `{}`), workflow, ghIssuer), evidence.PredicateSignatures, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	sigs, rejected, _ = trust.VerifySignatures(ctx, noSCTRepo, noSCT)
+	if len(sigs) != 1 || !sigs[0].NoSCT || len(rejected) != 0 {
+		t.Fatalf("no SCT: %+v %+v", sigs, rejected)
 	}
 
 	evilRepo, evil := pushed(t, "go-app", "acme/evil")

@@ -125,7 +125,7 @@ type Attached struct {
 // Verification is what verifying it established, as evidence.
 func (a Attached) Verification() evidence.Verification {
 	return evidence.Verification{Signer: a.Signer, SigningTime: a.SigningTime, LogIndex: a.LogIndex,
-		StoredAt: a.StoredAt, Layout: a.Layout, TransparencyLogSkipped: a.TransparencyLogSkipped}
+		StoredAt: a.StoredAt, Layout: a.Layout, TransparencyLogSkipped: a.TransparencyLogSkipped, NoSCT: a.NoSCT}
 }
 
 // VerifyFound verifies bundles about subject and keeps those whose

@@ -26,10 +26,11 @@ import (
 // a Verified result alone is never an allow decision.
 type Trust struct {
 	keys []trustedKey
-	// keyless verifies certificate signatures; nil when no trusted root was
-	// given, and noRoot says why.
-	keyless *verify.Verifier
-	noRoot  error
+	// keyless verifies certificate signatures with an SCT required;
+	// keylessNoSCT without, to tell a certificate no CT log has seen from
+	// an invalid one. nil when no trusted root was given: noRoot says why.
+	keyless, keylessNoSCT *verify.Verifier
+	noRoot                error
 }
 
 type trustedKey struct {
@@ -66,11 +67,15 @@ func NewTrust(keys []crypto.PublicKey, trusted root.TrustedMaterial, now time.Ti
 		if err := CheckFresh(trusted, now); err != nil {
 			return nil, err
 		}
-		v, err := verify.NewVerifier(trusted, verify.WithTransparencyLog(1), verify.WithObserverTimestamps(1))
+		strict, err := verify.NewVerifier(trusted, verify.WithSignedCertificateTimestamps(1), verify.WithTransparencyLog(1), verify.WithObserverTimestamps(1))
 		if err != nil {
 			return nil, fmt.Errorf("%w: %v", ErrTrustedRoot, err)
 		}
-		t.keyless, t.noRoot = v, nil
+		lax, err := verify.NewVerifier(trusted, verify.WithTransparencyLog(1), verify.WithObserverTimestamps(1))
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrTrustedRoot, err)
+		}
+		t.keyless, t.keylessNoSCT, t.noRoot = strict, lax, nil
 	}
 	return t, nil
 }
@@ -80,7 +85,7 @@ func NewTrust(keys []crypto.PublicKey, trusted root.TrustedMaterial, now time.Ti
 // rejected with that reason.
 func (t *Trust) WithoutTrustedRoot(why error) *Trust {
 	c := *t
-	c.keyless, c.noRoot = nil, fmt.Errorf("%w: %v", ErrNoTrustedRoot, why)
+	c.keyless, c.keylessNoSCT, c.noRoot = nil, nil, fmt.Errorf("%w: %v", ErrNoTrustedRoot, why)
 	return &c
 }
 
@@ -101,6 +106,7 @@ type Verified struct {
 	SigningTime            *time.Time
 	LogIndex               *int64
 	TransparencyLogSkipped bool
+	NoSCT                  bool
 }
 
 // VerifyBundle verifies a Sigstore bundle (JSON) carrying an in-toto
@@ -167,14 +173,20 @@ func (t *Trust) verify(b *sgbundle.Bundle, artifact verify.ArtifactPolicyOption)
 	}
 	// the identity is not constrained here: the policy matches it against
 	// the signers it trusts (see Trust)
-	res, err := t.keyless.Verify(b, verify.NewPolicy(artifact, verify.WithoutIdentitiesUnsafe()))
+	policy := verify.NewPolicy(artifact, verify.WithoutIdentitiesUnsafe())
+	res, err := t.keyless.Verify(b, policy)
+	noSCT := false
 	if err != nil {
-		return nil, classify(err)
+		// valid but for the SCT: reported as such, for the policy to judge
+		if res, err = t.keylessNoSCT.Verify(b, policy); err != nil {
+			return nil, classify(err)
+		}
+		noSCT = true
 	}
 	if res.Signature == nil || res.Signature.Certificate == nil || res.Signature.Certificate.SubjectAlternativeName == "" {
 		return nil, invalid("the certificate names no identity")
 	}
-	out := &Verified{Signer: evidence.Signer{Identity: res.Signature.Certificate.SubjectAlternativeName, Issuer: res.Signature.Certificate.Issuer}}
+	out := &Verified{Signer: evidence.Signer{Identity: res.Signature.Certificate.SubjectAlternativeName, Issuer: res.Signature.Certificate.Issuer}, NoSCT: noSCT}
 	for _, ts := range res.VerifiedTimestamps {
 		if out.SigningTime == nil || ts.Timestamp.Before(*out.SigningTime) {
 			tt := ts.Timestamp
