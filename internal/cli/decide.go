@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -30,12 +31,16 @@ func (a *app) trustFor(set *policy.Set, trustedRootPath string) (*sign.Trust, er
 	var trusted root.TrustedMaterial
 	var rootErr error
 	if collect.NeedsTrustedRoot(set) {
+		named := collect.NamedTrustRoots(set)
 		if trustedRootPath != "" {
 			tr, err := sign.LoadTrustedRoot(trustedRootPath)
 			if err != nil {
 				return nil, err
 			}
 			trusted = tr
+		} else if len(named) > 0 {
+			// never the public-good root in place of the one a policy names
+			rootErr = fmt.Errorf("a policy verifies keyless signers against TrustRoot %s: give that trusted root as a file with --trusted-root", strings.Join(named, ", "))
 		} else if tr, err := root.FetchTrustedRoot(); err != nil {
 			rootErr = fmt.Errorf("fetching the public-good trusted root failed (%v); offline, give --trusted-root FILE", err)
 		} else {

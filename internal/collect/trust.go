@@ -3,6 +3,7 @@ package collect
 import (
 	"crypto"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/sigstore/sigstore-go/pkg/root"
@@ -44,6 +45,19 @@ func NeedsTrustedRoot(set *policy.Set) bool {
 		}
 	}
 	return false
+}
+
+// NamedTrustRoots lists the TrustRoots ClusterImagePolicies name for their
+// keyless signers ("policy: TrustRoot"): dossier has no TrustRoot resources,
+// so such policies need the trusted root given explicitly.
+func NamedTrustRoots(set *policy.Set) []string {
+	var out []string
+	for _, s := range Signers(set) {
+		if s.TrustRootRef != "" && !slices.Contains(out, s.TrustRootRef) {
+			out = append(out, s.TrustRootRef)
+		}
+	}
+	return out
 }
 
 // TrustFor builds the material to verify with: the policies' keys and, for

@@ -170,10 +170,8 @@ func decodeAuthority(src, path string, a cipAuthority, refuse func(string, strin
 			return alt, nil, refuse(path+".keyless.url", "a per-authority Fulcio URL (dossier uses the trusted root's authorities)")
 		case a.Keyless.CACert != nil:
 			return alt, nil, refuse(path+".keyless.ca-cert", "a per-authority CA certificate (dossier uses the trusted root)")
-		case a.Keyless.TrustRootRef != "":
-			return alt, nil, refuse(path+".keyless.trustRootRef", "a TrustRoot resource (give dossier the trusted root file instead)")
 		}
-		keyless = &keylessSpec{Identities: a.Keyless.Identities, InsecureIgnoreSCT: a.Keyless.InsecureIgnoreSCT}
+		keyless = &keylessSpec{Identities: a.Keyless.Identities, InsecureIgnoreSCT: a.Keyless.InsecureIgnoreSCT, trustRootRef: a.Keyless.TrustRootRef}
 	}
 	ds, err := decodeSigner(src, path, alt.Name, key, keyless, false, LoadOptions{})
 	if err != nil {

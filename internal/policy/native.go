@@ -43,6 +43,8 @@ type keySpec struct {
 type keylessSpec struct {
 	Identities        []IdentitySpec `yaml:"identities"`
 	InsecureIgnoreSCT bool           `yaml:"insecureIgnoreSCT"`
+	// trustRootRef is read from ClusterImagePolicies only
+	trustRootRef string
 }
 
 type IdentitySpec struct {
@@ -327,6 +329,7 @@ func decodeSigner(src, path, name string, key *keySpec, keyless *keylessSpec, na
 			out.Identities = append(out.Identities, id)
 			out.warnings = append(out.warnings, warns...)
 		}
+		out.TrustRootRef = keyless.trustRootRef
 		if keyless.InsecureIgnoreSCT {
 			out.InsecureIgnoreSCT = true
 			out.warnings = append(out.warnings, fmt.Sprintf("%s: %s.keyless.insecureIgnoreSCT: certificates no certificate-transparency log has seen are accepted for signer %s", src, path, name))

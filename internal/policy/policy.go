@@ -129,6 +129,10 @@ type Signer struct {
 	// InsecureIgnoreSCT accepts keyless certificates that carry no signed
 	// certificate timestamp from a trusted CT log (a named opt-out).
 	InsecureIgnoreSCT bool
+	// TrustRootRef names the policy-controller TrustRoot a
+	// ClusterImagePolicy verifies this signer against: dossier then needs
+	// that trusted root given explicitly.
+	TrustRootRef string
 }
 
 // Keyless reports whether the signer is certificate identities.

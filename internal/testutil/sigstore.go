@@ -76,8 +76,13 @@ func NewSigstore(t testing.TB) *Sigstore {
 	return &Sigstore{VS: vs, root: rootCert, key: key, ctKey: ctKey}
 }
 
-// oidIssuerV2 is Fulcio's OIDC issuer certificate extension.
-var oidIssuerV2 = asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 57264, 1, 8}
+// Fulcio's OIDC issuer certificate extensions: the current one (a DER
+// string) and the older one (raw bytes), which Fulcio still writes and
+// older verifiers read.
+var (
+	oidIssuerV2 = asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 57264, 1, 8}
+	oidIssuerV1 = asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 57264, 1, 1}
+)
 
 // Issue makes a ten-minute code-signing certificate for pub naming
 // identity and issuer; withSCT embeds an SCT from the CT log, signed over
@@ -93,7 +98,7 @@ func (s *Sigstore) Issue(t testing.TB, pub crypto.PublicKey, identity, issuer st
 	tmpl := &x509.Certificate{
 		SerialNumber: big.NewInt(now.UnixNano()), NotBefore: now.Add(-time.Minute), NotAfter: now.Add(10 * time.Minute),
 		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageCodeSigning},
-		URIs: []*url.URL{san}, ExtraExtensions: []pkix.Extension{{Id: oidIssuerV2, Value: issuerExt}},
+		URIs: []*url.URL{san}, ExtraExtensions: []pkix.Extension{{Id: oidIssuerV1, Value: []byte(issuer)}, {Id: oidIssuerV2, Value: issuerExt}},
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, s.root, pub, s.key)
 	if err != nil {
