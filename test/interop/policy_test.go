@@ -20,16 +20,32 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 )
 
-// runPolicyTester runs Sigstore policy-controller's policy-tester: exit 0
-// when the image passes the ClusterImagePolicy.
-func runPolicyTester(t *testing.T, policy, image string) (bool, string) {
+// verdicts are the decisions expected of each tool for one image.
+type verdicts struct{ dossier, tester bool }
+
+// compareDecisions decides policy for each image with Sigstore's
+// policy-tester (extra flags in testerArgs) and with dossier policy check
+// (extra flags in dossierArgs), and checks each against want. It returns
+// the tester's output per image.
+func compareDecisions(t *testing.T, policy string, images map[string]string, want map[string]verdicts, testerArgs, dossierArgs []string) map[string]string {
 	t.Helper()
-	cmd := exec.Command(testutil.Peer(t, "policy-tester"), "-policy", policy, "-image", image, "-log-level", "error")
-	out, err := cmd.CombinedOutput()
-	if ee, ok := err.(*exec.ExitError); err != nil && !(ok && ee.ExitCode() == 1) {
-		t.Fatalf("policy-tester: %v: %s", err, out)
+	outputs := map[string]string{}
+	for name, ref := range images {
+		cmd := exec.Command(testutil.Peer(t, "policy-tester"), append([]string{"-policy", policy, "-image", ref, "-log-level", "error"}, testerArgs...)...)
+		testerOut, err := cmd.CombinedOutput()
+		if ee, ok := err.(*exec.ExitError); err != nil && !(ok && ee.ExitCode() == 1) {
+			t.Fatalf("policy-tester: %v: %s", err, testerOut)
+		}
+		outputs[name] = string(testerOut)
+		code, out, errOut := runDossier(t, append([]string{"policy", "check", ref, "--policy", policy}, dossierArgs...)...)
+		if code != 0 && code != 1 {
+			t.Fatalf("%s: dossier policy check: exit %d: %s", name, code, errOut)
+		}
+		if w := want[name]; (code == 0) != w.dossier || (err == nil) != w.tester {
+			t.Errorf("%s: dossier allowed=%v (want %v), policy-tester allowed=%v (want %v)\ndossier: %s\npolicy-tester: %s", name, code == 0, w.dossier, err == nil, w.tester, out, testerOut)
+		}
 	}
-	return err == nil, string(out)
+	return outputs
 }
 
 // TestPolicyTesterAgrees decides the same ClusterImagePolicy on the same
@@ -86,26 +102,14 @@ spec:
 `, host, strings.Join(indented, "\n"))), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]struct{ dossier, tester bool }{
+	testerOut := compareDecisions(t, cip, images, map[string]verdicts{
 		"legacy-signed": {true, true},
 		"unsigned":      {false, false},
 		"other-key":     {false, false},
 		"bundle-signed": {true, false}, // the documented difference
-	}
-	for name, ref := range images {
-		testerAllowed, testerOut := runPolicyTester(t, cip, ref)
-		code, out, errOut := runDossier(t, "policy", "check", ref, "--policy", cip, "--insecure-registry", host)
-		if code != 0 && code != 1 {
-			t.Fatalf("%s: dossier policy check: exit %d: %s", name, code, errOut)
-		}
-		dossierAllowed := code == 0
-		w := want[name]
-		if dossierAllowed != w.dossier || testerAllowed != w.tester {
-			t.Errorf("%s: dossier allowed=%v (want %v), policy-tester allowed=%v (want %v)\ndossier: %s\npolicy-tester: %s", name, dossierAllowed, w.dossier, testerAllowed, w.tester, out, testerOut)
-		}
-		if name == "bundle-signed" && !strings.Contains(testerOut, "no signatures found") {
-			t.Errorf("policy-tester's reason for the bundle signature changed: %s", testerOut)
-		}
+	}, nil, nil)
+	if !strings.Contains(testerOut["bundle-signed"], "no signatures found") {
+		t.Errorf("policy-tester's reason for the bundle signature changed: %s", testerOut["bundle-signed"])
 	}
 }
 
@@ -205,28 +209,12 @@ spec:
 `, host, issuer, identity)), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]struct{ dossier, tester bool }{
+	compareDecisions(t, cip, images, map[string]verdicts{
 		"legacy-right":     {true, true},
 		"legacy-lookalike": {false, false},
 		"unsigned":         {false, false},
 		"bundle-right":     {true, false}, // the documented difference
-	}
-	for name, ref := range images {
-		cmd := exec.Command(testutil.Peer(t, "policy-tester"), "-policy", cip, "-image", ref, "-trustroot", trustRoot, "-log-level", "error")
-		testerOut, err := cmd.CombinedOutput()
-		if ee, ok := err.(*exec.ExitError); err != nil && !(ok && ee.ExitCode() == 1) {
-			t.Fatalf("policy-tester: %v: %s", err, testerOut)
-		}
-		testerAllowed := err == nil
-		code, out, errOut := runDossier(t, "policy", "check", ref, "--policy", cip, "--trusted-root", trustedRoot)
-		if code != 0 && code != 1 {
-			t.Fatalf("%s: dossier policy check: exit %d: %s", name, code, errOut)
-		}
-		w := want[name]
-		if (code == 0) != w.dossier || testerAllowed != w.tester {
-			t.Errorf("%s: dossier allowed=%v (want %v), policy-tester allowed=%v (want %v)\ndossier: %s\npolicy-tester: %s", name, code == 0, w.dossier, testerAllowed, w.tester, out, testerOut)
-		}
-	}
+	}, []string{"-trustroot", trustRoot}, []string{"--trusted-root", trustedRoot})
 	// without the trusted root the TrustRoot stands for, dossier refuses
 	// rather than fall back to the public-good root
 	if code, out, _ := runDossier(t, "policy", "check", images["legacy-right"], "--policy", cip); code != 1 || !strings.Contains(out, "TrustRoot dossier-test: give that trusted root as a file") {
