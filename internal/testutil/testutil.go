@@ -171,3 +171,15 @@ func CopyLayout(t testing.TB, sample string) string {
 	}
 	return dst
 }
+
+// PostgresURL is the PostgreSQL server tests may create databases on
+// ($DOSSIER_TEST_POSTGRES, which .ci/test sets after starting one), or the
+// test is skipped (failed under CI).
+func PostgresURL(t testing.TB) string {
+	t.Helper()
+	url := os.Getenv("DOSSIER_TEST_POSTGRES")
+	if url == "" {
+		Missing(t, "no PostgreSQL server: set DOSSIER_TEST_POSTGRES (bash .ci/postgres start prints one)")
+	}
+	return url
+}

@@ -1,0 +1,150 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+
+	"github.com/dossier-dev/dossier/internal/evidence"
+)
+
+// Dossier gathers everything stored about one digest.
+func (s *sqlStore) Dossier(ctx context.Context, subject evidence.Subject) (*Dossier, error) {
+	d := &Dossier{Subject: subject, Tags: []TagMove{}, Components: []evidence.Component{}, Findings: []StoredFinding{},
+		Signatures: []evidence.VerifiedSignature{}, Attestations: []evidence.Attestation{}, Unverified: []evidence.RejectedSignature{},
+		Exceptions: []evidence.Exception{}, Decisions: []evidence.Decision{}}
+	var id, first, last int64
+	err := s.db.QueryRowContext(ctx, s.q(`SELECT id, media_type, platform, first_seen, last_recorded FROM subjects WHERE repository = ? AND digest = ?`),
+		subject.Repository, subject.Digest).Scan(&id, &d.MediaType, &d.Platform, &first, &last)
+	if err == sql.ErrNoRows {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	d.FirstSeen, d.LastRecorded = fromMicros(first), fromMicros(last)
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT tag, observed_at, source FROM tag_moves WHERE repository = ? AND digest = ? ORDER BY observed_at, id`), subject.Repository, subject.Digest)
+	if err != nil {
+		return nil, err
+	}
+	err = each(rows, func() error {
+		m := TagMove{Repository: subject.Repository, Digest: subject.Digest}
+		var at int64
+		if err := rows.Scan(&m.Tag, &at, &m.Source); err != nil {
+			return err
+		}
+		m.ObservedAt = fromMicros(at)
+		d.Tags = append(d.Tags, m)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := s.decodeRows(ctx, `SELECT component FROM components WHERE subject_id = ? ORDER BY name, version`, id, func(doc []byte) error {
+		var c evidence.Component
+		err := json.Unmarshal(doc, &c)
+		d.Components = append(d.Components, c)
+		return err
+	}); err != nil {
+		return nil, err
+	}
+	rows, err = s.db.QueryContext(ctx, s.q(`SELECT finding, first_seen, last_seen, resolved_at, database_version FROM findings WHERE subject_id = ? ORDER BY advisory, component_key`), id)
+	if err != nil {
+		return nil, err
+	}
+	err = each(rows, func() error {
+		var f StoredFinding
+		var doc string
+		var firstSeen, lastSeen, dbv int64
+		var resolved sql.NullInt64
+		if err := rows.Scan(&doc, &firstSeen, &lastSeen, &resolved, &dbv); err != nil {
+			return err
+		}
+		if err := json.Unmarshal([]byte(doc), &f.Finding); err != nil {
+			return err
+		}
+		f.FirstSeen, f.LastSeen, f.DatabaseVersion = fromMicros(firstSeen), fromMicros(lastSeen), fromMicros(dbv)
+		if resolved.Valid {
+			t := fromMicros(resolved.Int64)
+			f.ResolvedAt = &t
+		}
+		d.Findings = append(d.Findings, f)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	rows, err = s.db.QueryContext(ctx, s.q(`SELECT predicate_type, verified, evidence FROM signatures WHERE subject_id = ? ORDER BY signed_at, stored_at`), id)
+	if err != nil {
+		return nil, err
+	}
+	err = each(rows, func() error {
+		var pt, doc string
+		var verified int
+		if err := rows.Scan(&pt, &verified, &doc); err != nil {
+			return err
+		}
+		switch {
+		case verified == 0:
+			var r evidence.RejectedSignature
+			d.Unverified = append(d.Unverified, r)
+			return json.Unmarshal([]byte(doc), &d.Unverified[len(d.Unverified)-1])
+		case pt == evidence.PredicateSignatures:
+			var v evidence.VerifiedSignature
+			d.Signatures = append(d.Signatures, v)
+			return json.Unmarshal([]byte(doc), &d.Signatures[len(d.Signatures)-1])
+		default:
+			var a evidence.Attestation
+			d.Attestations = append(d.Attestations, a)
+			return json.Unmarshal([]byte(doc), &d.Attestations[len(d.Attestations)-1])
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := s.decodeRows(ctx, `SELECT exception FROM exceptions WHERE digest = ? ORDER BY expires_at`, subject.Digest, func(doc []byte) error {
+		var e evidence.Exception
+		err := json.Unmarshal(doc, &e)
+		if err == nil && e.Covers(subject) {
+			d.Exceptions = append(d.Exceptions, e)
+		}
+		return err
+	}); err != nil {
+		return nil, err
+	}
+	if err := s.decodeRows(ctx, `SELECT decision FROM decisions WHERE subject_id = ? ORDER BY evaluated_at`, id, func(doc []byte) error {
+		var dec evidence.Decision
+		err := json.Unmarshal(doc, &dec)
+		d.Decisions = append(d.Decisions, dec)
+		return err
+	}); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// decodeRows runs a one-column query and hands each value to decode.
+func (s *sqlStore) decodeRows(ctx context.Context, query string, arg any, decode func([]byte) error) error {
+	rows, err := s.db.QueryContext(ctx, s.q(query), arg)
+	if err != nil {
+		return err
+	}
+	return each(rows, func() error {
+		var doc []byte
+		if err := rows.Scan(&doc); err != nil {
+			return err
+		}
+		return decode(doc)
+	})
+}
+
+// each calls f for every row and closes rows.
+func each(rows *sql.Rows, f func() error) error {
+	defer rows.Close()
+	for rows.Next() {
+		if err := f(); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}

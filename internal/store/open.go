@@ -1,0 +1,72 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // PostgreSQL through database/sql
+	_ "modernc.org/sqlite"             // the embedded database, pure Go
+)
+
+// FileName is the embedded store's file in the data directory.
+const FileName = "evidence.sqlite"
+
+// Open opens the store a URL names — postgres://… or postgresql://… for
+// PostgreSQL — or, without one, the SQLite store in dataDir, creating it.
+// The schema is brought up to date.
+func Open(ctx context.Context, dataDir, url string) (Store, error) {
+	if url != "" {
+		if !strings.HasPrefix(url, "postgres://") && !strings.HasPrefix(url, "postgresql://") {
+			return nil, fmt.Errorf("evidence store %q: want a postgres:// URL (or none, for the embedded store)", redact(url))
+		}
+		return open(ctx, "pgx", url, postgres, redact(url))
+	}
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("evidence store in %s: %w", dataDir, err)
+	}
+	path := filepath.Join(dataDir, FileName)
+	// WAL lets readers run beside the one writer; immediate transactions
+	// make writers queue (busy timeout) instead of failing part-way
+	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(30000)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_txlock=immediate"
+	return open(ctx, "sqlite", dsn, sqlite, path)
+}
+
+func open(ctx context.Context, driver, dsn string, d dialect, where string) (Store, error) {
+	db, err := sql.Open(driver, dsn)
+	if err != nil {
+		return nil, fmt.Errorf("evidence store %s: %w", where, err)
+	}
+	if d.name == "postgres" {
+		db.SetConnMaxIdleTime(5 * time.Minute)
+	}
+	pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := db.PingContext(pctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("evidence store %s: %w", where, err)
+	}
+	if err := migrate(pctx, db, d); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("evidence store %s: %w", where, err)
+	}
+	return &sqlStore{db: db, d: d}, nil
+}
+
+// redact hides a password in a database URL, for messages.
+func redact(url string) string {
+	scheme, rest, ok := strings.Cut(url, "://")
+	if !ok {
+		return url
+	}
+	creds, host, ok := strings.Cut(rest, "@")
+	if !ok {
+		return url
+	}
+	user, _, _ := strings.Cut(creds, ":")
+	return scheme + "://" + user + ":***@" + host
+}

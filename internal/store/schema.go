@@ -1,0 +1,164 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+)
+
+// migrations bring a store from version i to i+1. A store records its
+// version; one written by a newer dossier is refused, an older one is
+// brought forward when opened. {{id}} is the dialect's auto-incrementing
+// key. Times are Unix microseconds, so that both backends order and
+// compare them alike.
+var migrations = [][]string{{
+	`CREATE TABLE subjects (
+		id {{id}},
+		repository TEXT NOT NULL,
+		digest TEXT NOT NULL,
+		media_type TEXT NOT NULL DEFAULT '',
+		platform TEXT NOT NULL DEFAULT '',
+		first_seen BIGINT NOT NULL,
+		last_recorded BIGINT NOT NULL,
+		UNIQUE (repository, digest))`,
+	`CREATE INDEX subjects_digest ON subjects (digest)`,
+	`CREATE TABLE tag_moves (
+		id {{id}},
+		repository TEXT NOT NULL,
+		tag TEXT NOT NULL,
+		digest TEXT NOT NULL,
+		observed_at BIGINT NOT NULL,
+		source TEXT NOT NULL DEFAULT '')`,
+	`CREATE INDEX tag_moves_tag ON tag_moves (repository, tag, observed_at)`,
+	`CREATE TABLE components (
+		subject_id BIGINT NOT NULL REFERENCES subjects (id),
+		purl_base TEXT NOT NULL,
+		name TEXT NOT NULL,
+		version TEXT NOT NULL,
+		type TEXT NOT NULL,
+		component TEXT NOT NULL)`,
+	`CREATE INDEX components_purl ON components (purl_base, subject_id)`,
+	`CREATE INDEX components_name ON components (name, subject_id)`,
+	`CREATE INDEX components_subject ON components (subject_id)`,
+	`CREATE TABLE findings (
+		id {{id}},
+		subject_id BIGINT NOT NULL REFERENCES subjects (id),
+		advisory TEXT NOT NULL,
+		component_key TEXT NOT NULL,
+		finding TEXT NOT NULL,
+		first_seen BIGINT NOT NULL,
+		last_seen BIGINT NOT NULL,
+		resolved_at BIGINT,
+		database_version BIGINT NOT NULL,
+		UNIQUE (subject_id, advisory, component_key))`,
+	`CREATE TABLE finding_ids (
+		finding_id BIGINT NOT NULL REFERENCES findings (id),
+		advisory_id TEXT NOT NULL,
+		UNIQUE (finding_id, advisory_id))`,
+	`CREATE INDEX finding_ids_id ON finding_ids (advisory_id)`,
+	`CREATE TABLE signatures (
+		subject_id BIGINT NOT NULL REFERENCES subjects (id),
+		predicate_type TEXT NOT NULL,
+		stored_at TEXT NOT NULL,
+		verified INTEGER NOT NULL,
+		key_fingerprint TEXT NOT NULL DEFAULT '',
+		identity TEXT NOT NULL DEFAULT '',
+		issuer TEXT NOT NULL DEFAULT '',
+		signing_time BIGINT,
+		-- the verified signing time, else when dossier first recorded it
+		signed_at BIGINT NOT NULL,
+		evidence TEXT NOT NULL,
+		UNIQUE (subject_id, predicate_type, stored_at, key_fingerprint, identity, issuer))`,
+	`CREATE INDEX signatures_identity ON signatures (identity, signing_time)`,
+	`CREATE INDEX signatures_key ON signatures (key_fingerprint, signing_time)`,
+	`CREATE INDEX signatures_signed ON signatures (signed_at)`,
+	`CREATE TABLE exceptions (
+		namespace TEXT NOT NULL,
+		name TEXT NOT NULL,
+		digest TEXT NOT NULL,
+		expires_at BIGINT NOT NULL,
+		exception TEXT NOT NULL,
+		UNIQUE (namespace, name))`,
+	`CREATE INDEX exceptions_digest ON exceptions (digest)`,
+	`CREATE TABLE decisions (
+		subject_id BIGINT NOT NULL REFERENCES subjects (id),
+		evaluated_at BIGINT NOT NULL,
+		allowed INTEGER NOT NULL,
+		decision TEXT NOT NULL)`,
+	`CREATE INDEX decisions_subject ON decisions (subject_id, evaluated_at)`,
+}}
+
+// dialect is what differs between the backends.
+type dialect struct {
+	name string
+	// id is the column definition of an auto-incrementing key.
+	id string
+	// placeholders rewrites ? placeholders for the driver.
+	placeholders func(string) string
+	// lockSchema serialises schema changes between processes (SQLite's
+	// immediate transactions already do).
+	lockSchema string
+}
+
+var sqlite = dialect{name: "sqlite", id: "INTEGER PRIMARY KEY", placeholders: func(q string) string { return q }}
+
+// replicas starting together must not race to create the schema: an
+// advisory lock held to the end of the migration serialises them
+var postgres = dialect{name: "postgres", id: "BIGSERIAL PRIMARY KEY", placeholders: dollarPlaceholders,
+	lockSchema: "SELECT pg_advisory_xact_lock(7306813)"}
+
+func dollarPlaceholders(q string) string {
+	var b strings.Builder
+	n := 0
+	for _, r := range q {
+		if r == '?' {
+			n++
+			fmt.Fprintf(&b, "$%d", n)
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// migrate brings the schema to the current version in one transaction.
+func migrate(ctx context.Context, db *sql.DB, d dialect) error {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if d.lockSchema != "" {
+		if _, err := tx.ExecContext(ctx, d.lockSchema); err != nil {
+			return err
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS dossier_schema (version INTEGER NOT NULL)`); err != nil {
+		return err
+	}
+	var version int
+	switch err := tx.QueryRowContext(ctx, `SELECT version FROM dossier_schema`).Scan(&version); err {
+	case sql.ErrNoRows:
+		if _, err := tx.ExecContext(ctx, `INSERT INTO dossier_schema (version) VALUES (0)`); err != nil {
+			return err
+		}
+	case nil:
+	default:
+		return err
+	}
+	if version > len(migrations) {
+		return fmt.Errorf("%w (schema version %d, this dossier knows up to %d): upgrade dossier", ErrNewerSchema, version, len(migrations))
+	}
+	for v := version; v < len(migrations); v++ {
+		for _, stmt := range migrations[v] {
+			if _, err := tx.ExecContext(ctx, strings.ReplaceAll(stmt, "{{id}}", d.id)); err != nil {
+				return fmt.Errorf("migrating the evidence store to version %d: %w", v+1, err)
+			}
+		}
+	}
+	if _, err := tx.ExecContext(ctx, d.placeholders(`UPDATE dossier_schema SET version = ?`), len(migrations)); err != nil {
+		return err
+	}
+	return tx.Commit()
+}

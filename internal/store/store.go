@@ -1,0 +1,141 @@
+// Package store keeps the evidence about digests so that a responder can
+// start from a digest, a component, an advisory, a tag or a signer and get
+// answers without going back to registries: subjects, every tag move,
+// SBOM components, findings with first and last seen, verified (and
+// unverified) signatures and attestations, provenance, exceptions and
+// decisions. One implementation over database/sql serves two backends:
+// SQLite under the data directory (the embedded default) and PostgreSQL
+// (shared by replicas). It imports only internal/evidence.
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/dossier-dev/dossier/internal/evidence"
+)
+
+// ErrNewerSchema refuses a store written by a newer dossier.
+var ErrNewerSchema = errors.New("the evidence store was written by a newer dossier")
+
+// Record is what is known about one digest at one time. Every part is
+// optional; a record is written whole or not at all, and recording the
+// same evidence again changes nothing but last-seen times.
+type Record struct {
+	Subject   evidence.Subject
+	MediaType string
+	Platform  string
+	// At is when the evidence was gathered.
+	At time.Time
+	// Tag, when set, is observed pointing to Subject now (from TagSource).
+	Tag       string
+	TagSource string
+	// Components, when not nil, replace the digest's stored components.
+	Components []evidence.Component
+	// Findings, when not nil, is the digest's current scan: findings not
+	// in it are marked resolved.
+	Findings *Scan
+	// Signatures and Attestations that verified; Rejected ones are kept as
+	// unverified, never as verified.
+	Signatures   []evidence.VerifiedSignature
+	Attestations []evidence.Attestation
+	Rejected     []evidence.RejectedSignature
+	Decision     *evidence.Decision
+	Exceptions   []evidence.Exception
+}
+
+// Scan is a digest's findings and the advisory data they came from.
+type Scan struct {
+	Findings        []evidence.Finding
+	DatabaseVersion time.Time
+}
+
+// Store is the evidence store.
+type Store interface {
+	// Record writes a record in one transaction.
+	Record(ctx context.Context, r Record) error
+	// Components finds the digests holding components whose purl (without
+	// version) or, for a plain name, whose name is what.
+	Components(ctx context.Context, what string) ([]ComponentHit, error)
+	// Affected finds the digests with an unresolved finding for an advisory
+	// ID or any of its aliases.
+	Affected(ctx context.Context, advisory string) ([]FindingHit, error)
+	// TagHistory lists every digest a repository's tag pointed to, oldest
+	// first.
+	TagHistory(ctx context.Context, repository, tag string) ([]TagMove, error)
+	// Signed lists verified signatures and attestations made in [from, to)
+	// by signers the filter matches.
+	Signed(ctx context.Context, f SignerFilter, from, to time.Time) ([]SignedHit, error)
+	// Dossier is everything stored about one digest (nil when unknown).
+	Dossier(ctx context.Context, subject evidence.Subject) (*Dossier, error)
+	Close() error
+}
+
+// ComponentHit is one component in one digest.
+type ComponentHit struct {
+	Subject   evidence.Subject   `json:"subject"`
+	Tags      []string           `json:"tags"`
+	Component evidence.Component `json:"component"`
+}
+
+// FindingHit is one finding in one digest.
+type FindingHit struct {
+	Subject evidence.Subject `json:"subject"`
+	Tags    []string         `json:"tags"`
+	Finding StoredFinding    `json:"finding"`
+}
+
+// StoredFinding is a finding with its history.
+type StoredFinding struct {
+	evidence.Finding
+	FirstSeen       time.Time  `json:"firstSeen"`
+	LastSeen        time.Time  `json:"lastSeen"`
+	ResolvedAt      *time.Time `json:"resolvedAt,omitempty"`
+	DatabaseVersion time.Time  `json:"databaseVersion"`
+}
+
+// TagMove is one observation of a tag pointing to a new digest.
+type TagMove struct {
+	Repository string    `json:"repository"`
+	Tag        string    `json:"tag"`
+	Digest     string    `json:"digest"`
+	ObservedAt time.Time `json:"observedAt"`
+	Source     string    `json:"source"`
+}
+
+// SignerFilter selects signers: a key fingerprint, or a certificate
+// identity (exact, or by Match) with an optional issuer.
+type SignerFilter struct {
+	KeyFingerprint string
+	Identity       string
+	// Match, when set, decides on identities (a regular expression the
+	// caller compiled and bounded).
+	Match  func(identity string) bool
+	Issuer string
+}
+
+// SignedHit is one verified signature or attestation.
+type SignedHit struct {
+	Subject       evidence.Subject      `json:"subject"`
+	Tags          []string              `json:"tags"`
+	PredicateType string                `json:"predicateType"`
+	Verification  evidence.Verification `json:"verification"`
+}
+
+// Dossier is everything stored about one digest.
+type Dossier struct {
+	Subject      evidence.Subject             `json:"subject"`
+	MediaType    string                       `json:"mediaType,omitempty"`
+	Platform     string                       `json:"platform,omitempty"`
+	FirstSeen    time.Time                    `json:"firstSeen"`
+	LastRecorded time.Time                    `json:"lastRecorded"`
+	Tags         []TagMove                    `json:"tags"`
+	Components   []evidence.Component         `json:"components"`
+	Findings     []StoredFinding              `json:"findings"`
+	Signatures   []evidence.VerifiedSignature `json:"signatures"`
+	Attestations []evidence.Attestation       `json:"attestations"`
+	Unverified   []evidence.RejectedSignature `json:"unverified"`
+	Exceptions   []evidence.Exception         `json:"exceptions"`
+	Decisions    []evidence.Decision          `json:"decisions"`
+}

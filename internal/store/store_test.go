@@ -1,0 +1,325 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/dossier-dev/dossier/internal/evidence"
+	"github.com/dossier-dev/dossier/internal/testutil"
+)
+
+var dbCounter atomic.Int64
+
+// backends opens a fresh store of each kind: SQLite in a temporary data
+// directory, and a new database on the PostgreSQL server of the run.
+func backends(t *testing.T) map[string]func(t *testing.T) (Store, string, string) {
+	return map[string]func(t *testing.T) (Store, string, string){
+		"sqlite": func(t *testing.T) (Store, string, string) {
+			dir := t.TempDir()
+			s, err := Open(context.Background(), dir, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { s.Close() })
+			return s, dir, ""
+		},
+		"postgres": func(t *testing.T) (Store, string, string) {
+			admin := testutil.PostgresURL(t)
+			url := freshDatabase(t, admin)
+			s, err := Open(context.Background(), "", url)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { s.Close() })
+			return s, "", url
+		},
+	}
+}
+
+// freshDatabase creates a database for one test and drops it after.
+func freshDatabase(t *testing.T, admin string) string {
+	t.Helper()
+	db, err := sql.Open("pgx", admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := fmt.Sprintf("dossier_test_%d_%d", time.Now().UnixNano(), dbCounter.Add(1))
+	if _, err := db.Exec("CREATE DATABASE " + name); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		db.Exec("DROP DATABASE " + name + " WITH (FORCE)")
+		db.Close()
+	})
+	base, query, _ := strings.Cut(admin, "?")
+	return base[:strings.LastIndex(base, "/")+1] + name + "?" + query
+}
+
+var (
+	t0       = time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
+	app1     = evidence.Subject{Repository: "registry.example/team/app", Digest: "sha256:" + strings.Repeat("a", 64)}
+	app2     = evidence.Subject{Repository: "registry.example/team/app", Digest: "sha256:" + strings.Repeat("b", 64)}
+	other    = evidence.Subject{Repository: "registry.example/team/other", Digest: "sha256:" + strings.Repeat("c", 64)}
+	lodash   = evidence.Component{Name: "lodash", Version: "4.17.20", Type: "library", PURL: "pkg:npm/lodash@4.17.20", Locations: []string{"/app/package-lock.json"}}
+	minimist = evidence.Component{Name: "minimist", Version: "1.2.5", Type: "library", PURL: "pkg:npm/minimist@1.2.5"}
+	release  = "https://github.com/acme/app/.github/workflows/release.yml@refs/tags/v1"
+	ghIssuer = "https://token.actions.githubusercontent.com"
+)
+
+func lodashFinding() evidence.Finding {
+	return evidence.Finding{ID: "GHSA-35jh-r3h4-6jhm", Aliases: []string{"CVE-2021-23337"}, Advisories: []string{"GHSA-35jh-r3h4-6jhm"},
+		Component: lodash, Ecosystem: "npm", Severity: evidence.Severity{Rating: "high"}, FixState: evidence.FixFixed}
+}
+
+func fullRecord(subject evidence.Subject, at time.Time) Record {
+	signed := at.Add(-time.Minute)
+	return Record{
+		Subject: subject, MediaType: "application/vnd.oci.image.manifest.v1+json", Platform: "linux/amd64", At: at,
+		Tag: "v1", TagSource: "record",
+		Components: []evidence.Component{lodash, minimist},
+		Findings:   &Scan{Findings: []evidence.Finding{lodashFinding()}, DatabaseVersion: at.Add(-time.Hour)},
+		Signatures: []evidence.VerifiedSignature{{Subject: subject, Verification: evidence.Verification{
+			Signer: evidence.Signer{KeyFingerprint: "sha256:" + strings.Repeat("f", 64)}, StoredAt: "sha256:sig", Layout: evidence.LayoutReferrer, TransparencyLogSkipped: true}}},
+		Attestations: []evidence.Attestation{{Subject: subject, PredicateType: evidence.PredicateSLSA1, Predicate: []byte(`{"buildDefinition":{}}`),
+			Verification: evidence.Verification{Signer: evidence.Signer{Identity: release, Issuer: ghIssuer}, SigningTime: &signed, StoredAt: "sha256:prov", Layout: evidence.LayoutReferrer},
+			Provenance:   &evidence.Provenance{BuilderID: release, SourceRepository: "https://github.com/acme/app", Commit: "0123", Trigger: "push"}}},
+		Rejected: []evidence.RejectedSignature{{PredicateType: evidence.PredicateSignatures, StoredAt: "sha256:bad", Kind: evidence.FailureUntrustedKey, Reason: "signed by a key that is not trusted"}},
+		Decision: &evidence.Decision{Subject: subject, Allowed: false, Mode: evidence.ModeEnforce, EvaluatedAt: at,
+			Rules: []evidence.RuleResult{{Policy: "p", Rule: "no-high", Outcome: evidence.OutcomeFail, Reason: "1 finding"}}},
+		Exceptions: []evidence.Exception{{Name: "lodash-waiver", Owner: "web", Subject: subject, Reason: "r", ExpiresAt: at.Add(24 * time.Hour), Vulnerabilities: []string{"CVE-2021-23337"}}},
+	}
+}
+
+func TestRecordAndQuestions(t *testing.T) {
+	ctx := context.Background()
+	for name, open := range backends(t) {
+		t.Run(name, func(t *testing.T) {
+			s, _, _ := open(t)
+			if err := s.Record(ctx, fullRecord(app1, t0)); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Record(ctx, Record{Subject: other, At: t0, Tag: "stable", Components: []evidence.Component{{Name: "lodash", Version: "4.17.21", PURL: "pkg:npm/lodash@4.17.21"}}}); err != nil {
+				t.Fatal(err)
+			}
+			// 1. which digests contain lodash: by purl (any version) and by name
+			hits, err := s.Components(ctx, "pkg:npm/lodash")
+			if err != nil || len(hits) != 2 || hits[0].Subject != app1 || hits[0].Tags[0] != "v1" || hits[0].Component.Locations[0] != "/app/package-lock.json" || hits[1].Subject != other {
+				t.Fatalf("components by purl: %+v %v", hits, err)
+			}
+			if hits, _ := s.Components(ctx, "lodash"); len(hits) != 2 {
+				t.Errorf("components by name: %+v", hits)
+			}
+			if hits, _ := s.Components(ctx, "pkg:npm/left-pad"); len(hits) != 0 {
+				t.Errorf("absent component: %+v", hits)
+			}
+			// 2. which digests an advisory affects, by ID or alias
+			for _, id := range []string{"GHSA-35jh-r3h4-6jhm", "CVE-2021-23337"} {
+				f, err := s.Affected(ctx, id)
+				if err != nil || len(f) != 1 || f[0].Subject != app1 || f[0].Finding.FirstSeen != t0 || f[0].Tags[0] != "v1" {
+					t.Errorf("affected by %s: %+v %v", id, f, err)
+				}
+			}
+			// 4. what the key signed, what the workflow identity attested
+			key := SignerFilter{KeyFingerprint: "sha256:" + strings.Repeat("f", 64)}
+			if sigs, err := s.Signed(ctx, key, t0.Add(-time.Hour), t0.Add(time.Hour)); err != nil || len(sigs) != 1 || sigs[0].Subject != app1 {
+				t.Errorf("signed by key: %+v %v", sigs, err)
+			}
+			if sigs, _ := s.Signed(ctx, key, t0.Add(time.Hour), t0.Add(2*time.Hour)); len(sigs) != 0 {
+				t.Errorf("outside the window: %+v", sigs)
+			}
+			re := regexp.MustCompile(`^https://github\.com/acme/`)
+			if sigs, _ := s.Signed(ctx, SignerFilter{Match: re.MatchString, Issuer: ghIssuer}, t0.Add(-time.Hour), t0.Add(time.Hour)); len(sigs) != 1 || sigs[0].PredicateType != evidence.PredicateSLSA1 {
+				t.Errorf("signed by identity expression: %+v", sigs)
+			}
+			if _, err := s.Signed(ctx, SignerFilter{}, t0, t0); err == nil {
+				t.Error("a signer query without a signer must be refused")
+			}
+			// 5. the dossier of the digest
+			d, err := s.Dossier(ctx, app1)
+			if err != nil || d == nil {
+				t.Fatal(d, err)
+			}
+			if len(d.Components) != 2 || len(d.Findings) != 1 || len(d.Signatures) != 1 || len(d.Attestations) != 1 || d.Attestations[0].Provenance.SourceRepository != "https://github.com/acme/app" ||
+				len(d.Unverified) != 1 || d.Unverified[0].Kind != evidence.FailureUntrustedKey || len(d.Exceptions) != 1 || len(d.Decisions) != 1 || len(d.Tags) != 1 || d.Platform != "linux/amd64" {
+				t.Errorf("dossier: %+v", d)
+			}
+			if d, err := s.Dossier(ctx, evidence.Subject{Repository: "x", Digest: app2.Digest}); d != nil || err != nil {
+				t.Errorf("unknown digest: %+v %v", d, err)
+			}
+
+			// recording the same evidence again changes nothing but times
+			if err := s.Record(ctx, fullRecord(app1, t0.Add(time.Hour))); err != nil {
+				t.Fatal(err)
+			}
+			d, _ = s.Dossier(ctx, app1)
+			if len(d.Components) != 2 || len(d.Findings) != 1 || len(d.Signatures) != 1 || len(d.Decisions) != 1 || len(d.Tags) != 1 ||
+				d.Findings[0].FirstSeen != t0 || d.Findings[0].LastSeen != t0.Add(time.Hour) || d.FirstSeen != t0 {
+				t.Errorf("re-record: %+v", d)
+			}
+
+			// 3. the tag moves to another digest: both are in its history
+			moved := fullRecord(app2, t0.Add(2*time.Hour))
+			if err := s.Record(ctx, moved); err != nil {
+				t.Fatal(err)
+			}
+			history, err := s.TagHistory(ctx, app1.Repository, "v1")
+			if err != nil || len(history) != 2 || history[0].Digest != app1.Digest || history[1].Digest != app2.Digest || history[1].ObservedAt != t0.Add(2*time.Hour) {
+				t.Fatalf("tag history: %+v %v", history, err)
+			}
+			if hits, _ := s.Components(ctx, "pkg:npm/minimist"); len(hits) != 2 || len(hits[0].Tags) != 0 || hits[1].Tags[0] != "v1" {
+				t.Errorf("current tags after the move: %+v", hits)
+			}
+
+			// a rescan without the finding resolves it
+			fixed := Record{Subject: app1, At: t0.Add(3 * time.Hour), Findings: &Scan{DatabaseVersion: t0.Add(3 * time.Hour)}}
+			if err := s.Record(ctx, fixed); err != nil {
+				t.Fatal(err)
+			}
+			if f, _ := s.Affected(ctx, "CVE-2021-23337"); len(f) != 1 || f[0].Subject != app2 {
+				t.Errorf("resolved finding still affected: %+v", f)
+			}
+			d, _ = s.Dossier(ctx, app1)
+			if len(d.Findings) != 1 || d.Findings[0].ResolvedAt == nil || *d.Findings[0].ResolvedAt != t0.Add(3*time.Hour) {
+				t.Errorf("finding history: %+v", d.Findings)
+			}
+		})
+	}
+}
+
+func TestRecordRefusesIncompleteRecords(t *testing.T) {
+	for name, open := range backends(t) {
+		t.Run(name, func(t *testing.T) {
+			s, _, _ := open(t)
+			for _, r := range []Record{{Subject: evidence.Subject{Repository: "r", Digest: "latest"}, At: t0}, {Subject: app1}} {
+				if err := s.Record(context.Background(), r); err == nil {
+					t.Errorf("accepted %+v", r)
+				}
+			}
+		})
+	}
+}
+
+// A store written by a newer dossier is refused; an older one is migrated.
+func TestSchemaVersions(t *testing.T) {
+	ctx := context.Background()
+	for name, open := range backends(t) {
+		t.Run(name, func(t *testing.T) {
+			s, dir, url := open(t)
+			db := s.(*sqlStore).db
+			if _, err := db.Exec(`UPDATE dossier_schema SET version = 99`); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := Open(ctx, dir, url); !errors.Is(err, ErrNewerSchema) || !strings.Contains(err.Error(), "upgrade dossier") {
+				t.Fatalf("newer schema: %v", err)
+			}
+			if _, err := db.Exec(`UPDATE dossier_schema SET version = 1`); err != nil {
+				t.Fatal(err)
+			}
+			again, err := Open(ctx, dir, url)
+			if err != nil {
+				t.Fatal(err)
+			}
+			again.Close()
+		})
+	}
+}
+
+// Replicas that start together on an empty database create the schema
+// once, without failing each other.
+func TestConcurrentFirstOpen(t *testing.T) {
+	ctx := context.Background()
+	targets := map[string]func(t *testing.T) (string, string){
+		"sqlite":   func(t *testing.T) (string, string) { return t.TempDir(), "" },
+		"postgres": func(t *testing.T) (string, string) { return "", freshDatabase(t, testutil.PostgresURL(t)) },
+	}
+	for name, target := range targets {
+		t.Run(name, func(t *testing.T) {
+			dir, url := target(t)
+			var wg sync.WaitGroup
+			errs := make(chan error, 8)
+			for range 8 {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					s, err := Open(ctx, dir, url)
+					if err != nil {
+						errs <- err
+						return
+					}
+					errs <- s.Close()
+				}()
+			}
+			wg.Wait()
+			close(errs)
+			for err := range errs {
+				if err != nil {
+					t.Error(err)
+				}
+			}
+		})
+	}
+}
+
+// Eight writers, each with its own connection pool as separate processes
+// would have, record the same and different digests: nothing is lost and
+// no "database is locked" reaches them.
+func TestConcurrentRecords(t *testing.T) {
+	ctx := context.Background()
+	for name, open := range backends(t) {
+		t.Run(name, func(t *testing.T) {
+			_, dir, url := open(t)
+			var wg sync.WaitGroup
+			errs := make(chan error, 8*10)
+			for w := range 8 {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					s, err := Open(ctx, dir, url)
+					if err != nil {
+						errs <- err
+						return
+					}
+					defer s.Close()
+					for i := range 10 {
+						subject := evidence.Subject{Repository: "registry.example/team/app", Digest: fmt.Sprintf("sha256:%064d", i)}
+						if w%2 == 1 {
+							subject.Digest = fmt.Sprintf("sha256:%064d", 1000+w*10+i)
+						}
+						r := fullRecord(subject, t0.Add(time.Duration(w*10+i)*time.Second))
+						r.Tag = fmt.Sprintf("w%d", w)
+						if err := s.Record(ctx, r); err != nil {
+							errs <- err
+						}
+					}
+				}()
+			}
+			wg.Wait()
+			close(errs)
+			for err := range errs {
+				t.Error(err)
+			}
+			s, err := Open(ctx, dir, url)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			hits, err := s.Components(ctx, "pkg:npm/lodash")
+			if err != nil || len(hits) != 10+4*10 {
+				t.Errorf("%d digests with lodash, want 50: %v", len(hits), err)
+			}
+			for w := range 8 {
+				if h, _ := s.TagHistory(ctx, "registry.example/team/app", fmt.Sprintf("w%d", w)); len(h) != 10 {
+					t.Errorf("tag w%d: %d moves, want 10", w, len(h))
+				}
+			}
+		})
+	}
+}
