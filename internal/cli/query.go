@@ -1,0 +1,303 @@
+package cli
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/dossier-dev/dossier/internal/evidence"
+	"github.com/dossier-dev/dossier/internal/query"
+	"github.com/dossier-dev/dossier/internal/store"
+)
+
+func (a *app) queryCommand() *cobra.Command {
+	var sf storeFlags
+	var output string
+	cmd := &cobra.Command{
+		Use:   "query",
+		Short: "Answer a responder's questions from the evidence store (exit 0 with results, 1 with none)",
+	}
+	cmd.PersistentFlags().StringVarP(&output, "output", "o", "table", "output format: table or json")
+	cmd.PersistentFlags().StringVar(&sf.dataDir, "data-dir", defaultDataDir(), "dossier's data directory (the SQLite evidence store)")
+	cmd.PersistentFlags().StringVar(&sf.url, "store", "", "PostgreSQL evidence store, postgres://…")
+	// every subcommand opens the store, answers, renders and counts
+	run := func(answer func(cmd *cobra.Command, st store.Store, args []string) (any, int, func(), error)) func(*cobra.Command, []string) error {
+		return func(cmd *cobra.Command, args []string) error {
+			if err := checkOutput(output, "table", "json"); err != nil {
+				return err
+			}
+			st, err := sf.open(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			result, n, table, err := answer(cmd, st, args)
+			if err != nil {
+				return err
+			}
+			if output == "json" {
+				if err := writeJSON(a.stdout, result); err != nil {
+					return err
+				}
+			} else {
+				table()
+			}
+			if n == 0 {
+				return gateError{msg: "no results"}
+			}
+			return nil
+		}
+	}
+
+	component := &cobra.Command{
+		Use:   "component PURL|NAME[@RANGE]",
+		Short: "Which digests contain a component (pkg:npm/lodash, pkg:npm/lodash@<4.17.21, xz-utils)",
+		Args:  cobra.ExactArgs(1),
+		RunE: run(func(cmd *cobra.Command, st store.Store, args []string) (any, int, func(), error) {
+			spec, err := query.ParseComponent(args[0])
+			if err != nil {
+				return nil, 0, nil, usageError("%v", err)
+			}
+			hits, err := query.Components(cmd.Context(), st, spec)
+			return orEmpty(hits), len(hits), func() {
+				t := newTable(a.stdout)
+				fmt.Fprintln(t, "DIGEST\tTAGS\tCOMPONENT\tVERSION\tLOCATIONS")
+				for _, h := range hits {
+					fmt.Fprintf(t, "%s\t%s\t%s\t%s\t%s\n", h.Subject, dash(strings.Join(h.Tags, ",")), h.Component.Name, h.Component.Version, dash(strings.Join(h.Component.Locations, ",")))
+				}
+				t.Flush()
+			}, err
+		}),
+	}
+	advisory := &cobra.Command{
+		Use:   "advisory ID",
+		Short: "Which digests an advisory (CVE-…, GHSA-…, any alias) affects, by their stored scans",
+		Args:  cobra.ExactArgs(1),
+		RunE: run(func(cmd *cobra.Command, st store.Store, args []string) (any, int, func(), error) {
+			hits, err := st.Affected(cmd.Context(), strings.TrimSpace(args[0]))
+			return orEmpty(hits), len(hits), func() {
+				t := newTable(a.stdout)
+				fmt.Fprintln(t, "DIGEST\tTAGS\tPACKAGE\tVERSION\tSEVERITY\tFIRST SEEN")
+				for _, h := range hits {
+					f := h.Finding
+					fmt.Fprintf(t, "%s\t%s\t%s\t%s\t%s\t%s\n", h.Subject, dash(strings.Join(h.Tags, ",")), f.Component.Name, f.Component.Version, f.Severity.Rating, f.FirstSeen.Format(time.RFC3339))
+				}
+				t.Flush()
+			}, err
+		}),
+	}
+	var at string
+	tag := &cobra.Command{
+		Use:   "tag REPOSITORY:TAG [--at TIME]",
+		Short: "Every digest a tag pointed to (overwrites included), or the one it pointed to at a time",
+		Args:  cobra.ExactArgs(1),
+		RunE: run(func(cmd *cobra.Command, st store.Store, args []string) (any, int, func(), error) {
+			i := strings.LastIndex(args[0], ":")
+			if i <= 0 || strings.Contains(args[0][i:], "/") {
+				return nil, 0, nil, usageError("%q: want REPOSITORY:TAG", args[0])
+			}
+			history, err := st.TagHistory(cmd.Context(), args[0][:i], args[0][i+1:])
+			if err != nil {
+				return nil, 0, nil, err
+			}
+			if at != "" {
+				t, err := query.ParseTime(at)
+				if err != nil {
+					return nil, 0, nil, usageError("--at: %v", err)
+				}
+				m, ok := query.TagAt(history, t)
+				history = nil
+				if ok {
+					history = []store.TagMove{m}
+				}
+			}
+			return orEmpty(history), len(history), func() {
+				t := newTable(a.stdout)
+				fmt.Fprintln(t, "OBSERVED\tDIGEST\tSOURCE")
+				for _, m := range history {
+					fmt.Fprintf(t, "%s\t%s\t%s\n", m.ObservedAt.Format(time.RFC3339), m.Digest, m.Source)
+				}
+				t.Flush()
+			}, nil
+		}),
+	}
+	tag.Flags().StringVar(&at, "at", "", "the time to answer for (RFC 3339 or a date)")
+	var identity, identityRE, keyFile, issuer, from, to string
+	signed := &cobra.Command{
+		Use:   "signed (--identity ID | --identity-regexp RE | --key FILE) [--issuer ISS] --from T --to T",
+		Short: "What a signer signed or attested in a window (a leaked CI credential), with where it is tagged now",
+		Args:  cobra.NoArgs,
+		RunE: run(func(cmd *cobra.Command, st store.Store, _ []string) (any, int, func(), error) {
+			var f store.SignerFilter
+			given := 0
+			for _, v := range []string{identity, identityRE, keyFile} {
+				if v != "" {
+					given++
+				}
+			}
+			if given != 1 {
+				return nil, 0, nil, usageError("give one of --identity, --identity-regexp or --key")
+			}
+			switch {
+			case identity != "":
+				f.Identity = identity
+			case identityRE != "":
+				re, err := query.IdentityExpression(identityRE)
+				if err != nil {
+					return nil, 0, nil, usageError("--identity-regexp: %v", err)
+				}
+				f.Match = re.MatchString
+			default:
+				signers, err := (&verifierFlags{key: keyFile}).signers(a.stderr)
+				if err != nil {
+					return nil, 0, nil, err
+				}
+				f.KeyFingerprint = signers[0].KeyFingerprint
+			}
+			f.Issuer = issuer
+			if from == "" || to == "" {
+				return nil, 0, nil, usageError("give --from and --to")
+			}
+			start, err := query.ParseTime(from)
+			if err != nil {
+				return nil, 0, nil, usageError("--from: %v", err)
+			}
+			end, err := query.ParseTime(to)
+			if err != nil {
+				return nil, 0, nil, usageError("--to: %v", err)
+			}
+			hits, err := st.Signed(cmd.Context(), f, start, end)
+			return orEmpty(hits), len(hits), func() {
+				t := newTable(a.stdout)
+				fmt.Fprintln(t, "SIGNED\tDIGEST\tTAGS\tWHAT\tSIGNER")
+				for _, h := range hits {
+					when := "(recorded, no verified time)"
+					if h.Verification.SigningTime != nil {
+						when = h.Verification.SigningTime.Format(time.RFC3339)
+					}
+					fmt.Fprintf(t, "%s\t%s\t%s\t%s\t%s\n", when, h.Subject, dash(strings.Join(h.Tags, ",")), evidence.PredicateShortName(h.PredicateType), h.Verification.Signer)
+				}
+				t.Flush()
+			}, err
+		}),
+	}
+	signed.Flags().StringVar(&identity, "identity", "", "certificate identity, exactly")
+	signed.Flags().StringVar(&identityRE, "identity-regexp", "", "certificate identity as a regular expression")
+	signed.Flags().StringVar(&keyFile, "key", "", "public key file")
+	signed.Flags().StringVar(&issuer, "issuer", "", "OIDC issuer, exactly")
+	signed.Flags().StringVar(&from, "from", "", "start of the window (RFC 3339 or a date)")
+	signed.Flags().StringVar(&to, "to", "", "end of the window, exclusive")
+	digest := &cobra.Command{
+		Use:   "digest REPOSITORY@sha256:…|REPOSITORY:TAG",
+		Short: "Everything stored about one digest: tags, SBOM, signatures, attestations, provenance, findings, exceptions, decisions",
+		Args:  cobra.ExactArgs(1),
+		RunE: run(func(cmd *cobra.Command, st store.Store, args []string) (any, int, func(), error) {
+			subject, err := subjectOf(cmd, st, args[0])
+			if err != nil {
+				return nil, 0, nil, err
+			}
+			d, err := st.Dossier(cmd.Context(), subject)
+			if err != nil || d == nil {
+				return struct{}{}, 0, func() { fmt.Fprintf(a.stdout, "%s is not in the evidence store\n", subject) }, err
+			}
+			return d, 1, func() { renderDossier(a, d) }, nil
+		}),
+	}
+	cmd.AddCommand(component, advisory, tag, signed, digest)
+	return cmd
+}
+
+// subjectOf reads repository@digest, or repository:tag as the digest the
+// store last saw the tag point to.
+func subjectOf(cmd *cobra.Command, st store.Store, ref string) (evidence.Subject, error) {
+	if strings.Contains(ref, "@") {
+		s, err := evidence.ParseSubject(ref)
+		if err != nil {
+			return s, usageError("%v", err)
+		}
+		return s, nil
+	}
+	i := strings.LastIndex(ref, ":")
+	if i <= 0 || strings.Contains(ref[i:], "/") {
+		return evidence.Subject{}, usageError("%q: want REPOSITORY@sha256:… or REPOSITORY:TAG", ref)
+	}
+	history, err := st.TagHistory(cmd.Context(), ref[:i], ref[i+1:])
+	if err != nil {
+		return evidence.Subject{}, err
+	}
+	if len(history) == 0 {
+		return evidence.Subject{}, fmt.Errorf("%s: the evidence store has never seen this tag", ref)
+	}
+	last := history[len(history)-1]
+	return evidence.Subject{Repository: last.Repository, Digest: last.Digest}, nil
+}
+
+func renderDossier(a *app, d *store.Dossier) {
+	w := a.stdout
+	fmt.Fprintf(w, "%s\n", d.Subject)
+	t := newTable(w)
+	fmt.Fprintf(t, "first seen\t%s\n", d.FirstSeen.Format(time.RFC3339))
+	fmt.Fprintf(t, "last recorded\t%s\n", d.LastRecorded.Format(time.RFC3339))
+	var tags []string
+	for _, m := range d.Tags {
+		tags = append(tags, fmt.Sprintf("%s (%s)", m.Tag, m.ObservedAt.Format(time.RFC3339)))
+	}
+	fmt.Fprintf(t, "tags\t%s\n", dash(strings.Join(tags, ", ")))
+	fmt.Fprintf(t, "components\t%d\n", len(d.Components))
+	t.Flush()
+	fmt.Fprintln(w, "\nSIGNATURES")
+	for _, s := range d.Signatures {
+		fmt.Fprintf(w, "  %s, stored %s (%s)\n", s.Signer, s.StoredAt, s.Layout)
+	}
+	fmt.Fprintln(w, "ATTESTATIONS")
+	for _, at := range d.Attestations {
+		line := fmt.Sprintf("  %s by %s", evidence.PredicateShortName(at.PredicateType), at.Signer)
+		if p := at.Provenance; p != nil {
+			line += fmt.Sprintf("; built by %s from %s at %s (%s)", p.BuilderID, p.SourceRepository, p.Commit, dash(p.Trigger))
+		}
+		fmt.Fprintln(w, line)
+	}
+	if len(d.Unverified) > 0 {
+		fmt.Fprintln(w, "UNVERIFIED")
+		for _, u := range d.Unverified {
+			fmt.Fprintf(w, "  %s at %s: %s\n", evidence.PredicateShortName(u.PredicateType), u.StoredAt, u.Kind)
+		}
+	}
+	fmt.Fprintln(w, "FINDINGS")
+	for _, f := range d.Findings {
+		state := "open"
+		if f.ResolvedAt != nil {
+			state = "resolved " + f.ResolvedAt.Format(time.RFC3339)
+		}
+		fmt.Fprintf(w, "  %s %s %s %s, first seen %s, %s\n", f.ID, f.Severity.Rating, f.Component.Name, f.Component.Version, f.FirstSeen.Format(time.RFC3339), state)
+	}
+	fmt.Fprintln(w, "EXCEPTIONS")
+	for _, e := range d.Exceptions {
+		fmt.Fprintf(w, "  %s (owner %s) until %s\n", e.Name, e.Owner, e.ExpiresAt.Format(time.RFC3339))
+	}
+	fmt.Fprintln(w, "DECISIONS")
+	for _, dec := range d.Decisions {
+		verdict := "allowed"
+		if !dec.Allowed {
+			verdict = "denied"
+		}
+		fmt.Fprintf(w, "  %s %s (%d violations)\n", dec.EvaluatedAt.Format(time.RFC3339), verdict, dec.Violations)
+	}
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// orEmpty keeps JSON output a list when there are no results.
+func orEmpty[T any](v []T) []T {
+	if v == nil {
+		return []T{}
+	}
+	return v
+}

@@ -1,0 +1,168 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/sigstore/sigstore-go/pkg/root"
+	"github.com/spf13/cobra"
+
+	"github.com/dossier-dev/dossier/internal/collect"
+	"github.com/dossier-dev/dossier/internal/pipeline"
+	"github.com/dossier-dev/dossier/internal/policy"
+	"github.com/dossier-dev/dossier/internal/sign"
+	"github.com/dossier-dev/dossier/internal/store"
+	"github.com/dossier-dev/dossier/internal/vulndb"
+)
+
+// storeFlags find the evidence store: PostgreSQL by URL, else the SQLite
+// store in the data directory.
+type storeFlags struct {
+	dataDir, url string
+}
+
+func (f *storeFlags) register(cmd *cobra.Command) {
+	addDataDirFlag(cmd, &f.dataDir)
+	cmd.Flags().StringVar(&f.url, "store", "", "PostgreSQL evidence store, postgres://… (default: the SQLite store in the data directory)")
+}
+
+func (f *storeFlags) open(ctx context.Context) (store.Store, error) {
+	return store.Open(ctx, f.dataDir, f.url)
+}
+
+func (a *app) recordCommand() *cobra.Command {
+	var sf storeFlags
+	var policies, exceptions, keys []string
+	var trustedRoot, platform, output string
+	cmd := &cobra.Command{
+		Use:   "record REF... [--policy FILE|DIR] [--key PUB]... [--trusted-root FILE]",
+		Short: "Store everything about an image digest in the evidence store: signatures, attestations, SBOM, findings, decision",
+		Long: `Resolve each REF and write to the evidence store, in one transaction per digest: the tag observation,
+every signature and attestation attached (verified with the policies' signers, --key and the trusted
+root: only the verified identity is stored; what does not verify is stored as unverified, never as
+verified), the SBOM catalogued from the artifact, its findings against the local advisory database,
+and, with --policy, the decision. Recording the same digest again is idempotent.`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkOutput(output, "text", "json"); err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			p, err := parsePlatformFlag(platform)
+			if err != nil {
+				return usageError("%v", err)
+			}
+			set := &policy.Set{}
+			if len(policies)+len(exceptions) > 0 {
+				docs, err := policy.Load(append(append([]string{}, policies...), exceptions...)...)
+				if err != nil {
+					return err
+				}
+				for _, w := range docs.Warnings {
+					fmt.Fprintln(a.stderr, "warning:", w)
+				}
+				set.Policies, set.Exceptions = docs.Policies, docs.Exceptions
+			}
+			trust, err := a.recordTrust(set, keys, trustedRoot)
+			if err != nil {
+				return err
+			}
+			st, err := sf.open(ctx)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			opts := pipeline.RecordOptions{Trust: trust, Set: set, Platform: p}
+			db, err := vulndb.Open(sf.dataDir)
+			switch {
+			case errors.Is(err, vulndb.ErrNoDatabase):
+				fmt.Fprintf(a.stderr, "warning: no advisory database in %s: findings are not recorded (dossier db import or dossier db update makes one)\n", sf.dataDir)
+			case err != nil:
+				return err
+			default:
+				defer db.Close()
+				opts.DB = db
+			}
+			var all []*pipeline.Recorded
+			for _, ref := range args {
+				art, err := a.resolveSource(ctx, ref)
+				if err != nil {
+					return err
+				}
+				opts.Reference, opts.Now = "", time.Now()
+				if art.Tag != "" {
+					opts.Reference = art.Subject.Repository + ":" + art.Tag
+				}
+				r, err := pipeline.Record(ctx, st, art, opts)
+				if err != nil {
+					return err
+				}
+				all = append(all, r)
+				if output == "text" {
+					line := fmt.Sprintf("recorded %s: %d components, %d findings, %d signatures, %d attestations, %d unverified",
+						r.Subject, r.Components, r.Findings, r.Signatures, r.Attestations, r.Unverified)
+					if r.Decision != nil {
+						verdict := "allowed"
+						if !r.Decision.Allowed {
+							verdict = "denied"
+						}
+						line += "; decision: " + verdict
+					}
+					fmt.Fprintln(a.stdout, line)
+				}
+			}
+			if output == "json" {
+				return writeJSON(a.stdout, all)
+			}
+			return nil
+		},
+	}
+	sf.register(cmd)
+	cmd.Flags().StringSliceVar(&policies, "policy", nil, "policy file or directory: record the decision too")
+	cmd.Flags().StringSliceVar(&exceptions, "exceptions", nil, "exception file or directory")
+	cmd.Flags().StringArrayVar(&keys, "key", nil, "public key whose signatures count as verified (repeatable; the policies' keys always do)")
+	cmd.Flags().StringVar(&trustedRoot, "trusted-root", "", "Sigstore trusted root JSON for keyless signatures (default: the public-good root, fetched)")
+	cmd.Flags().StringVar(&platform, "platform", "", "platform to catalogue in a multi-platform index: os/arch[/variant]")
+	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
+	return cmd
+}
+
+// recordTrust verifies with the policies' keys and the given ones, and
+// keyless signatures against the trusted root file or the public-good
+// root; without a root keyless signatures are kept as unverified.
+func (a *app) recordTrust(set *policy.Set, keyFiles []string, trustedRootPath string) (*sign.Trust, error) {
+	withKeys := &policy.Set{Policies: append([]*policy.Policy{}, set.Policies...)}
+	var signers []policy.Signer
+	for _, f := range keyFiles {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			return nil, err
+		}
+		s, err := policy.KeySigner(f, data)
+		if err != nil {
+			return nil, err
+		}
+		signers = append(signers, s)
+	}
+	if len(signers) > 0 {
+		withKeys.Policies = append(withKeys.Policies, policy.SignatureGate(signers...))
+	}
+	var trusted root.TrustedMaterial
+	var rootErr error
+	if trustedRootPath != "" {
+		tr, err := sign.LoadTrustedRoot(trustedRootPath)
+		if err != nil {
+			return nil, err
+		}
+		trusted = tr
+	} else if tr, err := root.FetchTrustedRoot(); err != nil {
+		rootErr = fmt.Errorf("no trusted root (the public-good root could not be fetched: %v); give one with --trusted-root", err)
+		fmt.Fprintln(a.stderr, "warning: keyless signatures are recorded as unverified:", rootErr)
+	} else {
+		trusted = tr
+	}
+	return collect.TrustFor(withKeys, trusted, rootErr, time.Now())
+}

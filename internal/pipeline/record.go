@@ -1,0 +1,149 @@
+// Package pipeline runs dossier's multi-step flows over one digest: Record
+// reads everything attached to an artifact, catalogues and scans it,
+// decides with policies and writes it all to the evidence store.
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/dossier-dev/dossier/internal/attest"
+	"github.com/dossier-dev/dossier/internal/evidence"
+	"github.com/dossier-dev/dossier/internal/oci"
+	"github.com/dossier-dev/dossier/internal/policy"
+	"github.com/dossier-dev/dossier/internal/sbom/generate"
+	"github.com/dossier-dev/dossier/internal/scan"
+	"github.com/dossier-dev/dossier/internal/sign"
+	"github.com/dossier-dev/dossier/internal/store"
+	"github.com/dossier-dev/dossier/internal/vulndb"
+)
+
+// RecordOptions say what a record is verified, scanned and decided with.
+type RecordOptions struct {
+	// Trust verifies signatures and attestations; what does not verify is
+	// stored as unverified.
+	Trust *sign.Trust
+	// DB scans the artifact's SBOM; nil records no findings.
+	DB *vulndb.DB
+	// Set decides; nil or without policies records no decision.
+	Set      *policy.Set
+	Platform *v1.Platform
+	// Reference is the reference as given (a tag), for tag observations.
+	Reference string
+	Now       time.Time
+}
+
+// Recorded summarises what a record wrote.
+type Recorded struct {
+	Subject      evidence.Subject   `json:"subject"`
+	Tag          string             `json:"tag,omitempty"`
+	Components   int                `json:"components"`
+	Findings     int                `json:"findings"`
+	Signatures   int                `json:"signatures"`
+	Attestations int                `json:"attestations"`
+	Unverified   int                `json:"unverified"`
+	Decision     *evidence.Decision `json:"decision,omitempty"`
+}
+
+// Record gathers everything about art and writes it to st in one
+// transaction: signatures and every attestation attached (verified, or
+// kept as unverified), the SBOM catalogued from the artifact itself, its
+// findings against the local database, and the policies' decision.
+func Record(ctx context.Context, st store.Store, art *oci.Artifact, opts RecordOptions) (*Recorded, error) {
+	now := opts.Now
+	if now.IsZero() {
+		now = time.Now()
+	}
+	rec := store.Record{Subject: art.Subject, MediaType: art.MediaType, At: now, Tag: art.Tag, TagSource: "record"}
+	if repo, err := art.Repository(); err == nil {
+		desc, err := art.SubjectDescriptor()
+		if err != nil {
+			return nil, err
+		}
+		if err := gatherSignatures(ctx, repo, desc, opts.Trust, &rec); err != nil {
+			return nil, fmt.Errorf("%s: %w", art.Subject, err)
+		}
+	}
+	doc, err := generate.Document(ctx, art, generate.Options{Platform: opts.Platform})
+	if err != nil {
+		return nil, err
+	}
+	rec.Components = doc.Components
+	if doc.Subject != nil && doc.Subject.Digest != art.Subject.Digest {
+		rec.Platform = platformOf(art, doc.Subject.Digest)
+	}
+	var vulns *evidence.VulnerabilityEvidence
+	if opts.DB != nil {
+		var exceptions []evidence.Exception
+		if opts.Set != nil {
+			exceptions = opts.Set.Exceptions
+		}
+		report, err := scan.Scan(ctx, opts.DB, doc, scan.Config{Source: art.Source.Input, Exceptions: exceptions, Now: now})
+		if err != nil {
+			return nil, err
+		}
+		vulns = report.Evidence()
+		rec.Findings = &store.Scan{Findings: vulns.Findings, DatabaseVersion: report.Database.LastImport}
+	}
+	out := &Recorded{Subject: art.Subject, Tag: art.Tag, Components: len(rec.Components), Signatures: len(rec.Signatures),
+		Attestations: len(rec.Attestations), Unverified: len(rec.Rejected)}
+	if rec.Findings != nil {
+		out.Findings = len(rec.Findings.Findings)
+	}
+	if opts.Set != nil && len(opts.Set.Policies) > 0 {
+		ev := &evidence.Collected{Subject: art.Subject, Reference: opts.Reference, Signatures: rec.Signatures, Attestations: rec.Attestations,
+			Rejected: rec.Rejected, Vulnerabilities: vulns}
+		if vulns == nil {
+			ev.Unavailable = map[string]string{evidence.NeedVulnerabilities: "no local advisory database to scan with"}
+		}
+		d := policy.Evaluate(opts.Set, ev, now)
+		rec.Decision, out.Decision = &d, &d
+		rec.Exceptions = opts.Set.Exceptions
+	}
+	if err := st.Record(ctx, rec); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// gatherSignatures verifies every signature and every attestation type
+// attached to the subject.
+func gatherSignatures(ctx context.Context, repo oci.Repository, desc v1.Descriptor, trust *sign.Trust, rec *store.Record) error {
+	sigs, rejected, err := trust.VerifySignatures(ctx, repo, desc)
+	if err != nil {
+		return err
+	}
+	rec.Signatures, rec.Rejected = sigs, rejected
+	tree, err := attest.Tree(ctx, repo, desc)
+	if err != nil {
+		return err
+	}
+	var types []string
+	for _, a := range tree {
+		if a.Kind == "attestation" && a.PredicateType != "" && !slices.Contains(types, a.PredicateType) {
+			types = append(types, a.PredicateType)
+		}
+	}
+	for _, pt := range types {
+		atts, rej, err := attest.Verify(ctx, repo, desc, pt, trust)
+		if err != nil {
+			return err
+		}
+		rec.Attestations = append(rec.Attestations, atts...)
+		rec.Rejected = append(rec.Rejected, rej...)
+	}
+	return nil
+}
+
+func platformOf(art *oci.Artifact, digest string) string {
+	for _, p := range art.Platforms {
+		if p.Digest == digest {
+			return p.Platform
+		}
+	}
+	return ""
+}

@@ -1,0 +1,169 @@
+// Package query answers a responder's questions from the evidence store:
+// which digests hold a component (within a version range), which an
+// advisory affects, where a tag pointed at a time, what a signer signed in
+// a window, and the whole dossier of one digest. It validates the
+// questions and applies what the store cannot: version order per
+// ecosystem and bounded identity expressions.
+package query
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/dossier-dev/dossier/internal/scan"
+	"github.com/dossier-dev/dossier/internal/store"
+	"github.com/dossier-dev/dossier/internal/version"
+)
+
+// Constraint is one comparison of a version range: "<4.17.21", ">=1.0".
+type Constraint struct {
+	Op      string
+	Version string
+}
+
+// ComponentSpec is "PURL|NAME[@RANGE]": a purl without version or a
+// package name, and comparisons that all must hold.
+type ComponentSpec struct {
+	What  string
+	Range []Constraint
+}
+
+var ops = []string{"<=", ">=", "!=", "<", ">", "="}
+
+// ParseComponent reads "pkg:npm/lodash", "pkg:npm/lodash@<4.17.21",
+// "lodash@>=4.0.0,<4.17.21" or "xz-utils". A version without operator
+// means equal.
+func ParseComponent(s string) (ComponentSpec, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return ComponentSpec{}, fmt.Errorf("component: give a purl or a package name")
+	}
+	what, rng, hasRange := strings.Cut(s, "@")
+	if strings.HasPrefix(s, "pkg:") {
+		// in a purl "@" only separates the version (a scope is %40)
+		if i := strings.IndexAny(what, "?#"); i >= 0 {
+			what = what[:i]
+		}
+	}
+	spec := ComponentSpec{What: what}
+	if what == "" || what == "pkg:" {
+		return ComponentSpec{}, fmt.Errorf("component %q: no package named", s)
+	}
+	if !hasRange {
+		return spec, nil
+	}
+	for _, part := range strings.Split(rng, ",") {
+		part = strings.TrimSpace(part)
+		c := Constraint{Op: "="}
+		for _, op := range ops {
+			if rest, ok := strings.CutPrefix(part, op); ok {
+				c = Constraint{Op: op, Version: strings.TrimSpace(rest)}
+				break
+			}
+		}
+		if c.Version == "" {
+			c.Version = part
+		}
+		if c.Version == "" {
+			return ComponentSpec{}, fmt.Errorf("component %q: empty version in range %q (want e.g. <4.17.21 or >=1.0,<2.0)", s, rng)
+		}
+		spec.Range = append(spec.Range, c)
+	}
+	return spec, nil
+}
+
+// Components finds the digests holding the component, in range.
+func Components(ctx context.Context, st store.Store, spec ComponentSpec) ([]store.ComponentHit, error) {
+	hits, err := st.Components(ctx, spec.What)
+	if err != nil || len(spec.Range) == 0 {
+		return hits, err
+	}
+	var out []store.ComponentHit
+	for _, h := range hits {
+		ok, err := inRange(h, spec.Range)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			out = append(out, h)
+		}
+	}
+	return out, nil
+}
+
+// inRange compares a component's version in its ecosystem's order.
+func inRange(h store.ComponentHit, rng []Constraint) (bool, error) {
+	ecosystem := ""
+	if pkg, err := scan.MapPURL(h.Component.PURL); err == nil {
+		ecosystem = pkg.Ecosystem
+	}
+	for _, c := range rng {
+		cmp, err := version.Compare(ecosystem, h.Component.Version, c.Version)
+		if err != nil {
+			return false, fmt.Errorf("comparing %s %s with %s: %w", h.Component.Name, h.Component.Version, c.Version, err)
+		}
+		var ok bool
+		switch c.Op {
+		case "<":
+			ok = cmp < 0
+		case "<=":
+			ok = cmp <= 0
+		case ">":
+			ok = cmp > 0
+		case ">=":
+			ok = cmp >= 0
+		case "!=":
+			ok = cmp != 0
+		default:
+			ok = cmp == 0
+		}
+		if !ok {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+// maxExpression bounds an identity expression (Go's expressions run in
+// linear time; the bound keeps compiled programs small).
+const maxExpression = 1024
+
+// IdentityExpression compiles an identity regular expression.
+func IdentityExpression(expr string) (*regexp.Regexp, error) {
+	if len(expr) > maxExpression {
+		return nil, fmt.Errorf("identity expression longer than %d characters", maxExpression)
+	}
+	re, err := regexp.Compile(expr)
+	if err != nil {
+		return nil, fmt.Errorf("identity expression %q: %w", expr, err)
+	}
+	return re, nil
+}
+
+// ParseTime reads an RFC 3339 time or a date (midnight UTC).
+func ParseTime(s string) (time.Time, error) {
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t, nil
+	}
+	t, err := time.Parse(time.DateOnly, s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("time %q: want RFC 3339 (2026-11-20T10:00:00Z) or a date (2026-11-20)", s)
+	}
+	return t, nil
+}
+
+// TagAt is the move in effect at t: the last one observed at or before t.
+func TagAt(history []store.TagMove, t time.Time) (store.TagMove, bool) {
+	var found store.TagMove
+	ok := false
+	for _, m := range history {
+		if m.ObservedAt.After(t) {
+			break
+		}
+		found, ok = m, true
+	}
+	return found, ok
+}
