@@ -35,6 +35,10 @@ type RecordOptions struct {
 	// Reference is the reference as given (a tag), for tag observations.
 	Reference string
 	Now       time.Time
+	// Document and Report, when a caller already made them for this
+	// artifact, are used instead of cataloguing and scanning again.
+	Document *evidence.Document
+	Report   *scan.Report
 }
 
 // Recorded summarises what a record wrote.
@@ -47,6 +51,8 @@ type Recorded struct {
 	Attestations int                `json:"attestations"`
 	Unverified   int                `json:"unverified"`
 	Decision     *evidence.Decision `json:"decision,omitempty"`
+	// SignedBy lists who made the verified signatures.
+	SignedBy []evidence.VerifiedSignature `json:"signedBy"`
 }
 
 // Record gathers everything about art and writes it to st in one
@@ -68,29 +74,35 @@ func Record(ctx context.Context, st store.Store, art *oci.Artifact, opts RecordO
 			return nil, fmt.Errorf("%s: %w", art.Subject, err)
 		}
 	}
-	doc, err := generate.Document(ctx, art, generate.Options{Platform: opts.Platform})
-	if err != nil {
-		return nil, err
+	doc := opts.Document
+	if doc == nil {
+		var err error
+		if doc, err = generate.Document(ctx, art, generate.Options{Platform: opts.Platform}); err != nil {
+			return nil, err
+		}
 	}
 	rec.Components = doc.Components
 	if doc.Subject != nil && doc.Subject.Digest != art.Subject.Digest {
 		rec.Platform = platformOf(art, doc.Subject.Digest)
 	}
 	var vulns *evidence.VulnerabilityEvidence
-	if opts.DB != nil {
+	report := opts.Report
+	if report == nil && opts.DB != nil {
 		var exceptions []evidence.Exception
 		if opts.Set != nil {
 			exceptions = opts.Set.Exceptions
 		}
-		report, err := scan.Scan(ctx, opts.DB, doc, scan.Config{Source: art.Source.Input, Exceptions: exceptions, Now: now})
-		if err != nil {
+		var err error
+		if report, err = scan.Scan(ctx, opts.DB, doc, scan.Config{Source: art.Source.Input, Exceptions: exceptions, Now: now}); err != nil {
 			return nil, err
 		}
+	}
+	if report != nil {
 		vulns = report.Evidence()
 		rec.Findings = &store.Scan{Findings: vulns.Findings, DatabaseVersion: report.Database.LastImport}
 	}
 	out := &Recorded{Subject: art.Subject, Tag: art.Tag, Components: len(rec.Components), Signatures: len(rec.Signatures),
-		Attestations: len(rec.Attestations), Unverified: len(rec.Rejected)}
+		Attestations: len(rec.Attestations), Unverified: len(rec.Rejected), SignedBy: rec.Signatures}
 	if rec.Findings != nil {
 		out.Findings = len(rec.Findings.Findings)
 	}
