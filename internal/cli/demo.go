@@ -1,153 +1,267 @@
 package cli
 
 import (
-	"bytes"
+	"context"
+	"errors"
 	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
+	"time"
 
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/registry"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/spf13/cobra"
 
 	"github.com/dossier-dev/dossier/internal/evidence"
-	"github.com/dossier-dev/dossier/internal/sbom"
-	"github.com/dossier-dev/dossier/internal/sbom/generate"
-	"github.com/dossier-dev/dossier/internal/scan"
+	"github.com/dossier-dev/dossier/internal/pipeline"
+	"github.com/dossier-dev/dossier/internal/policy"
+	"github.com/dossier-dev/dossier/internal/query"
+	"github.com/dossier-dev/dossier/internal/sign"
+	"github.com/dossier-dev/dossier/internal/store"
 	"github.com/dossier-dev/dossier/internal/vulndb"
 )
 
 // demoCommand runs the main job on the bundled sample images with no
-// servers: resolve each to its digest, generate its SBOM, read the SBOM
-// back into the component model and summarise it.
+// servers to install: an in-process registry on 127.0.0.1, a throw-away
+// key, the release pipeline on every sample, a tag overwrite, and the
+// responder's questions answered from the evidence store.
 func (a *app) demoCommand() *cobra.Command {
 	var advisories string
 	cmd := &cobra.Command{
 		Use:   "demo [SAMPLES_DIR]",
 		Short: "Run dossier end to end on the bundled sample images (default samples/layouts)",
-		Long: `Run dossier end to end on the bundled sample images: resolve each to its digest, generate its
-SBOM, read it back, and — when OSV data is found at --advisories (<Ecosystem>/all.zip) — import it
-into a temporary database and scan each image.`,
+		Long: `Run dossier end to end on the bundled sample images, with nothing to install: an in-process registry
+on 127.0.0.1 receives each sample; the release pipeline (SBOM, scan, sign, attest, record) runs on
+each digest with a throw-away key; one tag is then overwritten; and the responder's questions are
+answered from the evidence store. OSV data found at --advisories (<Ecosystem>/all.zip) is imported
+into a temporary database for the scans.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			dir := "samples/layouts"
 			if len(args) == 1 {
 				dir = args[0]
 			}
-			entries, err := os.ReadDir(dir)
-			if err != nil {
-				return fmt.Errorf("samples %s: %w (run from the repository root or name the directory)", dir, err)
-			}
-			var names []string
-			for _, e := range entries {
-				if _, err := os.Stat(filepath.Join(dir, e.Name(), "oci-layout")); err == nil {
-					names = append(names, e.Name())
-				}
-			}
-			if len(names) == 0 {
-				return fmt.Errorf("samples %s: no OCI layouts found", dir)
-			}
-			sort.Strings(names)
-			db, cleanup, err := a.demoDatabase(cmd, advisories)
+			names, err := sampleLayouts(dir)
 			if err != nil {
 				return err
 			}
-			defer cleanup()
+			ctx := cmd.Context()
+			work, err := os.MkdirTemp("", "dossier-demo-")
+			if err != nil {
+				return err
+			}
+			defer os.RemoveAll(work)
+			db, err := a.demoDatabase(ctx, advisories, work)
+			if err != nil {
+				return err
+			}
+			if db != nil {
+				defer db.Close()
+			}
+			host, stop, err := startDemoRegistry()
+			if err != nil {
+				return err
+			}
+			defer stop()
+			st, err := store.Open(ctx, work, "")
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			kp, err := sign.GenerateKeyPair()
+			if err != nil {
+				return err
+			}
+			signer := sign.NewKeySigner(kp, "")
+			trust, err := a.pipelineTrust(signer, "", false)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(a.stdout, "registry: %s (in process)   evidence store: %s\n\n", host, filepath.Join(work, store.FileName))
 			for _, n := range names {
-				if err := a.demoSample(cmd, filepath.Join(dir, n), db); err != nil {
+				ref := host + "/demo/" + n + ":v1"
+				if err := pushLayout(ctx, filepath.Join(dir, n), ref); err != nil {
 					return err
 				}
+				art, err := a.resolveSource(ctx, ref)
+				if err != nil {
+					return err
+				}
+				out, err := pipeline.Release(ctx, st, art, pipeline.ReleaseOptions{Signer: signer, Trust: trust, DB: db})
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(a.stdout, "== pipeline %s\n", ref)
+				if err := a.releaseOutputs(out, "text"); err != nil {
+					return err
+				}
+				fmt.Fprintln(a.stdout)
 			}
-			return nil
+			// the npm-app tag is overwritten with other content and recorded
+			moved := host + "/demo/npm-app:v1"
+			if err := pushLayout(ctx, filepath.Join(dir, names[0]), moved); err != nil {
+				return err
+			}
+			art, err := a.resolveSource(ctx, moved)
+			if err != nil {
+				return err
+			}
+			if _, err := pipeline.Record(ctx, st, art, pipeline.RecordOptions{Trust: trust, DB: db, Set: &policy.Set{}}); err != nil {
+				return err
+			}
+			return a.demoAnswers(ctx, st, host)
 		},
 	}
 	cmd.Flags().StringVar(&advisories, "advisories", filepath.Join("..", "shared", "vulndata", "osv"), "directory of OSV <Ecosystem>/all.zip to scan the samples against")
 	return cmd
 }
 
-// demoDatabase imports the OSV zips under dir into a temporary database,
-// or returns nil when there are none.
-func (a *app) demoDatabase(cmd *cobra.Command, dir string) (*vulndb.DB, func(), error) {
-	zips, _ := filepath.Glob(filepath.Join(dir, "*", "all.zip"))
-	if len(zips) == 0 {
-		fmt.Fprintf(a.stderr, "no OSV data at %s: skipping the scan step (give --advisories DIR)\n", dir)
-		return nil, func() {}, nil
-	}
-	tmp, err := os.MkdirTemp("", "dossier-demo-")
+func sampleLayouts(dir string) ([]string, error) {
+	entries, err := os.ReadDir(dir)
 	if err != nil {
-		return nil, nil, err
+		return nil, fmt.Errorf("samples %s: %w (run from the repository root or name the directory)", dir, err)
 	}
-	cleanup := func() { os.RemoveAll(tmp) }
-	results, err := vulndb.Import(cmd.Context(), tmp, zips, vulndb.ImportOptions{})
-	if err == nil {
-		total := 0
-		for _, r := range results {
-			total += r.Records
+	var names []string
+	for _, e := range entries {
+		if _, err := os.Stat(filepath.Join(dir, e.Name(), "oci-layout")); err == nil {
+			names = append(names, e.Name())
 		}
-		fmt.Fprintf(a.stdout, "advisories: %d OSV records from %s\n\n", total, dir)
 	}
-	var db *vulndb.DB
-	if err == nil {
-		db, err = vulndb.Open(tmp)
+	if len(names) == 0 {
+		return nil, fmt.Errorf("samples %s: no OCI layouts found", dir)
 	}
-	if err != nil {
-		cleanup()
-		return nil, nil, err
-	}
-	return db, func() { db.Close(); cleanup() }, nil
+	sort.Strings(names)
+	return names, nil
 }
 
-func (a *app) demoSample(cmd *cobra.Command, path string, db *vulndb.DB) error {
-	input := "oci-layout:" + path + ":latest"
-	art, err := a.resolveSource(cmd.Context(), input)
+// demoAnswers asks the responder's questions of the store.
+func (a *app) demoAnswers(ctx context.Context, st store.Store, host string) error {
+	w := a.stdout
+	fmt.Fprintln(w, "== which digests contain lodash older than 4.17.21?   dossier query component 'pkg:npm/lodash@<4.17.21'")
+	spec, _ := query.ParseComponent("pkg:npm/lodash@<4.17.21")
+	hits, err := query.Components(ctx, st, spec)
 	if err != nil {
 		return err
 	}
-	res, err := generate.Generate(cmd.Context(), art, generate.Options{})
+	for _, h := range hits {
+		fmt.Fprintf(w, "  %s  tags: %s  %s %s  at %s\n", h.Subject, dash(strings.Join(h.Tags, ",")), h.Component.Name, h.Component.Version, dash(strings.Join(h.Component.Locations, ",")))
+	}
+	fmt.Fprintln(w, "\n== which digests does CVE-2021-44906 (minimist) affect?   dossier query advisory CVE-2021-44906")
+	affected, err := st.Affected(ctx, "CVE-2021-44906")
 	if err != nil {
 		return err
 	}
-	var buf bytes.Buffer
-	if err := res.Encode(&buf, sbom.FormatCycloneDX); err != nil {
-		return err
+	if len(affected) == 0 {
+		fmt.Fprintln(w, "  none recorded (no advisory data was imported)")
 	}
-	size := buf.Len()
-	doc, err := sbom.Decode(&buf, "SBOM of "+res.Subject.String())
+	for _, h := range affected {
+		fmt.Fprintf(w, "  %s  %s %s %s\n", h.Subject, h.Finding.ID, h.Finding.Component.Name, h.Finding.Component.Version)
+	}
+	fmt.Fprintf(w, "\n== where did %s/demo/npm-app:v1 point?   dossier query tag %s/demo/npm-app:v1\n", host, host)
+	history, err := st.TagHistory(ctx, host+"/demo/npm-app", "v1")
 	if err != nil {
 		return err
 	}
-	s := sbom.Summarize(doc)
-	var eco []string
-	for _, c := range s.ByEcosystem {
-		eco = append(eco, fmt.Sprintf("%s=%d", c.Key, c.Count))
+	for _, m := range history {
+		fmt.Fprintf(w, "  %s  %s  (%s)\n", m.ObservedAt.Format(time.RFC3339), m.Digest, m.Source)
 	}
-	fmt.Fprintf(a.stdout, "== %s\n", filepath.Base(path))
-	t := newTable(a.stdout)
-	fmt.Fprintf(t, "subject\t%s\n", res.Subject)
-	fmt.Fprintf(t, "platform\t%s\n", res.Platform)
-	fmt.Fprintf(t, "sbom\t%s %s, %d bytes, %d components (%d without purl)\n", s.Format, s.SpecVersion, size, s.Components, len(s.WithoutPURL))
-	fmt.Fprintf(t, "ecosystems\t%s\n", strings.Join(eco, " "))
-	if db != nil {
-		doc.Subject = &res.Subject
-		r, err := scan.Scan(cmd.Context(), db, doc, scan.Config{Source: path})
+	fmt.Fprintln(w, "\n== everything about the first digest of that tag   dossier query digest REPOSITORY@DIGEST")
+	if len(history) > 0 {
+		d, err := st.Dossier(ctx, evidence.Subject{Repository: host + "/demo/npm-app", Digest: history[0].Digest})
 		if err != nil {
 			return err
 		}
-		var sev []string
-		for _, s := range []string{evidence.SeverityCritical, evidence.SeverityHigh, evidence.SeverityMedium, evidence.SeverityLow, evidence.SeverityUnknown} {
-			if n := r.Summary.BySeverity[s]; n > 0 {
-				sev = append(sev, fmt.Sprintf("%d %s", n, s))
-			}
+		if d != nil {
+			renderDossier(a, d)
 		}
-		line := fmt.Sprint(r.Summary.Total)
-		if len(sev) > 0 {
-			line += " (" + strings.Join(sev, ", ") + ")"
-		}
-		fmt.Fprintf(t, "findings\t%s\n", line)
 	}
-	if err := t.Flush(); err != nil {
+	return nil
+}
+
+// demoDatabase imports the OSV zips under dir into a database in work, or
+// returns nil when there are none.
+func (a *app) demoDatabase(ctx context.Context, dir, work string) (*vulndb.DB, error) {
+	zips, _ := filepath.Glob(filepath.Join(dir, "*", "all.zip"))
+	if len(zips) == 0 {
+		fmt.Fprintf(a.stderr, "no OSV data at %s: the samples are not scanned (give --advisories DIR)\n", dir)
+		return nil, nil
+	}
+	results, err := vulndb.Import(ctx, work, zips, vulndb.ImportOptions{})
+	if err != nil {
+		return nil, err
+	}
+	total := 0
+	for _, r := range results {
+		total += r.Records
+	}
+	fmt.Fprintf(a.stdout, "advisories: %d OSV records from %s\n", total, dir)
+	return vulndb.Open(work)
+}
+
+// startDemoRegistry serves go-containerregistry's in-memory registry on a
+// free 127.0.0.1 port.
+func startDemoRegistry() (string, func(), error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, err
+	}
+	srv := &http.Server{
+		Handler:           registry.New(registry.WithReferrersSupport(true), registry.Logger(log.New(io.Discard, "", 0))),
+		ReadHeaderTimeout: 10 * time.Second,
+	}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Print(err)
+		}
+	}()
+	stop := func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+	}
+	return ln.Addr().String(), stop, nil
+}
+
+// pushLayout copies a layout's tagged image or index to ref.
+func pushLayout(ctx context.Context, dir, ref string) error {
+	p, err := layout.FromPath(dir)
+	if err != nil {
 		return err
 	}
-	fmt.Fprintln(a.stdout)
-	return nil
+	idx, err := p.ImageIndex()
+	if err != nil {
+		return err
+	}
+	m, err := idx.IndexManifest()
+	if err != nil {
+		return err
+	}
+	if len(m.Manifests) != 1 {
+		return fmt.Errorf("%s: want one tagged manifest, have %d", dir, len(m.Manifests))
+	}
+	r, err := name.ParseReference(ref, name.Insecure)
+	if err != nil {
+		return err
+	}
+	desc := m.Manifests[0]
+	if desc.MediaType.IsIndex() {
+		child, err := idx.ImageIndex(desc.Digest)
+		if err != nil {
+			return err
+		}
+		return remote.WriteIndex(r, child, remote.WithContext(ctx))
+	}
+	img, err := idx.Image(desc.Digest)
+	if err != nil {
+		return err
+	}
+	return remote.Write(r, img, remote.WithContext(ctx))
 }

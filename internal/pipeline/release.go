@@ -98,14 +98,17 @@ func Release(ctx context.Context, st store.Store, art *oci.Artifact, opts Releas
 	doc.Subject = &subject
 
 	step("scan")
-	if opts.DB == nil {
-		return nil, errors.New("no advisory database to scan with")
+	var report *scan.Report
+	if opts.DB != nil {
+		if report, err = scan.Scan(ctx, opts.DB, doc, scan.Config{Source: art.Source.Input, Now: now}); err != nil {
+			return nil, err
+		}
+		out.Scan = summary(report)
+	} else if opts.FailOn != "" {
+		return nil, errors.New("a vulnerability gate needs an advisory database to scan with")
+	} else {
+		out.Scan = "not scanned: no advisory database"
 	}
-	report, err := scan.Scan(ctx, opts.DB, doc, scan.Config{Source: art.Source.Input, Now: now})
-	if err != nil {
-		return nil, err
-	}
-	out.Scan = summary(report)
 	gate := &policy.Set{}
 	if opts.FailOn != "" {
 		p, err := policy.VulnerabilityGate(opts.FailOn, false)
@@ -149,15 +152,17 @@ func Release(ctx context.Context, st store.Store, art *oci.Artifact, opts Releas
 		return nil, err
 	}
 	out.SBOM = a.Referrer
-	step("attest scan")
-	predicate, err := attest.VulnPredicate(report, "", now, time.Now())
-	if err != nil {
-		return nil, err
+	if report != nil {
+		step("attest scan")
+		predicate, err := attest.VulnPredicate(report, "", now, time.Now())
+		if err != nil {
+			return nil, err
+		}
+		if a, err = attest.Attach(ctx, repo, imageDesc, evidence.PredicateVuln, predicate, nil, opts.Signer, now); err != nil {
+			return nil, err
+		}
+		out.ScanReport = a.Referrer
 	}
-	if a, err = attest.Attach(ctx, repo, imageDesc, evidence.PredicateVuln, predicate, nil, opts.Signer, now); err != nil {
-		return nil, err
-	}
-	out.ScanReport = a.Referrer
 	if opts.Provenance {
 		step("provenance")
 		popts := opts.ProvenanceOptions
