@@ -2,9 +2,7 @@ package cli
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -39,7 +37,7 @@ func TestRecordAndQuery(t *testing.T) {
 	host := testutil.Registry(t)
 	stores := map[string][]string{"sqlite": {"--data-dir", data}}
 	if url := os.Getenv("DOSSIER_TEST_POSTGRES"); url != "" || os.Getenv("CI") != "" {
-		stores["postgres"] = []string{"--data-dir", data, "--store", freshPostgres(t, testutil.PostgresURL(t))}
+		stores["postgres"] = []string{"--data-dir", data, "--store", testutil.PostgresDatabase(t)}
 	}
 	for name, where := range stores {
 		t.Run(name, func(t *testing.T) {
@@ -123,24 +121,4 @@ func TestRecordAndQuery(t *testing.T) {
 			}
 		})
 	}
-}
-
-// freshPostgres creates a database for one test on the server and drops it
-// after.
-func freshPostgres(t *testing.T, admin string) string {
-	t.Helper()
-	db, err := sql.Open("pgx", admin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	name := fmt.Sprintf("dossier_cli_%d", time.Now().UnixNano())
-	if _, err := db.Exec("CREATE DATABASE " + name); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		db.Exec("DROP DATABASE " + name + " WITH (FORCE)")
-		db.Close()
-	})
-	base, query, _ := strings.Cut(admin, "?")
-	return base[:strings.LastIndex(base, "/")+1] + name + "?" + query
 }

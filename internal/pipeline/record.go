@@ -82,6 +82,10 @@ func Record(ctx context.Context, st store.Store, art *oci.Artifact, opts RecordO
 		}
 	}
 	rec.Components = doc.Components
+	rec.PackageKeys = make([]string, len(doc.Components))
+	for i, c := range doc.Components {
+		rec.PackageKeys[i] = scan.PackageKey(c)
+	}
 	if doc.Subject != nil && doc.Subject.Digest != art.Subject.Digest {
 		rec.Platform = platformOf(art, doc.Subject.Digest)
 	}

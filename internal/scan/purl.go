@@ -12,6 +12,7 @@ import (
 
 	"github.com/package-url/packageurl-go"
 
+	"github.com/dossier-dev/dossier/internal/evidence"
 	"github.com/dossier-dev/dossier/internal/vulndb"
 )
 
@@ -181,4 +182,14 @@ func rawPath(purl string) string {
 		}
 	}
 	return strings.Join(segments, "/")
+}
+
+// PackageKey is the advisory-index key of a component's package
+// ("npm/lodash"), or "" when its purl cannot be matched.
+func PackageKey(c evidence.Component) string {
+	pkg, err := MapPURL(c.PURL)
+	if err != nil {
+		return ""
+	}
+	return vulndb.PackageKey(pkg.Ecosystem, pkg.Name)
 }

@@ -87,6 +87,15 @@ var migrations = [][]string{{
 		allowed INTEGER NOT NULL,
 		decision TEXT NOT NULL)`,
 	`CREATE INDEX decisions_subject ON decisions (subject_id, evaluated_at)`,
+}, {
+	// rescans: each component's advisory-index package, and the advisory
+	// fingerprints as of the last rescan
+	`ALTER TABLE components ADD COLUMN package_key TEXT NOT NULL DEFAULT ''`,
+	`CREATE INDEX components_package ON components (package_key, subject_id)`,
+	`CREATE TABLE advisory_state (
+		id TEXT PRIMARY KEY,
+		fingerprint TEXT NOT NULL,
+		packages TEXT NOT NULL)`,
 }}
 
 // dialect is what differs between the backends.
@@ -124,6 +133,11 @@ func dollarPlaceholders(q string) string {
 
 // migrate brings the schema to the current version in one transaction.
 func migrate(ctx context.Context, db *sql.DB, d dialect) error {
+	return migrateWith(ctx, db, d, migrations)
+}
+
+// migrateWith applies steps (the migrations up to some version).
+func migrateWith(ctx context.Context, db *sql.DB, d dialect, steps [][]string) error {
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
@@ -147,17 +161,17 @@ func migrate(ctx context.Context, db *sql.DB, d dialect) error {
 	default:
 		return err
 	}
-	if version > len(migrations) {
-		return fmt.Errorf("%w (schema version %d, this dossier knows up to %d): upgrade dossier", ErrNewerSchema, version, len(migrations))
+	if version > len(steps) {
+		return fmt.Errorf("%w (schema version %d, this dossier knows up to %d): upgrade dossier", ErrNewerSchema, version, len(steps))
 	}
-	for v := version; v < len(migrations); v++ {
-		for _, stmt := range migrations[v] {
+	for v := version; v < len(steps); v++ {
+		for _, stmt := range steps[v] {
 			if _, err := tx.ExecContext(ctx, strings.ReplaceAll(stmt, "{{id}}", d.id)); err != nil {
 				return fmt.Errorf("migrating the evidence store to version %d: %w", v+1, err)
 			}
 		}
 	}
-	if _, err := tx.ExecContext(ctx, d.placeholders(`UPDATE dossier_schema SET version = ?`), len(migrations)); err != nil {
+	if _, err := tx.ExecContext(ctx, d.placeholders(`UPDATE dossier_schema SET version = ?`), len(steps)); err != nil {
 		return err
 	}
 	return tx.Commit()

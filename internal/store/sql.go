@@ -94,13 +94,20 @@ func (s *sqlStore) record(ctx context.Context, tx *sql.Tx, r Record) error {
 		if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM components WHERE subject_id = ?`), id); err != nil {
 			return err
 		}
-		stmt, err := tx.PrepareContext(ctx, s.q(`INSERT INTO components (subject_id, purl_base, name, version, type, component) VALUES (?, ?, ?, ?, ?, ?)`))
+		if r.PackageKeys != nil && len(r.PackageKeys) != len(r.Components) {
+			return fmt.Errorf("%d package keys for %d components", len(r.PackageKeys), len(r.Components))
+		}
+		stmt, err := tx.PrepareContext(ctx, s.q(`INSERT INTO components (subject_id, purl_base, name, version, type, component, package_key) VALUES (?, ?, ?, ?, ?, ?, ?)`))
 		if err != nil {
 			return err
 		}
 		defer stmt.Close()
-		for _, c := range r.Components {
-			if _, err := stmt.ExecContext(ctx, id, purlBase(c.PURL), c.Name, c.Version, c.Type, mustJSON(c)); err != nil {
+		for i, c := range r.Components {
+			key := ""
+			if r.PackageKeys != nil {
+				key = r.PackageKeys[i]
+			}
+			if _, err := stmt.ExecContext(ctx, id, purlBase(c.PURL), c.Name, c.Version, c.Type, mustJSON(c), key); err != nil {
 				return err
 			}
 		}
@@ -142,6 +149,15 @@ func (s *sqlStore) record(ctx context.Context, tx *sql.Tx, r Record) error {
 // recordFindings upserts the scan's findings (first seen kept, last seen
 // moved) and marks resolved the digest's findings the scan no longer has.
 func (s *sqlStore) recordFindings(ctx context.Context, tx *sql.Tx, id, at int64, scan *Scan) error {
+	if err := s.upsertFindings(ctx, tx, id, at, scan.Findings, micros(scan.DatabaseVersion)); err != nil {
+		return err
+	}
+	_, err := tx.ExecContext(ctx, s.q(`UPDATE findings SET resolved_at = ? WHERE subject_id = ? AND resolved_at IS NULL AND last_seen < ?`), at, id, at)
+	return err
+}
+
+// upsertFindings writes findings of one digest seen at at.
+func (s *sqlStore) upsertFindings(ctx context.Context, tx *sql.Tx, id, at int64, findings []evidence.Finding, databaseVersion int64) error {
 	upsert, err := tx.PrepareContext(ctx, s.q(`INSERT INTO findings (subject_id, advisory, component_key, finding, first_seen, last_seen, database_version)
 		VALUES (?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (subject_id, advisory, component_key) DO UPDATE SET last_seen = excluded.last_seen, resolved_at = NULL,
@@ -156,23 +172,22 @@ func (s *sqlStore) recordFindings(ctx context.Context, tx *sql.Tx, id, at int64,
 		return err
 	}
 	defer ids.Close()
-	for _, f := range scan.Findings {
+	for _, f := range findings {
 		key := f.Component.PURL
 		if key == "" {
 			key = f.Component.Name + "@" + f.Component.Version
 		}
 		var fid int64
-		if err := upsert.QueryRowContext(ctx, id, f.ID, key, mustJSON(f), at, at, micros(scan.DatabaseVersion)).Scan(&fid); err != nil {
+		if err := upsert.QueryRowContext(ctx, id, f.ID, key, mustJSON(f), at, at, databaseVersion).Scan(&fid); err != nil {
 			return err
 		}
-		for _, adv := range f.IDs() {
+		for _, adv := range append(f.IDs(), f.Advisories...) {
 			if _, err := ids.ExecContext(ctx, fid, adv); err != nil {
 				return err
 			}
 		}
 	}
-	_, err = tx.ExecContext(ctx, s.q(`UPDATE findings SET resolved_at = ? WHERE subject_id = ? AND resolved_at IS NULL AND last_seen < ?`), at, id, at)
-	return err
+	return nil
 }
 
 func (s *sqlStore) recordSignature(ctx context.Context, tx *sql.Tx, id, at int64, predicateType string, verified bool, v evidence.Verification, doc string) error {

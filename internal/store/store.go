@@ -33,6 +33,9 @@ type Record struct {
 	TagSource string
 	// Components, when not nil, replace the digest's stored components.
 	Components []evidence.Component
+	// PackageKeys, when given, are the components' advisory-index packages
+	// ("npm/lodash", in the order of Components), which rescans look up.
+	PackageKeys []string
 	// Findings, when not nil, is the digest's current scan: findings not
 	// in it are marked resolved.
 	Findings *Scan
@@ -69,7 +72,34 @@ type Store interface {
 	Signed(ctx context.Context, f SignerFilter, from, to time.Time) ([]SignedHit, error)
 	// Dossier is everything stored about one digest (nil when unknown).
 	Dossier(ctx context.Context, subject evidence.Subject) (*Dossier, error)
+	// AdvisoryState is the advisory fingerprints the last rescan saw.
+	AdvisoryState(ctx context.Context) (map[string]AdvisoryFingerprint, error)
+	// ComponentsOf lists, per digest, the stored components of the given
+	// advisory-index packages.
+	ComponentsOf(ctx context.Context, packageKeys []string) ([]SubjectComponents, error)
+	// Rescanned records a rescan in one transaction: for each digest, the
+	// findings of the changed advisories as now matched (new ones first
+	// seen at, missing ones resolved), and the new advisory state.
+	Rescanned(ctx context.Context, at time.Time, databaseVersion time.Time, changed []string, results []RescanResult, state map[string]AdvisoryFingerprint) ([]FindingHit, error)
 	Close() error
+}
+
+// AdvisoryFingerprint is an advisory's content hash and its packages.
+type AdvisoryFingerprint struct {
+	Hash     string   `json:"hash"`
+	Packages []string `json:"packages"`
+}
+
+// SubjectComponents are a digest's components of some packages.
+type SubjectComponents struct {
+	Subject    evidence.Subject
+	Components []evidence.Component
+}
+
+// RescanResult is one digest's findings of the changed advisories.
+type RescanResult struct {
+	Subject  evidence.Subject
+	Findings []evidence.Finding
 }
 
 // ComponentHit is one component in one digest.

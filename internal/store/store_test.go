@@ -5,18 +5,16 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/dossier-dev/dossier/internal/evidence"
 	"github.com/dossier-dev/dossier/internal/testutil"
 )
-
-var dbCounter atomic.Int64
 
 // backends opens a fresh store of each kind: SQLite in a temporary data
 // directory, and a new database on the PostgreSQL server of the run.
@@ -32,8 +30,7 @@ func backends(t *testing.T) map[string]func(t *testing.T) (Store, string, string
 			return s, dir, ""
 		},
 		"postgres": func(t *testing.T) (Store, string, string) {
-			admin := testutil.PostgresURL(t)
-			url := freshDatabase(t, admin)
+			url := testutil.PostgresDatabase(t)
 			s, err := Open(context.Background(), "", url)
 			if err != nil {
 				t.Fatal(err)
@@ -42,25 +39,6 @@ func backends(t *testing.T) map[string]func(t *testing.T) (Store, string, string
 			return s, "", url
 		},
 	}
-}
-
-// freshDatabase creates a database for one test and drops it after.
-func freshDatabase(t *testing.T, admin string) string {
-	t.Helper()
-	db, err := sql.Open("pgx", admin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	name := fmt.Sprintf("dossier_test_%d_%d", time.Now().UnixNano(), dbCounter.Add(1))
-	if _, err := db.Exec("CREATE DATABASE " + name); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		db.Exec("DROP DATABASE " + name + " WITH (FORCE)")
-		db.Close()
-	})
-	base, query, _ := strings.Cut(admin, "?")
-	return base[:strings.LastIndex(base, "/")+1] + name + "?" + query
 }
 
 var (
@@ -207,7 +185,8 @@ func TestRecordRefusesIncompleteRecords(t *testing.T) {
 	}
 }
 
-// A store written by a newer dossier is refused; an older one is migrated.
+// A store written by a newer dossier is refused; one written by the first
+// schema version, with data in it, is migrated and keeps its data.
 func TestSchemaVersions(t *testing.T) {
 	ctx := context.Background()
 	for name, open := range backends(t) {
@@ -220,14 +199,52 @@ func TestSchemaVersions(t *testing.T) {
 			if _, err := Open(ctx, dir, url); !errors.Is(err, ErrNewerSchema) || !strings.Contains(err.Error(), "upgrade dossier") {
 				t.Fatalf("newer schema: %v", err)
 			}
-			if _, err := db.Exec(`UPDATE dossier_schema SET version = 1`); err != nil {
-				t.Fatal(err)
-			}
-			again, err := Open(ctx, dir, url)
+		})
+	}
+	old := map[string]func(t *testing.T) (*sql.DB, dialect, string, string){
+		"sqlite": func(t *testing.T) (*sql.DB, dialect, string, string) {
+			dir := t.TempDir()
+			db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, FileName))
 			if err != nil {
 				t.Fatal(err)
 			}
-			again.Close()
+			return db, sqlite, dir, ""
+		},
+		"postgres": func(t *testing.T) (*sql.DB, dialect, string, string) {
+			url := testutil.PostgresDatabase(t)
+			db, err := sql.Open("pgx", url)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return db, postgres, "", url
+		},
+	}
+	for name, make := range old {
+		t.Run(name+" version 1", func(t *testing.T) {
+			db, d, dir, url := make(t)
+			if err := migrateWith(ctx, db, d, migrations[:1]); err != nil {
+				t.Fatal(err)
+			}
+			v1 := &sqlStore{db: db, d: d}
+			r := fullRecord(app1, t0)
+			if err := v1.Record(ctx, Record{Subject: r.Subject, At: r.At, Components: r.Components}); err == nil {
+				t.Fatal("a version 1 store has no package keys: recording into it should fail")
+			}
+			if _, err := db.Exec(d.placeholders(`INSERT INTO subjects (repository, digest, first_seen, last_recorded) VALUES (?, ?, ?, ?)`), app1.Repository, app1.Digest, micros(t0), micros(t0)); err != nil {
+				t.Fatal(err)
+			}
+			db.Close()
+			s, err := Open(ctx, dir, url)
+			if err != nil {
+				t.Fatalf("migrating a version 1 store: %v", err)
+			}
+			defer s.Close()
+			if d, err := s.Dossier(ctx, app1); err != nil || d == nil || d.FirstSeen != t0 {
+				t.Errorf("data kept across the migration: %+v %v", d, err)
+			}
+			if err := s.Record(ctx, fullRecord(app1, t0.Add(time.Hour))); err != nil {
+				t.Errorf("recording after the migration: %v", err)
+			}
 		})
 	}
 }
@@ -238,7 +255,7 @@ func TestConcurrentFirstOpen(t *testing.T) {
 	ctx := context.Background()
 	targets := map[string]func(t *testing.T) (string, string){
 		"sqlite":   func(t *testing.T) (string, string) { return t.TempDir(), "" },
-		"postgres": func(t *testing.T) (string, string) { return "", freshDatabase(t, testutil.PostgresURL(t)) },
+		"postgres": func(t *testing.T) (string, string) { return "", testutil.PostgresDatabase(t) },
 	}
 	for name, target := range targets {
 		t.Run(name, func(t *testing.T) {

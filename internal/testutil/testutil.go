@@ -4,6 +4,11 @@
 package testutil
 
 import (
+	"database/sql"
+	"fmt"
+	"sync/atomic"
+	"time"
+
 	"net/http/httptest"
 	"os"
 	"os/exec"
@@ -11,6 +16,8 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // PostgreSQL for store tests
 
 	"github.com/google/go-containerregistry/pkg/registry"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -183,3 +190,27 @@ func PostgresURL(t testing.TB) string {
 	}
 	return url
 }
+
+// PostgresDatabase creates a database for one test on the PostgreSQL
+// server of the run (see PostgresURL), drops it after the test, and
+// returns its URL.
+func PostgresDatabase(t testing.TB) string {
+	t.Helper()
+	admin := PostgresURL(t)
+	db, err := sql.Open("pgx", admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := fmt.Sprintf("dossier_test_%d_%d", time.Now().UnixNano(), databaseCounter.Add(1))
+	if _, err := db.Exec("CREATE DATABASE " + name); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		db.Exec("DROP DATABASE " + name + " WITH (FORCE)")
+		db.Close()
+	})
+	base, query, _ := strings.Cut(admin, "?")
+	return base[:strings.LastIndex(base, "/")+1] + name + "?" + query
+}
+
+var databaseCounter atomic.Int64

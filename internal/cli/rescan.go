@@ -1,0 +1,73 @@
+package cli
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/dossier-dev/dossier/internal/evidence"
+	"github.com/dossier-dev/dossier/internal/pipeline"
+	"github.com/dossier-dev/dossier/internal/vulndb"
+)
+
+func (a *app) rescanCommand() *cobra.Command {
+	var sf storeFlags
+	var threshold, output string
+	cmd := &cobra.Command{
+		Use:   "rescan [--threshold SEVERITY]",
+		Short: "After db import or update, re-match the stored SBOMs' components whose advisories changed; name the digests with new findings",
+		Long: `Compare the advisory database with the one the last rescan saw, advisory by advisory, and re-match
+only the stored components of packages whose advisories were added, changed, withdrawn or removed —
+across every SBOM in the evidence store. New findings and findings no longer present are recorded with
+the time. Output: the digests with new findings at or above --threshold (unknown severities included),
+most severe first. The first rescan of a store matches every stored component.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := checkOutput(output, "table", "json"); err != nil {
+				return err
+			}
+			if threshold != "" && (!evidence.ValidSeverity(threshold) || threshold == evidence.SeverityUnknown || threshold == evidence.SeverityNone) {
+				return usageError("--threshold %q: want low, medium, high or critical", threshold)
+			}
+			ctx := cmd.Context()
+			db, err := vulndb.Open(sf.dataDir)
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			st, err := sf.open(ctx)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			r, err := pipeline.Rescan(ctx, st, db, threshold, time.Now())
+			if err != nil {
+				return err
+			}
+			if output == "json" {
+				return writeJSON(a.stdout, r)
+			}
+			scope := fmt.Sprintf("%d advisories changed since the last rescan (%d packages)", r.Changed, r.Packages)
+			if r.Full {
+				scope = fmt.Sprintf("first rescan: all %d advisories", r.Changed)
+			}
+			fmt.Fprintf(a.stdout, "%s; %d digests re-matched in %s; %d new findings\n", scope, r.Digests, r.Duration.Round(time.Millisecond), len(r.New))
+			if len(r.New) == 0 {
+				return nil
+			}
+			t := newTable(a.stdout)
+			fmt.Fprintln(t, "DIGEST\tTAGS\tSEVERITY\tADVISORY\tPACKAGE\tVERSION")
+			for _, h := range r.New {
+				f := h.Finding
+				fmt.Fprintf(t, "%s\t%s\t%s\t%s\t%s\t%s\n", h.Subject, dash(strings.Join(h.Tags, ",")), f.Severity.Rating, f.ID, f.Component.Name, f.Component.Version)
+			}
+			return t.Flush()
+		},
+	}
+	sf.register(cmd)
+	cmd.Flags().StringVar(&threshold, "threshold", "", "list new findings at or above low, medium, high or critical (default: all)")
+	cmd.Flags().StringVarP(&output, "output", "o", "table", "output format: table or json")
+	return cmd
+}

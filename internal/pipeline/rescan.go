@@ -1,0 +1,122 @@
+package pipeline
+
+import (
+	"context"
+	"slices"
+	"sort"
+	"time"
+
+	"github.com/dossier-dev/dossier/internal/evidence"
+	"github.com/dossier-dev/dossier/internal/scan"
+	"github.com/dossier-dev/dossier/internal/store"
+	"github.com/dossier-dev/dossier/internal/vulndb"
+)
+
+// Rescanned says what a rescan did.
+type Rescanned struct {
+	// Full is the first rescan of a store: every stored component matched.
+	Full bool `json:"full"`
+	// Changed counts advisories added, changed, withdrawn or removed since
+	// the last rescan; Packages the packages they name.
+	Changed  int `json:"changed"`
+	Packages int `json:"packages"`
+	// Digests counts the digests re-matched (those holding such packages).
+	Digests int `json:"digests"`
+	// New lists findings first seen by this rescan at or above the
+	// threshold (unknown severities included), most severe first.
+	New      []store.FindingHit `json:"new"`
+	Duration time.Duration      `json:"duration"`
+}
+
+// Rescan re-matches, across every stored SBOM, only the components whose
+// packages had advisories added, changed or withdrawn since the last
+// rescan, and records new and resolved findings: its cost follows the
+// advisory change, not the size of the store.
+func Rescan(ctx context.Context, st store.Store, db *vulndb.DB, threshold string, now time.Time) (*Rescanned, error) {
+	started := time.Now()
+	current, err := db.Fingerprints(ctx)
+	if err != nil {
+		return nil, err
+	}
+	previous, err := st.AdvisoryState(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := &Rescanned{Full: len(previous) == 0}
+	keys := map[string]bool{}
+	var changed []string
+	scope := map[string]bool{}
+	add := func(id string, fs ...store.AdvisoryFingerprint) {
+		changed = append(changed, id)
+		scope[id] = true
+		for _, f := range fs {
+			for _, k := range f.Packages {
+				keys[k] = true
+			}
+		}
+	}
+	state := make(map[string]store.AdvisoryFingerprint, len(current))
+	for id, f := range current {
+		fp := store.AdvisoryFingerprint{Hash: f.Hash, Packages: f.Packages}
+		state[id] = fp
+		if p, ok := previous[id]; !ok || p.Hash != f.Hash {
+			add(id, fp, p)
+		}
+	}
+	for id, p := range previous {
+		if _, ok := current[id]; !ok {
+			add(id, p)
+		}
+	}
+	out.Changed, out.Packages = len(changed), len(keys)
+	if len(changed) == 0 {
+		out.Duration = time.Since(started)
+		return out, nil
+	}
+	packageKeys := make([]string, 0, len(keys))
+	for k := range keys {
+		packageKeys = append(packageKeys, k)
+	}
+	sort.Strings(packageKeys)
+	subjects, err := st.ComponentsOf(ctx, packageKeys)
+	if err != nil {
+		return nil, err
+	}
+	status, err := db.Status(ctx)
+	if err != nil {
+		return nil, err
+	}
+	results := make([]store.RescanResult, 0, len(subjects))
+	for _, sc := range subjects {
+		m, err := scan.Match(ctx, db, sc.Components)
+		if err != nil {
+			return nil, err
+		}
+		r := store.RescanResult{Subject: sc.Subject}
+		for _, f := range m.Findings {
+			if out.Full || slices.ContainsFunc(f.Advisories, func(a string) bool { return scope[a] }) {
+				r.Findings = append(r.Findings, f)
+			}
+		}
+		results = append(results, r)
+	}
+	out.Digests = len(results)
+	if out.Full {
+		changed = nil // every advisory: every finding of these digests is in scope
+	}
+	fresh, err := st.Rescanned(ctx, now, status.LastImport, changed, results, state)
+	if err != nil {
+		return nil, err
+	}
+	rank := evidence.SeverityRank(threshold)
+	for _, h := range fresh {
+		if threshold == "" || h.Finding.Severity.Rating == evidence.SeverityUnknown || evidence.SeverityRank(h.Finding.Severity.Rating) >= rank {
+			out.New = append(out.New, h)
+		}
+	}
+	sort.SliceStable(out.New, func(i, j int) bool {
+		return evidence.SeverityRank(out.New[i].Finding.Severity.Rating) > evidence.SeverityRank(out.New[j].Finding.Severity.Rating)
+	})
+	out.Duration = time.Since(started)
+	return out, nil
+}
