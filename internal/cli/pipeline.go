@@ -15,7 +15,6 @@ import (
 	"github.com/dossier-dev/dossier/internal/pipeline"
 	"github.com/dossier-dev/dossier/internal/policy"
 	"github.com/dossier-dev/dossier/internal/sign"
-	"github.com/dossier-dev/dossier/internal/vulndb"
 )
 
 func (a *app) pipelineCommand() *cobra.Command {
@@ -59,16 +58,11 @@ summary, provenance reference — are printed and, in GitHub Actions, appended t
 			if err != nil {
 				return err
 			}
-			db, err := vulndb.Open(sf.dataDir)
+			db, st, closeAll, err := sf.openWithDatabase(ctx)
 			if err != nil {
 				return err
 			}
-			defer db.Close()
-			st, err := sf.open(ctx)
-			if err != nil {
-				return err
-			}
-			defer st.Close()
+			defer closeAll()
 			art, err := a.resolveSource(ctx, args[0])
 			if err != nil {
 				return err

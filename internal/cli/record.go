@@ -33,6 +33,19 @@ func (f *storeFlags) open(ctx context.Context) (store.Store, error) {
 	return store.Open(ctx, f.dataDir, f.url)
 }
 
+// openWithDatabase opens the advisory database and the evidence store;
+// close releases both.
+func (f *storeFlags) openWithDatabase(ctx context.Context) (db *vulndb.DB, st store.Store, close func(), err error) {
+	if db, err = vulndb.Open(f.dataDir); err != nil {
+		return nil, nil, nil, err
+	}
+	if st, err = f.open(ctx); err != nil {
+		db.Close()
+		return nil, nil, nil, err
+	}
+	return db, st, func() { st.Close(); db.Close() }, nil
+}
+
 func (a *app) recordCommand() *cobra.Command {
 	var sf storeFlags
 	var policies, exceptions, keys []string

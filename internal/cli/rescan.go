@@ -9,7 +9,6 @@ import (
 
 	"github.com/dossier-dev/dossier/internal/evidence"
 	"github.com/dossier-dev/dossier/internal/pipeline"
-	"github.com/dossier-dev/dossier/internal/vulndb"
 )
 
 func (a *app) rescanCommand() *cobra.Command {
@@ -32,16 +31,11 @@ most severe first. The first rescan of a store matches every stored component.`,
 				return usageError("--threshold %q: want low, medium, high or critical", threshold)
 			}
 			ctx := cmd.Context()
-			db, err := vulndb.Open(sf.dataDir)
+			db, st, closeAll, err := sf.openWithDatabase(ctx)
 			if err != nil {
 				return err
 			}
-			defer db.Close()
-			st, err := sf.open(ctx)
-			if err != nil {
-				return err
-			}
-			defer st.Close()
+			defer closeAll()
 			r, err := pipeline.Rescan(ctx, st, db, threshold, time.Now())
 			if err != nil {
 				return err

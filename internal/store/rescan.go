@@ -138,13 +138,7 @@ func (s *sqlStore) Rescanned(ctx context.Context, at, databaseVersion time.Time,
 	if err := tx.Commit(); err != nil {
 		return nil, err
 	}
-	t := &tagger{s: s}
-	for i := range fresh {
-		if fresh[i].Tags, err = t.tags(ctx, fresh[i].Subject); err != nil {
-			return nil, err
-		}
-	}
-	return fresh, nil
+	return fresh, s.fillTags(ctx, len(fresh), func(i int) (evidence.Subject, *[]string) { return fresh[i].Subject, &fresh[i].Tags })
 }
 
 // resolveMissing resolves a digest's open findings of the changed

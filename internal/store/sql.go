@@ -255,6 +255,19 @@ func (s *sqlStore) currentTags(ctx context.Context, repository string) (map[stri
 	return out, rows.Err()
 }
 
+// fillTags sets the current tags of n hits.
+func (s *sqlStore) fillTags(ctx context.Context, n int, hit func(i int) (evidence.Subject, *[]string)) error {
+	t := &tagger{s: s}
+	for i := range n {
+		subject, tags := hit(i)
+		var err error
+		if *tags, err = t.tags(ctx, subject); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // tagger caches current tags per repository for one query.
 type tagger struct {
 	s     *sqlStore
@@ -288,29 +301,20 @@ func (s *sqlStore) Components(ctx context.Context, what string) ([]ComponentHit,
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
 	var out []ComponentHit
-	for rows.Next() {
+	err = each(rows, func() error {
 		var h ComponentHit
 		var doc string
 		if err := rows.Scan(&h.Subject.Repository, &h.Subject.Digest, &doc); err != nil {
-			return nil, err
-		}
-		if err := json.Unmarshal([]byte(doc), &h.Component); err != nil {
-			return nil, err
+			return err
 		}
 		out = append(out, h)
-	}
-	if err := rows.Err(); err != nil {
+		return json.Unmarshal([]byte(doc), &out[len(out)-1].Component)
+	})
+	if err != nil {
 		return nil, err
 	}
-	t := &tagger{s: s}
-	for i := range out {
-		if out[i].Tags, err = t.tags(ctx, out[i].Subject); err != nil {
-			return nil, err
-		}
-	}
-	return out, nil
+	return out, s.fillTags(ctx, len(out), func(i int) (evidence.Subject, *[]string) { return out[i].Subject, &out[i].Tags })
 }
 
 func (s *sqlStore) Affected(ctx context.Context, advisory string) ([]FindingHit, error) {
@@ -320,31 +324,22 @@ func (s *sqlStore) Affected(ctx context.Context, advisory string) ([]FindingHit,
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
 	var out []FindingHit
-	for rows.Next() {
+	err = each(rows, func() error {
 		var h FindingHit
 		var doc string
 		var first, last, dbv int64
 		if err := rows.Scan(&h.Subject.Repository, &h.Subject.Digest, &doc, &first, &last, &dbv); err != nil {
-			return nil, err
-		}
-		if err := json.Unmarshal([]byte(doc), &h.Finding.Finding); err != nil {
-			return nil, err
+			return err
 		}
 		h.Finding.FirstSeen, h.Finding.LastSeen, h.Finding.DatabaseVersion = fromMicros(first), fromMicros(last), fromMicros(dbv)
 		out = append(out, h)
-	}
-	if err := rows.Err(); err != nil {
+		return json.Unmarshal([]byte(doc), &out[len(out)-1].Finding.Finding)
+	})
+	if err != nil {
 		return nil, err
 	}
-	t := &tagger{s: s}
-	for i := range out {
-		if out[i].Tags, err = t.tags(ctx, out[i].Subject); err != nil {
-			return nil, err
-		}
-	}
-	return out, nil
+	return out, s.fillTags(ctx, len(out), func(i int) (evidence.Subject, *[]string) { return out[i].Subject, &out[i].Tags })
 }
 
 func (s *sqlStore) TagHistory(ctx context.Context, repository, tag string) ([]TagMove, error) {
@@ -390,34 +385,27 @@ func (s *sqlStore) Signed(ctx context.Context, f SignerFilter, from, to time.Tim
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
 	var out []SignedHit
-	for rows.Next() {
+	err = each(rows, func() error {
 		var h SignedHit
 		var doc string
 		if err := rows.Scan(&h.Subject.Repository, &h.Subject.Digest, &h.PredicateType, &doc); err != nil {
-			return nil, err
+			return err
 		}
 		var v struct {
 			evidence.Verification
 		}
 		if err := json.Unmarshal([]byte(doc), &v); err != nil {
-			return nil, err
+			return err
 		}
-		if f.Match != nil && !f.Match(v.Signer.Identity) {
-			continue
+		if f.Match == nil || f.Match(v.Signer.Identity) {
+			h.Verification = v.Verification
+			out = append(out, h)
 		}
-		h.Verification = v.Verification
-		out = append(out, h)
-	}
-	if err := rows.Err(); err != nil {
+		return nil
+	})
+	if err != nil {
 		return nil, err
 	}
-	t := &tagger{s: s}
-	for i := range out {
-		if out[i].Tags, err = t.tags(ctx, out[i].Subject); err != nil {
-			return nil, err
-		}
-	}
-	return out, nil
+	return out, s.fillTags(ctx, len(out), func(i int) (evidence.Subject, *[]string) { return out[i].Subject, &out[i].Tags })
 }
