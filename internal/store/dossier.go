@@ -40,12 +40,21 @@ func (s *sqlStore) Dossier(ctx context.Context, subject evidence.Subject) (*Doss
 	if err != nil {
 		return nil, err
 	}
-	if err := s.decodeRows(ctx, `SELECT component FROM components WHERE subject_id = ? ORDER BY name, version`, id, func(doc []byte) error {
-		var c evidence.Component
-		err := json.Unmarshal(doc, &c)
+	rows, err = s.db.QueryContext(ctx, s.q(`SELECT `+componentColumns+` FROM components c WHERE c.subject_id = ? ORDER BY c.name, c.version`), id)
+	if err != nil {
+		return nil, err
+	}
+	err = each(rows, func() error {
+		var name, version, typ, purl string
+		var doc []byte
+		if err := rows.Scan(&name, &version, &typ, &purl, &doc); err != nil {
+			return err
+		}
+		c, err := decodeComponent(name, version, typ, purl, doc)
 		d.Components = append(d.Components, c)
 		return err
-	}); err != nil {
+	})
+	if err != nil {
 		return nil, err
 	}
 	rows, err = s.db.QueryContext(ctx, s.q(`SELECT finding, first_seen, last_seen, resolved_at, database_version FROM findings WHERE subject_id = ? ORDER BY advisory, component_key`), id)

@@ -57,19 +57,20 @@ func (s *sqlStore) ComponentsOf(ctx context.Context, packageKeys []string) ([]Su
 		for i, k := range chunk {
 			args[i] = k
 		}
-		rows, err := s.db.QueryContext(ctx, s.q(`SELECT s.repository, s.digest, c.component FROM components c JOIN subjects s ON s.id = c.subject_id
+		rows, err := s.db.QueryContext(ctx, s.q(`SELECT s.repository, s.digest, `+componentColumns+` FROM components c JOIN subjects s ON s.id = c.subject_id
 			WHERE c.package_key IN (`+placeholders(len(chunk))+`) ORDER BY s.repository, s.digest`), args...)
 		if err != nil {
 			return nil, err
 		}
 		err = each(rows, func() error {
 			var subject evidence.Subject
-			var doc string
-			if err := rows.Scan(&subject.Repository, &subject.Digest, &doc); err != nil {
+			var name, version, typ, purl string
+			var doc []byte
+			if err := rows.Scan(&subject.Repository, &subject.Digest, &name, &version, &typ, &purl, &doc); err != nil {
 				return err
 			}
-			var c evidence.Component
-			if err := json.Unmarshal([]byte(doc), &c); err != nil {
+			c, err := decodeComponent(name, version, typ, purl, doc)
+			if err != nil {
 				return err
 			}
 			sc, ok := bySubject[subject]

@@ -96,6 +96,11 @@ var migrations = [][]string{{
 		id TEXT PRIMARY KEY,
 		fingerprint TEXT NOT NULL,
 		packages TEXT NOT NULL)`,
+}, {
+	// lean component rows: the purl in a column, and in the document only
+	// what no column holds (locations, licences); older rows keep their
+	// whole document and still read
+	`ALTER TABLE components ADD COLUMN purl TEXT NOT NULL DEFAULT ''`,
 }}
 
 // dialect is what differs between the backends.

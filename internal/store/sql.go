@@ -97,19 +97,8 @@ func (s *sqlStore) record(ctx context.Context, tx *sql.Tx, r Record) error {
 		if r.PackageKeys != nil && len(r.PackageKeys) != len(r.Components) {
 			return fmt.Errorf("%d package keys for %d components", len(r.PackageKeys), len(r.Components))
 		}
-		stmt, err := tx.PrepareContext(ctx, s.q(`INSERT INTO components (subject_id, purl_base, name, version, type, component, package_key) VALUES (?, ?, ?, ?, ?, ?, ?)`))
-		if err != nil {
+		if err := s.insertComponents(ctx, tx, id, r.Components, r.PackageKeys); err != nil {
 			return err
-		}
-		defer stmt.Close()
-		for i, c := range r.Components {
-			key := ""
-			if r.PackageKeys != nil {
-				key = r.PackageKeys[i]
-			}
-			if _, err := stmt.ExecContext(ctx, id, purlBase(c.PURL), c.Name, c.Version, c.Type, mustJSON(c), key); err != nil {
-				return err
-			}
 		}
 	}
 	if r.Findings != nil {
@@ -144,6 +133,62 @@ func (s *sqlStore) record(ctx context.Context, tx *sql.Tx, r Record) error {
 		return s.recordDecision(ctx, tx, id, r.Decision)
 	}
 	return nil
+}
+
+// componentBatch rows go into one INSERT: far fewer statements for images
+// of hundreds of packages.
+const componentBatch = 100
+
+// insertComponents writes a digest's components, lean: the columns, and a
+// document with only what they do not hold.
+func (s *sqlStore) insertComponents(ctx context.Context, tx *sql.Tx, id int64, comps []evidence.Component, keys []string) error {
+	const cols = 8
+	for start := 0; start < len(comps); start += componentBatch {
+		batch := comps[start:min(start+componentBatch, len(comps))]
+		var q strings.Builder
+		q.WriteString(`INSERT INTO components (subject_id, purl_base, purl, name, version, type, component, package_key) VALUES `)
+		args := make([]any, 0, len(batch)*cols)
+		for i, c := range batch {
+			if i > 0 {
+				q.WriteString(", ")
+			}
+			q.WriteString("(" + placeholders(cols) + ")")
+			key := ""
+			if keys != nil {
+				key = keys[start+i]
+			}
+			args = append(args, id, purlBase(c.PURL), c.PURL, c.Name, c.Version, c.Type, leanDocument(c), key)
+		}
+		if _, err := tx.ExecContext(ctx, s.q(q.String()), args...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// leanDocument keeps what the component columns do not.
+func leanDocument(c evidence.Component) string {
+	if len(c.Locations) == 0 && len(c.Licenses) == 0 {
+		return "{}"
+	}
+	return mustJSON(evidence.Component{Locations: c.Locations, Licenses: c.Licenses})
+}
+
+// componentColumns selects what decodeComponent reads.
+const componentColumns = `c.name, c.version, c.type, c.purl, c.component`
+
+// decodeComponent rebuilds a component from its columns and document
+// (older rows hold the whole component in the document).
+func decodeComponent(name, version, typ, purl string, doc []byte) (evidence.Component, error) {
+	var c evidence.Component
+	if err := json.Unmarshal(doc, &c); err != nil {
+		return c, err
+	}
+	c.Name, c.Version, c.Type = name, version, typ
+	if purl != "" {
+		c.PURL = purl
+	}
+	return c, nil
 }
 
 // recordFindings upserts the scan's findings (first seen kept, last seen
@@ -293,7 +338,7 @@ func (t *tagger) tags(ctx context.Context, subject evidence.Subject) ([]string, 
 }
 
 func (s *sqlStore) Components(ctx context.Context, what string) ([]ComponentHit, error) {
-	query, arg := `SELECT s.repository, s.digest, c.component FROM components c JOIN subjects s ON s.id = c.subject_id WHERE c.name = ? ORDER BY s.repository, s.digest`, what
+	query, arg := `SELECT s.repository, s.digest, `+componentColumns+` FROM components c JOIN subjects s ON s.id = c.subject_id WHERE c.name = ? ORDER BY s.repository, s.digest`, what
 	if strings.HasPrefix(what, "pkg:") {
 		query, arg = strings.Replace(query, "c.name = ?", "c.purl_base = ?", 1), purlBase(what)
 	}
@@ -304,12 +349,15 @@ func (s *sqlStore) Components(ctx context.Context, what string) ([]ComponentHit,
 	var out []ComponentHit
 	err = each(rows, func() error {
 		var h ComponentHit
-		var doc string
-		if err := rows.Scan(&h.Subject.Repository, &h.Subject.Digest, &doc); err != nil {
+		var name, version, typ, purl string
+		var doc []byte
+		if err := rows.Scan(&h.Subject.Repository, &h.Subject.Digest, &name, &version, &typ, &purl, &doc); err != nil {
 			return err
 		}
+		var err error
+		h.Component, err = decodeComponent(name, version, typ, purl, doc)
 		out = append(out, h)
-		return json.Unmarshal([]byte(doc), &out[len(out)-1].Component)
+		return err
 	})
 	if err != nil {
 		return nil, err

@@ -220,6 +220,35 @@ func TestSchemaVersions(t *testing.T) {
 		},
 	}
 	for name, make := range old {
+		t.Run(name+" version 2 components", func(t *testing.T) {
+			db, d, dir, url := make(t)
+			if err := migrateWith(ctx, db, d, migrations[:2]); err != nil {
+				t.Fatal(err)
+			}
+			var id int64
+			if err := db.QueryRow(d.placeholders(`INSERT INTO subjects (repository, digest, first_seen, last_recorded) VALUES (?, ?, ?, ?) RETURNING id`),
+				app1.Repository, app1.Digest, micros(t0), micros(t0)).Scan(&id); err != nil {
+				t.Fatal(err)
+			}
+			// a version 2 row: the whole component in its document
+			if _, err := db.Exec(d.placeholders(`INSERT INTO components (subject_id, purl_base, name, version, type, component, package_key) VALUES (?, ?, ?, ?, ?, ?, ?)`),
+				id, "pkg:npm/lodash", lodash.Name, lodash.Version, lodash.Type, mustJSON(lodash), "npm/lodash"); err != nil {
+				t.Fatal(err)
+			}
+			db.Close()
+			s, err := Open(ctx, dir, url)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			dos, err := s.Dossier(ctx, app1)
+			if err != nil || len(dos.Components) != 1 || dos.Components[0].PURL != lodash.PURL || dos.Components[0].Locations[0] != lodash.Locations[0] {
+				t.Fatalf("a version 2 component after migration: %+v %v", dos, err)
+			}
+			if hits, _ := s.Components(ctx, "pkg:npm/lodash"); len(hits) != 1 || hits[0].Component.PURL != lodash.PURL {
+				t.Errorf("lookup of a version 2 component: %+v", hits)
+			}
+		})
 		t.Run(name+" version 1", func(t *testing.T) {
 			db, d, dir, url := make(t)
 			if err := migrateWith(ctx, db, d, migrations[:1]); err != nil {
