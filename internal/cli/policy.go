@@ -68,7 +68,7 @@ denied, 2 on errors. An image no policy matches is denied unless --allow-unmatch
 			}
 			set := &policy.Set{Policies: docs.Policies, Exceptions: docs.Exceptions, AllowUnmatched: allowUnmatched}
 			opts := decideOptions{trustedRoot: trustedRoot, namespace: namespace}
-			if hasVulnerabilityRules(set) {
+			if set.HasVulnerabilityRules() {
 				db, err := vulndb.Open(dataDir)
 				switch {
 				case errors.Is(err, vulndb.ErrNoDatabase):
@@ -119,29 +119,6 @@ denied, 2 on errors. An image no policy matches is denied unless --allow-unmatch
 	cmd.Flags().StringVarP(&output, "output", "o", "table", "output format: table or json")
 	addDataDirFlag(cmd, &dataDir)
 	return cmd
-}
-
-func hasVulnerabilityRules(set *policy.Set) bool {
-	var walk func([]policy.Rule) bool
-	walk = func(rules []policy.Rule) bool {
-		for _, r := range rules {
-			if r.Vulnerabilities != nil {
-				return true
-			}
-			for _, alt := range r.AnyOf {
-				if walk(alt.Rules) {
-					return true
-				}
-			}
-		}
-		return false
-	}
-	for _, p := range set.Policies {
-		if walk(p.Rules) {
-			return true
-		}
-	}
-	return false
 }
 
 // localScanner catalogues an artifact and scans it against the local

@@ -12,34 +12,9 @@ import (
 	"github.com/dossier-dev/dossier/internal/sign"
 )
 
-// Signers lists every trusted signer of the policies.
-func Signers(set *policy.Set) []policy.Signer {
-	var out []policy.Signer
-	var walk func([]policy.Rule)
-	walk = func(rules []policy.Rule) {
-		for _, r := range rules {
-			switch {
-			case r.Signature != nil:
-				out = append(out, r.Signature.Signers...)
-			case r.Attestation != nil:
-				out = append(out, r.Attestation.Signers...)
-			case r.Vulnerabilities != nil && r.Vulnerabilities.Attestation != nil:
-				out = append(out, r.Vulnerabilities.Attestation.Signers...)
-			}
-			for _, alt := range r.AnyOf {
-				walk(alt.Rules)
-			}
-		}
-	}
-	for _, p := range set.Policies {
-		walk(p.Rules)
-	}
-	return out
-}
-
 // NeedsTrustedRoot reports whether any policy trusts keyless signers.
 func NeedsTrustedRoot(set *policy.Set) bool {
-	for _, s := range Signers(set) {
+	for _, s := range set.Signers() {
 		if s.Keyless() {
 			return true
 		}
@@ -52,7 +27,7 @@ func NeedsTrustedRoot(set *policy.Set) bool {
 // so such policies need the trusted root given explicitly.
 func NamedTrustRoots(set *policy.Set) []string {
 	var out []string
-	for _, s := range Signers(set) {
+	for _, s := range set.Signers() {
 		if s.TrustRootRef != "" && !slices.Contains(out, s.TrustRootRef) {
 			out = append(out, s.TrustRootRef)
 		}
@@ -66,7 +41,7 @@ func NamedTrustRoots(set *policy.Set) []string {
 func TrustFor(set *policy.Set, trusted root.TrustedMaterial, rootErr error, now time.Time) (*sign.Trust, error) {
 	seen := map[string]bool{}
 	var keys []crypto.PublicKey
-	for _, s := range Signers(set) {
+	for _, s := range set.Signers() {
 		if s.KeyFingerprint == "" || seen[s.KeyFingerprint] {
 			continue
 		}

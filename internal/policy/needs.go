@@ -21,9 +21,11 @@ type Needs struct {
 // reference and namespace; nothing else of ev is read).
 func (s *Set) Needs(ev *evidence.Collected) Needs {
 	var n Needs
-	var walk func(rules []Rule)
-	walk = func(rules []Rule) {
-		for _, r := range rules {
+	for _, p := range s.Policies {
+		if !p.Matches(ev) {
+			continue
+		}
+		p.EachRule(func(r Rule) {
 			switch {
 			case r.Signature != nil:
 				n.Signatures = true
@@ -35,15 +37,7 @@ func (s *Set) Needs(ev *evidence.Collected) Needs {
 					n.addType(evidence.PredicateVuln)
 				}
 			}
-			for _, alt := range r.AnyOf {
-				walk(alt.Rules)
-			}
-		}
-	}
-	for _, p := range s.Policies {
-		if p.Matches(ev) {
-			walk(p.Rules)
-		}
+		})
 	}
 	return n
 }

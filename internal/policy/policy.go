@@ -209,6 +209,46 @@ func (s Signer) String() string {
 	return out
 }
 
+// EachRule calls fn with every rule of the policy, the rules of AnyOf
+// alternatives included.
+func (p *Policy) EachRule(fn func(Rule)) { eachRule(p.Rules, fn) }
+
+func eachRule(rules []Rule, fn func(Rule)) {
+	for _, r := range rules {
+		fn(r)
+		for _, alt := range r.AnyOf {
+			eachRule(alt.Rules, fn)
+		}
+	}
+}
+
+// Signers lists every trusted signer the set's rules name.
+func (s *Set) Signers() []Signer {
+	var out []Signer
+	for _, p := range s.Policies {
+		p.EachRule(func(r Rule) {
+			switch {
+			case r.Signature != nil:
+				out = append(out, r.Signature.Signers...)
+			case r.Attestation != nil:
+				out = append(out, r.Attestation.Signers...)
+			case r.Vulnerabilities != nil && r.Vulnerabilities.Attestation != nil:
+				out = append(out, r.Vulnerabilities.Attestation.Signers...)
+			}
+		})
+	}
+	return out
+}
+
+// HasVulnerabilityRules reports whether any policy has a vulnerability gate.
+func (s *Set) HasVulnerabilityRules() bool {
+	found := false
+	for _, p := range s.Policies {
+		p.EachRule(func(r Rule) { found = found || r.Vulnerabilities != nil })
+	}
+	return found
+}
+
 // Set is what a decision is made with: policies and exceptions.
 type Set struct {
 	Policies   []*Policy
