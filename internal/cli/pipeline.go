@@ -7,7 +7,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/sigstore/sigstore-go/pkg/root"
 	"github.com/spf13/cobra"
 
 	"github.com/dossier-dev/dossier/internal/attest"
@@ -123,22 +122,9 @@ func (a *app) pipelineTrust(signer *sign.Signer, trustedRootPath string, keyless
 		}
 		set.Policies = []*policy.Policy{policy.SignatureGate(s)}
 	}
-	var trusted root.TrustedMaterial
-	var rootErr error
-	switch {
-	case trustedRootPath != "":
-		tr, err := sign.LoadTrustedRoot(trustedRootPath)
-		if err != nil {
-			return nil, err
-		}
-		trusted = tr
-	case keyless:
-		tr, err := root.FetchTrustedRoot()
-		if err != nil {
-			rootErr = fmt.Errorf("the public-good trusted root could not be fetched (%v); give --trusted-root", err)
-		} else {
-			trusted = tr
-		}
+	trusted, rootErr, err := trustedRoot(trustedRootPath, keyless)
+	if err != nil {
+		return nil, err
 	}
 	return collect.TrustFor(set, trusted, rootErr, time.Now())
 }

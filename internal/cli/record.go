@@ -7,7 +7,6 @@ import (
 	"os"
 	"time"
 
-	"github.com/sigstore/sigstore-go/pkg/root"
 	"github.com/spf13/cobra"
 
 	"github.com/dossier-dev/dossier/internal/collect"
@@ -163,19 +162,12 @@ func (a *app) recordTrust(set *policy.Set, keyFiles []string, trustedRootPath st
 	if len(signers) > 0 {
 		withKeys.Policies = append(withKeys.Policies, policy.SignatureGate(signers...))
 	}
-	var trusted root.TrustedMaterial
-	var rootErr error
-	if trustedRootPath != "" {
-		tr, err := sign.LoadTrustedRoot(trustedRootPath)
-		if err != nil {
-			return nil, err
-		}
-		trusted = tr
-	} else if tr, err := root.FetchTrustedRoot(); err != nil {
-		rootErr = fmt.Errorf("no trusted root (the public-good root could not be fetched: %v); give one with --trusted-root", err)
+	trusted, rootErr, err := trustedRoot(trustedRootPath, true)
+	if err != nil {
+		return nil, err
+	}
+	if rootErr != nil {
 		fmt.Fprintln(a.stderr, "warning: keyless signatures are recorded as unverified:", rootErr)
-	} else {
-		trusted = tr
 	}
 	return collect.TrustFor(withKeys, trusted, rootErr, time.Now())
 }
