@@ -191,3 +191,15 @@ func sampleDigest(t *testing.T, sample string) string {
 	_, desc := testutil.SampleTagged(t, sample)
 	return desc.Digest.String()
 }
+
+// generateKey makes a key pair with `dossier key generate` in dir (under
+// the password the test set) and returns the prefix of PREFIX.key and
+// PREFIX.pub.
+func generateKey(t *testing.T, dir, name string) string {
+	t.Helper()
+	key := filepath.Join(dir, name)
+	if r := dossier(t, "", "key", "generate", "--output-prefix", key); r.code != 0 {
+		t.Fatal(r)
+	}
+	return key
+}

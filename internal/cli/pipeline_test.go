@@ -15,10 +15,7 @@ func TestPipeline(t *testing.T) {
 	t.Setenv("DOSSIER_PASSWORD", "pw")
 	data := importedDataDir(t)
 	dir := t.TempDir()
-	key := filepath.Join(dir, "release")
-	if r := dossier(t, "", "key", "generate", "--output-prefix", key); r.code != 0 {
-		t.Fatal(r)
-	}
+	key := generateKey(t, dir, "release")
 	outputs := filepath.Join(dir, "github-output")
 	t.Setenv("GITHUB_OUTPUT", outputs)
 	host := testutil.Registry(t)

@@ -16,10 +16,7 @@ import (
 func TestPolicyCheck(t *testing.T) {
 	t.Setenv("DOSSIER_PASSWORD", "pw")
 	dir := t.TempDir()
-	key := filepath.Join(dir, "release")
-	if r := dossier(t, "", "key", "generate", "--output-prefix", key); r.code != 0 {
-		t.Fatal(r)
-	}
+	key := generateKey(t, dir, "release")
 	host := testutil.Registry(t)
 	npm := testutil.PushSample(t, "npm-app", host+"/team/npm:v1")
 	testutil.PushSample(t, "go-app", host+"/team/unsigned:v1")
@@ -113,10 +110,7 @@ spec:
 func TestPolicyCheckClusterImagePolicy(t *testing.T) {
 	t.Setenv("DOSSIER_PASSWORD", "pw")
 	dir := t.TempDir()
-	key := filepath.Join(dir, "k")
-	if r := dossier(t, "", "key", "generate", "--output-prefix", key); r.code != 0 {
-		t.Fatal(r)
-	}
+	key := generateKey(t, dir, "k")
 	host := testutil.Registry(t)
 	testutil.PushSample(t, "npm-app", host+"/cip/app:v1")
 	if r := dossier(t, "", "sign", host+"/cip/app:v1", "--key", key+".key", "--legacy-tags"); r.code != 0 {

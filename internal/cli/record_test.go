@@ -26,10 +26,7 @@ func TestRecordAndQuery(t *testing.T) {
 	t.Setenv("DOSSIER_PASSWORD", "pw")
 	data := importedDataDir(t)
 	dir := t.TempDir()
-	key := filepath.Join(dir, "release")
-	if r := dossier(t, "", "key", "generate", "--output-prefix", key); r.code != 0 {
-		t.Fatal(r)
-	}
+	key := generateKey(t, dir, "release")
 	s := testutil.NewSigstore(t)
 	rootFile := writeFile(t, filepath.Join(dir, "root.json"), string(s.TrustedRootJSON(t)))
 	const identity = "https://github.com/acme/app/.github/workflows/release.yml@refs/tags/v1"

@@ -19,10 +19,7 @@ import (
 func TestSignVerifyAttestCLI(t *testing.T) {
 	t.Setenv("DOSSIER_PASSWORD", "s3cret")
 	dir := t.TempDir()
-	key := filepath.Join(dir, "team")
-	if r := dossier(t, "", "key", "generate", "--output-prefix", key); r.code != 0 {
-		t.Fatal(r)
-	}
+	key := generateKey(t, dir, "team")
 	if r := dossier(t, "", "key", "generate", "--output-prefix", key); r.code != ExitError || !strings.Contains(r.stderr, "--force") {
 		t.Fatalf("overwrite: %+v", r)
 	}
@@ -105,10 +102,7 @@ func TestSignVerifyAttestCLI(t *testing.T) {
 func TestSBOMAndScanAttest(t *testing.T) {
 	t.Setenv("DOSSIER_PASSWORD", "s3cret")
 	dir := t.TempDir()
-	key := filepath.Join(dir, "k")
-	if r := dossier(t, "", "key", "generate", "--output-prefix", key); r.code != 0 {
-		t.Fatal(r)
-	}
+	key := generateKey(t, dir, "k")
 	data := importedDataDir(t)
 	host := testutil.Registry(t)
 	testutil.PushSample(t, "go-app", host+"/team/go:v1")
@@ -256,10 +250,7 @@ func TestKeylessSignAndVerifyOverHTTP(t *testing.T) {
 
 	// key-based, logged in the transparency log too
 	t.Setenv("DOSSIER_PASSWORD", "pw")
-	key := filepath.Join(dir, "k")
-	if r := dossier(t, "", "key", "generate", "--output-prefix", key); r.code != 0 {
-		t.Fatal(r)
-	}
+	key := generateKey(t, dir, "k")
 	testutil.PushSample(t, "go-app", host+"/acme/logged:v1")
 	before := rekor.Entries()
 	if r := dossier(t, "", "sign", host+"/acme/logged:v1", "--key", key+".key", "--rekor-url", rekor.URL); r.code != 0 {
