@@ -210,7 +210,7 @@ func run(n int, dataDir, url, goCache string, sboms []string) error {
 }
 
 func purlBase(p string) string {
-	base, _, _ := strings.Cut(p, "@")
+	base, _ := evidence.SplitPURL(p)
 	return base
 }
 

@@ -2,12 +2,14 @@ package cli
 
 import (
 	"fmt"
+	"os"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/dossier-dev/dossier/internal/evidence"
+	"github.com/dossier-dev/dossier/internal/policy"
 	"github.com/dossier-dev/dossier/internal/query"
 	"github.com/dossier-dev/dossier/internal/store"
 )
@@ -150,11 +152,15 @@ func (a *app) queryCommand() *cobra.Command {
 				}
 				f.Match = re.MatchString
 			default:
-				signers, err := (&verifierFlags{key: keyFile}).signers(a.stderr)
+				data, err := os.ReadFile(keyFile)
 				if err != nil {
 					return nil, 0, nil, err
 				}
-				f.KeyFingerprint = signers[0].KeyFingerprint
+				signer, err := policy.KeySigner(keyFile, data)
+				if err != nil {
+					return nil, 0, nil, err
+				}
+				f.KeyFingerprint = signer.KeyFingerprint
 			}
 			f.Issuer = issuer
 			if from == "" || to == "" {

@@ -81,18 +81,18 @@ func packageMatches(want string, c Component) bool {
 	if !strings.HasPrefix(want, "pkg:") {
 		return want == c.Name
 	}
-	wantBase, wantVersion := splitPURL(want)
-	haveBase, haveVersion := splitPURL(c.PURL)
+	wantBase, wantVersion := SplitPURL(want)
+	haveBase, haveVersion := SplitPURL(c.PURL)
 	return strings.EqualFold(wantBase, haveBase) && (wantVersion == "" || wantVersion == haveVersion)
 }
 
-// splitPURL returns "pkg:type/namespace/name" and the version, dropping
+// SplitPURL returns "pkg:type/namespace/name" and the version, dropping
 // qualifiers and subpath (in a purl "@" only separates the version: an npm
 // scope's "@" is written %40).
-func splitPURL(p string) (string, string) {
+func SplitPURL(p string) (base, version string) {
 	if i := strings.IndexAny(p, "?#"); i >= 0 {
 		p = p[:i]
 	}
-	base, version, _ := strings.Cut(p, "@")
+	base, version, _ = strings.Cut(p, "@")
 	return base, version
 }

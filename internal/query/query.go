@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dossier-dev/dossier/internal/evidence"
 	"github.com/dossier-dev/dossier/internal/scan"
 	"github.com/dossier-dev/dossier/internal/store"
 	"github.com/dossier-dev/dossier/internal/version"
@@ -41,13 +42,8 @@ func ParseComponent(s string) (ComponentSpec, error) {
 	if s == "" {
 		return ComponentSpec{}, fmt.Errorf("component: give a purl or a package name")
 	}
-	what, rng, hasRange := strings.Cut(s, "@")
-	if strings.HasPrefix(s, "pkg:") {
-		// in a purl "@" only separates the version (a scope is %40)
-		if i := strings.IndexAny(what, "?#"); i >= 0 {
-			what = what[:i]
-		}
-	}
+	hasRange := strings.Contains(s, "@")
+	what, rng := evidence.SplitPURL(s)
 	spec := ComponentSpec{What: what}
 	if what == "" || what == "pkg:" {
 		return ComponentSpec{}, fmt.Errorf("component %q: no package named", s)
@@ -57,15 +53,12 @@ func ParseComponent(s string) (ComponentSpec, error) {
 	}
 	for _, part := range strings.Split(rng, ",") {
 		part = strings.TrimSpace(part)
-		c := Constraint{Op: "="}
+		c := Constraint{Op: "=", Version: part} // a bare version means equal
 		for _, op := range ops {
 			if rest, ok := strings.CutPrefix(part, op); ok {
 				c = Constraint{Op: op, Version: strings.TrimSpace(rest)}
 				break
 			}
-		}
-		if c.Version == "" {
-			c.Version = part
 		}
 		if c.Version == "" {
 			return ComponentSpec{}, fmt.Errorf("component %q: empty version in range %q (want e.g. <4.17.21 or >=1.0,<2.0)", s, rng)

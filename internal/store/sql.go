@@ -36,10 +36,7 @@ func mustJSON(v any) string {
 
 // purlBase is a purl without version, qualifiers and subpath.
 func purlBase(p string) string {
-	if i := strings.IndexAny(p, "?#"); i >= 0 {
-		p = p[:i]
-	}
-	base, _, _ := strings.Cut(p, "@")
+	base, _ := evidence.SplitPURL(p)
 	return base
 }
 
