@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/dossier-dev/dossier/internal/collect"
+	"github.com/dossier-dev/dossier/internal/oci"
 	"github.com/dossier-dev/dossier/internal/pipeline"
 	"github.com/dossier-dev/dossier/internal/policy"
 	"github.com/dossier-dev/dossier/internal/sign"
@@ -82,6 +83,13 @@ and, with --policy, the decision. Recording the same digest again is idempotent.
 			if err != nil {
 				return err
 			}
+			// every reference is resolved before anything is written
+			arts := make([]*oci.Artifact, len(args))
+			for i, ref := range args {
+				if arts[i], err = a.resolveSource(ctx, ref); err != nil {
+					return err
+				}
+			}
 			st, err := sf.open(ctx)
 			if err != nil {
 				return err
@@ -99,11 +107,7 @@ and, with --policy, the decision. Recording the same digest again is idempotent.
 				opts.DB = db
 			}
 			var all []*pipeline.Recorded
-			for _, ref := range args {
-				art, err := a.resolveSource(ctx, ref)
-				if err != nil {
-					return err
-				}
+			for _, art := range arts {
 				opts.Reference, opts.Now = "", time.Now()
 				if art.Tag != "" {
 					opts.Reference = art.Subject.Repository + ":" + art.Tag
