@@ -147,22 +147,22 @@ func (a *app) demoAnswers(ctx context.Context, st store.Store, host string) erro
 	w := a.stdout
 	fmt.Fprintln(w, "== which digests contain lodash older than 4.17.21?   dossier query component 'pkg:npm/lodash@<4.17.21'")
 	spec, _ := query.ParseComponent("pkg:npm/lodash@<4.17.21")
-	hits, err := query.Components(ctx, st, spec)
+	hits, err := query.Components(ctx, st, spec, store.Page{})
 	if err != nil {
 		return err
 	}
-	for _, h := range hits {
+	for _, h := range hits.Hits {
 		fmt.Fprintf(w, "  %s  tags: %s  %s %s  at %s\n", h.Subject, dash(strings.Join(h.Tags, ",")), h.Component.Name, h.Component.Version, dash(strings.Join(h.Component.Locations, ",")))
 	}
 	fmt.Fprintln(w, "\n== which digests does CVE-2021-44906 (minimist) affect?   dossier query advisory CVE-2021-44906")
-	affected, err := st.Affected(ctx, "CVE-2021-44906")
+	affected, err := st.Affected(ctx, "CVE-2021-44906", store.Page{})
 	if err != nil {
 		return err
 	}
-	if len(affected) == 0 {
+	if affected.Total == 0 {
 		fmt.Fprintln(w, "  none recorded (no advisory data was imported)")
 	}
-	for _, h := range affected {
+	for _, h := range affected.Hits {
 		fmt.Fprintf(w, "  %s  %s %s %s\n", h.Subject, h.Finding.ID, h.Finding.Component.Name, h.Finding.Component.Version)
 	}
 	fmt.Fprintf(w, "\n== where did %s/demo/npm-app:v1 point?   dossier query tag %s/demo/npm-app:v1\n", host, host)

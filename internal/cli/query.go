@@ -14,9 +14,37 @@ import (
 	"github.com/dossier-dev/dossier/internal/store"
 )
 
+// pageFlags are the page of a wide answer.
+type pageFlags struct{ store.Page }
+
+func (p pageFlags) check() error {
+	if p.Limit < 0 || p.Offset < 0 {
+		return usageError("--limit and --offset cannot be negative")
+	}
+	return nil
+}
+
+// pageNote says which part of a wide answer the table showed, and how to
+// ask for the next.
+func (a *app) pageNote(offset, shown, total int, what string) {
+	if shown == total {
+		return
+	}
+	if shown == 0 {
+		fmt.Fprintf(a.stderr, "no %s from %d on: there are %d\n", what, offset+1, total)
+		return
+	}
+	fmt.Fprintf(a.stderr, "%s %d–%d of %d", what, offset+1, offset+shown, total)
+	if offset+shown < total {
+		fmt.Fprintf(a.stderr, "; the next page: --offset %d", offset+shown)
+	}
+	fmt.Fprintln(a.stderr)
+}
+
 func (a *app) queryCommand() *cobra.Command {
 	var sf storeFlags
 	var output string
+	var page pageFlags
 	cmd := &cobra.Command{
 		Use:   "query",
 		Short: "Answer a responder's questions from the evidence store (exit 0 with results, 1 with none)",
@@ -62,14 +90,18 @@ func (a *app) queryCommand() *cobra.Command {
 			if err != nil {
 				return nil, 0, nil, usageError("%v", err)
 			}
-			hits, err := query.Components(cmd.Context(), st, spec)
-			return orEmpty(hits), len(hits), func() {
+			if err := page.check(); err != nil {
+				return nil, 0, nil, err
+			}
+			hits, err := query.Components(cmd.Context(), st, spec, page.Page)
+			return hits, hits.Total, func() {
 				t := newTable(a.stdout)
 				fmt.Fprintln(t, "DIGEST\tTAGS\tCOMPONENT\tVERSION\tLOCATIONS")
-				for _, h := range hits {
+				for _, h := range hits.Hits {
 					fmt.Fprintf(t, "%s\t%s\t%s\t%s\t%s\n", h.Subject, dash(strings.Join(h.Tags, ",")), h.Component.Name, h.Component.Version, dash(strings.Join(h.Component.Locations, ",")))
 				}
 				t.Flush()
+				a.pageNote(hits.Offset, len(hits.Hits), hits.Total, "components")
 			}, err
 		}),
 	}
@@ -78,17 +110,25 @@ func (a *app) queryCommand() *cobra.Command {
 		Short: "Which digests an advisory (CVE-…, GHSA-…, any alias) affects, by their stored scans",
 		Args:  cobra.ExactArgs(1),
 		RunE: run(func(cmd *cobra.Command, st store.Store, args []string) (any, int, func(), error) {
-			hits, err := st.Affected(cmd.Context(), strings.TrimSpace(args[0]))
-			return orEmpty(hits), len(hits), func() {
+			if err := page.check(); err != nil {
+				return nil, 0, nil, err
+			}
+			hits, err := st.Affected(cmd.Context(), strings.TrimSpace(args[0]), page.Page)
+			return hits, hits.Total, func() {
 				t := newTable(a.stdout)
 				fmt.Fprintln(t, "DIGEST\tTAGS\tPACKAGE\tVERSION\tSEVERITY\tFIRST SEEN")
-				for _, h := range hits {
+				for _, h := range hits.Hits {
 					f := h.Finding
 					fmt.Fprintf(t, "%s\t%s\t%s\t%s\t%s\t%s\n", h.Subject, dash(strings.Join(h.Tags, ",")), f.Component.Name, f.Component.Version, f.Severity.Rating, f.FirstSeen.Format(time.RFC3339))
 				}
 				t.Flush()
+				a.pageNote(hits.Offset, len(hits.Hits), hits.Total, "findings")
 			}, err
 		}),
+	}
+	for _, c := range []*cobra.Command{component, advisory} {
+		c.Flags().IntVar(&page.Limit, "limit", 100, "hits per page, newest digests first (0 for all)")
+		c.Flags().IntVar(&page.Offset, "offset", 0, "hits to skip: the start of the page")
 	}
 	var at string
 	tag := &cobra.Command{

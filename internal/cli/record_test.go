@@ -65,6 +65,13 @@ func TestRecordAndQuery(t *testing.T) {
 			if r := q("component", "pkg:npm/lodash"); r.code != 0 || !strings.Contains(r.stdout, host+"/"+name+"/app@"+npm) || !strings.Contains(r.stdout, "v1") {
 				t.Errorf("component: %+v", r)
 			}
+			var page store.ComponentPage
+			if r := q("component", "pkg:npm/lodash", "--offset", "1", "-o", "json"); r.code != 0 || json.Unmarshal([]byte(r.stdout), &page) != nil || page.Total != 1 || page.Offset != 1 || len(page.Hits) != 0 {
+				t.Errorf("a page past the only hit: %+v", r)
+			}
+			if r := q("component", "pkg:npm/lodash", "--offset", "1"); r.code != 0 || !strings.Contains(r.stderr, "no components from 2 on: there are 1") {
+				t.Errorf("a page past the only hit, as a table: %+v", r)
+			}
 			if r := q("component", "pkg:npm/lodash@<4.17.21"); r.code != 0 || !strings.Contains(r.stdout, "4.17.20") {
 				t.Errorf("component in range: %+v", r)
 			}
@@ -111,7 +118,7 @@ func TestRecordAndQuery(t *testing.T) {
 			}
 			// bad questions are usage errors naming the problem
 			for _, bad := range [][]string{{"component", ""}, {"tag", "no-tag"}, {"signed", "--identity-regexp", "(", "--from", "2020-01-01", "--to", "2021-01-01"},
-				{"signed", "--identity", "x", "--from", "yesterday", "--to", "2021-01-01"}, {"digest", "repo@latest"}} {
+				{"signed", "--identity", "x", "--from", "yesterday", "--to", "2021-01-01"}, {"digest", "repo@latest"}, {"advisory", "CVE-2021-23337", "--limit", "-1"}} {
 				if r := q(bad...); r.code != ExitError {
 					t.Errorf("%v: %+v", bad, r)
 				}

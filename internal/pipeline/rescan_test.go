@@ -90,7 +90,7 @@ func TestRescan(t *testing.T) {
 			if r.Changed != 1 || r.Packages != 1 || r.Digests != 1 || strings.Join(newIDs(r), ",") != "registry.example/npm GHSA-xvch-5gv4-984h" {
 				t.Errorf("minimist advisory added: %+v", r)
 			}
-			if f, _ := st.Affected(ctx, "CVE-2021-23337"); len(f) != 1 {
+			if f, _ := st.Affected(ctx, "CVE-2021-23337", store.Page{}); f.Total != 1 {
 				t.Fatalf("lodash finding before its advisory goes: %+v", f)
 			}
 			r, err = Rescan(ctx, st, database(t, minimist), "", time.Now())
@@ -100,10 +100,10 @@ func TestRescan(t *testing.T) {
 			if r.Changed != 1 || r.Digests != 1 || len(r.New) != 0 {
 				t.Errorf("lodash advisory removed: %+v", r)
 			}
-			if f, _ := st.Affected(ctx, "CVE-2021-23337"); len(f) != 0 {
+			if f, _ := st.Affected(ctx, "CVE-2021-23337", store.Page{}); f.Total != 0 {
 				t.Errorf("the removed advisory still affects: %+v", f)
 			}
-			if f, _ := st.Affected(ctx, "CVE-2021-44906"); len(f) != 1 {
+			if f, _ := st.Affected(ctx, "CVE-2021-44906", store.Page{}); f.Total != 1 || len(f.Hits) != 1 {
 				t.Errorf("minimist finding: %+v", f)
 			}
 		})

@@ -68,35 +68,27 @@ func ParseComponent(s string) (ComponentSpec, error) {
 	return spec, nil
 }
 
-// Components finds the digests holding the component, in range.
-func Components(ctx context.Context, st store.Store, spec ComponentSpec) ([]store.ComponentHit, error) {
-	hits, err := st.Components(ctx, spec.What)
-	if err != nil || len(spec.Range) == 0 {
-		return hits, err
+// Components finds the digests holding the component, in range: the
+// store offers each stored version of each package the spec names, and
+// the range decides in that package's ecosystem order.
+func Components(ctx context.Context, st store.Store, spec ComponentSpec, page store.Page) (store.ComponentPage, error) {
+	q := store.ComponentQuery{What: spec.What, Page: page}
+	if len(spec.Range) > 0 {
+		q.Accept = func(base, version string) (bool, error) { return inRange(base, version, spec.Range) }
 	}
-	var out []store.ComponentHit
-	for _, h := range hits {
-		ok, err := inRange(h, spec.Range)
-		if err != nil {
-			return nil, err
-		}
-		if ok {
-			out = append(out, h)
-		}
-	}
-	return out, nil
+	return st.Components(ctx, q)
 }
 
-// inRange compares a component's version in its ecosystem's order.
-func inRange(h store.ComponentHit, rng []Constraint) (bool, error) {
+// inRange compares a package's version in its ecosystem's order.
+func inRange(base, v string, rng []Constraint) (bool, error) {
 	ecosystem := ""
-	if pkg, err := scan.MapPURL(h.Component.PURL); err == nil {
+	if pkg, err := scan.MapPURL(base + "@" + v); err == nil {
 		ecosystem = pkg.Ecosystem
 	}
 	for _, c := range rng {
-		cmp, err := version.Compare(ecosystem, h.Component.Version, c.Version)
+		cmp, err := version.Compare(ecosystem, v, c.Version)
 		if err != nil {
-			return false, fmt.Errorf("comparing %s %s with %s: %w", h.Component.Name, h.Component.Version, c.Version, err)
+			return false, fmt.Errorf("comparing %s %s with %s: %w", base, v, c.Version, err)
 		}
 		var ok bool
 		switch c.Op {

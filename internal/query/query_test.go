@@ -5,7 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dossier-dev/dossier/internal/evidence"
 	"github.com/dossier-dev/dossier/internal/store"
 )
 
@@ -41,21 +40,20 @@ func TestParseComponent(t *testing.T) {
 }
 
 func TestRangeInEcosystemOrder(t *testing.T) {
-	hit := func(purl, version string) store.ComponentHit {
-		return store.ComponentHit{Component: evidence.Component{Name: "x", Version: version, PURL: purl}}
-	}
 	spec, _ := ParseComponent("x@>=1.2.0,<1.10.0")
 	for _, c := range []struct {
-		h    store.ComponentHit
-		want bool
+		base, version string
+		want          bool
 	}{
-		{hit("pkg:npm/x@1.9.0", "1.9.0"), true},            // semver, not string order
-		{hit("pkg:npm/x@1.10.0", "1.10.0"), false},         // the bound is exclusive
-		{hit("pkg:npm/x@1.2.0-rc.1", "1.2.0-rc.1"), false}, // a pre-release sorts before 1.2.0
+		{"pkg:npm/x", "1.9.0", true},         // semver, not string order
+		{"pkg:npm/x", "1.10.0", false},       // the bound is exclusive
+		{"pkg:npm/x", "1.2.0-rc.1", false},   // a pre-release sorts before 1.2.0
+		{"pkg:deb/debian/x", "1:1.0", false}, // a Debian epoch outranks the version
+		{"pkg:deb/debian/x", "1.9~rc1", true},
 	} {
-		got, err := inRange(c.h, spec.Range)
+		got, err := inRange(c.base, c.version, spec.Range)
 		if err != nil || got != c.want {
-			t.Errorf("%s in %+v: %v %v, want %v", c.h.Component.Version, spec.Range, got, err, c.want)
+			t.Errorf("%s %s in %+v: %v %v, want %v", c.base, c.version, spec.Range, got, err, c.want)
 		}
 	}
 }

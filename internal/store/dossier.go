@@ -57,28 +57,22 @@ func (s *sqlStore) Dossier(ctx context.Context, subject evidence.Subject) (*Doss
 	if err != nil {
 		return nil, err
 	}
-	rows, err = s.db.QueryContext(ctx, s.q(`SELECT finding, first_seen, last_seen, resolved_at, database_version FROM findings WHERE subject_id = ? ORDER BY advisory, component_key`), id)
+	rows, err = s.db.QueryContext(ctx, s.q(`SELECT d.finding, f.first_seen, f.last_seen, f.resolved_at, f.database_version
+		FROM subject_findings f JOIN finding_keys k ON k.id = f.key_id JOIN finding_documents d ON d.id = f.document_id
+		WHERE f.subject_id = ? ORDER BY k.key`), id)
 	if err != nil {
 		return nil, err
 	}
 	err = each(rows, func() error {
-		var f StoredFinding
-		var doc string
+		var doc []byte
 		var firstSeen, lastSeen, dbv int64
 		var resolved sql.NullInt64
 		if err := rows.Scan(&doc, &firstSeen, &lastSeen, &resolved, &dbv); err != nil {
 			return err
 		}
-		if err := json.Unmarshal([]byte(doc), &f.Finding); err != nil {
-			return err
-		}
-		f.FirstSeen, f.LastSeen, f.DatabaseVersion = fromMicros(firstSeen), fromMicros(lastSeen), fromMicros(dbv)
-		if resolved.Valid {
-			t := fromMicros(resolved.Int64)
-			f.ResolvedAt = &t
-		}
+		f, err := storedFinding(doc, firstSeen, lastSeen, dbv, resolved)
 		d.Findings = append(d.Findings, f)
-		return nil
+		return err
 	})
 	if err != nil {
 		return nil, err

@@ -71,7 +71,7 @@ func recorderCmd(t *testing.T, dir, url string, worker, count int) *exec.Cmd {
 func checkWhole(t *testing.T, s Store) int {
 	t.Helper()
 	db := s.(*sqlStore)
-	rows, err := db.db.Query(`SELECT s.digest, (SELECT COUNT(*) FROM components c WHERE c.subject_id = s.id), (SELECT COUNT(*) FROM findings f WHERE f.subject_id = s.id) FROM subjects s`)
+	rows, err := db.db.Query(`SELECT s.digest, (SELECT COUNT(*) FROM components c WHERE c.subject_id = s.id), (SELECT COUNT(*) FROM subject_findings f WHERE f.subject_id = s.id) FROM subjects s`)
 	if err != nil {
 		t.Fatal(err)
 	}

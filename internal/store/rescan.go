@@ -115,7 +115,8 @@ func (s *sqlStore) Rescanned(ctx context.Context, at, databaseVersion time.Time,
 		if err := s.resolveMissing(ctx, tx, id, now, changed); err != nil {
 			return nil, fmt.Errorf("rescan of %s: %w", r.Subject, err)
 		}
-		rows, err := tx.QueryContext(ctx, s.q(`SELECT finding FROM findings WHERE subject_id = ? AND first_seen = ?`), id, now)
+		rows, err := tx.QueryContext(ctx, s.q(`SELECT d.finding FROM subject_findings f JOIN finding_documents d ON d.id = f.document_id
+			WHERE f.subject_id = ? AND f.first_seen = ?`), id, now)
 		if err != nil {
 			return nil, err
 		}
@@ -145,7 +146,7 @@ func (s *sqlStore) Rescanned(ctx context.Context, at, databaseVersion time.Time,
 // resolveMissing resolves a digest's open findings of the changed
 // advisories that the rescan did not see again.
 func (s *sqlStore) resolveMissing(ctx context.Context, tx *sql.Tx, id, now int64, changed []string) error {
-	const resolve = `UPDATE findings SET resolved_at = ? WHERE subject_id = ? AND resolved_at IS NULL AND last_seen < ?`
+	const resolve = `UPDATE subject_findings SET resolved_at = ? WHERE subject_id = ? AND resolved_at IS NULL AND last_seen < ?`
 	if changed == nil {
 		_, err := tx.ExecContext(ctx, s.q(resolve), now, id, now)
 		return err
@@ -155,7 +156,7 @@ func (s *sqlStore) resolveMissing(ctx context.Context, tx *sql.Tx, id, now int64
 		for _, c := range chunk {
 			args = append(args, c)
 		}
-		if _, err := tx.ExecContext(ctx, s.q(resolve+` AND id IN (SELECT finding_id FROM finding_ids WHERE advisory_id IN (`+placeholders(len(chunk))+`))`), args...); err != nil {
+		if _, err := tx.ExecContext(ctx, s.q(resolve+` AND document_id IN (SELECT document_id FROM finding_document_ids WHERE advisory_id IN (`+placeholders(len(chunk))+`))`), args...); err != nil {
 			return err
 		}
 	}

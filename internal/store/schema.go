@@ -7,12 +7,19 @@ import (
 	"strings"
 )
 
+// migration brings a store from one version to the next: statements, then,
+// when rows must change layout, a move over them.
+type migration struct {
+	statements []string
+	move       func(ctx context.Context, s *sqlStore, tx *sql.Tx) error
+}
+
 // migrations bring a store from version i to i+1. A store records its
 // version; one written by a newer dossier is refused, an older one is
 // brought forward when opened. {{id}} is the dialect's auto-incrementing
 // key. Times are Unix microseconds, so that both backends order and
 // compare them alike.
-var migrations = [][]string{{
+var migrations = []migration{{statements: []string{
 	`CREATE TABLE subjects (
 		id {{id}},
 		repository TEXT NOT NULL,
@@ -87,7 +94,7 @@ var migrations = [][]string{{
 		allowed INTEGER NOT NULL,
 		decision TEXT NOT NULL)`,
 	`CREATE INDEX decisions_subject ON decisions (subject_id, evaluated_at)`,
-}, {
+}}, {statements: []string{
 	// rescans: each component's advisory-index package, and the advisory
 	// fingerprints as of the last rescan
 	`ALTER TABLE components ADD COLUMN package_key TEXT NOT NULL DEFAULT ''`,
@@ -96,12 +103,46 @@ var migrations = [][]string{{
 		id TEXT PRIMARY KEY,
 		fingerprint TEXT NOT NULL,
 		packages TEXT NOT NULL)`,
-}, {
+}}, {statements: []string{
 	// lean component rows: the purl in a column, and in the document only
 	// what no column holds (locations, licences); older rows keep their
 	// whole document and still read
 	`ALTER TABLE components ADD COLUMN purl TEXT NOT NULL DEFAULT ''`,
-}}
+}}, {statements: []string{
+	// shared findings: a finding document is stored once per content (the
+	// same advisory on the same package version is one document however
+	// many digests hold it), found by every ID and alias; a digest's
+	// finding is a row of numbers pointing to its key (advisory and
+	// component) and its current document
+	`CREATE TABLE finding_keys (
+		id {{id}},
+		key TEXT NOT NULL UNIQUE)`,
+	`CREATE TABLE finding_documents (
+		id {{id}},
+		hash TEXT NOT NULL UNIQUE,
+		finding TEXT NOT NULL)`,
+	`CREATE TABLE finding_document_ids (
+		advisory_id TEXT NOT NULL,
+		document_id BIGINT NOT NULL REFERENCES finding_documents (id),
+		UNIQUE (advisory_id, document_id))`,
+	`CREATE TABLE subject_findings (
+		subject_id BIGINT NOT NULL REFERENCES subjects (id),
+		key_id BIGINT NOT NULL REFERENCES finding_keys (id),
+		document_id BIGINT NOT NULL REFERENCES finding_documents (id),
+		first_seen BIGINT NOT NULL,
+		last_seen BIGINT NOT NULL,
+		resolved_at BIGINT,
+		database_version BIGINT NOT NULL,
+		UNIQUE (subject_id, key_id))`,
+	// the open findings of a document, newest digests first
+	`CREATE INDEX subject_findings_open ON subject_findings (document_id, subject_id) WHERE resolved_at IS NULL`,
+	// component lookups: a name's packages, a package's versions, and the
+	// digests holding one, read from the index alone
+	`DROP INDEX components_purl`,
+	`CREATE INDEX components_purl ON components (purl_base, version, subject_id)`,
+	`DROP INDEX components_name`,
+	`CREATE INDEX components_name ON components (name, purl_base)`,
+}, move: moveFindings}}
 
 // dialect is what differs between the backends.
 type dialect struct {
@@ -142,7 +183,7 @@ func migrate(ctx context.Context, db *sql.DB, d dialect) error {
 }
 
 // migrateWith applies steps (the migrations up to some version).
-func migrateWith(ctx context.Context, db *sql.DB, d dialect, steps [][]string) error {
+func migrateWith(ctx context.Context, db *sql.DB, d dialect, steps []migration) error {
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
@@ -170,8 +211,13 @@ func migrateWith(ctx context.Context, db *sql.DB, d dialect, steps [][]string) e
 		return fmt.Errorf("%w (schema version %d, this dossier knows up to %d): upgrade dossier", ErrNewerSchema, version, len(steps))
 	}
 	for v := version; v < len(steps); v++ {
-		for _, stmt := range steps[v] {
+		for _, stmt := range steps[v].statements {
 			if _, err := tx.ExecContext(ctx, strings.ReplaceAll(stmt, "{{id}}", d.id)); err != nil {
+				return fmt.Errorf("migrating the evidence store to version %d: %w", v+1, err)
+			}
+		}
+		if steps[v].move != nil {
+			if err := steps[v].move(ctx, &sqlStore{db: db, d: d}, tx); err != nil {
 				return fmt.Errorf("migrating the evidence store to version %d: %w", v+1, err)
 			}
 		}

@@ -132,35 +132,18 @@ func (s *sqlStore) record(ctx context.Context, tx *sql.Tx, r Record) error {
 	return nil
 }
 
-// componentBatch rows go into one INSERT: far fewer statements for images
-// of hundreds of packages.
-const componentBatch = 100
-
 // insertComponents writes a digest's components, lean: the columns, and a
 // document with only what they do not hold.
 func (s *sqlStore) insertComponents(ctx context.Context, tx *sql.Tx, id int64, comps []evidence.Component, keys []string) error {
-	const cols = 8
-	for start := 0; start < len(comps); start += componentBatch {
-		batch := comps[start:min(start+componentBatch, len(comps))]
-		var q strings.Builder
-		q.WriteString(`INSERT INTO components (subject_id, purl_base, purl, name, version, type, component, package_key) VALUES `)
-		args := make([]any, 0, len(batch)*cols)
-		for i, c := range batch {
-			if i > 0 {
-				q.WriteString(", ")
-			}
-			q.WriteString("(" + placeholders(cols) + ")")
-			key := ""
-			if keys != nil {
-				key = keys[start+i]
-			}
-			args = append(args, id, purlBase(c.PURL), c.PURL, c.Name, c.Version, c.Type, leanDocument(c), key)
+	rows := make([][]any, len(comps))
+	for i, c := range comps {
+		key := ""
+		if keys != nil {
+			key = keys[i]
 		}
-		if _, err := tx.ExecContext(ctx, s.q(q.String()), args...); err != nil {
-			return err
-		}
+		rows[i] = []any{id, purlBase(c.PURL), c.PURL, c.Name, c.Version, c.Type, leanDocument(c), key}
 	}
-	return nil
+	return s.insertRows(ctx, tx, `INSERT INTO components (subject_id, purl_base, purl, name, version, type, component, package_key) VALUES `, 8, "", rows)
 }
 
 // leanDocument keeps what the component columns do not.
@@ -188,48 +171,14 @@ func decodeComponent(name, version, typ, purl string, doc []byte) (evidence.Comp
 	return c, nil
 }
 
-// recordFindings upserts the scan's findings (first seen kept, last seen
-// moved) and marks resolved the digest's findings the scan no longer has.
+// recordFindings upserts the scan's findings and marks resolved the
+// digest's findings the scan no longer has.
 func (s *sqlStore) recordFindings(ctx context.Context, tx *sql.Tx, id, at int64, scan *Scan) error {
 	if err := s.upsertFindings(ctx, tx, id, at, scan.Findings, micros(scan.DatabaseVersion)); err != nil {
 		return err
 	}
-	_, err := tx.ExecContext(ctx, s.q(`UPDATE findings SET resolved_at = ? WHERE subject_id = ? AND resolved_at IS NULL AND last_seen < ?`), at, id, at)
+	_, err := tx.ExecContext(ctx, s.q(`UPDATE subject_findings SET resolved_at = ? WHERE subject_id = ? AND resolved_at IS NULL AND last_seen < ?`), at, id, at)
 	return err
-}
-
-// upsertFindings writes findings of one digest seen at at.
-func (s *sqlStore) upsertFindings(ctx context.Context, tx *sql.Tx, id, at int64, findings []evidence.Finding, databaseVersion int64) error {
-	upsert, err := tx.PrepareContext(ctx, s.q(`INSERT INTO findings (subject_id, advisory, component_key, finding, first_seen, last_seen, database_version)
-		VALUES (?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (subject_id, advisory, component_key) DO UPDATE SET last_seen = excluded.last_seen, resolved_at = NULL,
-			finding = excluded.finding, database_version = excluded.database_version
-		RETURNING id`))
-	if err != nil {
-		return err
-	}
-	defer upsert.Close()
-	ids, err := tx.PrepareContext(ctx, s.q(`INSERT INTO finding_ids (finding_id, advisory_id) VALUES (?, ?) ON CONFLICT (finding_id, advisory_id) DO NOTHING`))
-	if err != nil {
-		return err
-	}
-	defer ids.Close()
-	for _, f := range findings {
-		key := f.Component.PURL
-		if key == "" {
-			key = f.Component.Name + "@" + f.Component.Version
-		}
-		var fid int64
-		if err := upsert.QueryRowContext(ctx, id, f.ID, key, mustJSON(f), at, at, databaseVersion).Scan(&fid); err != nil {
-			return err
-		}
-		for _, adv := range append(f.IDs(), f.Advisories...) {
-			if _, err := ids.ExecContext(ctx, fid, adv); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
 }
 
 func (s *sqlStore) recordSignature(ctx context.Context, tx *sql.Tx, id, at int64, predicateType string, verified bool, v evidence.Verification, doc string) error {
@@ -334,16 +283,31 @@ func (t *tagger) tags(ctx context.Context, subject evidence.Subject) ([]string, 
 	return []string{}, nil
 }
 
-func (s *sqlStore) Components(ctx context.Context, what string) ([]ComponentHit, error) {
-	query, arg := `SELECT s.repository, s.digest, `+componentColumns+` FROM components c JOIN subjects s ON s.id = c.subject_id WHERE c.name = ? ORDER BY s.repository, s.digest`, what
-	if strings.HasPrefix(what, "pkg:") {
-		query, arg = strings.Replace(query, "c.name = ?", "c.purl_base = ?", 1), purlBase(what)
+// pageLimit is a page's LIMIT (every row when the page sets none).
+func pageLimit(p Page) int {
+	if p.Limit <= 0 {
+		return 1<<31 - 1
 	}
-	rows, err := s.db.QueryContext(ctx, s.q(query), arg)
+	return p.Limit
+}
+
+func (s *sqlStore) Components(ctx context.Context, q ComponentQuery) (ComponentPage, error) {
+	page := ComponentPage{Offset: q.Page.Offset, Hits: []ComponentHit{}}
+	where, args, err := s.componentCondition(ctx, q)
+	if err != nil || where == "" {
+		return page, err
+	}
+	if err := s.db.QueryRowContext(ctx, s.q(`SELECT count(*) FROM components c WHERE `+where), args...).Scan(&page.Total); err != nil {
+		return page, err
+	}
+	if page.Total == 0 || q.Page.Offset >= page.Total {
+		return page, nil
+	}
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT s.repository, s.digest, `+componentColumns+` FROM components c JOIN subjects s ON s.id = c.subject_id
+		WHERE `+where+` ORDER BY c.subject_id DESC, c.purl_base, c.version LIMIT ? OFFSET ?`), append(args, pageLimit(q.Page), q.Page.Offset)...)
 	if err != nil {
-		return nil, err
+		return page, err
 	}
-	var out []ComponentHit
 	err = each(rows, func() error {
 		var h ComponentHit
 		var name, version, typ, purl string
@@ -353,38 +317,118 @@ func (s *sqlStore) Components(ctx context.Context, what string) ([]ComponentHit,
 		}
 		var err error
 		h.Component, err = decodeComponent(name, version, typ, purl, doc)
-		out = append(out, h)
+		page.Hits = append(page.Hits, h)
 		return err
 	})
 	if err != nil {
-		return nil, err
+		return page, err
 	}
-	return out, s.fillTags(ctx, len(out), func(i int) (evidence.Subject, *[]string) { return out[i].Subject, &out[i].Tags })
+	return page, s.fillTags(ctx, len(page.Hits), func(i int) (evidence.Subject, *[]string) { return page.Hits[i].Subject, &page.Hits[i].Tags })
 }
 
-func (s *sqlStore) Affected(ctx context.Context, advisory string) ([]FindingHit, error) {
-	rows, err := s.db.QueryContext(ctx, s.q(`SELECT s.repository, s.digest, f.finding, f.first_seen, f.last_seen, f.database_version
-		FROM finding_ids i JOIN findings f ON f.id = i.finding_id JOIN subjects s ON s.id = f.subject_id
-		WHERE i.advisory_id = ? AND f.resolved_at IS NULL ORDER BY s.repository, s.digest`), advisory)
+// componentCondition turns a component query into a WHERE condition on
+// packages (purls without version) and, with Accept, their accepted
+// versions; "" when nothing can match.
+func (s *sqlStore) componentCondition(ctx context.Context, q ComponentQuery) (string, []any, error) {
+	bases := []string{purlBase(q.What)}
+	if !strings.HasPrefix(q.What, "pkg:") {
+		var err error
+		if bases, err = s.texts(ctx, `SELECT DISTINCT purl_base FROM components WHERE name = ? ORDER BY purl_base`, q.What); err != nil {
+			return "", nil, err
+		}
+	}
+	if q.Accept == nil {
+		if len(bases) == 0 {
+			return "", nil, nil
+		}
+		return `c.purl_base IN (` + placeholders(len(bases)) + `)`, anys(bases), nil
+	}
+	var terms []string
+	var args []any
+	for _, base := range bases {
+		versions, err := s.texts(ctx, `SELECT DISTINCT version FROM components WHERE purl_base = ? ORDER BY version`, base)
+		if err != nil {
+			return "", nil, err
+		}
+		var accepted []any
+		for _, v := range versions {
+			ok, err := q.Accept(base, v)
+			if err != nil {
+				return "", nil, err
+			}
+			if ok {
+				accepted = append(accepted, v)
+			}
+		}
+		if len(accepted) > 0 {
+			terms = append(terms, `(c.purl_base = ? AND c.version IN (`+placeholders(len(accepted))+`))`)
+			args = append(append(args, base), accepted...)
+		}
+	}
+	return strings.Join(terms, " OR "), args, nil
+}
+
+// texts runs a query of one text column.
+func (s *sqlStore) texts(ctx context.Context, query string, args ...any) ([]string, error) {
+	rows, err := s.db.QueryContext(ctx, s.q(query), args...)
 	if err != nil {
 		return nil, err
 	}
-	var out []FindingHit
+	var out []string
+	return out, each(rows, func() error {
+		var v string
+		err := rows.Scan(&v)
+		out = append(out, v)
+		return err
+	})
+}
+
+func anys(values []string) []any {
+	out := make([]any, len(values))
+	for i, v := range values {
+		out[i] = v
+	}
+	return out
+}
+
+// openFindings are the open findings of an advisory ID or alias.
+const openFindings = ` FROM finding_document_ids i JOIN subject_findings f ON f.document_id = i.document_id
+	WHERE i.advisory_id = ? AND f.resolved_at IS NULL`
+
+func (s *sqlStore) Affected(ctx context.Context, advisory string, p Page) (FindingPage, error) {
+	page := FindingPage{Offset: p.Offset, Hits: []FindingHit{}}
+	if err := s.db.QueryRowContext(ctx, s.q(`SELECT count(*)`+openFindings), advisory).Scan(&page.Total); err != nil {
+		return page, err
+	}
+	if page.Total == 0 || p.Offset >= page.Total {
+		return page, nil
+	}
+	// the page is chosen from the index alone, then its rows are read
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT s.repository, s.digest, d.finding, f.first_seen, f.last_seen, f.resolved_at, f.database_version
+		FROM (SELECT f.subject_id, f.document_id`+openFindings+` ORDER BY f.subject_id DESC, f.document_id LIMIT ? OFFSET ?) p
+		JOIN subject_findings f ON f.subject_id = p.subject_id AND f.document_id = p.document_id
+		JOIN finding_documents d ON d.id = f.document_id JOIN subjects s ON s.id = f.subject_id
+		ORDER BY f.subject_id DESC, f.document_id`), advisory, pageLimit(p), p.Offset)
+	if err != nil {
+		return page, err
+	}
 	err = each(rows, func() error {
-		var h FindingHit
-		var doc string
+		h := FindingHit{}
+		var doc []byte
 		var first, last, dbv int64
-		if err := rows.Scan(&h.Subject.Repository, &h.Subject.Digest, &doc, &first, &last, &dbv); err != nil {
+		var resolved sql.NullInt64
+		if err := rows.Scan(&h.Subject.Repository, &h.Subject.Digest, &doc, &first, &last, &resolved, &dbv); err != nil {
 			return err
 		}
-		h.Finding.FirstSeen, h.Finding.LastSeen, h.Finding.DatabaseVersion = fromMicros(first), fromMicros(last), fromMicros(dbv)
-		out = append(out, h)
-		return json.Unmarshal([]byte(doc), &out[len(out)-1].Finding.Finding)
+		var err error
+		h.Finding, err = storedFinding(doc, first, last, dbv, resolved)
+		page.Hits = append(page.Hits, h)
+		return err
 	})
 	if err != nil {
-		return nil, err
+		return page, err
 	}
-	return out, s.fillTags(ctx, len(out), func(i int) (evidence.Subject, *[]string) { return out[i].Subject, &out[i].Tags })
+	return page, s.fillTags(ctx, len(page.Hits), func(i int) (evidence.Subject, *[]string) { return page.Hits[i].Subject, &page.Hits[i].Tags })
 }
 
 func (s *sqlStore) TagHistory(ctx context.Context, repository, tag string) ([]TagMove, error) {

@@ -58,12 +58,11 @@ type Scan struct {
 type Store interface {
 	// Record writes a record in one transaction.
 	Record(ctx context.Context, r Record) error
-	// Components finds the digests holding components whose purl (without
-	// version) or, for a plain name, whose name is what.
-	Components(ctx context.Context, what string) ([]ComponentHit, error)
+	// Components finds the digests holding the components a query selects.
+	Components(ctx context.Context, q ComponentQuery) (ComponentPage, error)
 	// Affected finds the digests with an unresolved finding for an advisory
 	// ID or any of its aliases.
-	Affected(ctx context.Context, advisory string) ([]FindingHit, error)
+	Affected(ctx context.Context, advisory string, page Page) (FindingPage, error)
 	// TagHistory lists every digest a repository's tag pointed to, oldest
 	// first.
 	TagHistory(ctx context.Context, repository, tag string) ([]TagMove, error)
@@ -100,6 +99,36 @@ type SubjectComponents struct {
 type RescanResult struct {
 	Subject  evidence.Subject
 	Findings []evidence.Finding
+}
+
+// Page asks for part of a wide answer: at most Limit hits (all when 0)
+// after the first Offset. Hits come newest digests first.
+type Page struct {
+	Offset, Limit int
+}
+
+// ComponentQuery selects components by purl without version
+// ("pkg:npm/lodash") or by name ("xz-utils", any ecosystem).
+type ComponentQuery struct {
+	What string
+	// Accept, when set, decides on each stored version of each package
+	// (purl without version) that What selects.
+	Accept func(purlBase, version string) (bool, error)
+	Page   Page
+}
+
+// ComponentPage is a page of component hits and how many there are.
+type ComponentPage struct {
+	Total  int            `json:"total"`
+	Offset int            `json:"offset"`
+	Hits   []ComponentHit `json:"hits"`
+}
+
+// FindingPage is a page of finding hits and how many there are.
+type FindingPage struct {
+	Total  int          `json:"total"`
+	Offset int          `json:"offset"`
+	Hits   []FindingHit `json:"hits"`
 }
 
 // ComponentHit is one component in one digest.

@@ -76,6 +76,26 @@ func fullRecord(subject evidence.Subject, at time.Time) Record {
 	}
 }
 
+// components asks for every hit of a component.
+func components(t *testing.T, s Store, what string) []ComponentHit {
+	t.Helper()
+	page, err := s.Components(context.Background(), ComponentQuery{What: what})
+	if err != nil || page.Total != len(page.Hits) {
+		t.Fatalf("components %s: %d of %d hits: %v", what, len(page.Hits), page.Total, err)
+	}
+	return page.Hits
+}
+
+// affected asks for every digest an advisory affects.
+func affected(t *testing.T, s Store, advisory string) []FindingHit {
+	t.Helper()
+	page, err := s.Affected(context.Background(), advisory, Page{})
+	if err != nil || page.Total != len(page.Hits) {
+		t.Fatalf("affected by %s: %d of %d hits: %v", advisory, len(page.Hits), page.Total, err)
+	}
+	return page.Hits
+}
+
 func TestRecordAndQuestions(t *testing.T) {
 	ctx := context.Background()
 	for name, open := range backends(t) {
@@ -87,21 +107,40 @@ func TestRecordAndQuestions(t *testing.T) {
 			if err := s.Record(ctx, Record{Subject: other, At: t0, Tag: "stable", Components: []evidence.Component{{Name: "lodash", Version: "4.17.21", PURL: "pkg:npm/lodash@4.17.21"}}}); err != nil {
 				t.Fatal(err)
 			}
-			// 1. which digests contain lodash: by purl (any version) and by name
-			hits, err := s.Components(ctx, "pkg:npm/lodash")
-			if err != nil || len(hits) != 2 || hits[0].Subject != app1 || hits[0].Tags[0] != "v1" || hits[0].Component.Locations[0] != "/app/package-lock.json" || hits[1].Subject != other {
+			// 1. which digests contain lodash: by purl (any version) and by
+			// name, newest digests first
+			hits, err := s.Components(ctx, ComponentQuery{What: "pkg:npm/lodash"})
+			if err != nil || hits.Total != 2 || len(hits.Hits) != 2 || hits.Hits[0].Subject != other || hits.Hits[0].Tags[0] != "stable" ||
+				hits.Hits[1].Subject != app1 || hits.Hits[1].Component.Locations[0] != "/app/package-lock.json" {
 				t.Fatalf("components by purl: %+v %v", hits, err)
 			}
-			if hits, _ := s.Components(ctx, "lodash"); len(hits) != 2 {
+			if hits := components(t, s, "lodash"); len(hits) != 2 {
 				t.Errorf("components by name: %+v", hits)
 			}
-			if hits, _ := s.Components(ctx, "pkg:npm/left-pad"); len(hits) != 0 {
+			if hits := components(t, s, "pkg:npm/left-pad"); len(hits) != 0 {
 				t.Errorf("absent component: %+v", hits)
+			}
+			// the versions a range accepts, decided by the caller
+			older := func(base, version string) (bool, error) { return base == "pkg:npm/lodash" && version == "4.17.20", nil }
+			if hits, err := s.Components(ctx, ComponentQuery{What: "lodash", Accept: older}); err != nil || hits.Total != 1 || hits.Hits[0].Subject != app1 {
+				t.Errorf("components in a range: %+v %v", hits, err)
+			}
+			refuse := errors.New("no order for these versions")
+			if _, err := s.Components(ctx, ComponentQuery{What: "lodash", Accept: func(string, string) (bool, error) { return false, refuse }}); !errors.Is(err, refuse) {
+				t.Errorf("a range that cannot be decided: %v", err)
+			}
+			// pages: the total stays, the hits are the page's
+			second, err := s.Components(ctx, ComponentQuery{What: "pkg:npm/lodash", Page: Page{Offset: 1, Limit: 1}})
+			if err != nil || second.Total != 2 || len(second.Hits) != 1 || second.Hits[0].Subject != app1 {
+				t.Errorf("second page: %+v %v", second, err)
+			}
+			if past, err := s.Components(ctx, ComponentQuery{What: "pkg:npm/lodash", Page: Page{Offset: 5, Limit: 1}}); err != nil || past.Total != 2 || len(past.Hits) != 0 {
+				t.Errorf("a page past the end: %+v %v", past, err)
 			}
 			// 2. which digests an advisory affects, by ID or alias
 			for _, id := range []string{"GHSA-35jh-r3h4-6jhm", "CVE-2021-23337"} {
-				f, err := s.Affected(ctx, id)
-				if err != nil || len(f) != 1 || f[0].Subject != app1 || f[0].Finding.FirstSeen != t0 || f[0].Tags[0] != "v1" {
+				f, err := s.Affected(ctx, id, Page{})
+				if err != nil || f.Total != 1 || len(f.Hits) != 1 || f.Hits[0].Subject != app1 || f.Hits[0].Finding.FirstSeen != t0 || f.Hits[0].Tags[0] != "v1" {
 					t.Errorf("affected by %s: %+v %v", id, f, err)
 				}
 			}
@@ -152,7 +191,7 @@ func TestRecordAndQuestions(t *testing.T) {
 			if err != nil || len(history) != 2 || history[0].Digest != app1.Digest || history[1].Digest != app2.Digest || history[1].ObservedAt != t0.Add(2*time.Hour) {
 				t.Fatalf("tag history: %+v %v", history, err)
 			}
-			if hits, _ := s.Components(ctx, "pkg:npm/minimist"); len(hits) != 2 || len(hits[0].Tags) != 0 || hits[1].Tags[0] != "v1" {
+			if hits := components(t, s, "pkg:npm/minimist"); len(hits) != 2 || hits[0].Tags[0] != "v1" || len(hits[1].Tags) != 0 {
 				t.Errorf("current tags after the move: %+v", hits)
 			}
 
@@ -161,8 +200,13 @@ func TestRecordAndQuestions(t *testing.T) {
 			if err := s.Record(ctx, fixed); err != nil {
 				t.Fatal(err)
 			}
-			if f, _ := s.Affected(ctx, "CVE-2021-23337"); len(f) != 1 || f[0].Subject != app2 {
+			if f := affected(t, s, "CVE-2021-23337"); len(f) != 1 || f[0].Subject != app2 {
 				t.Errorf("resolved finding still affected: %+v", f)
+			}
+			// both digests share one finding document
+			var documents int
+			if err := s.(*sqlStore).db.QueryRow(`SELECT count(*) FROM finding_documents`).Scan(&documents); err != nil || documents != 1 {
+				t.Errorf("%d finding documents for one finding in two digests: %v", documents, err)
 			}
 			d, _ = s.Dossier(ctx, app1)
 			if len(d.Findings) != 1 || d.Findings[0].ResolvedAt == nil || *d.Findings[0].ResolvedAt != t0.Add(3*time.Hour) {
@@ -245,8 +289,56 @@ func TestSchemaVersions(t *testing.T) {
 			if err != nil || len(dos.Components) != 1 || dos.Components[0].PURL != lodash.PURL || dos.Components[0].Locations[0] != lodash.Locations[0] {
 				t.Fatalf("a version 2 component after migration: %+v %v", dos, err)
 			}
-			if hits, _ := s.Components(ctx, "pkg:npm/lodash"); len(hits) != 1 || hits[0].Component.PURL != lodash.PURL {
+			if hits := components(t, s, "pkg:npm/lodash"); len(hits) != 1 || hits[0].Component.PURL != lodash.PURL {
 				t.Errorf("lookup of a version 2 component: %+v", hits)
+			}
+		})
+		t.Run(name+" version 3 findings", func(t *testing.T) {
+			db, d, dir, url := make(t)
+			if err := migrateWith(ctx, db, d, migrations[:3]); err != nil {
+				t.Fatal(err)
+			}
+			var id int64
+			if err := db.QueryRow(d.placeholders(`INSERT INTO subjects (repository, digest, first_seen, last_recorded) VALUES (?, ?, ?, ?) RETURNING id`),
+				app1.Repository, app1.Digest, micros(t0), micros(t0)).Scan(&id); err != nil {
+				t.Fatal(err)
+			}
+			// version 3 rows: a whole document per digest and finding, its
+			// IDs beside it; one open, one resolved
+			open, gone := lodashFinding(), lodashFinding()
+			gone.ID, gone.Aliases, gone.Advisories = "GHSA-old", []string{"CVE-2020-0001"}, []string{"GHSA-old"}
+			for i, f := range []evidence.Finding{open, gone} {
+				var resolved any
+				if i == 1 {
+					resolved = micros(t0.Add(2 * time.Hour))
+				}
+				var fid int64
+				if err := db.QueryRow(d.placeholders(`INSERT INTO findings (subject_id, advisory, component_key, finding, first_seen, last_seen, resolved_at, database_version)
+					VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`), id, f.ID, f.Component.PURL, mustJSON(f), micros(t0), micros(t0.Add(time.Hour)), resolved, micros(t0)).Scan(&fid); err != nil {
+					t.Fatal(err)
+				}
+				for _, adv := range f.IDs() {
+					if _, err := db.Exec(d.placeholders(`INSERT INTO finding_ids (finding_id, advisory_id) VALUES (?, ?)`), fid, adv); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			db.Close()
+			s, err := Open(ctx, dir, url)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			if f := affected(t, s, "CVE-2021-23337"); len(f) != 1 || f[0].Finding.FirstSeen != t0 || f[0].Finding.LastSeen != t0.Add(time.Hour) || f[0].Finding.Component.PURL != lodash.PURL {
+				t.Errorf("a version 3 finding after migration: %+v", f)
+			}
+			if f := affected(t, s, "CVE-2020-0001"); len(f) != 0 {
+				t.Errorf("a resolved version 3 finding is open after migration: %+v", f)
+			}
+			dos, err := s.Dossier(ctx, app1)
+			if err != nil || len(dos.Findings) != 2 || dos.Findings[0].ID != "GHSA-35jh-r3h4-6jhm" || dos.Findings[0].ResolvedAt != nil ||
+				dos.Findings[1].ResolvedAt == nil || !dos.Findings[1].ResolvedAt.Equal(t0.Add(2*time.Hour)) {
+				t.Errorf("version 3 finding history after migration: %+v %v", dos, err)
 			}
 		})
 		t.Run(name+" version 1", func(t *testing.T) {
@@ -357,9 +449,11 @@ func TestConcurrentRecords(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer s.Close()
-			hits, err := s.Components(ctx, "pkg:npm/lodash")
-			if err != nil || len(hits) != 10+4*10 {
-				t.Errorf("%d digests with lodash, want 50: %v", len(hits), err)
+			if hits := components(t, s, "pkg:npm/lodash"); len(hits) != 10+4*10 {
+				t.Errorf("%d digests with lodash, want 50", len(hits))
+			}
+			if f := affected(t, s, "CVE-2021-23337"); len(f) != 10+4*10 {
+				t.Errorf("%d digests affected, want 50", len(f))
 			}
 			for w := range 8 {
 				if h, _ := s.TagHistory(ctx, "registry.example/team/app", fmt.Sprintf("w%d", w)); len(h) != 10 {

@@ -1,0 +1,221 @@
+package store
+
+import (
+	"cmp"
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/dossier-dev/dossier/internal/evidence"
+)
+
+// findingKey names a finding within a digest: its advisory and component.
+func findingKey(f evidence.Finding) string {
+	component := f.Component.PURL
+	if component == "" {
+		component = f.Component.Name + "@" + f.Component.Version
+	}
+	return f.ID + " " + component
+}
+
+// upsertFindings writes findings of one digest seen at at: each document
+// once per content, each digest's finding as a row pointing to it (first
+// seen kept, last seen moved, a resolved finding reopened).
+func (s *sqlStore) upsertFindings(ctx context.Context, tx *sql.Tx, subjectID, at int64, findings []evidence.Finding, databaseVersion int64) error {
+	if len(findings) == 0 {
+		return nil
+	}
+	byKey := map[string]evidence.Finding{}
+	for _, f := range findings {
+		byKey[findingKey(f)] = f // one row per key: the last finding wins
+	}
+	keyRows := make([][]any, 0, len(byKey))
+	docRows := make([][]any, 0, len(byKey))
+	hashOf := map[string]string{}
+	byHash := map[string]evidence.Finding{}
+	for key, f := range byKey {
+		doc := mustJSON(f)
+		sum := sha256.Sum256([]byte(doc))
+		hash := hex.EncodeToString(sum[:])
+		hashOf[key] = hash
+		keyRows = append(keyRows, []any{key})
+		if _, ok := byHash[hash]; !ok {
+			byHash[hash] = f
+			docRows = append(docRows, []any{hash, doc})
+		}
+	}
+	keyIDs, _, err := s.intern(ctx, tx, "finding_keys", []string{"key"}, keyRows)
+	if err != nil {
+		return err
+	}
+	docIDs, created, err := s.intern(ctx, tx, "finding_documents", []string{"hash", "finding"}, docRows)
+	if err != nil {
+		return err
+	}
+	var idRows [][]any
+	for _, hash := range created {
+		f := byHash[hash]
+		ids := append(f.IDs(), f.Advisories...)
+		slices.Sort(ids)
+		for _, id := range slices.Compact(ids) {
+			idRows = append(idRows, []any{id, docIDs[hash]})
+		}
+	}
+	if err := s.insertRows(ctx, tx, `INSERT INTO finding_document_ids (advisory_id, document_id) VALUES `, 2,
+		` ON CONFLICT (advisory_id, document_id) DO NOTHING`, idRows); err != nil {
+		return err
+	}
+	rows := make([][]any, 0, len(byKey))
+	for key := range byKey {
+		rows = append(rows, []any{subjectID, keyIDs[key], docIDs[hashOf[key]], at, at, databaseVersion})
+	}
+	// the same order in every transaction, so that concurrent writers of
+	// one digest cannot deadlock
+	slices.SortFunc(rows, func(a, b []any) int { return cmp.Compare(a[1].(int64), b[1].(int64)) })
+	return s.insertRows(ctx, tx, `INSERT INTO subject_findings (subject_id, key_id, document_id, first_seen, last_seen, database_version) VALUES `, 6,
+		` ON CONFLICT (subject_id, key_id) DO UPDATE SET last_seen = excluded.last_seen, resolved_at = NULL,
+			document_id = excluded.document_id, database_version = excluded.database_version`, rows)
+}
+
+// maxParameters bounds one statement's parameters, below both backends'
+// limits.
+const maxParameters = 30000
+
+// insertRows inserts rows of cols values with as few statements as the
+// parameter limit allows.
+func (s *sqlStore) insertRows(ctx context.Context, tx *sql.Tx, insert string, cols int, suffix string, rows [][]any) error {
+	return inBatches(rows, cols, func(batch [][]any, values string, args []any) error {
+		_, err := tx.ExecContext(ctx, s.q(insert+values+suffix), args...)
+		return err
+	})
+}
+
+// inBatches hands f the rows in batches, each with its VALUES list and
+// flattened arguments.
+func inBatches(rows [][]any, cols int, f func(batch [][]any, values string, args []any) error) error {
+	per := max(1, min(1000, maxParameters/cols))
+	row := "(" + placeholders(cols) + ")"
+	for start := 0; start < len(rows); start += per {
+		batch := rows[start:min(start+per, len(rows))]
+		args := make([]any, 0, len(batch)*cols)
+		for _, r := range batch {
+			args = append(args, r...)
+		}
+		values := strings.TrimSuffix(strings.Repeat(row+", ", len(batch)), ", ")
+		if err := f(batch, values, args); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// intern finds or creates rows identified by their first column (unique)
+// and returns their IDs by that value, and the values it created. Rows go
+// in sorted, so that concurrent writers take locks in the same order.
+func (s *sqlStore) intern(ctx context.Context, tx *sql.Tx, table string, cols []string, rows [][]any) (map[string]int64, []string, error) {
+	slices.SortFunc(rows, func(a, b []any) int { return strings.Compare(a[0].(string), b[0].(string)) })
+	ids := make(map[string]int64, len(rows))
+	var created []string
+	err := inBatches(rows, len(cols), func(batch [][]any, values string, args []any) error {
+		q, err := tx.QueryContext(ctx, s.q(`INSERT INTO `+table+` (`+strings.Join(cols, ", ")+`) VALUES `+values+
+			` ON CONFLICT (`+cols[0]+`) DO NOTHING RETURNING id, `+cols[0]), args...)
+		if err != nil {
+			return err
+		}
+		if err := each(q, func() error {
+			var id int64
+			var v string
+			err := q.Scan(&id, &v)
+			ids[v] = id
+			created = append(created, v)
+			return err
+		}); err != nil {
+			return err
+		}
+		var existing []any
+		for _, r := range batch {
+			if _, ok := ids[r[0].(string)]; !ok {
+				existing = append(existing, r[0])
+			}
+		}
+		if len(existing) == 0 {
+			return nil
+		}
+		q, err = tx.QueryContext(ctx, s.q(`SELECT id, `+cols[0]+` FROM `+table+` WHERE `+cols[0]+` IN (`+placeholders(len(existing))+`)`), existing...)
+		if err != nil {
+			return err
+		}
+		return each(q, func() error {
+			var id int64
+			var v string
+			err := q.Scan(&id, &v)
+			ids[v] = id
+			return err
+		})
+	})
+	if err == nil && len(ids) != len(rows) {
+		err = fmt.Errorf("%s: %d of %d rows found after writing them", table, len(ids), len(rows))
+	}
+	return ids, created, err
+}
+
+// storedFinding reads a finding row's document and times.
+func storedFinding(doc []byte, firstSeen, lastSeen, databaseVersion int64, resolved sql.NullInt64) (StoredFinding, error) {
+	var f StoredFinding
+	if err := json.Unmarshal(doc, &f.Finding); err != nil {
+		return f, err
+	}
+	f.FirstSeen, f.LastSeen, f.DatabaseVersion = fromMicros(firstSeen), fromMicros(lastSeen), fromMicros(databaseVersion)
+	if resolved.Valid {
+		t := fromMicros(resolved.Int64)
+		f.ResolvedAt = &t
+	}
+	return f, nil
+}
+
+// moveFindings brings version 3 findings (a whole document per digest and
+// finding, with its IDs in finding_ids) into the shared layout.
+func moveFindings(ctx context.Context, s *sqlStore, tx *sql.Tx) error {
+	rows, err := tx.QueryContext(ctx, `SELECT subject_id, finding, first_seen, last_seen, resolved_at, database_version FROM findings ORDER BY subject_id`)
+	if err != nil {
+		return err
+	}
+	type old struct {
+		subject, first, last, dbv int64
+		resolved                  sql.NullInt64
+		finding                   evidence.Finding
+	}
+	var all []old
+	err = each(rows, func() error {
+		var o old
+		var doc []byte
+		if err := rows.Scan(&o.subject, &doc, &o.first, &o.last, &o.resolved, &o.dbv); err != nil {
+			return err
+		}
+		all = append(all, o)
+		return json.Unmarshal(doc, &all[len(all)-1].finding)
+	})
+	if err != nil {
+		return err
+	}
+	for _, o := range all {
+		if err := s.upsertFindings(ctx, tx, o.subject, o.last, []evidence.Finding{o.finding}, o.dbv); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, s.q(`UPDATE subject_findings SET first_seen = ?, resolved_at = ? WHERE subject_id = ? AND key_id = (SELECT id FROM finding_keys WHERE key = ?)`),
+			o.first, o.resolved, o.subject, findingKey(o.finding)); err != nil {
+			return err
+		}
+	}
+	for _, stmt := range []string{`DROP TABLE finding_ids`, `DROP TABLE findings`} {
+		if _, err := tx.ExecContext(ctx, stmt); err != nil {
+			return err
+		}
+	}
+	return nil
+}
