@@ -86,15 +86,40 @@ func Rescan(ctx context.Context, st store.Store, db *vulndb.DB, threshold string
 	if err != nil {
 		return nil, err
 	}
+	// each package version is matched once, however many digests hold it
+	distinct := map[string]evidence.Component{}
+	for _, sc := range subjects {
+		for _, c := range sc.Components {
+			if _, ok := distinct[c.PURL]; !ok && c.PURL != "" {
+				distinct[c.PURL] = c
+			}
+		}
+	}
+	list := make([]evidence.Component, 0, len(distinct))
+	for _, c := range distinct {
+		list = append(list, c)
+	}
+	m, err := scan.Match(ctx, db, list)
+	if err != nil {
+		return nil, err
+	}
+	findingsOf := map[string][]evidence.Finding{}
+	for _, f := range m.Findings {
+		if out.Full || slices.ContainsFunc(f.Advisories, func(a string) bool { return scope[a] }) {
+			findingsOf[f.Component.PURL] = append(findingsOf[f.Component.PURL], f)
+		}
+	}
 	results := make([]store.RescanResult, 0, len(subjects))
 	for _, sc := range subjects {
-		m, err := scan.Match(ctx, db, sc.Components)
-		if err != nil {
-			return nil, err
-		}
 		r := store.RescanResult{Subject: sc.Subject}
-		for _, f := range m.Findings {
-			if out.Full || slices.ContainsFunc(f.Advisories, func(a string) bool { return scope[a] }) {
+		seen := map[string]bool{}
+		for _, c := range sc.Components {
+			if seen[c.PURL] {
+				continue // one component listed at several paths: its first
+			}
+			seen[c.PURL] = true
+			for _, f := range findingsOf[c.PURL] {
+				f.Component = c // the digest's own component, with its locations
 				r.Findings = append(r.Findings, f)
 			}
 		}

@@ -23,63 +23,114 @@ func findingKey(f evidence.Finding) string {
 	return f.ID + " " + component
 }
 
-// upsertFindings writes findings of one digest seen at at: each document
-// once per content, each digest's finding as a row pointing to it (first
-// seen kept, last seen moved, a resolved finding reopened).
-func (s *sqlStore) upsertFindings(ctx context.Context, tx *sql.Tx, subjectID, at int64, findings []evidence.Finding, databaseVersion int64) error {
-	if len(findings) == 0 {
-		return nil
+// subjectFindings are findings of one digest, by its row ID.
+type subjectFindings struct {
+	subjectID int64
+	findings  []evidence.Finding
+}
+
+// freshFinding is a finding a write saw first.
+type freshFinding struct {
+	subjectID int64
+	finding   evidence.Finding
+}
+
+// upsertFindings writes findings of digests seen at at: each document once
+// per content, each digest's finding as a row pointing to it (first seen
+// kept, last seen moved, a resolved finding reopened). It returns the
+// findings seen for the first time.
+func (s *sqlStore) upsertFindings(ctx context.Context, tx *sql.Tx, at, databaseVersion int64, all []subjectFindings) ([]freshFinding, error) {
+	type row struct {
+		subjectID int64
+		key, hash string
 	}
-	byKey := map[string]evidence.Finding{}
-	for _, f := range findings {
-		byKey[findingKey(f)] = f // one row per key: the last finding wins
-	}
-	keyRows := make([][]any, 0, len(byKey))
-	docRows := make([][]any, 0, len(byKey))
-	hashOf := map[string]string{}
-	byHash := map[string]evidence.Finding{}
-	for key, f := range byKey {
-		doc := mustJSON(f)
-		sum := sha256.Sum256([]byte(doc))
-		hash := hex.EncodeToString(sum[:])
-		hashOf[key] = hash
-		keyRows = append(keyRows, []any{key})
-		if _, ok := byHash[hash]; !ok {
-			byHash[hash] = f
-			docRows = append(docRows, []any{hash, doc})
+	var rows []row
+	findingOf := map[string]evidence.Finding{} // by document hash
+	keyRows, docRows := [][]any{}, [][]any{}
+	seenKey := map[string]bool{}
+	for _, sf := range all {
+		byKey := map[string]evidence.Finding{}
+		for _, f := range sf.findings {
+			byKey[findingKey(f)] = f // one row per key: the last finding wins
 		}
+		for key, f := range byKey {
+			doc := mustJSON(f)
+			sum := sha256.Sum256([]byte(doc))
+			hash := hex.EncodeToString(sum[:])
+			rows = append(rows, row{sf.subjectID, key, hash})
+			if !seenKey[key] {
+				seenKey[key] = true
+				keyRows = append(keyRows, []any{key})
+			}
+			if _, ok := findingOf[hash]; !ok {
+				findingOf[hash] = f
+				docRows = append(docRows, []any{hash, doc})
+			}
+		}
+	}
+	if len(rows) == 0 {
+		return nil, nil
 	}
 	keyIDs, _, err := s.intern(ctx, tx, "finding_keys", []string{"key"}, keyRows)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	docIDs, created, err := s.intern(ctx, tx, "finding_documents", []string{"hash", "finding"}, docRows)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	var idRows [][]any
 	for _, hash := range created {
-		f := byHash[hash]
-		ids := append(f.IDs(), f.Advisories...)
-		slices.Sort(ids)
-		for _, id := range slices.Compact(ids) {
-			idRows = append(idRows, []any{id, docIDs[hash]})
+		f := findingOf[hash]
+		record := map[string]int{}
+		for _, id := range f.IDs() {
+			record[id] = 0
+		}
+		for _, id := range f.Advisories {
+			record[id] = 1
+		}
+		for id, isRecord := range record {
+			idRows = append(idRows, []any{id, docIDs[hash], isRecord})
 		}
 	}
-	if err := s.insertRows(ctx, tx, `INSERT INTO finding_document_ids (advisory_id, document_id) VALUES `, 2,
+	if err := s.insertRows(ctx, tx, `INSERT INTO finding_document_ids (advisory_id, document_id, record) VALUES `, 3,
 		` ON CONFLICT (advisory_id, document_id) DO NOTHING`, idRows); err != nil {
-		return err
+		return nil, err
 	}
-	rows := make([][]any, 0, len(byKey))
-	for key := range byKey {
-		rows = append(rows, []any{subjectID, keyIDs[key], docIDs[hashOf[key]], at, at, databaseVersion})
+	values := make([][]any, len(rows))
+	for i, r := range rows {
+		values[i] = []any{r.subjectID, keyIDs[r.key], docIDs[r.hash], at, at, databaseVersion}
 	}
 	// the same order in every transaction, so that concurrent writers of
 	// one digest cannot deadlock
-	slices.SortFunc(rows, func(a, b []any) int { return cmp.Compare(a[1].(int64), b[1].(int64)) })
-	return s.insertRows(ctx, tx, `INSERT INTO subject_findings (subject_id, key_id, document_id, first_seen, last_seen, database_version) VALUES `, 6,
-		` ON CONFLICT (subject_id, key_id) DO UPDATE SET last_seen = excluded.last_seen, resolved_at = NULL,
-			document_id = excluded.document_id, database_version = excluded.database_version`, rows)
+	slices.SortFunc(values, func(a, b []any) int {
+		return cmp.Or(cmp.Compare(a[0].(int64), b[0].(int64)), cmp.Compare(a[1].(int64), b[1].(int64)))
+	})
+	docOf := map[int64]string{}
+	for hash, id := range docIDs {
+		docOf[id] = hash
+	}
+	var fresh []freshFinding
+	err = inBatches(values, 6, func(_ [][]any, list string, args []any) error {
+		q, err := tx.QueryContext(ctx, s.q(`INSERT INTO subject_findings (subject_id, key_id, document_id, first_seen, last_seen, database_version) VALUES `+list+
+			` ON CONFLICT (subject_id, key_id) DO UPDATE SET last_seen = excluded.last_seen, resolved_at = NULL,
+			document_id = excluded.document_id, database_version = excluded.database_version
+			RETURNING subject_id, document_id, first_seen`), args...)
+		if err != nil {
+			return err
+		}
+		return each(q, func() error {
+			var subjectID, documentID, firstSeen int64
+			if err := q.Scan(&subjectID, &documentID, &firstSeen); err != nil {
+				return err
+			}
+			if firstSeen == at {
+				fresh = append(fresh, freshFinding{subjectID, findingOf[docOf[documentID]]})
+			}
+			return nil
+		})
+	})
+	return fresh, err
 }
 
 // maxParameters bounds one statement's parameters, below both backends'
@@ -204,7 +255,7 @@ func moveFindings(ctx context.Context, s *sqlStore, tx *sql.Tx) error {
 		return err
 	}
 	for _, o := range all {
-		if err := s.upsertFindings(ctx, tx, o.subject, o.last, []evidence.Finding{o.finding}, o.dbv); err != nil {
+		if _, err := s.upsertFindings(ctx, tx, o.last, o.dbv, []subjectFindings{{o.subject, []evidence.Finding{o.finding}}}); err != nil {
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, s.q(`UPDATE subject_findings SET first_seen = ?, resolved_at = ? WHERE subject_id = ? AND key_id = (SELECT id FROM finding_keys WHERE key = ?)`),

@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -93,8 +95,9 @@ func (s *sqlStore) ComponentsOf(ctx context.Context, packageKeys []string) ([]Su
 	return out, nil
 }
 
-// Rescanned writes a rescan's results: changed nil means every advisory
-// was re-evaluated (the first rescan).
+// Rescanned writes a rescan's results in a few statements however many
+// digests it re-matched: changed nil means every advisory was re-evaluated
+// (the first rescan).
 func (s *sqlStore) Rescanned(ctx context.Context, at, databaseVersion time.Time, changed []string, results []RescanResult, state map[string]AdvisoryFingerprint) ([]FindingHit, error) {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
@@ -102,37 +105,22 @@ func (s *sqlStore) Rescanned(ctx context.Context, at, databaseVersion time.Time,
 	}
 	defer tx.Rollback()
 	now := micros(at)
-	var fresh []FindingHit
-	for _, r := range results {
-		var id int64
-		err := tx.QueryRowContext(ctx, s.q(`SELECT id FROM subjects WHERE repository = ? AND digest = ?`), r.Subject.Repository, r.Subject.Digest).Scan(&id)
-		if err != nil {
-			return nil, fmt.Errorf("rescan of %s: %w", r.Subject, err)
-		}
-		if err := s.upsertFindings(ctx, tx, id, now, r.Findings, micros(databaseVersion)); err != nil {
-			return nil, fmt.Errorf("rescan of %s: %w", r.Subject, err)
-		}
-		if err := s.resolveMissing(ctx, tx, id, now, changed); err != nil {
-			return nil, fmt.Errorf("rescan of %s: %w", r.Subject, err)
-		}
-		rows, err := tx.QueryContext(ctx, s.q(`SELECT d.finding FROM subject_findings f JOIN finding_documents d ON d.id = f.document_id
-			WHERE f.subject_id = ? AND f.first_seen = ?`), id, now)
-		if err != nil {
-			return nil, err
-		}
-		err = each(rows, func() error {
-			h := FindingHit{Subject: r.Subject, Tags: []string{}}
-			var doc string
-			if err := rows.Scan(&doc); err != nil {
-				return err
-			}
-			h.Finding.FirstSeen, h.Finding.LastSeen, h.Finding.DatabaseVersion = at, at, databaseVersion.UTC()
-			fresh = append(fresh, h)
-			return json.Unmarshal([]byte(doc), &fresh[len(fresh)-1].Finding.Finding)
-		})
-		if err != nil {
-			return nil, err
-		}
+	ids, err := s.subjectIDs(ctx, tx, results)
+	if err != nil {
+		return nil, err
+	}
+	all := make([]subjectFindings, len(results))
+	subjectOf := make(map[int64]evidence.Subject, len(results))
+	for i, r := range results {
+		all[i] = subjectFindings{ids[r.Subject], r.Findings}
+		subjectOf[ids[r.Subject]] = r.Subject
+	}
+	fresh, err := s.upsertFindings(ctx, tx, now, micros(databaseVersion), all)
+	if err != nil {
+		return nil, fmt.Errorf("rescan: %w", err)
+	}
+	if err := s.resolveMissing(ctx, tx, now, changed, all); err != nil {
+		return nil, fmt.Errorf("rescan: %w", err)
 	}
 	if err := s.saveState(ctx, tx, changed, state); err != nil {
 		return nil, err
@@ -140,23 +128,67 @@ func (s *sqlStore) Rescanned(ctx context.Context, at, databaseVersion time.Time,
 	if err := tx.Commit(); err != nil {
 		return nil, err
 	}
-	return fresh, s.fillTags(ctx, len(fresh), func(i int) (evidence.Subject, *[]string) { return fresh[i].Subject, &fresh[i].Tags })
+	hits := make([]FindingHit, len(fresh))
+	for i, f := range fresh {
+		hits[i] = FindingHit{Subject: subjectOf[f.subjectID], Finding: StoredFinding{Finding: f.finding, FirstSeen: at, LastSeen: at, DatabaseVersion: databaseVersion.UTC()}}
+	}
+	return hits, s.fillTags(ctx, len(hits), func(i int) (evidence.Subject, *[]string) { return hits[i].Subject, &hits[i].Tags })
 }
 
-// resolveMissing resolves a digest's open findings of the changed
-// advisories that the rescan did not see again.
-func (s *sqlStore) resolveMissing(ctx context.Context, tx *sql.Tx, id, now int64, changed []string) error {
-	const resolve = `UPDATE subject_findings SET resolved_at = ? WHERE subject_id = ? AND resolved_at IS NULL AND last_seen < ?`
-	if changed == nil {
-		_, err := tx.ExecContext(ctx, s.q(resolve), now, id, now)
-		return err
+// subjectIDs finds the row IDs of the results' digests.
+func (s *sqlStore) subjectIDs(ctx context.Context, tx *sql.Tx, results []RescanResult) (map[evidence.Subject]int64, error) {
+	digests := make([]string, 0, len(results))
+	for _, r := range results {
+		digests = append(digests, r.Subject.Digest)
 	}
-	for _, chunk := range chunks(changed, 500) {
-		args := []any{now, id, now}
-		for _, c := range chunk {
-			args = append(args, c)
+	slices.Sort(digests)
+	ids := make(map[evidence.Subject]int64, len(results))
+	for _, chunk := range chunks(slices.Compact(digests), 1000) {
+		rows, err := tx.QueryContext(ctx, s.q(`SELECT id, repository, digest FROM subjects WHERE digest IN (`+placeholders(len(chunk))+`)`), anys(chunk)...)
+		if err != nil {
+			return nil, err
 		}
-		if _, err := tx.ExecContext(ctx, s.q(resolve+` AND document_id IN (SELECT document_id FROM finding_document_ids WHERE advisory_id IN (`+placeholders(len(chunk))+`))`), args...); err != nil {
+		if err := each(rows, func() error {
+			var id int64
+			var subject evidence.Subject
+			err := rows.Scan(&id, &subject.Repository, &subject.Digest)
+			ids[subject] = id
+			return err
+		}); err != nil {
+			return nil, err
+		}
+	}
+	for _, r := range results {
+		if _, ok := ids[r.Subject]; !ok {
+			return nil, fmt.Errorf("rescan of %s: the digest is not in the store", r.Subject)
+		}
+	}
+	return ids, nil
+}
+
+// resolveMissing resolves the open findings a rescan did not see again:
+// after a full rescan, those of the re-matched digests; else those of the
+// changed advisory records, in any digest (a digest that holds the
+// package was re-matched; one that no longer does has no support for the
+// finding either).
+func (s *sqlStore) resolveMissing(ctx context.Context, tx *sql.Tx, now int64, changed []string, all []subjectFindings) error {
+	const resolve = `UPDATE subject_findings SET resolved_at = ? WHERE resolved_at IS NULL AND last_seen < ?`
+	if changed == nil {
+		subjects := make([]string, len(all))
+		for i, sf := range all {
+			subjects[i] = strconv.FormatInt(sf.subjectID, 10)
+		}
+		for _, chunk := range chunks(subjects, 1000) {
+			// the IDs are numbers this function formatted
+			if _, err := tx.ExecContext(ctx, s.q(resolve+` AND subject_id IN (`+strings.Join(chunk, ", ")+`)`), now, now); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	for _, chunk := range chunks(changed, 1000) {
+		if _, err := tx.ExecContext(ctx, s.q(resolve+` AND document_id IN (SELECT document_id FROM finding_document_ids WHERE record = 1 AND advisory_id IN (`+placeholders(len(chunk))+`))`),
+			append([]any{now, now}, anys(chunk)...)...); err != nil {
 			return err
 		}
 	}

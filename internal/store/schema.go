@@ -121,9 +121,12 @@ var migrations = []migration{{statements: []string{
 		id {{id}},
 		hash TEXT NOT NULL UNIQUE,
 		finding TEXT NOT NULL)`,
+	// record is 1 when the ID is one of the database records that matched
+	// (what a rescan of changed records re-evaluates), 0 for an alias
 	`CREATE TABLE finding_document_ids (
 		advisory_id TEXT NOT NULL,
 		document_id BIGINT NOT NULL REFERENCES finding_documents (id),
+		record INTEGER NOT NULL,
 		UNIQUE (advisory_id, document_id))`,
 	`CREATE TABLE subject_findings (
 		subject_id BIGINT NOT NULL REFERENCES subjects (id),

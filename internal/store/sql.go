@@ -174,7 +174,7 @@ func decodeComponent(name, version, typ, purl string, doc []byte) (evidence.Comp
 // recordFindings upserts the scan's findings and marks resolved the
 // digest's findings the scan no longer has.
 func (s *sqlStore) recordFindings(ctx context.Context, tx *sql.Tx, id, at int64, scan *Scan) error {
-	if err := s.upsertFindings(ctx, tx, id, at, scan.Findings, micros(scan.DatabaseVersion)); err != nil {
+	if _, err := s.upsertFindings(ctx, tx, at, micros(scan.DatabaseVersion), []subjectFindings{{id, scan.Findings}}); err != nil {
 		return err
 	}
 	_, err := tx.ExecContext(ctx, s.q(`UPDATE subject_findings SET resolved_at = ? WHERE subject_id = ? AND resolved_at IS NULL AND last_seen < ?`), at, id, at)

@@ -463,3 +463,44 @@ func TestConcurrentRecords(t *testing.T) {
 		})
 	}
 }
+
+// A rescan of changed advisory records resolves the findings of those
+// records it did not see again, and leaves alone findings that merely
+// name a changed record as an alias.
+func TestRescannedResolvesChangedRecords(t *testing.T) {
+	ctx := context.Background()
+	for name, open := range backends(t) {
+		t.Run(name, func(t *testing.T) {
+			s, _, _ := open(t)
+			withdrawn := lodashFinding() // its record GHSA-35jh-r3h4-6jhm is withdrawn
+			aliased := lodashFinding()   // another record naming it as an alias
+			aliased.ID, aliased.Aliases, aliased.Advisories = "DEBIAN-CVE-2021-23337", []string{"GHSA-35jh-r3h4-6jhm"}, []string{"DEBIAN-CVE-2021-23337"}
+			r := Record{Subject: app1, At: t0, Components: []evidence.Component{lodash}, Findings: &Scan{Findings: []evidence.Finding{withdrawn, aliased}, DatabaseVersion: t0}}
+			if err := s.Record(ctx, r); err != nil {
+				t.Fatal(err)
+			}
+			added := lodashFinding()
+			added.ID, added.Aliases, added.Advisories = "GHSA-new", nil, []string{"GHSA-new"}
+			later := t0.Add(time.Hour)
+			fresh, err := s.Rescanned(ctx, later, later, []string{"GHSA-35jh-r3h4-6jhm", "GHSA-new"},
+				[]RescanResult{{Subject: app1, Findings: []evidence.Finding{added}}}, map[string]AdvisoryFingerprint{"GHSA-new": {Hash: "h", Packages: []string{"npm/lodash"}}})
+			if err != nil || len(fresh) != 1 || fresh[0].Finding.ID != "GHSA-new" || fresh[0].Subject != app1 || fresh[0].Tags == nil {
+				t.Fatalf("fresh findings: %+v %v", fresh, err)
+			}
+			d, err := s.Dossier(ctx, app1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			open := map[string]bool{}
+			for _, f := range d.Findings {
+				open[f.ID] = f.ResolvedAt == nil
+			}
+			if len(open) != 3 || open["GHSA-35jh-r3h4-6jhm"] || !open["DEBIAN-CVE-2021-23337"] || !open["GHSA-new"] {
+				t.Errorf("after the rescan, open: %v", open)
+			}
+			if _, err := s.Rescanned(ctx, later, later, nil, []RescanResult{{Subject: other}}, nil); err == nil || !strings.Contains(err.Error(), "not in the store") {
+				t.Errorf("a rescan result for an unknown digest: %v", err)
+			}
+		})
+	}
+}
