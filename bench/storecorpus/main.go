@@ -15,6 +15,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"sort"
 	"strings"
 	"time"
@@ -29,17 +30,30 @@ import (
 
 func main() {
 	digests := flag.Int("digests", 10000, "digests to record")
+	perTransaction := flag.Int("batch", 1, "records written per transaction (1: as record does; more: a backfill)")
 	dataDir := flag.String("data-dir", "", "data directory: the advisory database, and the SQLite store unless -store")
 	url := flag.String("store", "", "PostgreSQL store URL")
+	profile := flag.String("cpuprofile", "", "write a CPU profile of the load to this file")
 	goCache := flag.String("go-mod-cache", filepath.Join(os.Getenv("HOME"), "go", "pkg", "mod", "cache", "download"), "Go module cache download directory")
 	flag.Parse()
-	if err := run(*digests, *dataDir, *url, *goCache, flag.Args()); err != nil {
+	if *profile != "" {
+		f, err := os.Create(*profile)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "storecorpus:", err)
+			os.Exit(1)
+		}
+		defer pprof.StopCPUProfile()
+	}
+	if err := run(*digests, *perTransaction, *dataDir, *url, *goCache, flag.Args()); err != nil {
 		fmt.Fprintln(os.Stderr, "storecorpus:", err)
 		os.Exit(1)
 	}
 }
 
-func run(n int, dataDir, url, goCache string, sboms []string) error {
+func run(n, perTransaction int, dataDir, url, goCache string, sboms []string) error {
 	ctx := context.Background()
 	rng := rand.New(rand.NewPCG(1, 2))
 	pools := map[string][]evidence.Component{}
@@ -103,6 +117,7 @@ func run(n int, dataDir, url, goCache string, sboms []string) error {
 	}
 	start := time.Now()
 	rows := 0
+	var batch []store.Record
 	t0 := time.Date(2026, 8, 1, 0, 0, 0, 0, time.UTC)
 	for i := range n {
 		comps := append([]evidence.Component{}, bases[rng.IntN(len(bases))]...)
@@ -119,21 +134,38 @@ func run(n int, dataDir, url, goCache string, sboms []string) error {
 		at := t0.Add(time.Duration(i) * 77 * time.Second)
 		signed := at
 		subject := evidence.Subject{Repository: fmt.Sprintf("registry.example/team%d/app%d", i%50, i%1000), Digest: fmt.Sprintf("sha256:%064x", i+1)}
-		r := store.Record{Subject: subject, At: at, Tag: fmt.Sprintf("v%d", i/1000), TagSource: "corpus", Components: comps, PackageKeys: keys,
+		r := store.Record{Subject: subject, At: at, Tag: "latest", TagSource: "corpus", Components: comps, PackageKeys: keys,
 			Findings: &store.Scan{Findings: found, DatabaseVersion: at},
 			Signatures: []evidence.VerifiedSignature{{Subject: subject, Verification: evidence.Verification{
 				Signer: evidence.Signer{Identity: identities[i%len(identities)], Issuer: "https://token.actions.githubusercontent.com"}, SigningTime: &signed,
 				StoredAt: fmt.Sprintf("sha256:%064x", 1<<40+i), Layout: evidence.LayoutReferrer}}}}
-		if err := st.Record(ctx, r); err != nil {
-			return err
+		batch = append(batch, r)
+		if len(batch) == perTransaction || i == n-1 {
+			if err := st.Record(ctx, batch...); err != nil {
+				return err
+			}
+			batch = batch[:0]
 		}
 		rows += len(comps)
 		if (i+1)%10000 == 0 {
 			fmt.Printf("%d digests, %d component rows, %s\n", i+1, rows, time.Since(start).Round(time.Second))
 		}
 	}
+	// the advisory state the corpus was matched against, as a rescan
+	// would have left it, so that a later rescan sees only what changes
+	fingerprints, err := db.Fingerprints(ctx)
+	if err != nil {
+		return err
+	}
+	state := make(map[string]store.AdvisoryFingerprint, len(fingerprints))
+	for id, f := range fingerprints {
+		state[id] = store.AdvisoryFingerprint{Hash: f.Hash, Packages: f.Packages}
+	}
+	if _, err := st.Rescanned(ctx, t0, t0, nil, nil, state); err != nil {
+		return err
+	}
 	load := time.Since(start)
-	fmt.Printf("loaded %d digests, %d component rows in %s (%.0f rows/s)\n", n, rows, load.Round(time.Second), float64(rows)/load.Seconds())
+	fmt.Printf("loaded %d digests, %d component rows, %d per transaction, in %s (%.0f rows/s)\n", n, rows, perTransaction, load.Round(time.Second), float64(rows)/load.Seconds())
 	if url == "" {
 		if info, err := os.Stat(filepath.Join(dataDir, store.FileName)); err == nil {
 			fmt.Printf("size on disk: %d MiB\n", info.Size()>>20)
@@ -195,7 +227,8 @@ func run(n int, dataDir, url, goCache string, sboms []string) error {
 			return h.Total, err
 		}},
 		{"tag history", func(i int) (int, error) {
-			h, err := st.TagHistory(ctx, fmt.Sprintf("registry.example/team%d/app%d", i%50, (i*13)%1000), "v1")
+			app := (i * 13) % min(n, 1000)
+			h, err := st.TagHistory(ctx, fmt.Sprintf("registry.example/team%d/app%d", app%50, app), "latest")
 			return len(h), err
 		}},
 		{"signed by identity, 1 day", func(i int) (int, error) {

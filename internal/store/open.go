@@ -32,7 +32,7 @@ func Open(ctx context.Context, dataDir, url string) (Store, error) {
 	path := filepath.Join(dataDir, FileName)
 	// WAL lets readers run beside the one writer; immediate transactions
 	// make writers queue (busy timeout) instead of failing part-way
-	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(30000)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_txlock=immediate"
+	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(30000)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_pragma=cache_size(-65536)&_pragma=wal_autocheckpoint(8192)&_pragma=temp_store(MEMORY)&_txlock=immediate"
 	return open(ctx, "sqlite", dsn, sqlite, path)
 }
 

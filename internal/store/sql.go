@@ -40,23 +40,27 @@ func purlBase(p string) string {
 	return base
 }
 
-func (s *sqlStore) Record(ctx context.Context, r Record) error {
-	if !evidence.ValidDigest(r.Subject.Digest) || r.Subject.Repository == "" {
-		return fmt.Errorf("recording %q: a record needs a repository and a digest", r.Subject)
-	}
-	if r.At.IsZero() {
-		return fmt.Errorf("recording %s: the record has no time", r.Subject)
+func (s *sqlStore) Record(ctx context.Context, records ...Record) error {
+	for _, r := range records {
+		if !evidence.ValidDigest(r.Subject.Digest) || r.Subject.Repository == "" {
+			return fmt.Errorf("recording %q: a record needs a repository and a digest", r.Subject)
+		}
+		if r.At.IsZero() {
+			return fmt.Errorf("recording %s: the record has no time", r.Subject)
+		}
 	}
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("recording %s: %w", r.Subject, err)
+		return fmt.Errorf("recording: %w", err)
 	}
 	defer tx.Rollback()
-	if err := s.record(ctx, tx, r); err != nil {
-		return fmt.Errorf("recording %s: %w", r.Subject, err)
+	for _, r := range records {
+		if err := s.record(ctx, tx, r); err != nil {
+			return fmt.Errorf("recording %s: %w", r.Subject, err)
+		}
 	}
 	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("recording %s: %w", r.Subject, err)
+		return fmt.Errorf("recording: %w", err)
 	}
 	return nil
 }

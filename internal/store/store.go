@@ -56,8 +56,9 @@ type Scan struct {
 
 // Store is the evidence store.
 type Store interface {
-	// Record writes a record in one transaction.
-	Record(ctx context.Context, r Record) error
+	// Record writes records in one transaction: all of them or none (a
+	// backfill writes many at once, paying for the indexes' pages once).
+	Record(ctx context.Context, records ...Record) error
 	// Components finds the digests holding the components a query selects.
 	Components(ctx context.Context, q ComponentQuery) (ComponentPage, error)
 	// Affected finds the digests with an unresolved finding for an advisory
