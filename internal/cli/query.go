@@ -96,9 +96,9 @@ func (a *app) queryCommand() *cobra.Command {
 			hits, err := query.Components(cmd.Context(), st, spec, page.Page)
 			return hits, hits.Total, func() {
 				t := newTable(a.stdout)
-				fmt.Fprintln(t, "DIGEST\tTAGS\tCOMPONENT\tVERSION\tLOCATIONS")
+				fmt.Fprintln(t, "DIGEST\tTAGS\tDEPLOYED\tCOMPONENT\tVERSION\tLOCATIONS")
 				for _, h := range hits.Hits {
-					fmt.Fprintf(t, "%s\t%s\t%s\t%s\t%s\n", h.Subject, dash(strings.Join(h.Tags, ",")), h.Component.Name, h.Component.Version, dash(strings.Join(h.Component.Locations, ",")))
+					fmt.Fprintf(t, "%s\t%s\t%s\t%s\t%s\t%s\n", h.Subject, dash(strings.Join(h.Tags, ",")), deployed(h.Placement), h.Component.Name, h.Component.Version, dash(strings.Join(h.Component.Locations, ",")))
 				}
 				t.Flush()
 				a.pageNote(hits.Offset, len(hits.Hits), hits.Total, "components")
@@ -116,10 +116,10 @@ func (a *app) queryCommand() *cobra.Command {
 			hits, err := st.Affected(cmd.Context(), strings.TrimSpace(args[0]), page.Page)
 			return hits, hits.Total, func() {
 				t := newTable(a.stdout)
-				fmt.Fprintln(t, "DIGEST\tTAGS\tPACKAGE\tVERSION\tSEVERITY\tFIRST SEEN")
+				fmt.Fprintln(t, "DIGEST\tTAGS\tDEPLOYED\tPACKAGE\tVERSION\tSEVERITY\tFIRST SEEN")
 				for _, h := range hits.Hits {
 					f := h.Finding
-					fmt.Fprintf(t, "%s\t%s\t%s\t%s\t%s\t%s\n", h.Subject, dash(strings.Join(h.Tags, ",")), f.Component.Name, f.Component.Version, f.Severity.Rating, f.FirstSeen.Format(time.RFC3339))
+					fmt.Fprintf(t, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", h.Subject, dash(strings.Join(h.Tags, ",")), deployed(h.Placement), f.Component.Name, f.Component.Version, f.Severity.Rating, f.FirstSeen.Format(time.RFC3339))
 				}
 				t.Flush()
 				a.pageNote(hits.Offset, len(hits.Hits), hits.Total, "findings")
@@ -323,6 +323,10 @@ func renderDossier(a *app, d *store.Dossier) {
 	for _, e := range d.Exceptions {
 		fmt.Fprintf(w, "  %s (owner %s) until %s\n", e.Name, e.Owner, e.ExpiresAt.Format(time.RFC3339))
 	}
+	fmt.Fprintln(w, "DEPLOYED")
+	for _, dep := range d.Deployments {
+		fmt.Fprintf(w, "  %s/%s, first seen %s, last seen %s\n", dep.Namespace, dep.Workload, dep.FirstSeen.Format(time.RFC3339), dep.LastSeen.Format(time.RFC3339))
+	}
 	fmt.Fprintln(w, "DECISIONS")
 	for _, dec := range d.Decisions {
 		verdict := "allowed"
@@ -331,6 +335,14 @@ func renderDossier(a *app, d *store.Dossier) {
 		}
 		fmt.Fprintf(w, "  %s %s (%d violations)\n", dec.EvaluatedAt.Format(time.RFC3339), verdict, dec.Violations)
 	}
+}
+
+// deployed says when a digest was last seen deployed, or "-".
+func deployed(p store.Placement) string {
+	if p.Deployed == nil {
+		return "-"
+	}
+	return p.Deployed.Format(time.RFC3339)
 }
 
 func dash(s string) string {

@@ -21,7 +21,7 @@ func (a *app) rescanCommand() *cobra.Command {
 only the stored components of packages whose advisories were added, changed, withdrawn or removed —
 across every SBOM in the evidence store. New findings and findings no longer present are recorded with
 the time. Output: the digests with new findings at or above --threshold (unknown severities included),
-most severe first. The first rescan of a store matches every stored component.`,
+digests seen deployed first, then most severe first. The first rescan of a store matches every stored component.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := checkOutput(output, "table", "json"); err != nil {
@@ -52,10 +52,10 @@ most severe first. The first rescan of a store matches every stored component.`,
 				return nil
 			}
 			t := newTable(a.stdout)
-			fmt.Fprintln(t, "DIGEST\tTAGS\tSEVERITY\tADVISORY\tPACKAGE\tVERSION")
+			fmt.Fprintln(t, "DIGEST\tTAGS\tDEPLOYED\tSEVERITY\tADVISORY\tPACKAGE\tVERSION")
 			for _, h := range r.New {
 				f := h.Finding
-				fmt.Fprintf(t, "%s\t%s\t%s\t%s\t%s\t%s\n", h.Subject, dash(strings.Join(h.Tags, ",")), f.Severity.Rating, f.ID, f.Component.Name, f.Component.Version)
+				fmt.Fprintf(t, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", h.Subject, dash(strings.Join(h.Tags, ",")), deployed(h.Placement), f.Severity.Rating, f.ID, f.Component.Name, f.Component.Version)
 			}
 			return t.Flush()
 		},

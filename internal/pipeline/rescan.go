@@ -23,7 +23,8 @@ type Rescanned struct {
 	// Digests counts the digests re-matched (those holding such packages).
 	Digests int `json:"digests"`
 	// New lists findings first seen by this rescan at or above the
-	// threshold (unknown severities included), most severe first.
+	// threshold (unknown severities included): in digests seen deployed
+	// first, then most severe first.
 	New      []store.FindingHit `json:"new"`
 	Duration time.Duration      `json:"duration"`
 }
@@ -140,7 +141,11 @@ func Rescan(ctx context.Context, st store.Store, db *vulndb.DB, threshold string
 		}
 	}
 	sort.SliceStable(out.New, func(i, j int) bool {
-		return evidence.SeverityRank(out.New[i].Finding.Severity.Rating) > evidence.SeverityRank(out.New[j].Finding.Severity.Rating)
+		a, b := out.New[i], out.New[j]
+		if (a.Deployed != nil) != (b.Deployed != nil) {
+			return a.Deployed != nil
+		}
+		return evidence.SeverityRank(a.Finding.Severity.Rating) > evidence.SeverityRank(b.Finding.Severity.Rating)
 	})
 	out.Duration = time.Since(started)
 	return out, nil

@@ -12,7 +12,7 @@ import (
 func (s *sqlStore) Dossier(ctx context.Context, subject evidence.Subject) (*Dossier, error) {
 	d := &Dossier{Subject: subject, Tags: []TagMove{}, Components: []evidence.Component{}, Findings: []StoredFinding{},
 		Signatures: []evidence.VerifiedSignature{}, Attestations: []evidence.Attestation{}, Unverified: []evidence.RejectedSignature{},
-		Exceptions: []evidence.Exception{}, Decisions: []evidence.Decision{}}
+		Exceptions: []evidence.Exception{}, Decisions: []evidence.Decision{}, Deployments: []Deployment{}}
 	var id, first, last int64
 	err := s.db.QueryRowContext(ctx, s.q(`SELECT id, media_type, platform, first_seen, last_recorded FROM subjects WHERE repository = ? AND digest = ?`),
 		subject.Repository, subject.Digest).Scan(&id, &d.MediaType, &d.Platform, &first, &last)
@@ -121,6 +121,21 @@ func (s *sqlStore) Dossier(ctx context.Context, subject evidence.Subject) (*Doss
 		d.Decisions = append(d.Decisions, dec)
 		return err
 	}); err != nil {
+		return nil, err
+	}
+	rows, err = s.db.QueryContext(ctx, s.q(`SELECT namespace, workload, first_seen, last_seen FROM deployments WHERE subject_id = ? ORDER BY last_seen DESC, namespace, workload`), id)
+	if err != nil {
+		return nil, err
+	}
+	err = each(rows, func() error {
+		dep := Deployment{Subject: subject}
+		var first, last int64
+		err := rows.Scan(&dep.Namespace, &dep.Workload, &first, &last)
+		dep.FirstSeen, dep.LastSeen = fromMicros(first), fromMicros(last)
+		d.Deployments = append(d.Deployments, dep)
+		return err
+	})
+	if err != nil {
 		return nil, err
 	}
 	return d, nil

@@ -132,7 +132,7 @@ func (s *sqlStore) Rescanned(ctx context.Context, at, databaseVersion time.Time,
 	for i, f := range fresh {
 		hits[i] = FindingHit{Subject: subjectOf[f.subjectID], Finding: StoredFinding{Finding: f.finding, FirstSeen: at, LastSeen: at, DatabaseVersion: databaseVersion.UTC()}}
 	}
-	return hits, s.fillTags(ctx, len(hits), func(i int) (evidence.Subject, *[]string) { return hits[i].Subject, &hits[i].Tags })
+	return hits, s.place(ctx, len(hits), func(i int) (evidence.Subject, *Placement) { return hits[i].Subject, &hits[i].Placement })
 }
 
 // subjectIDs finds the row IDs of the results' digests.

@@ -145,7 +145,17 @@ var migrations = []migration{{statements: []string{
 	`CREATE INDEX components_purl ON components (purl_base, version, subject_id)`,
 	`DROP INDEX components_name`,
 	`CREATE INDEX components_name ON components (name, purl_base)`,
-}, move: moveFindings}}
+}, move: moveFindings}, {statements: []string{
+	// where digests were seen deployed (admitted): responders look at
+	// these first
+	`CREATE TABLE deployments (
+		subject_id BIGINT NOT NULL REFERENCES subjects (id),
+		namespace TEXT NOT NULL,
+		workload TEXT NOT NULL,
+		first_seen BIGINT NOT NULL,
+		last_seen BIGINT NOT NULL,
+		UNIQUE (subject_id, namespace, workload))`,
+}}}
 
 // dialect is what differs between the backends.
 type dialect struct {

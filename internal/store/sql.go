@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -250,17 +251,74 @@ func (s *sqlStore) currentTags(ctx context.Context, repository string) (map[stri
 	return out, rows.Err()
 }
 
-// fillTags sets the current tags of n hits.
-func (s *sqlStore) fillTags(ctx context.Context, n int, hit func(i int) (evidence.Subject, *[]string)) error {
+// place sets where each of n hits is now: its current tags and when it
+// was last seen deployed.
+func (s *sqlStore) place(ctx context.Context, n int, hit func(i int) (evidence.Subject, *Placement)) error {
 	t := &tagger{s: s}
+	var digests []string
 	for i := range n {
-		subject, tags := hit(i)
+		subject, p := hit(i)
 		var err error
-		if *tags, err = t.tags(ctx, subject); err != nil {
+		if p.Tags, err = t.tags(ctx, subject); err != nil {
+			return err
+		}
+		digests = append(digests, subject.Digest)
+	}
+	slices.Sort(digests)
+	deployed := map[evidence.Subject]time.Time{}
+	for _, chunk := range chunks(slices.Compact(digests), 1000) {
+		rows, err := s.db.QueryContext(ctx, s.q(`SELECT s.repository, s.digest, max(d.last_seen) FROM deployments d JOIN subjects s ON s.id = d.subject_id
+			WHERE s.digest IN (`+placeholders(len(chunk))+`) GROUP BY s.repository, s.digest`), anys(chunk)...)
+		if err != nil {
+			return err
+		}
+		if err := each(rows, func() error {
+			var subject evidence.Subject
+			var at int64
+			err := rows.Scan(&subject.Repository, &subject.Digest, &at)
+			deployed[subject] = fromMicros(at)
+			return err
+		}); err != nil {
 			return err
 		}
 	}
+	for i := range n {
+		subject, p := hit(i)
+		if at, ok := deployed[subject]; ok {
+			p.Deployed = &at
+		}
+	}
 	return nil
+}
+
+// deployedFirst orders the digests seen deployed before the others.
+func deployedFirst(subjectID string) string {
+	return `CASE WHEN ` + subjectID + ` IN (SELECT subject_id FROM deployments) THEN 0 ELSE 1 END`
+}
+
+func (s *sqlStore) SeenDeployed(ctx context.Context, subject evidence.Subject, namespace, workload string, at time.Time) error {
+	if !evidence.ValidDigest(subject.Digest) || subject.Repository == "" {
+		return fmt.Errorf("deployment of %q: a deployment needs a repository and a digest", subject)
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	var id int64
+	if err := tx.QueryRowContext(ctx, s.q(`INSERT INTO subjects (repository, digest, first_seen, last_recorded) VALUES (?, ?, ?, ?)
+		ON CONFLICT (repository, digest) DO UPDATE SET repository = excluded.repository RETURNING id`),
+		subject.Repository, subject.Digest, micros(at), micros(at)).Scan(&id); err != nil {
+		return fmt.Errorf("deployment of %s: %w", subject, err)
+	}
+	if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO deployments (subject_id, namespace, workload, first_seen, last_seen) VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT (subject_id, namespace, workload) DO UPDATE SET
+			first_seen = CASE WHEN excluded.first_seen < deployments.first_seen THEN excluded.first_seen ELSE deployments.first_seen END,
+			last_seen = CASE WHEN excluded.last_seen > deployments.last_seen THEN excluded.last_seen ELSE deployments.last_seen END`),
+		id, namespace, workload, micros(at), micros(at)); err != nil {
+		return fmt.Errorf("deployment of %s: %w", subject, err)
+	}
+	return tx.Commit()
 }
 
 // tagger caches current tags per repository for one query.
@@ -308,7 +366,7 @@ func (s *sqlStore) Components(ctx context.Context, q ComponentQuery) (ComponentP
 		return page, nil
 	}
 	rows, err := s.db.QueryContext(ctx, s.q(`SELECT s.repository, s.digest, `+componentColumns+` FROM components c JOIN subjects s ON s.id = c.subject_id
-		WHERE `+where+` ORDER BY c.subject_id DESC, c.purl_base, c.version LIMIT ? OFFSET ?`), append(args, pageLimit(q.Page), q.Page.Offset)...)
+		WHERE `+where+` ORDER BY `+deployedFirst("c.subject_id")+`, c.subject_id DESC, c.purl_base, c.version LIMIT ? OFFSET ?`), append(args, pageLimit(q.Page), q.Page.Offset)...)
 	if err != nil {
 		return page, err
 	}
@@ -327,7 +385,7 @@ func (s *sqlStore) Components(ctx context.Context, q ComponentQuery) (ComponentP
 	if err != nil {
 		return page, err
 	}
-	return page, s.fillTags(ctx, len(page.Hits), func(i int) (evidence.Subject, *[]string) { return page.Hits[i].Subject, &page.Hits[i].Tags })
+	return page, s.place(ctx, len(page.Hits), func(i int) (evidence.Subject, *Placement) { return page.Hits[i].Subject, &page.Hits[i].Placement })
 }
 
 // componentCondition turns a component query into a WHERE condition on
@@ -409,10 +467,11 @@ func (s *sqlStore) Affected(ctx context.Context, advisory string, p Page) (Findi
 	}
 	// the page is chosen from the index alone, then its rows are read
 	rows, err := s.db.QueryContext(ctx, s.q(`SELECT s.repository, s.digest, d.finding, f.first_seen, f.last_seen, f.resolved_at, f.database_version
-		FROM (SELECT f.subject_id, f.document_id`+openFindings+` ORDER BY f.subject_id DESC, f.document_id LIMIT ? OFFSET ?) p
+		FROM (SELECT f.subject_id, f.document_id, `+deployedFirst("f.subject_id")+` AS later`+openFindings+`
+			ORDER BY later, f.subject_id DESC, f.document_id LIMIT ? OFFSET ?) p
 		JOIN subject_findings f ON f.subject_id = p.subject_id AND f.document_id = p.document_id
 		JOIN finding_documents d ON d.id = f.document_id JOIN subjects s ON s.id = f.subject_id
-		ORDER BY f.subject_id DESC, f.document_id`), advisory, pageLimit(p), p.Offset)
+		ORDER BY p.later, f.subject_id DESC, f.document_id`), advisory, pageLimit(p), p.Offset)
 	if err != nil {
 		return page, err
 	}
@@ -432,7 +491,7 @@ func (s *sqlStore) Affected(ctx context.Context, advisory string, p Page) (Findi
 	if err != nil {
 		return page, err
 	}
-	return page, s.fillTags(ctx, len(page.Hits), func(i int) (evidence.Subject, *[]string) { return page.Hits[i].Subject, &page.Hits[i].Tags })
+	return page, s.place(ctx, len(page.Hits), func(i int) (evidence.Subject, *Placement) { return page.Hits[i].Subject, &page.Hits[i].Placement })
 }
 
 func (s *sqlStore) TagHistory(ctx context.Context, repository, tag string) ([]TagMove, error) {
@@ -500,5 +559,5 @@ func (s *sqlStore) Signed(ctx context.Context, f SignerFilter, from, to time.Tim
 	if err != nil {
 		return nil, err
 	}
-	return out, s.fillTags(ctx, len(out), func(i int) (evidence.Subject, *[]string) { return out[i].Subject, &out[i].Tags })
+	return out, s.place(ctx, len(out), func(i int) (evidence.Subject, *Placement) { return out[i].Subject, &out[i].Placement })
 }

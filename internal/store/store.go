@@ -70,6 +70,9 @@ type Store interface {
 	// Signed lists verified signatures and attestations made in [from, to)
 	// by signers the filter matches.
 	Signed(ctx context.Context, f SignerFilter, from, to time.Time) ([]SignedHit, error)
+	// SeenDeployed records that a digest was admitted to run in a
+	// namespace's workload at a time (the digest need not be recorded).
+	SeenDeployed(ctx context.Context, subject evidence.Subject, namespace, workload string, at time.Time) error
 	// Dossier is everything stored about one digest (nil when unknown).
 	Dossier(ctx context.Context, subject evidence.Subject) (*Dossier, error)
 	// AdvisoryState is the advisory fingerprints the last rescan saw.
@@ -103,7 +106,8 @@ type RescanResult struct {
 }
 
 // Page asks for part of a wide answer: at most Limit hits (all when 0)
-// after the first Offset. Hits come newest digests first.
+// after the first Offset. Hits come deployed digests first, then newest
+// first.
 type Page struct {
 	Offset, Limit int
 }
@@ -132,18 +136,25 @@ type FindingPage struct {
 	Hits   []FindingHit `json:"hits"`
 }
 
+// Placement is where a digest is now: the tags that point to it, and when
+// it was last seen deployed (admitted to a cluster), if ever.
+type Placement struct {
+	Tags     []string   `json:"tags"`
+	Deployed *time.Time `json:"deployed,omitempty"`
+}
+
 // ComponentHit is one component in one digest.
 type ComponentHit struct {
-	Subject   evidence.Subject   `json:"subject"`
-	Tags      []string           `json:"tags"`
+	Subject evidence.Subject `json:"subject"`
+	Placement
 	Component evidence.Component `json:"component"`
 }
 
 // FindingHit is one finding in one digest.
 type FindingHit struct {
 	Subject evidence.Subject `json:"subject"`
-	Tags    []string         `json:"tags"`
-	Finding StoredFinding    `json:"finding"`
+	Placement
+	Finding StoredFinding `json:"finding"`
 }
 
 // StoredFinding is a finding with its history.
@@ -177,8 +188,9 @@ type SignerFilter struct {
 
 // SignedHit is one verified signature or attestation.
 type SignedHit struct {
-	Subject       evidence.Subject      `json:"subject"`
-	Tags          []string              `json:"tags"`
+	Subject evidence.Subject `json:"subject"`
+	Placement
+
 	PredicateType string                `json:"predicateType"`
 	Verification  evidence.Verification `json:"verification"`
 }
@@ -198,4 +210,15 @@ type Dossier struct {
 	Unverified   []evidence.RejectedSignature `json:"unverified"`
 	Exceptions   []evidence.Exception         `json:"exceptions"`
 	Decisions    []evidence.Decision          `json:"decisions"`
+	Deployments  []Deployment                 `json:"deployments"`
+}
+
+// Deployment is where a digest was seen deployed: a workload in a
+// namespace, first and last seen.
+type Deployment struct {
+	Subject   evidence.Subject `json:"subject"`
+	Namespace string           `json:"namespace"`
+	Workload  string           `json:"workload"`
+	FirstSeen time.Time        `json:"firstSeen"`
+	LastSeen  time.Time        `json:"lastSeen"`
 }

@@ -225,6 +225,15 @@ func TestRecordRefusesIncompleteRecords(t *testing.T) {
 					t.Errorf("accepted %+v", r)
 				}
 			}
+			// several records are written all or none: the second fails
+			// inside the transaction, the first is not kept
+			bad := Record{Subject: app2, At: t0, Components: []evidence.Component{lodash}, PackageKeys: []string{"npm/lodash", "npm/extra"}}
+			if err := s.Record(context.Background(), fullRecord(app1, t0), bad); err == nil || !strings.Contains(err.Error(), app2.String()) {
+				t.Errorf("a batch with a bad record: %v", err)
+			}
+			if d, err := s.Dossier(context.Background(), app1); d != nil || err != nil {
+				t.Errorf("a record of a failed batch was kept: %+v %v", d, err)
+			}
 		})
 	}
 }
@@ -500,6 +509,64 @@ func TestRescannedResolvesChangedRecords(t *testing.T) {
 			}
 			if _, err := s.Rescanned(ctx, later, later, nil, []RescanResult{{Subject: other}}, nil); err == nil || !strings.Contains(err.Error(), "not in the store") {
 				t.Errorf("a rescan result for an unknown digest: %v", err)
+			}
+		})
+	}
+}
+
+// Digests seen deployed come first in wide answers, and carry when.
+func TestDeployedFirst(t *testing.T) {
+	ctx := context.Background()
+	for name, open := range backends(t) {
+		t.Run(name, func(t *testing.T) {
+			s, _, _ := open(t)
+			for i, subject := range []evidence.Subject{app1, app2, other} {
+				if err := s.Record(ctx, fullRecord(subject, t0.Add(time.Duration(i)*time.Minute))); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := s.SeenDeployed(ctx, app1, "prod", "Deployment/web", t0.Add(time.Hour)); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.SeenDeployed(ctx, app1, "prod", "Deployment/web", t0.Add(30*time.Minute)); err != nil {
+				t.Fatal(err)
+			}
+			order := func(subjects []evidence.Subject) string {
+				var out []string
+				for _, s := range subjects {
+					out = append(out, s.Digest[7:8])
+				}
+				return strings.Join(out, "")
+			}
+			var got []evidence.Subject
+			hits := components(t, s, "pkg:npm/lodash")
+			for _, h := range hits {
+				got = append(got, h.Subject)
+			}
+			if order(got) != "acb" || hits[0].Deployed == nil || !hits[0].Deployed.Equal(t0.Add(time.Hour)) || hits[1].Deployed != nil {
+				t.Errorf("components: deployed first, then newest: %s %+v", order(got), hits)
+			}
+			got = nil
+			for _, h := range affected(t, s, "CVE-2021-23337") {
+				got = append(got, h.Subject)
+			}
+			if order(got) != "acb" {
+				t.Errorf("affected: deployed first, then newest: %s", order(got))
+			}
+			d, err := s.Dossier(ctx, app1)
+			if err != nil || len(d.Deployments) != 1 || d.Deployments[0].Namespace != "prod" || !d.Deployments[0].FirstSeen.Equal(t0.Add(30*time.Minute)) || !d.Deployments[0].LastSeen.Equal(t0.Add(time.Hour)) {
+				t.Errorf("deployments in the dossier: %+v %v", d.Deployments, err)
+			}
+			// a digest admitted before it was ever recorded
+			unseen := evidence.Subject{Repository: "registry.example/team/new", Digest: "sha256:" + strings.Repeat("d", 64)}
+			if err := s.SeenDeployed(ctx, unseen, "dev", "Pod/x", t0); err != nil {
+				t.Fatal(err)
+			}
+			if d, err := s.Dossier(ctx, unseen); err != nil || d == nil || len(d.Deployments) != 1 {
+				t.Errorf("an unrecorded digest seen deployed: %+v %v", d, err)
+			}
+			if err := s.SeenDeployed(ctx, evidence.Subject{Repository: "r", Digest: "latest"}, "dev", "Pod/x", t0); err == nil {
+				t.Error("a deployment without a digest was accepted")
 			}
 		})
 	}
