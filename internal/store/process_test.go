@@ -18,8 +18,11 @@ import (
 // TestMain lets the test binary run as a recording process for the tests
 // below (separate processes, as concurrent `dossier record` runs are).
 func TestMain(m *testing.M) {
-	if os.Getenv("DOSSIER_STORE_RECORDER") != "" {
+	switch {
+	case os.Getenv("DOSSIER_STORE_RECORDER") != "":
 		os.Exit(recorder())
+	case os.Getenv("DOSSIER_STORE_RESCANNER") != "":
+		os.Exit(rescanner())
 	}
 	os.Exit(m.Run())
 }
@@ -163,5 +166,107 @@ func TestKillDuringRecord(t *testing.T) {
 				t.Errorf("recording after the kills: %v", err)
 			}
 		})
+	}
+}
+
+// rescanDigests are the digests of the rescan kill test, many, so that a
+// kill lands inside the rescan's transaction.
+const rescanDigests = 2000
+
+func rescanSubject(i int) evidence.Subject {
+	return evidence.Subject{Repository: "registry.example/team/app", Digest: fmt.Sprintf("sha256:%064d", i)}
+}
+
+// withdrawnAndAdded: the rescan's change — the lodash advisory withdrawn,
+// another added that every digest matches.
+func withdrawnAndAdded() (evidence.Finding, []string, map[string]AdvisoryFingerprint) {
+	added := lodashFinding()
+	added.ID, added.Aliases, added.Advisories = "GHSA-added", nil, []string{"GHSA-added"}
+	return added, []string{"GHSA-35jh-r3h4-6jhm", "GHSA-added"}, map[string]AdvisoryFingerprint{"GHSA-added": {Hash: "h", Packages: []string{"npm/lodash"}}}
+}
+
+// rescanner writes the rescan of every digest, once.
+func rescanner() int {
+	s, err := Open(context.Background(), os.Getenv("DOSSIER_STORE_DIR"), os.Getenv("DOSSIER_STORE_URL"))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer s.Close()
+	added, changed, state := withdrawnAndAdded()
+	results := make([]RescanResult, rescanDigests)
+	for i := range results {
+		results[i] = RescanResult{Subject: rescanSubject(i), Findings: []evidence.Finding{added}}
+	}
+	if _, err := s.Rescanned(context.Background(), time.Now(), time.Now(), changed, results, state); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	return 0
+}
+
+// A rescanning process killed with SIGKILL leaves either the whole rescan
+// (new findings, withdrawn ones resolved, the new advisory state) or none
+// of it.
+func TestKillDuringRescan(t *testing.T) {
+	ctx := context.Background()
+	outcomes := map[bool]int{}
+	for name, open := range backends(t) {
+		for _, delay := range []time.Duration{20 * time.Millisecond, 60 * time.Millisecond, 150 * time.Millisecond, time.Minute} {
+			t.Run(fmt.Sprintf("%s killed after %s", name, delay), func(t *testing.T) {
+				s, dir, url := open(t)
+				records := make([]Record, rescanDigests)
+				for i := range records {
+					records[i] = Record{Subject: rescanSubject(i), At: t0, Components: []evidence.Component{lodash}, PackageKeys: []string{"npm/lodash"},
+						Findings: &Scan{Findings: []evidence.Finding{lodashFinding()}, DatabaseVersion: t0}}
+				}
+				if err := s.Record(ctx, records...); err != nil {
+					t.Fatal(err)
+				}
+				cmd := exec.Command(os.Args[0], "-test.run=^$")
+				cmd.Env = append(os.Environ(), "DOSSIER_STORE_RESCANNER=1", "DOSSIER_STORE_DIR="+dir, "DOSSIER_STORE_URL="+url)
+				if err := cmd.Start(); err != nil {
+					t.Fatal(err)
+				}
+				done := make(chan error, 1)
+				go func() { done <- cmd.Wait() }()
+				select {
+				case err := <-done:
+					if err != nil {
+						t.Fatalf("the rescan failed: %v", err)
+					}
+				case <-time.After(delay):
+					cmd.Process.Signal(syscall.SIGKILL)
+					<-done
+				}
+				again, err := Open(ctx, dir, url)
+				if err != nil {
+					t.Fatalf("the store does not open after the kill: %v", err)
+				}
+				defer again.Close()
+				state, err := again.AdvisoryState(ctx)
+				if err != nil {
+					t.Fatal(err)
+				}
+				_, rescanned := state["GHSA-added"]
+				outcomes[rescanned]++
+				added, err := again.Affected(ctx, "GHSA-added", Page{Limit: 1})
+				if err != nil {
+					t.Fatal(err)
+				}
+				withdrawn, err := again.Affected(ctx, "GHSA-35jh-r3h4-6jhm", Page{Limit: 1})
+				if err != nil {
+					t.Fatal(err)
+				}
+				want := map[bool][2]int{true: {rescanDigests, 0}, false: {0, rescanDigests}}[rescanned]
+				if added.Total != want[0] || withdrawn.Total != want[1] {
+					t.Errorf("rescan state saved: %v, but %d digests have the added finding and %d the withdrawn one", rescanned, added.Total, withdrawn.Total)
+				}
+			})
+		}
+	}
+	t.Logf("rescans kept whole: %d, rolled back: %d", outcomes[true], outcomes[false])
+	if outcomes[true] == 0 {
+		t.Error("no rescan completed: the test did not see a committed rescan")
 	}
 }
