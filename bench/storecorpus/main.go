@@ -30,6 +30,7 @@ import (
 
 func main() {
 	digests := flag.Int("digests", 10000, "digests to record")
+	load := flag.Bool("load", true, "load the corpus (false: ask the questions of a store loaded before with the same -digests)")
 	perTransaction := flag.Int("batch", 1, "records written per transaction (1: as record does; more: a backfill)")
 	dataDir := flag.String("data-dir", "", "data directory: the advisory database, and the SQLite store unless -store")
 	url := flag.String("store", "", "PostgreSQL store URL")
@@ -47,13 +48,13 @@ func main() {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	if err := run(*digests, *perTransaction, *dataDir, *url, *goCache, flag.Args()); err != nil {
+	if err := run(*digests, *perTransaction, *load, *dataDir, *url, *goCache, flag.Args()); err != nil {
 		fmt.Fprintln(os.Stderr, "storecorpus:", err)
 		os.Exit(1)
 	}
 }
 
-func run(n, perTransaction int, dataDir, url, goCache string, sboms []string) error {
+func run(n, perTransaction int, load bool, dataDir, url, goCache string, sboms []string) error {
 	ctx := context.Background()
 	rng := rand.New(rand.NewPCG(1, 2))
 	pools := map[string][]evidence.Component{}
@@ -110,67 +111,82 @@ func run(n, perTransaction int, dataDir, url, goCache string, sboms []string) er
 	for range 30 {
 		bases = append(bases, sample(rng, pools["deb"], 80+rng.IntN(121)))
 	}
-	apps := []string{"golang", "npm", "pypi"}
+	ecosystems := []string{"golang", "npm", "pypi"}
 	identities := []string{}
 	for i := range 10 {
 		identities = append(identities, fmt.Sprintf("https://github.com/acme/app%d/.github/workflows/release.yml@refs/tags/v1", i))
 	}
-	start := time.Now()
-	rows := 0
-	var batch []store.Record
 	t0 := time.Date(2026, 8, 1, 0, 0, 0, 0, time.UTC)
-	for i := range n {
-		comps := append([]evidence.Component{}, bases[rng.IntN(len(bases))]...)
-		eco := apps[rng.IntN(len(apps))]
-		if len(pools[eco]) > 0 {
-			comps = append(comps, sample(rng, pools[eco], min(len(pools[eco]), 20+rng.IntN(81)))...)
-		}
-		keys := make([]string, len(comps))
-		var found []evidence.Finding
-		for j, c := range comps {
-			keys[j] = scan.PackageKey(c)
-			found = append(found, findings[c.PURL]...)
-		}
-		at := t0.Add(time.Duration(i) * 77 * time.Second)
-		signed := at
-		subject := evidence.Subject{Repository: fmt.Sprintf("registry.example/team%d/app%d", i%50, i%1000), Digest: fmt.Sprintf("sha256:%064x", i+1)}
-		r := store.Record{Subject: subject, At: at, Tag: "latest", TagSource: "corpus", Components: comps, PackageKeys: keys,
-			Findings: &store.Scan{Findings: found, DatabaseVersion: at},
-			Signatures: []evidence.VerifiedSignature{{Subject: subject, Verification: evidence.Verification{
-				Signer: evidence.Signer{Identity: identities[i%len(identities)], Issuer: "https://token.actions.githubusercontent.com"}, SigningTime: &signed,
-				StoredAt: fmt.Sprintf("sha256:%064x", 1<<40+i), Layout: evidence.LayoutReferrer}}}}
-		batch = append(batch, r)
-		if len(batch) == perTransaction || i == n-1 {
-			if err := st.Record(ctx, batch...); err != nil {
-				return err
+	if load {
+		start := time.Now()
+		rows := 0
+		var batch []store.Record
+		for i := range n {
+			comps := append([]evidence.Component{}, bases[rng.IntN(len(bases))]...)
+			eco := ecosystems[rng.IntN(len(ecosystems))]
+			if len(pools[eco]) > 0 {
+				comps = append(comps, sample(rng, pools[eco], min(len(pools[eco]), 20+rng.IntN(81)))...)
 			}
-			batch = batch[:0]
+			keys := make([]string, len(comps))
+			var found []evidence.Finding
+			for j, c := range comps {
+				keys[j] = scan.PackageKey(c)
+				found = append(found, findings[c.PURL]...)
+			}
+			at := t0.Add(time.Duration(i) * 77 * time.Second)
+			signed := at
+			subject := evidence.Subject{Repository: fmt.Sprintf("registry.example/team%d/app%d", i%50, i%1000), Digest: fmt.Sprintf("sha256:%064x", i+1)}
+			r := store.Record{Subject: subject, At: at, Tag: "latest", TagSource: "corpus", Components: comps, PackageKeys: keys,
+				Findings: &store.Scan{Findings: found, DatabaseVersion: at},
+				Signatures: []evidence.VerifiedSignature{{Subject: subject, Verification: evidence.Verification{
+					Signer: evidence.Signer{Identity: identities[i%len(identities)], Issuer: "https://token.actions.githubusercontent.com"}, SigningTime: &signed,
+					StoredAt: fmt.Sprintf("sha256:%064x", 1<<40+i), Layout: evidence.LayoutReferrer}}}}
+			batch = append(batch, r)
+			if len(batch) == perTransaction || i == n-1 {
+				if err := st.Record(ctx, batch...); err != nil {
+					return err
+				}
+				batch = batch[:0]
+			}
+			rows += len(comps)
+			if (i+1)%10000 == 0 {
+				fmt.Printf("%d digests, %d component rows, %s\n", i+1, rows, time.Since(start).Round(time.Second))
+			}
 		}
-		rows += len(comps)
-		if (i+1)%10000 == 0 {
-			fmt.Printf("%d digests, %d component rows, %s\n", i+1, rows, time.Since(start).Round(time.Second))
+		// the advisory state the corpus was matched against, as a rescan
+		// would have left it, so that a later rescan sees only what changes
+		fingerprints, err := db.Fingerprints(ctx)
+		if err != nil {
+			return err
+		}
+		state := make(map[string]store.AdvisoryFingerprint, len(fingerprints))
+		for id, f := range fingerprints {
+			state[id] = store.AdvisoryFingerprint{Hash: f.Hash, Packages: f.Packages}
+		}
+		if _, err := st.Rescanned(ctx, t0, t0, nil, nil, state); err != nil {
+			return err
+		}
+		took := time.Since(start)
+		fmt.Printf("loaded %d digests, %d component rows, %d per transaction, in %s (%.0f rows/s)\n", n, rows, perTransaction, took.Round(time.Second), float64(rows)/took.Seconds())
+		if url == "" {
+			if info, err := os.Stat(filepath.Join(dataDir, store.FileName)); err == nil {
+				fmt.Printf("size on disk: %d MiB\n", info.Size()>>20)
+			}
 		}
 	}
-	// the advisory state the corpus was matched against, as a rescan
-	// would have left it, so that a later rescan sees only what changes
-	fingerprints, err := db.Fingerprints(ctx)
-	if err != nil {
-		return err
-	}
-	state := make(map[string]store.AdvisoryFingerprint, len(fingerprints))
-	for id, f := range fingerprints {
-		state[id] = store.AdvisoryFingerprint{Hash: f.Hash, Packages: f.Packages}
-	}
-	if _, err := st.Rescanned(ctx, t0, t0, nil, nil, state); err != nil {
-		return err
-	}
-	load := time.Since(start)
-	fmt.Printf("loaded %d digests, %d component rows, %d per transaction, in %s (%.0f rows/s)\n", n, rows, perTransaction, load.Round(time.Second), float64(rows)/load.Seconds())
-	if url == "" {
-		if info, err := os.Stat(filepath.Join(dataDir, store.FileName)); err == nil {
-			fmt.Printf("size on disk: %d MiB\n", info.Size()>>20)
+
+	// the newest digest of each application runs in production: admission
+	// saw it (responders' answers list these first)
+	started := time.Now()
+	apps := min(n, 1000)
+	for app := range apps {
+		k := app + (n-1-app)/1000*1000
+		subject := evidence.Subject{Repository: fmt.Sprintf("registry.example/team%d/app%d", k%50, k%1000), Digest: fmt.Sprintf("sha256:%064x", k+1)}
+		if err := st.SeenDeployed(ctx, subject, "prod", fmt.Sprintf("Deployment/app%d", app), t0.Add(time.Duration(n)*77*time.Second)); err != nil {
+			return err
 		}
 	}
+	fmt.Printf("%d digests seen deployed, in %s\n", apps, time.Since(started).Round(time.Millisecond))
 
 	// the questions, 200 times each with inputs drawn from the corpus
 	measure := func(name string, ask func(i int) (int, error)) error {

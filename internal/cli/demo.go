@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -81,6 +82,10 @@ into a temporary database for the scans.`,
 				return err
 			}
 			signer := sign.NewKeySigner(kp, "")
+			spki, err := x509.MarshalPKIXPublicKey(kp.Public())
+			if err != nil {
+				return err
+			}
 			trust, err := a.pipelineTrust(signer, "", false)
 			if err != nil {
 				return err
@@ -117,7 +122,7 @@ into a temporary database for the scans.`,
 			if _, err := pipeline.Record(ctx, st, art, pipeline.RecordOptions{Trust: trust, DB: db, Set: &policy.Set{}}); err != nil {
 				return err
 			}
-			return a.demoAnswers(ctx, st, host)
+			return a.demoAnswers(ctx, st, host, evidence.KeyFingerprint(spki))
 		},
 	}
 	cmd.Flags().StringVar(&advisories, "advisories", filepath.Join("..", "shared", "vulndata", "osv"), "directory of OSV <Ecosystem>/all.zip to scan the samples against")
@@ -143,7 +148,7 @@ func sampleLayouts(dir string) ([]string, error) {
 }
 
 // demoAnswers asks the responder's questions of the store.
-func (a *app) demoAnswers(ctx context.Context, st store.Store, host string) error {
+func (a *app) demoAnswers(ctx context.Context, st store.Store, host, keyFingerprint string) error {
 	w := a.stdout
 	fmt.Fprintln(w, "== which digests contain lodash older than 4.17.21?   dossier query component 'pkg:npm/lodash@<4.17.21'")
 	spec, _ := query.ParseComponent("pkg:npm/lodash@<4.17.21")
@@ -172,6 +177,15 @@ func (a *app) demoAnswers(ctx context.Context, st store.Store, host string) erro
 	}
 	for _, m := range history {
 		fmt.Fprintf(w, "  %s  %s  (%s)\n", m.ObservedAt.Format(time.RFC3339), m.Digest, m.Source)
+	}
+	fmt.Fprintln(w, "\n== what did the release key sign in the last hour?   dossier query signed --key KEY.pub --from T --to T")
+	now := time.Now()
+	signed, err := st.Signed(ctx, store.SignerFilter{KeyFingerprint: keyFingerprint}, now.Add(-time.Hour), now.Add(time.Minute))
+	if err != nil {
+		return err
+	}
+	for _, h := range signed {
+		fmt.Fprintf(w, "  %s  tags: %s  %s\n", h.Subject, dash(strings.Join(h.Tags, ",")), signedWhat(h.PredicateType))
 	}
 	fmt.Fprintln(w, "\n== everything about the first digest of that tag   dossier query digest REPOSITORY@DIGEST")
 	if len(history) > 0 {

@@ -74,3 +74,25 @@ func TestPipeline(t *testing.T) {
 		t.Errorf("no signer: %+v", r)
 	}
 }
+
+// A multi-platform image, in a registry and in a layout: the index is
+// signed, the catalogued platform's manifest carries the SBOM and scan
+// attestations, and the index's dossier holds them all.
+func TestPipelineOfAnIndex(t *testing.T) {
+	t.Setenv("DOSSIER_PASSWORD", "pw")
+	data := importedDataDir(t)
+	key := generateKey(t, t.TempDir(), "release")
+	host := testutil.Registry(t)
+	testutil.PushSample(t, "go-app", host+"/team/multi:v1")
+	for _, ref := range []string{host + "/team/multi:v1", "oci-layout:" + testutil.CopyLayout(t, "go-app") + ":latest"} {
+		if r := dossier(t, "", "pipeline", ref, "--key", key+".key", "--data-dir", data); r.code != 0 {
+			t.Fatalf("pipeline %s: %+v", ref, r)
+		}
+		r := dossier(t, "", "query", "digest", ref, "--data-dir", data, "-o", "json")
+		var d store.Dossier
+		if r.code != 0 || json.Unmarshal([]byte(r.stdout), &d) != nil || len(d.Signatures) != 1 || len(d.Attestations) != 2 || d.Platform != "linux/amd64" ||
+			d.Attestations[0].Subject.Digest == d.Subject.Digest {
+			t.Errorf("%s recorded: %.600s %s", ref, r.stdout, r.stderr)
+		}
+	}
+}

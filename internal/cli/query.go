@@ -223,7 +223,7 @@ func (a *app) queryCommand() *cobra.Command {
 					if h.Verification.SigningTime != nil {
 						when = h.Verification.SigningTime.Format(time.RFC3339)
 					}
-					fmt.Fprintf(t, "%s\t%s\t%s\t%s\t%s\n", when, h.Subject, dash(strings.Join(h.Tags, ",")), evidence.PredicateShortName(h.PredicateType), h.Verification.Signer)
+					fmt.Fprintf(t, "%s\t%s\t%s\t%s\t%s\n", when, h.Subject, dash(strings.Join(h.Tags, ",")), signedWhat(h.PredicateType), h.Verification.Signer)
 				}
 				t.Flush()
 			}, err
@@ -300,6 +300,9 @@ func renderDossier(a *app, d *store.Dossier) {
 	fmt.Fprintln(w, "ATTESTATIONS")
 	for _, at := range d.Attestations {
 		line := fmt.Sprintf("  %s by %s", evidence.PredicateShortName(at.PredicateType), at.Signer)
+		if at.Subject.Digest != "" && at.Subject.Digest != d.Subject.Digest {
+			line += fmt.Sprintf(" (about the %s manifest %s)", dash(d.Platform), at.Subject.Digest)
+		}
 		if p := at.Provenance; p != nil {
 			line += fmt.Sprintf("; built by %s from %s at %s (%s)", p.BuilderID, p.SourceRepository, p.Commit, dash(p.Trigger))
 		}
@@ -335,6 +338,15 @@ func renderDossier(a *app, d *store.Dossier) {
 		}
 		fmt.Fprintf(w, "  %s %s (%d violations)\n", dec.EvaluatedAt.Format(time.RFC3339), verdict, dec.Violations)
 	}
+}
+
+// signedWhat names what a signer made: a signature, or an attestation's
+// predicate type.
+func signedWhat(predicateType string) string {
+	if predicateType == evidence.PredicateSignatures {
+		return "signature"
+	}
+	return evidence.PredicateShortName(predicateType)
 }
 
 // deployed says when a digest was last seen deployed, or "-".

@@ -63,7 +63,46 @@ func (l *layoutRepository) Resolve(_ context.Context, reference string) (v1.Desc
 			return d, nil
 		}
 	}
+	if digestErr == nil {
+		// a manifest an image index in the layout lists (a platform's)
+		if d, ok := l.nested(m.Manifests, h, 0); ok {
+			return d, nil
+		}
+	}
 	return v1.Descriptor{}, fmt.Errorf("%s: %s: %w", l.Name(), reference, ErrNotFound)
+}
+
+// maxIndexDepth bounds the walk through nested image indexes.
+const maxIndexDepth = 4
+
+// nested finds a manifest listed by an image index among descs, or by the
+// indexes they list.
+func (l *layoutRepository) nested(descs []v1.Descriptor, h v1.Hash, depth int) (v1.Descriptor, bool) {
+	if depth >= maxIndexDepth {
+		return v1.Descriptor{}, false
+	}
+	for _, d := range descs {
+		if !d.MediaType.IsIndex() {
+			continue
+		}
+		data, err := l.Fetch(context.Background(), d)
+		if err != nil {
+			continue // an index whose blob is absent lists nothing here
+		}
+		var child v1.IndexManifest
+		if json.Unmarshal(data, &child) != nil {
+			continue
+		}
+		for _, c := range child.Manifests {
+			if c.Digest == h {
+				return c, true
+			}
+		}
+		if found, ok := l.nested(child.Manifests, h, depth+1); ok {
+			return found, true
+		}
+	}
+	return v1.Descriptor{}, false
 }
 
 func (l *layoutRepository) Fetch(_ context.Context, desc v1.Descriptor) ([]byte, error) {

@@ -138,3 +138,34 @@ func TestLayoutFetchDetectsTampering(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A layout resolves the digest of a manifest that an image index in it
+// lists (a platform's), not only what index.json lists.
+func TestLayoutResolvesPlatformManifests(t *testing.T) {
+	ctx := context.Background()
+	repo, err := oci.OpenRepository("oci-layout:"+testutil.CopyLayout(t, "go-app"), oci.RegistryOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	index, err := repo.Resolve(ctx, "latest")
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := repo.Fetch(ctx, index)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m v1.IndexManifest
+	if err := json.Unmarshal(data, &m); err != nil || len(m.Manifests) < 2 {
+		t.Fatalf("the go-app sample is not a multi-platform index: %v", err)
+	}
+	for _, want := range m.Manifests {
+		got, err := repo.Resolve(ctx, want.Digest.String())
+		if err != nil || got.Digest != want.Digest || got.Platform == nil || got.Platform.Architecture != want.Platform.Architecture {
+			t.Errorf("platform %s: %+v %v", want.Platform, got, err)
+		}
+	}
+	if _, err := repo.Resolve(ctx, "sha256:"+strings.Repeat("0", 64)); !errors.Is(err, oci.ErrNotFound) {
+		t.Errorf("an absent digest: %v", err)
+	}
+}

@@ -65,7 +65,8 @@ func Record(ctx context.Context, st store.Store, art *oci.Artifact, opts RecordO
 		now = time.Now()
 	}
 	rec := store.Record{Subject: art.Subject, MediaType: art.MediaType, At: now, Tag: art.Tag, TagSource: "record"}
-	if repo, err := art.Repository(); err == nil {
+	repo, repoErr := art.Repository()
+	if repoErr == nil {
 		desc, err := art.SubjectDescriptor()
 		if err != nil {
 			return nil, err
@@ -88,6 +89,22 @@ func Record(ctx context.Context, st store.Store, art *oci.Artifact, opts RecordO
 	}
 	if doc.Subject != nil && doc.Subject.Digest != art.Subject.Digest {
 		rec.Platform = platformOf(art, doc.Subject.Digest)
+		// what is attached to the catalogued platform's manifest (its SBOM
+		// and scan attestations, signatures of a recursive signing) is part
+		// of the index's dossier; each item names the digest it is about
+		if repoErr == nil {
+			desc, err := repo.Resolve(ctx, doc.Subject.Digest)
+			if err != nil {
+				return nil, fmt.Errorf("%s: platform %s: %w", art.Subject, rec.Platform, err)
+			}
+			var platform store.Record
+			if err := gatherSignatures(ctx, repo, desc, opts.Trust, &platform); err != nil {
+				return nil, fmt.Errorf("%s: platform %s: %w", art.Subject, rec.Platform, err)
+			}
+			rec.Signatures = append(rec.Signatures, platform.Signatures...)
+			rec.Attestations = append(rec.Attestations, platform.Attestations...)
+			rec.Rejected = append(rec.Rejected, platform.Rejected...)
+		}
 	}
 	var vulns *evidence.VulnerabilityEvidence
 	report := opts.Report
