@@ -7,14 +7,13 @@
 package main
 
 import (
-	"archive/zip"
 	"encoding/json"
 	"flag"
 	"fmt"
-	"io"
 	"os"
-	"sort"
 	"strings"
+
+	"github.com/dossier-dev/dossier/bench/osvzip"
 
 	"github.com/package-url/packageurl-go"
 )
@@ -55,31 +54,12 @@ func main() {
 }
 
 func fromZip(path string, limit int) ([]map[string]string, error) {
-	z, err := zip.OpenReader(path)
-	if err != nil {
-		return nil, err
-	}
-	defer z.Close()
 	seen := map[string]bool{}
 	var out []map[string]string
-	files := z.File
-	sort.Slice(files, func(i, j int) bool { return files[i].Name < files[j].Name })
-	for _, f := range files {
-		if len(out) >= limit {
-			break
-		}
-		rc, err := f.Open()
-		if err != nil {
-			return nil, err
-		}
-		data, err := io.ReadAll(rc)
-		rc.Close()
-		if err != nil {
-			return nil, err
-		}
+	err := osvzip.Each(path, func(_ string, data []byte) (bool, error) {
 		var r record
 		if json.Unmarshal(data, &r) != nil {
-			continue
+			return true, nil
 		}
 		for _, a := range r.Affected {
 			typ, ok := purlTypes[a.Package.Ecosystem]
@@ -101,8 +81,9 @@ func fromZip(path string, limit int) ([]map[string]string, error) {
 			purl := packageurl.NewPackageURL(typ, ns, name, v, nil, "").ToString()
 			out = append(out, map[string]string{"type": "library", "bom-ref": purl, "name": a.Package.Name, "version": v, "purl": purl})
 		}
-	}
-	return out, nil
+		return len(out) < limit, nil
+	})
+	return out, err
 }
 
 // pickVersion prefers a listed version, else the last introduced version

@@ -12,11 +12,12 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/dossier-dev/dossier/bench/osvzip"
 )
 
 func main() {
@@ -109,28 +110,11 @@ func run(out string, goRecords int, zips []string) error {
 
 // read loads a zip's records with the day each was last changed.
 func read(path string) ([]record, error) {
-	z, err := zip.OpenReader(path)
-	if err != nil {
-		return nil, err
-	}
-	defer z.Close()
 	var out []record
-	for _, f := range z.File {
-		if !strings.HasSuffix(f.Name, ".json") {
-			continue
-		}
-		rc, err := f.Open()
-		if err != nil {
-			return nil, err
-		}
-		data, err := io.ReadAll(rc)
-		rc.Close()
-		if err != nil {
-			return nil, err
-		}
+	err := osvzip.Each(path, func(name string, data []byte) (bool, error) {
 		var dates struct{ Modified, Published string }
 		if err := json.Unmarshal(data, &dates); err != nil {
-			return nil, fmt.Errorf("%s: %s: %w", path, f.Name, err)
+			return false, fmt.Errorf("%s: %s: %w", path, name, err)
 		}
 		day := dates.Modified
 		if strings.HasPrefix(day, "0001") {
@@ -141,7 +125,8 @@ func read(path string) ([]record, error) {
 		} else {
 			day = ""
 		}
-		out = append(out, record{name: f.Name, data: data, day: day})
-	}
-	return out, nil
+		out = append(out, record{name: name, data: data, day: day})
+		return true, nil
+	})
+	return out, err
 }

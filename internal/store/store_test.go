@@ -238,6 +238,29 @@ func TestRecordRefusesIncompleteRecords(t *testing.T) {
 	}
 }
 
+// insertSubject writes a subject row as an older schema would.
+func insertSubject(t *testing.T, db *sql.DB, d dialect, subject evidence.Subject) int64 {
+	t.Helper()
+	var id int64
+	if err := db.QueryRow(d.placeholders(`INSERT INTO subjects (repository, digest, first_seen, last_recorded) VALUES (?, ?, ?, ?) RETURNING id`),
+		subject.Repository, subject.Digest, micros(t0), micros(t0)).Scan(&id); err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+// reopen closes a store written by an older schema and opens it, migrated.
+func reopen(t *testing.T, db *sql.DB, dir, url string) Store {
+	t.Helper()
+	db.Close()
+	s, err := Open(context.Background(), dir, url)
+	if err != nil {
+		t.Fatalf("migrating: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
 // A store written by a newer dossier is refused; one written by the first
 // schema version, with data in it, is migrated and keeps its data.
 func TestSchemaVersions(t *testing.T) {
@@ -278,22 +301,13 @@ func TestSchemaVersions(t *testing.T) {
 			if err := migrateWith(ctx, db, d, migrations[:2]); err != nil {
 				t.Fatal(err)
 			}
-			var id int64
-			if err := db.QueryRow(d.placeholders(`INSERT INTO subjects (repository, digest, first_seen, last_recorded) VALUES (?, ?, ?, ?) RETURNING id`),
-				app1.Repository, app1.Digest, micros(t0), micros(t0)).Scan(&id); err != nil {
-				t.Fatal(err)
-			}
+			id := insertSubject(t, db, d, app1)
 			// a version 2 row: the whole component in its document
 			if _, err := db.Exec(d.placeholders(`INSERT INTO components (subject_id, purl_base, name, version, type, component, package_key) VALUES (?, ?, ?, ?, ?, ?, ?)`),
 				id, "pkg:npm/lodash", lodash.Name, lodash.Version, lodash.Type, mustJSON(lodash), "npm/lodash"); err != nil {
 				t.Fatal(err)
 			}
-			db.Close()
-			s, err := Open(ctx, dir, url)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer s.Close()
+			s := reopen(t, db, dir, url)
 			dos, err := s.Dossier(ctx, app1)
 			if err != nil || len(dos.Components) != 1 || dos.Components[0].PURL != lodash.PURL || dos.Components[0].Locations[0] != lodash.Locations[0] {
 				t.Fatalf("a version 2 component after migration: %+v %v", dos, err)
@@ -307,11 +321,7 @@ func TestSchemaVersions(t *testing.T) {
 			if err := migrateWith(ctx, db, d, migrations[:3]); err != nil {
 				t.Fatal(err)
 			}
-			var id int64
-			if err := db.QueryRow(d.placeholders(`INSERT INTO subjects (repository, digest, first_seen, last_recorded) VALUES (?, ?, ?, ?) RETURNING id`),
-				app1.Repository, app1.Digest, micros(t0), micros(t0)).Scan(&id); err != nil {
-				t.Fatal(err)
-			}
+			id := insertSubject(t, db, d, app1)
 			// version 3 rows: a whole document per digest and finding, its
 			// IDs beside it; one open, one resolved
 			open, gone := lodashFinding(), lodashFinding()
@@ -332,12 +342,7 @@ func TestSchemaVersions(t *testing.T) {
 					}
 				}
 			}
-			db.Close()
-			s, err := Open(ctx, dir, url)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer s.Close()
+			s := reopen(t, db, dir, url)
 			if f := affected(t, s, "CVE-2021-23337"); len(f) != 1 || f[0].Finding.FirstSeen != t0 || f[0].Finding.LastSeen != t0.Add(time.Hour) || f[0].Finding.Component.PURL != lodash.PURL {
 				t.Errorf("a version 3 finding after migration: %+v", f)
 			}
