@@ -1,0 +1,179 @@
+package admission
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+
+	"github.com/dossier-dev/dossier/internal/collect"
+	"github.com/dossier-dev/dossier/internal/evidence"
+	"github.com/dossier-dev/dossier/internal/oci"
+	"github.com/dossier-dev/dossier/internal/policy"
+)
+
+// Rules is one version of what the webhook decides with: the policies and
+// exceptions, what verifies their signers, and a version naming both.
+type Rules struct {
+	Set     *policy.Set
+	Collect collect.Options
+	// Version changes whenever the policies, exceptions or trust material
+	// change: cached evidence of another version is never used.
+	Version string
+}
+
+// judge resolves image references and gathers the evidence the policies
+// need about each digest, caching both for a while. A cached answer is
+// the evidence itself, re-evaluated on every request: a hit never skips a
+// check the policies require. Concurrent requests for one digest share
+// one gathering; evidence that could not be gathered whole is not kept.
+type judge struct {
+	registry oci.RegistryOptions
+	// evidenceTTL bounds how long gathered evidence is reused; tagTTL how
+	// long a tag's digest is.
+	evidenceTTL, tagTTL time.Duration
+	now                 func() time.Time
+
+	mu       sync.Mutex
+	evidence map[string]*gathering
+	tags     map[string]*resolution
+}
+
+type gathering struct {
+	done    chan struct{}
+	ev      *evidence.Collected
+	expires time.Time
+}
+
+type resolution struct {
+	done    chan struct{}
+	art     *oci.Artifact
+	err     error
+	expires time.Time
+}
+
+func newJudge(registry oci.RegistryOptions, evidenceTTL, tagTTL time.Duration, now func() time.Time) *judge {
+	registry.ShareClients()
+	return &judge{registry: registry, evidenceTTL: evidenceTTL, tagTTL: tagTTL, now: now,
+		evidence: map[string]*gathering{}, tags: map[string]*resolution{}}
+}
+
+// ParseImage reads a container image reference as the container runtime
+// would: a registry reference, Docker Hub by default ("busybox" is
+// index.docker.io/library/busybox:latest).
+func ParseImage(image string) (name.Reference, error) {
+	if strings.TrimSpace(image) == "" {
+		return nil, fmt.Errorf("empty image reference")
+	}
+	ref, err := name.ParseReference(image, name.StrictValidation)
+	if err != nil {
+		// a tag-less reference is valid to the runtime (it means :latest)
+		if ref, err = name.ParseReference(image); err != nil {
+			return nil, fmt.Errorf("image %q: %w", image, err)
+		}
+	}
+	return ref, nil
+}
+
+// resolve names an image by digest: at once when it carries one, else by
+// asking its registry (shared by concurrent requests, kept for tagTTL).
+func (j *judge) resolve(ctx context.Context, ref name.Reference) (*oci.Artifact, error) {
+	key := ref.Name()
+	j.mu.Lock()
+	r, ok := j.tags[key]
+	if ok && !r.expired(j.now()) {
+		j.mu.Unlock()
+		return r.wait(ctx)
+	}
+	r = &resolution{done: make(chan struct{})}
+	j.tags[key] = r
+	j.mu.Unlock()
+	r.art, r.err = oci.Resolve(ctx, oci.Source{Kind: oci.KindRegistry, Input: key, Reference: key}, j.registry)
+	r.expires = j.now().Add(j.tagTTL)
+	if r.err != nil {
+		r.expires = time.Time{} // a failure is not remembered
+	}
+	close(r.done)
+	return r.art, r.err
+}
+
+func (r *resolution) expired(now time.Time) bool {
+	select {
+	case <-r.done:
+		return !now.Before(r.expires)
+	default:
+		return false // still running: share it
+	}
+}
+
+func (r *resolution) wait(ctx context.Context) (*oci.Artifact, error) {
+	select {
+	case <-r.done:
+		return r.art, r.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// gather returns the evidence the rules need about an artifact reached by
+// reference, from the cache when it holds it for this rules version.
+func (j *judge) gather(ctx context.Context, rules *Rules, art *oci.Artifact, reference string) *evidence.Collected {
+	key := art.Subject.String() + "\x00" + reference + "\x00" + rules.Version
+	j.mu.Lock()
+	g, ok := j.evidence[key]
+	if ok {
+		select {
+		case <-g.done:
+			ok = j.now().Before(g.expires)
+		default: // being gathered: share it
+		}
+	}
+	if ok {
+		j.mu.Unlock()
+		select {
+		case <-g.done:
+			return g.ev
+		case <-ctx.Done():
+			return &evidence.Collected{Subject: art.Subject, Reference: reference,
+				Unavailable: map[string]string{evidence.NeedSignatures: ctx.Err().Error()}}
+		}
+	}
+	g = &gathering{done: make(chan struct{})}
+	j.evidence[key] = g
+	j.pruneLocked()
+	j.mu.Unlock()
+	// the gathering outlives a cancelled request that others may share
+	g.ev = collect.Collect(context.WithoutCancel(ctx), rules.Set, art, reference, rules.Collect)
+	if len(g.ev.Unavailable) == 0 {
+		g.expires = j.now().Add(j.evidenceTTL)
+	}
+	close(g.done)
+	return g.ev
+}
+
+// maxCached bounds the cache; expired entries go first.
+const maxCached = 10000
+
+func (j *judge) pruneLocked() {
+	if len(j.evidence) <= maxCached {
+		return
+	}
+	now := j.now()
+	for k, g := range j.evidence {
+		select {
+		case <-g.done:
+			if !now.Before(g.expires) || len(j.evidence) > maxCached {
+				delete(j.evidence, k)
+			}
+		default:
+		}
+	}
+	for k, r := range j.tags {
+		if r.expired(now) {
+			delete(j.tags, k)
+		}
+	}
+}

@@ -1,0 +1,319 @@
+package admission
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	admissionv1 "k8s.io/api/admission/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/dossier-dev/dossier/internal/evidence"
+	"github.com/dossier-dev/dossier/internal/oci"
+	"github.com/dossier-dev/dossier/internal/policy"
+)
+
+// Options configure a webhook.
+type Options struct {
+	Registry oci.RegistryOptions
+	// EvidenceTTL bounds how long gathered evidence about a digest is
+	// reused (default 5 minutes); TagTTL how long a tag's digest is
+	// (default 30 seconds).
+	EvidenceTTL, TagTTL time.Duration
+	// NamespaceLabels reads a namespace's labels, for policies that select
+	// namespaces by label; without it such policies cannot be judged and
+	// their images are refused (fail closed).
+	NamespaceLabels func(ctx context.Context, namespace string) (map[string]string, error)
+	Now             func() time.Time
+}
+
+// Webhook answers AdmissionReviews with the rules in force.
+type Webhook struct {
+	rules  func() *Rules
+	judge  *judge
+	labels func(ctx context.Context, namespace string) (map[string]string, error)
+	now    func() time.Time
+}
+
+// New makes a webhook deciding with rules (called on every review, so
+// that reloaded policies apply at once).
+func New(rules func() *Rules, opts Options) *Webhook {
+	if opts.EvidenceTTL <= 0 {
+		opts.EvidenceTTL = 5 * time.Minute
+	}
+	if opts.TagTTL <= 0 {
+		opts.TagTTL = 30 * time.Second
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	return &Webhook{rules: rules, judge: newJudge(opts.Registry, opts.EvidenceTTL, opts.TagTTL, opts.Now), labels: opts.NamespaceLabels, now: opts.Now}
+}
+
+// Verdict is what the webhook decided about one image of a request.
+type Verdict struct {
+	Image Image `json:"image"`
+	// Matched says a policy's images match it; the others are left alone.
+	Matched bool `json:"matched"`
+	// Subject is the digest judged (unset when it could not be resolved).
+	Subject evidence.Subject `json:"subject"`
+	// Decision is the policies' decision about Subject.
+	Decision *evidence.Decision `json:"decision,omitempty"`
+	// Failure says why no decision could be made (resolution failed, say);
+	// Enforced says an enforcing policy matched, so that it denies.
+	Failure  string `json:"failure,omitempty"`
+	Enforced bool   `json:"enforced"`
+}
+
+// Judgement is the verdicts about one request's images.
+type Judgement struct {
+	Verdicts []Verdict
+}
+
+// Allowed says no enforcing policy refuses an image.
+func (j Judgement) Allowed() bool {
+	for _, v := range j.Verdicts {
+		if v.denies() {
+			return false
+		}
+	}
+	return true
+}
+
+func (v Verdict) denies() bool {
+	if v.Failure != "" {
+		return v.Enforced
+	}
+	return v.Decision != nil && !v.Decision.Allowed
+}
+
+// Judge decides every image of an admission request. The images of one
+// reference are judged once however many containers use it.
+func (w *Webhook) Judge(ctx context.Context, req *admissionv1.AdmissionRequest) (Judgement, error) {
+	kind := req.Kind.Kind
+	images, err := Images(kind, req.Object.Raw)
+	if err != nil {
+		return Judgement{}, err
+	}
+	rules := w.rules()
+	var labels map[string]string
+	var labelsErr error
+	labelsRead := false
+	byReference := map[string]Verdict{}
+	var out Judgement
+	for _, im := range images {
+		v, ok := byReference[im.Reference]
+		if !ok {
+			v = w.judgeImage(ctx, rules, req.Namespace, im, func() (map[string]string, error) {
+				if !labelsRead {
+					labelsRead = true
+					if w.labels == nil {
+						labelsErr = fmt.Errorf("a policy selects namespaces by label and the webhook cannot read namespace labels")
+					} else {
+						labels, labelsErr = w.labels(ctx, req.Namespace)
+					}
+				}
+				return labels, labelsErr
+			})
+			byReference[im.Reference] = v
+		}
+		v.Image = im
+		out.Verdicts = append(out.Verdicts, v)
+	}
+	return out, nil
+}
+
+// judgeImage decides one image reference in a namespace; namespaceLabels
+// is asked only when a policy selects namespaces by label.
+func (w *Webhook) judgeImage(ctx context.Context, rules *Rules, namespace string, im Image, namespaceLabels func() (map[string]string, error)) Verdict {
+	v := Verdict{Image: im}
+	ref, err := ParseImage(im.Reference)
+	if err != nil {
+		// an image that does not parse cannot be shown to be allowed
+		v.Matched, v.Enforced, v.Failure = true, true, err.Error()
+		return v
+	}
+	// the policies whose images match, whatever their namespaces
+	probe := &evidence.Collected{Reference: ref.Name(), Subject: evidence.Subject{Repository: ref.Context().Name()}}
+	candidates := matchingPolicies(rules.Set, probe)
+	if len(candidates) == 0 {
+		return v
+	}
+	probe.Namespace = namespace
+	if needsLabels(candidates) {
+		labels, err := namespaceLabels()
+		if err != nil {
+			v.Matched, v.Enforced = true, anyEnforcing(candidates)
+			v.Failure = fmt.Sprintf("namespace %s: %v", namespace, err)
+			return v
+		}
+		probe.NamespaceLabels = labels
+	}
+	matching := matchingPolicies(rules.Set, probe)
+	if len(matching) == 0 {
+		return v
+	}
+	v.Matched, v.Enforced = true, anyEnforcing(matching)
+	art, err := w.judge.resolve(ctx, ref)
+	if err != nil {
+		v.Failure = fmt.Sprintf("resolving %s: %v", im.Reference, err)
+		return v
+	}
+	v.Subject = art.Subject
+	ev := *w.judge.gather(ctx, rules, art, ref.Name())
+	ev.Namespace, ev.NamespaceLabels = namespace, probe.NamespaceLabels
+	d := policy.Evaluate(rules.Set, &ev, w.now())
+	v.Decision = &d
+	return v
+}
+
+// matchingPolicies are the policies whose images (and namespaces) match
+// an image by its full name ("busybox" is
+// index.docker.io/library/busybox:latest), as the decision will.
+func matchingPolicies(set *policy.Set, probe *evidence.Collected) []*policy.Policy {
+	var out []*policy.Policy
+	for _, p := range set.Policies {
+		if p.Matches(probe) {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func needsLabels(policies []*policy.Policy) bool {
+	return slices.ContainsFunc(policies, func(p *policy.Policy) bool {
+		return p.Namespaces != nil && len(p.Namespaces.MatchLabels) > 0
+	})
+}
+
+func anyEnforcing(policies []*policy.Policy) bool {
+	return slices.ContainsFunc(policies, func(p *policy.Policy) bool { return p.Mode == evidence.ModeEnforce })
+}
+
+// Validate answers a validating review: denied when an enforcing policy
+// refuses an image, with what is wrong and how to fix it; audit failures
+// are admitted and returned as warnings.
+func (w *Webhook) Validate(ctx context.Context, review *admissionv1.AdmissionReview) (*admissionv1.AdmissionReview, Judgement) {
+	resp, j, ok := w.start(ctx, review)
+	if !ok {
+		return respond(review, resp), j
+	}
+	var denials []string
+	for _, v := range j.Verdicts {
+		switch {
+		case !v.Matched:
+		case v.denies():
+			denials = append(denials, denial(v))
+		default:
+			resp.Warnings = append(resp.Warnings, warnings(v)...)
+		}
+	}
+	resp.Allowed = len(denials) == 0
+	if !resp.Allowed {
+		resp.Result = &metav1.Status{Status: metav1.StatusFailure, Code: 403, Reason: metav1.StatusReasonForbidden,
+			Message: "dossier: " + strings.Join(denials, "; ")}
+	}
+	return respond(review, resp), j
+}
+
+// Mutate answers a mutating review: every image a policy matches is
+// pinned to the digest the policies judged; nothing else is touched, and
+// nothing is refused here (the validating review refuses).
+func (w *Webhook) Mutate(ctx context.Context, review *admissionv1.AdmissionReview) (*admissionv1.AdmissionReview, Judgement) {
+	resp, j, ok := w.start(ctx, review)
+	if !ok {
+		resp.Allowed, resp.Result = true, nil // the validating review refuses
+		return respond(review, resp), j
+	}
+	resp.Allowed = true
+	type op struct {
+		Op    string `json:"op"`
+		Path  string `json:"path"`
+		Value string `json:"value"`
+	}
+	var patch []op
+	for _, v := range j.Verdicts {
+		if !v.Matched || v.Subject.Digest == "" {
+			continue
+		}
+		pinned := v.Subject.String()
+		if v.Image.Reference != pinned {
+			patch = append(patch, op{Op: "replace", Path: v.Image.Path, Value: pinned})
+		}
+	}
+	if len(patch) > 0 {
+		data, _ := json.Marshal(patch) // strings always marshal
+		pt := admissionv1.PatchTypeJSONPatch
+		resp.Patch, resp.PatchType = data, &pt
+	}
+	return respond(review, resp), j
+}
+
+// start checks a review and judges its request; ok is false when the
+// response is already decided (refused as malformed, or nothing to judge).
+func (w *Webhook) start(ctx context.Context, review *admissionv1.AdmissionReview) (*admissionv1.AdmissionResponse, Judgement, bool) {
+	req := review.Request
+	resp := &admissionv1.AdmissionResponse{UID: req.UID}
+	if req.Operation == admissionv1.Delete || req.Operation == admissionv1.Connect || len(req.Object.Raw) == 0 {
+		resp.Allowed = true
+		return resp, Judgement{}, false
+	}
+	j, err := w.Judge(ctx, req)
+	if err != nil {
+		resp.Result = &metav1.Status{Status: metav1.StatusFailure, Code: 400, Reason: metav1.StatusReasonBadRequest, Message: "dossier: " + err.Error()}
+		return resp, j, false
+	}
+	return resp, j, true
+}
+
+func respond(review *admissionv1.AdmissionReview, resp *admissionv1.AdmissionResponse) *admissionv1.AdmissionReview {
+	return &admissionv1.AdmissionReview{TypeMeta: review.TypeMeta, Response: resp}
+}
+
+// denial says why an image is refused, for the developer who deployed it.
+func denial(v Verdict) string {
+	where := fmt.Sprintf("%s %q (image %s)", listName(v.Image.List), v.Image.Container, v.Image.Reference)
+	if v.Failure != "" {
+		return fmt.Sprintf("%s cannot be verified: %s", where, v.Failure)
+	}
+	var reasons []string
+	for _, r := range v.Decision.Rules {
+		if r.Outcome != evidence.OutcomeFail || r.Mode != evidence.ModeEnforce {
+			continue
+		}
+		s := fmt.Sprintf("policy %s rule %s: %s", r.Policy, r.Rule, r.Reason)
+		if r.Fix != "" {
+			s += " (fix: " + r.Fix + ")"
+		}
+		reasons = append(reasons, s)
+	}
+	return fmt.Sprintf("%s = %s denied: %s", where, v.Subject, strings.Join(reasons, "; "))
+}
+
+// warnings are an admitted image's audit failures.
+func warnings(v Verdict) []string {
+	where := fmt.Sprintf("%s %q (image %s)", listName(v.Image.List), v.Image.Container, v.Image.Reference)
+	if v.Failure != "" {
+		return []string{fmt.Sprintf("dossier audit: %s cannot be verified: %s", where, v.Failure)}
+	}
+	var out []string
+	for _, r := range v.Decision.Rules {
+		if r.Outcome == evidence.OutcomeFail {
+			out = append(out, fmt.Sprintf("dossier audit: %s: policy %s rule %s: %s", where, r.Policy, r.Rule, r.Reason))
+		}
+	}
+	return out
+}
+
+func listName(list string) string {
+	switch list {
+	case "initContainers":
+		return "init container"
+	case "ephemeralContainers":
+		return "ephemeral container"
+	}
+	return "container"
+}

@@ -1,0 +1,252 @@
+package admission
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	admissionv1 "k8s.io/api/admission/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/dossier-dev/dossier/internal/attest"
+	"github.com/dossier-dev/dossier/internal/collect"
+	"github.com/dossier-dev/dossier/internal/oci"
+	"github.com/dossier-dev/dossier/internal/policy"
+	"github.com/dossier-dev/dossier/internal/sign"
+	"github.com/dossier-dev/dossier/internal/testutil"
+)
+
+// fixture is a registry holding a signed and an unsigned image, and the
+// rules of a policy file requiring the release key's signature.
+type fixture struct {
+	host             string
+	signed, unsigned string // digests
+	rules            *Rules
+}
+
+func newFixture(t *testing.T, policyYAML string) *fixture {
+	t.Helper()
+	ctx := context.Background()
+	f := &fixture{host: testutil.Registry(t)}
+	f.signed = testutil.PushSample(t, "npm-app", f.host+"/team/signed:v1")
+	f.unsigned = testutil.PushSample(t, "go-app", f.host+"/team/unsigned:v1")
+	kp, err := sign.GenerateKeyPair()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if _, _, err := kp.WriteKeyFiles(filepath.Join(dir, "release"), []byte("pw"), false); err != nil {
+		t.Fatal(err)
+	}
+	repo, err := oci.OpenRepository(f.host+"/team/signed", oci.RegistryOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	desc, err := repo.Resolve(ctx, "v1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := attest.SignImage(ctx, repo, desc, nil, sign.NewKeySigner(kp, ""), time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "policy.yaml")
+	if err := os.WriteFile(path, []byte(strings.ReplaceAll(policyYAML, "HOST", f.host)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	docs, err := policy.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	set := &policy.Set{Policies: docs.Policies, Exceptions: docs.Exceptions}
+	trust, err := collect.TrustFor(set, nil, nil, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.rules = &Rules{Set: set, Collect: collect.Options{Trust: trust, Timeout: 10 * time.Second}, Version: "1"}
+	return f
+}
+
+const signedPolicy = `apiVersion: dossier.dev/v1alpha1
+kind: SupplyChainPolicy
+metadata: {name: require-signed}
+spec:
+  mode: enforce
+  images: ["HOST/team/**"]
+  namespaces: {names: [prod]}
+  signers:
+    - name: release
+      key: {file: release.pub}
+  rules:
+    - name: signed
+      signature: {}
+---
+apiVersion: dossier.dev/v1alpha1
+kind: SupplyChainPolicy
+metadata: {name: audit-signed}
+spec:
+  mode: audit
+  images: ["HOST/team/**"]
+  namespaces: {names: [staging]}
+  signers:
+    - name: release
+      key: {file: release.pub}
+  rules:
+    - name: signed
+      signature: {}
+`
+
+// podReview is a review of a Pod creation in a namespace.
+func podReview(t *testing.T, namespace string, spec corev1.PodSpec) *admissionv1.AdmissionReview {
+	t.Helper()
+	pod := corev1.Pod{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"}, ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: namespace}, Spec: spec}
+	raw, err := json.Marshal(pod)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &admissionv1.AdmissionReview{
+		TypeMeta: metav1.TypeMeta{APIVersion: "admission.k8s.io/v1", Kind: "AdmissionReview"},
+		Request: &admissionv1.AdmissionRequest{UID: types.UID("uid-1"), Kind: metav1.GroupVersionKind{Version: "v1", Kind: "Pod"},
+			Resource: metav1.GroupVersionResource{Version: "v1", Resource: "pods"}, Namespace: namespace, Operation: admissionv1.Create,
+			Object: runtime.RawExtension{Raw: raw}},
+	}
+}
+
+func containers(images ...string) corev1.PodSpec {
+	var spec corev1.PodSpec
+	for i, im := range images {
+		spec.Containers = append(spec.Containers, corev1.Container{Name: fmt.Sprintf("c%d", i), Image: im})
+	}
+	return spec
+}
+
+func TestValidateAndMutate(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, signedPolicy)
+	w := New(func() *Rules { return f.rules }, Options{})
+
+	// signed: admitted, and pinned to the digest judged
+	review := podReview(t, "prod", containers(f.host+"/team/signed:v1", "docker.io/library/busybox:1.36"))
+	out, _ := w.Validate(ctx, review)
+	if !out.Response.Allowed || out.Response.UID != "uid-1" || out.APIVersion != "admission.k8s.io/v1" {
+		t.Fatalf("signed image: %+v", out.Response)
+	}
+	out, _ = w.Mutate(ctx, review)
+	var patch []map[string]string
+	if !out.Response.Allowed || json.Unmarshal(out.Response.Patch, &patch) != nil || len(patch) != 1 ||
+		patch[0]["path"] != "/spec/containers/0/image" || patch[0]["value"] != f.host+"/team/signed@"+f.signed {
+		t.Fatalf("mutation: %s %+v", out.Response.Patch, out.Response)
+	}
+
+	// unsigned: denied with the image, the digest, the rule and the fix
+	out, _ = w.Validate(ctx, podReview(t, "prod", containers(f.host+"/team/unsigned:v1")))
+	msg := ""
+	if out.Response.Result != nil {
+		msg = out.Response.Result.Message
+	}
+	if out.Response.Allowed || !strings.Contains(msg, `container "c0" (image `+f.host+`/team/unsigned:v1) = `+f.host+`/team/unsigned@`+f.unsigned) ||
+		!strings.Contains(msg, "policy require-signed rule signed") || !strings.Contains(msg, "fix: dossier sign") {
+		t.Fatalf("unsigned image: %+v", out.Response)
+	}
+
+	// audit: admitted, with a warning
+	out, _ = w.Validate(ctx, podReview(t, "staging", containers(f.host+"/team/unsigned:v1")))
+	if !out.Response.Allowed || len(out.Response.Warnings) != 1 || !strings.Contains(out.Response.Warnings[0], "dossier audit:") {
+		t.Fatalf("audit: %+v", out.Response)
+	}
+
+	// a namespace no policy covers: untouched
+	review = podReview(t, "dev", containers(f.host+"/team/unsigned:v1"))
+	if out, _ := w.Validate(ctx, review); !out.Response.Allowed || len(out.Response.Warnings) != 0 {
+		t.Errorf("unmatched namespace: %+v", out.Response)
+	}
+	if out, _ := w.Mutate(ctx, review); out.Response.Patch != nil {
+		t.Errorf("an image no policy matches was patched: %s", out.Response.Patch)
+	}
+}
+
+// Eight containers of one image: one resolution and one gathering, and
+// every container is judged.
+func TestOneVerificationPerImage(t *testing.T) {
+	f := newFixture(t, signedPolicy)
+	var gathered atomic.Int32
+	rules := *f.rules
+	w := New(func() *Rules { return &rules }, Options{})
+	images := make([]string, 8)
+	for i := range images {
+		images[i] = f.host + "/team/signed:v1"
+	}
+	j, err := w.Judge(context.Background(), podReview(t, "prod", containers(images...)).Request)
+	if err != nil || len(j.Verdicts) != 8 || !j.Allowed() {
+		t.Fatalf("%+v %v", j, err)
+	}
+	for _, g := range w.judge.evidence {
+		<-g.done
+		gathered.Add(1)
+	}
+	if gathered.Load() != 1 || len(w.judge.tags) != 1 {
+		t.Errorf("%d gatherings and %d resolutions for one image", gathered.Load(), len(w.judge.tags))
+	}
+}
+
+// When the registry cannot be reached, enforce denies and audit admits
+// with the failure as a warning.
+func TestRegistryDownFailsClosed(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, signedPolicy)
+	w := New(func() *Rules { return f.rules }, Options{Registry: oci.RegistryOptions{Timeout: time.Second, Retries: -1}})
+	gone := "127.0.0.1:1/team/signed:v1" // nothing listens on port 1
+	gonePolicy := *f.rules
+	w.rules = func() *Rules { return &gonePolicy }
+	for _, p := range gonePolicy.Set.Policies {
+		g, err := policy.CompileGlob("127.0.0.1:1/team/**")
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.Images = append(p.Images, g)
+	}
+	out, _ := w.Validate(ctx, podReview(t, "prod", containers(gone)))
+	if out.Response.Allowed || !strings.Contains(out.Response.Result.Message, "cannot be verified: resolving 127.0.0.1:1/team/signed:v1") {
+		t.Errorf("enforce with the registry down: %+v", out.Response)
+	}
+	out, _ = w.Validate(ctx, podReview(t, "staging", containers(gone)))
+	if !out.Response.Allowed || len(out.Response.Warnings) != 1 || !strings.Contains(out.Response.Warnings[0], "cannot be verified") {
+		t.Errorf("audit with the registry down: %+v", out.Response)
+	}
+}
+
+// Policies selecting namespaces by label are judged with the labels read,
+// and refuse when they cannot be read.
+func TestNamespaceLabels(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, strings.Replace(signedPolicy, "namespaces: {names: [prod]}", "namespaces: {selector: {matchLabels: {tier: prod}}}", 1))
+	labels := map[string]map[string]string{"payments": {"tier": "prod"}, "sandbox": {"tier": "dev"}}
+	w := New(func() *Rules { return f.rules }, Options{NamespaceLabels: func(_ context.Context, ns string) (map[string]string, error) {
+		if l, ok := labels[ns]; ok {
+			return l, nil
+		}
+		return nil, errors.New("namespace not found")
+	}})
+	if out, _ := w.Validate(ctx, podReview(t, "payments", containers(f.host+"/team/unsigned:v1"))); out.Response.Allowed {
+		t.Errorf("labelled namespace: %+v", out.Response)
+	}
+	if out, _ := w.Validate(ctx, podReview(t, "sandbox", containers(f.host+"/team/unsigned:v1"))); !out.Response.Allowed {
+		t.Errorf("a namespace without the label: %+v", out.Response)
+	}
+	if out, _ := w.Validate(ctx, podReview(t, "unknown", containers(f.host+"/team/unsigned:v1"))); out.Response.Allowed || !strings.Contains(out.Response.Result.Message, "namespace not found") {
+		t.Errorf("labels that cannot be read: %+v", out.Response)
+	}
+	blind := New(func() *Rules { return f.rules }, Options{})
+	if out, _ := blind.Validate(ctx, podReview(t, "payments", containers(f.host+"/team/signed:v1"))); out.Response.Allowed {
+		t.Errorf("a webhook that cannot read labels admitted: %+v", out.Response)
+	}
+}
