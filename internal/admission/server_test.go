@@ -1,0 +1,131 @@
+package admission
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	admissionv1 "k8s.io/api/admission/v1"
+
+	"github.com/dossier-dev/dossier/internal/policy"
+)
+
+// post sends a body to a webhook path and reads the answer.
+func post(t *testing.T, h http.Handler, path string, body []byte) (int, *admissionv1.AdmissionReview, string) {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, path, bytes.NewReader(body)))
+	var review admissionv1.AdmissionReview
+	if rec.Code == http.StatusOK {
+		if err := json.Unmarshal(rec.Body.Bytes(), &review); err != nil {
+			t.Fatalf("%s: an answer that is not a review: %s", path, rec.Body)
+		}
+	}
+	return rec.Code, &review, rec.Body.String()
+}
+
+func noRules() *Rules { return &Rules{Set: &policy.Set{}, Version: "none"} }
+
+func TestBadReviews(t *testing.T) {
+	h := New(noRules, Options{}).Handler()
+	for name, c := range map[string]struct {
+		body   string
+		status int
+		reason string
+	}{
+		"garbage":        {"\x00\x01not json", 400, "not JSON"},
+		"truncated":      {`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionRev`, 400, "not JSON"},
+		"wrong kind":     {`{"apiVersion":"admission.k8s.io/v1beta1","kind":"AdmissionReview","request":{"uid":"u1"}}`, 200, "want admission.k8s.io/v1 AdmissionReview"},
+		"no request":     {`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview"}`, 200, "no request"},
+		"no uid":         {`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{}}`, 200, "no uid"},
+		"wrong types":    {`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":5}}`, 200, "cannot unmarshal"},
+		"bad pod object": {`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u2","operation":"CREATE","kind":{"version":"v1","kind":"Pod"},"object":{"spec":{"containers":"x"}}}}`, 200, "Pod: spec"},
+	} {
+		for _, path := range []string{"/admission/validate", "/admission/mutate"} {
+			code, review, raw := post(t, h, path, []byte(c.body))
+			if code != c.status {
+				t.Errorf("%s %s: HTTP %d, want %d: %s", name, path, code, c.status, raw)
+				continue
+			}
+			if code != 200 {
+				if !strings.Contains(raw, c.reason) {
+					t.Errorf("%s %s: %q lacks %q", name, path, raw, c.reason)
+				}
+				continue
+			}
+			r := review.Response
+			if r == nil || review.APIVersion != "admission.k8s.io/v1" {
+				t.Errorf("%s %s: not a v1 review answer: %s", name, path, raw)
+				continue
+			}
+			if path == "/admission/validate" && (r.Allowed || r.Result == nil || !strings.Contains(r.Result.Message, c.reason)) {
+				t.Errorf("%s: validating answer %+v", name, r)
+			}
+		}
+	}
+	big := bytes.Repeat([]byte(" "), MaxReviewBytes+1)
+	if code, _, _ := post(t, h, "/admission/validate", big); code != http.StatusRequestEntityTooLarge {
+		t.Errorf("oversized review: HTTP %d", code)
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/admission/validate", nil))
+	if rec.Code != http.StatusMethodNotAllowed {
+		t.Errorf("GET: HTTP %d", rec.Code)
+	}
+}
+
+// Thousands of containers and odd references are answered, never a panic.
+func TestManyContainersAndOddReferences(t *testing.T) {
+	f := newFixture(t, signedPolicy)
+	h := New(func() *Rules { return f.rules }, Options{}).Handler()
+	images := make([]string, 3000)
+	for i := range images {
+		images[i] = fmt.Sprintf("registry.example/other/app%d:v1", i)
+	}
+	body, _ := json.Marshal(podReview(t, "prod", containers(images...)))
+	if code, review, raw := post(t, h, "/admission/validate", body); code != 200 || !review.Response.Allowed {
+		t.Fatalf("3,000 containers no policy matches: %d %.300s", code, raw)
+	}
+	for _, odd := range []string{"busybox", "busybox:latest", "registry.example/app@sha256:" + strings.Repeat("0", 64), "127.0.0.1:5000/app:v1",
+		"Registry.Example/App:v1", f.host + "/team/signed", f.host + "/team/UPPER:v1", ""} {
+		body, _ := json.Marshal(podReview(t, "prod", containers(odd)))
+		code, review, raw := post(t, h, "/admission/validate", body)
+		if code != 200 || review.Response == nil {
+			t.Errorf("%q: %d %s", odd, code, raw)
+		}
+	}
+	// an image of the policy's registry that does not parse is refused
+	body, _ = json.Marshal(podReview(t, "prod", containers(f.host+"/team/UPPER:v1")))
+	if _, review, _ := post(t, h, "/admission/validate", body); review.Response.Allowed {
+		t.Errorf("an unparsable image was admitted: %+v", review.Response)
+	}
+}
+
+func FuzzHandler(f *testing.F) {
+	f.Add([]byte(`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u","operation":"CREATE","kind":{"version":"v1","kind":"Pod"},"object":{"spec":{"containers":[{"name":"a","image":"busybox"}]}}}}`))
+	f.Add([]byte(`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u","operation":"CREATE","kind":{"group":"batch","version":"v1","kind":"CronJob"},"object":{"spec":{"jobTemplate":{"spec":{"template":{"spec":{"initContainers":[{"image":"x:1"}]}}}}}}}}`))
+	f.Add([]byte(`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u","operation":"DELETE"}}`))
+	f.Add([]byte(`[]`))
+	h := New(noRules, Options{}).Handler()
+	f.Fuzz(func(t *testing.T, body []byte) {
+		for _, path := range []string{"/admission/validate", "/admission/mutate"} {
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, path, bytes.NewReader(body)).WithContext(context.Background()))
+			switch rec.Code {
+			case 200:
+				var review admissionv1.AdmissionReview
+				if json.Unmarshal(rec.Body.Bytes(), &review) != nil || review.Response == nil {
+					t.Fatalf("HTTP 200 without a review answer: %s", rec.Body)
+				}
+			case 400, 413:
+			default:
+				t.Fatalf("HTTP %d", rec.Code)
+			}
+		}
+	})
+}
