@@ -14,6 +14,7 @@ import (
 	"github.com/dossier-dev/dossier/internal/evidence"
 	"github.com/dossier-dev/dossier/internal/oci"
 	"github.com/dossier-dev/dossier/internal/policy"
+	"github.com/dossier-dev/dossier/internal/store"
 )
 
 // Options configure a webhook.
@@ -27,15 +28,20 @@ type Options struct {
 	// namespaces by label; without it such policies cannot be judged and
 	// their images are refused (fail closed).
 	NamespaceLabels func(ctx context.Context, namespace string) (map[string]string, error)
-	Now             func() time.Time
+	// Store, when set, keeps every validating decision, and marks admitted
+	// Pods' digests deployed; OnStoreError hears of decisions it lost.
+	Store        store.Store
+	OnStoreError func(error)
+	Now          func() time.Time
 }
 
 // Webhook answers AdmissionReviews with the rules in force.
 type Webhook struct {
-	rules  func() *Rules
-	judge  *judge
-	labels func(ctx context.Context, namespace string) (map[string]string, error)
-	now    func() time.Time
+	rules    func() *Rules
+	judge    *judge
+	labels   func(ctx context.Context, namespace string) (map[string]string, error)
+	recorder *recorder
+	now      func() time.Time
 }
 
 // New makes a webhook deciding with rules (called on every review, so
@@ -50,7 +56,26 @@ func New(rules func() *Rules, opts Options) *Webhook {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Webhook{rules: rules, judge: newJudge(opts.Registry, opts.EvidenceTTL, opts.TagTTL, opts.Now), labels: opts.NamespaceLabels, now: opts.Now}
+	w := &Webhook{rules: rules, judge: newJudge(opts.Registry, opts.EvidenceTTL, opts.TagTTL, opts.Now), labels: opts.NamespaceLabels, now: opts.Now}
+	if opts.Store != nil {
+		w.recorder = newRecorder(opts.Store, opts.OnStoreError)
+	}
+	return w
+}
+
+// Close writes the decisions still on their way to the store.
+func (w *Webhook) Close() {
+	if w.recorder != nil {
+		w.recorder.close()
+	}
+}
+
+// Lost counts the decisions that did not reach the store.
+func (w *Webhook) Lost() int64 {
+	if w.recorder == nil {
+		return 0
+	}
+	return w.recorder.dropped.Load()
 }
 
 // Verdict is what the webhook decided about one image of a request.
@@ -212,6 +237,9 @@ func (w *Webhook) Validate(ctx context.Context, review *admissionv1.AdmissionRev
 		}
 	}
 	resp.Allowed = len(denials) == 0
+	if w.recorder != nil {
+		w.recorder.add(admissions(review.Request, j, w.now()))
+	}
 	if !resp.Allowed {
 		resp.Result = &metav1.Status{Status: metav1.StatusFailure, Code: 403, Reason: metav1.StatusReasonForbidden,
 			Message: "dossier: " + strings.Join(denials, "; ")}

@@ -20,9 +20,11 @@ import (
 
 	"github.com/dossier-dev/dossier/internal/attest"
 	"github.com/dossier-dev/dossier/internal/collect"
+	"github.com/dossier-dev/dossier/internal/evidence"
 	"github.com/dossier-dev/dossier/internal/oci"
 	"github.com/dossier-dev/dossier/internal/policy"
 	"github.com/dossier-dev/dossier/internal/sign"
+	"github.com/dossier-dev/dossier/internal/store"
 	"github.com/dossier-dev/dossier/internal/testutil"
 )
 
@@ -248,5 +250,52 @@ func TestNamespaceLabels(t *testing.T) {
 	blind := New(func() *Rules { return f.rules }, Options{})
 	if out, _ := blind.Validate(ctx, podReview(t, "payments", containers(f.host+"/team/signed:v1"))); out.Response.Allowed {
 		t.Errorf("a webhook that cannot read labels admitted: %+v", out.Response)
+	}
+}
+
+// Validating decisions reach the store, admitted Pods' digests are marked
+// deployed, and a store that is down costs records, not admissions.
+func TestDecisionsRecorded(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, signedPolicy)
+	st, err := store.Open(ctx, t.TempDir(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	w := New(func() *Rules { return f.rules }, Options{Store: st})
+	for _, c := range []struct{ namespace, image string }{{"prod", "/team/signed:v1"}, {"prod", "/team/unsigned:v1"}, {"staging", "/team/unsigned:v1"}} {
+		review := podReview(t, c.namespace, containers(f.host+c.image, f.host+c.image))
+		review.Request.UserInfo.Username = "dev@example.com"
+		w.Validate(ctx, review)
+	}
+	w.Close()
+	signed, err := st.Dossier(ctx, evidence.Subject{Repository: f.host + "/team/signed", Digest: f.signed})
+	if err != nil || signed == nil || len(signed.Admissions) != 1 || signed.Admissions[0].Outcome != store.AdmissionAllowed ||
+		signed.Admissions[0].User != "dev@example.com" || signed.Admissions[0].Workload != "Pod/web" || len(signed.Deployments) != 1 {
+		t.Fatalf("signed: %+v %v", signed, err)
+	}
+	unsigned, err := st.Dossier(ctx, evidence.Subject{Repository: f.host + "/team/unsigned", Digest: f.unsigned})
+	outcomes := map[string]string{}
+	for _, a := range unsigned.Admissions {
+		outcomes[a.Namespace] = a.Outcome
+	}
+	if err != nil || len(unsigned.Admissions) != 2 || outcomes["prod"] != store.AdmissionDenied || outcomes["staging"] != store.AdmissionAudited ||
+		len(unsigned.Deployments) != 1 || unsigned.Deployments[0].Namespace != "staging" {
+		t.Errorf("unsigned: %+v %v", unsigned, err)
+	}
+
+	// the store goes away: admissions go on, the loss is reported
+	down, err := store.Open(ctx, t.TempDir(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	down.Close()
+	var reported atomic.Int32
+	w = New(func() *Rules { return f.rules }, Options{Store: down, OnStoreError: func(error) { reported.Add(1) }})
+	out, _ := w.Validate(ctx, podReview(t, "prod", containers(f.host+"/team/signed:v1")))
+	w.Close()
+	if !out.Response.Allowed || w.Lost() != 1 || reported.Load() != 1 {
+		t.Errorf("store down: allowed %v, %d lost, %d reported", out.Response.Allowed, w.Lost(), reported.Load())
 	}
 }

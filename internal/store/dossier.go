@@ -12,7 +12,7 @@ import (
 func (s *sqlStore) Dossier(ctx context.Context, subject evidence.Subject) (*Dossier, error) {
 	d := &Dossier{Subject: subject, Tags: []TagMove{}, Components: []evidence.Component{}, Findings: []StoredFinding{},
 		Signatures: []evidence.VerifiedSignature{}, Attestations: []evidence.Attestation{}, Unverified: []evidence.RejectedSignature{},
-		Exceptions: []evidence.Exception{}, Decisions: []evidence.Decision{}, Deployments: []Deployment{}}
+		Exceptions: []evidence.Exception{}, Decisions: []evidence.Decision{}, Deployments: []Deployment{}, Admissions: []Admission{}}
 	var id, first, last int64
 	err := s.db.QueryRowContext(ctx, s.q(`SELECT id, media_type, platform, first_seen, last_recorded FROM subjects WHERE repository = ? AND digest = ?`),
 		subject.Repository, subject.Digest).Scan(&id, &d.MediaType, &d.Platform, &first, &last)
@@ -138,8 +138,36 @@ func (s *sqlStore) Dossier(ctx context.Context, subject evidence.Subject) (*Doss
 	if err != nil {
 		return nil, err
 	}
+	rows, err = s.db.QueryContext(ctx, s.q(`SELECT at, image, namespace, workload, username, outcome, reason, decision FROM admissions
+		WHERE subject_id = ? ORDER BY at DESC, id DESC LIMIT ?`), id, dossierAdmissions)
+	if err != nil {
+		return nil, err
+	}
+	err = each(rows, func() error {
+		a := Admission{Subject: subject}
+		var at int64
+		var decision sql.NullString
+		if err := rows.Scan(&at, &a.Image, &a.Namespace, &a.Workload, &a.User, &a.Outcome, &a.Reason, &decision); err != nil {
+			return err
+		}
+		a.At = fromMicros(at)
+		if decision.Valid {
+			a.Decision = &evidence.Decision{}
+			if err := json.Unmarshal([]byte(decision.String), a.Decision); err != nil {
+				return err
+			}
+		}
+		d.Admissions = append(d.Admissions, a)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
 	return d, nil
 }
+
+// dossierAdmissions bounds the admission decisions a dossier lists.
+const dossierAdmissions = 100
 
 // decodeRows runs a one-column query and hands each value to decode.
 func (s *sqlStore) decodeRows(ctx context.Context, query string, arg any, decode func([]byte) error) error {

@@ -155,6 +155,21 @@ var migrations = []migration{{statements: []string{
 		first_seen BIGINT NOT NULL,
 		last_seen BIGINT NOT NULL,
 		UNIQUE (subject_id, namespace, workload))`,
+}}, {statements: []string{
+	// admission decisions: one row per image of a reviewed object
+	`CREATE TABLE admissions (
+		id {{id}},
+		at BIGINT NOT NULL,
+		subject_id BIGINT REFERENCES subjects (id),
+		image TEXT NOT NULL,
+		namespace TEXT NOT NULL,
+		workload TEXT NOT NULL,
+		username TEXT NOT NULL,
+		outcome TEXT NOT NULL,
+		reason TEXT NOT NULL,
+		decision TEXT)`,
+	`CREATE INDEX admissions_subject ON admissions (subject_id, at)`,
+	`CREATE INDEX admissions_at ON admissions (at)`,
 }}}
 
 // dialect is what differs between the backends.

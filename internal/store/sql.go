@@ -305,18 +305,73 @@ func (s *sqlStore) SeenDeployed(ctx context.Context, subject evidence.Subject, n
 		return err
 	}
 	defer tx.Rollback()
-	var id int64
-	if err := tx.QueryRowContext(ctx, s.q(`INSERT INTO subjects (repository, digest, first_seen, last_recorded) VALUES (?, ?, ?, ?)
-		ON CONFLICT (repository, digest) DO UPDATE SET repository = excluded.repository RETURNING id`),
-		subject.Repository, subject.Digest, micros(at), micros(at)).Scan(&id); err != nil {
+	id, err := s.subjectID(ctx, tx, subject, at)
+	if err == nil {
+		err = s.deployed(ctx, tx, id, namespace, workload, at)
+	}
+	if err != nil {
 		return fmt.Errorf("deployment of %s: %w", subject, err)
 	}
-	if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO deployments (subject_id, namespace, workload, first_seen, last_seen) VALUES (?, ?, ?, ?, ?)
+	return tx.Commit()
+}
+
+// subjectID finds a digest's row, creating it (first seen at) when the
+// digest was never recorded.
+func (s *sqlStore) subjectID(ctx context.Context, tx *sql.Tx, subject evidence.Subject, at time.Time) (int64, error) {
+	var id int64
+	err := tx.QueryRowContext(ctx, s.q(`INSERT INTO subjects (repository, digest, first_seen, last_recorded) VALUES (?, ?, ?, ?)
+		ON CONFLICT (repository, digest) DO UPDATE SET repository = excluded.repository RETURNING id`),
+		subject.Repository, subject.Digest, micros(at), micros(at)).Scan(&id)
+	return id, err
+}
+
+// deployed widens a digest's deployment in a workload to include at.
+func (s *sqlStore) deployed(ctx context.Context, tx *sql.Tx, id int64, namespace, workload string, at time.Time) error {
+	_, err := tx.ExecContext(ctx, s.q(`INSERT INTO deployments (subject_id, namespace, workload, first_seen, last_seen) VALUES (?, ?, ?, ?, ?)
 		ON CONFLICT (subject_id, namespace, workload) DO UPDATE SET
 			first_seen = CASE WHEN excluded.first_seen < deployments.first_seen THEN excluded.first_seen ELSE deployments.first_seen END,
 			last_seen = CASE WHEN excluded.last_seen > deployments.last_seen THEN excluded.last_seen ELSE deployments.last_seen END`),
-		id, namespace, workload, micros(at), micros(at)); err != nil {
-		return fmt.Errorf("deployment of %s: %w", subject, err)
+		id, namespace, workload, micros(at), micros(at))
+	return err
+}
+
+func (s *sqlStore) Admitted(ctx context.Context, admissions []Admission) error {
+	for _, a := range admissions {
+		if a.At.IsZero() || a.Image == "" || a.Outcome == "" {
+			return fmt.Errorf("admission of %q: a decision needs a time, an image and an outcome", a.Image)
+		}
+		if a.Subject.Digest != "" && (!evidence.ValidDigest(a.Subject.Digest) || a.Subject.Repository == "") {
+			return fmt.Errorf("admission of %q: %q is not a digest of a repository", a.Image, a.Subject)
+		}
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	for _, a := range admissions {
+		var id *int64
+		if a.Subject.Digest != "" {
+			sid, err := s.subjectID(ctx, tx, a.Subject, a.At)
+			if err != nil {
+				return fmt.Errorf("admission of %s: %w", a.Image, err)
+			}
+			id = &sid
+			if a.Deployed && a.Outcome != AdmissionDenied {
+				if err := s.deployed(ctx, tx, sid, a.Namespace, a.Workload, a.At); err != nil {
+					return fmt.Errorf("admission of %s: %w", a.Image, err)
+				}
+			}
+		}
+		var decision *string
+		if a.Decision != nil {
+			doc := mustJSON(a.Decision)
+			decision = &doc
+		}
+		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO admissions (at, subject_id, image, namespace, workload, username, outcome, reason, decision) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+			micros(a.At), id, a.Image, a.Namespace, a.Workload, a.User, a.Outcome, a.Reason, decision); err != nil {
+			return fmt.Errorf("admission of %s: %w", a.Image, err)
+		}
 	}
 	return tx.Commit()
 }

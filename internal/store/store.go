@@ -73,6 +73,9 @@ type Store interface {
 	// SeenDeployed records that a digest was admitted to run in a
 	// namespace's workload at a time (the digest need not be recorded).
 	SeenDeployed(ctx context.Context, subject evidence.Subject, namespace, workload string, at time.Time) error
+	// Admitted records admission decisions in one transaction; the images
+	// admitted to run are marked deployed in their namespace's workload.
+	Admitted(ctx context.Context, admissions []Admission) error
 	// Dossier is everything stored about one digest (nil when unknown).
 	Dossier(ctx context.Context, subject evidence.Subject) (*Dossier, error)
 	// AdvisoryState is the advisory fingerprints the last rescan saw.
@@ -211,6 +214,39 @@ type Dossier struct {
 	Exceptions   []evidence.Exception         `json:"exceptions"`
 	Decisions    []evidence.Decision          `json:"decisions"`
 	Deployments  []Deployment                 `json:"deployments"`
+	// Admissions are the latest admission decisions, newest first.
+	Admissions []Admission `json:"admissions"`
+}
+
+// The outcomes of an admission decision about one image.
+const (
+	AdmissionAllowed = "allowed"
+	AdmissionDenied  = "denied"
+	// AdmissionAudited is admitted with audit-mode violations.
+	AdmissionAudited = "audited"
+	// AdmissionWaived is admitted because exceptions waived failures.
+	AdmissionWaived = "waived"
+)
+
+// Admission is an admission decision about one image of a reviewed
+// object.
+type Admission struct {
+	At time.Time `json:"at"`
+	// Image is the reference as written; Subject the digest judged (unset
+	// when it could not be resolved).
+	Image     string           `json:"image"`
+	Subject   evidence.Subject `json:"subject"`
+	Namespace string           `json:"namespace"`
+	// Workload is "Kind/name" of the reviewed object; User who sent it.
+	Workload string `json:"workload"`
+	User     string `json:"user"`
+	Outcome  string `json:"outcome"`
+	// Reason says why, in the words the requester saw.
+	Reason   string             `json:"reason"`
+	Decision *evidence.Decision `json:"decision,omitempty"`
+	// Deployed says the object runs the image (a Pod was admitted), so
+	// that the digest is marked deployed.
+	Deployed bool `json:"deployed"`
 }
 
 // Deployment is where a digest was seen deployed: a workload in a

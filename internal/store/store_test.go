@@ -576,3 +576,44 @@ func TestDeployedFirst(t *testing.T) {
 		})
 	}
 }
+
+// Admission decisions are kept per image; admitted Pods mark their digest
+// deployed, denied ones do not.
+func TestAdmitted(t *testing.T) {
+	ctx := context.Background()
+	for name, open := range backends(t) {
+		t.Run(name, func(t *testing.T) {
+			s, _, _ := open(t)
+			decision := &evidence.Decision{Subject: app1, Allowed: true, Mode: evidence.ModeEnforce, EvaluatedAt: t0}
+			err := s.Admitted(ctx, []Admission{
+				{At: t0, Image: "registry.example/team/app:v1", Subject: app1, Namespace: "prod", Workload: "Pod/web-1", User: "system:serviceaccount:kube-system:replicaset-controller",
+					Outcome: AdmissionAllowed, Decision: decision, Deployed: true},
+				{At: t0.Add(time.Minute), Image: "registry.example/team/app:v2", Subject: app2, Namespace: "prod", Workload: "Pod/web-2", User: "dev",
+					Outcome: AdmissionDenied, Reason: "policy p rule signed: not signed", Deployed: true},
+				{At: t0.Add(time.Minute), Image: "registry.example/team/app:v3", Namespace: "prod", Workload: "Deployment/web", User: "dev",
+					Outcome: AdmissionDenied, Reason: "cannot be verified: resolving: connection refused"},
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			d, err := s.Dossier(ctx, app1)
+			if err != nil || d == nil || len(d.Admissions) != 1 || d.Admissions[0].Outcome != AdmissionAllowed || d.Admissions[0].Decision == nil ||
+				len(d.Deployments) != 1 || d.Deployments[0].Workload != "Pod/web-1" {
+				t.Fatalf("admitted digest: %+v %v", d, err)
+			}
+			d, err = s.Dossier(ctx, app2)
+			if err != nil || d == nil || len(d.Admissions) != 1 || d.Admissions[0].Reason == "" || len(d.Deployments) != 0 {
+				t.Errorf("denied digest: %+v %v", d, err)
+			}
+			var unresolved int
+			if err := s.(*sqlStore).db.QueryRow(`SELECT count(*) FROM admissions WHERE subject_id IS NULL`).Scan(&unresolved); err != nil || unresolved != 1 {
+				t.Errorf("%d admissions of unresolved images: %v", unresolved, err)
+			}
+			for _, bad := range []Admission{{Image: "x", Outcome: AdmissionAllowed}, {At: t0, Image: "x", Outcome: AdmissionAllowed, Subject: evidence.Subject{Repository: "r", Digest: "latest"}}} {
+				if err := s.Admitted(ctx, []Admission{bad}); err == nil {
+					t.Errorf("accepted %+v", bad)
+				}
+			}
+		})
+	}
+}

@@ -1,0 +1,146 @@
+package admission
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	admissionv1 "k8s.io/api/admission/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/dossier-dev/dossier/internal/evidence"
+	"github.com/dossier-dev/dossier/internal/store"
+)
+
+// recorder writes admission decisions to the store off the request path:
+// a review never waits for the store, and a store that is down loses
+// records (counted and reported), never admissions.
+type recorder struct {
+	st      store.Store
+	queue   chan store.Admission
+	onError func(error)
+	dropped atomic.Int64
+	wg      sync.WaitGroup
+}
+
+// recordQueue bounds the decisions waiting for the store.
+const recordQueue = 4096
+
+func newRecorder(st store.Store, onError func(error)) *recorder {
+	r := &recorder{st: st, queue: make(chan store.Admission, recordQueue), onError: onError}
+	r.wg.Add(1)
+	go r.run()
+	return r
+}
+
+func (r *recorder) add(admissions []store.Admission) {
+	for _, a := range admissions {
+		select {
+		case r.queue <- a:
+		default:
+			r.dropped.Add(1)
+		}
+	}
+}
+
+// run writes what is queued, many decisions to a transaction.
+func (r *recorder) run() {
+	defer r.wg.Done()
+	for first := range r.queue {
+		batch := []store.Admission{first}
+	more:
+		for len(batch) < 500 {
+			select {
+			case a, ok := <-r.queue:
+				if !ok {
+					break more
+				}
+				batch = append(batch, a)
+			default:
+				break more
+			}
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		if err := r.st.Admitted(ctx, batch); err != nil {
+			r.dropped.Add(int64(len(batch)))
+			if r.onError != nil {
+				r.onError(err)
+			}
+		}
+		cancel()
+	}
+}
+
+// close writes what is queued and stops.
+func (r *recorder) close() {
+	close(r.queue)
+	r.wg.Wait()
+}
+
+// admissions turns a validating judgement into the decisions to keep.
+func admissions(req *admissionv1.AdmissionRequest, j Judgement, at time.Time) []store.Admission {
+	workload := workloadOf(req)
+	// a Pod (or a container added to one) runs what was admitted
+	deployed := req.Kind.Kind == "Pod" && (req.Operation == admissionv1.Create || req.SubResource == "ephemeralcontainers")
+	seen := map[string]bool{}
+	var out []store.Admission
+	for _, v := range j.Verdicts {
+		if !v.Matched || seen[v.Image.Reference] {
+			continue
+		}
+		seen[v.Image.Reference] = true
+		a := store.Admission{At: at, Image: v.Image.Reference, Subject: v.Subject, Namespace: req.Namespace, Workload: workload,
+			User: req.UserInfo.Username, Decision: v.Decision, Deployed: deployed}
+		a.Outcome, a.Reason = outcome(v)
+		out = append(out, a)
+	}
+	return out
+}
+
+// outcome names what happened to an image, and why.
+func outcome(v Verdict) (string, string) {
+	if v.denies() {
+		return store.AdmissionDenied, denial(v)
+	}
+	if v.Failure != "" {
+		return store.AdmissionAudited, v.Failure
+	}
+	var waived []string
+	for _, r := range v.Decision.Rules {
+		if r.Outcome == evidence.OutcomeWaived && r.Waiver != nil {
+			waived = append(waived, r.Policy+"/"+r.Rule+" by "+r.Waiver.Exception+" (owner "+r.Waiver.Owner+")")
+		}
+	}
+	switch {
+	case v.Decision.Violations > 0:
+		return store.AdmissionAudited, strings.Join(warnings(v), "; ")
+	case len(waived) > 0:
+		return store.AdmissionWaived, "waived: " + strings.Join(waived, ", ")
+	}
+	return store.AdmissionAllowed, ""
+}
+
+// workloadOf names the reviewed object, or the controller that owns it
+// ("ReplicaSet/web-7d4b9", "Pod/debug").
+func workloadOf(req *admissionv1.AdmissionRequest) string {
+	var meta struct {
+		Metadata metav1.ObjectMeta `json:"metadata"`
+	}
+	_ = json.Unmarshal(req.Object.Raw, &meta) // the images were read from it already
+	for _, o := range meta.Metadata.OwnerReferences {
+		if o.Controller != nil && *o.Controller {
+			return o.Kind + "/" + o.Name
+		}
+	}
+	name := req.Name
+	if name == "" {
+		name = meta.Metadata.Name
+	}
+	if name == "" && meta.Metadata.GenerateName != "" {
+		name = meta.Metadata.GenerateName + "*"
+	}
+	return req.Kind.Kind + "/" + name
+}
