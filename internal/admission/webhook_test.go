@@ -299,3 +299,73 @@ func TestDecisionsRecorded(t *testing.T) {
 		t.Errorf("store down: allowed %v, %d lost, %d reported", out.Response.Allowed, w.Lost(), reported.Load())
 	}
 }
+
+// Rules read from files change when the files do: audit → enforce for a
+// namespace without a restart, and a rotated key is a new version.
+func TestFileRulesReload(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, signedPolicy)
+	dir := t.TempDir()
+	path := filepath.Join(dir, "policy.yaml")
+	write := func(mode string) {
+		t.Helper()
+		doc := strings.ReplaceAll(strings.ReplaceAll(`apiVersion: dossier.dev/v1alpha1
+kind: SupplyChainPolicy
+metadata: {name: require-signed}
+spec:
+  mode: MODE
+  images: ["HOST/team/**"]
+  signers:
+    - name: release
+      key: {file: release.pub}
+  rules:
+    - name: signed
+      signature: {}
+`, "HOST", f.host), "MODE", mode)
+		if err := os.WriteFile(path, []byte(doc), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	kp, err := sign.GenerateKeyPair()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := kp.WriteKeyFiles(filepath.Join(dir, "release"), []byte("pw"), false); err != nil {
+		t.Fatal(err)
+	}
+	write("audit")
+	rules, err := LoadFileRules([]string{path}, "", collect.Options{Timeout: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := New(rules.Rules, Options{})
+	review := podReview(t, "prod", containers(f.host+"/team/unsigned:v1"))
+	if out, _ := w.Validate(ctx, review); !out.Response.Allowed {
+		t.Fatalf("audit: %+v", out.Response)
+	}
+	v1 := rules.Rules().Version
+	if changed, err := rules.Reload(); changed || err != nil {
+		t.Errorf("nothing changed, yet: %v %v", changed, err)
+	}
+	write("enforce")
+	if changed, err := rules.Reload(); !changed || err != nil {
+		t.Fatalf("reload: %v %v", changed, err)
+	}
+	if out, _ := w.Validate(ctx, review); out.Response.Allowed {
+		t.Errorf("enforce after the reload: %+v", out.Response)
+	}
+	v2 := rules.Rules().Version
+	other, _ := sign.GenerateKeyPair()
+	if _, _, err := other.WriteKeyFiles(filepath.Join(dir, "release"), []byte("pw"), true); err != nil {
+		t.Fatal(err)
+	}
+	if changed, err := rules.Reload(); !changed || err != nil || rules.Rules().Version == v2 || v1 == v2 {
+		t.Errorf("a rotated key: changed %v, %v", changed, err)
+	}
+	if err := os.WriteFile(path, []byte("kind: Nonsense"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rules.Reload(); err == nil || rules.Rules() == nil {
+		t.Errorf("a broken file must keep the rules in force: %v", err)
+	}
+}
