@@ -237,7 +237,7 @@ func (w *Webhook) Validate(ctx context.Context, review *admissionv1.AdmissionRev
 		}
 	}
 	resp.Allowed = len(denials) == 0
-	if w.recorder != nil {
+	if w.recorder != nil && (review.Request.DryRun == nil || !*review.Request.DryRun) {
 		w.recorder.add(admissions(review.Request, j, w.now()))
 	}
 	if !resp.Allowed {

@@ -269,6 +269,10 @@ func TestDecisionsRecorded(t *testing.T) {
 		review.Request.UserInfo.Username = "dev@example.com"
 		w.Validate(ctx, review)
 	}
+	dryRun := true
+	review := podReview(t, "prod", containers(f.host+"/team/signed:v1"))
+	review.Request.DryRun = &dryRun // a dry run leaves no trace
+	w.Validate(ctx, review)
 	w.Close()
 	signed, err := st.Dossier(ctx, evidence.Subject{Repository: f.host + "/team/signed", Digest: f.signed})
 	if err != nil || signed == nil || len(signed.Admissions) != 1 || signed.Admissions[0].Outcome != store.AdmissionAllowed ||
