@@ -86,7 +86,7 @@ DOSSIER_INSECURE_REGISTRY); flags win.`,
 	root.PersistentFlags().StringSliceVar(&a.registry.InsecureRegistries, "insecure-registry", nil,
 		"registry host[:port] that may be reached over plain HTTP (loopback registries always may)")
 	root.AddCommand(a.versionCommand(), a.resolveCommand(), a.sbomCommand(), a.scanCommand(), a.dbCommand(),
-		a.keyCommand(), a.signCommand(), a.verifyCommand(), a.attestCommand(), a.verifyAttestationCommand(), a.treeCommand(), a.provenanceCommand(), a.policyCommand(), a.recordCommand(), a.queryCommand(), a.pipelineCommand(), a.rescanCommand(), a.demoCommand())
+		a.keyCommand(), a.signCommand(), a.verifyCommand(), a.attestCommand(), a.verifyAttestationCommand(), a.treeCommand(), a.provenanceCommand(), a.policyCommand(), a.recordCommand(), a.queryCommand(), a.pipelineCommand(), a.rescanCommand(), a.demoCommand(), a.webhookCommand())
 	return root
 }
 
@@ -118,6 +118,12 @@ func advice(err error) string {
 		return " (choose one with --platform)"
 	}
 	return ""
+}
+
+// logf reports what a long-running command is doing, on stderr, one
+// timestamped line at a time.
+func (a *app) logf(format string, args ...any) {
+	fmt.Fprintf(a.stderr, "%s %s\n", time.Now().UTC().Format(time.RFC3339), fmt.Sprintf(format, args...))
 }
 
 // lockedWriter serialises writes from concurrent goroutines.
