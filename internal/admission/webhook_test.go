@@ -373,3 +373,68 @@ spec:
 		t.Errorf("a broken file must keep the rules in force: %v", err)
 	}
 }
+
+// A break-glass exception for one digest in one namespace admits it until
+// it expires, and the waiver is recorded with its owner.
+func TestBreakGlassException(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, signedPolicy)
+	exception := func(name string, expires time.Time) string {
+		return fmt.Sprintf(`---
+apiVersion: dossier.dev/v1alpha1
+kind: SupplyChainException
+metadata: {name: %s, namespace: prod}
+spec:
+  owner: sre-oncall
+  imageDigest: %s/team/unsigned@%s
+  reason: "Break-glass hotfix while the signing service is down (INC-4711)."
+  expiresAt: %q
+  waives:
+    policies: [require-signed/signed]
+`, name, f.host, f.unsigned, expires.UTC().Format(time.RFC3339))
+	}
+	now := time.Now()
+	for _, c := range []struct {
+		name    string
+		expires time.Time
+		allowed bool
+	}{{"hotfix", now.Add(time.Hour), true}, {"old-hotfix", now.Add(-time.Hour), false}} {
+		docs, err := policy.Parse("exceptions.yaml", []byte(exception(c.name, c.expires)), policy.LoadOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rules := *f.rules
+		rules.Set = &policy.Set{Policies: f.rules.Set.Policies, Exceptions: docs.Exceptions}
+		rules.Version = c.name
+		st, err := store.Open(ctx, t.TempDir(), "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		w := New(func() *Rules { return &rules }, Options{Store: st})
+		out, _ := w.Validate(ctx, podReview(t, "prod", containers(f.host+"/team/unsigned:v1")))
+		w.Close()
+		if out.Response.Allowed != c.allowed {
+			t.Errorf("%s: allowed %v: %+v", c.name, out.Response.Allowed, out.Response)
+		}
+		d, err := st.Dossier(ctx, evidence.Subject{Repository: f.host + "/team/unsigned", Digest: f.unsigned})
+		if err != nil || d == nil || len(d.Admissions) != 1 {
+			t.Fatalf("%s: %+v %v", c.name, d, err)
+		}
+		a := d.Admissions[0]
+		if c.allowed && (a.Outcome != store.AdmissionWaived || !strings.Contains(a.Reason, "hotfix (owner sre-oncall)")) {
+			t.Errorf("waiver recorded as %s: %s", a.Outcome, a.Reason)
+		}
+		if !c.allowed && (a.Outcome != store.AdmissionDenied || !strings.Contains(fmt.Sprint(a.Decision.ExpiredExceptions), "old-hotfix")) {
+			t.Errorf("expired exception: %s %+v", a.Outcome, a.Decision)
+		}
+		st.Close()
+		// in another namespace the exception does not apply
+		if c.allowed {
+			w := New(func() *Rules { return &rules }, Options{})
+			rules.Set.Policies[0].Namespaces = nil
+			if out, _ := w.Validate(ctx, podReview(t, "other", containers(f.host+"/team/unsigned:v1"))); out.Response.Allowed {
+				t.Errorf("the exception applied outside its namespace: %+v", out.Response)
+			}
+		}
+	}
+}
