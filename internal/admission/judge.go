@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -40,6 +41,9 @@ type judge struct {
 	mu       sync.Mutex
 	evidence map[string]*gathering
 	tags     map[string]*resolution
+	// gatherings and resolutions count the work done, hits the answers
+	// the caches gave
+	gatherings, resolutions, hits atomic.Int64
 }
 
 type gathering struct {
@@ -86,8 +90,10 @@ func (j *judge) resolve(ctx context.Context, ref name.Reference) (*oci.Artifact,
 	r, ok := j.tags[key]
 	if ok && !r.expired(j.now()) {
 		j.mu.Unlock()
+		j.hits.Add(1)
 		return r.wait(ctx)
 	}
+	j.resolutions.Add(1)
 	r = &resolution{done: make(chan struct{})}
 	j.tags[key] = r
 	j.mu.Unlock()
@@ -133,6 +139,7 @@ func (j *judge) gather(ctx context.Context, rules *Rules, art *oci.Artifact, ref
 	}
 	if ok {
 		j.mu.Unlock()
+		j.hits.Add(1)
 		select {
 		case <-g.done:
 			return g.ev
@@ -141,6 +148,7 @@ func (j *judge) gather(ctx context.Context, rules *Rules, art *oci.Artifact, ref
 				Unavailable: map[string]string{evidence.NeedSignatures: ctx.Err().Error()}}
 		}
 	}
+	j.gatherings.Add(1)
 	g = &gathering{done: make(chan struct{})}
 	j.evidence[key] = g
 	j.pruneLocked()

@@ -180,7 +180,6 @@ func TestValidateAndMutate(t *testing.T) {
 // every container is judged.
 func TestOneVerificationPerImage(t *testing.T) {
 	f := newFixture(t, signedPolicy)
-	var gathered atomic.Int32
 	rules := *f.rules
 	w := New(func() *Rules { return &rules }, Options{})
 	images := make([]string, 8)
@@ -191,12 +190,8 @@ func TestOneVerificationPerImage(t *testing.T) {
 	if err != nil || len(j.Verdicts) != 8 || !j.Allowed() {
 		t.Fatalf("%+v %v", j, err)
 	}
-	for _, g := range w.judge.evidence {
-		<-g.done
-		gathered.Add(1)
-	}
-	if gathered.Load() != 1 || len(w.judge.tags) != 1 {
-		t.Errorf("%d gatherings and %d resolutions for one image", gathered.Load(), len(w.judge.tags))
+	if w.judge.gatherings.Load() != 1 || w.judge.resolutions.Load() != 1 {
+		t.Errorf("%d gatherings and %d resolutions for one image", w.judge.gatherings.Load(), w.judge.resolutions.Load())
 	}
 }
 
@@ -436,5 +431,29 @@ spec:
 				t.Errorf("the exception applied outside its namespace: %+v", out.Response)
 			}
 		}
+	}
+}
+
+// Concurrent reviews of one image share one resolution and one gathering.
+func TestConcurrentReviewsShareOneVerification(t *testing.T) {
+	f := newFixture(t, signedPolicy)
+	w := New(func() *Rules { return f.rules }, Options{})
+	errs := make(chan error, 16)
+	for range 16 {
+		go func() {
+			j, err := w.Judge(context.Background(), podReview(t, "prod", containers(f.host+"/team/signed:v1")).Request)
+			if err == nil && !j.Allowed() {
+				err = errors.New("denied")
+			}
+			errs <- err
+		}()
+	}
+	for range 16 {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	if w.judge.gatherings.Load() != 1 || w.judge.resolutions.Load() != 1 || w.judge.hits.Load() != 2*15 {
+		t.Errorf("%d gatherings, %d resolutions, %d hits for one image in 16 reviews", w.judge.gatherings.Load(), w.judge.resolutions.Load(), w.judge.hits.Load())
 	}
 }
