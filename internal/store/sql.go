@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -414,28 +415,75 @@ func (s *sqlStore) Components(ctx context.Context, q ComponentQuery) (ComponentP
 	if err != nil || where == "" {
 		return page, err
 	}
-	if err := s.db.QueryRowContext(ctx, s.q(`SELECT count(*) FROM components c WHERE `+where), args...).Scan(&page.Total); err != nil {
+	// a hit is a package version in a digest; total and page come from
+	// the index alone, then only the page's rows are read
+	hits := `SELECT DISTINCT c.subject_id, c.purl_base, c.version FROM components c WHERE ` + where
+	if err := s.db.QueryRowContext(ctx, s.q(`SELECT count(*) FROM (`+hits+`) h`), args...).Scan(&page.Total); err != nil {
 		return page, err
 	}
 	if page.Total == 0 || q.Page.Offset >= page.Total {
 		return page, nil
 	}
-	rows, err := s.db.QueryContext(ctx, s.q(`SELECT s.repository, s.digest, `+componentColumns+` FROM components c JOIN subjects s ON s.id = c.subject_id
-		WHERE `+where+` ORDER BY `+deployedFirst("c.subject_id")+`, c.subject_id DESC, c.purl_base, c.version LIMIT ? OFFSET ?`), append(args, pageLimit(q.Page), q.Page.Offset)...)
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT h.subject_id, h.purl_base, h.version FROM (`+hits+`) h
+		ORDER BY `+deployedFirst("h.subject_id")+`, h.subject_id DESC, h.purl_base, h.version LIMIT ? OFFSET ?`), append(args, pageLimit(q.Page), q.Page.Offset)...)
+	if err != nil {
+		return page, err
+	}
+	type key struct {
+		subject       int64
+		base, version string
+	}
+	index := map[key]int{}
+	var subjects []string
+	err = each(rows, func() error {
+		var k key
+		if err := rows.Scan(&k.subject, &k.base, &k.version); err != nil {
+			return err
+		}
+		index[k] = len(index)
+		subjects = append(subjects, strconv.FormatInt(k.subject, 10))
+		return nil
+	})
+	if err != nil {
+		return page, err
+	}
+	page.Hits = make([]ComponentHit, len(index))
+	found := make([]bool, len(index))
+	// the IDs are numbers this function formatted
+	rows, err = s.db.QueryContext(ctx, s.q(`SELECT c.subject_id, c.purl_base, s.repository, s.digest, `+componentColumns+` FROM components c JOIN subjects s ON s.id = c.subject_id
+		WHERE c.subject_id IN (`+strings.Join(subjects, ", ")+`) AND (`+where+`)`), args...)
 	if err != nil {
 		return page, err
 	}
 	err = each(rows, func() error {
-		var h ComponentHit
-		var name, version, typ, purl string
+		var k key
+		var subject evidence.Subject
+		var name, typ, purl string
 		var doc []byte
-		if err := rows.Scan(&h.Subject.Repository, &h.Subject.Digest, &name, &version, &typ, &purl, &doc); err != nil {
+		if err := rows.Scan(&k.subject, &k.base, &subject.Repository, &subject.Digest, &name, &k.version, &typ, &purl, &doc); err != nil {
 			return err
 		}
-		var err error
-		h.Component, err = decodeComponent(name, version, typ, purl, doc)
-		page.Hits = append(page.Hits, h)
-		return err
+		i, ok := index[k]
+		if !ok {
+			return nil
+		}
+		c, err := decodeComponent(name, k.version, typ, purl, doc)
+		if err != nil {
+			return err
+		}
+		if !found[i] {
+			found[i] = true
+			page.Hits[i] = ComponentHit{Subject: subject, Component: c}
+			return nil
+		}
+		// the same package version at another place in the image
+		h := &page.Hits[i].Component
+		for _, l := range c.Locations {
+			if !slices.Contains(h.Locations, l) {
+				h.Locations = append(h.Locations, l)
+			}
+		}
+		return nil
 	})
 	if err != nil {
 		return page, err

@@ -146,7 +146,8 @@ type Placement struct {
 	Deployed *time.Time `json:"deployed,omitempty"`
 }
 
-// ComponentHit is one component in one digest.
+// ComponentHit is one package version in one digest (the locations of
+// every copy of it there merged).
 type ComponentHit struct {
 	Subject evidence.Subject `json:"subject"`
 	Placement

@@ -617,3 +617,23 @@ func TestAdmitted(t *testing.T) {
 		})
 	}
 }
+
+// One package version at two places in an image is one hit with both
+// locations.
+func TestComponentCopiesMerge(t *testing.T) {
+	ctx := context.Background()
+	for name, open := range backends(t) {
+		t.Run(name, func(t *testing.T) {
+			s, _, _ := open(t)
+			copyOf := lodash
+			copyOf.Locations = []string{"/srv/other/package-lock.json"}
+			if err := s.Record(ctx, Record{Subject: app1, At: t0, Components: []evidence.Component{lodash, copyOf, minimist}}); err != nil {
+				t.Fatal(err)
+			}
+			hits := components(t, s, "pkg:npm/lodash")
+			if len(hits) != 1 || strings.Join(hits[0].Component.Locations, ",") != "/app/package-lock.json,/srv/other/package-lock.json" && strings.Join(hits[0].Component.Locations, ",") != "/srv/other/package-lock.json,/app/package-lock.json" {
+				t.Errorf("copies: %+v", hits)
+			}
+		})
+	}
+}
