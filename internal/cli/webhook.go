@@ -26,6 +26,7 @@ func (a *app) webhookCommand() *cobra.Command {
 	var trustedRoot, certFile, keyFile, listen string
 	var evidenceTTL, reload time.Duration
 	var noStore bool
+	var api admission.APIServer
 	cmd := &cobra.Command{
 		Use:   "webhook --policy FILE|DIR --tls-cert F --tls-key F [--listen ADDR]",
 		Short: "Serve the Kubernetes admission webhook: /admission/validate and /admission/mutate",
@@ -69,6 +70,14 @@ digest judged. Decisions go to the evidence store (and admitted Pods mark their 
 				return usageError("%v holds no policies", policies)
 			}
 			wopts := admission.Options{Registry: a.registry, EvidenceTTL: evidenceTTL}
+			if api.URL == "" {
+				api, _ = admission.InCluster()
+			}
+			if api.URL != "" {
+				if wopts.NamespaceLabels, err = admission.NamespaceLabelsFrom(api, 30*time.Second); err != nil {
+					return err
+				}
+			}
 			if !noStore {
 				st, err := sf.open(ctx)
 				if err != nil {
@@ -119,6 +128,11 @@ digest judged. Decisions go to the evidence store (and admitted Pods mark their 
 	cmd.Flags().DurationVar(&evidenceTTL, "evidence-ttl", 5*time.Minute, "how long evidence gathered about a digest is reused")
 	cmd.Flags().DurationVar(&reload, "reload-interval", 2*time.Second, "how often the policy files are re-read")
 	cmd.Flags().BoolVar(&noStore, "no-store", false, "do not record decisions in the evidence store")
+	cmd.Flags().StringVar(&api.URL, "kubernetes-api", "", "API server to read namespace labels from, https://host:port (default: in a cluster, its own)")
+	cmd.Flags().StringVar(&api.CAFile, "kubernetes-ca", "", "CA of the API server's certificate")
+	cmd.Flags().StringVar(&api.TokenFile, "kubernetes-token-file", "", "bearer token for the API server")
+	cmd.Flags().StringVar(&api.CertFile, "kubernetes-client-cert", "", "client certificate for the API server")
+	cmd.Flags().StringVar(&api.KeyFile, "kubernetes-client-key", "", "client certificate's key")
 	cmd.AddCommand(a.webhookInstallCommand(), a.webhookCertificateCommand())
 	return cmd
 }
