@@ -24,15 +24,6 @@ var specPaths = map[string][]string{
 	"CronJob":               {"spec", "jobTemplate", "spec", "template", "spec"},
 }
 
-// Kinds are the workload kinds whose images are judged.
-func Kinds() []string {
-	out := make([]string, 0, len(specPaths))
-	for k := range specPaths {
-		out = append(out, k)
-	}
-	return out
-}
-
 // Image is one container image reference in an admitted object.
 type Image struct {
 	Reference string `json:"reference"`

@@ -41,7 +41,7 @@ func TestConfigurations(t *testing.T) {
 	for _, r := range v.Rules {
 		resources = append(resources, r.Resources...)
 	}
-	for _, kind := range Kinds() {
+	for kind := range specPaths {
 		found := false
 		for _, r := range resources {
 			found = found || strings.EqualFold(strings.TrimSuffix(r, "s"), kind)

@@ -70,14 +70,6 @@ func (w *Webhook) Close() {
 	}
 }
 
-// Lost counts the decisions that did not reach the store.
-func (w *Webhook) Lost() int64 {
-	if w.recorder == nil {
-		return 0
-	}
-	return w.recorder.dropped.Load()
-}
-
 // Verdict is what the webhook decided about one image of a request.
 type Verdict struct {
 	Image Image `json:"image"`
@@ -96,16 +88,6 @@ type Verdict struct {
 // Judgement is the verdicts about one request's images.
 type Judgement struct {
 	Verdicts []Verdict
-}
-
-// Allowed says no enforcing policy refuses an image.
-func (j Judgement) Allowed() bool {
-	for _, v := range j.Verdicts {
-		if v.denies() {
-			return false
-		}
-	}
-	return true
 }
 
 func (v Verdict) denies() bool {

@@ -154,19 +154,6 @@ func LoadPrivateKey(path string, password []byte) (*KeyPair, error) {
 	return newKeyPair(ec)
 }
 
-// LoadPublicKey reads a PEM public key (PKIX), e.g. cosign.pub.
-func LoadPublicKey(path string) (crypto.PublicKey, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	pub, err := cryptoutils.UnmarshalPEMToPublicKey(data)
-	if err != nil {
-		return nil, fmt.Errorf("%s: not a PEM public key: %w", path, err)
-	}
-	return pub, nil
-}
-
 // Public returns the public key.
 func (kp *KeyPair) Public() crypto.PublicKey { return &kp.private.PublicKey }
 

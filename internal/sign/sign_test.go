@@ -14,6 +14,7 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	sgsign "github.com/sigstore/sigstore-go/pkg/sign"
+	"github.com/sigstore/sigstore/pkg/cryptoutils"
 	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/dossier-dev/dossier/internal/evidence"
@@ -71,7 +72,11 @@ func TestKeyFiles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := LoadPublicKey(pub)
+	pubPEM, err := os.ReadFile(pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := cryptoutils.UnmarshalPEMToPublicKey(pubPEM)
 	if err != nil {
 		t.Fatal(err)
 	}
