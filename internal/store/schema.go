@@ -170,6 +170,13 @@ var migrations = []migration{{statements: []string{
 		decision TEXT)`,
 	`CREATE INDEX admissions_subject ON admissions (subject_id, at)`,
 	`CREATE INDEX admissions_at ON admissions (at)`,
+}}, {statements: []string{
+	// what a signer signed in a window is asked by signed_at (the verified
+	// signing time, else the recording time), not by signing_time alone
+	`DROP INDEX signatures_identity`,
+	`DROP INDEX signatures_key`,
+	`CREATE INDEX signatures_identity ON signatures (identity, signed_at)`,
+	`CREATE INDEX signatures_key ON signatures (key_fingerprint, signed_at)`,
 }}}
 
 // dialect is what differs between the backends.
