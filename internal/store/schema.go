@@ -177,6 +177,9 @@ var migrations = []migration{{statements: []string{
 	`DROP INDEX signatures_key`,
 	`CREATE INDEX signatures_identity ON signatures (identity, signed_at)`,
 	`CREATE INDEX signatures_key ON signatures (key_fingerprint, signed_at)`,
+}}, {statements: []string{
+	// the tags pointing to a digest now, read per hit
+	`CREATE INDEX tag_moves_digest ON tag_moves (repository, digest)`,
 }}}
 
 // dialect is what differs between the backends.

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -226,44 +225,59 @@ func (s *sqlStore) recordDecision(ctx context.Context, tx *sql.Tx, id int64, d *
 	return err
 }
 
-// currentTags maps the digests of a repository to the tags that point to
-// them now (each tag's latest move).
-func (s *sqlStore) currentTags(ctx context.Context, repository string) (map[string][]string, error) {
-	rows, err := s.db.QueryContext(ctx, s.q(`SELECT tag, digest FROM tag_moves WHERE repository = ? ORDER BY observed_at, id`), repository)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	latest := map[string]string{}
-	for rows.Next() {
-		var tag, digest string
-		if err := rows.Scan(&tag, &digest); err != nil {
+// currentTags finds the tags that point to digests now (those whose
+// latest move went to them), in one statement per thousand digests.
+func (s *sqlStore) currentTags(ctx context.Context, subjects []evidence.Subject) (map[evidence.Subject][]string, error) {
+	out := make(map[evidence.Subject][]string, len(subjects))
+	for start := 0; start < len(subjects); start += 1000 {
+		chunk := subjects[start:min(start+1000, len(subjects))]
+		args := make([]any, 0, 2*len(chunk))
+		for _, sub := range chunk {
+			out[sub] = []string{}
+			args = append(args, sub.Repository, sub.Digest)
+		}
+		values := strings.TrimSuffix(strings.Repeat("(?, ?), ", len(chunk)), ", ")
+		rows, err := s.db.QueryContext(ctx, s.q(`SELECT m.repository, m.digest, m.tag FROM tag_moves m WHERE (m.repository, m.digest) IN (VALUES `+values+`)
+			AND NOT EXISTS (SELECT 1 FROM tag_moves n WHERE n.repository = m.repository AND n.tag = m.tag
+				AND (n.observed_at > m.observed_at OR (n.observed_at = m.observed_at AND n.id > m.id)))
+			ORDER BY m.tag`), args...)
+		if err != nil {
 			return nil, err
 		}
-		latest[tag] = digest
+		if err := each(rows, func() error {
+			var sub evidence.Subject
+			var tag string
+			if err := rows.Scan(&sub.Repository, &sub.Digest, &tag); err != nil {
+				return err
+			}
+			if !slices.Contains(out[sub], tag) {
+				out[sub] = append(out[sub], tag)
+			}
+			return nil
+		}); err != nil {
+			return nil, err
+		}
 	}
-	out := map[string][]string{}
-	for tag, digest := range latest {
-		out[digest] = append(out[digest], tag)
-	}
-	for _, tags := range out {
-		sort.Strings(tags)
-	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // place sets where each of n hits is now: its current tags and when it
 // was last seen deployed.
 func (s *sqlStore) place(ctx context.Context, n int, hit func(i int) (evidence.Subject, *Placement)) error {
-	t := &tagger{s: s}
 	var digests []string
+	subjects := make([]evidence.Subject, 0, n)
+	for i := range n {
+		subject, _ := hit(i)
+		subjects = append(subjects, subject)
+		digests = append(digests, subject.Digest)
+	}
+	tags, err := s.currentTags(ctx, subjects)
+	if err != nil {
+		return err
+	}
 	for i := range n {
 		subject, p := hit(i)
-		var err error
-		if p.Tags, err = t.tags(ctx, subject); err != nil {
-			return err
-		}
-		digests = append(digests, subject.Digest)
+		p.Tags = tags[subject]
 	}
 	slices.Sort(digests)
 	deployed := map[evidence.Subject]time.Time{}
@@ -375,30 +389,6 @@ func (s *sqlStore) Admitted(ctx context.Context, admissions []Admission) error {
 		}
 	}
 	return tx.Commit()
-}
-
-// tagger caches current tags per repository for one query.
-type tagger struct {
-	s     *sqlStore
-	repos map[string]map[string][]string
-}
-
-func (t *tagger) tags(ctx context.Context, subject evidence.Subject) ([]string, error) {
-	if t.repos == nil {
-		t.repos = map[string]map[string][]string{}
-	}
-	m, ok := t.repos[subject.Repository]
-	if !ok {
-		var err error
-		if m, err = t.s.currentTags(ctx, subject.Repository); err != nil {
-			return nil, err
-		}
-		t.repos[subject.Repository] = m
-	}
-	if tags := m[subject.Digest]; tags != nil {
-		return tags, nil
-	}
-	return []string{}, nil
 }
 
 // pageLimit is a page's LIMIT (every row when the page sets none).
