@@ -129,6 +129,7 @@ func (a *app) queryCommand() *cobra.Command {
 	for _, c := range []*cobra.Command{component, advisory} {
 		c.Flags().IntVar(&page.Limit, "limit", 100, "hits per page, newest digests first (0 for all)")
 		c.Flags().IntVar(&page.Offset, "offset", 0, "hits to skip: the start of the page")
+		c.Flags().BoolVar(&page.Deployed, "deployed", false, "only digests seen deployed (admitted to a cluster)")
 	}
 	var at string
 	tag := &cobra.Command{

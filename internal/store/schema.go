@@ -180,6 +180,11 @@ var migrations = []migration{{statements: []string{
 }}, {statements: []string{
 	// the tags pointing to a digest now, read per hit
 	`CREATE INDEX tag_moves_digest ON tag_moves (repository, digest)`,
+}}, {statements: []string{
+	// a package's digests newest first straight from the index, so that
+	// a page stops early
+	`DROP INDEX components_purl`,
+	`CREATE INDEX components_purl ON components (purl_base, subject_id, version)`,
 }}}
 
 // dialect is what differs between the backends.

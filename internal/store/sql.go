@@ -306,9 +306,13 @@ func (s *sqlStore) place(ctx context.Context, n int, hit func(i int) (evidence.S
 	return nil
 }
 
-// deployedFirst orders the digests seen deployed before the others.
-func deployedFirst(subjectID string) string {
-	return `CASE WHEN ` + subjectID + ` IN (SELECT subject_id FROM deployments) THEN 0 ELSE 1 END`
+// onlyDeployed narrows a condition to digests seen deployed when a page
+// asks for them.
+func onlyDeployed(p Page, subjectID string) string {
+	if !p.Deployed {
+		return ""
+	}
+	return ` AND ` + subjectID + ` IN (SELECT subject_id FROM deployments)`
 }
 
 func (s *sqlStore) SeenDeployed(ctx context.Context, subject evidence.Subject, namespace, workload string, at time.Time) error {
@@ -407,7 +411,7 @@ func (s *sqlStore) Components(ctx context.Context, q ComponentQuery) (ComponentP
 	}
 	// a hit is a package version in a digest; total and page come from
 	// the index alone, then only the page's rows are read
-	hits := `SELECT DISTINCT c.subject_id, c.purl_base, c.version FROM components c WHERE ` + where
+	hits := `SELECT DISTINCT c.subject_id, c.purl_base, c.version FROM components c WHERE (` + where + `)` + onlyDeployed(q.Page, "c.subject_id")
 	if err := s.db.QueryRowContext(ctx, s.q(`SELECT count(*) FROM (`+hits+`) h`), args...).Scan(&page.Total); err != nil {
 		return page, err
 	}
@@ -415,7 +419,7 @@ func (s *sqlStore) Components(ctx context.Context, q ComponentQuery) (ComponentP
 		return page, nil
 	}
 	rows, err := s.db.QueryContext(ctx, s.q(`SELECT h.subject_id, h.purl_base, h.version FROM (`+hits+`) h
-		ORDER BY `+deployedFirst("h.subject_id")+`, h.subject_id DESC, h.purl_base, h.version LIMIT ? OFFSET ?`), append(args, pageLimit(q.Page), q.Page.Offset)...)
+		ORDER BY h.subject_id DESC, h.purl_base DESC, h.version DESC LIMIT ? OFFSET ?`), append(args, pageLimit(q.Page), q.Page.Offset)...)
 	if err != nil {
 		return page, err
 	}
@@ -552,7 +556,8 @@ const openFindings = ` FROM finding_document_ids i JOIN subject_findings f ON f.
 
 func (s *sqlStore) Affected(ctx context.Context, advisory string, p Page) (FindingPage, error) {
 	page := FindingPage{Offset: p.Offset, Hits: []FindingHit{}}
-	if err := s.db.QueryRowContext(ctx, s.q(`SELECT count(*)`+openFindings), advisory).Scan(&page.Total); err != nil {
+	open := openFindings + onlyDeployed(p, "f.subject_id")
+	if err := s.db.QueryRowContext(ctx, s.q(`SELECT count(*)`+open), advisory).Scan(&page.Total); err != nil {
 		return page, err
 	}
 	if page.Total == 0 || p.Offset >= page.Total {
@@ -560,11 +565,10 @@ func (s *sqlStore) Affected(ctx context.Context, advisory string, p Page) (Findi
 	}
 	// the page is chosen from the index alone, then its rows are read
 	rows, err := s.db.QueryContext(ctx, s.q(`SELECT s.repository, s.digest, d.finding, f.first_seen, f.last_seen, f.resolved_at, f.database_version
-		FROM (SELECT f.subject_id, f.document_id, `+deployedFirst("f.subject_id")+` AS later`+openFindings+`
-			ORDER BY later, f.subject_id DESC, f.document_id LIMIT ? OFFSET ?) p
+		FROM (SELECT f.subject_id, f.document_id`+open+` ORDER BY f.subject_id DESC, f.document_id DESC LIMIT ? OFFSET ?) p
 		JOIN subject_findings f ON f.subject_id = p.subject_id AND f.document_id = p.document_id
 		JOIN finding_documents d ON d.id = f.document_id JOIN subjects s ON s.id = f.subject_id
-		ORDER BY p.later, f.subject_id DESC, f.document_id`), advisory, pageLimit(p), p.Offset)
+		ORDER BY f.subject_id DESC, f.document_id DESC`), advisory, pageLimit(p), p.Offset)
 	if err != nil {
 		return page, err
 	}

@@ -109,10 +109,11 @@ type RescanResult struct {
 }
 
 // Page asks for part of a wide answer: at most Limit hits (all when 0)
-// after the first Offset. Hits come deployed digests first, then newest
-// first.
+// after the first Offset, newest digests first. Deployed keeps only the
+// digests seen deployed ("which running digests contain X").
 type Page struct {
 	Offset, Limit int
+	Deployed      bool
 }
 
 // ComponentQuery selects components by purl without version

@@ -519,8 +519,9 @@ func TestRescannedResolvesChangedRecords(t *testing.T) {
 	}
 }
 
-// Digests seen deployed come first in wide answers, and carry when.
-func TestDeployedFirst(t *testing.T) {
+// Wide answers say when each digest was last seen deployed, and can be
+// narrowed to the digests seen deployed.
+func TestDeployedDigests(t *testing.T) {
 	ctx := context.Background()
 	for name, open := range backends(t) {
 		t.Run(name, func(t *testing.T) {
@@ -548,15 +549,22 @@ func TestDeployedFirst(t *testing.T) {
 			for _, h := range hits {
 				got = append(got, h.Subject)
 			}
-			if order(got) != "acb" || hits[0].Deployed == nil || !hits[0].Deployed.Equal(t0.Add(time.Hour)) || hits[1].Deployed != nil {
-				t.Errorf("components: deployed first, then newest: %s %+v", order(got), hits)
+			if order(got) != "cba" || hits[2].Deployed == nil || !hits[2].Deployed.Equal(t0.Add(time.Hour)) || hits[0].Deployed != nil {
+				t.Errorf("components newest first, with when deployed: %s %+v", order(got), hits)
+			}
+			running, err := s.Components(ctx, ComponentQuery{What: "pkg:npm/lodash", Page: Page{Deployed: true}})
+			if err != nil || running.Total != 1 || running.Hits[0].Subject != app1 {
+				t.Errorf("running digests with lodash: %+v %v", running, err)
 			}
 			got = nil
 			for _, h := range affected(t, s, "CVE-2021-23337") {
 				got = append(got, h.Subject)
 			}
-			if order(got) != "acb" {
-				t.Errorf("affected: deployed first, then newest: %s", order(got))
+			if order(got) != "cba" {
+				t.Errorf("affected, newest first: %s", order(got))
+			}
+			if f, err := s.Affected(ctx, "CVE-2021-23337", Page{Deployed: true}); err != nil || f.Total != 1 || f.Hits[0].Subject != app1 {
+				t.Errorf("running digests affected: %+v %v", f, err)
 			}
 			d, err := s.Dossier(ctx, app1)
 			if err != nil || len(d.Deployments) != 1 || d.Deployments[0].Namespace != "prod" || !d.Deployments[0].FirstSeen.Equal(t0.Add(30*time.Minute)) || !d.Deployments[0].LastSeen.Equal(t0.Add(time.Hour)) {
