@@ -226,6 +226,12 @@ func run(n, perTransaction int, load bool, dataDir, url, goCache string, sboms [
 			h, err := st.Components(ctx, store.ComponentQuery{What: purlBase(bases[i%len(bases)][0].PURL), Page: firstPage})
 			return h.Total, err
 		}},
+		{"component (base, running)", func(i int) (int, error) {
+			running := firstPage
+			running.Deployed = true
+			h, err := st.Components(ctx, store.ComponentQuery{What: purlBase(bases[i%len(bases)][0].PURL), Page: running})
+			return h.Total, err
+		}},
 		{"component (name, range)", func(i int) (int, error) {
 			c := bases[i%len(bases)][1]
 			spec, err := query.ParseComponent(c.Name + "@<=" + c.Version)
