@@ -105,6 +105,9 @@ func outcome(v Verdict) (string, string) {
 	if v.denies() {
 		return store.AdmissionDenied, denial(v)
 	}
+	if v.FailedOpen {
+		return store.AdmissionFailedOpen, v.Failure
+	}
 	if v.Failure != "" {
 		return store.AdmissionAudited, v.Failure
 	}

@@ -28,6 +28,11 @@ type Options struct {
 	// namespaces by label; without it such policies cannot be judged and
 	// their images are refused (fail closed).
 	NamespaceLabels func(ctx context.Context, namespace string) (map[string]string, error)
+	// FailOpen admits, under enforcing policies too, an image whose
+	// evidence cannot be had (registry unreachable, namespace labels
+	// unreadable); such admissions are warned about and recorded as
+	// failed-open. By default they are denied (fail closed).
+	FailOpen bool
 	// Store, when set, keeps every validating decision, and marks admitted
 	// Pods' digests deployed; OnStoreError hears of decisions it lost.
 	Store        store.Store
@@ -37,6 +42,7 @@ type Options struct {
 
 // Webhook answers AdmissionReviews with the rules in force.
 type Webhook struct {
+	failOpen bool
 	rules    func() *Rules
 	judge    *judge
 	labels   func(ctx context.Context, namespace string) (map[string]string, error)
@@ -56,7 +62,7 @@ func New(rules func() *Rules, opts Options) *Webhook {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	w := &Webhook{rules: rules, judge: newJudge(opts.Registry, opts.EvidenceTTL, opts.TagTTL, opts.Now), labels: opts.NamespaceLabels, now: opts.Now}
+	w := &Webhook{failOpen: opts.FailOpen, rules: rules, judge: newJudge(opts.Registry, opts.EvidenceTTL, opts.TagTTL, opts.Now), labels: opts.NamespaceLabels, now: opts.Now}
 	if opts.Store != nil {
 		w.recorder = newRecorder(opts.Store, opts.OnStoreError)
 	}
@@ -83,6 +89,9 @@ type Verdict struct {
 	// Enforced says an enforcing policy matched, so that it denies.
 	Failure  string `json:"failure,omitempty"`
 	Enforced bool   `json:"enforced"`
+	// FailedOpen says the failure was admitted because the webhook fails
+	// open.
+	FailedOpen bool `json:"failedOpen,omitempty"`
 }
 
 // Judgement is the verdicts about one request's images.
@@ -92,7 +101,7 @@ type Judgement struct {
 
 func (v Verdict) denies() bool {
 	if v.Failure != "" {
-		return v.Enforced
+		return v.Enforced && !v.FailedOpen
 	}
 	return v.Decision != nil && !v.Decision.Allowed
 }
@@ -128,6 +137,7 @@ func (w *Webhook) Judge(ctx context.Context, req *admissionv1.AdmissionRequest) 
 			byReference[im.Reference] = v
 		}
 		v.Image = im
+		v.FailedOpen = v.Failure != "" && v.Enforced && w.failOpen
 		out.Verdicts = append(out.Verdicts, v)
 	}
 	return out, nil
@@ -306,6 +316,9 @@ func denial(v Verdict) string {
 // warnings are an admitted image's audit failures.
 func warnings(v Verdict) []string {
 	where := fmt.Sprintf("%s %q (image %s)", listName(v.Image.List), v.Image.Container, v.Image.Reference)
+	if v.FailedOpen {
+		return []string{fmt.Sprintf("dossier: %s admitted WITHOUT verification (the webhook fails open): %s", where, v.Failure)}
+	}
 	if v.Failure != "" {
 		return []string{fmt.Sprintf("dossier audit: %s cannot be verified: %s", where, v.Failure)}
 	}

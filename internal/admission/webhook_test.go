@@ -229,6 +229,21 @@ func TestRegistryDownFailsClosed(t *testing.T) {
 	if !out.Response.Allowed || len(out.Response.Warnings) != 1 || !strings.Contains(out.Response.Warnings[0], "cannot be verified") {
 		t.Errorf("audit with the registry down: %+v", out.Response)
 	}
+	// failing open is asked for, warned about and recorded as such
+	st, err := store.Open(ctx, t.TempDir(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	open := New(func() *Rules { return &gonePolicy }, Options{Registry: oci.RegistryOptions{Timeout: time.Second}, FailOpen: true, Store: st})
+	out, _ = open.Validate(ctx, podReview(t, "prod", containers(gone)))
+	open.Close()
+	if !out.Response.Allowed || len(out.Response.Warnings) != 1 || !strings.Contains(out.Response.Warnings[0], "WITHOUT verification") {
+		t.Errorf("fail open: %+v", out.Response)
+	}
+	if recorded, err := st.Admissions(ctx, time.Time{}, store.AdmissionFailedOpen, 0); err != nil || len(recorded) != 1 || recorded[0].Image != gone || recorded[0].Subject.Digest != "" {
+		t.Errorf("recorded: %+v %v", recorded, err)
+	}
 }
 
 // Policies selecting namespaces by label are judged with the labels read,

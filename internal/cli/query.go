@@ -252,7 +252,41 @@ func (a *app) queryCommand() *cobra.Command {
 			return d, 1, func() { renderDossier(a, d) }, nil
 		}),
 	}
-	cmd.AddCommand(component, advisory, tag, signed, digest)
+	var since, outcome string
+	var limit int
+	admissions := &cobra.Command{
+		Use:   "admissions [--since T] [--outcome allowed|denied|audited|waived|failed-open] [--limit N]",
+		Short: "The admission webhook's decisions, newest first: image, digest, namespace, workload, user, outcome, reason",
+		Args:  cobra.NoArgs,
+		RunE: run(func(cmd *cobra.Command, st store.Store, _ []string) (any, int, func(), error) {
+			var from time.Time
+			if since != "" {
+				var err error
+				if from, err = query.ParseTime(since); err != nil {
+					return nil, 0, nil, usageError("--since: %v", err)
+				}
+			}
+			switch outcome {
+			case "", store.AdmissionAllowed, store.AdmissionDenied, store.AdmissionAudited, store.AdmissionWaived, store.AdmissionFailedOpen:
+			default:
+				return nil, 0, nil, usageError("--outcome %q: want allowed, denied, audited, waived or failed-open", outcome)
+			}
+			list, err := st.Admissions(cmd.Context(), from, outcome, limit)
+			return list, len(list), func() {
+				t := newTable(a.stdout)
+				fmt.Fprintln(t, "AT\tOUTCOME\tNAMESPACE\tWORKLOAD\tUSER\tIMAGE\tDIGEST\tREASON")
+				for _, ad := range list {
+					fmt.Fprintf(t, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", ad.At.Format(time.RFC3339), ad.Outcome, ad.Namespace, ad.Workload, dash(ad.User),
+						ad.Image, dash(ad.Subject.Digest), dash(ad.Reason))
+				}
+				t.Flush()
+			}, err
+		}),
+	}
+	admissions.Flags().StringVar(&since, "since", "", "only decisions at or after this time (RFC 3339 or a date)")
+	admissions.Flags().StringVar(&outcome, "outcome", "", "only decisions with this outcome")
+	admissions.Flags().IntVar(&limit, "limit", 100, "at most this many (0 for all)")
+	cmd.AddCommand(component, advisory, tag, signed, digest, admissions)
 	return cmd
 }
 

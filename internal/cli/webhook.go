@@ -25,7 +25,7 @@ func (a *app) webhookCommand() *cobra.Command {
 	var policies, exceptions []string
 	var trustedRoot, certFile, keyFile, listen string
 	var evidenceTTL, reload time.Duration
-	var noStore bool
+	var noStore, failOpen bool
 	var api admission.APIServer
 	cmd := &cobra.Command{
 		Use:   "webhook --policy FILE|DIR --tls-cert F --tls-key F [--listen ADDR]",
@@ -69,7 +69,7 @@ digest judged. Decisions go to the evidence store (and admitted Pods mark their 
 			if len(rules.Rules().Set.Policies) == 0 {
 				return usageError("%v holds no policies", policies)
 			}
-			wopts := admission.Options{Registry: a.registry, EvidenceTTL: evidenceTTL}
+			wopts := admission.Options{Registry: a.registry, EvidenceTTL: evidenceTTL, FailOpen: failOpen}
 			if api.URL == "" {
 				api, _ = admission.InCluster()
 			}
@@ -128,6 +128,7 @@ digest judged. Decisions go to the evidence store (and admitted Pods mark their 
 	cmd.Flags().DurationVar(&evidenceTTL, "evidence-ttl", 5*time.Minute, "how long evidence gathered about a digest is reused")
 	cmd.Flags().DurationVar(&reload, "reload-interval", 2*time.Second, "how often the policy files are re-read")
 	cmd.Flags().BoolVar(&noStore, "no-store", false, "do not record decisions in the evidence store")
+	cmd.Flags().BoolVar(&failOpen, "fail-open", false, "admit, with a warning and a failed-open record, images whose evidence cannot be had (default: deny under enforce)")
 	cmd.Flags().StringVar(&api.URL, "kubernetes-api", "", "API server to read namespace labels from, https://host:port (default: in a cluster, its own)")
 	cmd.Flags().StringVar(&api.CAFile, "kubernetes-ca", "", "CA of the API server's certificate")
 	cmd.Flags().StringVar(&api.TokenFile, "kubernetes-token-file", "", "bearer token for the API server")

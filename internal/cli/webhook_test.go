@@ -166,4 +166,11 @@ spec:
 		len(d.Deployments) != 1 || d.Deployments[0].Namespace != "prod" {
 		t.Errorf("the signed image's dossier: %.600s %s", r.stdout, r.stderr)
 	}
+	r = dossier(t, "", "query", "admissions", "--outcome", "denied", "--data-dir", data)
+	if r.code != 0 || !strings.Contains(r.stdout, "denied") || !strings.Contains(r.stdout, host+"/team/tool:v1") || strings.Contains(r.stdout, "team/app") {
+		t.Errorf("denials: %+v", r)
+	}
+	if r := dossier(t, "", "query", "admissions", "--outcome", "maybe", "--data-dir", data); r.code != ExitError {
+		t.Errorf("a bad outcome: %+v", r)
+	}
 }

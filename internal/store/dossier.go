@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"time"
 
 	"github.com/dossier-dev/dossier/internal/evidence"
 )
@@ -138,16 +139,39 @@ func (s *sqlStore) Dossier(ctx context.Context, subject evidence.Subject) (*Doss
 	if err != nil {
 		return nil, err
 	}
-	rows, err = s.db.QueryContext(ctx, s.q(`SELECT at, image, namespace, workload, username, outcome, reason, decision FROM admissions
-		WHERE subject_id = ? ORDER BY at DESC, id DESC LIMIT ?`), id, dossierAdmissions)
+	if d.Admissions, err = s.admissions(ctx, `a.subject_id = ?`, []any{id}, dossierAdmissions); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// dossierAdmissions bounds the admission decisions a dossier lists.
+const dossierAdmissions = 100
+
+func (s *sqlStore) Admissions(ctx context.Context, since time.Time, outcome string, limit int) ([]Admission, error) {
+	where, args := `a.at >= ?`, []any{micros(since)}
+	if outcome != "" {
+		where, args = where+` AND a.outcome = ?`, append(args, outcome)
+	}
+	if limit <= 0 {
+		limit = 1<<31 - 1
+	}
+	return s.admissions(ctx, where, args, limit)
+}
+
+// admissions reads admission decisions, newest first.
+func (s *sqlStore) admissions(ctx context.Context, where string, args []any, limit int) ([]Admission, error) {
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT a.at, a.image, COALESCE(s.repository, ''), COALESCE(s.digest, ''), a.namespace, a.workload, a.username, a.outcome, a.reason, a.decision
+		FROM admissions a LEFT JOIN subjects s ON s.id = a.subject_id WHERE `+where+` ORDER BY a.at DESC, a.id DESC LIMIT ?`), append(args, limit)...)
 	if err != nil {
 		return nil, err
 	}
+	out := []Admission{}
 	err = each(rows, func() error {
-		a := Admission{Subject: subject}
+		var a Admission
 		var at int64
 		var decision sql.NullString
-		if err := rows.Scan(&at, &a.Image, &a.Namespace, &a.Workload, &a.User, &a.Outcome, &a.Reason, &decision); err != nil {
+		if err := rows.Scan(&at, &a.Image, &a.Subject.Repository, &a.Subject.Digest, &a.Namespace, &a.Workload, &a.User, &a.Outcome, &a.Reason, &decision); err != nil {
 			return err
 		}
 		a.At = fromMicros(at)
@@ -157,17 +181,11 @@ func (s *sqlStore) Dossier(ctx context.Context, subject evidence.Subject) (*Doss
 				return err
 			}
 		}
-		d.Admissions = append(d.Admissions, a)
+		out = append(out, a)
 		return nil
 	})
-	if err != nil {
-		return nil, err
-	}
-	return d, nil
+	return out, err
 }
-
-// dossierAdmissions bounds the admission decisions a dossier lists.
-const dossierAdmissions = 100
 
 // decodeRows runs a one-column query and hands each value to decode.
 func (s *sqlStore) decodeRows(ctx context.Context, query string, arg any, decode func([]byte) error) error {

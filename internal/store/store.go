@@ -76,6 +76,9 @@ type Store interface {
 	// Admitted records admission decisions in one transaction; the images
 	// admitted to run are marked deployed in their namespace's workload.
 	Admitted(ctx context.Context, admissions []Admission) error
+	// Admissions lists admission decisions made at or after since, newest
+	// first, at most limit (all when 0), of one outcome when given.
+	Admissions(ctx context.Context, since time.Time, outcome string, limit int) ([]Admission, error)
 	// Dossier is everything stored about one digest (nil when unknown).
 	Dossier(ctx context.Context, subject evidence.Subject) (*Dossier, error)
 	// AdvisoryState is the advisory fingerprints the last rescan saw.
@@ -228,6 +231,9 @@ const (
 	AdmissionAudited = "audited"
 	// AdmissionWaived is admitted because exceptions waived failures.
 	AdmissionWaived = "waived"
+	// AdmissionFailedOpen is admitted without verification because the
+	// evidence could not be had and the webhook fails open.
+	AdmissionFailedOpen = "failed-open"
 )
 
 // Admission is an admission decision about one image of a reviewed
