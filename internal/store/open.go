@@ -50,7 +50,9 @@ func open(ctx context.Context, driver, dsn string, d dialect, where string) (Sto
 		db.Close()
 		return nil, fmt.Errorf("evidence store %s: %w", where, err)
 	}
-	if err := migrate(pctx, db, d); err != nil {
+	// a migration may rebuild an index of millions of rows: it is not
+	// bounded like the connection
+	if err := migrate(ctx, db, d); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("evidence store %s: %w", where, err)
 	}

@@ -60,7 +60,7 @@ func (s *sqlStore) ComponentsOf(ctx context.Context, packageKeys []string) ([]Su
 			args[i] = k
 		}
 		rows, err := s.db.QueryContext(ctx, s.q(`SELECT s.repository, s.digest, `+componentColumns+` FROM components c JOIN subjects s ON s.id = c.subject_id
-			WHERE c.package_key IN (`+placeholders(len(chunk))+`) ORDER BY s.repository, s.digest`), args...)
+			WHERE c.package_key IN (`+placeholders(len(chunk))+`) ORDER BY c.subject_id`), args...)
 		if err != nil {
 			return nil, err
 		}

@@ -418,8 +418,10 @@ func (s *sqlStore) Components(ctx context.Context, q ComponentQuery) (ComponentP
 	if page.Total == 0 || q.Page.Offset >= page.Total {
 		return page, nil
 	}
-	rows, err := s.db.QueryContext(ctx, s.q(`SELECT h.subject_id, h.purl_base, h.version FROM (`+hits+`) h
-		ORDER BY h.subject_id DESC, h.purl_base DESC, h.version DESC LIMIT ? OFFSET ?`), append(args, pageLimit(q.Page), q.Page.Offset)...)
+	// not a subquery: SQLite would sort every hit instead of walking the
+	// index backwards and stopping at the page's end
+	rows, err := s.db.QueryContext(ctx, s.q(hits+` ORDER BY c.subject_id DESC, c.purl_base DESC, c.version DESC LIMIT ? OFFSET ?`),
+		append(args, pageLimit(q.Page), q.Page.Offset)...)
 	if err != nil {
 		return page, err
 	}
