@@ -32,11 +32,19 @@ fi
 go build -o bench/out/osvdelta ./bench/osvdelta
 bench/out/osvdelta -out "$out/osv" -go "${GO_DELTA:-10}" ../shared/vulndata/osv/*/all.zip
 "$dossier" db import --data-dir "$out/data" "$out"/osv/before/*.zip >/dev/null 2>&1
-bench/out/storecorpus -digests "${DIGESTS:-10000}" -batch "${BATCH:-1}" -data-dir "$out/data" -store "${STORE:-}" \
-  "$out/deb.json" "$out/py.json" "$out/go-app.json" "$out/npm-app.json" "$out/debian.json"
-if [ -n "${STORE:-}" ]; then
+sboms=("$out/deb.json" "$out/py.json" "$out/go-app.json" "$out/npm-app.json" "$out/debian.json")
+if [ -z "${STORE:-}" ]; then
+  bench/out/storecorpus -digests "${DIGESTS:-10000}" -batch "${BATCH:-1}" -data-dir "$out/data" "${sboms[@]}"
+else
+  # PostgreSQL: load, then VACUUM ANALYZE as after any bulk load (autovacuum
+  # would get there on its own schedule), then the questions
+  bench/out/storecorpus -digests "${DIGESTS:-10000}" -batch "${BATCH:-1}" -data-dir "$out/data" -store "$STORE" -questions=false "${sboms[@]}"
   psql=$(ls /usr/lib/postgresql/*/bin/psql | sort -V | tail -1)
+  start=$(date +%s)
+  "$psql" "$STORE" -qc 'VACUUM ANALYZE'
+  echo "VACUUM ANALYZE: $(( $(date +%s) - start )) s"
   echo "size on disk: $("$psql" "$STORE" -Atc 'SELECT pg_size_pretty(pg_database_size(current_database()))')"
+  bench/out/storecorpus -digests "${DIGESTS:-10000}" -load=false -data-dir "$out/data" -store "$STORE" "${sboms[@]}"
 fi
 # the day's change arrives; the rescan re-matches what it touches
 "$dossier" db import --data-dir "$out/data" "$out/osv/delta.zip" >/dev/null 2>&1

@@ -31,6 +31,7 @@ import (
 func main() {
 	digests := flag.Int("digests", 10000, "digests to record")
 	load := flag.Bool("load", true, "load the corpus (false: ask the questions of a store loaded before with the same -digests)")
+	questions := flag.Bool("questions", true, "ask the questions (false: only load)")
 	perTransaction := flag.Int("batch", 1, "records written per transaction (1: as record does; more: a backfill)")
 	dataDir := flag.String("data-dir", "", "data directory: the advisory database, and the SQLite store unless -store")
 	url := flag.String("store", "", "PostgreSQL store URL")
@@ -48,13 +49,13 @@ func main() {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	if err := run(*digests, *perTransaction, *load, *dataDir, *url, *goCache, flag.Args()); err != nil {
+	if err := run(*digests, *perTransaction, *load, *questions, *dataDir, *url, *goCache, flag.Args()); err != nil {
 		fmt.Fprintln(os.Stderr, "storecorpus:", err)
 		os.Exit(1)
 	}
 }
 
-func run(n, perTransaction int, load bool, dataDir, url, goCache string, sboms []string) error {
+func run(n, perTransaction int, load, questions bool, dataDir, url, goCache string, sboms []string) error {
 	ctx := context.Background()
 	rng := rand.New(rand.NewPCG(1, 2))
 	pools := map[string][]evidence.Component{}
@@ -175,6 +176,9 @@ func run(n, perTransaction int, load bool, dataDir, url, goCache string, sboms [
 		}
 	}
 
+	if !questions {
+		return nil
+	}
 	// the newest digest of each application runs in production: admission
 	// saw it (responders' answers list these first)
 	started := time.Now()
