@@ -1,6 +1,7 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -60,7 +61,7 @@ func (s *sqlStore) ComponentsOf(ctx context.Context, packageKeys []string) ([]Su
 			args[i] = k
 		}
 		rows, err := s.db.QueryContext(ctx, s.q(`SELECT s.repository, s.digest, `+componentColumns+` FROM components c JOIN subjects s ON s.id = c.subject_id
-			WHERE c.package_key IN (`+placeholders(len(chunk))+`) ORDER BY c.subject_id`), args...)
+			WHERE c.package_key IN (`+placeholders(len(chunk))+`)`), args...)
 		if err != nil {
 			return nil, err
 		}
@@ -88,6 +89,11 @@ func (s *sqlStore) ComponentsOf(ctx context.Context, packageKeys []string) ([]Su
 			return nil, err
 		}
 	}
+	// ordered here: asked of the database, the order made PostgreSQL walk
+	// every component in subject order instead of the package index
+	slices.SortFunc(order, func(a, b evidence.Subject) int {
+		return cmp.Or(strings.Compare(a.Repository, b.Repository), strings.Compare(a.Digest, b.Digest))
+	})
 	out := make([]SubjectComponents, 0, len(order))
 	for _, subject := range order {
 		out = append(out, *bySubject[subject])
