@@ -53,51 +53,59 @@ func placeholders(n int) string {
 }
 
 func (s *sqlStore) ComponentsOf(ctx context.Context, packageKeys []string) ([]SubjectComponents, error) {
-	bySubject := map[evidence.Subject]*SubjectComponents{}
-	var order []evidence.Subject
-	for _, chunk := range chunks(packageKeys, 500) {
-		args := make([]any, len(chunk))
-		for i, k := range chunk {
-			args[i] = k
-		}
-		rows, err := s.db.QueryContext(ctx, s.q(`SELECT s.repository, s.digest, `+componentColumns+` FROM components c JOIN subjects s ON s.id = c.subject_id
-			WHERE c.package_key IN (`+placeholders(len(chunk))+`)`), args...)
+	// one package at a time, by its index: asked for hundreds at once, a
+	// planner expecting millions of rows reads the whole table instead
+	stmt, err := s.db.PrepareContext(ctx, s.q(`SELECT c.subject_id, `+componentColumns+` FROM components c WHERE c.package_key = ?`))
+	if err != nil {
+		return nil, err
+	}
+	defer stmt.Close()
+	bySubject := map[int64][]evidence.Component{}
+	for _, key := range packageKeys {
+		rows, err := stmt.QueryContext(ctx, key)
 		if err != nil {
 			return nil, err
 		}
 		err = each(rows, func() error {
-			var subject evidence.Subject
+			var id int64
 			var name, version, typ, purl string
 			var doc []byte
-			if err := rows.Scan(&subject.Repository, &subject.Digest, &name, &version, &typ, &purl, &doc); err != nil {
+			if err := rows.Scan(&id, &name, &version, &typ, &purl, &doc); err != nil {
 				return err
 			}
 			c, err := decodeComponent(name, version, typ, purl, doc)
-			if err != nil {
-				return err
-			}
-			sc, ok := bySubject[subject]
-			if !ok {
-				sc = &SubjectComponents{Subject: subject}
-				bySubject[subject] = sc
-				order = append(order, subject)
-			}
-			sc.Components = append(sc.Components, c)
-			return nil
+			bySubject[id] = append(bySubject[id], c)
+			return err
 		})
 		if err != nil {
 			return nil, err
 		}
 	}
-	// ordered here: asked of the database, the order made PostgreSQL walk
-	// every component in subject order instead of the package index
-	slices.SortFunc(order, func(a, b evidence.Subject) int {
-		return cmp.Or(strings.Compare(a.Repository, b.Repository), strings.Compare(a.Digest, b.Digest))
-	})
-	out := make([]SubjectComponents, 0, len(order))
-	for _, subject := range order {
-		out = append(out, *bySubject[subject])
+	ids := make([]string, 0, len(bySubject))
+	for id := range bySubject {
+		ids = append(ids, strconv.FormatInt(id, 10))
 	}
+	out := make([]SubjectComponents, 0, len(bySubject))
+	for _, chunk := range chunks(ids, 1000) {
+		// the IDs are numbers this function formatted
+		rows, err := s.db.QueryContext(ctx, `SELECT id, repository, digest FROM subjects WHERE id IN (`+strings.Join(chunk, ", ")+`)`)
+		if err != nil {
+			return nil, err
+		}
+		if err := each(rows, func() error {
+			var id int64
+			var sc SubjectComponents
+			err := rows.Scan(&id, &sc.Subject.Repository, &sc.Subject.Digest)
+			sc.Components = bySubject[id]
+			out = append(out, sc)
+			return err
+		}); err != nil {
+			return nil, err
+		}
+	}
+	slices.SortFunc(out, func(a, b SubjectComponents) int {
+		return cmp.Or(strings.Compare(a.Subject.Repository, b.Subject.Repository), strings.Compare(a.Subject.Digest, b.Subject.Digest))
+	})
 	return out, nil
 }
 
