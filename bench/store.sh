@@ -26,7 +26,9 @@ done
 if [ "${STORE:-}" = postgres ]; then
   pg=$(POSTGRES_OPTIONS="-c shared_buffers=1GB -c max_wal_size=4GB" bash .ci/postgres start)
   STORE=${pg% *}
-  trap 'bash .ci/postgres stop "${pg#* }"' EXIT
+  # KEEP_POSTGRES=1 leaves the cluster running, for a look afterwards
+  [ -n "${KEEP_POSTGRES:-}" ] || trap 'bash .ci/postgres stop "${pg#* }"' EXIT
+  echo "PostgreSQL: $pg"
 fi
 # the advisory database as of the day before: everything but one day's change
 go build -o bench/out/osvdelta ./bench/osvdelta
