@@ -48,6 +48,15 @@ func chunks(values []string, size int) [][]string {
 	return out
 }
 
+// idList is an IN list of row IDs: numbers, written into the statement.
+func idList(ids []int64) string {
+	parts := make([]string, len(ids))
+	for i, id := range ids {
+		parts[i] = strconv.FormatInt(id, 10)
+	}
+	return strings.Join(parts, ", ")
+}
+
 func placeholders(n int) string {
 	return strings.TrimSuffix(strings.Repeat("?, ", n), ", ")
 }
@@ -81,14 +90,13 @@ func (s *sqlStore) ComponentsOf(ctx context.Context, packageKeys []string) ([]Su
 			return nil, err
 		}
 	}
-	ids := make([]string, 0, len(bySubject))
+	ids := make([]int64, 0, len(bySubject))
 	for id := range bySubject {
-		ids = append(ids, strconv.FormatInt(id, 10))
+		ids = append(ids, id)
 	}
 	out := make([]SubjectComponents, 0, len(bySubject))
-	for _, chunk := range chunks(ids, 1000) {
-		// the IDs are numbers this function formatted
-		rows, err := s.db.QueryContext(ctx, `SELECT id, repository, digest FROM subjects WHERE id IN (`+strings.Join(chunk, ", ")+`)`)
+	for start := 0; start < len(ids); start += 1000 {
+		rows, err := s.db.QueryContext(ctx, `SELECT id, repository, digest FROM subjects WHERE id IN (`+idList(ids[start:min(start+1000, len(ids))])+`)`)
 		if err != nil {
 			return nil, err
 		}
@@ -188,13 +196,12 @@ func (s *sqlStore) subjectIDs(ctx context.Context, tx *sql.Tx, results []RescanR
 func (s *sqlStore) resolveMissing(ctx context.Context, tx *sql.Tx, now int64, changed []string, all []subjectFindings) error {
 	const resolve = `UPDATE subject_findings SET resolved_at = ? WHERE resolved_at IS NULL AND last_seen < ?`
 	if changed == nil {
-		subjects := make([]string, len(all))
+		subjects := make([]int64, len(all))
 		for i, sf := range all {
-			subjects[i] = strconv.FormatInt(sf.subjectID, 10)
+			subjects[i] = sf.subjectID
 		}
-		for _, chunk := range chunks(subjects, 1000) {
-			// the IDs are numbers this function formatted
-			if _, err := tx.ExecContext(ctx, s.q(resolve+` AND subject_id IN (`+strings.Join(chunk, ", ")+`)`), now, now); err != nil {
+		for start := 0; start < len(subjects); start += 1000 {
+			if _, err := tx.ExecContext(ctx, s.q(resolve+` AND subject_id IN (`+idList(subjects[start:min(start+1000, len(subjects))])+`)`), now, now); err != nil {
 				return err
 			}
 		}

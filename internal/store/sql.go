@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -430,14 +429,14 @@ func (s *sqlStore) Components(ctx context.Context, q ComponentQuery) (ComponentP
 		base, version string
 	}
 	index := map[key]int{}
-	var subjects []string
+	var subjects []int64
 	err = each(rows, func() error {
 		var k key
 		if err := rows.Scan(&k.subject, &k.base, &k.version); err != nil {
 			return err
 		}
 		index[k] = len(index)
-		subjects = append(subjects, strconv.FormatInt(k.subject, 10))
+		subjects = append(subjects, k.subject)
 		return nil
 	})
 	if err != nil {
@@ -445,9 +444,8 @@ func (s *sqlStore) Components(ctx context.Context, q ComponentQuery) (ComponentP
 	}
 	page.Hits = make([]ComponentHit, len(index))
 	found := make([]bool, len(index))
-	// the IDs are numbers this function formatted
 	rows, err = s.db.QueryContext(ctx, s.q(`SELECT c.subject_id, c.purl_base, s.repository, s.digest, `+componentColumns+` FROM components c JOIN subjects s ON s.id = c.subject_id
-		WHERE c.subject_id IN (`+strings.Join(subjects, ", ")+`) AND (`+where+`)`), args...)
+		WHERE c.subject_id IN (`+idList(subjects)+`) AND (`+where+`)`), args...)
 	if err != nil {
 		return page, err
 	}
