@@ -5,6 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -243,6 +247,63 @@ func TestRegistryDownFailsClosed(t *testing.T) {
 	}
 	if recorded, err := st.Admissions(ctx, time.Time{}, store.AdmissionFailedOpen, 0); err != nil || len(recorded) != 1 || recorded[0].Image != gone || recorded[0].Subject.Digest != "" {
 		t.Errorf("recorded: %+v %v", recorded, err)
+	}
+}
+
+// When the registry answers the manifest but stalls on the signatures
+// (referrers and cosign's signature tags), the read is cut off by the
+// collect timeout: enforce denies saying the signatures could not be read,
+// audit admits with that as a warning, and the failure is not cached.
+func TestSignatureFetchTimeout(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, signedPolicy)
+	target, err := url.Parse("http://" + f.host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stall atomic.Bool
+	stall.Store(true)
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	slow := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		if stall.Load() && (strings.Contains(r.URL.Path, "/referrers/") || strings.Contains(r.URL.Path, "/manifests/sha256-")) {
+			select {
+			case <-r.Context().Done():
+			case <-time.After(10 * time.Second):
+			}
+			return
+		}
+		proxy.ServeHTTP(rw, r)
+	}))
+	defer slow.Close()
+	host := strings.TrimPrefix(slow.URL, "http://")
+	rules := *f.rules
+	rules.Collect.Timeout = 300 * time.Millisecond
+	for _, p := range rules.Set.Policies {
+		g, err := policy.CompileGlob(host + "/team/**")
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.Images = append(p.Images, g)
+	}
+	w := New(func() *Rules { return &rules }, Options{})
+	image := host + "/team/signed:v1"
+	start := time.Now()
+	out, _ := w.Validate(ctx, podReview(t, "prod", containers(image)))
+	if out.Response.Allowed || !strings.Contains(out.Response.Result.Message, "signatures could not be read") ||
+		!strings.Contains(out.Response.Result.Message, "deadline exceeded") {
+		t.Errorf("enforce with the signatures stalled: %+v", out.Response)
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("the stalled read took %s: the timeout did not cut it off", took)
+	}
+	out, _ = w.Validate(ctx, podReview(t, "staging", containers(image)))
+	if !out.Response.Allowed || len(out.Response.Warnings) != 1 || !strings.Contains(out.Response.Warnings[0], "signatures could not be read") {
+		t.Errorf("audit with the signatures stalled: %+v", out.Response)
+	}
+	// the registry recovers: the failure was not kept, the signature is read
+	stall.Store(false)
+	if out, _ := w.Validate(ctx, podReview(t, "prod", containers(image))); !out.Response.Allowed {
+		t.Errorf("after the registry recovered: %+v", out.Response.Result)
 	}
 }
 
