@@ -310,10 +310,13 @@ func denial(v Verdict) string {
 		}
 		reasons = append(reasons, s)
 	}
-	return fmt.Sprintf("%s = %s denied: %s", where, v.Subject, strings.Join(reasons, "; "))
+	if v.Image.Reference != v.Subject.String() {
+		where += " = " + v.Subject.String()
+	}
+	return fmt.Sprintf("%s denied: %s", where, strings.Join(reasons, "; "))
 }
 
-// warnings are an admitted image's audit failures.
+// warnings are an admitted image's audit failures and waivers.
 func warnings(v Verdict) []string {
 	where := fmt.Sprintf("%s %q (image %s)", listName(v.Image.List), v.Image.Container, v.Image.Reference)
 	if v.FailedOpen {
@@ -324,8 +327,13 @@ func warnings(v Verdict) []string {
 	}
 	var out []string
 	for _, r := range v.Decision.Rules {
-		if r.Outcome == evidence.OutcomeFail {
+		switch {
+		case r.Outcome == evidence.OutcomeFail:
 			out = append(out, fmt.Sprintf("dossier audit: %s: policy %s rule %s: %s", where, r.Policy, r.Rule, r.Reason))
+		case r.Outcome == evidence.OutcomeWaived && r.Waiver != nil:
+			// a waiver is visible to whoever deploys under it
+			out = append(out, fmt.Sprintf("dossier: %s admitted under exception %s (owner %s, expires %s): policy %s rule %s: %s", where,
+				r.Waiver.Exception, r.Waiver.Owner, r.Waiver.ExpiresAt.UTC().Format(time.RFC3339), r.Policy, r.Rule, r.Reason))
 		}
 	}
 	return out

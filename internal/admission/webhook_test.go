@@ -497,6 +497,10 @@ spec:
 		if out.Response.Allowed != c.allowed {
 			t.Errorf("%s: allowed %v: %+v", c.name, out.Response.Allowed, out.Response)
 		}
+		// whoever deploys under a waiver is told so
+		if c.allowed && (len(out.Response.Warnings) != 1 || !strings.Contains(out.Response.Warnings[0], "admitted under exception hotfix (owner sre-oncall, expires ")) {
+			t.Errorf("%s: warnings %q", c.name, out.Response.Warnings)
+		}
 		d, err := st.Dossier(ctx, evidence.Subject{Repository: f.host + "/team/unsigned", Digest: f.unsigned})
 		if err != nil || d == nil || len(d.Admissions) != 1 {
 			t.Fatalf("%s: %+v %v", c.name, d, err)

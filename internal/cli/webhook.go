@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -8,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"syscall"
@@ -142,9 +144,10 @@ func (a *app) webhookInstallCommand() *cobra.Command {
 	var o admission.InstallOptions
 	var caFile string
 	var port, timeout int32
+	var apply bool
 	cmd := &cobra.Command{
-		Use:   "install (--namespace NS --service NAME | --url https://…) --ca-bundle FILE",
-		Short: "Print the Mutating- and ValidatingWebhookConfiguration that send every workload kind to dossier",
+		Use:   "install (--namespace NS --service NAME | --url https://…) --ca-bundle FILE [--apply]",
+		Short: "Print (or apply with kubectl) the Mutating- and ValidatingWebhookConfiguration that send every workload kind to dossier",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if caFile == "" {
@@ -159,8 +162,18 @@ func (a *app) webhookInstallCommand() *cobra.Command {
 			if err != nil {
 				return usageError("%v", err)
 			}
-			_, err = a.stdout.Write(data)
-			return err
+			if !apply {
+				_, err = a.stdout.Write(data)
+				return err
+			}
+			ctx, cancel := context.WithTimeout(cmd.Context(), 2*time.Minute)
+			defer cancel()
+			kubectl := exec.CommandContext(ctx, "kubectl", "apply", "-f", "-")
+			kubectl.Stdin, kubectl.Stdout, kubectl.Stderr = bytes.NewReader(data), a.stdout, a.stderr
+			if err := kubectl.Run(); err != nil {
+				return fmt.Errorf("kubectl apply of the webhook configurations: %w", err)
+			}
+			return nil
 		},
 	}
 	cmd.Flags().StringVar(&o.Namespace, "namespace", "", "namespace of dossier's Service (never sent to the webhook)")
@@ -171,6 +184,7 @@ func (a *app) webhookInstallCommand() *cobra.Command {
 	cmd.Flags().BoolVar(&o.FailOpen, "fail-open", false, "admit when dossier cannot be reached (failurePolicy Ignore); the default refuses")
 	cmd.Flags().Int32Var(&timeout, "timeout", 10, "seconds the API server waits for an answer (1-30)")
 	cmd.Flags().StringArrayVar(&o.ExcludeNamespaces, "exclude-namespace", nil, "namespace never sent to the webhook (repeatable)")
+	cmd.Flags().BoolVar(&apply, "apply", false, "apply them with kubectl apply (its KUBECONFIG and context) instead of printing them")
 	return cmd
 }
 

@@ -274,7 +274,7 @@ func (e *evaluator) rejected(predicateType string) string {
 func signFix(subject string, signers []Signer) string {
 	for _, s := range signers {
 		if s.Keyless() {
-			return fmt.Sprintf("dossier sign %s --keyless  (in CI, as %s)", subject, s.Identities[0].String())
+			return fmt.Sprintf("dossier sign %s --keyless, run by %s", subject, s.Identities[0].String())
 		}
 	}
 	return fmt.Sprintf("dossier sign %s --key %s", subject, privateKeyHint(signers))
