@@ -188,10 +188,10 @@ func (p *pki) leaf(t *testing.T, name string, subject pkix.Name, usage x509.ExtK
 // cluster is a real etcd, kube-apiserver and kube-controller-manager on
 // 127.0.0.1, and an admin client for it.
 type cluster struct {
-	url                           string
-	caFile, certFile, keyFile     string
-	kubeconfig                    string
-	client                        *http.Client
+	url                          string
+	caFile, certFile, keyFile    string
+	kubeconfig                   string
+	client                       *http.Client
 	etcd, apiserver, controllers *process
 }
 
