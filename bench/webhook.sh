@@ -4,7 +4,8 @@
 # into distinct digests (a label each, crane mutate), signed with a key.
 # Cold: one Pod per never-judged digest, one at a time. Warm: Pods of 1-8
 # containers drawn from judged images, CONCURRENCY (default 16) in flight
-# for DURATION (default 10s). Decisions are recorded in the store, as in
+# for DURATION (default 10s), then RATE (default 2000) reviews a second
+# offered open-loop for DURATION. Decisions are recorded in the store, as in
 # production.
 source "$(dirname "$0")/lib.sh" webhook
 crane="$peers/bin/crane"
@@ -37,10 +38,10 @@ YAML
 "$dossier" webhook certificate --host 127.0.0.1 --out-dir "$out/certs" >/dev/null
 wport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 "$dossier" webhook --policy "$out/policy.yaml" --tls-cert "$out/certs/tls.crt" --tls-key "$out/certs/tls.key" \
-  --listen "127.0.0.1:$wport" --data-dir "$out/state" 2>"$out/webhook.log" &
+  --listen "127.0.0.1:$wport" --data-dir "$out/state" ${WEBHOOK_FLAGS:-} 2>"$out/webhook.log" &
 whpid=$!
 trap 'kill $whpid $regpid 2>/dev/null' EXIT
 for _ in $(seq 100); do curl -fs --cacert "$out/certs/ca.crt" "https://127.0.0.1:$wport/healthz" && break; sleep 0.1; done
 go build -o bench/out/webhookload ./bench/webhookload
 bench/out/webhookload -url "https://127.0.0.1:$wport" -ca "$out/certs/ca.crt" -cold "$out/cold.txt" -warm "$out/warm.txt" \
-  -concurrency "${CONCURRENCY:-16}" -duration "${DURATION:-10s}"
+  -concurrency "${CONCURRENCY:-16}" -rate "${RATE:-2000}" -duration "${DURATION:-10s}"

@@ -29,9 +29,10 @@ func main() {
 	coldFile := flag.String("cold", "", "file of image references never judged, one per line")
 	warmFile := flag.String("warm", "", "file of image references to judge first and then load with")
 	concurrency := flag.Int("concurrency", 16, "warm requests in flight")
-	duration := flag.Duration("duration", 10*time.Second, "how long the warm load runs")
+	rate := flag.Int("rate", 0, "also send warm reviews at this many a second (open loop), timed from when each was due")
+	duration := flag.Duration("duration", 10*time.Second, "how long each warm load runs")
 	flag.Parse()
-	if err := run(*url, *caFile, *coldFile, *warmFile, *concurrency, *duration); err != nil {
+	if err := run(*url, *caFile, *coldFile, *warmFile, *concurrency, *rate, *duration); err != nil {
 		fmt.Fprintln(os.Stderr, "webhookload:", err)
 		os.Exit(1)
 	}
@@ -70,7 +71,7 @@ func review(uid int, images []string) []byte {
 	return body
 }
 
-func run(url, caFile, coldFile, warmFile string, concurrency int, duration time.Duration) error {
+func run(url, caFile, coldFile, warmFile string, concurrency, rate int, duration time.Duration) error {
 	ca, err := os.ReadFile(caFile)
 	if err != nil {
 		return err
@@ -80,7 +81,7 @@ func run(url, caFile, coldFile, warmFile string, concurrency int, duration time.
 		return fmt.Errorf("%s: no certificate", caFile)
 	}
 	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool},
-		MaxIdleConnsPerHost: concurrency, MaxConnsPerHost: concurrency}}
+		MaxIdleConnsPerHost: max(concurrency, 64)}}
 	cold, err := lines(coldFile)
 	if err != nil {
 		return err
@@ -117,15 +118,23 @@ func run(url, caFile, coldFile, warmFile string, concurrency int, duration time.
 	if _, err := send(0, warm); err != nil {
 		return err
 	}
-	var coldTimes []time.Duration
+	// half the never-judged digests in Pods of one container, half in
+	// Pods of eight containers of that one image: the same cost when the
+	// eight share one verification
+	var cold1, cold8 []time.Duration
 	for i, im := range cold {
-		d, err := send(1+i, []string{im})
+		images, times := []string{im}, &cold1
+		if i%2 == 1 {
+			images, times = []string{im, im, im, im, im, im, im, im}, &cold8
+		}
+		d, err := send(1+i, images)
 		if err != nil {
 			return err
 		}
-		coldTimes = append(coldTimes, d)
+		*times = append(*times, d)
 	}
-	report("cold (first judgement of a digest, 1 container)", coldTimes, 0)
+	report("cold (first judgement of a digest), 1 container", cold1, 0)
+	report("cold (first judgement of a digest), 8 containers of that image", cold8, 0)
 
 	var mu sync.Mutex
 	var warmTimes []time.Duration
@@ -160,6 +169,52 @@ func run(url, caFile, coldFile, warmFile string, concurrency int, duration time.
 		return fmt.Errorf("%d warm reviews failed, the first: %v", len(failures), failures[0])
 	}
 	report(fmt.Sprintf("warm (1-8 containers, %d in flight)", concurrency), warmTimes, elapsed)
+	if rate > 0 {
+		return openLoop(send, warm, rate, duration)
+	}
+	return nil
+}
+
+// openLoop sends a review every 1/rate seconds whatever the answers'
+// latency, and times each from when it was due, so that a stall shows in
+// the latency of every review it delayed.
+func openLoop(send func(int, []string) (time.Duration, error), warm []string, rate int, duration time.Duration) error {
+	interval := time.Second / time.Duration(rate)
+	rng := rand.New(rand.NewPCG(99, 7))
+	var mu sync.Mutex
+	var times []time.Duration
+	var failures []error
+	var wg sync.WaitGroup
+	start := time.Now()
+	for n := 0; ; n++ {
+		due := start.Add(time.Duration(n) * interval)
+		if due.Sub(start) >= duration {
+			break
+		}
+		time.Sleep(time.Until(due))
+		images := make([]string, 1+rng.IntN(8))
+		for i := range images {
+			images[i] = warm[rng.IntN(len(warm))]
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := send(10_000_000+n, images)
+			late := time.Since(due)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				failures = append(failures, err)
+			} else {
+				times = append(times, late)
+			}
+		}()
+	}
+	wg.Wait()
+	if len(failures) > 0 {
+		return fmt.Errorf("%d open-loop reviews failed, the first: %v", len(failures), failures[0])
+	}
+	report(fmt.Sprintf("warm (1-8 containers, %d reviews/s offered)", rate), times, time.Since(start))
 	return nil
 }
 

@@ -6,10 +6,13 @@ package admission
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"reflect"
+	"strconv"
 	"strings"
 
-	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 // specPaths is where each workload kind keeps its Pod spec.
@@ -35,43 +38,144 @@ type Image struct {
 	Path string `json:"path"`
 }
 
+// workloadObject is what admission reads of an object, in one decode:
+// who owns it and the containers of its Pod spec wherever its kind keeps
+// it (absent parts stay nil, to be named in errors).
+type workloadObject struct {
+	Metadata struct {
+		Name            string                  `json:"name"`
+		GenerateName    string                  `json:"generateName"`
+		OwnerReferences []metav1.OwnerReference `json:"ownerReferences"`
+	} `json:"metadata"`
+	Spec *struct {
+		podSpecImages
+		Template    *podTemplate `json:"template"`
+		JobTemplate *struct {
+			Spec *struct {
+				Template *podTemplate `json:"template"`
+			} `json:"spec"`
+		} `json:"jobTemplate"`
+	} `json:"spec"`
+}
+
+type podTemplate struct {
+	Spec *podSpecImages `json:"spec"`
+}
+
+type podSpecImages struct {
+	InitContainers      []container `json:"initContainers"`
+	Containers          []container `json:"containers"`
+	EphemeralContainers []container `json:"ephemeralContainers"`
+}
+
+type container struct {
+	Name  string `json:"name"`
+	Image string `json:"image"`
+}
+
+// podSpec finds the object's Pod spec where kind keeps it.
+func (o *workloadObject) podSpec(kind string) (*podSpecImages, error) {
+	path := specPaths[kind]
+	missing := func(depth int) error {
+		return fmt.Errorf("%s: %s has no %s", kind, dotted(path[:depth]), path[depth])
+	}
+	if o.Spec == nil {
+		return nil, missing(0)
+	}
+	var tmpl *podTemplate
+	switch len(path) {
+	case 1:
+		return &o.Spec.podSpecImages, nil
+	case 3:
+		tmpl = o.Spec.Template
+		if tmpl == nil {
+			return nil, missing(1)
+		}
+	default: // CronJob
+		if o.Spec.JobTemplate == nil {
+			return nil, missing(1)
+		}
+		if o.Spec.JobTemplate.Spec == nil {
+			return nil, missing(2)
+		}
+		if tmpl = o.Spec.JobTemplate.Spec.Template; tmpl == nil {
+			return nil, missing(3)
+		}
+	}
+	if tmpl.Spec == nil {
+		return nil, missing(len(path) - 1)
+	}
+	return tmpl.Spec, nil
+}
+
 // Images lists every container image of an object of a workload kind:
 // init, regular and ephemeral containers. An object of another kind has
 // none; a malformed one is an error naming where.
 func Images(kind string, object []byte) ([]Image, error) {
+	images, _, err := readObject(kind, object)
+	return images, err
+}
+
+// readObject returns an object's images and its workload (see
+// workloadOf).
+func readObject(kind string, object []byte) ([]Image, *workloadObject, error) {
 	path, ok := specPaths[kind]
 	if !ok {
-		return nil, nil
+		return nil, nil, nil
 	}
-	raw := json.RawMessage(object)
-	for i, field := range path {
-		var fields map[string]json.RawMessage
-		if err := json.Unmarshal(raw, &fields); err != nil {
-			return nil, fmt.Errorf("%s: %s is not an object: %w", kind, dotted(path[:i]), err)
+	var o workloadObject
+	if err := json.Unmarshal(object, &o); err != nil {
+		var typeErr *json.UnmarshalTypeError
+		if errors.As(err, &typeErr) {
+			field := typeErr.Field
+			if field == "" {
+				field = "the object"
+			}
+			return nil, nil, fmt.Errorf("%s: %s is %s, not %s", kind, field, article(typeErr.Value), jsonKind(typeErr.Type))
 		}
-		if raw, ok = fields[field]; !ok {
-			return nil, fmt.Errorf("%s: %s has no %s", kind, dotted(path[:i]), field)
-		}
+		return nil, nil, fmt.Errorf("%s: %w", kind, err)
 	}
-	var spec corev1.PodSpec
-	if err := json.Unmarshal(raw, &spec); err != nil {
-		return nil, fmt.Errorf("%s: %s: %w", kind, dotted(path), err)
+	spec, err := o.podSpec(kind)
+	if err != nil {
+		return nil, nil, err
 	}
 	pointer := "/" + strings.Join(path, "/")
 	var out []Image
-	add := func(list string, i int, name, image string) {
-		out = append(out, Image{Reference: image, Container: name, List: list, Path: fmt.Sprintf("%s/%s/%d/image", pointer, list, i)})
+	for _, list := range []struct {
+		name       string
+		containers []container
+	}{{"initContainers", spec.InitContainers}, {"containers", spec.Containers}, {"ephemeralContainers", spec.EphemeralContainers}} {
+		for i, c := range list.containers {
+			out = append(out, Image{Reference: c.Image, Container: c.Name, List: list.name, Path: pointer + "/" + list.name + "/" + strconv.Itoa(i) + "/image"})
+		}
 	}
-	for i, c := range spec.InitContainers {
-		add("initContainers", i, c.Name, c.Image)
+	return out, &o, nil
+}
+
+// jsonKind names what JSON a Go type decodes from.
+func jsonKind(t reflect.Type) string {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
 	}
-	for i, c := range spec.Containers {
-		add("containers", i, c.Name, c.Image)
+	switch t.Kind() {
+	case reflect.Struct, reflect.Map:
+		return "an object"
+	case reflect.Slice, reflect.Array:
+		return "a list"
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "a boolean"
 	}
-	for i, c := range spec.EphemeralContainers {
-		add("ephemeralContainers", i, c.Name, c.Image)
+	return "a number"
+}
+
+// article puts "a" or "an" before a JSON value's kind ("string", "array").
+func article(kind string) string {
+	if strings.ContainsRune("aeiou", rune(kind[0])) {
+		return "an " + kind
 	}
-	return out, nil
+	return "a " + kind
 }
 
 func dotted(path []string) string {

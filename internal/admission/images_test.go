@@ -59,14 +59,17 @@ func TestImagesOfOtherKindsAndBadObjects(t *testing.T) {
 	if images, err := Images("ConfigMap", []byte(`{"data":{}}`)); err != nil || images != nil {
 		t.Errorf("a ConfigMap: %+v %v", images, err)
 	}
-	for kind, bad := range map[string]string{
-		"Pod":        `[]`,
-		"Deployment": `{"spec":{"template":"x"}}`,
-		"CronJob":    `{"spec":{}}`,
-		"Job":        `{"spec":{"template":{"spec":{"containers":{}}}}}`,
+	for kind, c := range map[string]struct{ bad, want string }{
+		"Pod":         {`[]`, "Pod: the object is an array, not an object"},
+		"Deployment":  {`{"spec":{"template":"x"}}`, "Deployment: spec.template is a string, not an object"},
+		"CronJob":     {`{"spec":{}}`, "CronJob: spec has no jobTemplate"},
+		"Job":         {`{"spec":{"template":{"spec":{"containers":{}}}}}`, "Job: spec.template.spec.containers is an object, not a list"},
+		"StatefulSet": {`{"spec":{"template":{"spec":{"containers":[{"image":5}]}}}}`, "StatefulSet: spec.template.spec.containers.image is a number, not a string"},
+		"DaemonSet":   {`{"spec":{"template":{}}}`, "DaemonSet: spec.template has no spec"},
+		"ReplicaSet":  {`{"spec":{"template":{"spec":`, "ReplicaSet: unexpected end of JSON input"},
 	} {
-		if _, err := Images(kind, []byte(bad)); err == nil || !strings.HasPrefix(err.Error(), kind+": ") {
-			t.Errorf("%s %s: %v", kind, bad, err)
+		if _, err := Images(kind, []byte(c.bad)); err == nil || err.Error() != c.want {
+			t.Errorf("%s %s: %v, want %s", kind, c.bad, err, c.want)
 		}
 	}
 }

@@ -2,14 +2,12 @@ package admission
 
 import (
 	"context"
-	"encoding/json"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	admissionv1 "k8s.io/api/admission/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/dossier-dev/dossier/internal/evidence"
 	"github.com/dossier-dev/dossier/internal/store"
@@ -46,11 +44,18 @@ func (r *recorder) add(admissions []store.Admission) {
 	}
 }
 
+// recordLinger is how long the first decision of a batch waits for
+// others: under load a transaction then carries hundreds of decisions,
+// and the store's work per review (the commit above all) shrinks.
+const recordLinger = 50 * time.Millisecond
+
 // run writes what is queued, many decisions to a transaction.
 func (r *recorder) run() {
 	defer r.wg.Done()
+	linger := time.NewTimer(recordLinger)
 	for first := range r.queue {
 		batch := []store.Admission{first}
+		linger.Reset(recordLinger)
 	more:
 		for len(batch) < 500 {
 			select {
@@ -59,7 +64,7 @@ func (r *recorder) run() {
 					break more
 				}
 				batch = append(batch, a)
-			default:
+			case <-linger.C:
 				break more
 			}
 		}
@@ -82,7 +87,7 @@ func (r *recorder) close() {
 
 // admissions turns a validating judgement into the decisions to keep.
 func admissions(req *admissionv1.AdmissionRequest, j Judgement, at time.Time) []store.Admission {
-	workload := workloadOf(req)
+	workload := j.Workload
 	// a Pod (or a container added to one) runs what was admitted
 	deployed := req.Kind.Kind == "Pod" && (req.Operation == admissionv1.Create || req.SubResource == "ephemeralcontainers")
 	seen := map[string]bool{}
@@ -128,22 +133,18 @@ func outcome(v Verdict) (string, string) {
 
 // workloadOf names the reviewed object, or the controller that owns it
 // ("ReplicaSet/web-7d4b9", "Pod/debug").
-func workloadOf(req *admissionv1.AdmissionRequest) string {
-	var meta struct {
-		Metadata metav1.ObjectMeta `json:"metadata"`
-	}
-	_ = json.Unmarshal(req.Object.Raw, &meta) // the images were read from it already
-	for _, o := range meta.Metadata.OwnerReferences {
-		if o.Controller != nil && *o.Controller {
-			return o.Kind + "/" + o.Name
+func workloadOf(req *admissionv1.AdmissionRequest, o *workloadObject) string {
+	for _, owner := range o.Metadata.OwnerReferences {
+		if owner.Controller != nil && *owner.Controller {
+			return owner.Kind + "/" + owner.Name
 		}
 	}
 	name := req.Name
 	if name == "" {
-		name = meta.Metadata.Name
+		name = o.Metadata.Name
 	}
-	if name == "" && meta.Metadata.GenerateName != "" {
-		name = meta.Metadata.GenerateName + "*"
+	if name == "" && o.Metadata.GenerateName != "" {
+		name = o.Metadata.GenerateName + "*"
 	}
 	return req.Kind.Kind + "/" + name
 }

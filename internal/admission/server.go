@@ -1,7 +1,6 @@
 package admission
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -27,12 +26,12 @@ var ErrNotJSON = errors.New("the body is not JSON")
 
 // DecodeReview reads an AdmissionReview v1 with a request in it.
 func DecodeReview(body []byte) (*admissionv1.AdmissionReview, error) {
-	if !json.Valid(body) {
-		return nil, fmt.Errorf("admission review: %w", ErrNotJSON)
-	}
 	var review admissionv1.AdmissionReview
-	dec := json.NewDecoder(bytes.NewReader(body))
-	if err := dec.Decode(&review); err != nil {
+	if err := json.Unmarshal(body, &review); err != nil {
+		// Unmarshal checks the whole input is JSON before decoding any
+		if _, syntax := errors.AsType[*json.SyntaxError](err); syntax {
+			return nil, fmt.Errorf("admission review: %w", ErrNotJSON)
+		}
 		return &review, fmt.Errorf("admission review: %w", err)
 	}
 	switch {

@@ -94,9 +94,11 @@ type Verdict struct {
 	FailedOpen bool `json:"failedOpen,omitempty"`
 }
 
-// Judgement is the verdicts about one request's images.
+// Judgement is the verdicts about one request's images, and the
+// workload they belong to ("ReplicaSet/web-7d4b9").
 type Judgement struct {
 	Verdicts []Verdict
+	Workload string
 }
 
 func (v Verdict) denies() bool {
@@ -110,16 +112,19 @@ func (v Verdict) denies() bool {
 // reference are judged once however many containers use it.
 func (w *Webhook) Judge(ctx context.Context, req *admissionv1.AdmissionRequest) (Judgement, error) {
 	kind := req.Kind.Kind
-	images, err := Images(kind, req.Object.Raw)
+	images, object, err := readObject(kind, req.Object.Raw)
 	if err != nil {
 		return Judgement{}, err
+	}
+	var out Judgement
+	if object != nil {
+		out.Workload = workloadOf(req, object)
 	}
 	rules := w.rules()
 	var labels map[string]string
 	var labelsErr error
 	labelsRead := false
 	byReference := map[string]Verdict{}
-	var out Judgement
 	for _, im := range images {
 		v, ok := byReference[im.Reference]
 		if !ok {

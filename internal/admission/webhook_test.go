@@ -40,7 +40,7 @@ type fixture struct {
 	rules            *Rules
 }
 
-func newFixture(t *testing.T, policyYAML string) *fixture {
+func newFixture(t testing.TB, policyYAML string) *fixture {
 	t.Helper()
 	ctx := context.Background()
 	f := &fixture{host: testutil.Registry(t)}
@@ -112,7 +112,7 @@ spec:
 `
 
 // podReview is a review of a Pod creation in a namespace.
-func podReview(t *testing.T, namespace string, spec corev1.PodSpec) *admissionv1.AdmissionReview {
+func podReview(t testing.TB, namespace string, spec corev1.PodSpec) *admissionv1.AdmissionReview {
 	t.Helper()
 	pod := corev1.Pod{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"}, ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: namespace}, Spec: spec}
 	raw, err := json.Marshal(pod)

@@ -161,8 +161,9 @@ func (s *sqlStore) Admissions(ctx context.Context, since time.Time, outcome stri
 
 // admissions reads admission decisions, newest first.
 func (s *sqlStore) admissions(ctx context.Context, where string, args []any, limit int) ([]Admission, error) {
-	rows, err := s.db.QueryContext(ctx, s.q(`SELECT a.at, a.image, COALESCE(s.repository, ''), COALESCE(s.digest, ''), a.namespace, a.workload, a.username, a.outcome, a.reason, a.decision
-		FROM admissions a LEFT JOIN subjects s ON s.id = a.subject_id WHERE `+where+` ORDER BY a.at DESC, a.id DESC LIMIT ?`), append(args, limit)...)
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT a.at, a.image, COALESCE(s.repository, ''), COALESCE(s.digest, ''), a.namespace, a.workload, a.username, a.outcome, a.reason, d.decision
+		FROM admissions a LEFT JOIN subjects s ON s.id = a.subject_id LEFT JOIN decision_documents d ON d.id = a.decision_id
+		WHERE `+where+` ORDER BY a.at DESC, a.id DESC LIMIT ?`), append(args, limit)...)
 	if err != nil {
 		return nil, err
 	}
@@ -180,6 +181,7 @@ func (s *sqlStore) admissions(ctx context.Context, where string, args []any, lim
 			if err := json.Unmarshal([]byte(decision.String), a.Decision); err != nil {
 				return err
 			}
+			a.Decision.EvaluatedAt = a.At
 		}
 		out = append(out, a)
 		return nil

@@ -185,7 +185,16 @@ var migrations = []migration{{statements: []string{
 	// a page stops early
 	`DROP INDEX components_purl`,
 	`CREATE INDEX components_purl ON components (purl_base, subject_id, version)`,
-}}}
+}}, {statements: []string{
+	// an admission's decision is stored once however many reviews repeat
+	// it (the Pods of a ReplicaSet, a busy namespace): its document
+	// without the evaluation time, which is the admission's
+	`CREATE TABLE decision_documents (
+		id {{id}},
+		hash TEXT NOT NULL UNIQUE,
+		decision TEXT NOT NULL)`,
+	`ALTER TABLE admissions ADD COLUMN decision_id BIGINT REFERENCES decision_documents (id)`,
+}, move: moveAdmissionDecisions}}
 
 // dialect is what differs between the backends.
 type dialect struct {

@@ -2,8 +2,11 @@ package store
 
 import (
 	"context"
+	"crypto/sha256"
 	"database/sql"
+	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -325,7 +328,7 @@ func (s *sqlStore) SeenDeployed(ctx context.Context, subject evidence.Subject, n
 	defer tx.Rollback()
 	id, err := s.subjectID(ctx, tx, subject, at)
 	if err == nil {
-		err = s.deployed(ctx, tx, id, namespace, workload, at)
+		err = s.deployed(ctx, tx, [][]any{{id, namespace, workload, micros(at), micros(at)}})
 	}
 	if err != nil {
 		return fmt.Errorf("deployment of %s: %w", subject, err)
@@ -337,20 +340,28 @@ func (s *sqlStore) SeenDeployed(ctx context.Context, subject evidence.Subject, n
 // digest was never recorded.
 func (s *sqlStore) subjectID(ctx context.Context, tx *sql.Tx, subject evidence.Subject, at time.Time) (int64, error) {
 	var id int64
-	err := tx.QueryRowContext(ctx, s.q(`INSERT INTO subjects (repository, digest, first_seen, last_recorded) VALUES (?, ?, ?, ?)
+	// most digests are known: a read, not a write
+	err := tx.QueryRowContext(ctx, s.q(`SELECT id FROM subjects WHERE repository = ? AND digest = ?`), subject.Repository, subject.Digest).Scan(&id)
+	if !errors.Is(err, sql.ErrNoRows) {
+		return id, err
+	}
+	err = tx.QueryRowContext(ctx, s.q(`INSERT INTO subjects (repository, digest, first_seen, last_recorded) VALUES (?, ?, ?, ?)
 		ON CONFLICT (repository, digest) DO UPDATE SET repository = excluded.repository RETURNING id`),
 		subject.Repository, subject.Digest, micros(at), micros(at)).Scan(&id)
 	return id, err
 }
 
-// deployed widens a digest's deployment in a workload to include at.
-func (s *sqlStore) deployed(ctx context.Context, tx *sql.Tx, id int64, namespace, workload string, at time.Time) error {
-	_, err := tx.ExecContext(ctx, s.q(`INSERT INTO deployments (subject_id, namespace, workload, first_seen, last_seen) VALUES (?, ?, ?, ?, ?)
+// deployed widens digests' deployments in workloads to include first
+// and last: rows of subject ID, namespace, workload, first, last (one
+// row per deployment).
+func (s *sqlStore) deployed(ctx context.Context, tx *sql.Tx, rows [][]any) error {
+	return inBatches(rows, 5, func(_ [][]any, values string, args []any) error {
+		_, err := tx.ExecContext(ctx, s.q(`INSERT INTO deployments (subject_id, namespace, workload, first_seen, last_seen) VALUES `+values+`
 		ON CONFLICT (subject_id, namespace, workload) DO UPDATE SET
 			first_seen = CASE WHEN excluded.first_seen < deployments.first_seen THEN excluded.first_seen ELSE deployments.first_seen END,
-			last_seen = CASE WHEN excluded.last_seen > deployments.last_seen THEN excluded.last_seen ELSE deployments.last_seen END`),
-		id, namespace, workload, micros(at), micros(at))
-	return err
+			last_seen = CASE WHEN excluded.last_seen > deployments.last_seen THEN excluded.last_seen ELSE deployments.last_seen END`), args...)
+		return err
+	})
 }
 
 func (s *sqlStore) Admitted(ctx context.Context, admissions []Admission) error {
@@ -367,31 +378,146 @@ func (s *sqlStore) Admitted(ctx context.Context, admissions []Admission) error {
 		return err
 	}
 	defer tx.Rollback()
-	for _, a := range admissions {
-		var id *int64
-		if a.Subject.Digest != "" {
-			sid, err := s.subjectID(ctx, tx, a.Subject, a.At)
-			if err != nil {
-				return fmt.Errorf("admission of %s: %w", a.Image, err)
-			}
-			id = &sid
-			if a.Deployed && a.Outcome != AdmissionDenied {
-				if err := s.deployed(ctx, tx, sid, a.Namespace, a.Workload, a.At); err != nil {
-					return fmt.Errorf("admission of %s: %w", a.Image, err)
-				}
-			}
-		}
-		var decision *string
-		if a.Decision != nil {
-			doc := mustJSON(a.Decision)
-			decision = &doc
-		}
-		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO admissions (at, subject_id, image, namespace, workload, username, outcome, reason, decision) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`),
-			micros(a.At), id, a.Image, a.Namespace, a.Workload, a.User, a.Outcome, a.Reason, decision); err != nil {
-			return fmt.Errorf("admission of %s: %w", a.Image, err)
-		}
+	if err := s.admitted(ctx, tx, admissions); err != nil {
+		return err
 	}
 	return tx.Commit()
+}
+
+// admitted writes a batch of admissions. A webhook's batch repeats a few
+// digests, workloads and decisions many times: each subject is looked up
+// once, each deployment widened once, each decision document stored
+// once, and the rows go in a few statements.
+func (s *sqlStore) admitted(ctx context.Context, tx *sql.Tx, admissions []Admission) error {
+	ids := map[evidence.Subject]int64{}
+	type placement struct {
+		id                  int64
+		namespace, workload string
+	}
+	spans := map[placement][2]time.Time{}
+	var placements []placement
+	hashes := make([]string, len(admissions))
+	var docRows [][]any
+	seenDoc := map[string]bool{}
+	for i, a := range admissions {
+		if a.Decision != nil {
+			doc, hash := decisionDocument(*a.Decision)
+			if !seenDoc[hash] {
+				seenDoc[hash] = true
+				docRows = append(docRows, []any{hash, doc})
+			}
+			hashes[i] = hash
+		}
+		if a.Subject.Digest == "" {
+			continue
+		}
+		sid, ok := ids[a.Subject]
+		if !ok {
+			var err error
+			if sid, err = s.subjectID(ctx, tx, a.Subject, a.At); err != nil {
+				return fmt.Errorf("admission of %s: %w", a.Image, err)
+			}
+			ids[a.Subject] = sid
+		}
+		if a.Deployed && a.Outcome != AdmissionDenied {
+			p := placement{sid, a.Namespace, a.Workload}
+			span, ok := spans[p]
+			if !ok {
+				placements = append(placements, p)
+				span = [2]time.Time{a.At, a.At}
+			}
+			if a.At.Before(span[0]) {
+				span[0] = a.At
+			}
+			if a.At.After(span[1]) {
+				span[1] = a.At
+			}
+			spans[p] = span
+		}
+	}
+	docIDs, _, err := s.intern(ctx, tx, "decision_documents", []string{"hash", "decision"}, docRows)
+	if err != nil {
+		return fmt.Errorf("admission decisions: %w", err)
+	}
+	rows := make([][]any, len(admissions))
+	for i, a := range admissions {
+		var subject, decision *int64
+		if sid, ok := ids[a.Subject]; ok {
+			subject = &sid
+		}
+		if id, ok := docIDs[hashes[i]]; ok {
+			decision = &id
+		}
+		rows[i] = []any{micros(a.At), subject, a.Image, a.Namespace, a.Workload, a.User, a.Outcome, a.Reason, decision}
+	}
+	if err := inBatches(rows, 9, func(_ [][]any, values string, args []any) error {
+		_, err := tx.ExecContext(ctx, s.q(`INSERT INTO admissions (at, subject_id, image, namespace, workload, username, outcome, reason, decision_id) VALUES `+values), args...)
+		return err
+	}); err != nil {
+		return fmt.Errorf("admissions: %w", err)
+	}
+	deployments := make([][]any, len(placements))
+	for i, p := range placements {
+		deployments[i] = []any{p.id, p.namespace, p.workload, micros(spans[p][0]), micros(spans[p][1])}
+	}
+	if err := s.deployed(ctx, tx, deployments); err != nil {
+		return fmt.Errorf("deployments: %w", err)
+	}
+	return nil
+}
+
+// decisionDocument is an admission decision as stored, without its
+// evaluation time (the admission's time stands for it), and its hash.
+func decisionDocument(d evidence.Decision) (doc, hash string) {
+	d.EvaluatedAt = time.Time{}
+	doc = mustJSON(d)
+	sum := sha256.Sum256([]byte(doc))
+	return doc, hex.EncodeToString(sum[:])
+}
+
+// moveAdmissionDecisions moves the decisions version-9 stores kept in
+// each admission row into shared documents.
+func moveAdmissionDecisions(ctx context.Context, s *sqlStore, tx *sql.Tx) error {
+	rows, err := tx.QueryContext(ctx, `SELECT id, decision FROM admissions WHERE decision IS NOT NULL`)
+	if err != nil {
+		return err
+	}
+	byHash := map[string][]int64{}
+	var docRows [][]any
+	if err := each(rows, func() error {
+		var id int64
+		var doc string
+		if err := rows.Scan(&id, &doc); err != nil {
+			return err
+		}
+		var d evidence.Decision
+		if err := json.Unmarshal([]byte(doc), &d); err != nil {
+			return fmt.Errorf("admission %d: its decision: %w", id, err)
+		}
+		doc, hash := decisionDocument(d)
+		if _, ok := byHash[hash]; !ok {
+			docRows = append(docRows, []any{hash, doc})
+		}
+		byHash[hash] = append(byHash[hash], id)
+		return nil
+	}); err != nil {
+		return err
+	}
+	docIDs, _, err := s.intern(ctx, tx, "decision_documents", []string{"hash", "decision"}, docRows)
+	if err != nil {
+		return err
+	}
+	for hash, admissions := range byHash {
+		for len(admissions) > 0 {
+			chunk := admissions[:min(1000, len(admissions))]
+			admissions = admissions[len(chunk):]
+			if _, err := tx.ExecContext(ctx, s.q(`UPDATE admissions SET decision_id = ? WHERE id IN (`+idList(chunk)+`)`), docIDs[hash]); err != nil {
+				return err
+			}
+		}
+	}
+	_, err = tx.ExecContext(ctx, `ALTER TABLE admissions DROP COLUMN decision`)
+	return err
 }
 
 // pageLimit is a page's LIMIT (every row when the page sets none).

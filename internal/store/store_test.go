@@ -355,6 +355,43 @@ func TestSchemaVersions(t *testing.T) {
 				t.Errorf("version 3 finding history after migration: %+v %v", dos, err)
 			}
 		})
+		t.Run(name+" version 9 admissions", func(t *testing.T) {
+			db, d, dir, url := make(t)
+			if err := migrateWith(ctx, db, d, migrations[:9]); err != nil {
+				t.Fatal(err)
+			}
+			id := insertSubject(t, db, d, app1)
+			// version 9 rows: each admission with its whole decision; two
+			// reviews decided alike, a third differently, one without
+			decision := evidence.Decision{Subject: app1, Allowed: true, Mode: evidence.ModeEnforce, Policies: []string{"release"}}
+			denied := decision
+			denied.Allowed = false
+			for i, dec := range []*evidence.Decision{&decision, &decision, &denied, nil} {
+				var doc any
+				if dec != nil {
+					dec.EvaluatedAt = t0.Add(time.Duration(i) * time.Minute)
+					doc = mustJSON(dec)
+				}
+				if _, err := db.Exec(d.placeholders(`INSERT INTO admissions (at, subject_id, image, namespace, workload, username, outcome, reason, decision) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+					micros(t0.Add(time.Duration(i)*time.Minute)), id, app1.String(), "prod", fmt.Sprintf("Pod/web-%d", i), "dev", AdmissionAllowed, "", doc); err != nil {
+					t.Fatal(err)
+				}
+			}
+			s := reopen(t, db, dir, url)
+			list, err := s.Admissions(ctx, time.Time{}, "", 0)
+			if err != nil || len(list) != 4 {
+				t.Fatalf("version 9 admissions after migration: %+v %v", list, err)
+			}
+			// newest first
+			if list[0].Decision != nil || list[1].Decision == nil || list[1].Decision.Allowed || list[2].Decision == nil || !list[2].Decision.Allowed ||
+				!list[2].Decision.EvaluatedAt.Equal(t0.Add(time.Minute)) || list[3].Decision.Policies[0] != "release" {
+				t.Errorf("decisions after migration: %+v", list)
+			}
+			var documents int
+			if err := s.(*sqlStore).db.QueryRow(`SELECT count(*) FROM decision_documents`).Scan(&documents); err != nil || documents != 2 {
+				t.Errorf("%d decision documents for two distinct decisions: %v", documents, err)
+			}
+		})
 		t.Run(name+" version 1", func(t *testing.T) {
 			db, d, dir, url := make(t)
 			if err := migrateWith(ctx, db, d, migrations[:1]); err != nil {
