@@ -194,7 +194,49 @@ var migrations = []migration{{statements: []string{
 		hash TEXT NOT NULL UNIQUE,
 		decision TEXT NOT NULL)`,
 	`ALTER TABLE admissions ADD COLUMN decision_id BIGINT REFERENCES decision_documents (id)`,
-}, move: moveAdmissionDecisions}}
+}, move: moveAdmissionDecisions}, {statements: []string{
+	// the registry's state, shared by replicas sharing the store: access
+	// tokens (by the SHA-256 of the secret), the referrers index, tags
+	// bound for good (immutable), its audit trail, shared settings
+	`CREATE TABLE registry_tokens (
+		id {{id}},
+		hash TEXT NOT NULL UNIQUE,
+		repositories TEXT NOT NULL,
+		role TEXT NOT NULL,
+		description TEXT NOT NULL,
+		created_at BIGINT NOT NULL,
+		expires_at BIGINT)`,
+	`CREATE TABLE referrers (
+		repository TEXT NOT NULL,
+		subject TEXT NOT NULL,
+		digest TEXT NOT NULL,
+		media_type TEXT NOT NULL,
+		artifact_type TEXT NOT NULL,
+		size BIGINT NOT NULL,
+		annotations TEXT,
+		UNIQUE (repository, subject, digest))`,
+	`CREATE INDEX referrers_digest ON referrers (repository, digest)`,
+	`CREATE TABLE tag_claims (
+		repository TEXT NOT NULL,
+		tag TEXT NOT NULL,
+		digest TEXT NOT NULL,
+		claimed_at BIGINT NOT NULL,
+		UNIQUE (repository, tag))`,
+	`CREATE TABLE registry_events (
+		id {{id}},
+		at BIGINT NOT NULL,
+		action TEXT NOT NULL,
+		repository TEXT NOT NULL,
+		reference TEXT NOT NULL,
+		digest TEXT NOT NULL,
+		actor TEXT NOT NULL,
+		outcome TEXT NOT NULL,
+		reason TEXT NOT NULL)`,
+	`CREATE INDEX registry_events_at ON registry_events (at)`,
+	`CREATE TABLE settings (
+		name TEXT PRIMARY KEY,
+		value TEXT NOT NULL)`,
+}}}
 
 // dialect is what differs between the backends.
 type dialect struct {

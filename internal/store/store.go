@@ -90,6 +90,7 @@ type Store interface {
 	// findings of the changed advisories as now matched (new ones first
 	// seen at, missing ones resolved), and the new advisory state.
 	Rescanned(ctx context.Context, at time.Time, databaseVersion time.Time, changed []string, results []RescanResult, state map[string]AdvisoryFingerprint) ([]FindingHit, error)
+	RegistryState
 	Close() error
 }
 

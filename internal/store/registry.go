@@ -1,0 +1,229 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Roles a registry token grants, each including the ones before it.
+const (
+	RolePull  = "pull"
+	RolePush  = "push"
+	RoleAdmin = "admin"
+)
+
+// Token is a registry access token as stored: never the secret, only
+// its SHA-256.
+type Token struct {
+	ID int64 `json:"id"`
+	// Repositories is the glob of repositories it reaches.
+	Repositories string     `json:"repositories"`
+	Role         string     `json:"role"`
+	Description  string     `json:"description,omitempty"`
+	CreatedAt    time.Time  `json:"createdAt"`
+	ExpiresAt    *time.Time `json:"expiresAt,omitempty"`
+}
+
+// Referrer is a manifest whose subject is another manifest of the same
+// repository: what the OCI referrers API lists.
+type Referrer struct {
+	Subject      string            `json:"subject"`
+	Digest       string            `json:"digest"`
+	MediaType    string            `json:"mediaType"`
+	ArtifactType string            `json:"artifactType,omitempty"`
+	Size         int64             `json:"size"`
+	Annotations  map[string]string `json:"annotations,omitempty"`
+}
+
+// RegistryEvent is something the registry refused or did that must be
+// answerable later: who, what, when and why.
+type RegistryEvent struct {
+	At         time.Time `json:"at"`
+	Action     string    `json:"action"`
+	Repository string    `json:"repository"`
+	Reference  string    `json:"reference"`
+	Digest     string    `json:"digest,omitempty"`
+	// Actor names the token ("token 3") or "anonymous".
+	Actor   string `json:"actor"`
+	Outcome string `json:"outcome"`
+	Reason  string `json:"reason,omitempty"`
+}
+
+// RegistryState is what the registry keeps in the store, so that replicas
+// sharing a store share it.
+type RegistryState interface {
+	// CreateToken stores a token by the SHA-256 of its secret.
+	CreateToken(ctx context.Context, hash string, t Token) (int64, error)
+	// TokenByHash finds a token by the SHA-256 of its secret (nil when
+	// there is none).
+	TokenByHash(ctx context.Context, hash string) (*Token, error)
+	// AddReferrer and RemoveReferrer keep the referrers index of a
+	// repository; Referrers lists a subject's, of one artifact type when
+	// given.
+	AddReferrer(ctx context.Context, repository string, r Referrer) error
+	RemoveReferrer(ctx context.Context, repository, digest string) error
+	Referrers(ctx context.Context, repository, subject, artifactType string) ([]Referrer, error)
+	// ClaimTag binds a repository's tag to a digest for good unless it is
+	// bound already; it returns the digest the tag is bound to.
+	// ReleaseTag undoes a claim of digest (a push that then failed).
+	ClaimTag(ctx context.Context, repository, tag, digest string, at time.Time) (string, error)
+	ReleaseTag(ctx context.Context, repository, tag, digest string) error
+	// RegistryEvents are the registry's audit trail.
+	AddRegistryEvent(ctx context.Context, e RegistryEvent) error
+	RegistryEvents(ctx context.Context, since time.Time, limit int) ([]RegistryEvent, error)
+	// Setting returns a named shared setting, storing make's value the
+	// first time (replicas race: one value wins for all).
+	Setting(ctx context.Context, name string, make func() (string, error)) (string, error)
+}
+
+func (s *sqlStore) CreateToken(ctx context.Context, hash string, t Token) (int64, error) {
+	switch t.Role {
+	case RolePull, RolePush, RoleAdmin:
+	default:
+		return 0, fmt.Errorf("token role %q: want pull, push or admin", t.Role)
+	}
+	if t.Repositories == "" || hash == "" || t.CreatedAt.IsZero() {
+		return 0, errors.New("a token needs a repository glob, a secret's hash and a creation time")
+	}
+	var expires *int64
+	if t.ExpiresAt != nil {
+		e := micros(*t.ExpiresAt)
+		expires = &e
+	}
+	var id int64
+	err := s.db.QueryRowContext(ctx, s.q(`INSERT INTO registry_tokens (hash, repositories, role, description, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?) RETURNING id`),
+		hash, t.Repositories, t.Role, t.Description, micros(t.CreatedAt), expires).Scan(&id)
+	return id, err
+}
+
+func (s *sqlStore) TokenByHash(ctx context.Context, hash string) (*Token, error) {
+	var t Token
+	var created int64
+	var expires sql.NullInt64
+	err := s.db.QueryRowContext(ctx, s.q(`SELECT id, repositories, role, description, created_at, expires_at FROM registry_tokens WHERE hash = ?`), hash).
+		Scan(&t.ID, &t.Repositories, &t.Role, &t.Description, &created, &expires)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	t.CreatedAt = fromMicros(created)
+	if expires.Valid {
+		e := fromMicros(expires.Int64)
+		t.ExpiresAt = &e
+	}
+	return &t, nil
+}
+
+func (s *sqlStore) AddReferrer(ctx context.Context, repository string, r Referrer) error {
+	var annotations *string
+	if len(r.Annotations) > 0 {
+		a := mustJSON(r.Annotations)
+		annotations = &a
+	}
+	_, err := s.db.ExecContext(ctx, s.q(`INSERT INTO referrers (repository, subject, digest, media_type, artifact_type, size, annotations) VALUES (?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (repository, subject, digest) DO NOTHING`), repository, r.Subject, r.Digest, r.MediaType, r.ArtifactType, r.Size, annotations)
+	return err
+}
+
+func (s *sqlStore) RemoveReferrer(ctx context.Context, repository, digest string) error {
+	_, err := s.db.ExecContext(ctx, s.q(`DELETE FROM referrers WHERE repository = ? AND digest = ?`), repository, digest)
+	return err
+}
+
+func (s *sqlStore) Referrers(ctx context.Context, repository, subject, artifactType string) ([]Referrer, error) {
+	query, args := `SELECT digest, media_type, artifact_type, size, annotations FROM referrers WHERE repository = ? AND subject = ?`, []any{repository, subject}
+	if artifactType != "" {
+		query += ` AND artifact_type = ?`
+		args = append(args, artifactType)
+	}
+	rows, err := s.db.QueryContext(ctx, s.q(query+` ORDER BY digest`), args...)
+	if err != nil {
+		return nil, err
+	}
+	out := []Referrer{}
+	err = each(rows, func() error {
+		r := Referrer{Subject: subject}
+		var annotations sql.NullString
+		if err := rows.Scan(&r.Digest, &r.MediaType, &r.ArtifactType, &r.Size, &annotations); err != nil {
+			return err
+		}
+		if annotations.Valid {
+			if err := json.Unmarshal([]byte(annotations.String), &r.Annotations); err != nil {
+				return fmt.Errorf("referrer %s: annotations: %w", r.Digest, err)
+			}
+		}
+		out = append(out, r)
+		return nil
+	})
+	return out, err
+}
+
+func (s *sqlStore) ClaimTag(ctx context.Context, repository, tag, digest string, at time.Time) (string, error) {
+	if _, err := s.db.ExecContext(ctx, s.q(`INSERT INTO tag_claims (repository, tag, digest, claimed_at) VALUES (?, ?, ?, ?) ON CONFLICT (repository, tag) DO NOTHING`),
+		repository, tag, digest, micros(at)); err != nil {
+		return "", err
+	}
+	var bound string
+	err := s.db.QueryRowContext(ctx, s.q(`SELECT digest FROM tag_claims WHERE repository = ? AND tag = ?`), repository, tag).Scan(&bound)
+	return bound, err
+}
+
+func (s *sqlStore) ReleaseTag(ctx context.Context, repository, tag, digest string) error {
+	_, err := s.db.ExecContext(ctx, s.q(`DELETE FROM tag_claims WHERE repository = ? AND tag = ? AND digest = ?`), repository, tag, digest)
+	return err
+}
+
+func (s *sqlStore) AddRegistryEvent(ctx context.Context, e RegistryEvent) error {
+	if e.At.IsZero() || e.Action == "" || e.Outcome == "" {
+		return errors.New("a registry event needs a time, an action and an outcome")
+	}
+	_, err := s.db.ExecContext(ctx, s.q(`INSERT INTO registry_events (at, action, repository, reference, digest, actor, outcome, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`),
+		micros(e.At), e.Action, e.Repository, e.Reference, e.Digest, e.Actor, e.Outcome, e.Reason)
+	return err
+}
+
+func (s *sqlStore) RegistryEvents(ctx context.Context, since time.Time, limit int) ([]RegistryEvent, error) {
+	if limit <= 0 {
+		limit = 1<<31 - 1
+	}
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT at, action, repository, reference, digest, actor, outcome, reason FROM registry_events
+		WHERE at >= ? ORDER BY at DESC, id DESC LIMIT ?`), micros(since), limit)
+	if err != nil {
+		return nil, err
+	}
+	out := []RegistryEvent{}
+	err = each(rows, func() error {
+		var e RegistryEvent
+		var at int64
+		if err := rows.Scan(&at, &e.Action, &e.Repository, &e.Reference, &e.Digest, &e.Actor, &e.Outcome, &e.Reason); err != nil {
+			return err
+		}
+		e.At = fromMicros(at)
+		out = append(out, e)
+		return nil
+	})
+	return out, err
+}
+
+func (s *sqlStore) Setting(ctx context.Context, name string, make func() (string, error)) (string, error) {
+	var value string
+	err := s.db.QueryRowContext(ctx, s.q(`SELECT value FROM settings WHERE name = ?`), name).Scan(&value)
+	if !errors.Is(err, sql.ErrNoRows) {
+		return value, err
+	}
+	if value, err = make(); err != nil {
+		return "", err
+	}
+	if _, err := s.db.ExecContext(ctx, s.q(`INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING`), name, value); err != nil {
+		return "", err
+	}
+	// another replica may have stored its value first: that one wins
+	err = s.db.QueryRowContext(ctx, s.q(`SELECT value FROM settings WHERE name = ?`), name).Scan(&value)
+	return value, err
+}
