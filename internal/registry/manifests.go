@@ -1,0 +1,309 @@
+package registry
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/sha512"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"hash"
+	"mime"
+	"net/http"
+	"strings"
+
+	"github.com/dossier-dev/dossier/internal/evidence"
+	"github.com/dossier-dev/dossier/internal/store"
+)
+
+// manifestFields are what the registry reads of a pushed manifest.
+type manifestFields struct {
+	MediaType    string `json:"mediaType"`
+	ArtifactType string `json:"artifactType"`
+	Config       *struct {
+		MediaType string `json:"mediaType"`
+	} `json:"config"`
+	Subject *struct {
+		Digest string `json:"digest"`
+	} `json:"subject"`
+	Annotations map[string]string `json:"annotations"`
+}
+
+// isDigest says a reference is a digest rather than a tag.
+func isDigest(ref string) bool { return strings.Contains(ref, ":") }
+
+// digestOf is the digest of content in the algorithm a reference uses
+// (sha256 unless the reference is a sha512 digest).
+func digestOf(content []byte, reference string) string {
+	var h hash.Hash = sha256.New()
+	algorithm := "sha256"
+	if strings.HasPrefix(reference, "sha512:") {
+		h, algorithm = sha512.New(), "sha512"
+	}
+	h.Write(content)
+	return algorithm + ":" + hex.EncodeToString(h.Sum(nil))
+}
+
+// immutable returns the rule that binds a repository's tag, if one does.
+func (r *Registry) immutable(repository, tag string) *TagRule {
+	for i, rule := range r.rules {
+		if rule.Repositories.Match(repository) && rule.Tags.Match(tag) {
+			return &r.rules[i]
+		}
+	}
+	return nil
+}
+
+// currentDigest is the digest a tag points to now ("" when it does not
+// exist), asked of distribution.
+func (r *Registry) currentDigest(ctx context.Context, repository, tag string) (string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodHead, "/v2/"+repository+"/manifests/"+tag, nil)
+	if err != nil {
+		return "", err
+	}
+	req.Header.Set("Accept", strings.Join(manifestMediaTypes, ", "))
+	rec := &headRecorder{header: http.Header{}}
+	r.app.ServeHTTP(rec, req)
+	switch rec.status {
+	case http.StatusOK:
+		return rec.header.Get("Docker-Content-Digest"), nil
+	case http.StatusNotFound:
+		return "", nil
+	}
+	return "", fmt.Errorf("reading tag %s of %s: status %d", tag, repository, rec.status)
+}
+
+var manifestMediaTypes = []string{
+	"application/vnd.oci.image.manifest.v1+json", "application/vnd.oci.image.index.v1+json",
+	"application/vnd.docker.distribution.manifest.v2+json", "application/vnd.docker.distribution.manifest.list.v2+json",
+}
+
+// headRecorder is a ResponseWriter for internal HEAD requests.
+type headRecorder struct {
+	header http.Header
+	status int
+}
+
+func (h *headRecorder) Header() http.Header { return h.header }
+func (h *headRecorder) WriteHeader(status int) {
+	if h.status == 0 {
+		h.status = status
+	}
+}
+func (h *headRecorder) Write(b []byte) (int, error) {
+	h.WriteHeader(http.StatusOK)
+	return len(b), nil
+}
+
+// putManifest applies the gates to a manifest push, hands it to
+// distribution, and on success indexes its subject and records the tag.
+func (r *Registry) putManifest(w http.ResponseWriter, req *http.Request, rt route, actor *Actor) {
+	ctx := req.Context()
+	body, err := readBody(req, MaxManifestBytes)
+	if err != nil {
+		writeError(w, http.StatusRequestEntityTooLarge, "SIZE_INVALID", "manifest: "+err.Error())
+		return
+	}
+	digest := digestOf(body, rt.reference)
+	var fields manifestFields
+	// malformed manifests are distribution's to refuse
+	parsed := json.Unmarshal(body, &fields) == nil
+	mediaType, _, _ := mime.ParseMediaType(req.Header.Get("Content-Type"))
+	if mediaType == "" {
+		mediaType = fields.MediaType
+	}
+	tag := ""
+	if !isDigest(rt.reference) {
+		tag = rt.reference
+	}
+	claimed := false
+	if rule := r.immutable(rt.name, tag); tag != "" && rule != nil {
+		current, err := r.currentDigest(ctx, rt.name, tag)
+		if err != nil {
+			writeError(w, http.StatusServiceUnavailable, "UNAVAILABLE", err.Error())
+			return
+		}
+		bound := current
+		if bound == "" || bound == digest {
+			// concurrent pushes of a new tag: the store decides which wins
+			if bound, err = r.store.ClaimTag(ctx, rt.name, tag, digest, r.now()); err != nil {
+				writeError(w, http.StatusServiceUnavailable, "UNAVAILABLE", "immutable tags cannot be checked now: "+err.Error())
+				return
+			}
+			claimed = bound == digest
+		}
+		if bound != digest {
+			reason := fmt.Sprintf("tag %s of %s is immutable (rule %s): it points to %s, and %s was pushed to it", tag, rt.name, rule.Text, bound, digest)
+			r.audit(ctx, store.RegistryEvent{Action: "push", Repository: rt.name, Reference: tag, Digest: digest, Actor: actor.Name, Outcome: "refused", Reason: reason})
+			writeError(w, http.StatusForbidden, "DENIED", reason)
+			return
+		}
+	}
+	status := &statusRecorder{ResponseWriter: w, beforeWrite: func(status int, h http.Header) {
+		if status == http.StatusCreated && parsed && fields.Subject != nil && fields.Subject.Digest != "" {
+			h.Set("OCI-Subject", fields.Subject.Digest)
+		}
+	}}
+	r.forward(status, req, body)
+	if status.status != http.StatusCreated {
+		if claimed && r.tagDigest(ctx, rt.name, tag) != digest {
+			r.store.ReleaseTag(context.WithoutCancel(ctx), rt.name, tag, digest)
+		}
+		return
+	}
+	// the push is done: what follows is bookkeeping that outlives the client
+	ctx = context.WithoutCancel(ctx)
+	if parsed && fields.Subject != nil && fields.Subject.Digest != "" {
+		artifactType := fields.ArtifactType
+		if artifactType == "" && fields.Config != nil && fields.Config.MediaType != "application/vnd.oci.empty.v1+json" {
+			artifactType = fields.Config.MediaType
+		}
+		if err := r.store.AddReferrer(ctx, rt.name, store.Referrer{Subject: fields.Subject.Digest, Digest: digest, MediaType: mediaType,
+			ArtifactType: artifactType, Size: int64(len(body)), Annotations: fields.Annotations}); err != nil {
+			r.report(fmt.Errorf("indexing referrer %s of %s: %w", digest, rt.name, err))
+		}
+	}
+	if tag != "" {
+		rec := store.Record{Subject: evidence.Subject{Repository: rt.name, Digest: digest}, MediaType: mediaType, At: r.now(), Tag: tag, TagSource: "push by " + actor.Name}
+		if err := r.store.Record(ctx, rec); err != nil {
+			r.report(fmt.Errorf("recording tag %s of %s: %w", tag, rt.name, err))
+		}
+	}
+}
+
+// tagDigest is the digest a tag points to, "" when unknown or unreadable.
+func (r *Registry) tagDigest(ctx context.Context, repository, tag string) string {
+	d, _ := r.currentDigest(context.WithoutCancel(ctx), repository, tag)
+	return d
+}
+
+// deleteManifest refuses deleting an immutable tag, or a manifest an
+// immutable tag points to; otherwise distribution deletes, and the
+// referrers index forgets the manifest.
+func (r *Registry) deleteManifest(w http.ResponseWriter, req *http.Request, rt route, actor *Actor) {
+	ctx := req.Context()
+	refuse := func(reason string) {
+		r.audit(ctx, store.RegistryEvent{Action: "delete", Repository: rt.name, Reference: rt.reference, Actor: actor.Name, Outcome: "refused", Reason: reason})
+		writeError(w, http.StatusForbidden, "DENIED", reason)
+	}
+	if !isDigest(rt.reference) {
+		if rule := r.immutable(rt.name, rt.reference); rule != nil {
+			refuse(fmt.Sprintf("tag %s of %s is immutable (rule %s) and cannot be deleted", rt.reference, rt.name, rule.Text))
+			return
+		}
+	} else {
+		tags, err := r.immutableTagsOf(ctx, rt.name, rt.reference)
+		if err != nil {
+			writeError(w, http.StatusServiceUnavailable, "UNAVAILABLE", err.Error())
+			return
+		}
+		if len(tags) > 0 {
+			refuse(fmt.Sprintf("%s@%s is what immutable tags %s point to: deleting it would untag them", rt.name, rt.reference, strings.Join(tags, ", ")))
+			return
+		}
+	}
+	status := &statusRecorder{ResponseWriter: w}
+	r.app.ServeHTTP(status, req)
+	if status.status == http.StatusAccepted && isDigest(rt.reference) {
+		if err := r.store.RemoveReferrer(context.WithoutCancel(ctx), rt.name, rt.reference); err != nil {
+			r.report(fmt.Errorf("forgetting referrer %s of %s: %w", rt.reference, rt.name, err))
+		}
+	}
+	if status.status == http.StatusAccepted {
+		r.audit(ctx, store.RegistryEvent{Action: "delete", Repository: rt.name, Reference: rt.reference, Actor: actor.Name, Outcome: "deleted"})
+	}
+}
+
+// immutableTagsOf lists the tags of a repository an immutable rule binds
+// that point to digest now.
+func (r *Registry) immutableTagsOf(ctx context.Context, repository, digest string) ([]string, error) {
+	if len(r.rules) == 0 {
+		return nil, nil
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "/v2/"+repository+"/tags/list", nil)
+	if err != nil {
+		return nil, err
+	}
+	rec := &bodyRecorder{headRecorder: headRecorder{header: http.Header{}}}
+	r.app.ServeHTTP(rec, req)
+	if rec.status == http.StatusNotFound {
+		return nil, nil
+	}
+	var list struct {
+		Tags []string `json:"tags"`
+	}
+	if rec.status != http.StatusOK || json.Unmarshal(rec.body, &list) != nil {
+		return nil, fmt.Errorf("listing the tags of %s: status %d", repository, rec.status)
+	}
+	var out []string
+	for _, tag := range list.Tags {
+		if r.immutable(repository, tag) == nil {
+			continue
+		}
+		d, err := r.currentDigest(ctx, repository, tag)
+		if err != nil {
+			return nil, err
+		}
+		if d == digest {
+			out = append(out, tag)
+		}
+	}
+	return out, nil
+}
+
+type bodyRecorder struct {
+	headRecorder
+	body []byte
+}
+
+func (b *bodyRecorder) Write(p []byte) (int, error) {
+	b.WriteHeader(http.StatusOK)
+	b.body = append(b.body, p...)
+	return len(p), nil
+}
+
+// referrers answers the OCI referrers API from the store's index.
+func (r *Registry) referrers(w http.ResponseWriter, req *http.Request, rt route) {
+	if !evidence.ValidDigest(rt.reference) {
+		writeError(w, http.StatusBadRequest, "DIGEST_INVALID", fmt.Sprintf("%q is not a digest", rt.reference))
+		return
+	}
+	artifactType := req.URL.Query().Get("artifactType")
+	list, err := r.store.Referrers(req.Context(), rt.name, rt.reference, artifactType)
+	if err != nil {
+		writeError(w, http.StatusServiceUnavailable, "UNAVAILABLE", "referrers cannot be read now: "+err.Error())
+		return
+	}
+	type descriptor struct {
+		MediaType    string            `json:"mediaType"`
+		Digest       string            `json:"digest"`
+		Size         int64             `json:"size"`
+		ArtifactType string            `json:"artifactType,omitempty"`
+		Annotations  map[string]string `json:"annotations,omitempty"`
+	}
+	index := struct {
+		SchemaVersion int          `json:"schemaVersion"`
+		MediaType     string       `json:"mediaType"`
+		Manifests     []descriptor `json:"manifests"`
+	}{SchemaVersion: 2, MediaType: "application/vnd.oci.image.index.v1+json", Manifests: []descriptor{}}
+	for _, ref := range list {
+		index.Manifests = append(index.Manifests, descriptor{MediaType: ref.MediaType, Digest: ref.Digest, Size: ref.Size, ArtifactType: ref.ArtifactType, Annotations: ref.Annotations})
+	}
+	if artifactType != "" {
+		w.Header().Set("OCI-Filters-Applied", "artifactType")
+	}
+	w.Header().Set("Content-Type", "application/vnd.oci.image.index.v1+json")
+	w.WriteHeader(http.StatusOK)
+	if req.Method == http.MethodGet {
+		json.NewEncoder(w).Encode(index)
+	}
+}
+
+// audit records a registry event; the store being down costs the record,
+// not the answer.
+func (r *Registry) audit(ctx context.Context, e store.RegistryEvent) {
+	e.At = r.now()
+	if err := r.store.AddRegistryEvent(context.WithoutCancel(ctx), e); err != nil {
+		r.report(fmt.Errorf("recording a %s event of %s: %w", e.Action, e.Repository, err))
+	}
+}

@@ -1,0 +1,273 @@
+// Package registry is dossier's OCI registry: the CNCF distribution
+// registry (filesystem storage) behind a front that authenticates every
+// request with dossier's tokens, serves the OCI referrers API (which
+// distribution lacks) from an index kept in the evidence store, refuses
+// overwrites and deletions of immutable tags, and records every tag move
+// and refusal in the store.
+package registry
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/distribution/distribution/v3/configuration"
+	"github.com/distribution/distribution/v3/registry/handlers"
+	_ "github.com/distribution/distribution/v3/registry/storage/driver/filesystem" // the storage driver dossier configures
+	"github.com/sirupsen/logrus"
+
+	"github.com/dossier-dev/dossier/internal/policy"
+	"github.com/dossier-dev/dossier/internal/store"
+)
+
+// MaxManifestBytes bounds a manifest push, as distribution does.
+const MaxManifestBytes = 4 << 20
+
+// Options configure a registry.
+type Options struct {
+	// RootDirectory holds the blobs and manifests.
+	RootDirectory string
+	// Store keeps tokens, the referrers index, tag moves and the audit
+	// trail; replicas sharing it share all of them.
+	Store store.Store
+	// ImmutableTags are tags that, once pushed, never point elsewhere.
+	ImmutableTags []TagRule
+	// AnonymousPull lets requests without a token pull (never push).
+	AnonymousPull bool
+	// OnError hears of bookkeeping that failed after a request succeeded
+	// (a referrer not indexed, a tag move or an event not recorded).
+	OnError func(error)
+	Now     func() time.Time
+}
+
+// TagRule selects tags of repositories by glob ("team/**", "v*").
+type TagRule struct {
+	Text         string
+	Repositories policy.Glob
+	Tags         policy.Glob
+}
+
+// ParseTagRule reads REPOSITORY_GLOB:TAG_GLOB.
+func ParseTagRule(text string) (TagRule, error) {
+	repos, tags, ok := strings.Cut(text, ":")
+	if !ok || repos == "" || tags == "" {
+		return TagRule{}, fmt.Errorf("immutable tag rule %q: want REPOSITORY_GLOB:TAG_GLOB", text)
+	}
+	r, err := policy.CompileGlob(repos)
+	if err != nil {
+		return TagRule{}, fmt.Errorf("immutable tag rule %q: %w", text, err)
+	}
+	t, err := policy.CompileGlob(tags)
+	if err != nil {
+		return TagRule{}, fmt.Errorf("immutable tag rule %q: %w", text, err)
+	}
+	return TagRule{Text: text, Repositories: r, Tags: t}, nil
+}
+
+// Registry serves the OCI distribution API at /v2/.
+type Registry struct {
+	app           http.Handler
+	store         store.Store
+	rules         []TagRule
+	auth          *authenticator
+	now           func() time.Time
+	anonymousPull bool
+	onError       func(error)
+}
+
+// quietLogs silences distribution's global logger once: it logs every
+// request, and every client error as an error. What matters reaches the
+// registry's OnError: answers of 500 and above, seen by ServeHTTP.
+var quietLogs sync.Once
+
+// New makes a registry. Distribution's constructor panics on a bad
+// configuration: that is returned as an error.
+func New(ctx context.Context, o Options) (reg *Registry, err error) {
+	if o.Store == nil || o.RootDirectory == "" {
+		return nil, errors.New("registry: a store and a storage directory are needed")
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	quietLogs.Do(func() { logrus.SetOutput(io.Discard) })
+	// uploads in progress are signed with a secret every replica must
+	// share: it lives in the store
+	secret, err := o.Store.Setting(ctx, "registry-http-secret", func() (string, error) {
+		b := make([]byte, 32)
+		if _, err := rand.Read(b); err != nil {
+			return "", err
+		}
+		return hex.EncodeToString(b), nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("registry: its upload secret: %w", err)
+	}
+	cfg := &configuration.Configuration{}
+	cfg.Storage = configuration.Storage{
+		"filesystem": configuration.Parameters{"rootdirectory": o.RootDirectory},
+		"delete":     configuration.Parameters{"enabled": true},
+	}
+	cfg.HTTP.Secret = secret
+	cfg.Log.Level = "error"
+	defer func() {
+		if r := recover(); r != nil {
+			reg, err = nil, fmt.Errorf("registry: %v", r)
+		}
+	}()
+	app := handlers.NewApp(ctx, cfg)
+	return &Registry{app: app, store: o.Store, rules: o.ImmutableTags, auth: newAuthenticator(o.Store, o.Now), now: o.Now, anonymousPull: o.AnonymousPull, onError: o.OnError}, nil
+}
+
+// ServeHTTP authenticates and authorizes the request, then serves it:
+// referrers and the gates here, the rest by distribution.
+func (r *Registry) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	rt, ok := parseRoute(req.URL.Path)
+	if !ok {
+		writeError(w, http.StatusNotFound, "NAME_UNKNOWN", "no such route: "+req.URL.Path)
+		return
+	}
+	actor, err := r.auth.authenticate(req)
+	if err != nil {
+		challenge(w, err.Error())
+		return
+	}
+	if actor == nil && r.anonymousPull {
+		actor = &Actor{Name: "anonymous", Role: store.RolePull, Repositories: allRepositories}
+	}
+	if actor == nil {
+		challenge(w, "authentication required: a dossier token as the password (dossier token create)")
+		return
+	}
+	if missing := actor.lacks(rt, req); missing != "" {
+		writeError(w, http.StatusForbidden, "DENIED", fmt.Sprintf("%s may not %s", actor.Name, missing))
+		return
+	}
+	req = req.WithContext(withActor(req.Context(), actor))
+	switch {
+	case rt.kind == "referrers" && (req.Method == http.MethodGet || req.Method == http.MethodHead):
+		r.referrers(w, req, rt)
+	case rt.kind == "referrers":
+		writeError(w, http.StatusMethodNotAllowed, "UNSUPPORTED", "the referrers API is read-only")
+	case rt.kind == "manifests" && req.Method == http.MethodPut:
+		r.putManifest(w, req, rt, actor)
+	case rt.kind == "manifests" && req.Method == http.MethodDelete:
+		r.deleteManifest(w, req, rt, actor)
+	default:
+		status := &statusRecorder{ResponseWriter: w}
+		r.app.ServeHTTP(status, req)
+		if status.status >= http.StatusInternalServerError {
+			r.report(fmt.Errorf("%s %s: status %d", req.Method, req.URL.Path, status.status))
+		}
+	}
+}
+
+func (r *Registry) report(err error) {
+	if r.onError != nil {
+		r.onError(err)
+	}
+}
+
+// route is what a /v2/ path names.
+type route struct {
+	// name is the repository, kind manifests, blobs, uploads, tags,
+	// referrers, or "" for the base and catalog routes.
+	name, kind, reference string
+	catalog               bool
+}
+
+func parseRoute(path string) (route, bool) {
+	if path == "/v2/" || path == "/v2" {
+		return route{}, true
+	}
+	if path == "/v2/_catalog" {
+		return route{catalog: true}, true
+	}
+	rest, ok := strings.CutPrefix(path, "/v2/")
+	if !ok {
+		return route{}, false
+	}
+	// the name may hold slashes: the route is the last marker in the path
+	for _, kind := range []struct{ marker, kind string }{
+		{"/blobs/uploads/", "uploads"}, {"/manifests/", "manifests"}, {"/blobs/", "blobs"}, {"/referrers/", "referrers"},
+	} {
+		if i := strings.LastIndex(rest, kind.marker); i > 0 {
+			ref := rest[i+len(kind.marker):]
+			if kind.kind != "uploads" && (ref == "" || strings.Contains(ref, "/")) {
+				continue
+			}
+			return route{name: rest[:i], kind: kind.kind, reference: ref}, true
+		}
+	}
+	if name, ok := strings.CutSuffix(rest, "/tags/list"); ok && name != "" {
+		return route{name: name, kind: "tags"}, true
+	}
+	if name, ok := strings.CutSuffix(rest, "/blobs/uploads"); ok && name != "" {
+		return route{name: name, kind: "uploads"}, true
+	}
+	return route{}, false
+}
+
+// writeError answers in the distribution spec's error format.
+func writeError(w http.ResponseWriter, status int, code, message string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(map[string]any{"errors": []map[string]string{{"code": code, "message": message}}})
+}
+
+func challenge(w http.ResponseWriter, message string) {
+	w.Header().Set("WWW-Authenticate", `Basic realm="dossier"`)
+	writeError(w, http.StatusUnauthorized, "UNAUTHORIZED", message)
+}
+
+// recorder captures the status distribution answered, and lets headers
+// be added just before it is written.
+type statusRecorder struct {
+	http.ResponseWriter
+	status      int
+	beforeWrite func(status int, h http.Header)
+}
+
+func (s *statusRecorder) WriteHeader(status int) {
+	if s.status == 0 {
+		s.status = status
+		if s.beforeWrite != nil {
+			s.beforeWrite(status, s.Header())
+		}
+	}
+	s.ResponseWriter.WriteHeader(status)
+}
+
+func (s *statusRecorder) Write(b []byte) (int, error) {
+	if s.status == 0 {
+		s.WriteHeader(http.StatusOK)
+	}
+	return s.ResponseWriter.Write(b)
+}
+
+// readBody reads a request body of at most limit bytes.
+func readBody(req *http.Request, limit int64) ([]byte, error) {
+	data, err := io.ReadAll(io.LimitReader(req.Body, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(data)) > limit {
+		return nil, fmt.Errorf("more than %d bytes", limit)
+	}
+	return data, nil
+}
+
+// forward hands a request whose body was read to distribution.
+func (r *Registry) forward(w http.ResponseWriter, req *http.Request, body []byte) {
+	req.Body = io.NopCloser(bytes.NewReader(body))
+	req.ContentLength = int64(len(body))
+	r.app.ServeHTTP(w, req)
+}

@@ -1,0 +1,338 @@
+package registry
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"github.com/dossier-dev/dossier/internal/attest"
+	"github.com/dossier-dev/dossier/internal/oci"
+	"github.com/dossier-dev/dossier/internal/sign"
+	"github.com/dossier-dev/dossier/internal/store"
+)
+
+// server is a registry on 127.0.0.1 with an admin and a pull token.
+type server struct {
+	host        string
+	st          store.Store
+	admin, pull string
+	reg         *Registry
+}
+
+func newServer(t *testing.T, rules ...string) *server {
+	t.Helper()
+	ctx := context.Background()
+	st, err := store.Open(ctx, t.TempDir(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	var parsed []TagRule
+	for _, r := range rules {
+		rule, err := ParseTagRule(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		parsed = append(parsed, rule)
+	}
+	reg, err := New(ctx, Options{RootDirectory: t.TempDir(), Store: st, ImmutableTags: parsed, OnError: func(err error) { t.Errorf("registry: %v", err) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(reg)
+	t.Cleanup(srv.Close)
+	s := &server{host: strings.TrimPrefix(srv.URL, "http://"), st: st, reg: reg}
+	s.admin = s.token(t, "**", store.RoleAdmin)
+	s.pull = s.token(t, "**", store.RolePull)
+	return s
+}
+
+func (s *server) token(t *testing.T, repos, role string) string {
+	t.Helper()
+	secret, hash, err := NewToken()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.st.CreateToken(context.Background(), hash, store.Token{Repositories: repos, Role: role, CreatedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	return secret
+}
+
+func (s *server) options(token string) []remote.Option {
+	return []remote.Option{remote.WithAuth(&authn.Basic{Username: "anyone", Password: token})}
+}
+
+func (s *server) ref(t *testing.T, r string) name.Reference {
+	t.Helper()
+	ref, err := name.ParseReference(s.host+"/"+r, name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ref
+}
+
+func randomImage(t *testing.T) v1.Image {
+	t.Helper()
+	img, err := random.Image(512, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return img
+}
+
+func digestOfImage(t *testing.T, img v1.Image) string {
+	t.Helper()
+	d, err := img.Digest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d.String()
+}
+
+// do sends a raw request with a token.
+func (s *server) do(t *testing.T, method, path, token string, body []byte, contentType string) *http.Response {
+	t.Helper()
+	req, err := http.NewRequest(method, "http://"+s.host+path, bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if token != "" {
+		req.SetBasicAuth("anyone", token)
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { resp.Body.Close() })
+	return resp
+}
+
+func TestTokensAndRoles(t *testing.T) {
+	s := newServer(t)
+	// no credentials: the standard challenge, so that clients send them
+	resp := s.do(t, http.MethodGet, "/v2/", "", nil, "")
+	if resp.StatusCode != http.StatusUnauthorized || resp.Header.Get("WWW-Authenticate") != `Basic realm="dossier"` {
+		t.Errorf("anonymous: %d %q", resp.StatusCode, resp.Header.Get("WWW-Authenticate"))
+	}
+	if resp := s.do(t, http.MethodGet, "/v2/", "dsr_not-a-token", nil, ""); resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("unknown token: %d", resp.StatusCode)
+	}
+	img := randomImage(t)
+	if err := remote.Write(s.ref(t, "team/app:v1"), img, s.options(s.admin)...); err != nil {
+		t.Fatalf("push with an admin token: %v", err)
+	}
+	if _, err := remote.Image(s.ref(t, "team/app:v1"), s.options(s.pull)...); err != nil {
+		t.Errorf("pull with a pull token: %v", err)
+	}
+	err := remote.Write(s.ref(t, "team/app:v2"), img, s.options(s.pull)...)
+	if err == nil || !strings.Contains(err.Error(), "DENIED") || !strings.Contains(err.Error(), "push to repository team/app") {
+		t.Errorf("push with a pull token: %v", err)
+	}
+	// a token scoped to other repositories, a bearer token, an expired one
+	other := s.token(t, "other/**", store.RolePush)
+	if _, err := remote.Image(s.ref(t, "team/app:v1"), s.options(other)...); err == nil {
+		t.Error("a token for other/** pulled team/app")
+	}
+	req, _ := http.NewRequest(http.MethodGet, "http://"+s.host+"/v2/team/app/tags/list", nil)
+	req.Header.Set("Authorization", "Bearer "+s.pull)
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusOK {
+		t.Errorf("bearer token: %v %v", resp, err)
+	}
+	secret, hash, _ := NewToken()
+	past := time.Now().Add(-time.Minute)
+	if _, err := s.st.CreateToken(context.Background(), hash, store.Token{Repositories: "**", Role: store.RoleAdmin, CreatedAt: past.Add(-time.Hour), ExpiresAt: &past}); err != nil {
+		t.Fatal(err)
+	}
+	if resp := s.do(t, http.MethodGet, "/v2/", secret, nil, ""); resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("expired token: %d", resp.StatusCode)
+	}
+	// deleting needs admin; the catalog too
+	d := digestOfImage(t, img)
+	if resp := s.do(t, http.MethodDelete, "/v2/team/app/manifests/"+d, s.token(t, "**", store.RolePush), nil, ""); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("delete with a push token: %d", resp.StatusCode)
+	}
+	if resp := s.do(t, http.MethodGet, "/v2/_catalog", s.pull, nil, ""); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("catalog with a pull token: %d", resp.StatusCode)
+	}
+	if resp := s.do(t, http.MethodGet, "/v2/_catalog", s.admin, nil, ""); resp.StatusCode != http.StatusOK {
+		t.Errorf("catalog with an admin token: %d", resp.StatusCode)
+	}
+}
+
+// A signature pushed by dossier as a referrer is listed by the referrers
+// API, filtered by artifact type, and the push answers OCI-Subject.
+func TestReferrers(t *testing.T) {
+	ctx := context.Background()
+	s := newServer(t)
+	img := randomImage(t)
+	if err := remote.Write(s.ref(t, "team/app:v1"), img, s.options(s.admin)...); err != nil {
+		t.Fatal(err)
+	}
+	repo, err := oci.OpenRegistry(s.host+"/team/app", oci.RegistryOptions{Keychain: staticKeychain{s.admin}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	desc, err := repo.Resolve(ctx, "v1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	kp, err := sign.GenerateKeyPair()
+	if err != nil {
+		t.Fatal(err)
+	}
+	attached, err := attest.SignImage(ctx, repo, desc, nil, sign.NewKeySigner(kp, ""), time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	list, err := repo.Referrers(ctx, desc, "")
+	if err != nil || len(list) != 1 || !strings.HasSuffix(attached.Referrer, list[0].Digest.String()) {
+		t.Fatalf("referrers: %+v %v (attached %s)", list, err, attached.Referrer)
+	}
+	if list[0].ArtifactType != "application/vnd.dev.sigstore.bundle.v0.3+json" {
+		t.Errorf("artifact type %q", list[0].ArtifactType)
+	}
+	resp := s.do(t, http.MethodGet, "/v2/team/app/referrers/"+desc.Digest.String()+"?artifactType=application/none", s.pull, nil, "")
+	var index struct {
+		Manifests []json.RawMessage `json:"manifests"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&index); err != nil || len(index.Manifests) != 0 || resp.Header.Get("OCI-Filters-Applied") != "artifactType" {
+		t.Errorf("filtered referrers: %+v %v %v", index, err, resp.Header)
+	}
+	// a raw push with a subject answers OCI-Subject
+	manifest := fmt.Sprintf(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","artifactType":"application/example",
+"config":{"mediaType":"application/vnd.oci.empty.v1+json","digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a","size":2},
+"layers":[{"mediaType":"application/vnd.oci.empty.v1+json","digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a","size":2}],
+"subject":{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":%q,"size":%d}}`, desc.Digest, desc.Size)
+	resp = s.do(t, http.MethodPost, "/v2/team/app/blobs/uploads/", s.admin, nil, "")
+	location, err := resp.Location()
+	if resp.StatusCode != http.StatusAccepted || err != nil {
+		t.Fatalf("upload: %d %v", resp.StatusCode, err)
+	}
+	q := location.Query()
+	q.Set("digest", "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a")
+	location.RawQuery = q.Encode()
+	if resp := s.do(t, http.MethodPut, location.RequestURI(), s.admin, []byte("{}"), "application/octet-stream"); resp.StatusCode != http.StatusCreated {
+		t.Fatalf("empty blob: %d", resp.StatusCode)
+	}
+	resp = s.do(t, http.MethodPut, "/v2/team/app/manifests/"+digestOf([]byte(manifest), ""), s.admin, []byte(manifest), "application/vnd.oci.image.manifest.v1+json")
+	if resp.StatusCode != http.StatusCreated || resp.Header.Get("OCI-Subject") != desc.Digest.String() {
+		body, _ := io.ReadAll(resp.Body)
+		t.Errorf("push with a subject: %d OCI-Subject %q: %s", resp.StatusCode, resp.Header.Get("OCI-Subject"), body)
+	}
+	if list, err := repo.Referrers(ctx, desc, "application/example"); err != nil || len(list) != 1 {
+		t.Errorf("referrers of the example type: %+v %v", list, err)
+	}
+	// deleting a referrer takes it out of the index
+	resp = s.do(t, http.MethodDelete, "/v2/team/app/manifests/"+digestOf([]byte(manifest), ""), s.admin, nil, "")
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("delete: %d", resp.StatusCode)
+	}
+	if list, err := repo.Referrers(ctx, desc, "application/example"); err != nil || len(list) != 0 {
+		t.Errorf("a deleted referrer is listed: %+v %v", list, err)
+	}
+}
+
+type staticKeychain struct{ token string }
+
+func (k staticKeychain) Resolve(authn.Resource) (authn.Authenticator, error) {
+	return &authn.Basic{Username: "dossier", Password: k.token}, nil
+}
+
+// Immutable tags: pushed once, never moved, deleted or untagged; the
+// refusals are audited and every tag move recorded.
+func TestImmutableTags(t *testing.T) {
+	ctx := context.Background()
+	s := newServer(t, "team/**:v*")
+	first, second := randomImage(t), randomImage(t)
+	if err := remote.Write(s.ref(t, "team/app:v1"), first, s.options(s.admin)...); err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Write(s.ref(t, "team/app:v1"), first, s.options(s.admin)...); err != nil {
+		t.Errorf("pushing the same digest again: %v", err)
+	}
+	err := remote.Write(s.ref(t, "team/app:v1"), second, s.options(s.admin)...)
+	if err == nil || !strings.Contains(err.Error(), "tag v1 of team/app is immutable (rule team/**:v*): it points to "+digestOfImage(t, first)) {
+		t.Errorf("overwriting an immutable tag: %v", err)
+	}
+	// a mutable tag moves
+	for _, img := range []v1.Image{first, second} {
+		if err := remote.Write(s.ref(t, "team/app:latest"), img, s.options(s.admin)...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if resp := s.do(t, http.MethodDelete, "/v2/team/app/manifests/v1", s.admin, nil, ""); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("deleting an immutable tag: %d", resp.StatusCode)
+	}
+	resp := s.do(t, http.MethodDelete, "/v2/team/app/manifests/"+digestOfImage(t, first), s.admin, nil, "")
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusForbidden || !strings.Contains(string(body), "would untag them") {
+		t.Errorf("deleting what an immutable tag points to: %d %s", resp.StatusCode, body)
+	}
+	if resp := s.do(t, http.MethodDelete, "/v2/team/app/manifests/latest", s.admin, nil, ""); resp.StatusCode != http.StatusAccepted {
+		t.Errorf("deleting a mutable tag: %d", resp.StatusCode)
+	}
+	events, err := s.st.RegistryEvents(ctx, time.Time{}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	refused := 0
+	for _, e := range events {
+		if e.Outcome == "refused" && e.Repository == "team/app" && strings.HasPrefix(e.Actor, "token ") {
+			refused++
+		}
+	}
+	if refused != 3 {
+		t.Errorf("%d refusals audited, want 3: %+v", refused, events)
+	}
+	moves, err := s.st.TagHistory(ctx, "team/app", "latest")
+	if err != nil || len(moves) != 2 || moves[0].Digest != digestOfImage(t, first) || moves[1].Digest != digestOfImage(t, second) ||
+		!strings.HasPrefix(moves[0].Source, "push by token ") {
+		t.Errorf("tag history: %+v %v", moves, err)
+	}
+
+	// concurrent pushes of a new immutable tag: exactly one digest wins
+	images := make([]v1.Image, 6)
+	for i := range images {
+		images[i] = mutate.Annotations(randomImage(t), map[string]string{"n": fmt.Sprint(i)}).(v1.Image)
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, len(images))
+	for i, img := range images {
+		wg.Go(func() { errs[i] = remote.Write(s.ref(t, "team/race:v9"), img, s.options(s.admin)...) })
+	}
+	wg.Wait()
+	won := 0
+	for _, err := range errs {
+		if err == nil {
+			won++
+		}
+	}
+	got, err := remote.Head(s.ref(t, "team/race:v9"), s.options(s.pull)...)
+	if won != 1 || err != nil {
+		t.Fatalf("%d pushes won the race: %v, %v", won, errs, err)
+	}
+	for i, img := range images {
+		if errs[i] == nil && digestOfImage(t, img) != got.Digest.String() {
+			t.Errorf("the tag points to %s, not to the push that succeeded", got.Digest)
+		}
+	}
+}
