@@ -19,16 +19,126 @@ import (
 
 	"github.com/dossier-dev/dossier/internal/admission"
 	"github.com/dossier-dev/dossier/internal/collect"
+	"github.com/dossier-dev/dossier/internal/store"
 	"github.com/dossier-dev/dossier/internal/vulndb"
 )
 
+// webhookFlags are the admission webhook's settings, shared by dossier
+// webhook and dossier serve.
+type webhookFlags struct {
+	policies, exceptions []string
+	trustedRoot          string
+	evidenceTTL, reload  time.Duration
+	failOpen             bool
+	api                  admission.APIServer
+}
+
+func (f *webhookFlags) register(cmd *cobra.Command) {
+	cmd.Flags().StringArrayVar(&f.policies, "policy", nil, "policy file or directory (repeatable; SupplyChainPolicy or ClusterImagePolicy)")
+	cmd.Flags().StringArrayVar(&f.exceptions, "exceptions", nil, "exception file or directory (repeatable)")
+	cmd.Flags().StringVar(&f.trustedRoot, "trusted-root", "", "Sigstore trusted root (JSON) for keyless signers")
+	cmd.Flags().DurationVar(&f.evidenceTTL, "evidence-ttl", 5*time.Minute, "how long evidence gathered about a digest is reused")
+	cmd.Flags().DurationVar(&f.reload, "reload-interval", 2*time.Second, "how often the policy files are re-read")
+	cmd.Flags().BoolVar(&f.failOpen, "fail-open", false, "admit, with a warning and a failed-open record, images whose evidence cannot be had (default: deny under enforce)")
+	cmd.Flags().StringVar(&f.api.URL, "kubernetes-api", "", "API server to read namespace labels from, https://host:port (default: in a cluster, its own)")
+	cmd.Flags().StringVar(&f.api.CAFile, "kubernetes-ca", "", "CA of the API server's certificate")
+	cmd.Flags().StringVar(&f.api.TokenFile, "kubernetes-token-file", "", "bearer token for the API server")
+	cmd.Flags().StringVar(&f.api.CertFile, "kubernetes-client-cert", "", "client certificate for the API server")
+	cmd.Flags().StringVar(&f.api.KeyFile, "kubernetes-client-key", "", "client certificate's key")
+}
+
+// startWebhook loads the policies and makes the webhook, recording into st
+// when given; the policies are re-read until ctx ends. close flushes the
+// decisions still on their way to the store.
+func (a *app) startWebhook(ctx context.Context, f *webhookFlags, dataDir string, st store.Store) (handler http.Handler, close func(), err error) {
+	opts := collect.Options{Timeout: 8 * time.Second}
+	closeDB := func() {}
+	db, err := vulndb.Open(dataDir)
+	switch {
+	case errors.Is(err, vulndb.ErrNoDatabase):
+		opts.NoScanner = fmt.Sprintf("no advisory database in %s (dossier db import or dossier db update makes one)", dataDir)
+	case err != nil:
+		return nil, nil, err
+	default:
+		closeDB = func() { db.Close() }
+		opts.Scanner = localScanner{db: db}
+	}
+	fail := func(err error) (http.Handler, func(), error) {
+		closeDB()
+		return nil, nil, err
+	}
+	rules, err := admission.LoadFileRules(append(append([]string{}, f.policies...), f.exceptions...), f.trustedRoot, opts)
+	if err != nil {
+		return fail(err)
+	}
+	if len(rules.Rules().Set.Policies) == 0 {
+		return fail(usageError("%v holds no policies", f.policies))
+	}
+	wopts := admission.Options{Registry: a.registry, EvidenceTTL: f.evidenceTTL, FailOpen: f.failOpen}
+	api := f.api
+	if api.URL == "" {
+		api, _ = admission.InCluster()
+	}
+	if api.URL != "" {
+		if wopts.NamespaceLabels, err = admission.NamespaceLabelsFrom(api, 30*time.Second); err != nil {
+			return fail(err)
+		}
+	}
+	if st != nil {
+		wopts.Store = st
+		wopts.OnStoreError = func(err error) { a.logf("decisions not recorded: %v", err) }
+	}
+	w := admission.New(rules.Rules, wopts)
+	go rules.Watch(ctx, f.reload, func(changed bool, err error) {
+		if err != nil {
+			a.logf("policies not reloaded, the previous ones stay in force: %v", err)
+		} else if changed {
+			a.logf("policies reloaded (version %.12s)", rules.Rules().Version)
+		}
+	})
+	a.logf("admission webhook at /admission/validate and /admission/mutate (policies version %.12s)", rules.Rules().Version)
+	return w.Handler(), func() { w.Close(); closeDB() }, nil
+}
+
+// serveUntilStopped serves handler on listen (TLS when certs are given)
+// until ctx ends, then shuts down gracefully: requests in flight finish.
+func (a *app) serveUntilStopped(ctx context.Context, listen string, handler http.Handler, certs *admission.CertificateFiles) error {
+	ln, err := net.Listen("tcp", listen)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	scheme := "http"
+	if certs != nil {
+		scheme = "https"
+		srv.TLSConfig = &tls.Config{GetCertificate: certs.GetCertificate, MinVersion: tls.VersionTLS12}
+	}
+	a.logf("listening on %s://%s", scheme, ln.Addr())
+	served := make(chan error, 1)
+	go func() {
+		if certs != nil {
+			served <- srv.ServeTLS(ln, "", "")
+		} else {
+			served <- srv.Serve(ln)
+		}
+	}()
+	select {
+	case err := <-served:
+		return err
+	case <-ctx.Done():
+	}
+	shutdown, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	return srv.Shutdown(shutdown)
+}
+
+func healthz(rw http.ResponseWriter, _ *http.Request) { rw.WriteHeader(http.StatusNoContent) }
+
 func (a *app) webhookCommand() *cobra.Command {
 	var sf storeFlags
-	var policies, exceptions []string
-	var trustedRoot, certFile, keyFile, listen string
-	var evidenceTTL, reload time.Duration
-	var noStore, failOpen bool
-	var api admission.APIServer
+	var wf webhookFlags
+	var certFile, keyFile, listen string
+	var noStore bool
 	cmd := &cobra.Command{
 		Use:   "webhook --policy FILE|DIR --tls-cert F --tls-key F [--listen ADDR]",
 		Short: "Serve the Kubernetes admission webhook: /admission/validate and /admission/mutate",
@@ -38,10 +148,11 @@ with the policies and exceptions given, re-read when the files change. The valid
 an enforcing policy refuses, with the image, digest, policy, rule, what is wrong and the command that
 fixes it; audit policies admit and warn. The mutating review pins each image a policy matches to the
 digest judged. Decisions go to the evidence store (and admitted Pods mark their digests deployed) unless
---no-store. SIGINT or SIGTERM stops it gracefully.`,
+--no-store. SIGINT or SIGTERM stops it gracefully. dossier serve serves the same webhook next to its
+registry.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if len(policies) == 0 {
+			if len(wf.policies) == 0 {
 				return usageError("give at least one --policy FILE|DIR")
 			}
 			if certFile == "" || keyFile == "" {
@@ -53,89 +164,30 @@ digest judged. Decisions go to the evidence store (and admitted Pods mark their 
 			if err != nil {
 				return err
 			}
-			opts := collect.Options{Timeout: 8 * time.Second}
-			db, err := vulndb.Open(sf.dataDir)
-			switch {
-			case errors.Is(err, vulndb.ErrNoDatabase):
-				opts.NoScanner = fmt.Sprintf("no advisory database in %s (dossier db import or dossier db update makes one)", sf.dataDir)
-			case err != nil:
-				return err
-			default:
-				defer db.Close()
-				opts.Scanner = localScanner{db: db}
-			}
-			rules, err := admission.LoadFileRules(append(append([]string{}, policies...), exceptions...), trustedRoot, opts)
-			if err != nil {
-				return err
-			}
-			if len(rules.Rules().Set.Policies) == 0 {
-				return usageError("%v holds no policies", policies)
-			}
-			wopts := admission.Options{Registry: a.registry, EvidenceTTL: evidenceTTL, FailOpen: failOpen}
-			if api.URL == "" {
-				api, _ = admission.InCluster()
-			}
-			if api.URL != "" {
-				if wopts.NamespaceLabels, err = admission.NamespaceLabelsFrom(api, 30*time.Second); err != nil {
-					return err
-				}
-			}
+			var st store.Store
 			if !noStore {
-				st, err := sf.open(ctx)
-				if err != nil {
+				if st, err = sf.open(ctx); err != nil {
 					return err
 				}
 				defer st.Close()
-				wopts.Store = st
-				wopts.OnStoreError = func(err error) { a.logf("decisions not recorded: %v", err) }
 			}
-			w := admission.New(rules.Rules, wopts)
-			defer w.Close()
-			go rules.Watch(ctx, reload, func(changed bool, err error) {
-				if err != nil {
-					a.logf("policies not reloaded, the previous ones stay in force: %v", err)
-				} else if changed {
-					a.logf("policies reloaded (version %.12s)", rules.Rules().Version)
-				}
-			})
-			mux := http.NewServeMux()
-			mux.Handle("/admission/", w.Handler())
-			mux.HandleFunc("GET /healthz", func(rw http.ResponseWriter, _ *http.Request) { rw.WriteHeader(http.StatusNoContent) })
-			ln, err := net.Listen("tcp", listen)
+			handler, closeWebhook, err := a.startWebhook(ctx, &wf, sf.dataDir, st)
 			if err != nil {
 				return err
 			}
-			srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 35 * time.Second,
-				TLSConfig: &tls.Config{GetCertificate: certs.GetCertificate, MinVersion: tls.VersionTLS12}}
-			a.logf("admission webhook on https://%s (policies version %.12s)", ln.Addr(), rules.Rules().Version)
-			served := make(chan error, 1)
-			go func() { served <- srv.ServeTLS(ln, "", "") }()
-			select {
-			case err := <-served:
-				return err
-			case <-ctx.Done():
-			}
-			shutdown, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
-			return srv.Shutdown(shutdown)
+			defer closeWebhook()
+			mux := http.NewServeMux()
+			mux.Handle("/admission/", handler)
+			mux.HandleFunc("GET /healthz", healthz)
+			return a.serveUntilStopped(ctx, listen, mux, certs)
 		},
 	}
 	sf.register(cmd)
-	cmd.Flags().StringArrayVar(&policies, "policy", nil, "policy file or directory (repeatable; SupplyChainPolicy or ClusterImagePolicy)")
-	cmd.Flags().StringArrayVar(&exceptions, "exceptions", nil, "exception file or directory (repeatable)")
-	cmd.Flags().StringVar(&trustedRoot, "trusted-root", "", "Sigstore trusted root (JSON) for keyless signers")
+	wf.register(cmd)
 	cmd.Flags().StringVar(&certFile, "tls-cert", "", "serving certificate (PEM), re-read when renewed")
 	cmd.Flags().StringVar(&keyFile, "tls-key", "", "serving certificate's private key (PEM)")
 	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:8443", "address to listen on")
-	cmd.Flags().DurationVar(&evidenceTTL, "evidence-ttl", 5*time.Minute, "how long evidence gathered about a digest is reused")
-	cmd.Flags().DurationVar(&reload, "reload-interval", 2*time.Second, "how often the policy files are re-read")
 	cmd.Flags().BoolVar(&noStore, "no-store", false, "do not record decisions in the evidence store")
-	cmd.Flags().BoolVar(&failOpen, "fail-open", false, "admit, with a warning and a failed-open record, images whose evidence cannot be had (default: deny under enforce)")
-	cmd.Flags().StringVar(&api.URL, "kubernetes-api", "", "API server to read namespace labels from, https://host:port (default: in a cluster, its own)")
-	cmd.Flags().StringVar(&api.CAFile, "kubernetes-ca", "", "CA of the API server's certificate")
-	cmd.Flags().StringVar(&api.TokenFile, "kubernetes-token-file", "", "bearer token for the API server")
-	cmd.Flags().StringVar(&api.CertFile, "kubernetes-client-cert", "", "client certificate for the API server")
-	cmd.Flags().StringVar(&api.KeyFile, "kubernetes-client-key", "", "client certificate's key")
 	cmd.AddCommand(a.webhookInstallCommand(), a.webhookCertificateCommand())
 	return cmd
 }

@@ -157,7 +157,7 @@ spec:
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("the webhook did not stop cleanly: %v\n%s", err, stderr.String())
 	}
-	if !strings.Contains(stderr.String(), "admission webhook on https://"+addr) {
+	if !strings.Contains(stderr.String(), "listening on https://"+addr) || !strings.Contains(stderr.String(), "admission webhook at /admission/validate") {
 		t.Errorf("log: %s", stderr.String())
 	}
 	r = dossier(t, "", "query", "digest", host+"/team/app@"+signed, "--data-dir", data, "-o", "json")

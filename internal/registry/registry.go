@@ -118,6 +118,9 @@ func New(ctx context.Context, o Options) (reg *Registry, err error) {
 	}
 	cfg.HTTP.Secret = secret
 	cfg.Log.Level = "error"
+	// non-distributable layers name where they are fetched from: https
+	// only (distribution's default refuses every URL, with a 500)
+	cfg.Validation.Manifests.URLs.Allow = []string{"^https://"}
 	defer func() {
 		if r := recover(); r != nil {
 			reg, err = nil, fmt.Errorf("registry: %v", r)

@@ -59,8 +59,9 @@ type RegistryState interface {
 	// CreateToken stores a token by the SHA-256 of its secret.
 	CreateToken(ctx context.Context, hash string, t Token) (int64, error)
 	// TokenByHash finds a token by the SHA-256 of its secret (nil when
-	// there is none).
+	// there is none); Tokens lists them all.
 	TokenByHash(ctx context.Context, hash string) (*Token, error)
+	Tokens(ctx context.Context) ([]Token, error)
 	// AddReferrer and RemoveReferrer keep the referrers index of a
 	// repository; Referrers lists a subject's, of one artifact type when
 	// given.
@@ -100,24 +101,46 @@ func (s *sqlStore) CreateToken(ctx context.Context, hash string, t Token) (int64
 	return id, err
 }
 
-func (s *sqlStore) TokenByHash(ctx context.Context, hash string) (*Token, error) {
+const tokenColumns = `id, repositories, role, description, created_at, expires_at`
+
+func scanToken(row interface{ Scan(...any) error }) (Token, error) {
 	var t Token
 	var created int64
 	var expires sql.NullInt64
-	err := s.db.QueryRowContext(ctx, s.q(`SELECT id, repositories, role, description, created_at, expires_at FROM registry_tokens WHERE hash = ?`), hash).
-		Scan(&t.ID, &t.Repositories, &t.Role, &t.Description, &created, &expires)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
+	if err := row.Scan(&t.ID, &t.Repositories, &t.Role, &t.Description, &created, &expires); err != nil {
+		return t, err
 	}
 	t.CreatedAt = fromMicros(created)
 	if expires.Valid {
 		e := fromMicros(expires.Int64)
 		t.ExpiresAt = &e
 	}
+	return t, nil
+}
+
+func (s *sqlStore) TokenByHash(ctx context.Context, hash string) (*Token, error) {
+	t, err := scanToken(s.db.QueryRowContext(ctx, s.q(`SELECT `+tokenColumns+` FROM registry_tokens WHERE hash = ?`), hash))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
 	return &t, nil
+}
+
+func (s *sqlStore) Tokens(ctx context.Context) ([]Token, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT `+tokenColumns+` FROM registry_tokens ORDER BY id`)
+	if err != nil {
+		return nil, err
+	}
+	out := []Token{}
+	err = each(rows, func() error {
+		t, err := scanToken(rows)
+		out = append(out, t)
+		return err
+	})
+	return out, err
 }
 
 func (s *sqlStore) AddReferrer(ctx context.Context, repository string, r Referrer) error {

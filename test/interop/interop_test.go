@@ -134,29 +134,31 @@ func TestSBOMsValidateAgainstOfficialSchemas(t *testing.T) {
 	}
 }
 
-// TestDistributionRegistry pushes the samples to the CNCF distribution
-// registry with crane, then checks that dossier resolves the tags to the
-// pushed digests and catalogues the same packages as syft reading the
-// same registry.
-func TestDistributionRegistry(t *testing.T) {
-	host := startDistribution(t)
-	for _, s := range testutil.Samples {
-		ref := host + "/samples/" + s + ":v1"
-		crane := exec.Command(testutil.Peer(t, "crane"), "push", "--insecure", testutil.SampleLayout(s), ref)
-		if out, err := crane.CombinedOutput(); err != nil {
-			t.Fatalf("crane push %s: %v: %s", s, err, out)
-		}
-		var out, errOut bytes.Buffer
-		if code := cli.Main([]string{"resolve", ref, "--platform", "linux/amd64"}, nil, &out, &errOut); code != 0 {
-			t.Fatalf("resolve %s: %s", ref, errOut.String())
-		}
-		want := host + "/samples/" + s + "@" + testutil.SampleImageDigest(t, s, "amd64")
-		if got := strings.TrimSpace(out.String()); got != want {
-			t.Errorf("resolve %s = %s, want %s", ref, got, want)
-		}
-		ours := purlSet(t, dossierSBOM(t, ref, "cyclonedx-json"), "dossier SBOM of "+ref)
-		theirs := purlSet(t, syftSBOM(t, "registry:"+ref, "cyclonedx-json@1.6", "SYFT_REGISTRY_INSECURE_USE_HTTP=true"), "syft SBOM of "+ref)
-		comparePURLs(t, ref, ours, theirs)
+// TestRegistries pushes the samples with crane to the CNCF distribution
+// registry and to dossier's own (with a token from a Docker config), then
+// checks that dossier resolves the tags to the pushed digests and
+// catalogues the same packages as syft reading the same registry.
+func TestRegistries(t *testing.T) {
+	dossierHost, token := startDossierRegistry(t)
+	dockerLogin(t, dossierHost, token)
+	for name, host := range map[string]string{"distribution": startDistribution(t), "dossier serve": dossierHost} {
+		t.Run(name, func(t *testing.T) {
+			for _, s := range testutil.Samples {
+				ref := host + "/samples/" + s + ":v1"
+				cranePush(t, s, ref)
+				var out, errOut bytes.Buffer
+				if code := cli.Main([]string{"resolve", ref, "--platform", "linux/amd64"}, nil, &out, &errOut); code != 0 {
+					t.Fatalf("resolve %s: %s", ref, errOut.String())
+				}
+				want := host + "/samples/" + s + "@" + testutil.SampleImageDigest(t, s, "amd64")
+				if got := strings.TrimSpace(out.String()); got != want {
+					t.Errorf("resolve %s = %s, want %s", ref, got, want)
+				}
+				ours := purlSet(t, dossierSBOM(t, ref, "cyclonedx-json"), "dossier SBOM of "+ref)
+				theirs := purlSet(t, syftSBOM(t, "registry:"+ref, "cyclonedx-json@1.6", "SYFT_REGISTRY_INSECURE_USE_HTTP=true"), "syft SBOM of "+ref)
+				comparePURLs(t, ref, ours, theirs)
+			}
+		})
 	}
 }
 

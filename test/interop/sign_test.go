@@ -49,7 +49,8 @@ func cranePush(t *testing.T, sample, ref string) {
 
 // TestCosignInterop signs and verifies both ways between dossier and the
 // real cosign, with keys of both tools, on the distribution registry
-// (referrers tag schema) and on a registry with the referrers API.
+// (referrers tag schema), on a registry with the referrers API, and on
+// dossier's own registry (referrers API, token authentication).
 func TestCosignInterop(t *testing.T) {
 	t.Setenv("DOSSIER_PASSWORD", "interop-pass")
 	dir := t.TempDir()
@@ -62,7 +63,10 @@ func TestCosignInterop(t *testing.T) {
 		t.Fatalf("cosign generate-key-pair: %v: %s", err, out)
 	}
 	signingConfig, trustedRoot := cosignOfflineConfig(t, dir)
-	registries := map[string]string{"distribution (tag schema)": startDistribution(t), "referrers API": testutil.Registry(t)}
+	// dossier's own registry, reached with a token from a Docker config
+	dossierHost, token := startDossierRegistry(t)
+	dockerLogin(t, dossierHost, token)
+	registries := map[string]string{"distribution (tag schema)": startDistribution(t), "referrers API": testutil.Registry(t), "dossier serve": dossierHost}
 	for regName, host := range registries {
 		t.Run(regName, func(t *testing.T) {
 			for _, key := range []string{dossierKey, cosignKey} {

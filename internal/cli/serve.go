@@ -1,0 +1,112 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/dossier-dev/dossier/internal/admission"
+	"github.com/dossier-dev/dossier/internal/registry"
+	"github.com/dossier-dev/dossier/internal/store"
+)
+
+func (a *app) serveCommand() *cobra.Command {
+	var sf storeFlags
+	var wf webhookFlags
+	var listen, certFile, keyFile string
+	var immutable []string
+	var anonymousPull bool
+	cmd := &cobra.Command{
+		Use:   "serve [--listen ADDR] [--data-dir DIR] [--immutable-tags REPO_GLOB:TAG_GLOB]... [--policy FILE|DIR --tls-cert F --tls-key F]",
+		Short: "Serve the registry at /v2/ (and, given policies, the admission webhook at /admission/)",
+		Long: `An OCI distribution registry (the CNCF distribution library, blobs under DATA_DIR/registry) behind
+dossier's gates: every request authenticated by a dossier token (dossier token create; the first start
+prints an admin token), the OCI referrers API, immutable tags, every tag move and refusal recorded in the
+evidence store. With --policy (and --tls-cert/--tls-key, which the API server requires) it also serves the
+admission webhook at /admission/validate and /admission/mutate, as dossier webhook does. SIGINT or SIGTERM
+stops it gracefully: requests in flight, uploads included, finish.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var rules []registry.TagRule
+			for _, text := range immutable {
+				rule, err := registry.ParseTagRule(text)
+				if err != nil {
+					return usageError("--immutable-tags: %v", err)
+				}
+				rules = append(rules, rule)
+			}
+			if (certFile == "") != (keyFile == "") {
+				return usageError("give both --tls-cert and --tls-key, or neither")
+			}
+			if len(wf.policies) > 0 && certFile == "" {
+				return usageError("the admission webhook needs --tls-cert and --tls-key: the API server calls it over HTTPS only")
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM)
+			defer stop()
+			st, err := sf.open(ctx)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			if err := a.firstAdminToken(ctx, st); err != nil {
+				return err
+			}
+			reg, err := registry.New(ctx, registry.Options{RootDirectory: filepath.Join(sf.dataDir, "registry"), Store: st, ImmutableTags: rules,
+				AnonymousPull: anonymousPull, OnError: func(err error) { a.logf("registry: %v", err) }})
+			if err != nil {
+				return err
+			}
+			mux := http.NewServeMux()
+			mux.Handle("/v2/", reg)
+			mux.HandleFunc("GET /healthz", healthz)
+			var certs *admission.CertificateFiles
+			if certFile != "" {
+				if certs, err = admission.LoadCertificateFiles(certFile, keyFile); err != nil {
+					return err
+				}
+			}
+			if len(wf.policies) > 0 {
+				handler, closeWebhook, err := a.startWebhook(ctx, &wf, sf.dataDir, st)
+				if err != nil {
+					return err
+				}
+				defer closeWebhook()
+				mux.Handle("/admission/", handler)
+			}
+			return a.serveUntilStopped(ctx, listen, mux, certs)
+		},
+	}
+	sf.register(cmd)
+	wf.register(cmd)
+	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:5000", "address to listen on")
+	cmd.Flags().StringVar(&certFile, "tls-cert", "", "serving certificate (PEM), re-read when renewed; without it, plain HTTP")
+	cmd.Flags().StringVar(&keyFile, "tls-key", "", "serving certificate's private key (PEM)")
+	cmd.Flags().StringArrayVar(&immutable, "immutable-tags", nil, "REPOSITORY_GLOB:TAG_GLOB whose tags, once pushed, never move and are never deleted (repeatable)")
+	cmd.Flags().BoolVar(&anonymousPull, "anonymous-pull", false, "let requests without a token pull (never push)")
+	return cmd
+}
+
+// firstAdminToken makes an admin token for every repository when the
+// store has none, and prints it: the way in on a first start.
+func (a *app) firstAdminToken(ctx context.Context, st store.Store) error {
+	tokens, err := st.Tokens(ctx)
+	if err != nil || len(tokens) > 0 {
+		return err
+	}
+	secret, hash, err := registry.NewToken()
+	if err != nil {
+		return err
+	}
+	id, err := st.CreateToken(ctx, hash, store.Token{Repositories: "**", Role: store.RoleAdmin, Description: "made on the first start", CreatedAt: time.Now()})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(a.stderr, "first start: admin token %d for every repository (shown once; use it as the password of any user name):\n%s\n", id, secret)
+	return nil
+}
