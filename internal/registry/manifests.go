@@ -134,7 +134,7 @@ func (r *Registry) putManifest(w http.ResponseWriter, req *http.Request, rt rout
 		}
 		if bound != digest {
 			reason := fmt.Sprintf("tag %s of %s is immutable (rule %s): it points to %s, and %s was pushed to it", tag, rt.name, rule.Text, bound, digest)
-			r.audit(ctx, store.RegistryEvent{Action: "push", Repository: rt.name, Reference: tag, Digest: digest, Actor: actor.Name, Outcome: "refused", Reason: reason})
+			r.audit(ctx, store.RegistryEvent{Action: "push", Repository: req.Host + "/" + rt.name, Reference: tag, Digest: digest, Actor: actor.Name, Outcome: "refused", Reason: reason})
 			writeError(w, http.StatusForbidden, "DENIED", reason)
 			return
 		}
@@ -164,7 +164,8 @@ func (r *Registry) putManifest(w http.ResponseWriter, req *http.Request, rt rout
 		}
 	}
 	if tag != "" {
-		rec := store.Record{Subject: evidence.Subject{Repository: rt.name, Digest: digest}, MediaType: mediaType, At: r.now(), Tag: tag, TagSource: "push by " + actor.Name}
+		// the store names repositories as clients do: by the registry's host
+		rec := store.Record{Subject: evidence.Subject{Repository: req.Host + "/" + rt.name, Digest: digest}, MediaType: mediaType, At: r.now(), Tag: tag, TagSource: "push by " + actor.Name}
 		if err := r.store.Record(ctx, rec); err != nil {
 			r.report(fmt.Errorf("recording tag %s of %s: %w", tag, rt.name, err))
 		}
@@ -183,7 +184,7 @@ func (r *Registry) tagDigest(ctx context.Context, repository, tag string) string
 func (r *Registry) deleteManifest(w http.ResponseWriter, req *http.Request, rt route, actor *Actor) {
 	ctx := req.Context()
 	refuse := func(reason string) {
-		r.audit(ctx, store.RegistryEvent{Action: "delete", Repository: rt.name, Reference: rt.reference, Actor: actor.Name, Outcome: "refused", Reason: reason})
+		r.audit(ctx, store.RegistryEvent{Action: "delete", Repository: req.Host + "/" + rt.name, Reference: rt.reference, Actor: actor.Name, Outcome: "refused", Reason: reason})
 		writeError(w, http.StatusForbidden, "DENIED", reason)
 	}
 	if !isDigest(rt.reference) {
@@ -210,7 +211,7 @@ func (r *Registry) deleteManifest(w http.ResponseWriter, req *http.Request, rt r
 		}
 	}
 	if status.status == http.StatusAccepted {
-		r.audit(ctx, store.RegistryEvent{Action: "delete", Repository: rt.name, Reference: rt.reference, Actor: actor.Name, Outcome: "deleted"})
+		r.audit(ctx, store.RegistryEvent{Action: "delete", Repository: req.Host + "/" + rt.name, Reference: rt.reference, Actor: actor.Name, Outcome: "deleted"})
 	}
 }
 

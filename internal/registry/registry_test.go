@@ -296,14 +296,14 @@ func TestImmutableTags(t *testing.T) {
 	}
 	refused := 0
 	for _, e := range events {
-		if e.Outcome == "refused" && e.Repository == "team/app" && strings.HasPrefix(e.Actor, "token ") {
+		if e.Outcome == "refused" && e.Repository == s.host+"/team/app" && strings.HasPrefix(e.Actor, "token ") {
 			refused++
 		}
 	}
 	if refused != 3 {
 		t.Errorf("%d refusals audited, want 3: %+v", refused, events)
 	}
-	moves, err := s.st.TagHistory(ctx, "team/app", "latest")
+	moves, err := s.st.TagHistory(ctx, s.host+"/team/app", "latest")
 	if err != nil || len(moves) != 2 || moves[0].Digest != digestOfImage(t, first) || moves[1].Digest != digestOfImage(t, second) ||
 		!strings.HasPrefix(moves[0].Source, "push by token ") {
 		t.Errorf("tag history: %+v %v", moves, err)

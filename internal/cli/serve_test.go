@@ -1,0 +1,185 @@
+package cli
+
+import (
+	"bufio"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"github.com/dossier-dev/dossier/internal/store"
+	"github.com/dossier-dev/dossier/internal/testutil"
+)
+
+// dossier serve end to end: the first start prints an admin token; the
+// registry and the admission webhook share one HTTPS listener; tokens made
+// with dossier token create while it runs work at once; immutable tags
+// hold; SIGTERM stops it cleanly.
+func TestServeCommand(t *testing.T) {
+	t.Setenv("DOSSIER_PASSWORD", "pw")
+	dir := t.TempDir()
+	certs := filepath.Join(dir, "certs")
+	if r := dossier(t, "", "webhook", "certificate", "--host", "127.0.0.1", "--out-dir", certs); r.code != 0 {
+		t.Fatal(r)
+	}
+	// the webhook judges images of another registry, signed with a key
+	key := generateKey(t, dir, "release")
+	other := testutil.Registry(t)
+	testutil.PushSample(t, "npm-app", other+"/team/app:v1")
+	if r := dossier(t, "", "sign", other+"/team/app:v1", "--key", key+".key"); r.code != 0 {
+		t.Fatal(r)
+	}
+	policyFile := writeFile(t, filepath.Join(dir, "policy.yaml"), fmt.Sprintf(`apiVersion: dossier.dev/v1alpha1
+kind: SupplyChainPolicy
+metadata: {name: require-signed}
+spec:
+  mode: enforce
+  images: ["%s/team/**"]
+  signers: [{name: release, key: {file: release.pub}}]
+  rules: [{name: signed, signature: {}}]
+`, other))
+	if r := dossier(t, "", "serve", "--policy", policyFile); r.code != ExitError || !strings.Contains(r.stderr, "needs --tls-cert and --tls-key") {
+		t.Errorf("a webhook without TLS: %+v", r)
+	}
+	if r := dossier(t, "", "serve", "--immutable-tags", "team/**"); r.code != ExitError || !strings.Contains(r.stderr, "want REPOSITORY_GLOB:TAG_GLOB") {
+		t.Errorf("a malformed immutable-tag rule: %+v", r)
+	}
+
+	data, addr := filepath.Join(dir, "data"), freeAddress(t)
+	cmd := exec.Command(os.Args[0], "serve", "--listen", addr, "--data-dir", data, "--tls-cert", filepath.Join(certs, "tls.crt"), "--tls-key", filepath.Join(certs, "tls.key"),
+		"--immutable-tags", "team/**:v*", "--policy", policyFile)
+	cmd.Env = append(os.Environ(), "DOSSIER_CLI_TEST_MAIN=1")
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	stopped := false
+	defer func() {
+		if !stopped {
+			cmd.Process.Kill()
+			cmd.Wait()
+		}
+	}()
+	lines := make(chan string, 100)
+	go func() {
+		s := bufio.NewScanner(stderr)
+		for s.Scan() {
+			lines <- s.Text()
+		}
+		close(lines)
+	}()
+	var admin string
+	var logged []string
+	for !strings.Contains(strings.Join(logged, "\n"), "listening on https://"+addr) {
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				t.Fatalf("dossier serve exited:\n%s", strings.Join(logged, "\n"))
+			}
+			logged = append(logged, l)
+			if strings.HasPrefix(l, "dsr_") {
+				admin = l
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatalf("dossier serve did not start:\n%s", strings.Join(logged, "\n"))
+		}
+	}
+	if admin == "" || !strings.Contains(strings.Join(logged, "\n"), "first start: admin token 1 for every repository") {
+		t.Fatalf("no first admin token:\n%s", strings.Join(logged, "\n"))
+	}
+
+	ca, err := os.ReadFile(filepath.Join(certs, "ca.crt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(ca)
+	transport := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}
+	push := func(ref, token string) error {
+		r, err := name.ParseReference(addr + "/" + ref)
+		if err != nil {
+			t.Fatal(err)
+		}
+		img, err := random.Image(256, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return remote.Write(r, img, remote.WithTransport(transport), remote.WithAuth(&authn.Basic{Username: "me", Password: token}))
+	}
+	if err := push("team/app:v1", admin); err != nil {
+		t.Fatalf("push with the first admin token: %v", err)
+	}
+	if err := push("team/app:v1", admin); err == nil || !strings.Contains(err.Error(), "immutable") {
+		t.Errorf("overwriting an immutable tag: %v", err)
+	}
+	// a token made while the server runs
+	r := dossier(t, "", "token", "create", "--repo", "team/**", "--role", "pull", "--expires", "1h", "--data-dir", data)
+	pull := strings.TrimSpace(r.stdout)
+	if r.code != 0 || !strings.HasPrefix(pull, "dsr_") || !strings.Contains(r.stderr, "token 2: pull on team/**, expires ") {
+		t.Fatalf("token create: %+v", r)
+	}
+	if err := push("team/app:v2", pull); err == nil || !strings.Contains(err.Error(), "may not push to repository team/app") {
+		t.Errorf("push with a pull token: %v", err)
+	}
+	tagList, _ := http.NewRequest(http.MethodGet, "https://"+addr+"/v2/team/app/tags/list", nil)
+	tagList.SetBasicAuth("me", pull)
+	if resp, err := (&http.Client{Transport: transport}).Do(tagList); err != nil || resp.StatusCode != http.StatusOK {
+		t.Errorf("tags with a pull token: %v %v", resp, err)
+	}
+	r = dossier(t, "", "token", "list", "--data-dir", data, "-o", "json")
+	var tokens []store.Token
+	if r.code != 0 || json.Unmarshal([]byte(r.stdout), &tokens) != nil || len(tokens) != 2 || strings.Contains(r.stdout, "dsr_") {
+		t.Errorf("token list: %+v", r)
+	}
+	if r := dossier(t, "", "token", "create", "--repo", "**", "--role", "owner", "--data-dir", data); r.code != ExitError || !strings.Contains(r.stderr, "want pull, push or admin") {
+		t.Errorf("a token of an unknown role: %+v", r)
+	}
+
+	// the admission webhook on the same listener
+	body := fmt.Sprintf(`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u-1","operation":"CREATE",
+		"kind":{"version":"v1","kind":"Pod"},"namespace":"prod","name":"web","object":{"metadata":{"name":"web"},"spec":{"containers":[{"name":"app","image":%q}]}}}}`, other+"/team/app:v1")
+	resp, err := (&http.Client{Transport: transport}).Post("https://"+addr+"/admission/validate", "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var review struct {
+		Response struct {
+			Allowed bool `json:"allowed"`
+		} `json:"response"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&review); err != nil || !review.Response.Allowed {
+		t.Errorf("admission of the signed image: %+v %v", review, err)
+	}
+	resp.Body.Close()
+
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	stopped = true
+	for range lines {
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("dossier serve did not stop cleanly: %v", err)
+	}
+	// the refusal and the tag are in the store
+	r = dossier(t, "", "query", "tag", addr+"/team/app:v1", "--data-dir", data, "-o", "json")
+	if r.code != 0 || !strings.Contains(r.stdout, "push by token 1") {
+		t.Errorf("tag history: %+v", r)
+	}
+}
