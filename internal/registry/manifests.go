@@ -163,9 +163,13 @@ func (r *Registry) putManifest(w http.ResponseWriter, req *http.Request, rt rout
 			r.report(fmt.Errorf("indexing referrer %s of %s: %w", digest, rt.name, err))
 		}
 	}
+	// the store names repositories as clients do: by the registry's host
+	repository := req.Host + "/" + rt.name
+	if parsed {
+		r.enqueue(ctx, repository, tag, &fields, digest)
+	}
 	if tag != "" {
-		// the store names repositories as clients do: by the registry's host
-		rec := store.Record{Subject: evidence.Subject{Repository: req.Host + "/" + rt.name, Digest: digest}, MediaType: mediaType, At: r.now(), Tag: tag, TagSource: "push by " + actor.Name}
+		rec := store.Record{Subject: evidence.Subject{Repository: repository, Digest: digest}, MediaType: mediaType, At: r.now(), Tag: tag, TagSource: "push by " + actor.Name}
 		if err := r.store.Record(ctx, rec); err != nil {
 			r.report(fmt.Errorf("recording tag %s of %s: %w", tag, rt.name, err))
 		}

