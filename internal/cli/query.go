@@ -286,7 +286,36 @@ func (a *app) queryCommand() *cobra.Command {
 	admissions.Flags().StringVar(&since, "since", "", "only decisions at or after this time (RFC 3339 or a date)")
 	admissions.Flags().StringVar(&outcome, "outcome", "", "only decisions with this outcome")
 	admissions.Flags().IntVar(&limit, "limit", 100, "at most this many (0 for all)")
-	cmd.AddCommand(component, advisory, tag, signed, digest, admissions)
+	jobs := &cobra.Command{
+		Use:   "jobs [REPOSITORY@DIGEST|REPOSITORY:TAG]",
+		Short: "The registry's work on pushed digests, newest first: scans and verifications, queued, running, done or failed",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: run(func(cmd *cobra.Command, st store.Store, args []string) (any, int, func(), error) {
+			var subject evidence.Subject
+			if len(args) == 1 {
+				var err error
+				if subject, err = subjectOf(cmd, st, args[0]); err != nil {
+					return nil, 0, nil, err
+				}
+			}
+			list, err := st.Jobs(cmd.Context(), subject.Repository, subject.Digest, limit)
+			return list, len(list), func() {
+				t := newTable(a.stdout)
+				fmt.Fprintln(t, "ID\tKIND\tSTATE\tATTEMPTS\tQUEUED\tFINISHED\tSUBJECT\tERROR")
+				for _, j := range list {
+					finished := "-"
+					if j.FinishedAt != nil {
+						finished = j.FinishedAt.Format(time.RFC3339)
+					}
+					fmt.Fprintf(t, "%d\t%s\t%s\t%d\t%s\t%s\t%s@%s\t%s\n", j.ID, j.Kind, j.State, j.Attempts, j.QueuedAt.Format(time.RFC3339), finished,
+						j.Repository, j.Digest, dash(j.Error))
+				}
+				t.Flush()
+			}, err
+		}),
+	}
+	jobs.Flags().IntVar(&limit, "limit", 100, "at most this many (0 for all)")
+	cmd.AddCommand(component, advisory, tag, signed, digest, admissions, jobs)
 	return cmd
 }
 

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"os/signal"
@@ -9,19 +10,25 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/spf13/cobra"
 
 	"github.com/dossier-dev/dossier/internal/admission"
+	"github.com/dossier-dev/dossier/internal/oci"
+	"github.com/dossier-dev/dossier/internal/pipeline"
+	"github.com/dossier-dev/dossier/internal/policy"
 	"github.com/dossier-dev/dossier/internal/registry"
 	"github.com/dossier-dev/dossier/internal/store"
+	"github.com/dossier-dev/dossier/internal/vulndb"
 )
 
 func (a *app) serveCommand() *cobra.Command {
 	var sf storeFlags
 	var wf webhookFlags
 	var listen, certFile, keyFile string
-	var immutable []string
+	var immutable, keys []string
 	var anonymousPull bool
+	var scanWorkers int
 	cmd := &cobra.Command{
 		Use:   "serve [--listen ADDR] [--data-dir DIR] [--immutable-tags REPO_GLOB:TAG_GLOB]... [--policy FILE|DIR --tls-cert F --tls-key F]",
 		Short: "Serve the registry at /v2/ (and, given policies, the admission webhook at /admission/)",
@@ -62,6 +69,15 @@ stops it gracefully: requests in flight, uploads included, finish.`,
 			if err != nil {
 				return err
 			}
+			process, closeProcess, err := a.registryJobs(st, sf.dataDir, &wf, keys)
+			if err != nil {
+				return err
+			}
+			defer closeProcess()
+			if scanWorkers > 0 {
+				// queued work left at the end is done by the next start
+				defer reg.RunWorkers(ctx, scanWorkers, 30*time.Second, process)()
+			}
 			mux := http.NewServeMux()
 			mux.Handle("/v2/", reg)
 			mux.HandleFunc("GET /healthz", healthz)
@@ -89,7 +105,61 @@ stops it gracefully: requests in flight, uploads included, finish.`,
 	cmd.Flags().StringVar(&keyFile, "tls-key", "", "serving certificate's private key (PEM)")
 	cmd.Flags().StringArrayVar(&immutable, "immutable-tags", nil, "REPOSITORY_GLOB:TAG_GLOB whose tags, once pushed, never move and are never deleted (repeatable)")
 	cmd.Flags().BoolVar(&anonymousPull, "anonymous-pull", false, "let requests without a token pull (never push)")
+	cmd.Flags().IntVar(&scanWorkers, "scan-workers", 2, "images catalogued, scanned and recorded at once after pushes (0: queue only)")
+	cmd.Flags().StringArrayVar(&keys, "key", nil, "public key whose signatures are recorded as verified (repeatable; the policies' signers are too)")
 	return cmd
+}
+
+// registryJobs is what the registry's workers do with a pushed digest: a
+// scan job catalogues, scans (with the local advisory database, when
+// there is one) and records it with its signatures; a verify job records
+// what was attached to it. Signatures verify against --key, the policies'
+// signers and the trusted root.
+func (a *app) registryJobs(st store.Store, dataDir string, wf *webhookFlags, keys []string) (registry.Processor, func(), error) {
+	set := &policy.Set{}
+	if len(wf.policies)+len(wf.exceptions) > 0 {
+		docs, err := policy.Load(append(append([]string{}, wf.policies...), wf.exceptions...)...)
+		if err != nil {
+			return nil, nil, err
+		}
+		set.Policies, set.Exceptions = docs.Policies, docs.Exceptions
+	}
+	trust, err := a.recordTrust(set, keys, wf.trustedRoot)
+	if err != nil {
+		return nil, nil, err
+	}
+	var db *vulndb.DB
+	switch db, err = vulndb.Open(dataDir); {
+	case errors.Is(err, vulndb.ErrNoDatabase):
+		a.logf("no advisory database in %s: pushed images are catalogued and recorded without findings (dossier db import or dossier db update makes one)", dataDir)
+		db = nil
+	case err != nil:
+		return nil, nil, err
+	}
+	process := func(ctx context.Context, job store.Job, transport http.RoundTripper) error {
+		ref := job.Repository + "@" + job.Digest
+		opts := a.registry
+		// in-process: no credentials to send, no host to reach
+		opts.Transport, opts.Keychain = transport, authn.NewMultiKeychain()
+		art, err := oci.Resolve(ctx, oci.Source{Kind: oci.KindRegistry, Input: ref, Reference: ref}, opts)
+		if err != nil {
+			return err
+		}
+		switch job.Kind {
+		case registry.JobScan:
+			_, err = pipeline.Record(ctx, st, art, pipeline.RecordOptions{Trust: trust, DB: db, Set: set, Now: time.Now()})
+		case registry.JobVerify:
+			_, err = pipeline.RecordSignatures(ctx, st, art, trust, time.Now())
+		default:
+			err = fmt.Errorf("unknown job kind %q", job.Kind)
+		}
+		return err
+	}
+	return process, func() {
+		if db != nil {
+			db.Close()
+		}
+	}, nil
 }
 
 // firstAdminToken makes an admin token for every repository when the

@@ -122,11 +122,47 @@ spec:
 		}
 		return remote.Write(r, img, remote.WithTransport(transport), remote.WithAuth(&authn.Basic{Username: "me", Password: token}))
 	}
+	defer func() {
+		if t.Failed() {
+			for l := range lines {
+				logged = append(logged, l)
+			}
+			t.Logf("dossier serve:\n%s", strings.Join(logged, "\n"))
+		}
+	}()
 	if err := push("team/app:v1", admin); err != nil {
 		t.Fatalf("push with the first admin token: %v", err)
 	}
 	if err := push("team/app:v1", admin); err == nil || !strings.Contains(err.Error(), "immutable") {
 		t.Errorf("overwriting an immutable tag: %v", err)
+	}
+	// a pushed image is catalogued and recorded by the workers
+	idx, desc := testutil.SampleTagged(t, "npm-app")
+	sample, err := idx.Image(desc.Digest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	web, err := name.ParseReference(addr + "/team/web:v1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Write(web, sample, remote.WithTransport(transport), remote.WithAuth(&authn.Basic{Username: "me", Password: admin})); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		r := dossier(t, "", "query", "jobs", addr+"/team/web@"+desc.Digest.String(), "--data-dir", data, "-o", "json")
+		var jobs []store.Job
+		if r.code == 0 && json.Unmarshal([]byte(r.stdout), &jobs) == nil && len(jobs) == 1 && jobs[0].State == store.JobDone && jobs[0].Kind == "scan" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the pushed image was not scanned: %+v", r)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if r := dossier(t, "", "query", "component", "pkg:npm/lodash", "--data-dir", data, "-o", "json"); r.code != 0 || !strings.Contains(r.stdout, desc.Digest.String()) {
+		t.Errorf("the pushed image's components: %+v", r)
 	}
 	// a token made while the server runs
 	r := dossier(t, "", "token", "create", "--repo", "team/**", "--role", "pull", "--expires", "1h", "--data-dir", data)

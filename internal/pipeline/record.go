@@ -143,6 +143,28 @@ func Record(ctx context.Context, st store.Store, art *oci.Artifact, opts RecordO
 	return out, nil
 }
 
+// RecordSignatures verifies what is attached to art — signatures and
+// every attestation type — and records it, leaving the digest's SBOM and
+// findings as they are: what a registry does when a signature arrives.
+func RecordSignatures(ctx context.Context, st store.Store, art *oci.Artifact, trust *sign.Trust, now time.Time) (*Recorded, error) {
+	repo, err := art.Repository()
+	if err != nil {
+		return nil, err
+	}
+	desc, err := art.SubjectDescriptor()
+	if err != nil {
+		return nil, err
+	}
+	rec := store.Record{Subject: art.Subject, MediaType: art.MediaType, At: now}
+	if err := gatherSignatures(ctx, repo, desc, trust, &rec); err != nil {
+		return nil, fmt.Errorf("%s: %w", art.Subject, err)
+	}
+	if err := st.Record(ctx, rec); err != nil {
+		return nil, err
+	}
+	return &Recorded{Subject: art.Subject, Signatures: len(rec.Signatures), Attestations: len(rec.Attestations), Unverified: len(rec.Rejected), SignedBy: rec.Signatures}, nil
+}
+
 // gatherSignatures verifies every signature and every attestation type
 // attached to the subject.
 func gatherSignatures(ctx context.Context, repo oci.Repository, desc v1.Descriptor, trust *sign.Trust, rec *store.Record) error {

@@ -100,7 +100,7 @@ func (r *Registry) work(ctx context.Context, grace time.Duration, process Proces
 			<-jobCtx.Done()
 			t.Stop()
 		})
-		err = process(jobCtx, *job, transport)
+		err = protect(func() error { return process(jobCtx, *job, transport) })
 		if jobCtx.Err() != nil && err != nil {
 			err = fmt.Errorf("interrupted by shutdown: %w", err)
 		}
@@ -113,6 +113,17 @@ func (r *Registry) work(ctx context.Context, grace time.Duration, process Proces
 			r.report(fmt.Errorf("%s of %s@%s (attempt %d): %w", job.Kind, job.Repository, job.Digest, job.Attempts, err))
 		}
 	}
+}
+
+// protect turns a panic of a job into its error: a malformed image must
+// not take the registry down.
+func protect(f func() error) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("panic: %v", p)
+		}
+	}()
+	return f()
 }
 
 // internalActor is the registry's own reader, for jobs: requests carrying

@@ -141,13 +141,13 @@ func (r *Registry) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		writeError(w, http.StatusNotFound, "NAME_UNKNOWN", "no such route: "+req.URL.Path)
 		return
 	}
-	actor, err := r.auth.authenticate(req)
-	if err != nil {
-		challenge(w, err.Error())
-		return
-	}
-	if internal(req) {
-		actor = internalActor
+	actor := internalActor
+	if !internal(req) {
+		var err error
+		if actor, err = r.auth.authenticate(req); err != nil {
+			challenge(w, err.Error())
+			return
+		}
 	}
 	if actor == nil && r.anonymousPull {
 		actor = &Actor{Name: "anonymous", Role: store.RolePull, Repositories: allRepositories}

@@ -104,7 +104,10 @@ func (res *Result) imageSource(ctx context.Context, a *oci.Artifact, platform *v
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: reading image config of %s: %w", a.Source.Input, subject.Digest, err)
 	}
-	res.Platform = cfg.Platform().String()
+	// an image whose config names no OS or architecture has no platform
+	if p := cfg.Platform(); p != nil {
+		res.Platform = p.String()
+	}
 
 	tmp := stereofile.NewTempDirGenerator("dossier")
 	cacheDir, err := tmp.NewDirectory("image")

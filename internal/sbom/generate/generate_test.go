@@ -9,6 +9,9 @@ import (
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
+	"github.com/google/go-containerregistry/pkg/v1/random"
 	spdxjson "github.com/spdx/tools-golang/json"
 	"github.com/spdx/tools-golang/spdxlib"
 
@@ -150,5 +153,27 @@ func TestDirectoryAndFileSources(t *testing.T) {
 	f := generateSample(t, "file:"+dir+"/package-lock.json", nil)
 	if !strings.HasPrefix(f.Subject.Digest, "sha256:") {
 		t.Fatalf("file subject %s has no digest", f.Subject)
+	}
+}
+
+// An image whose config names no OS or architecture (what registries'
+// conformance data and random test images push) is catalogued, with no
+// platform, instead of crashing.
+func TestImageWithoutPlatform(t *testing.T) {
+	dir := t.TempDir()
+	p, err := layout.Write(dir, empty.Index)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := random.Image(256, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.AppendImage(img); err != nil {
+		t.Fatal(err)
+	}
+	r := generateSample(t, "oci-layout:"+dir, nil)
+	if r.Platform != "" || r.Subject.Digest == "" {
+		t.Errorf("platform %q, subject %v", r.Platform, r.Subject)
 	}
 }
