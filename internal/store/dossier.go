@@ -15,8 +15,9 @@ func (s *sqlStore) Dossier(ctx context.Context, subject evidence.Subject) (*Doss
 		Signatures: []evidence.VerifiedSignature{}, Attestations: []evidence.Attestation{}, Unverified: []evidence.RejectedSignature{},
 		Exceptions: []evidence.Exception{}, Decisions: []evidence.Decision{}, Deployments: []Deployment{}, Admissions: []Admission{}}
 	var id, first, last int64
-	err := s.db.QueryRowContext(ctx, s.q(`SELECT id, media_type, platform, first_seen, last_recorded FROM subjects WHERE repository = ? AND digest = ?`),
-		subject.Repository, subject.Digest).Scan(&id, &d.MediaType, &d.Platform, &first, &last)
+	var scanned, scanDatabase sql.NullInt64
+	err := s.db.QueryRowContext(ctx, s.q(`SELECT id, media_type, platform, first_seen, last_recorded, scanned_at, scan_database_version FROM subjects WHERE repository = ? AND digest = ?`),
+		subject.Repository, subject.Digest).Scan(&id, &d.MediaType, &d.Platform, &first, &last, &scanned, &scanDatabase)
 	if err == sql.ErrNoRows {
 		return nil, nil
 	}
@@ -24,6 +25,9 @@ func (s *sqlStore) Dossier(ctx context.Context, subject evidence.Subject) (*Doss
 		return nil, err
 	}
 	d.FirstSeen, d.LastRecorded = fromMicros(first), fromMicros(last)
+	if scanned.Valid {
+		d.Scanned = &ScanInfo{At: fromMicros(scanned.Int64), DatabaseVersion: fromMicros(scanDatabase.Int64)}
+	}
 	rows, err := s.db.QueryContext(ctx, s.q(`SELECT tag, observed_at, source FROM tag_moves WHERE repository = ? AND digest = ? ORDER BY observed_at, id`), subject.Repository, subject.Digest)
 	if err != nil {
 		return nil, err

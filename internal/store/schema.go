@@ -253,6 +253,11 @@ var migrations = []migration{{statements: []string{
 		error TEXT NOT NULL DEFAULT '')`,
 	`CREATE INDEX registry_jobs_state ON registry_jobs (state, id)`,
 	`CREATE INDEX registry_jobs_digest ON registry_jobs (repository, digest)`,
+}}, {statements: []string{
+	// when a digest was last scanned and with which advisory data, so that
+	// a clean scan is told from none
+	`ALTER TABLE subjects ADD COLUMN scanned_at BIGINT`,
+	`ALTER TABLE subjects ADD COLUMN scan_database_version BIGINT`,
 }}}
 
 // dialect is what differs between the backends.

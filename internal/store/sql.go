@@ -184,7 +184,10 @@ func (s *sqlStore) recordFindings(ctx context.Context, tx *sql.Tx, id, at int64,
 	if _, err := s.upsertFindings(ctx, tx, at, micros(scan.DatabaseVersion), []subjectFindings{{id, scan.Findings}}); err != nil {
 		return err
 	}
-	_, err := tx.ExecContext(ctx, s.q(`UPDATE subject_findings SET resolved_at = ? WHERE subject_id = ? AND resolved_at IS NULL AND last_seen < ?`), at, id, at)
+	if _, err := tx.ExecContext(ctx, s.q(`UPDATE subject_findings SET resolved_at = ? WHERE subject_id = ? AND resolved_at IS NULL AND last_seen < ?`), at, id, at); err != nil {
+		return err
+	}
+	_, err := tx.ExecContext(ctx, s.q(`UPDATE subjects SET scanned_at = ?, scan_database_version = ? WHERE id = ?`), at, micros(scan.DatabaseVersion), id)
 	return err
 }
 

@@ -206,12 +206,15 @@ type SignedHit struct {
 
 // Dossier is everything stored about one digest.
 type Dossier struct {
-	Subject      evidence.Subject             `json:"subject"`
-	MediaType    string                       `json:"mediaType,omitempty"`
-	Platform     string                       `json:"platform,omitempty"`
-	FirstSeen    time.Time                    `json:"firstSeen"`
-	LastRecorded time.Time                    `json:"lastRecorded"`
-	Tags         []TagMove                    `json:"tags"`
+	Subject      evidence.Subject `json:"subject"`
+	MediaType    string           `json:"mediaType,omitempty"`
+	Platform     string           `json:"platform,omitempty"`
+	FirstSeen    time.Time        `json:"firstSeen"`
+	LastRecorded time.Time        `json:"lastRecorded"`
+	Tags         []TagMove        `json:"tags"`
+	// Scanned says when the digest was last scanned, and with which
+	// advisory data (nil: never).
+	Scanned      *ScanInfo                    `json:"scanned,omitempty"`
 	Components   []evidence.Component         `json:"components"`
 	Findings     []StoredFinding              `json:"findings"`
 	Signatures   []evidence.VerifiedSignature `json:"signatures"`
@@ -222,6 +225,12 @@ type Dossier struct {
 	Deployments  []Deployment                 `json:"deployments"`
 	// Admissions are the latest admission decisions, newest first.
 	Admissions []Admission `json:"admissions"`
+}
+
+// ScanInfo is a digest's last scan: when, and the advisory data's version.
+type ScanInfo struct {
+	At              time.Time `json:"at"`
+	DatabaseVersion time.Time `json:"databaseVersion"`
 }
 
 // The outcomes of an admission decision about one image.

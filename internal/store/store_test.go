@@ -685,3 +685,28 @@ func TestComponentCopiesMerge(t *testing.T) {
 		})
 	}
 }
+
+// A scan is remembered even when it found nothing, so that a clean scan
+// is told from none.
+func TestScanMarker(t *testing.T) {
+	ctx := context.Background()
+	for name, open := range backends(t) {
+		t.Run(name, func(t *testing.T) {
+			s, _, _ := open(t)
+			if err := s.Record(ctx, Record{Subject: app1, At: t0}); err != nil {
+				t.Fatal(err)
+			}
+			if d, err := s.Dossier(ctx, app1); err != nil || d.Scanned != nil {
+				t.Fatalf("never scanned: %+v %v", d.Scanned, err)
+			}
+			dbv := t0.Add(-time.Hour)
+			if err := s.Record(ctx, Record{Subject: app1, At: t0.Add(time.Minute), Findings: &Scan{Findings: []evidence.Finding{}, DatabaseVersion: dbv}}); err != nil {
+				t.Fatal(err)
+			}
+			d, err := s.Dossier(ctx, app1)
+			if err != nil || d.Scanned == nil || !d.Scanned.At.Equal(t0.Add(time.Minute)) || !d.Scanned.DatabaseVersion.Equal(dbv) || len(d.Findings) != 0 {
+				t.Errorf("a clean scan: %+v %v", d, err)
+			}
+		})
+	}
+}
