@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"os/signal"
 	"path/filepath"
+	"slices"
+	"strings"
 	"syscall"
 	"time"
 
@@ -14,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/dossier-dev/dossier/internal/admission"
+	"github.com/dossier-dev/dossier/internal/collect"
 	"github.com/dossier-dev/dossier/internal/oci"
 	"github.com/dossier-dev/dossier/internal/pipeline"
 	"github.com/dossier-dev/dossier/internal/policy"
@@ -26,11 +29,11 @@ func (a *app) serveCommand() *cobra.Command {
 	var sf storeFlags
 	var wf webhookFlags
 	var listen, certFile, keyFile string
-	var immutable, keys []string
+	var immutable, keys, quarantines, pendingPullable []string
 	var anonymousPull bool
 	var scanWorkers int
 	cmd := &cobra.Command{
-		Use:   "serve [--listen ADDR] [--data-dir DIR] [--immutable-tags REPO_GLOB:TAG_GLOB]... [--policy FILE|DIR --tls-cert F --tls-key F]",
+		Use:   "serve [--listen ADDR] [--data-dir DIR] [--immutable-tags REPO_GLOB:TAG_GLOB]... [--quarantine REPO_GLOB=POLICY]... [--policy FILE|DIR --tls-cert F --tls-key F]",
 		Short: "Serve the registry at /v2/ (and, given policies, the admission webhook at /admission/)",
 		Long: `An OCI distribution registry (the CNCF distribution library, blobs under DATA_DIR/registry) behind
 dossier's gates: every request authenticated by a dossier token (dossier token create; the first start
@@ -40,6 +43,8 @@ admission webhook at /admission/validate and /admission/mutate, as dossier webho
 stops it gracefully: requests in flight, uploads included, finish.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM)
+			defer stop()
 			var rules []registry.TagRule
 			for _, text := range immutable {
 				rule, err := registry.ParseTagRule(text)
@@ -48,14 +53,49 @@ stops it gracefully: requests in flight, uploads included, finish.`,
 				}
 				rules = append(rules, rule)
 			}
+			var quarantine []registry.QuarantineRule
+			var quarantinePolicies []string
+			for _, text := range quarantines {
+				repos, path, ok := strings.Cut(text, "=")
+				glob, err := policy.CompileGlob(repos)
+				if !ok || repos == "" || path == "" || err != nil {
+					return usageError("--quarantine %q: want REPOSITORY_GLOB=POLICY_FILE|DIR", text)
+				}
+				rules, err := admission.LoadFileRules([]string{path}, wf.trustedRoot, collect.Options{})
+				if err != nil {
+					return err
+				}
+				if len(rules.Rules().Set.Policies) == 0 {
+					return usageError("--quarantine %q: %s holds no policies", text, path)
+				}
+				go rules.Watch(ctx, wf.reload, func(changed bool, err error) {
+					if err != nil {
+						a.logf("quarantine policies %s not reloaded, the previous ones stay in force: %v", path, err)
+					}
+				})
+				rule := registry.QuarantineRule{Text: text, Repositories: glob, Rules: func() (*policy.Set, string) {
+					r := rules.Rules()
+					return r.Set, r.Version
+				}}
+				for _, p := range pendingPullable {
+					if p == repos {
+						rule.PendingPullable = true
+					}
+				}
+				quarantine = append(quarantine, rule)
+				quarantinePolicies = append(quarantinePolicies, path)
+			}
+			for _, p := range pendingPullable {
+				if !slices.ContainsFunc(quarantine, func(r registry.QuarantineRule) bool { return strings.HasPrefix(r.Text, p+"=") }) {
+					return usageError("--pending-pullable %q names no --quarantine rule's repositories", p)
+				}
+			}
 			if (certFile == "") != (keyFile == "") {
 				return usageError("give both --tls-cert and --tls-key, or neither")
 			}
 			if len(wf.policies) > 0 && certFile == "" {
 				return usageError("the admission webhook needs --tls-cert and --tls-key: the API server calls it over HTTPS only")
 			}
-			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM)
-			defer stop()
 			st, err := sf.open(ctx)
 			if err != nil {
 				return err
@@ -65,11 +105,11 @@ stops it gracefully: requests in flight, uploads included, finish.`,
 				return err
 			}
 			reg, err := registry.New(ctx, registry.Options{RootDirectory: filepath.Join(sf.dataDir, "registry"), Store: st, ImmutableTags: rules,
-				AnonymousPull: anonymousPull, OnError: func(err error) { a.logf("registry: %v", err) }})
+				AnonymousPull: anonymousPull, Quarantine: quarantine, OnError: func(err error) { a.logf("registry: %v", err) }})
 			if err != nil {
 				return err
 			}
-			process, closeProcess, err := a.registryJobs(st, sf.dataDir, &wf, keys)
+			process, closeProcess, err := a.registryJobs(st, sf.dataDir, append(append([]string{}, wf.policies...), quarantinePolicies...), wf.exceptions, wf.trustedRoot, keys)
 			if err != nil {
 				return err
 			}
@@ -106,6 +146,8 @@ stops it gracefully: requests in flight, uploads included, finish.`,
 	cmd.Flags().StringArrayVar(&immutable, "immutable-tags", nil, "REPOSITORY_GLOB:TAG_GLOB whose tags, once pushed, never move and are never deleted (repeatable)")
 	cmd.Flags().BoolVar(&anonymousPull, "anonymous-pull", false, "let requests without a token pull (never push)")
 	cmd.Flags().IntVar(&scanWorkers, "scan-workers", 2, "images catalogued, scanned and recorded at once after pushes (0: queue only)")
+	cmd.Flags().StringArrayVar(&quarantines, "quarantine", nil, "REPOSITORY_GLOB=POLICY_FILE|DIR: its images are pulled (by all but admins) only once they pass the policy (repeatable)")
+	cmd.Flags().StringArrayVar(&pendingPullable, "pending-pullable", nil, "REPOSITORY_GLOB of a --quarantine rule whose images may be pulled while their scan runs (default: they wait)")
 	cmd.Flags().StringArrayVar(&keys, "key", nil, "public key whose signatures are recorded as verified (repeatable; the policies' signers are too)")
 	return cmd
 }
@@ -113,18 +155,18 @@ stops it gracefully: requests in flight, uploads included, finish.`,
 // registryJobs is what the registry's workers do with a pushed digest: a
 // scan job catalogues, scans (with the local advisory database, when
 // there is one) and records it with its signatures; a verify job records
-// what was attached to it. Signatures verify against --key, the policies'
-// signers and the trusted root.
-func (a *app) registryJobs(st store.Store, dataDir string, wf *webhookFlags, keys []string) (registry.Processor, func(), error) {
+// what was attached to it. Signatures verify against --key, the signers
+// of the webhook's and the quarantines' policies, and the trusted root.
+func (a *app) registryJobs(st store.Store, dataDir string, policies, exceptions []string, trustedRoot string, keys []string) (registry.Processor, func(), error) {
 	set := &policy.Set{}
-	if len(wf.policies)+len(wf.exceptions) > 0 {
-		docs, err := policy.Load(append(append([]string{}, wf.policies...), wf.exceptions...)...)
+	if len(policies)+len(exceptions) > 0 {
+		docs, err := policy.Load(append(append([]string{}, policies...), exceptions...)...)
 		if err != nil {
 			return nil, nil, err
 		}
 		set.Policies, set.Exceptions = docs.Policies, docs.Exceptions
 	}
-	trust, err := a.recordTrust(set, keys, wf.trustedRoot)
+	trust, err := a.recordTrust(set, keys, trustedRoot)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -58,9 +58,17 @@ spec:
 		t.Errorf("a malformed immutable-tag rule: %+v", r)
 	}
 
+	held := writeFile(t, filepath.Join(dir, "held.yaml"), `apiVersion: dossier.dev/v1alpha1
+kind: SupplyChainPolicy
+metadata: {name: held-signed}
+spec:
+  images: ["**"]
+  signers: [{name: release, key: {file: release.pub}}]
+  rules: [{name: signed, signature: {}}]
+`)
 	data, addr := filepath.Join(dir, "data"), freeAddress(t)
 	cmd := exec.Command(os.Args[0], "serve", "--listen", addr, "--data-dir", data, "--tls-cert", filepath.Join(certs, "tls.crt"), "--tls-key", filepath.Join(certs, "tls.key"),
-		"--immutable-tags", "team/**:v*", "--policy", policyFile)
+		"--immutable-tags", "team/**:v*", "--policy", policyFile, "--quarantine", "held/**="+held)
 	cmd.Env = append(os.Environ(), "DOSSIER_CLI_TEST_MAIN=1")
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
@@ -164,10 +172,27 @@ spec:
 	if r := dossier(t, "", "query", "component", "pkg:npm/lodash", "--data-dir", data, "-o", "json"); r.code != 0 || !strings.Contains(r.stdout, desc.Digest.String()) {
 		t.Errorf("the pushed image's components: %+v", r)
 	}
+	// a quarantined repository: an unsigned image is not pulled by a
+	// reader, whatever the scan's progress, and is by an admin
+	heldRef, err := name.ParseReference(addr + "/held/web:v1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Write(heldRef, sample, remote.WithTransport(transport), remote.WithAuth(&authn.Basic{Username: "me", Password: admin})); err != nil {
+		t.Fatal(err)
+	}
+	reader := dossier(t, "", "token", "create", "--repo", "held/**", "--role", "pull", "--data-dir", data)
+	if _, err := remote.Image(heldRef, remote.WithTransport(transport), remote.WithAuth(&authn.Basic{Username: "me", Password: strings.TrimSpace(reader.stdout)})); err == nil ||
+		!strings.Contains(err.Error(), "is quarantined (rule held/**="+held+")") {
+		t.Errorf("a reader's pull of an unsigned quarantined image: %v", err)
+	}
+	if _, err := remote.Image(heldRef, remote.WithTransport(transport), remote.WithAuth(&authn.Basic{Username: "me", Password: admin})); err != nil {
+		t.Errorf("an admin's pull of a quarantined image: %v", err)
+	}
 	// a token made while the server runs
 	r := dossier(t, "", "token", "create", "--repo", "team/**", "--role", "pull", "--expires", "1h", "--data-dir", data)
 	pull := strings.TrimSpace(r.stdout)
-	if r.code != 0 || !strings.HasPrefix(pull, "dsr_") || !strings.Contains(r.stderr, "token 2: pull on team/**, expires ") {
+	if r.code != 0 || !strings.HasPrefix(pull, "dsr_") || !strings.Contains(r.stderr, "token 3: pull on team/**, expires ") {
 		t.Fatalf("token create: %+v", r)
 	}
 	if err := push("team/app:v2", pull); err == nil || !strings.Contains(err.Error(), "may not push to repository team/app") {
@@ -180,7 +205,7 @@ spec:
 	}
 	r = dossier(t, "", "token", "list", "--data-dir", data, "-o", "json")
 	var tokens []store.Token
-	if r.code != 0 || json.Unmarshal([]byte(r.stdout), &tokens) != nil || len(tokens) != 2 || strings.Contains(r.stdout, "dsr_") {
+	if r.code != 0 || json.Unmarshal([]byte(r.stdout), &tokens) != nil || len(tokens) != 3 || strings.Contains(r.stdout, "dsr_") {
 		t.Errorf("token list: %+v", r)
 	}
 	if r := dossier(t, "", "token", "create", "--repo", "**", "--role", "owner", "--data-dir", data); r.code != ExitError || !strings.Contains(r.stderr, "want pull, push or admin") {

@@ -58,14 +58,25 @@ func (r *registryRepository) Resolve(ctx context.Context, reference string) (v1.
 	if err != nil {
 		return v1.Descriptor{}, err
 	}
-	d, err := remote.Get(ref, r.reg.Remote(ctx)...)
-	if err != nil {
-		return v1.Descriptor{}, notFound(err, ref.String())
+	// HEAD, as crane and cosign resolve: it does not count as a pull
+	// (rate limits, quarantines) and carries no body
+	desc, err := remote.Head(ref, r.reg.Remote(ctx)...)
+	if err != nil || desc.MediaType == "" {
+		var terr *transport.Error
+		if err != nil && errors.As(err, &terr) && terr.StatusCode == http.StatusNotFound {
+			return v1.Descriptor{}, notFound(err, ref.String())
+		}
+		// a registry that answers HEAD badly is asked with GET
+		d, gerr := remote.Get(ref, r.reg.Remote(ctx)...)
+		if gerr != nil {
+			return v1.Descriptor{}, notFound(gerr, ref.String())
+		}
+		desc = &d.Descriptor
 	}
-	if dr, ok := ref.(name.Digest); ok && dr.DigestStr() != d.Digest.String() {
-		return v1.Descriptor{}, fmt.Errorf("%s: registry returned content with digest %s", ref, d.Digest)
+	if dr, ok := ref.(name.Digest); ok && dr.DigestStr() != desc.Digest.String() {
+		return v1.Descriptor{}, fmt.Errorf("%s: registry returned content with digest %s", ref, desc.Digest)
 	}
-	return d.Descriptor, nil
+	return *desc, nil
 }
 
 func (r *registryRepository) Fetch(ctx context.Context, desc v1.Descriptor) ([]byte, error) {

@@ -43,6 +43,8 @@ type Options struct {
 	ImmutableTags []TagRule
 	// AnonymousPull lets requests without a token pull (never push).
 	AnonymousPull bool
+	// Quarantine keeps images from being pulled until they pass a policy.
+	Quarantine []QuarantineRule
 	// OnError hears of bookkeeping that failed after a request succeeded
 	// (a referrer not indexed, a tag move or an event not recorded).
 	OnError func(error)
@@ -83,7 +85,8 @@ type Registry struct {
 	anonymousPull bool
 	onError       func(error)
 	// wake tells an idle worker a job was queued
-	wake chan struct{}
+	wake       chan struct{}
+	quarantine *quarantine
 }
 
 // quietLogs silences distribution's global logger once: it logs every
@@ -130,7 +133,7 @@ func New(ctx context.Context, o Options) (reg *Registry, err error) {
 	}()
 	app := handlers.NewApp(ctx, cfg)
 	return &Registry{app: app, store: o.Store, rules: o.ImmutableTags, auth: newAuthenticator(o.Store, o.Now), now: o.Now, anonymousPull: o.AnonymousPull, onError: o.OnError,
-		wake: make(chan struct{}, 1)}, nil
+		wake: make(chan struct{}, 1), quarantine: &quarantine{rules: o.Quarantine, cache: map[string]verdict{}}}, nil
 }
 
 // ServeHTTP authenticates and authorizes the request, then serves it:
@@ -166,6 +169,9 @@ func (r *Registry) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		r.referrers(w, req, rt)
 	case rt.kind == "referrers":
 		writeError(w, http.StatusMethodNotAllowed, "UNSUPPORTED", "the referrers API is read-only")
+	case rt.kind == "manifests" && req.Method == http.MethodGet && !r.gate(w, req, rt, actor):
+		// a quarantined image's content is refused; HEAD (existence,
+		// digest, size: what signing needs) is not
 	case rt.kind == "manifests" && req.Method == http.MethodPut:
 		r.putManifest(w, req, rt, actor)
 	case rt.kind == "manifests" && req.Method == http.MethodDelete:

@@ -1,0 +1,192 @@
+package registry
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/dossier-dev/dossier/internal/evidence"
+	"github.com/dossier-dev/dossier/internal/policy"
+	"github.com/dossier-dev/dossier/internal/store"
+)
+
+// QuarantineRule keeps a repository's images from being pulled (by
+// anyone but admins) until their digest passes a policy.
+type QuarantineRule struct {
+	Text         string
+	Repositories policy.Glob
+	// Rules are the policies a digest must pass, read on every decision
+	// (so that reloaded policies apply at once); Version names them.
+	Rules func() (*policy.Set, string)
+	// PendingPullable lets a digest whose scan has not finished be pulled;
+	// by default it waits.
+	PendingPullable bool
+}
+
+// verdict is a quarantine decision about one digest.
+type verdict struct {
+	allowed bool
+	reason  string
+	until   time.Time
+}
+
+// quarantineTTL bounds how long a decision is reused: evidence recorded
+// meanwhile (a signature arriving) and expiring exceptions count within
+// that time.
+const quarantineTTL = 5 * time.Second
+
+type quarantine struct {
+	rules []QuarantineRule
+	mu    sync.Mutex
+	cache map[string]verdict
+}
+
+func (q *quarantine) rule(repository string) *QuarantineRule {
+	for i, r := range q.rules {
+		if r.Repositories.Match(repository) {
+			return &q.rules[i]
+		}
+	}
+	return nil
+}
+
+// gate decides whether a manifest pull may proceed; it answers the
+// refusal itself and returns false.
+func (r *Registry) gate(w http.ResponseWriter, req *http.Request, rt route, actor *Actor) bool {
+	rule := r.quarantine.rule(rt.name)
+	if rule == nil || actor.Role == store.RoleAdmin {
+		return true
+	}
+	ctx := req.Context()
+	digest := rt.reference
+	if !isDigest(digest) {
+		var err error
+		if digest, err = r.currentDigest(ctx, rt.name, rt.reference); err != nil {
+			writeError(w, http.StatusServiceUnavailable, "UNAVAILABLE", err.Error())
+			return false
+		}
+		if digest == "" {
+			return true // distribution answers the unknown tag
+		}
+	}
+	repository := req.Host + "/" + rt.name
+	v, err := r.quarantineVerdict(ctx, rule, repository, digest, rt.reference)
+	if err != nil {
+		writeError(w, http.StatusServiceUnavailable, "UNAVAILABLE", "quarantine cannot be decided now: "+err.Error())
+		return false
+	}
+	if v.allowed {
+		return true
+	}
+	r.audit(ctx, store.RegistryEvent{Action: "pull", Repository: repository, Reference: rt.reference, Digest: digest, Actor: actor.Name, Outcome: "refused", Reason: v.reason})
+	writeError(w, http.StatusForbidden, "DENIED", fmt.Sprintf("%s@%s is quarantined (rule %s): %s", repository, digest, rule.Text, v.reason))
+	return false
+}
+
+// quarantineVerdict decides about a digest from what the store holds: its
+// scan job's state, then the policies evaluated on its recorded evidence
+// with the clock.
+func (r *Registry) quarantineVerdict(ctx context.Context, rule *QuarantineRule, repository, digest, reference string) (verdict, error) {
+	set, version := rule.Rules()
+	key := repository + "@" + digest + "\x00" + version
+	now := r.now()
+	r.quarantine.mu.Lock()
+	v, ok := r.quarantine.cache[key]
+	r.quarantine.mu.Unlock()
+	if ok && now.Before(v.until) {
+		return v, nil
+	}
+	v, err := r.decideQuarantine(ctx, rule, set, repository, digest, reference, now)
+	if err != nil {
+		return v, err
+	}
+	v.until = now.Add(quarantineTTL)
+	r.quarantine.mu.Lock()
+	if len(r.quarantine.cache) > 10000 {
+		clear(r.quarantine.cache)
+	}
+	r.quarantine.cache[key] = v
+	r.quarantine.mu.Unlock()
+	return v, nil
+}
+
+func (r *Registry) decideQuarantine(ctx context.Context, rule *QuarantineRule, set *policy.Set, repository, digest, reference string, now time.Time) (verdict, error) {
+	jobs, err := r.store.Jobs(ctx, repository, digest, 0)
+	if err != nil {
+		return verdict{}, err
+	}
+	var scan *store.Job
+	for i := range jobs {
+		if jobs[i].Kind == JobScan {
+			scan = &jobs[i]
+			break
+		}
+	}
+	if scan == nil {
+		// not an image (a signature, an attestation): what verifying a
+		// quarantined image needs to read
+		return verdict{allowed: true}, nil
+	}
+	switch scan.State {
+	case store.JobQueued, store.JobRunning:
+		reason := "its scan has not finished (pending)"
+		if rule.PendingPullable {
+			return verdict{allowed: true, reason: reason}, nil
+		}
+		return verdict{reason: reason + "; pull again when dossier query jobs shows it done"}, nil
+	case store.JobFailed:
+		return verdict{reason: "its scan failed: " + scan.Error}, nil
+	}
+	d, err := r.store.Dossier(ctx, evidence.Subject{Repository: repository, Digest: digest})
+	if err != nil {
+		return verdict{}, err
+	}
+	if d == nil {
+		return verdict{reason: "nothing is recorded about it"}, nil
+	}
+	if !isDigest(reference) {
+		reference = repository + ":" + reference
+	} else {
+		reference = ""
+	}
+	decision := policy.Evaluate(set, recordedEvidence(d, reference), now)
+	if decision.Allowed {
+		return verdict{allowed: true}, nil
+	}
+	var reasons []string
+	for _, res := range decision.Rules {
+		if res.Outcome == evidence.OutcomeFail && res.Mode == evidence.ModeEnforce {
+			s := fmt.Sprintf("policy %s rule %s: %s", res.Policy, res.Rule, res.Reason)
+			if res.Fix != "" {
+				s += " (fix: " + res.Fix + ")"
+			}
+			reasons = append(reasons, s)
+		}
+	}
+	if len(reasons) == 0 {
+		reasons = append(reasons, "no policy admits it")
+	}
+	return verdict{reason: strings.Join(reasons, "; ")}, nil
+}
+
+// recordedEvidence is what the store holds about a digest, as the policy
+// engine reads evidence: the signatures and attestations verified when
+// recorded, and the findings of its last scan.
+func recordedEvidence(d *store.Dossier, reference string) *evidence.Collected {
+	ev := &evidence.Collected{Subject: d.Subject, Reference: reference, Signatures: d.Signatures, Attestations: d.Attestations, Rejected: d.Unverified}
+	if d.Scanned == nil {
+		ev.Unavailable = map[string]string{evidence.NeedVulnerabilities: "the digest was never scanned with advisory data"}
+		return ev
+	}
+	vulns := &evidence.VulnerabilityEvidence{Findings: []evidence.Finding{}, DatabaseUpdated: d.Scanned.DatabaseVersion, ScannedAt: d.Scanned.At, Source: "local-database"}
+	for _, f := range d.Findings {
+		if f.ResolvedAt == nil {
+			vulns.Findings = append(vulns.Findings, f.Finding)
+		}
+	}
+	ev.Vulnerabilities = vulns
+	return ev
+}

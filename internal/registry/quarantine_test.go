@@ -1,0 +1,173 @@
+package registry
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"github.com/dossier-dev/dossier/internal/attest"
+	"github.com/dossier-dev/dossier/internal/collect"
+	"github.com/dossier-dev/dossier/internal/oci"
+	"github.com/dossier-dev/dossier/internal/pipeline"
+	"github.com/dossier-dev/dossier/internal/policy"
+	"github.com/dossier-dev/dossier/internal/sign"
+	"github.com/dossier-dev/dossier/internal/store"
+)
+
+// Quarantine: a pushed image cannot be pulled (by anyone but admins)
+// while its scan is pending, nor after it if it fails the policy; once
+// its signature arrives and is recorded, it can. HEAD, which signing
+// needs, always answers. Refusals name the missing evidence and are
+// audited.
+func TestQuarantine(t *testing.T) {
+	ctx := context.Background()
+	kp, err := sign.GenerateKeyPair()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, err := kp.GetPublicKeyPem()
+	if err != nil {
+		t.Fatal(err)
+	}
+	docs, err := policy.Parse("quarantine.yaml", []byte(`apiVersion: dossier.dev/v1alpha1
+kind: SupplyChainPolicy
+metadata: {name: release}
+spec:
+  images: ["**"]
+  signers:
+    - name: release
+      key:
+        data: |
+`+indent(pub, "          ")+`  rules: [{name: signed, signature: {}}]
+`), policy.LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	set := &policy.Set{Policies: docs.Policies}
+	var offset atomic.Int64 // the registry's clock, moved past cached decisions
+	now := func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
+	st, err := store.Open(ctx, t.TempDir(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	team, err := policy.CompileGlob("team/**")
+	if err != nil {
+		t.Fatal(err)
+	}
+	open, err := policy.CompileGlob("open/**")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rules := func() (*policy.Set, string) { return set, "v1" }
+	reg, err := New(ctx, Options{RootDirectory: t.TempDir(), Store: st, Now: now, OnError: func(err error) { t.Errorf("registry: %v", err) },
+		Quarantine: []QuarantineRule{{Text: "team/**=release", Repositories: team, Rules: rules}, {Text: "open/**=release", Repositories: open, Rules: rules, PendingPullable: true}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(reg)
+	defer srv.Close()
+	s := &server{host: strings.TrimPrefix(srv.URL, "http://"), st: st, reg: reg}
+	s.admin, s.pull = s.token(t, "**", store.RoleAdmin), s.token(t, "**", store.RolePull)
+	img := randomImage(t)
+	for _, ref := range []string{"team/app:v1", "open/app:v1"} {
+		if err := remote.Write(s.ref(t, ref), img, s.options(s.admin)...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	digest := digestOfImage(t, img)
+	get := func(method, repo, token string) (int, string) {
+		resp := s.do(t, method, "/v2/"+repo+"/manifests/v1", token, nil, "")
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body)
+	}
+	if code, body := get(http.MethodGet, "team/app", s.pull); code != http.StatusForbidden || !strings.Contains(body, "its scan has not finished (pending)") {
+		t.Errorf("pull while pending: %d %s", code, body)
+	}
+	if code, _ := get(http.MethodHead, "team/app", s.pull); code != http.StatusOK {
+		t.Errorf("HEAD while pending: %d", code)
+	}
+	if code, _ := get(http.MethodGet, "team/app", s.admin); code != http.StatusOK {
+		t.Errorf("an admin's pull while pending: %d", code)
+	}
+	if code, body := get(http.MethodGet, "open/app", s.pull); code != http.StatusOK {
+		t.Errorf("pull while pending where pending is pullable: %d %s", code, body)
+	}
+
+	// the workers record what was pushed and, later, its signature
+	trust, err := collect.TrustFor(set, nil, nil, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	workCtx, stop := context.WithCancel(ctx)
+	var wait func()
+	defer func() { stop(); wait() }()
+	wait = reg.RunWorkers(workCtx, 1, time.Second, func(ctx context.Context, job store.Job, transport http.RoundTripper) error {
+		ref := job.Repository + "@" + job.Digest
+		art, err := oci.Resolve(ctx, oci.Source{Kind: oci.KindRegistry, Input: ref, Reference: ref}, oci.RegistryOptions{Transport: transport})
+		if err != nil {
+			return err
+		}
+		if job.Kind == JobScan {
+			_, err = pipeline.Record(ctx, st, art, pipeline.RecordOptions{Trust: trust, Now: now()})
+		} else {
+			_, err = pipeline.RecordSignatures(ctx, st, art, trust, now())
+		}
+		return err
+	})
+	waitJobs(t, st, func(jobs map[string]store.Job) bool {
+		return jobs["scan "+s.host+"/team/app@"+digest].State == store.JobDone
+	})
+	offset.Add(int64(10 * time.Second))
+	if code, body := get(http.MethodGet, "team/app", s.pull); code != http.StatusForbidden ||
+		!strings.Contains(body, "quarantined (rule team/**=release): policy release rule signed: no signature by") {
+		t.Errorf("pull of an unsigned image: %d %s", code, body)
+	}
+	repo, err := oci.OpenRegistry(s.host+"/team/app", oci.RegistryOptions{Keychain: staticKeychain{s.token(t, "team/**", store.RolePush)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	desc, err := repo.Resolve(ctx, "v1") // HEAD: signing works under quarantine
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := attest.SignImage(ctx, repo, desc, nil, sign.NewKeySigner(kp, ""), time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	waitJobs(t, st, func(jobs map[string]store.Job) bool {
+		return jobs["verify "+s.host+"/team/app@"+digest].State == store.JobDone
+	})
+	offset.Add(int64(10 * time.Second))
+	if code, body := get(http.MethodGet, "team/app", s.pull); code != http.StatusOK {
+		t.Errorf("pull of the signed image: %d %s", code, body)
+	}
+	events, err := st.RegistryEvents(ctx, time.Time{}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	refused := 0
+	for _, e := range events {
+		if e.Action == "pull" && e.Outcome == "refused" && e.Digest == digest {
+			refused++
+		}
+	}
+	if refused != 2 {
+		t.Errorf("%d refused pulls audited, want 2: %+v", refused, events)
+	}
+}
+
+func indent(text, prefix string) string {
+	var b strings.Builder
+	for _, l := range strings.Split(strings.TrimRight(text, "\n"), "\n") {
+		fmt.Fprintf(&b, "%s%s\n", prefix, l)
+	}
+	return b.String()
+}
