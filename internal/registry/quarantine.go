@@ -79,6 +79,8 @@ func (r *Registry) gate(w http.ResponseWriter, req *http.Request, rt route, acto
 		return false
 	}
 	if v.allowed {
+		// serve the digest judged, even if the tag moves meanwhile
+		req.URL.Path = strings.TrimSuffix(req.URL.Path, rt.reference) + digest
 		return true
 	}
 	r.audit(ctx, store.RegistryEvent{Action: "pull", Repository: repository, Reference: rt.reference, Digest: digest, Actor: actor.Name, Outcome: "refused", Reason: v.reason})

@@ -34,7 +34,7 @@ type server struct {
 	reg         *Registry
 }
 
-func newServer(t *testing.T, rules ...string) *server {
+func newServer(t testing.TB, rules ...string) *server {
 	t.Helper()
 	ctx := context.Background()
 	st, err := store.Open(ctx, t.TempDir(), "")
@@ -62,7 +62,7 @@ func newServer(t *testing.T, rules ...string) *server {
 	return s
 }
 
-func (s *server) token(t *testing.T, repos, role string) string {
+func (s *server) token(t testing.TB, repos, role string) string {
 	t.Helper()
 	secret, hash, err := NewToken()
 	if err != nil {
@@ -78,7 +78,7 @@ func (s *server) options(token string) []remote.Option {
 	return []remote.Option{remote.WithAuth(&authn.Basic{Username: "anyone", Password: token})}
 }
 
-func (s *server) ref(t *testing.T, r string) name.Reference {
+func (s *server) ref(t testing.TB, r string) name.Reference {
 	t.Helper()
 	ref, err := name.ParseReference(s.host+"/"+r, name.Insecure)
 	if err != nil {
@@ -87,7 +87,7 @@ func (s *server) ref(t *testing.T, r string) name.Reference {
 	return ref
 }
 
-func randomImage(t *testing.T) v1.Image {
+func randomImage(t testing.TB) v1.Image {
 	t.Helper()
 	img, err := random.Image(512, 1)
 	if err != nil {
