@@ -187,3 +187,40 @@ type rawManifest struct {
 
 func (m rawManifest) RawManifest() ([]byte, error)        { return m.raw, nil }
 func (m rawManifest) MediaType() (types.MediaType, error) { return m.mediaType, nil }
+
+// Copy copies what src names (an image or an index, with every blob and
+// child manifest) to dst, a tag or a digest of another repository, and
+// returns its descriptor; the digest is unchanged.
+func Copy(ctx context.Context, src, dst string, reg RegistryOptions) (v1.Descriptor, error) {
+	from, err := reg.ParseReference(src)
+	if err != nil {
+		return v1.Descriptor{}, fmt.Errorf("%s: %w", src, err)
+	}
+	to, err := reg.ParseReference(dst)
+	if err != nil {
+		return v1.Descriptor{}, fmt.Errorf("%s: %w", dst, err)
+	}
+	opts := reg.Remote(ctx)
+	desc, err := remote.Get(from, opts...)
+	if err != nil {
+		return v1.Descriptor{}, notFound(err, src)
+	}
+	if desc.MediaType.IsIndex() {
+		idx, err := desc.ImageIndex()
+		if err == nil {
+			err = remote.WriteIndex(to, idx, opts...)
+		}
+		if err != nil {
+			return v1.Descriptor{}, fmt.Errorf("copying %s to %s: %w", src, dst, describeRemoteError(err))
+		}
+		return desc.Descriptor, nil
+	}
+	img, err := desc.Image()
+	if err == nil {
+		err = remote.Write(to, img, opts...)
+	}
+	if err != nil {
+		return v1.Descriptor{}, fmt.Errorf("copying %s to %s: %w", src, dst, describeRemoteError(err))
+	}
+	return desc.Descriptor, nil
+}
