@@ -17,6 +17,7 @@ import (
 
 	"github.com/dossier-dev/dossier/internal/admission"
 	"github.com/dossier-dev/dossier/internal/collect"
+	"github.com/dossier-dev/dossier/internal/evidence"
 	"github.com/dossier-dev/dossier/internal/oci"
 	"github.com/dossier-dev/dossier/internal/pipeline"
 	"github.com/dossier-dev/dossier/internal/policy"
@@ -29,7 +30,7 @@ func (a *app) serveCommand() *cobra.Command {
 	var sf storeFlags
 	var wf webhookFlags
 	var listen, certFile, keyFile string
-	var immutable, keys, quarantines, pendingPullable []string
+	var immutable, keys, quarantines, pendingPullable, retention []string
 	var anonymousPull bool
 	var scanWorkers int
 	cmd := &cobra.Command{
@@ -90,6 +91,14 @@ stops it gracefully: requests in flight, uploads included, finish.`,
 					return usageError("--pending-pullable %q names no --quarantine rule's repositories", p)
 				}
 			}
+			var retentionRules []registry.RetentionRule
+			for _, text := range retention {
+				rule, err := registry.ParseRetentionRule(text)
+				if err != nil {
+					return usageError("--retention: %v", err)
+				}
+				retentionRules = append(retentionRules, rule)
+			}
 			if (certFile == "") != (keyFile == "") {
 				return usageError("give both --tls-cert and --tls-key, or neither")
 			}
@@ -105,7 +114,7 @@ stops it gracefully: requests in flight, uploads included, finish.`,
 				return err
 			}
 			reg, err := registry.New(ctx, registry.Options{RootDirectory: filepath.Join(sf.dataDir, "registry"), Store: st, ImmutableTags: rules,
-				AnonymousPull: anonymousPull, Quarantine: quarantine, OnError: func(err error) { a.logf("registry: %v", err) }})
+				AnonymousPull: anonymousPull, Quarantine: quarantine, Retention: retentionRules, OnError: func(err error) { a.logf("registry: %v", err) }})
 			if err != nil {
 				return err
 			}
@@ -117,6 +126,9 @@ stops it gracefully: requests in flight, uploads included, finish.`,
 			if scanWorkers > 0 {
 				// queued work left at the end is done by the next start
 				defer reg.RunWorkers(ctx, scanWorkers, 30*time.Second, process)()
+			}
+			if len(retentionRules) > 0 {
+				go a.sweepEvery(ctx, time.Hour, reg, wf.exceptions)
 			}
 			mux := http.NewServeMux()
 			mux.Handle("/v2/", reg)
@@ -148,6 +160,7 @@ stops it gracefully: requests in flight, uploads included, finish.`,
 	cmd.Flags().IntVar(&scanWorkers, "scan-workers", 2, "images catalogued, scanned and recorded at once after pushes (0: queue only)")
 	cmd.Flags().StringArrayVar(&quarantines, "quarantine", nil, "REPOSITORY_GLOB=POLICY_FILE|DIR: its images are pulled (by all but admins) only once they pass the policy (repeatable)")
 	cmd.Flags().StringArrayVar(&pendingPullable, "pending-pullable", nil, "REPOSITORY_GLOB of a --quarantine rule whose images may be pulled while their scan runs (default: they wait)")
+	cmd.Flags().StringArrayVar(&retention, "retention", nil, "REPOSITORY_GLOB=AGE: untagged digests older than AGE (720h) that are unsigned or fail their quarantine policy are deleted, hourly, unless an exception names them (repeatable)")
 	cmd.Flags().StringArrayVar(&keys, "key", nil, "public key whose signatures are recorded as verified (repeatable; the policies' signers are too)")
 	return cmd
 }
@@ -202,6 +215,38 @@ func (a *app) registryJobs(st store.Store, dataDir string, policies, exceptions 
 			db.Close()
 		}
 	}, nil
+}
+
+// sweepEvery applies the retention rules now and then every interval
+// until ctx ends, with the exceptions the files hold at each sweep.
+func (a *app) sweepEvery(ctx context.Context, interval time.Duration, reg *registry.Registry, exceptionFiles []string) {
+	for {
+		a.sweep(ctx, reg, exceptionFiles)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(interval):
+		}
+	}
+}
+
+func (a *app) sweep(ctx context.Context, reg *registry.Registry, exceptionFiles []string) {
+	var exceptions []evidence.Exception
+	if len(exceptionFiles) > 0 {
+		docs, err := policy.Load(exceptionFiles...)
+		if err != nil {
+			a.logf("retention skipped: the exceptions cannot be read: %v", err)
+			return
+		}
+		exceptions = docs.Exceptions
+	}
+	swept, err := reg.Sweep(ctx, exceptions)
+	switch {
+	case err != nil:
+		a.logf("retention: %v", err)
+	case len(swept.Deleted) > 0:
+		a.logf("retention deleted %d digests, kept %d", len(swept.Deleted), swept.Kept)
+	}
 }
 
 // firstAdminToken makes an admin token for every repository when the

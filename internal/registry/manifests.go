@@ -234,14 +234,12 @@ func (r *Registry) immutableTagsOf(ctx context.Context, repository, digest strin
 	if rec.status == http.StatusNotFound {
 		return nil, nil
 	}
-	var list struct {
-		Tags []string `json:"tags"`
-	}
-	if rec.status != http.StatusOK || json.Unmarshal(rec.body, &list) != nil {
-		return nil, fmt.Errorf("listing the tags of %s: status %d", repository, rec.status)
+	tags, err := tagList(rec)
+	if err != nil {
+		return nil, fmt.Errorf("listing the tags of %s: %w", repository, err)
 	}
 	var out []string
-	for _, tag := range list.Tags {
+	for _, tag := range tags {
 		if r.immutable(repository, tag) == nil {
 			continue
 		}
@@ -254,6 +252,20 @@ func (r *Registry) immutableTagsOf(ctx context.Context, repository, digest strin
 		}
 	}
 	return out, nil
+}
+
+// tagList reads distribution's answer to a tags/list request.
+func tagList(rec *bodyRecorder) ([]string, error) {
+	var list struct {
+		Tags []string `json:"tags"`
+	}
+	if rec.status != http.StatusOK {
+		return nil, fmt.Errorf("status %d", rec.status)
+	}
+	if err := json.Unmarshal(rec.body, &list); err != nil {
+		return nil, err
+	}
+	return list.Tags, nil
 }
 
 type bodyRecorder struct {

@@ -45,6 +45,9 @@ type Options struct {
 	AnonymousPull bool
 	// Quarantine keeps images from being pulled until they pass a policy.
 	Quarantine []QuarantineRule
+	// Retention deletes old untagged digests that are unsigned or fail
+	// their quarantine policy (see Sweep).
+	Retention []RetentionRule
 	// OnError hears of bookkeeping that failed after a request succeeded
 	// (a referrer not indexed, a tag move or an event not recorded).
 	OnError func(error)
@@ -87,6 +90,7 @@ type Registry struct {
 	// wake tells an idle worker a job was queued
 	wake       chan struct{}
 	quarantine *quarantine
+	retention  []RetentionRule
 }
 
 // quietLogs silences distribution's global logger once: it logs every
@@ -133,7 +137,8 @@ func New(ctx context.Context, o Options) (reg *Registry, err error) {
 	}()
 	app := handlers.NewApp(ctx, cfg)
 	return &Registry{app: app, store: o.Store, rules: o.ImmutableTags, auth: newAuthenticator(o.Store, o.Now), now: o.Now, anonymousPull: o.AnonymousPull, onError: o.OnError,
-		wake: make(chan struct{}, 1), quarantine: &quarantine{rules: o.Quarantine, cache: map[string]verdict{}}}, nil
+		wake: make(chan struct{}, 1), quarantine: &quarantine{rules: o.Quarantine, cache: map[string]verdict{}},
+		retention: o.Retention}, nil
 }
 
 // ServeHTTP authenticates and authorizes the request, then serves it:
