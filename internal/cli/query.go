@@ -315,7 +315,32 @@ func (a *app) queryCommand() *cobra.Command {
 		}),
 	}
 	jobs.Flags().IntVar(&limit, "limit", 100, "at most this many (0 for all)")
-	cmd.AddCommand(component, advisory, tag, signed, digest, admissions, jobs)
+	events := &cobra.Command{
+		Use:   "events [--since T] [--limit N]",
+		Short: "The registry's audit trail, newest first: refused pushes, pulls and deletions, promotions, retention",
+		Args:  cobra.NoArgs,
+		RunE: run(func(cmd *cobra.Command, st store.Store, _ []string) (any, int, func(), error) {
+			var from time.Time
+			if since != "" {
+				var err error
+				if from, err = query.ParseTime(since); err != nil {
+					return nil, 0, nil, usageError("--since: %v", err)
+				}
+			}
+			list, err := st.RegistryEvents(cmd.Context(), from, limit)
+			return list, len(list), func() {
+				t := newTable(a.stdout)
+				fmt.Fprintln(t, "AT\tACTION\tOUTCOME\tREPOSITORY\tREFERENCE\tACTOR\tREASON")
+				for _, e := range list {
+					fmt.Fprintf(t, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.At.Format(time.RFC3339), e.Action, e.Outcome, e.Repository, e.Reference, e.Actor, dash(e.Reason))
+				}
+				t.Flush()
+			}, err
+		}),
+	}
+	events.Flags().StringVar(&since, "since", "", "only events at or after this time (RFC 3339 or a date)")
+	events.Flags().IntVar(&limit, "limit", 100, "at most this many (0 for all)")
+	cmd.AddCommand(component, advisory, tag, signed, digest, admissions, jobs, events)
 	return cmd
 }
 

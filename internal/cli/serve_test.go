@@ -238,7 +238,11 @@ spec:
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("dossier serve did not stop cleanly: %v", err)
 	}
-	// the refusal and the tag are in the store
+	// the refusals and the tag are in the store
+	r = dossier(t, "", "query", "events", "--data-dir", data)
+	if r.code != 0 || !strings.Contains(r.stdout, "push    refused") || !strings.Contains(r.stdout, "pull    refused") {
+		t.Errorf("the registry's audit trail: %+v", r)
+	}
 	r = dossier(t, "", "query", "tag", addr+"/team/app:v1", "--data-dir", data, "-o", "json")
 	if r.code != 0 || !strings.Contains(r.stdout, "push by token 1") {
 		t.Errorf("tag history: %+v", r)
