@@ -73,7 +73,7 @@ func run(registry, token string, bigMB int64, small, concurrency int) error {
 		}
 	}
 	pushes, elapsed, err := parallel(small, concurrency, func(i int) error {
-		return remote.Write(ref(fmt.Sprintf("bench/small%d:v1", i%50)), images[i], opts...)
+		return remote.Write(ref(fmt.Sprintf("bench/small%d:v%d", i%50, i)), images[i], opts...)
 	})
 	if err != nil {
 		return fmt.Errorf("pushing small images: %w", err)
