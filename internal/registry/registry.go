@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -25,6 +26,7 @@ import (
 	_ "github.com/distribution/distribution/v3/registry/storage/driver/filesystem" // the storage driver dossier configures
 	"github.com/sirupsen/logrus"
 
+	"github.com/dossier-dev/dossier/internal/evidence"
 	"github.com/dossier-dev/dossier/internal/policy"
 	"github.com/dossier-dev/dossier/internal/store"
 )
@@ -149,6 +151,14 @@ func (r *Registry) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		writeError(w, http.StatusNotFound, "NAME_UNKNOWN", "no such route: "+req.URL.Path)
 		return
 	}
+	if rt.name != "" && !repositoryName.MatchString(rt.name) {
+		writeError(w, http.StatusBadRequest, "NAME_INVALID", fmt.Sprintf("%q is not a repository name", rt.name))
+		return
+	}
+	if rt.kind == "manifests" && !tagName.MatchString(rt.reference) && !evidence.ValidDigest(rt.reference) {
+		writeError(w, http.StatusBadRequest, "MANIFEST_INVALID", fmt.Sprintf("%q is neither a tag nor a digest", rt.reference))
+		return
+	}
 	actor := internalActor
 	if !internal(req) {
 		var err error
@@ -195,6 +205,12 @@ func (r *Registry) report(err error) {
 		r.onError(err)
 	}
 }
+
+// The distribution spec's grammar of repository names and tags.
+var (
+	repositoryName = regexp.MustCompile(`^[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*(/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*$`)
+	tagName        = regexp.MustCompile(`^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$`)
+)
 
 // route is what a /v2/ path names.
 type route struct {

@@ -28,7 +28,7 @@ import (
 
 // server is a registry on 127.0.0.1 with an admin and a pull token.
 type server struct {
-	host        string
+	host, root  string
 	st          store.Store
 	admin, pull string
 	reg         *Registry
@@ -50,13 +50,14 @@ func newServer(t testing.TB, rules ...string) *server {
 		}
 		parsed = append(parsed, rule)
 	}
-	reg, err := New(ctx, Options{RootDirectory: t.TempDir(), Store: st, ImmutableTags: parsed, OnError: func(err error) { t.Errorf("registry: %v", err) }})
+	root := t.TempDir()
+	reg, err := New(ctx, Options{RootDirectory: root, Store: st, ImmutableTags: parsed, OnError: func(err error) { t.Errorf("registry: %v", err) }})
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(reg)
 	t.Cleanup(srv.Close)
-	s := &server{host: strings.TrimPrefix(srv.URL, "http://"), st: st, reg: reg}
+	s := &server{host: strings.TrimPrefix(srv.URL, "http://"), root: root, st: st, reg: reg}
 	s.admin = s.token(t, "**", store.RoleAdmin)
 	s.pull = s.token(t, "**", store.RolePull)
 	return s
