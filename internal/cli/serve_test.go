@@ -248,3 +248,72 @@ spec:
 		t.Errorf("tag history: %+v", r)
 	}
 }
+
+// kill -9 of dossier serve: what was pushed is there after a restart, and
+// the scan queued before the kill is done by the next process.
+func TestServeSurvivesKill(t *testing.T) {
+	dir := t.TempDir()
+	data, addr := filepath.Join(dir, "data"), freeAddress(t)
+	start := func(workers string) (*exec.Cmd, string) {
+		cmd := exec.Command(os.Args[0], "serve", "--listen", addr, "--data-dir", data, "--scan-workers", workers)
+		cmd.Env = append(os.Environ(), "DOSSIER_CLI_TEST_MAIN=1")
+		stderr, err := cmd.StderrPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+		token := ""
+		s := bufio.NewScanner(stderr)
+		for s.Scan() {
+			if strings.HasPrefix(s.Text(), "dsr_") {
+				token = s.Text()
+			}
+			if strings.Contains(s.Text(), "listening on") {
+				go func() {
+					for s.Scan() {
+					}
+				}()
+				return cmd, token
+			}
+		}
+		t.Fatalf("dossier serve did not start")
+		return nil, ""
+	}
+	first, admin := start("0") // queue only: the scan waits
+	idx, desc := testutil.SampleTagged(t, "npm-app")
+	img, err := idx.Image(desc.Digest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, err := name.ParseReference(addr+"/team/web:v1", name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	auth := remote.WithAuth(&authn.Basic{Username: "me", Password: admin})
+	if err := remote.Write(ref, img, auth); err != nil {
+		t.Fatal(err)
+	}
+	if err := first.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	first.Wait()
+	start("2")
+	if _, err := remote.Image(ref, auth); err != nil {
+		t.Errorf("the image pushed before the kill: %v", err)
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		r := dossier(t, "", "query", "jobs", "--data-dir", data, "-o", "json")
+		var jobs []store.Job
+		if r.code == 0 && json.Unmarshal([]byte(r.stdout), &jobs) == nil && len(jobs) == 1 && jobs[0].State == store.JobDone {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the scan queued before the kill was not done: %+v", r)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}

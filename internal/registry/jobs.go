@@ -26,10 +26,12 @@ const (
 // with every right, for reading what was pushed.
 type Processor func(ctx context.Context, job store.Job, transport http.RoundTripper) error
 
-// jobLease is how long a claimed job is a worker's; maxAttempts how often
+// A claimed job is leased for jobLease and the lease renewed while its
+// worker runs, so that the job of a worker that died (kill -9, a lost
+// replica) is claimed again within a lease; maxAttempts bounds how often
 // a failing job is tried.
 const (
-	jobLease    = 10 * time.Minute
+	jobLease    = time.Minute
 	maxAttempts = 3
 	jobPoll     = 2 * time.Second
 )
@@ -81,7 +83,7 @@ func (r *Registry) work(ctx context.Context, grace time.Duration, process Proces
 	transport := r.Transport()
 	for ctx.Err() == nil {
 		now := r.now()
-		job, err := r.store.ClaimJob(context.WithoutCancel(ctx), now, now.Add(jobLease))
+		job, err := r.store.ClaimJob(context.WithoutCancel(ctx), now, now.Add(r.jobLease))
 		if err != nil {
 			r.report(fmt.Errorf("claiming a job: %w", err))
 		}
@@ -100,17 +102,37 @@ func (r *Registry) work(ctx context.Context, grace time.Duration, process Proces
 			<-jobCtx.Done()
 			t.Stop()
 		})
+		renewed := make(chan struct{})
+		go func() {
+			defer close(renewed)
+			r.renewLease(jobCtx, job.ID)
+		}()
 		err = protect(func() error { return process(jobCtx, *job, transport) })
 		if jobCtx.Err() != nil && err != nil {
 			err = fmt.Errorf("interrupted by shutdown: %w", err)
 		}
 		stop()
 		cancel()
+		<-renewed
 		if ferr := r.store.FinishJob(context.WithoutCancel(ctx), job.ID, r.now(), err, maxAttempts); ferr != nil {
 			r.report(fmt.Errorf("finishing job %d: %w", job.ID, ferr))
 		}
 		if err != nil {
 			r.report(fmt.Errorf("%s of %s@%s (attempt %d): %w", job.Kind, job.Repository, job.Digest, job.Attempts, err))
+		}
+	}
+}
+
+// renewLease keeps a running job's lease until ctx ends.
+func (r *Registry) renewLease(ctx context.Context, id int64) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(r.jobLease / 3):
+		}
+		if err := r.store.RenewJob(ctx, id, r.now().Add(r.jobLease)); err != nil && ctx.Err() == nil {
+			r.report(fmt.Errorf("renewing the lease of job %d: %w", id, err))
 		}
 	}
 }

@@ -166,3 +166,43 @@ func TestJobsSurviveRestarts(t *testing.T) {
 	stop()
 	wait()
 }
+
+// A job longer than its lease keeps it while its worker lives: a second
+// replica's worker does not take it up meanwhile.
+func TestLeaseRenewed(t *testing.T) {
+	ctx := context.Background()
+	s := newServer(t)
+	if err := remote.Write(s.ref(t, "team/app:v1"), randomImage(t), s.options(s.admin)...); err != nil {
+		t.Fatal(err)
+	}
+	other, err := New(ctx, Options{RootDirectory: t.TempDir(), Store: s.st, JobLease: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.reg.jobLease = 300 * time.Millisecond
+	var running, most, runs atomic.Int32
+	process := func(ctx context.Context, _ store.Job, _ http.RoundTripper) error {
+		runs.Add(1)
+		n := running.Add(1)
+		defer running.Add(-1)
+		for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
+		}
+		time.Sleep(1500 * time.Millisecond) // five leases long
+		return nil
+	}
+	workCtx, stop := context.WithCancel(ctx)
+	waitA := s.reg.RunWorkers(workCtx, 1, time.Second, process)
+	waitB := other.RunWorkers(workCtx, 1, time.Second, process)
+	waitJobs(t, s.st, func(jobs map[string]store.Job) bool {
+		for _, j := range jobs {
+			return j.State == store.JobDone
+		}
+		return false
+	})
+	stop()
+	waitA()
+	waitB()
+	if most.Load() != 1 || runs.Load() != 1 {
+		t.Errorf("the job ran %d times, %d at once", runs.Load(), most.Load())
+	}
+}

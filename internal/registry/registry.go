@@ -50,6 +50,9 @@ type Options struct {
 	// Retention deletes old untagged digests that are unsigned or fail
 	// their quarantine policy (see Sweep).
 	Retention []RetentionRule
+	// JobLease is how long a claimed job stays its worker's without a
+	// renewal (default a minute).
+	JobLease time.Duration
 	// OnError hears of bookkeeping that failed after a request succeeded
 	// (a referrer not indexed, a tag move or an event not recorded).
 	OnError func(error)
@@ -93,6 +96,7 @@ type Registry struct {
 	wake       chan struct{}
 	quarantine *quarantine
 	retention  []RetentionRule
+	jobLease   time.Duration
 }
 
 // quietLogs silences distribution's global logger once: it logs every
@@ -108,6 +112,9 @@ func New(ctx context.Context, o Options) (reg *Registry, err error) {
 	}
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if o.JobLease <= 0 {
+		o.JobLease = jobLease
 	}
 	quietLogs.Do(func() { logrus.SetOutput(io.Discard) })
 	// uploads in progress are signed with a secret every replica must
@@ -140,7 +147,7 @@ func New(ctx context.Context, o Options) (reg *Registry, err error) {
 	app := handlers.NewApp(ctx, cfg)
 	return &Registry{app: app, store: o.Store, rules: o.ImmutableTags, auth: newAuthenticator(o.Store, o.Now), now: o.Now, anonymousPull: o.AnonymousPull, onError: o.OnError,
 		wake: make(chan struct{}, 1), quarantine: &quarantine{rules: o.Quarantine, cache: map[string]verdict{}},
-		retention: o.Retention}, nil
+		retention: o.Retention, jobLease: o.JobLease}, nil
 }
 
 // ServeHTTP authenticates and authorizes the request, then serves it:

@@ -287,6 +287,8 @@ type JobQueue interface {
 	// ClaimJob leases the oldest claimable job until leaseUntil (nil when
 	// there is none).
 	ClaimJob(ctx context.Context, now, leaseUntil time.Time) (*Job, error)
+	// RenewJob extends a running job's lease (its worker is alive).
+	RenewJob(ctx context.Context, id int64, leaseUntil time.Time) error
 	// FinishJob records a job's end: done, or failed with why (failed jobs
 	// with attempts left are queued again).
 	FinishJob(ctx context.Context, id int64, at time.Time, jobErr error, maxAttempts int) error
@@ -363,6 +365,11 @@ func (s *sqlStore) ClaimJob(ctx context.Context, now, leaseUntil time.Time) (*Jo
 		return nil, err
 	}
 	return &j, tx.Commit()
+}
+
+func (s *sqlStore) RenewJob(ctx context.Context, id int64, leaseUntil time.Time) error {
+	_, err := s.db.ExecContext(ctx, s.q(`UPDATE registry_jobs SET lease_until = ? WHERE id = ? AND state = 'running'`), micros(leaseUntil), id)
+	return err
 }
 
 func (s *sqlStore) FinishJob(ctx context.Context, id int64, at time.Time, jobErr error, maxAttempts int) error {
