@@ -132,6 +132,7 @@ stops it gracefully: requests in flight, uploads included, finish.`,
 			}
 			mux := http.NewServeMux()
 			mux.Handle("/v2/", reg)
+			mux.Handle("/api/v1/hooks/", reg.Hooks())
 			mux.HandleFunc("GET /healthz", healthz)
 			var certs *admission.CertificateFiles
 			if certFile != "" {
@@ -194,14 +195,16 @@ func (a *app) registryJobs(st store.Store, dataDir string, policies, exceptions 
 	process := func(ctx context.Context, job store.Job, transport http.RoundTripper) error {
 		ref := job.Repository + "@" + job.Digest
 		opts := a.registry
-		// in-process: no credentials to send, no host to reach
-		opts.Transport, opts.Keychain = transport, authn.NewMultiKeychain()
+		if job.Kind != registry.JobScanRemote {
+			// in-process: no credentials to send, no host to reach
+			opts.Transport, opts.Keychain = transport, authn.NewMultiKeychain()
+		}
 		art, err := oci.Resolve(ctx, oci.Source{Kind: oci.KindRegistry, Input: ref, Reference: ref}, opts)
 		if err != nil {
 			return err
 		}
 		switch job.Kind {
-		case registry.JobScan:
+		case registry.JobScan, registry.JobScanRemote:
 			_, err = pipeline.Record(ctx, st, art, pipeline.RecordOptions{Trust: trust, DB: db, Set: set, Now: time.Now()})
 		case registry.JobVerify:
 			_, err = pipeline.RecordSignatures(ctx, st, art, trust, time.Now())

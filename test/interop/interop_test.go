@@ -164,6 +164,13 @@ func TestRegistries(t *testing.T) {
 
 func startDistribution(t *testing.T) string {
 	t.Helper()
+	return startDistributionWith(t, "")
+}
+
+// startDistributionWith starts the distribution registry with more
+// configuration (YAML appended to the file).
+func startDistributionWith(t *testing.T, extra string) string {
+	t.Helper()
 	bin := testutil.Peer(t, "registry")
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -181,7 +188,7 @@ storage:
     rootdirectory: %s
 http:
   addr: %s
-`, filepath.Join(dir, "data"), addr)), 0o600)
+%s`, filepath.Join(dir, "data"), addr, extra)), 0o600)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,6 +3,8 @@ package interop
 import (
 	"context"
 	"encoding/base64"
+	"fmt"
+	"net/http"
 	"encoding/json"
 	"encoding/xml"
 	"net/http/httptest"
@@ -13,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dossier-dev/dossier/internal/oci"
+	"github.com/dossier-dev/dossier/internal/pipeline"
 	"github.com/dossier-dev/dossier/internal/registry"
 	"github.com/dossier-dev/dossier/internal/store"
 	"github.com/dossier-dev/dossier/internal/testutil"
@@ -119,4 +123,71 @@ func TestOCIConformance(t *testing.T) {
 		t.Errorf("the suite ran %d tests, %d of referrers and %d of subjects: not the full suite", report.Tests, referrers, subject)
 	}
 	t.Logf("OCI conformance: %d tests, %d failures (%d test cases, all of sha512 digests); %d referrers and %d subject tests passed", report.Tests, report.Failures, sha512, referrers, subject)
+}
+
+// TestDistributionNotifications guards a registry dossier does not host:
+// the real distribution registry sends its push events to dossier's hook
+// with an admin token, and dossier scans and records what was pushed
+// there, reading it over the network.
+func TestDistributionNotifications(t *testing.T) {
+	ctx := context.Background()
+	st, err := store.Open(ctx, t.TempDir(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	reg, err := registry.New(ctx, registry.Options{RootDirectory: t.TempDir(), Store: st, OnError: func(err error) { t.Errorf("registry: %v", err) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hooks := httptest.NewServer(reg.Hooks())
+	defer hooks.Close()
+	secret, hash, err := registry.NewToken()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.CreateToken(ctx, hash, store.Token{Repositories: "**", Role: store.RoleAdmin, CreatedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	host := startDistributionWith(t, fmt.Sprintf(`notifications:
+  endpoints:
+    - name: dossier
+      url: %s/api/v1/hooks/distribution
+      headers: {Authorization: ["Bearer %s"]}
+      timeout: 2s
+      threshold: 3
+      backoff: 500ms
+`, hooks.URL, secret))
+	workCtx, stop := context.WithCancel(ctx)
+	var wait func()
+	defer func() { stop(); wait() }()
+	wait = reg.RunWorkers(workCtx, 1, time.Second, func(ctx context.Context, job store.Job, _ http.RoundTripper) error {
+		ref := job.Repository + "@" + job.Digest
+		art, err := oci.Resolve(ctx, oci.Source{Kind: oci.KindRegistry, Input: ref, Reference: ref}, oci.RegistryOptions{})
+		if err != nil {
+			return err
+		}
+		_, err = pipeline.Record(ctx, st, art, pipeline.RecordOptions{Now: time.Now()})
+		return err
+	})
+	cranePush(t, "npm-app", host+"/team/web:v1")
+	digest := testutil.SampleImageDigest(t, "npm-app", "amd64")
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		jobs, err := st.Jobs(ctx, host+"/team/web", digest, 0)
+		if err == nil && len(jobs) == 1 && jobs[0].State == store.JobDone && jobs[0].Kind == registry.JobScanRemote {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the pushed image was not scanned: %+v %v", jobs, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	page, err := st.Components(ctx, store.ComponentQuery{What: "pkg:npm/lodash"})
+	if err != nil || page.Total != 1 || page.Hits[0].Subject.Repository != host+"/team/web" {
+		t.Errorf("lodash in the notified image: %+v %v", page, err)
+	}
+	if moves, err := st.TagHistory(ctx, host+"/team/web", "v1"); err != nil || len(moves) != 1 || moves[0].Digest != digest {
+		t.Errorf("the notified tag: %+v %v", moves, err)
+	}
 }
