@@ -3,10 +3,10 @@ package interop
 import (
 	"context"
 	"encoding/base64"
-	"fmt"
-	"net/http"
 	"encoding/json"
 	"encoding/xml"
+	"fmt"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
