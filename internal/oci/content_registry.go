@@ -224,3 +224,16 @@ func Copy(ctx context.Context, src, dst string, reg RegistryOptions) (v1.Descrip
 	}
 	return desc.Descriptor, nil
 }
+
+// ListTags lists a registry repository's tags.
+func ListTags(ctx context.Context, repository string, reg RegistryOptions) ([]string, error) {
+	ref, err := reg.ParseReference(repository)
+	if err != nil {
+		return nil, fmt.Errorf("%s: not a repository name: %w", repository, err)
+	}
+	tags, err := remote.List(ref.Context(), reg.Remote(ctx)...)
+	if err != nil {
+		return nil, notFound(err, repository)
+	}
+	return tags, nil
+}

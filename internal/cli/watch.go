@@ -1,0 +1,137 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/dossier-dev/dossier/internal/oci"
+	"github.com/dossier-dev/dossier/internal/pipeline"
+	"github.com/dossier-dev/dossier/internal/policy"
+	"github.com/dossier-dev/dossier/internal/store"
+	"github.com/dossier-dev/dossier/internal/vulndb"
+)
+
+func (a *app) watchCommand() *cobra.Command {
+	var sf storeFlags
+	var policies, exceptions, keys []string
+	var trustedRoot string
+	var interval time.Duration
+	var once bool
+	cmd := &cobra.Command{
+		Use:   "watch REGISTRY/REPO... [--interval 5m] [--once]",
+		Short: "Poll repositories of a registry without push notifications: every new or moved tag is recorded as dossier record does",
+		Long: `List each repository's tags every --interval and record, as dossier record does (tag move, SBOM from
+the image, findings, signatures and attestations verified, the decision with --policy), each tag that is
+new or points to another digest than the store last saw. --once makes one pass. SIGINT or SIGTERM stops.`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if interval < time.Second {
+				return usageError("--interval %s: at least 1s", interval)
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM)
+			defer stop()
+			set := &policy.Set{}
+			if len(policies)+len(exceptions) > 0 {
+				docs, err := policy.Load(append(append([]string{}, policies...), exceptions...)...)
+				if err != nil {
+					return err
+				}
+				set.Policies, set.Exceptions = docs.Policies, docs.Exceptions
+			}
+			trust, err := a.recordTrust(set, keys, trustedRoot)
+			if err != nil {
+				return err
+			}
+			st, err := sf.open(ctx)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			opts := pipeline.RecordOptions{Trust: trust, Set: set}
+			db, err := vulndb.Open(sf.dataDir)
+			switch {
+			case errors.Is(err, vulndb.ErrNoDatabase):
+				fmt.Fprintf(a.stderr, "warning: no advisory database in %s: findings are not recorded\n", sf.dataDir)
+			case err != nil:
+				return err
+			default:
+				defer db.Close()
+				opts.DB = db
+			}
+			for {
+				for _, repo := range args {
+					if err := a.watchOnce(ctx, st, repo, opts); err != nil {
+						if once {
+							return err
+						}
+						a.logf("watch %s: %v", repo, err)
+					}
+				}
+				if once {
+					return nil
+				}
+				select {
+				case <-ctx.Done():
+					return nil
+				case <-time.After(interval):
+				}
+			}
+		},
+	}
+	sf.register(cmd)
+	cmd.Flags().DurationVar(&interval, "interval", 5*time.Minute, "how often the tags are listed")
+	cmd.Flags().BoolVar(&once, "once", false, "one pass, then exit")
+	cmd.Flags().StringArrayVar(&policies, "policy", nil, "policy file or directory deciding each recorded digest (repeatable)")
+	cmd.Flags().StringArrayVar(&exceptions, "exceptions", nil, "exception file or directory (repeatable)")
+	cmd.Flags().StringArrayVar(&keys, "key", nil, "public key whose signatures verify (repeatable)")
+	cmd.Flags().StringVar(&trustedRoot, "trusted-root", "", "Sigstore trusted root (JSON) for keyless signers")
+	return cmd
+}
+
+// watchOnce records every tag of repo that is new or moved since the
+// store last saw it.
+func (a *app) watchOnce(ctx context.Context, st store.Store, repo string, opts pipeline.RecordOptions) error {
+	tags, err := oci.ListTags(ctx, repo, a.registry)
+	if err != nil {
+		return err
+	}
+	for _, tag := range tags {
+		if strings.HasPrefix(tag, "sha256-") {
+			continue // cosign's signature, attestation and SBOM tags
+		}
+		art, err := oci.Resolve(ctx, oci.Source{Kind: oci.KindRegistry, Input: repo + ":" + tag, Reference: repo + ":" + tag}, a.registry)
+		if err != nil {
+			return err
+		}
+		moves, err := st.TagHistory(ctx, art.Subject.Repository, tag)
+		if err != nil {
+			return err
+		}
+		previous := ""
+		if len(moves) > 0 {
+			previous = moves[len(moves)-1].Digest
+		}
+		if previous == art.Subject.Digest {
+			continue
+		}
+		opts.Reference, opts.Now = art.Subject.Repository+":"+tag, time.Now()
+		r, err := pipeline.Record(ctx, st, art, opts)
+		if err != nil {
+			return err
+		}
+		moved := "new tag"
+		if previous != "" {
+			moved = "moved from " + previous
+		}
+		fmt.Fprintf(a.stdout, "recorded %s:%s = %s (%s): %d components, %d findings, %d signatures\n", art.Subject.Repository, tag, art.Subject.Digest, moved,
+			r.Components, r.Findings, r.Signatures)
+	}
+	return nil
+}
