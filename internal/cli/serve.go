@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
 	"os/signal"
 	"path/filepath"
 	"slices"
@@ -33,6 +34,7 @@ func (a *app) serveCommand() *cobra.Command {
 	var immutable, keys, quarantines, pendingPullable, retention []string
 	var anonymousPull bool
 	var scanWorkers int
+	var s3 registry.S3
 	cmd := &cobra.Command{
 		Use:   "serve [--listen ADDR] [--data-dir DIR] [--immutable-tags REPO_GLOB:TAG_GLOB]... [--quarantine REPO_GLOB=POLICY]... [--policy FILE|DIR --tls-cert F --tls-key F]",
 		Short: "Serve the registry at /v2/ (and, given policies, the admission webhook at /admission/)",
@@ -113,7 +115,13 @@ stops it gracefully: requests in flight, uploads included, finish.`,
 			if err := a.firstAdminToken(ctx, st); err != nil {
 				return err
 			}
-			reg, err := registry.New(ctx, registry.Options{RootDirectory: filepath.Join(sf.dataDir, "registry"), Store: st, ImmutableTags: rules,
+			storage := registry.Options{RootDirectory: filepath.Join(sf.dataDir, "registry")}
+			if s3.Bucket != "" {
+				// keys from the environment, never from the command line
+				s3.AccessKey, s3.SecretKey = os.Getenv("AWS_ACCESS_KEY_ID"), os.Getenv("AWS_SECRET_ACCESS_KEY")
+				storage = registry.Options{S3: &s3}
+			}
+			reg, err := registry.New(ctx, registry.Options{RootDirectory: storage.RootDirectory, S3: storage.S3, Store: st, ImmutableTags: rules,
 				AnonymousPull: anonymousPull, Quarantine: quarantine, Retention: retentionRules, OnError: func(err error) { a.logf("registry: %v", err) }})
 			if err != nil {
 				return err
@@ -161,6 +169,10 @@ stops it gracefully: requests in flight, uploads included, finish.`,
 	cmd.Flags().IntVar(&scanWorkers, "scan-workers", 2, "images catalogued, scanned and recorded at once after pushes (0: queue only)")
 	cmd.Flags().StringArrayVar(&quarantines, "quarantine", nil, "REPOSITORY_GLOB=POLICY_FILE|DIR: its images are pulled (by all but admins) only once they pass the policy (repeatable)")
 	cmd.Flags().StringArrayVar(&pendingPullable, "pending-pullable", nil, "REPOSITORY_GLOB of a --quarantine rule whose images may be pulled while their scan runs (default: they wait)")
+	cmd.Flags().StringVar(&s3.Bucket, "s3-bucket", "", "keep blobs and manifests in this S3 bucket (keys from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, else the AWS chain) instead of DATA_DIR/registry")
+	cmd.Flags().StringVar(&s3.Region, "s3-region", "us-east-1", "the bucket's region")
+	cmd.Flags().StringVar(&s3.Endpoint, "s3-endpoint", "", "an S3-compatible server, https://host[:port] (http:// on loopback only)")
+	cmd.Flags().StringVar(&s3.Prefix, "s3-prefix", "", "a directory within the bucket")
 	cmd.Flags().StringArrayVar(&retention, "retention", nil, "REPOSITORY_GLOB=AGE: untagged digests older than AGE (720h) that are unsigned or fail their quarantine policy are deleted, hourly, unless an exception names them (repeatable)")
 	cmd.Flags().StringArrayVar(&keys, "key", nil, "public key whose signatures are recorded as verified (repeatable; the policies' signers are too)")
 	return cmd

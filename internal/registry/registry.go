@@ -15,7 +15,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/url"
 	"regexp"
 	"strings"
 	"sync"
@@ -23,7 +25,8 @@ import (
 
 	"github.com/distribution/distribution/v3/configuration"
 	"github.com/distribution/distribution/v3/registry/handlers"
-	_ "github.com/distribution/distribution/v3/registry/storage/driver/filesystem" // the storage driver dossier configures
+	_ "github.com/distribution/distribution/v3/registry/storage/driver/filesystem" // the storage drivers dossier configures
+	_ "github.com/distribution/distribution/v3/registry/storage/driver/s3-aws"
 	"github.com/sirupsen/logrus"
 
 	"github.com/dossier-dev/dossier/internal/evidence"
@@ -34,10 +37,24 @@ import (
 // MaxManifestBytes bounds a manifest push, as distribution does.
 const MaxManifestBytes = 4 << 20
 
+// S3 is an S3 bucket (or an S3-compatible server) holding the blobs and
+// manifests, through distribution's S3 driver. Empty keys use the usual
+// AWS credential chain (environment, instance role).
+type S3 struct {
+	Bucket, Region string
+	// Endpoint is an S3-compatible server's URL (https://…, or http:// on
+	// loopback); empty for AWS.
+	Endpoint             string
+	AccessKey, SecretKey string
+	// Prefix is a directory within the bucket.
+	Prefix string
+}
+
 // Options configure a registry.
 type Options struct {
-	// RootDirectory holds the blobs and manifests.
+	// RootDirectory holds the blobs and manifests, unless S3 is set.
 	RootDirectory string
+	S3            *S3
 	// Store keeps tokens, the referrers index, tag moves and the audit
 	// trail; replicas sharing it share all of them.
 	Store store.Store
@@ -107,8 +124,8 @@ var quietLogs sync.Once
 // New makes a registry. Distribution's constructor panics on a bad
 // configuration: that is returned as an error.
 func New(ctx context.Context, o Options) (reg *Registry, err error) {
-	if o.Store == nil || o.RootDirectory == "" {
-		return nil, errors.New("registry: a store and a storage directory are needed")
+	if o.Store == nil || (o.RootDirectory == "") == (o.S3 == nil) {
+		return nil, errors.New("registry: a store and one storage, a directory or an S3 bucket, are needed")
 	}
 	if o.Now == nil {
 		o.Now = time.Now
@@ -133,6 +150,13 @@ func New(ctx context.Context, o Options) (reg *Registry, err error) {
 	cfg.Storage = configuration.Storage{
 		"filesystem": configuration.Parameters{"rootdirectory": o.RootDirectory},
 		"delete":     configuration.Parameters{"enabled": true},
+	}
+	if o.S3 != nil {
+		params, err := o.S3.parameters()
+		if err != nil {
+			return nil, err
+		}
+		cfg.Storage = configuration.Storage{"s3": params, "delete": configuration.Parameters{"enabled": true}}
 	}
 	cfg.HTTP.Secret = secret
 	cfg.Log.Level = "error"
@@ -205,6 +229,31 @@ func (r *Registry) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 			r.report(fmt.Errorf("%s %s: status %d", req.Method, req.URL.Path, status.status))
 		}
 	}
+}
+
+// parameters are distribution's S3 driver parameters for the bucket.
+func (s *S3) parameters() (configuration.Parameters, error) {
+	if s.Bucket == "" || s.Region == "" {
+		return nil, errors.New("registry: S3 storage needs a bucket and a region")
+	}
+	p := configuration.Parameters{"bucket": s.Bucket, "region": s.Region, "accesskey": s.AccessKey, "secretkey": s.SecretKey,
+		"rootdirectory": s.Prefix, "v4auth": true, "secure": true}
+	if s.Endpoint != "" {
+		u, err := url.Parse(s.Endpoint)
+		if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
+			return nil, fmt.Errorf("registry: S3 endpoint %q: want https://host[:port]", s.Endpoint)
+		}
+		if u.Scheme == "http" && !loopback(u.Hostname()) {
+			return nil, fmt.Errorf("registry: S3 endpoint %q: plain HTTP only to a loopback address", s.Endpoint)
+		}
+		p["regionendpoint"], p["forcepathstyle"], p["secure"] = s.Endpoint, true, u.Scheme == "https"
+	}
+	return p, nil
+}
+
+func loopback(host string) bool {
+	ip := net.ParseIP(host)
+	return host == "localhost" || (ip != nil && ip.IsLoopback())
 }
 
 func (r *Registry) report(err error) {

@@ -1,11 +1,13 @@
 package interop
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
 	"encoding/xml"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -189,5 +191,99 @@ func TestDistributionNotifications(t *testing.T) {
 	}
 	if moves, err := st.TagHistory(ctx, host+"/team/web", "v1"); err != nil || len(moves) != 1 || moves[0].Digest != digest {
 		t.Errorf("the notified tag: %+v %v", moves, err)
+	}
+}
+
+// startVersity starts versitygw (an S3 server on a POSIX directory) with a
+// bucket and returns its endpoint, keys and the directory behind it.
+func startVersity(t *testing.T, bucket string) (endpoint, access, secret, root string) {
+	t.Helper()
+	bin := testutil.Peer(t, "versitygw")
+	root = t.TempDir()
+	if err := os.Mkdir(filepath.Join(root, bucket), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	access, secret = "dossier-test", "dossier-test-secret"
+	cmd := exec.Command(bin, "--port", addr, "--access", access, "--secret", secret, "posix", root)
+	var logs bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if c, err := net.Dial("tcp", addr); err == nil {
+			c.Close()
+			return "http://" + addr, access, secret, root
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("versitygw did not start: %s", logs.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestS3Storage runs dossier's registry on S3 storage (distribution's S3
+// driver against versitygw, a real S3 API): the samples pushed with crane
+// resolve and catalogue as syft reads them, a signature is listed by the
+// referrers API and verifies, and a deleted manifest is gone.
+func TestS3Storage(t *testing.T) {
+	ctx := context.Background()
+	t.Setenv("DOSSIER_PASSWORD", "interop-pass")
+	endpoint, access, secret, root := startVersity(t, "dossier")
+	st, err := store.Open(ctx, t.TempDir(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	reg, err := registry.New(ctx, registry.Options{Store: st, S3: &registry.S3{Bucket: "dossier", Region: "us-east-1", Endpoint: endpoint,
+		AccessKey: access, SecretKey: secret, Prefix: "/registry"}, OnError: func(err error) { t.Errorf("registry: %v", err) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(reg)
+	defer srv.Close()
+	host := strings.TrimPrefix(srv.URL, "http://")
+	tokenSecret, hash, err := registry.NewToken()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.CreateToken(ctx, hash, store.Token{Repositories: "**", Role: store.RoleAdmin, CreatedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	dockerLogin(t, host, tokenSecret)
+	ref := host + "/team/app:v1"
+	cranePush(t, "npm-app", ref)
+	ours := purlSet(t, dossierSBOM(t, ref, "cyclonedx-json"), "dossier SBOM of "+ref)
+	theirs := purlSet(t, syftSBOM(t, "registry:"+ref, "cyclonedx-json@1.6", "SYFT_REGISTRY_INSECURE_USE_HTTP=true"), "syft SBOM of "+ref)
+	comparePURLs(t, ref, ours, theirs)
+	dir := t.TempDir()
+	key := filepath.Join(dir, "release")
+	if code, _, errOut := runDossier(t, "key", "generate", "--output-prefix", key); code != 0 {
+		t.Fatalf("key generate: %s", errOut)
+	}
+	if code, _, errOut := runDossier(t, "sign", ref, "--key", key+".key"); code != 0 {
+		t.Fatalf("sign: %s", errOut)
+	}
+	if code, out, errOut := runDossier(t, "verify", ref, "--key", key+".pub"); code != 0 {
+		t.Errorf("verify on S3 storage: %s %s", out, errOut)
+	}
+	// the objects are in the bucket, under the prefix
+	if _, err := os.Stat(filepath.Join(root, "dossier", "registry", "docker", "registry", "v2", "repositories", "team", "app")); err != nil {
+		t.Errorf("the repository is not in the bucket: %v", err)
+	}
+	digest := testutil.SampleImageDigest(t, "npm-app", "amd64")
+	if out, err := exec.Command(testutil.Peer(t, "crane"), "delete", "--insecure", host+"/team/app@"+digest).CombinedOutput(); err != nil {
+		t.Fatalf("crane delete: %v: %s", err, out)
+	}
+	if code, _, _ := runDossier(t, "resolve", host+"/team/app@"+digest); code == 0 {
+		t.Error("a deleted manifest still resolves")
 	}
 }
