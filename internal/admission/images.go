@@ -108,16 +108,10 @@ func (o *workloadObject) podSpec(kind string) (*podSpecImages, error) {
 	return tmpl.Spec, nil
 }
 
-// Images lists every container image of an object of a workload kind:
-// init, regular and ephemeral containers. An object of another kind has
-// none; a malformed one is an error naming where.
-func Images(kind string, object []byte) ([]Image, error) {
-	images, _, err := readObject(kind, object)
-	return images, err
-}
-
-// readObject returns an object's images and its workload (see
-// workloadOf).
+// readObject lists every container image of an object of a workload
+// kind — init, regular and ephemeral containers — and returns the object
+// (its owner, for workloadOf). An object of another kind has none; a
+// malformed one is an error naming where.
 func readObject(kind string, object []byte) ([]Image, *workloadObject, error) {
 	path, ok := specPaths[kind]
 	if !ok {

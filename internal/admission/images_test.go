@@ -38,7 +38,7 @@ func TestImagesOfEveryWorkloadKind(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		images, err := Images(kind, data)
+		images, _, err := readObject(kind, data)
 		if err != nil || len(images) != 4 {
 			t.Fatalf("%s: %+v %v", kind, images, err)
 		}
@@ -56,7 +56,7 @@ func TestImagesOfEveryWorkloadKind(t *testing.T) {
 }
 
 func TestImagesOfOtherKindsAndBadObjects(t *testing.T) {
-	if images, err := Images("ConfigMap", []byte(`{"data":{}}`)); err != nil || images != nil {
+	if images, _, err := readObject("ConfigMap", []byte(`{"data":{}}`)); err != nil || images != nil {
 		t.Errorf("a ConfigMap: %+v %v", images, err)
 	}
 	for kind, c := range map[string]struct{ bad, want string }{
@@ -68,7 +68,7 @@ func TestImagesOfOtherKindsAndBadObjects(t *testing.T) {
 		"DaemonSet":   {`{"spec":{"template":{}}}`, "DaemonSet: spec.template has no spec"},
 		"ReplicaSet":  {`{"spec":{"template":{"spec":`, "ReplicaSet: unexpected end of JSON input"},
 	} {
-		if _, err := Images(kind, []byte(c.bad)); err == nil || err.Error() != c.want {
+		if _, _, err := readObject(kind, []byte(c.bad)); err == nil || err.Error() != c.want {
 			t.Errorf("%s %s: %v, want %s", kind, c.bad, err, c.want)
 		}
 	}
