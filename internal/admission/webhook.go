@@ -304,21 +304,10 @@ func denial(v Verdict) string {
 	if v.Failure != "" {
 		return fmt.Sprintf("%s cannot be verified: %s", where, v.Failure)
 	}
-	var reasons []string
-	for _, r := range v.Decision.Rules {
-		if r.Outcome != evidence.OutcomeFail || r.Mode != evidence.ModeEnforce {
-			continue
-		}
-		s := fmt.Sprintf("policy %s rule %s: %s", r.Policy, r.Rule, r.Reason)
-		if r.Fix != "" {
-			s += " (fix: " + r.Fix + ")"
-		}
-		reasons = append(reasons, s)
-	}
 	if v.Image.Reference != v.Subject.String() {
 		where += " = " + v.Subject.String()
 	}
-	return fmt.Sprintf("%s denied: %s", where, strings.Join(reasons, "; "))
+	return fmt.Sprintf("%s denied: %s", where, strings.Join(v.Decision.Refusals(), "; "))
 }
 
 // warnings are an admitted image's audit failures and waivers.

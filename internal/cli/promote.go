@@ -91,16 +91,7 @@ refusal is recorded in the evidence store with who asked. Exit 1 when the policy
 			event := store.RegistryEvent{At: now, Action: "promote", Repository: dstRepo, Reference: reference, Digest: src.Subject.Digest,
 				Actor: who, Reason: "from " + src.Subject.String()}
 			if !d.Allowed {
-				var reasons []string
-				for _, r := range d.Rules {
-					if r.Outcome == evidence.OutcomeFail && r.Mode == evidence.ModeEnforce {
-						line := fmt.Sprintf("policy %s rule %s: %s", r.Policy, r.Rule, r.Reason)
-						if r.Fix != "" {
-							line += " (fix: " + r.Fix + ")"
-						}
-						reasons = append(reasons, line)
-					}
-				}
+				reasons := d.Refusals()
 				if len(reasons) == 0 {
 					reasons = append(reasons, "no policy for "+dstRepo+" matches it")
 				}

@@ -259,12 +259,9 @@ func (a *app) queryCommand() *cobra.Command {
 		Short: "The admission webhook's decisions, newest first: image, digest, namespace, workload, user, outcome, reason",
 		Args:  cobra.NoArgs,
 		RunE: run(func(cmd *cobra.Command, st store.Store, _ []string) (any, int, func(), error) {
-			var from time.Time
-			if since != "" {
-				var err error
-				if from, err = query.ParseTime(since); err != nil {
-					return nil, 0, nil, usageError("--since: %v", err)
-				}
+			from, err := parseSince(since)
+			if err != nil {
+				return nil, 0, nil, err
 			}
 			switch outcome {
 			case "", store.AdmissionAllowed, store.AdmissionDenied, store.AdmissionAudited, store.AdmissionWaived, store.AdmissionFailedOpen:
@@ -320,12 +317,9 @@ func (a *app) queryCommand() *cobra.Command {
 		Short: "The registry's audit trail, newest first: refused pushes, pulls and deletions, promotions, retention",
 		Args:  cobra.NoArgs,
 		RunE: run(func(cmd *cobra.Command, st store.Store, _ []string) (any, int, func(), error) {
-			var from time.Time
-			if since != "" {
-				var err error
-				if from, err = query.ParseTime(since); err != nil {
-					return nil, 0, nil, usageError("--since: %v", err)
-				}
+			from, err := parseSince(since)
+			if err != nil {
+				return nil, 0, nil, err
 			}
 			list, err := st.RegistryEvents(cmd.Context(), from, limit)
 			return list, len(list), func() {
@@ -342,6 +336,18 @@ func (a *app) queryCommand() *cobra.Command {
 	events.Flags().IntVar(&limit, "limit", 100, "at most this many (0 for all)")
 	cmd.AddCommand(component, advisory, tag, signed, digest, admissions, jobs, events)
 	return cmd
+}
+
+// parseSince reads --since: a time or a date, the zero time when unset.
+func parseSince(since string) (time.Time, error) {
+	if since == "" {
+		return time.Time{}, nil
+	}
+	t, err := query.ParseTime(since)
+	if err != nil {
+		return t, usageError("--since: %v", err)
+	}
+	return t, nil
 }
 
 // subjectOf reads repository@digest, or repository:tag as the digest the

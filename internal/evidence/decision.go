@@ -61,3 +61,21 @@ func (d Decision) Failed() []RuleResult {
 	}
 	return out
 }
+
+// Refusals are the failed enforcing rules of a decision, each as "policy P
+// rule R: reason (fix: command)": what refused the subject and how to
+// change that.
+func (d Decision) Refusals() []string {
+	var out []string
+	for _, r := range d.Rules {
+		if r.Outcome != OutcomeFail || r.Mode != ModeEnforce {
+			continue
+		}
+		s := "policy " + r.Policy + " rule " + r.Rule + ": " + r.Reason
+		if r.Fix != "" {
+			s += " (fix: " + r.Fix + ")"
+		}
+		out = append(out, s)
+	}
+	return out
+}

@@ -158,16 +158,7 @@ func (r *Registry) decideQuarantine(ctx context.Context, rule *QuarantineRule, s
 	if decision.Allowed {
 		return verdict{allowed: true}, nil
 	}
-	var reasons []string
-	for _, res := range decision.Rules {
-		if res.Outcome == evidence.OutcomeFail && res.Mode == evidence.ModeEnforce {
-			s := fmt.Sprintf("policy %s rule %s: %s", res.Policy, res.Rule, res.Reason)
-			if res.Fix != "" {
-				s += " (fix: " + res.Fix + ")"
-			}
-			reasons = append(reasons, s)
-		}
-	}
+	reasons := decision.Refusals()
 	if len(reasons) == 0 {
 		reasons = append(reasons, "no policy admits it")
 	}
