@@ -35,6 +35,7 @@ func (a *app) serveCommand() *cobra.Command {
 	var anonymousPull bool
 	var scanWorkers int
 	var s3 registry.S3
+	var configPath string
 	cmd := &cobra.Command{
 		Use:   "serve [--listen ADDR] [--data-dir DIR] [--immutable-tags REPO_GLOB:TAG_GLOB]... [--quarantine REPO_GLOB=POLICY]... [--policy FILE|DIR --tls-cert F --tls-key F]",
 		Short: "Serve the registry at /v2/ (and, given policies, the admission webhook at /admission/)",
@@ -46,6 +47,11 @@ admission webhook at /admission/validate and /admission/mutate, as dossier webho
 stops it gracefully: requests in flight, uploads included, finish.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if configPath != "" {
+				if err := applyServeConfig(cmd, configPath); err != nil {
+					return err
+				}
+			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM)
 			defer stop()
 			var rules []registry.TagRule
@@ -162,6 +168,7 @@ stops it gracefully: requests in flight, uploads included, finish.`,
 	sf.register(cmd)
 	wf.register(cmd)
 	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:5000", "address to listen on")
+	cmd.Flags().StringVar(&configPath, "config", "", "YAML configuration file with any of these settings (flags and DOSSIER_* variables win; see the README)")
 	cmd.Flags().StringVar(&certFile, "tls-cert", "", "serving certificate (PEM), re-read when renewed; without it, plain HTTP")
 	cmd.Flags().StringVar(&keyFile, "tls-key", "", "serving certificate's private key (PEM)")
 	cmd.Flags().StringArrayVar(&immutable, "immutable-tags", nil, "REPOSITORY_GLOB:TAG_GLOB whose tags, once pushed, never move and are never deleted (repeatable)")

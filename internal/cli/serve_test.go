@@ -317,3 +317,63 @@ func TestServeSurvivesKill(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+// dossier serve --config: the file's settings apply (paths relative to
+// it), a flag wins over the file, and an unknown setting is refused.
+func TestServeConfig(t *testing.T) {
+	dir := t.TempDir()
+	addr := freeAddress(t)
+	config := writeFile(t, filepath.Join(dir, "serve.yaml"), `listen: 127.0.0.1:1
+dataDir: state
+scanWorkers: 0
+immutableTags: ["team/**:v*"]
+`)
+	if r := dossier(t, "", "serve", "--config", writeFile(t, filepath.Join(dir, "bad.yaml"), "listen: x\nlistne: y\n")); r.code != ExitError || !strings.Contains(r.stderr, `unknown field "listne"`) {
+		t.Errorf("an unknown setting: %+v", r)
+	}
+	cmd := exec.Command(os.Args[0], "serve", "--config", config, "--listen", addr)
+	cmd.Env = append(os.Environ(), "DOSSIER_CLI_TEST_MAIN=1")
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	token := ""
+	s := bufio.NewScanner(stderr)
+	for s.Scan() {
+		if strings.HasPrefix(s.Text(), "dsr_") {
+			token = s.Text()
+		}
+		if strings.Contains(s.Text(), "listening on http://"+addr) {
+			break
+		}
+	}
+	go func() {
+		for s.Scan() {
+		}
+	}()
+	if token == "" {
+		t.Fatal("dossier serve did not start with the configuration file")
+	}
+	ref, err := name.ParseReference(addr+"/team/app:v1", name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	auth := remote.WithAuth(&authn.Basic{Username: "me", Password: token})
+	for i := range 2 {
+		img, err := random.Image(128, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = remote.Write(ref, img, auth)
+		if (i == 0) != (err == nil) || (i == 1 && !strings.Contains(err.Error(), "immutable (rule team/**:v*)")) {
+			t.Errorf("push %d under the file's immutable-tag rule: %v", i+1, err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "state", "registry")); err != nil {
+		t.Errorf("the data directory is not the file's: %v", err)
+	}
+}
