@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dossier-dev/dossier/internal/cli"
 	"github.com/dossier-dev/dossier/internal/oci"
 	"github.com/dossier-dev/dossier/internal/pipeline"
 	"github.com/dossier-dev/dossier/internal/registry"
@@ -285,5 +286,62 @@ func TestS3Storage(t *testing.T) {
 	}
 	if code, _, _ := runDossier(t, "resolve", host+"/team/app@"+digest); code == 0 {
 		t.Error("a deleted manifest still resolves")
+	}
+}
+
+// TestReplicasOnS3 runs two registry replicas on one S3 bucket
+// (versitygw) and one PostgreSQL store: what crane pushes through one is
+// pulled through the other with the same token.
+func TestReplicasOnS3(t *testing.T) {
+	ctx := context.Background()
+	endpoint, access, secret, _ := startVersity(t, "shared")
+	url := testutil.PostgresDatabase(t)
+	var hosts []string
+	var token string
+	for i := range 2 {
+		st, err := store.Open(ctx, "", url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		reg, err := registry.New(ctx, registry.Options{Store: st, S3: &registry.S3{Bucket: "shared", Region: "us-east-1", Endpoint: endpoint, AccessKey: access, SecretKey: secret},
+			OnError: func(err error) { t.Errorf("replica %d: %v", i, err) }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv := httptest.NewServer(reg)
+		defer srv.Close()
+		hosts = append(hosts, strings.TrimPrefix(srv.URL, "http://"))
+		if i == 0 {
+			secret, hash, err := registry.NewToken()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := st.CreateToken(ctx, hash, store.Token{Repositories: "**", Role: store.RoleAdmin, CreatedAt: time.Now()}); err != nil {
+				t.Fatal(err)
+			}
+			token = secret
+		}
+	}
+	dir := t.TempDir()
+	auths := map[string]any{}
+	for _, h := range hosts {
+		auths[h] = map[string]string{"auth": base64.StdEncoding.EncodeToString([]byte("ci:" + token))}
+	}
+	data, _ := json.Marshal(map[string]any{"auths": auths})
+	if err := os.WriteFile(filepath.Join(dir, "config.json"), data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("DOCKER_CONFIG", dir)
+	cranePush(t, "npm-app", hosts[0]+"/team/app:v1")
+	var out, errOut bytes.Buffer
+	if code := cli.Main([]string{"resolve", hosts[1] + "/team/app:v1"}, nil, &out, &errOut); code != 0 {
+		t.Fatalf("resolve through the other replica: %s", errOut.String())
+	}
+	if want := hosts[1] + "/team/app@" + testutil.SampleImageDigest(t, "npm-app", "amd64"); strings.TrimSpace(out.String()) != want {
+		t.Errorf("resolved %s, want %s", out.String(), want)
+	}
+	if got, err := exec.Command(testutil.Peer(t, "crane"), "pull", "--insecure", hosts[1]+"/team/app:v1", filepath.Join(dir, "app.tar")).CombinedOutput(); err != nil {
+		t.Errorf("crane pull through the other replica: %v: %s", err, got)
 	}
 }

@@ -149,14 +149,21 @@ func TestCosignAttestationInterop(t *testing.T) {
 }
 
 // TestCosignLegacyLayout covers cosign's legacy sha256-<hex>.sig layout
-// both ways.
+// both ways, on the distribution registry and on dossier's own.
 func TestCosignLegacyLayout(t *testing.T) {
 	t.Setenv("DOSSIER_PASSWORD", "interop-pass")
 	key := filepath.Join(t.TempDir(), "dossier")
 	if code, _, errOut := runDossier(t, "key", "generate", "--output-prefix", key); code != 0 {
 		t.Fatalf("key generate: %s", errOut)
 	}
-	host := startDistribution(t)
+	dossierHost, token := startDossierRegistry(t)
+	dockerLogin(t, dossierHost, token)
+	for name, host := range map[string]string{"distribution": startDistribution(t), "dossier serve": dossierHost} {
+		t.Run(name, func(t *testing.T) { legacyLayout(t, host, key) })
+	}
+}
+
+func legacyLayout(t *testing.T, host, key string) {
 	digest := testutil.SampleImageDigest(t, "npm-app", "amd64")
 
 	ref := host + "/legacy/by-dossier:v1"
