@@ -249,13 +249,15 @@ spec:
 	}
 }
 
-// kill -9 of dossier serve: what was pushed is there after a restart, and
-// the scan queued before the kill is done by the next process.
+// kill -9 of dossier serve during a scan and during a push: what was
+// pushed is there after a restart, the upload cut short left nothing and
+// can be pushed again, and the scan cut short is done by the next process
+// once its lease has ended.
 func TestServeSurvivesKill(t *testing.T) {
 	dir := t.TempDir()
 	data, addr := filepath.Join(dir, "data"), freeAddress(t)
-	start := func(workers string) (*exec.Cmd, string) {
-		cmd := exec.Command(os.Args[0], "serve", "--listen", addr, "--data-dir", data, "--scan-workers", workers)
+	start := func() (*exec.Cmd, string) {
+		cmd := exec.Command(os.Args[0], "serve", "--listen", addr, "--data-dir", data)
 		cmd.Env = append(os.Environ(), "DOSSIER_CLI_TEST_MAIN=1")
 		stderr, err := cmd.StderrPipe()
 		if err != nil {
@@ -282,8 +284,14 @@ func TestServeSurvivesKill(t *testing.T) {
 		t.Fatalf("dossier serve did not start")
 		return nil, ""
 	}
-	first, admin := start("0") // queue only: the scan waits
-	idx, desc := testutil.SampleTagged(t, "npm-app")
+	jobs := func() []store.Job {
+		r := dossier(t, "", "query", "jobs", "--data-dir", data, "-o", "json")
+		var list []store.Job
+		json.Unmarshal([]byte(r.stdout), &list)
+		return list
+	}
+	first, admin := start()
+	idx, desc := testutil.SampleTagged(t, "debian")
 	img, err := idx.Image(desc.Digest)
 	if err != nil {
 		t.Fatal(err)
@@ -296,25 +304,55 @@ func TestServeSurvivesKill(t *testing.T) {
 	if err := remote.Write(ref, img, auth); err != nil {
 		t.Fatal(err)
 	}
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		if j := jobs(); len(j) == 1 && j[0].State == store.JobRunning {
+			break // the scan is under way
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the scan never ran: %+v", jobs())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	// a large push under way too
+	big, err := random.Image(64<<20, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bigRef, err := name.ParseReference(addr+"/team/big:v1", name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pushed := make(chan error, 1)
+	go func() { pushed <- remote.Write(bigRef, big, auth) }()
+	time.Sleep(200 * time.Millisecond)
 	if err := first.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
 	first.Wait()
-	start("2")
+	if err := <-pushed; err == nil {
+		t.Log("the large push finished before the kill")
+	}
+	start()
 	if _, err := remote.Image(ref, auth); err != nil {
 		t.Errorf("the image pushed before the kill: %v", err)
 	}
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		r := dossier(t, "", "query", "jobs", "--data-dir", data, "-o", "json")
-		var jobs []store.Job
-		if r.code == 0 && json.Unmarshal([]byte(r.stdout), &jobs) == nil && len(jobs) == 1 && jobs[0].State == store.JobDone {
+	if err := remote.Write(bigRef, big, auth); err != nil {
+		t.Errorf("pushing again what the kill cut short: %v", err)
+	}
+	// the scan's lease (a minute) ends, and the next process does it
+	for deadline := time.Now().Add(120 * time.Second); ; {
+		j := jobs()
+		done := len(j) > 0
+		for _, job := range j {
+			done = done && job.State == store.JobDone
+		}
+		if done {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("the scan queued before the kill was not done: %+v", r)
+			t.Fatalf("the scan cut short was not done: %+v", j)
 		}
-		time.Sleep(100 * time.Millisecond)
+		time.Sleep(200 * time.Millisecond)
 	}
 }
 
