@@ -14,7 +14,6 @@ import (
 	"github.com/dossier-dev/dossier/internal/oci"
 	"github.com/dossier-dev/dossier/internal/policy"
 	"github.com/dossier-dev/dossier/internal/store"
-	"github.com/dossier-dev/dossier/internal/vulndb"
 )
 
 func (a *app) promoteCommand() *cobra.Command {
@@ -50,26 +49,20 @@ refusal is recorded in the evidence store with who asked. Exit 1 when the policy
 			if strings.Contains(args[1], "@") {
 				return usageError("DST %s: give a repository or repository:tag; the digest is SRC's", args[1])
 			}
-			docs, err := policy.Load(append(append([]string{}, policies...), exceptions...)...)
+			set, err := a.loadSet(policies, exceptions)
 			if err != nil {
 				return err
 			}
-			set := &policy.Set{Policies: docs.Policies, Exceptions: docs.Exceptions}
 			trust, err := a.recordTrust(set, keys, trustedRoot)
 			if err != nil {
 				return err
 			}
 			opts := collect.Options{Trust: trust, Timeout: time.Minute}
-			db, err := vulndb.Open(sf.dataDir)
-			switch {
-			case errors.Is(err, vulndb.ErrNoDatabase):
-				opts.NoScanner = fmt.Sprintf("no advisory database in %s (dossier db import or dossier db update makes one)", sf.dataDir)
-			case err != nil:
+			closeDB, err := localScanning(sf.dataDir, &opts)
+			if err != nil {
 				return err
-			default:
-				defer db.Close()
-				opts.Scanner = localScanner{db: db}
 			}
+			defer closeDB()
 			dst := evidence.Subject{Repository: dstRepo, Digest: src.Subject.Digest}
 			reference := dst.String()
 			if tag != "" {

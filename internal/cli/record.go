@@ -68,16 +68,9 @@ and, with --policy, the decision. Recording the same digest again is idempotent.
 			if err != nil {
 				return usageError("%v", err)
 			}
-			set := &policy.Set{}
-			if len(policies)+len(exceptions) > 0 {
-				docs, err := policy.Load(append(append([]string{}, policies...), exceptions...)...)
-				if err != nil {
-					return err
-				}
-				for _, w := range docs.Warnings {
-					fmt.Fprintln(a.stderr, "warning:", w)
-				}
-				set.Policies, set.Exceptions = docs.Policies, docs.Exceptions
+			set, err := a.loadSet(policies, exceptions)
+			if err != nil {
+				return err
 			}
 			trust, err := a.recordTrust(set, keys, trustedRoot)
 			if err != nil {
@@ -96,13 +89,11 @@ and, with --policy, the decision. Recording the same digest again is idempotent.
 			}
 			defer st.Close()
 			opts := pipeline.RecordOptions{Trust: trust, Set: set, Platform: p}
-			db, err := vulndb.Open(sf.dataDir)
-			switch {
-			case errors.Is(err, vulndb.ErrNoDatabase):
-				fmt.Fprintf(a.stderr, "warning: no advisory database in %s: findings are not recorded (dossier db import or dossier db update makes one)\n", sf.dataDir)
-			case err != nil:
+			db, err := recordDatabase(sf.dataDir, a.warnf)
+			if err != nil {
 				return err
-			default:
+			}
+			if db != nil {
 				defer db.Close()
 				opts.DB = db
 			}
@@ -174,4 +165,49 @@ func (a *app) recordTrust(set *policy.Set, keyFiles []string, trustedRootPath st
 		fmt.Fprintln(a.stderr, "warning: keyless signatures are recorded as unverified:", rootErr)
 	}
 	return collect.TrustFor(withKeys, trusted, rootErr, time.Now())
+}
+
+// loadSet reads policy and exception files into a set (empty when none
+// are given), printing the loader's warnings.
+func (a *app) loadSet(policies, exceptions []string) (*policy.Set, error) {
+	set := &policy.Set{}
+	if len(policies)+len(exceptions) == 0 {
+		return set, nil
+	}
+	docs, err := policy.Load(append(append([]string{}, policies...), exceptions...)...)
+	if err != nil {
+		return nil, err
+	}
+	for _, w := range docs.Warnings {
+		fmt.Fprintln(a.stderr, "warning:", w)
+	}
+	set.Policies, set.Exceptions = docs.Policies, docs.Exceptions
+	return set, nil
+}
+
+// recordDatabase opens the local advisory database records are scanned
+// with; without one, report hears that findings are not recorded and the
+// database is nil.
+func recordDatabase(dataDir string, report func(format string, args ...any)) (*vulndb.DB, error) {
+	db, err := vulndb.Open(dataDir)
+	if errors.Is(err, vulndb.ErrNoDatabase) {
+		report("warning: no advisory database in %s: findings are not recorded (dossier db import or dossier db update makes one)", dataDir)
+		return nil, nil
+	}
+	return db, err
+}
+
+// localScanning points opts at the local advisory database, or records
+// why there is none; close releases it.
+func localScanning(dataDir string, opts *collect.Options) (close func(), err error) {
+	db, err := vulndb.Open(dataDir)
+	switch {
+	case errors.Is(err, vulndb.ErrNoDatabase):
+		opts.NoScanner = fmt.Sprintf("no advisory database in %s (dossier db import or dossier db update makes one)", dataDir)
+		return func() {}, nil
+	case err != nil:
+		return nil, err
+	}
+	opts.Scanner = localScanner{db: db}
+	return func() { db.Close() }, nil
 }

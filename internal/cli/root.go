@@ -120,6 +120,11 @@ func advice(err error) string {
 	return ""
 }
 
+// warnf prints a line to stderr, as the one-shot commands warn.
+func (a *app) warnf(format string, args ...any) {
+	fmt.Fprintf(a.stderr, format+"\n", args...)
+}
+
 // logf reports what a long-running command is doing, on stderr, one
 // timestamped line at a time.
 func (a *app) logf(format string, args ...any) {

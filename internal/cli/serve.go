@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -24,7 +23,6 @@ import (
 	"github.com/dossier-dev/dossier/internal/policy"
 	"github.com/dossier-dev/dossier/internal/registry"
 	"github.com/dossier-dev/dossier/internal/store"
-	"github.com/dossier-dev/dossier/internal/vulndb"
 )
 
 func (a *app) serveCommand() *cobra.Command {
@@ -191,24 +189,16 @@ stops it gracefully: requests in flight, uploads included, finish.`,
 // what was attached to it. Signatures verify against --key, the signers
 // of the webhook's and the quarantines' policies, and the trusted root.
 func (a *app) registryJobs(st store.Store, dataDir string, policies, exceptions []string, trustedRoot string, keys []string) (registry.Processor, func(), error) {
-	set := &policy.Set{}
-	if len(policies)+len(exceptions) > 0 {
-		docs, err := policy.Load(append(append([]string{}, policies...), exceptions...)...)
-		if err != nil {
-			return nil, nil, err
-		}
-		set.Policies, set.Exceptions = docs.Policies, docs.Exceptions
+	set, err := a.loadSet(policies, exceptions)
+	if err != nil {
+		return nil, nil, err
 	}
 	trust, err := a.recordTrust(set, keys, trustedRoot)
 	if err != nil {
 		return nil, nil, err
 	}
-	var db *vulndb.DB
-	switch db, err = vulndb.Open(dataDir); {
-	case errors.Is(err, vulndb.ErrNoDatabase):
-		a.logf("no advisory database in %s: pushed images are catalogued and recorded without findings (dossier db import or dossier db update makes one)", dataDir)
-		db = nil
-	case err != nil:
+	db, err := recordDatabase(dataDir, a.logf)
+	if err != nil {
 		return nil, nil, err
 	}
 	process := func(ctx context.Context, job store.Job, transport http.RoundTripper) error {

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os/signal"
 	"strings"
@@ -13,9 +12,7 @@ import (
 
 	"github.com/dossier-dev/dossier/internal/oci"
 	"github.com/dossier-dev/dossier/internal/pipeline"
-	"github.com/dossier-dev/dossier/internal/policy"
 	"github.com/dossier-dev/dossier/internal/store"
-	"github.com/dossier-dev/dossier/internal/vulndb"
 )
 
 func (a *app) watchCommand() *cobra.Command {
@@ -37,13 +34,9 @@ new or points to another digest than the store last saw. --once makes one pass. 
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM)
 			defer stop()
-			set := &policy.Set{}
-			if len(policies)+len(exceptions) > 0 {
-				docs, err := policy.Load(append(append([]string{}, policies...), exceptions...)...)
-				if err != nil {
-					return err
-				}
-				set.Policies, set.Exceptions = docs.Policies, docs.Exceptions
+			set, err := a.loadSet(policies, exceptions)
+			if err != nil {
+				return err
 			}
 			trust, err := a.recordTrust(set, keys, trustedRoot)
 			if err != nil {
@@ -55,13 +48,11 @@ new or points to another digest than the store last saw. --once makes one pass. 
 			}
 			defer st.Close()
 			opts := pipeline.RecordOptions{Trust: trust, Set: set}
-			db, err := vulndb.Open(sf.dataDir)
-			switch {
-			case errors.Is(err, vulndb.ErrNoDatabase):
-				fmt.Fprintf(a.stderr, "warning: no advisory database in %s: findings are not recorded\n", sf.dataDir)
-			case err != nil:
+			db, err := recordDatabase(sf.dataDir, a.warnf)
+			if err != nil {
 				return err
-			default:
+			}
+			if db != nil {
 				defer db.Close()
 				opts.DB = db
 			}

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -20,7 +19,6 @@ import (
 	"github.com/dossier-dev/dossier/internal/admission"
 	"github.com/dossier-dev/dossier/internal/collect"
 	"github.com/dossier-dev/dossier/internal/store"
-	"github.com/dossier-dev/dossier/internal/vulndb"
 )
 
 // webhookFlags are the admission webhook's settings, shared by dossier
@@ -52,16 +50,9 @@ func (f *webhookFlags) register(cmd *cobra.Command) {
 // decisions still on their way to the store.
 func (a *app) startWebhook(ctx context.Context, f *webhookFlags, dataDir string, st store.Store) (handler http.Handler, close func(), err error) {
 	opts := collect.Options{Timeout: 8 * time.Second}
-	closeDB := func() {}
-	db, err := vulndb.Open(dataDir)
-	switch {
-	case errors.Is(err, vulndb.ErrNoDatabase):
-		opts.NoScanner = fmt.Sprintf("no advisory database in %s (dossier db import or dossier db update makes one)", dataDir)
-	case err != nil:
+	closeDB, err := localScanning(dataDir, &opts)
+	if err != nil {
 		return nil, nil, err
-	default:
-		closeDB = func() { db.Close() }
-		opts.Scanner = localScanner{db: db}
 	}
 	fail := func(err error) (http.Handler, func(), error) {
 		closeDB()
