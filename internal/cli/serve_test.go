@@ -256,34 +256,7 @@ spec:
 func TestServeSurvivesKill(t *testing.T) {
 	dir := t.TempDir()
 	data, addr := filepath.Join(dir, "data"), freeAddress(t)
-	start := func() (*exec.Cmd, string) {
-		cmd := exec.Command(os.Args[0], "serve", "--listen", addr, "--data-dir", data)
-		cmd.Env = append(os.Environ(), "DOSSIER_CLI_TEST_MAIN=1")
-		stderr, err := cmd.StderrPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-		token := ""
-		s := bufio.NewScanner(stderr)
-		for s.Scan() {
-			if strings.HasPrefix(s.Text(), "dsr_") {
-				token = s.Text()
-			}
-			if strings.Contains(s.Text(), "listening on") {
-				go func() {
-					for s.Scan() {
-					}
-				}()
-				return cmd, token
-			}
-		}
-		t.Fatalf("dossier serve did not start")
-		return nil, ""
-	}
+	start := func() (*exec.Cmd, string) { return startServe(t, "--listen", addr, "--data-dir", data) }
 	jobs := func() []store.Job {
 		r := dossier(t, "", "query", "jobs", "--data-dir", data, "-o", "json")
 		var list []store.Job
@@ -369,30 +342,7 @@ immutableTags: ["team/**:v*"]
 	if r := dossier(t, "", "serve", "--config", writeFile(t, filepath.Join(dir, "bad.yaml"), "listen: x\nlistne: y\n")); r.code != ExitError || !strings.Contains(r.stderr, `unknown field "listne"`) {
 		t.Errorf("an unknown setting: %+v", r)
 	}
-	cmd := exec.Command(os.Args[0], "serve", "--config", config, "--listen", addr)
-	cmd.Env = append(os.Environ(), "DOSSIER_CLI_TEST_MAIN=1")
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { cmd.Process.Kill(); cmd.Wait() }()
-	token := ""
-	s := bufio.NewScanner(stderr)
-	for s.Scan() {
-		if strings.HasPrefix(s.Text(), "dsr_") {
-			token = s.Text()
-		}
-		if strings.Contains(s.Text(), "listening on http://"+addr) {
-			break
-		}
-	}
-	go func() {
-		for s.Scan() {
-		}
-	}()
+	_, token := startServe(t, "--config", config, "--listen", addr) // the flag wins over the file's listen
 	if token == "" {
 		t.Fatal("dossier serve did not start with the configuration file")
 	}
@@ -414,4 +364,37 @@ immutableTags: ["team/**:v*"]
 	if _, err := os.Stat(filepath.Join(dir, "state", "registry")); err != nil {
 		t.Errorf("the data directory is not the file's: %v", err)
 	}
+}
+
+// startServe runs dossier serve as its own process until the test ends,
+// waits until it listens, and returns it with the admin token a first
+// start prints ("" on later starts).
+func startServe(t *testing.T, args ...string) (*exec.Cmd, string) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], append([]string{"serve"}, args...)...)
+	cmd.Env = append(os.Environ(), "DOSSIER_CLI_TEST_MAIN=1")
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	token := ""
+	s := bufio.NewScanner(stderr)
+	for s.Scan() {
+		if strings.HasPrefix(s.Text(), "dsr_") {
+			token = s.Text()
+		}
+		if strings.Contains(s.Text(), "listening on") {
+			go func() {
+				for s.Scan() { // keep the pipe drained
+				}
+			}()
+			return cmd, token
+		}
+	}
+	t.Fatalf("dossier serve %v did not start", args)
+	return nil, ""
 }
