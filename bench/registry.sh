@@ -48,7 +48,7 @@ kill $spid 2>/dev/null; wait $spid 2>/dev/null || true
 "$dossier" serve --listen "127.0.0.1:$dport" --data-dir "$out/scan" --scan-workers 2 2>"$out/scan.log" &
 spid=$!
 for _ in $(seq 100); do grep -q "listening on" "$out/scan.log" && break; sleep 0.1; done
-scanner=$(sed -n 2p "$out/scan.log")
+scanner=$(cat "$out/scan/admin-token")
 export DOCKER_CONFIG="$out/docker"; mkdir -p "$DOCKER_CONFIG"
 "$peers/bin/crane" auth login "127.0.0.1:$dport" -u bench -p "$scanner" >/dev/null 2>&1
 start=$(now)

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"strings"
@@ -37,6 +38,9 @@ type app struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
 	registry       oci.RegistryOptions
+	// log is what long-running commands report through: JSON lines on
+	// stderr, which log collectors parse
+	log *slog.Logger
 }
 
 // Main runs dossier with args and returns the exit code.
@@ -46,6 +50,7 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	// several references are resolved and decided concurrently: every
 	// line a command prints goes through one lock per stream
 	a := &app{stdin: stdin, stdout: &lockedWriter{w: stdout}, stderr: &lockedWriter{w: stderr}}
+	a.log = slog.New(slog.NewJSONHandler(a.stderr, nil))
 	// one transport for the whole run, so connections are reused
 	a.registry.Transport = oci.NewTransport(60 * time.Second)
 	root := a.rootCommand()
@@ -125,10 +130,9 @@ func (a *app) warnf(format string, args ...any) {
 	fmt.Fprintf(a.stderr, format+"\n", args...)
 }
 
-// logf reports what a long-running command is doing, on stderr, one
-// timestamped line at a time.
+// logf reports what a long-running command is doing: one JSON log line.
 func (a *app) logf(format string, args ...any) {
-	fmt.Fprintf(a.stderr, "%s %s\n", time.Now().UTC().Format(time.RFC3339), fmt.Sprintf(format, args...))
+	a.log.Info(fmt.Sprintf(format, args...))
 }
 
 // lockedWriter serialises writes from concurrent goroutines.

@@ -23,6 +23,7 @@ import (
 	"github.com/dossier-dev/dossier/internal/policy"
 	"github.com/dossier-dev/dossier/internal/registry"
 	"github.com/dossier-dev/dossier/internal/store"
+	"github.com/dossier-dev/dossier/internal/tokens"
 )
 
 func (a *app) serveCommand() *cobra.Command {
@@ -116,7 +117,7 @@ stops it gracefully: requests in flight, uploads included, finish.`,
 				return err
 			}
 			defer st.Close()
-			if err := a.firstAdminToken(ctx, st); err != nil {
+			if err := a.firstAdminToken(ctx, st, sf.dataDir); err != nil {
 				return err
 			}
 			storage := registry.Options{RootDirectory: filepath.Join(sf.dataDir, "registry")}
@@ -261,21 +262,50 @@ func (a *app) sweep(ctx context.Context, reg *registry.Registry, exceptionFiles 
 	}
 }
 
-// firstAdminToken makes an admin token for every repository when the
-// store has none, and prints it: the way in on a first start.
-func (a *app) firstAdminToken(ctx context.Context, st store.Store) error {
-	tokens, err := st.Tokens(ctx)
-	if err != nil || len(tokens) > 0 {
+// firstAdminToken gives a store without tokens its first admin token for
+// every repository: the one DOSSIER_ADMIN_TOKEN holds (a deployment's
+// Secret), else a new one written to DATA_DIR/admin-token, readable by
+// this user only. The secret never goes to the log.
+func (a *app) firstAdminToken(ctx context.Context, st store.Store, dataDir string) error {
+	if secret, ok := os.LookupEnv("DOSSIER_ADMIN_TOKEN"); ok {
+		if !tokens.LooksLike(secret) {
+			return fmt.Errorf("DOSSIER_ADMIN_TOKEN is not a dossier token (they begin %q; make one with dossier token create)", "dsr_")
+		}
+		hash := tokens.Hash(secret)
+		if known, err := st.TokenByHash(ctx, hash); err != nil || known != nil {
+			return err
+		}
+		id, err := st.CreateToken(ctx, hash, store.Token{Repositories: "**", Role: store.RoleAdmin, Description: "from DOSSIER_ADMIN_TOKEN", CreatedAt: time.Now()})
+		if err != nil {
+			if known, _ := st.TokenByHash(ctx, hash); known != nil {
+				return nil // another replica stored it first
+			}
+			return err
+		}
+		a.log.Info("admin token stored from DOSSIER_ADMIN_TOKEN", "token", id)
+		return nil
+	}
+	known, err := st.Tokens(ctx)
+	if err != nil || len(known) > 0 {
 		return err
 	}
-	secret, hash, err := registry.NewToken()
+	secret, hash, err := tokens.New()
 	if err != nil {
 		return err
+	}
+	path := filepath.Join(dataDir, "admin-token")
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return err
+	}
+	os.Remove(path) // a file left by an earlier store: WriteFile would keep its mode
+	if err := os.WriteFile(path, []byte(secret+"\n"), 0o600); err != nil {
+		return fmt.Errorf("the first admin token cannot be written: %w", err)
 	}
 	id, err := st.CreateToken(ctx, hash, store.Token{Repositories: "**", Role: store.RoleAdmin, Description: "made on the first start", CreatedAt: time.Now()})
 	if err != nil {
+		os.Remove(path)
 		return err
 	}
-	fmt.Fprintf(a.stderr, "first start: admin token %d for every repository (shown once; use it as the password of any user name):\n%s\n", id, secret)
+	a.log.Info("first start: admin token for every repository written to a file readable by this user only; use it as the password of any user name", "token", id, "file", path)
 	return nil
 }

@@ -101,15 +101,18 @@ spec:
 				t.Fatalf("dossier serve exited:\n%s", strings.Join(logged, "\n"))
 			}
 			logged = append(logged, l)
-			if strings.HasPrefix(l, "dsr_") {
-				admin = l
+			if secret := firstAdminToken(t, l); secret != "" {
+				admin = secret
 			}
 		case <-time.After(30 * time.Second):
 			t.Fatalf("dossier serve did not start:\n%s", strings.Join(logged, "\n"))
 		}
 	}
-	if admin == "" || !strings.Contains(strings.Join(logged, "\n"), "first start: admin token 1 for every repository") {
+	if admin == "" {
 		t.Fatalf("no first admin token:\n%s", strings.Join(logged, "\n"))
+	}
+	if strings.Contains(strings.Join(logged, "\n"), admin) {
+		t.Fatalf("the admin token is in the log:\n%s", strings.Join(logged, "\n"))
 	}
 
 	ca, err := os.ReadFile(filepath.Join(certs, "ca.crt"))
@@ -384,8 +387,8 @@ func startServe(t *testing.T, args ...string) (*exec.Cmd, string) {
 	token := ""
 	s := bufio.NewScanner(stderr)
 	for s.Scan() {
-		if strings.HasPrefix(s.Text(), "dsr_") {
-			token = s.Text()
+		if secret := firstAdminToken(t, s.Text()); secret != "" {
+			token = secret
 		}
 		if strings.Contains(s.Text(), "listening on") {
 			go func() {
@@ -397,4 +400,29 @@ func startServe(t *testing.T, args ...string) (*exec.Cmd, string) {
 	}
 	t.Fatalf("dossier serve %v did not start", args)
 	return nil, ""
+}
+
+// firstAdminToken reads the admin token a first start's log line names
+// the file of ("" for other lines).
+func firstAdminToken(t *testing.T, line string) string {
+	t.Helper()
+	var entry struct {
+		Msg, File string
+		Token     int
+	}
+	if json.Unmarshal([]byte(line), &entry) != nil || !strings.HasPrefix(entry.Msg, "first start: admin token") {
+		return ""
+	}
+	info, err := os.Stat(entry.File)
+	if err != nil {
+		t.Fatalf("the first admin token's file: %v", err)
+	}
+	if info.Mode().Perm() != 0o600 {
+		t.Errorf("%s has mode %v, want 0600", entry.File, info.Mode().Perm())
+	}
+	b, err := os.ReadFile(entry.File)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(string(b))
 }

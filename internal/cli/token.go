@@ -7,8 +7,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/dossier-dev/dossier/internal/policy"
-	"github.com/dossier-dev/dossier/internal/registry"
 	"github.com/dossier-dev/dossier/internal/store"
+	"github.com/dossier-dev/dossier/internal/tokens"
 )
 
 func (a *app) tokenCommand() *cobra.Command {
@@ -48,7 +48,7 @@ func (a *app) tokenCreateCommand() *cobra.Command {
 				return err
 			}
 			defer st.Close()
-			secret, hash, err := registry.NewToken()
+			secret, hash, err := tokens.New()
 			if err != nil {
 				return err
 			}

@@ -40,12 +40,12 @@ type pushed struct {
 
 func (r *Registry) hook(parse func([]byte) ([]pushed, error)) http.HandlerFunc {
 	return func(w http.ResponseWriter, req *http.Request) {
-		actor, err := r.auth.authenticate(req)
+		actor, err := r.auth.Request(req)
 		if err != nil || actor == nil {
 			challenge(w, "notifications need an admin token in their Authorization header")
 			return
 		}
-		if actor.Role != store.RoleAdmin {
+		if !actor.Has(store.RoleAdmin) {
 			writeError(w, http.StatusForbidden, "DENIED", actor.Name+" may not send notifications (admin)")
 			return
 		}

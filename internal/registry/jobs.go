@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/dossier-dev/dossier/internal/store"
+	"github.com/dossier-dev/dossier/internal/tokens"
 )
 
 // The kinds of work the registry queues about a pushed digest.
@@ -150,10 +151,10 @@ func protect(f func() error) (err error) {
 
 // internalActor is the registry's own reader, for jobs: requests carrying
 // it in their context come from this process, never from the network.
-var internalActor = &Actor{Name: "dossier", Role: store.RoleAdmin, Repositories: allRepositories}
+var internalActor = &tokens.Actor{Name: "dossier", Role: store.RoleAdmin, Repositories: tokens.All}
 
 func internal(req *http.Request) bool {
-	a, _ := req.Context().Value(actorKey{}).(*Actor)
+	a, _ := req.Context().Value(actorKey{}).(*tokens.Actor)
 	return a == internalActor
 }
 

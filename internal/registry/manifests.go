@@ -14,6 +14,7 @@ import (
 
 	"github.com/dossier-dev/dossier/internal/evidence"
 	"github.com/dossier-dev/dossier/internal/store"
+	"github.com/dossier-dev/dossier/internal/tokens"
 )
 
 // manifestFields are what the registry reads of a pushed manifest.
@@ -97,7 +98,7 @@ func (h *headRecorder) Write(b []byte) (int, error) {
 
 // putManifest applies the gates to a manifest push, hands it to
 // distribution, and on success indexes its subject and records the tag.
-func (r *Registry) putManifest(w http.ResponseWriter, req *http.Request, rt route, actor *Actor) {
+func (r *Registry) putManifest(w http.ResponseWriter, req *http.Request, rt route, actor *tokens.Actor) {
 	ctx := req.Context()
 	body, err := readBody(req, MaxManifestBytes)
 	if err != nil {
@@ -185,7 +186,7 @@ func (r *Registry) tagDigest(ctx context.Context, repository, tag string) string
 // deleteManifest refuses deleting an immutable tag, or a manifest an
 // immutable tag points to; otherwise distribution deletes, and the
 // referrers index forgets the manifest.
-func (r *Registry) deleteManifest(w http.ResponseWriter, req *http.Request, rt route, actor *Actor) {
+func (r *Registry) deleteManifest(w http.ResponseWriter, req *http.Request, rt route, actor *tokens.Actor) {
 	ctx := req.Context()
 	refuse := func(reason string) {
 		r.audit(ctx, store.RegistryEvent{Action: "delete", Repository: req.Host + "/" + rt.name, Reference: rt.reference, Actor: actor.Name, Outcome: "refused", Reason: reason})

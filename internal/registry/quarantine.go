@@ -11,6 +11,7 @@ import (
 	"github.com/dossier-dev/dossier/internal/evidence"
 	"github.com/dossier-dev/dossier/internal/policy"
 	"github.com/dossier-dev/dossier/internal/store"
+	"github.com/dossier-dev/dossier/internal/tokens"
 )
 
 // QuarantineRule keeps a repository's images from being pulled (by
@@ -55,7 +56,7 @@ func (q *quarantine) rule(repository string) *QuarantineRule {
 
 // gate decides whether a manifest pull may proceed; it answers the
 // refusal itself and returns false.
-func (r *Registry) gate(w http.ResponseWriter, req *http.Request, rt route, actor *Actor) bool {
+func (r *Registry) gate(w http.ResponseWriter, req *http.Request, rt route, actor *tokens.Actor) bool {
 	rule := r.quarantine.rule(rt.name)
 	if rule == nil || actor.Role == store.RoleAdmin {
 		return true

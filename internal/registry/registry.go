@@ -32,6 +32,7 @@ import (
 	"github.com/dossier-dev/dossier/internal/evidence"
 	"github.com/dossier-dev/dossier/internal/policy"
 	"github.com/dossier-dev/dossier/internal/store"
+	"github.com/dossier-dev/dossier/internal/tokens"
 )
 
 // MaxManifestBytes bounds a manifest push, as distribution does.
@@ -105,7 +106,7 @@ type Registry struct {
 	app           http.Handler
 	store         store.Store
 	rules         []TagRule
-	auth          *authenticator
+	auth          *tokens.Authenticator
 	now           func() time.Time
 	anonymousPull bool
 	onError       func(error)
@@ -169,7 +170,7 @@ func New(ctx context.Context, o Options) (reg *Registry, err error) {
 		}
 	}()
 	app := handlers.NewApp(ctx, cfg)
-	return &Registry{app: app, store: o.Store, rules: o.ImmutableTags, auth: newAuthenticator(o.Store, o.Now), now: o.Now, anonymousPull: o.AnonymousPull, onError: o.OnError,
+	return &Registry{app: app, store: o.Store, rules: o.ImmutableTags, auth: tokens.NewAuthenticator(o.Store, o.Now), now: o.Now, anonymousPull: o.AnonymousPull, onError: o.OnError,
 		wake: make(chan struct{}, 1), quarantine: &quarantine{rules: o.Quarantine, cache: map[string]verdict{}},
 		retention: o.Retention, jobLease: o.JobLease}, nil
 }
@@ -193,19 +194,19 @@ func (r *Registry) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	actor := internalActor
 	if !internal(req) {
 		var err error
-		if actor, err = r.auth.authenticate(req); err != nil {
+		if actor, err = r.auth.Request(req); err != nil {
 			challenge(w, err.Error())
 			return
 		}
 	}
 	if actor == nil && r.anonymousPull {
-		actor = &Actor{Name: "anonymous", Role: store.RolePull, Repositories: allRepositories}
+		actor = &tokens.Actor{Name: "anonymous", Role: store.RolePull, Repositories: tokens.All}
 	}
 	if actor == nil {
 		challenge(w, "authentication required: a dossier token as the password (dossier token create)")
 		return
 	}
-	if missing := actor.lacks(rt, req); missing != "" {
+	if missing := lacks(actor, rt, req); missing != "" {
 		writeError(w, http.StatusForbidden, "DENIED", fmt.Sprintf("%s may not %s", actor.Name, missing))
 		return
 	}

@@ -24,6 +24,7 @@ import (
 	"github.com/dossier-dev/dossier/internal/oci"
 	"github.com/dossier-dev/dossier/internal/sign"
 	"github.com/dossier-dev/dossier/internal/store"
+	"github.com/dossier-dev/dossier/internal/tokens"
 )
 
 // server is a registry on 127.0.0.1 with an admin and a pull token.
@@ -65,7 +66,7 @@ func newServer(t testing.TB, rules ...string) *server {
 
 func (s *server) token(t testing.TB, repos, role string) string {
 	t.Helper()
-	secret, hash, err := NewToken()
+	secret, hash, err := tokens.New()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,7 +159,7 @@ func TestTokensAndRoles(t *testing.T) {
 	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusOK {
 		t.Errorf("bearer token: %v %v", resp, err)
 	}
-	secret, hash, _ := NewToken()
+	secret, hash, _ := tokens.New()
 	past := time.Now().Add(-time.Minute)
 	if _, err := s.st.CreateToken(context.Background(), hash, store.Token{Repositories: "**", Role: store.RoleAdmin, CreatedAt: past.Add(-time.Hour), ExpiresAt: &past}); err != nil {
 		t.Fatal(err)

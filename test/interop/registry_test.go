@@ -23,6 +23,7 @@ import (
 	"github.com/dossier-dev/dossier/internal/registry"
 	"github.com/dossier-dev/dossier/internal/store"
 	"github.com/dossier-dev/dossier/internal/testutil"
+	"github.com/dossier-dev/dossier/internal/tokens"
 )
 
 // startDossierRegistry starts dossier's registry on 127.0.0.1 and returns
@@ -41,7 +42,7 @@ func startDossierRegistry(t *testing.T) (host, token string) {
 	}
 	srv := httptest.NewServer(reg)
 	t.Cleanup(srv.Close)
-	secret, hash, err := registry.NewToken()
+	secret, hash, err := tokens.New()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,7 +146,7 @@ func TestDistributionNotifications(t *testing.T) {
 	}
 	hooks := httptest.NewServer(reg.Hooks())
 	defer hooks.Close()
-	secret, hash, err := registry.NewToken()
+	secret, hash, err := tokens.New()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -252,7 +253,7 @@ func TestS3Storage(t *testing.T) {
 	srv := httptest.NewServer(reg)
 	defer srv.Close()
 	host := strings.TrimPrefix(srv.URL, "http://")
-	tokenSecret, hash, err := registry.NewToken()
+	tokenSecret, hash, err := tokens.New()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -313,7 +314,7 @@ func TestReplicasOnS3(t *testing.T) {
 		defer srv.Close()
 		hosts = append(hosts, strings.TrimPrefix(srv.URL, "http://"))
 		if i == 0 {
-			secret, hash, err := registry.NewToken()
+			secret, hash, err := tokens.New()
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -1,0 +1,159 @@
+// Package tokens is who a request to dossier's servers comes from: the
+// tokens the store keeps (only their SHA-256), and the actor a presented
+// token stands for — a role over a glob of repositories. The registry, its
+// notification hooks and the web UI authenticate with it alike.
+package tokens
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/dossier-dev/dossier/internal/policy"
+	"github.com/dossier-dev/dossier/internal/store"
+)
+
+// prefix marks dossier's tokens, so that a leaked one is recognisable
+// (secret scanners key on such prefixes).
+const prefix = "dsr_"
+
+// New makes a token's secret and the hash the store keeps of it.
+func New() (secret, hash string, err error) {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return "", "", err
+	}
+	secret = prefix + base64.RawURLEncoding.EncodeToString(b)
+	return secret, Hash(secret), nil
+}
+
+// Hash is what the store keeps of a token's secret.
+func Hash(secret string) string {
+	sum := sha256.Sum256([]byte(secret))
+	return hex.EncodeToString(sum[:])
+}
+
+// LooksLike reports whether s has the form of a dossier token (what log
+// scrubbing and tests look for).
+func LooksLike(s string) bool { return strings.HasPrefix(s, prefix) }
+
+// Actor is who a request comes from: a token's grant.
+type Actor struct {
+	Name         string
+	Role         string
+	Repositories policy.Glob
+}
+
+// All is every repository.
+var All = mustGlob("**")
+
+func mustGlob(s string) policy.Glob {
+	g, err := policy.CompileGlob(s)
+	if err != nil {
+		panic(err) // a constant
+	}
+	return g
+}
+
+var roleRank = map[string]int{store.RolePull: 1, store.RolePush: 2, store.RoleAdmin: 3}
+
+// Has reports whether the actor's role is role or above.
+func (a *Actor) Has(role string) bool { return roleRank[a.Role] >= roleRank[role] }
+
+// Reaches reports whether the actor may act on the repository at all.
+func (a *Actor) Reaches(repository string) bool { return a.Repositories.Match(repository) }
+
+// Authenticator finds the token a request presents. Tokens found are
+// remembered for a few seconds (a revoked or expired one stops working
+// within that time), so that the many requests of one push cost one
+// lookup.
+type Authenticator struct {
+	lookup Lookup
+	now    func() time.Time
+	mu     sync.Mutex
+	known  map[string]knownToken
+}
+
+// Lookup finds a token by the hash of its secret (nil when none).
+type Lookup interface {
+	TokenByHash(ctx context.Context, hash string) (*store.Token, error)
+}
+
+type knownToken struct {
+	token *store.Token
+	until time.Time
+}
+
+const cacheTTL = 5 * time.Second
+
+// NewAuthenticator authenticates against the tokens lookup finds, judging
+// expiry by now.
+func NewAuthenticator(lookup Lookup, now func() time.Time) *Authenticator {
+	return &Authenticator{lookup: lookup, now: now, known: map[string]knownToken{}}
+}
+
+// ErrBadCredentials is a presented secret that is no valid token.
+var ErrBadCredentials = errors.New("the credentials are not a valid dossier token")
+
+// Request returns the actor of the token in the request's Authorization
+// header (a Basic password with any user name, or Bearer), nil when it
+// presents none, or an error when it is wrong.
+func (a *Authenticator) Request(req *http.Request) (*Actor, error) {
+	header := req.Header.Get("Authorization")
+	if header == "" {
+		return nil, nil
+	}
+	var secret string
+	if _, password, ok := req.BasicAuth(); ok {
+		secret = password // any user name: docker login, crane and cosign send one
+	} else if bearer, ok := strings.CutPrefix(header, "Bearer "); ok {
+		secret = strings.TrimSpace(bearer)
+	}
+	return a.Secret(req.Context(), secret)
+}
+
+// Secret returns the actor of a token's secret, or an error when it is
+// not a valid one.
+func (a *Authenticator) Secret(ctx context.Context, secret string) (*Actor, error) {
+	if !LooksLike(secret) {
+		return nil, ErrBadCredentials
+	}
+	hash := Hash(secret)
+	now := a.now()
+	a.mu.Lock()
+	k, ok := a.known[hash]
+	a.mu.Unlock()
+	if !ok || !now.Before(k.until) {
+		t, err := a.lookup.TokenByHash(ctx, hash)
+		if err != nil {
+			return nil, fmt.Errorf("tokens cannot be checked now: %w", err)
+		}
+		if t == nil {
+			return nil, ErrBadCredentials
+		}
+		k = knownToken{token: t, until: now.Add(cacheTTL)}
+		a.mu.Lock()
+		if len(a.known) > 10000 {
+			clear(a.known)
+		}
+		a.known[hash] = k
+		a.mu.Unlock()
+	}
+	t := k.token
+	if t.ExpiresAt != nil && !now.Before(*t.ExpiresAt) {
+		return nil, fmt.Errorf("token %d expired %s", t.ID, t.ExpiresAt.UTC().Format(time.RFC3339))
+	}
+	repos, err := policy.CompileGlob(t.Repositories)
+	if err != nil {
+		return nil, fmt.Errorf("token %d: repositories %q: %w", t.ID, t.Repositories, err)
+	}
+	return &Actor{Name: fmt.Sprintf("token %d", t.ID), Role: t.Role, Repositories: repos}, nil
+}
