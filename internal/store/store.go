@@ -90,6 +90,11 @@ type Store interface {
 	// findings of the changed advisories as now matched (new ones first
 	// seen at, missing ones resolved), and the new advisory state.
 	Rescanned(ctx context.Context, at time.Time, databaseVersion time.Time, changed []string, results []RescanResult, state map[string]AdvisoryFingerprint) ([]FindingHit, error)
+	// Trend measures days days from a time on, oldest first: admission
+	// outcomes, pinned and signed shares, open findings by severity.
+	Trend(ctx context.Context, from time.Time, days int) ([]Day, error)
+	// Exceptions lists every stored exception, soonest expiry first.
+	Exceptions(ctx context.Context) ([]evidence.Exception, error)
 	RegistryState
 	Close() error
 }

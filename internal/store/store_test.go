@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"strings"
 	"sync"
@@ -706,6 +707,60 @@ func TestScanMarker(t *testing.T) {
 			d, err := s.Dossier(ctx, app1)
 			if err != nil || d.Scanned == nil || !d.Scanned.At.Equal(t0.Add(time.Minute)) || !d.Scanned.DatabaseVersion.Equal(dbv) || len(d.Findings) != 0 {
 				t.Errorf("a clean scan: %+v %v", d, err)
+			}
+		})
+	}
+}
+
+// The overview's figures per day: admission outcomes with the pinned and
+// signed shares of what was admitted, and findings open at each day's
+// end by severity — opened, resolved and suppressed on different days.
+func TestTrend(t *testing.T) {
+	ctx := context.Background()
+	day0 := t0.Truncate(24 * time.Hour)
+	for name, open := range backends(t) {
+		t.Run(name, func(t *testing.T) {
+			s, _, _ := open(t)
+			critical := lodashFinding()
+			critical.Severity.Rating = evidence.SeverityCritical
+			suppressed := lodashFinding()
+			suppressed.ID, suppressed.Suppression = "GHSA-suppressed", &evidence.Suppression{Kind: "vex", Status: "not_affected"}
+			err := s.Record(ctx, fullRecord(app1, t0),
+				Record{Subject: app2, At: t0.Add(24 * time.Hour), Findings: &Scan{Findings: []evidence.Finding{critical, suppressed}, DatabaseVersion: t0}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			// app1's finding is fixed on day 2
+			if err := s.Record(ctx, Record{Subject: app1, At: t0.Add(48 * time.Hour), Findings: &Scan{Findings: []evidence.Finding{}, DatabaseVersion: t0}}); err != nil {
+				t.Fatal(err)
+			}
+			err = s.Admitted(ctx, []Admission{
+				{At: t0, Image: app1.String(), Subject: app1, Namespace: "prod", Workload: "Pod/a", Outcome: AdmissionAllowed, Deployed: true},
+				{At: t0.Add(24 * time.Hour), Image: app2.Repository + ":v2", Subject: app2, Namespace: "prod", Workload: "Pod/b", Outcome: AdmissionWaived, Deployed: true},
+				{At: t0.Add(25 * time.Hour), Image: app2.Repository + ":v2", Subject: app2, Namespace: "prod", Workload: "Pod/c", Outcome: AdmissionDenied, Reason: "unsigned"},
+				{At: t0.Add(72 * time.Hour), Image: app2.Repository + ":v2", Subject: app2, Namespace: "prod", Workload: "Pod/d", Outcome: AdmissionDenied, Reason: "after the span"},
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			days, err := s.Trend(ctx, day0, 3)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := []Day{
+				{Start: day0, Admissions: map[string]int{AdmissionAllowed: 1}, Admitted: 1, Pinned: 1, Signed: 1, OpenFindings: map[string]int{"high": 1}},
+				{Start: day0.Add(24 * time.Hour), Admissions: map[string]int{AdmissionWaived: 1, AdmissionDenied: 1}, Admitted: 1, OpenFindings: map[string]int{"high": 1, "critical": 1}},
+				{Start: day0.Add(48 * time.Hour), Admissions: map[string]int{}, OpenFindings: map[string]int{"critical": 1}},
+			}
+			if !reflect.DeepEqual(days, want) {
+				t.Errorf("trend:\n got %+v\nwant %+v", days, want)
+			}
+			if _, err := s.Trend(ctx, day0, 0); err == nil {
+				t.Error("a trend of no days was measured")
+			}
+			exceptions, err := s.Exceptions(ctx)
+			if err != nil || len(exceptions) != 1 || exceptions[0].Name != "lodash-waiver" || exceptions[0].Owner != "web" {
+				t.Errorf("stored exceptions: %+v %v", exceptions, err)
 			}
 		})
 	}

@@ -1,0 +1,171 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/dossier-dev/dossier/internal/evidence"
+)
+
+// Day is what a team measures of one day: the admission decisions made in
+// it, how many admitted images were written by digest and how many
+// carried a verified signature, and the findings open at its end.
+type Day struct {
+	Start time.Time `json:"start"`
+	// Admissions counts decisions by outcome (allowed, denied, audited,
+	// waived, failed-open).
+	Admissions map[string]int `json:"admissions"`
+	// Admitted counts images admitted to run; Pinned those of them written
+	// by digest, Signed those whose digest has a verified signature.
+	Admitted int `json:"admitted"`
+	Pinned   int `json:"pinned"`
+	Signed   int `json:"signed"`
+	// OpenFindings counts the findings open (neither resolved nor
+	// suppressed) at the day's end, by severity rating.
+	OpenFindings map[string]int `json:"openFindings"`
+}
+
+const day = 24 * time.Hour
+
+// Trend measures the days days starting at from, oldest first.
+func (s *sqlStore) Trend(ctx context.Context, from time.Time, days int) ([]Day, error) {
+	if days < 1 || days > 366 {
+		return nil, fmt.Errorf("a trend spans 1 to 366 days, not %d", days)
+	}
+	out := make([]Day, days)
+	for i := range out {
+		out[i] = Day{Start: from.Add(time.Duration(i) * day), Admissions: map[string]int{}, OpenFindings: map[string]int{}}
+	}
+	start, end := micros(from), micros(from.Add(time.Duration(days)*day))
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT (a.at - ?) / ? AS day, a.outcome, COUNT(*),
+		SUM(CASE WHEN a.image LIKE '%@sha256:%' THEN 1 ELSE 0 END),
+		SUM(CASE WHEN EXISTS (SELECT 1 FROM signatures g WHERE g.subject_id = a.subject_id AND g.verified = 1 AND g.predicate_type = ?) THEN 1 ELSE 0 END)
+		FROM admissions a WHERE a.at >= ? AND a.at < ? GROUP BY day, a.outcome`), start, day.Microseconds(), evidence.PredicateSignatures, start, end)
+	if err != nil {
+		return nil, err
+	}
+	err = each(rows, func() error {
+		var i int64
+		var outcome string
+		var n, pinned, signed int
+		if err := rows.Scan(&i, &outcome, &n, &pinned, &signed); err != nil {
+			return err
+		}
+		d := &out[i]
+		d.Admissions[outcome] += n
+		if outcome != AdmissionDenied {
+			d.Admitted += n
+			d.Pinned += pinned
+			d.Signed += signed
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, s.openFindings(ctx, out)
+}
+
+// openFindings counts, per day end, the findings open then: one pass over
+// the findings that overlap the span, summed per finding document (whose
+// severity is read once).
+func (s *sqlStore) openFindings(ctx context.Context, days []Day) error {
+	var sums []string
+	var args []any
+	for i := range days {
+		end := micros(days[i].Start.Add(day))
+		sums = append(sums, `SUM(CASE WHEN first_seen < ? AND (resolved_at IS NULL OR resolved_at >= ?) THEN 1 ELSE 0 END)`)
+		args = append(args, end, end)
+	}
+	first, last := micros(days[0].Start.Add(day)), micros(days[len(days)-1].Start.Add(day))
+	args = append(args, last, first)
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT document_id, `+strings.Join(sums, ", ")+` FROM subject_findings
+		WHERE first_seen < ? AND (resolved_at IS NULL OR resolved_at >= ?) GROUP BY document_id`), args...)
+	if err != nil {
+		return err
+	}
+	counts := map[int64][]int{}
+	err = each(rows, func() error {
+		var id int64
+		n := make([]int, len(days))
+		dest := []any{&id}
+		for i := range n {
+			dest = append(dest, &n[i])
+		}
+		if err := rows.Scan(dest...); err != nil {
+			return err
+		}
+		counts[id] = n
+		return nil
+	})
+	if err != nil || len(counts) == 0 {
+		return err
+	}
+	ids := make([]any, 0, len(counts))
+	for id := range counts {
+		ids = append(ids, id)
+	}
+	for len(ids) > 0 {
+		chunk := ids[:min(len(ids), 500)]
+		ids = ids[len(chunk):]
+		rows, err := s.db.QueryContext(ctx, s.q(`SELECT id, finding FROM finding_documents WHERE id IN (?`+strings.Repeat(", ?", len(chunk)-1)+`)`), chunk...)
+		if err != nil {
+			return err
+		}
+		if err := each(rows, func() error {
+			var id int64
+			var doc []byte
+			if err := rows.Scan(&id, &doc); err != nil {
+				return err
+			}
+			var f struct {
+				Severity    evidence.Severity     `json:"severity"`
+				Suppression *evidence.Suppression `json:"suppression"`
+			}
+			if err := json.Unmarshal(doc, &f); err != nil {
+				return fmt.Errorf("finding document %d: %w", id, err)
+			}
+			if f.Suppression != nil {
+				return nil
+			}
+			rating := f.Severity.Rating
+			if rating == "" {
+				rating = evidence.SeverityUnknown
+			}
+			for i, c := range counts[id] {
+				if c > 0 {
+					days[i].OpenFindings[rating] += c
+				}
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Exceptions lists every stored exception, soonest expiry first.
+func (s *sqlStore) Exceptions(ctx context.Context) ([]evidence.Exception, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT exception FROM exceptions ORDER BY expires_at, namespace, name`)
+	if err != nil {
+		return nil, err
+	}
+	out := []evidence.Exception{}
+	err = each(rows, func() error {
+		var doc []byte
+		if err := rows.Scan(&doc); err != nil {
+			return err
+		}
+		var e evidence.Exception
+		if err := json.Unmarshal(doc, &e); err != nil {
+			return err
+		}
+		out = append(out, e)
+		return nil
+	})
+	return out, err
+}
