@@ -24,6 +24,7 @@ import (
 	"github.com/dossier-dev/dossier/internal/registry"
 	"github.com/dossier-dev/dossier/internal/store"
 	"github.com/dossier-dev/dossier/internal/tokens"
+	"github.com/dossier-dev/dossier/internal/ui"
 )
 
 func (a *app) serveCommand() *cobra.Command {
@@ -147,6 +148,13 @@ stops it gracefully: requests in flight, uploads included, finish.`,
 			mux.Handle("/v2/", reg)
 			mux.Handle("/api/v1/hooks/", reg.Hooks())
 			mux.HandleFunc("GET /healthz", healthz)
+			pages, err := ui.New(ui.Options{Store: st, Auth: tokens.NewAuthenticator(st, time.Now), Exceptions: a.fileExceptions(wf.exceptions)})
+			if err != nil {
+				return err
+			}
+			mux.Handle("/ui/", pages)
+			mux.Handle("GET /{$}", http.RedirectHandler("/ui/", http.StatusSeeOther))
+			mux.Handle("GET /ui", http.RedirectHandler("/ui/", http.StatusSeeOther))
 			var certs *admission.CertificateFiles
 			if certFile != "" {
 				if certs, err = admission.LoadCertificateFiles(certFile, keyFile); err != nil {
@@ -259,6 +267,22 @@ func (a *app) sweep(ctx context.Context, reg *registry.Registry, exceptionFiles 
 		a.logf("retention: %v", err)
 	case len(swept.Deleted) > 0:
 		a.logf("retention deleted %d digests, kept %d", len(swept.Deleted), swept.Kept)
+	}
+}
+
+// fileExceptions reads the exception files as they are now, for the UI:
+// a file that cannot be read is logged and shows nothing.
+func (a *app) fileExceptions(files []string) func() []evidence.Exception {
+	if len(files) == 0 {
+		return nil
+	}
+	return func() []evidence.Exception {
+		docs, err := policy.Load(files...)
+		if err != nil {
+			a.logf("exceptions not shown: %v", err)
+			return nil
+		}
+		return docs.Exceptions
 	}
 }
 

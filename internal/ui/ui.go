@@ -1,0 +1,258 @@
+// Package ui is dossier's web interface: server-rendered pages over the
+// evidence store — an overview of what a mature team measures, the dossier
+// of one digest, the responder's search, the exceptions in force and the
+// tokens. Pages are plain HTML with embedded styles and SVG charts drawn
+// here: nothing is fetched from elsewhere, no script runs, and they work
+// offline, on a narrow window and with the keyboard alone. Every page
+// needs a dossier token (the registry's); a token sees only the
+// repositories it reaches, and only admins see the token list.
+package ui
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/dossier-dev/dossier/internal/evidence"
+	"github.com/dossier-dev/dossier/internal/store"
+	"github.com/dossier-dev/dossier/internal/tokens"
+)
+
+//go:embed templates/*.html
+var templateFiles embed.FS
+
+//go:embed static
+var staticFiles embed.FS
+
+// Options configure the UI.
+type Options struct {
+	Store store.Store
+	// Auth finds the actor of a token.
+	Auth *tokens.Authenticator
+	// Now is the clock expiries and the overview's days are judged by.
+	Now func() time.Time
+	// Exceptions, when set, returns the exceptions in force from files
+	// (the server's policy files), shown next to the stored ones.
+	Exceptions func() []evidence.Exception
+	// Days is how many days the overview spans (30 when 0).
+	Days int
+}
+
+// UI serves the pages under /ui/.
+type UI struct {
+	o     Options
+	pages map[string]*template.Template
+}
+
+// cookieName holds the token a browser logged in with.
+const cookieName = "dossier_token"
+
+// New parses the pages and returns the UI.
+func New(o Options) (*UI, error) {
+	if o.Store == nil || o.Auth == nil {
+		return nil, errors.New("the UI needs the evidence store and the token authenticator")
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Days == 0 {
+		o.Days = 30
+	}
+	u := &UI{o: o, pages: map[string]*template.Template{}}
+	for _, page := range []string{"login", "overview", "artifact", "search", "exceptions", "tokens", "error"} {
+		t, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFiles, "templates/layout.html", "templates/"+page+".html")
+		if err != nil {
+			return nil, fmt.Errorf("page %s: %w", page, err)
+		}
+		u.pages[page] = t
+	}
+	return u, nil
+}
+
+// ServeHTTP routes /ui/….
+func (u *UI) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	h := w.Header()
+	// nothing runs and nothing is fetched from elsewhere
+	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("Cache-Control", "no-store")
+	path := strings.TrimPrefix(req.URL.Path, "/ui")
+	if strings.HasPrefix(path, "/static/") {
+		h.Set("Cache-Control", "max-age=3600")
+		sub, _ := fs.Sub(staticFiles, "static")
+		http.StripPrefix("/ui/static/", http.FileServerFS(sub)).ServeHTTP(w, req)
+		return
+	}
+	switch path {
+	case "/login":
+		u.login(w, req)
+		return
+	case "/logout":
+		u.logout(w, req)
+		return
+	}
+	if req.Method != http.MethodGet && req.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		u.fail(w, req, nil, http.StatusMethodNotAllowed, "these pages are read-only")
+		return
+	}
+	actor, err := u.actor(req)
+	if err != nil {
+		u.render(w, req, http.StatusUnauthorized, "login", nil, loginPage{Next: req.URL.RequestURI(), Error: err.Error()})
+		return
+	}
+	if actor == nil {
+		http.Redirect(w, req, "/ui/login?next="+url.QueryEscape(req.URL.RequestURI()), http.StatusSeeOther)
+		return
+	}
+	v := &viewer{actor}
+	switch path {
+	case "", "/":
+		u.overview(w, req, v)
+	case "/artifact":
+		u.artifact(w, req, v)
+	case "/search":
+		u.search(w, req, v)
+	case "/exceptions":
+		u.exceptions(w, req, v)
+	case "/tokens":
+		u.tokens(w, req, v)
+	default:
+		u.fail(w, req, v, http.StatusNotFound, "no such page: "+req.URL.Path)
+	}
+}
+
+// actor is the token's actor from the Authorization header or the login
+// cookie: nil when there is neither.
+func (u *UI) actor(req *http.Request) (*tokens.Actor, error) {
+	if req.Header.Get("Authorization") != "" {
+		return u.o.Auth.Request(req)
+	}
+	c, err := req.Cookie(cookieName)
+	if err != nil || c.Value == "" {
+		return nil, nil
+	}
+	a, err := u.o.Auth.Secret(req.Context(), c.Value)
+	if err != nil {
+		return nil, fmt.Errorf("log in again: %w", err)
+	}
+	return a, nil
+}
+
+type loginPage struct {
+	Next, Error string
+}
+
+// maxLoginBytes bounds the login form.
+const maxLoginBytes = 4 << 10
+
+func (u *UI) login(w http.ResponseWriter, req *http.Request) {
+	next := safeNext(req.FormValue("next"))
+	switch req.Method {
+	case http.MethodGet, http.MethodHead:
+		u.render(w, req, http.StatusOK, "login", nil, loginPage{Next: next})
+	case http.MethodPost:
+		req.Body = http.MaxBytesReader(w, req.Body, maxLoginBytes)
+		if err := req.ParseForm(); err != nil {
+			u.render(w, req, http.StatusBadRequest, "login", nil, loginPage{Next: next, Error: "the form could not be read: " + err.Error()})
+			return
+		}
+		secret := strings.TrimSpace(req.PostForm.Get("token"))
+		if _, err := u.o.Auth.Secret(req.Context(), secret); err != nil {
+			u.render(w, req, http.StatusUnauthorized, "login", nil, loginPage{Next: next, Error: err.Error()})
+			return
+		}
+		http.SetCookie(w, &http.Cookie{Name: cookieName, Value: secret, Path: "/ui/", HttpOnly: true, Secure: req.TLS != nil,
+			SameSite: http.SameSiteStrictMode, MaxAge: int((12 * time.Hour).Seconds())})
+		http.Redirect(w, req, next, http.StatusSeeOther)
+	default:
+		w.Header().Set("Allow", "GET, POST")
+		u.fail(w, req, nil, http.StatusMethodNotAllowed, "log in with GET or POST")
+	}
+}
+
+func (u *UI) logout(w http.ResponseWriter, req *http.Request) {
+	if req.Method != http.MethodPost {
+		w.Header().Set("Allow", "POST")
+		u.fail(w, req, nil, http.StatusMethodNotAllowed, "log out with POST")
+		return
+	}
+	http.SetCookie(w, &http.Cookie{Name: cookieName, Path: "/ui/", HttpOnly: true, Secure: req.TLS != nil, SameSite: http.SameSiteStrictMode, MaxAge: -1})
+	http.Redirect(w, req, "/ui/login", http.StatusSeeOther)
+}
+
+// safeNext keeps a login's destination on these pages.
+func safeNext(next string) string {
+	if !strings.HasPrefix(next, "/ui/") || strings.HasPrefix(next, "//") || strings.ContainsAny(next, "\\\r\n") {
+		return "/ui/"
+	}
+	return next
+}
+
+// viewer is the actor a page is rendered for.
+type viewer struct{ actor *tokens.Actor }
+
+// Sees reports whether the viewer may see a repository's evidence. Stored
+// repositories name their registry host ("registry.example/team/app");
+// tokens name repositories as the registry does ("team/app").
+func (v *viewer) Sees(repository string) bool {
+	if v.actor.Reaches(repository) {
+		return true
+	}
+	host, rest, ok := strings.Cut(repository, "/")
+	return ok && (strings.ContainsAny(host, ".:") || host == "localhost") && v.actor.Reaches(rest)
+}
+
+// Admin reports whether the viewer sees the token list.
+func (v *viewer) Admin() bool { return v.actor.Has(store.RoleAdmin) }
+
+// Name is who is logged in.
+func (v *viewer) Name() string { return v.actor.Name + " (" + v.actor.Role + ")" }
+
+// page is what every page's layout reads.
+type page struct {
+	Title  string
+	Viewer *viewer
+	Now    time.Time
+	Data   any
+}
+
+func (u *UI) render(w http.ResponseWriter, req *http.Request, status int, name string, v *viewer, data any) {
+	var b strings.Builder
+	title := map[string]string{"login": "Log in", "overview": "Overview", "artifact": "Artifact", "search": "Search",
+		"exceptions": "Exceptions", "tokens": "Tokens", "error": "Error"}[name]
+	if err := u.pages[name].Execute(&b, page{Title: title, Viewer: v, Now: u.o.Now(), Data: data}); err != nil {
+		http.Error(w, "the page could not be rendered: "+err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	if req.Method != http.MethodHead {
+		fmt.Fprint(w, b.String())
+	}
+}
+
+type errorPage struct {
+	Status  int
+	Message string
+}
+
+func (u *UI) fail(w http.ResponseWriter, req *http.Request, v *viewer, status int, message string) {
+	u.render(w, req, status, "error", v, errorPage{Status: status, Message: message})
+}
+
+// storeFailed reports a store that could not answer.
+func (u *UI) storeFailed(w http.ResponseWriter, req *http.Request, v *viewer, err error) {
+	if errors.Is(err, context.Canceled) {
+		return
+	}
+	u.fail(w, req, v, http.StatusServiceUnavailable, "the evidence store could not answer: "+err.Error())
+}
