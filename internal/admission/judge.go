@@ -12,6 +12,7 @@ import (
 
 	"github.com/dossier-dev/dossier/internal/collect"
 	"github.com/dossier-dev/dossier/internal/evidence"
+	"github.com/dossier-dev/dossier/internal/metrics"
 	"github.com/dossier-dev/dossier/internal/oci"
 	"github.com/dossier-dev/dossier/internal/policy"
 )
@@ -44,6 +45,7 @@ type judge struct {
 	// gatherings and resolutions count the work done, hits the answers
 	// the caches gave
 	gatherings, resolutions, hits atomic.Int64
+	metrics                       *metrics.Metrics
 }
 
 type gathering struct {
@@ -59,9 +61,9 @@ type resolution struct {
 	expires time.Time
 }
 
-func newJudge(registry oci.RegistryOptions, evidenceTTL, tagTTL time.Duration, now func() time.Time) *judge {
+func newJudge(registry oci.RegistryOptions, evidenceTTL, tagTTL time.Duration, now func() time.Time, m *metrics.Metrics) *judge {
 	registry.ShareClients()
-	return &judge{registry: registry, evidenceTTL: evidenceTTL, tagTTL: tagTTL, now: now,
+	return &judge{registry: registry, evidenceTTL: evidenceTTL, tagTTL: tagTTL, now: now, metrics: m,
 		evidence: map[string]*gathering{}, tags: map[string]*resolution{}}
 }
 
@@ -140,6 +142,7 @@ func (j *judge) gather(ctx context.Context, rules *Rules, art *oci.Artifact, ref
 	if ok {
 		j.mu.Unlock()
 		j.hits.Add(1)
+		j.metrics.CacheLookup(true)
 		select {
 		case <-g.done:
 			return g.ev
@@ -153,8 +156,11 @@ func (j *judge) gather(ctx context.Context, rules *Rules, art *oci.Artifact, ref
 	j.evidence[key] = g
 	j.pruneLocked()
 	j.mu.Unlock()
+	j.metrics.CacheLookup(false)
 	// the gathering outlives a cancelled request that others may share
+	start := time.Now()
 	g.ev = collect.Collect(context.WithoutCancel(ctx), rules.Set, art, reference, rules.Collect)
+	j.metrics.Verification(time.Since(start))
 	if len(g.ev.Unavailable) == 0 {
 		g.expires = j.now().Add(j.evidenceTTL)
 	}

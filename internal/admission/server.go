@@ -49,13 +49,15 @@ func DecodeReview(body []byte) (*admissionv1.AdmissionReview, error) {
 // /admission/validate and /admission/mutate.
 func (w *Webhook) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("POST /admission/validate", w.serve(w.Validate))
-	mux.Handle("POST /admission/mutate", w.serve(w.Mutate))
+	mux.Handle("POST /admission/validate", w.serve("validate", w.Validate))
+	mux.Handle("POST /admission/mutate", w.serve("mutate", w.Mutate))
 	return mux
 }
 
-func (w *Webhook) serve(answer func(context.Context, *admissionv1.AdmissionReview) (*admissionv1.AdmissionReview, Judgement)) http.Handler {
+func (w *Webhook) serve(operation string, answer func(context.Context, *admissionv1.AdmissionReview) (*admissionv1.AdmissionReview, Judgement)) http.Handler {
 	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		defer func() { w.metrics.Admission(operation, time.Since(start)) }()
 		body, err := io.ReadAll(http.MaxBytesReader(rw, r.Body, MaxReviewBytes))
 		if err != nil {
 			status := http.StatusBadRequest

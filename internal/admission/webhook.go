@@ -12,6 +12,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/dossier-dev/dossier/internal/evidence"
+	"github.com/dossier-dev/dossier/internal/metrics"
 	"github.com/dossier-dev/dossier/internal/oci"
 	"github.com/dossier-dev/dossier/internal/policy"
 	"github.com/dossier-dev/dossier/internal/store"
@@ -37,7 +38,9 @@ type Options struct {
 	// Pods' digests deployed; OnStoreError hears of decisions it lost.
 	Store        store.Store
 	OnStoreError func(error)
-	Now          func() time.Time
+	// Metrics, when set, observes reviews, decisions and verifications.
+	Metrics *metrics.Metrics
+	Now     func() time.Time
 }
 
 // Webhook answers AdmissionReviews with the rules in force.
@@ -47,6 +50,7 @@ type Webhook struct {
 	judge    *judge
 	labels   func(ctx context.Context, namespace string) (map[string]string, error)
 	recorder *recorder
+	metrics  *metrics.Metrics
 	now      func() time.Time
 }
 
@@ -62,7 +66,8 @@ func New(rules func() *Rules, opts Options) *Webhook {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	w := &Webhook{failOpen: opts.FailOpen, rules: rules, judge: newJudge(opts.Registry, opts.EvidenceTTL, opts.TagTTL, opts.Now), labels: opts.NamespaceLabels, now: opts.Now}
+	w := &Webhook{failOpen: opts.FailOpen, rules: rules, judge: newJudge(opts.Registry, opts.EvidenceTTL, opts.TagTTL, opts.Now, opts.Metrics), labels: opts.NamespaceLabels,
+		metrics: opts.Metrics, now: opts.Now}
 	if opts.Store != nil {
 		w.recorder = newRecorder(opts.Store, opts.OnStoreError)
 	}
@@ -234,14 +239,35 @@ func (w *Webhook) Validate(ctx context.Context, review *admissionv1.AdmissionRev
 		}
 	}
 	resp.Allowed = len(denials) == 0
+	decided := admissions(review.Request, j, w.now())
+	for _, a := range decided {
+		w.metrics.Decision(a.Outcome, a.Namespace, decidingPolicy(a.Decision))
+	}
 	if w.recorder != nil && (review.Request.DryRun == nil || !*review.Request.DryRun) {
-		w.recorder.add(admissions(review.Request, j, w.now()))
+		w.recorder.add(decided)
 	}
 	if !resp.Allowed {
 		resp.Result = &metav1.Status{Status: metav1.StatusFailure, Code: 403, Reason: metav1.StatusReasonForbidden,
 			Message: "dossier: " + strings.Join(denials, "; ")}
 	}
 	return respond(review, resp), j
+}
+
+// decidingPolicy names the policy behind a decision: the first whose rule
+// failed, else the first that matched ("" when there was no decision).
+func decidingPolicy(d *evidence.Decision) string {
+	if d == nil {
+		return ""
+	}
+	for _, r := range d.Rules {
+		if r.Outcome == evidence.OutcomeFail {
+			return r.Policy
+		}
+	}
+	if len(d.Policies) > 0 {
+		return d.Policies[0]
+	}
+	return ""
 }
 
 // Mutate answers a mutating review: every image a policy matches is

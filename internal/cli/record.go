@@ -162,7 +162,7 @@ func (a *app) recordTrust(set *policy.Set, keyFiles []string, trustedRootPath st
 		return nil, err
 	}
 	if rootErr != nil {
-		fmt.Fprintln(a.stderr, "warning: keyless signatures are recorded as unverified:", rootErr)
+		a.warnf("warning: keyless signatures are recorded as unverified: %v", rootErr)
 	}
 	return collect.TrustFor(withKeys, trusted, rootErr, time.Now())
 }
@@ -179,7 +179,7 @@ func (a *app) loadSet(policies, exceptions []string) (*policy.Set, error) {
 		return nil, err
 	}
 	for _, w := range docs.Warnings {
-		fmt.Fprintln(a.stderr, "warning:", w)
+		a.warnf("warning: %s", w)
 	}
 	set.Policies, set.Exceptions = docs.Policies, docs.Exceptions
 	return set, nil

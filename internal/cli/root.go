@@ -41,6 +41,8 @@ type app struct {
 	// log is what long-running commands report through: JSON lines on
 	// stderr, which log collectors parse
 	log *slog.Logger
+	// serving marks a long-running server: warnings become log lines
+	serving bool
 }
 
 // Main runs dossier with args and returns the exit code.
@@ -125,8 +127,13 @@ func advice(err error) string {
 	return ""
 }
 
-// warnf prints a line to stderr, as the one-shot commands warn.
+// warnf prints a line to stderr, as the one-shot commands warn; a server
+// logs it as a warning instead, so that every line it writes is JSON.
 func (a *app) warnf(format string, args ...any) {
+	if a.serving {
+		a.log.Warn(strings.TrimPrefix(fmt.Sprintf(format, args...), "warning: "))
+		return
+	}
 	fmt.Fprintf(a.stderr, format+"\n", args...)
 }
 

@@ -18,6 +18,7 @@ import (
 	"github.com/dossier-dev/dossier/internal/admission"
 	"github.com/dossier-dev/dossier/internal/collect"
 	"github.com/dossier-dev/dossier/internal/evidence"
+	"github.com/dossier-dev/dossier/internal/metrics"
 	"github.com/dossier-dev/dossier/internal/oci"
 	"github.com/dossier-dev/dossier/internal/pipeline"
 	"github.com/dossier-dev/dossier/internal/policy"
@@ -52,6 +53,7 @@ stops it gracefully: requests in flight, uploads included, finish.`,
 					return err
 				}
 			}
+			a.serving = true
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM)
 			defer stop()
 			var rules []registry.TagRule
@@ -121,6 +123,8 @@ stops it gracefully: requests in flight, uploads included, finish.`,
 			if err := a.firstAdminToken(ctx, st, sf.dataDir); err != nil {
 				return err
 			}
+			m := a.serverMetrics(st, sf.dataDir, wf.exceptions)
+			st = metrics.Store(st, m)
 			storage := registry.Options{RootDirectory: filepath.Join(sf.dataDir, "registry")}
 			if s3.Bucket != "" {
 				// keys from the environment, never from the command line
@@ -128,7 +132,7 @@ stops it gracefully: requests in flight, uploads included, finish.`,
 				storage = registry.Options{S3: &s3}
 			}
 			reg, err := registry.New(ctx, registry.Options{RootDirectory: storage.RootDirectory, S3: storage.S3, Store: st, ImmutableTags: rules,
-				AnonymousPull: anonymousPull, Quarantine: quarantine, Retention: retentionRules, OnError: func(err error) { a.logf("registry: %v", err) }})
+				AnonymousPull: anonymousPull, Quarantine: quarantine, Retention: retentionRules, Metrics: m, OnError: func(err error) { a.logf("registry: %v", err) }})
 			if err != nil {
 				return err
 			}
@@ -147,7 +151,6 @@ stops it gracefully: requests in flight, uploads included, finish.`,
 			mux := http.NewServeMux()
 			mux.Handle("/v2/", reg)
 			mux.Handle("/api/v1/hooks/", reg.Hooks())
-			mux.HandleFunc("GET /healthz", healthz)
 			pages, err := ui.New(ui.Options{Store: st, Auth: tokens.NewAuthenticator(st, time.Now), Exceptions: a.fileExceptions(wf.exceptions)})
 			if err != nil {
 				return err
@@ -162,14 +165,14 @@ stops it gracefully: requests in flight, uploads included, finish.`,
 				}
 			}
 			if len(wf.policies) > 0 {
-				handler, closeWebhook, err := a.startWebhook(ctx, &wf, sf.dataDir, st)
+				handler, closeWebhook, err := a.startWebhook(ctx, &wf, sf.dataDir, st, m)
 				if err != nil {
 					return err
 				}
 				defer closeWebhook()
 				mux.Handle("/admission/", handler)
 			}
-			return a.serveUntilStopped(ctx, listen, mux, certs)
+			return a.runServer(ctx, listen, mux, certs, m)
 		},
 	}
 	sf.register(cmd)

@@ -6,7 +6,9 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -232,11 +234,81 @@ spec:
 	}
 	resp.Body.Close()
 
+	// the UI: a browser logs in with a token and gets a cookie; a reader's
+	// token opens the dossier of what it reaches
+	client := &http.Client{Transport: transport, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err = client.PostForm("https://"+addr+"/ui/login", url.Values{"token": {admin}, "next": {"/ui/"}})
+	if err != nil || resp.StatusCode != http.StatusSeeOther || len(resp.Cookies()) != 1 || !resp.Cookies()[0].Secure {
+		t.Fatalf("UI login: %v %v", resp, err)
+	}
+	overview, _ := http.NewRequest(http.MethodGet, "https://"+addr+"/ui/", nil)
+	overview.AddCookie(resp.Cookies()[0])
+	// the webhook records its decisions within a moment
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		page := fetch(t, client, overview)
+		if strings.Contains(page, "<strong>1</strong> images admitted") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("UI overview:\n%s", page)
+		}
+	}
+	artifact, _ := http.NewRequest(http.MethodGet, "https://"+addr+"/ui/artifact?ref="+url.QueryEscape(addr+"/team/web@"+desc.Digest.String()), nil)
+	artifact.Header.Set("Authorization", "Bearer "+pull)
+	if page := fetch(t, client, artifact); !strings.Contains(page, "pkg:npm/lodash@4.17.20") {
+		t.Errorf("UI artifact page for a reader:\n%s", page)
+	}
+
+	// the metrics of what happened
+	scrape, _ := http.NewRequest(http.MethodGet, "https://"+addr+"/metrics", nil)
+	exposed := fetch(t, client, scrape)
+	for _, want := range []string{
+		`dossier_registry_request_duration_seconds_count{code="201",method="PUT",route="manifests"}`,
+		`dossier_registry_request_duration_seconds_count{code="403",method="PUT",route="manifests"}`, // the immutable tag's refusal
+		`dossier_admission_request_duration_seconds_count{operation="validate"} 1`,
+		`dossier_admission_decisions_total{namespace="prod",policy="require-signed",result="allowed"} 1`,
+		`dossier_verification_cache_requests_total{result="miss"} 1`,
+		`dossier_verification_duration_seconds_count 1`,
+		`dossier_scan_duration_seconds_count{kind="scan",result="done"}`,
+		"dossier_scan_queue_depth ", `dossier_exceptions{state="active"} 0`,
+		`dossier_store_query_duration_seconds_count{operation="dossier"}`,
+		`dossier_store_query_duration_seconds_count{operation="token_by_hash"}`,
+		"go_goroutines ", "process_resident_memory_bytes ",
+	} {
+		if !strings.Contains(exposed, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
 	stopped = true
-	for range lines {
+	for l := range lines {
+		logged = append(logged, l)
+	}
+	// every log line is JSON; requests carry IDs; no token is ever logged
+	requests := 0
+	for _, l := range logged {
+		var entry map[string]any
+		if err := json.Unmarshal([]byte(l), &entry); err != nil {
+			t.Errorf("a log line that is not JSON: %s", l)
+			continue
+		}
+		if entry["msg"] == "request" && entry["request_id"] != "" && entry["path"] != nil {
+			requests++
+		}
+		for _, secret := range []string{admin, pull, strings.TrimSpace(reader.stdout)} {
+			if strings.Contains(l, secret) {
+				t.Errorf("a token is in the log: %s", l)
+			}
+		}
+		if strings.Contains(l, "PRIVATE KEY") || strings.Contains(l, "dsr_") {
+			t.Errorf("a secret is in the log: %s", l)
+		}
+	}
+	if requests < 10 {
+		t.Errorf("%d requests logged", requests)
 	}
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("dossier serve did not stop cleanly: %v", err)
@@ -367,6 +439,21 @@ immutableTags: ["team/**:v*"]
 	if _, err := os.Stat(filepath.Join(dir, "state", "registry")); err != nil {
 		t.Errorf("the data directory is not the file's: %v", err)
 	}
+}
+
+// fetch returns a page that must answer 200.
+func fetch(t *testing.T, client *http.Client, req *http.Request) string {
+	t.Helper()
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatalf("%s: %v", req.URL, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("%s: %d\n%s", req.URL, resp.StatusCode, b)
+	}
+	return string(b)
 }
 
 // startServe runs dossier serve as its own process until the test ends,

@@ -3,14 +3,13 @@ package cli
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -18,6 +17,9 @@ import (
 
 	"github.com/dossier-dev/dossier/internal/admission"
 	"github.com/dossier-dev/dossier/internal/collect"
+	"github.com/dossier-dev/dossier/internal/metrics"
+	"github.com/dossier-dev/dossier/internal/registry"
+	"github.com/dossier-dev/dossier/internal/server"
 	"github.com/dossier-dev/dossier/internal/store"
 )
 
@@ -48,7 +50,7 @@ func (f *webhookFlags) register(cmd *cobra.Command) {
 // startWebhook loads the policies and makes the webhook, recording into st
 // when given; the policies are re-read until ctx ends. close flushes the
 // decisions still on their way to the store.
-func (a *app) startWebhook(ctx context.Context, f *webhookFlags, dataDir string, st store.Store) (handler http.Handler, close func(), err error) {
+func (a *app) startWebhook(ctx context.Context, f *webhookFlags, dataDir string, st store.Store, m *metrics.Metrics) (handler http.Handler, close func(), err error) {
 	opts := collect.Options{Timeout: 8 * time.Second}
 	closeDB, err := localScanning(dataDir, &opts)
 	if err != nil {
@@ -65,7 +67,7 @@ func (a *app) startWebhook(ctx context.Context, f *webhookFlags, dataDir string,
 	if len(rules.Rules().Set.Policies) == 0 {
 		return fail(usageError("%v holds no policies", f.policies))
 	}
-	wopts := admission.Options{Registry: a.registry, EvidenceTTL: f.evidenceTTL, FailOpen: f.failOpen}
+	wopts := admission.Options{Registry: a.registry, EvidenceTTL: f.evidenceTTL, FailOpen: f.failOpen, Metrics: m}
 	api := f.api
 	if api.URL == "" {
 		api, _ = admission.InCluster()
@@ -91,39 +93,21 @@ func (a *app) startWebhook(ctx context.Context, f *webhookFlags, dataDir string,
 	return w.Handler(), func() { w.Close(); closeDB() }, nil
 }
 
-// serveUntilStopped serves handler on listen (TLS when certs are given)
-// until ctx ends, then shuts down gracefully: requests in flight finish.
-func (a *app) serveUntilStopped(ctx context.Context, listen string, handler http.Handler, certs *admission.CertificateFiles) error {
-	ln, err := net.Listen("tcp", listen)
-	if err != nil {
-		return err
-	}
-	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
-	scheme := "http"
+// runServer serves handler on listen (TLS when certs are given), with
+// /healthz, /metrics and an access log, until ctx ends; then it stops
+// gracefully.
+func (a *app) runServer(ctx context.Context, listen string, handler http.Handler, certs *admission.CertificateFiles, m *metrics.Metrics) error {
+	o := server.Options{Listen: listen, Handler: handler, Metrics: m.Handler(), Log: a.log,
+		Observe: func(req *http.Request, status int, took time.Duration) {
+			if strings.HasPrefix(req.URL.Path, "/v2/") || req.URL.Path == "/v2" {
+				m.RegistryRequest(req.Method, registry.RouteOf(req.URL.Path), status, took)
+			}
+		}}
 	if certs != nil {
-		scheme = "https"
-		srv.TLSConfig = &tls.Config{GetCertificate: certs.GetCertificate, MinVersion: tls.VersionTLS12}
+		o.Certificate = certs.GetCertificate
 	}
-	a.logf("listening on %s://%s", scheme, ln.Addr())
-	served := make(chan error, 1)
-	go func() {
-		if certs != nil {
-			served <- srv.ServeTLS(ln, "", "")
-		} else {
-			served <- srv.Serve(ln)
-		}
-	}()
-	select {
-	case err := <-served:
-		return err
-	case <-ctx.Done():
-	}
-	shutdown, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	return srv.Shutdown(shutdown)
+	return server.Run(ctx, o)
 }
-
-func healthz(rw http.ResponseWriter, _ *http.Request) { rw.WriteHeader(http.StatusNoContent) }
 
 func (a *app) webhookCommand() *cobra.Command {
 	var sf storeFlags
@@ -149,6 +133,7 @@ registry.`,
 			if certFile == "" || keyFile == "" {
 				return usageError("give --tls-cert and --tls-key (dossier webhook certificate makes a pair)")
 			}
+			a.serving = true
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM)
 			defer stop()
 			certs, err := admission.LoadCertificateFiles(certFile, keyFile)
@@ -162,15 +147,18 @@ registry.`,
 				}
 				defer st.Close()
 			}
-			handler, closeWebhook, err := a.startWebhook(ctx, &wf, sf.dataDir, st)
+			m := a.serverMetrics(st, sf.dataDir, wf.exceptions)
+			if st != nil {
+				st = metrics.Store(st, m)
+			}
+			handler, closeWebhook, err := a.startWebhook(ctx, &wf, sf.dataDir, st, m)
 			if err != nil {
 				return err
 			}
 			defer closeWebhook()
 			mux := http.NewServeMux()
 			mux.Handle("/admission/", handler)
-			mux.HandleFunc("GET /healthz", healthz)
-			return a.serveUntilStopped(ctx, listen, mux, certs)
+			return a.runServer(ctx, listen, mux, certs, m)
 		},
 	}
 	sf.register(cmd)

@@ -96,3 +96,19 @@ func SplitPURL(p string) (base, version string) {
 	base, version, _ = strings.Cut(p, "@")
 	return base, version
 }
+
+// MergeExceptions lists first's exceptions, then those of second that
+// first has none of the same namespace and name of: where one kind of
+// source (policy files) overrides another (the evidence store).
+func MergeExceptions(first, second []Exception) []Exception {
+	seen := map[[2]string]bool{}
+	out := make([]Exception, 0, len(first)+len(second))
+	for _, e := range append(append([]Exception{}, first...), second...) {
+		key := [2]string{e.Namespace, e.Name}
+		if !seen[key] {
+			seen[key] = true
+			out = append(out, e)
+		}
+	}
+	return out
+}

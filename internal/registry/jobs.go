@@ -108,7 +108,9 @@ func (r *Registry) work(ctx context.Context, grace time.Duration, process Proces
 			defer close(renewed)
 			r.renewLease(jobCtx, job.ID)
 		}()
+		started := time.Now()
 		err = protect(func() error { return process(jobCtx, *job, transport) })
+		r.metrics.Scan(job.Kind, err != nil, time.Since(started))
 		if jobCtx.Err() != nil && err != nil {
 			err = fmt.Errorf("interrupted by shutdown: %w", err)
 		}

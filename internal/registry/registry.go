@@ -30,6 +30,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/dossier-dev/dossier/internal/evidence"
+	"github.com/dossier-dev/dossier/internal/metrics"
 	"github.com/dossier-dev/dossier/internal/policy"
 	"github.com/dossier-dev/dossier/internal/store"
 	"github.com/dossier-dev/dossier/internal/tokens"
@@ -74,6 +75,8 @@ type Options struct {
 	// OnError hears of bookkeeping that failed after a request succeeded
 	// (a referrer not indexed, a tag move or an event not recorded).
 	OnError func(error)
+	// Metrics, when set, observes scan jobs.
+	Metrics *metrics.Metrics
 	Now     func() time.Time
 }
 
@@ -107,6 +110,7 @@ type Registry struct {
 	store         store.Store
 	rules         []TagRule
 	auth          *tokens.Authenticator
+	metrics       *metrics.Metrics
 	now           func() time.Time
 	anonymousPull bool
 	onError       func(error)
@@ -170,9 +174,24 @@ func New(ctx context.Context, o Options) (reg *Registry, err error) {
 		}
 	}()
 	app := handlers.NewApp(ctx, cfg)
-	return &Registry{app: app, store: o.Store, rules: o.ImmutableTags, auth: tokens.NewAuthenticator(o.Store, o.Now), now: o.Now, anonymousPull: o.AnonymousPull, onError: o.OnError,
+	return &Registry{app: app, store: o.Store, rules: o.ImmutableTags, auth: tokens.NewAuthenticator(o.Store, o.Now), now: o.Now, metrics: o.Metrics, anonymousPull: o.AnonymousPull, onError: o.OnError,
 		wake: make(chan struct{}, 1), quarantine: &quarantine{rules: o.Quarantine, cache: map[string]verdict{}},
 		retention: o.Retention, jobLease: o.JobLease}, nil
+}
+
+// RouteOf names the kind of registry route a path is: manifests, blobs,
+// uploads, tags, referrers, catalog, base, or unknown.
+func RouteOf(path string) string {
+	rt, ok := parseRoute(path)
+	switch {
+	case !ok:
+		return "unknown"
+	case rt.catalog:
+		return "catalog"
+	case rt.kind == "":
+		return "base"
+	}
+	return rt.kind
 }
 
 // ServeHTTP authenticates and authorizes the request, then serves it:

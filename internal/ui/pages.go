@@ -317,8 +317,9 @@ type exceptionView struct {
 	From string
 }
 
-// expiringWithin is how soon an expiry is highlighted.
-const expiringWithin = 7 * day
+// ExpiringWithin is how soon an expiry is highlighted (and counted as
+// expiring by the metrics).
+const ExpiringWithin = 7 * day
 
 // allExceptions merges the files' exceptions with the stored ones (a
 // file's wins over a stored one of the same namespace and name), keeps
@@ -333,20 +334,17 @@ func (u *UI) allExceptions(req *http.Request, v *viewer) ([]exceptionView, error
 		files = u.o.Exceptions()
 	}
 	now := u.o.Now()
-	seen := map[string]bool{}
 	var out []exceptionView
-	for i, e := range append(files, stored...) {
-		key := e.Namespace + "/" + e.Name
-		if seen[key] || e.Subject.Repository != "" && !v.Sees(e.Subject.Repository) || e.Subject.Repository == "" && !v.Sees("**") {
+	for _, e := range evidence.MergeExceptions(files, stored) {
+		if e.Subject.Repository != "" && !v.Sees(e.Subject.Repository) || e.Subject.Repository == "" && !v.Sees("**") {
 			continue
 		}
-		seen[key] = true
-		from := cmp.Or(e.Source, "a policy file")
-		if i >= len(files) {
-			from = "evidence store"
+		from := "evidence store"
+		if e.Source != "" {
+			from = e.Source
 		}
 		left := e.ExpiresAt.Sub(now)
-		out = append(out, exceptionView{Exception: e, Expired: e.Expired(now), Expiring: !e.Expired(now) && left <= expiringWithin, Left: left, From: from})
+		out = append(out, exceptionView{Exception: e, Expired: e.Expired(now), Expiring: !e.Expired(now) && left <= ExpiringWithin, Left: left, From: from})
 	}
 	slices.SortStableFunc(out, func(a, b exceptionView) int { return a.ExpiresAt.Compare(b.ExpiresAt) })
 	return out, nil

@@ -226,3 +226,24 @@ func (d *DB) Status(ctx context.Context) (*Status, error) {
 	}
 	return s, rows.Err()
 }
+
+// LastImport is when data was last imported: the database's version, as
+// Status reports it, without counting the records.
+func (d *DB) LastImport(ctx context.Context) (time.Time, error) {
+	rows, err := d.sql.QueryContext(ctx, `SELECT imported_at FROM imports`)
+	if err != nil {
+		return time.Time{}, err
+	}
+	defer rows.Close()
+	var last time.Time
+	for rows.Next() {
+		var at string
+		if err := rows.Scan(&at); err != nil {
+			return time.Time{}, err
+		}
+		if t, err := time.Parse(time.RFC3339Nano, at); err == nil && t.After(last) {
+			last = t
+		}
+	}
+	return last, rows.Err()
+}

@@ -1,0 +1,202 @@
+// Package metrics is what dossier's servers expose to Prometheus: the
+// admission webhook's latency and decisions, verification time and cache
+// hits, the registry's request latency, the scan queue, the advisory
+// database's age, the evidence store's query time and the exceptions in
+// force. Everything registers on one registry of its own (never the
+// default one, which libraries write to). A nil *Metrics measures
+// nothing, so that packages used without a server need no metrics.
+package metrics
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Metrics holds the collectors.
+type Metrics struct {
+	registry *prometheus.Registry
+
+	admissionDuration    *prometheus.HistogramVec
+	admissionDecisions   *prometheus.CounterVec
+	verificationDuration prometheus.Histogram
+	verificationCache    *prometheus.CounterVec
+	registryDuration     *prometheus.HistogramVec
+	scanDuration         *prometheus.HistogramVec
+	storeDuration        *prometheus.HistogramVec
+}
+
+// latency buckets: 1 ms to 10 s, what an admission deadline allows
+var latency = []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}
+
+// New makes the collectors on a registry of their own, with the Go
+// runtime's and the process's.
+func New() *Metrics {
+	m := &Metrics{registry: prometheus.NewRegistry()}
+	m.admissionDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "dossier_admission_request_duration_seconds",
+		Help: "Time to answer an AdmissionReview, by operation (validate, mutate).", Buckets: latency}, []string{"operation"})
+	m.admissionDecisions = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "dossier_admission_decisions_total",
+		Help: "Admission decisions about images, by result (allowed, denied, audited, waived, failed-open), namespace and deciding policy."},
+		[]string{"result", "namespace", "policy"})
+	m.verificationDuration = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "dossier_verification_duration_seconds",
+		Help: "Time to gather and verify the evidence about one digest (signatures, attestations, scan) when the cache did not hold it.", Buckets: latency})
+	m.verificationCache = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "dossier_verification_cache_requests_total",
+		Help: "Evidence lookups of the admission webhook, by result (hit, miss)."}, []string{"result"})
+	m.registryDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "dossier_registry_request_duration_seconds",
+		Help: "Time to answer a registry (/v2/) request, by method, route (manifests, blobs, uploads, referrers, tags, catalog, base) and status code.", Buckets: latency},
+		[]string{"method", "route", "code"})
+	m.scanDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "dossier_scan_duration_seconds",
+		Help: "Time a scan-on-push job took, by kind (scan, scan-remote, verify) and result (done, failed).", Buckets: []float64{.1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120, 300}},
+		[]string{"kind", "result"})
+	m.storeDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "dossier_store_query_duration_seconds",
+		Help: "Time of an evidence-store operation, by operation.", Buckets: latency}, []string{"operation"})
+	m.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		m.admissionDuration, m.admissionDecisions, m.verificationDuration, m.verificationCache, m.registryDuration, m.scanDuration, m.storeDuration)
+	return m
+}
+
+// Handler serves the metrics in the Prometheus exposition formats.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{Registry: m.registry, Timeout: 10 * time.Second, ErrorHandling: promhttp.ContinueOnError})
+}
+
+// Gauges are values read when Prometheus scrapes: each reader is given a
+// bounded context and its errors leave the gauge out of that scrape.
+type Gauges struct {
+	// QueuedJobs is the scan queue's depth.
+	QueuedJobs func(ctx context.Context) (int, error)
+	// AdvisoryDatabase is when the local advisory database's data was
+	// imported, false when there is none.
+	AdvisoryDatabase func(ctx context.Context) (time.Time, bool, error)
+	// Exceptions counts the exceptions in force and those of them
+	// expiring within a week.
+	Exceptions func(ctx context.Context) (active, expiring int, err error)
+	Now        func() time.Time
+}
+
+// scrapeTimeout bounds what one gauge may take to read.
+const scrapeTimeout = 5 * time.Second
+
+// Watch registers the gauges that have a reader.
+func (m *Metrics) Watch(g Gauges) {
+	if g.Now == nil {
+		g.Now = time.Now
+	}
+	if g.QueuedJobs != nil {
+		m.registry.MustRegister(&gaugeFunc{desc: prometheus.NewDesc("dossier_scan_queue_depth", "Scan-on-push jobs queued or running.", nil, nil),
+			read: func(ctx context.Context) ([]float64, error) {
+				n, err := g.QueuedJobs(ctx)
+				return []float64{float64(n)}, err
+			}})
+	}
+	if g.AdvisoryDatabase != nil {
+		m.registry.MustRegister(&gaugeFunc{desc: prometheus.NewDesc("dossier_advisory_database_age_seconds", "Age of the local advisory database's data.", nil, nil),
+			read: func(ctx context.Context) ([]float64, error) {
+				v, ok, err := g.AdvisoryDatabase(ctx)
+				if !ok || err != nil {
+					return nil, err
+				}
+				return []float64{g.Now().Sub(v).Seconds()}, nil
+			}})
+	}
+	if g.Exceptions != nil {
+		m.registry.MustRegister(&gaugeFunc{desc: prometheus.NewDesc("dossier_exceptions", "Exceptions in force, by state (active, expiring: within 7 days).", []string{"state"}, nil),
+			labels: [][]string{{"active"}, {"expiring"}},
+			read: func(ctx context.Context) ([]float64, error) {
+				active, expiring, err := g.Exceptions(ctx)
+				return []float64{float64(active), float64(expiring)}, err
+			}})
+	}
+}
+
+// gaugeFunc is a gauge read at scrape time whose reader may fail (the
+// client library's GaugeFunc cannot say so).
+type gaugeFunc struct {
+	desc   *prometheus.Desc
+	labels [][]string
+	read   func(ctx context.Context) ([]float64, error)
+}
+
+func (g *gaugeFunc) Describe(ch chan<- *prometheus.Desc) { ch <- g.desc }
+
+func (g *gaugeFunc) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), scrapeTimeout)
+	defer cancel()
+	values, err := g.read(ctx)
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(g.desc, err)
+		return
+	}
+	for i, v := range values {
+		var labels []string
+		if g.labels != nil {
+			labels = g.labels[i]
+		}
+		ch <- prometheus.MustNewConstMetric(g.desc, prometheus.GaugeValue, v, labels...)
+	}
+}
+
+// Admission observes one answered review.
+func (m *Metrics) Admission(operation string, took time.Duration) {
+	if m != nil {
+		m.admissionDuration.WithLabelValues(operation).Observe(took.Seconds())
+	}
+}
+
+// Decision counts one admission decision about an image.
+func (m *Metrics) Decision(result, namespace, policy string) {
+	if m != nil {
+		m.admissionDecisions.WithLabelValues(result, namespace, policy).Inc()
+	}
+}
+
+// Verification observes one gathering of evidence that the cache did not
+// hold.
+func (m *Metrics) Verification(took time.Duration) {
+	if m != nil {
+		m.verificationDuration.Observe(took.Seconds())
+	}
+}
+
+// CacheLookup counts an evidence lookup, hit or miss.
+func (m *Metrics) CacheLookup(hit bool) {
+	if m == nil {
+		return
+	}
+	result := "miss"
+	if hit {
+		result = "hit"
+	}
+	m.verificationCache.WithLabelValues(result).Inc()
+}
+
+// RegistryRequest observes one answered registry request.
+func (m *Metrics) RegistryRequest(method, route string, code int, took time.Duration) {
+	if m != nil {
+		m.registryDuration.WithLabelValues(method, route, strconv.Itoa(code)).Observe(took.Seconds())
+	}
+}
+
+// Scan observes one finished scan-on-push job.
+func (m *Metrics) Scan(kind string, failed bool, took time.Duration) {
+	if m == nil {
+		return
+	}
+	result := "done"
+	if failed {
+		result = "failed"
+	}
+	m.scanDuration.WithLabelValues(kind, result).Observe(took.Seconds())
+}
+
+// StoreQuery observes one evidence-store operation.
+func (m *Metrics) StoreQuery(operation string, took time.Duration) {
+	if m != nil {
+		m.storeDuration.WithLabelValues(operation).Observe(took.Seconds())
+	}
+}

@@ -1,0 +1,71 @@
+package metrics
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+)
+
+func scrape(t *testing.T, m *Metrics) string {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	b, _ := io.ReadAll(rec.Body)
+	if rec.Code != 200 {
+		t.Fatalf("scrape: %d %s", rec.Code, b)
+	}
+	return string(b)
+}
+
+func TestMetrics(t *testing.T) {
+	var none *Metrics // measures nothing, and does not fail
+	none.Admission("validate", time.Millisecond)
+	none.Decision("denied", "prod", "p")
+	none.CacheLookup(true)
+	none.Scan("scan", false, time.Second)
+
+	m := New()
+	now := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+	m.Watch(Gauges{
+		QueuedJobs: func(context.Context) (int, error) { return 0, errors.New("the store is down") },
+		AdvisoryDatabase: func(context.Context) (time.Time, bool, error) {
+			return now.Add(-73 * time.Hour), true, nil
+		},
+		Exceptions: func(context.Context) (int, int, error) { return 5, 2, nil },
+		Now:        func() time.Time { return now },
+	})
+	m.Admission("validate", 3*time.Millisecond)
+	m.Decision("denied", "prod", "release")
+	m.Decision("denied", "prod", "release")
+	m.CacheLookup(true)
+	m.CacheLookup(false)
+	m.Verification(40 * time.Millisecond)
+	m.RegistryRequest("GET", "manifests", 200, time.Millisecond)
+	m.Scan("scan", true, 2*time.Second)
+	m.StoreQuery("dossier", time.Millisecond)
+	text := scrape(t, m)
+	for _, want := range []string{
+		`dossier_admission_request_duration_seconds_bucket{operation="validate",le="0.005"} 1`,
+		`dossier_admission_decisions_total{namespace="prod",policy="release",result="denied"} 2`,
+		`dossier_verification_cache_requests_total{result="hit"} 1`,
+		`dossier_verification_duration_seconds_sum 0.04`,
+		`dossier_registry_request_duration_seconds_count{code="200",method="GET",route="manifests"} 1`,
+		`dossier_scan_duration_seconds_count{kind="scan",result="failed"} 1`,
+		`dossier_store_query_duration_seconds_count{operation="dossier"} 1`,
+		// 73 hours: what the example alert fires on
+		"dossier_advisory_database_age_seconds 262800",
+		`dossier_exceptions{state="active"} 5`, `dossier_exceptions{state="expiring"} 2`,
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("scrape lacks %s", want)
+		}
+	}
+	// a gauge whose reader fails is left out; the rest are served
+	if strings.Contains(text, "dossier_scan_queue_depth ") {
+		t.Error("a queue depth that could not be read was reported")
+	}
+}
