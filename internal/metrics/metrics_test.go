@@ -5,9 +5,14 @@ import (
 	"errors"
 	"io"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
+
+	"gopkg.in/yaml.v3"
 )
 
 func scrape(t *testing.T, m *Metrics) string {
@@ -67,5 +72,50 @@ func TestMetrics(t *testing.T) {
 	// a gauge whose reader fails is left out; the rest are served
 	if strings.Contains(text, "dossier_scan_queue_depth ") {
 		t.Error("a queue depth that could not be read was reported")
+	}
+}
+
+// Every metric the example alerts use is one dossier exposes.
+func TestAlertsUseExposedMetrics(t *testing.T) {
+	rules, err := os.ReadFile(filepath.Join("..", "..", "deploy", "prometheus", "alerts.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Groups []struct {
+			Rules []struct {
+				Alert, Expr string
+			}
+		}
+	}
+	if err := yaml.Unmarshal(rules, &doc); err != nil {
+		t.Fatalf("alerts.yaml: %v", err)
+	}
+	m := New()
+	now := time.Now()
+	m.Watch(Gauges{QueuedJobs: func(context.Context) (int, error) { return 1, nil },
+		AdvisoryDatabase: func(context.Context) (time.Time, bool, error) { return now, true, nil },
+		Exceptions:       func(context.Context) (int, int, error) { return 1, 1, nil }})
+	m.Admission("validate", time.Millisecond)
+	m.Decision("denied", "prod", "p")
+	exposed := scrape(t, m)
+	names := regexp.MustCompile(`dossier_[a-z_]+`)
+	alerts := 0
+	for _, g := range doc.Groups {
+		for _, r := range g.Rules {
+			alerts++
+			used := names.FindAllString(r.Expr, -1)
+			if len(used) == 0 {
+				t.Errorf("alert %s uses no dossier metric", r.Alert)
+			}
+			for _, name := range used {
+				if !regexp.MustCompile(`(?m)^` + name + `[{ ]`).MatchString(exposed) {
+					t.Errorf("alert %s uses %s, which dossier does not expose", r.Alert, name)
+				}
+			}
+		}
+	}
+	if alerts != 5 {
+		t.Errorf("%d alerts, want the 5 documented", alerts)
 	}
 }
