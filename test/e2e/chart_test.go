@@ -1,0 +1,139 @@
+package e2e
+
+import (
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/dossier-dev/dossier/internal/testutil"
+)
+
+// helmTemplate renders deploy/helm/dossier with the helm installed with
+// the peers.
+func helmTemplate(t *testing.T, namespace string, set ...string) []byte {
+	t.Helper()
+	args := []string{"template", "dossier", filepath.Join(testutil.RepoRoot(), "deploy", "helm", "dossier"), "--namespace", namespace}
+	for _, s := range set {
+		args = append(args, "--set", s)
+	}
+	out, err := exec.Command(testutil.Peer(t, "helm"), args...).Output()
+	if err != nil {
+		t.Fatalf("helm template: %v\n%s", err, err.(*exec.ExitError).Stderr)
+	}
+	return out
+}
+
+// The Helm chart applied to a real API server: every object accepted, the
+// Deployment's two Pods created (and, with no node, pending), the serving
+// certificate valid for the Service's name under the CA the webhook
+// configurations carry, and the webhook live: with no dossier answering,
+// a Pod elsewhere is refused (fail closed) while the chart's own
+// namespace is left alone. The plain manifests are the chart's rendering
+// and apply too.
+func TestHelmChartOnARealCluster(t *testing.T) {
+	c := startCluster(t)
+	const ns = "dossier-system"
+	if out, err := c.kubectl(t, nil, "create", "namespace", ns); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	rendered := helmTemplate(t, ns)
+	if out, err := c.kubectl(t, rendered, "apply", "-f", "-"); err != nil {
+		t.Fatalf("kubectl apply of the chart: %v\n%s", err, out)
+	}
+	defer c.kubectl(t, nil, "delete", "validatingwebhookconfiguration,mutatingwebhookconfiguration", "dossier", "--ignore-not-found")
+
+	get := func(into any, args ...string) {
+		t.Helper()
+		out, err := c.kubectl(t, nil, append([]string{"get", "-o", "json"}, args...)...)
+		if err != nil {
+			t.Fatalf("kubectl get %v: %v\n%s", args, err, out)
+		}
+		if err := json.Unmarshal([]byte(out), into); err != nil {
+			t.Fatalf("kubectl get %v: %v", args, err)
+		}
+	}
+	var deploy appsv1.Deployment
+	get(&deploy, "-n", ns, "deployment", "dossier")
+	spec := deploy.Spec.Template.Spec
+	if *deploy.Spec.Replicas != 2 || len(spec.Containers) != 1 || spec.Containers[0].ReadinessProbe == nil ||
+		spec.Containers[0].Env[0].ValueFrom.SecretKeyRef.Name != "dossier-store" || !*spec.SecurityContext.RunAsNonRoot {
+		t.Errorf("deployment: %+v", deploy.Spec)
+	}
+	for _, kind := range []string{"poddisruptionbudget", "networkpolicy", "service", "serviceaccount", "configmap/dossier-policies"} {
+		name := kind
+		if !strings.Contains(kind, "/") {
+			name += "/dossier"
+		}
+		if out, err := c.kubectl(t, nil, "get", "-n", ns, name); err != nil {
+			t.Errorf("%s: %v %s", name, err, out)
+		}
+	}
+	c.waitFor(t, "the Deployment's two Pods", 60*time.Second, func() bool {
+		var pods corev1.PodList
+		get(&pods, "-n", ns, "pods", "-l", "app.kubernetes.io/name=dossier")
+		return len(pods.Items) == 2
+	}, c.apiserver, c.controllers)
+
+	// the certificate the pods serve is what the API server trusts
+	var secret corev1.Secret
+	get(&secret, "-n", ns, "secret", "dossier-tls")
+	var validating admissionregistrationv1.ValidatingWebhookConfiguration
+	get(&validating, "validatingwebhookconfiguration", "dossier")
+	hook := validating.Webhooks[0]
+	if hook.ClientConfig.Service == nil || hook.ClientConfig.Service.Namespace != ns || *hook.FailurePolicy != admissionregistrationv1.Fail {
+		t.Fatalf("validating webhook: %+v", hook)
+	}
+	block, _ := pem.Decode(secret.Data["tls.crt"])
+	if block == nil {
+		t.Fatal("the TLS secret holds no certificate")
+	}
+	leaf, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := leaf.Verify(x509.VerifyOptions{DNSName: "dossier." + ns + ".svc", Roots: x509Pool(t, hook.ClientConfig.CABundle)}); err != nil {
+		t.Errorf("the serving certificate does not verify under the webhook's CA bundle: %v", err)
+	}
+
+	// no dossier answers: a Pod elsewhere is refused, fail closed
+	c.namespace(t, "apps", nil)
+	a := c.create(t, "/api/v1/namespaces/apps/pods", pod("web", nil, "registry.example/app:v1"))
+	if a.code < 400 || !strings.Contains(a.message(), "dossier") {
+		t.Errorf("a Pod with dossier's webhook unreachable: %d %s", a.code, a.message())
+	}
+	if out, err := c.kubectl(t, nil, "delete", "validatingwebhookconfiguration,mutatingwebhookconfiguration", "dossier"); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+
+	// the plain manifests: the chart's rendering, and they apply
+	plain := filepath.Join(testutil.RepoRoot(), "deploy", "kubernetes", "dossier.yaml")
+	committed, err := os.ReadFile(plain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fresh := helmTemplate(t, "dossier", "tls.generate=false", "tls.existingSecret=dossier-tls", "webhook.configure=false")
+	if !strings.HasSuffix(string(committed), string(fresh)) {
+		t.Errorf("%s differs from the chart's rendering: run deploy/kubernetes/render.sh", plain)
+	}
+	if out, err := c.kubectl(t, nil, "create", "namespace", "dossier"); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	if out, err := c.kubectl(t, committed, "apply", "-f", "-"); err != nil {
+		t.Errorf("kubectl apply of %s: %v\n%s", plain, err, out)
+	}
+	// the chart refuses what cannot work
+	if _, err := exec.Command(testutil.Peer(t, "helm"), "template", "dossier", filepath.Join(testutil.RepoRoot(), "deploy", "helm", "dossier"),
+		"--set", "tls.generate=false", "--set", "tls.existingSecret=mine").CombinedOutput(); err == nil {
+		t.Error("the chart rendered webhook configurations without a CA bundle")
+	}
+}
