@@ -105,7 +105,7 @@ into a temporary database for the scans.`,
 					return err
 				}
 				fmt.Fprintf(a.stdout, "== pipeline %s\n", ref)
-				if err := a.releaseOutputs(out, "text"); err != nil {
+				if err := a.releaseOutputs(out, "text", ""); err != nil {
 					return err
 				}
 				fmt.Fprintln(a.stdout)

@@ -19,7 +19,7 @@ import (
 func (a *app) pipelineCommand() *cobra.Command {
 	var sf storeFlags
 	var f signingFlags
-	var failOn, platform, trustedRoot, output string
+	var failOn, platform, trustedRoot, output, dotenv string
 	var withProvenance bool
 	var prov attest.ProvenanceOptions
 	cmd := &cobra.Command{
@@ -30,7 +30,8 @@ local advisory database (--fail-on is the gate) → sign → attest the SBOM →
 (with --provenance, SLSA provenance from the CI environment, attested) → record in the evidence store.
 A failed gate stops before signing and says so: the digest stays unsigned and is recorded as failing
 (exit 1). The outputs later steps need — digest, signer, SBOM and scan report references, scan
-summary, provenance reference — are printed and, in GitHub Actions, appended to $GITHUB_OUTPUT.`,
+summary, provenance reference — are printed and, in GitHub Actions, appended to $GITHUB_OUTPUT (with
+--dotenv, to a file of DOSSIER_DIGEST=… lines: GitLab's dotenv report).`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := checkOutput(output, "text", "json"); err != nil {
@@ -81,7 +82,7 @@ summary, provenance reference — are printed and, in GitHub Actions, appended t
 			}
 			out, err := pipeline.Release(ctx, st, art, opts)
 			if out != nil {
-				if werr := a.releaseOutputs(out, output); werr != nil {
+				if werr := a.releaseOutputs(out, output, dotenv); werr != nil {
 					return werr
 				}
 			}
@@ -104,6 +105,7 @@ summary, provenance reference — are printed and, in GitHub Actions, appended t
 	cmd.Flags().StringVar(&trustedRoot, "trusted-root", "", "keyless: trusted root JSON to verify the new signatures with when recording")
 	cmd.Flags().StringVar(&platform, "platform", "", "platform to catalogue in a multi-platform index: os/arch[/variant]")
 	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
+	cmd.Flags().StringVar(&dotenv, "dotenv", "", "also append the outputs to this file as DOSSIER_DIGEST=… lines (a GitLab dotenv report)")
 	return cmd
 }
 
@@ -131,7 +133,7 @@ func (a *app) pipelineTrust(signer *sign.Signer, trustedRootPath string, keyless
 
 // releaseOutputs prints the outputs and appends them to $GITHUB_OUTPUT in
 // GitHub Actions.
-func (a *app) releaseOutputs(out *pipeline.Released, format string) error {
+func (a *app) releaseOutputs(out *pipeline.Released, format, dotenv string) error {
 	values := [][2]string{
 		{"digest", out.Subject.String()}, {"signer", out.Signer}, {"signature", out.Signature},
 		{"sbom", out.SBOM}, {"scan-report", out.ScanReport}, {"scan-summary", out.Scan}, {"provenance", out.Provenance},
@@ -149,21 +151,33 @@ func (a *app) releaseOutputs(out *pipeline.Released, format string) error {
 			return err
 		}
 	}
-	path := os.Getenv("GITHUB_OUTPUT")
-	if path == "" {
+	if path := os.Getenv("GITHUB_OUTPUT"); path != "" {
+		if err := appendLines(path, "GITHUB_OUTPUT", values, func(k string) string { return k }); err != nil {
+			return err
+		}
+	}
+	if dotenv == "" {
 		return nil
 	}
+	// GitLab's dotenv reports take variable names: DOSSIER_SCAN_SUMMARY
+	return appendLines(dotenv, "dotenv file", values, func(k string) string {
+		return "DOSSIER_" + strings.ToUpper(strings.ReplaceAll(k, "-", "_"))
+	})
+}
+
+// appendLines appends NAME=value lines, one value per line.
+func appendLines(path, what string, values [][2]string, name func(string) string) error {
 	var b strings.Builder
 	for _, kv := range values {
-		fmt.Fprintf(&b, "%s=%s\n", kv[0], strings.ReplaceAll(kv[1], "\n", " "))
+		fmt.Fprintf(&b, "%s=%s\n", name(kv[0]), strings.ReplaceAll(kv[1], "\n", " "))
 	}
 	fh, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
 	if err != nil {
-		return fmt.Errorf("GITHUB_OUTPUT %s: %w", path, err)
+		return fmt.Errorf("%s %s: %w", what, path, err)
 	}
 	if _, err := fh.WriteString(b.String()); err != nil {
 		fh.Close()
-		return fmt.Errorf("GITHUB_OUTPUT %s: %w", path, err)
+		return fmt.Errorf("%s %s: %w", what, path, err)
 	}
 	return fh.Close()
 }

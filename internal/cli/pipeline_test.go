@@ -21,7 +21,8 @@ func TestPipeline(t *testing.T) {
 	host := testutil.Registry(t)
 	digest := testutil.PushSample(t, "npm-app", host+"/team/rel:v1")
 	ref := host + "/team/rel:v1"
-	r := dossier(t, "", "pipeline", ref, "--key", key+".key", "--data-dir", data, "--provenance",
+	dotenv := filepath.Join(dir, "gitlab.env")
+	r := dossier(t, "", "pipeline", ref, "--key", key+".key", "--data-dir", data, "--provenance", "--dotenv", dotenv,
 		"--builder-id", "https://ci.example/builder", "--source-uri", "git+https://example.com/app@refs/tags/v1", "--source-digest", "0123456789abcdef0123456789abcdef01234567")
 	if r.code != 0 {
 		t.Fatalf("pipeline: %+v", r)
@@ -39,6 +40,10 @@ func TestPipeline(t *testing.T) {
 	gh, err := os.ReadFile(outputs)
 	if err != nil || !strings.Contains(string(gh), "digest="+host+"/team/rel@"+digest+"\n") || !strings.Contains(string(gh), "scan-summary=2 findings: 1 critical, 1 high\n") {
 		t.Errorf("GITHUB_OUTPUT: %q %v", gh, err)
+	}
+	env, err := os.ReadFile(dotenv)
+	if err != nil || !strings.Contains(string(env), "DOSSIER_DIGEST="+host+"/team/rel@"+digest+"\n") || !strings.Contains(string(env), "DOSSIER_SCAN_SUMMARY=2 findings: 1 critical, 1 high\n") {
+		t.Errorf("dotenv: %q %v", env, err)
 	}
 	// what it made verifies with the public key
 	if r := dossier(t, "", "verify", ref, "--key", key+".pub"); r.code != 0 {
