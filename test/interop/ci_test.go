@@ -86,7 +86,8 @@ type actionStep struct {
 
 // runner runs a composite action's steps as GitHub's runner does, for the
 // expressions the action uses (inputs, steps' outputs, runner.temp; a
-// condition of always() and steps' outputs compared with ”): anything
+// condition of always() and steps' outputs compared with the empty
+// string): anything
 // else fails the test, so the simulation never guesses.
 type runner struct {
 	t       *testing.T
