@@ -87,8 +87,7 @@ type actionStep struct {
 // runner runs a composite action's steps as GitHub's runner does, for the
 // expressions the action uses (inputs, steps' outputs, runner.temp; a
 // condition of always() and steps' outputs compared with the empty
-// string): anything
-// else fails the test, so the simulation never guesses.
+// string): anything else fails the test, so the simulation never guesses.
 type runner struct {
 	t       *testing.T
 	inputs  map[string]string
