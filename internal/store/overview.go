@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -30,31 +31,32 @@ type Day struct {
 
 const day = 24 * time.Hour
 
-// Trend measures the days days starting at from, oldest first.
+// dayMicros is a day in the store's time unit.
+var dayMicros = day.Microseconds()
+
+// Trend measures the UTC days days starting at from's, oldest first.
 func (s *sqlStore) Trend(ctx context.Context, from time.Time, days int) ([]Day, error) {
 	if days < 1 || days > 366 {
 		return nil, fmt.Errorf("a trend spans 1 to 366 days, not %d", days)
 	}
+	from = from.UTC().Truncate(day)
 	out := make([]Day, days)
 	for i := range out {
 		out[i] = Day{Start: from.Add(time.Duration(i) * day), Admissions: map[string]int{}, OpenFindings: map[string]int{}}
 	}
 	start, end := micros(from), micros(from.Add(time.Duration(days)*day))
-	rows, err := s.db.QueryContext(ctx, s.q(`SELECT (a.at - ?) / ? AS day, a.outcome, COUNT(*),
-		SUM(CASE WHEN a.image LIKE '%@sha256:%' THEN 1 ELSE 0 END),
-		SUM(CASE WHEN EXISTS (SELECT 1 FROM signatures g WHERE g.subject_id = a.subject_id AND g.verified = 1 AND g.predicate_type = ?) THEN 1 ELSE 0 END)
-		FROM admissions a WHERE a.at >= ? AND a.at < ? GROUP BY day, a.outcome`), start, day.Microseconds(), evidence.PredicateSignatures, start, end)
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT day, outcome, decisions, pinned, signed FROM admission_days WHERE day >= ? AND day < ?`), start, end)
 	if err != nil {
 		return nil, err
 	}
 	err = each(rows, func() error {
-		var i int64
+		var at int64
 		var outcome string
 		var n, pinned, signed int
-		if err := rows.Scan(&i, &outcome, &n, &pinned, &signed); err != nil {
+		if err := rows.Scan(&at, &outcome, &n, &pinned, &signed); err != nil {
 			return err
 		}
-		d := &out[i]
+		d := &out[(at-start)/dayMicros]
 		d.Admissions[outcome] += n
 		if outcome != AdmissionDenied {
 			d.Admitted += n
@@ -67,6 +69,66 @@ func (s *sqlStore) Trend(ctx context.Context, from time.Time, days int) ([]Day, 
 		return nil, err
 	}
 	return out, s.openFindings(ctx, out)
+}
+
+// countDays adds a batch of admissions to admission_days: a digest counts
+// as signed when a verified signature of it is recorded.
+func (s *sqlStore) countDays(ctx context.Context, tx *sql.Tx, admissions []Admission, ids map[evidence.Subject]int64) error {
+	var subjectIDs []any
+	for _, id := range ids {
+		subjectIDs = append(subjectIDs, id)
+	}
+	signed := map[int64]bool{}
+	for len(subjectIDs) > 0 {
+		chunk := subjectIDs[:min(len(subjectIDs), 500)]
+		subjectIDs = subjectIDs[len(chunk):]
+		rows, err := tx.QueryContext(ctx, s.q(`SELECT DISTINCT subject_id FROM signatures WHERE verified = 1 AND predicate_type = ? AND subject_id IN (?`+
+			strings.Repeat(", ?", len(chunk)-1)+`)`), append([]any{evidence.PredicateSignatures}, chunk...)...)
+		if err != nil {
+			return err
+		}
+		if err := each(rows, func() error {
+			var id int64
+			err := rows.Scan(&id)
+			signed[id] = true
+			return err
+		}); err != nil {
+			return err
+		}
+	}
+	type key struct {
+		day     int64
+		outcome string
+	}
+	counts := map[key]*[3]int{}
+	var keys []key
+	for _, a := range admissions {
+		k := key{micros(a.At.UTC().Truncate(day)), a.Outcome}
+		c, ok := counts[k]
+		if !ok {
+			c = &[3]int{}
+			counts[k] = c
+			keys = append(keys, k)
+		}
+		c[0]++
+		if strings.Contains(a.Image, "@sha256:") {
+			c[1]++
+		}
+		if id, ok := ids[a.Subject]; ok && signed[id] {
+			c[2]++
+		}
+	}
+	rows := make([][]any, len(keys))
+	for i, k := range keys {
+		c := counts[k]
+		rows[i] = []any{k.day, k.outcome, c[0], c[1], c[2]}
+	}
+	return inBatches(rows, 5, func(_ [][]any, values string, args []any) error {
+		_, err := tx.ExecContext(ctx, s.q(`INSERT INTO admission_days (day, outcome, decisions, pinned, signed) VALUES `+values+`
+			ON CONFLICT (day, outcome) DO UPDATE SET decisions = admission_days.decisions + excluded.decisions,
+			pinned = admission_days.pinned + excluded.pinned, signed = admission_days.signed + excluded.signed`), args...)
+		return err
+	})
 }
 
 // openFindings counts, per day end, the findings open then: one pass over

@@ -1,6 +1,8 @@
 package store
 
 import (
+	"github.com/dossier-dev/dossier/internal/evidence"
+
 	"context"
 	"database/sql"
 	"fmt"
@@ -258,7 +260,29 @@ var migrations = []migration{{statements: []string{
 	// a clean scan is told from none
 	`ALTER TABLE subjects ADD COLUMN scanned_at BIGINT`,
 	`ALTER TABLE subjects ADD COLUMN scan_database_version BIGINT`,
-}}}
+}}, {statements: []string{
+	// admission decisions counted per UTC day and outcome as they are
+	// recorded, so that the overview reads 150 rows, not a month of
+	// decisions; signed is judged when the decision is recorded
+	`CREATE TABLE admission_days (
+		day BIGINT NOT NULL,
+		outcome TEXT NOT NULL,
+		decisions BIGINT NOT NULL,
+		pinned BIGINT NOT NULL,
+		signed BIGINT NOT NULL,
+		UNIQUE (day, outcome))`,
+}, move: countAdmissionDays}}
+
+// countAdmissionDays fills admission_days from the admissions recorded
+// before it existed.
+func countAdmissionDays(ctx context.Context, s *sqlStore, tx *sql.Tx) error {
+	_, err := tx.ExecContext(ctx, s.q(`INSERT INTO admission_days (day, outcome, decisions, pinned, signed)
+		SELECT day, outcome, COUNT(*), SUM(pinned), SUM(signed) FROM (SELECT (a.at / ?) * ? AS day, a.outcome,
+			CASE WHEN a.image LIKE '%@sha256:%' THEN 1 ELSE 0 END AS pinned,
+			CASE WHEN EXISTS (SELECT 1 FROM signatures g WHERE g.subject_id = a.subject_id AND g.verified = 1 AND g.predicate_type = ?) THEN 1 ELSE 0 END AS signed
+		FROM admissions a) counted GROUP BY day, outcome`), dayMicros, dayMicros, evidence.PredicateSignatures)
+	return err
+}
 
 // dialect is what differs between the backends.
 type dialect struct {

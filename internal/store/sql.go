@@ -459,6 +459,9 @@ func (s *sqlStore) admitted(ctx context.Context, tx *sql.Tx, admissions []Admiss
 	}); err != nil {
 		return fmt.Errorf("admissions: %w", err)
 	}
+	if err := s.countDays(ctx, tx, admissions, ids); err != nil {
+		return fmt.Errorf("admissions per day: %w", err)
+	}
 	deployments := make([][]any, len(placements))
 	for i, p := range placements {
 		deployments[i] = []any{p.id, p.namespace, p.workload, micros(spans[p][0]), micros(spans[p][1])}

@@ -393,6 +393,34 @@ func TestSchemaVersions(t *testing.T) {
 				t.Errorf("%d decision documents for two distinct decisions: %v", documents, err)
 			}
 		})
+		t.Run(name+" version 13 admissions counted per day", func(t *testing.T) {
+			db, d, dir, url := make(t)
+			if err := migrateWith(ctx, db, d, migrations[:13]); err != nil {
+				t.Fatal(err)
+			}
+			v13 := &sqlStore{db: db, d: d}
+			if err := v13.Record(ctx, fullRecord(app1, t0)); err != nil { // signed
+				t.Fatal(err)
+			}
+			id := insertSubject(t, db, d, app2)
+			for i, a := range []struct{ image, outcome string }{{app1.String(), AdmissionAllowed}, {app1.Repository + ":v1", AdmissionAllowed}, {app2.String(), AdmissionDenied}} {
+				var subject any = id
+				if i < 2 {
+					if err := db.QueryRow(d.placeholders(`SELECT id FROM subjects WHERE digest = ?`), app1.Digest).Scan(&subject); err != nil {
+						t.Fatal(err)
+					}
+				}
+				if _, err := db.Exec(d.placeholders(`INSERT INTO admissions (at, subject_id, image, namespace, workload, username, outcome, reason) VALUES (?, ?, ?, 'prod', 'Pod/p', 'u', ?, '')`),
+					micros(t0.Add(time.Duration(i)*time.Hour)), subject, a.image, a.outcome); err != nil {
+					t.Fatal(err)
+				}
+			}
+			s := reopen(t, db, dir, url)
+			days, err := s.Trend(ctx, t0, 1)
+			if err != nil || len(days) != 1 || days[0].Admitted != 2 || days[0].Pinned != 1 || days[0].Signed != 2 || days[0].Admissions[AdmissionDenied] != 1 {
+				t.Errorf("version 13 admissions after migration: %+v %v", days, err)
+			}
+		})
 		t.Run(name+" version 1", func(t *testing.T) {
 			db, d, dir, url := make(t)
 			if err := migrateWith(ctx, db, d, migrations[:1]); err != nil {
