@@ -68,15 +68,6 @@ func Run(ctx context.Context, o Options) error {
 	return srv.Shutdown(shutdown)
 }
 
-type requestIDKey struct{}
-
-// RequestID is the ID of the request a context belongs to ("" outside
-// one).
-func RequestID(ctx context.Context) string {
-	id, _ := ctx.Value(requestIDKey{}).(string)
-	return id
-}
-
 // a request ID a client or proxy sent is kept when it is this plain
 var plainID = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
 
@@ -96,7 +87,7 @@ func Logged(h http.Handler, log *slog.Logger, observe func(req *http.Request, st
 		w.Header().Set("X-Request-Id", id)
 		start := time.Now()
 		rw := &recorder{ResponseWriter: w, status: http.StatusOK}
-		h.ServeHTTP(rw, req.WithContext(context.WithValue(req.Context(), requestIDKey{}, id)))
+		h.ServeHTTP(rw, req)
 		took := time.Since(start)
 		if observe != nil {
 			observe(req, rw.status, took)
