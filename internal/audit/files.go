@@ -6,10 +6,12 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 
 	"github.com/rhysd/actionlint"
+	"golang.org/x/sync/errgroup"
 	"gopkg.in/yaml.v3"
 )
 
@@ -62,28 +64,42 @@ func Audit(paths []string, o Options) (*Report, error) {
 			targets = append(targets, target{f, kindOf(f)})
 		}
 	}
+	// files are audited side by side; the report keeps their order
+	type result struct {
+		findings []Finding
+		files    []string
+	}
+	results := make([]result, len(targets))
+	var g errgroup.Group
+	g.SetLimit(runtime.GOMAXPROCS(0))
+	for i, t := range targets {
+		g.Go(func() error {
+			data, err := os.ReadFile(t.path)
+			if err != nil {
+				return err
+			}
+			var fs, included []string
+			var findings []Finding
+			switch t.kind {
+			case compositeAction:
+				findings, err = Action(t.path, data, o)
+			case gitlabCI:
+				findings, included, err = GitLab(t.path, data, o)
+			default:
+				findings, err = Workflow(t.path, data, o)
+			}
+			fs = append(included, t.path)
+			results[i] = result{findings, fs}
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
 	r := &Report{Findings: []Finding{}}
-	for _, t := range targets {
-		data, err := os.ReadFile(t.path)
-		if err != nil {
-			return nil, err
-		}
-		var fs []Finding
-		switch t.kind {
-		case compositeAction:
-			fs, err = Action(t.path, data, o)
-		case gitlabCI:
-			var included []string
-			fs, included, err = GitLab(t.path, data, o)
-			r.Files = append(r.Files, included...)
-		default:
-			fs, err = Workflow(t.path, data, o)
-		}
-		if err != nil {
-			return nil, err
-		}
-		r.Files = append(r.Files, t.path)
-		r.Findings = append(r.Findings, fs...)
+	for _, res := range results {
+		r.Files = append(r.Files, res.files...)
+		r.Findings = append(r.Findings, res.findings...)
 	}
 	sortFindings(r.Findings)
 	return r, nil
