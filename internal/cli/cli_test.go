@@ -173,7 +173,7 @@ func TestDemoRunsOnSamples(t *testing.T) {
 	npm := testutil.SampleImageDigest(t, "npm-app", "amd64")
 	debian := testutil.SampleImageDigest(t, "debian", "amd64")
 	for _, want := range []string{
-		"scan-summary  2 findings: 1 critical, 1 high", // npm-app scanned with the real advisories
+		"scan-summary    2 findings: 1 critical, 1 high", // npm-app scanned with the real advisories
 		"lodash 4.17.20  at /app/node_modules/lodash",  // which digests contain lodash < 4.17.21
 		npm + "  GHSA-xvch-5gv4-984h minimist 1.2.5",   // which digests CVE-2021-44906 affects
 		"  " + debian + "  (record)",                   // the tag overwrite is in the tag's history

@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/dossier-dev/dossier/internal/attest"
+	"github.com/dossier-dev/dossier/internal/audit"
 	"github.com/dossier-dev/dossier/internal/collect"
 	"github.com/dossier-dev/dossier/internal/pipeline"
 	"github.com/dossier-dev/dossier/internal/policy"
@@ -21,13 +22,15 @@ func (a *app) pipelineCommand() *cobra.Command {
 	var f signingFlags
 	var failOn, platform, trustedRoot, output, dotenv string
 	var withProvenance bool
+	var workflowWaivers []string
 	var prov attest.ProvenanceOptions
 	cmd := &cobra.Command{
 		Use:   "pipeline REF (--key FILE | --keyless) [--fail-on SEVERITY] [--provenance]",
 		Short: "The release sequence on one digest: SBOM, scan gate, sign, attest SBOM and scan, provenance, record",
 		Long: `Resolve REF to its digest and run, in this order and bound to that digest: SBOM → scan against the
 local advisory database (--fail-on is the gate) → sign → attest the SBOM → attest the scan report →
-(with --provenance, SLSA provenance from the CI environment, attested) → record in the evidence store.
+(with --provenance, SLSA provenance from the CI environment, attested, and the audit of the workflow
+file the CI run is running, from the checkout, attested next to it) → record in the evidence store.
 A failed gate stops before signing and says so: the digest stays unsigned and is recorded as failing
 (exit 1). The outputs later steps need — digest, signer, SBOM and scan report references, scan
 summary, provenance reference — are printed and, in GitHub Actions, appended to $GITHUB_OUTPUT (with
@@ -68,7 +71,11 @@ summary, provenance reference — are printed and, in GitHub Actions, appended t
 				return err
 			}
 			n := 0
-			opts := pipeline.ReleaseOptions{Signer: signer, Trust: trust, DB: db, FailOn: failOn, Platform: p,
+			waivers, err := audit.LoadWaivers(workflowWaivers...)
+			if err != nil {
+				return err
+			}
+			opts := pipeline.ReleaseOptions{Signer: signer, Trust: trust, DB: db, FailOn: failOn, Platform: p, WorkflowWaivers: waivers,
 				Provenance: withProvenance, Env: environment(), ProvenanceOptions: prov,
 				Progress: func(step string) {
 					n++
@@ -77,7 +84,7 @@ summary, provenance reference — are printed and, in GitHub Actions, appended t
 			if !withProvenance {
 				opts.Progress = func(step string) {
 					n++
-					fmt.Fprintf(a.stderr, "[%d/%d] %s\n", n, len(pipeline.ReleaseSteps)-1, step)
+					fmt.Fprintf(a.stderr, "[%d/%d] %s\n", n, len(pipeline.ReleaseSteps)-2, step)
 				}
 			}
 			out, err := pipeline.Release(ctx, st, art, opts)
@@ -98,7 +105,8 @@ summary, provenance reference — are printed and, in GitHub Actions, appended t
 	sf.register(cmd)
 	f.register(cmd, "the digest, the SBOM, the scan and the provenance")
 	cmd.Flags().StringVar(&failOn, "fail-on", "", "stop before signing when a finding at or above low, medium, high or critical remains")
-	cmd.Flags().BoolVar(&withProvenance, "provenance", false, "attest SLSA v1 provenance from the CI environment")
+	cmd.Flags().BoolVar(&withProvenance, "provenance", false, "attest SLSA v1 provenance from the CI environment, and the audit of the CI workflow that runs it")
+	cmd.Flags().StringArrayVar(&workflowWaivers, "workflow-waivers", nil, "waivers (WorkflowAuditWaiver) for the audit of the CI workflow (repeatable)")
 	cmd.Flags().StringVar(&prov.BuilderID, "builder-id", "", "provenance: builder identity URI (default from the CI environment)")
 	cmd.Flags().StringVar(&prov.SourceURI, "source-uri", "", "provenance: source repository URI")
 	cmd.Flags().StringVar(&prov.SourceDigest, "source-digest", "", "provenance: source commit")
@@ -137,6 +145,7 @@ func (a *app) releaseOutputs(out *pipeline.Released, format, dotenv string) erro
 	values := [][2]string{
 		{"digest", out.Subject.String()}, {"signer", out.Signer}, {"signature", out.Signature},
 		{"sbom", out.SBOM}, {"scan-report", out.ScanReport}, {"scan-summary", out.Scan}, {"provenance", out.Provenance},
+		{"workflow-audit", out.WorkflowAudit},
 	}
 	if format == "json" {
 		if err := writeJSON(a.stdout, out); err != nil {

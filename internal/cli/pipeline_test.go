@@ -27,7 +27,7 @@ func TestPipeline(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("pipeline: %+v", r)
 	}
-	for _, want := range []string{"digest        " + host + "/team/rel@" + digest, "signer        key sha256:", "scan-summary  2 findings: 1 critical, 1 high", "provenance    sha256:"} {
+	for _, want := range []string{"digest          " + host + "/team/rel@" + digest, "signer          key sha256:", "scan-summary    2 findings: 1 critical, 1 high", "provenance      sha256:"} {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("output lacks %q:\n%s", want, r.stdout)
 		}

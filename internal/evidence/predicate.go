@@ -30,6 +30,7 @@ var predicateTypes = map[string]string{
 	"openvex":          PredicateOpenVEX,
 	"vuln":             PredicateVuln,
 	"custom":           PredicateCustom,
+	"workflowaudit":    PredicateWorkflowAudit,
 }
 
 // PredicateType resolves a short name or returns an absolute URI as is.

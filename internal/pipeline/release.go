@@ -3,6 +3,7 @@ package pipeline
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -10,6 +11,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/dossier-dev/dossier/internal/attest"
+	"github.com/dossier-dev/dossier/internal/audit"
 	"github.com/dossier-dev/dossier/internal/evidence"
 	"github.com/dossier-dev/dossier/internal/oci"
 	"github.com/dossier-dev/dossier/internal/policy"
@@ -40,6 +42,9 @@ type ReleaseOptions struct {
 	Provenance        bool
 	Env               map[string]string
 	ProvenanceOptions attest.ProvenanceOptions
+	// WorkflowWaivers apply to the audit of the CI workflow attested with
+	// the provenance.
+	WorkflowWaivers []audit.Waiver
 	// Progress is told each step as it starts (nil: silent).
 	Progress func(step string)
 	Now      time.Time
@@ -47,23 +52,25 @@ type ReleaseOptions struct {
 
 // Released is what later steps of a release need.
 type Released struct {
-	Subject     evidence.Subject   `json:"subject"`
-	Signer      string             `json:"signer,omitempty"`
-	Signature   string             `json:"signature,omitempty"`
-	SBOM        string             `json:"sbom,omitempty"`
-	Scan        string             `json:"scan"`
-	ScanReport  string             `json:"scanReport,omitempty"`
-	Provenance  string             `json:"provenance,omitempty"`
-	Recorded    *Recorded          `json:"recorded"`
-	GateFailure *evidence.Decision `json:"gateFailure,omitempty"`
+	Subject    evidence.Subject `json:"subject"`
+	Signer     string           `json:"signer,omitempty"`
+	Signature  string           `json:"signature,omitempty"`
+	SBOM       string           `json:"sbom,omitempty"`
+	Scan       string           `json:"scan"`
+	ScanReport string           `json:"scanReport,omitempty"`
+	Provenance string           `json:"provenance,omitempty"`
+	// WorkflowAudit is the referrer of the CI workflow's audit.
+	WorkflowAudit string             `json:"workflowAudit,omitempty"`
+	Recorded      *Recorded          `json:"recorded"`
+	GateFailure   *evidence.Decision `json:"gateFailure,omitempty"`
 }
 
 // ReleaseSteps names the steps in order, for progress.
-var ReleaseSteps = []string{"sbom", "scan", "sign", "attest sbom", "attest scan", "provenance", "record"}
+var ReleaseSteps = []string{"sbom", "scan", "sign", "attest sbom", "attest scan", "provenance", "workflow audit", "record"}
 
 // Release runs the release sequence on one digest: SBOM → scan (gate) →
-// sign → attest the SBOM → attest the scan → provenance (optional) →
-// record. A failed gate stops before signing; the unsigned digest is
+// sign → attest the SBOM → attest the scan → provenance and the audit of
+// the CI workflow that runs it (optional) → record. A failed gate stops before signing; the unsigned digest is
 // recorded as failing and ErrGateFailed returned.
 func Release(ctx context.Context, st store.Store, art *oci.Artifact, opts ReleaseOptions) (*Released, error) {
 	now := opts.Now
@@ -175,6 +182,21 @@ func Release(ctx context.Context, st store.Store, art *oci.Artifact, opts Releas
 			return nil, err
 		}
 		out.Provenance = a.Referrer
+		step("workflow audit")
+		wa, err := auditWorkflow(opts.Env, opts.WorkflowWaivers, now)
+		if err != nil {
+			return nil, fmt.Errorf("auditing the CI workflow: %w", err)
+		}
+		if wa != nil {
+			predicate, err := json.Marshal(wa)
+			if err != nil {
+				return nil, err
+			}
+			if a, err = attest.Attach(ctx, repo, subjectDesc, evidence.PredicateWorkflowAudit, predicate, nil, opts.Signer, now); err != nil {
+				return nil, err
+			}
+			out.WorkflowAudit = a.Referrer
+		}
 	}
 
 	step("record")

@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -361,18 +362,68 @@ func (e *evaluator) conditions(r *AttestationRule, a evidence.Attestation) strin
 			return why
 		}
 	}
-	if len(r.BuilderIDs) == 0 && len(r.SourceRepositories) == 0 {
+	if len(r.BuilderIDs) == 0 && len(r.SourceRepositories) == 0 && len(r.Refs) == 0 && len(r.Triggers) == 0 && r.WorkflowAudit == nil {
 		return ""
 	}
 	p := a.Provenance
 	if p == nil {
-		return "its provenance could not be read (builder id and source repository unknown)"
+		return "its provenance could not be read (builder id, source, ref and trigger unknown)"
 	}
 	if len(r.BuilderIDs) > 0 && !slices.Contains(r.BuilderIDs, p.BuilderID) {
 		return fmt.Sprintf("built by %q, but the policy requires %s", p.BuilderID, quoteAll(r.BuilderIDs))
 	}
 	if len(r.SourceRepositories) > 0 && !slices.Contains(r.SourceRepositories, p.SourceRepository) {
 		return fmt.Sprintf("built from %q, but the policy requires %s", p.SourceRepository, quoteAll(r.SourceRepositories))
+	}
+	if len(r.Refs) > 0 && !slices.ContainsFunc(r.Refs, func(g RefGlob) bool { return g.Glob.Match(p.Ref) }) {
+		var want []string
+		for _, g := range r.Refs {
+			want = append(want, g.Text)
+		}
+		if p.Ref == "" {
+			return fmt.Sprintf("its provenance names no ref, but the policy requires %s", quoteAll(want))
+		}
+		return fmt.Sprintf("built from ref %q, not a protected one: the policy requires %s", p.Ref, quoteAll(want))
+	}
+	if len(r.Triggers) > 0 {
+		switch {
+		case p.Trigger == "":
+			return fmt.Sprintf("its provenance does not say what started the build, but the policy requires %s", quoteAll(r.Triggers))
+		case !slices.Contains(r.Triggers, p.Trigger):
+			return fmt.Sprintf("built by a %s run, but the policy requires %s", p.Trigger, quoteAll(r.Triggers))
+		}
+	}
+	if r.WorkflowAudit != nil {
+		return e.workflowAudit(r, p)
+	}
+	return ""
+}
+
+// workflowAudit judges the attested audit of the workflow at the commit
+// the provenance names, by one of the rule's signers.
+func (e *evaluator) workflowAudit(r *AttestationRule, p *evidence.Provenance) string {
+	c := r.WorkflowAudit
+	for _, a := range e.ev.Attestations {
+		if a.PredicateType != evidence.PredicateWorkflowAudit || matchesAny(r.Signers, a.Verification) == nil {
+			continue
+		}
+		var audit evidence.WorkflowAudit
+		if json.Unmarshal(a.Predicate, &audit) != nil || audit.Commit == "" || audit.Commit != p.Commit {
+			continue
+		}
+		var over []string
+		for _, f := range audit.Findings {
+			if f.Waiver == "" && evidence.SeverityRank(f.Severity) >= evidence.SeverityRank(c.FailOn) {
+				over = append(over, fmt.Sprintf("%s at %s:%d (%s)", f.Rule, f.File, f.Line, f.Message))
+			}
+		}
+		if len(over) > 0 {
+			return fmt.Sprintf("workflow %s at commit %.12s has %d audit findings at or above %s: %s", audit.Workflow, audit.Commit, len(over), c.FailOn, strings.Join(over, "; "))
+		}
+		return ""
+	}
+	if c.Required {
+		return fmt.Sprintf("no audit of the workflow at commit %.12s by %s (dossier pipeline --provenance attests one)", p.Commit, signersText(r.Signers))
 	}
 	return ""
 }

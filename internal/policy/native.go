@@ -71,6 +71,12 @@ type attSpec struct {
 	MaxAge             string   `yaml:"maxAge"`
 	BuilderIDs         []string `yaml:"builderIDs"`
 	SourceRepositories []string `yaml:"sourceRepositories"`
+	Refs               []string `yaml:"refs"`
+	Triggers           []string `yaml:"triggers"`
+	WorkflowAudit      *struct {
+		FailOn   string `yaml:"failOn"`
+		Required bool   `yaml:"required"`
+	} `yaml:"workflowAudit"`
 }
 
 type vulnsSpec struct {
@@ -227,10 +233,29 @@ func decodeNativeRule(src, path string, rs nativeRuleSpec, pick func(string, []s
 		if err != nil {
 			return Rule{}, err
 		}
-		if (len(a.BuilderIDs) > 0 || len(a.SourceRepositories) > 0) && uri != evidence.PredicateSLSA1 && uri != evidence.PredicateSLSA02 {
-			return Rule{}, fieldError(src, path+".attestation", "builderIDs and sourceRepositories are conditions on SLSA provenance, not on %s", a.PredicateType)
+		if (len(a.BuilderIDs) > 0 || len(a.SourceRepositories) > 0 || len(a.Refs) > 0 || len(a.Triggers) > 0 || a.WorkflowAudit != nil) &&
+			uri != evidence.PredicateSLSA1 && uri != evidence.PredicateSLSA02 {
+			return Rule{}, fieldError(src, path+".attestation", "builderIDs, sourceRepositories, refs, triggers and workflowAudit are conditions on SLSA provenance, not on %s", a.PredicateType)
 		}
-		r.Attestation = &AttestationRule{PredicateType: uri, Signers: signers, MaxAge: maxAge, BuilderIDs: a.BuilderIDs, SourceRepositories: a.SourceRepositories}
+		r.Attestation = &AttestationRule{PredicateType: uri, Signers: signers, MaxAge: maxAge, BuilderIDs: a.BuilderIDs, SourceRepositories: a.SourceRepositories, Triggers: a.Triggers}
+		for i, ref := range a.Refs {
+			g, err := CompileGlob(ref)
+			if err != nil {
+				return Rule{}, fieldError(src, fmt.Sprintf("%s.attestation.refs[%d]", path, i), "%v", err)
+			}
+			r.Attestation.Refs = append(r.Attestation.Refs, RefGlob{Text: ref, Glob: g})
+		}
+		for i, t := range a.Triggers {
+			if strings.HasPrefix(t, "pull_request") {
+				return Rule{}, fieldError(src, fmt.Sprintf("%s.attestation.triggers[%d]", path, i), "%q: a pull request's run is never a controlled build", t)
+			}
+		}
+		if w := a.WorkflowAudit; w != nil {
+			if !slices.Contains([]string{evidence.SeverityLow, evidence.SeverityMedium, evidence.SeverityHigh, evidence.SeverityCritical}, w.FailOn) {
+				return Rule{}, fieldError(src, path+".attestation.workflowAudit.failOn", "%q: want low, medium, high or critical", w.FailOn)
+			}
+			r.Attestation.WorkflowAudit = &WorkflowAuditCondition{FailOn: w.FailOn, Required: w.Required}
+		}
 		if r.Name == "" {
 			r.Name = "attestation-" + evidence.PredicateShortName(uri)
 		}

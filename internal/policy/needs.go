@@ -31,6 +31,9 @@ func (s *Set) Needs(ev *evidence.Collected) Needs {
 				n.Signatures = true
 			case r.Attestation != nil:
 				n.addType(r.Attestation.PredicateType)
+				if r.Attestation.WorkflowAudit != nil {
+					n.addType(evidence.PredicateWorkflowAudit)
+				}
 			case r.Vulnerabilities != nil:
 				n.Vulnerabilities = true
 				if r.Vulnerabilities.Attestation != nil {

@@ -94,6 +94,28 @@ type AttestationRule struct {
 	// provenance's builder id and source repository.
 	BuilderIDs         []string
 	SourceRepositories []string
+	// Refs, when set, must match the ref the provenance says was built
+	// (refs/heads/main, refs/tags/v*); Triggers must contain the event
+	// that started the build (never a pull request's).
+	Refs     []RefGlob
+	Triggers []string
+	// WorkflowAudit, when set, judges the attested audit of the workflow
+	// at the commit the provenance names.
+	WorkflowAudit *WorkflowAuditCondition
+}
+
+// RefGlob is a ref pattern and its text.
+type RefGlob struct {
+	Text string
+	Glob Glob
+}
+
+// WorkflowAuditCondition fails a build whose workflow, audited at the
+// built commit, has a finding at or above FailOn that no waiver covers;
+// Required fails one with no such audit.
+type WorkflowAuditCondition struct {
+	FailOn   string
+	Required bool
 }
 
 // VulnerabilityRule is the vulnerability gate.

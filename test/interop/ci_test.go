@@ -213,6 +213,19 @@ func TestGitHubAction(t *testing.T) {
 	if err := yaml.Unmarshal(data, &action); err != nil {
 		t.Fatal(err)
 	}
+	// the checkout holds the workflow the job runs: it uses an action by tag
+	workspace := t.TempDir()
+	writeWorkflow(t, workspace, ".github/workflows/release.yml", `name: release
+on: {push: {tags: ["v*"]}}
+permissions: {contents: read, id-token: write, packages: write}
+jobs:
+  release:
+    runs-on: ubuntu-latest
+    environment: release
+    steps:
+      - uses: docker/login-action@v3
+      - run: make release
+`)
 	release := func(failOn string) (map[string]string, bool) {
 		temp := t.TempDir()
 		inputs := map[string]string{}
@@ -228,7 +241,7 @@ func TestGitHubAction(t *testing.T) {
 			"GITHUB_REF=refs/tags/v1", "GITHUB_WORKFLOW_REF=acme/app/.github/workflows/release.yml@refs/tags/v1", "GITHUB_EVENT_NAME=push",
 			"GITHUB_RUN_ID=7", "GITHUB_RUN_ATTEMPT=1", "GITHUB_SERVER_URL=https://github.com", "RUNNER_ENVIRONMENT=github-hosted",
 			"ACTIONS_ID_TOKEN_REQUEST_URL="+tokens.URL+"/token?api-version=2.0", "ACTIONS_ID_TOKEN_REQUEST_TOKEN=runner-request-token",
-			"SIGSTORE_ID_TOKEN=", "GITHUB_OUTPUT=")
+			"SIGSTORE_ID_TOKEN=", "GITHUB_OUTPUT=", "GITHUB_WORKSPACE="+workspace)
 		r := &runner{t: t, inputs: inputs, outputs: map[string]map[string]string{}, env: env, temp: temp}
 		return r.run(action)
 	}
@@ -244,11 +257,47 @@ func TestGitHubAction(t *testing.T) {
 		t.Error("the SARIF file has no run")
 	}
 	c.verifyReleased(t)
+	// the audit of the workflow was attested next to the provenance: a
+	// policy requiring a controlled build sees the unpinned action
+	policy := filepath.Join(c.dir, "controlled.yaml")
+	for failOn, wantCode := range map[string]int{"high": 1, "critical": 0} {
+		writeWorkflow(t, c.dir, "controlled.yaml", fmt.Sprintf(`apiVersion: dossier.dev/v1alpha1
+kind: SupplyChainPolicy
+metadata: {name: controlled}
+spec:
+  mode: enforce
+  images: ["**"]
+  signers: [{name: release, keyless: {identities: [{issuer: %q, subject: %q}]}}]
+  rules:
+    - name: controlled-build
+      attestation:
+        predicateType: slsaprovenance1
+        signers: [release]
+        refs: ["refs/tags/v*"]
+        triggers: [push]
+        workflowAudit: {failOn: %s, required: true}
+`, issuer, identity, failOn))
+		code, stdout, errOut := runDossier(t, "policy", "check", c.image, "--policy", policy, "--trusted-root", filepath.Join(c.dir, "trusted-root.json"))
+		if code != wantCode || wantCode == 1 && !strings.Contains(stdout+errOut, "unpinned-uses at .github/workflows/release.yml:9") {
+			t.Errorf("controlled build at failOn %s: exit %d\n%s%s", failOn, code, stdout, errOut)
+		}
+	}
 
 	// the gate stops before signing; the digest and SARIF still come out
 	out, failed = release("critical")
 	if !failed || out["digest"] != c.image || out["signer"] != "" || out["sarif-file"] == "" {
 		t.Errorf("a failed gate: failed=%v outputs %v", failed, out)
+	}
+}
+
+func writeWorkflow(t *testing.T, dir, name, content string) {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
 	}
 }
 
