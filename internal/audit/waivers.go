@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -21,7 +22,8 @@ type Waiver struct {
 	Owner   string
 	Reason  string
 	Expires time.Time
-	// File is the workflow file (a path glob: `*` within a directory).
+	// File is the workflow file from the repository root (a path glob:
+	// `*` within a directory).
 	File string
 	Rule string
 	// Job, when set, narrows the waiver to one job.
@@ -130,8 +132,19 @@ func (w Waiver) covers(f Finding) bool {
 	if w.Rule != f.Rule || w.Job != "" && w.Job != f.Job {
 		return false
 	}
-	ok, _ := path.Match(w.File, f.File)
-	return ok || strings.HasSuffix(f.File, "/"+w.File)
+	// the waiver names the file from the repository root; the audit may
+	// have been given it from anywhere: match the path's trailing parts
+	file := filepath.ToSlash(f.File)
+	for {
+		if ok, _ := path.Match(w.File, file); ok {
+			return true
+		}
+		_, rest, found := strings.Cut(file, "/")
+		if !found {
+			return false
+		}
+		file = rest
+	}
 }
 
 // ApplyWaivers marks the findings waivers in force cover; it returns the
