@@ -174,10 +174,10 @@ func TestDemoRunsOnSamples(t *testing.T) {
 	debian := testutil.SampleImageDigest(t, "debian", "amd64")
 	for _, want := range []string{
 		"scan-summary    2 findings: 1 critical, 1 high", // npm-app scanned with the real advisories
-		"lodash 4.17.20  at /app/node_modules/lodash",  // which digests contain lodash < 4.17.21
-		npm + "  GHSA-xvch-5gv4-984h minimist 1.2.5",   // which digests CVE-2021-44906 affects
-		"  " + debian + "  (record)",                   // the tag overwrite is in the tag's history
-		"GHSA-xvch-5gv4-984h critical minimist 1.2.5",  // the dossier of the first digest
+		"lodash 4.17.20  at /app/node_modules/lodash",    // which digests contain lodash < 4.17.21
+		npm + "  GHSA-xvch-5gv4-984h minimist 1.2.5",     // which digests CVE-2021-44906 affects
+		"  " + debian + "  (record)",                     // the tag overwrite is in the tag's history
+		"GHSA-xvch-5gv4-984h critical minimist 1.2.5",    // the dossier of the first digest
 	} {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("demo output lacks %q:\n%s", want, r.stdout)
