@@ -129,7 +129,7 @@ func discover(root string) ([]string, error) {
 		if err != nil {
 			return err
 		}
-		if d.IsDir() && (d.Name() == "node_modules" || d.Name() == "vendor" || d.Name() == ".git") {
+		if d.IsDir() && p != root && slices.Contains([]string{"node_modules", "vendor", ".git", "testdata"}, d.Name()) {
 			return filepath.SkipDir
 		}
 		if !d.IsDir() && (d.Name() == "action.yml" || d.Name() == "action.yaml") {
