@@ -2,6 +2,7 @@ package ui
 
 import (
 	"cmp"
+	"encoding/json"
 	"fmt"
 	"html/template"
 	"net/http"
@@ -133,7 +134,7 @@ type artifactPage struct {
 	Open       []store.StoredFinding
 	Resolved   []store.StoredFinding
 	Provenance []*evidence.Attestation
-	Other      []evidence.Attestation
+	Audits     []evidence.WorkflowAudit
 	Exceptions []exceptionView
 }
 
@@ -208,11 +209,13 @@ func (u *UI) artifact(w http.ResponseWriter, req *http.Request, v *viewer) {
 	}
 	slices.SortFunc(p.Open, bySeverity)
 	slices.SortFunc(p.Resolved, bySeverity)
-	for i := range d.Attestations {
-		if d.Attestations[i].Provenance != nil {
+	for i, a := range d.Attestations {
+		var audit evidence.WorkflowAudit
+		switch {
+		case a.Provenance != nil:
 			p.Provenance = append(p.Provenance, &d.Attestations[i])
-		} else {
-			p.Other = append(p.Other, d.Attestations[i])
+		case a.PredicateType == evidence.PredicateWorkflowAudit && json.Unmarshal(a.Predicate, &audit) == nil:
+			p.Audits = append(p.Audits, audit)
 		}
 	}
 	exceptions, err := u.allExceptions(req, v)

@@ -85,7 +85,9 @@ func seed(t *testing.T, st store.Store) seeded {
 			Signatures: []evidence.VerifiedSignature{{Subject: web, Verification: keyless}},
 			Attestations: []evidence.Attestation{{Subject: web, PredicateType: evidence.PredicateSLSA1, Predicate: []byte(`{}`), Verification: keyless,
 				Provenance: &evidence.Provenance{BuilderID: releaseFlow, BuildType: "https://actions.github.io/buildtypes/workflow/v1", SourceRepository: "https://github.com/acme/web",
-					Commit: webCommit, Ref: "refs/heads/main", Trigger: "push", StartedOn: &started}}},
+					Commit: webCommit, Ref: "refs/heads/main", Trigger: "push", StartedOn: &started}},
+				{Subject: web, PredicateType: evidence.PredicateWorkflowAudit, Verification: keyless, Predicate: []byte(`{"repository":"https://github.com/acme/web","commit":"` + webCommit +
+					`","workflow":".github/workflows/release.yml","findings":[{"rule":"container-by-tag","severity":"medium","file":".github/workflows/release.yml","line":14,"column":16,"message":"container image node:20 is referenced by tag","waiver":"node-image"}]}`)}},
 			Decision: decision,
 			Exceptions: []evidence.Exception{
 				{Name: "minimist-waiver", Namespace: "prod", Owner: "team-web@acme.example", Subject: web, Reason: "the parser never sees user input",

@@ -150,6 +150,7 @@ func TestArtifact(t *testing.T) {
 		`<a href="https://github.com/acme/web/commit/` + webCommit + `"><code>` + webCommit + `</code></a>`, "<dd>push</dd>",
 		"minimist-waiver", "WAF rule 9311 blocks __proto__ payloads", "(in 3 days)", "Expired 2026-11-24",
 		"release/signed-by-release-workflow", "prod Pod/web-",
+		"Workflow audit: .github/workflows/release.yml at commit <code>" + webCommit, "container-by-tag</strong> at .github/workflows/release.yml:14:16", "(waived by node-image)",
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("artifact page lacks %q", want)
