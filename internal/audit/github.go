@@ -106,24 +106,42 @@ func sortedJobIDs(wf *actionlint.Workflow) []string {
 	return ids
 }
 
-var eventNameIs = regexp.MustCompile(`github\.event_name\s*==\s*'([a-z_]+)'`)
+var eventNameIs = regexp.MustCompile(`^\(*\s*github\.event_name\s*==\s*'([a-z_]+)'\s*\)*$`)
 
 // jobTriggers are the workflow's triggers that can start the job: an `if:`
-// that only admits some event names narrows them.
+// that requires github.event_name to be some events — one comparison
+// among conditions joined by &&, or comparisons joined by || — narrows
+// them; any other condition leaves them all.
 func jobTriggers(job *actionlint.Job, triggers []string) []string {
-	if job.If == nil || strings.Contains(job.If.Value, "!=") || strings.Contains(job.If.Value, "!") && !strings.Contains(job.If.Value, "==") {
+	if job.If == nil {
 		return triggers
 	}
-	matches := eventNameIs.FindAllStringSubmatch(job.If.Value, -1)
-	if len(matches) == 0 || strings.Contains(job.If.Value, "&&") && len(matches) > 1 {
+	cond := strings.TrimSpace(job.If.Value)
+	cond = strings.TrimSpace(strings.TrimSuffix(strings.TrimPrefix(cond, "${{"), "}}"))
+	var events []string
+	if strings.Contains(cond, "||") {
+		for _, part := range strings.Split(cond, "||") {
+			m := eventNameIs.FindStringSubmatch(strings.TrimSpace(part))
+			if m == nil {
+				return triggers
+			}
+			events = append(events, m[1])
+		}
+	} else {
+		for _, part := range strings.Split(cond, "&&") {
+			if m := eventNameIs.FindStringSubmatch(strings.TrimSpace(part)); m != nil {
+				events = append(events, m[1])
+				break
+			}
+		}
+	}
+	if len(events) == 0 {
 		return triggers
 	}
 	var allowed []string
 	for _, t := range triggers {
-		for _, m := range matches {
-			if m[1] == t {
-				allowed = append(allowed, t)
-			}
+		if slices.Contains(events, t) {
+			allowed = append(allowed, t)
 		}
 	}
 	return allowed
