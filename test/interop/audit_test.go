@@ -71,19 +71,7 @@ func TestAuditAgainstActionlint(t *testing.T) {
 	if len(theirs) < 4 {
 		t.Fatalf("actionlint found too little to compare: %v", theirs)
 	}
-	var gotOnlyTheirs, gotOnlyOurs []string
-	for _, x := range theirs {
-		if !slices.Contains(ours, x) {
-			gotOnlyTheirs = append(gotOnlyTheirs, x)
-		}
-	}
-	for _, x := range ours {
-		if !slices.Contains(theirs, x) {
-			gotOnlyOurs = append(gotOnlyOurs, x)
-		}
-	}
-	slices.Sort(gotOnlyTheirs)
-	slices.Sort(gotOnlyOurs)
+	gotOnlyTheirs, gotOnlyOurs := missingFrom(ours, theirs), missingFrom(theirs, ours)
 	if !slices.Equal(gotOnlyTheirs, onlyActionlint) || !slices.Equal(gotOnlyOurs, onlyDossier) {
 		t.Errorf("differences from actionlint:\n only actionlint %v (documented %v)\n only dossier %v (documented %v)", gotOnlyTheirs, onlyActionlint, gotOnlyOurs, onlyDossier)
 	}

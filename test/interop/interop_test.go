@@ -68,19 +68,20 @@ func comparePURLs(t *testing.T, what string, ours, theirs []string) {
 		t.Fatalf("%s: dossier found no purls", what)
 	}
 	if !slices.Equal(ours, theirs) {
-		var onlyOurs, onlyTheirs []string
-		for _, p := range ours {
-			if !slices.Contains(theirs, p) {
-				onlyOurs = append(onlyOurs, p)
-			}
-		}
-		for _, p := range theirs {
-			if !slices.Contains(ours, p) {
-				onlyTheirs = append(onlyTheirs, p)
-			}
-		}
-		t.Errorf("%s: purl sets differ\n only dossier: %v\n only syft:    %v", what, onlyOurs, onlyTheirs)
+		t.Errorf("%s: purl sets differ\n only dossier: %v\n only syft:    %v", what, missingFrom(theirs, ours), missingFrom(ours, theirs))
 	}
+}
+
+// missingFrom lists the items of from that set lacks, sorted.
+func missingFrom(set, from []string) []string {
+	var out []string
+	for _, x := range from {
+		if !slices.Contains(set, x) {
+			out = append(out, x)
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 func TestSyftCLIFindsTheSamePackages(t *testing.T) {
