@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -25,7 +27,10 @@ func BenchmarkPages(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer st.Close()
-	const digests, components, admissionsPerDay = 1000, 60, 2000
+	digests, components, admissionsPerDay := 1000, 60, 2000
+	if n, err := strconv.Atoi(os.Getenv("DOSSIER_BENCH_DIGESTS")); err == nil && n > 0 {
+		digests = n // a larger store: DOSSIER_BENCH_DIGESTS=10000
+	}
 	shared := evidence.Component{Name: "lodash", Version: "4.17.20", Type: "library", PURL: "pkg:npm/lodash@4.17.20"}
 	var records []store.Record
 	var subjects []evidence.Subject
