@@ -49,11 +49,7 @@ refusal is recorded in the evidence store with who asked. Exit 1 when the policy
 			if strings.Contains(args[1], "@") {
 				return usageError("DST %s: give a repository or repository:tag; the digest is SRC's", args[1])
 			}
-			set, err := a.loadSet(policies, exceptions)
-			if err != nil {
-				return err
-			}
-			trust, err := a.recordTrust(set, keys, trustedRoot)
+			set, trust, err := a.recording(policies, exceptions, keys, trustedRoot)
 			if err != nil {
 				return err
 			}

@@ -68,11 +68,7 @@ and, with --policy, the decision. Recording the same digest again is idempotent.
 			if err != nil {
 				return usageError("%v", err)
 			}
-			set, err := a.loadSet(policies, exceptions)
-			if err != nil {
-				return err
-			}
-			trust, err := a.recordTrust(set, keys, trustedRoot)
+			set, trust, err := a.recording(policies, exceptions, keys, trustedRoot)
 			if err != nil {
 				return err
 			}
@@ -165,6 +161,17 @@ func (a *app) recordTrust(set *policy.Set, keyFiles []string, trustedRootPath st
 		a.warnf("warning: keyless signatures are recorded as unverified: %v", rootErr)
 	}
 	return collect.TrustFor(withKeys, trusted, rootErr, time.Now())
+}
+
+// recording loads the policy and exception files and the trust that
+// verifies what is recorded: their signers, the keys and the trusted root.
+func (a *app) recording(policies, exceptions, keys []string, trustedRoot string) (*policy.Set, *sign.Trust, error) {
+	set, err := a.loadSet(policies, exceptions)
+	if err != nil {
+		return nil, nil, err
+	}
+	trust, err := a.recordTrust(set, keys, trustedRoot)
+	return set, trust, err
 }
 
 // loadSet reads policy and exception files into a set (empty when none

@@ -201,11 +201,7 @@ stops it gracefully: requests in flight, uploads included, finish.`,
 // what was attached to it. Signatures verify against --key, the signers
 // of the webhook's and the quarantines' policies, and the trusted root.
 func (a *app) registryJobs(st store.Store, dataDir string, policies, exceptions []string, trustedRoot string, keys []string) (registry.Processor, func(), error) {
-	set, err := a.loadSet(policies, exceptions)
-	if err != nil {
-		return nil, nil, err
-	}
-	trust, err := a.recordTrust(set, keys, trustedRoot)
+	set, trust, err := a.recording(policies, exceptions, keys, trustedRoot)
 	if err != nil {
 		return nil, nil, err
 	}

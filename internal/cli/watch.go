@@ -34,11 +34,7 @@ new or points to another digest than the store last saw. --once makes one pass. 
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM)
 			defer stop()
-			set, err := a.loadSet(policies, exceptions)
-			if err != nil {
-				return err
-			}
-			trust, err := a.recordTrust(set, keys, trustedRoot)
+			set, trust, err := a.recording(policies, exceptions, keys, trustedRoot)
 			if err != nil {
 				return err
 			}
