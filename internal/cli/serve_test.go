@@ -12,7 +12,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -69,52 +71,14 @@ spec:
   rules: [{name: signed, signature: {}}]
 `)
 	data, addr := filepath.Join(dir, "data"), freeAddress(t)
-	cmd := exec.Command(os.Args[0], "serve", "--listen", addr, "--data-dir", data, "--tls-cert", filepath.Join(certs, "tls.crt"), "--tls-key", filepath.Join(certs, "tls.key"),
+	served := startServe(t, "--listen", addr, "--data-dir", data, "--tls-cert", filepath.Join(certs, "tls.crt"), "--tls-key", filepath.Join(certs, "tls.key"),
 		"--immutable-tags", "team/**:v*", "--policy", policyFile, "--quarantine", "held/**="+held)
-	cmd.Env = append(os.Environ(), "DOSSIER_CLI_TEST_MAIN=1")
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	stopped := false
-	defer func() {
-		if !stopped {
-			cmd.Process.Kill()
-			cmd.Wait()
-		}
-	}()
-	lines := make(chan string, 100)
-	go func() {
-		s := bufio.NewScanner(stderr)
-		for s.Scan() {
-			lines <- s.Text()
-		}
-		close(lines)
-	}()
-	var admin string
-	var logged []string
-	for !strings.Contains(strings.Join(logged, "\n"), "listening on https://"+addr) {
-		select {
-		case l, ok := <-lines:
-			if !ok {
-				t.Fatalf("dossier serve exited:\n%s", strings.Join(logged, "\n"))
-			}
-			logged = append(logged, l)
-			if secret := firstAdminToken(t, l); secret != "" {
-				admin = secret
-			}
-		case <-time.After(30 * time.Second):
-			t.Fatalf("dossier serve did not start:\n%s", strings.Join(logged, "\n"))
-		}
-	}
+	admin := served.admin
 	if admin == "" {
-		t.Fatalf("no first admin token:\n%s", strings.Join(logged, "\n"))
+		t.Fatalf("no first admin token:\n%s", strings.Join(served.log(), "\n"))
 	}
-	if strings.Contains(strings.Join(logged, "\n"), admin) {
-		t.Fatalf("the admin token is in the log:\n%s", strings.Join(logged, "\n"))
+	if strings.Contains(strings.Join(served.log(), "\n"), admin) {
+		t.Fatalf("the admin token is in the log:\n%s", strings.Join(served.log(), "\n"))
 	}
 
 	ca, err := os.ReadFile(filepath.Join(certs, "ca.crt"))
@@ -137,10 +101,7 @@ spec:
 	}
 	defer func() {
 		if t.Failed() {
-			for l := range lines {
-				logged = append(logged, l)
-			}
-			t.Logf("dossier serve:\n%s", strings.Join(logged, "\n"))
+			t.Logf("dossier serve:\n%s", strings.Join(served.log(), "\n"))
 		}
 	}()
 	if err := push("team/app:v1", admin); err != nil {
@@ -280,16 +241,10 @@ spec:
 		}
 	}
 
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	stopped = true
-	for l := range lines {
-		logged = append(logged, l)
-	}
+	stopErr := served.stop()
 	// every log line is JSON; requests carry IDs; no token is ever logged
 	requests := 0
-	for _, l := range logged {
+	for _, l := range served.log() {
 		var entry map[string]any
 		if err := json.Unmarshal([]byte(l), &entry); err != nil {
 			t.Errorf("a log line that is not JSON: %s", l)
@@ -310,8 +265,8 @@ spec:
 	if requests < 10 {
 		t.Errorf("%d requests logged", requests)
 	}
-	if err := cmd.Wait(); err != nil {
-		t.Fatalf("dossier serve did not stop cleanly: %v", err)
+	if stopErr != nil {
+		t.Fatalf("dossier serve did not stop cleanly: %v", stopErr)
 	}
 	// the refusals and the tag are in the store
 	r = dossier(t, "", "query", "events", "--data-dir", data)
@@ -331,14 +286,15 @@ spec:
 func TestServeSurvivesKill(t *testing.T) {
 	dir := t.TempDir()
 	data, addr := filepath.Join(dir, "data"), freeAddress(t)
-	start := func() (*exec.Cmd, string) { return startServe(t, "--listen", addr, "--data-dir", data) }
+	start := func() *served { return startServe(t, "--listen", addr, "--data-dir", data) }
 	jobs := func() []store.Job {
 		r := dossier(t, "", "query", "jobs", "--data-dir", data, "-o", "json")
 		var list []store.Job
 		json.Unmarshal([]byte(r.stdout), &list)
 		return list
 	}
-	first, admin := start()
+	first := start()
+	admin := first.admin
 	idx, desc := testutil.SampleTagged(t, "debian")
 	img, err := idx.Image(desc.Digest)
 	if err != nil {
@@ -373,10 +329,11 @@ func TestServeSurvivesKill(t *testing.T) {
 	pushed := make(chan error, 1)
 	go func() { pushed <- remote.Write(bigRef, big, auth) }()
 	time.Sleep(200 * time.Millisecond)
-	if err := first.Process.Signal(syscall.SIGKILL); err != nil {
+	if err := first.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	first.Wait()
+	<-first.done
+	first.cmd.Wait()
 	if err := <-pushed; err == nil {
 		t.Log("the large push finished before the kill")
 	}
@@ -417,7 +374,7 @@ immutableTags: ["team/**:v*"]
 	if r := dossier(t, "", "serve", "--config", writeFile(t, filepath.Join(dir, "bad.yaml"), "listen: x\nlistne: y\n")); r.code != ExitError || !strings.Contains(r.stderr, `unknown field "listne"`) {
 		t.Errorf("an unknown setting: %+v", r)
 	}
-	_, token := startServe(t, "--config", config, "--listen", addr) // the flag wins over the file's listen
+	token := startServe(t, "--config", config, "--listen", addr).admin // the flag wins over the file's listen
 	if token == "" {
 		t.Fatal("dossier serve did not start with the configuration file")
 	}
@@ -456,10 +413,36 @@ func fetch(t *testing.T, client *http.Client, req *http.Request) string {
 	return string(b)
 }
 
-// startServe runs dossier serve as its own process until the test ends,
-// waits until it listens, and returns it with the admin token a first
-// start prints ("" on later starts).
-func startServe(t *testing.T, args ...string) (*exec.Cmd, string) {
+// served is dossier serve running as its own process until the test
+// ends, with what it has logged.
+type served struct {
+	cmd *exec.Cmd
+	// admin is the admin token a first start writes ("" on later starts).
+	admin string
+	mu    sync.Mutex
+	lines []string
+	// done is closed when its stderr ends.
+	done chan struct{}
+}
+
+// log is every line logged so far.
+func (s *served) log() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.lines)
+}
+
+// stop sends SIGTERM and returns how the process ended, once it has.
+func (s *served) stop() error {
+	if err := s.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		return err
+	}
+	<-s.done
+	return s.cmd.Wait()
+}
+
+// startServe runs dossier serve and waits until it listens.
+func startServe(t *testing.T, args ...string) *served {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], append([]string{"serve"}, args...)...)
 	cmd.Env = append(os.Environ(), "DOSSIER_CLI_TEST_MAIN=1")
@@ -470,23 +453,36 @@ func startServe(t *testing.T, args ...string) (*exec.Cmd, string) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	token := ""
-	s := bufio.NewScanner(stderr)
-	for s.Scan() {
-		if secret := firstAdminToken(t, s.Text()); secret != "" {
-			token = secret
+	s := &served{cmd: cmd, done: make(chan struct{})}
+	listening := make(chan struct{})
+	go func() {
+		defer close(s.done)
+		heard := false
+		scanner := bufio.NewScanner(stderr)
+		for scanner.Scan() {
+			s.mu.Lock()
+			s.lines = append(s.lines, scanner.Text())
+			s.mu.Unlock()
+			if !heard && strings.Contains(scanner.Text(), "listening on") {
+				heard = true
+				close(listening)
+			}
 		}
-		if strings.Contains(s.Text(), "listening on") {
-			go func() {
-				for s.Scan() { // keep the pipe drained
-				}
-			}()
-			return cmd, token
+	}()
+	t.Cleanup(func() { cmd.Process.Kill(); <-s.done; cmd.Wait() })
+	select {
+	case <-listening:
+	case <-s.done:
+		t.Fatalf("dossier serve %v exited:\n%s", args, strings.Join(s.log(), "\n"))
+	case <-time.After(30 * time.Second):
+		t.Fatalf("dossier serve %v did not start:\n%s", args, strings.Join(s.log(), "\n"))
+	}
+	for _, l := range s.log() {
+		if secret := firstAdminToken(t, l); secret != "" {
+			s.admin = secret
 		}
 	}
-	t.Fatalf("dossier serve %v did not start", args)
-	return nil, ""
+	return s
 }
 
 // firstAdminToken reads the admin token a first start's log line names
