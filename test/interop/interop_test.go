@@ -193,24 +193,32 @@ http:
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(bin, "serve", config)
+	startServer(t, "distribution registry on "+addr, exec.Command(bin, "serve", config), func() bool {
+		resp, err := http.Get("http://" + addr + "/v2/")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+	return addr
+}
+
+// startServer runs a peer's server until the test ends, and waits up to
+// 20 seconds for ready; its output is shown if it never is.
+func startServer(t *testing.T, what string, cmd *exec.Cmd, ready func() bool) {
+	t.Helper()
 	var logs bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
-		resp, err := http.Get("http://" + addr + "/v2/")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return addr
-			}
+	for deadline := time.Now().Add(20 * time.Second); !ready(); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+			t.Fatalf("%s did not start: %s", what, logs.String())
 		}
-		time.Sleep(100 * time.Millisecond)
 	}
-	t.Fatalf("distribution registry did not start on %s: %s", addr, logs.String())
-	return ""
 }

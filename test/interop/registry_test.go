@@ -212,24 +212,14 @@ func startVersity(t *testing.T, bucket string) (endpoint, access, secret, root s
 	addr := l.Addr().String()
 	l.Close()
 	access, secret = "dossier-test", "dossier-test-secret"
-	cmd := exec.Command(bin, "--port", addr, "--access", access, "--secret", secret, "posix", root)
-	var logs bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		if c, err := net.Dial("tcp", addr); err == nil {
+	startServer(t, "versitygw", exec.Command(bin, "--port", addr, "--access", access, "--secret", secret, "posix", root), func() bool {
+		c, err := net.Dial("tcp", addr)
+		if err == nil {
 			c.Close()
-			return "http://" + addr, access, secret, root
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("versitygw did not start: %s", logs.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return err == nil
+	})
+	return "http://" + addr, access, secret, root
 }
 
 // TestS3Storage runs dossier's registry on S3 storage (distribution's S3
