@@ -78,7 +78,7 @@ func Audit(paths []string, o Options) (*Report, error) {
 			if err != nil {
 				return err
 			}
-			var fs, included []string
+			var included []string
 			var findings []Finding
 			switch t.kind {
 			case compositeAction:
@@ -88,8 +88,7 @@ func Audit(paths []string, o Options) (*Report, error) {
 			default:
 				findings, err = Workflow(t.path, data, o)
 			}
-			fs = append(included, t.path)
-			results[i] = result{findings, fs}
+			results[i] = result{findings, append(included, t.path)}
 			return err
 		})
 	}

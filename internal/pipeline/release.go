@@ -183,7 +183,11 @@ func Release(ctx context.Context, st store.Store, art *oci.Artifact, opts Releas
 		}
 		out.Provenance = a.Referrer
 		step("workflow audit")
-		wa, err := auditWorkflow(opts.Env, opts.WorkflowWaivers, now)
+		summary, err := attest.SummarizeProvenance(evidence.PredicateSLSA1, prov)
+		if err != nil {
+			return nil, err
+		}
+		wa, err := auditWorkflow(opts.Env, summary, opts.WorkflowWaivers, now)
 		if err != nil {
 			return nil, fmt.Errorf("auditing the CI workflow: %w", err)
 		}

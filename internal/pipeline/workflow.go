@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"cmp"
 	"errors"
 	"io/fs"
 	"os"
@@ -14,22 +15,20 @@ import (
 
 // auditWorkflow audits the workflow the CI run is running — in GitHub
 // Actions the file GITHUB_WORKFLOW_REF names, in GITHUB_WORKSPACE; in
-// GitLab CI CI_CONFIG_PATH in CI_PROJECT_DIR — at the commit being built.
-// It returns nil when the run names no workflow or its file is not in the
-// checkout.
-func auditWorkflow(env map[string]string, waivers []audit.Waiver, now time.Time) (*evidence.WorkflowAudit, error) {
-	var workspace, workflow, repository, commit string
+// GitLab CI CI_CONFIG_PATH in CI_PROJECT_DIR — as the source repository
+// and commit the provenance names. It returns nil when the run names no
+// workflow or its file is not in the checkout.
+func auditWorkflow(env map[string]string, prov *evidence.Provenance, waivers []audit.Waiver, now time.Time) (*evidence.WorkflowAudit, error) {
+	var workspace, workflow string
 	switch {
 	case env["GITHUB_ACTIONS"] == "true":
-		workspace, commit = env["GITHUB_WORKSPACE"], env["GITHUB_SHA"]
-		repository = strings.TrimSuffix(orDefault(env["GITHUB_SERVER_URL"], "https://github.com"), "/") + "/" + env["GITHUB_REPOSITORY"]
+		workspace = env["GITHUB_WORKSPACE"]
 		ref, _, _ := strings.Cut(env["GITHUB_WORKFLOW_REF"], "@")
 		workflow = strings.TrimPrefix(ref, env["GITHUB_REPOSITORY"]+"/")
 	case env["GITLAB_CI"] == "true":
-		workspace, commit, repository = env["CI_PROJECT_DIR"], env["CI_COMMIT_SHA"], env["CI_PROJECT_URL"]
-		workflow = orDefault(env["CI_CONFIG_PATH"], ".gitlab-ci.yml")
+		workspace, workflow = env["CI_PROJECT_DIR"], cmp.Or(env["CI_CONFIG_PATH"], ".gitlab-ci.yml")
 	}
-	if workspace == "" || workflow == "" || commit == "" || strings.Contains(workflow, "..") {
+	if workspace == "" || workflow == "" || prov == nil || prov.Commit == "" || strings.Contains(workflow, "..") {
 		return nil, nil
 	}
 	path := filepath.Join(workspace, filepath.FromSlash(workflow))
@@ -41,7 +40,7 @@ func auditWorkflow(env map[string]string, waivers []audit.Waiver, now time.Time)
 		return nil, err
 	}
 	audit.ApplyWaivers(r.Findings, waivers, now)
-	out := &evidence.WorkflowAudit{Repository: repository, Commit: commit, Workflow: workflow, AuditedAt: now, Findings: []evidence.WorkflowFinding{}}
+	out := &evidence.WorkflowAudit{Repository: prov.SourceRepository, Commit: prov.Commit, Workflow: workflow, AuditedAt: now, Findings: []evidence.WorkflowFinding{}}
 	for _, f := range r.Findings {
 		file := f.File
 		if rel, err := filepath.Rel(workspace, f.File); err == nil {
@@ -54,11 +53,4 @@ func auditWorkflow(env map[string]string, waivers []audit.Waiver, now time.Time)
 		out.Findings = append(out.Findings, wf)
 	}
 	return out, nil
-}
-
-func orDefault(v, d string) string {
-	if v == "" {
-		return d
-	}
-	return v
 }
