@@ -7,10 +7,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
 
+	"sigs.k8s.io/yaml"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -92,6 +94,26 @@ func TestHelmChartOnARealCluster(t *testing.T) {
 	hook := validating.Webhooks[0]
 	if hook.ClientConfig.Service == nil || hook.ClientConfig.Service.Namespace != ns || *hook.FailurePolicy != admissionregistrationv1.Fail {
 		t.Fatalf("validating webhook: %+v", hook)
+	}
+	// the chart's webhook configurations are dossier webhook install's
+	// (which the webhook's own tests exercise): the same rules, scope and
+	// behaviour, only the CA bundle and names of the deployment differ
+	caFile := filepath.Join(t.TempDir(), "ca.crt")
+	if err := os.WriteFile(caFile, hook.ClientConfig.CABundle, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, installed, errOut := runDossier(t, "webhook", "install", "--namespace", ns, "--service", "dossier", "--ca-bundle", caFile)
+	if code != 0 {
+		t.Fatalf("webhook install: %s", errOut)
+	}
+	var want admissionregistrationv1.ValidatingWebhookConfiguration
+	if err := yaml.Unmarshal([]byte(strings.SplitN(installed, "\n---\n", 2)[1]), &want); err != nil {
+		t.Fatal(err)
+	}
+	w := want.Webhooks[0]
+	if !reflect.DeepEqual(hook.Rules, w.Rules) || !reflect.DeepEqual(hook.NamespaceSelector, w.NamespaceSelector) || *hook.SideEffects != *w.SideEffects ||
+		*hook.MatchPolicy != *w.MatchPolicy || *hook.TimeoutSeconds != *w.TimeoutSeconds || !reflect.DeepEqual(hook.ClientConfig, w.ClientConfig) || hook.Name != w.Name {
+		t.Errorf("the chart's validating webhook differs from dossier webhook install's:\n chart   %+v\n install %+v", hook, w)
 	}
 	block, _ := pem.Decode(secret.Data["tls.crt"])
 	if block == nil {
