@@ -12,10 +12,10 @@ import (
 	"testing"
 	"time"
 
-	"sigs.k8s.io/yaml"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/yaml"
 
 	"github.com/dossier-dev/dossier/internal/testutil"
 )
