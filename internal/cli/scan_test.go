@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -15,17 +16,38 @@ import (
 	"github.com/dossier-dev/dossier/internal/testutil"
 )
 
-// importedDataDir imports the real npm, Go and Maven advisories.
+// importedDataDir is a data directory of the test's own holding the real
+// npm, Go and Maven advisories: imported once for the package with dossier
+// db import, then copied, so that each test may write to its copy.
 func importedDataDir(t *testing.T) string {
 	t.Helper()
 	vd := testutil.VulnData(t)
-	dir := t.TempDir()
-	r := dossier(t, "", "db", "import", "--data-dir", dir,
-		filepath.Join(vd, "osv", "npm", "all.zip"), filepath.Join(vd, "osv", "Go", "all.zip"), filepath.Join(vd, "osv", "Maven", "all.zip"))
-	if r.code != 0 {
-		t.Fatalf("db import: %+v", r)
+	imported.once.Do(func() {
+		imported.dir, imported.err = os.MkdirTemp("", "dossier-cli-advisories-")
+		if imported.err != nil {
+			return
+		}
+		r := dossier(t, "", "db", "import", "--data-dir", imported.dir,
+			filepath.Join(vd, "osv", "npm", "all.zip"), filepath.Join(vd, "osv", "Go", "all.zip"), filepath.Join(vd, "osv", "Maven", "all.zip"))
+		if r.code != 0 {
+			imported.err = fmt.Errorf("db import: %+v", r)
+		}
+	})
+	if imported.err != nil {
+		t.Fatal(imported.err)
+	}
+	dir := filepath.Join(t.TempDir(), "data")
+	if err := os.CopyFS(dir, os.DirFS(imported.dir)); err != nil {
+		t.Fatalf("copying the imported advisories: %v", err)
 	}
 	return dir
+}
+
+// imported is the package's one import of advisories (TestMain removes it).
+var imported struct {
+	once sync.Once
+	dir  string
+	err  error
 }
 
 type scanReport struct {

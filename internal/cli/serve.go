@@ -35,6 +35,7 @@ func (a *app) serveCommand() *cobra.Command {
 	var immutable, keys, quarantines, pendingPullable, retention []string
 	var anonymousPull bool
 	var scanWorkers int
+	var jobLease time.Duration
 	var s3 registry.S3
 	var configPath string
 	cmd := &cobra.Command{
@@ -132,7 +133,7 @@ stops it gracefully: requests in flight, uploads included, finish.`,
 				storage = registry.Options{S3: &s3}
 			}
 			reg, err := registry.New(ctx, registry.Options{RootDirectory: storage.RootDirectory, S3: storage.S3, Store: st, ImmutableTags: rules,
-				AnonymousPull: anonymousPull, Quarantine: quarantine, Retention: retentionRules, Metrics: m, OnError: func(err error) { a.logf("registry: %v", err) }})
+				AnonymousPull: anonymousPull, Quarantine: quarantine, Retention: retentionRules, JobLease: jobLease, Metrics: m, OnError: func(err error) { a.logf("registry: %v", err) }})
 			if err != nil {
 				return err
 			}
@@ -184,6 +185,7 @@ stops it gracefully: requests in flight, uploads included, finish.`,
 	cmd.Flags().StringArrayVar(&immutable, "immutable-tags", nil, "REPOSITORY_GLOB:TAG_GLOB whose tags, once pushed, never move and are never deleted (repeatable)")
 	cmd.Flags().BoolVar(&anonymousPull, "anonymous-pull", false, "let requests without a token pull (never push)")
 	cmd.Flags().IntVar(&scanWorkers, "scan-workers", 2, "images catalogued, scanned and recorded at once after pushes (0: queue only)")
+	cmd.Flags().DurationVar(&jobLease, "job-lease", time.Minute, "how long a claimed scan job stays its worker's without a renewal: the job of a worker that died is taken over after it")
 	cmd.Flags().StringArrayVar(&quarantines, "quarantine", nil, "REPOSITORY_GLOB=POLICY_FILE|DIR: its images are pulled (by all but admins) only once they pass the policy (repeatable)")
 	cmd.Flags().StringArrayVar(&pendingPullable, "pending-pullable", nil, "REPOSITORY_GLOB of a --quarantine rule whose images may be pulled while their scan runs (default: they wait)")
 	cmd.Flags().StringVar(&s3.Bucket, "s3-bucket", "", "keep blobs and manifests in this S3 bucket (keys from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, else the AWS chain) instead of DATA_DIR/registry")

@@ -286,7 +286,8 @@ spec:
 func TestServeSurvivesKill(t *testing.T) {
 	dir := t.TempDir()
 	data, addr := filepath.Join(dir, "data"), freeAddress(t)
-	start := func() *served { return startServe(t, "--listen", addr, "--data-dir", data) }
+	// a short lease, so that the job of the killed process is taken over soon
+	start := func() *served { return startServe(t, "--listen", addr, "--data-dir", data, "--job-lease", "3s") }
 	jobs := func() []store.Job {
 		r := dossier(t, "", "query", "jobs", "--data-dir", data, "-o", "json")
 		var list []store.Job
@@ -344,7 +345,7 @@ func TestServeSurvivesKill(t *testing.T) {
 	if err := remote.Write(bigRef, big, auth); err != nil {
 		t.Errorf("pushing again what the kill cut short: %v", err)
 	}
-	// the scan's lease (a minute) ends, and the next process does it
+	// the scan's lease ends, and the next process does it
 	for deadline := time.Now().Add(120 * time.Second); ; {
 		j := jobs()
 		done := len(j) > 0
@@ -469,7 +470,15 @@ func startServe(t *testing.T, args ...string) *served {
 			}
 		}
 	}()
-	t.Cleanup(func() { cmd.Process.Kill(); <-s.done; cmd.Wait() })
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		<-s.done
+		cmd.Wait()
+		// under -race the process is race-built too: what it reports fails the test
+		if log := strings.Join(s.log(), "\n"); strings.Contains(log, "WARNING: DATA RACE") {
+			t.Errorf("dossier serve %v raced:\n%s", args, log)
+		}
+	})
 	select {
 	case <-listening:
 	case <-s.done:

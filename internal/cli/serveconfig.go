@@ -25,6 +25,7 @@ type serveConfig struct {
 		} `json:"s3"`
 	} `json:"storage"`
 	ScanWorkers   *int     `json:"scanWorkers"`
+	JobLease      string   `json:"jobLease"`
 	AnonymousPull bool     `json:"anonymousPull"`
 	ImmutableTags []string `json:"immutableTags"`
 	Quarantine    []struct {
@@ -87,6 +88,7 @@ func applyServeConfig(cmd *cobra.Command, path string) error {
 	if c.ScanWorkers != nil {
 		set("scan-workers", strconv.Itoa(*c.ScanWorkers))
 	}
+	set("job-lease", c.JobLease)
 	if c.AnonymousPull {
 		set("anonymous-pull", "true")
 	}

@@ -26,7 +26,11 @@ func TestMain(m *testing.M) {
 	if os.Getenv("DOSSIER_CLI_TEST_MAIN") != "" {
 		os.Exit(Main(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	if imported.dir != "" {
+		os.RemoveAll(imported.dir)
+	}
+	os.Exit(code)
 }
 
 // freeAddress is a loopback address nothing listens on.

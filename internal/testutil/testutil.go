@@ -13,7 +13,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 
@@ -24,10 +23,23 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 )
 
-// RepoRoot is the repository's top directory.
+// RepoRoot is the repository's top directory: the nearest directory above
+// the test's working directory (its package's) that holds dossier's go.mod.
+// It is found from the working directory rather than from this file's
+// compiled-in path, which -trimpath (as CI builds) replaces by the import path.
 func RepoRoot() string {
-	_, file, _, _ := runtime.Caller(0)
-	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
+	dir, err := os.Getwd()
+	if err != nil {
+		panic(fmt.Sprintf("testutil: no working directory: %v", err))
+	}
+	for d := dir; ; d = filepath.Dir(d) {
+		if mod, err := os.ReadFile(filepath.Join(d, "go.mod")); err == nil && strings.HasPrefix(string(mod), "module github.com/dossier-dev/dossier\n") {
+			return d
+		}
+		if filepath.Dir(d) == d {
+			panic(fmt.Sprintf("testutil: no dossier go.mod above %s", dir))
+		}
+	}
 }
 
 // Samples lists the bundled sample images.

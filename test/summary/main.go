@@ -1,16 +1,25 @@
-// Command summary reads `go test -json` events on standard input and prints
-// what a person needs from a whole run: each package's result, the output
-// of every failed test, every skipped test with its reason (a skip for a
-// missing peer or data set must not read as a pass), and a closing line
+// Command summary reads `go test -json` events and prints what a person
+// needs from a whole run: each package's result, the output of every failed
+// test, every skipped test with its reason (a skip for a missing peer or data
+// set must not read as a pass), where the time went, and a closing line
 // "N passed, N failed, N skipped". It exits 1 when anything failed.
+//
+//	summary [-timings FILE] [LABEL=]EVENTS.json ...   (standard input without files)
+//
+// The timings file holds lines "KIND NAME SECONDS" (stages and peers, as
+// .ci/test and .ci/install-peers write them); a LABEL marks a run's packages
+// in the time table (race=race.json).
 package main
 
 import (
 	"bufio"
 	"encoding/json"
+	"flag"
 	"fmt"
+	"io"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 )
 
@@ -22,12 +31,60 @@ type event struct {
 	Elapsed float64
 }
 
+// timing is one line of the time table.
+type timing struct {
+	kind, name string
+	seconds    float64
+}
+
+// run is what the event streams added up to.
+type run struct {
+	output                  map[string][]string // package/test → lines
+	passed, failed, skipped int
+	failures, skips, lines  []string
+	failedPkg               map[string]bool
+	times                   []timing
+}
+
 func main() {
-	output := map[string][]string{} // package/test → lines
-	var passed, failed, skipped int
-	var failures, skips, packages []string
-	failedPkg := map[string]bool{}
-	in := bufio.NewScanner(os.Stdin)
+	timingsFile := flag.String("timings", "", "file of \"KIND NAME SECONDS\" lines to include in the time table")
+	flag.Parse()
+	r := &run{output: map[string][]string{}, failedPkg: map[string]bool{}}
+	if flag.NArg() == 0 {
+		r.read(os.Stdin, "")
+	}
+	for _, arg := range flag.Args() {
+		label, path, ok := strings.Cut(arg, "=")
+		if !ok {
+			label, path = "", arg
+		}
+		f, err := os.Open(path)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "summary:", err)
+			os.Exit(2)
+		}
+		r.read(f, label)
+		f.Close()
+	}
+	if *timingsFile != "" {
+		if err := r.readTimings(*timingsFile); err != nil {
+			fmt.Fprintln(os.Stderr, "summary:", err)
+			os.Exit(2)
+		}
+	}
+	r.print()
+	if r.failed > 0 {
+		os.Exit(1)
+	}
+}
+
+// read adds one run's events; label names the run in the time table.
+func (r *run) read(events io.Reader, label string) {
+	kind := "package"
+	if label != "" {
+		kind = "package(" + label + ")"
+	}
+	in := bufio.NewScanner(events)
 	in.Buffer(make([]byte, 1<<20), 16<<20)
 	for in.Scan() {
 		line := in.Bytes()
@@ -36,33 +93,35 @@ func main() {
 			fmt.Println(string(line)) // the go command's own messages
 			continue
 		}
-		key := e.Package + " " + e.Test
+		key := label + " " + e.Package + " " + e.Test
 		switch e.Action {
 		case "output", "build-output":
-			output[key] = append(output[key], e.Output)
+			r.output[key] = append(r.output[key], e.Output)
 		case "pass":
 			if e.Test != "" {
-				passed++
+				r.passed++
 			} else {
-				packages = append(packages, fmt.Sprintf("ok   %s %.1fs", e.Package, e.Elapsed))
+				r.lines = append(r.lines, fmt.Sprintf("ok   %s %.1fs%s", e.Package, e.Elapsed, suffix(label)))
+				r.times = append(r.times, timing{kind, e.Package, e.Elapsed})
 			}
 		case "skip":
 			if e.Test == "" {
 				continue // a package without tests
 			}
-			skipped++
-			skips = append(skips, fmt.Sprintf("%s %s: %s", e.Package, e.Test, skipReason(output[key])))
+			r.skipped++
+			r.skips = append(r.skips, fmt.Sprintf("%s %s%s: %s", e.Package, e.Test, suffix(label), skipReason(r.output[key])))
 		case "fail", "build-fail":
 			if e.Test != "" {
-				failed++
-				failures = append(failures, strings.Join(output[key], ""))
+				r.failed++
+				r.failures = append(r.failures, strings.Join(r.output[key], ""))
 				continue
 			}
-			if !failedPkg[e.Package] {
-				failedPkg[e.Package] = true
-				packages = append(packages, "FAIL "+e.Package)
-				if len(output[key]) > 0 {
-					failures = append(failures, strings.Join(output[key], ""))
+			if !r.failedPkg[label+" "+e.Package] {
+				r.failedPkg[label+" "+e.Package] = true
+				r.lines = append(r.lines, "FAIL "+e.Package+suffix(label))
+				r.times = append(r.times, timing{kind, e.Package + " (failed)", e.Elapsed})
+				if len(r.output[key]) > 0 {
+					r.failures = append(r.failures, strings.Join(r.output[key], ""))
 				}
 			}
 		}
@@ -71,26 +130,74 @@ func main() {
 		fmt.Fprintln(os.Stderr, "summary:", err)
 		os.Exit(2)
 	}
-	for _, p := range packages {
+}
+
+// readTimings adds the stages' and peers' times.
+func (r *run) readTimings(path string) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	for i, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+		fields := strings.Fields(line)
+		if len(fields) == 0 {
+			continue
+		}
+		seconds, err := strconv.ParseFloat(fields[len(fields)-1], 64)
+		if len(fields) != 3 || err != nil {
+			return fmt.Errorf("%s:%d: want \"KIND NAME SECONDS\", have %q", path, i+1, line)
+		}
+		r.times = append(r.times, timing{fields[0], fields[1], seconds})
+	}
+	return nil
+}
+
+func (r *run) print() {
+	for _, p := range r.lines {
 		fmt.Println(p)
 	}
-	for _, f := range failures {
+	for _, f := range r.failures {
 		fmt.Print("\n" + f)
 	}
-	if len(skips) > 0 {
-		sort.Strings(skips)
-		fmt.Printf("\nskipped (%d): these checks did not run\n", len(skips))
-		for _, s := range skips {
+	if len(r.skips) > 0 {
+		sort.Strings(r.skips)
+		fmt.Printf("\nskipped (%d): these checks did not run\n", len(r.skips))
+		for _, s := range r.skips {
 			fmt.Println("  " + s)
 		}
 	}
-	if len(failedPkg) > 0 && failed == 0 {
-		failed = len(failedPkg) // a package that failed to build runs no test
+	r.printTimes()
+	if len(r.failedPkg) > 0 && r.failed == 0 {
+		r.failed = len(r.failedPkg) // a package that failed to build runs no test
 	}
-	fmt.Printf("\n%d passed, %d failed, %d skipped\n", passed, failed, skipped)
-	if failed > 0 {
-		os.Exit(1)
+	fmt.Printf("\n%d passed, %d failed, %d skipped\n", r.passed, r.failed, r.skipped)
+}
+
+// printTimes prints where the time went: stages in the order they ran,
+// then peers and packages, slowest first. A package's time is its test
+// binary's run, not its compilation (which the stage's time includes).
+func (r *run) printTimes() {
+	if len(r.times) == 0 {
+		return
 	}
+	sort.SliceStable(r.times, func(i, j int) bool {
+		a, b := r.times[i], r.times[j]
+		if a.kind == "stage" || b.kind == "stage" {
+			return a.kind == "stage" && b.kind != "stage"
+		}
+		return a.seconds > b.seconds
+	})
+	fmt.Println("\ntime (seconds)")
+	for _, t := range r.times {
+		fmt.Printf("  %-16s %-60s %7.1f\n", t.kind, t.name, t.seconds)
+	}
+}
+
+func suffix(label string) string {
+	if label == "" {
+		return ""
+	}
+	return " (" + label + ")"
 }
 
 // skipReason is what the skipped test logged (the reason t.Skip gave).
