@@ -69,7 +69,9 @@ func newJudge(registry oci.RegistryOptions, evidenceTTL, tagTTL time.Duration, n
 
 // ParseImage reads a container image reference as the container runtime
 // would: a registry reference, Docker Hub by default ("busybox" is
-// index.docker.io/library/busybox:latest).
+// index.docker.io/library/busybox:latest), then spells it canonically
+// (evidence.CanonicalRepository) so that every spelling of one registry
+// meets the same policies.
 func ParseImage(image string) (name.Reference, error) {
 	if strings.TrimSpace(image) == "" {
 		return nil, fmt.Errorf("empty image reference")
@@ -81,7 +83,22 @@ func ParseImage(image string) (name.Reference, error) {
 			return nil, fmt.Errorf("image %q: %w", image, err)
 		}
 	}
-	return ref, nil
+	repository := evidence.CanonicalRepository(ref.Context().Name())
+	var canonical string
+	switch r := ref.(type) {
+	case name.Digest:
+		canonical = repository + "@" + r.DigestStr()
+	case name.Tag:
+		canonical = repository + ":" + r.TagStr()
+	}
+	if canonical == ref.Name() {
+		return ref, nil
+	}
+	out, err := name.ParseReference(canonical, name.StrictValidation)
+	if err != nil {
+		return nil, fmt.Errorf("image %q (%s): %w", image, canonical, err)
+	}
+	return out, nil
 }
 
 // resolve names an image by digest: at once when it carries one, else by

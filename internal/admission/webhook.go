@@ -34,6 +34,9 @@ type Options struct {
 	// unreadable); such admissions are warned about and recorded as
 	// failed-open. By default they are denied (fail closed).
 	FailOpen bool
+	// Unclaimed is the answer for an image no policy claims (none whose
+	// images and namespaces match it): UnclaimedDeny by default.
+	Unclaimed Unclaimed
 	// Store, when set, keeps every validating decision, and marks admitted
 	// Pods' digests deployed; OnStoreError hears of decisions it lost.
 	Store        store.Store
@@ -43,15 +46,40 @@ type Options struct {
 	Now     func() time.Time
 }
 
+// Unclaimed is what the webhook answers for an image no policy claims.
+type Unclaimed string
+
+const (
+	// UnclaimedDeny refuses it: an image nobody wrote a policy for is not
+	// shown to be allowed.
+	UnclaimedDeny Unclaimed = "deny"
+	// UnclaimedWarn admits it with a warning and a recorded decision.
+	UnclaimedWarn Unclaimed = "warn"
+	// UnclaimedAllow admits it, unjudged and unpinned.
+	UnclaimedAllow Unclaimed = "allow"
+)
+
+// ParseUnclaimed reads deny, warn or allow ("" is deny).
+func ParseUnclaimed(s string) (Unclaimed, error) {
+	switch u := Unclaimed(s); u {
+	case "":
+		return UnclaimedDeny, nil
+	case UnclaimedDeny, UnclaimedWarn, UnclaimedAllow:
+		return u, nil
+	}
+	return "", fmt.Errorf("unclaimed images: %q: want deny, warn or allow", s)
+}
+
 // Webhook answers AdmissionReviews with the rules in force.
 type Webhook struct {
-	failOpen bool
-	rules    func() *Rules
-	judge    *judge
-	labels   func(ctx context.Context, namespace string) (map[string]string, error)
-	recorder *recorder
-	metrics  *metrics.Metrics
-	now      func() time.Time
+	failOpen  bool
+	unclaimed Unclaimed
+	rules     func() *Rules
+	judge     *judge
+	labels    func(ctx context.Context, namespace string) (map[string]string, error)
+	recorder  *recorder
+	metrics   *metrics.Metrics
+	now       func() time.Time
 }
 
 // New makes a webhook deciding with rules (called on every review, so
@@ -66,7 +94,10 @@ func New(rules func() *Rules, opts Options) *Webhook {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	w := &Webhook{failOpen: opts.FailOpen, rules: rules, judge: newJudge(opts.Registry, opts.EvidenceTTL, opts.TagTTL, opts.Now, opts.Metrics), labels: opts.NamespaceLabels,
+	if opts.Unclaimed == "" {
+		opts.Unclaimed = UnclaimedDeny
+	}
+	w := &Webhook{failOpen: opts.FailOpen, unclaimed: opts.Unclaimed, rules: rules, judge: newJudge(opts.Registry, opts.EvidenceTTL, opts.TagTTL, opts.Now, opts.Metrics), labels: opts.NamespaceLabels,
 		metrics: opts.Metrics, now: opts.Now}
 	if opts.Store != nil {
 		w.recorder = newRecorder(opts.Store, opts.OnStoreError)
@@ -84,7 +115,8 @@ func (w *Webhook) Close() {
 // Verdict is what the webhook decided about one image of a request.
 type Verdict struct {
 	Image Image `json:"image"`
-	// Matched says a policy's images match it; the others are left alone.
+	// Matched says the image was judged: a policy's images match it, or
+	// no policy does and unclaimed images are not allowed unjudged.
 	Matched bool `json:"matched"`
 	// Subject is the digest judged (unset when it could not be resolved).
 	Subject evidence.Subject `json:"subject"`
@@ -167,7 +199,7 @@ func (w *Webhook) judgeImage(ctx context.Context, rules *Rules, namespace string
 	probe := &evidence.Collected{Reference: ref.Name(), Subject: evidence.Subject{Repository: ref.Context().Name()}}
 	candidates := matchingPolicies(rules.Set, probe)
 	if len(candidates) == 0 {
-		return v
+		return w.unclaimedVerdict(v, probe, rules.Set, namespace, namespaceLabels)
 	}
 	probe.Namespace = namespace
 	if needsLabels(candidates) {
@@ -181,7 +213,7 @@ func (w *Webhook) judgeImage(ctx context.Context, rules *Rules, namespace string
 	}
 	matching := matchingPolicies(rules.Set, probe)
 	if len(matching) == 0 {
-		return v
+		return w.unclaimedVerdict(v, probe, rules.Set, namespace, namespaceLabels)
 	}
 	v.Matched, v.Enforced = true, anyEnforcing(matching)
 	art, err := w.judge.resolve(ctx, ref)
@@ -194,6 +226,49 @@ func (w *Webhook) judgeImage(ctx context.Context, rules *Rules, namespace string
 	ev.Namespace, ev.NamespaceLabels = namespace, probe.NamespaceLabels
 	d := policy.Evaluate(rules.Set, &ev, w.now())
 	v.Decision = &d
+	return v
+}
+
+// unclaimedVerdict answers for an image no policy claims. In a namespace
+// an enforcing policy covers, the configured answer (deny by default: a
+// registry spelled differently, or an image nobody wrote a policy for, is
+// not admitted unjudged); where only audit policies apply, at most a
+// warning; a namespace no policy covers is left alone. Labels that cannot
+// be read count as covering, so that the answer fails closed.
+func (w *Webhook) unclaimedVerdict(v Verdict, probe *evidence.Collected, set *policy.Set, namespace string, namespaceLabels func() (map[string]string, error)) Verdict {
+	if w.unclaimed == UnclaimedAllow {
+		return v
+	}
+	var labels map[string]string
+	var labelsErr error
+	labelsRead := false
+	covered, enforced := false, false
+	for _, p := range set.Policies {
+		bySelector := p.Namespaces != nil && len(p.Namespaces.MatchLabels) > 0
+		if bySelector && !labelsRead {
+			labels, labelsErr = namespaceLabels()
+			labelsRead = true
+		}
+		if p.CoversNamespace(namespace, labels) || (bySelector && labelsErr != nil) {
+			covered = true
+			enforced = enforced || p.Mode == evidence.ModeEnforce
+		}
+	}
+	if !covered {
+		return v
+	}
+	answer := w.unclaimed
+	if !enforced {
+		answer = UnclaimedWarn
+	}
+	d := policy.Evaluate(&policy.Set{}, probe, w.now())
+	if answer == UnclaimedWarn {
+		d.Allowed, d.Mode = true, evidence.ModeAudit
+		for i := range d.Rules {
+			d.Rules[i].Mode = evidence.ModeAudit
+		}
+	}
+	v.Matched, v.Enforced, v.Decision = true, answer == UnclaimedDeny, &d
 	return v
 }
 
@@ -330,7 +405,7 @@ func denial(v Verdict) string {
 	if v.Failure != "" {
 		return fmt.Sprintf("%s cannot be verified: %s", where, v.Failure)
 	}
-	if v.Image.Reference != v.Subject.String() {
+	if v.Subject.Digest != "" && v.Image.Reference != v.Subject.String() {
 		where += " = " + v.Subject.String()
 	}
 	return fmt.Sprintf("%s denied: %s", where, strings.Join(v.Decision.Refusals(), "; "))
@@ -348,6 +423,8 @@ func warnings(v Verdict) []string {
 	var out []string
 	for _, r := range v.Decision.Rules {
 		switch {
+		case r.Outcome == evidence.OutcomeFail && r.Policy == "":
+			out = append(out, fmt.Sprintf("dossier audit: %s: %s", where, r.Reason))
 		case r.Outcome == evidence.OutcomeFail:
 			out = append(out, fmt.Sprintf("dossier audit: %s: policy %s rule %s: %s", where, r.Policy, r.Rule, r.Reason))
 		case r.Outcome == evidence.OutcomeWaived && r.Waiver != nil:

@@ -141,7 +141,7 @@ func TestValidateAndMutate(t *testing.T) {
 	w := New(func() *Rules { return f.rules }, Options{})
 
 	// signed: admitted, and pinned to the digest judged
-	review := podReview(t, "prod", containers(f.host+"/team/signed:v1", "docker.io/library/busybox:1.36"))
+	review := podReview(t, "prod", containers(f.host+"/team/signed:v1"))
 	out, _ := w.Validate(ctx, review)
 	if !out.Response.Allowed || out.Response.UID != "uid-1" || out.APIVersion != "admission.k8s.io/v1" {
 		t.Fatalf("signed image: %+v", out.Response)
@@ -171,12 +171,51 @@ func TestValidateAndMutate(t *testing.T) {
 	}
 
 	// a namespace no policy covers: untouched
-	review = podReview(t, "dev", containers(f.host+"/team/unsigned:v1"))
+	review = podReview(t, "dev", containers(f.host+"/team/unsigned:v1", "docker.io/library/busybox:1.36"))
 	if out, _ := w.Validate(ctx, review); !out.Response.Allowed || len(out.Response.Warnings) != 0 {
 		t.Errorf("unmatched namespace: %+v", out.Response)
 	}
 	if out, _ := w.Mutate(ctx, review); out.Response.Patch != nil {
 		t.Errorf("an image no policy matches was patched: %s", out.Response.Patch)
+	}
+}
+
+// An image no policy claims is denied in a namespace an enforcing policy
+// covers, whatever spelling hid it from the policy's globs; only warned
+// about where audit policies apply; --unclaimed warn and allow relax it.
+func TestUnclaimedImages(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, signedPolicy)
+	port := f.host[strings.LastIndex(f.host, ":")+1:]
+	unclaimed := []string{"docker.io/library/busybox:1.36", "busybox", "registry-1.docker.io/acme/app:v1", "registry.example/other/app:v1"}
+	respelled := []string{"localhost:" + port + "/team/unsigned:v1", "LOCALHOST:" + port + "/team/unsigned:v1", "localhost.:" + port + "/team/unsigned:v1"}
+	deny := New(func() *Rules { return f.rules }, Options{})
+	for _, image := range append(unclaimed, respelled...) {
+		out, _ := deny.Validate(ctx, podReview(t, "prod", containers(image)))
+		if out.Response.Allowed || !strings.Contains(out.Response.Result.Message, "no policy matches") && !strings.Contains(out.Response.Result.Message, "policy require-signed rule signed") {
+			t.Errorf("%s in an enforced namespace: %+v", image, out.Response)
+		}
+		out, _ = deny.Validate(ctx, podReview(t, "staging", containers(image)))
+		if !out.Response.Allowed || len(out.Response.Warnings) != 1 {
+			t.Errorf("%s in an audited namespace: want admitted with a warning: %+v", image, out.Response)
+		}
+	}
+	warn := New(func() *Rules { return f.rules }, Options{Unclaimed: UnclaimedWarn})
+	allow := New(func() *Rules { return f.rules }, Options{Unclaimed: UnclaimedAllow})
+	for _, image := range unclaimed {
+		if out, _ := warn.Validate(ctx, podReview(t, "prod", containers(image))); !out.Response.Allowed || len(out.Response.Warnings) != 1 || !strings.Contains(out.Response.Warnings[0], "no policy matches") {
+			t.Errorf("%s with unclaimed images warned about: %+v", image, out.Response)
+		}
+		if out, _ := allow.Validate(ctx, podReview(t, "prod", containers(image))); !out.Response.Allowed || len(out.Response.Warnings) != 0 {
+			t.Errorf("%s with unclaimed images allowed: %+v", image, out.Response)
+		}
+	}
+	// a respelled registry is the policy's registry: judged, so an
+	// unsigned image is denied even when unclaimed images are allowed
+	for _, image := range respelled {
+		if out, _ := allow.Validate(ctx, podReview(t, "prod", containers(image))); out.Response.Allowed || !strings.Contains(out.Response.Result.Message, "policy require-signed rule signed") {
+			t.Errorf("%s: want judged by require-signed: %+v", image, out.Response)
+		}
 	}
 }
 

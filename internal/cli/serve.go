@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -31,7 +32,7 @@ import (
 func (a *app) serveCommand() *cobra.Command {
 	var sf storeFlags
 	var wf webhookFlags
-	var listen, certFile, keyFile string
+	var listen, externalName, certFile, keyFile string
 	var immutable, keys, quarantines, pendingPullable, retention []string
 	var anonymousPull bool
 	var scanWorkers int
@@ -132,7 +133,11 @@ stops it gracefully: requests in flight, uploads included, finish.`,
 				s3.AccessKey, s3.SecretKey = os.Getenv("AWS_ACCESS_KEY_ID"), os.Getenv("AWS_SECRET_ACCESS_KEY")
 				storage = registry.Options{S3: &s3}
 			}
-			reg, err := registry.New(ctx, registry.Options{RootDirectory: storage.RootDirectory, S3: storage.S3, Store: st, ImmutableTags: rules,
+			name, err := registryName(externalName, listen)
+			if err != nil {
+				return err
+			}
+			reg, err := registry.New(ctx, registry.Options{Name: name, RootDirectory: storage.RootDirectory, S3: storage.S3, Store: st, ImmutableTags: rules,
 				AnonymousPull: anonymousPull, Quarantine: quarantine, Retention: retentionRules, JobLease: jobLease, Metrics: m, OnError: func(err error) { a.logf("registry: %v", err) }})
 			if err != nil {
 				return err
@@ -179,6 +184,7 @@ stops it gracefully: requests in flight, uploads included, finish.`,
 	sf.register(cmd)
 	wf.register(cmd)
 	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:5000", "address to listen on")
+	cmd.Flags().StringVar(&externalName, "external-name", "", "the host[:port] clients reach the registry by (default: the --listen address): repositories are recorded, judged and kept under this one name, whatever name a request arrives by")
 	cmd.Flags().StringVar(&configPath, "config", "", "YAML configuration file with any of these settings (flags and DOSSIER_* variables win; see the README)")
 	cmd.Flags().StringVar(&certFile, "tls-cert", "", "serving certificate (PEM), re-read when renewed; without it, plain HTTP")
 	cmd.Flags().StringVar(&keyFile, "tls-key", "", "serving certificate's private key (PEM)")
@@ -195,6 +201,25 @@ stops it gracefully: requests in flight, uploads included, finish.`,
 	cmd.Flags().StringArrayVar(&retention, "retention", nil, "REPOSITORY_GLOB=AGE: untagged digests older than AGE (720h) that are unsigned or fail their quarantine policy are deleted, hourly, unless an exception names them (repeatable)")
 	cmd.Flags().StringArrayVar(&keys, "key", nil, "public key whose signatures are recorded as verified (repeatable; the policies' signers are too)")
 	return cmd
+}
+
+// registryName is the registry's one name: the external name given, else
+// the address it listens on, which must then name a host.
+func registryName(external, listen string) (string, error) {
+	if external != "" {
+		if !evidence.ValidHost(external) {
+			return "", usageError("--external-name %q: want the host[:port] clients reach the registry by", external)
+		}
+		return external, nil
+	}
+	host, _, err := net.SplitHostPort(listen)
+	if err != nil {
+		return "", usageError("--listen %q: %v", listen, err)
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		return "", usageError("listening on every address (%s), the registry needs --external-name: the host[:port] clients reach it by", listen)
+	}
+	return listen, nil
 }
 
 // registryJobs is what the registry's workers do with a pushed digest: a

@@ -12,11 +12,12 @@ import (
 // serveConfig is dossier serve's configuration file: every setting a flag
 // has. A flag given on the command line wins over the file.
 type serveConfig struct {
-	Listen  string   `json:"listen"`
-	DataDir string   `json:"dataDir"`
-	Store   string   `json:"store"`
-	TLS     *tlsFile `json:"tls"`
-	Storage *struct {
+	Listen       string   `json:"listen"`
+	ExternalName string   `json:"externalName"`
+	DataDir      string   `json:"dataDir"`
+	Store        string   `json:"store"`
+	TLS          *tlsFile `json:"tls"`
+	Storage      *struct {
 		S3 *struct {
 			Bucket   string `json:"bucket"`
 			Region   string `json:"region"`
@@ -40,6 +41,7 @@ type serveConfig struct {
 		Exceptions  []string `json:"exceptions"`
 		TrustedRoot string   `json:"trustedRoot"`
 		FailOpen    bool     `json:"failOpen"`
+		Unclaimed   string   `json:"unclaimed"`
 	} `json:"webhook"`
 }
 
@@ -73,6 +75,7 @@ func applyServeConfig(cmd *cobra.Command, path string) error {
 		}
 	}
 	set("listen", c.Listen)
+	set("external-name", c.ExternalName)
 	set("data-dir", rel(c.DataDir))
 	set("store", c.Store)
 	if c.TLS != nil {
@@ -121,6 +124,7 @@ func applyServeConfig(cmd *cobra.Command, path string) error {
 		if c.Webhook.FailOpen {
 			set("fail-open", "true")
 		}
+		set("unclaimed", c.Webhook.Unclaimed)
 	}
 	// Set marks a flag changed too: what the file set is remembered, so
 	// that a repeatable flag takes every value of the file

@@ -30,6 +30,7 @@ type webhookFlags struct {
 	trustedRoot          string
 	evidenceTTL, reload  time.Duration
 	failOpen             bool
+	unclaimed            string
 	api                  admission.APIServer
 }
 
@@ -40,6 +41,7 @@ func (f *webhookFlags) register(cmd *cobra.Command) {
 	cmd.Flags().DurationVar(&f.evidenceTTL, "evidence-ttl", 5*time.Minute, "how long evidence gathered about a digest is reused")
 	cmd.Flags().DurationVar(&f.reload, "reload-interval", 2*time.Second, "how often the policy files are re-read")
 	cmd.Flags().BoolVar(&f.failOpen, "fail-open", false, "admit, with a warning and a failed-open record, images whose evidence cannot be had (default: deny under enforce)")
+	cmd.Flags().StringVar(&f.unclaimed, "unclaimed", "deny", "what images no policy claims get: deny, warn (admit with a warning, recorded) or allow (admit unjudged)")
 	cmd.Flags().StringVar(&f.api.URL, "kubernetes-api", "", "API server to read namespace labels from, https://host:port (default: in a cluster, its own)")
 	cmd.Flags().StringVar(&f.api.CAFile, "kubernetes-ca", "", "CA of the API server's certificate")
 	cmd.Flags().StringVar(&f.api.TokenFile, "kubernetes-token-file", "", "bearer token for the API server")
@@ -67,7 +69,11 @@ func (a *app) startWebhook(ctx context.Context, f *webhookFlags, dataDir string,
 	if len(rules.Rules().Set.Policies) == 0 {
 		return fail(usageError("%v holds no policies", f.policies))
 	}
-	wopts := admission.Options{Registry: a.registry, EvidenceTTL: f.evidenceTTL, FailOpen: f.failOpen, Metrics: m}
+	unclaimed, err := admission.ParseUnclaimed(f.unclaimed)
+	if err != nil {
+		return fail(usageError("--unclaimed: %v", err))
+	}
+	wopts := admission.Options{Registry: a.registry, EvidenceTTL: f.evidenceTTL, FailOpen: f.failOpen, Unclaimed: unclaimed, Metrics: m}
 	api := f.api
 	if api.URL == "" {
 		api, _ = admission.InCluster()

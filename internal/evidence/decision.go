@@ -71,7 +71,10 @@ func (d Decision) Refusals() []string {
 		if r.Outcome != OutcomeFail || r.Mode != ModeEnforce {
 			continue
 		}
-		s := "policy " + r.Policy + " rule " + r.Rule + ": " + r.Reason
+		s := r.Reason
+		if r.Policy != "" {
+			s = "policy " + r.Policy + " rule " + r.Rule + ": " + s
+		}
 		if r.Fix != "" {
 			s += " (fix: " + r.Fix + ")"
 		}

@@ -32,13 +32,14 @@ func (s Subject) String() string {
 	return s.Repository + "@" + s.Digest
 }
 
-// ParseSubject splits "repository@algorithm:hex" into a Subject.
+// ParseSubject splits "repository@algorithm:hex" into a Subject, its
+// repository spelled canonically (CanonicalRepository).
 func ParseSubject(ref string) (Subject, error) {
 	i := strings.LastIndex(ref, "@")
 	if i <= 0 {
 		return Subject{}, fmt.Errorf("subject %q: want repository@sha256:<hex>", ref)
 	}
-	s := Subject{Repository: ref[:i], Digest: ref[i+1:]}
+	s := Subject{Repository: CanonicalRepository(ref[:i]), Digest: ref[i+1:]}
 	if !ValidDigest(s.Digest) {
 		return Subject{}, fmt.Errorf("subject %q: %q is not a digest (want algorithm:hex)", ref, s.Digest)
 	}

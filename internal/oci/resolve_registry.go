@@ -21,7 +21,7 @@ func resolveRegistry(ctx context.Context, src Source, opts RegistryOptions) (*Ar
 	}
 	repo := ref.Context()
 	a := &Artifact{
-		Subject:   evidence.Subject{Repository: repo.Name(), Digest: desc.Digest.String()},
+		Subject:   evidence.Subject{Repository: evidence.CanonicalRepository(repo.Name()), Digest: desc.Digest.String()},
 		MediaType: string(desc.MediaType),
 		Size:      desc.Size,
 		repo:      &repo,

@@ -95,9 +95,11 @@ func decodeCIP(d rawDocument) (*Policy, error) {
 	for i, im := range s.Images {
 		globs[i] = im.Glob
 	}
-	if p.Images, err = compileGlobs(src, "spec.images[].glob", globs); err != nil {
+	var warnings []string
+	if p.Images, warnings, err = compileGlobs(src, "spec.images[].glob", globs); err != nil {
 		return nil, err
 	}
+	p.Warnings = append(p.Warnings, warnings...)
 	if len(s.Authorities) == 0 {
 		return nil, fieldError(src, "spec.authorities", "list at least one authority")
 	}

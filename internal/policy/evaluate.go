@@ -74,19 +74,25 @@ func (p *Policy) Matches(ev *evidence.Collected) bool {
 			break
 		}
 	}
-	if !matched || p.Namespaces == nil || ev.Namespace == "" {
+	if !matched || ev.Namespace == "" {
 		// outside admission there is no namespace: a namespaced policy still
 		// applies, so a CI gate is never laxer than the cluster
 		return matched
 	}
-	if slices.Contains(p.Namespaces.Names, ev.Namespace) {
+	return p.CoversNamespace(ev.Namespace, ev.NamespaceLabels)
+}
+
+// CoversNamespace reports whether the policy's namespaces include one
+// (every namespace when it names none), whatever the images.
+func (p *Policy) CoversNamespace(namespace string, labels map[string]string) bool {
+	if p.Namespaces == nil || slices.Contains(p.Namespaces.Names, namespace) {
 		return true
 	}
 	if len(p.Namespaces.MatchLabels) == 0 {
 		return false
 	}
 	for k, v := range p.Namespaces.MatchLabels {
-		if ev.NamespaceLabels[k] != v {
+		if labels[k] != v {
 			return false
 		}
 	}

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+
+	"github.com/dossier-dev/dossier/internal/evidence"
 )
 
 // Glob matches image names the way Sigstore's policy-controller does, so
@@ -58,18 +60,48 @@ func (g Glob) Match(names ...string) bool {
 }
 
 // compileGlobs compiles a document's image globs, naming the field of
-// each that fails.
-func compileGlobs(src, path string, patterns []string) ([]Glob, error) {
+// each that fails. A glob's registry host is spelled canonically, as
+// images are before they are matched (evidence.CanonicalRepository:
+// docker.io/acme/** matches index.docker.io/acme/app); the warnings name
+// globs that can never match an image.
+func compileGlobs(src, path string, patterns []string) ([]Glob, []string, error) {
 	if len(patterns) == 0 {
-		return nil, fieldError(src, path, "list at least one image glob (\"**\" for every image)")
+		return nil, nil, fieldError(src, path, "list at least one image glob (\"**\" for every image)")
 	}
 	out := make([]Glob, 0, len(patterns))
+	var warnings []string
 	for i, p := range patterns {
-		g, err := CompileGlob(p)
+		field := fmt.Sprintf("%s[%d]", path, i)
+		canonical := evidence.CanonicalRepository(p)
+		g, err := CompileGlob(canonical)
 		if err != nil {
-			return nil, fieldError(src, fmt.Sprintf("%s[%d]", path, i), "%v", err)
+			return nil, nil, fieldError(src, field, "%v", err)
+		}
+		g.Pattern = p
+		if why := neverMatches(canonical); why != "" {
+			warnings = append(warnings, fmt.Sprintf("%s: %s %q never matches an image: %s", src, field, p, why))
 		}
 		out = append(out, g)
 	}
-	return out, nil
+	return out, warnings, nil
+}
+
+// neverMatches says why an image glob (canonical) can match no image name
+// as the webhook and the gates spell them, or "".
+func neverMatches(glob string) string {
+	if glob == "*" || glob == "*/*" || strings.HasPrefix(glob, "**") {
+		return ""
+	}
+	host, rest, ok := strings.Cut(glob, "/")
+	switch {
+	case !ok && !strings.Contains(glob, "*"):
+		return "an image name has a registry host and a repository path; write host/path (index.docker.io/library/" + glob + " for Docker Hub)"
+	case !strings.Contains(host, "*") && !evidence.LooksLikeHost(host):
+		return fmt.Sprintf("%q is not a registry host (images are named host/path); for Docker Hub write index.docker.io/%s", host, glob)
+	case strings.ToLower(rest) != rest:
+		return "repository paths are lower case"
+	case strings.Contains(rest, "//") || strings.HasSuffix(glob, "/"):
+		return "it has an empty path segment"
+	}
+	return ""
 }

@@ -128,9 +128,11 @@ func decodeNative(d rawDocument, opts LoadOptions) (*Policy, error) {
 	default:
 		return nil, fieldError(src, "spec.mode", "%q: want enforce or audit", s.Mode)
 	}
-	if p.Images, err = compileGlobs(src, "spec.images", s.Images); err != nil {
+	var warnings []string
+	if p.Images, warnings, err = compileGlobs(src, "spec.images", s.Images); err != nil {
 		return nil, err
 	}
+	p.Warnings = append(p.Warnings, warnings...)
 	if s.Namespaces != nil {
 		p.Namespaces = &NamespaceSelector{Names: s.Namespaces.Names}
 		if s.Namespaces.Selector != nil {

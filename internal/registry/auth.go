@@ -31,9 +31,14 @@ func lacks(a *tokens.Actor, rt route, req *http.Request) string {
 	if !a.Reaches(rt.name) || !a.Has(need) {
 		return fmt.Sprintf("%s repository %s", map[string]string{store.RolePull: "pull from", store.RolePush: "push to", store.RoleAdmin: "delete in"}[need], rt.name)
 	}
-	// mounting a blob from another repository reads that one
-	if from := req.URL.Query().Get("from"); from != "" && rt.kind == "uploads" && !a.Reaches(from) {
-		return "pull from repository " + from
+	// mounting a blob from another repository reads that one: every
+	// value, as distribution may read any (form bodies are refused)
+	if rt.kind == "uploads" {
+		for _, from := range req.URL.Query()["from"] {
+			if !a.Reaches(from) {
+				return "pull from repository " + from
+			}
+		}
 	}
 	return ""
 }

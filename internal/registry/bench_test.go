@@ -12,6 +12,7 @@ import (
 
 	"github.com/dossier-dev/dossier/internal/policy"
 	"github.com/dossier-dev/dossier/internal/store"
+	"github.com/dossier-dev/dossier/internal/testutil"
 )
 
 // BenchmarkManifestPull is a pull of a manifest by tag through the
@@ -54,13 +55,14 @@ spec:
 			}
 			defer st.Close()
 			c.opts.RootDirectory, c.opts.Store = b.TempDir(), st
+			l, host := testutil.Loopback(b)
+			c.opts.Name = host
 			reg, err := New(ctx, c.opts)
 			if err != nil {
 				b.Fatal(err)
 			}
-			srv := httptest.NewServer(reg)
-			defer srv.Close()
-			s := &server{host: srv.Listener.Addr().String(), st: st, reg: reg}
+			testutil.ServeOn(b, l, reg)
+			s := &server{host: host, st: st, reg: reg}
 			s.admin, s.pull = s.token(b, "**", store.RoleAdmin), s.token(b, "**", store.RolePull)
 			if err := remote.Write(s.ref(b, "team/app:v1"), randomImage(b), s.options(s.admin)...); err != nil {
 				b.Fatal(err)

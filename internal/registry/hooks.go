@@ -73,10 +73,7 @@ func (r *Registry) hook(parse func([]byte) ([]pushed, error)) http.HandlerFunc {
 				}
 			}
 		}
-		select {
-		case r.wake <- struct{}{}:
-		default:
-		}
+		r.wakeWorker()
 		w.WriteHeader(http.StatusAccepted)
 	}
 }
@@ -111,10 +108,10 @@ func distributionPushes(body []byte) ([]pushed, error) {
 		if u, err := url.Parse(e.Target.URL); err == nil && u.Host != "" {
 			host = u.Host
 		}
-		if host == "" || !repositoryName.MatchString(e.Target.Repository) || !evidence.ValidDigest(e.Target.Digest) {
+		if !evidence.ValidHost(host) || !repositoryName.MatchString(e.Target.Repository) || !evidence.ValidDigest(e.Target.Digest) {
 			return nil, fmt.Errorf("event %d: a push needs a registry host, a repository and a digest", i)
 		}
-		out = append(out, pushed{repository: host + "/" + e.Target.Repository, digest: e.Target.Digest, tag: e.Target.Tag})
+		out = append(out, pushed{repository: evidence.CanonicalRepository(host + "/" + e.Target.Repository), digest: e.Target.Digest, tag: e.Target.Tag})
 	}
 	return out, nil
 }
@@ -149,10 +146,10 @@ func harborPushes(body []byte) ([]pushed, error) {
 			repository = repository[:colon]
 		}
 		host, path, ok := strings.Cut(repository, "/")
-		if !ok || host == "" || !repositoryName.MatchString(path) || !evidence.ValidDigest(res.Digest) {
+		if !ok || !evidence.ValidHost(host) || !repositoryName.MatchString(path) || !evidence.ValidDigest(res.Digest) {
 			return nil, fmt.Errorf("resource %d: %q with digest %q is not a pushed artifact", i, res.ResourceURL, res.Digest)
 		}
-		out = append(out, pushed{repository: repository, digest: res.Digest, tag: res.Tag})
+		out = append(out, pushed{repository: evidence.CanonicalRepository(repository), digest: res.Digest, tag: res.Tag})
 	}
 	return out, nil
 }

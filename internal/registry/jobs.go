@@ -2,14 +2,14 @@ package registry
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
-	"regexp"
+	"strings"
 	"sync"
 	"time"
 
+	"github.com/dossier-dev/dossier/internal/evidence"
 	"github.com/dossier-dev/dossier/internal/store"
 	"github.com/dossier-dev/dossier/internal/tokens"
 )
@@ -23,8 +23,8 @@ const (
 	JobVerify = "verify"
 )
 
-// Processor does one job. transport reaches this registry in-process
-// with every right, for reading what was pushed.
+// Processor does one job. transport reads the job's repository of this
+// registry in-process (and nothing else), for reading what was pushed.
 type Processor func(ctx context.Context, job store.Job, transport http.RoundTripper) error
 
 // A claimed job is leased for jobLease and the lease renewed while its
@@ -37,36 +37,31 @@ const (
 	jobPoll     = 2 * time.Second
 )
 
-// cosignTag is a tag cosign's legacy layout attaches to a digest.
-var cosignTag = regexp.MustCompile(`^(sha256)-([0-9a-f]{64})\.(sig|att|sbom)$`)
-
-// enqueue queues the work a successful manifest push calls for: a scan of
-// an image or index, or the verification of what was attached to a
-// subject. The push has succeeded: a queue that cannot be written is
-// reported, not answered.
-func (r *Registry) enqueue(ctx context.Context, repository, tag string, fields *manifestFields, digest string) {
+// enqueue queues the work a successful manifest push calls for: the
+// verification of evidence attached to a subject, else a scan of what was
+// pushed (an image, an index, any other artifact). The push has
+// succeeded: a queue that cannot be written is reported, not answered.
+func (r *Registry) enqueue(ctx context.Context, repository, tag string, body []byte, digest string) {
 	kind, target := JobScan, digest
-	switch {
-	case fields.Subject != nil && fields.Subject.Digest != "":
-		kind, target = JobVerify, fields.Subject.Digest
-	case cosignTag.MatchString(tag):
-		m := cosignTag.FindStringSubmatch(tag)
-		kind, target = JobVerify, m[1]+":"+m[2]
-	case fields.ArtifactType != "" || (fields.Config != nil && !imageConfig(fields.Config.MediaType)):
-		return // an artifact that is not an image: nothing to catalogue
+	if subject, ok := evidenceSubject(body, tag); ok {
+		if subject == "" {
+			return // evidence naming no subject: nothing to verify it against
+		}
+		kind, target = JobVerify, subject
 	}
 	if err := r.store.Enqueue(ctx, kind, repository, target, r.now()); err != nil {
 		r.report(fmt.Errorf("queueing a %s of %s@%s: %w", kind, repository, target, err))
 		return
 	}
+	r.wakeWorker()
+}
+
+// wakeWorker tells an idle worker a job was queued.
+func (r *Registry) wakeWorker() {
 	select {
 	case r.wake <- struct{}{}:
 	default:
 	}
-}
-
-func imageConfig(mediaType string) bool {
-	return mediaType == "application/vnd.oci.image.config.v1+json" || mediaType == "application/vnd.docker.container.image.v1+json"
 }
 
 // RunWorkers runs n workers doing queued jobs until ctx ends; wait
@@ -81,7 +76,6 @@ func (r *Registry) RunWorkers(ctx context.Context, n int, grace time.Duration, p
 }
 
 func (r *Registry) work(ctx context.Context, grace time.Duration, process Processor) {
-	transport := r.Transport()
 	for ctx.Err() == nil {
 		now := r.now()
 		job, err := r.store.ClaimJob(context.WithoutCancel(ctx), now, now.Add(r.jobLease))
@@ -109,7 +103,7 @@ func (r *Registry) work(ctx context.Context, grace time.Duration, process Proces
 			r.renewLease(jobCtx, job.ID)
 		}()
 		started := time.Now()
-		err = protect(func() error { return process(jobCtx, *job, transport) })
+		err = protect(func() error { return process(jobCtx, *job, r.readOnly(job.Repository)) })
 		r.metrics.Scan(job.Kind, err != nil, time.Since(started))
 		if jobCtx.Err() != nil && err != nil {
 			err = fmt.Errorf("interrupted by shutdown: %w", err)
@@ -160,15 +154,26 @@ func internal(req *http.Request) bool {
 	return a == internalActor
 }
 
-// Transport reaches this registry in-process, with every right: what jobs
-// read what was pushed with, whatever host name it was pushed to.
-func (r *Registry) Transport() http.RoundTripper { return inProcess{r} }
+// readOnly reaches this registry in-process, with the right to read one
+// of its repositories and nothing else: a job reads what was pushed
+// there, and a manifest naming another repository's blobs (a foreign
+// layer's URL) or another host cannot make it read them.
+func (r *Registry) readOnly(repository string) http.RoundTripper {
+	return inProcess{h: r, host: r.name, path: strings.TrimPrefix(repository, r.name+"/")}
+}
 
-type inProcess struct{ h http.Handler }
+type inProcess struct {
+	h          http.Handler
+	host, path string
+}
 
 func (t inProcess) RoundTrip(req *http.Request) (*http.Response, error) {
-	if req.URL.Path == "" {
-		return nil, errors.New("in-process registry request without a path")
+	rt, ok := parseRoute(req.URL.Path)
+	switch {
+	case req.Method != http.MethodGet && req.Method != http.MethodHead:
+		return nil, fmt.Errorf("in-process registry reads only: %s %s refused", req.Method, req.URL)
+	case evidence.CanonicalHost(req.URL.Host) != t.host || !ok || rt.catalog || (rt.name != "" && rt.name != t.path):
+		return nil, fmt.Errorf("in-process registry reads are confined to %s/%s: %s refused", t.host, t.path, req.URL)
 	}
 	body, pw := io.Pipe()
 	rw := &pipeResponse{header: http.Header{}, body: pw, ready: make(chan struct{})}

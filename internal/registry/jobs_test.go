@@ -151,7 +151,7 @@ func TestJobsSurviveRestarts(t *testing.T) {
 	}
 	// a new registry on the same store, after the lease ended, does it
 	later := func() time.Time { return time.Now().Add(2 * time.Minute) }
-	reg, err := New(ctx, Options{RootDirectory: t.TempDir(), Store: s.st, Now: later})
+	reg, err := New(ctx, Options{Name: s.host, RootDirectory: t.TempDir(), Store: s.st, Now: later})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -175,7 +175,7 @@ func TestLeaseRenewed(t *testing.T) {
 	if err := remote.Write(s.ref(t, "team/app:v1"), randomImage(t), s.options(s.admin)...); err != nil {
 		t.Fatal(err)
 	}
-	other, err := New(ctx, Options{RootDirectory: t.TempDir(), Store: s.st, JobLease: 300 * time.Millisecond})
+	other, err := New(ctx, Options{Name: s.host, RootDirectory: t.TempDir(), Store: s.st, JobLease: 300 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,19 +17,6 @@ import (
 	"github.com/dossier-dev/dossier/internal/tokens"
 )
 
-// manifestFields are what the registry reads of a pushed manifest.
-type manifestFields struct {
-	MediaType    string `json:"mediaType"`
-	ArtifactType string `json:"artifactType"`
-	Config       *struct {
-		MediaType string `json:"mediaType"`
-	} `json:"config"`
-	Subject *struct {
-		Digest string `json:"digest"`
-	} `json:"subject"`
-	Annotations map[string]string `json:"annotations"`
-}
-
 // isDigest says a reference is a digest rather than a tag.
 func isDigest(ref string) bool { return strings.Contains(ref, ":") }
 
@@ -106,7 +93,7 @@ func (r *Registry) putManifest(w http.ResponseWriter, req *http.Request, rt rout
 		return
 	}
 	digest := digestOf(body, rt.reference)
-	var fields manifestFields
+	var fields manifest
 	// malformed manifests are distribution's to refuse
 	parsed := json.Unmarshal(body, &fields) == nil
 	mediaType, _, _ := mime.ParseMediaType(req.Header.Get("Content-Type"))
@@ -135,7 +122,7 @@ func (r *Registry) putManifest(w http.ResponseWriter, req *http.Request, rt rout
 		}
 		if bound != digest {
 			reason := fmt.Sprintf("tag %s of %s is immutable (rule %s): it points to %s, and %s was pushed to it", tag, rt.name, rule.Text, bound, digest)
-			r.audit(ctx, store.RegistryEvent{Action: "push", Repository: req.Host + "/" + rt.name, Reference: tag, Digest: digest, Actor: actor.Name, Outcome: "refused", Reason: reason})
+			r.audit(ctx, store.RegistryEvent{Action: "push", Repository: r.repository(rt.name), Reference: tag, Digest: digest, Actor: actor.Name, Outcome: "refused", Reason: reason})
 			writeError(w, http.StatusForbidden, "DENIED", reason)
 			return
 		}
@@ -164,10 +151,9 @@ func (r *Registry) putManifest(w http.ResponseWriter, req *http.Request, rt rout
 			r.report(fmt.Errorf("indexing referrer %s of %s: %w", digest, rt.name, err))
 		}
 	}
-	// the store names repositories as clients do: by the registry's host
-	repository := req.Host + "/" + rt.name
+	repository := r.repository(rt.name)
 	if parsed {
-		r.enqueue(ctx, repository, tag, &fields, digest)
+		r.enqueue(ctx, repository, tag, body, digest)
 	}
 	if tag != "" {
 		rec := store.Record{Subject: evidence.Subject{Repository: repository, Digest: digest}, MediaType: mediaType, At: r.now(), Tag: tag, TagSource: "push by " + actor.Name}
@@ -189,7 +175,7 @@ func (r *Registry) tagDigest(ctx context.Context, repository, tag string) string
 func (r *Registry) deleteManifest(w http.ResponseWriter, req *http.Request, rt route, actor *tokens.Actor) {
 	ctx := req.Context()
 	refuse := func(reason string) {
-		r.audit(ctx, store.RegistryEvent{Action: "delete", Repository: req.Host + "/" + rt.name, Reference: rt.reference, Actor: actor.Name, Outcome: "refused", Reason: reason})
+		r.audit(ctx, store.RegistryEvent{Action: "delete", Repository: r.repository(rt.name), Reference: rt.reference, Actor: actor.Name, Outcome: "refused", Reason: reason})
 		writeError(w, http.StatusForbidden, "DENIED", reason)
 	}
 	if !isDigest(rt.reference) {
@@ -216,7 +202,7 @@ func (r *Registry) deleteManifest(w http.ResponseWriter, req *http.Request, rt r
 		}
 	}
 	if status.status == http.StatusAccepted {
-		r.audit(ctx, store.RegistryEvent{Action: "delete", Repository: req.Host + "/" + rt.name, Reference: rt.reference, Actor: actor.Name, Outcome: "deleted"})
+		r.audit(ctx, store.RegistryEvent{Action: "delete", Repository: r.repository(rt.name), Reference: rt.reference, Actor: actor.Name, Outcome: "deleted"})
 	}
 }
 

@@ -30,6 +30,9 @@ type QuarantineRule struct {
 // verdict is a quarantine decision about one digest.
 type verdict struct {
 	allowed bool
+	// missing says there is no such manifest (answered as unknown, never
+	// left to distribution: it could be pushed before distribution reads)
+	missing bool
 	reason  string
 	until   time.Time
 }
@@ -70,13 +73,20 @@ func (r *Registry) gate(w http.ResponseWriter, req *http.Request, rt route, acto
 			return false
 		}
 		if digest == "" {
-			return true // distribution answers the unknown tag
+			// answered here: a tag pushed before distribution read it
+			// would be served unjudged
+			writeError(w, http.StatusNotFound, "MANIFEST_UNKNOWN", fmt.Sprintf("%s has no tag %s", rt.name, rt.reference))
+			return false
 		}
 	}
-	repository := req.Host + "/" + rt.name
+	repository := r.repository(rt.name)
 	v, err := r.quarantineVerdict(ctx, rule, repository, digest, rt.reference)
 	if err != nil {
 		writeError(w, http.StatusServiceUnavailable, "UNAVAILABLE", "quarantine cannot be decided now: "+err.Error())
+		return false
+	}
+	if v.missing {
+		writeError(w, http.StatusNotFound, "MANIFEST_UNKNOWN", fmt.Sprintf("%s has no manifest %s", rt.name, digest))
 		return false
 	}
 	if v.allowed {
@@ -103,7 +113,7 @@ func (r *Registry) quarantineVerdict(ctx context.Context, rule *QuarantineRule, 
 		return v, nil
 	}
 	v, err := r.decideQuarantine(ctx, rule, set, repository, digest, reference, now)
-	if err != nil {
+	if err != nil || v.missing {
 		return v, err
 	}
 	v.until = now.Add(quarantineTTL)
@@ -121,25 +131,27 @@ func (r *Registry) decideQuarantine(ctx context.Context, rule *QuarantineRule, s
 	if err != nil {
 		return verdict{}, err
 	}
+	// the newest scan, unless an older one finished: pushing a judged
+	// digest again does not reopen its judgement
 	var scan *store.Job
 	for i := range jobs {
-		if jobs[i].Kind == JobScan {
+		if jobs[i].Kind != JobScan {
+			continue
+		}
+		if scan == nil {
+			scan = &jobs[i]
+		}
+		if jobs[i].State == store.JobDone || jobs[i].State == store.JobFailed {
 			scan = &jobs[i]
 			break
 		}
 	}
 	if scan == nil {
-		// not an image (a signature, an attestation): what verifying a
-		// quarantined image needs to read
-		return verdict{allowed: true}, nil
+		return r.unqueued(ctx, rule, repository, digest)
 	}
 	switch scan.State {
 	case store.JobQueued, store.JobRunning:
-		reason := "its scan has not finished (pending)"
-		if rule.PendingPullable {
-			return verdict{allowed: true, reason: reason}, nil
-		}
-		return verdict{reason: reason + "; pull again when dossier query jobs shows it done"}, nil
+		return pending(rule, "its scan has not finished (pending)"), nil
 	case store.JobFailed:
 		return verdict{reason: "its scan failed: " + scan.Error}, nil
 	}
@@ -164,6 +176,45 @@ func (r *Registry) decideQuarantine(ctx context.Context, rule *QuarantineRule, s
 		reasons = append(reasons, "no policy admits it")
 	}
 	return verdict{reason: strings.Join(reasons, "; ")}, nil
+}
+
+// pending is the verdict about a digest whose scan has not finished.
+func pending(rule *QuarantineRule, reason string) verdict {
+	if rule.PendingPullable {
+		return verdict{allowed: true, reason: reason}
+	}
+	return verdict{reason: reason + "; pull again when dossier query jobs shows it done"}
+}
+
+// unqueued decides about a digest no scan was queued for, by what its
+// manifest is: evidence attached to another digest (what verifying a
+// quarantined image needs to read) is served; anything else is queued
+// for a scan now and pending until it is judged. A manifest that does not
+// exist is unknown.
+func (r *Registry) unqueued(ctx context.Context, rule *QuarantineRule, repository, digest string) (verdict, error) {
+	path := strings.TrimPrefix(repository, r.name+"/")
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "/v2/"+path+"/manifests/"+digest, nil)
+	if err != nil {
+		return verdict{}, err
+	}
+	req.Header.Set("Accept", strings.Join(manifestMediaTypes, ", "))
+	rec := &bodyRecorder{headRecorder: headRecorder{header: http.Header{}}}
+	r.app.ServeHTTP(rec, req)
+	switch rec.status {
+	case http.StatusOK:
+	case http.StatusNotFound:
+		return verdict{missing: true}, nil
+	default:
+		return verdict{}, fmt.Errorf("reading manifest %s of %s: status %d", digest, path, rec.status)
+	}
+	if _, ok := evidenceSubject(rec.body, ""); ok {
+		return verdict{allowed: true}, nil
+	}
+	if err := r.store.Enqueue(context.WithoutCancel(ctx), JobScan, repository, digest, r.now()); err != nil {
+		return verdict{}, err
+	}
+	r.wakeWorker()
+	return pending(rule, "no scan of it was queued; one is now (pending)"), nil
 }
 
 // recordedEvidence is what the store holds about a digest, as the policy

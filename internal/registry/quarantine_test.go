@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -20,6 +19,7 @@ import (
 	"github.com/dossier-dev/dossier/internal/policy"
 	"github.com/dossier-dev/dossier/internal/sign"
 	"github.com/dossier-dev/dossier/internal/store"
+	"github.com/dossier-dev/dossier/internal/testutil"
 )
 
 // Quarantine: a pushed image cannot be pulled (by anyone but admins)
@@ -68,14 +68,14 @@ spec:
 		t.Fatal(err)
 	}
 	rules := func() (*policy.Set, string) { return set, "v1" }
-	reg, err := New(ctx, Options{RootDirectory: t.TempDir(), Store: st, Now: now, OnError: func(err error) { t.Errorf("registry: %v", err) },
+	l, host := testutil.Loopback(t)
+	reg, err := New(ctx, Options{Name: host, RootDirectory: t.TempDir(), Store: st, Now: now, OnError: func(err error) { t.Errorf("registry: %v", err) },
 		Quarantine: []QuarantineRule{{Text: "team/**=release", Repositories: team, Rules: rules}, {Text: "open/**=release", Repositories: open, Rules: rules, PendingPullable: true}}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(reg)
-	defer srv.Close()
-	s := &server{host: strings.TrimPrefix(srv.URL, "http://"), st: st, reg: reg}
+	testutil.ServeOn(t, l, reg)
+	s := &server{host: host, st: st, reg: reg}
 	s.admin, s.pull = s.token(t, "**", store.RoleAdmin), s.token(t, "**", store.RolePull)
 	img := randomImage(t)
 	for _, ref := range []string{"team/app:v1", "open/app:v1"} {

@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"net"
 	"net/http"
 	"net/url"
@@ -54,6 +55,10 @@ type S3 struct {
 
 // Options configure a registry.
 type Options struct {
+	// Name is the host clients reach the registry by (host[:port]): the one
+	// name its repositories are recorded, judged and kept under, whatever
+	// name or Host header a request arrives with.
+	Name string
 	// RootDirectory holds the blobs and manifests, unless S3 is set.
 	RootDirectory string
 	S3            *S3
@@ -106,6 +111,8 @@ func ParseTagRule(text string) (TagRule, error) {
 
 // Registry serves the OCI distribution API at /v2/.
 type Registry struct {
+	// name is the registry's canonical host: repositories are name/path
+	name          string
 	app           http.Handler
 	store         store.Store
 	rules         []TagRule
@@ -132,6 +139,10 @@ func New(ctx context.Context, o Options) (reg *Registry, err error) {
 	if o.Store == nil || (o.RootDirectory == "") == (o.S3 == nil) {
 		return nil, errors.New("registry: a store and one storage, a directory or an S3 bucket, are needed")
 	}
+	if !evidence.ValidHost(o.Name) {
+		return nil, fmt.Errorf("registry: its name %q is not a host[:port] clients can name images by (with a dot or a port, or localhost)", o.Name)
+	}
+	name := evidence.CanonicalHost(o.Name)
 	if o.Now == nil {
 		o.Now = time.Now
 	}
@@ -174,10 +185,16 @@ func New(ctx context.Context, o Options) (reg *Registry, err error) {
 		}
 	}()
 	app := handlers.NewApp(ctx, cfg)
-	return &Registry{app: app, store: o.Store, rules: o.ImmutableTags, auth: tokens.NewAuthenticator(o.Store, o.Now), now: o.Now, metrics: o.Metrics, anonymousPull: o.AnonymousPull, onError: o.OnError,
+	return &Registry{name: name, app: app, store: o.Store, rules: o.ImmutableTags, auth: tokens.NewAuthenticator(o.Store, o.Now), now: o.Now, metrics: o.Metrics, anonymousPull: o.AnonymousPull, onError: o.OnError,
 		wake: make(chan struct{}, 1), quarantine: &quarantine{rules: o.Quarantine, cache: map[string]verdict{}},
 		retention: o.Retention, jobLease: o.JobLease}, nil
 }
+
+// Name is the canonical host the registry records its repositories under.
+func (r *Registry) Name() string { return r.name }
+
+// repository is the full name of a repository path of this registry.
+func (r *Registry) repository(path string) string { return r.name + "/" + path }
 
 // RouteOf names the kind of registry route a path is: manifests, blobs,
 // uploads, tags, referrers, catalog, base, or unknown.
@@ -210,6 +227,12 @@ func (r *Registry) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		writeError(w, http.StatusBadRequest, "MANIFEST_INVALID", fmt.Sprintf("%q is neither a tag nor a digest", rt.reference))
 		return
 	}
+	if rt.kind == "uploads" && formBody(req) {
+		// distribution would read a blob mount's source from the form,
+		// where the authorisation below does not look
+		writeError(w, http.StatusUnsupportedMediaType, "UNSUPPORTED", "a blob upload is not a form: send its parameters in the query and the blob as application/octet-stream")
+		return
+	}
 	actor := internalActor
 	if !internal(req) {
 		var err error
@@ -231,6 +254,8 @@ func (r *Registry) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	}
 	req = req.WithContext(withActor(req.Context(), actor))
 	switch {
+	case rt.catalog && actor.Repositories.Pattern != tokens.All.Pattern:
+		r.scopedCatalog(w, req, actor)
 	case rt.kind == "referrers" && (req.Method == http.MethodGet || req.Method == http.MethodHead):
 		r.referrers(w, req, rt)
 	case rt.kind == "referrers":
@@ -249,6 +274,50 @@ func (r *Registry) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 			r.report(fmt.Errorf("%s %s: status %d", req.Method, req.URL.Path, status.status))
 		}
 	}
+}
+
+// scopedCatalog lists the repositories an admin scoped to a glob reaches,
+// never the names of the others.
+func (r *Registry) scopedCatalog(w http.ResponseWriter, req *http.Request, actor *tokens.Actor) {
+	reached := []string{}
+	last := ""
+	for {
+		page, err := http.NewRequestWithContext(req.Context(), http.MethodGet, "/v2/_catalog?n=1000&last="+url.QueryEscape(last), nil)
+		if err != nil {
+			writeError(w, http.StatusInternalServerError, "UNKNOWN", err.Error())
+			return
+		}
+		rec := &bodyRecorder{headRecorder: headRecorder{header: http.Header{}}}
+		r.app.ServeHTTP(rec, page)
+		var list struct {
+			Repositories []string `json:"repositories"`
+		}
+		if rec.status != http.StatusOK || json.Unmarshal(rec.body, &list) != nil {
+			writeError(w, http.StatusServiceUnavailable, "UNAVAILABLE", fmt.Sprintf("the catalog cannot be read now (status %d)", rec.status))
+			return
+		}
+		for _, name := range list.Repositories {
+			if actor.Reaches(name) {
+				reached = append(reached, name)
+			}
+		}
+		if len(list.Repositories) == 0 || rec.header.Get("Link") == "" {
+			break
+		}
+		last = list.Repositories[len(list.Repositories)-1]
+	}
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(map[string][]string{"repositories": reached})
+}
+
+// formBody says a request's body is a form, which Go's and distribution's
+// form readers merge with the query.
+func formBody(req *http.Request) bool {
+	mediaType, _, err := mime.ParseMediaType(req.Header.Get("Content-Type"))
+	if err != nil {
+		return req.Header.Get("Content-Type") != ""
+	}
+	return mediaType == "application/x-www-form-urlencoded" || mediaType == "multipart/form-data" || mediaType == "multipart/mixed"
 }
 
 // parameters are distribution's S3 driver parameters for the bucket.

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -24,6 +23,7 @@ import (
 	"github.com/dossier-dev/dossier/internal/oci"
 	"github.com/dossier-dev/dossier/internal/sign"
 	"github.com/dossier-dev/dossier/internal/store"
+	"github.com/dossier-dev/dossier/internal/testutil"
 	"github.com/dossier-dev/dossier/internal/tokens"
 )
 
@@ -52,13 +52,13 @@ func newServer(t testing.TB, rules ...string) *server {
 		parsed = append(parsed, rule)
 	}
 	root := t.TempDir()
-	reg, err := New(ctx, Options{RootDirectory: root, Store: st, ImmutableTags: parsed, OnError: func(err error) { t.Errorf("registry: %v", err) }})
+	l, host := testutil.Loopback(t)
+	reg, err := New(ctx, Options{Name: host, RootDirectory: root, Store: st, ImmutableTags: parsed, OnError: func(err error) { t.Errorf("registry: %v", err) }})
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(reg)
-	t.Cleanup(srv.Close)
-	s := &server{host: strings.TrimPrefix(srv.URL, "http://"), root: root, st: st, reg: reg}
+	testutil.ServeOn(t, l, reg)
+	s := &server{host: host, root: root, st: st, reg: reg}
 	s.admin = s.token(t, "**", store.RoleAdmin)
 	s.pull = s.token(t, "**", store.RolePull)
 	return s

@@ -42,7 +42,8 @@ func TestReplicasSharingPostgreSQL(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { st.Close() })
-		reg, err := New(ctx, Options{RootDirectory: root, Store: st, ImmutableTags: []TagRule{rule}, OnError: func(err error) { t.Errorf("replica %d: %v", i, err) }})
+		// replicas behind one name, each reached at its own address
+		reg, err := New(ctx, Options{Name: "registry.test", RootDirectory: root, Store: st, ImmutableTags: []TagRule{rule}, OnError: func(err error) { t.Errorf("replica %d: %v", i, err) }})
 		if err != nil {
 			t.Fatal(err)
 		}

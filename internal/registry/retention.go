@@ -63,7 +63,8 @@ func (r *Registry) Sweep(ctx context.Context, exceptions []evidence.Exception) (
 	seen := map[evidence.Subject]bool{}
 	for _, job := range jobs {
 		subject := evidence.Subject{Repository: job.Repository, Digest: job.Digest}
-		host, path, ok := strings.Cut(job.Repository, "/")
+		// only what was pushed here, under the registry's own name
+		path, ok := strings.CutPrefix(job.Repository, r.name+"/")
 		if job.Kind != JobScan || seen[subject] || !ok {
 			continue
 		}
@@ -89,7 +90,6 @@ func (r *Registry) Sweep(ctx context.Context, exceptions []evidence.Exception) (
 		if err != nil {
 			return out, err
 		}
-		req.Host = host
 		rec := &headRecorder{header: http.Header{}}
 		r.ServeHTTP(rec, req)
 		if rec.status != http.StatusAccepted {

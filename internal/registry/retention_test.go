@@ -2,7 +2,6 @@ package registry
 
 import (
 	"context"
-	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -15,6 +14,7 @@ import (
 	"github.com/dossier-dev/dossier/internal/oci"
 	"github.com/dossier-dev/dossier/internal/sign"
 	"github.com/dossier-dev/dossier/internal/store"
+	"github.com/dossier-dev/dossier/internal/testutil"
 )
 
 // Retention deletes what is old, untagged and unsigned; it keeps what a
@@ -36,13 +36,13 @@ func TestRetention(t *testing.T) {
 	if _, err := ParseRetentionRule("team/**=forever"); err == nil {
 		t.Error("a retention rule without an age was accepted")
 	}
-	reg, err := New(ctx, Options{RootDirectory: t.TempDir(), Store: st, Now: now, Retention: []RetentionRule{rule}, OnError: func(err error) { t.Errorf("registry: %v", err) }})
+	l, host := testutil.Loopback(t)
+	reg, err := New(ctx, Options{Name: host, RootDirectory: t.TempDir(), Store: st, Now: now, Retention: []RetentionRule{rule}, OnError: func(err error) { t.Errorf("registry: %v", err) }})
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(reg)
-	defer srv.Close()
-	s := &server{host: strings.TrimPrefix(srv.URL, "http://"), st: st, reg: reg}
+	testutil.ServeOn(t, l, reg)
+	s := &server{host: host, st: st, reg: reg}
 	s.admin = s.token(t, "**", store.RoleAdmin)
 	push := func(ref string) string {
 		img := randomImage(t)

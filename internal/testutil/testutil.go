@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"net"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
@@ -71,6 +73,28 @@ func Registry(t testing.TB) string {
 func RegistryServer(t testing.TB) *httptest.Server {
 	t.Helper()
 	srv := httptest.NewServer(registry.New(registry.WithReferrersSupport(true), registry.Logger(nullLogger())))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// Loopback is a listener on a free 127.0.0.1 port and its host:port, for
+// a server that must know the name it is reached by before it serves.
+func Loopback(t testing.TB) (net.Listener, string) {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l, l.Addr().String()
+}
+
+// ServeOn serves h on l until the test ends.
+func ServeOn(t testing.TB, l net.Listener, h http.Handler) *httptest.Server {
+	t.Helper()
+	srv := httptest.NewUnstartedServer(h)
+	srv.Listener.Close()
+	srv.Listener = l
+	srv.Start()
 	t.Cleanup(srv.Close)
 	return srv
 }

@@ -36,12 +36,12 @@ func startDossierRegistry(t *testing.T) (host, token string) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	reg, err := registry.New(ctx, registry.Options{RootDirectory: t.TempDir(), Store: st, OnError: func(err error) { t.Errorf("registry: %v", err) }})
+	l, name := testutil.Loopback(t)
+	reg, err := registry.New(ctx, registry.Options{Name: name, RootDirectory: t.TempDir(), Store: st, OnError: func(err error) { t.Errorf("registry: %v", err) }})
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(reg)
-	t.Cleanup(srv.Close)
+	srv := testutil.ServeOn(t, l, reg)
 	secret, hash, err := tokens.New()
 	if err != nil {
 		t.Fatal(err)
@@ -140,7 +140,7 @@ func TestDistributionNotifications(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	reg, err := registry.New(ctx, registry.Options{RootDirectory: t.TempDir(), Store: st, OnError: func(err error) { t.Errorf("registry: %v", err) }})
+	reg, err := registry.New(ctx, registry.Options{Name: "registry.test", RootDirectory: t.TempDir(), Store: st, OnError: func(err error) { t.Errorf("registry: %v", err) }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -235,14 +235,13 @@ func TestS3Storage(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	reg, err := registry.New(ctx, registry.Options{Store: st, S3: &registry.S3{Bucket: "dossier", Region: "us-east-1", Endpoint: endpoint,
+	l, host := testutil.Loopback(t)
+	reg, err := registry.New(ctx, registry.Options{Name: host, Store: st, S3: &registry.S3{Bucket: "dossier", Region: "us-east-1", Endpoint: endpoint,
 		AccessKey: access, SecretKey: secret, Prefix: "/registry"}, OnError: func(err error) { t.Errorf("registry: %v", err) }})
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(reg)
-	defer srv.Close()
-	host := strings.TrimPrefix(srv.URL, "http://")
+	testutil.ServeOn(t, l, reg)
 	tokenSecret, hash, err := tokens.New()
 	if err != nil {
 		t.Fatal(err)
@@ -295,7 +294,8 @@ func TestReplicasOnS3(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer st.Close()
-		reg, err := registry.New(ctx, registry.Options{Store: st, S3: &registry.S3{Bucket: "shared", Region: "us-east-1", Endpoint: endpoint, AccessKey: access, SecretKey: secret},
+		// replicas behind one name, as behind a load balancer
+		reg, err := registry.New(ctx, registry.Options{Name: "registry.test", Store: st, S3: &registry.S3{Bucket: "shared", Region: "us-east-1", Endpoint: endpoint, AccessKey: access, SecretKey: secret},
 			OnError: func(err error) { t.Errorf("replica %d: %v", i, err) }})
 		if err != nil {
 			t.Fatal(err)

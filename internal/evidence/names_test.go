@@ -1,0 +1,57 @@
+package evidence
+
+import (
+	"strings"
+	"testing"
+)
+
+// Every spelling of one registry names one repository; names that are
+// not registry names pass unchanged.
+func TestCanonicalRepository(t *testing.T) {
+	for _, c := range []struct{ in, want string }{
+		{"REGISTRY.EXAMPLE/team/app", "registry.example/team/app"},
+		{"registry.example:443/team/app", "registry.example/team/app"},
+		{"registry.example./team/app", "registry.example/team/app"},
+		{"registry.example:5000/team/app", "registry.example:5000/team/app"},
+		{"localhost:5000/team/app", "127.0.0.1:5000/team/app"},
+		{"LocalHost:5000/team/app", "127.0.0.1:5000/team/app"},
+		{"127.0.0.1:5000/team/app", "127.0.0.1:5000/team/app"},
+		{"docker.io/acme/app", "index.docker.io/acme/app"},
+		{"registry-1.docker.io/acme/app", "index.docker.io/acme/app"},
+		{"registry.hub.docker.com/acme/app", "index.docker.io/acme/app"},
+		{"index.docker.io/nginx", "index.docker.io/library/nginx"},
+		{"docker.io/nginx", "index.docker.io/library/nginx"},
+		{"[::1]:5000/app", "[::1]:5000/app"},
+		{"[::1]:443/app", "[::1]/app"},
+		// not registry names
+		{"oci-layout:/tmp/dir", "oci-layout:/tmp/dir"},
+		{"docker-archive:/tmp/image.tar", "docker-archive:/tmp/image.tar"},
+		{"team/app", "team/app"},
+		{"app", "app"},
+		{"**", "**"},
+		{"*.example/**", "*.example/**"},
+		{"index.docker.io/**", "index.docker.io/**"},
+	} {
+		if got := CanonicalRepository(c.in); got != c.want {
+			t.Errorf("CanonicalRepository(%q) = %q, want %q", c.in, got, c.want)
+		}
+	}
+	s, err := ParseSubject("Registry.Example:443/team/app@sha256:" + strings.Repeat("a", 64))
+	if err != nil || s.Repository != "registry.example/team/app" {
+		t.Errorf("ParseSubject: %+v, %v", s, err)
+	}
+}
+
+// Canonical names are a fixed point: canonicalising twice changes
+// nothing, and never panics.
+func FuzzCanonicalRepository(f *testing.F) {
+	for _, s := range []string{"REGISTRY.EXAMPLE:443/a/b", "docker.io/x", "oci-layout:/d", "[::1]:80/a", "localhost/a", "a:/b", ":/", "[/", "]:443/x"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, name string) {
+		once := CanonicalRepository(name)
+		if twice := CanonicalRepository(once); twice != once {
+			t.Errorf("CanonicalRepository(%q) = %q, then %q", name, once, twice)
+		}
+	})
+}
