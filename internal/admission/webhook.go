@@ -3,11 +3,15 @@ package admission
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"net"
+	"net/http"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	admissionv1 "k8s.io/api/admission/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -126,6 +130,11 @@ type Verdict struct {
 	// Enforced says an enforcing policy matched, so that it denies.
 	Failure  string `json:"failure,omitempty"`
 	Enforced bool   `json:"enforced"`
+	// Unavailable says the failure is one of availability (a registry or
+	// the API server that cannot be reached in time), the only kind
+	// --fail-open admits: a reference that does not parse or names
+	// nothing, or a certificate that does not verify, never is.
+	Unavailable bool `json:"unavailable,omitempty"`
 	// FailedOpen says the failure was admitted because the webhook fails
 	// open.
 	FailedOpen bool `json:"failedOpen,omitempty"`
@@ -179,7 +188,7 @@ func (w *Webhook) Judge(ctx context.Context, req *admissionv1.AdmissionRequest) 
 			byReference[im.Reference] = v
 		}
 		v.Image = im
-		v.FailedOpen = v.Failure != "" && v.Enforced && w.failOpen
+		v.FailedOpen = v.Failure != "" && v.Unavailable && v.Enforced && w.failOpen
 		out.Verdicts = append(out.Verdicts, v)
 	}
 	return out, nil
@@ -207,6 +216,7 @@ func (w *Webhook) judgeImage(ctx context.Context, rules *Rules, namespace string
 		if err != nil {
 			v.Matched, v.Enforced = true, anyEnforcing(candidates)
 			v.Failure = fmt.Sprintf("namespace %s: %v", namespace, err)
+			v.Unavailable = w.labels != nil // the API server's answer, not a configuration
 			return v
 		}
 		probe.NamespaceLabels = labels
@@ -219,6 +229,7 @@ func (w *Webhook) judgeImage(ctx context.Context, rules *Rules, namespace string
 	art, err := w.judge.resolve(ctx, ref)
 	if err != nil {
 		v.Failure = fmt.Sprintf("resolving %s: %v", im.Reference, err)
+		v.Unavailable = unavailable(err)
 		return v
 	}
 	v.Subject = art.Subject
@@ -444,4 +455,20 @@ func listName(list string) string {
 		return "ephemeral container"
 	}
 	return "container"
+}
+
+// unavailable says an error is the registry's unavailability: a time-out,
+// a connection that failed, a name that did not resolve, or a 5xx or 429
+// answer. A 4xx answer (the image does not exist, access is refused) or a
+// certificate that does not verify is an answer, not an outage.
+func unavailable(err error) bool {
+	var terr *transport.Error
+	if errors.As(err, &terr) {
+		return terr.StatusCode >= 500 || terr.StatusCode == http.StatusTooManyRequests
+	}
+	var op *net.OpError
+	var dns *net.DNSError
+	var timeout interface{ Timeout() bool }
+	return errors.Is(err, context.DeadlineExceeded) || errors.As(err, &op) || errors.As(err, &dns) ||
+		errors.As(err, &timeout) && timeout.Timeout()
 }

@@ -287,6 +287,14 @@ func TestRegistryDownFailsClosed(t *testing.T) {
 	if recorded, err := st.Admissions(ctx, time.Time{}, store.AdmissionFailedOpen, 0); err != nil || len(recorded) != 1 || recorded[0].Image != gone || recorded[0].Subject.Digest != "" {
 		t.Errorf("recorded: %+v %v", recorded, err)
 	}
+	// failing open covers outages only: a reference that does not parse,
+	// or names an image the registry does not have, is denied still
+	live := New(func() *Rules { return f.rules }, Options{FailOpen: true})
+	for _, image := range []string{f.host + "/team/UPPER:v1", f.host + "/team/missing:v1", f.host + "/team/signed@sha256:" + strings.Repeat("0", 64)} {
+		if out, _ := live.Validate(ctx, podReview(t, "prod", containers(image))); out.Response.Allowed {
+			t.Errorf("%s failed open: %+v", image, out.Response)
+		}
+	}
 }
 
 // When the registry answers the manifest but stalls on the signatures

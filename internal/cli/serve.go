@@ -33,7 +33,7 @@ func (a *app) serveCommand() *cobra.Command {
 	var sf storeFlags
 	var wf webhookFlags
 	var listen, externalName, certFile, keyFile string
-	var immutable, keys, quarantines, pendingPullable, retention []string
+	var immutable, keys, quarantines, pendingPullable, retention, hookHosts []string
 	var anonymousPull bool
 	var scanWorkers int
 	var jobLease time.Duration
@@ -138,7 +138,7 @@ stops it gracefully: requests in flight, uploads included, finish.`,
 				return err
 			}
 			reg, err := registry.New(ctx, registry.Options{Name: name, RootDirectory: storage.RootDirectory, S3: storage.S3, Store: st, ImmutableTags: rules,
-				AnonymousPull: anonymousPull, Quarantine: quarantine, Retention: retentionRules, JobLease: jobLease, Metrics: m, OnError: func(err error) { a.logf("registry: %v", err) }})
+				AnonymousPull: anonymousPull, HookHosts: hookHosts, Quarantine: quarantine, Retention: retentionRules, JobLease: jobLease, Metrics: m, OnError: func(err error) { a.logf("registry: %v", err) }})
 			if err != nil {
 				return err
 			}
@@ -157,7 +157,7 @@ stops it gracefully: requests in flight, uploads included, finish.`,
 			mux := http.NewServeMux()
 			mux.Handle("/v2/", reg)
 			mux.Handle("/api/v1/hooks/", reg.Hooks())
-			pages, err := ui.New(ui.Options{Store: st, Auth: tokens.NewAuthenticator(st, time.Now), Exceptions: a.fileExceptions(wf.exceptions)})
+			pages, err := ui.New(ui.Options{Store: st, Auth: tokens.NewAuthenticator(st, time.Now), Exceptions: a.fileExceptions(wf.exceptions), Registry: reg.Name()})
 			if err != nil {
 				return err
 			}
@@ -190,6 +190,7 @@ stops it gracefully: requests in flight, uploads included, finish.`,
 	cmd.Flags().StringVar(&keyFile, "tls-key", "", "serving certificate's private key (PEM)")
 	cmd.Flags().StringArrayVar(&immutable, "immutable-tags", nil, "REPOSITORY_GLOB:TAG_GLOB whose tags, once pushed, never move and are never deleted (repeatable)")
 	cmd.Flags().BoolVar(&anonymousPull, "anonymous-pull", false, "let requests without a token pull (never push)")
+	cmd.Flags().StringArrayVar(&hookHosts, "hook-host", nil, "host[:port] of a registry whose push notifications /api/v1/hooks/ accepts, from notify or admin tokens whose globs reach the repositories (repeatable; none: notifications are refused)")
 	cmd.Flags().IntVar(&scanWorkers, "scan-workers", 2, "images catalogued, scanned and recorded at once after pushes (0: queue only)")
 	cmd.Flags().DurationVar(&jobLease, "job-lease", time.Minute, "how long a claimed scan job stays its worker's without a renewal: the job of a worker that died is taken over after it")
 	cmd.Flags().StringArrayVar(&quarantines, "quarantine", nil, "REPOSITORY_GLOB=POLICY_FILE|DIR: its images are pulled (by all but admins) only once they pass the policy (repeatable)")

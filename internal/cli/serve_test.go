@@ -174,7 +174,7 @@ spec:
 	if r.code != 0 || json.Unmarshal([]byte(r.stdout), &tokens) != nil || len(tokens) != 3 || strings.Contains(r.stdout, "dsr_") {
 		t.Errorf("token list: %+v", r)
 	}
-	if r := dossier(t, "", "token", "create", "--repo", "**", "--role", "owner", "--data-dir", data); r.code != ExitError || !strings.Contains(r.stderr, "want pull, push or admin") {
+	if r := dossier(t, "", "token", "create", "--repo", "**", "--role", "owner", "--data-dir", data); r.code != ExitError || !strings.Contains(r.stderr, "want pull, push, admin or notify") {
 		t.Errorf("a token of an unknown role: %+v", r)
 	}
 

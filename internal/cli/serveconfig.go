@@ -28,6 +28,7 @@ type serveConfig struct {
 	ScanWorkers   *int     `json:"scanWorkers"`
 	JobLease      string   `json:"jobLease"`
 	AnonymousPull bool     `json:"anonymousPull"`
+	HookHosts     []string `json:"hookHosts"`
 	ImmutableTags []string `json:"immutableTags"`
 	Quarantine    []struct {
 		Repositories    string `json:"repositories"`
@@ -94,6 +95,9 @@ func applyServeConfig(cmd *cobra.Command, path string) error {
 	set("job-lease", c.JobLease)
 	if c.AnonymousPull {
 		set("anonymous-pull", "true")
+	}
+	for _, h := range c.HookHosts {
+		set("hook-host", h)
 	}
 	for _, t := range c.ImmutableTags {
 		set("immutable-tags", t)

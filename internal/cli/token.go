@@ -25,7 +25,7 @@ func (a *app) tokenCreateCommand() *cobra.Command {
 	var repos, role, description string
 	var expires time.Duration
 	cmd := &cobra.Command{
-		Use:   "create --repo GLOB --role pull|push|admin [--expires DURATION]",
+		Use:   "create --repo GLOB --role pull|push|admin|notify [--expires DURATION]",
 		Short: "Make a registry token and print it once (the store keeps only its hash); works whether dossier serve runs or not",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -36,9 +36,9 @@ func (a *app) tokenCreateCommand() *cobra.Command {
 				return usageError("--repo: %v", err)
 			}
 			switch role {
-			case store.RolePull, store.RolePush, store.RoleAdmin:
+			case store.RolePull, store.RolePush, store.RoleAdmin, store.RoleNotify:
 			default:
-				return usageError("--role %q: want pull, push or admin", role)
+				return usageError("--role %q: want pull, push, admin or notify", role)
 			}
 			if expires < 0 {
 				return usageError("--expires %s: want a positive duration", expires)
@@ -72,7 +72,7 @@ func (a *app) tokenCreateCommand() *cobra.Command {
 	}
 	sf.register(cmd)
 	cmd.Flags().StringVar(&repos, "repo", "", "glob of the repositories it reaches (team/**, **)")
-	cmd.Flags().StringVar(&role, "role", "", "pull, push (and pull) or admin (and delete, and the catalog)")
+	cmd.Flags().StringVar(&role, "role", "", "pull, push (and pull), admin (and delete, and the catalog), or notify (only push notifications of guarded registries, /api/v1/hooks/)")
 	cmd.Flags().DurationVar(&expires, "expires", 0, "how long it is valid (default: until revoked)")
 	cmd.Flags().StringVar(&description, "description", "", "what it is for")
 	return cmd

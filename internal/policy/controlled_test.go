@@ -105,3 +105,24 @@ func TestControlledBuild(t *testing.T) {
 		}
 	}
 }
+
+// A dossier policy's identity regexp matches the whole identity, whatever
+// anchors it writes: an alternation cannot reopen a match anywhere.
+func TestNativeRegexpsMatchWholeIdentities(t *testing.T) {
+	doc := strings.Replace(controlledPolicy, `'^https://github\.com/acme/payments/\.github/workflows/release\.yml@refs/tags/v.+$'`, `'^https://github\.com/acme/payments/\.github/workflows/release\.yml@refs/tags/v1$|release\.yml$'`, 1)
+	docs, err := Parse("controlled.yaml", []byte(doc), LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer := docs.Policies[0].Rules[0].Attestation.Signers[0]
+	for identity, want := range map[string]bool{
+		"https://github.com/acme/payments/.github/workflows/release.yml@refs/tags/v1": true,
+		"release.yml": true,
+		"https://github.com/attacker/fork/.github/workflows/release.yml":                   false,
+		"https://github.com/acme/payments/.github/workflows/release.yml@refs/tags/v1-evil": false,
+	} {
+		if got := signer.Matches(evidence.Signer{Identity: identity, Issuer: ghIssuer}); got != want {
+			t.Errorf("%s: matched %v, want %v", identity, got, want)
+		}
+	}
+}

@@ -382,7 +382,13 @@ func compileIdentity(src, path string, is IdentitySpec, native bool) (Identity, 
 		if len(re) > 1024 {
 			return fieldError(src, path+"."+field+"RegExp", "longer than 1024 characters")
 		}
-		compiled, err := regexp.Compile(re)
+		expr := re
+		if native {
+			// whole-string match whatever the expression's own anchors: in
+			// "^a$|b$" the second branch would match anywhere before its end
+			expr = "^(?:" + re + ")$"
+		}
+		compiled, err := regexp.Compile(expr)
 		if err != nil {
 			return fieldError(src, path+"."+field+"RegExp", "%q does not compile: %v", re, err)
 		}

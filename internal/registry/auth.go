@@ -17,7 +17,10 @@ func lacks(a *tokens.Actor, rt route, req *http.Request) string {
 		}
 		return ""
 	}
-	if rt.name == "" { // the base route: any authenticated caller
+	if rt.name == "" { // the base route: any reader
+		if !a.Has(store.RolePull) {
+			return "use the registry (a " + a.Role + " token)"
+		}
 		return ""
 	}
 	need := store.RolePull

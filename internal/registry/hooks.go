@@ -3,6 +3,7 @@ package registry
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
@@ -45,8 +46,8 @@ func (r *Registry) hook(parse func([]byte) ([]pushed, error)) http.HandlerFunc {
 			challenge(w, "notifications need an admin token in their Authorization header")
 			return
 		}
-		if !actor.Has(store.RoleAdmin) {
-			writeError(w, http.StatusForbidden, "DENIED", actor.Name+" may not send notifications (admin)")
+		if actor.Role != store.RoleNotify && !actor.Has(store.RoleAdmin) {
+			writeError(w, http.StatusForbidden, "DENIED", actor.Name+" may not send notifications (notify or admin)")
 			return
 		}
 		body, err := readBody(req, maxHookBytes)
@@ -58,6 +59,19 @@ func (r *Registry) hook(parse func([]byte) ([]pushed, error)) http.HandlerFunc {
 		if err != nil {
 			writeError(w, http.StatusBadRequest, "UNSUPPORTED", "notification: "+err.Error())
 			return
+		}
+		// all or nothing: every repository must be one this registry
+		// accepts notifications of, and within the token's globs
+		for _, p := range pushes {
+			host, _, _ := strings.Cut(p.repository, "/")
+			if !r.hookHosts[host] {
+				writeError(w, http.StatusForbidden, "DENIED", fmt.Sprintf("notifications of %s are not accepted (hook hosts: %s)", host, r.hookHostList()))
+				return
+			}
+			if !actor.Reaches(p.repository) {
+				writeError(w, http.StatusForbidden, "DENIED", fmt.Sprintf("%s may not send notifications of %s", actor.Name, p.repository))
+				return
+			}
 		}
 		ctx := req.Context()
 		for _, p := range pushes {
@@ -152,4 +166,11 @@ func harborPushes(body []byte) ([]pushed, error) {
 		out = append(out, pushed{repository: evidence.CanonicalRepository(repository), digest: res.Digest, tag: res.Tag})
 	}
 	return out, nil
+}
+
+func (r *Registry) hookHostList() string {
+	if len(r.hookHosts) == 0 {
+		return "none configured"
+	}
+	return strings.Join(slices.Sorted(maps.Keys(r.hookHosts)), ", ")
 }

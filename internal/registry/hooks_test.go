@@ -10,12 +10,13 @@ import (
 	"github.com/dossier-dev/dossier/internal/store"
 )
 
-// Notifications: an admin token is required; a Harbor PUSH_ARTIFACT
-// queues a remote scan and records the tag; other events and malformed
-// payloads do nothing but answer.
+// Notifications: a notify or admin token reaching the repositories is
+// required, of a configured host; a Harbor PUSH_ARTIFACT queues a remote
+// scan and records the tag; other events and malformed payloads do
+// nothing but answer.
 func TestHooks(t *testing.T) {
 	ctx := context.Background()
-	s := newServer(t)
+	s := newServerWith(t, func(o *Options) { o.HookHosts = []string{"HARBOR.example", "registry.example:443"} })
 	srv := httptest.NewServer(s.reg.Hooks())
 	defer srv.Close()
 	post := func(path, token, body string) int {
@@ -48,8 +49,31 @@ func TestHooks(t *testing.T) {
 	if code := post("/api/v1/hooks/distribution", s.admin, `not json`); code != http.StatusBadRequest {
 		t.Errorf("a body that is not an envelope: %d", code)
 	}
-	if code := post("/api/v1/hooks/harbor", s.admin, harbor); code != http.StatusAccepted {
+	// a scoped admin, a notify token of another team, a push token: their
+	// globs or roles do not reach harbor.example/library/app
+	scopedAdmin, otherTeam := s.token(t, "team-a/**", store.RoleAdmin), s.token(t, "harbor.example/team-b/**", store.RoleNotify)
+	for name, token := range map[string]string{"scoped admin": scopedAdmin, "another team's notify token": otherTeam, "push token": s.token(t, "**", store.RolePush)} {
+		if code := post("/api/v1/hooks/harbor", token, harbor); code != http.StatusForbidden {
+			t.Errorf("%s: %d", name, code)
+		}
+	}
+	// hosts outside the allow-list, and this registry's own name, whose
+	// tag history a notification must not write
+	for _, host := range []string{"evil.example", s.host, strings.Replace(s.host, "127.0.0.1", "localhost", 1)} {
+		forged := strings.Replace(harbor, "harbor.example/", host+"/", 1)
+		if code := post("/api/v1/hooks/harbor", s.admin, forged); code != http.StatusForbidden {
+			t.Errorf("a notification of %s: %d", host, code)
+		}
+	}
+	if jobs, err := s.st.Jobs(ctx, "", "", 0); err != nil || len(jobs) != 0 {
+		t.Errorf("refused notifications queued jobs: %+v %v", jobs, err)
+	}
+	notify := s.token(t, "harbor.example/library/**", store.RoleNotify)
+	if code := post("/api/v1/hooks/harbor", notify, harbor); code != http.StatusAccepted {
 		t.Fatalf("a push: %d", code)
+	}
+	if code := s.do(t, http.MethodGet, "/v2/", notify, nil, "").StatusCode; code != http.StatusForbidden && code != http.StatusUnauthorized {
+		t.Errorf("a notify token reached the registry: %d", code)
 	}
 	jobs, err := s.st.Jobs(ctx, "harbor.example/library/app", digest, 0)
 	if err != nil || len(jobs) != 1 || jobs[0].Kind != JobScanRemote || jobs[0].State != store.JobQueued {

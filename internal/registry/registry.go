@@ -74,6 +74,10 @@ type Options struct {
 	// Retention deletes old untagged digests that are unsigned or fail
 	// their quarantine policy (see Sweep).
 	Retention []RetentionRule
+	// HookHosts are the registries whose push notifications
+	// (/api/v1/hooks/…) are accepted; a notification naming another host,
+	// or this registry's own name, is refused. None: hooks refuse all.
+	HookHosts []string
 	// JobLease is how long a claimed job stays its worker's without a
 	// renewal (default a minute).
 	JobLease time.Duration
@@ -120,6 +124,7 @@ type Registry struct {
 	metrics       *metrics.Metrics
 	now           func() time.Time
 	anonymousPull bool
+	hookHosts     map[string]bool
 	onError       func(error)
 	// wake tells an idle worker a job was queued
 	wake       chan struct{}
@@ -143,6 +148,16 @@ func New(ctx context.Context, o Options) (reg *Registry, err error) {
 		return nil, fmt.Errorf("registry: its name %q is not a host[:port] clients can name images by (with a dot or a port, or localhost)", o.Name)
 	}
 	name := evidence.CanonicalHost(o.Name)
+	hookHosts := map[string]bool{}
+	for _, h := range o.HookHosts {
+		if !evidence.ValidHost(h) {
+			return nil, fmt.Errorf("registry: notifications host %q is not a host[:port]", h)
+		}
+		if evidence.CanonicalHost(h) == name {
+			return nil, fmt.Errorf("registry: notifications host %q is this registry itself, whose pushes it sees", h)
+		}
+		hookHosts[evidence.CanonicalHost(h)] = true
+	}
 	if o.Now == nil {
 		o.Now = time.Now
 	}
@@ -187,7 +202,7 @@ func New(ctx context.Context, o Options) (reg *Registry, err error) {
 	app := handlers.NewApp(ctx, cfg)
 	return &Registry{name: name, app: app, store: o.Store, rules: o.ImmutableTags, auth: tokens.NewAuthenticator(o.Store, o.Now), now: o.Now, metrics: o.Metrics, anonymousPull: o.AnonymousPull, onError: o.OnError,
 		wake: make(chan struct{}, 1), quarantine: &quarantine{rules: o.Quarantine, cache: map[string]verdict{}},
-		retention: o.Retention, jobLease: o.JobLease}, nil
+		retention: o.Retention, jobLease: o.JobLease, hookHosts: hookHosts}, nil
 }
 
 // Name is the canonical host the registry records its repositories under.
@@ -237,6 +252,13 @@ func (r *Registry) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	if !internal(req) {
 		var err error
 		if actor, err = r.auth.Request(req); err != nil {
+			var down *tokens.UnavailableError
+			if errors.As(err, &down) {
+				// the cause (a database address, say) stays in the log
+				r.report(down.Cause)
+				writeError(w, http.StatusServiceUnavailable, "UNAVAILABLE", err.Error())
+				return
+			}
 			challenge(w, err.Error())
 			return
 		}

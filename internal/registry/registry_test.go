@@ -37,6 +37,12 @@ type server struct {
 
 func newServer(t testing.TB, rules ...string) *server {
 	t.Helper()
+	return newServerWith(t, func(*Options) {}, rules...)
+}
+
+// newServerWith is newServer with options changed by change.
+func newServerWith(t testing.TB, change func(*Options), rules ...string) *server {
+	t.Helper()
 	ctx := context.Background()
 	st, err := store.Open(ctx, t.TempDir(), "")
 	if err != nil {
@@ -53,7 +59,9 @@ func newServer(t testing.TB, rules ...string) *server {
 	}
 	root := t.TempDir()
 	l, host := testutil.Loopback(t)
-	reg, err := New(ctx, Options{Name: host, RootDirectory: root, Store: st, ImmutableTags: parsed, OnError: func(err error) { t.Errorf("registry: %v", err) }})
+	o := Options{Name: host, RootDirectory: root, Store: st, ImmutableTags: parsed, OnError: func(err error) { t.Errorf("registry: %v", err) }}
+	change(&o)
+	reg, err := New(ctx, o)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -26,14 +26,39 @@ func Open(ctx context.Context, dataDir, url string) (Store, error) {
 		}
 		return open(ctx, "pgx", url, postgres, redact(url))
 	}
-	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+	path := filepath.Join(dataDir, FileName)
+	if err := private(dataDir, path); err != nil {
 		return nil, fmt.Errorf("evidence store in %s: %w", dataDir, err)
 	}
-	path := filepath.Join(dataDir, FileName)
 	// WAL lets readers run beside the one writer; immediate transactions
 	// make writers queue (busy timeout) instead of failing part-way
 	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(30000)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_pragma=cache_size(-65536)&_pragma=wal_autocheckpoint(8192)&_pragma=temp_store(MEMORY)&_txlock=immediate"
-	return open(ctx, "sqlite", dsn, sqlite, path)
+	st, err := open(ctx, "sqlite", dsn, sqlite, path)
+	if err != nil {
+		return nil, err
+	}
+	if err := private(dataDir, path); err != nil {
+		st.Close()
+		return nil, fmt.Errorf("evidence store in %s: %w", dataDir, err)
+	}
+	return st, nil
+}
+
+// private makes the data directory readable by this user only (0700) and
+// the database's files 0600, whatever modes they were made with before.
+func private(dataDir, database string) error {
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return err
+	}
+	if err := os.Chmod(dataDir, 0o700); err != nil {
+		return err
+	}
+	for _, f := range []string{database, database + "-wal", database + "-shm"} {
+		if err := os.Chmod(f, 0o600); err != nil && !os.IsNotExist(err) {
+			return err
+		}
+	}
+	return nil
 }
 
 func open(ctx context.Context, driver, dsn string, d dialect, where string) (Store, error) {

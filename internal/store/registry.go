@@ -9,11 +9,14 @@ import (
 	"time"
 )
 
-// Roles a registry token grants, each including the ones before it.
+// Roles a registry token grants, each including the ones before it;
+// RoleNotify stands apart: it may only send push notifications of the
+// registries dossier guards, for the repositories of its glob.
 const (
-	RolePull  = "pull"
-	RolePush  = "push"
-	RoleAdmin = "admin"
+	RolePull   = "pull"
+	RolePush   = "push"
+	RoleAdmin  = "admin"
+	RoleNotify = "notify"
 )
 
 // Token is a registry access token as stored: never the secret, only
@@ -84,9 +87,9 @@ type RegistryState interface {
 
 func (s *sqlStore) CreateToken(ctx context.Context, hash string, t Token) (int64, error) {
 	switch t.Role {
-	case RolePull, RolePush, RoleAdmin:
+	case RolePull, RolePush, RoleAdmin, RoleNotify:
 	default:
-		return 0, fmt.Errorf("token role %q: want pull, push or admin", t.Role)
+		return 0, fmt.Errorf("token role %q: want pull, push, admin or notify", t.Role)
 	}
 	if t.Repositories == "" || hash == "" || t.CreatedAt.IsZero() {
 		return 0, errors.New("a token needs a repository glob, a secret's hash and a creation time")

@@ -103,6 +103,14 @@ func NewAuthenticator(lookup Lookup, now func() time.Time) *Authenticator {
 // ErrBadCredentials is a presented secret that is no valid token.
 var ErrBadCredentials = errors.New("the credentials are not a valid dossier token")
 
+// UnavailableError says tokens could not be looked up (the store is down).
+// Its message is safe for any client; the cause, for the server's log,
+// is reached through errors.Unwrap.
+type UnavailableError struct{ Cause error }
+
+func (e *UnavailableError) Error() string { return "tokens cannot be checked now: try again" }
+func (e *UnavailableError) Unwrap() error { return e.Cause }
+
 // Request returns the actor of the token in the request's Authorization
 // header (a Basic password with any user name, or Bearer), nil when it
 // presents none, or an error when it is wrong.
@@ -134,7 +142,7 @@ func (a *Authenticator) Secret(ctx context.Context, secret string) (*Actor, erro
 	if !ok || !now.Before(k.until) {
 		t, err := a.lookup.TokenByHash(ctx, hash)
 		if err != nil {
-			return nil, fmt.Errorf("tokens cannot be checked now: %w", err)
+			return nil, &UnavailableError{Cause: err}
 		}
 		if t == nil {
 			return nil, ErrBadCredentials

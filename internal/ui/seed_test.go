@@ -178,7 +178,7 @@ func startUI(t *testing.T) (*httptest.Server, seeded) {
 	s := seed(t, st)
 	fileException := evidence.Exception{Name: "api-xz", Namespace: "payments", Owner: "payments@acme.example", Subject: api, Reason: "xz backdoor not in this version",
 		ExpiresAt: now.Add(6 * 24 * time.Hour), Vulnerabilities: []string{"CVE-2025-31115"}, Source: "exceptions/api.yaml"}
-	u, err := New(Options{Store: st, Auth: tokens.NewAuthenticator(st, func() time.Time { return now }), Now: func() time.Time { return now },
+	u, err := New(Options{Store: st, Auth: tokens.NewAuthenticator(st, func() time.Time { return now }), Now: func() time.Time { return now }, Registry: registryHost,
 		Exceptions: func() []evidence.Exception { return []evidence.Exception{fileException} }})
 	if err != nil {
 		t.Fatal(err)

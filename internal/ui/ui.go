@@ -43,6 +43,10 @@ type Options struct {
 	Exceptions func() []evidence.Exception
 	// Days is how many days the overview spans (30 when 0).
 	Days int
+	// Registry is the canonical name of the registry whose tokens log in:
+	// a token's globs ("team/**") name its repositories, and no other
+	// registry's.
+	Registry string
 }
 
 // UI serves the pages under /ui/.
@@ -61,6 +65,9 @@ func New(o Options) (*UI, error) {
 	}
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if o.Registry != "" {
+		o.Registry = evidence.CanonicalHost(o.Registry)
 	}
 	if o.Days == 0 {
 		o.Days = 30
@@ -113,7 +120,7 @@ func (u *UI) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		http.Redirect(w, req, "/ui/login?next="+url.QueryEscape(req.URL.RequestURI()), http.StatusSeeOther)
 		return
 	}
-	v := &viewer{actor}
+	v := &viewer{actor: actor, registry: u.o.Registry}
 	switch path {
 	case "", "/":
 		u.overview(w, req, v)
@@ -197,22 +204,32 @@ func safeNext(next string) string {
 	return next
 }
 
-// viewer is the actor a page is rendered for.
-type viewer struct{ actor *tokens.Actor }
+// viewer is the actor a page is rendered for, on the registry named.
+type viewer struct {
+	actor    *tokens.Actor
+	registry string
+}
 
 // Sees reports whether the viewer may see a repository's evidence. Stored
 // repositories name their registry host ("registry.example/team/app");
-// tokens name repositories as the registry does ("team/app").
+// tokens name this registry's repositories as it does ("team/app"), and
+// other registries' by their full names. A notify token sees nothing.
 func (v *viewer) Sees(repository string) bool {
+	if !v.actor.Has(store.RolePull) {
+		return false
+	}
 	if v.actor.Reaches(repository) {
 		return true
 	}
 	host, rest, ok := strings.Cut(repository, "/")
-	return ok && (strings.ContainsAny(host, ".:") || host == "localhost") && v.actor.Reaches(rest)
+	return ok && v.registry != "" && host == v.registry && v.actor.Reaches(rest)
 }
 
-// Admin reports whether the viewer sees the token list.
-func (v *viewer) Admin() bool { return v.actor.Has(store.RoleAdmin) }
+// Admin reports whether the viewer sees the token list: an admin of every
+// repository, since a token's glob says nothing of the others'.
+func (v *viewer) Admin() bool {
+	return v.actor.Has(store.RoleAdmin) && v.actor.Repositories.Pattern == tokens.All.Pattern
+}
 
 // Name is who is logged in.
 func (v *viewer) Name() string { return v.actor.Name + " (" + v.actor.Role + ")" }

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/dossier-dev/dossier/internal/policy"
+	"github.com/dossier-dev/dossier/internal/store"
 	"github.com/dossier-dev/dossier/internal/tokens"
 )
 
@@ -263,3 +265,36 @@ func TestTokens(t *testing.T) {
 }
 
 func hashOf(secret string) string { return tokens.Hash(secret) }
+
+// A token's globs name its own registry's repositories: team/** sees
+// team/web here and nothing of another registry's team; a notify token
+// sees nothing; only an admin of every repository lists tokens.
+func TestScopes(t *testing.T) {
+	actor := func(glob, role string) *tokens.Actor {
+		g, err := policy.CompileGlob(glob)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return &tokens.Actor{Name: "t", Role: role, Repositories: g}
+	}
+	for _, c := range []struct {
+		glob, role, repository string
+		sees                   bool
+	}{
+		{"team/**", store.RolePull, registryHost + "/team/web", true},
+		{"team/**", store.RolePull, "other.example/team/web", false},
+		{"team/**", store.RolePull, "localhost:5000/team/web", false},
+		{"team/**", store.RolePull, registryHost + "/payments/api", false},
+		{"other.example/team/**", store.RolePull, "other.example/team/web", true},
+		{"**", store.RoleNotify, registryHost + "/team/web", false},
+		{"**", store.RoleAdmin, "other.example/team/web", true},
+	} {
+		v := &viewer{actor: actor(c.glob, c.role), registry: registryHost}
+		if got := v.Sees(c.repository); got != c.sees {
+			t.Errorf("%s %s sees %s: %v, want %v", c.role, c.glob, c.repository, got, c.sees)
+		}
+	}
+	if (&viewer{actor: actor("team/**", store.RoleAdmin)}).Admin() || !(&viewer{actor: actor("**", store.RoleAdmin)}).Admin() {
+		t.Error("the token list is for admins of every repository only")
+	}
+}

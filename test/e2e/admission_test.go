@@ -146,6 +146,23 @@ func TestAdmissionOnARealCluster(t *testing.T) {
 			releaseIdentity, "fix: dossier sign")
 	})
 
+	t.Run("a registry spelled differently meets the same policies; an image no policy claims is denied", func(t *testing.T) {
+		respell := func(ref, as string) string { return strings.Replace(ref, "127.0.0.1", as, 1) }
+		for i, as := range []string{"localhost", "LOCALHOST", "LocalHost"} {
+			a := c.create(t, "/api/v1/namespaces/prod/pods", pod(fmt.Sprintf("respelled-unsigned-%d", i), nil, respell(images["team/unsigned"].ref, as)))
+			expectDenied(t, as+" spelling of the unsigned image", a, images["team/unsigned"].digest, "policy release-enforce rule signed")
+			a = c.create(t, "/api/v1/namespaces/prod/pods", pod(fmt.Sprintf("respelled-signed-%d", i), nil, respell(images["team/signed"].ref, as)))
+			if a.code != http.StatusCreated {
+				t.Fatalf("%s spelling of the signed image: %d: %s", as, a.code, a.message())
+			}
+			if got, want := decode[corev1.Pod](t, a).Spec.Containers[0].Image, pinned(host, "team/signed", images["team/signed"]); got != want {
+				t.Errorf("%s spelling: image %s, want it pinned to %s", as, got, want)
+			}
+		}
+		a := c.create(t, "/api/v1/namespaces/prod/pods", pod("unclaimed", nil, "other.example/team/app:v1"))
+		expectDenied(t, "an image no policy claims", a, "no policy matches other.example/team/app:v1")
+	})
+
 	t.Run("signed by a look-alike identity: denied naming both identities", func(t *testing.T) {
 		a := c.create(t, "/api/v1/namespaces/prod/pods", pod("lookalike", nil, images["team/lookalike"].ref))
 		expectDenied(t, "look-alike Pod", a, "signed by "+evilIdentity, "but the policy requires", releaseIdentity)

@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -140,17 +141,23 @@ func TestDistributionNotifications(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	reg, err := registry.New(ctx, registry.Options{Name: "registry.test", RootDirectory: t.TempDir(), Store: st, OnError: func(err error) { t.Errorf("registry: %v", err) }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	hooks := httptest.NewServer(reg.Hooks())
+	// the registry accepts notifications of the distribution registry's
+	// host, known once it runs: until then the hooks answer 503
+	var reg *registry.Registry
+	var ready atomic.Bool
+	hooks := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if !ready.Load() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		reg.Hooks().ServeHTTP(w, req)
+	}))
 	defer hooks.Close()
 	secret, hash, err := tokens.New()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := st.CreateToken(ctx, hash, store.Token{Repositories: "**", Role: store.RoleAdmin, CreatedAt: time.Now()}); err != nil {
+	if _, err := st.CreateToken(ctx, hash, store.Token{Repositories: "127.0.0.1:*/team/**", Role: store.RoleNotify, CreatedAt: time.Now()}); err != nil {
 		t.Fatal(err)
 	}
 	host := startDistributionWith(t, fmt.Sprintf(`notifications:
@@ -162,6 +169,11 @@ func TestDistributionNotifications(t *testing.T) {
       threshold: 3
       backoff: 500ms
 `, hooks.URL, secret))
+	reg, err = registry.New(ctx, registry.Options{Name: "registry.test", RootDirectory: t.TempDir(), Store: st, HookHosts: []string{host}, OnError: func(err error) { t.Errorf("registry: %v", err) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ready.Store(true)
 	workCtx, stop := context.WithCancel(ctx)
 	var wait func()
 	defer func() { stop(); wait() }()
