@@ -157,7 +157,8 @@ stops it gracefully: requests in flight, uploads included, finish.`,
 			mux := http.NewServeMux()
 			mux.Handle("/v2/", reg)
 			mux.Handle("/api/v1/hooks/", reg.Hooks())
-			pages, err := ui.New(ui.Options{Store: st, Auth: tokens.NewAuthenticator(st, time.Now), Exceptions: a.fileExceptions(wf.exceptions), Registry: reg.Name()})
+			pages, err := ui.New(ui.Options{Store: st, Auth: tokens.NewAuthenticator(st, time.Now), Exceptions: a.fileExceptions(wf.exceptions), Registry: reg.Name(),
+				SecureCookies: certFile != "" || !oci.IsLoopbackHost(listen)})
 			if err != nil {
 				return err
 			}
@@ -319,21 +320,40 @@ func (a *app) fileExceptions(files []string) func() []evidence.Exception {
 // this user only. The secret never goes to the log.
 func (a *app) firstAdminToken(ctx context.Context, st store.Store, dataDir string) error {
 	if secret, ok := os.LookupEnv("DOSSIER_ADMIN_TOKEN"); ok {
-		if !tokens.LooksLike(secret) {
-			return fmt.Errorf("DOSSIER_ADMIN_TOKEN is not a dossier token (they begin %q; make one with dossier token create)", "dsr_")
+		if err := tokens.CheckStrength(secret); err != nil {
+			return fmt.Errorf("DOSSIER_ADMIN_TOKEN: %w", err)
 		}
 		hash := tokens.Hash(secret)
-		if known, err := st.TokenByHash(ctx, hash); err != nil || known != nil {
-			return err
-		}
-		id, err := st.CreateToken(ctx, hash, store.Token{Repositories: "**", Role: store.RoleAdmin, Description: "from DOSSIER_ADMIN_TOKEN", CreatedAt: time.Now()})
+		known, err := st.TokenByHash(ctx, hash)
 		if err != nil {
-			if known, _ := st.TokenByHash(ctx, hash); known != nil {
-				return nil // another replica stored it first
-			}
 			return err
 		}
-		a.log.Info("admin token stored from DOSSIER_ADMIN_TOKEN", "token", id)
+		id := int64(0)
+		if known != nil {
+			id = known.ID
+		} else if id, err = st.CreateToken(ctx, hash, store.Token{Repositories: "**", Role: store.RoleAdmin, Description: "from DOSSIER_ADMIN_TOKEN",
+			CreatedAt: time.Now(), Origin: store.OriginEnvironment}); err != nil {
+			known, _ := st.TokenByHash(ctx, hash)
+			if known == nil {
+				return err
+			}
+			id = known.ID // another replica stored it first
+		} else {
+			a.log.Info("admin token stored from DOSSIER_ADMIN_TOKEN", "token", id)
+		}
+		// a new value replaces the one before (rotation)
+		all, err := st.Tokens(ctx)
+		if err != nil {
+			return err
+		}
+		for _, t := range all {
+			if t.Origin == store.OriginEnvironment && t.ID != id {
+				if _, err := st.RevokeToken(ctx, t.ID); err != nil {
+					return err
+				}
+				a.log.Info("admin token from an earlier DOSSIER_ADMIN_TOKEN revoked", "token", t.ID)
+			}
+		}
 		return nil
 	}
 	known, err := st.Tokens(ctx)

@@ -177,6 +177,17 @@ spec:
 	if r := dossier(t, "", "token", "create", "--repo", "**", "--role", "owner", "--data-dir", data); r.code != ExitError || !strings.Contains(r.stderr, "want pull, push, admin or notify") {
 		t.Errorf("a token of an unknown role: %+v", r)
 	}
+	if r := dossier(t, "", "token", "create", "--repo", "gone/**", "--role", "pull", "--data-dir", data); r.code != 0 {
+		t.Errorf("a token to revoke: %+v", r)
+	} else if r := dossier(t, "", "token", "revoke", "4", "--data-dir", data); r.code != 0 || !strings.Contains(r.stderr, "token 4 revoked") {
+		t.Errorf("token revoke: %+v", r)
+	}
+	if r := dossier(t, "", "token", "revoke", "4", "--data-dir", data); r.code != ExitError || !strings.Contains(r.stderr, "no token 4") {
+		t.Errorf("revoking a revoked token: %+v", r)
+	}
+	if r := dossier(t, "", "token", "revoke", "four", "--data-dir", data); r.code != ExitError || !strings.Contains(r.stderr, "want the number") {
+		t.Errorf("token revoke four: %+v", r)
+	}
 
 	// the admission webhook on the same listener
 	body := fmt.Sprintf(`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u-1","operation":"CREATE",

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -13,10 +14,10 @@ import (
 
 func (a *app) tokenCommand() *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "token create|list",
+		Use:   "token create|list|revoke",
 		Short: "Registry access tokens: made here, kept in the evidence store as hashes",
 	}
-	cmd.AddCommand(a.tokenCreateCommand(), a.tokenListCommand())
+	cmd.AddCommand(a.tokenCreateCommand(), a.tokenListCommand(), a.tokenRevokeCommand())
 	return cmd
 }
 
@@ -102,18 +103,49 @@ func (a *app) tokenListCommand() *cobra.Command {
 				return writeJSON(a.stdout, tokens)
 			}
 			t := newTable(a.stdout)
-			fmt.Fprintln(t, "ID\tROLE\tREPOSITORIES\tCREATED\tEXPIRES\tDESCRIPTION")
+			fmt.Fprintln(t, "ID\tROLE\tREPOSITORIES\tCREATED\tEXPIRES\tORIGIN\tDESCRIPTION")
 			for _, tok := range tokens {
 				expires := "-"
 				if tok.ExpiresAt != nil {
 					expires = tok.ExpiresAt.Format(time.RFC3339)
 				}
-				fmt.Fprintf(t, "%d\t%s\t%s\t%s\t%s\t%s\n", tok.ID, tok.Role, tok.Repositories, tok.CreatedAt.Format(time.RFC3339), expires, dash(tok.Description))
+				fmt.Fprintf(t, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", tok.ID, tok.Role, tok.Repositories, tok.CreatedAt.Format(time.RFC3339), expires, dash(tok.Origin), dash(tok.Description))
 			}
 			return t.Flush()
 		},
 	}
 	sf.register(cmd)
 	cmd.Flags().StringVarP(&output, "output", "o", "table", "output format: table or json")
+	return cmd
+}
+
+func (a *app) tokenRevokeCommand() *cobra.Command {
+	var sf storeFlags
+	cmd := &cobra.Command{
+		Use:   "revoke ID",
+		Short: "Revoke a registry token and the UI sessions logged in with it (servers sharing the store stop accepting it within 5 seconds)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			id, err := strconv.ParseInt(args[0], 10, 64)
+			if err != nil || id <= 0 {
+				return usageError("token ID %q: want the number dossier token list shows", args[0])
+			}
+			st, err := sf.open(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			found, err := st.RevokeToken(cmd.Context(), id)
+			if err != nil {
+				return err
+			}
+			if !found {
+				return fmt.Errorf("no token %d in the store", id)
+			}
+			fmt.Fprintf(a.stderr, "token %d revoked, with its UI sessions\n", id)
+			return nil
+		},
+	}
+	sf.register(cmd)
 	return cmd
 }

@@ -86,6 +86,9 @@ func (s *timedStore) TokenByHash(ctx context.Context, hash string) (*store.Token
 func (s *timedStore) Tokens(ctx context.Context) ([]store.Token, error) {
 	return timed(s, "tokens", func() ([]store.Token, error) { return s.st.Tokens(ctx) })
 }
+func (s *timedStore) RevokeToken(ctx context.Context, id int64) (bool, error) {
+	return timed(s, "revoke_token", func() (bool, error) { return s.st.RevokeToken(ctx, id) })
+}
 func (s *timedStore) AddReferrer(ctx context.Context, repository string, r store.Referrer) error {
 	return timedErr(s, "add_referrer", func() error { return s.st.AddReferrer(ctx, repository, r) })
 }

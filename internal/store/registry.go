@@ -29,7 +29,22 @@ type Token struct {
 	Description  string     `json:"description,omitempty"`
 	CreatedAt    time.Time  `json:"createdAt"`
 	ExpiresAt    *time.Time `json:"expiresAt,omitempty"`
+	// Origin is where it came from: "" (token create, the first start),
+	// OriginEnvironment or OriginSession.
+	Origin string `json:"origin,omitempty"`
+	// Parent is the token a UI session was started with.
+	Parent int64 `json:"parent,omitempty"`
 }
+
+// Token origins.
+const (
+	// OriginEnvironment is the admin token DOSSIER_ADMIN_TOKEN holds: a
+	// new value there replaces it.
+	OriginEnvironment = "environment"
+	// OriginSession is a UI session: good only in the UI's cookie, and
+	// ended by logging out or by revoking its parent.
+	OriginSession = "session"
+)
 
 // Referrer is a manifest whose subject is another manifest of the same
 // repository: what the OCI referrers API lists.
@@ -65,6 +80,8 @@ type RegistryState interface {
 	// there is none); Tokens lists them all.
 	TokenByHash(ctx context.Context, hash string) (*Token, error)
 	Tokens(ctx context.Context) ([]Token, error)
+	// RevokeToken deletes a token and the UI sessions started with it.
+	RevokeToken(ctx context.Context, id int64) (bool, error)
 	// AddReferrer and RemoveReferrer keep the referrers index of a
 	// repository; Referrers lists a subject's, of one artifact type when
 	// given.
@@ -94,24 +111,47 @@ func (s *sqlStore) CreateToken(ctx context.Context, hash string, t Token) (int64
 	if t.Repositories == "" || hash == "" || t.CreatedAt.IsZero() {
 		return 0, errors.New("a token needs a repository glob, a secret's hash and a creation time")
 	}
+	switch {
+	case t.Origin == OriginSession && (t.Parent == 0 || t.ExpiresAt == nil):
+		return 0, errors.New("a UI session needs the token it was started with and an expiry")
+	case t.Origin != OriginSession && t.Parent != 0:
+		return 0, errors.New("only a UI session has a parent token")
+	case t.Origin != "" && t.Origin != OriginSession && t.Origin != OriginEnvironment:
+		return 0, fmt.Errorf("token origin %q: want %q, %q or none", t.Origin, OriginSession, OriginEnvironment)
+	}
 	var expires *int64
 	if t.ExpiresAt != nil {
 		e := micros(*t.ExpiresAt)
 		expires = &e
 	}
+	var parent *int64
+	if t.Parent != 0 {
+		parent = &t.Parent
+	}
 	var id int64
-	err := s.db.QueryRowContext(ctx, s.q(`INSERT INTO registry_tokens (hash, repositories, role, description, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?) RETURNING id`),
-		hash, t.Repositories, t.Role, t.Description, micros(t.CreatedAt), expires).Scan(&id)
+	err := s.db.QueryRowContext(ctx, s.q(`INSERT INTO registry_tokens (hash, repositories, role, description, created_at, expires_at, origin, parent_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`),
+		hash, t.Repositories, t.Role, t.Description, micros(t.CreatedAt), expires, t.Origin, parent).Scan(&id)
 	return id, err
 }
 
-const tokenColumns = `id, repositories, role, description, created_at, expires_at`
+// RevokeToken deletes a token and the UI sessions started with it; it
+// reports whether there was such a token.
+func (s *sqlStore) RevokeToken(ctx context.Context, id int64) (bool, error) {
+	res, err := s.db.ExecContext(ctx, s.q(`DELETE FROM registry_tokens WHERE id = ? OR parent_id = ?`), id, id)
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	return n > 0, err
+}
+
+const tokenColumns = `id, repositories, role, description, created_at, expires_at, origin, parent_id`
 
 func scanToken(row interface{ Scan(...any) error }) (Token, error) {
 	var t Token
 	var created int64
-	var expires sql.NullInt64
-	if err := row.Scan(&t.ID, &t.Repositories, &t.Role, &t.Description, &created, &expires); err != nil {
+	var expires, parent sql.NullInt64
+	if err := row.Scan(&t.ID, &t.Repositories, &t.Role, &t.Description, &created, &expires, &t.Origin, &parent); err != nil {
 		return t, err
 	}
 	t.CreatedAt = fromMicros(created)
@@ -119,6 +159,7 @@ func scanToken(row interface{ Scan(...any) error }) (Token, error) {
 		e := fromMicros(expires.Int64)
 		t.ExpiresAt = &e
 	}
+	t.Parent = parent.Int64
 	return t, nil
 }
 

@@ -271,7 +271,13 @@ var migrations = []migration{{statements: []string{
 		pinned BIGINT NOT NULL,
 		signed BIGINT NOT NULL,
 		UNIQUE (day, outcome))`,
-}, move: countAdmissionDays}}
+}, move: countAdmissionDays}, {statements: []string{
+	// where a token came from (a UI session, the environment) and, for a
+	// session, the token that logged in: revoking it ends its sessions
+	`ALTER TABLE registry_tokens ADD COLUMN origin TEXT NOT NULL DEFAULT ''`,
+	`ALTER TABLE registry_tokens ADD COLUMN parent_id BIGINT`,
+	`CREATE INDEX registry_tokens_parent ON registry_tokens (parent_id)`,
+}}}
 
 // countAdmissionDays fills admission_days from the admissions recorded
 // before it existed.

@@ -27,12 +27,29 @@ const prefix = "dsr_"
 
 // New makes a token's secret and the hash the store keeps of it.
 func New() (secret, hash string, err error) {
-	b := make([]byte, 32)
+	b := make([]byte, secretBytes)
 	if _, err := rand.Read(b); err != nil {
 		return "", "", err
 	}
 	secret = prefix + base64.RawURLEncoding.EncodeToString(b)
 	return secret, Hash(secret), nil
+}
+
+// secretBytes is a token's strength: New draws this many random bytes.
+const secretBytes = 32
+
+// CheckStrength refuses a secret made elsewhere (DOSSIER_ADMIN_TOKEN) that
+// is weaker than the ones New makes.
+func CheckStrength(secret string) error {
+	body, ok := strings.CutPrefix(secret, prefix)
+	if !ok {
+		return fmt.Errorf("not a dossier token: they begin %q", prefix)
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(body)
+	if err != nil || len(raw) < secretBytes {
+		return fmt.Errorf("too weak: want %q and at least %d random bytes in unpadded URL-safe base64, as dossier token create makes", prefix, secretBytes)
+	}
+	return nil
 }
 
 // Hash is what the store keeps of a token's secret.
@@ -129,8 +146,86 @@ func (a *Authenticator) Request(req *http.Request) (*Actor, error) {
 }
 
 // Secret returns the actor of a token's secret, or an error when it is
-// not a valid one.
+// not a valid one. A UI session's secret is not a token here: it is good
+// in the UI's cookie only (Session).
 func (a *Authenticator) Secret(ctx context.Context, secret string) (*Actor, error) {
+	t, err := a.token(ctx, secret)
+	if err != nil {
+		return nil, err
+	}
+	if t.Origin == store.OriginSession {
+		return nil, ErrBadCredentials
+	}
+	return actorOf(t)
+}
+
+// Session returns the actor of a UI session's secret.
+func (a *Authenticator) Session(ctx context.Context, secret string) (*Actor, error) {
+	t, err := a.token(ctx, secret)
+	if err != nil {
+		return nil, err
+	}
+	if t.Origin != store.OriginSession {
+		return nil, ErrBadCredentials
+	}
+	return actorOf(t)
+}
+
+// Sessions keeps UI sessions: tokens of their own, each bound to the
+// token that logged in, so that revoking that token ends them.
+type Sessions interface {
+	CreateToken(ctx context.Context, hash string, t store.Token) (int64, error)
+	RevokeToken(ctx context.Context, id int64) (bool, error)
+}
+
+// StartSession logs a browser in with a token's secret: it returns a new
+// secret for the browser to keep (never the token itself) and when it
+// expires — after ttl, or when the token does if sooner.
+func (a *Authenticator) StartSession(ctx context.Context, sessions Sessions, secret string, ttl time.Duration) (string, time.Time, error) {
+	t, err := a.token(ctx, secret)
+	if err != nil {
+		return "", time.Time{}, err
+	}
+	if t.Origin == store.OriginSession {
+		return "", time.Time{}, ErrBadCredentials // a session does not start another
+	}
+	if _, err := actorOf(t); err != nil {
+		return "", time.Time{}, err
+	}
+	now := a.now()
+	expires := now.Add(ttl)
+	if t.ExpiresAt != nil && t.ExpiresAt.Before(expires) {
+		expires = *t.ExpiresAt
+	}
+	session, hash, err := New()
+	if err != nil {
+		return "", time.Time{}, err
+	}
+	if _, err := sessions.CreateToken(ctx, hash, store.Token{Repositories: t.Repositories, Role: t.Role, Description: fmt.Sprintf("UI session of token %d", t.ID),
+		CreatedAt: now, ExpiresAt: &expires, Origin: store.OriginSession, Parent: t.ID}); err != nil {
+		return "", time.Time{}, &UnavailableError{Cause: err}
+	}
+	return session, expires, nil
+}
+
+// EndSession revokes a UI session (logging out); a secret that is no
+// session is left alone.
+func (a *Authenticator) EndSession(ctx context.Context, sessions Sessions, secret string) error {
+	t, err := a.token(ctx, secret)
+	if err != nil || t.Origin != store.OriginSession {
+		return nil // nothing to end: an expired or unknown session is over already
+	}
+	a.mu.Lock()
+	delete(a.known, Hash(secret))
+	a.mu.Unlock()
+	if _, err := sessions.RevokeToken(ctx, t.ID); err != nil {
+		return &UnavailableError{Cause: err}
+	}
+	return nil
+}
+
+// token finds the stored token of a secret that has not expired.
+func (a *Authenticator) token(ctx context.Context, secret string) (*store.Token, error) {
 	if !LooksLike(secret) {
 		return nil, ErrBadCredentials
 	}
@@ -159,6 +254,10 @@ func (a *Authenticator) Secret(ctx context.Context, secret string) (*Actor, erro
 	if t.ExpiresAt != nil && !now.Before(*t.ExpiresAt) {
 		return nil, fmt.Errorf("token %d expired %s", t.ID, t.ExpiresAt.UTC().Format(time.RFC3339))
 	}
+	return t, nil
+}
+
+func actorOf(t *store.Token) (*Actor, error) {
 	repos, err := policy.CompileGlob(t.Repositories)
 	if err != nil {
 		return nil, fmt.Errorf("token %d: repositories %q: %w", t.ID, t.Repositories, err)

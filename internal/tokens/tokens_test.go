@@ -64,3 +64,85 @@ func TestAuthenticator(t *testing.T) {
 		t.Errorf("token %d past its expiry: %v", id, err)
 	}
 }
+
+// A UI session is a secret of its own: good as a session only, never as
+// a token (a stolen cookie cannot push), bounded by its token's expiry,
+// ended by logging out and by revoking the token it started from.
+func TestSessions(t *testing.T) {
+	ctx := context.Background()
+	st, err := store.Open(ctx, t.TempDir(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	now := time.Date(2026, 12, 5, 12, 0, 0, 0, time.UTC)
+	expires := now.Add(time.Hour)
+	secret, hash, err := New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := st.CreateToken(ctx, hash, store.Token{Repositories: "team/**", Role: store.RolePull, CreatedAt: now, ExpiresAt: &expires})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock := now
+	auth := NewAuthenticator(st, func() time.Time { return clock })
+	session, until, err := auth.StartSession(ctx, st, secret, 12*time.Hour)
+	if err != nil || session == secret || !until.Equal(expires) {
+		t.Fatalf("session: %q until %s (token until %s): %v", session, until, expires, err)
+	}
+	if a, err := auth.Session(ctx, session); err != nil || !a.Reaches("team/app") || a.Has(store.RolePush) {
+		t.Errorf("the session's actor: %+v %v", a, err)
+	}
+	if _, err := auth.Secret(ctx, session); !errors.Is(err, ErrBadCredentials) {
+		t.Errorf("a session presented as a token: %v", err)
+	}
+	if _, err := auth.Session(ctx, secret); !errors.Is(err, ErrBadCredentials) {
+		t.Errorf("a token presented as a session: %v", err)
+	}
+	if _, _, err := auth.StartSession(ctx, st, session, time.Hour); !errors.Is(err, ErrBadCredentials) {
+		t.Errorf("a session starting another: %v", err)
+	}
+	if err := auth.EndSession(ctx, st, session); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := auth.Session(ctx, session); !errors.Is(err, ErrBadCredentials) {
+		t.Errorf("a session after logout: %v", err)
+	}
+	if _, err := auth.Secret(ctx, secret); err != nil {
+		t.Errorf("the token after its session's logout: %v", err)
+	}
+	// revoking the token ends every session it started
+	other, _, err := auth.StartSession(ctx, st, secret, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if found, err := st.RevokeToken(ctx, id); !found || err != nil {
+		t.Fatalf("revoke: %v %v", found, err)
+	}
+	clock = clock.Add(cacheTTL) // past what this replica remembers
+	if _, err := auth.Session(ctx, other); !errors.Is(err, ErrBadCredentials) {
+		t.Errorf("a session of a revoked token: %v", err)
+	}
+	if _, err := auth.Secret(ctx, secret); !errors.Is(err, ErrBadCredentials) {
+		t.Errorf("a revoked token: %v", err)
+	}
+	if found, err := st.RevokeToken(ctx, id); found || err != nil {
+		t.Errorf("revoking again: %v %v", found, err)
+	}
+}
+
+func TestCheckStrength(t *testing.T) {
+	strong, _, err := New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := CheckStrength(strong); err != nil {
+		t.Errorf("a token New made: %v", err)
+	}
+	for _, weak := range []string{"", "secret", "dsr_", "dsr_admin", "dsr_" + strings.Repeat("A", 42), "dsr_" + strings.Repeat("A", 42) + "=", strings.TrimPrefix(strong, "dsr_")} {
+		if err := CheckStrength(weak); err == nil {
+			t.Errorf("%q accepted", weak)
+		}
+	}
+}

@@ -47,6 +47,9 @@ type Options struct {
 	// a token's globs ("team/**") name its repositories, and no other
 	// registry's.
 	Registry string
+	// SecureCookies marks the session cookie Secure even when a request
+	// arrives without TLS (TLS ends at a proxy in front).
+	SecureCookies bool
 }
 
 // UI serves the pages under /ui/.
@@ -55,8 +58,16 @@ type UI struct {
 	pages map[string]*template.Template
 }
 
-// cookieName holds the token a browser logged in with.
-const cookieName = "dossier_token"
+// cookieName holds a browser's session: a secret of its own, bound to
+// the token it logged in with, never that token.
+const cookieName = "dossier_session"
+
+// sessionTTL is how long a login lasts at most.
+const sessionTTL = 12 * time.Hour
+
+// crossOrigin refuses logins and logouts a page of another site submits
+// (login CSRF): browsers say where a form comes from.
+var crossOrigin = http.NewCrossOriginProtection()
 
 // New parses the pages and returns the UI.
 func New(o Options) (*UI, error) {
@@ -147,7 +158,7 @@ func (u *UI) actor(req *http.Request) (*tokens.Actor, error) {
 	if err != nil || c.Value == "" {
 		return nil, nil
 	}
-	a, err := u.o.Auth.Secret(req.Context(), c.Value)
+	a, err := u.o.Auth.Session(req.Context(), c.Value)
 	if err != nil {
 		return nil, fmt.Errorf("log in again: %w", err)
 	}
@@ -167,18 +178,26 @@ func (u *UI) login(w http.ResponseWriter, req *http.Request) {
 	case http.MethodGet, http.MethodHead:
 		u.render(w, req, http.StatusOK, "login", nil, loginPage{Next: next})
 	case http.MethodPost:
+		if err := crossOrigin.Check(req); err != nil {
+			u.render(w, req, http.StatusForbidden, "login", nil, loginPage{Next: next, Error: "a login must come from this site's own form"})
+			return
+		}
 		req.Body = http.MaxBytesReader(w, req.Body, maxLoginBytes)
 		if err := req.ParseForm(); err != nil {
 			u.render(w, req, http.StatusBadRequest, "login", nil, loginPage{Next: next, Error: "the form could not be read: " + err.Error()})
 			return
 		}
 		secret := strings.TrimSpace(req.PostForm.Get("token"))
-		if _, err := u.o.Auth.Secret(req.Context(), secret); err != nil {
-			u.render(w, req, http.StatusUnauthorized, "login", nil, loginPage{Next: next, Error: err.Error()})
+		session, expires, err := u.o.Auth.StartSession(req.Context(), u.o.Store, secret, sessionTTL)
+		if err != nil {
+			code := http.StatusUnauthorized
+			if errors.As(err, new(*tokens.UnavailableError)) {
+				code = http.StatusServiceUnavailable
+			}
+			u.render(w, req, code, "login", nil, loginPage{Next: next, Error: err.Error()})
 			return
 		}
-		http.SetCookie(w, &http.Cookie{Name: cookieName, Value: secret, Path: "/ui/", HttpOnly: true, Secure: req.TLS != nil,
-			SameSite: http.SameSiteStrictMode, MaxAge: int((12 * time.Hour).Seconds())})
+		http.SetCookie(w, u.cookie(req, session, int(expires.Sub(u.o.Now()).Seconds())))
 		http.Redirect(w, req, next, http.StatusSeeOther)
 	default:
 		w.Header().Set("Allow", "GET, POST")
@@ -192,8 +211,26 @@ func (u *UI) logout(w http.ResponseWriter, req *http.Request) {
 		u.fail(w, req, nil, http.StatusMethodNotAllowed, "log out with POST")
 		return
 	}
-	http.SetCookie(w, &http.Cookie{Name: cookieName, Path: "/ui/", HttpOnly: true, Secure: req.TLS != nil, SameSite: http.SameSiteStrictMode, MaxAge: -1})
+	if err := crossOrigin.Check(req); err != nil {
+		u.fail(w, req, nil, http.StatusForbidden, "a logout must come from this site's own pages")
+		return
+	}
+	if c, err := req.Cookie(cookieName); err == nil {
+		if err := u.o.Auth.EndSession(req.Context(), u.o.Store, c.Value); err != nil {
+			u.fail(w, req, nil, http.StatusServiceUnavailable, err.Error())
+			return
+		}
+	}
+	http.SetCookie(w, u.cookie(req, "", -1))
 	http.Redirect(w, req, "/ui/login", http.StatusSeeOther)
+}
+
+// cookie is the session cookie: scripts cannot read it, other sites'
+// requests do not carry it, and it travels only over TLS when the UI is
+// served or proxied with TLS.
+func (u *UI) cookie(req *http.Request, value string, maxAge int) *http.Cookie {
+	return &http.Cookie{Name: cookieName, Value: value, Path: "/ui/", HttpOnly: true, Secure: u.o.SecureCookies || req.TLS != nil,
+		SameSite: http.SameSiteStrictMode, MaxAge: maxAge}
 }
 
 // safeNext keeps a login's destination on these pages.

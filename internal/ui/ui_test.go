@@ -76,9 +76,40 @@ func TestLogin(t *testing.T) {
 	if resp := login("dsr_nope", "/ui/"); resp.StatusCode != http.StatusUnauthorized || len(resp.Cookies()) != 0 {
 		t.Errorf("a wrong token logged in: %d", resp.StatusCode)
 	}
-	resp, err := client.Post(srv.URL+"/ui/logout", "", nil)
+	// the cookie holds a session, not the token: it is no token anywhere else
+	if cookie.Value == s.webToken {
+		t.Errorf("the cookie holds the token itself")
+	}
+	if code, _, _ := get(t, srv.URL, "/ui/", cookie.Value); code != http.StatusUnauthorized {
+		t.Errorf("the session's secret used as a token: %d", code)
+	}
+	// a form another site submits neither logs in nor out (login CSRF)
+	for _, path := range []string{"/ui/login", "/ui/logout"} {
+		req, _ := http.NewRequest(http.MethodPost, srv.URL+path, strings.NewReader(url.Values{"token": {s.webToken}}.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Sec-Fetch-Site", "cross-site")
+		req.AddCookie(cookie)
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusForbidden || len(resp.Cookies()) != 0 {
+			t.Errorf("a cross-site POST %s: %d %v", path, resp.StatusCode, resp.Cookies())
+		}
+	}
+	// logging out ends the session on the server, not only in the browser
+	req, _ = http.NewRequest(http.MethodPost, srv.URL+"/ui/logout", nil)
+	req.AddCookie(cookie)
+	resp, err := client.Do(req)
 	if err != nil || resp.StatusCode != http.StatusSeeOther || len(resp.Cookies()) != 1 || resp.Cookies()[0].MaxAge >= 0 {
-		t.Errorf("logout: %v %v", resp, err)
+		t.Fatalf("logout: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	req, _ = http.NewRequest(http.MethodGet, srv.URL+"/ui/exceptions", nil)
+	req.AddCookie(cookie)
+	if resp, err := client.Do(req); err != nil || resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("the cookie kept after logout: %v %v", resp, err)
 	}
 }
 
