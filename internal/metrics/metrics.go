@@ -11,6 +11,7 @@ import (
 	"context"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -29,7 +30,19 @@ type Metrics struct {
 	registryDuration     *prometheus.HistogramVec
 	scanDuration         *prometheus.HistogramVec
 	storeDuration        *prometheus.HistogramVec
+
+	// namespaces labelled so far: a bounded set, so that reviews naming
+	// ever new namespaces cannot grow the series without end
+	mu         sync.Mutex
+	namespaces map[string]bool
 }
+
+// maxNamespaces bounds the namespace label's values; decisions in
+// namespaces beyond it count under otherNamespaces.
+const (
+	maxNamespaces   = 500
+	otherNamespaces = "(other)"
+)
 
 // latency buckets: 1 ms to 10 s, what an admission deadline allows
 var latency = []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}
@@ -151,8 +164,26 @@ func (m *Metrics) Admission(operation string, took time.Duration) {
 // Decision counts one admission decision about an image.
 func (m *Metrics) Decision(result, namespace, policy string) {
 	if m != nil {
-		m.admissionDecisions.WithLabelValues(result, namespace, policy).Inc()
+		m.admissionDecisions.WithLabelValues(result, m.namespaceLabel(namespace), policy).Inc()
 	}
+}
+
+// namespaceLabel is namespace while fewer than maxNamespaces have been
+// labelled, else otherNamespaces for a namespace not seen before.
+func (m *Metrics) namespaceLabel(namespace string) string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.namespaces[namespace] {
+		return namespace
+	}
+	if len(m.namespaces) >= maxNamespaces {
+		return otherNamespaces
+	}
+	if m.namespaces == nil {
+		m.namespaces = map[string]bool{}
+	}
+	m.namespaces[namespace] = true
+	return namespace
 }
 
 // Verification observes one gathering of evidence that the cache did not

@@ -3,6 +3,7 @@ package metrics
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http/httptest"
 	"os"
@@ -117,5 +118,28 @@ func TestAlertsUseExposedMetrics(t *testing.T) {
 	}
 	if alerts != 5 {
 		t.Errorf("%d alerts, want the 5 documented", alerts)
+	}
+}
+
+// Reviews reach the webhook from whoever can send one: namespaces beyond
+// the bound count together, and namespaces seen before keep their series.
+func TestNamespaceLabelIsBounded(t *testing.T) {
+	m := New()
+	for i := range maxNamespaces + 100 {
+		m.Decision("denied", fmt.Sprintf("ns-%d", i), "release")
+	}
+	m.Decision("allowed", "ns-0", "release")
+	text := scrape(t, m)
+	series := strings.Count(text, "dossier_admission_decisions_total{")
+	if series != maxNamespaces+2 {
+		t.Errorf("%d decision series, want %d (the bound, the overflow and ns-0's second result)", series, maxNamespaces+2)
+	}
+	for _, want := range []string{
+		`dossier_admission_decisions_total{namespace="(other)",policy="release",result="denied"} 100`,
+		`dossier_admission_decisions_total{namespace="ns-0",policy="release",result="allowed"} 1`,
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("missing %s", want)
+		}
 	}
 }
