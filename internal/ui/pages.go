@@ -25,7 +25,9 @@ var outcomes = []string{store.AdmissionAllowed, store.AdmissionAudited, store.Ad
 var severities = []string{evidence.SeverityCritical, evidence.SeverityHigh, evidence.SeverityMedium, evidence.SeverityLow, evidence.SeverityNone, evidence.SeverityUnknown}
 
 type overviewPage struct {
-	Days                      int
+	Days int
+	// Totals says whether the viewer sees the store-wide totals and charts.
+	Totals                    bool
 	Admitted, Denied, Waived  int
 	PinnedShare, SignedShare  string
 	OpenFindings              []count
@@ -42,12 +44,17 @@ type count struct {
 func (u *UI) overview(w http.ResponseWriter, req *http.Request, v *viewer) {
 	now := u.o.Now().UTC()
 	from := now.Truncate(day).Add(-time.Duration(u.o.Days-1) * day)
-	days, err := u.o.Store.Trend(req.Context(), from, u.o.Days)
-	if err != nil {
-		u.storeFailed(w, req, v, err)
-		return
+	// the totals and charts are store-wide sums: shown only to whoever may
+	// see every repository, never to a token scoped to some
+	p := overviewPage{Days: u.o.Days, Totals: v.SeesEverything()}
+	var days []store.Day
+	if p.Totals {
+		var err error
+		if days, err = u.o.Store.Trend(req.Context(), from, u.o.Days); err != nil {
+			u.storeFailed(w, req, v, err)
+			return
+		}
 	}
-	p := overviewPage{Days: u.o.Days}
 	var pinned, signed int
 	starts := make([]time.Time, len(days))
 	admissions := make([][]int, len(outcomes))
@@ -80,10 +87,12 @@ func (u *UI) overview(w http.ResponseWriter, req *http.Request, v *viewer) {
 			}
 		}
 	}
-	p.Admissions = stackedBars("Admission decisions per day", starts, seriesOf(outcomes, admissions))
-	p.Shares = percentLines("Share of admitted images written by digest and signed, per day", starts,
-		[]series{{Name: "pinned", Values: pinnedShare}, {Name: "signed", Values: signedShare}})
-	p.Trend = stackedBars("Open findings by severity at each day's end", starts, seriesOf(severities, findings))
+	if p.Totals {
+		p.Admissions = stackedBars("Admission decisions per day", starts, seriesOf(outcomes, admissions))
+		p.Shares = percentLines("Share of admitted images written by digest and signed, per day", starts,
+			[]series{{Name: "pinned", Values: pinnedShare}, {Name: "signed", Values: signedShare}})
+		p.Trend = stackedBars("Open findings by severity at each day's end", starts, seriesOf(severities, findings))
+	}
 	denials, err := u.o.Store.Admissions(req.Context(), from, store.AdmissionDenied, 200)
 	if err != nil {
 		u.storeFailed(w, req, v, err)

@@ -265,7 +265,13 @@ func (v *viewer) Sees(repository string) bool {
 // Admin reports whether the viewer sees the token list: an admin of every
 // repository, since a token's glob says nothing of the others'.
 func (v *viewer) Admin() bool {
-	return v.actor.Has(store.RoleAdmin) && v.actor.Repositories.Pattern == tokens.All.Pattern
+	return v.actor.Has(store.RoleAdmin) && v.SeesEverything()
+}
+
+// SeesEverything reports whether the viewer may see every repository's
+// evidence, and so the store-wide totals.
+func (v *viewer) SeesEverything() bool {
+	return v.actor.Has(store.RolePull) && v.actor.Repositories.Pattern == tokens.All.Pattern
 }
 
 // Name is who is logged in.

@@ -329,3 +329,18 @@ func TestScopes(t *testing.T) {
 		t.Error("the token list is for admins of every repository only")
 	}
 }
+
+// The overview's totals and charts are store-wide sums: a token scoped to
+// some repositories does not learn the others' volume from them.
+func TestOverviewTotalsNeedEveryRepository(t *testing.T) {
+	srv, s := startUI(t)
+	code, body, _ := get(t, srv.URL, "/ui/", s.adminToken)
+	if code != http.StatusOK || !strings.Contains(body, "images admitted") || !strings.Contains(body, "<svg") {
+		t.Fatalf("an admin of every repository: %d, totals and charts missing", code)
+	}
+	code, body, _ = get(t, srv.URL, "/ui/", s.webToken)
+	if code != http.StatusOK || strings.Contains(body, "images admitted") || strings.Contains(body, "<svg") ||
+		!strings.Contains(body, "shown to tokens that reach all of them") {
+		t.Errorf("a team/** token: %d, store-wide totals shown", code)
+	}
+}
