@@ -21,6 +21,19 @@ const MaxReviewBytes = 7 << 20
 // timeout (30 s), so that the answer is dossier's and not a timeout.
 const reviewTimeout = 25 * time.Second
 
+// budget is the time one review may take: what the API server says it
+// waits (the timeout it adds to the webhook's URL) less a margin for the
+// answer to reach it, so that a slow registry gets the configured failure
+// answer (deny, or fail open) and never the API server's own time-out;
+// reviewTimeout when the request names none, and never more.
+func budget(r *http.Request) time.Duration {
+	waits, err := time.ParseDuration(r.URL.Query().Get("timeout"))
+	if err != nil || waits <= 0 || waits > reviewTimeout {
+		return reviewTimeout
+	}
+	return max(waits-max(waits/10, 500*time.Millisecond), 250*time.Millisecond)
+}
+
 // ErrNotJSON says a review body is not JSON at all (HTTP 400).
 var ErrNotJSON = errors.New("the body is not JSON")
 
@@ -82,7 +95,7 @@ func (w *Webhook) serve(operation string, answer func(context.Context, *admissio
 			}
 			out = &admissionv1.AdmissionReview{TypeMeta: metav1.TypeMeta{APIVersion: "admission.k8s.io/v1", Kind: "AdmissionReview"}, Response: resp}
 		} else {
-			ctx, cancel := context.WithTimeout(r.Context(), reviewTimeout)
+			ctx, cancel := context.WithTimeout(r.Context(), budget(r))
 			out, _ = answer(ctx, review)
 			cancel()
 		}

@@ -5,14 +5,19 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	admissionv1 "k8s.io/api/admission/v1"
 
+	"github.com/dossier-dev/dossier/internal/oci"
 	"github.com/dossier-dev/dossier/internal/policy"
+	"github.com/dossier-dev/dossier/internal/sign"
 )
 
 // post sends a body to a webhook path and reads the answer.
@@ -128,4 +133,68 @@ func FuzzHandler(f *testing.F) {
 			}
 		}
 	})
+}
+
+// One time budget per review, taken from the timeout the API server adds
+// to the webhook's URL: a registry that never answers gets dossier's
+// failure answer before the API server would give up, never its time-out.
+func TestReviewBudgetFollowsTheAPIServer(t *testing.T) {
+	for _, c := range []struct {
+		query string
+		want  time.Duration
+	}{
+		{"", reviewTimeout}, {"?timeout=10s", 9 * time.Second}, {"?timeout=2s", 1500 * time.Millisecond},
+		{"?timeout=30s", reviewTimeout}, {"?timeout=500ms", 250 * time.Millisecond}, {"?timeout=-3s", reviewTimeout}, {"?timeout=soon", reviewTimeout},
+	} {
+		if got := budget(httptest.NewRequest(http.MethodPost, "/admission/validate"+c.query, nil)); got != c.want {
+			t.Errorf("budget for %q: %s, want %s", c.query, got, c.want)
+		}
+	}
+	silent, err := net.Listen("tcp", "127.0.0.1:0") // accepts, never answers
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	go func() {
+		for {
+			conn, err := silent.Accept()
+			if err != nil {
+				return
+			}
+			defer conn.Close()
+		}
+	}()
+	host := silent.Addr().String()
+	kp, err := sign.GenerateKeyPair()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, err := kp.GetPublicKeyPem()
+	if err != nil {
+		t.Fatal(err)
+	}
+	docs, err := policy.Parse("p.yaml", []byte(`apiVersion: dossier.dev/v1alpha1
+kind: SupplyChainPolicy
+metadata: {name: stalled}
+spec:
+  images: ["`+host+`/**"]
+  signers: [{name: release, key: {data: `+strconv.Quote(pub)+`}}]
+  rules: [{name: signed, signature: {}}]
+`), policy.LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rules := &Rules{Set: &policy.Set{Policies: docs.Policies}, Version: "v1"}
+	w := New(func() *Rules { return rules }, Options{Registry: oci.RegistryOptions{Timeout: time.Minute, Retries: -1}})
+	defer w.Close()
+	body, err := json.Marshal(podReview(t, "prod", containers(host+"/team/app:v1")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	started := time.Now()
+	code, out, raw := post(t, w.Handler(), "/admission/validate?timeout=3s", body)
+	took := time.Since(started)
+	if code != http.StatusOK || out.Response.Allowed || took > 3*time.Second || took < 2*time.Second {
+		t.Errorf("a stalled registry under a 3 s API-server timeout: %d after %s: %s", code, took, raw)
+	}
 }
