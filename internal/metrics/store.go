@@ -80,6 +80,9 @@ func (s *timedStore) Exceptions(ctx context.Context) ([]evidence.Exception, erro
 func (s *timedStore) CreateToken(ctx context.Context, hash string, t store.Token) (int64, error) {
 	return timed(s, "create_token", func() (int64, error) { return s.st.CreateToken(ctx, hash, t) })
 }
+func (s *timedStore) CreateSession(ctx context.Context, parentHash, hash string, now time.Time, ttl time.Duration) (store.Token, error) {
+	return timed(s, "create_session", func() (store.Token, error) { return s.st.CreateSession(ctx, parentHash, hash, now, ttl) })
+}
 func (s *timedStore) TokenByHash(ctx context.Context, hash string) (*store.Token, error) {
 	return timed(s, "token_by_hash", func() (*store.Token, error) { return s.st.TokenByHash(ctx, hash) })
 }

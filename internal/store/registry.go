@@ -76,6 +76,9 @@ type RegistryEvent struct {
 type RegistryState interface {
 	// CreateToken stores a token by the SHA-256 of its secret.
 	CreateToken(ctx context.Context, hash string, t Token) (int64, error)
+	// CreateSession stores a UI session of the token whose secret hashes
+	// to parentHash, if that token still exists (ErrNoParentToken if not).
+	CreateSession(ctx context.Context, parentHash, hash string, now time.Time, ttl time.Duration) (Token, error)
 	// TokenByHash finds a token by the SHA-256 of its secret (nil when
 	// there is none); Tokens lists them all.
 	TokenByHash(ctx context.Context, hash string) (*Token, error)
@@ -112,26 +115,45 @@ func (s *sqlStore) CreateToken(ctx context.Context, hash string, t Token) (int64
 		return 0, errors.New("a token needs a repository glob, a secret's hash and a creation time")
 	}
 	switch {
-	case t.Origin == OriginSession && (t.Parent == 0 || t.ExpiresAt == nil):
-		return 0, errors.New("a UI session needs the token it was started with and an expiry")
-	case t.Origin != OriginSession && t.Parent != 0:
-		return 0, errors.New("only a UI session has a parent token")
-	case t.Origin != "" && t.Origin != OriginSession && t.Origin != OriginEnvironment:
-		return 0, fmt.Errorf("token origin %q: want %q, %q or none", t.Origin, OriginSession, OriginEnvironment)
+	case t.Origin == OriginSession || t.Parent != 0:
+		return 0, errors.New("a UI session is started with CreateSession, from the token that logs in")
+	case t.Origin != "" && t.Origin != OriginEnvironment:
+		return 0, fmt.Errorf("token origin %q: want %q or none", t.Origin, OriginEnvironment)
 	}
 	var expires *int64
 	if t.ExpiresAt != nil {
 		e := micros(*t.ExpiresAt)
 		expires = &e
 	}
-	var parent *int64
-	if t.Parent != 0 {
-		parent = &t.Parent
-	}
 	var id int64
-	err := s.db.QueryRowContext(ctx, s.q(`INSERT INTO registry_tokens (hash, repositories, role, description, created_at, expires_at, origin, parent_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`),
-		hash, t.Repositories, t.Role, t.Description, micros(t.CreatedAt), expires, t.Origin, parent).Scan(&id)
+	err := s.db.QueryRowContext(ctx, s.q(`INSERT INTO registry_tokens (hash, repositories, role, description, created_at, expires_at, origin) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id`),
+		hash, t.Repositories, t.Role, t.Description, micros(t.CreatedAt), expires, t.Origin).Scan(&id)
 	return id, err
+}
+
+// ErrNoParentToken is a UI session asked of a token that is gone (revoked
+// a moment ago), expired, or itself a session.
+var ErrNoParentToken = errors.New("no such token to start a UI session with")
+
+// CreateSession stores a UI session started at now with the token whose
+// secret hashes to parentHash, and returns it as stored. It copies the
+// grant from the token's row in the same statement, so a token revoked a
+// moment before cannot start one (whatever a replica still remembers of
+// it), and the session ends after ttl or with the token, if sooner.
+func (s *sqlStore) CreateSession(ctx context.Context, parentHash, hash string, now time.Time, ttl time.Duration) (Token, error) {
+	if parentHash == "" || hash == "" || ttl <= 0 {
+		return Token{}, errors.New("a UI session needs its token's hash, a secret's hash and a lifetime")
+	}
+	at, until := micros(now), micros(now.Add(ttl))
+	t, err := scanToken(s.db.QueryRowContext(ctx, s.q(`INSERT INTO registry_tokens (hash, repositories, role, description, created_at, expires_at, origin, parent_id)
+		SELECT CAST(? AS TEXT), repositories, role, 'UI session of token ' || CAST(id AS TEXT), CAST(? AS BIGINT),
+			CASE WHEN expires_at IS NOT NULL AND expires_at < CAST(? AS BIGINT) THEN expires_at ELSE CAST(? AS BIGINT) END, CAST(? AS TEXT), id
+		FROM registry_tokens WHERE hash = ? AND origin <> ? AND (expires_at IS NULL OR expires_at > ?)
+		RETURNING `+tokenColumns), hash, at, until, until, OriginSession, parentHash, OriginSession, at))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Token{}, ErrNoParentToken
+	}
+	return t, err
 }
 
 // RevokeToken deletes a token and the UI sessions started with it; it

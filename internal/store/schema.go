@@ -277,6 +277,11 @@ var migrations = []migration{{statements: []string{
 	`ALTER TABLE registry_tokens ADD COLUMN origin TEXT NOT NULL DEFAULT ''`,
 	`ALTER TABLE registry_tokens ADD COLUMN parent_id BIGINT`,
 	`CREATE INDEX registry_tokens_parent ON registry_tokens (parent_id)`,
+}}, {statements: []string{
+	// the admin tokens stored from DOSSIER_ADMIN_TOKEN before tokens had an
+	// origin, so that a new value there revokes them too
+	`UPDATE registry_tokens SET origin = 'environment'
+		WHERE origin = '' AND description = 'from DOSSIER_ADMIN_TOKEN' AND role = 'admin' AND repositories = '**' AND parent_id IS NULL`,
 }}}
 
 // countAdmissionDays fills admission_days from the admissions recorded

@@ -421,6 +421,26 @@ func TestSchemaVersions(t *testing.T) {
 				t.Errorf("version 13 admissions after migration: %+v %v", days, err)
 			}
 		})
+		t.Run(name+" version 15 admin tokens from the environment", func(t *testing.T) {
+			db, d, dir, url := make(t)
+			if err := migrateWith(ctx, db, d, migrations[:15]); err != nil {
+				t.Fatal(err)
+			}
+			for _, token := range []struct{ hash, role, repositories, description string }{
+				{"env", RoleAdmin, "**", "from DOSSIER_ADMIN_TOKEN"}, {"made", RoleAdmin, "**", "ops"}, {"named-alike", RolePull, "team/**", "from DOSSIER_ADMIN_TOKEN"},
+			} {
+				if _, err := db.Exec(d.placeholders(`INSERT INTO registry_tokens (hash, repositories, role, description, created_at) VALUES (?, ?, ?, ?, ?)`),
+					token.hash, token.repositories, token.role, token.description, micros(t0)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			s := reopen(t, db, dir, url)
+			for hash, origin := range map[string]string{"env": OriginEnvironment, "made": "", "named-alike": ""} {
+				if tok, err := s.TokenByHash(ctx, hash); err != nil || tok == nil || tok.Origin != origin {
+					t.Errorf("token %s after migration: %+v %v (want origin %q)", hash, tok, err, origin)
+				}
+			}
+		})
 		t.Run(name+" version 1", func(t *testing.T) {
 			db, d, dir, url := make(t)
 			if err := migrateWith(ctx, db, d, migrations[:1]); err != nil {

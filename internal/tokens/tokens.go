@@ -38,18 +38,39 @@ func New() (secret, hash string, err error) {
 // secretBytes is a token's strength: New draws this many random bytes.
 const secretBytes = 32
 
-// CheckStrength refuses a secret made elsewhere (DOSSIER_ADMIN_TOKEN) that
-// is weaker than the ones New makes.
+// CheckStrength refuses a secret made elsewhere (DOSSIER_ADMIN_TOKEN)
+// that is not made as New makes them: the prefix, then exactly 32 bytes
+// in unpadded URL-safe base64 and nothing else, and bytes that look drawn
+// at random — not text, not a short pattern repeated.
 func CheckStrength(secret string) error {
+	want := fmt.Errorf("not a token as dossier token create makes them: want %q then %d random bytes in unpadded URL-safe base64 (%d characters)",
+		prefix, secretBytes, base64.RawURLEncoding.EncodedLen(secretBytes))
 	body, ok := strings.CutPrefix(secret, prefix)
-	if !ok {
-		return fmt.Errorf("not a dossier token: they begin %q", prefix)
+	if !ok || len(body) != base64.RawURLEncoding.EncodedLen(secretBytes) {
+		return want
 	}
-	raw, err := base64.RawURLEncoding.DecodeString(body)
-	if err != nil || len(raw) < secretBytes {
-		return fmt.Errorf("too weak: want %q and at least %d random bytes in unpadded URL-safe base64, as dossier token create makes", prefix, secretBytes)
+	raw, err := base64.RawURLEncoding.Strict().DecodeString(body)
+	if err != nil || len(raw) != secretBytes {
+		return want
+	}
+	if !looksRandom(raw) {
+		return fmt.Errorf("too weak: its %d bytes are text or a repeated pattern, not random (make one with dossier token create, or: echo dsr_$(head -c %d /dev/urandom | basenc --base64url | tr -d =))",
+			secretBytes, secretBytes)
 	}
 	return nil
+}
+
+// looksRandom tells drawn bytes from chosen ones: 32 random bytes are all
+// printable ASCII with probability about 10^-14, and have fewer than 16
+// distinct values with less still.
+func looksRandom(raw []byte) bool {
+	distinct := map[byte]bool{}
+	printable := true
+	for _, b := range raw {
+		distinct[b] = true
+		printable = printable && b >= 0x20 && b < 0x7f
+	}
+	return len(distinct) >= 16 && !printable
 }
 
 // Hash is what the store keeps of a token's secret.
@@ -174,13 +195,15 @@ func (a *Authenticator) Session(ctx context.Context, secret string) (*Actor, err
 // Sessions keeps UI sessions: tokens of their own, each bound to the
 // token that logged in, so that revoking that token ends them.
 type Sessions interface {
-	CreateToken(ctx context.Context, hash string, t store.Token) (int64, error)
+	CreateSession(ctx context.Context, parentHash, hash string, now time.Time, ttl time.Duration) (store.Token, error)
 	RevokeToken(ctx context.Context, id int64) (bool, error)
 }
 
 // StartSession logs a browser in with a token's secret: it returns a new
 // secret for the browser to keep (never the token itself) and when it
-// expires — after ttl, or when the token does if sooner.
+// expires — after ttl, or when the token does if sooner. The token is
+// looked up again in the store as the session is made, so a token revoked
+// a moment ago (and still remembered here) starts none.
 func (a *Authenticator) StartSession(ctx context.Context, sessions Sessions, secret string, ttl time.Duration) (string, time.Time, error) {
 	t, err := a.token(ctx, secret)
 	if err != nil {
@@ -192,20 +215,19 @@ func (a *Authenticator) StartSession(ctx context.Context, sessions Sessions, sec
 	if _, err := actorOf(t); err != nil {
 		return "", time.Time{}, err
 	}
-	now := a.now()
-	expires := now.Add(ttl)
-	if t.ExpiresAt != nil && t.ExpiresAt.Before(expires) {
-		expires = *t.ExpiresAt
-	}
 	session, hash, err := New()
 	if err != nil {
 		return "", time.Time{}, err
 	}
-	if _, err := sessions.CreateToken(ctx, hash, store.Token{Repositories: t.Repositories, Role: t.Role, Description: fmt.Sprintf("UI session of token %d", t.ID),
-		CreatedAt: now, ExpiresAt: &expires, Origin: store.OriginSession, Parent: t.ID}); err != nil {
+	stored, err := sessions.CreateSession(ctx, Hash(secret), hash, a.now(), ttl)
+	if errors.Is(err, store.ErrNoParentToken) {
+		a.forget(secret)
+		return "", time.Time{}, ErrBadCredentials
+	}
+	if err != nil {
 		return "", time.Time{}, &UnavailableError{Cause: err}
 	}
-	return session, expires, nil
+	return session, *stored.ExpiresAt, nil
 }
 
 // EndSession revokes a UI session (logging out); a secret that is no
@@ -215,13 +237,18 @@ func (a *Authenticator) EndSession(ctx context.Context, sessions Sessions, secre
 	if err != nil || t.Origin != store.OriginSession {
 		return nil // nothing to end: an expired or unknown session is over already
 	}
-	a.mu.Lock()
-	delete(a.known, Hash(secret))
-	a.mu.Unlock()
+	a.forget(secret)
 	if _, err := sessions.RevokeToken(ctx, t.ID); err != nil {
 		return &UnavailableError{Cause: err}
 	}
 	return nil
+}
+
+// forget drops what this replica remembers of a secret.
+func (a *Authenticator) forget(secret string) {
+	a.mu.Lock()
+	delete(a.known, Hash(secret))
+	a.mu.Unlock()
 }
 
 // token finds the stored token of a secret that has not expired.

@@ -1,7 +1,9 @@
 package tokens
 
 import (
+	"bytes"
 	"context"
+	"encoding/base64"
 	"errors"
 	"net/http"
 	"strings"
@@ -132,6 +134,46 @@ func TestSessions(t *testing.T) {
 	}
 }
 
+// A token revoked a moment ago, still remembered by this replica, starts
+// no session — not even when a new token took its row's place.
+func TestNoSessionFromARevokedToken(t *testing.T) {
+	ctx := context.Background()
+	st, err := store.Open(ctx, t.TempDir(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	now := time.Date(2026, 12, 5, 12, 0, 0, 0, time.UTC)
+	auth := NewAuthenticator(st, func() time.Time { return now })
+	secret, hash, _ := New()
+	id, err := st.CreateToken(ctx, hash, store.Token{Repositories: "**", Role: store.RoleAdmin, CreatedAt: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := auth.Secret(ctx, secret); err != nil { // remembered from here on
+		t.Fatal(err)
+	}
+	if found, err := st.RevokeToken(ctx, id); !found || err != nil {
+		t.Fatalf("revoke: %v %v", found, err)
+	}
+	_, newHash, _ := New()
+	newID, err := st.CreateToken(ctx, newHash, store.Token{Repositories: "**", Role: store.RoleAdmin, CreatedAt: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("revoked token %d, new token %d", id, newID)
+	if s, _, err := auth.StartSession(ctx, st, secret, 12*time.Hour); !errors.Is(err, ErrBadCredentials) {
+		t.Errorf("a session from a revoked token: %q %v", s, err)
+	}
+	all, err := st.Tokens(ctx)
+	if err != nil || len(all) != 1 || all[0].ID != newID {
+		t.Errorf("tokens after the refused session: %+v %v", all, err)
+	}
+	if _, err := auth.Secret(ctx, secret); !errors.Is(err, ErrBadCredentials) {
+		t.Errorf("the revoked token, once a session was refused: %v", err)
+	}
+}
+
 func TestCheckStrength(t *testing.T) {
 	strong, _, err := New()
 	if err != nil {
@@ -140,7 +182,15 @@ func TestCheckStrength(t *testing.T) {
 	if err := CheckStrength(strong); err != nil {
 		t.Errorf("a token New made: %v", err)
 	}
-	for _, weak := range []string{"", "secret", "dsr_", "dsr_admin", "dsr_" + strings.Repeat("A", 42), "dsr_" + strings.Repeat("A", 42) + "=", strings.TrimPrefix(strong, "dsr_")} {
+	text := base64.RawURLEncoding.EncodeToString([]byte("correct horse battery staple 123"))
+	repeated := base64.RawURLEncoding.EncodeToString(bytes.Repeat([]byte{0x9f, 0x01, 0xc3, 0x77}, 8))
+	body := strings.TrimPrefix(strong, "dsr_")
+	for _, weak := range []string{"", "secret", "dsr_", "dsr_admin", "dsr_" + strings.Repeat("A", 42), "dsr_" + strings.Repeat("A", 42) + "=",
+		"dsr_" + strings.Repeat("A", 43), body, "dsr_" + text, "dsr_" + repeated,
+		"dsr_" + body[:20] + "\n" + body[20:], // base64 decoders skip newlines
+		strong + "A", strong[:len(strong)-1], strong + "=", " " + strong, strong + "\n",
+		"dsr_" + body[:42] + "B", // trailing bits set: another spelling of some other secret
+	} {
 		if err := CheckStrength(weak); err == nil {
 			t.Errorf("%q accepted", weak)
 		}
