@@ -103,6 +103,9 @@ func ParseImage(image string) (name.Reference, error) {
 
 // resolve names an image by digest: at once when it carries one, else by
 // asking its registry (shared by concurrent requests, kept for tagTTL).
+// The shared work runs on its own clock (shared): the request that
+// started it only waits for it, as the others do, so that one review's
+// short budget is never another's outage.
 func (j *judge) resolve(ctx context.Context, ref name.Reference) (*oci.Artifact, error) {
 	key := ref.Name()
 	j.mu.Lock()
@@ -116,13 +119,24 @@ func (j *judge) resolve(ctx context.Context, ref name.Reference) (*oci.Artifact,
 	r = &resolution{done: make(chan struct{})}
 	j.tags[key] = r
 	j.mu.Unlock()
-	r.art, r.err = oci.Resolve(ctx, oci.Source{Kind: oci.KindRegistry, Input: key, Reference: key}, j.registry)
-	r.expires = j.now().Add(j.tagTTL)
-	if r.err != nil {
-		r.expires = time.Time{} // a failure is not remembered
-	}
-	close(r.done)
-	return r.art, r.err
+	go func() {
+		work, cancel := shared(ctx)
+		defer cancel()
+		r.art, r.err = oci.Resolve(work, oci.Source{Kind: oci.KindRegistry, Input: key, Reference: key}, j.registry)
+		r.expires = j.now().Add(j.tagTTL)
+		if r.err != nil {
+			r.expires = time.Time{} // a failure is not remembered
+		}
+		close(r.done)
+	}()
+	return r.wait(ctx)
+}
+
+// shared is the context of work that concurrent reviews share: the
+// values of the request that started it, but none of its cancellation or
+// deadline, and the longest budget any review may have.
+func shared(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), reviewTimeout)
 }
 
 func (r *resolution) expired(now time.Time) bool {
@@ -144,7 +158,8 @@ func (r *resolution) wait(ctx context.Context) (*oci.Artifact, error) {
 }
 
 // gather returns the evidence the rules need about an artifact reached by
-// reference, from the cache when it holds it for this rules version.
+// reference, from the cache when it holds it for this rules version. Like
+// resolve, the gathering is shared work on its own clock.
 func (j *judge) gather(ctx context.Context, rules *Rules, art *oci.Artifact, reference string) *evidence.Collected {
 	key := art.Subject.String() + "\x00" + reference + "\x00" + rules.Version
 	j.mu.Lock()
@@ -160,13 +175,7 @@ func (j *judge) gather(ctx context.Context, rules *Rules, art *oci.Artifact, ref
 		j.mu.Unlock()
 		j.hits.Add(1)
 		j.metrics.CacheLookup(true)
-		select {
-		case <-g.done:
-			return g.ev
-		case <-ctx.Done():
-			return &evidence.Collected{Subject: art.Subject, Reference: reference,
-				Unavailable: map[string]string{evidence.NeedSignatures: ctx.Err().Error()}}
-		}
+		return g.wait(ctx, art, reference)
 	}
 	j.gatherings.Add(1)
 	g = &gathering{done: make(chan struct{})}
@@ -174,15 +183,30 @@ func (j *judge) gather(ctx context.Context, rules *Rules, art *oci.Artifact, ref
 	j.pruneLocked()
 	j.mu.Unlock()
 	j.metrics.CacheLookup(false)
-	// the gathering outlives a cancelled request that others may share
-	start := time.Now()
-	g.ev = collect.Collect(context.WithoutCancel(ctx), rules.Set, art, reference, rules.Collect)
-	j.metrics.Verification(time.Since(start))
-	if len(g.ev.Unavailable) == 0 {
-		g.expires = j.now().Add(j.evidenceTTL)
+	go func() {
+		work, cancel := shared(ctx)
+		defer cancel()
+		start := time.Now()
+		g.ev = collect.Collect(work, rules.Set, art, reference, rules.Collect)
+		j.metrics.Verification(time.Since(start))
+		if len(g.ev.Unavailable) == 0 {
+			g.expires = j.now().Add(j.evidenceTTL)
+		}
+		close(g.done)
+	}()
+	return g.wait(ctx, art, reference)
+}
+
+// wait returns the gathered evidence, or, when the request's own time
+// runs out first, evidence that says the signatures could not be read.
+func (g *gathering) wait(ctx context.Context, art *oci.Artifact, reference string) *evidence.Collected {
+	select {
+	case <-g.done:
+		return g.ev
+	case <-ctx.Done():
+		return &evidence.Collected{Subject: art.Subject, Reference: reference,
+			Unavailable: map[string]string{evidence.NeedSignatures: ctx.Err().Error()}}
 	}
-	close(g.done)
-	return g.ev
 }
 
 // maxCached bounds the cache; expired entries go first.

@@ -11,6 +11,7 @@ import (
 
 	admissionv1 "k8s.io/api/admission/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/validation"
 )
 
 // MaxReviewBytes bounds a review's body: the API server limits an object
@@ -54,6 +55,11 @@ func DecodeReview(body []byte) (*admissionv1.AdmissionReview, error) {
 		return &review, errors.New("admission review: no request")
 	case review.Request.UID == "":
 		return &review, errors.New("admission review: the request has no uid")
+	}
+	if ns := review.Request.Namespace; ns != "" {
+		if problems := validation.IsDNS1123Label(ns); len(problems) > 0 {
+			return &review, fmt.Errorf("admission review: namespace %.70q: %s", ns, problems[0])
+		}
 	}
 	return &review, nil
 }

@@ -48,6 +48,8 @@ func TestBadReviews(t *testing.T) {
 		"wrong kind":     {`{"apiVersion":"admission.k8s.io/v1beta1","kind":"AdmissionReview","request":{"uid":"u1"}}`, 200, "want admission.k8s.io/v1 AdmissionReview"},
 		"no request":     {`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview"}`, 200, "no request"},
 		"no uid":         {`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{}}`, 200, "no uid"},
+		"long namespace": {`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u3","namespace":"` + strings.Repeat("n", 64) + `"}}`, 200, "must be no more than 63"},
+		"odd namespace":  {`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u4","namespace":"Prod\n{x=\"1\"}"}}`, 200, "RFC 1123"},
 		"wrong types":    {`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":5}}`, 200, "cannot unmarshal"},
 		"bad pod object": {`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u2","operation":"CREATE","kind":{"version":"v1","kind":"Pod"},"object":{"spec":{"containers":"x"}}}}`, 200, "Pod: spec"},
 	} {

@@ -594,3 +594,52 @@ func TestConcurrentReviewsShareOneVerification(t *testing.T) {
 		t.Errorf("%d gatherings, %d resolutions, %d hits for one image in 16 reviews", w.judge.gatherings.Load(), w.judge.resolutions.Load(), w.judge.hits.Load())
 	}
 }
+
+// A review with a short budget (the API server's ?timeout=, which anyone
+// reaching the webhook can set) that starts a shared resolution and
+// gathering only stops waiting for them: a concurrent review of the same
+// image gets the real answer, not the first one's time-out as an outage.
+func TestOneReviewsBudgetIsNotAnothersOutage(t *testing.T) {
+	f := newFixture(t, signedPolicy)
+	target, err := url.Parse("http://" + f.host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	slow := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		if strings.Contains(r.URL.Path, "/manifests/v1") || strings.Contains(r.URL.Path, "/referrers/") || strings.Contains(r.URL.Path, "/manifests/sha256-") {
+			time.Sleep(300 * time.Millisecond)
+		}
+		proxy.ServeHTTP(rw, r)
+	}))
+	defer slow.Close()
+	host := strings.TrimPrefix(slow.URL, "http://")
+	rules := *f.rules
+	for _, p := range rules.Set.Policies {
+		g, err := policy.CompileGlob(host + "/team/**")
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.Images = append(p.Images, g)
+	}
+	w := New(func() *Rules { return &rules }, Options{FailOpen: true})
+	image := host + "/team/signed:v1"
+	hasty := make(chan Judgement, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+		defer cancel()
+		j, _ := w.Judge(ctx, podReview(t, "prod", containers(image)).Request)
+		hasty <- j
+	}()
+	time.Sleep(20 * time.Millisecond) // the hasty review starts the shared work
+	patient, err := w.Judge(context.Background(), podReview(t, "prod", containers(image)).Request)
+	if err != nil || !allowed(patient) || patient.Verdicts[0].FailedOpen {
+		t.Errorf("the patient review: %+v %v", patient, err)
+	}
+	if j := <-hasty; len(j.Verdicts) != 1 || j.Verdicts[0].Decision != nil {
+		t.Errorf("the hasty review was decided within 100 ms of a 300 ms registry: %+v", j)
+	}
+	if w.judge.resolutions.Load() != 1 || w.judge.gatherings.Load() != 1 {
+		t.Errorf("%d resolutions and %d gatherings: the reviews did not share the work", w.judge.resolutions.Load(), w.judge.gatherings.Load())
+	}
+}

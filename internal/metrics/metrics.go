@@ -169,8 +169,12 @@ func (m *Metrics) Decision(result, namespace, policy string) {
 }
 
 // namespaceLabel is namespace while fewer than maxNamespaces have been
-// labelled, else otherNamespaces for a namespace not seen before.
+// labelled, else otherNamespaces for a namespace not seen before; a
+// value longer than a namespace can be (63) is never a label.
 func (m *Metrics) namespaceLabel(namespace string) string {
+	if len(namespace) > 63 {
+		return otherNamespaces
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.namespaces[namespace] {

@@ -124,6 +124,11 @@ func TestAlertsUseExposedMetrics(t *testing.T) {
 // Reviews reach the webhook from whoever can send one: namespaces beyond
 // the bound count together, and namespaces seen before keep their series.
 func TestNamespaceLabelIsBounded(t *testing.T) {
+	fresh := New()
+	fresh.Decision("denied", strings.Repeat("n", 64), "release") // longer than a namespace: never a label of its own
+	if text := scrape(t, fresh); strings.Contains(text, "nnnn") || !strings.Contains(text, `namespace="(other)"`) {
+		t.Errorf("a 64-character namespace became a label:\n%s", text)
+	}
 	m := New()
 	for i := range maxNamespaces + 100 {
 		m.Decision("denied", fmt.Sprintf("ns-%d", i), "release")
