@@ -15,7 +15,7 @@ helm=${HELM:-helm}
 #   dossier webhook certificate --host dossier.dossier.svc --out-dir certs
 #   kubectl -n dossier create secret tls dossier-tls --cert certs/tls.crt --key certs/tls.key
 # then, once the pods are ready:
-#   dossier webhook install --namespace dossier --service dossier --ca-bundle certs/ca.crt --apply
+#   dossier webhook install --namespace dossier --service dossier --port 9443 --ca-bundle certs/ca.crt --apply
 YAML
   "$helm" template dossier deploy/helm/dossier --namespace dossier \
     --set tls.generate=false --set tls.existingSecret=dossier-tls --set webhook.configure=false

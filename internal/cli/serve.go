@@ -24,6 +24,7 @@ import (
 	"github.com/dossier-dev/dossier/internal/pipeline"
 	"github.com/dossier-dev/dossier/internal/policy"
 	"github.com/dossier-dev/dossier/internal/registry"
+	"github.com/dossier-dev/dossier/internal/server"
 	"github.com/dossier-dev/dossier/internal/store"
 	"github.com/dossier-dev/dossier/internal/tokens"
 	"github.com/dossier-dev/dossier/internal/ui"
@@ -32,7 +33,7 @@ import (
 func (a *app) serveCommand() *cobra.Command {
 	var sf storeFlags
 	var wf webhookFlags
-	var listen, externalName, certFile, keyFile string
+	var listen, webhookListen, externalName, certFile, keyFile string
 	var immutable, keys, quarantines, pendingPullable, retention, hookHosts []string
 	var anonymousPull bool
 	var scanWorkers int
@@ -41,12 +42,13 @@ func (a *app) serveCommand() *cobra.Command {
 	var configPath string
 	cmd := &cobra.Command{
 		Use:   "serve [--listen ADDR] [--data-dir DIR] [--immutable-tags REPO_GLOB:TAG_GLOB]... [--quarantine REPO_GLOB=POLICY]... [--policy FILE|DIR --tls-cert F --tls-key F]",
-		Short: "Serve the registry at /v2/ (and, given policies, the admission webhook at /admission/)",
+		Short: "Serve the registry at /v2/ (and, given policies, the admission webhook on a listener of its own)",
 		Long: `An OCI distribution registry (the CNCF distribution library, blobs under DATA_DIR/registry) behind
 dossier's gates: every request authenticated by a dossier token (dossier token create; the first start
 prints an admin token), the OCI referrers API, immutable tags, every tag move and refusal recorded in the
 evidence store. With --policy (and --tls-cert/--tls-key, which the API server requires) it also serves the
-admission webhook at /admission/validate and /admission/mutate, as dossier webhook does. SIGINT or SIGTERM
+admission webhook at /admission/validate and /admission/mutate on --webhook-listen, as dossier webhook does
+(--client-ca or --client-token-file: for the API server only). SIGINT or SIGTERM
 stops it gracefully: requests in flight, uploads included, finish.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -165,26 +167,36 @@ stops it gracefully: requests in flight, uploads included, finish.`,
 			mux.Handle("/ui/", pages)
 			mux.Handle("GET /{$}", http.RedirectHandler("/ui/", http.StatusSeeOther))
 			mux.Handle("GET /ui", http.RedirectHandler("/ui/", http.StatusSeeOther))
+			main := server.Options{Listen: listen, Handler: mux, Log: a.log}
 			var certs *admission.CertificateFiles
 			if certFile != "" {
 				if certs, err = admission.LoadCertificateFiles(certFile, keyFile); err != nil {
 					return err
 				}
+				main.Certificate = certs.GetCertificate
 			}
+			servers := append(a.metricsServer(&wf, m), main)
 			if len(wf.policies) > 0 {
 				handler, closeWebhook, err := a.startWebhook(ctx, &wf, sf.dataDir, st, m)
 				if err != nil {
 					return err
 				}
 				defer closeWebhook()
-				mux.Handle("/admission/", handler)
+				hooks := http.NewServeMux()
+				hooks.Handle("/admission/", handler)
+				hook, err := a.webhookServer(&wf, webhookListen, hooks, certs)
+				if err != nil {
+					return err
+				}
+				servers = append(servers, hook)
 			}
-			return a.runServer(ctx, listen, mux, certs, m)
+			return a.runServers(ctx, m, servers...)
 		},
 	}
 	sf.register(cmd)
 	wf.register(cmd)
 	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:5000", "address to listen on")
+	cmd.Flags().StringVar(&webhookListen, "webhook-listen", "127.0.0.1:8443", "address the admission webhook listens on (with --policy), apart from the registry's")
 	cmd.Flags().StringVar(&externalName, "external-name", "", "the host[:port] clients reach the registry by (default: the --listen address): repositories are recorded, judged and kept under this one name, whatever name a request arrives by")
 	cmd.Flags().StringVar(&configPath, "config", "", "YAML configuration file with any of these settings (flags and DOSSIER_* variables win; see the README)")
 	cmd.Flags().StringVar(&certFile, "tls-cert", "", "serving certificate (PEM), re-read when renewed; without it, plain HTTP")

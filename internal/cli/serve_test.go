@@ -29,7 +29,8 @@ import (
 )
 
 // dossier serve end to end: the first start prints an admin token; the
-// registry and the admission webhook share one HTTPS listener; tokens made
+// registry, the admission webhook (for the API server's token only) and
+// the metrics each have a listener of their own; tokens made
 // with dossier token create while it runs work at once; immutable tags
 // hold; SIGTERM stops it cleanly.
 func TestServeCommand(t *testing.T) {
@@ -70,9 +71,12 @@ spec:
   signers: [{name: release, key: {file: release.pub}}]
   rules: [{name: signed, signature: {}}]
 `)
-	data, addr := filepath.Join(dir, "data"), freeAddress(t)
+	data, addr, hookAddr, metricsAddr := filepath.Join(dir, "data"), freeAddress(t), freeAddress(t), freeAddress(t)
+	apiServerToken := "api-server-" + strings.Repeat("7f", 16)
+	callerTokens := writeFile(t, filepath.Join(dir, "callers"), apiServerToken+"\n")
 	served := startServe(t, "--listen", addr, "--data-dir", data, "--tls-cert", filepath.Join(certs, "tls.crt"), "--tls-key", filepath.Join(certs, "tls.key"),
-		"--immutable-tags", "team/**:v*", "--policy", policyFile, "--quarantine", "held/**="+held)
+		"--immutable-tags", "team/**:v*", "--policy", policyFile, "--quarantine", "held/**="+held,
+		"--webhook-listen", hookAddr, "--client-token-file", callerTokens, "--metrics-listen", metricsAddr)
 	admin := served.admin
 	if admin == "" {
 		t.Fatalf("no first admin token:\n%s", strings.Join(served.log(), "\n"))
@@ -189,13 +193,30 @@ spec:
 		t.Errorf("token revoke four: %+v", r)
 	}
 
-	// the admission webhook on the same listener
+	// the admission webhook on a listener of its own, for the API server
+	// only; the registry's listener has none of it
 	body := fmt.Sprintf(`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u-1","operation":"CREATE",
 		"kind":{"version":"v1","kind":"Pod"},"namespace":"prod","name":"web","object":{"metadata":{"name":"web"},"spec":{"containers":[{"name":"app","image":%q}]}}}}`, other+"/team/app:v1")
-	resp, err := (&http.Client{Transport: transport}).Post("https://"+addr+"/admission/validate", "application/json", strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
+	send := func(at, token string) *http.Response {
+		req, _ := http.NewRequest(http.MethodPost, "https://"+at+"/admission/validate", strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := (&http.Client{Transport: transport}).Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp
 	}
+	for _, c := range []struct{ at, token string }{{addr, apiServerToken}, {hookAddr, ""}, {hookAddr, admin}, {hookAddr, apiServerToken + "x"}} {
+		resp := send(c.at, c.token)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNotFound && resp.StatusCode != http.StatusUnauthorized {
+			t.Errorf("a review at %s with token %.12q…: HTTP %d", c.at, c.token, resp.StatusCode)
+		}
+	}
+	resp := send(hookAddr, apiServerToken)
 	var review struct {
 		Response struct {
 			Allowed bool `json:"allowed"`
@@ -231,8 +252,11 @@ spec:
 		t.Errorf("UI artifact page for a reader:\n%s", page)
 	}
 
-	// the metrics of what happened
-	scrape, _ := http.NewRequest(http.MethodGet, "https://"+addr+"/metrics", nil)
+	// the metrics of what happened, on their own listener only
+	if resp, err := client.Get("https://" + addr + "/metrics"); err != nil || resp.StatusCode != http.StatusNotFound {
+		t.Errorf("/metrics on the registry's listener: %v %v", resp, err)
+	}
+	scrape, _ := http.NewRequest(http.MethodGet, "http://"+metricsAddr+"/metrics", nil)
 	exposed := fetch(t, client, scrape)
 	for _, want := range []string{
 		`dossier_registry_request_duration_seconds_count{code="201",method="PUT",route="manifests"}`,
@@ -453,9 +477,15 @@ func (s *served) stop() error {
 	return s.cmd.Wait()
 }
 
-// startServe runs dossier serve and waits until it listens.
+// startServe runs dossier serve and waits until it listens (on the
+// --listen address, when one is given: the webhook's and the metrics'
+// listeners may come up first).
 func startServe(t *testing.T, args ...string) *served {
 	t.Helper()
+	main := ""
+	if i := slices.Index(args, "--listen"); i >= 0 && i+1 < len(args) {
+		main = args[i+1]
+	}
 	cmd := exec.Command(os.Args[0], append([]string{"serve"}, args...)...)
 	cmd.Env = append(os.Environ(), "DOSSIER_CLI_TEST_MAIN=1")
 	stderr, err := cmd.StderrPipe()
@@ -475,7 +505,7 @@ func startServe(t *testing.T, args ...string) *served {
 			s.mu.Lock()
 			s.lines = append(s.lines, scanner.Text())
 			s.mu.Unlock()
-			if !heard && strings.Contains(scanner.Text(), "listening on") {
+			if !heard && strings.Contains(scanner.Text(), "listening on") && strings.Contains(scanner.Text(), main) {
 				heard = true
 				close(listening)
 			}

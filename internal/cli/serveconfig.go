@@ -12,12 +12,13 @@ import (
 // serveConfig is dossier serve's configuration file: every setting a flag
 // has. A flag given on the command line wins over the file.
 type serveConfig struct {
-	Listen       string   `json:"listen"`
-	ExternalName string   `json:"externalName"`
-	DataDir      string   `json:"dataDir"`
-	Store        string   `json:"store"`
-	TLS          *tlsFile `json:"tls"`
-	Storage      *struct {
+	Listen        string   `json:"listen"`
+	MetricsListen string   `json:"metricsListen"`
+	ExternalName  string   `json:"externalName"`
+	DataDir       string   `json:"dataDir"`
+	Store         string   `json:"store"`
+	TLS           *tlsFile `json:"tls"`
+	Storage       *struct {
 		S3 *struct {
 			Bucket   string `json:"bucket"`
 			Region   string `json:"region"`
@@ -43,6 +44,11 @@ type serveConfig struct {
 		TrustedRoot string   `json:"trustedRoot"`
 		FailOpen    bool     `json:"failOpen"`
 		Unclaimed   string   `json:"unclaimed"`
+		Listen      string   `json:"listen"`
+		// the API server's credentials: its client certificate's CA, a
+		// file of its bearer tokens
+		ClientCA        string `json:"clientCA"`
+		ClientTokenFile string `json:"clientTokenFile"`
 	} `json:"webhook"`
 }
 
@@ -76,6 +82,7 @@ func applyServeConfig(cmd *cobra.Command, path string) error {
 		}
 	}
 	set("listen", c.Listen)
+	set("metrics-listen", c.MetricsListen)
 	set("external-name", c.ExternalName)
 	set("data-dir", rel(c.DataDir))
 	set("store", c.Store)
@@ -129,6 +136,9 @@ func applyServeConfig(cmd *cobra.Command, path string) error {
 			set("fail-open", "true")
 		}
 		set("unclaimed", c.Webhook.Unclaimed)
+		set("webhook-listen", c.Webhook.Listen)
+		set("client-ca", rel(c.Webhook.ClientCA))
+		set("client-token-file", rel(c.Webhook.ClientTokenFile))
 	}
 	// Set marks a flag changed too: what the file set is remembered, so
 	// that a repeatable flag takes every value of the file

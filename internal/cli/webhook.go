@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/dossier-dev/dossier/internal/admission"
 	"github.com/dossier-dev/dossier/internal/collect"
@@ -32,6 +33,9 @@ type webhookFlags struct {
 	failOpen             bool
 	unclaimed            string
 	api                  admission.APIServer
+	// clientCA and clientTokenFile say how the API server proves it is
+	// the caller; metricsListen is where /metrics is served, if anywhere
+	clientCA, clientTokenFile, metricsListen string
 }
 
 func (f *webhookFlags) register(cmd *cobra.Command) {
@@ -47,6 +51,38 @@ func (f *webhookFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.api.TokenFile, "kubernetes-token-file", "", "bearer token for the API server")
 	cmd.Flags().StringVar(&f.api.CertFile, "kubernetes-client-cert", "", "client certificate for the API server")
 	cmd.Flags().StringVar(&f.api.KeyFile, "kubernetes-client-key", "", "client certificate's key")
+	cmd.Flags().StringVar(&f.clientCA, "client-ca", "", "CA (PEM) of the client certificate the API server presents to the webhook (its AdmissionConfiguration): reviews without one are refused")
+	cmd.Flags().StringVar(&f.clientTokenFile, "client-token-file", "", "file of bearer tokens (one per line, 32+ characters) the API server presents to the webhook (its AdmissionConfiguration): reviews without one are refused")
+	cmd.Flags().StringVar(&f.metricsListen, "metrics-listen", "", "address to serve Prometheus /metrics on, plain HTTP (default: not served)")
+}
+
+// webhookServer is the listener of the admission webhook: HTTPS, and,
+// when the API server's credentials are configured, for the API server
+// only. Without them it says so: anyone who reaches the listener can have
+// decisions recorded.
+func (a *app) webhookServer(f *webhookFlags, listen string, handler http.Handler, certs *admission.CertificateFiles) (server.Options, error) {
+	o := server.Options{Listen: listen, Log: a.log, Certificate: certs.GetCertificate}
+	if f.clientCA == "" && f.clientTokenFile == "" {
+		a.log.Warn("the admission webhook does not authenticate its callers: reach "+listen+" from the API server only (a NetworkPolicy), or give --client-ca or --client-token-file",
+			"address", listen)
+		o.Handler = handler
+		return o, nil
+	}
+	callers, err := admission.LoadCallers(f.clientCA, f.clientTokenFile)
+	if err != nil {
+		return o, err
+	}
+	o.Handler, o.ClientCAs = callers.Require(handler), callers.CAs
+	return o, nil
+}
+
+// metricsServer serves /metrics on its own plain listener, apart from the
+// registry's and the webhook's, when one is given.
+func (a *app) metricsServer(f *webhookFlags, m *metrics.Metrics) []server.Options {
+	if f.metricsListen == "" {
+		return nil
+	}
+	return []server.Options{{Listen: f.metricsListen, Log: a.log, Handler: http.NotFoundHandler(), Metrics: m.Handler()}}
 }
 
 // startWebhook loads the policies and makes the webhook, recording into st
@@ -99,20 +135,19 @@ func (a *app) startWebhook(ctx context.Context, f *webhookFlags, dataDir string,
 	return w.Handler(), func() { w.Close(); closeDB() }, nil
 }
 
-// runServer serves handler on listen (TLS when certs are given), with
-// /healthz, /metrics and an access log, until ctx ends; then it stops
-// gracefully.
-func (a *app) runServer(ctx context.Context, listen string, handler http.Handler, certs *admission.CertificateFiles, m *metrics.Metrics) error {
-	o := server.Options{Listen: listen, Handler: handler, Metrics: m.Handler(), Log: a.log,
-		Observe: func(req *http.Request, status int, took time.Duration) {
+// runServers serves each server until ctx ends or one fails, then stops
+// them all gracefully; registry requests are observed for the metrics.
+func (a *app) runServers(ctx context.Context, m *metrics.Metrics, servers ...server.Options) error {
+	g, ctx := errgroup.WithContext(ctx)
+	for _, o := range servers {
+		o.Observe = func(req *http.Request, status int, took time.Duration) {
 			if strings.HasPrefix(req.URL.Path, "/v2/") || req.URL.Path == "/v2" {
 				m.RegistryRequest(req.Method, registry.RouteOf(req.URL.Path), status, took)
 			}
-		}}
-	if certs != nil {
-		o.Certificate = certs.GetCertificate
+		}
+		g.Go(func() error { return server.Run(ctx, o) })
 	}
-	return server.Run(ctx, o)
+	return g.Wait()
 }
 
 func (a *app) webhookCommand() *cobra.Command {
@@ -164,7 +199,11 @@ registry.`,
 			defer closeWebhook()
 			mux := http.NewServeMux()
 			mux.Handle("/admission/", handler)
-			return a.runServer(ctx, listen, mux, certs, m)
+			hook, err := a.webhookServer(&wf, listen, mux, certs)
+			if err != nil {
+				return err
+			}
+			return a.runServers(ctx, m, append(a.metricsServer(&wf, m), hook)...)
 		},
 	}
 	sf.register(cmd)

@@ -8,6 +8,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/hex"
 	"log/slog"
 	"net"
@@ -23,6 +24,10 @@ type Options struct {
 	// Certificate, when set, serves TLS with the certificate it returns
 	// (re-read when renewed).
 	Certificate func(*tls.ClientHelloInfo) (*tls.Certificate, error)
+	// ClientCAs, when set with Certificate, has TLS ask clients for a
+	// certificate and verify any presented against them (the handler
+	// decides whether one is required).
+	ClientCAs *x509.CertPool
 	// Metrics, when set, is served at /metrics.
 	Metrics http.Handler
 	// Observe, when set, hears of every request when it ends.
@@ -48,6 +53,9 @@ func Run(ctx context.Context, o Options) error {
 	if o.Certificate != nil {
 		scheme = "https"
 		srv.TLSConfig = &tls.Config{GetCertificate: o.Certificate, MinVersion: tls.VersionTLS12}
+		if o.ClientCAs != nil {
+			srv.TLSConfig.ClientCAs, srv.TLSConfig.ClientAuth = o.ClientCAs, tls.VerifyClientCertIfGiven
+		}
 	}
 	o.Log.Info("listening on "+scheme+"://"+ln.Addr().String(), "address", ln.Addr().String())
 	served := make(chan error, 1)

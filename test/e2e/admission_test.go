@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -102,7 +103,8 @@ func TestAdmissionOnARealCluster(t *testing.T) {
 	w.args = []string{"webhook", "--policy", policyDir, "--exceptions", exceptionsFile, "--trusted-root", trustedRoot,
 		"--tls-cert", filepath.Join(certDir, "tls.crt"), "--tls-key", filepath.Join(certDir, "tls.key"), "--listen", w.addr,
 		"--data-dir", dataDir, "--kubernetes-api", c.url, "--kubernetes-ca", c.caFile,
-		"--kubernetes-client-cert", c.certFile, "--kubernetes-client-key", c.keyFile, "--reload-interval", "500ms"}
+		"--kubernetes-client-cert", c.certFile, "--kubernetes-client-key", c.keyFile, "--reload-interval", "500ms",
+		"--client-ca", c.webhookClientCA}
 	w.start(t)
 	for ns, mode := range map[string]string{"prod": "enforce", "staging": "audit", "payments": "enforce", "hotfix": "enforce", "rollout": "audit", "cip": ""} {
 		labels := map[string]string{}
@@ -345,6 +347,42 @@ func TestAdmissionOnARealCluster(t *testing.T) {
 		code, out, errOut := runDossier(t, "query", "component", "pkg:npm/lodash", "--deployed", "--data-dir", dataDir, "-o", "json")
 		if code != 0 || !strings.Contains(out, images["team/signed"].digest) || !strings.Contains(out, host+"/team/signed") || !strings.Contains(out, `"deployed":`) {
 			t.Errorf("query component --deployed: exit %d: %s %s", code, out, errOut)
+		}
+	})
+
+	t.Run("reviews come from the API server only: a forged one is refused and not recorded", func(t *testing.T) {
+		ca, err := os.ReadFile(filepath.Join(certDir, "ca.crt"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		pool := x509Pool(t, ca)
+		review := `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"forged","operation":"CREATE",
+			"kind":{"version":"v1","kind":"Pod"},"namespace":"prod","name":"forged","object":{"metadata":{"name":"forged"},"spec":{"containers":[{"name":"c","image":"` +
+			pinned(host, "team/signed", images["team/signed"]) + `"}]}}}}`
+		// the cluster admin's certificate is the cluster CA's, not the
+		// webhook clients': it is no API server either
+		admin, err := tls.LoadX509KeyPair(c.certFile, c.keyFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for name, cfg := range map[string]*tls.Config{
+			"no credentials":                  {RootCAs: pool},
+			"another CA's client certificate": {RootCAs: pool, Certificates: []tls.Certificate{admin}},
+		} {
+			client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: cfg}}
+			resp, err := client.Post("https://"+w.addr+"/admission/validate", "application/json", strings.NewReader(review))
+			if err == nil {
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusUnauthorized {
+					t.Errorf("a review with %s: HTTP %d", name, resp.StatusCode)
+				}
+			} // a handshake refused is a refusal too
+		}
+		time.Sleep(time.Second) // decisions reach the store within milliseconds
+		for _, ad := range admissions(t, dataDir) {
+			if strings.HasSuffix(ad.Workload, "/forged") {
+				t.Errorf("a forged review was recorded: %+v", ad)
+			}
 		}
 	})
 

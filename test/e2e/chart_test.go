@@ -102,7 +102,7 @@ func TestHelmChartOnARealCluster(t *testing.T) {
 	if err := os.WriteFile(caFile, hook.ClientConfig.CABundle, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	code, installed, errOut := runDossier(t, "webhook", "install", "--namespace", ns, "--service", "dossier", "--ca-bundle", caFile)
+	code, installed, errOut := runDossier(t, "webhook", "install", "--namespace", ns, "--service", "dossier", "--port", "9443", "--ca-bundle", caFile)
 	if code != 0 {
 		t.Fatalf("webhook install: %s", errOut)
 	}

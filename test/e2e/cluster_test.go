@@ -188,9 +188,12 @@ func (p *pki) leaf(t *testing.T, name string, subject pkix.Name, usage x509.ExtK
 // cluster is a real etcd, kube-apiserver and kube-controller-manager on
 // 127.0.0.1, and an admin client for it.
 type cluster struct {
-	url                          string
-	caFile, certFile, keyFile    string
-	kubeconfig                   string
+	url                       string
+	caFile, certFile, keyFile string
+	kubeconfig                string
+	// webhookClientCA is the CA of the client certificate the API server
+	// presents to every admission webhook (its AdmissionConfiguration)
+	webhookClientCA              string
 	client                       *http.Client
 	etcd, apiserver, controllers *process
 }
@@ -212,6 +215,7 @@ func startCluster(t *testing.T) *cluster {
 	saDER, _ := x509.MarshalECPrivateKey(saKey)
 	saPubDER, _ := x509.MarshalPKIXPublicKey(&saKey.PublicKey)
 	saKeyFile, saPubFile := p.write(t, "sa.key", "EC PRIVATE KEY", saDER), p.write(t, "sa.pub", "PUBLIC KEY", saPubDER)
+	admissionConfig := c.webhookCredentials(t, filepath.Join(dir, "webhook-client"))
 
 	env := cleanEnv()
 	etcdClient, etcdPeer := fmt.Sprintf("http://127.0.0.1:%d", freePort(t)), fmt.Sprintf("http://127.0.0.1:%d", freePort(t))
@@ -226,7 +230,8 @@ func startCluster(t *testing.T) *cluster {
 		"--endpoint-reconciler-type=none", "--tls-cert-file", serverCert, "--tls-private-key-file", serverKey,
 		"--client-ca-file", c.caFile, "--service-account-issuer", "https://kubernetes.default.svc",
 		"--service-account-key-file", saPubFile, "--service-account-signing-key-file", saKeyFile,
-		"--service-cluster-ip-range", "10.0.0.0/24", "--authorization-mode", "RBAC,Node", "--cert-dir", filepath.Join(dir, "certs"))
+		"--service-cluster-ip-range", "10.0.0.0/24", "--authorization-mode", "RBAC,Node", "--cert-dir", filepath.Join(dir, "certs"),
+		"--admission-control-config-file", admissionConfig)
 
 	ca, _ := os.ReadFile(c.caFile)
 	pool := x509Pool(t, ca)
@@ -261,6 +266,37 @@ func startCluster(t *testing.T) *cluster {
 		"--concurrent-deployment-syncs=2", "--concurrent-replicaset-syncs=2")
 	c.waitServiceAccount(t, "default")
 	return c
+}
+
+// webhookCredentials gives the API server a client certificate for every
+// admission webhook it calls, from a CA of its own (dossier's webhooks are
+// started with --client-ca of it), and returns the AdmissionConfiguration
+// file that says so.
+func (c *cluster) webhookCredentials(t *testing.T, dir string) string {
+	t.Helper()
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	p := newPKI(t, dir)
+	c.webhookClientCA = filepath.Join(dir, "ca.crt")
+	cert, key := p.leaf(t, "apiserver-webhook-client", pkix.Name{CommonName: "kube-apiserver-webhook-client"}, x509.ExtKeyUsageClientAuth)
+	kubeconfig, _ := json.Marshal(map[string]any{"apiVersion": "v1", "kind": "Config",
+		"users": []any{map[string]any{"name": "*", "user": map[string]any{"client-certificate": cert, "client-key": key}}}})
+	kubeconfigFile := filepath.Join(dir, "webhooks.kubeconfig")
+	if err := os.WriteFile(kubeconfigFile, kubeconfig, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	plugin := func(name string) map[string]any {
+		return map[string]any{"name": name, "configuration": map[string]any{"apiVersion": "apiserver.config.k8s.io/v1",
+			"kind": "WebhookAdmissionConfiguration", "kubeConfigFile": kubeconfigFile}}
+	}
+	config, _ := json.Marshal(map[string]any{"apiVersion": "apiserver.config.k8s.io/v1", "kind": "AdmissionConfiguration",
+		"plugins": []any{plugin("ValidatingAdmissionWebhook"), plugin("MutatingAdmissionWebhook")}})
+	configFile := filepath.Join(dir, "admission.json")
+	if err := os.WriteFile(configFile, config, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return configFile
 }
 
 // waitFor polls until ok, failing after timeout or when one of the
