@@ -70,14 +70,14 @@ func TestCallers(t *testing.T) {
 		bearer string
 		want   int // 0: the handshake is refused
 	}{
-		"nothing":                        {want: http.StatusUnauthorized},
-		"the API server's certificate":   {cert: &apiServer, want: http.StatusNoContent},
-		"another CA's certificate":       {cert: &stranger, want: 0},
-		"the token":                      {bearer: token, want: http.StatusNoContent},
-		"the rotated-in token":           {bearer: strings.Repeat("r", 32), want: http.StatusNoContent},
-		"a token's prefix":               {bearer: token[:39], want: http.StatusUnauthorized},
-		"the token and more":             {bearer: token + "k", want: http.StatusUnauthorized},
-		"a token as Basic":               {bearer: "", want: http.StatusUnauthorized},
+		"nothing":                         {want: http.StatusUnauthorized},
+		"the API server's certificate":    {cert: &apiServer, want: http.StatusNoContent},
+		"another CA's certificate":        {cert: &stranger, want: 0},
+		"the token":                       {bearer: token, want: http.StatusNoContent},
+		"the rotated-in token":            {bearer: strings.Repeat("r", 32), want: http.StatusNoContent},
+		"a token's prefix":                {bearer: token[:39], want: http.StatusUnauthorized},
+		"the token and more":              {bearer: token + "k", want: http.StatusUnauthorized},
+		"a token as Basic":                {bearer: "", want: http.StatusUnauthorized},
 		"another CA's cert and the token": {cert: &stranger, bearer: token, want: 0},
 	} {
 		cfg := &tls.Config{RootCAs: roots}
