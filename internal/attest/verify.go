@@ -69,6 +69,9 @@ func legacyAttestations(ctx context.Context, repo oci.Repository, subject v1.Has
 	if err := json.Unmarshal(raw, &m); err != nil {
 		return nil, nil, fmt.Errorf("%s:%s: %w", repo.Name(), tag, err)
 	}
+	if err := sign.CheckLegacyManifest(&m, repo.Name()+":"+tag); err != nil {
+		return nil, nil, err
+	}
 	var found []sign.Found
 	var rejected []evidence.RejectedSignature
 	for _, l := range m.Layers {

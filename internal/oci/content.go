@@ -39,6 +39,16 @@ type Repository interface {
 // bundles, signature payloads and attested SBOMs, never image layers.
 const MaxFetchSize = 128 << 20
 
+// MaxReferrers bounds the referrers dossier reads of one subject: a
+// subject with more cannot be judged (its evidence is unavailable), so
+// that pushing thousands of referrers costs the pusher, not the verifier.
+const MaxReferrers = 500
+
+// tooManyReferrers says a subject has more referrers than dossier reads.
+func tooManyReferrers(where string, subject v1.Hash, n int) error {
+	return fmt.Errorf("listing referrers of %s@%s: %d referrers, more than the %d dossier reads of one subject", where, subject, n, MaxReferrers)
+}
+
 // ErrNotFound says a tag, manifest or blob does not exist.
 var ErrNotFound = errors.New("not found")
 

@@ -163,6 +163,7 @@ func (l *layoutRepository) Referrers(ctx context.Context, subject v1.Descriptor,
 	}
 	var out []v1.Descriptor
 	seen := map[v1.Hash]bool{}
+	referrers := 0
 	for _, d := range m.Manifests {
 		if !d.MediaType.IsImage() || seen[d.Digest] {
 			continue
@@ -178,6 +179,9 @@ func (l *layoutRepository) Referrers(ctx context.Context, subject v1.Descriptor,
 		}
 		if json.Unmarshal(raw, &mf) != nil || json.Unmarshal(raw, &extra) != nil || mf.Subject == nil || mf.Subject.Digest != subject.Digest {
 			continue
+		}
+		if referrers++; referrers > MaxReferrers {
+			return nil, tooManyReferrers(l.Name(), subject.Digest, referrers)
 		}
 		ref := v1.Descriptor{MediaType: d.MediaType, Size: d.Size, Digest: d.Digest, ArtifactType: extra.ArtifactType, Annotations: mf.Annotations}
 		if ref.ArtifactType == "" {

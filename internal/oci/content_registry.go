@@ -146,6 +146,9 @@ func (r *registryRepository) Referrers(ctx context.Context, subject v1.Descripto
 	if err != nil {
 		return nil, fmt.Errorf("listing referrers of %s@%s: %w", r.repo, subject.Digest, err)
 	}
+	if len(m.Manifests) > MaxReferrers {
+		return nil, tooManyReferrers(r.repo.Name(), subject.Digest, len(m.Manifests))
+	}
 	var out []v1.Descriptor
 	for _, d := range m.Manifests {
 		if d.ArtifactType == emptyMediaType || d.ArtifactType == string(types.OCIConfigJSON) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -167,5 +168,54 @@ func TestLayoutResolvesPlatformManifests(t *testing.T) {
 	}
 	if _, err := repo.Resolve(ctx, "sha256:"+strings.Repeat("0", 64)); !errors.Is(err, oci.ErrNotFound) {
 		t.Errorf("an absent digest: %v", err)
+	}
+}
+
+// A subject with more referrers than dossier reads cannot be judged: the
+// listing fails, naming the count, in both backends.
+func TestTooManyReferrers(t *testing.T) {
+	ctx := context.Background()
+	host := testutil.Registry(t)
+	testutil.PushSample(t, "npm-app", host+"/team/flooded:v1")
+	reg, err := oci.OpenRepository(host+"/team/flooded", oci.RegistryOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lay, err := oci.OpenRepository("oci-layout:"+testutil.CopyLayout(t, "npm-app"), oci.RegistryOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		repo oci.Repository
+		tag  string
+	}{{reg, "v1"}, {lay, "latest"}} {
+		t.Run(tc.repo.Name(), func(t *testing.T) {
+			subject, err := tc.repo.Resolve(ctx, tc.tag)
+			if err != nil {
+				t.Fatal(err)
+			}
+			config := []byte("{}")
+			cd := oci.Descriptor("application/vnd.oci.empty.v1+json", config)
+			if err := tc.repo.Push(ctx, cd, config); err != nil {
+				t.Fatal(err)
+			}
+			for i := range oci.MaxReferrers + 1 {
+				raw, _ := json.Marshal(map[string]any{"schemaVersion": 2, "mediaType": types.OCIManifestSchema1, "artifactType": "application/x-junk",
+					"config": cd, "layers": []v1.Descriptor{cd}, "annotations": map[string]string{"n": fmt.Sprint(i)},
+					"subject": v1.Descriptor{MediaType: subject.MediaType, Digest: subject.Digest, Size: subject.Size}})
+				d := oci.Descriptor(types.OCIManifestSchema1, raw)
+				if err := tc.repo.Push(ctx, d, raw); err != nil {
+					t.Fatal(err)
+				}
+				if i == oci.MaxReferrers-1 {
+					if refs, err := tc.repo.Referrers(ctx, subject, ""); err != nil || len(refs) != oci.MaxReferrers {
+						t.Fatalf("%d referrers, the most dossier reads: %d listed, %v", oci.MaxReferrers, len(refs), err)
+					}
+				}
+			}
+			if refs, err := tc.repo.Referrers(ctx, subject, ""); err == nil || !strings.Contains(err.Error(), "501 referrers, more than the 500") {
+				t.Errorf("%d referrers: %d listed, %v", oci.MaxReferrers+1, len(refs), err)
+			}
+		})
 	}
 }

@@ -87,6 +87,9 @@ func legacyImage(ctx context.Context, repo oci.Repository, tag string) (v1.Descr
 	if err != nil {
 		return v1.Descriptor{}, nil, fmt.Errorf("%s:%s: %w", repo.Name(), tag, err)
 	}
+	if err := CheckLegacyManifest(m, repo.Name()+":"+tag); err != nil {
+		return v1.Descriptor{}, nil, err
+	}
 	return d, m, nil
 }
 

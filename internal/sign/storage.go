@@ -26,6 +26,44 @@ const (
 	maxBundleSize = 64 << 20
 )
 
+// MaxAttachedBytes bounds what is read of the signatures or attestations
+// attached to one subject in one layout (referrers, or one legacy tag's
+// layers): more cannot be judged, and says so, rather than being read.
+const MaxAttachedBytes = 256 << 20
+
+// attachedBudget counts what is read of one subject's attachments.
+type attachedBudget struct {
+	where string
+	left  int64
+}
+
+func newAttachedBudget(where string) *attachedBudget {
+	return &attachedBudget{where: where, left: MaxAttachedBytes}
+}
+
+func (b *attachedBudget) take(n int64) error {
+	if b.left -= n; b.left < 0 || n < 0 {
+		return fmt.Errorf("%s: signatures and attestations of more than %d MiB: dossier reads no more of one subject", b.where, MaxAttachedBytes>>20)
+	}
+	return nil
+}
+
+// CheckLegacyManifest refuses a legacy .sig or .att manifest with more
+// layers, or layers adding up to more bytes, than dossier reads of one
+// subject.
+func CheckLegacyManifest(m *v1.Manifest, where string) error {
+	if len(m.Layers) > oci.MaxReferrers {
+		return fmt.Errorf("%s: %d signatures or attestations, more than the %d dossier reads of one subject", where, len(m.Layers), oci.MaxReferrers)
+	}
+	budget := newAttachedBudget(where)
+	for _, l := range m.Layers {
+		if err := budget.take(l.Size); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // StoreBundle writes bundle as an OCI 1.1 referrer of subject, as cosign
 // does: an image manifest with the bundle media type as artifactType, an
 // empty config, the bundle as its one layer, and subject set. Registries
@@ -90,10 +128,16 @@ func FindBundles(ctx context.Context, repo oci.Repository, subject v1.Descriptor
 	if err != nil {
 		return nil, err
 	}
-	var out []Found
+	// the manifests first, then the bundles, once their sizes add up
+	type bundle struct{ referrer, layer v1.Descriptor }
+	var bundles []bundle
+	budget := newAttachedBudget(fmt.Sprintf("%s@%s", repo.Name(), subject.Digest))
 	for _, d := range descs {
 		if pt := d.Annotations[PredicateTypeAnnotation]; predicateType != "" && pt != "" && pt != predicateType {
 			continue
+		}
+		if err := budget.take(d.Size); err != nil {
+			return nil, err
 		}
 		raw, err := repo.Fetch(ctx, d)
 		if err != nil {
@@ -106,11 +150,18 @@ func FindBundles(ctx context.Context, repo oci.Repository, subject v1.Descriptor
 		if m.Layers[0].Size > maxBundleSize {
 			return nil, fmt.Errorf("bundle in referrer %s is %d bytes, more than %d MiB", d.Digest, m.Layers[0].Size, maxBundleSize>>20)
 		}
-		data, err := repo.Fetch(ctx, m.Layers[0])
-		if err != nil {
-			return nil, fmt.Errorf("fetching the bundle of referrer %s: %w", d.Digest, err)
+		if err := budget.take(m.Layers[0].Size); err != nil {
+			return nil, err
 		}
-		out = append(out, Found{Data: data, StoredAt: d.Digest.String(), Layout: evidence.LayoutReferrer})
+		bundles = append(bundles, bundle{d, m.Layers[0]})
+	}
+	var out []Found
+	for _, b := range bundles {
+		data, err := repo.Fetch(ctx, b.layer)
+		if err != nil {
+			return nil, fmt.Errorf("fetching the bundle of referrer %s: %w", b.referrer.Digest, err)
+		}
+		out = append(out, Found{Data: data, StoredAt: b.referrer.Digest.String(), Layout: evidence.LayoutReferrer})
 	}
 	return out, nil
 }

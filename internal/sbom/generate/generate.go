@@ -37,6 +37,9 @@ type Options struct {
 	Created time.Time
 	// Parallelism bounds syft's cataloguing workers (0: syft's default).
 	Parallelism int
+	// MaxLayerBytes and MaxImageBytes bound what an image's layers unpack
+	// to (0: DefaultMaxLayerBytes, DefaultMaxImageBytes).
+	MaxLayerBytes, MaxImageBytes int64
 }
 
 // Result is a catalogued artifact, ready to encode.
@@ -69,7 +72,7 @@ func Generate(ctx context.Context, a *oci.Artifact, opts Options) (*Result, erro
 		err     error
 	)
 	if a.Source.IsImage() {
-		src, cleanup, err = res.imageSource(ctx, a, opts.Platform)
+		src, cleanup, err = res.imageSource(ctx, a, opts)
 	} else {
 		src, cleanup, err = localSource(a)
 	}
@@ -90,8 +93,8 @@ func Generate(ctx context.Context, a *oci.Artifact, opts Options) (*Result, erro
 	return res, nil
 }
 
-func (res *Result) imageSource(ctx context.Context, a *oci.Artifact, platform *v1.Platform) (source.Source, func(), error) {
-	img, subject, err := a.Image(ctx, platform)
+func (res *Result) imageSource(ctx context.Context, a *oci.Artifact, opts Options) (source.Source, func(), error) {
+	img, subject, err := a.Image(ctx, opts.Platform)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -124,7 +127,7 @@ func (res *Result) imageSource(ctx context.Context, a *oci.Artifact, platform *v
 			meta = append(meta, image.WithTags(subject.Repository+":"+a.Tag))
 		}
 	}
-	simg := image.New(img, tmp, cacheDir, meta...)
+	simg := image.New(bounded(img, opts.MaxLayerBytes, opts.MaxImageBytes), tmp, cacheDir, meta...)
 	// The squashed scope needs only the image's squash up front, so lower
 	// layers' squashes are built lazily, as syft's own image provider does.
 	if err := simg.Read(image.WithLazyLayerSquashes(ctx)); err != nil {

@@ -1,8 +1,14 @@
 package generate
 
 import (
+	"archive/tar"
 	"bytes"
 	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -11,7 +17,9 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	spdxjson "github.com/spdx/tools-golang/json"
 	"github.com/spdx/tools-golang/spdxlib"
 
@@ -175,5 +183,85 @@ func TestImageWithoutPlatform(t *testing.T) {
 	r := generateSample(t, "oci-layout:"+dir, nil)
 	if r.Platform != "" || r.Subject.Digest == "" {
 		t.Errorf("platform %q, subject %v", r.Platform, r.Subject)
+	}
+}
+
+// zerosLayer is a layer holding one file of size zero bytes: a few
+// kilobytes compressed.
+func zerosLayer(t *testing.T, name string, size int64) v1.Layer {
+	t.Helper()
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: size, Typeflag: tar.TypeReg}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.CopyN(tw, zeros{}, size); err != nil {
+		t.Fatal(err)
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	data := buf.Bytes()
+	layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	return layer
+}
+
+type zeros struct{}
+
+func (zeros) Read(p []byte) (int, error) { clear(p); return len(p), nil }
+
+// A layer (or an image) that unpacks to more than cataloguing takes — a
+// gzip of zeros — fails with a clear error and leaves nothing on disk.
+func TestUnpackingIsBounded(t *testing.T) {
+	for name, c := range map[string]struct {
+		sizes              []int64
+		maxLayer, maxImage int64
+		want               string
+	}{
+		"a layer":  {sizes: []int64{48 << 20}, maxLayer: 16 << 20, maxImage: 64 << 20, want: "more than the 16 MiB a layer may have"},
+		"an image": {sizes: []int64{12 << 20, 12 << 20}, maxLayer: 16 << 20, maxImage: 16 << 20, want: "more than the 16 MiB an image may have"},
+		"within":   {sizes: []int64{4 << 20, 4 << 20}, maxLayer: 16 << 20, maxImage: 16 << 20},
+	} {
+		t.Run(name, func(t *testing.T) {
+			tmp := t.TempDir()
+			t.Setenv("TMPDIR", tmp)
+			img := empty.Image
+			for i, size := range c.sizes {
+				var err error
+				if img, err = mutate.AppendLayers(img, zerosLayer(t, fmt.Sprintf("zeros-%d", i), size)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			dir := filepath.Join(t.TempDir(), "layout")
+			p, err := layout.Write(dir, empty.Index)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := p.AppendImage(img); err != nil {
+				t.Fatal(err)
+			}
+			src, _ := oci.ParseSource("oci-layout:" + dir)
+			a, err := oci.Resolve(context.Background(), src, oci.RegistryOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = Generate(context.Background(), a, Options{MaxLayerBytes: c.maxLayer, MaxImageBytes: c.maxImage})
+			if c.want == "" {
+				if err != nil {
+					t.Errorf("within the bounds: %v", err)
+				}
+				return
+			}
+			var tooLarge *ErrTooLarge
+			if !errors.As(err, &tooLarge) || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("want %q, got %v", c.want, err)
+			}
+			if left, _ := os.ReadDir(tmp); len(left) != 0 {
+				t.Errorf("left behind in the temporary directory: %v", left)
+			}
+		})
 	}
 }
