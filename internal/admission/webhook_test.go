@@ -284,7 +284,7 @@ func TestRegistryDownFailsClosed(t *testing.T) {
 	if !out.Response.Allowed || len(out.Response.Warnings) != 1 || !strings.Contains(out.Response.Warnings[0], "WITHOUT verification") {
 		t.Errorf("fail open: %+v", out.Response)
 	}
-	if recorded, err := st.Admissions(ctx, time.Time{}, store.AdmissionFailedOpen, 0); err != nil || len(recorded) != 1 || recorded[0].Image != gone || recorded[0].Subject.Digest != "" {
+	if recorded, err := st.Admissions(ctx, time.Time{}, store.AdmissionFailedOpen, 0, nil); err != nil || len(recorded) != 1 || recorded[0].Image != gone || recorded[0].Subject.Digest != "" {
 		t.Errorf("recorded: %+v %v", recorded, err)
 	}
 	// failing open covers outages only: a reference that does not parse,

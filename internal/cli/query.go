@@ -268,7 +268,7 @@ func (a *app) queryCommand() *cobra.Command {
 			default:
 				return nil, 0, nil, usageError("--outcome %q: want allowed, denied, audited, waived or failed-open", outcome)
 			}
-			list, err := st.Admissions(cmd.Context(), from, outcome, limit)
+			list, err := st.Admissions(cmd.Context(), from, outcome, limit, nil)
 			return list, len(list), func() {
 				t := newTable(a.stdout)
 				fmt.Fprintln(t, "AT\tOUTCOME\tNAMESPACE\tWORKLOAD\tUSER\tIMAGE\tDIGEST\tREASON")

@@ -76,3 +76,18 @@ func CanonicalRepository(repository string) string {
 	}
 	return host + "/" + path
 }
+
+// ImageRepository is the canonical repository an image reference names,
+// read as a container runtime reads it: without its tag or digest, on
+// Docker Hub when it names no registry host ("busybox:1" is
+// index.docker.io/library/busybox).
+func ImageRepository(image string) string {
+	name, _, _ := strings.Cut(image, "@")
+	if i := strings.LastIndex(name, ":"); i > strings.LastIndex(name, "/") {
+		name = name[:i]
+	}
+	if first, _, ok := strings.Cut(name, "/"); !ok || !LooksLikeHost(first) {
+		name = DockerHub + "/" + name
+	}
+	return CanonicalRepository(name)
+}

@@ -55,3 +55,22 @@ func FuzzCanonicalRepository(f *testing.F) {
 		}
 	})
 }
+
+// An image reference names its repository as a container runtime reads
+// it: a port is not a tag, Docker Hub is the default, spellings agree.
+func TestImageRepository(t *testing.T) {
+	for image, want := range map[string]string{
+		"127.0.0.1:5000/team/app:v1":              "127.0.0.1:5000/team/app",
+		"localhost:5000/team/app@sha256:abc":      "127.0.0.1:5000/team/app",
+		"REGISTRY.EXAMPLE:443/team/app:v1@sha256": "registry.example/team/app",
+		"busybox":                   "index.docker.io/library/busybox",
+		"busybox:1.36":              "index.docker.io/library/busybox",
+		"docker.io/acme/app:v2":     "index.docker.io/acme/app",
+		"acme/app":                  "index.docker.io/acme/app",
+		"registry.example/team/app": "registry.example/team/app",
+	} {
+		if got := ImageRepository(image); got != want {
+			t.Errorf("ImageRepository(%q) = %q, want %q", image, got, want)
+		}
+	}
+}

@@ -54,8 +54,8 @@ func (s *timedStore) SeenDeployed(ctx context.Context, subject evidence.Subject,
 func (s *timedStore) Admitted(ctx context.Context, admissions []store.Admission) error {
 	return timedErr(s, "admitted", func() error { return s.st.Admitted(ctx, admissions) })
 }
-func (s *timedStore) Admissions(ctx context.Context, since time.Time, outcome string, limit int) ([]store.Admission, error) {
-	return timed(s, "admissions", func() ([]store.Admission, error) { return s.st.Admissions(ctx, since, outcome, limit) })
+func (s *timedStore) Admissions(ctx context.Context, since time.Time, outcome string, limit int, scope store.Scope) ([]store.Admission, error) {
+	return timed(s, "admissions", func() ([]store.Admission, error) { return s.st.Admissions(ctx, since, outcome, limit, scope) })
 }
 func (s *timedStore) Dossier(ctx context.Context, subject evidence.Subject) (*store.Dossier, error) {
 	return timed(s, "dossier", func() (*store.Dossier, error) { return s.st.Dossier(ctx, subject) })
@@ -71,8 +71,8 @@ func (s *timedStore) Rescanned(ctx context.Context, at, databaseVersion time.Tim
 		return s.st.Rescanned(ctx, at, databaseVersion, changed, results, state)
 	})
 }
-func (s *timedStore) Trend(ctx context.Context, from time.Time, days int) ([]store.Day, error) {
-	return timed(s, "trend", func() ([]store.Day, error) { return s.st.Trend(ctx, from, days) })
+func (s *timedStore) Trend(ctx context.Context, from time.Time, days int, scope store.Scope) ([]store.Day, error) {
+	return timed(s, "trend", func() ([]store.Day, error) { return s.st.Trend(ctx, from, days, scope) })
 }
 func (s *timedStore) Exceptions(ctx context.Context) ([]evidence.Exception, error) {
 	return timed(s, "exceptions", func() ([]evidence.Exception, error) { return s.st.Exceptions(ctx) })

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"strings"
 	"time"
 
 	"github.com/dossier-dev/dossier/internal/evidence"
@@ -152,15 +153,46 @@ func (s *sqlStore) Dossier(ctx context.Context, subject evidence.Subject) (*Doss
 // dossierAdmissions bounds the admission decisions a dossier lists.
 const dossierAdmissions = 100
 
-func (s *sqlStore) Admissions(ctx context.Context, since time.Time, outcome string, limit int) ([]Admission, error) {
+func (s *sqlStore) Admissions(ctx context.Context, since time.Time, outcome string, limit int, scope Scope) ([]Admission, error) {
 	where, args := `a.at >= ?`, []any{micros(since)}
 	if outcome != "" {
 		where, args = where+` AND a.outcome = ?`, append(args, outcome)
+	}
+	if scope != nil {
+		// the repositories with decisions since then, as counted per day,
+		// that the scope sees
+		repositories, err := s.decidedRepositories(ctx, since, scope)
+		if err != nil || len(repositories) == 0 {
+			return []Admission{}, err
+		}
+		where += ` AND a.repository IN (?` + strings.Repeat(", ?", len(repositories)-1) + `)`
+		args = append(args, repositories...)
 	}
 	if limit <= 0 {
 		limit = 1<<31 - 1
 	}
 	return s.admissions(ctx, where, args, limit)
+}
+
+// decidedRepositories are the repositories in scope with admission
+// decisions from the day of since on.
+func (s *sqlStore) decidedRepositories(ctx context.Context, since time.Time, scope Scope) ([]any, error) {
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT DISTINCT repository FROM admission_repository_days WHERE day >= ?`), micros(since.UTC().Truncate(day)))
+	if err != nil {
+		return nil, err
+	}
+	var out []any
+	err = each(rows, func() error {
+		var repository string
+		if err := rows.Scan(&repository); err != nil {
+			return err
+		}
+		if scope(repository) {
+			out = append(out, repository)
+		}
+		return nil
+	})
+	return out, err
 }
 
 // admissions reads admission decisions, newest first.

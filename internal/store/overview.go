@@ -34,8 +34,9 @@ const day = 24 * time.Hour
 // dayMicros is a day in the store's time unit.
 var dayMicros = day.Microseconds()
 
-// Trend measures the UTC days days starting at from's, oldest first.
-func (s *sqlStore) Trend(ctx context.Context, from time.Time, days int) ([]Day, error) {
+// Trend measures the UTC days days starting at from's, oldest first, in
+// the repositories scope sees: the sums are made of their counts only.
+func (s *sqlStore) Trend(ctx context.Context, from time.Time, days int, scope Scope) ([]Day, error) {
 	if days < 1 || days > 366 {
 		return nil, fmt.Errorf("a trend spans 1 to 366 days, not %d", days)
 	}
@@ -45,16 +46,19 @@ func (s *sqlStore) Trend(ctx context.Context, from time.Time, days int) ([]Day, 
 		out[i] = Day{Start: from.Add(time.Duration(i) * day), Admissions: map[string]int{}, OpenFindings: map[string]int{}}
 	}
 	start, end := micros(from), micros(from.Add(time.Duration(days)*day))
-	rows, err := s.db.QueryContext(ctx, s.q(`SELECT day, outcome, decisions, pinned, signed FROM admission_days WHERE day >= ? AND day < ?`), start, end)
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT day, repository, outcome, decisions, pinned, signed FROM admission_repository_days WHERE day >= ? AND day < ?`), start, end)
 	if err != nil {
 		return nil, err
 	}
 	err = each(rows, func() error {
 		var at int64
-		var outcome string
+		var repository, outcome string
 		var n, pinned, signed int
-		if err := rows.Scan(&at, &outcome, &n, &pinned, &signed); err != nil {
+		if err := rows.Scan(&at, &repository, &outcome, &n, &pinned, &signed); err != nil {
 			return err
+		}
+		if !scope.sees(repository) {
+			return nil
 		}
 		d := &out[(at-start)/dayMicros]
 		d.Admissions[outcome] += n
@@ -68,11 +72,12 @@ func (s *sqlStore) Trend(ctx context.Context, from time.Time, days int) ([]Day, 
 	if err != nil {
 		return nil, err
 	}
-	return out, s.openFindings(ctx, out)
+	return out, s.openFindings(ctx, out, scope)
 }
 
-// countDays adds a batch of admissions to admission_days: a digest counts
-// as signed when a verified signature of it is recorded.
+// countDays adds a batch of admissions to admission_repository_days (per
+// day, repository and outcome): a digest counts as signed when a verified
+// signature of it is recorded.
 func (s *sqlStore) countDays(ctx context.Context, tx *sql.Tx, admissions []Admission, ids map[evidence.Subject]int64) error {
 	var subjectIDs []any
 	for _, id := range ids {
@@ -97,13 +102,13 @@ func (s *sqlStore) countDays(ctx context.Context, tx *sql.Tx, admissions []Admis
 		}
 	}
 	type key struct {
-		day     int64
-		outcome string
+		day                 int64
+		repository, outcome string
 	}
 	counts := map[key]*[3]int{}
 	var keys []key
 	for _, a := range admissions {
-		k := key{micros(a.At.UTC().Truncate(day)), a.Outcome}
+		k := key{micros(a.At.UTC().Truncate(day)), a.Repository(), a.Outcome}
 		c, ok := counts[k]
 		if !ok {
 			c = &[3]int{}
@@ -121,46 +126,57 @@ func (s *sqlStore) countDays(ctx context.Context, tx *sql.Tx, admissions []Admis
 	rows := make([][]any, len(keys))
 	for i, k := range keys {
 		c := counts[k]
-		rows[i] = []any{k.day, k.outcome, c[0], c[1], c[2]}
+		rows[i] = []any{k.day, k.repository, k.outcome, c[0], c[1], c[2]}
 	}
-	return inBatches(rows, 5, func(_ [][]any, values string, args []any) error {
-		_, err := tx.ExecContext(ctx, s.q(`INSERT INTO admission_days (day, outcome, decisions, pinned, signed) VALUES `+values+`
-			ON CONFLICT (day, outcome) DO UPDATE SET decisions = admission_days.decisions + excluded.decisions,
-			pinned = admission_days.pinned + excluded.pinned, signed = admission_days.signed + excluded.signed`), args...)
+	return inBatches(rows, 6, func(_ [][]any, values string, args []any) error {
+		_, err := tx.ExecContext(ctx, s.q(`INSERT INTO admission_repository_days (day, repository, outcome, decisions, pinned, signed) VALUES `+values+`
+			ON CONFLICT (day, repository, outcome) DO UPDATE SET decisions = admission_repository_days.decisions + excluded.decisions,
+			pinned = admission_repository_days.pinned + excluded.pinned, signed = admission_repository_days.signed + excluded.signed`), args...)
 		return err
 	})
 }
 
-// openFindings counts, per day end, the findings open then: one pass over
-// the findings that overlap the span, summed per finding document (whose
+// openFindings counts, per day end, the findings open then in the
+// repositories scope sees: one pass over the findings that overlap the
+// span, summed per finding document and repository (a document's
 // severity is read once).
-func (s *sqlStore) openFindings(ctx context.Context, days []Day) error {
+func (s *sqlStore) openFindings(ctx context.Context, days []Day, scope Scope) error {
 	var sums []string
 	var args []any
 	for i := range days {
 		end := micros(days[i].Start.Add(day))
-		sums = append(sums, `SUM(CASE WHEN first_seen < ? AND (resolved_at IS NULL OR resolved_at >= ?) THEN 1 ELSE 0 END)`)
+		sums = append(sums, `SUM(CASE WHEN f.first_seen < ? AND (f.resolved_at IS NULL OR f.resolved_at >= ?) THEN 1 ELSE 0 END)`)
 		args = append(args, end, end)
 	}
 	first, last := micros(days[0].Start.Add(day)), micros(days[len(days)-1].Start.Add(day))
 	args = append(args, last, first)
-	rows, err := s.db.QueryContext(ctx, s.q(`SELECT document_id, `+strings.Join(sums, ", ")+` FROM subject_findings
-		WHERE first_seen < ? AND (resolved_at IS NULL OR resolved_at >= ?) GROUP BY document_id`), args...)
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT f.document_id, s.repository, `+strings.Join(sums, ", ")+` FROM subject_findings f JOIN subjects s ON s.id = f.subject_id
+		WHERE f.first_seen < ? AND (f.resolved_at IS NULL OR f.resolved_at >= ?) GROUP BY f.document_id, s.repository`), args...)
 	if err != nil {
 		return err
 	}
 	counts := map[int64][]int{}
 	err = each(rows, func() error {
 		var id int64
+		var repository string
 		n := make([]int, len(days))
-		dest := []any{&id}
+		dest := []any{&id, &repository}
 		for i := range n {
 			dest = append(dest, &n[i])
 		}
 		if err := rows.Scan(dest...); err != nil {
 			return err
 		}
-		counts[id] = n
+		if !scope.sees(repository) {
+			return nil
+		}
+		if sum, ok := counts[id]; ok {
+			for i := range sum {
+				sum[i] += n[i]
+			}
+		} else {
+			counts[id] = n
+		}
 		return nil
 	})
 	if err != nil || len(counts) == 0 {

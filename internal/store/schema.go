@@ -282,7 +282,69 @@ var migrations = []migration{{statements: []string{
 	// origin, so that a new value there revokes them too
 	`UPDATE registry_tokens SET origin = 'environment'
 		WHERE origin = '' AND description = 'from DOSSIER_ADMIN_TOKEN' AND role = 'admin' AND repositories = '**' AND parent_id IS NULL`,
-}}}
+}}, {statements: []string{
+	// admission decisions counted per day, repository and outcome, and
+	// each decision's repository (the digest's, else the image's as
+	// written), so that a reader scoped to some repositories gets totals
+	// and lists of those only
+	`ALTER TABLE admissions ADD COLUMN repository TEXT NOT NULL DEFAULT ''`,
+	`CREATE INDEX admissions_repository ON admissions (repository, at)`,
+	`CREATE TABLE admission_repository_days (
+		day BIGINT NOT NULL,
+		repository TEXT NOT NULL,
+		outcome TEXT NOT NULL,
+		decisions BIGINT NOT NULL,
+		pinned BIGINT NOT NULL,
+		signed BIGINT NOT NULL,
+		UNIQUE (day, repository, outcome))`,
+}, move: countAdmissionRepositoryDays}}
+
+// countAdmissionRepositoryDays names the repository of each admission
+// recorded before, fills admission_repository_days from them, in batches,
+// and drops the per-day counts it replaces.
+func countAdmissionRepositoryDays(ctx context.Context, s *sqlStore, tx *sql.Tx) error {
+	after := int64(0)
+	for {
+		rows, err := tx.QueryContext(ctx, s.q(`SELECT a.id, a.at, a.image, a.outcome, COALESCE(s.repository, ''), COALESCE(s.digest, ''), a.subject_id
+			FROM admissions a LEFT JOIN subjects s ON s.id = a.subject_id WHERE a.id > ? ORDER BY a.id LIMIT 5000`), after)
+		if err != nil {
+			return err
+		}
+		var batch []Admission
+		var batchIDs []int64
+		ids := map[evidence.Subject]int64{}
+		err = each(rows, func() error {
+			var a Admission
+			var at int64
+			var subject sql.NullInt64
+			if err := rows.Scan(&after, &at, &a.Image, &a.Outcome, &a.Subject.Repository, &a.Subject.Digest, &subject); err != nil {
+				return err
+			}
+			a.At = fromMicros(at)
+			if subject.Valid {
+				ids[a.Subject] = subject.Int64
+			}
+			batch, batchIDs = append(batch, a), append(batchIDs, after)
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		if len(batch) == 0 {
+			break
+		}
+		if err := s.countDays(ctx, tx, batch, ids); err != nil {
+			return err
+		}
+		for i, a := range batch {
+			if _, err := tx.ExecContext(ctx, s.q(`UPDATE admissions SET repository = ? WHERE id = ?`), a.Repository(), batchIDs[i]); err != nil {
+				return err
+			}
+		}
+	}
+	_, err := tx.ExecContext(ctx, `DROP TABLE admission_days`)
+	return err
+}
 
 // countAdmissionDays fills admission_days from the admissions recorded
 // before it existed.

@@ -313,6 +313,33 @@ func (s *sqlStore) place(ctx context.Context, n int, hit func(i int) (evidence.S
 
 // onlyDeployed narrows a condition to digests seen deployed when a page
 // asks for them.
+// inScope is the condition keeping a query to the subjects of the
+// repositories a page's scope sees, and its arguments; none says the
+// scope sees no stored repository at all.
+func (s *sqlStore) inScope(ctx context.Context, p Page, subjectID string) (cond string, args []any, none bool, err error) {
+	if p.Scope == nil {
+		return "", nil, false, nil
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT DISTINCT repository FROM subjects`)
+	if err != nil {
+		return "", nil, false, err
+	}
+	err = each(rows, func() error {
+		var repository string
+		if err := rows.Scan(&repository); err != nil {
+			return err
+		}
+		if p.Scope(repository) {
+			args = append(args, repository)
+		}
+		return nil
+	})
+	if err != nil || len(args) == 0 {
+		return "", nil, err == nil, err
+	}
+	return ` AND ` + subjectID + ` IN (SELECT id FROM subjects WHERE repository IN (?` + strings.Repeat(", ?", len(args)-1) + `))`, args, false, nil
+}
+
 func onlyDeployed(p Page, subjectID string) string {
 	if !p.Deployed {
 		return ""
@@ -451,10 +478,10 @@ func (s *sqlStore) admitted(ctx context.Context, tx *sql.Tx, admissions []Admiss
 		if id, ok := docIDs[hashes[i]]; ok {
 			decision = &id
 		}
-		rows[i] = []any{micros(a.At), subject, a.Image, a.Namespace, a.Workload, a.User, a.Outcome, a.Reason, decision}
+		rows[i] = []any{micros(a.At), subject, a.Image, a.Repository(), a.Namespace, a.Workload, a.User, a.Outcome, a.Reason, decision}
 	}
-	if err := inBatches(rows, 9, func(_ [][]any, values string, args []any) error {
-		_, err := tx.ExecContext(ctx, s.q(`INSERT INTO admissions (at, subject_id, image, namespace, workload, username, outcome, reason, decision_id) VALUES `+values), args...)
+	if err := inBatches(rows, 10, func(_ [][]any, values string, args []any) error {
+		_, err := tx.ExecContext(ctx, s.q(`INSERT INTO admissions (at, subject_id, image, repository, namespace, workload, username, outcome, reason, decision_id) VALUES `+values), args...)
 		return err
 	}); err != nil {
 		return fmt.Errorf("admissions: %w", err)
@@ -540,10 +567,15 @@ func (s *sqlStore) Components(ctx context.Context, q ComponentQuery) (ComponentP
 	if err != nil || where == "" {
 		return page, err
 	}
+	scope, scopeArgs, none, err := s.inScope(ctx, q.Page, "c.subject_id")
+	if err != nil || none {
+		return page, err
+	}
 	// a hit is a package version in a digest; total and page come from
 	// the index alone, then only the page's rows are read
-	hits := `SELECT DISTINCT c.subject_id, c.purl_base, c.version FROM components c WHERE (` + where + `)` + onlyDeployed(q.Page, "c.subject_id")
-	if err := s.db.QueryRowContext(ctx, s.q(`SELECT count(*) FROM (`+hits+`) h`), args...).Scan(&page.Total); err != nil {
+	hits := `SELECT DISTINCT c.subject_id, c.purl_base, c.version FROM components c WHERE (` + where + `)` + onlyDeployed(q.Page, "c.subject_id") + scope
+	hitArgs := append(slices.Clip(args), scopeArgs...)
+	if err := s.db.QueryRowContext(ctx, s.q(`SELECT count(*) FROM (`+hits+`) h`), hitArgs...).Scan(&page.Total); err != nil {
 		return page, err
 	}
 	if page.Total == 0 || q.Page.Offset >= page.Total {
@@ -552,7 +584,7 @@ func (s *sqlStore) Components(ctx context.Context, q ComponentQuery) (ComponentP
 	// not a subquery: SQLite would sort every hit instead of walking the
 	// index backwards and stopping at the page's end
 	rows, err := s.db.QueryContext(ctx, s.q(hits+` ORDER BY c.subject_id DESC, c.purl_base DESC, c.version DESC LIMIT ? OFFSET ?`),
-		append(args, pageLimit(q.Page), q.Page.Offset)...)
+		append(hitArgs, pageLimit(q.Page), q.Page.Offset)...)
 	if err != nil {
 		return page, err
 	}
@@ -688,8 +720,13 @@ const openFindings = ` FROM finding_document_ids i JOIN subject_findings f ON f.
 
 func (s *sqlStore) Affected(ctx context.Context, advisory string, p Page) (FindingPage, error) {
 	page := FindingPage{Offset: p.Offset, Hits: []FindingHit{}}
-	open := openFindings + onlyDeployed(p, "f.subject_id")
-	if err := s.db.QueryRowContext(ctx, s.q(`SELECT count(*)`+open), advisory).Scan(&page.Total); err != nil {
+	scope, scopeArgs, none, err := s.inScope(ctx, p, "f.subject_id")
+	if err != nil || none {
+		return page, err
+	}
+	open := openFindings + onlyDeployed(p, "f.subject_id") + scope
+	openArgs := append([]any{advisory}, scopeArgs...)
+	if err := s.db.QueryRowContext(ctx, s.q(`SELECT count(*)`+open), openArgs...).Scan(&page.Total); err != nil {
 		return page, err
 	}
 	if page.Total == 0 || p.Offset >= page.Total {
@@ -700,7 +737,7 @@ func (s *sqlStore) Affected(ctx context.Context, advisory string, p Page) (Findi
 		FROM (SELECT f.subject_id, f.document_id`+open+` ORDER BY f.subject_id DESC, f.document_id DESC LIMIT ? OFFSET ?) p
 		JOIN subject_findings f ON f.subject_id = p.subject_id AND f.document_id = p.document_id
 		JOIN finding_documents d ON d.id = f.document_id JOIN subjects s ON s.id = f.subject_id
-		ORDER BY f.subject_id DESC, f.document_id DESC`), advisory, pageLimit(p), p.Offset)
+		ORDER BY f.subject_id DESC, f.document_id DESC`), append(openArgs, pageLimit(p), p.Offset)...)
 	if err != nil {
 		return page, err
 	}

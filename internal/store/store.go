@@ -78,7 +78,7 @@ type Store interface {
 	Admitted(ctx context.Context, admissions []Admission) error
 	// Admissions lists admission decisions made at or after since, newest
 	// first, at most limit (all when 0), of one outcome when given.
-	Admissions(ctx context.Context, since time.Time, outcome string, limit int) ([]Admission, error)
+	Admissions(ctx context.Context, since time.Time, outcome string, limit int, scope Scope) ([]Admission, error)
 	// Dossier is everything stored about one digest (nil when unknown).
 	Dossier(ctx context.Context, subject evidence.Subject) (*Dossier, error)
 	// AdvisoryState is the advisory fingerprints the last rescan saw.
@@ -92,7 +92,7 @@ type Store interface {
 	Rescanned(ctx context.Context, at time.Time, databaseVersion time.Time, changed []string, results []RescanResult, state map[string]AdvisoryFingerprint) ([]FindingHit, error)
 	// Trend measures days days from a time on, oldest first: admission
 	// outcomes, pinned and signed shares, open findings by severity.
-	Trend(ctx context.Context, from time.Time, days int) ([]Day, error)
+	Trend(ctx context.Context, from time.Time, days int, scope Scope) ([]Day, error)
 	// Exceptions lists every stored exception, soonest expiry first.
 	Exceptions(ctx context.Context) ([]evidence.Exception, error)
 	RegistryState
@@ -123,6 +123,9 @@ type RescanResult struct {
 type Page struct {
 	Offset, Limit int
 	Deployed      bool
+	// Scope, when set, keeps to the repositories it sees: the total and
+	// the page are counted and chosen among those only.
+	Scope Scope
 }
 
 // ComponentQuery selects components by purl without version
@@ -271,6 +274,22 @@ type Admission struct {
 	// that the digest is marked deployed.
 	Deployed bool `json:"deployed"`
 }
+
+// Repository is the repository an admission decision is about: the
+// digest's when it was resolved, else the image's as written.
+func (a Admission) Repository() string {
+	if a.Subject.Repository != "" {
+		return a.Subject.Repository
+	}
+	return evidence.ImageRepository(a.Image)
+}
+
+// Scope is the repositories a reader may see (nil: every one). Questions
+// asked with one are answered from those repositories only: counts and
+// lists are made of what it sees, never of everything.
+type Scope func(repository string) bool
+
+func (s Scope) sees(repository string) bool { return s == nil || s(repository) }
 
 // Deployment is where a digest was seen deployed: a workload in a
 // namespace, first and last seen.

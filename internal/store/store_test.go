@@ -379,7 +379,7 @@ func TestSchemaVersions(t *testing.T) {
 				}
 			}
 			s := reopen(t, db, dir, url)
-			list, err := s.Admissions(ctx, time.Time{}, "", 0)
+			list, err := s.Admissions(ctx, time.Time{}, "", 0, nil)
 			if err != nil || len(list) != 4 {
 				t.Fatalf("version 9 admissions after migration: %+v %v", list, err)
 			}
@@ -416,7 +416,7 @@ func TestSchemaVersions(t *testing.T) {
 				}
 			}
 			s := reopen(t, db, dir, url)
-			days, err := s.Trend(ctx, t0, 1)
+			days, err := s.Trend(ctx, t0, 1, nil)
 			if err != nil || len(days) != 1 || days[0].Admitted != 2 || days[0].Pinned != 1 || days[0].Signed != 2 || days[0].Admissions[AdmissionDenied] != 1 {
 				t.Errorf("version 13 admissions after migration: %+v %v", days, err)
 			}
@@ -439,6 +439,33 @@ func TestSchemaVersions(t *testing.T) {
 				if tok, err := s.TokenByHash(ctx, hash); err != nil || tok == nil || tok.Origin != origin {
 					t.Errorf("token %s after migration: %+v %v (want origin %q)", hash, tok, err, origin)
 				}
+			}
+		})
+		t.Run(name+" version 16 admissions by repository", func(t *testing.T) {
+			db, d, dir, url := make(t)
+			if err := migrateWith(ctx, db, d, migrations[:16]); err != nil {
+				t.Fatal(err)
+			}
+			id := insertSubject(t, db, d, app1)
+			for i, a := range []struct {
+				subject any
+				image   string
+			}{{id, app1.String()}, {nil, "Registry.Example:443/team/other:v1"}, {nil, "registry.example/team/other@sha256:" + strings.Repeat("e", 64)}} {
+				if _, err := db.Exec(d.placeholders(`INSERT INTO admissions (at, subject_id, image, namespace, workload, username, outcome, reason) VALUES (?, ?, ?, 'prod', 'Pod/p', 'u', ?, '')`),
+					micros(t0.Add(time.Duration(i)*time.Minute)), a.subject, a.image, AdmissionDenied); err != nil {
+					t.Fatal(err)
+				}
+			}
+			s := reopen(t, db, dir, url)
+			onlyOther := Scope(func(r string) bool { return r == other.Repository })
+			if list, err := s.Admissions(ctx, t0, AdmissionDenied, 0, onlyOther); err != nil || len(list) != 2 {
+				t.Errorf("team/other's denials after migration: %+v %v", list, err)
+			}
+			if days, err := s.Trend(ctx, t0, 1, onlyOther); err != nil || days[0].Admissions[AdmissionDenied] != 2 {
+				t.Errorf("team/other's trend after migration: %+v %v", days, err)
+			}
+			if days, err := s.Trend(ctx, t0, 1, nil); err != nil || days[0].Admissions[AdmissionDenied] != 3 {
+				t.Errorf("the trend after migration: %+v %v", days, err)
 			}
 		})
 		t.Run(name+" version 1", func(t *testing.T) {
@@ -699,11 +726,11 @@ func TestAdmitted(t *testing.T) {
 			if err != nil || d == nil || len(d.Admissions) != 1 || d.Admissions[0].Reason == "" || len(d.Deployments) != 0 {
 				t.Errorf("denied digest: %+v %v", d, err)
 			}
-			denied, err := s.Admissions(ctx, t0.Add(time.Second), AdmissionDenied, 0)
+			denied, err := s.Admissions(ctx, t0.Add(time.Second), AdmissionDenied, 0, nil)
 			if err != nil || len(denied) != 2 || denied[1].Subject.Digest != "" && denied[0].Subject.Digest != "" {
 				t.Errorf("denials since: %+v %v", denied, err)
 			}
-			if all, err := s.Admissions(ctx, time.Time{}, "", 1); err != nil || len(all) != 1 {
+			if all, err := s.Admissions(ctx, time.Time{}, "", 1, nil); err != nil || len(all) != 1 {
 				t.Errorf("the latest admission: %+v %v", all, err)
 			}
 			for _, bad := range []Admission{{Image: "x", Outcome: AdmissionAllowed}, {At: t0, Image: "x", Outcome: AdmissionAllowed, Subject: evidence.Subject{Repository: "r", Digest: "latest"}}} {
@@ -760,6 +787,69 @@ func TestScanMarker(t *testing.T) {
 	}
 }
 
+// Questions asked with a scope are answered from its repositories only:
+// the trend's counts and findings, and the latest decisions — those about
+// unresolved images included, by the repository they name.
+func TestScopedQuestions(t *testing.T) {
+	ctx := context.Background()
+	day0 := t0.Truncate(24 * time.Hour)
+	onlyOther := Scope(func(repository string) bool { return repository == other.Repository })
+	for name, open := range backends(t) {
+		t.Run(name, func(t *testing.T) {
+			s, _, _ := open(t)
+			critical := lodashFinding()
+			critical.Severity.Rating = evidence.SeverityCritical
+			if err := s.Record(ctx, fullRecord(app1, t0), Record{Subject: other, At: t0, Findings: &Scan{Findings: []evidence.Finding{critical}, DatabaseVersion: t0}}); err != nil {
+				t.Fatal(err)
+			}
+			err := s.Admitted(ctx, []Admission{
+				{At: t0, Image: app1.String(), Subject: app1, Namespace: "prod", Workload: "Pod/a", Outcome: AdmissionAllowed, Deployed: true},
+				{At: t0.Add(time.Minute), Image: app1.String(), Subject: app1, Namespace: "prod", Workload: "Pod/b", Outcome: AdmissionDenied},
+				{At: t0.Add(2 * time.Minute), Image: other.String(), Subject: other, Namespace: "prod", Workload: "Pod/c", Outcome: AdmissionAllowed, Deployed: true},
+				{At: t0.Add(3 * time.Minute), Image: "REGISTRY.EXAMPLE/team/other:v1", Namespace: "prod", Workload: "Pod/d", Outcome: AdmissionDenied, Reason: "unresolved"},
+				{At: t0.Add(4 * time.Minute), Image: app1.Repository + ":v1", Namespace: "prod", Workload: "Pod/e", Outcome: AdmissionDenied, Reason: "unresolved"},
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			days, err := s.Trend(ctx, day0, 1, onlyOther)
+			want := []Day{{Start: day0, Admissions: map[string]int{AdmissionAllowed: 1, AdmissionDenied: 1}, Admitted: 1, Pinned: 1, OpenFindings: map[string]int{"critical": 1}}}
+			if err != nil || !reflect.DeepEqual(days, want) {
+				t.Errorf("scoped trend:\n got %+v\nwant %+v (%v)", days, want, err)
+			}
+			all, err := s.Trend(ctx, day0, 1, nil)
+			if err != nil || all[0].Admissions[AdmissionDenied] != 3 || all[0].Admitted != 2 || all[0].OpenFindings["high"] != 1 {
+				t.Errorf("unscoped trend: %+v %v", all, err)
+			}
+			denials, err := s.Admissions(ctx, t0, AdmissionDenied, 10, onlyOther)
+			if err != nil || len(denials) != 1 || denials[0].Workload != "Pod/d" {
+				t.Errorf("scoped denials: %+v %v", denials, err)
+			}
+			latest, err := s.Admissions(ctx, t0, "", 1, onlyOther)
+			if err != nil || len(latest) != 1 || latest[0].Workload != "Pod/d" {
+				t.Errorf("the latest scoped decision: %+v %v", latest, err)
+			}
+			// searches count and page within the scope
+			if all, err := s.Affected(ctx, critical.ID, Page{}); err != nil || all.Total != 2 {
+				t.Errorf("affected: %+v %v", all, err)
+			}
+			if scoped, err := s.Affected(ctx, critical.ID, Page{Scope: onlyOther}); err != nil || scoped.Total != 1 || len(scoped.Hits) != 1 || scoped.Hits[0].Subject != other {
+				t.Errorf("scoped affected: %+v %v", scoped, err)
+			}
+			if all, err := s.Components(ctx, ComponentQuery{What: "pkg:npm/lodash"}); err != nil || all.Total != 1 {
+				t.Errorf("components: %+v %v", all, err)
+			}
+			if scoped, err := s.Components(ctx, ComponentQuery{What: "pkg:npm/lodash", Page: Page{Scope: onlyOther}}); err != nil || scoped.Total != 0 || len(scoped.Hits) != 0 {
+				t.Errorf("scoped components: %+v %v", scoped, err)
+			}
+			nothing := Scope(func(string) bool { return false })
+			if none, err := s.Affected(ctx, critical.ID, Page{Scope: nothing}); err != nil || none.Total != 0 || len(none.Hits) != 0 {
+				t.Errorf("affected within a scope of nothing: %+v %v", none, err)
+			}
+		})
+	}
+}
+
 // The overview's figures per day: admission outcomes with the pinned and
 // signed shares of what was admitted, and findings open at each day's
 // end by severity — opened, resolved and suppressed on different days.
@@ -791,7 +881,7 @@ func TestTrend(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			days, err := s.Trend(ctx, day0, 3)
+			days, err := s.Trend(ctx, day0, 3, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -803,7 +893,7 @@ func TestTrend(t *testing.T) {
 			if !reflect.DeepEqual(days, want) {
 				t.Errorf("trend:\n got %+v\nwant %+v", days, want)
 			}
-			if _, err := s.Trend(ctx, day0, 0); err == nil {
+			if _, err := s.Trend(ctx, day0, 0, nil); err == nil {
 				t.Error("a trend of no days was measured")
 			}
 			exceptions, err := s.Exceptions(ctx)

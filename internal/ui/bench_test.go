@@ -75,21 +75,31 @@ func BenchmarkPages(b *testing.B) {
 	if _, err := st.CreateToken(ctx, hash, store.Token{Repositories: "**", Role: store.RoleAdmin, CreatedAt: now}); err != nil {
 		b.Fatal(err)
 	}
+	// a team's reader: one repository of the 20, its own counts
+	scoped, scopedHash, err := tokens.New()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := st.CreateToken(ctx, scopedHash, store.Token{Repositories: "registry.example/team1/**", Role: store.RolePull, CreatedAt: now}); err != nil {
+		b.Fatal(err)
+	}
 	u, err := New(Options{Store: st, Auth: tokens.NewAuthenticator(st, time.Now), Now: func() time.Time { return now }})
 	if err != nil {
 		b.Fatal(err)
 	}
-	for _, page := range []struct{ name, path string }{
-		{"overview", "/ui/"},
-		{"artifact", "/ui/artifact?ref=" + url.QueryEscape(subjects[7].String())},
-		{"search by purl", "/ui/search?q=" + url.QueryEscape("pkg:npm/lodash")},
-		{"search by advisory", "/ui/search?q=GHSA-35jh-r3h4-6jhm"},
-		{"exceptions", "/ui/exceptions"},
+	for _, page := range []struct{ name, path, token string }{
+		{"overview", "/ui/", secret},
+		{"artifact", "/ui/artifact?ref=" + url.QueryEscape(subjects[7].String()), secret},
+		{"search by purl", "/ui/search?q=" + url.QueryEscape("pkg:npm/lodash"), secret},
+		{"search by advisory", "/ui/search?q=GHSA-35jh-r3h4-6jhm", secret},
+		{"exceptions", "/ui/exceptions", secret},
+		{"overview scoped", "/ui/", scoped},
+		{"search by advisory scoped", "/ui/search?q=GHSA-35jh-r3h4-6jhm", scoped},
 	} {
 		b.Run(page.name, func(b *testing.B) {
 			for b.Loop() {
 				req := httptest.NewRequest(http.MethodGet, page.path, nil)
-				req.Header.Set("Authorization", "Bearer "+secret)
+				req.Header.Set("Authorization", "Bearer "+page.token)
 				rec := httptest.NewRecorder()
 				u.ServeHTTP(rec, req)
 				if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), "</html>") {

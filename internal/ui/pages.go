@@ -26,8 +26,9 @@ var severities = []string{evidence.SeverityCritical, evidence.SeverityHigh, evid
 
 type overviewPage struct {
 	Days int
-	// Totals says whether the viewer sees the store-wide totals and charts.
-	Totals                    bool
+	// Scoped says the totals and charts count only the repositories the
+	// viewer's token reaches.
+	Scoped                    bool
 	Admitted, Denied, Waived  int
 	PinnedShare, SignedShare  string
 	OpenFindings              []count
@@ -44,16 +45,14 @@ type count struct {
 func (u *UI) overview(w http.ResponseWriter, req *http.Request, v *viewer) {
 	now := u.o.Now().UTC()
 	from := now.Truncate(day).Add(-time.Duration(u.o.Days-1) * day)
-	// the totals and charts are store-wide sums: shown only to whoever may
-	// see every repository, never to a token scoped to some
-	p := overviewPage{Days: u.o.Days, Totals: v.SeesEverything()}
-	var days []store.Day
-	if p.Totals {
-		var err error
-		if days, err = u.o.Store.Trend(req.Context(), from, u.o.Days); err != nil {
-			u.storeFailed(w, req, v, err)
-			return
-		}
+	// the totals, charts and denials are made of what the viewer sees,
+	// never of everything then hidden
+	p := overviewPage{Days: u.o.Days, Scoped: !v.SeesEverything()}
+	scope := v.scope()
+	days, err := u.o.Store.Trend(req.Context(), from, u.o.Days, scope)
+	if err != nil {
+		u.storeFailed(w, req, v, err)
+		return
 	}
 	var pinned, signed int
 	starts := make([]time.Time, len(days))
@@ -87,21 +86,13 @@ func (u *UI) overview(w http.ResponseWriter, req *http.Request, v *viewer) {
 			}
 		}
 	}
-	if p.Totals {
-		p.Admissions = stackedBars("Admission decisions per day", starts, seriesOf(outcomes, admissions))
-		p.Shares = percentLines("Share of admitted images written by digest and signed, per day", starts,
-			[]series{{Name: "pinned", Values: pinnedShare}, {Name: "signed", Values: signedShare}})
-		p.Trend = stackedBars("Open findings by severity at each day's end", starts, seriesOf(severities, findings))
-	}
-	denials, err := u.o.Store.Admissions(req.Context(), from, store.AdmissionDenied, 200)
-	if err != nil {
+	p.Admissions = stackedBars("Admission decisions per day", starts, seriesOf(outcomes, admissions))
+	p.Shares = percentLines("Share of admitted images written by digest and signed, per day", starts,
+		[]series{{Name: "pinned", Values: pinnedShare}, {Name: "signed", Values: signedShare}})
+	p.Trend = stackedBars("Open findings by severity at each day's end", starts, seriesOf(severities, findings))
+	if p.Denials, err = u.o.Store.Admissions(req.Context(), from, store.AdmissionDenied, 10, scope); err != nil {
 		u.storeFailed(w, req, v, err)
 		return
-	}
-	for _, d := range denials {
-		if len(p.Denials) < 10 && v.Sees(repositoryOf(d)) {
-			p.Denials = append(p.Denials, d)
-		}
 	}
 	exceptions, err := u.allExceptions(req, v)
 	if err != nil {
@@ -114,15 +105,6 @@ func (u *UI) overview(w http.ResponseWriter, req *http.Request, v *viewer) {
 		}
 	}
 	u.render(w, req, http.StatusOK, "overview", v, p)
-}
-
-// repositoryOf is the repository an admission is about: the digest's
-// when it was resolved, else the image as written.
-func repositoryOf(a store.Admission) string {
-	if a.Subject.Repository != "" {
-		return a.Subject.Repository
-	}
-	return strings.SplitN(strings.SplitN(a.Image, "@", 2)[0], ":", 2)[0]
 }
 
 func share(n, of int) string {
@@ -269,7 +251,7 @@ func (u *UI) search(w http.ResponseWriter, req *http.Request, v *viewer) {
 	}
 	var hits [2][]hit
 	for i, deployed := range []bool{true, false} {
-		page := store.Page{Limit: searchLimit, Deployed: deployed}
+		page := store.Page{Limit: searchLimit, Deployed: deployed, Scope: v.scope()}
 		if advisoryID.MatchString(q) {
 			p.Kind = "advisory"
 			found, err := u.o.Store.Affected(req.Context(), q, page)
@@ -305,14 +287,13 @@ func (u *UI) search(w http.ResponseWriter, req *http.Request, v *viewer) {
 		}
 	}
 	deployed := map[string]bool{}
+	// the store answered within the viewer's scope
 	for _, h := range hits[0] {
-		if v.Sees(h.Subject.Repository) {
-			p.Deployed = append(p.Deployed, h)
-			deployed[h.Subject.String()+" "+h.What] = true
-		}
+		p.Deployed = append(p.Deployed, h)
+		deployed[h.Subject.String()+" "+h.What] = true
 	}
 	for _, h := range hits[1] {
-		if v.Sees(h.Subject.Repository) && !deployed[h.Subject.String()+" "+h.What] {
+		if !deployed[h.Subject.String()+" "+h.What] {
 			p.Others = append(p.Others, h)
 		}
 	}

@@ -47,6 +47,8 @@ func finding(id string, c evidence.Component, rating string, score float64, fixe
 // seeded is what seed put in the store, counted as it was put there.
 type seeded struct {
 	admitted, pinned, signed, denied, waived int
+	// teamAdmitted and teamDenied count team/**'s decisions only
+	teamAdmitted, teamDenied int
 	// webToken reaches team/** only (pull); adminToken everything.
 	webToken, adminToken string
 }
@@ -129,11 +131,18 @@ func seed(t *testing.T, st store.Store) seeded {
 					"policy release rule signed-by-release-workflow: no signature by "+releaseFlow+"; fix: dossier sign "+legacy.String()+" --keyless, run by "+releaseFlow, false
 			}
 			admissions = append(admissions, a)
+			team := strings.HasPrefix(a.Subject.Repository, registryHost+"/team/")
 			if a.Outcome == store.AdmissionDenied {
 				s.denied++
+				if team {
+					s.teamDenied++
+				}
 				continue
 			}
 			s.admitted++
+			if team {
+				s.teamAdmitted++
+			}
 			if a.Outcome == store.AdmissionWaived {
 				s.waived++
 			}

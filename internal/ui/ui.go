@@ -262,6 +262,15 @@ func (v *viewer) Sees(repository string) bool {
 	return ok && v.registry != "" && host == v.registry && v.actor.Reaches(rest)
 }
 
+// scope is what the viewer sees, for the store's questions (nil: every
+// repository, which the store answers without looking).
+func (v *viewer) scope() store.Scope {
+	if v.SeesEverything() {
+		return nil
+	}
+	return v.Sees
+}
+
 // Admin reports whether the viewer sees the token list: an admin of every
 // repository, since a token's glob says nothing of the others'.
 func (v *viewer) Admin() bool {

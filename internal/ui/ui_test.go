@@ -238,8 +238,12 @@ func TestSearch(t *testing.T) {
 	}
 	// the reader of team/** does not learn of payments/api
 	_, body, _ = get(t, srv.URL, "/ui/search?q=xz-utils", s.webToken)
-	if strings.Contains(body, "payments/api") || !strings.Contains(body, "team/legacy") {
-		t.Errorf("a name search beyond the token's reach:\n%s", body)
+	if strings.Contains(body, "payments/api") || !strings.Contains(body, "team/legacy") || !strings.Contains(body, `<p id="result-count">1 components matching xz-utils`) {
+		t.Errorf("a name search beyond the token's reach (counted within it):\n%s", body)
+	}
+	_, body, _ = get(t, srv.URL, "/ui/search?q="+url.QueryEscape("CVE-2025-31115"), s.webToken)
+	if strings.Contains(body, "payments/api") || !strings.Contains(body, `<p id="result-count">1 open findings of CVE-2025-31115`) {
+		t.Errorf("an advisory search beyond the token's reach (counted within it):\n%s", body)
 	}
 	_, body, _ = get(t, srv.URL, "/ui/search?q="+url.QueryEscape("lodash@<4.17.21"), s.adminToken)
 	if !strings.Contains(body, "team/web@sha256:a1a1") {
@@ -330,17 +334,29 @@ func TestScopes(t *testing.T) {
 	}
 }
 
-// The overview's totals and charts are store-wide sums: a token scoped to
-// some repositories does not learn the others' volume from them.
-func TestOverviewTotalsNeedEveryRepository(t *testing.T) {
+// The overview's totals and charts are made of what the token sees: a
+// token scoped to some repositories gets their counts, and learns nothing
+// of the others' volume.
+func TestOverviewCountsWhatTheTokenSees(t *testing.T) {
 	srv, s := startUI(t)
 	code, body, _ := get(t, srv.URL, "/ui/", s.adminToken)
-	if code != http.StatusOK || !strings.Contains(body, "images admitted") || !strings.Contains(body, "<svg") {
+	if code != http.StatusOK || !strings.Contains(body, fmt.Sprintf("<strong>%d</strong> images admitted", s.admitted)) || !strings.Contains(body, "<svg") {
 		t.Fatalf("an admin of every repository: %d, totals and charts missing", code)
 	}
+	if s.teamAdmitted == 0 || s.teamAdmitted == s.admitted || s.teamDenied == 0 {
+		t.Fatalf("the seed does not tell team/** from the rest: %+v", s)
+	}
 	code, body, _ = get(t, srv.URL, "/ui/", s.webToken)
-	if code != http.StatusOK || strings.Contains(body, "images admitted") || strings.Contains(body, "<svg") ||
-		!strings.Contains(body, "shown to tokens that reach all of them") {
-		t.Errorf("a team/** token: %d, store-wide totals shown", code)
+	for _, want := range []string{
+		fmt.Sprintf("<strong>%d</strong> images admitted", s.teamAdmitted),
+		fmt.Sprintf("<strong>%d</strong> denials", s.teamDenied),
+		"the repositories this token reaches", "<svg",
+	} {
+		if code != http.StatusOK || !strings.Contains(body, want) {
+			t.Errorf("a team/** token: %d, %q missing", code, want)
+		}
+	}
+	if strings.Contains(body, "payments/api") || strings.Contains(body, fmt.Sprintf("<strong>%d</strong> images admitted", s.admitted)) {
+		t.Errorf("a team/** token sees payments' decisions or the store-wide total")
 	}
 }
