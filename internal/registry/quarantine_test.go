@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -170,4 +171,60 @@ func indent(text, prefix string) string {
 		fmt.Fprintf(&b, "%s%s\n", prefix, l)
 	}
 	return b.String()
+}
+
+// movingStore moves a tag, once, while the registry decides about the
+// digest the tag named: the race of a push between resolving a tag and
+// serving it.
+type movingStore struct {
+	store.Store
+	once sync.Once
+	move func()
+}
+
+func (m *movingStore) Jobs(ctx context.Context, repository, digest string, limit int) ([]store.Job, error) {
+	m.once.Do(m.move)
+	return m.Store.Jobs(ctx, repository, digest, limit)
+}
+
+// A tag pushed to another digest after the registry resolved and judged
+// it is not served in the judged digest's place: the pull gets the digest
+// that was judged.
+func TestTagMovedWhileJudged(t *testing.T) {
+	ctx := context.Background()
+	st, err := store.Open(ctx, t.TempDir(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	open, err := policy.CompileGlob("open/**")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rules := func() (*policy.Set, string) { return &policy.Set{}, "v1" }
+	l, host := testutil.Loopback(t)
+	s := &server{host: host, st: st}
+	judged, moved := randomImage(t), randomImage(t)
+	moving := &movingStore{Store: st}
+	moving.move = func() {
+		if err := remote.Write(s.ref(t, "open/app:v1"), moved, s.options(s.admin)...); err != nil {
+			t.Errorf("moving the tag: %v", err)
+		}
+	}
+	reg, err := New(ctx, Options{Name: host, RootDirectory: t.TempDir(), Store: moving, OnError: func(err error) { t.Errorf("registry: %v", err) },
+		Quarantine: []QuarantineRule{{Text: "open/**=release", Repositories: open, Rules: rules, PendingPullable: true}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	testutil.ServeOn(t, l, reg)
+	s.reg = reg
+	s.admin, s.pull = s.token(t, "**", store.RoleAdmin), s.token(t, "**", store.RolePull)
+	if err := remote.Write(s.ref(t, "open/app:v1"), judged, s.options(s.admin)...); err != nil {
+		t.Fatal(err)
+	}
+	resp := s.do(t, http.MethodGet, "/v2/open/app/manifests/v1", s.pull, nil, "")
+	resp.Body.Close()
+	if got, want := resp.Header.Get("Docker-Content-Digest"), digestOfImage(t, judged); resp.StatusCode != http.StatusOK || got != want {
+		t.Errorf("pull of a tag moved while judged: %d, digest %s, want the judged %s (moved: %s)", resp.StatusCode, got, want, digestOfImage(t, moved))
+	}
 }
