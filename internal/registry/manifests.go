@@ -32,16 +32,6 @@ func digestOf(content []byte, reference string) string {
 	return algorithm + ":" + hex.EncodeToString(h.Sum(nil))
 }
 
-// immutable returns the rule that binds a repository's tag, if one does.
-func (r *Registry) immutable(repository, tag string) *TagRule {
-	for i, rule := range r.rules {
-		if rule.Repositories.Match(repository) && rule.Tags.Match(tag) {
-			return &r.rules[i]
-		}
-	}
-	return nil
-}
-
 // currentDigest is the digest a tag points to now ("" when it does not
 // exist), asked of distribution.
 func (r *Registry) currentDigest(ctx context.Context, repository, tag string) (string, error) {
@@ -103,6 +93,14 @@ func (r *Registry) putManifest(w http.ResponseWriter, req *http.Request, rt rout
 	tag := ""
 	if !isDigest(rt.reference) {
 		tag = rt.reference
+	}
+	if reason, err := r.shrinksLegacyTag(ctx, rt.name, tag, body); err != nil {
+		writeError(w, http.StatusServiceUnavailable, "UNAVAILABLE", err.Error())
+		return
+	} else if reason != "" {
+		r.audit(ctx, store.RegistryEvent{Action: "push", Repository: r.repository(rt.name), Reference: tag, Digest: digest, Actor: actor.Name, Outcome: "refused", Reason: reason})
+		writeError(w, http.StatusForbidden, "DENIED", reason)
+		return
 	}
 	claimed := false
 	if rule := r.immutable(rt.name, tag); tag != "" && rule != nil {
@@ -184,13 +182,13 @@ func (r *Registry) deleteManifest(w http.ResponseWriter, req *http.Request, rt r
 			return
 		}
 	} else {
-		tags, err := r.immutableTagsOf(ctx, rt.name, rt.reference)
+		protected, err := r.protectedContent(ctx, rt.name)
 		if err != nil {
 			writeError(w, http.StatusServiceUnavailable, "UNAVAILABLE", err.Error())
 			return
 		}
-		if len(tags) > 0 {
-			refuse(fmt.Sprintf("%s@%s is what immutable tags %s point to: deleting it would untag them", rt.name, rt.reference, strings.Join(tags, ", ")))
+		if why, ok := protected[rt.reference]; ok {
+			refuse(fmt.Sprintf("%s@%s is %s: deleting it would break what the tag names", rt.name, rt.reference, why))
 			return
 		}
 	}
@@ -204,41 +202,6 @@ func (r *Registry) deleteManifest(w http.ResponseWriter, req *http.Request, rt r
 	if status.status == http.StatusAccepted {
 		r.audit(ctx, store.RegistryEvent{Action: "delete", Repository: r.repository(rt.name), Reference: rt.reference, Actor: actor.Name, Outcome: "deleted"})
 	}
-}
-
-// immutableTagsOf lists the tags of a repository an immutable rule binds
-// that point to digest now.
-func (r *Registry) immutableTagsOf(ctx context.Context, repository, digest string) ([]string, error) {
-	if len(r.rules) == 0 {
-		return nil, nil
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "/v2/"+repository+"/tags/list", nil)
-	if err != nil {
-		return nil, err
-	}
-	rec := &bodyRecorder{headRecorder: headRecorder{header: http.Header{}}}
-	r.app.ServeHTTP(rec, req)
-	if rec.status == http.StatusNotFound {
-		return nil, nil
-	}
-	tags, err := tagList(rec)
-	if err != nil {
-		return nil, fmt.Errorf("listing the tags of %s: %w", repository, err)
-	}
-	var out []string
-	for _, tag := range tags {
-		if r.immutable(repository, tag) == nil {
-			continue
-		}
-		d, err := r.currentDigest(ctx, repository, tag)
-		if err != nil {
-			return nil, err
-		}
-		if d == digest {
-			out = append(out, tag)
-		}
-	}
-	return out, nil
 }
 
 // tagList reads distribution's answer to a tags/list request.

@@ -289,6 +289,8 @@ func (r *Registry) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		r.putManifest(w, req, rt, actor)
 	case rt.kind == "manifests" && req.Method == http.MethodDelete:
 		r.deleteManifest(w, req, rt, actor)
+	case rt.kind == "blobs" && req.Method == http.MethodDelete:
+		r.deleteBlob(w, req, rt, actor)
 	default:
 		status := &statusRecorder{ResponseWriter: w}
 		r.app.ServeHTTP(status, req)

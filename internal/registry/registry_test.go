@@ -15,9 +15,11 @@ import (
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/static"
 
 	"github.com/dossier-dev/dossier/internal/attest"
 	"github.com/dossier-dev/dossier/internal/oci"
@@ -269,6 +271,75 @@ func (k staticKeychain) Resolve(authn.Resource) (authn.Authenticator, error) {
 
 // Immutable tags: pushed once, never moved, deleted or untagged; the
 // refusals are audited and every tag move recorded.
+// An immutable tag holds all it names in place: an index's platform
+// manifests, their configs and layers cannot be deleted, and cosign's
+// signature tag of a held digest can be added to, never shrunk.
+func TestImmutableTagsHoldWhatTheyName(t *testing.T) {
+	s := newServer(t, "team/**:v*")
+	index, err := random.Index(256, 2, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.WriteIndex(s.ref(t, "team/multi:v1"), index, s.options(s.admin)...); err != nil {
+		t.Fatal(err)
+	}
+	indexDigest, _ := index.Digest()
+	im, _ := index.IndexManifest()
+	child, err := index.Image(im.Manifests[1].Digest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	config, _ := child.ConfigName()
+	layers, _ := child.Layers()
+	layer, _ := layers[0].Digest()
+	for what, path := range map[string]string{
+		"a platform manifest": "/v2/team/multi/manifests/" + im.Manifests[1].Digest.String(),
+		"a platform's config": "/v2/team/multi/blobs/" + config.String(),
+		"a platform's layer":  "/v2/team/multi/blobs/" + layer.String(),
+	} {
+		resp := s.do(t, http.MethodDelete, path, s.admin, nil, "")
+		body, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != http.StatusForbidden || !strings.Contains(string(body), "held by immutable tag v1 (rule team/**:v*)") {
+			t.Errorf("deleting %s of an immutable tag's index: %d %s", what, resp.StatusCode, body)
+		}
+	}
+	// what no immutable tag holds is deleted as before
+	loose := randomImage(t)
+	if err := remote.Write(s.ref(t, "team/multi:scratch"), loose, s.options(s.admin)...); err != nil {
+		t.Fatal(err)
+	}
+	looseLayers, _ := loose.Layers()
+	looseLayer, _ := looseLayers[0].Digest()
+	if resp := s.do(t, http.MethodDelete, "/v2/team/multi/blobs/"+looseLayer.String(), s.admin, nil, ""); resp.StatusCode != http.StatusAccepted {
+		t.Errorf("deleting a blob no immutable tag holds: %d", resp.StatusCode)
+	}
+
+	// cosign's .sig tag of the held index: appended to, never shrunk
+	sigTag := "team/multi:sha256-" + indexDigest.Hex + ".sig"
+	signature := func(payloads ...string) v1.Image {
+		img := empty.Image
+		for _, p := range payloads {
+			img, err = mutate.Append(img, mutate.Addendum{Layer: static.NewLayer([]byte(p), "application/vnd.dev.cosign.simplesigning.v1+json"),
+				Annotations: map[string]string{"dev.cosignproject.cosign/signature": "c2ln"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		return img
+	}
+	if err := remote.Write(s.ref(t, sigTag), signature("first"), s.options(s.admin)...); err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Write(s.ref(t, sigTag), signature("first", "second"), s.options(s.admin)...); err != nil {
+		t.Errorf("appending a signature: %v", err)
+	}
+	for name, img := range map[string]v1.Image{"replacing the signatures": signature("forged"), "dropping one": signature("second")} {
+		if err := remote.Write(s.ref(t, sigTag), img, s.options(s.admin)...); err == nil || !strings.Contains(err.Error(), "can be added to, not removed") {
+			t.Errorf("%s of an immutable tag's index: %v", name, err)
+		}
+	}
+}
+
 func TestImmutableTags(t *testing.T) {
 	ctx := context.Background()
 	s := newServer(t, "team/**:v*")
@@ -294,7 +365,7 @@ func TestImmutableTags(t *testing.T) {
 	}
 	resp := s.do(t, http.MethodDelete, "/v2/team/app/manifests/"+digestOfImage(t, first), s.admin, nil, "")
 	body, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusForbidden || !strings.Contains(string(body), "would untag them") {
+	if resp.StatusCode != http.StatusForbidden || !strings.Contains(string(body), "is what immutable tag v1 (rule team/**:v*) points to") {
 		t.Errorf("deleting what an immutable tag points to: %d %s", resp.StatusCode, body)
 	}
 	if resp := s.do(t, http.MethodDelete, "/v2/team/app/manifests/latest", s.admin, nil, ""); resp.StatusCode != http.StatusAccepted {

@@ -3,6 +3,7 @@ package security
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -35,12 +36,17 @@ func (s *server) admit(t *testing.T, operation, image string) review {
 	body := fmt.Sprintf(`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u-1","operation":"CREATE",
 "kind":{"group":"","version":"v1","kind":"Pod"},"namespace":"prod","name":"web","object":{"metadata":{"name":"web","namespace":"prod"},
 "spec":{"containers":[{"name":"app","image":%q}]}}}}`, image)
-	code, out := s.request(t, http.MethodPost, "/admission/"+operation, "", "", []byte(body), "application/json")
+	resp, err := s.client.Post(s.scheme+"://"+s.webhook+"/admission/"+operation, "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	out, _ := io.ReadAll(resp.Body)
 	var answer struct {
 		Response review `json:"response"`
 	}
-	if code != http.StatusOK || json.Unmarshal([]byte(out), &answer) != nil {
-		t.Fatalf("%s of %s: %d %s", operation, image, code, out)
+	if resp.StatusCode != http.StatusOK || json.Unmarshal(out, &answer) != nil {
+		t.Fatalf("%s of %s: %d %s", operation, image, resp.StatusCode, out)
 	}
 	return answer.Response
 }

@@ -53,7 +53,8 @@ func TestMain(m *testing.M) {
 
 // server is a dossier serve process on 127.0.0.1.
 type server struct {
-	addr, data, admin string
+	// addr is the registry's listener, webhook the admission webhook's
+	addr, webhook, data, admin string
 	// scheme is http, or https with client trusting ca
 	scheme string
 	client *http.Client
@@ -75,8 +76,8 @@ func freeAddress(t *testing.T) string {
 // when not "", is a directory with ca.crt, tls.crt and tls.key.
 func startServe(t *testing.T, certs string, args ...string) *server {
 	t.Helper()
-	s := &server{addr: freeAddress(t), data: t.TempDir(), scheme: "http", client: &http.Client{Transport: http.DefaultTransport}}
-	args = append([]string{"serve", "--listen", s.addr, "--data-dir", s.data}, args...)
+	s := &server{addr: freeAddress(t), webhook: freeAddress(t), data: t.TempDir(), scheme: "http", client: &http.Client{Transport: http.DefaultTransport}}
+	args = append([]string{"serve", "--listen", s.addr, "--webhook-listen", s.webhook, "--data-dir", s.data}, args...)
 	if certs != "" {
 		args = append(args, "--tls-cert", filepath.Join(certs, "tls.crt"), "--tls-key", filepath.Join(certs, "tls.key"))
 		ca, err := os.ReadFile(filepath.Join(certs, "ca.crt"))
@@ -110,7 +111,7 @@ func startServe(t *testing.T, certs string, args ...string) *server {
 			s.mu.Lock()
 			s.lines = append(s.lines, scanner.Text())
 			s.mu.Unlock()
-			if !heard && strings.Contains(scanner.Text(), "listening on") {
+			if !heard && strings.Contains(scanner.Text(), "listening on") && strings.Contains(scanner.Text(), s.addr) {
 				heard = true
 				close(listening)
 			}
