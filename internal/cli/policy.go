@@ -13,9 +13,8 @@ import (
 	"github.com/dossier-dev/dossier/internal/collect"
 	"github.com/dossier-dev/dossier/internal/evidence"
 	"github.com/dossier-dev/dossier/internal/oci"
+	"github.com/dossier-dev/dossier/internal/pipeline"
 	"github.com/dossier-dev/dossier/internal/policy"
-	"github.com/dossier-dev/dossier/internal/sbom/generate"
-	"github.com/dossier-dev/dossier/internal/scan"
 	"github.com/dossier-dev/dossier/internal/vulndb"
 )
 
@@ -132,15 +131,7 @@ type localScanner struct {
 var _ collect.Scanner = localScanner{}
 
 func (s localScanner) Scan(ctx context.Context, art *oci.Artifact) (*evidence.VulnerabilityEvidence, error) {
-	doc, err := generate.Document(ctx, art, generate.Options{Platform: s.platform})
-	if err != nil {
-		return nil, err
-	}
-	r, err := scan.Scan(ctx, s.db, doc, scan.Config{Source: art.Source.Input, Exceptions: s.exceptions})
-	if err != nil {
-		return nil, err
-	}
-	return r.Evidence(), nil
+	return pipeline.ScanLocally(ctx, s.db, art, s.platform, s.exceptions)
 }
 
 var outcomeLabels = map[string]string{

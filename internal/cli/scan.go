@@ -12,8 +12,8 @@ import (
 	"github.com/dossier-dev/dossier/internal/buildinfo"
 	"github.com/dossier-dev/dossier/internal/evidence"
 	"github.com/dossier-dev/dossier/internal/oci"
+	"github.com/dossier-dev/dossier/internal/pipeline"
 	"github.com/dossier-dev/dossier/internal/policy"
-	"github.com/dossier-dev/dossier/internal/sbom/generate"
 	"github.com/dossier-dev/dossier/internal/scan"
 	"github.com/dossier-dev/dossier/internal/vulndb"
 )
@@ -138,7 +138,7 @@ func (a *app) runScan(cmd *cobra.Command, args []string, f scanFlags) error {
 		if art, err = a.resolveSource(ctx, args[0]); err != nil {
 			return err
 		}
-		if doc, err = generate.Document(ctx, art, generate.Options{Platform: platform}); err != nil {
+		if doc, err = pipeline.Catalogue(ctx, art, platform); err != nil {
 			return err
 		}
 		fmt.Fprintf(a.stderr, "scanning %s (%d components)\n", doc.Subject, len(doc.Components))

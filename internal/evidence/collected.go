@@ -44,3 +44,24 @@ const (
 
 // NeedAttestation names attestations of one predicate type.
 func NeedAttestation(predicateType string) string { return "attestation " + predicateType }
+
+// OwnEvidence keeps of ev's signatures and attestations those about its
+// subject's digest itself: what is attached to a platform manifest of an
+// index (recorded in the index's dossier, naming the digest it is about)
+// signs or attests that manifest, not the index a policy judges.
+func OwnEvidence(ev *Collected) *Collected {
+	own := *ev
+	own.Signatures = nil
+	for _, s := range ev.Signatures {
+		if s.Subject.Digest == ev.Subject.Digest {
+			own.Signatures = append(own.Signatures, s)
+		}
+	}
+	own.Attestations = nil
+	for _, a := range ev.Attestations {
+		if a.Subject.Digest == ev.Subject.Digest {
+			own.Attestations = append(own.Attestations, a)
+		}
+	}
+	return &own
+}

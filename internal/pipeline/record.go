@@ -15,7 +15,6 @@ import (
 	"github.com/dossier-dev/dossier/internal/evidence"
 	"github.com/dossier-dev/dossier/internal/oci"
 	"github.com/dossier-dev/dossier/internal/policy"
-	"github.com/dossier-dev/dossier/internal/sbom/generate"
 	"github.com/dossier-dev/dossier/internal/scan"
 	"github.com/dossier-dev/dossier/internal/sign"
 	"github.com/dossier-dev/dossier/internal/store"
@@ -78,7 +77,7 @@ func Record(ctx context.Context, st store.Store, art *oci.Artifact, opts RecordO
 	doc := opts.Document
 	if doc == nil {
 		var err error
-		if doc, err = generate.Document(ctx, art, generate.Options{Platform: opts.Platform}); err != nil {
+		if doc, err = Catalogue(ctx, art, opts.Platform); err != nil {
 			return nil, err
 		}
 	}
@@ -128,8 +127,10 @@ func Record(ctx context.Context, st store.Store, art *oci.Artifact, opts RecordO
 		out.Findings = len(rec.Findings.Findings)
 	}
 	if opts.Set != nil && len(opts.Set.Policies) > 0 {
-		ev := &evidence.Collected{Subject: art.Subject, Reference: opts.Reference, Signatures: rec.Signatures, Attestations: rec.Attestations,
-			Rejected: rec.Rejected, Vulnerabilities: vulns}
+		// judged on what is attached to the subject itself: a platform
+		// manifest's signature does not sign its index
+		ev := evidence.OwnEvidence(&evidence.Collected{Subject: art.Subject, Reference: opts.Reference, Signatures: rec.Signatures, Attestations: rec.Attestations,
+			Rejected: rec.Rejected, Vulnerabilities: vulns})
 		if vulns == nil {
 			ev.Unavailable = map[string]string{evidence.NeedVulnerabilities: "no local advisory database to scan with"}
 		}

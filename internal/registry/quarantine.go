@@ -167,7 +167,7 @@ func (r *Registry) decideQuarantine(ctx context.Context, rule *QuarantineRule, s
 	} else {
 		reference = ""
 	}
-	decision := policy.Evaluate(set, recordedEvidence(d, reference), now)
+	decision := policy.Evaluate(set, evidence.OwnEvidence(recordedEvidence(d, reference)), now)
 	if decision.Allowed {
 		return verdict{allowed: true}, nil
 	}

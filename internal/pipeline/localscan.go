@@ -1,0 +1,86 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"slices"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/dossier-dev/dossier/internal/evidence"
+	"github.com/dossier-dev/dossier/internal/oci"
+	"github.com/dossier-dev/dossier/internal/sbom/generate"
+	"github.com/dossier-dev/dossier/internal/scan"
+)
+
+// ScanLocally catalogues an artifact and scans it against the local
+// advisory database: a multi-platform index on every platform it holds
+// (Catalogue), or on platform alone when one is named.
+func ScanLocally(ctx context.Context, db scan.Database, art *oci.Artifact, platform *v1.Platform, exceptions []evidence.Exception) (*evidence.VulnerabilityEvidence, error) {
+	doc, err := Catalogue(ctx, art, platform)
+	if err != nil {
+		return nil, err
+	}
+	r, err := scan.Scan(ctx, db, doc, scan.Config{Source: art.Source.Input, Exceptions: exceptions})
+	if err != nil {
+		return nil, err
+	}
+	return r.Evidence(), nil
+}
+
+// Catalogue is the SBOM of an artifact. Of a multi-platform index with no
+// platform named it is the union of every platform's, about the index
+// itself, each location naming its platform ("linux/arm64 /app/go.mod"):
+// a vulnerability gate on an index then judges every image a node may pull
+// from it, not the one a default platform picks, and "which digests
+// contain X" counts the index when any of its platforms does.
+func Catalogue(ctx context.Context, art *oci.Artifact, platform *v1.Platform) (*evidence.Document, error) {
+	if !art.IsIndex() || platform != nil {
+		return generate.Document(ctx, art, generate.Options{Platform: platform})
+	}
+	var merged *evidence.Document
+	index := map[string]int{} // a component's identity → its position
+	for _, p := range art.Platforms {
+		parsed, err := v1.ParsePlatform(p.Platform)
+		if err != nil {
+			return nil, fmt.Errorf("%s: platform %q of index %s: %w", art.Source.Input, p.Platform, art.Subject.Digest, err)
+		}
+		if parsed.OS == "unknown" {
+			continue // attestation manifests buildx puts in an index
+		}
+		doc, err := generate.Document(ctx, art, generate.Options{Platform: parsed})
+		if err != nil {
+			return nil, fmt.Errorf("platform %s: %w", p.Platform, err)
+		}
+		if merged == nil {
+			subject := art.Subject
+			merged = &evidence.Document{Format: doc.Format, SpecVersion: doc.SpecVersion, Subject: &subject, SubjectName: "SBOM of " + subject.String(),
+				Tool: doc.Tool, Created: doc.Created, Components: []evidence.Component{}}
+		}
+		for _, c := range doc.Components {
+			locations := make([]string, 0, max(len(c.Locations), 1))
+			for _, l := range c.Locations {
+				locations = append(locations, p.Platform+" "+l)
+			}
+			if len(locations) == 0 {
+				locations = append(locations, p.Platform)
+			}
+			key := c.PURL + "\x00" + c.Type + "\x00" + c.Name + "\x00" + c.Version
+			if i, ok := index[key]; ok {
+				for _, l := range locations {
+					if !slices.Contains(merged.Components[i].Locations, l) {
+						merged.Components[i].Locations = append(merged.Components[i].Locations, l)
+					}
+				}
+				continue
+			}
+			c.Locations = locations
+			index[key] = len(merged.Components)
+			merged.Components = append(merged.Components, c)
+		}
+	}
+	if merged == nil {
+		return nil, fmt.Errorf("%s: index %s holds no image of a platform to catalogue", art.Source.Input, art.Subject.Digest)
+	}
+	return merged, nil
+}
