@@ -37,11 +37,14 @@ spec:
 YAML
 "$dossier" webhook certificate --host 127.0.0.1 --out-dir "$out/certs" >/dev/null
 wport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+# reviews carry the API server's bearer token, as an AdmissionConfiguration
+# gives it: the webhook checks every one
+head -c 32 /dev/urandom | basenc --base64url | tr -d = > "$out/api-server-token"
 "$dossier" webhook --policy "$out/policy.yaml" --tls-cert "$out/certs/tls.crt" --tls-key "$out/certs/tls.key" \
-  --listen "127.0.0.1:$wport" --data-dir "$out/state" ${WEBHOOK_FLAGS:-} 2>"$out/webhook.log" &
+  --listen "127.0.0.1:$wport" --data-dir "$out/state" --client-token-file "$out/api-server-token" ${WEBHOOK_FLAGS:-} 2>"$out/webhook.log" &
 whpid=$!
 trap 'kill $whpid $regpid 2>/dev/null' EXIT
 for _ in $(seq 100); do curl -fs --cacert "$out/certs/ca.crt" "https://127.0.0.1:$wport/healthz" && break; sleep 0.1; done
 go build -o bench/out/webhookload ./bench/webhookload
-bench/out/webhookload -url "https://127.0.0.1:$wport" -ca "$out/certs/ca.crt" -cold "$out/cold.txt" -warm "$out/warm.txt" \
+bench/out/webhookload -url "https://127.0.0.1:$wport" -ca "$out/certs/ca.crt" -token-file "$out/api-server-token" -cold "$out/cold.txt" -warm "$out/warm.txt" \
   -concurrency "${CONCURRENCY:-16}" -rate "${RATE:-2000}" -duration "${DURATION:-10s}"

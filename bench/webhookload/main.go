@@ -31,8 +31,18 @@ func main() {
 	concurrency := flag.Int("concurrency", 16, "warm requests in flight")
 	rate := flag.Int("rate", 0, "also send warm reviews at this many a second (open loop), timed from when each was due")
 	duration := flag.Duration("duration", 10*time.Second, "how long each warm load runs")
+	tokenFile := flag.String("token-file", "", "bearer token to present, as the API server does given one by its AdmissionConfiguration")
 	flag.Parse()
-	if err := run(*url, *caFile, *coldFile, *warmFile, *concurrency, *rate, *duration); err != nil {
+	token := ""
+	if *tokenFile != "" {
+		data, err := os.ReadFile(*tokenFile)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "webhookload:", err)
+			os.Exit(1)
+		}
+		token = strings.TrimSpace(string(data))
+	}
+	if err := run(*url, *caFile, *coldFile, *warmFile, token, *concurrency, *rate, *duration); err != nil {
 		fmt.Fprintln(os.Stderr, "webhookload:", err)
 		os.Exit(1)
 	}
@@ -71,7 +81,7 @@ func review(uid int, images []string) []byte {
 	return body
 }
 
-func run(url, caFile, coldFile, warmFile string, concurrency, rate int, duration time.Duration) error {
+func run(url, caFile, coldFile, warmFile, token string, concurrency, rate int, duration time.Duration) error {
 	ca, err := os.ReadFile(caFile)
 	if err != nil {
 		return err
@@ -92,7 +102,15 @@ func run(url, caFile, coldFile, warmFile string, concurrency, rate int, duration
 	}
 	send := func(uid int, images []string) (time.Duration, error) {
 		start := time.Now()
-		resp, err := client.Post(url+"/admission/validate", "application/json", bytes.NewReader(review(uid, images)))
+		req, err := http.NewRequest(http.MethodPost, url+"/admission/validate", bytes.NewReader(review(uid, images)))
+		if err != nil {
+			return 0, err
+		}
+		req.Header.Set("Content-Type", "application/json")
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := client.Do(req)
 		if err != nil {
 			return 0, err
 		}
