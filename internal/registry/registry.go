@@ -229,6 +229,12 @@ func RouteOf(path string) string {
 // ServeHTTP authenticates and authorizes the request, then serves it:
 // referrers and the gates here, the rest by distribution.
 func (r *Registry) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	if _, err := url.Parse(req.URL.String()); err != nil {
+		// the router redirects by re-parsing the URL and cannot handle
+		// one that does not parse (a control character, say)
+		writeError(w, http.StatusBadRequest, "UNSUPPORTED", "the request's URL does not parse: "+err.Error())
+		return
+	}
 	rt, ok := parseRoute(req.URL.Path)
 	if !ok {
 		writeError(w, http.StatusNotFound, "NAME_UNKNOWN", "no such route: "+req.URL.Path)
