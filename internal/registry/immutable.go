@@ -3,9 +3,12 @@ package registry
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
+	"reflect"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/dossier-dev/dossier/internal/store"
@@ -22,10 +25,21 @@ func (r *Registry) immutable(repository, tag string) *TagRule {
 	return nil
 }
 
+// maxHeldManifests bounds the manifests one repository's immutable tags
+// may hold (the tagged manifests, their children, and what is attached to
+// any of them): past it, no deletion in the repository is judged.
+const maxHeldManifests = 2000
+
+// errTooMuchHeld says a repository holds more under its immutable tags
+// than dossier walks before judging a deletion.
+var errTooMuchHeld = fmt.Errorf("its immutable tags hold more than %d manifests (with what is attached to them): nothing in it can be deleted", maxHeldManifests)
+
 // protectedContent is what an immutable tag of a repository holds in
-// place, by digest, with why: the manifest the tag points to, the
-// platform manifests of an index, and the config and layers of each. None
-// of it may be deleted while the tag points there.
+// place, by digest, with why: the manifest the tag points to, every
+// manifest an index names (to any depth), the config and layers of each,
+// and what is attached to any of them (cosign's .sig, .att and .sbom tags
+// and OCI referrers, and theirs). None of it may be deleted while the tag
+// points there.
 func (r *Registry) protectedContent(ctx context.Context, repository string) (map[string]string, error) {
 	protected := map[string]string{}
 	if len(r.rules) == 0 {
@@ -35,51 +49,107 @@ func (r *Registry) protectedContent(ctx context.Context, repository string) (map
 	if err != nil {
 		return nil, err
 	}
+	walk := heldWalk{r: r, repository: repository, protected: protected, visited: map[string]bool{}}
 	for _, tag := range tags {
 		rule := r.immutable(repository, tag)
 		if rule == nil {
 			continue
 		}
 		digest, err := r.currentDigest(ctx, repository, tag)
-		if err != nil || digest == "" {
+		if err != nil {
 			return nil, err
 		}
+		if digest == "" {
+			continue // deleted since it was listed
+		}
 		why := fmt.Sprintf("held by immutable tag %s (rule %s)", tag, rule.Text)
-		protected[digest] = "what " + why[len("held by "):] + " points to"
-		if err := r.protectChildren(ctx, repository, digest, why, protected, 0); err != nil {
+		if err := walk.manifest(ctx, digest, "what "+why[len("held by "):]+" points to", why); err != nil {
 			return nil, err
 		}
 	}
 	return protected, nil
 }
 
-// protectChildren adds what a manifest refers to: an index's manifests
-// (and theirs), a manifest's config and layers.
-func (r *Registry) protectChildren(ctx context.Context, repository, digest, why string, protected map[string]string, depth int) error {
-	if depth > 2 {
-		return nil // an index of indexes of images is as deep as images go
+// heldWalk visits what immutable tags hold, each manifest once.
+type heldWalk struct {
+	r          *Registry
+	repository string
+	protected  map[string]string
+	visited    map[string]bool
+}
+
+// manifest protects a manifest, what it refers to and what is attached
+// to it.
+func (h *heldWalk) manifest(ctx context.Context, digest, what, why string) error {
+	if _, ok := h.protected[digest]; !ok {
+		h.protected[digest] = what
 	}
-	body, err := r.manifestBody(ctx, repository, digest)
+	if h.visited[digest] {
+		return nil
+	}
+	h.visited[digest] = true
+	if len(h.visited) > maxHeldManifests {
+		return errTooMuchHeld
+	}
+	body, err := h.r.manifestBody(ctx, h.repository, digest)
 	if err != nil || body == nil {
 		return err
 	}
 	var m manifest
-	if json.Unmarshal(body, &m) != nil {
-		return nil // not a manifest dossier reads: distribution's own
+	if json.Unmarshal(body, &m) == nil {
+		if m.Config != nil && m.Config.Digest != "" {
+			h.protected[m.Config.Digest] = "the config of a manifest " + why
+		}
+		for _, l := range m.Layers {
+			h.protected[l.Digest] = "a layer of a manifest " + why
+		}
+		for _, child := range m.Manifests {
+			if err := h.manifest(ctx, child.Digest, "a manifest of an index "+why, why); err != nil {
+				return err
+			}
+		}
 	}
-	if m.Config != nil && m.Config.Digest != "" {
-		protected[m.Config.Digest] = "the config of a manifest " + why
+	return h.attachments(ctx, digest, why)
+}
+
+// attachments protects what is attached to a held manifest: removing a
+// signature or attestation would change what a policy decides about it.
+func (h *heldWalk) attachments(ctx context.Context, digest, why string) error {
+	algorithm, hex, ok := strings.Cut(digest, ":")
+	if !ok || algorithm != "sha256" {
+		return nil
 	}
-	for _, l := range m.Layers {
-		protected[l.Digest] = "a layer of a manifest " + why
+	for _, suffix := range []string{"sig", "att", "sbom"} {
+		tag := "sha256-" + hex + "." + suffix
+		attached, err := h.r.currentDigest(ctx, h.repository, tag)
+		if err != nil {
+			return err
+		}
+		if attached != "" {
+			if err := h.manifest(ctx, attached, fmt.Sprintf("what tag %s attaches to a manifest %s", tag, why), why); err != nil {
+				return err
+			}
+		}
 	}
-	for _, child := range m.Manifests {
-		protected[child.Digest] = "a manifest of an index " + why
-		if err := r.protectChildren(ctx, repository, child.Digest, why, protected, depth+1); err != nil {
+	referrers, err := h.r.store.Referrers(ctx, h.repository, digest, "")
+	if err != nil {
+		return fmt.Errorf("reading the referrers of %s in %s: %w", digest, h.repository, err)
+	}
+	for _, ref := range referrers {
+		if err := h.manifest(ctx, ref.Digest, "a referrer of a manifest "+why, why); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// refuseUnjudged answers a deletion that could not be judged.
+func (r *Registry) refuseUnjudged(w http.ResponseWriter, repository string, err error) {
+	if errors.Is(err, errTooMuchHeld) {
+		writeError(w, http.StatusForbidden, "DENIED", repository+": "+err.Error())
+		return
+	}
+	writeError(w, http.StatusServiceUnavailable, "UNAVAILABLE", err.Error())
 }
 
 // manifestBody reads a manifest of a repository from distribution (nil
@@ -125,7 +195,7 @@ func (r *Registry) deleteBlob(w http.ResponseWriter, req *http.Request, rt route
 	ctx := req.Context()
 	protected, err := r.protectedContent(ctx, rt.name)
 	if err != nil {
-		writeError(w, http.StatusServiceUnavailable, "UNAVAILABLE", err.Error())
+		r.refuseUnjudged(w, rt.name, err)
 		return
 	}
 	if why, ok := protected[rt.reference]; ok {
@@ -144,10 +214,11 @@ func (r *Registry) deleteBlob(w http.ResponseWriter, req *http.Request, rt route
 // legacyTag is cosign's tag for what is attached to a digest.
 var legacyTag = regexp.MustCompile(`^sha256-([0-9a-f]{64})\.(sig|att|sbom)$`)
 
-// shrinksLegacyTag says why a push to cosign's signature, attestation or
-// SBOM tag of content an immutable tag holds is refused: there, what is
-// attached can be added to (cosign appends by pushing the old layers and
-// a new one), never removed or replaced.
+// shrinksLegacyTag says why a push to (or, with no body, a deletion of)
+// cosign's signature, attestation or SBOM tag of content an immutable tag
+// holds is refused: there, what is attached can be added to (cosign
+// appends by pushing the old layers and a new one), never removed or
+// replaced.
 func (r *Registry) shrinksLegacyTag(ctx context.Context, repository, tag string, body []byte) (string, error) {
 	found := legacyTag.FindStringSubmatch(tag)
 	if found == nil || len(r.rules) == 0 {
@@ -170,20 +241,23 @@ func (r *Registry) shrinksLegacyTag(ctx context.Context, repository, tag string,
 	if err != nil || old == nil {
 		return "", err
 	}
-	var before, after manifest
+	var before, after struct {
+		Layers []map[string]any `json:"layers"`
+	}
 	if json.Unmarshal(old, &before) != nil {
-		return "", nil
+		return fmt.Sprintf("tag %s of %s attaches to %s, %s: its manifest %s cannot be read as one, so what a change would remove is unknown", tag, repository, subject, why, current), nil
+	}
+	if body == nil {
+		return fmt.Sprintf("tag %s of %s attaches to %s, %s: what is attached cannot be deleted", tag, repository, subject, why), nil
 	}
 	if json.Unmarshal(body, &after) != nil {
 		return fmt.Sprintf("tag %s of %s attaches to %s, %s: its new manifest must keep every layer of the old", tag, repository, subject, why), nil
 	}
-	kept := map[string]bool{}
-	for _, l := range after.Layers {
-		kept[l.Digest] = true
-	}
 	for _, l := range before.Layers {
-		if !kept[l.Digest] {
-			return fmt.Sprintf("tag %s of %s attaches to %s, %s: what is attached can be added to, not removed (layer %s would go)", tag, repository, subject, why, l.Digest), nil
+		if !slices.ContainsFunc(after.Layers, func(n map[string]any) bool { return reflect.DeepEqual(l, n) }) {
+			// a layer's annotations carry cosign's signature and
+			// certificate: keeping the digest but not them replaces it
+			return fmt.Sprintf("tag %s of %s attaches to %s, %s: what is attached can be added to, not removed or changed (layer %v would go or change)", tag, repository, subject, why, l["digest"]), nil
 		}
 	}
 	return "", nil

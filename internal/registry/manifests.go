@@ -95,7 +95,7 @@ func (r *Registry) putManifest(w http.ResponseWriter, req *http.Request, rt rout
 		tag = rt.reference
 	}
 	if reason, err := r.shrinksLegacyTag(ctx, rt.name, tag, body); err != nil {
-		writeError(w, http.StatusServiceUnavailable, "UNAVAILABLE", err.Error())
+		r.refuseUnjudged(w, rt.name, err)
 		return
 	} else if reason != "" {
 		r.audit(ctx, store.RegistryEvent{Action: "push", Repository: r.repository(rt.name), Reference: tag, Digest: digest, Actor: actor.Name, Outcome: "refused", Reason: reason})
@@ -181,10 +181,17 @@ func (r *Registry) deleteManifest(w http.ResponseWriter, req *http.Request, rt r
 			refuse(fmt.Sprintf("tag %s of %s is immutable (rule %s) and cannot be deleted", rt.reference, rt.name, rule.Text))
 			return
 		}
+		if reason, err := r.shrinksLegacyTag(ctx, rt.name, rt.reference, nil); err != nil {
+			r.refuseUnjudged(w, rt.name, err)
+			return
+		} else if reason != "" {
+			refuse(reason)
+			return
+		}
 	} else {
 		protected, err := r.protectedContent(ctx, rt.name)
 		if err != nil {
-			writeError(w, http.StatusServiceUnavailable, "UNAVAILABLE", err.Error())
+			r.refuseUnjudged(w, rt.name, err)
 			return
 		}
 		if why, ok := protected[rt.reference]; ok {

@@ -20,6 +20,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/static"
+	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/dossier-dev/dossier/internal/attest"
 	"github.com/dossier-dev/dossier/internal/oci"
@@ -316,28 +317,78 @@ func TestImmutableTagsHoldWhatTheyName(t *testing.T) {
 
 	// cosign's .sig tag of the held index: appended to, never shrunk
 	sigTag := "team/multi:sha256-" + indexDigest.Hex + ".sig"
-	signature := func(payloads ...string) v1.Image {
+	signedBy := func(sig string, payloads ...string) v1.Image {
 		img := empty.Image
 		for _, p := range payloads {
 			img, err = mutate.Append(img, mutate.Addendum{Layer: static.NewLayer([]byte(p), "application/vnd.dev.cosign.simplesigning.v1+json"),
-				Annotations: map[string]string{"dev.cosignproject.cosign/signature": "c2ln"}})
+				Annotations: map[string]string{"dev.cosignproject.cosign/signature": sig}})
 			if err != nil {
 				t.Fatal(err)
 			}
 		}
 		return img
 	}
+	signature := func(payloads ...string) v1.Image { return signedBy("c2ln", payloads...) }
 	if err := remote.Write(s.ref(t, sigTag), signature("first"), s.options(s.admin)...); err != nil {
 		t.Fatal(err)
 	}
 	if err := remote.Write(s.ref(t, sigTag), signature("first", "second"), s.options(s.admin)...); err != nil {
 		t.Errorf("appending a signature: %v", err)
 	}
-	for name, img := range map[string]v1.Image{"replacing the signatures": signature("forged"), "dropping one": signature("second")} {
-		if err := remote.Write(s.ref(t, sigTag), img, s.options(s.admin)...); err == nil || !strings.Contains(err.Error(), "can be added to, not removed") {
+	for name, img := range map[string]v1.Image{"replacing the signatures": signature("forged"), "dropping one": signature("second"),
+		"keeping the payloads but changing their signatures": signedBy("Zm9yZ2Vk", "first", "second")} {
+		if err := remote.Write(s.ref(t, sigTag), img, s.options(s.admin)...); err == nil || !strings.Contains(err.Error(), "can be added to, not removed or changed") {
 			t.Errorf("%s of an immutable tag's index: %v", name, err)
 		}
 	}
+	// what is attached to held content is held: the .sig tag, its
+	// manifest and layers, and an OCI referrer of the index
+	sigDesc, err := remote.Head(s.ref(t, sigTag), s.options(s.admin)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sigLayers, _ := signature("first").Layers()
+	sigLayer, _ := sigLayers[0].Digest()
+	referrer := mutate.Subject(mutate.ConfigMediaType(signature("an attestation"), "application/vnd.example+json"),
+		v1.Descriptor{MediaType: types.OCIImageIndex, Digest: indexDigest, Size: mustSize(t, index)}).(v1.Image)
+	referrerDigest, _ := referrer.Digest()
+	if err := remote.Write(s.ref(t, "team/multi@"+referrerDigest.String()), referrer, s.options(s.admin)...); err != nil {
+		t.Fatal(err)
+	}
+	for what, path := range map[string]string{
+		"the .sig tag":      "/v2/team/multi/manifests/sha256-" + indexDigest.Hex + ".sig",
+		"the .sig manifest": "/v2/team/multi/manifests/" + sigDesc.Digest.String(),
+		"a signature layer": "/v2/team/multi/blobs/" + sigLayer.String(),
+		"an OCI referrer":   "/v2/team/multi/manifests/" + referrerDigest.String(),
+	} {
+		resp := s.do(t, http.MethodDelete, path, s.admin, nil, "")
+		body, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != http.StatusForbidden || !strings.Contains(string(body), "immutable tag v1 (rule team/**:v*)") {
+			t.Errorf("deleting %s of an immutable tag's index: %d %s", what, resp.StatusCode, body)
+		}
+	}
+
+	// an index of an index of an index of an image: held to the bottom
+	deep := v1.ImageIndex(index)
+	for range 3 {
+		deep = mutate.AppendManifests(empty.Index, mutate.IndexAddendum{Add: deep})
+	}
+	if err := remote.WriteIndex(s.ref(t, "team/deep:v1"), deep, s.options(s.admin)...); err != nil {
+		t.Fatal(err)
+	}
+	resp := s.do(t, http.MethodDelete, "/v2/team/deep/blobs/"+layer.String(), s.admin, nil, "")
+	if body, _ := io.ReadAll(resp.Body); resp.StatusCode != http.StatusForbidden || !strings.Contains(string(body), "held by immutable tag v1") {
+		t.Errorf("deleting a layer four indexes down: %d %s", resp.StatusCode, body)
+	}
+}
+
+func mustSize(t *testing.T, index v1.ImageIndex) int64 {
+	t.Helper()
+	raw, err := index.RawManifest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return int64(len(raw))
 }
 
 func TestImmutableTags(t *testing.T) {
