@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
@@ -29,8 +30,10 @@ func ScanLocally(ctx context.Context, db scan.Database, art *oci.Artifact, platf
 }
 
 // Catalogue is the SBOM of an artifact. Of a multi-platform index with no
-// platform named it is the union of every platform's, about the index
-// itself, each location naming its platform ("linux/arm64 /app/go.mod"):
+// platform named it is the union of every image's a runtime could pick
+// from it (oci.RunnableImages: entries naming no platform and nested
+// indexes included), about the index itself, each location naming its
+// platform ("linux/arm64 /app/go.mod"):
 // a vulnerability gate on an index then judges every image a node may pull
 // from it, not the one a default platform picks, and "which digests
 // contain X" counts the index when any of its platforms does.
@@ -38,19 +41,24 @@ func Catalogue(ctx context.Context, art *oci.Artifact, platform *v1.Platform) (*
 	if !art.IsIndex() || platform != nil {
 		return generate.Document(ctx, art, generate.Options{Platform: platform})
 	}
+	images, err := art.RunnableImages(ctx)
+	if err != nil {
+		return nil, err
+	}
 	var merged *evidence.Document
 	index := map[string]int{} // a component's identity → its position
-	for _, p := range art.Platforms {
-		parsed, err := v1.ParsePlatform(p.Platform)
-		if err != nil {
-			return nil, fmt.Errorf("%s: platform %q of index %s: %w", art.Source.Input, p.Platform, art.Subject.Digest, err)
+	labels := map[string]bool{}
+	for _, image := range images {
+		// an image is named by its platform, and by its digest when it
+		// has none or shares its platform with another
+		label := image.Platform
+		if label == "" || labels[label] {
+			label = strings.TrimSpace(label + " " + image.Digest)
 		}
-		if parsed.OS == "unknown" {
-			continue // attestation manifests buildx puts in an index
-		}
-		doc, err := generate.Document(ctx, art, generate.Options{Platform: parsed})
+		labels[label] = true
+		doc, err := generate.Document(ctx, image.Artifact, generate.Options{})
 		if err != nil {
-			return nil, fmt.Errorf("platform %s: %w", p.Platform, err)
+			return nil, fmt.Errorf("image %s of index %s: %w", label, art.Subject.Digest, err)
 		}
 		if merged == nil {
 			subject := art.Subject
@@ -60,10 +68,10 @@ func Catalogue(ctx context.Context, art *oci.Artifact, platform *v1.Platform) (*
 		for _, c := range doc.Components {
 			locations := make([]string, 0, max(len(c.Locations), 1))
 			for _, l := range c.Locations {
-				locations = append(locations, p.Platform+" "+l)
+				locations = append(locations, label+" "+l)
 			}
 			if len(locations) == 0 {
-				locations = append(locations, p.Platform)
+				locations = append(locations, label)
 			}
 			key := c.PURL + "\x00" + c.Type + "\x00" + c.Name + "\x00" + c.Version
 			if i, ok := index[key]; ok {
