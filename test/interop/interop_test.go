@@ -17,6 +17,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
+
 	"github.com/dossier-dev/dossier/internal/cli"
 	"github.com/dossier-dev/dossier/internal/sbom"
 	"github.com/dossier-dev/dossier/internal/testutil"
@@ -101,6 +104,26 @@ func TestSyftCLIFindsTheSamePackages(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A fat jar's nested jars: dossier catalogues them under a disk budget
+// (syft's archive task), the syft CLI by its Java cataloguer's own
+// recursion; the packages found must be the same.
+func TestSyftCLIFindsTheSameNestedJars(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "layout")
+	p, err := layout.Write(dir, empty.Index)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.AppendImage(testutil.FileImage(t, "app/app.jar", testutil.FatJar(t))); err != nil {
+		t.Fatal(err)
+	}
+	ours := purlSet(t, dossierSBOM(t, "oci-layout:"+dir, "cyclonedx-json"), "dossier SBOM of a fat jar")
+	theirs := purlSet(t, syftSBOM(t, "oci-dir:"+dir, "cyclonedx-json@1.6"), "syft SBOM of a fat jar")
+	comparePURLs(t, "a fat jar", ours, theirs)
+	if !slices.Contains(ours, "pkg:maven/org.apache.logging.log4j/log4j-core@2.14.1") {
+		t.Errorf("the nested log4j-core is missing: %v", ours)
 	}
 }
 

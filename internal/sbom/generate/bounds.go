@@ -3,8 +3,14 @@ package generate
 import (
 	"fmt"
 	"io"
+	"maps"
+	"slices"
+	"strings"
 	"sync/atomic"
 
+	"github.com/anchore/syft/syft/cataloging"
+	"github.com/anchore/syft/syft/file"
+	"github.com/anchore/syft/syft/sbom"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 )
 
@@ -14,7 +20,56 @@ import (
 const (
 	DefaultMaxLayerBytes = 8 << 30
 	DefaultMaxImageBytes = 16 << 30
+	// DefaultMaxArchiveBytes bounds the nested archives (a fat jar's jars,
+	// and theirs) one artifact's cataloguing has unpacked on disk at once.
+	DefaultMaxArchiveBytes = 4 << 30
 )
+
+// Nested archives are catalogued by syft's archive task, which keeps to a
+// disk and memory budget and records what it could not read, not by the
+// Java cataloguer's own recursion, which unpacks without bound: a 31 KB
+// jar of nested jars must not write gigabytes.
+const (
+	maxArchiveDepth       = 16
+	maxArchiveMemoryBytes = 256 << 20
+)
+
+func archiveBounds(maxBytes int64) cataloging.ArchiveSearchConfig {
+	if maxBytes <= 0 {
+		maxBytes = DefaultMaxArchiveBytes
+	}
+	return cataloging.DefaultArchiveSearchConfig().WithMaxDepth(maxArchiveDepth).
+		WithMaxMemoryBytes(min(maxArchiveMemoryBytes, maxBytes)).WithMaxDiskBytes(maxBytes)
+}
+
+// archiveLosses are how syft's archive task says it read an archive only
+// in part, or not at all, for want of budget or depth or because the
+// archive contains itself: content not read is not catalogued, and an SBOM
+// silent about it would call the image clean.
+var archiveLosses = []string{"archive skipped", "archive cataloged from part", "nested archive depth limit", "identical to an archive that contains it"}
+
+// ErrArchiveNotCatalogued says an archive inside the artifact could not be
+// read whole.
+type ErrArchiveNotCatalogued struct {
+	Path, Reason string
+}
+
+func (e *ErrArchiveNotCatalogued) Error() string {
+	return fmt.Sprintf("archive %s was not catalogued whole (%s): the artifact is not catalogued", e.Path, e.Reason)
+}
+
+// archivesCatalogued fails when syft left an archive unread.
+func archivesCatalogued(s *sbom.SBOM) error {
+	coordinates := slices.SortedFunc(maps.Keys(s.Artifacts.Unknowns), func(a, b file.Coordinates) int { return strings.Compare(a.RealPath, b.RealPath) })
+	for _, c := range coordinates {
+		for _, reason := range s.Artifacts.Unknowns[c] {
+			if slices.ContainsFunc(archiveLosses, func(loss string) bool { return strings.Contains(reason, loss) }) {
+				return &ErrArchiveNotCatalogued{Path: c.RealPath, Reason: reason}
+			}
+		}
+	}
+	return nil
+}
 
 // ErrTooLarge says an image unpacks to more than cataloguing takes.
 type ErrTooLarge struct {

@@ -40,6 +40,10 @@ type Options struct {
 	// MaxLayerBytes and MaxImageBytes bound what an image's layers unpack
 	// to (0: DefaultMaxLayerBytes, DefaultMaxImageBytes).
 	MaxLayerBytes, MaxImageBytes int64
+	// MaxArchiveBytes bounds what the archives inside an artifact (a fat
+	// jar's jars, and theirs) unpack to on disk at once (0:
+	// DefaultMaxArchiveBytes).
+	MaxArchiveBytes int64
 }
 
 // Result is a catalogued artifact, ready to encode.
@@ -81,12 +85,15 @@ func Generate(ctx context.Context, a *oci.Artifact, opts Options) (*Result, erro
 	}
 	defer cleanup()
 
-	cfg := syft.DefaultCreateSBOMConfig().WithTool("dossier", res.Tool.Version)
+	cfg := syft.DefaultCreateSBOMConfig().WithTool("dossier", res.Tool.Version).WithArchiveConfig(archiveBounds(opts.MaxArchiveBytes))
 	if opts.Parallelism > 0 {
 		cfg = cfg.WithParallelism(opts.Parallelism)
 	}
 	s, err := syft.CreateSBOM(ctx, src, cfg)
 	if err != nil {
+		return nil, fmt.Errorf("%s: cataloguing %s: %w", a.Source.Input, res.Subject, err)
+	}
+	if err := archivesCatalogued(s); err != nil {
 		return nil, fmt.Errorf("%s: cataloguing %s: %w", a.Source.Input, res.Subject, err)
 	}
 	res.sbom = s

@@ -190,12 +190,18 @@ func TestImageWithoutPlatform(t *testing.T) {
 // kilobytes compressed.
 func zerosLayer(t *testing.T, name string, size int64) v1.Layer {
 	t.Helper()
+	return fileLayer(t, name, io.LimitReader(zeros{}, size), size)
+}
+
+// fileLayer is a layer holding one file.
+func fileLayer(t *testing.T, name string, content io.Reader, size int64) v1.Layer {
+	t.Helper()
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
 	if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: size, Typeflag: tar.TypeReg}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := io.CopyN(tw, zeros{}, size); err != nil {
+	if _, err := io.CopyN(tw, content, size); err != nil {
 		t.Fatal(err)
 	}
 	if err := tw.Close(); err != nil {
@@ -207,6 +213,25 @@ func zerosLayer(t *testing.T, name string, size int64) v1.Layer {
 		t.Fatal(err)
 	}
 	return layer
+}
+
+// layoutOf resolves an image written to an OCI layout.
+func layoutOf(t *testing.T, img v1.Image) *oci.Artifact {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "layout")
+	p, err := layout.Write(dir, empty.Index)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.AppendImage(img); err != nil {
+		t.Fatal(err)
+	}
+	src, _ := oci.ParseSource("oci-layout:" + dir)
+	a, err := oci.Resolve(context.Background(), src, oci.RegistryOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
 }
 
 type zeros struct{}
@@ -235,20 +260,7 @@ func TestUnpackingIsBounded(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			dir := filepath.Join(t.TempDir(), "layout")
-			p, err := layout.Write(dir, empty.Index)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := p.AppendImage(img); err != nil {
-				t.Fatal(err)
-			}
-			src, _ := oci.ParseSource("oci-layout:" + dir)
-			a, err := oci.Resolve(context.Background(), src, oci.RegistryOptions{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			_, err = Generate(context.Background(), a, Options{MaxLayerBytes: c.maxLayer, MaxImageBytes: c.maxImage})
+			_, err := Generate(context.Background(), layoutOf(t, img), Options{MaxLayerBytes: c.maxLayer, MaxImageBytes: c.maxImage})
 			if c.want == "" {
 				if err != nil {
 					t.Errorf("within the bounds: %v", err)
