@@ -95,7 +95,7 @@ func (c *Callers) known(r *http.Request) bool {
 	if !ok || len(c.tokens) == 0 {
 		return false
 	}
-	sum := sha256.Sum256([]byte(strings.TrimSpace(bearer)))
+	sum := sha256.Sum256([]byte(bearer))
 	found := 0
 	for _, t := range c.tokens {
 		found |= subtle.ConstantTimeCompare(sum[:], t[:])

@@ -77,6 +77,8 @@ func TestCallers(t *testing.T) {
 		"the rotated-in token":            {bearer: strings.Repeat("r", 32), want: http.StatusNoContent},
 		"a token's prefix":                {bearer: token[:39], want: http.StatusUnauthorized},
 		"the token and more":              {bearer: token + "k", want: http.StatusUnauthorized},
+		"the token after another space":   {bearer: " " + token, want: http.StatusUnauthorized},
+		"the token and a tab":             {bearer: token + "\tx", want: http.StatusUnauthorized},
 		"a token as Basic":                {bearer: "", want: http.StatusUnauthorized},
 		"another CA's cert and the token": {cert: &stranger, bearer: token, want: 0},
 	} {

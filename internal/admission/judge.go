@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/distribution/reference"
 	"github.com/google/go-containerregistry/pkg/name"
 
 	"github.com/dossier-dev/dossier/internal/collect"
@@ -75,6 +76,12 @@ func newJudge(registry oci.RegistryOptions, evidenceTTL, tagTTL time.Duration, n
 func ParseImage(image string) (name.Reference, error) {
 	if strings.TrimSpace(image) == "" {
 		return nil, fmt.Errorf("empty image reference")
+	}
+	// the grammar container runtimes parse by: a name they refuse
+	// ("a/../b", "localhost.:5000/x") is one no policy's glob should be
+	// asked to match
+	if _, err := reference.ParseDockerRef(image); err != nil {
+		return nil, fmt.Errorf("image %q is not a reference a container runtime reads: %w", image, err)
 	}
 	ref, err := name.ParseReference(image, name.StrictValidation)
 	if err != nil {

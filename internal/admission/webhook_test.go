@@ -188,8 +188,18 @@ func TestUnclaimedImages(t *testing.T) {
 	f := newFixture(t, signedPolicy)
 	port := f.host[strings.LastIndex(f.host, ":")+1:]
 	unclaimed := []string{"docker.io/library/busybox:1.36", "busybox", "registry-1.docker.io/acme/app:v1", "registry.example/other/app:v1"}
-	respelled := []string{"localhost:" + port + "/team/unsigned:v1", "LOCALHOST:" + port + "/team/unsigned:v1", "localhost.:" + port + "/team/unsigned:v1"}
+	respelled := []string{"localhost:" + port + "/team/unsigned:v1", "LOCALHOST:" + port + "/team/unsigned:v1"}
 	deny := New(func() *Rules { return f.rules }, Options{})
+	// names a container runtime refuses are refused everywhere, before any
+	// policy's glob is asked to match them
+	for _, image := range []string{"localhost.:" + port + "/team/unsigned:v1", f.host + "/team/signed/../unsigned:v1", f.host + "/team/./signed:v1", "Busybox"} {
+		for _, namespace := range []string{"prod", "staging", "unmatched"} {
+			out, _ := deny.Validate(ctx, podReview(t, namespace, containers(image)))
+			if out.Response.Allowed || !strings.Contains(out.Response.Result.Message, "is not a reference a container runtime reads") {
+				t.Errorf("%s in %s: %+v", image, namespace, out.Response)
+			}
+		}
+	}
 	for _, image := range append(unclaimed, respelled...) {
 		out, _ := deny.Validate(ctx, podReview(t, "prod", containers(image)))
 		if out.Response.Allowed || !strings.Contains(out.Response.Result.Message, "no policy matches") && !strings.Contains(out.Response.Result.Message, "policy require-signed rule signed") {

@@ -54,23 +54,31 @@ func CheckStrength(secret string) error {
 		return want
 	}
 	if !looksRandom(raw) {
-		return fmt.Errorf("too weak: its %d bytes are text or a repeated pattern, not random (make one with dossier token create, or: echo dsr_$(head -c %d /dev/urandom | basenc --base64url | tr -d =))",
+		return fmt.Errorf("too weak: its %d bytes are text, a repeated pattern or a sequence, not random (make one with dossier token create, or: echo dsr_$(head -c %d /dev/urandom | basenc --base64url | tr -d =))",
 			secretBytes, secretBytes)
 	}
 	return nil
 }
 
-// looksRandom tells drawn bytes from chosen ones: 32 random bytes are all
-// printable ASCII with probability about 10^-14, and have fewer than 16
-// distinct values with less still.
+// looksRandom tells drawn bytes from chosen ones. Each test fails 32
+// bytes from a good random source with probability below 10^-8: all
+// printable ASCII (about 10^-14), fewer than 20 distinct values, all
+// within half the byte range (a window of 128), six or more steps equal
+// to the step before (a counting or arithmetic sequence; about 10^-9).
 func looksRandom(raw []byte) bool {
 	distinct := map[byte]bool{}
 	printable := true
-	for _, b := range raw {
+	low, high := raw[0], raw[0]
+	repeatedSteps := 0
+	for i, b := range raw {
 		distinct[b] = true
 		printable = printable && b >= 0x20 && b < 0x7f
+		low, high = min(low, b), max(high, b)
+		if i >= 2 && b-raw[i-1] == raw[i-1]-raw[i-2] {
+			repeatedSteps++
+		}
 	}
-	return len(distinct) >= 16 && !printable
+	return !printable && len(distinct) >= 20 && high-low >= 128 && repeatedSteps < 6
 }
 
 // Hash is what the store keeps of a token's secret.

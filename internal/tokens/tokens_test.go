@@ -175,12 +175,26 @@ func TestNoSessionFromARevokedToken(t *testing.T) {
 }
 
 func TestCheckStrength(t *testing.T) {
-	strong, _, err := New()
-	if err != nil {
-		t.Fatal(err)
+	var strong string
+	for range 20000 {
+		var err error
+		if strong, _, err = New(); err != nil {
+			t.Fatal(err)
+		}
+		if err := CheckStrength(strong); err != nil {
+			t.Fatalf("a token New made: %s: %v", strong, err)
+		}
 	}
-	if err := CheckStrength(strong); err != nil {
-		t.Errorf("a token New made: %v", err)
+	sequence := func(start, step byte) string {
+		raw := make([]byte, 32)
+		for i := range raw {
+			raw[i] = start + byte(i)*step
+		}
+		return "dsr_" + base64.RawURLEncoding.EncodeToString(raw)
+	}
+	narrow := make([]byte, 32) // distinct but all within 0x80..0xbf
+	for i := range narrow {
+		narrow[i] = 0x80 + byte(i*37%64)
 	}
 	text := base64.RawURLEncoding.EncodeToString([]byte("correct horse battery staple 123"))
 	repeated := base64.RawURLEncoding.EncodeToString(bytes.Repeat([]byte{0x9f, 0x01, 0xc3, 0x77}, 8))
@@ -189,7 +203,9 @@ func TestCheckStrength(t *testing.T) {
 		"dsr_" + strings.Repeat("A", 43), body, "dsr_" + text, "dsr_" + repeated,
 		"dsr_" + body[:20] + "\n" + body[20:], // base64 decoders skip newlines
 		strong + "A", strong[:len(strong)-1], strong + "=", " " + strong, strong + "\n",
-		"dsr_" + body[:42] + "B", // trailing bits set: another spelling of some other secret
+		"dsr_" + body[:42] + "B",                                                // trailing bits set: another spelling of some other secret
+		sequence(0, 1), sequence(0x80, 1), sequence(7, 9), sequence(0xff, 0xfb), // counting and arithmetic sequences
+		"dsr_" + base64.RawURLEncoding.EncodeToString(narrow),
 	} {
 		if err := CheckStrength(weak); err == nil {
 			t.Errorf("%q accepted", weak)

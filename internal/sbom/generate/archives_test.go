@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-
 	"github.com/dossier-dev/dossier/internal/oci"
 	"github.com/dossier-dev/dossier/internal/testutil"
 )
