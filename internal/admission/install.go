@@ -50,19 +50,44 @@ func rule(group string, resources ...string) admissionregistrationv1.RuleWithOpe
 // Configurations renders the ValidatingWebhookConfiguration and the
 // MutatingWebhookConfiguration that send every workload kind to dossier.
 func Configurations(o InstallOptions) ([]byte, error) {
+	mutating, validating, err := configurations(o)
+	if err != nil {
+		return nil, err
+	}
+	var out bytes.Buffer
+	for i, obj := range []any{mutating, validating} {
+		data, err := yaml.Marshal(obj)
+		if err != nil {
+			return nil, err
+		}
+		if i > 0 {
+			out.WriteString("---\n")
+		}
+		out.Write(data)
+	}
+	return out.Bytes(), nil
+}
+
+// WebhookConfigurations are the MutatingWebhookConfiguration and the
+// ValidatingWebhookConfiguration that send every workload kind to dossier.
+func WebhookConfigurations(o InstallOptions) (*admissionregistrationv1.MutatingWebhookConfiguration, *admissionregistrationv1.ValidatingWebhookConfiguration, error) {
+	return configurations(o)
+}
+
+func configurations(o InstallOptions) (*admissionregistrationv1.MutatingWebhookConfiguration, *admissionregistrationv1.ValidatingWebhookConfiguration, error) {
 	if len(o.CABundle) == 0 {
-		return nil, fmt.Errorf("webhook configuration: no CA bundle (the PEM of the CA that signed the serving certificate)")
+		return nil, nil, fmt.Errorf("webhook configuration: no CA bundle (the PEM of the CA that signed the serving certificate)")
 	}
 	if (o.URL == "") == (o.Service == "") {
-		return nil, fmt.Errorf("webhook configuration: give a service (with its namespace) or a URL, not both")
+		return nil, nil, fmt.Errorf("webhook configuration: give a service (with its namespace) or a URL, not both")
 	}
 	if o.Service != "" && o.Namespace == "" {
-		return nil, fmt.Errorf("webhook configuration: service %s has no namespace", o.Service)
+		return nil, nil, fmt.Errorf("webhook configuration: service %s has no namespace", o.Service)
 	}
 	if o.URL != "" {
 		u, err := url.Parse(o.URL)
 		if err != nil || u.Scheme != "https" || u.Host == "" {
-			return nil, fmt.Errorf("webhook configuration: URL %q: want https://host[:port]", o.URL)
+			return nil, nil, fmt.Errorf("webhook configuration: URL %q: want https://host[:port]", o.URL)
 		}
 	}
 	if o.Port == 0 {
@@ -72,7 +97,7 @@ func Configurations(o InstallOptions) ([]byte, error) {
 		o.TimeoutSeconds = 10
 	}
 	if o.TimeoutSeconds < 1 || o.TimeoutSeconds > 30 {
-		return nil, fmt.Errorf("webhook configuration: timeout %ds: the API server allows 1 to 30", o.TimeoutSeconds)
+		return nil, nil, fmt.Errorf("webhook configuration: timeout %ds: the API server allows 1 to 30", o.TimeoutSeconds)
 	}
 	failure := admissionregistrationv1.Fail
 	if o.FailOpen {
@@ -122,16 +147,5 @@ func Configurations(o InstallOptions) ([]byte, error) {
 			TimeoutSeconds: &o.TimeoutSeconds, AdmissionReviewVersions: []string{"v1"}, ReinvocationPolicy: &reinvoke,
 		}},
 	}
-	var out bytes.Buffer
-	for i, obj := range []any{mutating, validating} {
-		data, err := yaml.Marshal(obj)
-		if err != nil {
-			return nil, err
-		}
-		if i > 0 {
-			out.WriteString("---\n")
-		}
-		out.Write(data)
-	}
-	return out.Bytes(), nil
+	return &mutating, &validating, nil
 }

@@ -1,12 +1,10 @@
 package cli
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"net/http"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"strings"
@@ -18,6 +16,7 @@ import (
 
 	"github.com/dossier-dev/dossier/internal/admission"
 	"github.com/dossier-dev/dossier/internal/collect"
+	"github.com/dossier-dev/dossier/internal/kube"
 	"github.com/dossier-dev/dossier/internal/metrics"
 	"github.com/dossier-dev/dossier/internal/registry"
 	"github.com/dossier-dev/dossier/internal/server"
@@ -221,9 +220,10 @@ func (a *app) webhookInstallCommand() *cobra.Command {
 	var caFile string
 	var port, timeout int32
 	var apply bool
+	var kubeconfig, kubeContext string
 	cmd := &cobra.Command{
-		Use:   "install (--namespace NS --service NAME | --url https://…) --ca-bundle FILE [--apply]",
-		Short: "Print (or apply with kubectl) the Mutating- and ValidatingWebhookConfiguration that send every workload kind to dossier",
+		Use:   "install (--namespace NS --service NAME | --url https://…) --ca-bundle FILE [--apply [--kubeconfig FILE] [--context NAME]]",
+		Short: "Print (or apply to a cluster) the Mutating- and ValidatingWebhookConfiguration that send every workload kind to dossier",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if caFile == "" {
@@ -234,22 +234,29 @@ func (a *app) webhookInstallCommand() *cobra.Command {
 				return err
 			}
 			o.CABundle, o.Port, o.TimeoutSeconds = ca, port, timeout
-			data, err := admission.Configurations(o)
+			if !apply {
+				data, err := admission.Configurations(o)
+				if err != nil {
+					return usageError("%v", err)
+				}
+				_, err = a.stdout.Write(data)
+				return err
+			}
+			mutating, validating, err := admission.WebhookConfigurations(o)
 			if err != nil {
 				return usageError("%v", err)
 			}
-			if !apply {
-				_, err = a.stdout.Write(data)
+			cluster, err := kube.Config(kubeconfig, kubeContext)
+			if err != nil {
 				return err
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), 2*time.Minute)
 			defer cancel()
-			kubectl := exec.CommandContext(ctx, "kubectl", "apply", "-f", "-")
-			kubectl.Stdin, kubectl.Stdout, kubectl.Stderr = bytes.NewReader(data), a.stdout, a.stderr
-			if err := kubectl.Run(); err != nil {
-				return fmt.Errorf("kubectl apply of the webhook configurations: %w", err)
+			applied, err := kube.ApplyWebhookConfigurations(ctx, cluster, mutating, validating)
+			for _, line := range applied {
+				fmt.Fprintln(a.stdout, line)
 			}
-			return nil
+			return err
 		},
 	}
 	cmd.Flags().StringVar(&o.Namespace, "namespace", "", "namespace of dossier's Service (never sent to the webhook)")
@@ -260,7 +267,9 @@ func (a *app) webhookInstallCommand() *cobra.Command {
 	cmd.Flags().BoolVar(&o.FailOpen, "fail-open", false, "admit when dossier cannot be reached (failurePolicy Ignore); the default refuses")
 	cmd.Flags().Int32Var(&timeout, "timeout", 10, "seconds the API server waits for an answer (1-30)")
 	cmd.Flags().StringArrayVar(&o.ExcludeNamespaces, "exclude-namespace", nil, "namespace never sent to the webhook (repeatable)")
-	cmd.Flags().BoolVar(&apply, "apply", false, "apply them with kubectl apply (its KUBECONFIG and context) instead of printing them")
+	cmd.Flags().BoolVar(&apply, "apply", false, "apply them to the cluster (server-side apply, field manager dossier) instead of printing them")
+	cmd.Flags().StringVar(&kubeconfig, "kubeconfig", "", "kubeconfig of the cluster (default: KUBECONFIG, ~/.kube/config, or the Pod's service account)")
+	cmd.Flags().StringVar(&kubeContext, "context", "", "context of the kubeconfig (default: its current context)")
 	return cmd
 }
 

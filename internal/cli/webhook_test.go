@@ -66,6 +66,10 @@ func TestWebhookCommand(t *testing.T) {
 	if r := dossier(t, "", "webhook", "install", "--url", "https://"+addr); r.code != ExitError || !strings.Contains(r.stderr, "--ca-bundle") {
 		t.Errorf("install without a CA: %+v", r)
 	}
+	missing := filepath.Join(dir, "no-such.kubeconfig")
+	if r := dossier(t, "", "webhook", "install", "--url", "https://"+addr, "--ca-bundle", filepath.Join(certs, "ca.crt"), "--apply", "--kubeconfig", missing); r.code == 0 || !strings.Contains(r.stderr, "no cluster to reach from "+missing) {
+		t.Errorf("install --apply without a cluster: %+v", r)
+	}
 
 	key := generateKey(t, dir, "release")
 	host := testutil.Registry(t)

@@ -114,13 +114,14 @@ func TestAdmissionOnARealCluster(t *testing.T) {
 		c.namespace(t, ns, labels)
 	}
 
-	// the configurations are dossier's own, applied with kubectl
+	// the configurations are dossier's own, applied by dossier (server-side
+	// apply), the kubeconfig's current context named by KUBECONFIG
 	t.Setenv("KUBECONFIG", c.kubeconfig)
-	t.Setenv("PATH", filepath.Dir(testutil.Peer(t, "kubectl"))+string(os.PathListSeparator)+os.Getenv("PATH"))
 	install := func(extra ...string) {
 		t.Helper()
 		args := append([]string{"webhook", "install", "--url", "https://" + w.addr, "--ca-bundle", filepath.Join(certDir, "ca.crt"), "--apply"}, extra...)
-		if code, out, errOut := runDossier(t, args...); code != 0 {
+		code, out, errOut := runDossier(t, args...)
+		if code != 0 || !strings.Contains(out, "validatingwebhookconfiguration/dossier applied") {
 			t.Fatalf("webhook install: exit %d: %s %s", code, out, errOut)
 		}
 	}
@@ -175,13 +176,18 @@ func TestAdmissionOnARealCluster(t *testing.T) {
 		expectDenied(t, "init container", a, `init container "setup0"`)
 	})
 
-	t.Run("ephemeral containers added by kubectl debug are judged", func(t *testing.T) {
-		out, err := c.kubectl(t, nil, "debug", "-n", "prod", "web", "--image", images["team/unsigned"].ref, "--container", "debugger")
-		if err == nil || !strings.Contains(out, `ephemeral container "debugger"`) || !strings.Contains(out, "denied") {
-			t.Errorf("kubectl debug with an unsigned image: %v: %s", err, out)
+	t.Run("ephemeral containers added as kubectl debug adds them are judged", func(t *testing.T) {
+		// kubectl debug patches the Pod's ephemeralcontainers subresource
+		debug := func(name, image string) answer {
+			patch := map[string]any{"spec": map[string]any{"ephemeralContainers": []any{map[string]any{
+				"name": name, "image": image, "stdin": true, "tty": true, "terminationMessagePolicy": "File", "imagePullPolicy": "IfNotPresent"}}}}
+			return c.do(t, http.MethodPatch, "/api/v1/namespaces/prod/pods/web/ephemeralcontainers", "application/strategic-merge-patch+json", patch)
 		}
-		if out, err := c.kubectl(t, nil, "debug", "-n", "prod", "web", "--image", images["team/signed"].ref, "--container", "debug-signed"); err != nil {
-			t.Fatalf("kubectl debug with a signed image: %v: %s", err, out)
+		if a := debug("debugger", images["team/unsigned"].ref); a.code < 400 || !strings.Contains(a.message(), `ephemeral container "debugger"`) || !strings.Contains(a.message(), "denied") {
+			t.Errorf("debugging with an unsigned image: %d %s", a.code, a.message())
+		}
+		if a := debug("debug-signed", images["team/signed"].ref); a.code != http.StatusOK {
+			t.Fatalf("debugging with a signed image: %d %s", a.code, a.message())
 		}
 		p := decode[corev1.Pod](t, c.do(t, http.MethodGet, "/api/v1/namespaces/prod/pods/web", "", nil))
 		if len(p.Spec.EphemeralContainers) != 1 || p.Spec.EphemeralContainers[0].Image != pinned(host, "team/signed", images["team/signed"]) {

@@ -2,8 +2,8 @@ package e2e
 
 import (
 	"crypto/x509"
-	"encoding/json"
 	"encoding/pem"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -45,52 +45,42 @@ func helmTemplate(t *testing.T, namespace string, set ...string) []byte {
 func TestHelmChartOnARealCluster(t *testing.T) {
 	c := startCluster(t)
 	const ns = "dossier-system"
-	if out, err := c.kubectl(t, nil, "create", "namespace", ns); err != nil {
-		t.Fatalf("%v: %s", err, out)
+	c.namespace(t, ns, nil)
+	if err := c.apply(t, helmTemplate(t, ns)); err != nil {
+		t.Fatalf("applying the chart: %v", err)
 	}
-	rendered := helmTemplate(t, ns)
-	if out, err := c.kubectl(t, rendered, "apply", "-f", "-"); err != nil {
-		t.Fatalf("kubectl apply of the chart: %v\n%s", err, out)
+	deleteWebhooks := func() {
+		for _, kind := range []string{"validatingwebhookconfigurations", "mutatingwebhookconfigurations"} {
+			c.do(t, http.MethodDelete, "/apis/admissionregistration.k8s.io/v1/"+kind+"/dossier", "", nil)
+		}
 	}
-	defer c.kubectl(t, nil, "delete", "validatingwebhookconfiguration,mutatingwebhookconfiguration", "dossier", "--ignore-not-found")
+	defer deleteWebhooks()
 
-	get := func(into any, args ...string) {
-		t.Helper()
-		out, err := c.kubectl(t, nil, append([]string{"get", "-o", "json"}, args...)...)
-		if err != nil {
-			t.Fatalf("kubectl get %v: %v\n%s", args, err, out)
-		}
-		if err := json.Unmarshal([]byte(out), into); err != nil {
-			t.Fatalf("kubectl get %v: %v", args, err)
-		}
-	}
 	var deploy appsv1.Deployment
-	get(&deploy, "-n", ns, "deployment", "dossier")
+	c.get(t, "/apis/apps/v1/namespaces/"+ns+"/deployments/dossier", &deploy)
 	spec := deploy.Spec.Template.Spec
 	if *deploy.Spec.Replicas != 2 || len(spec.Containers) != 1 || spec.Containers[0].ReadinessProbe == nil ||
 		spec.Containers[0].Env[0].ValueFrom.SecretKeyRef.Name != "dossier-store" || !*spec.SecurityContext.RunAsNonRoot {
 		t.Errorf("deployment: %+v", deploy.Spec)
 	}
-	for _, kind := range []string{"poddisruptionbudget", "networkpolicy", "service", "serviceaccount", "configmap/dossier-policies"} {
-		name := kind
-		if !strings.Contains(kind, "/") {
-			name += "/dossier"
-		}
-		if out, err := c.kubectl(t, nil, "get", "-n", ns, name); err != nil {
-			t.Errorf("%s: %v %s", name, err, out)
+	for _, path := range []string{"/apis/policy/v1/namespaces/" + ns + "/poddisruptionbudgets/dossier",
+		"/apis/networking.k8s.io/v1/namespaces/" + ns + "/networkpolicies/dossier", "/api/v1/namespaces/" + ns + "/services/dossier",
+		"/api/v1/namespaces/" + ns + "/serviceaccounts/dossier", "/api/v1/namespaces/" + ns + "/configmaps/dossier-policies"} {
+		if a := c.do(t, http.MethodGet, path, "", nil); a.code != http.StatusOK {
+			t.Errorf("%s: %d %s", path, a.code, a.body)
 		}
 	}
 	c.waitFor(t, "the Deployment's two Pods", 60*time.Second, func() bool {
 		var pods corev1.PodList
-		get(&pods, "-n", ns, "pods", "-l", "app.kubernetes.io/name=dossier")
+		c.get(t, "/api/v1/namespaces/"+ns+"/pods?labelSelector=app.kubernetes.io%2Fname%3Ddossier", &pods)
 		return len(pods.Items) == 2
 	}, c.apiserver, c.controllers)
 
 	// the certificate the pods serve is what the API server trusts
 	var secret corev1.Secret
-	get(&secret, "-n", ns, "secret", "dossier-tls")
+	c.get(t, "/api/v1/namespaces/"+ns+"/secrets/dossier-tls", &secret)
 	var validating admissionregistrationv1.ValidatingWebhookConfiguration
-	get(&validating, "validatingwebhookconfiguration", "dossier")
+	c.get(t, "/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations/dossier", &validating)
 	hook := validating.Webhooks[0]
 	if hook.ClientConfig.Service == nil || hook.ClientConfig.Service.Namespace != ns || *hook.FailurePolicy != admissionregistrationv1.Fail {
 		t.Fatalf("validating webhook: %+v", hook)
@@ -133,9 +123,7 @@ func TestHelmChartOnARealCluster(t *testing.T) {
 	if a.code < 400 || !strings.Contains(a.message(), "dossier") {
 		t.Errorf("a Pod with dossier's webhook unreachable: %d %s", a.code, a.message())
 	}
-	if out, err := c.kubectl(t, nil, "delete", "validatingwebhookconfiguration,mutatingwebhookconfiguration", "dossier"); err != nil {
-		t.Fatalf("%v: %s", err, out)
-	}
+	deleteWebhooks()
 
 	// the plain manifests: the chart's rendering, and they apply
 	plain := filepath.Join(testutil.RepoRoot(), "deploy", "kubernetes", "dossier.yaml")
@@ -147,11 +135,9 @@ func TestHelmChartOnARealCluster(t *testing.T) {
 	if !strings.HasSuffix(string(committed), string(fresh)) {
 		t.Errorf("%s differs from the chart's rendering: run deploy/kubernetes/render.sh", plain)
 	}
-	if out, err := c.kubectl(t, nil, "create", "namespace", "dossier"); err != nil {
-		t.Fatalf("%v: %s", err, out)
-	}
-	if out, err := c.kubectl(t, committed, "apply", "-f", "-"); err != nil {
-		t.Errorf("kubectl apply of %s: %v\n%s", plain, err, out)
+	c.namespace(t, "dossier", nil)
+	if err := c.apply(t, committed); err != nil {
+		t.Errorf("applying %s: %v", plain, err)
 	}
 	// the chart refuses what cannot work
 	if _, err := exec.Command(testutil.Peer(t, "helm"), "template", "dossier", filepath.Join(testutil.RepoRoot(), "deploy", "helm", "dossier"),

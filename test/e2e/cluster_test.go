@@ -11,6 +11,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"io"
 	"math/big"
@@ -25,6 +26,16 @@ import (
 	"testing"
 	"time"
 
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/discovery/cached/memory"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/restmapper"
+
+	"github.com/dossier-dev/dossier/internal/kube"
 	"github.com/dossier-dev/dossier/internal/testutil"
 )
 
@@ -416,13 +427,66 @@ func (c *cluster) label(t *testing.T, namespace string, labels map[string]string
 	}
 }
 
-// kubectl runs the kubectl installed with the peers against the cluster.
-func (c *cluster) kubectl(t *testing.T, stdin []byte, args ...string) (string, error) {
+// apply applies every object of a multi-document YAML stream by
+// server-side apply, as kubectl apply --server-side does: each kind's
+// resource found by discovery, namespaced objects without a namespace in
+// "default".
+func (c *cluster) apply(t *testing.T, manifests []byte) error {
 	t.Helper()
-	cmd := exec.Command(testutil.Peer(t, "kubectl"), append([]string{"--kubeconfig", c.kubeconfig}, args...)...)
-	cmd.Stdin = bytes.NewReader(stdin)
-	out, err := cmd.CombinedOutput()
-	return string(out), err
+	cfg, err := kube.Config(c.kubeconfig, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	discoveryClient, err := discovery.NewDiscoveryClientForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, err := dynamic.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mapper := restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(discoveryClient))
+	decoder := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(manifests), 4096)
+	ctx := context.Background()
+	for {
+		var obj unstructured.Unstructured
+		if err := decoder.Decode(&obj.Object); errors.Is(err, io.EOF) {
+			return nil
+		} else if err != nil {
+			return err
+		}
+		if len(obj.Object) == 0 {
+			continue // an empty document
+		}
+		gvk := obj.GroupVersionKind()
+		mapping, err := mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
+		if err != nil {
+			return fmt.Errorf("%s %s: %w", gvk.Kind, obj.GetName(), err)
+		}
+		resource := client.Resource(mapping.Resource)
+		var target dynamic.ResourceInterface = resource
+		if mapping.Scope.Name() == meta.RESTScopeNameNamespace {
+			if obj.GetNamespace() == "" {
+				obj.SetNamespace("default")
+			}
+			target = resource.Namespace(obj.GetNamespace())
+		}
+		if _, err := target.Apply(ctx, obj.GetName(), &obj, metav1.ApplyOptions{FieldManager: "e2e", Force: true}); err != nil {
+			return fmt.Errorf("%s %s: %w", gvk.Kind, obj.GetName(), err)
+		}
+	}
+}
+
+// get reads an object (or a list) from the API server into into.
+func (c *cluster) get(t *testing.T, path string, into any) {
+	t.Helper()
+	a := c.do(t, http.MethodGet, path, "", nil)
+	if a.code != http.StatusOK {
+		t.Fatalf("GET %s: %d %s", path, a.code, a.body)
+	}
+	if err := json.Unmarshal(a.body, into); err != nil {
+		t.Fatalf("GET %s: %v", path, err)
+	}
 }
 
 func x509Pool(t *testing.T, pemData []byte) *x509.CertPool {
