@@ -66,12 +66,22 @@ func FatJar(t testing.TB) []byte {
 // FileImage is an image of one layer holding one file.
 func FileImage(t testing.TB, name string, content []byte) v1.Image {
 	t.Helper()
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(content)), Typeflag: tar.TypeReg}); err != nil {
+	img, err := mutate.AppendLayers(empty.Image, FileLayer(t, name, bytes.NewReader(content), int64(len(content))))
+	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := tw.Write(content); err != nil {
+	return img
+}
+
+// FileLayer is a layer holding one file of size bytes read from content.
+func FileLayer(t testing.TB, name string, content io.Reader, size int64) v1.Layer {
+	t.Helper()
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: size, Typeflag: tar.TypeReg}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.CopyN(tw, content, size); err != nil {
 		t.Fatal(err)
 	}
 	if err := tw.Close(); err != nil {
@@ -82,9 +92,5 @@ func FileImage(t testing.TB, name string, content []byte) v1.Image {
 	if err != nil {
 		t.Fatal(err)
 	}
-	img, err := mutate.AppendLayers(empty.Image, layer)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return img
+	return layer
 }

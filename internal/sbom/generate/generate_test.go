@@ -1,7 +1,6 @@
 package generate
 
 import (
-	"archive/tar"
 	"bytes"
 	"context"
 	"errors"
@@ -19,7 +18,6 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/random"
-	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	spdxjson "github.com/spdx/tools-golang/json"
 	"github.com/spdx/tools-golang/spdxlib"
 
@@ -190,29 +188,7 @@ func TestImageWithoutPlatform(t *testing.T) {
 // kilobytes compressed.
 func zerosLayer(t *testing.T, name string, size int64) v1.Layer {
 	t.Helper()
-	return fileLayer(t, name, io.LimitReader(zeros{}, size), size)
-}
-
-// fileLayer is a layer holding one file.
-func fileLayer(t *testing.T, name string, content io.Reader, size int64) v1.Layer {
-	t.Helper()
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: size, Typeflag: tar.TypeReg}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := io.CopyN(tw, content, size); err != nil {
-		t.Fatal(err)
-	}
-	if err := tw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	data := buf.Bytes()
-	layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil })
-	if err != nil {
-		t.Fatal(err)
-	}
-	return layer
+	return testutil.FileLayer(t, name, io.LimitReader(zeros{}, size), size)
 }
 
 // layoutOf resolves an image written to an OCI layout.
