@@ -1,15 +1,21 @@
 package generate
 
 import (
+	"archive/tar"
+	"archive/zip"
 	"bytes"
 	"context"
 	"errors"
 	"io"
 	"io/fs"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/dossier-dev/dossier/internal/oci"
 	"github.com/dossier-dev/dossier/internal/testutil"
@@ -95,4 +101,108 @@ func du(dir string) int64 {
 		return nil
 	})
 	return total
+}
+
+// rawZip is a zip of the entries in order, names as given (duplicates
+// and odd names included).
+func rawZip(t *testing.T, entries ...[2]string) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	for _, e := range entries {
+		w, err := zw.CreateHeader(&zip.FileHeader{Name: e[0], Method: zip.Deflate})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.WriteString(w, e[1]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+var (
+	log4jManifest = [2]string{"META-INF/MANIFEST.MF", "Manifest-Version: 1.0\r\n\r\n"}
+	log4jPOM      = [2]string{"META-INF/maven/org.apache.logging.log4j/log4j-core/pom.properties",
+		"groupId=org.apache.logging.log4j\nartifactId=log4j-core\nversion=2.14.1\n"}
+)
+
+// tarHeaded is content behind a tar of one file: a JVM reads the zip
+// from its end, syft sees a tar.
+func tarHeaded(t *testing.T, content []byte) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	if err := tw.WriteHeader(&tar.Header{Name: "README", Mode: 0o644, Size: 5, Typeflag: tar.TypeReg}); err != nil {
+		t.Fatal(err)
+	}
+	io.WriteString(tw, "hello")
+	tw.Close()
+	return append(buf.Bytes(), content...)
+}
+
+// A log4j-core 2.14.1 a JVM would load, in every shape found to slip past
+// name-based cataloguing: found, or the catalogue fails naming it — never
+// an SBOM without it.
+func TestJavaArchivesCannotHide(t *testing.T) {
+	log4j := rawZip(t, log4jManifest, log4jPOM)
+	for name, c := range map[string]struct {
+		path    string // in the image; "app.jar!/…" nests it in a fat jar
+		content []byte
+	}{
+		"a nested jar":                           {"app.jar!/BOOT-INF/lib/log4j-core-2.14.1.jar", log4j},
+		"a nested jar renamed":                   {"app.jar!/BOOT-INF/lib/a.jar", log4j},
+		"a nested jar with no extension":         {"app.jar!/BOOT-INF/lib/log4j", log4j},
+		"a nested jar named .bin":                {"app.jar!/BOOT-INF/lib/a.bin", log4j},
+		"a nested jar behind a tar header":       {"app.jar!/BOOT-INF/lib/a.jar", tarHeaded(t, log4j)},
+		"a nested .bin behind a tar header":      {"app.jar!/BOOT-INF/lib/a.bin", tarHeaded(t, log4j)},
+		"a nested jar behind a gzip header":      {"app.jar!/BOOT-INF/lib/a.jar", append([]byte{0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3}, log4j...)},
+		"a nested jar with a traversing entry":   {"app.jar!/BOOT-INF/lib/a.jar", rawZip(t, [2]string{"../../../../x", "x"}, log4jManifest, log4jPOM)},
+		"a nested jar with an absolute entry":    {"app.jar!/BOOT-INF/lib/a.jar", rawZip(t, [2]string{"/etc/x", "x"}, log4jManifest, log4jPOM)},
+		"a nested jar with two manifests":        {"app.jar!/BOOT-INF/lib/a.jar", rawZip(t, [2]string{"META-INF/MANIFEST.MF", "x"}, log4jManifest, log4jPOM)},
+		"a nested jar with a file named a dir":   {"app.jar!/BOOT-INF/lib/a.jar", rawZip(t, [2]string{"META-INF", "x"}, log4jManifest, log4jPOM)},
+		"a jar named .bin":                       {"app/lib/a.bin", log4j},
+		"a jar behind a tar header":              {"app/lib/a.jar", tarHeaded(t, log4j)},
+		"a jar in WEB-INF/lib behind a tar head": {"app/WEB-INF/lib/a", tarHeaded(t, log4j)},
+	} {
+		t.Run(name, func(t *testing.T) {
+			var img v1.Image
+			if outer, inner, nested := strings.Cut(c.path, "!/"); nested {
+				fat := testutil.MavenJar(t, "org.example", "app", "1.0.0", map[string]io.Reader{inner: bytes.NewReader(c.content)}, inner)
+				img = testutil.FileImage(t, "app/"+outer, fat)
+			} else {
+				img = testutil.FileImage(t, c.path, c.content)
+			}
+			doc, err := Document(context.Background(), layoutOf(t, img), Options{Created: created})
+			var notCatalogued *ErrArchiveNotCatalogued
+			if errors.As(err, &notCatalogued) {
+				t.Log(err)
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			var purls []string
+			for _, comp := range doc.Components {
+				purls = append(purls, comp.PURL)
+			}
+			if !slices.Contains(purls, "pkg:maven/org.apache.logging.log4j/log4j-core@2.14.1") {
+				t.Errorf("log4j-core neither catalogued nor reported: %v", purls)
+			}
+		})
+	}
+	// what a JVM names nothing by does not fail the catalogue: a zip with a
+	// bare manifest (an APK's, say), New Relic's instrumentation jars
+	for name, content := range map[string][]byte{
+		"app/extension.bin": tarHeaded(t, rawZip(t, [2]string{"META-INF/MANIFEST.MF", "Manifest-Version: 1.0\r\nCreated-By: 1.8\r\n\r\n"})),
+		"app/newrelic/instrumentation/spring.jar": rawZip(t, [2]string{"META-INF/MANIFEST.MF",
+			"Manifest-Version: 1.0\r\nImplementation-Title: com.newrelic.instrumentation.spring\r\nWeave-Classes: x\r\n\r\n"}),
+	} {
+		if _, err := Document(context.Background(), layoutOf(t, testutil.FileImage(t, name, content)), Options{Created: created}); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
 }

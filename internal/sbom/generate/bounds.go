@@ -58,8 +58,12 @@ func (e *ErrArchiveNotCatalogued) Error() string {
 	return fmt.Sprintf("archive %s was not catalogued whole (%s): the artifact is not catalogued", e.Path, e.Reason)
 }
 
-// archivesCatalogued fails when syft left an archive unread.
-func archivesCatalogued(s *sbom.SBOM) error {
+// archivesCatalogued fails when syft left an archive unread, or a Java
+// archive the witness saw yielded no package.
+func archivesCatalogued(s *sbom.SBOM, witness *javaArchiveWitness) error {
+	if missed := witness.uncatalogued(s); len(missed) > 0 {
+		return &ErrArchiveNotCatalogued{Path: missed[0], Reason: "a Java archive a JVM can load, under a name or behind leading bytes syft's Java cataloguer does not read"}
+	}
 	coordinates := slices.SortedFunc(maps.Keys(s.Artifacts.Unknowns), func(a, b file.Coordinates) int { return strings.Compare(a.RealPath, b.RealPath) })
 	for _, c := range coordinates {
 		for _, reason := range s.Artifacts.Unknowns[c] {

@@ -14,6 +14,7 @@ import (
 	stereofile "github.com/anchore/stereoscope/pkg/file"
 	"github.com/anchore/stereoscope/pkg/image"
 	"github.com/anchore/syft/syft"
+	"github.com/anchore/syft/syft/cataloging/pkgcataloging"
 	syftsbom "github.com/anchore/syft/syft/sbom"
 	"github.com/anchore/syft/syft/source"
 	"github.com/anchore/syft/syft/source/directorysource"
@@ -85,7 +86,9 @@ func Generate(ctx context.Context, a *oci.Artifact, opts Options) (*Result, erro
 	}
 	defer cleanup()
 
-	cfg := syft.DefaultCreateSBOMConfig().WithTool("dossier", res.Tool.Version).WithArchiveConfig(archiveBounds(opts.MaxArchiveBytes))
+	witness := newJavaArchiveWitness()
+	cfg := syft.DefaultCreateSBOMConfig().WithTool("dossier", res.Tool.Version).WithArchiveConfig(archiveBounds(opts.MaxArchiveBytes)).
+		WithCatalogers(pkgcataloging.NewAlwaysEnabledCatalogerReference(witness))
 	if opts.Parallelism > 0 {
 		cfg = cfg.WithParallelism(opts.Parallelism)
 	}
@@ -93,7 +96,7 @@ func Generate(ctx context.Context, a *oci.Artifact, opts Options) (*Result, erro
 	if err != nil {
 		return nil, fmt.Errorf("%s: cataloguing %s: %w", a.Source.Input, res.Subject, err)
 	}
-	if err := archivesCatalogued(s); err != nil {
+	if err := archivesCatalogued(s, witness); err != nil {
 		return nil, fmt.Errorf("%s: cataloguing %s: %w", a.Source.Input, res.Subject, err)
 	}
 	res.sbom = s
