@@ -25,122 +25,158 @@ func (r *Registry) immutable(repository, tag string) *TagRule {
 	return nil
 }
 
-// maxHeldManifests bounds the manifests one repository's immutable tags
-// may hold (the tagged manifests, their children, and what is attached to
-// any of them): past it, no deletion in the repository is judged.
-const maxHeldManifests = 2000
+// Bounds on what one question "does an immutable tag hold this?" reads:
+// the manifests it visits and their bytes. Past either the answer is
+// errTooMuchHeld, and the deletion or push that asked is refused.
+const (
+	maxHeldManifests = 10000
+	maxHeldBytes     = 32 << 20
+)
 
 // errTooMuchHeld says a repository holds more under its immutable tags
-// than dossier walks before judging a deletion.
-var errTooMuchHeld = fmt.Errorf("its immutable tags hold more than %d manifests (with what is attached to them): nothing in it can be deleted", maxHeldManifests)
+// than dossier reads to answer.
+var errTooMuchHeld = fmt.Errorf("its immutable tags hold more than dossier reads to tell what they hold (%d manifests, %d MiB): nothing in it can be deleted, nor a cosign tag of it changed",
+	maxHeldManifests, maxHeldBytes>>20)
 
-// protectedContent is what an immutable tag of a repository holds in
-// place, by digest, with why: the manifest the tag points to, every
-// manifest an index names (to any depth), the config and layers of each,
-// and what is attached to any of them (cosign's .sig, .att and .sbom tags
-// and OCI referrers, and theirs). None of it may be deleted while the tag
-// points there.
-func (r *Registry) protectedContent(ctx context.Context, repository string) (map[string]string, error) {
-	protected := map[string]string{}
+// held says why an immutable tag of a repository holds digest in place
+// ("" when none does): the manifest a tag points to, every manifest an
+// index names (to any depth), the config and layers of each, and what is
+// attached to any of them (cosign's .sig, .att and .sbom tags and OCI
+// referrers, and theirs). None of it may be deleted while the tag points
+// there. Tags' own digests are looked at first (what cosign signs), then
+// each tag's graph until digest is found; the search is bounded
+// (maxHeldManifests, maxHeldBytes) and runs a few at a time per process,
+// so a repository built to be expensive costs its own deletions, not the
+// registry's CPU.
+func (r *Registry) held(ctx context.Context, repository, digest string) (string, error) {
 	if len(r.rules) == 0 {
-		return protected, nil
+		return "", nil
+	}
+	select {
+	case r.heldSearches <- struct{}{}:
+		defer func() { <-r.heldSearches }()
+	case <-ctx.Done():
+		return "", ctx.Err()
 	}
 	tags, err := r.tagsOf(ctx, repository)
 	if err != nil {
-		return nil, err
+		return "", err
 	}
-	walk := heldWalk{r: r, repository: repository, protected: protected, visited: map[string]bool{}}
+	type immutableTag struct{ tag, digest, why string }
+	var roots []immutableTag
 	for _, tag := range tags {
 		rule := r.immutable(repository, tag)
 		if rule == nil {
 			continue
 		}
-		digest, err := r.currentDigest(ctx, repository, tag)
+		target, err := r.currentDigest(ctx, repository, tag)
 		if err != nil {
-			return nil, err
+			return "", err
 		}
-		if digest == "" {
+		if target == "" {
 			continue // deleted since it was listed
 		}
 		why := fmt.Sprintf("held by immutable tag %s (rule %s)", tag, rule.Text)
-		if err := walk.manifest(ctx, digest, "what "+why[len("held by "):]+" points to", why); err != nil {
-			return nil, err
+		if target == digest {
+			return "what " + why[len("held by "):] + " points to", nil
+		}
+		roots = append(roots, immutableTag{tag, target, why})
+	}
+	search := heldSearch{r: r, repository: repository, target: digest, visited: map[string]bool{}}
+	for _, root := range roots {
+		if found, err := search.manifest(ctx, root.digest, root.why); found != "" || err != nil {
+			return found, err
 		}
 	}
-	return protected, nil
+	return "", nil
 }
 
-// heldWalk visits what immutable tags hold, each manifest once.
-type heldWalk struct {
+// heldSearch walks what immutable tags hold, each manifest once, until it
+// meets its target.
+type heldSearch struct {
 	r          *Registry
 	repository string
-	protected  map[string]string
+	target     string
 	visited    map[string]bool
+	bytes      int
 }
 
-// manifest protects a manifest, what it refers to and what is attached
-// to it.
-func (h *heldWalk) manifest(ctx context.Context, digest, what, why string) error {
-	if _, ok := h.protected[digest]; !ok {
-		h.protected[digest] = what
-	}
+// manifest searches a manifest, what it refers to and what is attached to
+// it, saying why the target is held when it is found there.
+func (h *heldSearch) manifest(ctx context.Context, digest, why string) (string, error) {
 	if h.visited[digest] {
-		return nil
+		return "", nil
 	}
 	h.visited[digest] = true
 	if len(h.visited) > maxHeldManifests {
-		return errTooMuchHeld
+		return "", errTooMuchHeld
 	}
 	body, err := h.r.manifestBody(ctx, h.repository, digest)
 	if err != nil || body == nil {
-		return err
+		return "", err
+	}
+	if h.bytes += len(body); h.bytes > maxHeldBytes {
+		return "", errTooMuchHeld
 	}
 	var m manifest
 	if json.Unmarshal(body, &m) == nil {
-		if m.Config != nil && m.Config.Digest != "" {
-			h.protected[m.Config.Digest] = "the config of a manifest " + why
+		if m.Config != nil && m.Config.Digest == h.target {
+			return "the config of a manifest " + why, nil
 		}
 		for _, l := range m.Layers {
-			h.protected[l.Digest] = "a layer of a manifest " + why
+			if l.Digest == h.target {
+				return "a layer of a manifest " + why, nil
+			}
 		}
 		for _, child := range m.Manifests {
-			if err := h.manifest(ctx, child.Digest, "a manifest of an index "+why, why); err != nil {
-				return err
+			if child.Digest == h.target {
+				return "a manifest of an index " + why, nil
+			}
+			if found, err := h.manifest(ctx, child.Digest, why); found != "" || err != nil {
+				return found, err
 			}
 		}
 	}
 	return h.attachments(ctx, digest, why)
 }
 
-// attachments protects what is attached to a held manifest: removing a
+// attachments searches what is attached to a held manifest: removing a
 // signature or attestation would change what a policy decides about it.
-func (h *heldWalk) attachments(ctx context.Context, digest, why string) error {
+func (h *heldSearch) attachments(ctx context.Context, digest, why string) (string, error) {
 	algorithm, hex, ok := strings.Cut(digest, ":")
 	if !ok || algorithm != "sha256" {
-		return nil
+		return "", nil
 	}
 	for _, suffix := range []string{"sig", "att", "sbom"} {
 		tag := "sha256-" + hex + "." + suffix
 		attached, err := h.r.currentDigest(ctx, h.repository, tag)
 		if err != nil {
-			return err
+			return "", err
 		}
-		if attached != "" {
-			if err := h.manifest(ctx, attached, fmt.Sprintf("what tag %s attaches to a manifest %s", tag, why), why); err != nil {
-				return err
-			}
+		if attached == "" {
+			continue
+		}
+		whatAttached := fmt.Sprintf("what tag %s attaches to a manifest %s", tag, why)
+		if attached == h.target {
+			return whatAttached, nil
+		}
+		if found, err := h.manifest(ctx, attached, whatAttached); found != "" || err != nil {
+			return found, err
 		}
 	}
 	referrers, err := h.r.store.Referrers(ctx, h.repository, digest, "")
 	if err != nil {
-		return fmt.Errorf("reading the referrers of %s in %s: %w", digest, h.repository, err)
+		return "", fmt.Errorf("reading the referrers of %s in %s: %w", digest, h.repository, err)
 	}
 	for _, ref := range referrers {
-		if err := h.manifest(ctx, ref.Digest, "a referrer of a manifest "+why, why); err != nil {
-			return err
+		if ref.Digest == h.target {
+			return "a referrer of a manifest " + why, nil
+		}
+		if found, err := h.manifest(ctx, ref.Digest, "a referrer of a manifest "+why); found != "" || err != nil {
+			return found, err
 		}
 	}
-	return nil
+	return "", nil
 }
 
 // refuseUnjudged answers a deletion that could not be judged.
@@ -193,12 +229,12 @@ func (r *Registry) tagsOf(ctx context.Context, repository string) ([]string, err
 // immutable tag holds; otherwise distribution deletes.
 func (r *Registry) deleteBlob(w http.ResponseWriter, req *http.Request, rt route, actor *tokens.Actor) {
 	ctx := req.Context()
-	protected, err := r.protectedContent(ctx, rt.name)
+	why, err := r.held(ctx, rt.name, rt.reference)
 	if err != nil {
 		r.refuseUnjudged(w, rt.name, err)
 		return
 	}
-	if why, ok := protected[rt.reference]; ok {
+	if why != "" {
 		reason := fmt.Sprintf("blob %s of %s is %s: deleting it would break what the tag names", rt.reference, rt.name, why)
 		r.audit(ctx, store.RegistryEvent{Action: "delete", Repository: r.repository(rt.name), Reference: rt.reference, Actor: actor.Name, Outcome: "refused", Reason: reason})
 		writeError(w, http.StatusForbidden, "DENIED", reason)
@@ -225,13 +261,9 @@ func (r *Registry) shrinksLegacyTag(ctx context.Context, repository, tag string,
 		return "", nil
 	}
 	subject := "sha256:" + found[1]
-	protected, err := r.protectedContent(ctx, repository)
-	if err != nil {
+	why, err := r.held(ctx, repository, subject)
+	if err != nil || why == "" {
 		return "", err
-	}
-	why, ok := protected[subject]
-	if !ok {
-		return "", nil
 	}
 	current, err := r.currentDigest(ctx, repository, tag)
 	if err != nil || current == "" {

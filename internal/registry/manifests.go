@@ -189,12 +189,12 @@ func (r *Registry) deleteManifest(w http.ResponseWriter, req *http.Request, rt r
 			return
 		}
 	} else {
-		protected, err := r.protectedContent(ctx, rt.name)
+		why, err := r.held(ctx, rt.name, rt.reference)
 		if err != nil {
 			r.refuseUnjudged(w, rt.name, err)
 			return
 		}
-		if why, ok := protected[rt.reference]; ok {
+		if why != "" {
 			refuse(fmt.Sprintf("%s@%s is %s: deleting it would break what the tag names", rt.name, rt.reference, why))
 			return
 		}

@@ -131,7 +131,14 @@ type Registry struct {
 	quarantine *quarantine
 	retention  []RetentionRule
 	jobLease   time.Duration
+	// heldSearches bounds the searches of what immutable tags hold running
+	// at once (maxHeldSearches)
+	heldSearches chan struct{}
 }
+
+// maxHeldSearches is how many searches of what immutable tags hold one
+// process runs at once; the others wait (bounded by their request).
+const maxHeldSearches = 2
 
 // quietLogs silences distribution's global logger once: it logs every
 // request, and every client error as an error. What matters reaches the
@@ -202,7 +209,7 @@ func New(ctx context.Context, o Options) (reg *Registry, err error) {
 	app := handlers.NewApp(ctx, cfg)
 	return &Registry{name: name, app: app, store: o.Store, rules: o.ImmutableTags, auth: tokens.NewAuthenticator(o.Store, o.Now), now: o.Now, metrics: o.Metrics, anonymousPull: o.AnonymousPull, onError: o.OnError,
 		wake: make(chan struct{}, 1), quarantine: &quarantine{rules: o.Quarantine, cache: map[string]verdict{}},
-		retention: o.Retention, jobLease: o.JobLease, hookHosts: hookHosts}, nil
+		retention: o.Retention, jobLease: o.JobLease, hookHosts: hookHosts, heldSearches: make(chan struct{}, maxHeldSearches)}, nil
 }
 
 // Name is the canonical host the registry records its repositories under.

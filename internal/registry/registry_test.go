@@ -468,3 +468,51 @@ func TestImmutableTags(t *testing.T) {
 		}
 	}
 }
+
+// What immutable tags hold is searched within bounds: a repository whose
+// held manifests outweigh them refuses deletions at once rather than read
+// them all on every request, and the search stops where it finds its
+// target.
+func TestHeldSearchIsBounded(t *testing.T) {
+	s := newServer(t, "team/**:v*")
+	pad := strings.Repeat("x", 4_000_000) // distribution takes manifests of up to 4 MiB
+	for i := range maxHeldBytes/len(pad) + 1 {
+		img := mutate.Annotations(randomImage(t), map[string]string{"pad": pad, "n": fmt.Sprint(i)}).(v1.Image)
+		if err := remote.Write(s.ref(t, fmt.Sprintf("team/heavy:v%d", i)), img, s.options(s.admin)...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	loose := randomImage(t)
+	if err := remote.Write(s.ref(t, "team/heavy:scratch"), loose, s.options(s.admin)...); err != nil {
+		t.Fatal(err)
+	}
+	layers, _ := loose.Layers()
+	layer, _ := layers[0].Digest()
+	began := time.Now()
+	resp := s.do(t, http.MethodDelete, "/v2/team/heavy/blobs/"+layer.String(), s.admin, nil, "")
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusForbidden || !strings.Contains(string(body), "hold more than dossier reads") {
+		t.Errorf("deleting in a repository holding more than the search reads: %d %s", resp.StatusCode, body)
+	}
+	took := time.Since(began)
+	t.Logf("refused in %s", took)
+	if took > 10*time.Second {
+		t.Errorf("the refusal took %s", took)
+	}
+
+	// a repository of many small releases is searched whole, and what no
+	// tag holds is deleted
+	for i := range 100 {
+		if err := remote.Write(s.ref(t, fmt.Sprintf("team/releases:v%d", i)), randomImage(t), s.options(s.admin)...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := remote.Write(s.ref(t, "team/releases:scratch"), loose, s.options(s.admin)...); err != nil {
+		t.Fatal(err)
+	}
+	began = time.Now()
+	if resp := s.do(t, http.MethodDelete, "/v2/team/releases/blobs/"+layer.String(), s.admin, nil, ""); resp.StatusCode != http.StatusAccepted {
+		t.Errorf("deleting a blob none of 100 releases holds: %d", resp.StatusCode)
+	}
+	t.Logf("searched 100 releases in %s", time.Since(began))
+}
