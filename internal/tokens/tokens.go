@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -63,22 +64,46 @@ func CheckStrength(secret string) error {
 // looksRandom tells drawn bytes from chosen ones. Each test fails 32
 // bytes from a good random source with probability below 10^-8: all
 // printable ASCII (about 10^-14), fewer than 20 distinct values, all
-// within half the byte range (a window of 128), six or more steps equal
-// to the step before (a counting or arithmetic sequence; about 10^-9).
+// within half the byte range (a window of 128), and a regular sequence —
+// eight or more equal steps in the first, second or third differences
+// taken 1 to 4 bytes apart (about 10^-12), which counting, interleaved
+// counters, squares and cubes all have. A hash of a password passes: no
+// test of 32 bytes can tell it from random, so the secret must be drawn.
 func looksRandom(raw []byte) bool {
 	distinct := map[byte]bool{}
 	printable := true
 	low, high := raw[0], raw[0]
-	repeatedSteps := 0
-	for i, b := range raw {
+	for _, b := range raw {
 		distinct[b] = true
 		printable = printable && b >= 0x20 && b < 0x7f
 		low, high = min(low, b), max(high, b)
-		if i >= 2 && b-raw[i-1] == raw[i-1]-raw[i-2] {
-			repeatedSteps++
+	}
+	return !printable && len(distinct) >= 20 && high-low >= 128 && !regular(raw)
+}
+
+// regular says a sequence's differences repeat: x[i]-x[i-k], and the
+// differences of those, equal to the one k before at eight or more places.
+func regular(raw []byte) bool {
+	for k := 1; k <= 4; k++ {
+		d := slices.Clone(raw)
+		for range 3 {
+			next := make([]byte, 0, len(d))
+			for i := k; i < len(d); i++ {
+				next = append(next, d[i]-d[i-k])
+			}
+			d = next
+			repeats := 0
+			for i := k; i < len(d); i++ {
+				if d[i] == d[i-k] {
+					repeats++
+				}
+			}
+			if repeats >= 8 {
+				return true
+			}
 		}
 	}
-	return !printable && len(distinct) >= 20 && high-low >= 128 && repeatedSteps < 6
+	return false
 }
 
 // Hash is what the store keeps of a token's secret.

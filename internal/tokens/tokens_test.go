@@ -185,12 +185,15 @@ func TestCheckStrength(t *testing.T) {
 			t.Fatalf("a token New made: %s: %v", strong, err)
 		}
 	}
-	sequence := func(start, step byte) string {
+	pattern := func(f func(int) byte) string {
 		raw := make([]byte, 32)
 		for i := range raw {
-			raw[i] = start + byte(i)*step
+			raw[i] = f(i)
 		}
 		return "dsr_" + base64.RawURLEncoding.EncodeToString(raw)
+	}
+	sequence := func(start, step byte) string {
+		return pattern(func(i int) byte { return start + byte(i)*step })
 	}
 	narrow := make([]byte, 32) // distinct but all within 0x80..0xbf
 	for i := range narrow {
@@ -206,6 +209,8 @@ func TestCheckStrength(t *testing.T) {
 		"dsr_" + body[:42] + "B",                                                // trailing bits set: another spelling of some other secret
 		sequence(0, 1), sequence(0x80, 1), sequence(7, 9), sequence(0xff, 0xfb), // counting and arithmetic sequences
 		"dsr_" + base64.RawURLEncoding.EncodeToString(narrow),
+		pattern(func(i int) byte { return byte(i/2) + byte(128*(i%2)) }), // an interleaved counter
+		pattern(func(i int) byte { return byte(i * i) }), pattern(func(i int) byte { return byte(i*i*i + 7) }),
 	} {
 		if err := CheckStrength(weak); err == nil {
 			t.Errorf("%q accepted", weak)
