@@ -90,6 +90,9 @@ func ParseImage(image string) (name.Reference, error) {
 			return nil, fmt.Errorf("image %q: %w", image, err)
 		}
 	}
+	if host := ref.Context().RegistryStr(); !evidence.ValidHost(host) {
+		return nil, fmt.Errorf("image %q: registry host %q is not one name for one registry (numbers that are not an IPv4 address as written everywhere)", image, host)
+	}
 	repository := evidence.CanonicalRepository(ref.Context().Name())
 	var canonical string
 	switch r := ref.(type) {
@@ -125,6 +128,7 @@ func (j *judge) resolve(ctx context.Context, ref name.Reference) (*oci.Artifact,
 	j.resolutions.Add(1)
 	r = &resolution{done: make(chan struct{})}
 	j.tags[key] = r
+	j.pruneTagsLocked()
 	j.mu.Unlock()
 	go func() {
 		work, cancel := shared(ctx)
@@ -216,7 +220,8 @@ func (g *gathering) wait(ctx context.Context, art *oci.Artifact, reference strin
 	}
 }
 
-// maxCached bounds the cache; expired entries go first.
+// maxCached bounds each cache, the evidence gathered and the tags
+// resolved; expired entries go first, then any finished one.
 const maxCached = 10000
 
 func (j *judge) pruneLocked() {
@@ -233,9 +238,22 @@ func (j *judge) pruneLocked() {
 		default:
 		}
 	}
+}
+
+// pruneTagsLocked keeps the resolved tags within maxCached: references
+// that fail to resolve are never used again, and must not pile up.
+func (j *judge) pruneTagsLocked() {
+	if len(j.tags) <= maxCached {
+		return
+	}
+	now := j.now()
 	for k, r := range j.tags {
-		if r.expired(now) {
-			delete(j.tags, k)
+		select {
+		case <-r.done:
+			if !now.Before(r.expires) || len(j.tags) > maxCached {
+				delete(j.tags, k)
+			}
+		default:
 		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strconv"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -95,8 +96,17 @@ func TestManyContainersAndOddReferences(t *testing.T) {
 		images[i] = fmt.Sprintf("registry.example/other/app%d:v1", i)
 	}
 	body, _ := json.Marshal(podReview(t, "prod", containers(images...)))
-	if code, review, raw := post(t, h, "/admission/validate", body); code != 200 || review.Response.Allowed || !strings.Contains(review.Response.Result.Message, "no policy matches registry.example/other/app2999:v1") {
-		t.Fatalf("3,000 containers no policy matches, in an enforced namespace: %d %.300s", code, raw)
+	if code, review, raw := post(t, h, "/admission/validate", body); code != 200 || review.Response.Allowed || !strings.Contains(review.Response.Result.Message, "names 3000 distinct images, more than the 256 one review judges") {
+		t.Fatalf("3,000 containers of 3,000 images: %d %.300s", code, raw)
+	}
+	body, _ = json.Marshal(podReview(t, "prod", containers(images[:maxReviewImages]...)))
+	if code, review, raw := post(t, h, "/admission/validate", body); code != 200 || review.Response.Allowed || !strings.Contains(review.Response.Result.Message, "no policy matches registry.example/other/app255:v1") {
+		t.Fatalf("256 containers no policy matches, in an enforced namespace: %d %.300s", code, raw)
+	}
+	same := slices.Repeat([]string{images[0]}, 3000)
+	body, _ = json.Marshal(podReview(t, "prod", containers(same...)))
+	if code, review, raw := post(t, h, "/admission/validate", body); code != 200 || review.Response.Allowed || !strings.Contains(review.Response.Result.Message, "no policy matches registry.example/other/app0:v1") {
+		t.Fatalf("3,000 containers of one image no policy matches: %d %.300s", code, raw)
 	}
 	for _, odd := range []string{"busybox", "busybox:latest", "registry.example/app@sha256:" + strings.Repeat("0", 64), "127.0.0.1:5000/app:v1",
 		"Registry.Example/App:v1", f.host + "/team/signed", f.host + "/team/UPPER:v1", ""} {

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
@@ -154,8 +155,20 @@ func (v Verdict) denies() bool {
 	return v.Decision != nil && !v.Decision.Allowed
 }
 
+// Bounds on one review's images: at most maxReviewImages distinct
+// references, judged judgeConcurrency at a time. Judged one after another,
+// a workload of many cheap images could spend the review's time budget
+// and leave a later image to be cut off by it, which --fail-open would
+// admit as an outage; side by side, only a registry that is really slow
+// runs the budget out.
+const (
+	maxReviewImages  = 256
+	judgeConcurrency = 16
+)
+
 // Judge decides every image of an admission request. The images of one
-// reference are judged once however many containers use it.
+// reference are judged once however many containers use it, the distinct
+// references side by side.
 func (w *Webhook) Judge(ctx context.Context, req *admissionv1.AdmissionRequest) (Judgement, error) {
 	kind := req.Kind.Kind
 	images, object, err := readObject(kind, req.Object.Raw)
@@ -167,26 +180,47 @@ func (w *Webhook) Judge(ctx context.Context, req *admissionv1.AdmissionRequest) 
 		out.Workload = workloadOf(req, object)
 	}
 	rules := w.rules()
+	var references []string
+	first := map[string]Image{}
+	for _, im := range images {
+		if _, ok := first[im.Reference]; !ok {
+			first[im.Reference] = im
+			references = append(references, im.Reference)
+		}
+	}
+	if len(references) > maxReviewImages {
+		return out, fmt.Errorf("%s %s names %d distinct images, more than the %d one review judges", kind, req.Name, len(references), maxReviewImages)
+	}
 	var labels map[string]string
 	var labelsErr error
-	labelsRead := false
+	var readLabels sync.Once
+	namespaceLabels := func() (map[string]string, error) {
+		readLabels.Do(func() {
+			if w.labels == nil {
+				labelsErr = fmt.Errorf("a policy selects namespaces by label and the webhook cannot read namespace labels")
+			} else {
+				labels, labelsErr = w.labels(ctx, req.Namespace)
+			}
+		})
+		return labels, labelsErr
+	}
+	verdicts := make([]Verdict, len(references))
+	var judging sync.WaitGroup
+	slots := make(chan struct{}, judgeConcurrency)
+	for i, reference := range references {
+		slots <- struct{}{}
+		judging.Go(func() {
+			defer func() { <-slots }()
+			verdicts[i] = w.judgeImage(ctx, rules, req.Namespace, first[reference], namespaceLabels)
+		})
+	}
+	judging.Wait()
 	byReference := map[string]Verdict{}
+	for i, reference := range references {
+		byReference[reference] = verdicts[i]
+	}
 	for _, im := range images {
-		v, ok := byReference[im.Reference]
-		if !ok {
-			v = w.judgeImage(ctx, rules, req.Namespace, im, func() (map[string]string, error) {
-				if !labelsRead {
-					labelsRead = true
-					if w.labels == nil {
-						labelsErr = fmt.Errorf("a policy selects namespaces by label and the webhook cannot read namespace labels")
-					} else {
-						labels, labelsErr = w.labels(ctx, req.Namespace)
-					}
-				}
-				return labels, labelsErr
-			})
-			byReference[im.Reference] = v
-		}
+		v := byReference[im.Reference]
 		v.Image = im
 		v.FailedOpen = v.Failure != "" && v.Unavailable && v.Enforced && w.failOpen
 		out.Verdicts = append(out.Verdicts, v)

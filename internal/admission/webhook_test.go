@@ -188,14 +188,19 @@ func TestUnclaimedImages(t *testing.T) {
 	f := newFixture(t, signedPolicy)
 	port := f.host[strings.LastIndex(f.host, ":")+1:]
 	unclaimed := []string{"docker.io/library/busybox:1.36", "busybox", "registry-1.docker.io/acme/app:v1", "registry.example/other/app:v1"}
-	respelled := []string{"localhost:" + port + "/team/unsigned:v1", "LOCALHOST:" + port + "/team/unsigned:v1"}
+	respelled := []string{"localhost:" + port + "/team/unsigned:v1", "LOCALHOST:" + port + "/team/unsigned:v1", "127.0.0.1:0" + port + "/team/unsigned:v1"}
 	deny := New(func() *Rules { return f.rules }, Options{})
 	// names a container runtime refuses are refused everywhere, before any
 	// policy's glob is asked to match them
-	for _, image := range []string{"localhost.:" + port + "/team/unsigned:v1", f.host + "/team/signed/../unsigned:v1", f.host + "/team/./signed:v1", "Busybox"} {
+	for image, why := range map[string]string{
+		"localhost.:" + port + "/team/unsigned:v1": "is not a reference a container runtime reads", f.host + "/team/signed/../unsigned:v1": "is not a reference a container runtime reads",
+		f.host + "/team/./signed:v1": "is not a reference a container runtime reads", "Busybox": "is not a reference a container runtime reads",
+		// numbers some resolvers read as 127.0.0.1 and others not
+		"127.1:" + port + "/team/unsigned:v1": "is not one name for one registry", "127.000.000.001:" + port + "/team/unsigned:v1": "is not one name for one registry",
+	} {
 		for _, namespace := range []string{"prod", "staging", "unmatched"} {
 			out, _ := deny.Validate(ctx, podReview(t, namespace, containers(image)))
-			if out.Response.Allowed || !strings.Contains(out.Response.Result.Message, "is not a reference a container runtime reads") {
+			if out.Response.Allowed || !strings.Contains(out.Response.Result.Message, why) {
 				t.Errorf("%s in %s: %+v", image, namespace, out.Response)
 			}
 		}
@@ -651,5 +656,60 @@ func TestOneReviewsBudgetIsNotAnothersOutage(t *testing.T) {
 	}
 	if w.judge.resolutions.Load() != 1 || w.judge.gatherings.Load() != 1 {
 		t.Errorf("%d resolutions and %d gatherings: the reviews did not share the work", w.judge.resolutions.Load(), w.judge.gatherings.Load())
+	}
+}
+
+// The distinct images of one review are judged side by side: a workload
+// of many images each a little slow to read does not spend the review's
+// budget one after another and leave its last image to be cut off, which
+// --fail-open would admit as an outage.
+func TestImagesOfOneReviewJudgedSideBySide(t *testing.T) {
+	f := newFixture(t, signedPolicy)
+	target, err := url.Parse("http://" + f.host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	slow := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		if strings.Contains(r.URL.Path, "/manifests/") {
+			time.Sleep(150 * time.Millisecond)
+		}
+		proxy.ServeHTTP(rw, r)
+	}))
+	defer slow.Close()
+	host := strings.TrimPrefix(slow.URL, "http://")
+	rules := *f.rules
+	for _, p := range rules.Set.Policies {
+		g, err := policy.CompileGlob(host + "/team/**")
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.Images = append(p.Images, g)
+	}
+	// twelve tags of the signed image, then the unsigned one
+	repo, err := oci.OpenRepository(f.host+"/team/signed", oci.RegistryOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	desc, err := repo.Resolve(context.Background(), "v1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var images []string
+	for i := range 12 {
+		tag := fmt.Sprintf("t%d", i)
+		if err := repo.Tag(context.Background(), desc, tag); err != nil {
+			t.Fatal(err)
+		}
+		images = append(images, host+"/team/signed:"+tag)
+	}
+	images = append(images, host+"/team/unsigned:v1")
+	w := New(func() *Rules { return &rules }, Options{FailOpen: true})
+	// twelve reads of 150 ms one after another would be 1.8 s
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	out, _ := w.Validate(ctx, podReview(t, "prod", containers(images...)))
+	if out.Response.Allowed || !strings.Contains(out.Response.Result.Message, `"c12"`) || strings.Contains(out.Response.Result.Message, "could not be") {
+		t.Errorf("the unsigned image after twelve slow ones, under --fail-open: %+v", out.Response.Result)
 	}
 }

@@ -2,7 +2,9 @@ package evidence
 
 import (
 	"net"
+	"net/netip"
 	"regexp"
+	"strconv"
 	"strings"
 )
 
@@ -15,9 +17,11 @@ var dockerHubAliases = map[string]bool{"docker.io": true, "registry-1.docker.io"
 
 // CanonicalHost is the one spelling of a registry host that dossier keys
 // evidence by, compares and matches: lower case, without a trailing dot or
-// the HTTPS port (443), Docker Hub's aliases as index.docker.io, and
-// localhost as 127.0.0.1. Two spellings of one registry must never name
-// two things, or a policy written for one is talked around with the other.
+// the HTTPS port (443), a port without leading zeros, an IP address as Go
+// prints it (IPv6 compressed, an IPv4-mapped one as IPv4), Docker Hub's
+// aliases as index.docker.io, and localhost as 127.0.0.1. Two spellings of
+// one registry must never name two things, or a policy written for one is
+// talked around with the other.
 func CanonicalHost(host string) string {
 	host = strings.ToLower(host)
 	name, port := host, ""
@@ -29,6 +33,12 @@ func CanonicalHost(host string) string {
 	name = strings.TrimSuffix(name, ".")
 	if name == "localhost" {
 		name = "127.0.0.1"
+	}
+	if addr, err := netip.ParseAddr(name); err == nil {
+		name = addr.Unmap().String()
+	}
+	if n, err := strconv.Atoi(port); err == nil && n >= 0 {
+		port = strconv.Itoa(n)
 	}
 	if dockerHubAliases[name] {
 		name = DockerHub
@@ -58,8 +68,29 @@ func LooksLikeHost(segment string) bool {
 var registryHost = regexp.MustCompile(`^(?:(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*\.?|\[[0-9a-fA-F:.]+\])(?::[0-9]+)?$`)
 
 // ValidHost says a name is a registry host clients can name images by:
-// host[:port] with a dot or a port, or localhost.
-func ValidHost(host string) bool { return registryHost.MatchString(host) && LooksLikeHost(host) }
+// host[:port] with a dot or a port, or localhost. A name of numbers alone
+// must be an IPv4 address as written everywhere: "127.1" or
+// "127.000.000.001" reach 127.0.0.1 through some resolvers and not
+// others, so they name no one registry.
+func ValidHost(host string) bool {
+	if !registryHost.MatchString(host) || !LooksLikeHost(host) {
+		return false
+	}
+	name := host
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		name = h
+	}
+	name = strings.TrimSuffix(name, ".")
+	if numeric.MatchString(name) {
+		_, err := netip.ParseAddr(name)
+		return err == nil
+	}
+	return true
+}
+
+// numeric is a name of numbers (decimal or hex) and dots: an IP address or
+// nothing.
+var numeric = regexp.MustCompile(`^(?i:(?:0x[0-9a-f]*|[0-9]+)(?:\.(?:0x[0-9a-f]*|[0-9]+))*)$`)
 
 // CanonicalRepository is a repository name ("host/path") with its host
 // spelled canonically, and Docker Hub's official images under library/.

@@ -23,6 +23,14 @@ func TestCanonicalRepository(t *testing.T) {
 		{"docker.io/nginx", "index.docker.io/library/nginx"},
 		{"[::1]:5000/app", "[::1]:5000/app"},
 		{"[::1]:443/app", "[::1]/app"},
+		{"[0:0:0:0:0:0:0:1]:5000/app", "[::1]:5000/app"},
+		{"[0::1]:5000/app", "[::1]:5000/app"},
+		{"[::FFFF:127.0.0.1]:5000/app", "127.0.0.1:5000/app"},
+		{"127.0.0.1:05000/team/app", "127.0.0.1:5000/team/app"},
+		{"registry.example:0443/team/app", "registry.example/team/app"},
+		// numbers that are not an address as written everywhere name no registry
+		{"127.1:5000/team/app", "127.1:5000/team/app"},
+		{"127.000.000.001:5000/team/app", "127.000.000.001:5000/team/app"},
 		// not registry names
 		{"oci-layout:/tmp/dir", "oci-layout:/tmp/dir"},
 		{"docker-archive:/tmp/image.tar", "docker-archive:/tmp/image.tar"},
@@ -34,6 +42,12 @@ func TestCanonicalRepository(t *testing.T) {
 	} {
 		if got := CanonicalRepository(c.in); got != c.want {
 			t.Errorf("CanonicalRepository(%q) = %q, want %q", c.in, got, c.want)
+		}
+	}
+	for host, want := range map[string]bool{"127.0.0.1:5000": true, "[::1]:5000": true, "registry.example": true, "1.example": true,
+		"127.1:5000": false, "127.000.000.001": false, "2130706433:5000": false, "0x7f.1:5000": false} {
+		if ValidHost(host) != want {
+			t.Errorf("ValidHost(%q) = %v, want %v", host, !want, want)
 		}
 	}
 	s, err := ParseSubject("Registry.Example:443/team/app@sha256:" + strings.Repeat("a", 64))
