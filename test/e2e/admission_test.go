@@ -162,7 +162,16 @@ func TestAdmissionOnARealCluster(t *testing.T) {
 				t.Errorf("%s spelling: image %s, want it pinned to %s", as, got, want)
 			}
 		}
-		a := c.create(t, "/api/v1/namespaces/prod/pods", pod("unclaimed", nil, "other.example/team/app:v1"))
+		// a port with a leading zero is the same registry
+		port := host[strings.LastIndex(host, ":")+1:]
+		a := c.create(t, "/api/v1/namespaces/prod/pods", pod("respelled-port", nil, strings.Replace(images["team/unsigned"].ref, ":"+port+"/", ":0"+port+"/", 1)))
+		expectDenied(t, "the unsigned image with a leading zero in its port", a, images["team/unsigned"].digest, "policy release-enforce rule signed")
+		// names some resolvers reach 127.0.0.1 by and runtimes refuse or read apart are refused
+		for i, image := range []string{respell(images["team/unsigned"].ref, "127.1"), strings.Replace(images["team/unsigned"].ref, "/team/", "/team/./", 1)} {
+			a := c.create(t, "/api/v1/namespaces/prod/pods", pod(fmt.Sprintf("unreadable-%d", i), nil, image))
+			expectDenied(t, image, a, image)
+		}
+		a = c.create(t, "/api/v1/namespaces/prod/pods", pod("unclaimed", nil, "other.example/team/app:v1"))
 		expectDenied(t, "an image no policy claims", a, "no policy matches other.example/team/app:v1")
 	})
 
