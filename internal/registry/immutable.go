@@ -33,6 +33,10 @@ const (
 	maxHeldBytes     = 32 << 20
 )
 
+// errUnreadableHeld says a manifest an immutable tag reaches cannot be
+// read as one, so what it holds is unknown.
+var errUnreadableHeld = errors.New("an immutable tag holds a manifest dossier cannot read: nothing in the repository can be deleted, nor a cosign tag of it changed")
+
 // errTooMuchHeld says a repository holds more under its immutable tags
 // than dossier reads to answer.
 var errTooMuchHeld = fmt.Errorf("its immutable tags hold more than dossier reads to tell what they hold (%d manifests, %d MiB): nothing in it can be deleted, nor a cosign tag of it changed",
@@ -119,22 +123,25 @@ func (h *heldSearch) manifest(ctx context.Context, digest, why string) (string, 
 		return "", errTooMuchHeld
 	}
 	var m manifest
-	if json.Unmarshal(body, &m) == nil {
-		if m.Config != nil && m.Config.Digest == h.target {
-			return "the config of a manifest " + why, nil
+	if err := json.Unmarshal(body, &m); err != nil {
+		// distribution stored it, so it holds something: what, dossier
+		// cannot tell, and a question it cannot answer is refused
+		return "", fmt.Errorf("%w: manifest %s of %s cannot be read (%v)", errUnreadableHeld, digest, h.repository, err)
+	}
+	if m.Config != nil && m.Config.Digest == h.target {
+		return "the config of a manifest " + why, nil
+	}
+	for _, l := range m.Layers {
+		if l.Digest == h.target {
+			return "a layer of a manifest " + why, nil
 		}
-		for _, l := range m.Layers {
-			if l.Digest == h.target {
-				return "a layer of a manifest " + why, nil
-			}
+	}
+	for _, child := range m.Manifests {
+		if child.Digest == h.target {
+			return "a manifest of an index " + why, nil
 		}
-		for _, child := range m.Manifests {
-			if child.Digest == h.target {
-				return "a manifest of an index " + why, nil
-			}
-			if found, err := h.manifest(ctx, child.Digest, why); found != "" || err != nil {
-				return found, err
-			}
+		if found, err := h.manifest(ctx, child.Digest, why); found != "" || err != nil {
+			return found, err
 		}
 	}
 	return h.attachments(ctx, digest, why)
@@ -181,7 +188,7 @@ func (h *heldSearch) attachments(ctx context.Context, digest, why string) (strin
 
 // refuseUnjudged answers a deletion that could not be judged.
 func (r *Registry) refuseUnjudged(w http.ResponseWriter, repository string, err error) {
-	if errors.Is(err, errTooMuchHeld) {
+	if errors.Is(err, errTooMuchHeld) || errors.Is(err, errUnreadableHeld) {
 		writeError(w, http.StatusForbidden, "DENIED", repository+": "+err.Error())
 		return
 	}

@@ -17,6 +17,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/dossier-dev/dossier/internal/policy"
 	"github.com/dossier-dev/dossier/internal/store"
@@ -78,7 +79,9 @@ func looksRandom(raw []byte) bool {
 		printable = printable && b >= 0x20 && b < 0x7f
 		low, high = min(low, b), max(high, b)
 	}
-	return !printable && len(distinct) >= 20 && high-low >= 128 && !regular(raw)
+	// text in any script is valid UTF-8; 32 random bytes are with
+	// probability about 10^-9
+	return !printable && !utf8.Valid(raw) && len(distinct) >= 20 && high-low >= 128 && !regular(raw)
 }
 
 // regular says a sequence's differences repeat: x[i]-x[i-k], and the
@@ -103,7 +106,14 @@ func regular(raw []byte) bool {
 			}
 		}
 	}
-	return false
+	// each byte the sum of the two before (Fibonacci's recurrence)
+	sums := 0
+	for i := 2; i < len(raw); i++ {
+		if raw[i] == raw[i-1]+raw[i-2] {
+			sums++
+		}
+	}
+	return sums >= 8
 }
 
 // Hash is what the store keeps of a token's secret.

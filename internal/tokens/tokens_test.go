@@ -211,6 +211,8 @@ func TestCheckStrength(t *testing.T) {
 		"dsr_" + base64.RawURLEncoding.EncodeToString(narrow),
 		pattern(func(i int) byte { return byte(i/2) + byte(128*(i%2)) }), // an interleaved counter
 		pattern(func(i int) byte { return byte(i * i) }), pattern(func(i int) byte { return byte(i*i*i + 7) }),
+		"dsr_AQIDBQgNFSI3WZDpeWLbPRhVbcIv8SARMUJztSjdBeI", // Fibonacci mod 256
+		"dsr_w5xuw69jw7Zkw6ktUMOkc3N3w7ZyZC0yMDI0IcORw58", // "Ünïcödé-Pässwörd-2024!Ñß", UTF-8 text
 	} {
 		if err := CheckStrength(weak); err == nil {
 			t.Errorf("%q accepted", weak)

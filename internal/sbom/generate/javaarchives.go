@@ -149,6 +149,7 @@ var identifyingAttributes = []string{"implementation-title", "implementation-ver
 func manifestIdentifies(manifest io.Reader) bool {
 	identifies := false
 	lines := bufio.NewScanner(manifest)
+	lines.Buffer(make([]byte, 0, 64<<10), 1<<20) // a long line must not end the reading early
 	for lines.Scan() {
 		name, _, ok := strings.Cut(lines.Text(), ":")
 		if !ok {
