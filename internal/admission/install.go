@@ -50,7 +50,7 @@ func rule(group string, resources ...string) admissionregistrationv1.RuleWithOpe
 // Configurations renders the ValidatingWebhookConfiguration and the
 // MutatingWebhookConfiguration that send every workload kind to dossier.
 func Configurations(o InstallOptions) ([]byte, error) {
-	mutating, validating, err := configurations(o)
+	mutating, validating, err := WebhookConfigurations(o)
 	if err != nil {
 		return nil, err
 	}
@@ -71,10 +71,6 @@ func Configurations(o InstallOptions) ([]byte, error) {
 // WebhookConfigurations are the MutatingWebhookConfiguration and the
 // ValidatingWebhookConfiguration that send every workload kind to dossier.
 func WebhookConfigurations(o InstallOptions) (*admissionregistrationv1.MutatingWebhookConfiguration, *admissionregistrationv1.ValidatingWebhookConfiguration, error) {
-	return configurations(o)
-}
-
-func configurations(o InstallOptions) (*admissionregistrationv1.MutatingWebhookConfiguration, *admissionregistrationv1.ValidatingWebhookConfiguration, error) {
 	if len(o.CABundle) == 0 {
 		return nil, nil, fmt.Errorf("webhook configuration: no CA bundle (the PEM of the CA that signed the serving certificate)")
 	}

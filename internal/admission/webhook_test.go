@@ -319,14 +319,9 @@ func TestRegistryDownFailsClosed(t *testing.T) {
 func TestSignatureFetchTimeout(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t, signedPolicy)
-	target, err := url.Parse("http://" + f.host)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var stall atomic.Bool
 	stall.Store(true)
-	proxy := httputil.NewSingleHostReverseProxy(target)
-	slow := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+	host, rules := behindProxy(t, f, func(rw http.ResponseWriter, r *http.Request, next http.Handler) {
 		if stall.Load() && (strings.Contains(r.URL.Path, "/referrers/") || strings.Contains(r.URL.Path, "/manifests/sha256-")) {
 			select {
 			case <-r.Context().Done():
@@ -334,19 +329,9 @@ func TestSignatureFetchTimeout(t *testing.T) {
 			}
 			return
 		}
-		proxy.ServeHTTP(rw, r)
-	}))
-	defer slow.Close()
-	host := strings.TrimPrefix(slow.URL, "http://")
-	rules := *f.rules
+		next.ServeHTTP(rw, r)
+	})
 	rules.Collect.Timeout = 300 * time.Millisecond
-	for _, p := range rules.Set.Policies {
-		g, err := policy.CompileGlob(host + "/team/**")
-		if err != nil {
-			t.Fatal(err)
-		}
-		p.Images = append(p.Images, g)
-	}
 	w := New(func() *Rules { return &rules }, Options{})
 	image := host + "/team/signed:v1"
 	start := time.Now()
@@ -616,27 +601,12 @@ func TestConcurrentReviewsShareOneVerification(t *testing.T) {
 // image gets the real answer, not the first one's time-out as an outage.
 func TestOneReviewsBudgetIsNotAnothersOutage(t *testing.T) {
 	f := newFixture(t, signedPolicy)
-	target, err := url.Parse("http://" + f.host)
-	if err != nil {
-		t.Fatal(err)
-	}
-	proxy := httputil.NewSingleHostReverseProxy(target)
-	slow := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+	host, rules := behindProxy(t, f, func(rw http.ResponseWriter, r *http.Request, next http.Handler) {
 		if strings.Contains(r.URL.Path, "/manifests/v1") || strings.Contains(r.URL.Path, "/referrers/") || strings.Contains(r.URL.Path, "/manifests/sha256-") {
 			time.Sleep(300 * time.Millisecond)
 		}
-		proxy.ServeHTTP(rw, r)
-	}))
-	defer slow.Close()
-	host := strings.TrimPrefix(slow.URL, "http://")
-	rules := *f.rules
-	for _, p := range rules.Set.Policies {
-		g, err := policy.CompileGlob(host + "/team/**")
-		if err != nil {
-			t.Fatal(err)
-		}
-		p.Images = append(p.Images, g)
-	}
+		next.ServeHTTP(rw, r)
+	})
 	w := New(func() *Rules { return &rules }, Options{FailOpen: true})
 	image := host + "/team/signed:v1"
 	hasty := make(chan Judgement, 1)
@@ -665,27 +635,12 @@ func TestOneReviewsBudgetIsNotAnothersOutage(t *testing.T) {
 // --fail-open would admit as an outage.
 func TestImagesOfOneReviewJudgedSideBySide(t *testing.T) {
 	f := newFixture(t, signedPolicy)
-	target, err := url.Parse("http://" + f.host)
-	if err != nil {
-		t.Fatal(err)
-	}
-	proxy := httputil.NewSingleHostReverseProxy(target)
-	slow := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+	host, rules := behindProxy(t, f, func(rw http.ResponseWriter, r *http.Request, next http.Handler) {
 		if strings.Contains(r.URL.Path, "/manifests/") {
 			time.Sleep(150 * time.Millisecond)
 		}
-		proxy.ServeHTTP(rw, r)
-	}))
-	defer slow.Close()
-	host := strings.TrimPrefix(slow.URL, "http://")
-	rules := *f.rules
-	for _, p := range rules.Set.Policies {
-		g, err := policy.CompileGlob(host + "/team/**")
-		if err != nil {
-			t.Fatal(err)
-		}
-		p.Images = append(p.Images, g)
-	}
+		next.ServeHTTP(rw, r)
+	})
 	// twelve tags of the signed image, then the unsigned one
 	repo, err := oci.OpenRepository(f.host+"/team/signed", oci.RegistryOptions{})
 	if err != nil {
@@ -712,4 +667,28 @@ func TestImagesOfOneReviewJudgedSideBySide(t *testing.T) {
 	if out.Response.Allowed || !strings.Contains(out.Response.Result.Message, `"c12"`) || strings.Contains(out.Response.Result.Message, "could not be") {
 		t.Errorf("the unsigned image after twelve slow ones, under --fail-open: %+v", out.Response.Result)
 	}
+}
+
+// behindProxy puts the fixture's registry behind a proxy that handle
+// serves (passing requests on to next, or not), and returns its host and
+// rules whose policies also claim the proxy's images.
+func behindProxy(t *testing.T, f *fixture, handle func(rw http.ResponseWriter, r *http.Request, next http.Handler)) (string, Rules) {
+	t.Helper()
+	target, err := url.Parse("http://" + f.host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	next := httputil.NewSingleHostReverseProxy(target)
+	proxy := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) { handle(rw, r, next) }))
+	t.Cleanup(proxy.Close)
+	host := strings.TrimPrefix(proxy.URL, "http://")
+	rules := *f.rules
+	for _, p := range rules.Set.Policies {
+		g, err := policy.CompileGlob(host + "/team/**")
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.Images = append(p.Images, g)
+	}
+	return host, rules
 }

@@ -293,17 +293,11 @@ func TestImmutableTagsHoldWhatTheyName(t *testing.T) {
 	config, _ := child.ConfigName()
 	layers, _ := child.Layers()
 	layer, _ := layers[0].Digest()
-	for what, path := range map[string]string{
+	refusedDeletes(t, s, "held by immutable tag v1 (rule team/**:v*)", map[string]string{
 		"a platform manifest": "/v2/team/multi/manifests/" + im.Manifests[1].Digest.String(),
 		"a platform's config": "/v2/team/multi/blobs/" + config.String(),
 		"a platform's layer":  "/v2/team/multi/blobs/" + layer.String(),
-	} {
-		resp := s.do(t, http.MethodDelete, path, s.admin, nil, "")
-		body, _ := io.ReadAll(resp.Body)
-		if resp.StatusCode != http.StatusForbidden || !strings.Contains(string(body), "held by immutable tag v1 (rule team/**:v*)") {
-			t.Errorf("deleting %s of an immutable tag's index: %d %s", what, resp.StatusCode, body)
-		}
-	}
+	})
 	// what no immutable tag holds is deleted as before
 	loose := randomImage(t)
 	if err := remote.Write(s.ref(t, "team/multi:scratch"), loose, s.options(s.admin)...); err != nil {
@@ -355,18 +349,12 @@ func TestImmutableTagsHoldWhatTheyName(t *testing.T) {
 	if err := remote.Write(s.ref(t, "team/multi@"+referrerDigest.String()), referrer, s.options(s.admin)...); err != nil {
 		t.Fatal(err)
 	}
-	for what, path := range map[string]string{
+	refusedDeletes(t, s, "immutable tag v1 (rule team/**:v*)", map[string]string{
 		"the .sig tag":      "/v2/team/multi/manifests/sha256-" + indexDigest.Hex + ".sig",
 		"the .sig manifest": "/v2/team/multi/manifests/" + sigDesc.Digest.String(),
 		"a signature layer": "/v2/team/multi/blobs/" + sigLayer.String(),
 		"an OCI referrer":   "/v2/team/multi/manifests/" + referrerDigest.String(),
-	} {
-		resp := s.do(t, http.MethodDelete, path, s.admin, nil, "")
-		body, _ := io.ReadAll(resp.Body)
-		if resp.StatusCode != http.StatusForbidden || !strings.Contains(string(body), "immutable tag v1 (rule team/**:v*)") {
-			t.Errorf("deleting %s of an immutable tag's index: %d %s", what, resp.StatusCode, body)
-		}
-	}
+	})
 
 	// an index of an index of an index of an image: held to the bottom
 	deep := v1.ImageIndex(index)
@@ -379,6 +367,19 @@ func TestImmutableTagsHoldWhatTheyName(t *testing.T) {
 	resp := s.do(t, http.MethodDelete, "/v2/team/deep/blobs/"+layer.String(), s.admin, nil, "")
 	if body, _ := io.ReadAll(resp.Body); resp.StatusCode != http.StatusForbidden || !strings.Contains(string(body), "held by immutable tag v1") {
 		t.Errorf("deleting a layer four indexes down: %d %s", resp.StatusCode, body)
+	}
+}
+
+// refusedDeletes deletes each path as the admin and wants each refused,
+// saying why.
+func refusedDeletes(t *testing.T, s *server, why string, paths map[string]string) {
+	t.Helper()
+	for what, path := range paths {
+		resp := s.do(t, http.MethodDelete, path, s.admin, nil, "")
+		body, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != http.StatusForbidden || !strings.Contains(string(body), why) {
+			t.Errorf("deleting %s of an immutable tag's index: %d %s", what, resp.StatusCode, body)
+		}
 	}
 }
 
