@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/dossier-dev/dossier/internal/store"
 	"github.com/dossier-dev/dossier/internal/tokens"
@@ -25,13 +26,13 @@ func (r *Registry) immutable(repository, tag string) *TagRule {
 	return nil
 }
 
-// Bounds on what one question "does an immutable tag hold this?" reads:
-// the manifests it visits and their bytes. Past either the answer is
-// errTooMuchHeld, and the deletion or push that asked is refused.
-const (
-	maxHeldManifests = 10000
-	maxHeldBytes     = 32 << 20
-)
+// heldBounds bound what one question "does an immutable tag hold this?"
+// reads: the tags and manifests it looks up, and the manifests' bytes.
+// Past either the answer is errTooMuchHeld, and the deletion or push that
+// asked is refused.
+type heldBounds struct{ lookups, bytes int }
+
+var defaultHeldBounds = heldBounds{lookups: 20000, bytes: 32 << 20}
 
 // errUnreadableHeld says a manifest an immutable tag reaches cannot be
 // read as one, so what it holds is unknown.
@@ -39,8 +40,13 @@ var errUnreadableHeld = errors.New("an immutable tag holds a manifest dossier ca
 
 // errTooMuchHeld says a repository holds more under its immutable tags
 // than dossier reads to answer.
-var errTooMuchHeld = fmt.Errorf("its immutable tags hold more than dossier reads to tell what they hold (%d manifests, %d MiB): nothing in it can be deleted, nor a cosign tag of it changed",
-	maxHeldManifests, maxHeldBytes>>20)
+var errTooMuchHeld = errors.New("its immutable tags hold more than dossier reads to tell what they hold: nothing in it can be deleted, nor a cosign tag of it changed")
+
+// maxHeldSearches is how many searches of what immutable tags hold one
+// process runs at once, one per repository; the others wait (bounded by
+// their request), so a repository built to be expensive delays its own
+// deletions, not other repositories'.
+const maxHeldSearches = 4
 
 // held says why an immutable tag of a repository holds digest in place
 // ("" when none does): the manifest a tag points to, every manifest an
@@ -49,29 +55,32 @@ var errTooMuchHeld = fmt.Errorf("its immutable tags hold more than dossier reads
 // referrers, and theirs). None of it may be deleted while the tag points
 // there. Tags' own digests are looked at first (what cosign signs), then
 // each tag's graph until digest is found; the search is bounded
-// (maxHeldManifests, maxHeldBytes) and runs a few at a time per process,
-// so a repository built to be expensive costs its own deletions, not the
-// registry's CPU.
+// (heldBounds) and runs one at a time per repository (maxHeldSearches in
+// all), so a repository built to be expensive costs its own deletions,
+// not the registry's CPU.
 func (r *Registry) held(ctx context.Context, repository, digest string) (string, error) {
 	if len(r.rules) == 0 {
 		return "", nil
 	}
-	select {
-	case r.heldSearches <- struct{}{}:
-		defer func() { <-r.heldSearches }()
-	case <-ctx.Done():
-		return "", ctx.Err()
+	release, err := r.heldSearches.acquire(ctx, repository)
+	if err != nil {
+		return "", err
 	}
+	defer release()
 	tags, err := r.tagsOf(ctx, repository)
 	if err != nil {
 		return "", err
 	}
+	search := heldSearch{r: r, repository: repository, target: digest, visited: map[string]bool{}}
 	type immutableTag struct{ tag, digest, why string }
 	var roots []immutableTag
 	for _, tag := range tags {
 		rule := r.immutable(repository, tag)
 		if rule == nil {
 			continue
+		}
+		if err := search.lookup(); err != nil {
+			return "", err
 		}
 		target, err := r.currentDigest(ctx, repository, tag)
 		if err != nil {
@@ -86,7 +95,6 @@ func (r *Registry) held(ctx context.Context, repository, digest string) (string,
 		}
 		roots = append(roots, immutableTag{tag, target, why})
 	}
-	search := heldSearch{r: r, repository: repository, target: digest, visited: map[string]bool{}}
 	for _, root := range roots {
 		if found, err := search.manifest(ctx, root.digest, root.why); found != "" || err != nil {
 			return found, err
@@ -102,7 +110,16 @@ type heldSearch struct {
 	repository string
 	target     string
 	visited    map[string]bool
+	lookups    int
 	bytes      int
+}
+
+// lookup counts one more tag or manifest read against the bounds.
+func (h *heldSearch) lookup() error {
+	if h.lookups++; h.lookups > h.r.heldBounds.lookups {
+		return fmt.Errorf("%w (more than %d tags and manifests)", errTooMuchHeld, h.r.heldBounds.lookups)
+	}
+	return nil
 }
 
 // manifest searches a manifest, what it refers to and what is attached to
@@ -112,15 +129,15 @@ func (h *heldSearch) manifest(ctx context.Context, digest, why string) (string, 
 		return "", nil
 	}
 	h.visited[digest] = true
-	if len(h.visited) > maxHeldManifests {
-		return "", errTooMuchHeld
+	if err := h.lookup(); err != nil {
+		return "", err
 	}
 	body, err := h.r.manifestBody(ctx, h.repository, digest)
 	if err != nil || body == nil {
 		return "", err
 	}
-	if h.bytes += len(body); h.bytes > maxHeldBytes {
-		return "", errTooMuchHeld
+	if h.bytes += len(body); h.bytes > h.r.heldBounds.bytes {
+		return "", fmt.Errorf("%w (more than %d KiB of manifests)", errTooMuchHeld, h.r.heldBounds.bytes>>10)
 	}
 	var m manifest
 	if err := json.Unmarshal(body, &m); err != nil {
@@ -156,6 +173,9 @@ func (h *heldSearch) attachments(ctx context.Context, digest, why string) (strin
 	}
 	for _, suffix := range []string{"sig", "att", "sbom"} {
 		tag := "sha256-" + hex + "." + suffix
+		if err := h.lookup(); err != nil {
+			return "", err
+		}
 		attached, err := h.r.currentDigest(ctx, h.repository, tag)
 		if err != nil {
 			return "", err
@@ -300,4 +320,58 @@ func (r *Registry) shrinksLegacyTag(ctx context.Context, repository, tag string,
 		}
 	}
 	return "", nil
+}
+
+// searchSlots lets one search run per repository, and a few in all.
+type searchSlots struct {
+	all   chan struct{}
+	mu    sync.Mutex
+	repos map[string]*repositorySlot
+}
+
+// repositorySlot is one repository's turn, kept while anyone waits for it.
+type repositorySlot struct {
+	turn    chan struct{}
+	waiting int
+}
+
+func newSearchSlots(n int) *searchSlots {
+	return &searchSlots{all: make(chan struct{}, n), repos: map[string]*repositorySlot{}}
+}
+
+// acquire waits for repository's turn and then for a slot, until ctx ends.
+func (s *searchSlots) acquire(ctx context.Context, repository string) (release func(), err error) {
+	s.mu.Lock()
+	slot := s.repos[repository]
+	if slot == nil {
+		slot = &repositorySlot{turn: make(chan struct{}, 1)}
+		s.repos[repository] = slot
+	}
+	slot.waiting++
+	s.mu.Unlock()
+	leave := func() {
+		s.mu.Lock()
+		if slot.waiting--; slot.waiting == 0 {
+			delete(s.repos, repository)
+		}
+		s.mu.Unlock()
+	}
+	select {
+	case slot.turn <- struct{}{}:
+	case <-ctx.Done():
+		leave()
+		return nil, ctx.Err()
+	}
+	select {
+	case s.all <- struct{}{}:
+	case <-ctx.Done():
+		<-slot.turn
+		leave()
+		return nil, ctx.Err()
+	}
+	return func() {
+		<-s.all
+		<-slot.turn
+		leave()
+	}, nil
 }

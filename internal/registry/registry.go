@@ -87,6 +87,9 @@ type Options struct {
 	// Metrics, when set, observes scan jobs.
 	Metrics *metrics.Metrics
 	Now     func() time.Time
+	// heldBounds, when not zero, replaces the bounds on one search of
+	// what immutable tags hold (tests make them small)
+	heldBounds heldBounds
 }
 
 // TagRule selects tags of repositories by glob ("team/**", "v*").
@@ -131,14 +134,11 @@ type Registry struct {
 	quarantine *quarantine
 	retention  []RetentionRule
 	jobLease   time.Duration
-	// heldSearches bounds the searches of what immutable tags hold running
-	// at once (maxHeldSearches)
-	heldSearches chan struct{}
+	// heldSearches runs the searches of what immutable tags hold, within
+	// heldBounds each
+	heldSearches *searchSlots
+	heldBounds   heldBounds
 }
-
-// maxHeldSearches is how many searches of what immutable tags hold one
-// process runs at once; the others wait (bounded by their request).
-const maxHeldSearches = 2
 
 // quietLogs silences distribution's global logger once: it logs every
 // request, and every client error as an error. What matters reaches the
@@ -206,10 +206,13 @@ func New(ctx context.Context, o Options) (reg *Registry, err error) {
 			reg, err = nil, fmt.Errorf("registry: %v", r)
 		}
 	}()
+	if o.heldBounds == (heldBounds{}) {
+		o.heldBounds = defaultHeldBounds
+	}
 	app := handlers.NewApp(ctx, cfg)
 	return &Registry{name: name, app: app, store: o.Store, rules: o.ImmutableTags, auth: tokens.NewAuthenticator(o.Store, o.Now), now: o.Now, metrics: o.Metrics, anonymousPull: o.AnonymousPull, onError: o.OnError,
 		wake: make(chan struct{}, 1), quarantine: &quarantine{rules: o.Quarantine, cache: map[string]verdict{}},
-		retention: o.Retention, jobLease: o.JobLease, hookHosts: hookHosts, heldSearches: make(chan struct{}, maxHeldSearches)}, nil
+		retention: o.Retention, jobLease: o.JobLease, hookHosts: hookHosts, heldSearches: newSearchSlots(maxHeldSearches), heldBounds: o.heldBounds}, nil
 }
 
 // Name is the canonical host the registry records its repositories under.

@@ -24,6 +24,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -105,15 +106,24 @@ func startServe(t *testing.T, certs string, args ...string) *server {
 	done, listening := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(done)
-		heard := false
+		// every listener is open: the registry's, and the webhook's when
+		// a policy starts one
+		unheard := map[string]bool{s.addr: true}
+		if slices.Contains(args, "--policy") {
+			unheard[s.webhook] = true
+		}
 		scanner := bufio.NewScanner(stderr)
 		for scanner.Scan() {
 			s.mu.Lock()
 			s.lines = append(s.lines, scanner.Text())
 			s.mu.Unlock()
-			if !heard && strings.Contains(scanner.Text(), "listening on") && strings.Contains(scanner.Text(), s.addr) {
-				heard = true
-				close(listening)
+			for addr := range unheard {
+				if strings.Contains(scanner.Text(), "listening on") && strings.Contains(scanner.Text(), addr) {
+					delete(unheard, addr)
+					if len(unheard) == 0 {
+						close(listening)
+					}
+				}
 			}
 		}
 	}()
