@@ -149,6 +149,12 @@ func tarHeaded(t *testing.T, content []byte) []byte {
 // an SBOM without it.
 func TestJavaArchivesCannotHide(t *testing.T) {
 	log4j := rawZip(t, log4jManifest, log4jPOM)
+	bare := [2]string{"META-INF/MANIFEST.MF", "Manifest-Version: 1.0\r\n\r\n"}
+	pomXMLOnly := rawZip(t, bare, [2]string{"META-INF/maven/org.apache.logging.log4j/log4j-core/pom.xml",
+		`<?xml version="1.0"?><project><modelVersion>4.0.0</modelVersion><groupId>org.apache.logging.log4j</groupId><artifactId>log4j-core</artifactId><version>2.14.1</version></project>`})
+	classesOnly := rawZip(t, bare, [2]string{"org/apache/logging/log4j/core/Logger.class", "x"})
+	longLine := rawZip(t, [2]string{"META-INF/MANIFEST.MF", "Manifest-Version: 1.0\r\nX-Long: " + strings.Repeat("a", 70000) +
+		"\r\nImplementation-Title: log4j-core\r\nImplementation-Version: 2.14.1\r\n\r\n"})
 	for name, c := range map[string]struct {
 		path    string // in the image; "app.jar!/…" nests it in a fat jar
 		content []byte
@@ -167,6 +173,23 @@ func TestJavaArchivesCannotHide(t *testing.T) {
 		"a jar named .bin":                       {"app/lib/a.bin", log4j},
 		"a jar behind a tar header":              {"app/lib/a.jar", tarHeaded(t, log4j)},
 		"a jar in WEB-INF/lib behind a tar head": {"app/WEB-INF/lib/a", tarHeaded(t, log4j)},
+		// a JVM loads a jar of any name and place named on its class path
+		"a .bin outside lib directories behind a tar header":  {"app/lib/a.bin", tarHeaded(t, log4j)},
+		"a file with no extension behind a tar header":        {"app/classpath/log4j", tarHeaded(t, log4j)},
+		"a jar deeper under BOOT-INF/lib behind a tar header": {"app/BOOT-INF/lib/x/a.bin", tarHeaded(t, log4j)},
+		// named as syft names it: pom.xml, any *pom.properties, the file name
+		"a jar named by pom.xml alone behind a tar header":                {"app/lib/a.jar", tarHeaded(t, pomXMLOnly)},
+		"a jar named by a prefixed pom.properties behind a tar header":    {"app/lib/a.jar", tarHeaded(t, rawZip(t, bare, [2]string{"META-INF/maven/org.apache.logging.log4j/log4j-core/log4j-pom.properties", log4jPOM[1]}))},
+		"a jar named by a pom.properties at its root behind a tar header": {"app/lib/a.jar", tarHeaded(t, rawZip(t, bare, [2]string{"pom.properties", log4jPOM[1]}))},
+		"a jar named by its file name behind a tar header":                {"app/lib/log4j-core-2.14.1.jar", tarHeaded(t, classesOnly)},
+		"a .bin named by its file name":                                   {"app/lib/log4j-core-2.14.1.bin", classesOnly},
+		"a nested jar named by its file name behind a tar header":         {"app.jar!/BOOT-INF/lib/log4j-core-2.14.1.jar", tarHeaded(t, classesOnly)},
+		"a nested jar named by pom.xml alone behind a tar header":         {"app.jar!/BOOT-INF/lib/a.jar", tarHeaded(t, pomXMLOnly)},
+		"a jar whose manifest has a long line behind a tar header":        {"app/lib/a.jar", tarHeaded(t, longLine)},
+		// what syft reads as it is, it catalogues
+		"a jar behind a launch script": {"app/app.jar", append([]byte("#!/bin/bash\nexec java -jar \"$0\" \"$@\"\nexit 0\n"), log4j...)},
+		"a jar named by pom.xml alone": {"app/lib/a.jar", pomXMLOnly},
+		"a jar named by its file name": {"app/lib/log4j-core-2.14.1.jar", classesOnly},
 	} {
 		t.Run(name, func(t *testing.T) {
 			var img v1.Image
@@ -189,7 +212,8 @@ func TestJavaArchivesCannotHide(t *testing.T) {
 			for _, comp := range doc.Components {
 				purls = append(purls, comp.PURL)
 			}
-			if !slices.Contains(purls, "pkg:maven/org.apache.logging.log4j/log4j-core@2.14.1") {
+			// the file name alone gives no group: pkg:maven/log4j-core/log4j-core@2.14.1
+			if !slices.ContainsFunc(purls, func(p string) bool { return strings.HasSuffix(p, "/log4j-core@2.14.1") }) {
 				t.Errorf("log4j-core neither catalogued nor reported: %v", purls)
 			}
 		})

@@ -3,13 +3,17 @@ package generate
 import (
 	"archive/zip"
 	"bufio"
-	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"path"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
+
+	stereoscopefile "github.com/anchore/stereoscope/pkg/file"
 
 	"github.com/anchore/syft/syft/artifact"
 	"github.com/anchore/syft/syft/file"
@@ -21,18 +25,17 @@ import (
 // the Java archives inside the artifact that syft's Java cataloguer may
 // not read, so that one it did not read fails the catalogue instead of
 // vanishing from it. syft reads archives by name (.jar, .war, …) and by
-// their first bytes, while a JVM loads a jar of any name (Spring Boot
-// every file under BOOT-INF/lib/) and reads a zip from its end, so a
-// log4j-core renamed a.bin, or behind a tar header, would otherwise be
-// catalogued as nothing at all. It records
-//   - every archive syft's archive task unpacked that carries Java package
-//     metadata (Maven's pom.properties, or a manifest naming a title,
-//     version or bundle), whatever it is named;
-//   - every file named as a Java archive or under BOOT-INF/lib/ or
-//     WEB-INF/lib/ that is a zip behind other leading bytes, holding such
-//     metadata.
+// their first bytes, while a JVM loads a jar of any name named on its
+// class path (Spring Boot every file under BOOT-INF/lib/) and reads a zip
+// from its end, so a log4j-core renamed a.bin, or behind a tar header,
+// would otherwise be catalogued as nothing at all.
 //
-// It runs inside syft's archive task too, so it sees archives in archives.
+// It opens every regular file from its end, as a JVM does, and records
+// each zip that is a Java archive (classes or META-INF/ inside) and names
+// what it is as syft would name it: a pom.properties or pom.xml anywhere
+// in it, a manifest naming a title, version or bundle, or a file name
+// with a version (log4j-core-2.14.1.bin). It runs inside syft's archive
+// task too, so it sees archives in archives.
 type javaArchiveWitness struct {
 	mu       sync.Mutex
 	archives map[string]bool // full nested path, "/app/app.jar!/BOOT-INF/lib/a.bin"
@@ -44,44 +47,24 @@ func newJavaArchiveWitness() *javaArchiveWitness {
 
 func (w *javaArchiveWitness) Name() string { return "dossier-java-archive-witness" }
 
-func (w *javaArchiveWitness) Catalog(_ context.Context, resolver file.Resolver) ([]pkg.Package, []artifact.Relationship, error) {
-	metadata, err := resolver.FilesByGlob("**/META-INF/maven/**/pom.properties", "**/META-INF/MANIFEST.MF")
-	if err != nil {
-		return nil, nil, err
-	}
-	for _, l := range metadata {
-		full := l.FullNestedPath()
-		i := strings.LastIndex(full, "!/META-INF/")
-		if i < 0 {
-			continue // a directory, not an archive: the Java cataloguers read those where they are
+func (w *javaArchiveWitness) Catalog(ctx context.Context, resolver file.Resolver) ([]pkg.Package, []artifact.Relationship, error) {
+	for l := range resolver.AllLocations(ctx) {
+		metadata, err := resolver.FileMetadataByLocation(l)
+		if err != nil {
+			return nil, nil, fmt.Errorf("reading what %s is: %w", l.FullNestedPath(), err)
 		}
-		if strings.HasSuffix(full, "/MANIFEST.MF") {
-			content, err := resolver.FileContentsByLocation(l)
-			if err != nil {
-				return nil, nil, fmt.Errorf("reading %s: %w", full, err)
-			}
-			identifies := manifestIdentifies(io.LimitReader(content, 1<<20))
-			content.Close()
-			if !identifies {
-				continue // a manifest naming nothing (a signed APK's, say)
-			}
+		if metadata.Type != stereoscopefile.TypeRegular || metadata.Size() < minZipBytes {
+			continue
 		}
-		w.saw(full[:i])
-	}
-	candidates, err := resolver.FilesByGlob(append(javaArchiveGlobs, "**/BOOT-INF/lib/?*", "**/WEB-INF/lib/?*")...)
-	if err != nil {
-		return nil, nil, err
-	}
-	for _, l := range candidates {
-		hidden, err := zipBehindOtherBytes(resolver, l)
+		identified, err := identifiedJavaArchive(resolver, l, metadata.Size())
 		if err != nil {
 			return nil, nil, err
 		}
-		if hidden {
+		if identified {
 			w.saw(l.FullNestedPath())
 		}
 	}
-	return nil, nil, nil
+	return nil, nil, ctx.Err()
 }
 
 func (w *javaArchiveWitness) saw(archive string) {
@@ -90,52 +73,47 @@ func (w *javaArchiveWitness) saw(archive string) {
 	w.mu.Unlock()
 }
 
-// javaArchiveGlobs are the names syft's Java cataloguer reads.
-var javaArchiveGlobs = []string{"**/*.jar", "**/*.war", "**/*.ear", "**/*.par", "**/*.sar", "**/*.nar", "**/*.jpi", "**/*.hpi", "**/*.kar", "**/*.lpkg"}
+// minZipBytes is the size of an empty zip: its end record alone.
+const minZipBytes = 22
 
-// zipBehindOtherBytes says a file is a zip that does not start as one (a
-// JVM reads it from its end, syft from its start) and holds Java package
-// metadata. A file that starts as a zip is syft's to read.
-func zipBehindOtherBytes(resolver file.Resolver, l file.Location) (bool, error) {
+// versionedJavaName is how syft's Java cataloguer finds a version in an
+// archive's file name: a name, a dash and a version starting with a digit
+// (or build or rc and a digit).
+var versionedJavaName = regexp.MustCompile(`(?i)^[[:alpha:]][[:word:].-]*?-(\d|build\d|rc?\d)`)
+
+// identifiedJavaArchive says a file is a zip, read from its end as a JVM
+// reads it, that is a Java archive naming what it is.
+func identifiedJavaArchive(resolver file.Resolver, l file.Location, size int64) (bool, error) {
 	content, err := resolver.FileContentsByLocation(l)
 	if err != nil {
 		return false, fmt.Errorf("reading %s: %w", l.FullNestedPath(), err)
 	}
 	defer content.Close()
-	head := make([]byte, 4)
-	if n, _ := io.ReadFull(content, head); n < 4 || string(head) == "PK\x03\x04" || string(head) == "PK\x05\x06" {
-		return false, nil
+	at, ok := content.(io.ReaderAt)
+	if !ok {
+		return false, fmt.Errorf("%s cannot be read from its end, where a JVM finds a jar", l.FullNestedPath())
 	}
-	data, err := io.ReadAll(io.LimitReader(content, maxArchiveMemoryBytes+1))
-	if err != nil {
-		return false, fmt.Errorf("reading %s: %w", l.FullNestedPath(), err)
-	}
-	if len(data) > maxArchiveMemoryBytes {
-		return false, fmt.Errorf("%s does not start as a zip and is larger than the %d MiB dossier reads to see whether one hides behind its first bytes", l.FullNestedPath(), maxArchiveMemoryBytes>>20)
-	}
-	data = append(head, data...)
-	archive, err := zip.NewReader(bytes.NewReader(data), int64(len(data)))
-	if err != nil {
+	archive, err := zip.NewReader(io.NewSectionReader(at, 0, size), size)
+	if err != nil && !errors.Is(err, zip.ErrInsecurePath) {
 		return false, nil // not a zip: no JVM loads it either
 	}
+	java, identified := false, false
 	for _, f := range archive.File {
 		name := strings.TrimPrefix(f.Name, "/")
-		if strings.HasPrefix(name, "META-INF/maven/") && strings.HasSuffix(name, "/pom.properties") {
-			return true, nil
-		}
-		if name == "META-INF/MANIFEST.MF" {
+		java = java || strings.HasSuffix(name, ".class") || strings.HasPrefix(name, "META-INF/")
+		switch {
+		case strings.HasSuffix(name, "pom.properties"), strings.HasSuffix(name, "pom.xml"):
+			identified = true
+		case name == "META-INF/MANIFEST.MF" && !identified:
 			manifest, err := f.Open()
 			if err != nil {
 				continue
 			}
-			identifies := manifestIdentifies(io.LimitReader(manifest, 1<<20))
+			identified = manifestIdentifies(io.LimitReader(manifest, 1<<20))
 			manifest.Close()
-			if identifies {
-				return true, nil
-			}
 		}
 	}
-	return false, nil
+	return java && (identified || versionedJavaName.MatchString(path.Base(l.FullNestedPath()))), nil
 }
 
 // identifyingAttributes are the manifest attributes a Java cataloguer
