@@ -669,6 +669,53 @@ func TestImagesOfOneReviewJudgedSideBySide(t *testing.T) {
 	}
 }
 
+// A registry slow on purpose, named by as many images as are judged at
+// once (each decided within the budget), cannot spend a review's budget so that an unsigned image of a fast
+// registry judged after them is cut off and admitted by --fail-open as an
+// outage.
+func TestSlowImagesCannotFailOpenAnother(t *testing.T) {
+	f := newFixture(t, signedPolicy)
+	host, rules := behindProxy(t, f, func(rw http.ResponseWriter, r *http.Request, next http.Handler) {
+		if strings.Contains(r.URL.Path, "/team/signed/manifests/") {
+			time.Sleep(900 * time.Millisecond)
+		}
+		next.ServeHTTP(rw, r)
+	})
+	repo, err := oci.OpenRepository(f.host+"/team/signed", oci.RegistryOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	desc, err := repo.Resolve(context.Background(), "v1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var images []string
+	for i := range judgeConcurrency {
+		tag := fmt.Sprintf("t%d", i)
+		if err := repo.Tag(context.Background(), desc, tag); err != nil {
+			t.Fatal(err)
+		}
+		images = append(images, host+"/team/signed:"+tag)
+	}
+	images = append(images, host+"/team/unsigned:v1")
+	w := New(func() *Rules { return &rules }, Options{FailOpen: true})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	j, err := w.Judge(ctx, podReview(t, "prod", containers(images...)).Request)
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := j.Verdicts[len(j.Verdicts)-1]
+	if !last.denies() || last.FailedOpen || !strings.Contains(last.Failure, "half its time budget") {
+		t.Errorf("the unsigned image after %d slow ones, under --fail-open: %+v", judgeConcurrency, last)
+	}
+	for _, v := range j.Verdicts[:judgeConcurrency] {
+		if v.Failure != "" {
+			t.Errorf("a slow image judged at once, within the budget: %+v", v)
+		}
+	}
+}
+
 // behindProxy puts the fixture's registry behind a proxy that handle
 // serves (passing requests on to next, or not), and returns its host and
 // rules whose policies also claim the proxy's images.
