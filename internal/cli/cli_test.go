@@ -1,10 +1,14 @@
 package cli
 
 import (
+	"archive/zip"
 	"bytes"
 	"encoding/json"
+	"io"
 	"os"
+	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -160,8 +164,11 @@ func TestEnvironmentConfiguresFlags(t *testing.T) {
 	}
 }
 
+// The demo runs from the repository alone: its defaults are the sample
+// layouts and the advisory records bundled with them.
 func TestDemoRunsOnSamples(t *testing.T) {
-	r := dossier(t, "", "demo", filepath.Join(testutil.RepoRoot(), "samples", "layouts"), "--advisories", filepath.Join(testutil.VulnData(t), "osv"))
+	t.Chdir(testutil.RepoRoot())
+	r := dossier(t, "", "demo")
 	if r.code != 0 {
 		t.Fatalf("demo: %+v", r)
 	}
@@ -182,6 +189,55 @@ func TestDemoRunsOnSamples(t *testing.T) {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("demo output lacks %q:\n%s", want, r.stdout)
 		}
+	}
+}
+
+// The advisories bundled with the samples are unmodified copies of real
+// OSV records, and all the samples need: the demo finds with them what it
+// finds with the whole of the OSV data they come from.
+func TestBundledAdvisories(t *testing.T) {
+	full := filepath.Join(testutil.VulnData(t), "osv")
+	bundled := filepath.Join(testutil.RepoRoot(), "samples", "advisories")
+	records, err := filepath.Glob(filepath.Join(bundled, "*", "*.json"))
+	if err != nil || len(records) == 0 {
+		t.Fatalf("no bundled records in %s: %v", bundled, err)
+	}
+	for _, record := range records {
+		ecosystem := filepath.Base(filepath.Dir(record))
+		z, err := zip.OpenReader(filepath.Join(full, ecosystem, "all.zip"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		i := slices.IndexFunc(z.File, func(f *zip.File) bool { return path.Base(f.Name) == filepath.Base(record) })
+		if i < 0 {
+			t.Errorf("%s is not in the %s OSV data", record, ecosystem)
+			z.Close()
+			continue
+		}
+		rc, _ := z.File[i].Open()
+		upstream, _ := io.ReadAll(rc)
+		rc.Close()
+		z.Close()
+		if copied, _ := os.ReadFile(record); !bytes.Equal(copied, upstream) {
+			t.Errorf("%s differs from the record it copies", record)
+		}
+	}
+	summaries := func(args ...string) []string {
+		r := dossier(t, "", append([]string{"demo", filepath.Join(testutil.RepoRoot(), "samples", "layouts")}, args...)...)
+		if r.code != 0 {
+			t.Fatalf("demo %v: %+v", args, r)
+		}
+		var lines []string
+		for line := range strings.Lines(r.stdout) {
+			if strings.HasPrefix(line, "scan-summary") {
+				lines = append(lines, line)
+			}
+		}
+		return lines
+	}
+	withBundle, withAll := summaries("--advisories", bundled), summaries("--advisories", full)
+	if len(withAll) != len(testutil.Samples) || !slices.Equal(withBundle, withAll) {
+		t.Errorf("the samples' findings with the bundled records %q, with all of them %q", withBundle, withAll)
 	}
 }
 

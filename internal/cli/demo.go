@@ -42,8 +42,9 @@ func (a *app) demoCommand() *cobra.Command {
 		Long: `Run dossier end to end on the bundled sample images, with nothing to install: an in-process registry
 on 127.0.0.1 receives each sample; the release pipeline (SBOM, scan, sign, attest, record) runs on
 each digest with a throw-away key; one tag is then overwritten; and the responder's questions are
-answered from the evidence store. OSV data found at --advisories (<Ecosystem>/all.zip) is imported
-into a temporary database for the scans.`,
+answered from the evidence store. The OSV records at --advisories (by default the real records
+bundled with the samples that match them; or a directory of <Ecosystem>/all.zip, as OSV publishes
+them) are imported into a temporary database for the scans.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			dir := "samples/layouts"
@@ -125,7 +126,7 @@ into a temporary database for the scans.`,
 			return a.demoAnswers(ctx, st, host, evidence.KeyFingerprint(spki))
 		},
 	}
-	cmd.Flags().StringVar(&advisories, "advisories", filepath.Join("..", "shared", "vulndata", "osv"), "directory of OSV <Ecosystem>/all.zip to scan the samples against")
+	cmd.Flags().StringVar(&advisories, "advisories", filepath.Join("samples", "advisories"), "directory of OSV records, or of <Ecosystem>/all.zip, to scan the samples against")
 	return cmd
 }
 
@@ -200,15 +201,18 @@ func (a *app) demoAnswers(ctx context.Context, st store.Store, host, keyFingerpr
 	return nil
 }
 
-// demoDatabase imports the OSV zips under dir into a database in work, or
-// returns nil when there are none.
+// demoDatabase imports the OSV data under dir (<Ecosystem>/all.zip, or
+// records) into a database in work, or returns nil when there is none.
 func (a *app) demoDatabase(ctx context.Context, dir, work string) (*vulndb.DB, error) {
-	zips, _ := filepath.Glob(filepath.Join(dir, "*", "all.zip"))
-	if len(zips) == 0 {
-		fmt.Fprintf(a.stderr, "no OSV data at %s: the samples are not scanned (give --advisories DIR)\n", dir)
-		return nil, nil
+	sources, _ := filepath.Glob(filepath.Join(dir, "*", "all.zip"))
+	if len(sources) == 0 {
+		if _, err := os.Stat(dir); err != nil {
+			fmt.Fprintf(a.stderr, "no OSV data at %s: the samples are not scanned (give --advisories DIR)\n", dir)
+			return nil, nil
+		}
+		sources = []string{dir}
 	}
-	results, err := vulndb.Import(ctx, work, zips, vulndb.ImportOptions{})
+	results, err := vulndb.Import(ctx, work, sources, vulndb.ImportOptions{})
 	if err != nil {
 		return nil, err
 	}

@@ -178,11 +178,20 @@ func SampleImageDigest(t testing.TB, sample, arch string) string {
 	return ""
 }
 
-// VulnData is ../shared/vulndata (real OSV data), or the test is skipped
-// (failed under CI) naming the missing path.
+// VulnDataDir is where the real OSV data the tests read is:
+// $DOSSIER_VULNDATA, by default ../shared/vulndata beside the repository.
+func VulnDataDir() string {
+	if dir := os.Getenv("DOSSIER_VULNDATA"); dir != "" {
+		return dir
+	}
+	return filepath.Join(RepoRoot(), "..", "shared", "vulndata")
+}
+
+// VulnData is VulnDataDir, or the test is skipped (failed under CI)
+// naming the missing path.
 func VulnData(t testing.TB) string {
 	t.Helper()
-	dir := filepath.Join(RepoRoot(), "..", "shared", "vulndata")
+	dir := VulnDataDir()
 	if _, err := os.Stat(filepath.Join(dir, "osv")); err != nil {
 		Missing(t, "real OSV data not found at %s", dir)
 	}

@@ -11,7 +11,7 @@ import (
 // FuzzParseRecord feeds the OSV parser arbitrary bytes seeded with real
 // records: it must return a valid record or a *RecordError, never panic.
 func FuzzParseRecord(f *testing.F) {
-	files, _ := filepath.Glob(filepath.Join(testutil.RepoRoot(), "..", "shared", "vulndata", "records", "*", "*"))
+	files, _ := filepath.Glob(filepath.Join(testutil.VulnDataDir(), "records", "*", "*"))
 	for _, p := range files {
 		if data, err := os.ReadFile(p); err == nil {
 			f.Add(data, filepath.Base(p))
