@@ -12,6 +12,8 @@ import (
 
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
+
+	"github.com/dossier-dev/dossier/internal/testutil"
 )
 
 // browser starts Debian's headless Chromium for the test. Without it the
@@ -20,10 +22,7 @@ func browser(t *testing.T) context.Context {
 	t.Helper()
 	path, err := exec.LookPath("chromium")
 	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("chromium is not installed (apt-get install -y chromium): %v", err)
-		}
-		t.Skipf("chromium is not installed (apt-get install -y chromium): %v", err)
+		testutil.Missing(t, "chromium is not installed (apt-get install -y chromium): %v", err)
 	}
 	alloc, cancel := chromedp.NewExecAllocator(context.Background(),
 		chromedp.ExecPath(path), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck,

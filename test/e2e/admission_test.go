@@ -84,7 +84,7 @@ func expectDenied(t *testing.T, what string, a answer, wants ...string) {
 // pinned, refused, warned about and recorded.
 func TestAdmissionOnARealCluster(t *testing.T) {
 	if testing.Short() {
-		t.Skip("the end-to-end suite starts a control plane (skipped with -short)")
+		testutil.Missing(t, "the end-to-end suite starts a control plane (skipped with -short)")
 	}
 	c := startCluster(t)
 	reg := startRegistry(t)

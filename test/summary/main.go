@@ -2,7 +2,8 @@
 // needs from a whole run: each package's result, the output of every failed
 // test, every skipped test with its reason (a skip for a missing peer or data
 // set must not read as a pass), where the time went, and a closing line
-// "N passed, N failed, N skipped". It exits 1 when anything failed.
+// "N passed, N failed, N skipped". It exits 1 when anything failed, or
+// when no test ran.
 //
 //	summary [-timings FILE] [LABEL=]EVENTS.json ...   (standard input without files)
 //
@@ -74,6 +75,11 @@ func main() {
 	}
 	r.print()
 	if r.failed > 0 {
+		os.Exit(1)
+	}
+	if r.passed == 0 {
+		// a run in which nothing ran proves nothing
+		fmt.Println("no test ran")
 		os.Exit(1)
 	}
 }
