@@ -186,6 +186,10 @@ func TestJavaArchivesCannotHide(t *testing.T) {
 		"a nested jar named by its file name behind a tar header":         {"app.jar!/BOOT-INF/lib/log4j-core-2.14.1.jar", tarHeaded(t, classesOnly)},
 		"a nested jar named by pom.xml alone behind a tar header":         {"app.jar!/BOOT-INF/lib/a.jar", tarHeaded(t, pomXMLOnly)},
 		"a jar whose manifest has a long line behind a tar header":        {"app/lib/a.jar", tarHeaded(t, longLine)},
+		"a jar whose manifest ends lines with CR behind a tar header": {"app/lib/a.jar", tarHeaded(t, rawZip(t, [2]string{"META-INF/MANIFEST.MF",
+			"Manifest-Version: 1.0\rImplementation-Title: log4j-core\rImplementation-Version: 2.14.1\r\r"}, [2]string{"org/apache/logging/log4j/core/Logger.class", "x"}))},
+		"a jar with a lower-case manifest behind a tar header": {"app/lib/a.jar", tarHeaded(t, rawZip(t, [2]string{"meta-inf/manifest.mf",
+			"Manifest-Version: 1.0\r\nImplementation-Title: log4j-core\r\nImplementation-Version: 2.14.1\r\n\r\n"}, [2]string{"org/apache/logging/log4j/core/Logger.class", "x"}))},
 		// what syft reads as it is, it catalogues
 		"a jar behind a launch script": {"app/app.jar", append([]byte("#!/bin/bash\nexec java -jar \"$0\" \"$@\"\nexit 0\n"), log4j...)},
 		"a jar named by pom.xml alone": {"app/lib/a.jar", pomXMLOnly},
@@ -219,8 +223,15 @@ func TestJavaArchivesCannotHide(t *testing.T) {
 		})
 	}
 	// what a JVM names nothing by does not fail the catalogue: a zip with a
-	// bare manifest (an APK's, say), New Relic's instrumentation jars
+	// bare manifest, New Relic's instrumentation jars, signed zips that are
+	// no Java archives (an Android APK, a Firefox add-on)
 	for name, content := range map[string][]byte{
+		"app/app-release-1.4.2.apk": rawZip(t, [2]string{"META-INF/MANIFEST.MF", "Manifest-Version: 1.0\r\nCreated-By: Android Gradle 8.2.0\r\n\r\n"},
+			[2]string{"META-INF/CERT.SF", "Signature-Version: 1.0\r\n\r\n"}, [2]string{"AndroidManifest.xml", "x"}, [2]string{"classes.dex", "dex\n035"}),
+		"usr/lib/firefox/distribution/extensions/ublock_origin-1.55.0.xpi": rawZip(t, [2]string{"META-INF/manifest.mf", "Manifest-Version: 1.0\r\n\r\n"},
+			[2]string{"META-INF/mozilla.rsa", "x"}, [2]string{"manifest.json", "{}"}),
+		"app/newrelic/instrumentation/spring-4.3.0.jar": rawZip(t, [2]string{"META-INF/MANIFEST.MF",
+			"Manifest-Version: 1.0\r\nImplementation-Title: com.newrelic.instrumentation.spring-4.3.0\r\nWeave-Classes: x\r\n\r\n"}, [2]string{"com/nr/X.class", "x"}),
 		"app/extension.bin": tarHeaded(t, rawZip(t, [2]string{"META-INF/MANIFEST.MF", "Manifest-Version: 1.0\r\nCreated-By: 1.8\r\n\r\n"})),
 		"app/newrelic/instrumentation/spring.jar": rawZip(t, [2]string{"META-INF/MANIFEST.MF",
 			"Manifest-Version: 1.0\r\nImplementation-Title: com.newrelic.instrumentation.spring\r\nWeave-Classes: x\r\n\r\n"}),

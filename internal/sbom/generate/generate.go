@@ -93,6 +93,11 @@ func Generate(ctx context.Context, a *oci.Artifact, opts Options) (*Result, erro
 		cfg = cfg.WithParallelism(opts.Parallelism)
 	}
 	s, err := syft.CreateSBOM(ctx, src, cfg)
+	if err == nil {
+		// cataloguers stopped by the deadline return what they had found:
+		// a catalogue cut short is no catalogue
+		err = ctx.Err()
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%s: cataloguing %s: %w", a.Source.Input, res.Subject, err)
 	}

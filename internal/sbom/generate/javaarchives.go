@@ -3,8 +3,8 @@ package generate
 import (
 	"archive/zip"
 	"bufio"
+	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"path"
@@ -30,12 +30,14 @@ import (
 // from its end, so a log4j-core renamed a.bin, or behind a tar header,
 // would otherwise be catalogued as nothing at all.
 //
-// It opens every regular file from its end, as a JVM does, and records
-// each zip that is a Java archive (classes or META-INF/ inside) and names
-// what it is as syft would name it: a pom.properties or pom.xml anywhere
-// in it, a manifest naming a title, version or bundle, or a file name
-// with a version (log4j-core-2.14.1.bin). It runs inside syft's archive
-// task too, so it sees archives in archives.
+// It opens every regular file from its end, as a JVM does (jvmZip), and
+// records each zip that is a Java archive (classes, a Maven pom or a
+// manifest naming a package) and names what it is as syft would name it:
+// a pom.properties or pom.xml anywhere in it, a manifest naming a title,
+// version or bundle, or a file name with a version
+// (log4j-core-2.14.1.bin). A zip a JVM opens that dossier cannot read as
+// the JVM does fails the catalogue. It runs inside syft's archive task
+// too, so it sees archives in archives.
 type javaArchiveWitness struct {
 	mu       sync.Mutex
 	archives map[string]bool // full nested path, "/app/app.jar!/BOOT-INF/lib/a.bin"
@@ -49,6 +51,9 @@ func (w *javaArchiveWitness) Name() string { return "dossier-java-archive-witnes
 
 func (w *javaArchiveWitness) Catalog(ctx context.Context, resolver file.Resolver) ([]pkg.Package, []artifact.Relationship, error) {
 	for l := range resolver.AllLocations(ctx) {
+		if err := ctx.Err(); err != nil {
+			return nil, nil, err
+		}
 		metadata, err := resolver.FileMetadataByLocation(l)
 		if err != nil {
 			return nil, nil, fmt.Errorf("reading what %s is: %w", l.FullNestedPath(), err)
@@ -82,7 +87,11 @@ const minZipBytes = 22
 var versionedJavaName = regexp.MustCompile(`(?i)^[[:alpha:]][[:word:].-]*?-(\d|build\d|rc?\d)`)
 
 // identifiedJavaArchive says a file is a zip, read from its end as a JVM
-// reads it, that is a Java archive naming what it is.
+// reads it, that is a Java archive (classes, a Maven pom or a manifest
+// naming a package) naming what it is as syft would. Names are compared
+// regardless of case, as the JVM finds its manifest; of several
+// manifests the first and the last are read (a JVM takes one, a
+// cataloguer the other), so a file of a thousand manifests costs two.
 func identifiedJavaArchive(resolver file.Resolver, l file.Location, size int64) (bool, error) {
 	content, err := resolver.FileContentsByLocation(l)
 	if err != nil {
@@ -93,27 +102,41 @@ func identifiedJavaArchive(resolver file.Resolver, l file.Location, size int64) 
 	if !ok {
 		return false, fmt.Errorf("%s cannot be read from its end, where a JVM finds a jar", l.FullNestedPath())
 	}
-	archive, err := zip.NewReader(io.NewSectionReader(at, 0, size), size)
-	if err != nil && !errors.Is(err, zip.ErrInsecurePath) {
-		return false, nil // not a zip: no JVM loads it either
+	archive, err := jvmZip(at, size)
+	if err != nil {
+		return false, fmt.Errorf("%s: %w", l.FullNestedPath(), err)
 	}
-	java, identified := false, false
+	if archive == nil {
+		return false, nil // no JVM loads it
+	}
+	classes, poms := false, false
+	var manifests []*zip.File
 	for _, f := range archive.File {
-		name := strings.TrimPrefix(f.Name, "/")
-		java = java || strings.HasSuffix(name, ".class") || strings.HasPrefix(name, "META-INF/")
-		switch {
-		case strings.HasSuffix(name, "pom.properties"), strings.HasSuffix(name, "pom.xml"):
-			identified = true
-		case name == "META-INF/MANIFEST.MF" && !identified:
-			manifest, err := f.Open()
-			if err != nil {
-				continue
-			}
-			identified = manifestIdentifies(io.LimitReader(manifest, 1<<20))
-			manifest.Close()
+		name := strings.ToLower(strings.TrimPrefix(f.Name, "/"))
+		classes = classes || strings.HasSuffix(name, ".class")
+		poms = poms || strings.HasSuffix(name, "pom.properties") || strings.HasSuffix(name, "pom.xml")
+		if name == "meta-inf/manifest.mf" {
+			manifests = append(manifests, f)
 		}
 	}
-	return java && (identified || versionedJavaName.MatchString(path.Base(l.FullNestedPath()))), nil
+	if len(manifests) > 2 {
+		manifests = []*zip.File{manifests[0], manifests[len(manifests)-1]}
+	}
+	named := false
+	for _, f := range manifests {
+		manifest, err := f.Open()
+		if err != nil {
+			continue
+		}
+		identifies, weave := readManifest(io.LimitReader(manifest, 1<<20))
+		manifest.Close()
+		if weave {
+			return false, nil // New Relic's instrumentation, which syft leaves out on purpose
+		}
+		named = named || identifies
+	}
+	java := classes || poms || named
+	return java && (poms || named || versionedJavaName.MatchString(path.Base(l.FullNestedPath()))), nil
 }
 
 // identifyingAttributes are the manifest attributes a Java cataloguer
@@ -121,25 +144,42 @@ func identifiedJavaArchive(resolver file.Resolver, l file.Location, size int64) 
 var identifyingAttributes = []string{"implementation-title", "implementation-version", "specification-title", "specification-version",
 	"bundle-symbolicname", "bundle-version", "automatic-module-name"}
 
-// manifestIdentifies says a Java manifest names a package syft would
-// catalogue: an identifying attribute, and no Weave-Classes (New Relic's
-// instrumentation jars, which syft leaves out on purpose).
-func manifestIdentifies(manifest io.Reader) bool {
-	identifies := false
+// readManifest says whether a Java manifest names a package syft would
+// catalogue (an identifying attribute), and whether it has Weave-Classes
+// (New Relic's instrumentation jars). Lines end at CR, LF or CRLF, as the
+// JVM reads them.
+func readManifest(manifest io.Reader) (identifies, weave bool) {
 	lines := bufio.NewScanner(manifest)
 	lines.Buffer(make([]byte, 0, 64<<10), 1<<20) // a long line must not end the reading early
+	lines.Split(manifestLines)
 	for lines.Scan() {
 		name, _, ok := strings.Cut(lines.Text(), ":")
 		if !ok {
 			continue
 		}
 		name = strings.ToLower(strings.TrimSpace(name))
-		if name == "weave-classes" {
-			return false
-		}
+		weave = weave || name == "weave-classes"
 		identifies = identifies || slices.Contains(identifyingAttributes, name)
 	}
-	return identifies
+	return identifies, weave
+}
+
+// manifestLines splits at CR, LF or CRLF.
+func manifestLines(data []byte, atEOF bool) (int, []byte, error) {
+	if i := bytes.IndexAny(data, "\r\n"); i >= 0 {
+		if data[i] == '\r' && i+1 == len(data) && !atEOF {
+			return 0, nil, nil // a CR at the end of the buffer may be half a CRLF
+		}
+		next := i + 1
+		if data[i] == '\r' && next < len(data) && data[next] == '\n' {
+			next++
+		}
+		return next, data[:i], nil
+	}
+	if atEOF && len(data) > 0 {
+		return len(data), data, nil
+	}
+	return 0, nil, nil
 }
 
 // uncatalogued lists, sorted, the Java archives the witness saw that no
