@@ -198,7 +198,7 @@ stops it gracefully: requests in flight, uploads included, finish.`,
 	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:5000", "address to listen on")
 	cmd.Flags().StringVar(&webhookListen, "webhook-listen", "127.0.0.1:8443", "address the admission webhook listens on (with --policy), apart from the registry's")
 	cmd.Flags().StringVar(&externalName, "external-name", "", "the host[:port] clients reach the registry by (default: the --listen address): repositories are recorded, judged and kept under this one name, whatever name a request arrives by")
-	cmd.Flags().StringVar(&configPath, "config", "", "YAML configuration file with any of these settings (flags and DOSSIER_* variables win; see the README)")
+	cmd.Flags().StringVar(&configPath, "config", "", "YAML configuration file with any of these settings (flags and DOSSIER_* variables win; see docs/registry.md)")
 	cmd.Flags().StringVar(&certFile, "tls-cert", "", "serving certificate (PEM), re-read when renewed; without it, plain HTTP")
 	cmd.Flags().StringVar(&keyFile, "tls-key", "", "serving certificate's private key (PEM)")
 	cmd.Flags().StringArrayVar(&immutable, "immutable-tags", nil, "REPOSITORY_GLOB:TAG_GLOB whose tags, once pushed, never move and are never deleted (repeatable)")
