@@ -56,11 +56,13 @@ func artefacts(t *testing.T) string {
 	return dir
 }
 
-// inReadme are the screenshots the README shows.
+// inReadme are the screenshots the documentation shows (docs/registry.md,
+// the web UI; once the README's).
 var inReadme = map[string]bool{"overview.png": true, "artifact.png": true, "search.png": true, "exceptions.png": true}
 
 // screenshot keeps a page as a test artefact; with
-// DOSSIER_UPDATE_SCREENSHOTS=1 the README's pictures are replaced too.
+// DOSSIER_UPDATE_SCREENSHOTS=1 the documentation's pictures (docs/screenshots)
+// are replaced too.
 func screenshot(t *testing.T, ctx context.Context, name string) {
 	t.Helper()
 	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
