@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/http"
 	"slices"
 	"strings"
 	"sync"
@@ -504,13 +503,15 @@ func listName(list string) string {
 }
 
 // unavailable says an error is the registry's unavailability: a time-out,
-// a connection that failed, a name that did not resolve, or a 5xx or 429
-// answer. A 4xx answer (the image does not exist, access is refused) or a
-// certificate that does not verify is an answer, not an outage.
+// a connection that failed, a name that did not resolve, or a 5xx answer.
+// A 4xx answer (the image does not exist, access is refused) or a
+// certificate that does not verify is an answer, not an outage; so is 429,
+// a rate limit anyone who can create Pods can spend (the kubelet pulls on
+// its own quota).
 func unavailable(err error) bool {
 	var terr *transport.Error
 	if errors.As(err, &terr) {
-		return terr.StatusCode >= 500 || terr.StatusCode == http.StatusTooManyRequests
+		return terr.StatusCode >= 500
 	}
 	var op *net.OpError
 	var dns *net.DNSError

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net/http"
 	"reflect"
-	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -43,9 +42,9 @@ var errUnreadableHeld = errors.New("an immutable tag holds a manifest dossier ca
 var errTooMuchHeld = errors.New("its immutable tags hold more than dossier reads to tell what they hold: nothing in it can be deleted, nor a cosign tag of it changed")
 
 // maxHeldSearches is how many searches of what immutable tags hold one
-// process runs at once, one per repository; the others wait (bounded by
-// their request), so a repository built to be expensive delays its own
-// deletions, not other repositories'.
+// process runs at once, one per token; the others wait (bounded by their
+// request), so a token whose repositories are built to be expensive
+// delays its own deletions, not other tokens'.
 const maxHeldSearches = 4
 
 // held says why an immutable tag of a repository holds digest in place
@@ -55,14 +54,14 @@ const maxHeldSearches = 4
 // referrers, and theirs). None of it may be deleted while the tag points
 // there. Tags' own digests are looked at first (what cosign signs), then
 // each tag's graph until digest is found; the search is bounded
-// (heldBounds) and runs one at a time per repository (maxHeldSearches in
-// all), so a repository built to be expensive costs its own deletions,
-// not the registry's CPU.
-func (r *Registry) held(ctx context.Context, repository, digest string) (string, error) {
+// (heldBounds) and runs one at a time per token (maxHeldSearches in all),
+// so repositories built to be expensive cost their pusher's deletions, not
+// other tokens' or the registry's CPU.
+func (r *Registry) held(ctx context.Context, actor *tokens.Actor, repository, digest string) (string, error) {
 	if len(r.rules) == 0 {
 		return "", nil
 	}
-	release, err := r.heldSearches.acquire(ctx, repository)
+	release, err := r.heldSearches.acquire(ctx, actor.Name)
 	if err != nil {
 		return "", err
 	}
@@ -256,7 +255,7 @@ func (r *Registry) tagsOf(ctx context.Context, repository string) ([]string, err
 // immutable tag holds; otherwise distribution deletes.
 func (r *Registry) deleteBlob(w http.ResponseWriter, req *http.Request, rt route, actor *tokens.Actor) {
 	ctx := req.Context()
-	why, err := r.held(ctx, rt.name, rt.reference)
+	why, err := r.held(ctx, actor, rt.name, rt.reference)
 	if err != nil {
 		r.refuseUnjudged(w, rt.name, err)
 		return
@@ -274,21 +273,18 @@ func (r *Registry) deleteBlob(w http.ResponseWriter, req *http.Request, rt route
 	}
 }
 
-// legacyTag is cosign's tag for what is attached to a digest.
-var legacyTag = regexp.MustCompile(`^sha256-([0-9a-f]{64})\.(sig|att|sbom)$`)
-
 // shrinksLegacyTag says why a push to (or, with no body, a deletion of)
 // cosign's signature, attestation or SBOM tag of content an immutable tag
 // holds is refused: there, what is attached can be added to (cosign
 // appends by pushing the old layers and a new one), never removed or
 // replaced.
-func (r *Registry) shrinksLegacyTag(ctx context.Context, repository, tag string, body []byte) (string, error) {
-	found := legacyTag.FindStringSubmatch(tag)
+func (r *Registry) shrinksLegacyTag(ctx context.Context, actor *tokens.Actor, repository, tag string, body []byte) (string, error) {
+	found := cosignTag.FindStringSubmatch(tag)
 	if found == nil || len(r.rules) == 0 {
 		return "", nil
 	}
-	subject := "sha256:" + found[1]
-	why, err := r.held(ctx, repository, subject)
+	subject := found[1] + ":" + found[2]
+	why, err := r.held(ctx, actor, repository, subject)
 	if err != nil || why == "" {
 		return "", err
 	}
@@ -322,56 +318,65 @@ func (r *Registry) shrinksLegacyTag(ctx context.Context, repository, tag string,
 	return "", nil
 }
 
-// searchSlots lets one search run per repository, and a few in all.
-type searchSlots struct {
-	all   chan struct{}
-	mu    sync.Mutex
-	repos map[string]*repositorySlot
+// turns lets one holder of a key go at a time, and, when it has a limit,
+// no more than that many keys at once.
+type turns struct {
+	all  chan struct{} // nil: no limit across keys
+	mu   sync.Mutex
+	keys map[string]*turn
 }
 
-// repositorySlot is one repository's turn, kept while anyone waits for it.
-type repositorySlot struct {
-	turn    chan struct{}
+// turn is one key's, kept while anyone waits for it.
+type turn struct {
+	held    chan struct{}
 	waiting int
 }
 
-func newSearchSlots(n int) *searchSlots {
-	return &searchSlots{all: make(chan struct{}, n), repos: map[string]*repositorySlot{}}
+func newTurns(limit int) *turns {
+	t := &turns{keys: map[string]*turn{}}
+	if limit > 0 {
+		t.all = make(chan struct{}, limit)
+	}
+	return t
 }
 
-// acquire waits for repository's turn and then for a slot, until ctx ends.
-func (s *searchSlots) acquire(ctx context.Context, repository string) (release func(), err error) {
-	s.mu.Lock()
-	slot := s.repos[repository]
-	if slot == nil {
-		slot = &repositorySlot{turn: make(chan struct{}, 1)}
-		s.repos[repository] = slot
+// acquire waits for key's turn and then for a slot, until ctx ends.
+func (t *turns) acquire(ctx context.Context, key string) (release func(), err error) {
+	t.mu.Lock()
+	k := t.keys[key]
+	if k == nil {
+		k = &turn{held: make(chan struct{}, 1)}
+		t.keys[key] = k
 	}
-	slot.waiting++
-	s.mu.Unlock()
+	k.waiting++
+	t.mu.Unlock()
 	leave := func() {
-		s.mu.Lock()
-		if slot.waiting--; slot.waiting == 0 {
-			delete(s.repos, repository)
+		t.mu.Lock()
+		if k.waiting--; k.waiting == 0 {
+			delete(t.keys, key)
 		}
-		s.mu.Unlock()
+		t.mu.Unlock()
 	}
 	select {
-	case slot.turn <- struct{}{}:
+	case k.held <- struct{}{}:
 	case <-ctx.Done():
 		leave()
 		return nil, ctx.Err()
 	}
-	select {
-	case s.all <- struct{}{}:
-	case <-ctx.Done():
-		<-slot.turn
-		leave()
-		return nil, ctx.Err()
+	if t.all != nil {
+		select {
+		case t.all <- struct{}{}:
+		case <-ctx.Done():
+			<-k.held
+			leave()
+			return nil, ctx.Err()
+		}
 	}
 	return func() {
-		<-s.all
-		<-slot.turn
+		if t.all != nil {
+			<-t.all
+		}
+		<-k.held
 		leave()
 	}, nil
 }

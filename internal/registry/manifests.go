@@ -10,9 +10,11 @@ import (
 	"hash"
 	"mime"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/dossier-dev/dossier/internal/evidence"
+	"github.com/dossier-dev/dossier/internal/oci"
 	"github.com/dossier-dev/dossier/internal/store"
 	"github.com/dossier-dev/dossier/internal/tokens"
 )
@@ -94,8 +96,24 @@ func (r *Registry) putManifest(w http.ResponseWriter, req *http.Request, rt rout
 	if !isDigest(rt.reference) {
 		tag = rt.reference
 	}
-	if reason, err := r.shrinksLegacyTag(ctx, rt.name, tag, body); err != nil {
+	if reason, err := r.shrinksLegacyTag(ctx, actor, rt.name, tag, body); err != nil {
 		r.refuseUnjudged(w, rt.name, err)
+		return
+	} else if reason != "" {
+		r.audit(ctx, store.RegistryEvent{Action: "push", Repository: r.repository(rt.name), Reference: tag, Digest: digest, Actor: actor.Name, Outcome: "refused", Reason: reason})
+		writeError(w, http.StatusForbidden, "DENIED", reason)
+		return
+	}
+	if parsed && fields.Subject != nil && fields.Subject.Digest != "" {
+		release, err := r.attaching.acquire(ctx, rt.name+"@"+fields.Subject.Digest)
+		if err != nil {
+			writeError(w, http.StatusServiceUnavailable, "UNAVAILABLE", err.Error())
+			return
+		}
+		defer release()
+	}
+	if reason, err := r.pastTheReadBound(ctx, rt.name, tag, digest, fields, parsed); err != nil {
+		writeError(w, http.StatusServiceUnavailable, "UNAVAILABLE", err.Error())
 		return
 	} else if reason != "" {
 		r.audit(ctx, store.RegistryEvent{Action: "push", Repository: r.repository(rt.name), Reference: tag, Digest: digest, Actor: actor.Name, Outcome: "refused", Reason: reason})
@@ -161,6 +179,31 @@ func (r *Registry) putManifest(w http.ResponseWriter, req *http.Request, rt rout
 	}
 }
 
+// pastTheReadBound says why a push is refused that would attach to one
+// subject more than a verifier reads of it (oci.MaxReferrers signatures
+// or attestations in cosign's tag, or referrers): past that bound the
+// subject's evidence cannot be read at all, so one more junk signature
+// would remove every real one in effect.
+func (r *Registry) pastTheReadBound(ctx context.Context, repository, tag, digest string, fields manifest, parsed bool) (string, error) {
+	if !parsed {
+		return "", nil
+	}
+	if cosignTag.MatchString(tag) && len(fields.Layers) > oci.MaxReferrers {
+		return fmt.Sprintf("tag %s of %s would attach %d signatures or attestations, more than the %d verifiers read of one subject", tag, repository, len(fields.Layers), oci.MaxReferrers), nil
+	}
+	if fields.Subject == nil || fields.Subject.Digest == "" {
+		return "", nil
+	}
+	referrers, err := r.store.Referrers(ctx, repository, fields.Subject.Digest, "")
+	if err != nil {
+		return "", fmt.Errorf("reading the referrers of %s in %s: %w", fields.Subject.Digest, repository, err)
+	}
+	if len(referrers) >= oci.MaxReferrers && !slices.ContainsFunc(referrers, func(ref store.Referrer) bool { return ref.Digest == digest }) {
+		return fmt.Sprintf("%s of %s has %d referrers, as many as verifiers read of one subject: no more can be attached", fields.Subject.Digest, repository, len(referrers)), nil
+	}
+	return "", nil
+}
+
 // tagDigest is the digest a tag points to, "" when unknown or unreadable.
 func (r *Registry) tagDigest(ctx context.Context, repository, tag string) string {
 	d, _ := r.currentDigest(context.WithoutCancel(ctx), repository, tag)
@@ -181,7 +224,7 @@ func (r *Registry) deleteManifest(w http.ResponseWriter, req *http.Request, rt r
 			refuse(fmt.Sprintf("tag %s of %s is immutable (rule %s) and cannot be deleted", rt.reference, rt.name, rule.Text))
 			return
 		}
-		if reason, err := r.shrinksLegacyTag(ctx, rt.name, rt.reference, nil); err != nil {
+		if reason, err := r.shrinksLegacyTag(ctx, actor, rt.name, rt.reference, nil); err != nil {
 			r.refuseUnjudged(w, rt.name, err)
 			return
 		} else if reason != "" {
@@ -189,7 +232,7 @@ func (r *Registry) deleteManifest(w http.ResponseWriter, req *http.Request, rt r
 			return
 		}
 	} else {
-		why, err := r.held(ctx, rt.name, rt.reference)
+		why, err := r.held(ctx, actor, rt.name, rt.reference)
 		if err != nil {
 			r.refuseUnjudged(w, rt.name, err)
 			return

@@ -136,8 +136,11 @@ type Registry struct {
 	jobLease   time.Duration
 	// heldSearches runs the searches of what immutable tags hold, within
 	// heldBounds each
-	heldSearches *searchSlots
+	heldSearches *turns
 	heldBounds   heldBounds
+	// attaching takes referrer pushes to one subject one at a time, so
+	// that their count is checked before each
+	attaching *turns
 }
 
 // quietLogs silences distribution's global logger once: it logs every
@@ -212,7 +215,7 @@ func New(ctx context.Context, o Options) (reg *Registry, err error) {
 	app := handlers.NewApp(ctx, cfg)
 	return &Registry{name: name, app: app, store: o.Store, rules: o.ImmutableTags, auth: tokens.NewAuthenticator(o.Store, o.Now), now: o.Now, metrics: o.Metrics, anonymousPull: o.AnonymousPull, onError: o.OnError,
 		wake: make(chan struct{}, 1), quarantine: &quarantine{rules: o.Quarantine, cache: map[string]verdict{}},
-		retention: o.Retention, jobLease: o.JobLease, hookHosts: hookHosts, heldSearches: newSearchSlots(maxHeldSearches), heldBounds: o.heldBounds}, nil
+		retention: o.Retention, jobLease: o.JobLease, hookHosts: hookHosts, heldSearches: newTurns(maxHeldSearches), attaching: newTurns(0), heldBounds: o.heldBounds}, nil
 }
 
 // Name is the canonical host the registry records its repositories under.

@@ -529,10 +529,10 @@ func TestHeldSearchIsBounded(t *testing.T) {
 	refused("team/tags", "tags and manifests")
 }
 
-// One repository's searches run one at a time, and never hold up another
-// repository's while slots are free.
+// One token's searches run one at a time, and never hold up another
+// token's while slots are free.
 func TestHeldSearchesTakeTurns(t *testing.T) {
-	slots := newSearchSlots(2)
+	slots := newTurns(2)
 	ctx := t.Context()
 	releaseA, err := slots.acquire(ctx, "team/a")
 	if err != nil {
@@ -561,7 +561,51 @@ func TestHeldSearchesTakeTurns(t *testing.T) {
 	releaseB()
 	slots.mu.Lock()
 	defer slots.mu.Unlock()
-	if len(slots.repos) != 0 || len(slots.all) != 0 {
-		t.Errorf("turns kept after every search ended: %d repositories, %d slots", len(slots.repos), len(slots.all))
+	if len(slots.keys) != 0 || len(slots.all) != 0 {
+		t.Errorf("turns kept after every search ended: %d keys, %d slots", len(slots.keys), len(slots.all))
+	}
+}
+
+// Searches take turns by token, not by repository: a token whose search
+// is under way waits for it in every repository it can reach, and another
+// token's request goes on beside it. By repository, one push token with
+// repositories of its own took every slot and stalled other teams'
+// deletions for 12 s.
+func TestHeldSearchesTurnByToken(t *testing.T) {
+	s := newServer(t, "**:v*")
+	secret, hash, err := tokens.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := s.st.CreateToken(t.Context(), hash, store.Token{Repositories: "team/**", Role: store.RolePush, CreatedAt: time.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// the token's search under way
+	release, err := s.reg.heldSearches.acquire(t.Context(), fmt.Sprintf("token %d", id))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// a push of a cosign tag asks whether its digest is held
+	signature := fmt.Sprintf(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:%s","size":2},"layers":[]}`, strings.Repeat("0", 64))
+	answered := make(chan int, 1)
+	go func() {
+		answered <- s.do(t, http.MethodPut, "/v2/team/elsewhere/manifests/sha256-"+strings.Repeat("1", 64)+".sig", secret, []byte(signature), "application/vnd.oci.image.manifest.v1+json").StatusCode
+	}()
+	began := time.Now()
+	if code := s.do(t, http.MethodDelete, "/v2/other/app/blobs/sha256:"+strings.Repeat("0", 64), s.admin, nil, "").StatusCode; code == http.StatusForbidden || code >= 500 {
+		t.Errorf("another token's deletion: %d", code)
+	}
+	if took := time.Since(began); took > 2*time.Second {
+		t.Errorf("another token's deletion waited %v", took)
+	}
+	select {
+	case code := <-answered:
+		t.Fatalf("the token's push in another repository went on beside its own search: %d", code)
+	case <-time.After(200 * time.Millisecond):
+	}
+	release()
+	if code := <-answered; code == http.StatusForbidden || code >= 500 {
+		t.Errorf("the token's push once its search ended: %d", code)
 	}
 }
