@@ -8,7 +8,6 @@ import (
 	"github.com/dossier-dev/dossier/internal/evidence"
 	"github.com/dossier-dev/dossier/internal/metrics"
 	"github.com/dossier-dev/dossier/internal/store"
-	"github.com/dossier-dev/dossier/internal/ui"
 	"github.com/dossier-dev/dossier/internal/vulndb"
 )
 
@@ -47,7 +46,7 @@ func (a *app) serverMetrics(st store.Store, dataDir string, exceptionFiles []str
 					continue
 				}
 				active++
-				if e.ExpiresAt.Sub(now) <= ui.ExpiringWithin {
+				if e.Expiring(now) {
 					expiring++
 				}
 			}

@@ -193,11 +193,11 @@ rules that cover every image. Exit 0 when every file is valid, 1 when one is not
 					fmt.Fprintf(a.stdout, "  warning: %s\n", w)
 				}
 				for _, e := range docs.Exceptions {
-					switch left := e.ExpiresAt.Sub(now); {
-					case left <= 0:
+					switch {
+					case e.Expired(now):
 						fmt.Fprintf(a.stdout, "  warning: exception %s (owner %s) expired %s and no longer applies\n", e.Name, e.Owner, e.ExpiresAt.UTC().Format(time.RFC3339))
-					case left < 7*24*time.Hour:
-						fmt.Fprintf(a.stdout, "  note: exception %s (owner %s) expires %s, in %s\n", e.Name, e.Owner, e.ExpiresAt.UTC().Format(time.RFC3339), left.Round(time.Hour))
+					case e.Expiring(now):
+						fmt.Fprintf(a.stdout, "  note: exception %s (owner %s) expires %s, in %s\n", e.Name, e.Owner, e.ExpiresAt.UTC().Format(time.RFC3339), e.ExpiresAt.Sub(now).Round(time.Hour))
 					}
 				}
 			}

@@ -35,6 +35,16 @@ type Exception struct {
 // Expired reports whether the exception no longer applies at now.
 func (e Exception) Expired(now time.Time) bool { return !now.Before(e.ExpiresAt) }
 
+// ExpiringWithin is how soon an exception's expiry is called near: the
+// UI highlights it, the metrics count it, policy lint notes it.
+const ExpiringWithin = 7 * 24 * time.Hour
+
+// Expiring reports whether the exception still applies at now and expires
+// within ExpiringWithin.
+func (e Exception) Expiring(now time.Time) bool {
+	return !e.Expired(now) && e.ExpiresAt.Sub(now) <= ExpiringWithin
+}
+
 // Covers reports whether the exception's digest scope includes subject.
 // An exception never applies to a tag or to another digest.
 func (e Exception) Covers(subject Subject) bool {

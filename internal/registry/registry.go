@@ -16,7 +16,6 @@ import (
 	"fmt"
 	"io"
 	"mime"
-	"net"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -32,6 +31,7 @@ import (
 
 	"github.com/dossier-dev/dossier/internal/evidence"
 	"github.com/dossier-dev/dossier/internal/metrics"
+	"github.com/dossier-dev/dossier/internal/oci"
 	"github.com/dossier-dev/dossier/internal/policy"
 	"github.com/dossier-dev/dossier/internal/store"
 	"github.com/dossier-dev/dossier/internal/tokens"
@@ -375,17 +375,12 @@ func (s *S3) parameters() (configuration.Parameters, error) {
 		if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
 			return nil, fmt.Errorf("registry: S3 endpoint %q: want https://host[:port]", s.Endpoint)
 		}
-		if u.Scheme == "http" && !loopback(u.Hostname()) {
+		if u.Scheme == "http" && !oci.IsLoopbackHost(u.Hostname()) {
 			return nil, fmt.Errorf("registry: S3 endpoint %q: plain HTTP only to a loopback address", s.Endpoint)
 		}
 		p["regionendpoint"], p["forcepathstyle"], p["secure"] = s.Endpoint, true, u.Scheme == "https"
 	}
 	return p, nil
-}
-
-func loopback(host string) bool {
-	ip := net.ParseIP(host)
-	return host == "localhost" || (ip != nil && ip.IsLoopback())
 }
 
 func (r *Registry) report(err error) {

@@ -310,10 +310,6 @@ type exceptionView struct {
 	From string
 }
 
-// ExpiringWithin is how soon an expiry is highlighted (and counted as
-// expiring by the metrics).
-const ExpiringWithin = 7 * day
-
 // allExceptions merges the files' exceptions with the stored ones (a
 // file's wins over a stored one of the same namespace and name), keeps
 // those the viewer sees, soonest expiry first.
@@ -337,7 +333,7 @@ func (u *UI) allExceptions(req *http.Request, v *viewer) ([]exceptionView, error
 			from = e.Source
 		}
 		left := e.ExpiresAt.Sub(now)
-		out = append(out, exceptionView{Exception: e, Expired: e.Expired(now), Expiring: !e.Expired(now) && left <= ExpiringWithin, Left: left, From: from})
+		out = append(out, exceptionView{Exception: e, Expired: e.Expired(now), Expiring: e.Expiring(now), Left: left, From: from})
 	}
 	slices.SortStableFunc(out, func(a, b exceptionView) int { return a.ExpiresAt.Compare(b.ExpiresAt) })
 	return out, nil
