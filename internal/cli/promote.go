@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/spf13/cobra"
 
 	"github.com/dossier-dev/dossier/internal/collect"
@@ -148,9 +149,13 @@ func (a *app) copyAttached(cmd *cobra.Command, src *oci.Artifact, dstRepo string
 		}
 		n++
 	}
-	legacy := strings.Replace(src.Subject.Digest, ":", "-", 1)
-	for _, suffix := range []string{".sig", ".att", ".sbom"} {
-		_, err := oci.Copy(ctx, src.Subject.Repository+":"+legacy+suffix, dstRepo+":"+legacy+suffix, a.registry)
+	digest, err := v1.NewHash(src.Subject.Digest)
+	if err != nil {
+		return n, err
+	}
+	for _, suffix := range oci.LegacySuffixes {
+		tag := oci.LegacyTag(digest, suffix)
+		_, err := oci.Copy(ctx, src.Subject.Repository+":"+tag, dstRepo+":"+tag, a.registry)
 		switch {
 		case errors.Is(err, oci.ErrNotFound):
 		case err != nil:

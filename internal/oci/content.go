@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"regexp"
 	"strings"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -121,8 +122,25 @@ func (a *Artifact) SubjectDescriptor() (v1.Descriptor, error) {
 	return v1.Descriptor{MediaType: types.MediaType(a.MediaType), Size: a.Size, Digest: h}, nil
 }
 
+// LegacySuffixes name cosign's legacy attachments to a digest: its
+// signatures, attestations and SBOMs.
+var LegacySuffixes = []string{"sig", "att", "sbom"}
+
 // LegacyTag is the tag of cosign's legacy attachments to digest with suffix
-// ("sig", "att", "sbom"): sha256-<hex>.<suffix>.
+// (one of LegacySuffixes): sha256-<hex>.<suffix>.
 func LegacyTag(digest v1.Hash, suffix string) string {
 	return digest.Algorithm + "-" + digest.Hex + "." + suffix
+}
+
+var legacyTag = regexp.MustCompile(`^(sha256)-([0-9a-f]{64})\.(sig|att|sbom)$`)
+
+// ParseLegacyTag reads a tag of cosign's legacy attachments: the digest
+// it attaches to ("sha256:<hex>") and its suffix; ok is false for any
+// other tag.
+func ParseLegacyTag(tag string) (digest, suffix string, ok bool) {
+	m := legacyTag.FindStringSubmatch(tag)
+	if m == nil {
+		return "", "", false
+	}
+	return m[1] + ":" + m[2], m[3], true
 }

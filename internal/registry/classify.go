@@ -2,7 +2,8 @@ package registry
 
 import (
 	"encoding/json"
-	"regexp"
+
+	"github.com/dossier-dev/dossier/internal/oci"
 )
 
 // manifest is what the registry reads of a manifest to classify it.
@@ -44,9 +45,6 @@ var evidenceLayers = map[string]bool{
 	"application/vnd.openvex+json":                         true,
 }
 
-// cosignTag is a tag cosign's legacy layout attaches to a digest.
-var cosignTag = regexp.MustCompile(`^(sha256)-([0-9a-f]{64})\.(sig|att|sbom)$`)
-
 // evidenceSubject says whether a manifest is evidence about another
 // digest — a signature, an attestation or a document attached to it —
 // and which digest (from its subject, else from cosign's tag; "" when it
@@ -70,9 +68,9 @@ func evidenceSubject(body []byte, tag string) (subject string, ok bool) {
 	switch {
 	case m.Subject != nil && m.Subject.Digest != "":
 		return m.Subject.Digest, true
-	case cosignTag.MatchString(tag):
-		g := cosignTag.FindStringSubmatch(tag)
-		return g[1] + ":" + g[2], true
+	}
+	if subject, _, ok := oci.ParseLegacyTag(tag); ok {
+		return subject, true
 	}
 	return "", true
 }

@@ -11,6 +11,9 @@ import (
 	"strings"
 	"sync"
 
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/dossier-dev/dossier/internal/oci"
 	"github.com/dossier-dev/dossier/internal/store"
 	"github.com/dossier-dev/dossier/internal/tokens"
 )
@@ -166,12 +169,12 @@ func (h *heldSearch) manifest(ctx context.Context, digest, why string) (string, 
 // attachments searches what is attached to a held manifest: removing a
 // signature or attestation would change what a policy decides about it.
 func (h *heldSearch) attachments(ctx context.Context, digest, why string) (string, error) {
-	algorithm, hex, ok := strings.Cut(digest, ":")
-	if !ok || algorithm != "sha256" {
+	hash, err := v1.NewHash(digest)
+	if err != nil || hash.Algorithm != "sha256" {
 		return "", nil
 	}
-	for _, suffix := range []string{"sig", "att", "sbom"} {
-		tag := "sha256-" + hex + "." + suffix
+	for _, suffix := range oci.LegacySuffixes {
+		tag := oci.LegacyTag(hash, suffix)
 		if err := h.lookup(); err != nil {
 			return "", err
 		}
@@ -279,11 +282,10 @@ func (r *Registry) deleteBlob(w http.ResponseWriter, req *http.Request, rt route
 // appends by pushing the old layers and a new one), never removed or
 // replaced.
 func (r *Registry) shrinksLegacyTag(ctx context.Context, actor *tokens.Actor, repository, tag string, body []byte) (string, error) {
-	found := cosignTag.FindStringSubmatch(tag)
-	if found == nil || len(r.rules) == 0 {
+	subject, _, ok := oci.ParseLegacyTag(tag)
+	if !ok || len(r.rules) == 0 {
 		return "", nil
 	}
-	subject := found[1] + ":" + found[2]
 	why, err := r.held(ctx, actor, repository, subject)
 	if err != nil || why == "" {
 		return "", err

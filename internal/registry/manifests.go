@@ -188,7 +188,7 @@ func (r *Registry) pastTheReadBound(ctx context.Context, repository, tag, digest
 	if !parsed {
 		return "", nil
 	}
-	if cosignTag.MatchString(tag) && len(fields.Layers) > oci.MaxReferrers {
+	if _, _, legacy := oci.ParseLegacyTag(tag); legacy && len(fields.Layers) > oci.MaxReferrers {
 		return fmt.Sprintf("tag %s of %s would attach %d signatures or attestations, more than the %d verifiers read of one subject", tag, repository, len(fields.Layers), oci.MaxReferrers), nil
 	}
 	if fields.Subject == nil || fields.Subject.Digest == "" {
