@@ -170,9 +170,6 @@ func (a *app) copyAttached(cmd *cobra.Command, src *oci.Artifact, dstRepo string
 // explicitTag is the tag a reference names itself ("" for none: a bare
 // repository does not mean :latest here).
 func explicitTag(ref string) string {
-	last := ref[strings.LastIndex(ref, "/")+1:]
-	if i := strings.LastIndex(last, ":"); i >= 0 {
-		return last[i+1:]
-	}
-	return ""
+	_, tag, _ := evidence.SplitTag(ref)
+	return tag
 }

@@ -137,11 +137,11 @@ func (a *app) queryCommand() *cobra.Command {
 		Short: "Every digest a tag pointed to (overwrites included), or the one it pointed to at a time",
 		Args:  cobra.ExactArgs(1),
 		RunE: run(func(cmd *cobra.Command, st store.Store, args []string) (any, int, func(), error) {
-			i := strings.LastIndex(args[0], ":")
-			if i <= 0 || strings.Contains(args[0][i:], "/") {
+			repository, name, ok := evidence.SplitTag(args[0])
+			if !ok {
 				return nil, 0, nil, usageError("%q: want REPOSITORY:TAG", args[0])
 			}
-			history, err := st.TagHistory(cmd.Context(), args[0][:i], args[0][i+1:])
+			history, err := st.TagHistory(cmd.Context(), repository, name)
 			if err != nil {
 				return nil, 0, nil, err
 			}
@@ -360,11 +360,11 @@ func subjectOf(cmd *cobra.Command, st store.Store, ref string) (evidence.Subject
 		}
 		return s, nil
 	}
-	i := strings.LastIndex(ref, ":")
-	if i <= 0 || strings.Contains(ref[i:], "/") {
+	repository, tag, ok := evidence.SplitTag(ref)
+	if !ok {
 		return evidence.Subject{}, usageError("%q: want REPOSITORY@sha256:… or REPOSITORY:TAG", ref)
 	}
-	history, err := st.TagHistory(cmd.Context(), ref[:i], ref[i+1:])
+	history, err := st.TagHistory(cmd.Context(), repository, tag)
 	if err != nil {
 		return evidence.Subject{}, err
 	}

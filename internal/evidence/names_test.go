@@ -88,3 +88,21 @@ func TestImageRepository(t *testing.T) {
 		}
 	}
 }
+
+func TestSplitTag(t *testing.T) {
+	for ref, want := range map[string][2]string{
+		"registry.example/team/app:v1":      {"registry.example/team/app", "v1"},
+		"localhost:5000/app:v1.2":           {"localhost:5000/app", "v1.2"},
+		"app:latest":                        {"app", "latest"},
+		"localhost:5000/app":                {},
+		"registry.example/app@sha256:abcd":  {},
+		"registry.example/app:v1@sha256:ab": {},
+		"app:":                              {},
+		":v1":                               {},
+	} {
+		repository, tag, ok := SplitTag(ref)
+		if ok != (want != [2]string{}) || repository != want[0] || tag != want[1] {
+			t.Errorf("SplitTag(%q) = %q, %q, %v; want %q", ref, repository, tag, ok, want)
+		}
+	}
+}

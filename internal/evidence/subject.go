@@ -45,3 +45,15 @@ func ParseSubject(ref string) (Subject, error) {
 	}
 	return s, nil
 }
+
+// SplitTag splits "repository:tag" at the tag's colon, the last one after
+// the last slash (a registry's port is not a tag); ok is false when the
+// reference names no tag, or names a digest.
+func SplitTag(ref string) (repository, tag string, ok bool) {
+	slash := strings.LastIndex(ref, "/")
+	colon := strings.LastIndex(ref, ":")
+	if colon <= slash || colon == 0 || colon == len(ref)-1 || strings.Contains(ref, "@") {
+		return "", "", false
+	}
+	return ref[:colon], ref[colon+1:], true
+}
