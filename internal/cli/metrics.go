@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"github.com/dossier-dev/dossier/internal/evidence"
@@ -19,11 +18,8 @@ func (a *app) serverMetrics(st store.Store, dataDir string, exceptionFiles []str
 	fromFiles := a.fileExceptions(exceptionFiles)
 	g := metrics.Gauges{
 		AdvisoryDatabase: func(ctx context.Context) (time.Time, bool, error) {
-			db, err := vulndb.Open(dataDir)
-			if errors.Is(err, vulndb.ErrNoDatabase) {
-				return time.Time{}, false, nil
-			}
-			if err != nil {
+			db, _, err := vulndb.OpenIfPresent(dataDir)
+			if db == nil || err != nil {
 				return time.Time{}, false, err
 			}
 			defer db.Close()

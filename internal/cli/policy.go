@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"time"
@@ -68,12 +67,12 @@ denied, 2 on errors. An image no policy matches is denied unless --allow-unmatch
 			set := &policy.Set{Policies: docs.Policies, Exceptions: docs.Exceptions, AllowUnmatched: allowUnmatched}
 			opts := decideOptions{trustedRoot: trustedRoot, namespace: namespace}
 			if set.HasVulnerabilityRules() {
-				db, err := vulndb.Open(dataDir)
+				db, missing, err := vulndb.OpenIfPresent(dataDir)
 				switch {
-				case errors.Is(err, vulndb.ErrNoDatabase):
-					opts.noScanner = fmt.Sprintf("no advisory database in %s (dossier db import or dossier db update makes one)", dataDir)
 				case err != nil:
 					return err
+				case db == nil:
+					opts.noScanner = missing
 				default:
 					defer db.Close()
 					opts.scanner = localScanner{db: db, exceptions: docs.Exceptions, platform: p}

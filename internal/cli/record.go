@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"time"
@@ -196,10 +195,9 @@ func (a *app) loadSet(policies, exceptions []string) (*policy.Set, error) {
 // with; without one, report hears that findings are not recorded and the
 // database is nil.
 func recordDatabase(dataDir string, report func(format string, args ...any)) (*vulndb.DB, error) {
-	db, err := vulndb.Open(dataDir)
-	if errors.Is(err, vulndb.ErrNoDatabase) {
-		report("warning: no advisory database in %s: findings are not recorded (dossier db import or dossier db update makes one)", dataDir)
-		return nil, nil
+	db, missing, err := vulndb.OpenIfPresent(dataDir)
+	if db == nil && err == nil {
+		report("warning: %s: findings are not recorded", missing)
 	}
 	return db, err
 }
@@ -207,13 +205,13 @@ func recordDatabase(dataDir string, report func(format string, args ...any)) (*v
 // localScanning points opts at the local advisory database, or records
 // why there is none; close releases it.
 func localScanning(dataDir string, opts *collect.Options) (close func(), err error) {
-	db, err := vulndb.Open(dataDir)
+	db, missing, err := vulndb.OpenIfPresent(dataDir)
 	switch {
-	case errors.Is(err, vulndb.ErrNoDatabase):
-		opts.NoScanner = fmt.Sprintf("no advisory database in %s (dossier db import or dossier db update makes one)", dataDir)
-		return func() {}, nil
 	case err != nil:
 		return nil, err
+	case db == nil:
+		opts.NoScanner = missing
+		return func() {}, nil
 	}
 	opts.Scanner = localScanner{db: db}
 	return func() { db.Close() }, nil

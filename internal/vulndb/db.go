@@ -63,6 +63,17 @@ type DB struct {
 // ErrNoDatabase means nothing has been imported into the data directory.
 var ErrNoDatabase = errors.New("no vulnerability database: run `dossier db import PATH` (offline) or `dossier db update`")
 
+// OpenIfPresent opens the database in dataDir, or, when there is none,
+// says so in missing (for "not checked" reasons and warnings) with a nil
+// database and no error.
+func OpenIfPresent(dataDir string) (db *DB, missing string, err error) {
+	db, err = Open(dataDir)
+	if errors.Is(err, ErrNoDatabase) {
+		return nil, fmt.Sprintf("no advisory database in %s (dossier db import or dossier db update makes one)", dataDir), nil
+	}
+	return db, "", err
+}
+
 // Open opens the database in dataDir for reading.
 func Open(dataDir string) (*DB, error) {
 	path := filepath.Join(dataDir, FileName)
