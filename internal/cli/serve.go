@@ -253,7 +253,7 @@ func (a *app) registryJobs(st store.Store, dataDir string, policies, exceptions 
 	process := func(ctx context.Context, job store.Job, transport http.RoundTripper) error {
 		ref := job.Repository + "@" + job.Digest
 		opts := a.registry
-		if job.Kind != registry.JobScanRemote {
+		if job.Kind != store.JobScanRemote {
 			// in-process: no credentials to send, no host to reach
 			opts.Transport, opts.Keychain = transport, authn.NewMultiKeychain()
 		}
@@ -262,9 +262,9 @@ func (a *app) registryJobs(st store.Store, dataDir string, policies, exceptions 
 			return err
 		}
 		switch job.Kind {
-		case registry.JobScan, registry.JobScanRemote:
+		case store.JobScan, store.JobScanRemote:
 			_, err = pipeline.Record(ctx, st, art, pipeline.RecordOptions{Trust: trust, DB: db, Set: set, Now: time.Now()})
-		case registry.JobVerify:
+		case store.JobVerify:
 			_, err = pipeline.RecordSignatures(ctx, st, art, trust, time.Now())
 		default:
 			err = fmt.Errorf("unknown job kind %q", job.Kind)

@@ -17,6 +17,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/dossier-dev/dossier/internal/store"
 )
 
 // Metrics holds the collectors.
@@ -70,6 +72,21 @@ func New() *Metrics {
 		Help: "Time of an evidence-store operation, by operation.", Buckets: latency}, []string{"operation"})
 	m.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.admissionDuration, m.admissionDecisions, m.verificationDuration, m.verificationCache, m.registryDuration, m.scanDuration, m.storeDuration)
+	// the label sets known up front are there from the first scrape, so a
+	// quiet server shows zeros rather than absent series; decisions and
+	// requests appear with their first (their labels name namespaces,
+	// policies, routes and status codes)
+	for _, operation := range []string{"validate", "mutate"} {
+		m.admissionDuration.WithLabelValues(operation)
+	}
+	for _, result := range []string{"hit", "miss"} {
+		m.verificationCache.WithLabelValues(result)
+	}
+	for _, kind := range store.JobKinds {
+		for _, result := range []string{"done", "failed"} {
+			m.scanDuration.WithLabelValues(kind, result)
+		}
+	}
 	return m
 }
 

@@ -148,3 +148,21 @@ func TestNamespaceLabelIsBounded(t *testing.T) {
 		}
 	}
 }
+
+// A server that has seen nothing yet still exposes the families whose
+// labels are known up front, at zero.
+func TestQuietServerExposesKnownSeries(t *testing.T) {
+	text := scrape(t, New())
+	for _, want := range []string{
+		`dossier_admission_request_duration_seconds_count{operation="validate"} 0`,
+		`dossier_admission_request_duration_seconds_count{operation="mutate"} 0`,
+		`dossier_verification_cache_requests_total{result="miss"} 0`,
+		`dossier_verification_duration_seconds_count 0`,
+		`dossier_scan_duration_seconds_count{kind="scan-remote",result="failed"} 0`,
+		`dossier_scan_duration_seconds_count{kind="verify",result="done"} 0`,
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("a fresh scrape lacks %s", want)
+		}
+	}
+}

@@ -13,10 +13,6 @@ import (
 	"github.com/dossier-dev/dossier/internal/store"
 )
 
-// JobScanRemote catalogues, scans and records a digest pushed to a
-// registry dossier does not host, read over the network.
-const JobScanRemote = "scan-remote"
-
 // maxHookBytes bounds a notification's body.
 const maxHookBytes = 1 << 20
 
@@ -75,7 +71,7 @@ func (r *Registry) hook(parse func([]byte) ([]pushed, error)) http.HandlerFunc {
 		}
 		ctx := req.Context()
 		for _, p := range pushes {
-			if err := r.store.Enqueue(ctx, JobScanRemote, p.repository, p.digest, r.now()); err != nil {
+			if err := r.store.Enqueue(ctx, store.JobScanRemote, p.repository, p.digest, r.now()); err != nil {
 				writeError(w, http.StatusServiceUnavailable, "UNAVAILABLE", "queueing the scan: "+err.Error())
 				return
 			}

@@ -76,7 +76,7 @@ func TestHooks(t *testing.T) {
 		t.Errorf("a notify token reached the registry: %d", code)
 	}
 	jobs, err := s.st.Jobs(ctx, "harbor.example/library/app", digest, 0)
-	if err != nil || len(jobs) != 1 || jobs[0].Kind != JobScanRemote || jobs[0].State != store.JobQueued {
+	if err != nil || len(jobs) != 1 || jobs[0].Kind != store.JobScanRemote || jobs[0].State != store.JobQueued {
 		t.Errorf("jobs: %+v %v", jobs, err)
 	}
 	if moves, err := s.st.TagHistory(ctx, "harbor.example/library/app", "v1"); err != nil || len(moves) != 1 || moves[0].Digest != digest {

@@ -14,15 +14,6 @@ import (
 	"github.com/dossier-dev/dossier/internal/tokens"
 )
 
-// The kinds of work the registry queues about a pushed digest.
-const (
-	// JobScan catalogues, scans and records an image or index pushed.
-	JobScan = "scan"
-	// JobVerify verifies and records what was attached to a digest
-	// (signatures, attestations pushed as referrers or cosign's tags).
-	JobVerify = "verify"
-)
-
 // Processor does one job. transport reads the job's repository of this
 // registry in-process (and nothing else), for reading what was pushed.
 type Processor func(ctx context.Context, job store.Job, transport http.RoundTripper) error
@@ -42,12 +33,12 @@ const (
 // pushed (an image, an index, any other artifact). The push has
 // succeeded: a queue that cannot be written is reported, not answered.
 func (r *Registry) enqueue(ctx context.Context, repository, tag string, body []byte, digest string) {
-	kind, target := JobScan, digest
+	kind, target := store.JobScan, digest
 	if subject, ok := evidenceSubject(body, tag); ok {
 		if subject == "" {
 			return // evidence naming no subject: nothing to verify it against
 		}
-		kind, target = JobVerify, subject
+		kind, target = store.JobVerify, subject
 	}
 	if err := r.store.Enqueue(ctx, kind, repository, target, r.now()); err != nil {
 		r.report(fmt.Errorf("queueing a %s of %s@%s: %w", kind, repository, target, err))

@@ -135,7 +135,7 @@ func (r *Registry) decideQuarantine(ctx context.Context, rule *QuarantineRule, s
 	// digest again does not reopen its judgement
 	var scan *store.Job
 	for i := range jobs {
-		if jobs[i].Kind != JobScan {
+		if jobs[i].Kind != store.JobScan {
 			continue
 		}
 		if scan == nil {
@@ -210,7 +210,7 @@ func (r *Registry) unqueued(ctx context.Context, rule *QuarantineRule, repositor
 	if _, ok := evidenceSubject(rec.body, ""); ok {
 		return verdict{allowed: true}, nil
 	}
-	if err := r.store.Enqueue(context.WithoutCancel(ctx), JobScan, repository, digest, r.now()); err != nil {
+	if err := r.store.Enqueue(context.WithoutCancel(ctx), store.JobScan, repository, digest, r.now()); err != nil {
 		return verdict{}, err
 	}
 	r.wakeWorker()

@@ -117,7 +117,7 @@ spec:
 		if err != nil {
 			return err
 		}
-		if job.Kind == JobScan {
+		if job.Kind == store.JobScan {
 			_, err = pipeline.Record(ctx, st, art, pipeline.RecordOptions{Trust: trust, Now: now()})
 		} else {
 			_, err = pipeline.RecordSignatures(ctx, st, art, trust, now())

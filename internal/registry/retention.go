@@ -65,7 +65,7 @@ func (r *Registry) Sweep(ctx context.Context, exceptions []evidence.Exception) (
 		subject := evidence.Subject{Repository: job.Repository, Digest: job.Digest}
 		// only what was pushed here, under the registry's own name
 		path, ok := strings.CutPrefix(job.Repository, r.name+"/")
-		if job.Kind != JobScan || seen[subject] || !ok {
+		if job.Kind != store.JobScan || seen[subject] || !ok {
 			continue
 		}
 		seen[subject] = true

@@ -318,6 +318,21 @@ func (s *sqlStore) Setting(ctx context.Context, name string, make func() (string
 	return value, err
 }
 
+// The kinds of work the registry queues about a digest.
+const (
+	// JobScan catalogues, scans and records an image or index pushed.
+	JobScan = "scan"
+	// JobScanRemote catalogues, scans and records a digest pushed to a
+	// registry dossier does not host, read over the network.
+	JobScanRemote = "scan-remote"
+	// JobVerify verifies and records what was attached to a digest
+	// (signatures, attestations pushed as referrers or cosign's tags).
+	JobVerify = "verify"
+)
+
+// JobKinds are all the kinds of job.
+var JobKinds = []string{JobScan, JobScanRemote, JobVerify}
+
 // The states of a registry job.
 const (
 	JobQueued  = "queued"

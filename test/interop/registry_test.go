@@ -196,7 +196,7 @@ func TestDistributionNotifications(t *testing.T) {
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		jobs, err := st.Jobs(ctx, host+"/team/web", digest, 0)
-		if err == nil && len(jobs) == 1 && jobs[0].State == store.JobDone && jobs[0].Kind == registry.JobScanRemote {
+		if err == nil && len(jobs) == 1 && jobs[0].State == store.JobDone && jobs[0].Kind == store.JobScanRemote {
 			break
 		}
 		if time.Now().After(deadline) {
