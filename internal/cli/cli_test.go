@@ -158,6 +158,16 @@ func TestEnvironmentConfiguresFlags(t *testing.T) {
 	if r.code != 0 || json.Unmarshal([]byte(r.stdout), &out) != nil || out.PlatformDigest != testutil.SampleImageDigest(t, "go-app", "arm64") {
 		t.Fatalf("DOSSIER_PLATFORM not applied: %+v", r)
 	}
+	// a command's own flags are scoped by its name: DOSSIER_OUTPUT is no
+	// setting, DOSSIER_RESOLVE_OUTPUT is resolve's --output
+	t.Setenv("DOSSIER_OUTPUT", "bogus")
+	if r := dossier(t, "", "resolve", "oci-layout:"+testutil.SampleLayout("go-app")); r.code != 0 || strings.HasPrefix(r.stdout, "{") {
+		t.Errorf("DOSSIER_OUTPUT reached resolve: %+v", r)
+	}
+	t.Setenv("DOSSIER_RESOLVE_OUTPUT", "json")
+	if r := dossier(t, "", "resolve", "oci-layout:"+testutil.SampleLayout("go-app")); r.code != 0 || !strings.HasPrefix(r.stdout, "{") {
+		t.Errorf("DOSSIER_RESOLVE_OUTPUT not applied: %+v", r)
+	}
 	t.Setenv("DOSSIER_PLATFORM", "bogus")
 	if r := dossier(t, "", "resolve", "oci-layout:"+testutil.SampleLayout("go-app")); r.code != ExitError {
 		t.Fatalf("a bad DOSSIER_PLATFORM must be an error: %+v", r)

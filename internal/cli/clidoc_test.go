@@ -70,7 +70,7 @@ func renderCLIReference(root *cobra.Command) []byte {
 	b.WriteString("# Command reference\n\n")
 	b.WriteString("<!-- Generated from the command tree by `go test ./internal/cli -run TestCLIReferenceIsCurrent -update`; do not edit. -->\n\n")
 	b.WriteString("Every command, as `dossier COMMAND --help` prints it. Flags of a command apply to its subcommands too\n")
-	b.WriteString("(`--insecure-registry` to every command); every flag can also be set as `DOSSIER_<FLAG>` in the environment.\n")
+	b.WriteString("(`--insecure-registry` to every command); every flag can also be set in the environment (see `dossier --help` below for the names).\n")
 	b.WriteString("What the commands do, with examples: [usage.md](usage.md) and the pages it links.\n\n")
 	for _, c := range cmds {
 		fmt.Fprintf(&b, "- [`%s`](#%s): %s\n", c.CommandPath(), anchor(c.CommandPath()), markdownText(c.Short))

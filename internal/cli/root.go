@@ -82,8 +82,11 @@ Sources: a registry reference (host/repo:tag, host/repo@sha256:…), oci-layout:
 docker-archive:FILE.tar, dir:PATH or file:PATH; without a scheme the kind is detected when that
 is unambiguous. A command given a tag resolves it first and says which digest it acted on.
 
-Every flag can also be set as DOSSIER_<FLAG> in the environment (--insecure-registry is
-DOSSIER_INSECURE_REGISTRY); flags win.`,
+Flags can also be set in the environment; flags win. The flags that mean the same on every command
+(--insecure-registry, --data-dir, --store, --platform, --trusted-root) are DOSSIER_<FLAG>
+(DOSSIER_DATA_DIR); every other is scoped by its command, DOSSIER_<COMMAND>_<FLAG>
+(DOSSIER_WEBHOOK_INSTALL_TIMEOUT, DOSSIER_SERVE_LISTEN), so that one command's setting never
+reaches another.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
@@ -97,6 +100,21 @@ DOSSIER_INSECURE_REGISTRY); flags win.`,
 	return root
 }
 
+// sharedFlags mean the same on every command that has them, so one
+// variable, DOSSIER_<FLAG>, sets them everywhere.
+var sharedFlags = map[string]bool{"insecure-registry": true, "data-dir": true, "store": true, "platform": true, "trusted-root": true}
+
+// environmentKey is the variable that sets a command's flag:
+// DOSSIER_<FLAG> for the shared flags, DOSSIER_<COMMAND>_<FLAG> for the
+// others ("webhook install" --timeout is DOSSIER_WEBHOOK_INSTALL_TIMEOUT).
+func environmentKey(cmd *cobra.Command, flag string) string {
+	name := flag
+	if !sharedFlags[flag] {
+		name = strings.TrimSpace(strings.TrimPrefix(cmd.CommandPath(), cmd.Root().Name())) + " " + flag
+	}
+	return "DOSSIER_" + strings.ToUpper(strings.NewReplacer("-", "_", " ", "_").Replace(name))
+}
+
 // flagsFromEnvironment fills flags the user did not set from DOSSIER_*
 // variables, so that configuration is flags first, then environment.
 func flagsFromEnvironment(cmd *cobra.Command) error {
@@ -105,7 +123,7 @@ func flagsFromEnvironment(cmd *cobra.Command) error {
 		if err != nil || f.Changed {
 			return
 		}
-		key := "DOSSIER_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		key := environmentKey(cmd, f.Name)
 		if v, ok := os.LookupEnv(key); ok {
 			if serr := cmd.Flags().Set(f.Name, v); serr != nil {
 				err = fmt.Errorf("environment %s=%q: %w", key, v, serr)
