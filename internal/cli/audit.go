@@ -90,7 +90,7 @@ expiry; an expired waiver never applies.`,
 	}
 	cmd.Flags().StringVarP(&output, "output", "o", "table", "output format: table, json or sarif")
 	cmd.Flags().StringVar(&failOn, "fail-on", "", "exit 1 when a finding at or above low, medium, high or critical is not waived")
-	cmd.Flags().StringArrayVar(&waiverFiles, "waivers", nil, "waiver file (WorkflowAuditWaiver documents; repeatable)")
+	cmd.Flags().StringSliceVar(&waiverFiles, "waivers", nil, "waiver file (WorkflowAuditWaiver documents; repeatable)")
 	cmd.Flags().StringArrayVar(&o.AllowedOwners, "allow-owner", nil, "owner or owner/repo whose actions may be used by tag (repeatable)")
 	cmd.Flags().BoolVar(&o.FirstParty, "first-party", false, "hold GitHub's own actions (actions/*, github/*) to pinning too")
 	return cmd

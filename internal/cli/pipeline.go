@@ -106,7 +106,7 @@ summary, provenance reference — are printed and, in GitHub Actions, appended t
 	f.register(cmd, "the digest, the SBOM, the scan and the provenance")
 	cmd.Flags().StringVar(&failOn, "fail-on", "", "stop before signing when a finding at or above low, medium, high or critical remains")
 	cmd.Flags().BoolVar(&withProvenance, "provenance", false, "attest SLSA v1 provenance from the CI environment, and the audit of the CI workflow that runs it")
-	cmd.Flags().StringArrayVar(&workflowWaivers, "workflow-waivers", nil, "waivers (WorkflowAuditWaiver) for the audit of the CI workflow (repeatable)")
+	cmd.Flags().StringSliceVar(&workflowWaivers, "workflow-waivers", nil, "waivers (WorkflowAuditWaiver) for the audit of the CI workflow (repeatable)")
 	cmd.Flags().StringVar(&prov.BuilderID, "builder-id", "", "provenance: builder identity URI (default from the CI environment)")
 	cmd.Flags().StringVar(&prov.SourceURI, "source-uri", "", "provenance: source repository URI")
 	cmd.Flags().StringVar(&prov.SourceDigest, "source-digest", "", "provenance: source commit")

@@ -118,9 +118,9 @@ refusal is recorded in the evidence store with who asked. Exit 1 when the policy
 		},
 	}
 	sf.register(cmd)
-	cmd.Flags().StringArrayVar(&policies, "policy", nil, "the destination's policy file or directory (repeatable)")
-	cmd.Flags().StringArrayVar(&exceptions, "exceptions", nil, "exception file or directory (repeatable)")
-	cmd.Flags().StringArrayVar(&keys, "key", nil, "public key whose signatures verify (repeatable; the policies' signers do)")
+	cmd.Flags().StringSliceVar(&policies, "policy", nil, "the destination's policy file or directory (repeatable)")
+	cmd.Flags().StringSliceVar(&exceptions, "exceptions", nil, "exception file or directory (repeatable)")
+	cmd.Flags().StringSliceVar(&keys, "key", nil, "public key whose signatures verify (repeatable; the policies' signers do)")
 	cmd.Flags().StringVar(&trustedRoot, "trusted-root", "", "Sigstore trusted root (JSON) for keyless signers")
 	return cmd
 }

@@ -125,7 +125,7 @@ and, with --policy, the decision. Recording the same digest again is idempotent.
 	sf.register(cmd)
 	cmd.Flags().StringSliceVar(&policies, "policy", nil, "policy file or directory: record the decision too")
 	cmd.Flags().StringSliceVar(&exceptions, "exceptions", nil, "exception file or directory")
-	cmd.Flags().StringArrayVar(&keys, "key", nil, "public key whose signatures count as verified (repeatable; the policies' keys always do)")
+	cmd.Flags().StringSliceVar(&keys, "key", nil, "public key whose signatures count as verified (repeatable; the policies' keys always do)")
 	cmd.Flags().StringVar(&trustedRoot, "trusted-root", "", "Sigstore trusted root JSON for keyless signatures (default: the public-good root, fetched)")
 	cmd.Flags().StringVar(&platform, "platform", "", "platform to catalogue in a multi-platform index: os/arch[/variant]")
 	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")

@@ -213,7 +213,7 @@ stops it gracefully: requests in flight, uploads included, finish.`,
 	cmd.Flags().StringVar(&s3.Endpoint, "s3-endpoint", "", "an S3-compatible server, https://host[:port] (http:// on loopback only)")
 	cmd.Flags().StringVar(&s3.Prefix, "s3-prefix", "", "a directory within the bucket")
 	cmd.Flags().StringArrayVar(&retention, "retention", nil, "REPOSITORY_GLOB=AGE: untagged digests older than AGE (720h) that are unsigned or fail their quarantine policy are deleted, hourly, unless an exception names them (repeatable)")
-	cmd.Flags().StringArrayVar(&keys, "key", nil, "public key whose signatures are recorded as verified (repeatable; the policies' signers are too)")
+	cmd.Flags().StringSliceVar(&keys, "key", nil, "public key whose signatures are recorded as verified (repeatable; the policies' signers are too)")
 	return cmd
 }
 

@@ -75,9 +75,9 @@ new or points to another digest than the store last saw. --once makes one pass. 
 	sf.register(cmd)
 	cmd.Flags().DurationVar(&interval, "interval", 5*time.Minute, "how often the tags are listed")
 	cmd.Flags().BoolVar(&once, "once", false, "one pass, then exit")
-	cmd.Flags().StringArrayVar(&policies, "policy", nil, "policy file or directory deciding each recorded digest (repeatable)")
-	cmd.Flags().StringArrayVar(&exceptions, "exceptions", nil, "exception file or directory (repeatable)")
-	cmd.Flags().StringArrayVar(&keys, "key", nil, "public key whose signatures verify (repeatable)")
+	cmd.Flags().StringSliceVar(&policies, "policy", nil, "policy file or directory deciding each recorded digest (repeatable)")
+	cmd.Flags().StringSliceVar(&exceptions, "exceptions", nil, "exception file or directory (repeatable)")
+	cmd.Flags().StringSliceVar(&keys, "key", nil, "public key whose signatures verify (repeatable)")
 	cmd.Flags().StringVar(&trustedRoot, "trusted-root", "", "Sigstore trusted root (JSON) for keyless signers")
 	return cmd
 }

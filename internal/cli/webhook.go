@@ -38,8 +38,8 @@ type webhookFlags struct {
 }
 
 func (f *webhookFlags) register(cmd *cobra.Command) {
-	cmd.Flags().StringArrayVar(&f.policies, "policy", nil, "policy file or directory (repeatable; SupplyChainPolicy or ClusterImagePolicy)")
-	cmd.Flags().StringArrayVar(&f.exceptions, "exceptions", nil, "exception file or directory (repeatable)")
+	cmd.Flags().StringSliceVar(&f.policies, "policy", nil, "policy file or directory (repeatable; SupplyChainPolicy or ClusterImagePolicy)")
+	cmd.Flags().StringSliceVar(&f.exceptions, "exceptions", nil, "exception file or directory (repeatable)")
 	cmd.Flags().StringVar(&f.trustedRoot, "trusted-root", "", "Sigstore trusted root (JSON) for keyless signers")
 	cmd.Flags().DurationVar(&f.evidenceTTL, "evidence-ttl", 5*time.Minute, "how long evidence gathered about a digest is reused")
 	cmd.Flags().DurationVar(&f.reload, "reload-interval", 2*time.Second, "how often the policy files are re-read")

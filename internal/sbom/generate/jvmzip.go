@@ -37,7 +37,10 @@ var errUnreadableJavaZip = errors.New("a zip a JVM opens that dossier cannot rea
 
 // jvmZip returns the zip a JVM would find in a file of size bytes, nil
 // when a JVM would find none, or errUnreadableJavaZip when it would and
-// dossier cannot read it so.
+// dossier cannot read it so. Go's reader is handed only what the JVM
+// reads — from the JVM's first local header to the end of its central
+// directory, then an end record of the JVM's values — so that it has no
+// other end record, comment or base offset to choose.
 func jvmZip(at io.ReaderAt, size int64) (*zip.Reader, error) {
 	tailStart := max(0, size-endRecordBytes-maxZipComment)
 	tail := make([]byte, size-tailStart)
@@ -50,26 +53,28 @@ func jvmZip(at io.ReaderAt, size int64) (*zip.Reader, error) {
 		}
 		end := tail[i : i+endRecordBytes]
 		endAt := tailStart + int64(i)
-		entries := binary.LittleEndian.Uint16(end[10:])
+		entries := int64(binary.LittleEndian.Uint16(end[10:]))
 		centralBytes := int64(binary.LittleEndian.Uint32(end[12:]))
 		centralOffset := int64(binary.LittleEndian.Uint32(end[16:]))
 		commentBytes := int64(binary.LittleEndian.Uint16(end[20:]))
-		centralAt := endAt - centralBytes
 		reachesTheEnd := endAt+endRecordBytes+commentBytes == size
-		pointsAtAZip := hasSignature(at, centralAt, centralSignature) && hasSignature(at, centralAt-centralOffset, localSignature)
+		pointsAtAZip := hasSignature(at, endAt-centralBytes, centralSignature) && hasSignature(at, endAt-centralBytes-centralOffset, localSignature)
 		if !reachesTheEnd && !pointsAtAZip {
 			continue // the JVM skips a record that points at nothing
 		}
-		if entries == 0xffff || centralBytes == 0xffffffff || centralOffset == 0xffffffff {
-			// zip64: Go's reader follows the locator before this record
-			cut := min(size, endAt+endRecordBytes+commentBytes)
-			r, err := zip.NewReader(io.NewSectionReader(at, 0, cut), cut)
-			if err != nil && !errors.Is(err, zip.ErrInsecurePath) {
-				return nil, fmt.Errorf("%w (zip64: %v)", errUnreadableJavaZip, err)
+		// the JVM always looks for a zip64 locator before the record, and
+		// takes the zip64 record's values where they do not contradict it
+		if zip64At, ok := zip64Locator(at, endAt); ok {
+			if z, ok := zip64End(at, zip64At); ok &&
+				(centralBytes == 0xffffffff || z.centralBytes == centralBytes) &&
+				(centralOffset == 0xffffffff || z.centralOffset == centralOffset) &&
+				(entries == 0xffff || z.entries == entries) {
+				centralBytes, centralOffset, endAt = z.centralBytes, z.centralOffset, zip64At
 			}
-			return r, nil
 		}
-		if centralAt < 0 || centralAt-centralOffset < 0 {
+		centralAt := endAt - centralBytes
+		base := centralAt - centralOffset
+		if centralAt < 0 || base < 0 {
 			return nil, nil // the JVM refuses it too
 		}
 		if centralBytes > maxCentralDirectoryBytes {
@@ -79,19 +84,54 @@ func jvmZip(at io.ReaderAt, size int64) (*zip.Reader, error) {
 		if !ok {
 			return nil, nil // the JVM refuses a central directory it cannot walk
 		}
-		// the file up to the record the JVM chose, then that record with
-		// the count the JVM counted and no comment
-		record := bytes.Clone(end)
+		if count > 0xffff || centralAt-base > 0xffffffff {
+			return nil, fmt.Errorf("%w: %d entries, or a central directory past 4 GiB", errUnreadableJavaZip, count)
+		}
+		record := make([]byte, endRecordBytes)
+		copy(record, endSignature)
 		binary.LittleEndian.PutUint16(record[8:], uint16(count))
 		binary.LittleEndian.PutUint16(record[10:], uint16(count))
-		binary.LittleEndian.PutUint16(record[20:], 0)
-		r, err := zip.NewReader(&overlay{ReaderAt: at, at: endAt, record: record}, endAt+endRecordBytes)
+		binary.LittleEndian.PutUint32(record[12:], uint32(centralBytes))
+		binary.LittleEndian.PutUint32(record[16:], uint32(centralAt-base))
+		view := &overlay{ReaderAt: at, base: base, length: centralAt + centralBytes - base, record: record}
+		r, err := zip.NewReader(view, view.length+endRecordBytes)
 		if err != nil && !errors.Is(err, zip.ErrInsecurePath) {
 			return nil, fmt.Errorf("%w: %v", errUnreadableJavaZip, err)
+		}
+		if len(r.File) != count {
+			return nil, fmt.Errorf("%w: %d entries where the JVM counts %d", errUnreadableJavaZip, len(r.File), count)
 		}
 		return r, nil
 	}
 	return nil, nil
+}
+
+// zip64Locator says where the zip64 end record is, when a locator stands
+// just before the end record at endAt.
+func zip64Locator(at io.ReaderAt, endAt int64) (int64, bool) {
+	if endAt < 20 {
+		return 0, false
+	}
+	locator := make([]byte, 20)
+	if n, _ := at.ReadAt(locator, endAt-20); n != 20 || string(locator[:4]) != "PK\x06\x07" {
+		return 0, false
+	}
+	return int64(binary.LittleEndian.Uint64(locator[8:])), true
+}
+
+type zip64Record struct{ entries, centralBytes, centralOffset int64 }
+
+// zip64End reads the zip64 end record at offset.
+func zip64End(at io.ReaderAt, offset int64) (zip64Record, bool) {
+	if offset < 0 {
+		return zip64Record{}, false
+	}
+	b := make([]byte, 56)
+	if n, _ := at.ReadAt(b, offset); n != 56 || string(b[:4]) != "PK\x06\x06" {
+		return zip64Record{}, false
+	}
+	return zip64Record{entries: int64(binary.LittleEndian.Uint64(b[32:])), centralBytes: int64(binary.LittleEndian.Uint64(b[40:])),
+		centralOffset: int64(binary.LittleEndian.Uint64(b[48:]))}, true
 }
 
 // hasSignature says the four bytes at offset are signature.
@@ -123,29 +163,29 @@ func countCentralHeaders(at io.ReaderAt, offset, length int64) (int, bool) {
 	return count, true
 }
 
-// overlay is a file cut at an end record, with that record replaced.
+// overlay is length bytes of a file from base, then an end record.
 type overlay struct {
 	io.ReaderAt
-	at     int64
-	record []byte
+	base, length int64
+	record       []byte
 }
 
 func (o *overlay) ReadAt(p []byte, off int64) (int, error) {
-	size := o.at + int64(len(o.record))
-	if off >= size {
+	size := o.length + int64(len(o.record))
+	if off < 0 || off >= size {
 		return 0, io.EOF
 	}
 	n := 0
-	if off < o.at {
-		head := p[:min(int64(len(p)), o.at-off)]
-		m, err := o.ReaderAt.ReadAt(head, off)
+	if off < o.length {
+		head := p[:min(int64(len(p)), o.length-off)]
+		m, err := o.ReaderAt.ReadAt(head, o.base+off)
 		n += m
 		if m < len(head) {
 			return n, err
 		}
 	}
 	if rest := p[n:]; len(rest) > 0 {
-		n += copy(rest, o.record[off+int64(n)-o.at:])
+		n += copy(rest, o.record[off+int64(n)-o.length:])
 	}
 	if off+int64(n) >= size && n < len(p) {
 		return n, io.EOF

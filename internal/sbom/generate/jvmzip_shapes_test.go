@@ -1,0 +1,237 @@
+package generate
+
+import (
+	"archive/zip"
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/dossier-dev/dossier/internal/testutil"
+)
+
+// centralHeader is one minimal, valid zip central directory header.
+func centralHeader(name string) []byte {
+	h := make([]byte, 46, 46+len(name))
+	copy(h, "PK\x01\x02")
+	binary.LittleEndian.PutUint16(h[4:], 20)
+	binary.LittleEndian.PutUint16(h[6:], 20)
+	binary.LittleEndian.PutUint16(h[28:], uint16(len(name)))
+	return append(h, name...)
+}
+
+// decoyBaseOffset prefixes a real jar with filler in which, at the
+// absolute offset the jar's end record names as its central directory
+// offset, a decoy central directory of as many entries sits. The JVM
+// always reads the CEN at endpos-cenlen and the LOCs relative to
+// endpos-cenlen-cenoff (a prefixed jar, like a launch-script jar). Go's
+// archive/zip computes baseOffset = P > 0 and then, because a valid
+// central header is found at the unadjusted offset, silently switches to
+// baseOffset 0 and reads the decoy directory instead.
+func decoyBaseOffset(t *testing.T, jar []byte) []byte {
+	t.Helper()
+	end := len(jar) - 22
+	count := int(binary.LittleEndian.Uint16(jar[end+10:]))
+	cenoff := int(binary.LittleEndian.Uint32(jar[end+16:]))
+	var decoy []byte
+	for i := range count {
+		decoy = append(decoy, centralHeader(strings.Repeat("x", i+1)+".txt")...)
+	}
+	prefix := make([]byte, cenoff+len(decoy)+16)
+	copy(prefix, "just some text\n")
+	copy(prefix[cenoff:], decoy)
+	return append(prefix, jar...)
+}
+
+func TestJVMZipDecoyDirectoryBeforeTheJar(t *testing.T) {
+	jar := decoyBaseOffset(t, runnableLog4j(t))
+	// what Go's reader sees
+	r, err := zip.NewReader(bytes.NewReader(jar), int64(len(jar)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range r.File {
+		t.Logf("Go's archive/zip sees %q", f.Name)
+	}
+	jvmLoads(t, jar)
+	for _, path := range []string{"app/lib/log4j-core-2.14.1.jar", "app/lib/a.jar", "app/lib/a.bin"} {
+		doc, err := Document(context.Background(), layoutOf(t, testutil.FileImage(t, path, jar)), Options{Created: created})
+		var notCatalogued *ErrArchiveNotCatalogued
+		if errors.As(err, &notCatalogued) {
+			t.Logf("/%s refused: %v", path, err)
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		found := false
+		for _, c := range doc.Components {
+			found = found || strings.HasSuffix(c.PURL, "/log4j-core@2.14.1")
+		}
+		if !found {
+			t.Errorf("/%s: a JVM loads log4j-core 2.14.1 from it; neither catalogued nor refused (%d components)", path, len(doc.Components))
+		}
+	}
+}
+
+// zip64Relocated rewrites a jar so that its (non-zip64) end record is
+// preceded by a zip64 locator and a zip64 end record repeating the end
+// record's own values. The JVM (ZipFile.Source.findEND: "must check for a
+// ZIP64 end record; it is always permitted to be present") then takes
+// endpos from the locator and reads the central directory just before the
+// zip64 end record. A reader that looks for zip64 only when the end record holds
+// 0xffff/0xffffffff looks for the central directory just before
+// the 22-byte end record, finds filler there, and says "no JVM loads it".
+func zip64Relocated(t *testing.T, jar []byte, filler []byte) []byte {
+	t.Helper()
+	end := len(jar) - 22
+	count := binary.LittleEndian.Uint16(jar[end+10:])
+	cenlen := int(binary.LittleEndian.Uint32(jar[end+12:]))
+	cenoff := int(binary.LittleEndian.Uint32(jar[end+16:]))
+	out := []byte("#!/bin/sh\n# a launch stub, as some executable jars have\n")
+	base := len(out)
+	out = append(out, jar[:end]...) // LOCs and CEN
+	end64pos := len(out)
+	e64 := make([]byte, 56)
+	copy(e64, "PK\x06\x06")
+	binary.LittleEndian.PutUint64(e64[4:], 44)
+	binary.LittleEndian.PutUint16(e64[12:], 45)
+	binary.LittleEndian.PutUint16(e64[14:], 45)
+	binary.LittleEndian.PutUint64(e64[24:], uint64(count))
+	binary.LittleEndian.PutUint64(e64[32:], uint64(count))
+	binary.LittleEndian.PutUint64(e64[40:], uint64(cenlen))
+	binary.LittleEndian.PutUint64(e64[48:], uint64(cenoff))
+	out = append(out, e64...)
+	out = append(out, filler...)
+	loc := make([]byte, 20)
+	copy(loc, "PK\x06\x07")
+	binary.LittleEndian.PutUint64(loc[8:], uint64(end64pos))
+	binary.LittleEndian.PutUint32(loc[16:], 1)
+	out = append(out, loc...)
+	_ = base
+	return append(out, jar[end:]...) // the same end record: count, cenlen, cenoff
+}
+
+func TestJVMZip64LocatorWithoutMarkers(t *testing.T) {
+	plain := runnableLog4j(t)
+	cenlen := int(binary.LittleEndian.Uint32(plain[len(plain)-22+12:]))
+	for name, filler := range map[string][]byte{
+		"filler": bytes.Repeat([]byte{'z'}, cenlen),
+	} {
+		t.Run(name, func(t *testing.T) {
+			jar := zip64Relocated(t, plain, filler)
+			if r, err := zip.NewReader(bytes.NewReader(jar), int64(len(jar))); err == nil {
+				for _, f := range r.File {
+					t.Logf("Go's archive/zip sees %q", f.Name)
+				}
+			} else {
+				t.Logf("Go's archive/zip: %v", err)
+			}
+			jvmLoads(t, jar)
+			for _, path := range []string{"app/lib/log4j-core-2.14.1.jar", "app/lib/a.jar"} {
+				doc, err := Document(context.Background(), layoutOf(t, testutil.FileImage(t, path, jar)), Options{Created: created})
+				var notCatalogued *ErrArchiveNotCatalogued
+				if errors.As(err, &notCatalogued) {
+					t.Logf("/%s refused: %v", path, err)
+					continue
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				found := false
+				for _, c := range doc.Components {
+					found = found || strings.HasSuffix(c.PURL, "/log4j-core@2.14.1")
+				}
+				if !found {
+					t.Errorf("/%s: a JVM loads log4j-core 2.14.1 from it; neither catalogued nor refused (%d components)", path, len(doc.Components))
+				}
+			}
+		})
+	}
+}
+
+// zip64WithDecoyInComment turns a jar's end into a zip64 end (0xffff /
+// 0xffffffff in the end record, a locator and a zip64 end record with the
+// real values) whose comment reaches the end of the file and holds a decoy
+// central header and a decoy end record. The JVM, scanning back, meets the
+// decoy record first: its comment does not reach the end and its "first
+// local header" is no local header, so the JVM skips it and takes the
+// real zip64 record. jvmZip skips the decoy too, but then hands Go's
+// archive/zip the file up to the end of the real record's comment, which
+// holds the decoy: Go takes the last end signature whose comment fits
+// (findSignatureInBlock), checks no local header, and reads the decoy.
+func zip64WithDecoyInComment(t *testing.T, jar []byte) []byte {
+	t.Helper()
+	end := len(jar) - 22
+	count := binary.LittleEndian.Uint16(jar[end+10:])
+	cenlen := int(binary.LittleEndian.Uint32(jar[end+12:]))
+	cenoff := int(binary.LittleEndian.Uint32(jar[end+16:]))
+	out := bytes.Clone(jar[:end])
+	end64pos := len(out)
+	e64 := make([]byte, 56)
+	copy(e64, "PK\x06\x06")
+	binary.LittleEndian.PutUint64(e64[4:], 44)
+	binary.LittleEndian.PutUint16(e64[12:], 45)
+	binary.LittleEndian.PutUint16(e64[14:], 45)
+	binary.LittleEndian.PutUint64(e64[24:], uint64(count))
+	binary.LittleEndian.PutUint64(e64[32:], uint64(count))
+	binary.LittleEndian.PutUint64(e64[40:], uint64(cenlen))
+	binary.LittleEndian.PutUint64(e64[48:], uint64(cenoff))
+	out = append(out, e64...)
+	loc := make([]byte, 20)
+	copy(loc, "PK\x06\x07")
+	binary.LittleEndian.PutUint64(loc[8:], uint64(end64pos))
+	binary.LittleEndian.PutUint32(loc[16:], 1)
+	out = append(out, loc...)
+
+	decoyCEN := centralHeader("readme.txt")
+	decoyEnd := make([]byte, 22)
+	copy(decoyEnd, "PK\x05\x06")
+	binary.LittleEndian.PutUint16(decoyEnd[8:], 1)
+	binary.LittleEndian.PutUint16(decoyEnd[10:], 1)
+	binary.LittleEndian.PutUint32(decoyEnd[12:], uint32(len(decoyCEN)))
+	binary.LittleEndian.PutUint32(decoyEnd[16:], 0) // "LOC" = the CEN itself: no LOC signature, the JVM skips it
+	comment := append(append(bytes.Clone(decoyCEN), decoyEnd...), '\n')
+
+	rec := make([]byte, 22)
+	copy(rec, "PK\x05\x06")
+	binary.LittleEndian.PutUint16(rec[8:], 0xffff)
+	binary.LittleEndian.PutUint16(rec[10:], 0xffff)
+	binary.LittleEndian.PutUint32(rec[12:], 0xffffffff)
+	binary.LittleEndian.PutUint32(rec[16:], 0xffffffff)
+	binary.LittleEndian.PutUint16(rec[20:], uint16(len(comment)))
+	out = append(out, rec...)
+	return append(out, comment...)
+}
+
+func TestJVMZip64CommentHidingADecoy(t *testing.T) {
+	jar := zip64WithDecoyInComment(t, runnableLog4j(t))
+	if r, err := zip.NewReader(bytes.NewReader(jar), int64(len(jar))); err == nil {
+		for _, f := range r.File {
+			t.Logf("Go's archive/zip sees %q", f.Name)
+		}
+	} else {
+		t.Logf("Go's archive/zip: %v", err)
+	}
+	jvmLoads(t, jar)
+	for _, path := range []string{"app/lib/log4j-core-2.14.1.jar", "app/lib/a.jar"} {
+		doc, err := Document(context.Background(), layoutOf(t, testutil.FileImage(t, path, jar)), Options{Created: created})
+		var notCatalogued *ErrArchiveNotCatalogued
+		if errors.As(err, &notCatalogued) {
+			t.Logf("/%s refused: %v", path, err)
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		found := false
+		for _, c := range doc.Components {
+			found = found || strings.HasSuffix(c.PURL, "/log4j-core@2.14.1")
+		}
+		if !found {
+			t.Errorf("/%s: a JVM loads log4j-core 2.14.1 from it; neither catalogued nor refused (%d components)", path, len(doc.Components))
+		}
+	}
+}
