@@ -45,6 +45,15 @@ const MaxFetchSize = 128 << 20
 // that pushing thousands of referrers costs the pusher, not the verifier.
 const MaxReferrers = 500
 
+// MaxBundleBytes bounds one signature or attestation (a Sigstore bundle,
+// or a legacy payload): an attested SBOM can be large, a signature cannot.
+const MaxBundleBytes = 64 << 20
+
+// MaxAttachedBytes bounds what is read of the signatures or attestations
+// attached to one subject in one layout (referrers, or one legacy tag's
+// layers): more cannot be judged, and says so, rather than being read.
+const MaxAttachedBytes = 256 << 20
+
 // tooManyReferrers says a subject has more referrers than dossier reads.
 func tooManyReferrers(where string, subject v1.Hash, n int) error {
 	return fmt.Errorf("listing referrers of %s@%s: %d referrers, more than the %d dossier reads of one subject", where, subject, n, MaxReferrers)

@@ -11,6 +11,7 @@ import (
 	"mime"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/dossier-dev/dossier/internal/evidence"
@@ -51,6 +52,24 @@ func (r *Registry) currentDigest(ctx context.Context, repository, tag string) (s
 		return "", nil
 	}
 	return "", fmt.Errorf("reading tag %s of %s: status %d", tag, repository, rec.status)
+}
+
+// blobSize is the size distribution stores a blob of a repository at (-1
+// when it has none: distribution refuses the manifest then).
+func (r *Registry) blobSize(ctx context.Context, repository, digest string) (int64, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodHead, "/v2/"+repository+"/blobs/"+digest, nil)
+	if err != nil {
+		return 0, err
+	}
+	rec := &headRecorder{header: http.Header{}}
+	r.app.ServeHTTP(rec, req)
+	switch rec.status {
+	case http.StatusOK:
+		return strconv.ParseInt(rec.header.Get("Content-Length"), 10, 64)
+	case http.StatusNotFound:
+		return -1, nil
+	}
+	return 0, fmt.Errorf("reading blob %s of %s: status %d", digest, repository, rec.status)
 }
 
 var manifestMediaTypes = []string{
@@ -188,10 +207,32 @@ func (r *Registry) pastTheReadBound(ctx context.Context, repository, tag, digest
 	if !parsed {
 		return "", nil
 	}
-	if _, _, legacy := oci.ParseLegacyTag(tag); legacy && len(fields.Layers) > oci.MaxReferrers {
+	_, _, legacy := oci.ParseLegacyTag(tag)
+	attaches := legacy || fields.Subject != nil && fields.Subject.Digest != ""
+	if !attaches {
+		return "", nil
+	}
+	if legacy && len(fields.Layers) > oci.MaxReferrers {
 		return fmt.Sprintf("tag %s of %s would attach %d signatures or attestations, more than the %d verifiers read of one subject", tag, repository, len(fields.Layers), oci.MaxReferrers), nil
 	}
-	if fields.Subject == nil || fields.Subject.Digest == "" {
+	// sizes as verifiers budget them: each layer as declared, and as stored
+	var total int64
+	for _, l := range fields.Layers {
+		if l.Size > oci.MaxBundleBytes {
+			return fmt.Sprintf("%s of %s attaches a layer of %d bytes, more than the %d MiB verifiers read of one signature or attestation", digest, repository, l.Size, oci.MaxBundleBytes>>20), nil
+		}
+		stored, err := r.blobSize(ctx, repository, l.Digest)
+		if err != nil {
+			return "", err
+		}
+		if stored >= 0 && stored != l.Size {
+			return fmt.Sprintf("%s of %s declares layer %s as %d bytes; it has %d", digest, repository, l.Digest, l.Size, stored), nil
+		}
+		if total += l.Size; total > oci.MaxAttachedBytes {
+			return fmt.Sprintf("%s of %s attaches more than the %d MiB verifiers read of one subject", digest, repository, oci.MaxAttachedBytes>>20), nil
+		}
+	}
+	if !(fields.Subject != nil && fields.Subject.Digest != "") {
 		return "", nil
 	}
 	referrers, err := r.store.Referrers(ctx, repository, fields.Subject.Digest, "")

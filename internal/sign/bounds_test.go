@@ -14,7 +14,7 @@ import (
 )
 
 // A pusher cannot make a verifier read without end: referrers whose
-// bundles add up to more than MaxAttachedBytes are refused before any
+// bundles add up to more than oci.MaxAttachedBytes are refused before any
 // bundle is read, and so are legacy manifests with too many layers or
 // bytes.
 func TestAttachedReadsAreBounded(t *testing.T) {
@@ -26,7 +26,7 @@ func TestAttachedReadsAreBounded(t *testing.T) {
 		t.Fatal(err)
 	}
 	// bundles claiming 60 MiB each (never pushed: nothing may be read)
-	for i := range MaxAttachedBytes/(60<<20) + 1 {
+	for i := range oci.MaxAttachedBytes/(60<<20) + 1 {
 		layer := v1.Descriptor{MediaType: BundleMediaType, Size: 60 << 20, Digest: v1.Hash{Algorithm: "sha256", Hex: fmt.Sprintf("%064x", i+1)}}
 		raw, _ := json.Marshal(struct {
 			v1.Manifest

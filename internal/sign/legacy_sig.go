@@ -96,8 +96,8 @@ func legacyImage(ctx context.Context, repo oci.Repository, tag string) (v1.Descr
 // fetchLayer reads a legacy layer, refusing one larger than a signature
 // or attestation can be (never truncating it).
 func fetchLayer(ctx context.Context, repo oci.Repository, tag string, d v1.Descriptor) ([]byte, error) {
-	if d.Size > maxBundleSize {
-		return nil, invalid("%s layer %s is %d bytes, more than the %d MiB a signature or attestation may have", tag, d.Digest, d.Size, maxBundleSize>>20)
+	if d.Size > oci.MaxBundleBytes {
+		return nil, invalid("%s layer %s is %d bytes, more than the %d MiB a signature or attestation may have", tag, d.Digest, d.Size, oci.MaxBundleBytes>>20)
 	}
 	return repo.Fetch(ctx, d)
 }

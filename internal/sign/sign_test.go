@@ -193,7 +193,7 @@ func TestLegacyLayerTooLarge(t *testing.T) {
 	ctx := context.Background()
 	repo, subject := pushed(t, "npm-app", "team/big")
 	kp, _ := GenerateKeyPair()
-	payload := make([]byte, maxBundleSize+1)
+	payload := make([]byte, oci.MaxBundleBytes+1)
 	if _, err := AppendLegacySignature(ctx, repo, subject.Digest, payload, map[string]string{legacySignatureAnnot: "c2ln"}); err != nil {
 		t.Fatal(err)
 	}

@@ -21,15 +21,7 @@ const (
 	// PredicateTypeAnnotation on a referrer names its statement's predicate.
 	PredicateTypeAnnotation = "dev.sigstore.bundle.predicateType"
 	emptyJSONMediaType      = "application/vnd.oci.empty.v1+json"
-	// maxBundleSize bounds a bundle or legacy signature payload read; an
-	// attested SBOM can be large, a signature cannot.
-	maxBundleSize = 64 << 20
 )
-
-// MaxAttachedBytes bounds what is read of the signatures or attestations
-// attached to one subject in one layout (referrers, or one legacy tag's
-// layers): more cannot be judged, and says so, rather than being read.
-const MaxAttachedBytes = 256 << 20
 
 // attachedBudget counts what is read of one subject's attachments.
 type attachedBudget struct {
@@ -38,12 +30,12 @@ type attachedBudget struct {
 }
 
 func newAttachedBudget(where string) *attachedBudget {
-	return &attachedBudget{where: where, left: MaxAttachedBytes}
+	return &attachedBudget{where: where, left: oci.MaxAttachedBytes}
 }
 
 func (b *attachedBudget) take(n int64) error {
 	if b.left -= n; b.left < 0 || n < 0 {
-		return fmt.Errorf("%s: signatures and attestations of more than %d MiB: dossier reads no more of one subject", b.where, MaxAttachedBytes>>20)
+		return fmt.Errorf("%s: signatures and attestations of more than %d MiB: dossier reads no more of one subject", b.where, oci.MaxAttachedBytes>>20)
 	}
 	return nil
 }
@@ -147,8 +139,8 @@ func FindBundles(ctx context.Context, repo oci.Repository, subject v1.Descriptor
 		if err := json.Unmarshal(raw, &m); err != nil || len(m.Layers) != 1 || m.Layers[0].MediaType != BundleMediaType {
 			continue // not a bundle manifest of the shape cosign and dossier write
 		}
-		if m.Layers[0].Size > maxBundleSize {
-			return nil, fmt.Errorf("bundle in referrer %s is %d bytes, more than %d MiB", d.Digest, m.Layers[0].Size, maxBundleSize>>20)
+		if m.Layers[0].Size > oci.MaxBundleBytes {
+			return nil, fmt.Errorf("bundle in referrer %s is %d bytes, more than %d MiB", d.Digest, m.Layers[0].Size, oci.MaxBundleBytes>>20)
 		}
 		if err := budget.take(m.Layers[0].Size); err != nil {
 			return nil, err

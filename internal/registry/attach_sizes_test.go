@@ -1,0 +1,142 @@
+package registry
+
+import (
+	"context"
+	"crypto"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/static"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/dossier-dev/dossier/internal/attest"
+	"github.com/dossier-dev/dossier/internal/oci"
+	"github.com/dossier-dev/dossier/internal/sign"
+	"github.com/dossier-dev/dossier/internal/store"
+)
+
+// lyingLayer uploads a small blob and returns a descriptor for it that
+// declares size bytes: the registry stores the manifest (distribution
+// checks the blob exists, not the size the manifest declares for it).
+func lyingLayer(t *testing.T, s *server, token, mediaType string, size int64) map[string]any {
+	t.Helper()
+	l := static.NewLayer([]byte(fmt.Sprint("junk ", time.Now().UnixNano())), types.MediaType(mediaType))
+	if err := remote.WriteLayer(s.ref(t, "team/app:x").Context(), l, s.options(token)...); err != nil {
+		t.Fatal(err)
+	}
+	d, _ := l.Digest()
+	return map[string]any{"mediaType": mediaType, "digest": d.String(), "size": size}
+}
+
+func putManifest(t *testing.T, s *server, token, ref string, m any) *http.Response {
+	t.Helper()
+	body, _ := json.Marshal(m)
+	return s.do(t, http.MethodPut, "/v2/team/app/manifests/"+ref, token, body, "application/vnd.oci.image.manifest.v1+json")
+}
+
+func releaseSignedBothWays(t *testing.T, s *server) (oci.Repository, v1.Descriptor, func() (int, error)) {
+	t.Helper()
+	ctx := context.Background()
+	if err := remote.Write(s.ref(t, "team/app:v1"), randomImage(t), s.options(s.admin)...); err != nil {
+		t.Fatal(err)
+	}
+	owner, err := oci.OpenRegistry(s.host+"/team/app", oci.RegistryOptions{Keychain: staticKeychain{s.admin}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	desc, err := owner.Resolve(ctx, "v1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	kp, err := sign.GenerateKeyPair()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := attest.SignImage(ctx, owner, desc, nil, sign.NewKeySigner(kp, ""), time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sign.SignLegacy(ctx, owner, desc.Digest, kp, nil); err != nil {
+		t.Fatal(err)
+	}
+	trust, err := sign.NewTrust([]crypto.PublicKey{kp.Public()}, nil, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	verified := func() (int, error) {
+		sigs, _, err := trust.VerifySignatures(ctx, owner, desc)
+		return len(sigs), err
+	}
+	if n, err := verified(); n != 2 || err != nil {
+		t.Fatalf("the release's signatures before the attack: %d %v", n, err)
+	}
+	return owner, desc, verified
+}
+
+// One referrer, far under the 500-referrer bound, whose bundle layer
+// declares 65 MiB, is refused: verifiers fail the whole subject on a
+// bundle past their bound, so taking it would blind them to the release's
+// real signatures.
+func TestOversizedReferrerRefused(t *testing.T) {
+	s := newServer(t, "team/**:v*")
+	_, desc, verified := releaseSignedBothWays(t, s)
+	pusher := s.token(t, "team/**", store.RolePush)
+	config := lyingLayer(t, s, pusher, "application/vnd.oci.empty.v1+json", 0)
+	config["size"] = 0
+	m := map[string]any{
+		"schemaVersion": 2,
+		"mediaType":     "application/vnd.oci.image.manifest.v1+json",
+		"artifactType":  sign.BundleMediaType,
+		"config":        config,
+		"layers":        []any{lyingLayer(t, s, pusher, sign.BundleMediaType, 65<<20)},
+		"subject":       map[string]any{"mediaType": string(desc.MediaType), "digest": desc.Digest.String(), "size": desc.Size},
+	}
+	resp := putManifest(t, s, pusher, "junk", m)
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusForbidden {
+		t.Errorf("push of one referrer with a 65 MiB-declared bundle: %d %s", resp.StatusCode, b)
+	}
+	// a size smaller than the blob's is a lie too
+	m["layers"] = []any{lyingLayer(t, s, pusher, sign.BundleMediaType, 1)}
+	resp = putManifest(t, s, pusher, "junk", m)
+	b, _ = io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusForbidden || !strings.Contains(string(b), "declares layer") {
+		t.Errorf("push of one referrer whose layer is declared smaller than it is: %d %s", resp.StatusCode, b)
+	}
+	if n, err := verified(); n != 2 || err != nil {
+		t.Errorf("the release's signatures after one referrer push by a push token: %d verified, err %v", n, err)
+	}
+}
+
+// The .sig tag of a release, "appended to" as cosign does (every old layer
+// kept as it was) with one layer that declares 300 MiB, is refused: under
+// the 500-layer bound, but past the 256 MiB verifiers read of a subject.
+func TestOversizedSignatureLayerRefused(t *testing.T) {
+	s := newServer(t, "team/**:v*")
+	_, desc, verified := releaseSignedBothWays(t, s)
+	pusher := s.token(t, "team/**", store.RolePush)
+	tag := "sha256-" + desc.Digest.Hex + ".sig"
+	got, err := remote.Get(s.ref(t, "team/app:"+tag), s.options(pusher)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cur map[string]any
+	if err := json.Unmarshal(got.Manifest, &cur); err != nil {
+		t.Fatal(err)
+	}
+	cur["layers"] = append(cur["layers"].([]any), lyingLayer(t, s, pusher, "application/vnd.dev.cosign.simplesigning.v1+json", 300<<20))
+	resp := putManifest(t, s, pusher, tag, cur)
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusForbidden {
+		t.Errorf("append of one 300 MiB-declared layer: %d %s", resp.StatusCode, b)
+	}
+	if n, err := verified(); n != 2 || err != nil {
+		t.Errorf("the release's signatures after one .sig append by a push token: %d verified, err %v", n, err)
+	}
+}
