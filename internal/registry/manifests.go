@@ -6,13 +6,17 @@ import (
 	"crypto/sha512"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"hash"
 	"mime"
 	"net/http"
 	"slices"
-	"strconv"
 	"strings"
+
+	"github.com/distribution/distribution/v3"
+	"github.com/distribution/reference"
+	godigest "github.com/opencontainers/go-digest"
 
 	"github.com/dossier-dev/dossier/internal/evidence"
 	"github.com/dossier-dev/dossier/internal/oci"
@@ -55,21 +59,29 @@ func (r *Registry) currentDigest(ctx context.Context, repository, tag string) (s
 }
 
 // blobSize is the size distribution stores a blob of a repository at (-1
-// when it has none: distribution refuses the manifest then).
+// when it has none: distribution refuses the manifest then). It is read
+// from storage: over HTTP an S3 backend answers with a redirect.
 func (r *Registry) blobSize(ctx context.Context, repository, digest string) (int64, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodHead, "/v2/"+repository+"/blobs/"+digest, nil)
+	named, err := reference.WithName(repository)
 	if err != nil {
-		return 0, err
+		return 0, fmt.Errorf("repository %s: %w", repository, err)
 	}
-	rec := &headRecorder{header: http.Header{}}
-	r.app.ServeHTTP(rec, req)
-	switch rec.status {
-	case http.StatusOK:
-		return strconv.ParseInt(rec.header.Get("Content-Length"), 10, 64)
-	case http.StatusNotFound:
+	d, err := godigest.Parse(digest)
+	if err != nil {
+		return -1, nil // not a digest: distribution refuses the manifest
+	}
+	repo, err := r.content.Repository(ctx, named)
+	if err != nil {
+		return 0, fmt.Errorf("repository %s: %w", repository, err)
+	}
+	desc, err := repo.Blobs(ctx).Stat(ctx, d)
+	if errors.Is(err, distribution.ErrBlobUnknown) {
 		return -1, nil
 	}
-	return 0, fmt.Errorf("reading blob %s of %s: status %d", digest, repository, rec.status)
+	if err != nil {
+		return 0, fmt.Errorf("reading blob %s of %s: %w", digest, repository, err)
+	}
+	return desc.Size, nil
 }
 
 var manifestMediaTypes = []string{

@@ -23,8 +23,11 @@ import (
 	"sync"
 	"time"
 
+	"github.com/distribution/distribution/v3"
 	"github.com/distribution/distribution/v3/configuration"
 	"github.com/distribution/distribution/v3/registry/handlers"
+	"github.com/distribution/distribution/v3/registry/storage"
+	"github.com/distribution/distribution/v3/registry/storage/driver/factory"
 	_ "github.com/distribution/distribution/v3/registry/storage/driver/filesystem" // the storage drivers dossier configures
 	_ "github.com/distribution/distribution/v3/registry/storage/driver/s3-aws"
 	"github.com/sirupsen/logrus"
@@ -141,6 +144,9 @@ type Registry struct {
 	// attaching takes referrer pushes to one subject one at a time, so
 	// that their count is checked before each
 	attaching *turns
+	// content is distribution's storage read directly, the same the app
+	// serves from, for what the HTTP API would only redirect (S3 blobs)
+	content distribution.Namespace
 }
 
 // quietLogs silences distribution's global logger once: it logs every
@@ -212,10 +218,18 @@ func New(ctx context.Context, o Options) (reg *Registry, err error) {
 	if o.heldBounds == (heldBounds{}) {
 		o.heldBounds = defaultHeldBounds
 	}
+	driver, err := factory.Create(ctx, cfg.Storage.Type(), cfg.Storage.Parameters())
+	if err != nil {
+		return nil, fmt.Errorf("registry: its storage: %w", err)
+	}
+	content, err := storage.NewRegistry(ctx, driver)
+	if err != nil {
+		return nil, fmt.Errorf("registry: its storage: %w", err)
+	}
 	app := handlers.NewApp(ctx, cfg)
 	return &Registry{name: name, app: app, store: o.Store, rules: o.ImmutableTags, auth: tokens.NewAuthenticator(o.Store, o.Now), now: o.Now, metrics: o.Metrics, anonymousPull: o.AnonymousPull, onError: o.OnError,
 		wake: make(chan struct{}, 1), quarantine: &quarantine{rules: o.Quarantine, cache: map[string]verdict{}},
-		retention: o.Retention, jobLease: o.JobLease, hookHosts: hookHosts, heldSearches: newTurns(maxHeldSearches), attaching: newTurns(0), heldBounds: o.heldBounds}, nil
+		retention: o.Retention, jobLease: o.JobLease, hookHosts: hookHosts, heldSearches: newTurns(maxHeldSearches), attaching: newTurns(0), content: content, heldBounds: o.heldBounds}, nil
 }
 
 // Name is the canonical host the registry records its repositories under.
