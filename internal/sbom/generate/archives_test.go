@@ -196,6 +196,7 @@ func TestJavaArchivesCannotHide(t *testing.T) {
 		"a jar named by its file name": {"app/lib/log4j-core-2.14.1.jar", classesOnly},
 	} {
 		t.Run(name, func(t *testing.T) {
+			t.Parallel() // each shape a catalogue of its own
 			var img v1.Image
 			if outer, inner, nested := strings.Cut(c.path, "!/"); nested {
 				fat := testutil.MavenJar(t, "org.example", "app", "1.0.0", map[string]io.Reader{inner: bytes.NewReader(c.content)}, inner)
