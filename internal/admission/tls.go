@@ -77,11 +77,13 @@ type CertificateFiles struct {
 	cert              *tls.Certificate
 	stamp             string
 	checked           time.Time
+	// now is the clock the once-a-second look is timed by
+	now func() time.Time
 }
 
 // LoadCertificateFiles reads the pair once, failing when it does not load.
 func LoadCertificateFiles(certFile, keyFile string) (*CertificateFiles, error) {
-	c := &CertificateFiles{certFile: certFile, keyFile: keyFile}
+	c := &CertificateFiles{certFile: certFile, keyFile: keyFile, now: time.Now}
 	if err := c.reload(); err != nil {
 		return nil, err
 	}
@@ -113,7 +115,7 @@ func (c *CertificateFiles) reload() error {
 func (c *CertificateFiles) GetCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if now := time.Now(); now.Sub(c.checked) >= time.Second {
+	if now := c.now(); now.Sub(c.checked) >= time.Second {
 		c.checked = now
 		if c.fileStamp() != c.stamp {
 			_ = c.reload() // a half-written renewal: the next look retries
