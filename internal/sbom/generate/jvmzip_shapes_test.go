@@ -3,14 +3,24 @@ package generate
 import (
 	"archive/zip"
 	"bytes"
-	"context"
 	"encoding/binary"
-	"errors"
 	"strings"
 	"testing"
-
-	"github.com/dossier-dev/dossier/internal/testutil"
 )
+
+// logWhatGoSees logs the entries Go's zip reader finds in jar, read as
+// it is, or why it finds none.
+func logWhatGoSees(t *testing.T, jar []byte) {
+	t.Helper()
+	r, err := zip.NewReader(bytes.NewReader(jar), int64(len(jar)))
+	if err != nil {
+		t.Logf("Go's archive/zip: %v", err)
+		return
+	}
+	for _, f := range r.File {
+		t.Logf("Go's archive/zip sees %q", f.Name)
+	}
+}
 
 // centralHeader is one minimal, valid zip central directory header.
 func centralHeader(name string) []byte {
@@ -48,32 +58,11 @@ func decoyBaseOffset(t *testing.T, jar []byte) []byte {
 func TestJVMZipDecoyDirectoryBeforeTheJar(t *testing.T) {
 	jar := decoyBaseOffset(t, runnableLog4j(t))
 	// what Go's reader sees
-	r, err := zip.NewReader(bytes.NewReader(jar), int64(len(jar)))
-	if err != nil {
-		t.Fatal(err)
+	if _, err := zip.NewReader(bytes.NewReader(jar), int64(len(jar))); err != nil {
+		t.Fatalf("Go's zip reader does not read it: the shape tests nothing: %v", err)
 	}
-	for _, f := range r.File {
-		t.Logf("Go's archive/zip sees %q", f.Name)
-	}
-	jvmLoads(t, jar)
-	for _, path := range []string{"app/lib/log4j-core-2.14.1.jar", "app/lib/a.jar", "app/lib/a.bin"} {
-		doc, err := Document(context.Background(), layoutOf(t, testutil.FileImage(t, path, jar)), Options{Created: created})
-		var notCatalogued *ErrArchiveNotCatalogued
-		if errors.As(err, &notCatalogued) {
-			t.Logf("/%s refused: %v", path, err)
-			continue
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		found := false
-		for _, c := range doc.Components {
-			found = found || strings.HasSuffix(c.PURL, "/log4j-core@2.14.1")
-		}
-		if !found {
-			t.Errorf("/%s: a JVM loads log4j-core 2.14.1 from it; neither catalogued nor refused (%d components)", path, len(doc.Components))
-		}
-	}
+	logWhatGoSees(t, jar)
+	log4jFoundOrRefused(t, jar, "app/lib/log4j-core-2.14.1.jar", "app/lib/a.jar", "app/lib/a.bin")
 }
 
 // zip64Relocated rewrites a jar so that its (non-zip64) end record is
@@ -122,32 +111,8 @@ func TestJVMZip64LocatorWithoutMarkers(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			jar := zip64Relocated(t, plain, filler)
-			if r, err := zip.NewReader(bytes.NewReader(jar), int64(len(jar))); err == nil {
-				for _, f := range r.File {
-					t.Logf("Go's archive/zip sees %q", f.Name)
-				}
-			} else {
-				t.Logf("Go's archive/zip: %v", err)
-			}
-			jvmLoads(t, jar)
-			for _, path := range []string{"app/lib/log4j-core-2.14.1.jar", "app/lib/a.jar"} {
-				doc, err := Document(context.Background(), layoutOf(t, testutil.FileImage(t, path, jar)), Options{Created: created})
-				var notCatalogued *ErrArchiveNotCatalogued
-				if errors.As(err, &notCatalogued) {
-					t.Logf("/%s refused: %v", path, err)
-					continue
-				}
-				if err != nil {
-					t.Fatal(err)
-				}
-				found := false
-				for _, c := range doc.Components {
-					found = found || strings.HasSuffix(c.PURL, "/log4j-core@2.14.1")
-				}
-				if !found {
-					t.Errorf("/%s: a JVM loads log4j-core 2.14.1 from it; neither catalogued nor refused (%d components)", path, len(doc.Components))
-				}
-			}
+			logWhatGoSees(t, jar)
+			log4jFoundOrRefused(t, jar, "app/lib/log4j-core-2.14.1.jar", "app/lib/a.jar")
 		})
 	}
 }
@@ -208,30 +173,6 @@ func zip64WithDecoyInComment(t *testing.T, jar []byte) []byte {
 
 func TestJVMZip64CommentHidingADecoy(t *testing.T) {
 	jar := zip64WithDecoyInComment(t, runnableLog4j(t))
-	if r, err := zip.NewReader(bytes.NewReader(jar), int64(len(jar))); err == nil {
-		for _, f := range r.File {
-			t.Logf("Go's archive/zip sees %q", f.Name)
-		}
-	} else {
-		t.Logf("Go's archive/zip: %v", err)
-	}
-	jvmLoads(t, jar)
-	for _, path := range []string{"app/lib/log4j-core-2.14.1.jar", "app/lib/a.jar"} {
-		doc, err := Document(context.Background(), layoutOf(t, testutil.FileImage(t, path, jar)), Options{Created: created})
-		var notCatalogued *ErrArchiveNotCatalogued
-		if errors.As(err, &notCatalogued) {
-			t.Logf("/%s refused: %v", path, err)
-			continue
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		found := false
-		for _, c := range doc.Components {
-			found = found || strings.HasSuffix(c.PURL, "/log4j-core@2.14.1")
-		}
-		if !found {
-			t.Errorf("/%s: a JVM loads log4j-core 2.14.1 from it; neither catalogued nor refused (%d components)", path, len(doc.Components))
-		}
-	}
+	logWhatGoSees(t, jar)
+	log4jFoundOrRefused(t, jar, "app/lib/log4j-core-2.14.1.jar", "app/lib/a.jar")
 }

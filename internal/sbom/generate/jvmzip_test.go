@@ -87,6 +87,31 @@ func entryCount(jar []byte, delta int) []byte {
 	return j
 }
 
+// log4jFoundOrRefused checks a jar a JVM loads log4j-core 2.14.1 from
+// (every JVM here is run to prove it), placed at each path of an image:
+// cataloguing it finds log4j-core or refuses the image, never neither.
+func log4jFoundOrRefused(t *testing.T, jar []byte, paths ...string) {
+	t.Helper()
+	jvmLoads(t, jar)
+	for _, path := range paths {
+		doc, err := Document(context.Background(), layoutOf(t, testutil.FileImage(t, path, jar)), Options{Created: created})
+		var notCatalogued *ErrArchiveNotCatalogued
+		if errors.As(err, &notCatalogued) {
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		found := false
+		for _, c := range doc.Components {
+			found = found || strings.HasSuffix(c.PURL, "/log4j-core@2.14.1")
+		}
+		if !found {
+			t.Errorf("/%s: a JVM loads log4j-core 2.14.1 from it; neither catalogued nor refused: %+v", path, doc.Components)
+		}
+	}
+}
+
 // A log4j-core jar whose end is spelled so that Go's zip reader (and
 // syft's) refuses it while every JVM here loads it — a bogus end record
 // after the real one, an entry count off by one — is found or refused,
@@ -104,24 +129,7 @@ func TestJavaArchivesSpelledForTheJVM(t *testing.T) {
 			if _, err := zip.NewReader(bytes.NewReader(jar), int64(len(jar))); err == nil {
 				t.Fatal("Go's zip reader reads it: the shape tests nothing")
 			}
-			jvmLoads(t, jar)
-			for _, path := range []string{"app/lib/log4j-core-2.14.1.jar", "app/lib/a.bin"} {
-				doc, err := Document(context.Background(), layoutOf(t, testutil.FileImage(t, path, jar)), Options{Created: created})
-				var notCatalogued *ErrArchiveNotCatalogued
-				if errors.As(err, &notCatalogued) {
-					continue
-				}
-				if err != nil {
-					t.Fatal(err)
-				}
-				found := false
-				for _, c := range doc.Components {
-					found = found || strings.HasSuffix(c.PURL, "/log4j-core@2.14.1")
-				}
-				if !found {
-					t.Errorf("/%s: a JVM loads log4j-core 2.14.1 from it; neither catalogued nor refused: %+v", path, doc.Components)
-				}
-			}
+			log4jFoundOrRefused(t, jar, "app/lib/log4j-core-2.14.1.jar", "app/lib/a.bin")
 		})
 	}
 }
