@@ -1,8 +1,6 @@
 package registry
 
 import (
-	"context"
-	"crypto"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -11,13 +9,10 @@ import (
 	"testing"
 	"time"
 
-	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/static"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
-	"github.com/dossier-dev/dossier/internal/attest"
-	"github.com/dossier-dev/dossier/internal/oci"
 	"github.com/dossier-dev/dossier/internal/sign"
 	"github.com/dossier-dev/dossier/internal/store"
 )
@@ -41,51 +36,13 @@ func putManifest(t *testing.T, s *server, token, ref string, m any) *http.Respon
 	return s.do(t, http.MethodPut, "/v2/team/app/manifests/"+ref, token, body, "application/vnd.oci.image.manifest.v1+json")
 }
 
-func releaseSignedBothWays(t *testing.T, s *server) (oci.Repository, v1.Descriptor, func() (int, error)) {
-	t.Helper()
-	ctx := context.Background()
-	if err := remote.Write(s.ref(t, "team/app:v1"), randomImage(t), s.options(s.admin)...); err != nil {
-		t.Fatal(err)
-	}
-	owner, err := oci.OpenRegistry(s.host+"/team/app", oci.RegistryOptions{Keychain: staticKeychain{s.admin}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	desc, err := owner.Resolve(ctx, "v1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	kp, err := sign.GenerateKeyPair()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := attest.SignImage(ctx, owner, desc, nil, sign.NewKeySigner(kp, ""), time.Now()); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := sign.SignLegacy(ctx, owner, desc.Digest, kp, nil); err != nil {
-		t.Fatal(err)
-	}
-	trust, err := sign.NewTrust([]crypto.PublicKey{kp.Public()}, nil, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	verified := func() (int, error) {
-		sigs, _, err := trust.VerifySignatures(ctx, owner, desc)
-		return len(sigs), err
-	}
-	if n, err := verified(); n != 2 || err != nil {
-		t.Fatalf("the release's signatures before the attack: %d %v", n, err)
-	}
-	return owner, desc, verified
-}
-
 // One referrer, far under the 500-referrer bound, whose bundle layer
 // declares 65 MiB, is refused: verifiers fail the whole subject on a
 // bundle past their bound, so taking it would blind them to the release's
 // real signatures.
 func TestOversizedReferrerRefused(t *testing.T) {
 	s := newServer(t, "team/**:v*")
-	_, desc, verified := releaseSignedBothWays(t, s)
+	_, desc, _, verified := signedRelease(t, s, true, true)
 	pusher := s.token(t, "team/**", store.RolePush)
 	config := lyingLayer(t, s, pusher, "application/vnd.oci.empty.v1+json", 0)
 	config["size"] = 0
@@ -119,7 +76,7 @@ func TestOversizedReferrerRefused(t *testing.T) {
 // the 500-layer bound, but past the 256 MiB verifiers read of a subject.
 func TestOversizedSignatureLayerRefused(t *testing.T) {
 	s := newServer(t, "team/**:v*")
-	_, desc, verified := releaseSignedBothWays(t, s)
+	_, desc, _, verified := signedRelease(t, s, true, true)
 	pusher := s.token(t, "team/**", store.RolePush)
 	tag := "sha256-" + desc.Digest.Hex + ".sig"
 	got, err := remote.Get(s.ref(t, "team/app:"+tag), s.options(pusher)...)
