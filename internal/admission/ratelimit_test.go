@@ -2,14 +2,11 @@ package admission
 
 import (
 	"context"
-	"fmt"
 	"net/http"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/dossier-dev/dossier/internal/oci"
 )
 
 // A Pod author who spends the webhook's quota at a healthy registry that
@@ -29,23 +26,8 @@ func TestRateLimitIsNotAnOutage(t *testing.T) {
 		}
 		next.ServeHTTP(rw, r)
 	})
-	repo, err := oci.OpenRepository(f.host+"/team/signed", oci.RegistryOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	desc, err := repo.Resolve(context.Background(), "v1")
-	if err != nil {
-		t.Fatal(err)
-	}
 	// first Pod: signed images under many tags, allowed; they spend the quota
-	var images []string
-	for i := range quota {
-		tag := fmt.Sprintf("t%d", i)
-		if err := repo.Tag(context.Background(), desc, tag); err != nil {
-			t.Fatal(err)
-		}
-		images = append(images, host+"/team/signed:"+tag)
-	}
+	images := signedTags(t, f, host, quota)
 	w := New(func() *Rules { return &rules }, Options{FailOpen: true})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

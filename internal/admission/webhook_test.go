@@ -642,22 +642,7 @@ func TestImagesOfOneReviewJudgedSideBySide(t *testing.T) {
 		next.ServeHTTP(rw, r)
 	})
 	// twelve tags of the signed image, then the unsigned one
-	repo, err := oci.OpenRepository(f.host+"/team/signed", oci.RegistryOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	desc, err := repo.Resolve(context.Background(), "v1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var images []string
-	for i := range 12 {
-		tag := fmt.Sprintf("t%d", i)
-		if err := repo.Tag(context.Background(), desc, tag); err != nil {
-			t.Fatal(err)
-		}
-		images = append(images, host+"/team/signed:"+tag)
-	}
+	images := signedTags(t, f, host, 12)
 	images = append(images, host+"/team/unsigned:v1")
 	w := New(func() *Rules { return &rules }, Options{FailOpen: true})
 	// twelve reads of 150 ms one after another would be 1.8 s
@@ -681,22 +666,7 @@ func TestSlowImagesCannotFailOpenAnother(t *testing.T) {
 		}
 		next.ServeHTTP(rw, r)
 	})
-	repo, err := oci.OpenRepository(f.host+"/team/signed", oci.RegistryOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	desc, err := repo.Resolve(context.Background(), "v1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var images []string
-	for i := range judgeConcurrency {
-		tag := fmt.Sprintf("t%d", i)
-		if err := repo.Tag(context.Background(), desc, tag); err != nil {
-			t.Fatal(err)
-		}
-		images = append(images, host+"/team/signed:"+tag)
-	}
+	images := signedTags(t, f, host, judgeConcurrency)
 	images = append(images, host+"/team/unsigned:v1")
 	w := New(func() *Rules { return &rules }, Options{FailOpen: true})
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
@@ -714,6 +684,29 @@ func TestSlowImagesCannotFailOpenAnother(t *testing.T) {
 			t.Errorf("a slow image judged at once, within the budget: %+v", v)
 		}
 	}
+}
+
+// signedTags tags the fixture's signed image n times (t0, t1, …) and
+// names the tags as the proxy at host serves them.
+func signedTags(t *testing.T, f *fixture, host string, n int) []string {
+	t.Helper()
+	repo, err := oci.OpenRepository(f.host+"/team/signed", oci.RegistryOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	desc, err := repo.Resolve(context.Background(), "v1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var images []string
+	for i := range n {
+		tag := fmt.Sprintf("t%d", i)
+		if err := repo.Tag(context.Background(), desc, tag); err != nil {
+			t.Fatal(err)
+		}
+		images = append(images, host+"/team/signed:"+tag)
+	}
+	return images
 }
 
 // behindProxy puts the fixture's registry behind a proxy that handle
