@@ -80,26 +80,8 @@ func zip64Relocated(t *testing.T, jar []byte, filler []byte) []byte {
 	cenlen := int(binary.LittleEndian.Uint32(jar[end+12:]))
 	cenoff := int(binary.LittleEndian.Uint32(jar[end+16:]))
 	out := []byte("#!/bin/sh\n# a launch stub, as some executable jars have\n")
-	base := len(out)
 	out = append(out, jar[:end]...) // LOCs and CEN
-	end64pos := len(out)
-	e64 := make([]byte, 56)
-	copy(e64, "PK\x06\x06")
-	binary.LittleEndian.PutUint64(e64[4:], 44)
-	binary.LittleEndian.PutUint16(e64[12:], 45)
-	binary.LittleEndian.PutUint16(e64[14:], 45)
-	binary.LittleEndian.PutUint64(e64[24:], uint64(count))
-	binary.LittleEndian.PutUint64(e64[32:], uint64(count))
-	binary.LittleEndian.PutUint64(e64[40:], uint64(cenlen))
-	binary.LittleEndian.PutUint64(e64[48:], uint64(cenoff))
-	out = append(out, e64...)
-	out = append(out, filler...)
-	loc := make([]byte, 20)
-	copy(loc, "PK\x06\x07")
-	binary.LittleEndian.PutUint64(loc[8:], uint64(end64pos))
-	binary.LittleEndian.PutUint32(loc[16:], 1)
-	out = append(out, loc...)
-	_ = base
+	out = appendZip64End(out, int(count), cenlen, cenoff, filler)
 	return append(out, jar[end:]...) // the same end record: count, cenlen, cenoff
 }
 
@@ -127,13 +109,10 @@ func TestJVMZip64LocatorWithoutMarkers(t *testing.T) {
 // archive/zip the file up to the end of the real record's comment, which
 // holds the decoy: Go takes the last end signature whose comment fits
 // (findSignatureInBlock), checks no local header, and reads the decoy.
-func zip64WithDecoyInComment(t *testing.T, jar []byte) []byte {
-	t.Helper()
-	end := len(jar) - 22
-	count := binary.LittleEndian.Uint16(jar[end+10:])
-	cenlen := int(binary.LittleEndian.Uint32(jar[end+12:]))
-	cenoff := int(binary.LittleEndian.Uint32(jar[end+16:]))
-	out := bytes.Clone(jar[:end])
+// appendZip64End appends a zip64 end record of count entries and a
+// central directory of cenlen bytes at cenoff, then filler, then the zip64
+// locator pointing back at the record.
+func appendZip64End(out []byte, count, cenlen, cenoff int, filler []byte) []byte {
 	end64pos := len(out)
 	e64 := make([]byte, 56)
 	copy(e64, "PK\x06\x06")
@@ -144,12 +123,21 @@ func zip64WithDecoyInComment(t *testing.T, jar []byte) []byte {
 	binary.LittleEndian.PutUint64(e64[32:], uint64(count))
 	binary.LittleEndian.PutUint64(e64[40:], uint64(cenlen))
 	binary.LittleEndian.PutUint64(e64[48:], uint64(cenoff))
-	out = append(out, e64...)
+	out = append(append(out, e64...), filler...)
 	loc := make([]byte, 20)
 	copy(loc, "PK\x06\x07")
 	binary.LittleEndian.PutUint64(loc[8:], uint64(end64pos))
 	binary.LittleEndian.PutUint32(loc[16:], 1)
-	out = append(out, loc...)
+	return append(out, loc...)
+}
+
+func zip64WithDecoyInComment(t *testing.T, jar []byte) []byte {
+	t.Helper()
+	end := len(jar) - 22
+	count := binary.LittleEndian.Uint16(jar[end+10:])
+	cenlen := int(binary.LittleEndian.Uint32(jar[end+12:]))
+	cenoff := int(binary.LittleEndian.Uint32(jar[end+16:]))
+	out := appendZip64End(bytes.Clone(jar[:end]), int(count), cenlen, cenoff, nil)
 
 	decoyCEN := centralHeader("readme.txt")
 	decoyEnd := make([]byte, 22)
