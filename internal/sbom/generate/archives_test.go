@@ -105,7 +105,7 @@ func du(dir string) int64 {
 
 // rawZip is a zip of the entries in order, names as given (duplicates
 // and odd names included).
-func rawZip(t *testing.T, entries ...[2]string) []byte {
+func rawZip(t testing.TB, entries ...[2]string) []byte {
 	t.Helper()
 	var buf bytes.Buffer
 	zw := zip.NewWriter(&buf)

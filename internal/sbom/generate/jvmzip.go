@@ -74,7 +74,7 @@ func jvmZip(at io.ReaderAt, size int64) (*zip.Reader, error) {
 		}
 		centralAt := endAt - centralBytes
 		base := centralAt - centralOffset
-		if centralAt < 0 || base < 0 {
+		if centralBytes < 0 || centralOffset < 0 || centralAt < 0 || base < 0 {
 			return nil, nil // the JVM refuses it too
 		}
 		if centralBytes > maxCentralDirectoryBytes {

@@ -4,6 +4,8 @@ import (
 	"archive/zip"
 	"bytes"
 	"encoding/binary"
+	"errors"
+	"io"
 	"strings"
 	"testing"
 )
@@ -163,4 +165,44 @@ func TestJVMZip64CommentHidingADecoy(t *testing.T) {
 	jar := zip64WithDecoyInComment(t, runnableLog4j(t))
 	logWhatGoSees(t, jar)
 	log4jFoundOrRefused(t, jar, "app/lib/log4j-core-2.14.1.jar", "app/lib/a.jar")
+}
+
+// A zip64 record naming sizes and offsets past any file (values a signed
+// reading makes negative) is no zip, never a panic.
+func TestJVMZip64OutOfRange(t *testing.T) {
+	plain := runnableLog4j(t)
+	end := len(plain) - 22
+	for _, v := range []int{-1, 1 << 62} {
+		count := int(binary.LittleEndian.Uint16(plain[end+10:]))
+		jar := appendZip64End(bytes.Clone(plain[:end]), count, v, v, nil)
+		record := bytes.Clone(plain[end:])
+		copy(record[12:20], bytes.Repeat([]byte{0xff}, 8)) // sizes in the zip64 record
+		jar = append(jar, record...)
+		if _, err := jvmZip(bytes.NewReader(jar), int64(len(jar))); err != nil && !errors.Is(err, errUnreadableJavaZip) {
+			t.Errorf("zip64 values %d: %v", v, err)
+		}
+	}
+}
+
+// FuzzJVMZip reads arbitrary bytes as a JVM would read a jar: a zip, no
+// zip, or errUnreadableJavaZip, never a panic.
+func FuzzJVMZip(f *testing.F) {
+	jar := rawZip(f, log4jManifest, log4jPOM)
+	f.Add(jar)
+	f.Add(append(bytes.Clone(jar), fakeEndRecord()...))
+	f.Add(entryCount(jar, 1))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		r, err := jvmZip(bytes.NewReader(data), int64(len(data)))
+		if err != nil && !errors.Is(err, errUnreadableJavaZip) {
+			return // a read of the bytes themselves failed: nothing to check
+		}
+		if r != nil {
+			for _, f := range r.File {
+				if rc, err := f.Open(); err == nil {
+					io.Copy(io.Discard, io.LimitReader(rc, 1<<20))
+					rc.Close()
+				}
+			}
+		}
+	})
 }
