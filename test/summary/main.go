@@ -7,8 +7,9 @@
 //
 //	summary [-timings FILE] [LABEL=]EVENTS.json ...   (standard input without files)
 //
-// The timings file holds lines "KIND NAME SECONDS" (stages and peers, as
-// .ci/test and .ci/install-peers write them); a LABEL marks a run's packages
+// The timings file holds lines "KIND NAME SECONDS [CPU-SECONDS]" (stages and
+// peers, as .ci/test and .ci/install-peers write them, CPU being user +
+// system time of everything the stage ran); a LABEL marks a run's packages
 // in the time table (race=race.json).
 package main
 
@@ -32,10 +33,10 @@ type event struct {
 	Elapsed float64
 }
 
-// timing is one line of the time table.
+// timing is one line of the time table; cpu is negative when not measured.
 type timing struct {
-	kind, name string
-	seconds    float64
+	kind, name   string
+	seconds, cpu float64
 }
 
 // run is what the event streams added up to.
@@ -48,7 +49,7 @@ type run struct {
 }
 
 func main() {
-	timingsFile := flag.String("timings", "", "file of \"KIND NAME SECONDS\" lines to include in the time table")
+	timingsFile := flag.String("timings", "", "file of \"KIND NAME SECONDS [CPU-SECONDS]\" lines to include in the time table")
 	flag.Parse()
 	r := &run{output: map[string][]string{}, failedPkg: map[string]bool{}}
 	if flag.NArg() == 0 {
@@ -108,7 +109,7 @@ func (r *run) read(events io.Reader, label string) {
 				r.passed++
 			} else {
 				r.lines = append(r.lines, fmt.Sprintf("ok   %s %.1fs%s", e.Package, e.Elapsed, suffix(label)))
-				r.times = append(r.times, timing{kind, e.Package, e.Elapsed})
+				r.times = append(r.times, timing{kind: kind, name: e.Package, seconds: e.Elapsed, cpu: -1})
 			}
 		case "skip":
 			if e.Test == "" {
@@ -125,7 +126,7 @@ func (r *run) read(events io.Reader, label string) {
 			if !r.failedPkg[label+" "+e.Package] {
 				r.failedPkg[label+" "+e.Package] = true
 				r.lines = append(r.lines, "FAIL "+e.Package+suffix(label))
-				r.times = append(r.times, timing{kind, e.Package + " (failed)", e.Elapsed})
+				r.times = append(r.times, timing{kind: kind, name: e.Package + " (failed)", seconds: e.Elapsed, cpu: -1})
 				if len(r.output[key]) > 0 {
 					r.failures = append(r.failures, strings.Join(r.output[key], ""))
 				}
@@ -149,11 +150,20 @@ func (r *run) readTimings(path string) error {
 		if len(fields) == 0 {
 			continue
 		}
-		seconds, err := strconv.ParseFloat(fields[len(fields)-1], 64)
-		if len(fields) != 3 || err != nil {
-			return fmt.Errorf("%s:%d: want \"KIND NAME SECONDS\", have %q", path, i+1, line)
+		bad := fmt.Errorf("%s:%d: want \"KIND NAME SECONDS [CPU-SECONDS]\", have %q", path, i+1, line)
+		if len(fields) != 3 && len(fields) != 4 {
+			return bad
 		}
-		r.times = append(r.times, timing{fields[0], fields[1], seconds})
+		t := timing{kind: fields[0], name: fields[1], cpu: -1}
+		if t.seconds, err = strconv.ParseFloat(fields[2], 64); err != nil {
+			return bad
+		}
+		if len(fields) == 4 {
+			if t.cpu, err = strconv.ParseFloat(fields[3], 64); err != nil {
+				return bad
+			}
+		}
+		r.times = append(r.times, t)
 	}
 	return nil
 }
@@ -193,9 +203,13 @@ func (r *run) printTimes() {
 		}
 		return a.seconds > b.seconds
 	})
-	fmt.Println("\ntime (seconds)")
+	fmt.Printf("\ntime (seconds)%73s %7s\n", "wall", "CPU")
 	for _, t := range r.times {
-		fmt.Printf("  %-16s %-60s %7.1f\n", t.kind, t.name, t.seconds)
+		cpu := ""
+		if t.cpu >= 0 {
+			cpu = strconv.FormatFloat(t.cpu, 'f', 0, 64)
+		}
+		fmt.Printf("  %-16s %-60s %7.1f %7s\n", t.kind, t.name, t.seconds, cpu)
 	}
 }
 
