@@ -655,21 +655,24 @@ func TestImagesOfOneReviewJudgedSideBySide(t *testing.T) {
 }
 
 // A registry slow on purpose, named by as many images as are judged at
-// once (each decided within the budget), cannot spend a review's budget so that an unsigned image of a fast
-// registry judged after them is cut off and admitted by --fail-open as an
-// outage.
+// once (each decided within the budget), cannot spend a review's budget so
+// that an unsigned image of a fast registry judged after them is cut off and
+// admitted by --fail-open as an outage. The slow registry answers after
+// 1.7 s of a 3 s budget: the image after them starts with less than half
+// left, and each slow one has 1.3 s for its own work (100 ms was too little
+// for the race detector on two busy cores).
 func TestSlowImagesCannotFailOpenAnother(t *testing.T) {
 	f := newFixture(t, signedPolicy)
 	host, rules := behindProxy(t, f, func(rw http.ResponseWriter, r *http.Request, next http.Handler) {
 		if strings.Contains(r.URL.Path, "/team/signed/manifests/") {
-			time.Sleep(900 * time.Millisecond)
+			time.Sleep(1700 * time.Millisecond)
 		}
 		next.ServeHTTP(rw, r)
 	})
 	images := signedTags(t, f, host, judgeConcurrency)
 	images = append(images, host+"/team/unsigned:v1")
 	w := New(func() *Rules { return &rules }, Options{FailOpen: true})
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
 	j, err := w.Judge(ctx, podReview(t, "prod", containers(images...)).Request)
 	if err != nil {

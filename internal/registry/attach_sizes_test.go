@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -95,5 +96,74 @@ func TestOversizedSignatureLayerRefused(t *testing.T) {
 	}
 	if n, err := verified(); n != 2 || err != nil {
 		t.Errorf("the release's signatures after one .sig append by a push token: %d verified, err %v", n, err)
+	}
+}
+
+// Referrers each within the bounds of one bundle, whose bytes together pass
+// the 256 MiB verifiers read of one subject: helper-7's last open class.
+// Four referrers of 60 MiB bundles are taken, the fifth is refused, and so
+// it is when the first four were indexed before the store counted their
+// layers (they are read from storage then); the release still verifies.
+func TestAttachedBytesStayWithinTheReadBound(t *testing.T) {
+	ctx := context.Background()
+	s := newServer(t, "team/**:v*")
+	_, desc, _, verified := signedRelease(t, s, false, true)
+	pusher := s.token(t, "team/**", store.RolePush)
+	bundle := static.NewLayer(make([]byte, 60<<20), sign.BundleMediaType)
+	if err := remote.WriteLayer(s.ref(t, "team/app:x").Context(), bundle, s.options(pusher)...); err != nil {
+		t.Fatal(err)
+	}
+	d, _ := bundle.Digest()
+	config := lyingLayer(t, s, pusher, "application/vnd.oci.empty.v1+json", 0)
+	config["size"] = 0
+	referrer := func(i int) map[string]any {
+		return map[string]any{
+			"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json", "artifactType": sign.BundleMediaType,
+			"config":      config,
+			"layers":      []any{map[string]any{"mediaType": sign.BundleMediaType, "digest": d.String(), "size": 60 << 20}},
+			"subject":     map[string]any{"mediaType": string(desc.MediaType), "digest": desc.Digest.String(), "size": desc.Size},
+			"annotations": map[string]string{"n": fmt.Sprint(i)},
+		}
+	}
+	for i := range 4 {
+		resp := putManifest(t, s, pusher, fmt.Sprint("junk", i), referrer(i))
+		if b, _ := io.ReadAll(resp.Body); resp.StatusCode != http.StatusCreated {
+			t.Fatalf("referrer %d of 60 MiB: %d %s", i, resp.StatusCode, b)
+		}
+	}
+	refused := func(what string) {
+		t.Helper()
+		resp := putManifest(t, s, pusher, "junk4", referrer(4))
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != http.StatusForbidden || !strings.Contains(string(b), "attached to it as referrers") {
+			t.Errorf("%s: the fifth referrer of 60 MiB: %d %s", what, resp.StatusCode, b)
+		}
+	}
+	refused("counted at push")
+	// the index as a store of an older version left it: bytes unknown
+	referrers, err := s.st.Referrers(ctx, "team/app", desc.Digest.String(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ref := range referrers {
+		if err := s.st.RemoveReferrer(ctx, "team/app", ref.Digest); err != nil {
+			t.Fatal(err)
+		}
+		ref.AttachedBytes = -1
+		if err := s.st.AddReferrer(ctx, "team/app", ref); err != nil {
+			t.Fatal(err)
+		}
+	}
+	refused("counted from storage")
+	if referrers, err = s.st.Referrers(ctx, "team/app", desc.Digest.String(), ""); err != nil {
+		t.Fatal(err)
+	}
+	for _, ref := range referrers {
+		if ref.AttachedBytes < 0 {
+			t.Errorf("referrer %s is still uncounted after the push that read it", ref.Digest)
+		}
+	}
+	if n, err := verified(); n != 1 || err != nil {
+		t.Errorf("the release's signature after the pushes: %d %v", n, err)
 	}
 }

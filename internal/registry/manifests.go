@@ -143,7 +143,7 @@ func (r *Registry) putManifest(w http.ResponseWriter, req *http.Request, rt rout
 		}
 		defer release()
 	}
-	if reason, err := r.pastTheReadBound(ctx, rt.name, tag, digest, fields, parsed); err != nil {
+	if reason, err := r.pastTheReadBound(ctx, rt.name, tag, digest, int64(len(body)), fields, parsed); err != nil {
 		writeError(w, http.StatusServiceUnavailable, "UNAVAILABLE", err.Error())
 		return
 	} else if reason != "" {
@@ -194,7 +194,7 @@ func (r *Registry) putManifest(w http.ResponseWriter, req *http.Request, rt rout
 			artifactType = fields.Config.MediaType
 		}
 		if err := r.store.AddReferrer(ctx, rt.name, store.Referrer{Subject: fields.Subject.Digest, Digest: digest, MediaType: mediaType,
-			ArtifactType: artifactType, Size: int64(len(body)), Annotations: fields.Annotations}); err != nil {
+			ArtifactType: artifactType, Size: int64(len(body)), Annotations: fields.Annotations, AttachedBytes: layerBytes(fields)}); err != nil {
 			r.report(fmt.Errorf("indexing referrer %s of %s: %w", digest, rt.name, err))
 		}
 	}
@@ -212,10 +212,10 @@ func (r *Registry) putManifest(w http.ResponseWriter, req *http.Request, rt rout
 
 // pastTheReadBound says why a push is refused that would attach to one
 // subject more than a verifier reads of it (oci.MaxReferrers signatures
-// or attestations in cosign's tag, or referrers): past that bound the
-// subject's evidence cannot be read at all, so one more junk signature
-// would remove every real one in effect.
-func (r *Registry) pastTheReadBound(ctx context.Context, repository, tag, digest string, fields manifest, parsed bool) (string, error) {
+// or attestations in cosign's tag, or referrers, and oci.MaxAttachedBytes
+// of them): past that bound the subject's evidence cannot be read at all,
+// so one more junk signature would remove every real one in effect.
+func (r *Registry) pastTheReadBound(ctx context.Context, repository, tag, digest string, size int64, fields manifest, parsed bool) (string, error) {
 	if !parsed {
 		return "", nil
 	}
@@ -230,8 +230,8 @@ func (r *Registry) pastTheReadBound(ctx context.Context, repository, tag, digest
 	// sizes as verifiers budget them: each layer as declared, and as stored
 	var total int64
 	for _, l := range fields.Layers {
-		if l.Size > oci.MaxBundleBytes {
-			return fmt.Sprintf("%s of %s attaches a layer of %d bytes, more than the %d MiB verifiers read of one signature or attestation", digest, repository, l.Size, oci.MaxBundleBytes>>20), nil
+		if l.Size > oci.MaxBundleBytes || l.Size < 0 {
+			return fmt.Sprintf("%s of %s attaches a layer of %d bytes, outside the %d MiB verifiers read of one signature or attestation", digest, repository, l.Size, oci.MaxBundleBytes>>20), nil
 		}
 		stored, err := r.blobSize(ctx, repository, l.Digest)
 		if err != nil {
@@ -251,10 +251,75 @@ func (r *Registry) pastTheReadBound(ctx context.Context, repository, tag, digest
 	if err != nil {
 		return "", fmt.Errorf("reading the referrers of %s in %s: %w", fields.Subject.Digest, repository, err)
 	}
-	if len(referrers) >= oci.MaxReferrers && !slices.ContainsFunc(referrers, func(ref store.Referrer) bool { return ref.Digest == digest }) {
+	if slices.ContainsFunc(referrers, func(ref store.Referrer) bool { return ref.Digest == digest }) {
+		return "", nil // pushed again: it attaches nothing new
+	}
+	if len(referrers) >= oci.MaxReferrers {
 		return fmt.Sprintf("%s of %s has %d referrers, as many as verifiers read of one subject: no more can be attached", fields.Subject.Digest, repository, len(referrers)), nil
 	}
+	// verifiers read the referrers' manifests and their layers together
+	attached := size + total
+	for _, ref := range referrers {
+		if ref.AttachedBytes < 0 {
+			if ref.AttachedBytes, err = r.countAttachedBytes(ctx, repository, ref); err != nil {
+				return "", err
+			}
+		}
+		if attached += ref.Size + ref.AttachedBytes; attached > oci.MaxAttachedBytes {
+			return fmt.Sprintf("%s of %s would have more than the %d MiB verifiers read of one subject attached to it as referrers", fields.Subject.Digest, repository, oci.MaxAttachedBytes>>20), nil
+		}
+	}
 	return "", nil
+}
+
+// layerBytes is what a manifest's layers declare in all.
+func layerBytes(m manifest) int64 {
+	var n int64
+	for _, l := range m.Layers {
+		n += l.Size
+	}
+	return n
+}
+
+// countAttachedBytes reads a referrer indexed before the store counted
+// its layers, counts them and indexes it again with the count.
+func (r *Registry) countAttachedBytes(ctx context.Context, repository string, ref store.Referrer) (int64, error) {
+	fail := func(err error) (int64, error) {
+		return 0, fmt.Errorf("counting the layers of referrer %s of %s in %s: %w", ref.Digest, ref.Subject, repository, err)
+	}
+	named, err := reference.WithName(repository)
+	if err != nil {
+		return fail(err)
+	}
+	d, err := godigest.Parse(ref.Digest)
+	if err != nil {
+		return fail(err)
+	}
+	repo, err := r.content.Repository(ctx, named)
+	if err != nil {
+		return fail(err)
+	}
+	manifests, err := repo.Manifests(ctx)
+	if err != nil {
+		return fail(err)
+	}
+	m, err := manifests.Get(ctx, d)
+	if err != nil {
+		return fail(err)
+	}
+	_, payload, err := m.Payload()
+	if err != nil {
+		return fail(err)
+	}
+	var fields manifest
+	if err := json.Unmarshal(payload, &fields); err != nil {
+		return fail(err)
+	}
+	ref.AttachedBytes = layerBytes(fields)
+	if err := r.store.AddReferrer(ctx, repository, ref); err != nil {
+		return fail(err)
+	}
+	return ref.AttachedBytes, nil
 }
 
 // tagDigest is the digest a tag points to, "" when unknown or unreadable.

@@ -55,6 +55,10 @@ type Referrer struct {
 	ArtifactType string            `json:"artifactType,omitempty"`
 	Size         int64             `json:"size"`
 	Annotations  map[string]string `json:"annotations,omitempty"`
+	// AttachedBytes is what its layers declare in all, what a verifier
+	// reads beside the manifest; -1 when it was indexed before the
+	// store counted them.
+	AttachedBytes int64 `json:"-"`
 }
 
 // RegistryEvent is something the registry refused or did that must be
@@ -216,8 +220,14 @@ func (s *sqlStore) AddReferrer(ctx context.Context, repository string, r Referre
 		a := mustJSON(r.Annotations)
 		annotations = &a
 	}
-	_, err := s.db.ExecContext(ctx, s.q(`INSERT INTO referrers (repository, subject, digest, media_type, artifact_type, size, annotations) VALUES (?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (repository, subject, digest) DO NOTHING`), repository, r.Subject, r.Digest, r.MediaType, r.ArtifactType, r.Size, annotations)
+	var attached *int64
+	if r.AttachedBytes >= 0 {
+		attached = &r.AttachedBytes
+	}
+	// indexing a referrer again fills in the bytes an older index lacks
+	_, err := s.db.ExecContext(ctx, s.q(`INSERT INTO referrers (repository, subject, digest, media_type, artifact_type, size, annotations, attached_bytes) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (repository, subject, digest) DO UPDATE SET attached_bytes = excluded.attached_bytes WHERE referrers.attached_bytes IS NULL`),
+		repository, r.Subject, r.Digest, r.MediaType, r.ArtifactType, r.Size, annotations, attached)
 	return err
 }
 
@@ -227,7 +237,7 @@ func (s *sqlStore) RemoveReferrer(ctx context.Context, repository, digest string
 }
 
 func (s *sqlStore) Referrers(ctx context.Context, repository, subject, artifactType string) ([]Referrer, error) {
-	query, args := `SELECT digest, media_type, artifact_type, size, annotations FROM referrers WHERE repository = ? AND subject = ?`, []any{repository, subject}
+	query, args := `SELECT digest, media_type, artifact_type, size, annotations, COALESCE(attached_bytes, -1) FROM referrers WHERE repository = ? AND subject = ?`, []any{repository, subject}
 	if artifactType != "" {
 		query += ` AND artifact_type = ?`
 		args = append(args, artifactType)
@@ -240,7 +250,7 @@ func (s *sqlStore) Referrers(ctx context.Context, repository, subject, artifactT
 	err = each(rows, func() error {
 		r := Referrer{Subject: subject}
 		var annotations sql.NullString
-		if err := rows.Scan(&r.Digest, &r.MediaType, &r.ArtifactType, &r.Size, &annotations); err != nil {
+		if err := rows.Scan(&r.Digest, &r.MediaType, &r.ArtifactType, &r.Size, &annotations, &r.AttachedBytes); err != nil {
 			return err
 		}
 		if annotations.Valid {

@@ -297,7 +297,12 @@ var migrations = []migration{{statements: []string{
 		pinned BIGINT NOT NULL,
 		signed BIGINT NOT NULL,
 		UNIQUE (day, repository, outcome))`,
-}, move: countAdmissionRepositoryDays}}
+}, move: countAdmissionRepositoryDays}, {statements: []string{
+	// what each referrer's layers declare, so that the registry bounds
+	// the bytes attached to one subject (NULL: indexed before, counted
+	// again when next needed)
+	`ALTER TABLE referrers ADD COLUMN attached_bytes BIGINT`,
+}}}
 
 // countAdmissionRepositoryDays names the repository of each admission
 // recorded before, fills admission_repository_days from them, in batches,
