@@ -52,7 +52,8 @@ type Severity struct {
 	Score  float64 `json:"score,omitempty"`
 	// Vector is the CVSS vector the score was computed from.
 	Vector string `json:"vector,omitempty"`
-	// Source is "CVSS_V3", "CVSS_V4" or "database_specific".
+	// Source is "CVSS_V3", "CVSS_V4", a distribution's own rating
+	// ("Ubuntu") or "database_specific".
 	Source string `json:"source,omitempty"`
 }
 

@@ -2,6 +2,7 @@ package scan
 
 import (
 	"context"
+	"fmt"
 	"runtime"
 	"slices"
 	"sort"
@@ -18,6 +19,8 @@ import (
 // Advisories is what the matcher needs of the database.
 type Advisories interface {
 	Lookup(ctx context.Context, ecosystem, name string) ([]*vulndb.Record, error)
+	// Coverage is every ecosystem the records name, releases included.
+	Coverage(ctx context.Context) (map[string]bool, error)
 }
 
 // Unmatched is a component that could not be checked, and why.
@@ -56,6 +59,11 @@ func Match(ctx context.Context, db Advisories, components []evidence.Component) 
 	}
 	var jobs []job
 	seen := map[string]bool{}
+	coverage, err := db.Coverage(ctx)
+	if err != nil {
+		return nil, err
+	}
+	covered := map[string]bool{} // by the package's ecosystem and releases
 	for _, c := range components {
 		m.Stats.Components++
 		if c.PURL == "" {
@@ -65,6 +73,18 @@ func Match(ctx context.Context, db Advisories, components []evidence.Component) 
 		pkg, err := MapPURL(c.PURL)
 		if err != nil {
 			m.unmatched(c, err.Error())
+			continue
+		}
+		// a component whose ecosystem or release the database holds no
+		// record for is not checked: "no finding" would be a guess
+		key := pkg.Ecosystem + "\x00" + strings.Join(pkg.Releases, "\x00")
+		ok, known := covered[key]
+		if !known {
+			ok = pkg.coveredBy(coverage)
+			covered[key] = ok
+		}
+		if !ok {
+			m.unmatched(c, fmt.Sprintf("no advisory data for %s in the database: import the %s records", pkg.osvEcosystem(), pkg.Ecosystem))
 			continue
 		}
 		installed, err := version.Parse(pkg.Ecosystem, pkg.Version)
@@ -203,21 +223,10 @@ func (m *Matches) unmatched(c evidence.Component, reason string) {
 }
 
 // samePackage compares an advisory's package with the component's, the
-// release included when both name one.
+// release included when the advisory names one.
 func samePackage(p vulndb.Package, pkg Package) bool {
 	eco, release, _ := strings.Cut(p.Ecosystem, ":")
-	if eco != pkg.Ecosystem || vulndb.NormalizeName(eco, p.Name) != vulndb.NormalizeName(eco, pkg.Name) {
-		return false
-	}
-	if release == "" || pkg.Release == "" || release == pkg.Release {
-		return true
-	}
-	// Red Hat names a product stream: "enterprise_linux:9::appstream".
-	if eco == "Red Hat" {
-		parts := strings.Split(release, ":")
-		return len(parts) > 1 && parts[1] == pkg.Release
-	}
-	return false
+	return eco == pkg.Ecosystem && vulndb.NormalizeName(eco, p.Name) == vulndb.NormalizeName(eco, pkg.Name) && pkg.inRelease(release)
 }
 
 type hit struct {
@@ -331,7 +340,9 @@ func sortEvents(ecosystem string, events []vulndb.Event, vc versionCache) []vuln
 }
 
 // merge turns the hits on one component into findings, one per
-// vulnerability: records that alias each other become one finding.
+// vulnerability: records that name the same vulnerability become one
+// finding, and a notice about several (a USN) joins the finding of each
+// it names, or stands as its own when none of them matched.
 func merge(c evidence.Component, pkg Package, hits []hit) []evidence.Finding {
 	if len(hits) == 0 {
 		return nil
@@ -351,6 +362,9 @@ func merge(c evidence.Component, pkg Package, hits []hit) []evidence.Finding {
 	owner := map[string]int{}
 	for i, h := range hits {
 		for _, id := range h.record.AllIDs() {
+			if h.record.Notice() && id != h.record.ID {
+				continue
+			}
 			if j, ok := owner[id]; ok {
 				parent[find(i)] = find(j)
 			} else {
@@ -358,18 +372,42 @@ func merge(c evidence.Component, pkg Package, hits []hit) []evidence.Finding {
 			}
 		}
 	}
-	groups := map[int][]hit{}
+	groups := map[int][]int{} // root → hits
 	var roots []int
-	for i, h := range hits {
+	for i := range hits {
 		r := find(i)
 		if _, ok := groups[r]; !ok {
 			roots = append(roots, r)
 		}
-		groups[r] = append(groups[r], h)
+		groups[r] = append(groups[r], i)
+	}
+	// a notice joins the findings of the vulnerabilities it names
+	joined := map[int]bool{}
+	for i, h := range hits {
+		if !h.record.Notice() {
+			continue
+		}
+		names := h.record.NoticeIDs()
+		for _, r := range roots {
+			if r != find(i) && slices.ContainsFunc(groups[r], func(j int) bool {
+				return !hits[j].record.Notice() && slices.ContainsFunc(hits[j].record.AllIDs(), func(id string) bool { return slices.Contains(names, id) })
+			}) {
+				groups[r] = append(groups[r], i)
+				joined[i] = true
+			}
+		}
 	}
 	var out []evidence.Finding
 	for _, r := range roots {
-		out = append(out, finding(c, pkg, groups[r]))
+		var group []hit
+		for _, i := range groups[r] {
+			if !(joined[i] && find(i) == r) {
+				group = append(group, hits[i])
+			}
+		}
+		if len(group) > 0 {
+			out = append(out, finding(c, pkg, group))
+		}
 	}
 	return out
 }
@@ -378,9 +416,17 @@ func finding(c evidence.Component, pkg Package, group []hit) evidence.Finding {
 	var advisories, ids, fixed []string
 	f := evidence.Finding{Component: c, Ecosystem: pkg.osvEcosystem(), Severity: evidence.Severity{Rating: evidence.SeverityUnknown}}
 	byRange, last := false, false
+	onlyNotices := !slices.ContainsFunc(group, func(h hit) bool { return !h.record.Notice() })
 	for _, h := range group {
 		advisories = append(advisories, h.record.ID)
-		ids = append(ids, h.record.AllIDs()...)
+		switch {
+		case !h.record.Notice():
+			ids = append(ids, h.record.AllIDs()...)
+		case onlyNotices:
+			ids = append(ids, append([]string{h.record.ID}, h.record.NoticeIDs()...)...)
+		default:
+			ids = append(ids, h.record.ID)
+		}
 		fixed = append(fixed, h.fixed...)
 		byRange = byRange || h.byRange
 		last = last || h.lastAffected

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -30,16 +31,16 @@ func TestMapPURL(t *testing.T) {
 		{"pkg:gem/rails@6.0.0", Package{Ecosystem: "RubyGems", Name: "rails", Version: "6.0.0"}},
 		{"pkg:nuget/Newtonsoft.Json@12.0.1", Package{Ecosystem: "NuGet", Name: "Newtonsoft.Json", Version: "12.0.1"}},
 		{"pkg:composer/symfony/http-kernel@5.4.8", Package{Ecosystem: "Packagist", Name: "symfony/http-kernel", Version: "5.4.8"}},
-		{"pkg:deb/debian/libssl3@3.0.22-1~deb12u2?arch=amd64&distro=debian-12.15&upstream=openssl", Package{Ecosystem: "Debian", Release: "12", Name: "openssl", Version: "3.0.22-1~deb12u2"}},
-		{"pkg:deb/debian/libc6@2.36-9?distro=debian-12&upstream=glibc%402.36-9%2Bdeb12u1", Package{Ecosystem: "Debian", Release: "12", Name: "glibc", Version: "2.36-9+deb12u1"}},
-		{"pkg:deb/ubuntu/openssl@3.0.2-0ubuntu1?distro=ubuntu-22.04", Package{Ecosystem: "Ubuntu", Release: "22.04", Name: "openssl", Version: "3.0.2-0ubuntu1"}},
-		{"pkg:apk/alpine/libcrypto3@3.1.4-r0?arch=x86_64&upstream=openssl&distro=alpine-3.18.4", Package{Ecosystem: "Alpine", Release: "v3.18", Name: "openssl", Version: "3.1.4-r0"}},
-		{"pkg:rpm/almalinux/openssl@3.0.1-41.el9_0?arch=x86_64&epoch=1&distro=almalinux-9.0", Package{Ecosystem: "AlmaLinux", Release: "9", Name: "openssl", Version: "1:3.0.1-41.el9_0"}},
-		{"pkg:rpm/rocky/bash@5.1.8-6.el9_1?distro=rocky-9.1", Package{Ecosystem: "Rocky Linux", Release: "9", Name: "bash", Version: "5.1.8-6.el9_1"}},
+		{"pkg:deb/debian/libssl3@3.0.22-1~deb12u2?arch=amd64&distro=debian-12.15&upstream=openssl", Package{Ecosystem: "Debian", Releases: []string{"12"}, Name: "openssl", Version: "3.0.22-1~deb12u2"}},
+		{"pkg:deb/debian/libc6@2.36-9?distro=debian-12&upstream=glibc%402.36-9%2Bdeb12u1", Package{Ecosystem: "Debian", Releases: []string{"12"}, Name: "glibc", Version: "2.36-9+deb12u1"}},
+		{"pkg:deb/ubuntu/openssl@3.0.2-0ubuntu1?distro=ubuntu-22.04", Package{Ecosystem: "Ubuntu", Releases: []string{"22.04:LTS", "22.04"}, Name: "openssl", Version: "3.0.2-0ubuntu1"}},
+		{"pkg:apk/alpine/libcrypto3@3.1.4-r0?arch=x86_64&upstream=openssl&distro=alpine-3.18.4", Package{Ecosystem: "Alpine", Releases: []string{"v3.18"}, Name: "openssl", Version: "3.1.4-r0"}},
+		{"pkg:rpm/almalinux/openssl@3.0.1-41.el9_0?arch=x86_64&epoch=1&distro=almalinux-9.0", Package{Ecosystem: "AlmaLinux", Releases: []string{"9"}, Name: "openssl", Version: "1:3.0.1-41.el9_0"}},
+		{"pkg:rpm/rocky/bash@5.1.8-6.el9_1?distro=rocky-9.1", Package{Ecosystem: "Rocky Linux", Releases: []string{"9"}, Name: "bash", Version: "5.1.8-6.el9_1"}},
 	}
 	for _, tt := range tests {
 		got, err := MapPURL(tt.purl)
-		if err != nil || got != tt.want {
+		if err != nil || !reflect.DeepEqual(got, tt.want) {
 			t.Errorf("MapPURL(%s) = %+v, %v; want %+v", tt.purl, got, err, tt.want)
 		}
 	}
@@ -61,6 +62,18 @@ type memoryDB map[[2]string][]*vulndb.Record
 
 func (m memoryDB) Lookup(_ context.Context, eco, name string) ([]*vulndb.Record, error) {
 	return m[[2]string{eco, name}], nil
+}
+
+func (m memoryDB) Coverage(context.Context) (map[string]bool, error) {
+	out := map[string]bool{}
+	for _, records := range m {
+		for _, r := range records {
+			for _, a := range r.Affected {
+				out[a.Package.Ecosystem] = true
+			}
+		}
+	}
+	return out, nil
 }
 
 func (m memoryDB) add(r *vulndb.Record) {
@@ -124,7 +137,7 @@ func TestMatchRealRecords(t *testing.T) {
 		component("pkg:maven/org.apache.logging.log4j/log4j-core@2.15.0"),                  // fixed
 		component("pkg:rpm/almalinux/openssl@3.0.1-41.el9_0?epoch=1&distro=almalinux-9.0"), // ALSA-2022:7288
 		component("pkg:rpm/almalinux/openssl@3.0.1-43.el9_0?epoch=1&distro=almalinux-9.0"), // fixed
-		component("pkg:rpm/almalinux/openssl@3.0.1-41.el9_0?epoch=1&distro=almalinux-8.6"), // other release
+		component("pkg:rpm/almalinux/openssl@3.0.1-41.el9_0?epoch=1&distro=almalinux-8.6"), // a release without records: not checked
 		component("pkg:pypi/PyYAML@5.3.1"),                                                 // PYSEC-2021-142 (fixed 5.4)
 		component("pkg:cargo/openssl-src@300.0.10%2B3.0.6"),                                // RUSTSEC-2022-0064 (3.0.0 ≤ v < 3.0.7)
 		component("pkg:cargo/openssl-src@111.22.0%2B1.1.1q"),                               // 1.1.1 is not affected
@@ -147,7 +160,12 @@ func TestMatchRealRecords(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Errorf("findings\n got  %v\n want %v", got, want)
 	}
-	if m.Stats.Unmatched != 2 || len(m.Unmatched) != 2 || m.Unmatched[0].Reason != "no purl" {
+	reasons := map[string]string{}
+	for _, u := range m.Unmatched {
+		reasons[u.Component.Name+" "+u.Component.PURL] = u.Reason
+	}
+	if m.Stats.Unmatched != 3 || len(reasons) != 3 || reasons["mystery "] != "no purl" ||
+		reasons["openssl pkg:rpm/almalinux/openssl@3.0.1-41.el9_0?epoch=1&distro=almalinux-8.6"] != "no advisory data for AlmaLinux:8 in the database: import the AlmaLinux records" {
 		t.Errorf("unmatched: %+v", m.Unmatched)
 	}
 	for _, f := range m.Findings {
@@ -243,17 +261,109 @@ func TestSamePackageReleases(t *testing.T) {
 		pkg      Package
 		want     bool
 	}{
-		{vulndb.Package{Ecosystem: "Debian:12", Name: "openssl"}, Package{Ecosystem: "Debian", Release: "12", Name: "openssl"}, true},
-		{vulndb.Package{Ecosystem: "Debian:11", Name: "openssl"}, Package{Ecosystem: "Debian", Release: "12", Name: "openssl"}, false},
-		{vulndb.Package{Ecosystem: "Alpine:v3.18", Name: "openssl"}, Package{Ecosystem: "Alpine", Release: "v3.18", Name: "openssl"}, true},
-		{vulndb.Package{Ecosystem: "Red Hat:enterprise_linux:9::appstream", Name: "openssl"}, Package{Ecosystem: "Red Hat", Release: "9", Name: "openssl"}, true},
-		{vulndb.Package{Ecosystem: "Red Hat:enterprise_linux:8::baseos", Name: "openssl"}, Package{Ecosystem: "Red Hat", Release: "9", Name: "openssl"}, false},
+		{vulndb.Package{Ecosystem: "Debian:12", Name: "openssl"}, Package{Ecosystem: "Debian", Releases: []string{"12"}, Name: "openssl"}, true},
+		{vulndb.Package{Ecosystem: "Debian:11", Name: "openssl"}, Package{Ecosystem: "Debian", Releases: []string{"12"}, Name: "openssl"}, false},
+		{vulndb.Package{Ecosystem: "Alpine:v3.18", Name: "openssl"}, Package{Ecosystem: "Alpine", Releases: []string{"v3.18"}, Name: "openssl"}, true},
+		{vulndb.Package{Ecosystem: "Red Hat:enterprise_linux:9::appstream", Name: "openssl"}, Package{Ecosystem: "Red Hat", Releases: []string{"9"}, Name: "openssl"}, true},
+		{vulndb.Package{Ecosystem: "Red Hat:enterprise_linux:8::baseos", Name: "openssl"}, Package{Ecosystem: "Red Hat", Releases: []string{"9"}, Name: "openssl"}, false},
 		{vulndb.Package{Ecosystem: "PyPI", Name: "PyYAML"}, Package{Ecosystem: "PyPI", Name: "pyyaml"}, true},
 		{vulndb.Package{Ecosystem: "Go", Name: "github.com/BurntSushi/toml"}, Package{Ecosystem: "Go", Name: "github.com/burntsushi/toml"}, false},
 	}
 	for _, tt := range tests {
 		if got := samePackage(tt.advisory, tt.pkg); got != tt.want {
 			t.Errorf("samePackage(%+v, %+v) = %v", tt.advisory, tt.pkg, got)
+		}
+	}
+}
+
+// Distribution packages are matched against their own release only, as
+// OSV names it, or reported not checked with the reason: Ubuntu's LTS and
+// Pro streams, codenames, sid, releases without records, ecosystems with
+// none. Real records from ../shared/vulndata/records/os.
+func TestOperatingSystemReleases(t *testing.T) {
+	db := memoryDB{}
+	for _, rel := range []string{"os/Ubuntu/CVE-2024-0727.json", "os/Ubuntu/USN-6632-1.json", "os/Debian/DSA-3029-1.json", "os/Chainguard/CGA-224q-ccj5-2p53.json"} {
+		db.add(realRecord(t, rel))
+	}
+	jammy := component("pkg:deb/ubuntu/libssl3@3.0.2-0ubuntu1.10?arch=amd64&upstream=openssl&distro=ubuntu-22.04")
+	jammyFixed := component("pkg:deb/ubuntu/libssl3@3.0.2-0ubuntu1.14?arch=amd64&upstream=openssl&distro=ubuntu-jammy")
+	bionicPro := component("pkg:deb/ubuntu/libssl1.1@1.1.1-1ubuntu2.1~18.04.23+esm3?arch=amd64&upstream=openssl&distro=ubuntu-18.04")
+	bionic := component("pkg:deb/ubuntu/libssl1.1@1.1.1-1ubuntu2.1~18.04.23?arch=amd64&upstream=openssl&distro=ubuntu-18.04")
+	mantic := component("pkg:deb/ubuntu/libssl3@3.0.10-1ubuntu2?arch=amd64&upstream=openssl&distro=ubuntu-23.10")
+	unknown := component("pkg:deb/ubuntu/libssl3@3.0.10-1ubuntu2?arch=amd64&upstream=openssl&distro=ubuntu-wobbly")
+	wheezy := component("pkg:deb/debian/nginx@1.2.1-2.2+wheezy2?distro=debian-wheezy")
+	sid := component("pkg:deb/debian/nginx@1.2.1-2.2+wheezy2?distro=debian")
+	wolfi := component("pkg:apk/wolfi/haproxy-3.0@3.0.9-r0?arch=x86_64")
+	alpine := component("pkg:apk/alpine/haproxy@2.8.3-r0?arch=x86_64&distro=alpine-3.18.4")
+	m, err := Match(context.Background(), db, []evidence.Component{jammy, jammyFixed, bionicPro, bionic, mantic, unknown, wheezy, sid, wolfi, alpine})
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := map[string]evidence.Finding{}
+	for _, f := range m.Findings {
+		found[f.Component.PURL+" "+f.ID] = f
+	}
+	check := func(c evidence.Component, id string, advisories []string, aliases ...string) {
+		t.Helper()
+		f, ok := found[c.PURL+" "+id]
+		if !ok {
+			t.Errorf("%s: no finding %s (findings %v)", c.PURL, id, findingIDs(m))
+			return
+		}
+		if !slices.Equal(f.Advisories, advisories) {
+			t.Errorf("%s %s: advisories %v, want %v", c.PURL, id, f.Advisories, advisories)
+		}
+		for _, a := range aliases {
+			if !slices.Contains(f.IDs(), a) {
+				t.Errorf("%s %s: names %v, want %s among them", c.PURL, id, f.IDs(), a)
+			}
+		}
+	}
+	check(jammy, "CVE-2024-0727", []string{"CVE-2024-0727"})
+	// the USN names two CVEs: it joins the one that matched, and is one
+	// finding with it, not a second
+	check(bionicPro, "CVE-2024-0727", []string{"CVE-2024-0727", "USN-6632-1"}, "USN-6632-1")
+	check(wheezy, "DSA-3029-1", []string{"DSA-3029-1"}, "CVE-2014-3616")
+	check(wolfi, "CGA-224q-ccj5-2p53", []string{"CGA-224q-ccj5-2p53"}, "CVE-2025-32464", "GHSA-frg5-h47x-75j9")
+	if len(m.Findings) != 4 {
+		t.Errorf("findings %v, want the four above", findingIDs(m))
+	}
+	reasons := map[string]string{}
+	for _, u := range m.Unmatched {
+		reasons[u.Component.PURL] = u.Reason
+	}
+	for purl, want := range map[string]string{
+		bionic.PURL:  "no advisory data for Ubuntu:18.04:LTS in the database",
+		mantic.PURL:  "no advisory data for Ubuntu:23.10 in the database",
+		unknown.PURL: `ubuntu release "ubuntu-wobbly" is not one dossier can name`,
+		sid.PURL:     "testing or unstable (sid)",
+		alpine.PURL:  "no advisory data for Alpine:v3.18 in the database",
+	} {
+		if !strings.Contains(reasons[purl], want) {
+			t.Errorf("%s: not checked for %q, want %q", purl, reasons[purl], want)
+		}
+	}
+	if m.Stats.Checked != 5 || m.Stats.Unmatched != 5 {
+		t.Errorf("checked %d, not checked %d: want 5 and 5", m.Stats.Checked, m.Stats.Unmatched)
+	}
+}
+
+// db update downloads, by default, every ecosystem the scanner can match
+// components of.
+func TestDefaultEcosystemsCoverTheScanner(t *testing.T) {
+	var matched []string
+	for _, m := range []map[string]string{simpleTypes, debDistros, apkDistros, rpmDistros} {
+		for _, eco := range m {
+			matched = append(matched, eco)
+		}
+	}
+	matched = append(matched, "Go", "Maven")
+	for _, eco := range matched {
+		if _, err := rpmRelease(eco, "x-1"); err != nil && strings.Contains(err.Error(), "not named") {
+			continue // refused as not checked until its releases are named
+		}
+		if !slices.Contains(vulndb.DefaultEcosystems, eco) {
+			t.Errorf("the scanner matches %s, which db update does not download by default", eco)
 		}
 	}
 }

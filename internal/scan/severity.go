@@ -12,14 +12,20 @@ import (
 	"github.com/dossier-dev/dossier/internal/vulndb"
 )
 
-// severityOf scores a record: the highest base score of its CVSS v3.x and
-// v4 vectors (record-level and affected-level), else the database's own
-// rating, else unknown.
+// severityOf scores a record: a distribution's own rating of its package
+// where the record carries one (Ubuntu's priority), else the highest base
+// score of its CVSS v3.x and v4 vectors (record-level and affected-level),
+// else the database's own rating, else unknown.
 func severityOf(r *vulndb.Record, a *vulndb.Affected) evidence.Severity {
 	best := evidence.Severity{Rating: evidence.SeverityUnknown}
 	all := append([]vulndb.Severity{}, r.Severity...)
 	if a != nil {
 		all = append(all, a.Severity...)
+	}
+	for _, s := range all {
+		if rt, ok := distributionRatings[s.Type][strings.ToLower(s.Score)]; ok {
+			return evidence.Severity{Rating: rt, Source: s.Type}
+		}
 	}
 	for _, s := range all {
 		score, ok := cvssBaseScore(s)
@@ -36,6 +42,14 @@ func severityOf(r *vulndb.Record, a *vulndb.Affected) evidence.Severity {
 		}
 	}
 	return best
+}
+
+// distributionRatings read the severity types distributions rate their
+// own packages with. Ubuntu's "negligible" is low: a real, if theoretical,
+// problem.
+var distributionRatings = map[string]map[string]string{
+	"Ubuntu": {"negligible": evidence.SeverityLow, "low": evidence.SeverityLow, "medium": evidence.SeverityMedium,
+		"high": evidence.SeverityHigh, "critical": evidence.SeverityCritical},
 }
 
 func affectedDBSpecific(a *vulndb.Affected) json.RawMessage {

@@ -74,3 +74,17 @@ func TestCVSSv4KnownAnswers(t *testing.T) {
 		}
 	}
 }
+
+// Ubuntu rates its packages itself; that rating comes before the CVSS
+// vector of the CVE (UBUNTU-CVE-2016-20013: CVSS 7.5, Ubuntu negligible).
+func TestDistributionRatingFirst(t *testing.T) {
+	r := realRecord(t, "os/Ubuntu/UBUNTU-CVE-2016-20013.json")
+	got := severityOf(r, &r.Affected[0])
+	if got.Rating != evidence.SeverityLow || got.Source != "Ubuntu" {
+		t.Errorf("severity %+v, want low from Ubuntu", got)
+	}
+	cve := realRecord(t, "os/Ubuntu/CVE-2024-0727.json") // CVSS only
+	if got := severityOf(cve, &cve.Affected[0]); got.Source != "CVSS_V3" || got.Rating != evidence.SeverityMedium {
+		t.Errorf("severity %+v, want medium from CVSS_V3", got)
+	}
+}

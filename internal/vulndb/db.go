@@ -19,7 +19,7 @@ const FileName = "vulndb.sqlite"
 
 // schemaVersion is stored as PRAGMA user_version; a database of another
 // version is not read, and an import starts it afresh.
-const schemaVersion = 3
+const schemaVersion = 4
 
 const schema = `
 CREATE TABLE IF NOT EXISTS imports (
@@ -46,11 +46,14 @@ CREATE TABLE IF NOT EXISTS affected (
 );
 CREATE INDEX IF NOT EXISTS affected_package ON affected (ecosystem, name, vuln_id);
 CREATE INDEX IF NOT EXISTS affected_vuln ON affected (vuln_id);
+-- each record's ecosystems as written, releases included
+-- ("Ubuntu:22.04:LTS"): what the database covers
 CREATE TABLE IF NOT EXISTS ecosystems (
 	vuln_id TEXT NOT NULL,
 	ecosystem TEXT NOT NULL,
 	PRIMARY KEY (vuln_id, ecosystem)
 ) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS ecosystems_ecosystem ON ecosystems (ecosystem);
 `
 
 // DB is an open, read-only view of the advisory database.
@@ -171,6 +174,27 @@ func NormalizeName(ecosystem, name string) string {
 	return b.String()
 }
 
+// Coverage is every ecosystem the database holds records for, as the
+// records name it, releases included ("Debian:12", "Ubuntu:22.04:LTS",
+// "npm"): a component of an ecosystem or release outside it cannot be
+// checked.
+func (d *DB) Coverage(ctx context.Context) (map[string]bool, error) {
+	rows, err := d.sql.QueryContext(ctx, `SELECT DISTINCT ecosystem FROM ecosystems`)
+	if err != nil {
+		return nil, fmt.Errorf("reading the ecosystems of %s: %w", d.path, err)
+	}
+	defer rows.Close()
+	out := map[string]bool{}
+	for rows.Next() {
+		var e string
+		if err := rows.Scan(&e); err != nil {
+			return nil, fmt.Errorf("reading the ecosystems of %s: %w", d.path, err)
+		}
+		out[e] = true
+	}
+	return out, rows.Err()
+}
+
 // Status describes the database's contents.
 type Status struct {
 	Path       string            `json:"path"`
@@ -182,7 +206,8 @@ type Status struct {
 	LastImport time.Time `json:"lastImport"`
 }
 
-// EcosystemStatus counts records per ecosystem.
+// EcosystemStatus counts records per ecosystem and release, as the
+// records name them.
 type EcosystemStatus struct {
 	Ecosystem string `json:"ecosystem"`
 	Records   int    `json:"records"`

@@ -265,15 +265,18 @@ func (w *writer) put(ctx context.Context, r *Record) error {
 	seen := map[[2]string]bool{}
 	for _, a := range r.Affected {
 		eco := BaseEcosystem(a.Package.Ecosystem)
+		if eco == "" {
+			continue
+		}
+		if _, err := w.addEco.ExecContext(ctx, r.ID, a.Package.Ecosystem); err != nil {
+			return err
+		}
 		key := [2]string{eco, NormalizeName(eco, a.Package.Name)}
-		if eco == "" || seen[key] {
+		if seen[key] {
 			continue
 		}
 		seen[key] = true
 		if _, err := w.addAff.ExecContext(ctx, r.ID, key[0], key[1]); err != nil {
-			return err
-		}
-		if _, err := w.addEco.ExecContext(ctx, r.ID, eco); err != nil {
 			return err
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -184,8 +185,54 @@ func (e Event) count() int {
 	return n
 }
 
-// AllIDs is the record's ID followed by its aliases.
-func (r *Record) AllIDs() []string { return append([]string{r.ID}, r.Aliases...) }
+// AllIDs is the record's ID followed by the other names of the one
+// vulnerability it is about: its aliases, its upstream records (a
+// DEBIAN-CVE's CVE; Chainguard's CVE and GHSA), and the CVE a
+// distribution's record names in its ID ("UBUNTU-CVE-2024-0727" is
+// CVE-2024-0727). A notice about several vulnerabilities (a USN whose
+// upstream names two CVEs) names none of them.
+func (r *Record) AllIDs() []string {
+	ids := append([]string{r.ID}, r.Aliases...)
+	if !r.Notice() {
+		ids = append(ids, r.Upstream...)
+	}
+	return withDistributionCVEs(ids)
+}
+
+// Notice says whether the record announces fixes of several
+// vulnerabilities: its upstream names more than one CVE.
+func (r *Record) Notice() bool {
+	cves := 0
+	for _, id := range r.NoticeIDs() {
+		if strings.HasPrefix(id, "CVE-") {
+			cves++
+		}
+	}
+	return cves > 1
+}
+
+// NoticeIDs are the vulnerabilities the record's upstream names, with
+// the CVEs distribution records are named after.
+func (r *Record) NoticeIDs() []string { return withDistributionCVEs(slices.Clone(r.Upstream)) }
+
+func withDistributionCVEs(ids []string) []string {
+	for _, id := range ids {
+		if cve := DistributionCVE(id); cve != "" && !slices.Contains(ids, cve) {
+			ids = append(ids, cve)
+		}
+	}
+	return ids
+}
+
+// DistributionCVE is the CVE a distribution's per-CVE record is named
+// after ("DEBIAN-CVE-2024-1234", "UBUNTU-CVE-…", "ALPINE-CVE-…"), or "".
+func DistributionCVE(id string) string {
+	prefix, cve, ok := strings.Cut(id, "-CVE-")
+	if !ok || prefix == "" || strings.ToUpper(prefix) != prefix || strings.ContainsAny(prefix, "-0123456789") {
+		return ""
+	}
+	return "CVE-" + cve
+}
 
 func yamlToJSON(data []byte) ([]byte, error) {
 	var v any
@@ -221,7 +268,9 @@ func normalizeYAML(v any) any {
 // of its records).
 func (r *Record) matchView() *Record {
 	v := *r
-	v.Details, v.References, v.Related, v.Upstream = "", nil, nil, nil
+	// upstream and related stay: they name the vulnerability a
+	// distribution's record is about (DSA → CVE)
+	v.Details, v.References = "", nil
 	v.Affected = make([]Affected, len(r.Affected))
 	for i, a := range r.Affected {
 		a.EcosystemSpecific = nil

@@ -17,8 +17,11 @@ import (
 // DefaultBaseURL is where OSV publishes <Ecosystem>/all.zip.
 const DefaultBaseURL = "https://osv-vulnerabilities.storage.googleapis.com"
 
-// DefaultEcosystems are downloaded when none are named.
-var DefaultEcosystems = []string{"Go", "npm", "PyPI", "Maven", "crates.io", "RubyGems", "NuGet", "Packagist", "Debian", "Alpine", "AlmaLinux", "Rocky Linux"}
+// DefaultEcosystems are downloaded when none are named: every ecosystem
+// the scanner matches components of (a scan test keeps the two lists
+// together), so that no component is "not checked" for want of data.
+var DefaultEcosystems = []string{"Go", "npm", "PyPI", "Maven", "crates.io", "RubyGems", "NuGet", "Packagist", "Hex", "Pub", "Hackage", "CRAN", "SwiftURL",
+	"Debian", "Ubuntu", "Alpine", "Wolfi", "Chainguard", "AlmaLinux", "Rocky Linux", "Red Hat", "Mageia"}
 
 // DownloadOptions control `db update`.
 type DownloadOptions struct {
