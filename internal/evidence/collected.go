@@ -34,6 +34,22 @@ type VulnerabilityEvidence struct {
 	ScannedAt time.Time `json:"scannedAt"`
 	// Source is "local-database" or "attestation <storedAt> by <signer>".
 	Source string `json:"source"`
+	// Coverage is what the scan could and could not check; nil when the
+	// evidence does not say (a report of another scanner).
+	Coverage *Coverage `json:"coverage,omitempty"`
+}
+
+// Coverage is what a scan checked: a component is checked only when there
+// was advisory data for its ecosystem and release to check it against.
+type Coverage struct {
+	Checked    int          `json:"checked"`
+	NotChecked []NotChecked `json:"notChecked"`
+}
+
+// NotChecked is a component a scan could not check, and why.
+type NotChecked struct {
+	Component Component `json:"component"`
+	Reason    string    `json:"reason"`
 }
 
 // Evidence names used in Collected.Unavailable.

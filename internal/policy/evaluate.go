@@ -459,6 +459,33 @@ func (e *evaluator) tooOld(a evidence.Attestation, maxAge time.Duration) string 
 	return ""
 }
 
+// uncovered says why vulnerability evidence does not show every component
+// checked: components not checked (the first ten named, with reasons), or
+// no word on what was checked.
+func uncovered(vulns *evidence.VulnerabilityEvidence) string {
+	c := vulns.Coverage
+	if c == nil {
+		return fmt.Sprintf("the vulnerability evidence (%s) does not say which components were checked; the policy requires every component checked", vulns.Source)
+	}
+	if len(c.NotChecked) == 0 {
+		return ""
+	}
+	var names []string
+	for _, n := range c.NotChecked[:min(len(c.NotChecked), 10)] {
+		name := n.Component.PURL
+		if name == "" {
+			name = n.Component.Name + "@" + n.Component.Version
+		}
+		names = append(names, fmt.Sprintf("%s (%s)", name, n.Reason))
+	}
+	more := ""
+	if len(c.NotChecked) > 10 {
+		more = fmt.Sprintf(" and %d more", len(c.NotChecked)-10)
+	}
+	return fmt.Sprintf("%d components were not checked against advisory data (%s); the policy requires every component checked: %s%s",
+		len(c.NotChecked), vulns.Source, strings.Join(names, "; "), more)
+}
+
 func (e *evaluator) vulnerabilities(res *evidence.RuleResult, r *VulnerabilityRule) {
 	subject := e.ev.Subject.String()
 	vulns, why := e.vulnEvidence(r)
@@ -476,6 +503,13 @@ func (e *evaluator) vulnerabilities(res *evidence.RuleResult, r *VulnerabilityRu
 			res.Outcome, res.Fix = evidence.OutcomeFail, "dossier db update"
 			res.Reason = fmt.Sprintf("advisory data (%s) was updated %s, %s ago; the policy allows at most %s", vulns.Source,
 				vulns.DatabaseUpdated.UTC().Format(time.RFC3339), age.Round(time.Minute), r.MaxDatabaseAge)
+			return
+		}
+	}
+	if r.RequireCoverage {
+		if why := uncovered(vulns); why != "" {
+			res.Outcome, res.Reason = evidence.OutcomeFail, why
+			res.Fix = "import advisory data for the ecosystems named (dossier db update), then dossier scan " + subject
 			return
 		}
 	}

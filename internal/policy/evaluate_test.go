@@ -396,3 +396,39 @@ func indent(s, prefix string) string {
 	}
 	return strings.Join(lines, "\n") + "\n"
 }
+
+// requireCoverage fails a subject any of whose components was not checked,
+// naming them with the reason, and evidence that does not say what it
+// checked; a scan that checked everything passes.
+func TestEvaluateRequireCoverage(t *testing.T) {
+	doc := policyHeader + `spec:
+  images: ["**"]
+  rules:
+    - vulnerabilities: {failOn: critical, requireCoverage: true}
+`
+	docs, err := Parse("p.yaml", []byte(doc), LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	set := &Set{Policies: docs.Policies}
+	ubuntu := evidence.Component{Name: "libssl3", Version: "3.0.2-0ubuntu1.10", PURL: "pkg:deb/ubuntu/libssl3@3.0.2-0ubuntu1.10?distro=ubuntu-22.04"}
+	ev := &evidence.Collected{Subject: payments, Vulnerabilities: &evidence.VulnerabilityEvidence{Findings: []evidence.Finding{}, Source: "local-database x",
+		DatabaseUpdated: now, Coverage: &evidence.Coverage{Checked: 3, NotChecked: []evidence.NotChecked{{Component: ubuntu, Reason: "no advisory data for Ubuntu:22.04:LTS in the database: import the Ubuntu records"}}}}}
+	d := Evaluate(set, ev, now)
+	if r := d.Rules[0]; d.Allowed || !strings.Contains(r.Reason, "1 components were not checked") || !strings.Contains(r.Reason, ubuntu.PURL+" (no advisory data for Ubuntu:22.04:LTS") {
+		t.Errorf("a component not checked: %+v", r)
+	}
+	ev.Vulnerabilities.Coverage = nil
+	if d := Evaluate(set, ev, now); d.Allowed || !strings.Contains(d.Rules[0].Reason, "does not say which components were checked") {
+		t.Errorf("evidence without coverage: %+v", d.Rules[0])
+	}
+	ev.Vulnerabilities.Coverage = &evidence.Coverage{Checked: 4, NotChecked: []evidence.NotChecked{}}
+	if d := Evaluate(set, ev, now); !d.Allowed {
+		t.Errorf("every component checked: %+v", d.Rules[0])
+	}
+	set.Policies[0].EachRule(func(r Rule) { r.Vulnerabilities.RequireCoverage = false })
+	ev.Vulnerabilities.Coverage = nil
+	if d := Evaluate(set, ev, now); !d.Allowed {
+		t.Errorf("coverage not required: %+v", d.Rules[0])
+	}
+}

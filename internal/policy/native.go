@@ -81,9 +81,10 @@ type attSpec struct {
 
 type vulnsSpec struct {
 	FailOn         string `yaml:"failOn"`
-	IgnoreUnfixed  bool   `yaml:"ignoreUnfixed"`
-	MaxDatabaseAge string `yaml:"maxDatabaseAge"`
-	Attestation    *struct {
+	IgnoreUnfixed   bool   `yaml:"ignoreUnfixed"`
+	MaxDatabaseAge  string `yaml:"maxDatabaseAge"`
+	RequireCoverage bool   `yaml:"requireCoverage"`
+	Attestation     *struct {
 		Signers []string `yaml:"signers"`
 		MaxAge  string   `yaml:"maxAge"`
 	} `yaml:"attestation"`
@@ -270,7 +271,7 @@ func decodeNativeRule(src, path string, rs nativeRuleSpec, pick func(string, []s
 		if err != nil {
 			return Rule{}, err
 		}
-		vr := &VulnerabilityRule{FailOn: v.FailOn, IgnoreUnfixed: v.IgnoreUnfixed, MaxDatabaseAge: maxDB}
+		vr := &VulnerabilityRule{FailOn: v.FailOn, IgnoreUnfixed: v.IgnoreUnfixed, MaxDatabaseAge: maxDB, RequireCoverage: v.RequireCoverage}
 		if v.Attestation != nil {
 			signers, err := pick(path+".vulnerabilities.attestation.signers", v.Attestation.Signers)
 			if err != nil {

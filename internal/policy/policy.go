@@ -128,6 +128,10 @@ type VulnerabilityRule struct {
 	IgnoreUnfixed bool
 	// MaxDatabaseAge bounds the age of the advisory data (0: no bound).
 	MaxDatabaseAge time.Duration
+	// RequireCoverage fails a subject any of whose components was not
+	// checked (no advisory data for its ecosystem or release, no purl…),
+	// or whose evidence does not say what was checked.
+	RequireCoverage bool
 	// Attestation, when set, accepts a signed vuln attestation instead of
 	// a scan against the local database.
 	Attestation *VulnAttestation

@@ -19,9 +19,13 @@ func VulnReport(a evidence.Attestation) (*evidence.VulnerabilityEvidence, error)
 				Version string `json:"version"`
 			} `json:"db"`
 			Result *struct {
-				SchemaVersion string             `json:"schemaVersion"`
-				Findings      []evidence.Finding `json:"findings"`
-				Suppressed    []evidence.Finding `json:"suppressed"`
+				SchemaVersion string                `json:"schemaVersion"`
+				Findings      []evidence.Finding    `json:"findings"`
+				Suppressed    []evidence.Finding    `json:"suppressed"`
+				Unmatched     []evidence.NotChecked `json:"unmatched"`
+				Stats         *struct {
+					Checked int `json:"checked"`
+				} `json:"stats"`
 			} `json:"result"`
 		} `json:"scanner"`
 		Metadata struct {
@@ -47,6 +51,9 @@ func VulnReport(a evidence.Attestation) (*evidence.VulnerabilityEvidence, error)
 			f.Suppression = nil
 			out.Findings = append(out.Findings, f)
 		}
+	}
+	if r := p.Scanner.Result; r.Stats != nil && r.Unmatched != nil {
+		out.Coverage = &evidence.Coverage{Checked: r.Stats.Checked, NotChecked: r.Unmatched}
 	}
 	var err error
 	if out.DatabaseUpdated, err = time.Parse(time.RFC3339, p.Scanner.DB.Version); err != nil {

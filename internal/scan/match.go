@@ -24,10 +24,7 @@ type Advisories interface {
 }
 
 // Unmatched is a component that could not be checked, and why.
-type Unmatched struct {
-	Component evidence.Component `json:"component"`
-	Reason    string             `json:"reason"`
-}
+type Unmatched = evidence.NotChecked
 
 // Stats counts what the matcher saw.
 type Stats struct {

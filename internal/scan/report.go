@@ -1,6 +1,7 @@
 package scan
 
 import (
+	"slices"
 	"time"
 
 	"github.com/dossier-dev/dossier/internal/evidence"
@@ -102,5 +103,6 @@ func (r *Report) Evidence() *evidence.VulnerabilityEvidence {
 		}
 		findings[i] = f
 	}
-	return &evidence.VulnerabilityEvidence{Findings: findings, DatabaseUpdated: r.Database.LastImport, ScannedAt: r.scannedAt, Source: "local-database " + r.Database.Path}
+	return &evidence.VulnerabilityEvidence{Findings: findings, DatabaseUpdated: r.Database.LastImport, ScannedAt: r.scannedAt, Source: "local-database " + r.Database.Path,
+		Coverage: &evidence.Coverage{Checked: r.Stats.Checked, NotChecked: slices.Clone(r.Unmatched)}}
 }
