@@ -119,7 +119,7 @@ func Record(ctx context.Context, st store.Store, art *oci.Artifact, opts RecordO
 	}
 	if report != nil {
 		vulns = report.Evidence()
-		rec.Findings = &store.Scan{Findings: vulns.Findings, DatabaseVersion: report.Database.LastImport}
+		rec.Findings = &store.Scan{Findings: vulns.Findings, DatabaseVersion: report.Database.LastImport, Coverage: vulns.Coverage}
 	}
 	out := &Recorded{Subject: art.Subject, Tag: art.Tag, Components: len(rec.Components), Signatures: len(rec.Signatures),
 		Attestations: len(rec.Attestations), Unverified: len(rec.Rejected), SignedBy: rec.Signatures}

@@ -226,7 +226,8 @@ func recordedEvidence(d *store.Dossier, reference string) *evidence.Collected {
 		ev.Unavailable = map[string]string{evidence.NeedVulnerabilities: "the digest was never scanned with advisory data"}
 		return ev
 	}
-	vulns := &evidence.VulnerabilityEvidence{Findings: []evidence.Finding{}, DatabaseUpdated: d.Scanned.DatabaseVersion, ScannedAt: d.Scanned.At, Source: "local-database"}
+	vulns := &evidence.VulnerabilityEvidence{Findings: []evidence.Finding{}, DatabaseUpdated: d.Scanned.DatabaseVersion, ScannedAt: d.Scanned.At, Source: "local-database",
+		Coverage: d.Scanned.Coverage}
 	for _, f := range d.Findings {
 		if f.ResolvedAt == nil {
 			vulns.Findings = append(vulns.Findings, f.Finding)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"time"
 
@@ -17,8 +18,9 @@ func (s *sqlStore) Dossier(ctx context.Context, subject evidence.Subject) (*Doss
 		Exceptions: []evidence.Exception{}, Decisions: []evidence.Decision{}, Deployments: []Deployment{}, Admissions: []Admission{}}
 	var id, first, last int64
 	var scanned, scanDatabase sql.NullInt64
-	err := s.db.QueryRowContext(ctx, s.q(`SELECT id, media_type, platform, first_seen, last_recorded, scanned_at, scan_database_version FROM subjects WHERE repository = ? AND digest = ?`),
-		subject.Repository, subject.Digest).Scan(&id, &d.MediaType, &d.Platform, &first, &last, &scanned, &scanDatabase)
+	var coverage sql.NullString
+	err := s.db.QueryRowContext(ctx, s.q(`SELECT id, media_type, platform, first_seen, last_recorded, scanned_at, scan_database_version, scan_coverage FROM subjects WHERE repository = ? AND digest = ?`),
+		subject.Repository, subject.Digest).Scan(&id, &d.MediaType, &d.Platform, &first, &last, &scanned, &scanDatabase, &coverage)
 	if err == sql.ErrNoRows {
 		return nil, nil
 	}
@@ -28,6 +30,11 @@ func (s *sqlStore) Dossier(ctx context.Context, subject evidence.Subject) (*Doss
 	d.FirstSeen, d.LastRecorded = fromMicros(first), fromMicros(last)
 	if scanned.Valid {
 		d.Scanned = &ScanInfo{At: fromMicros(scanned.Int64), DatabaseVersion: fromMicros(scanDatabase.Int64)}
+		if coverage.Valid {
+			if err := json.Unmarshal([]byte(coverage.String), &d.Scanned.Coverage); err != nil {
+				return nil, fmt.Errorf("the scan coverage of %s: %w", subject, err)
+			}
+		}
 	}
 	rows, err := s.db.QueryContext(ctx, s.q(`SELECT tag, observed_at, source FROM tag_moves WHERE repository = ? AND digest = ? ORDER BY observed_at, id`), subject.Repository, subject.Digest)
 	if err != nil {

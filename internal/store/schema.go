@@ -302,6 +302,8 @@ var migrations = []migration{{statements: []string{
 	// the bytes attached to one subject (NULL: indexed before, counted
 	// again when next needed)
 	`ALTER TABLE referrers ADD COLUMN attached_bytes BIGINT`,
+	// what the last scan could and could not check (JSON; NULL: not said)
+	`ALTER TABLE subjects ADD COLUMN scan_coverage TEXT`,
 }}}
 
 // countAdmissionRepositoryDays names the repository of each admission

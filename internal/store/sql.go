@@ -187,7 +187,12 @@ func (s *sqlStore) recordFindings(ctx context.Context, tx *sql.Tx, id, at int64,
 	if _, err := tx.ExecContext(ctx, s.q(`UPDATE subject_findings SET resolved_at = ? WHERE subject_id = ? AND resolved_at IS NULL AND last_seen < ?`), at, id, at); err != nil {
 		return err
 	}
-	_, err := tx.ExecContext(ctx, s.q(`UPDATE subjects SET scanned_at = ?, scan_database_version = ? WHERE id = ?`), at, micros(scan.DatabaseVersion), id)
+	var coverage *string
+	if scan.Coverage != nil {
+		c := mustJSON(scan.Coverage)
+		coverage = &c
+	}
+	_, err := tx.ExecContext(ctx, s.q(`UPDATE subjects SET scanned_at = ?, scan_database_version = ?, scan_coverage = ? WHERE id = ?`), at, micros(scan.DatabaseVersion), coverage, id)
 	return err
 }
 

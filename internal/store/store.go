@@ -52,6 +52,9 @@ type Record struct {
 type Scan struct {
 	Findings        []evidence.Finding
 	DatabaseVersion time.Time
+	// Coverage is what the scan checked (nil: not said). A rescan keeps
+	// it: it matches the components of changed packages only.
+	Coverage *evidence.Coverage
 }
 
 // Store is the evidence store.
@@ -237,8 +240,9 @@ type Dossier struct {
 
 // ScanInfo is a digest's last scan: when, and the advisory data's version.
 type ScanInfo struct {
-	At              time.Time `json:"at"`
-	DatabaseVersion time.Time `json:"databaseVersion"`
+	At              time.Time          `json:"at"`
+	DatabaseVersion time.Time          `json:"databaseVersion"`
+	Coverage        *evidence.Coverage `json:"coverage,omitempty"`
 }
 
 // The outcomes of an admission decision about one image.
