@@ -80,7 +80,7 @@ type attSpec struct {
 }
 
 type vulnsSpec struct {
-	FailOn         string `yaml:"failOn"`
+	FailOn          string `yaml:"failOn"`
 	IgnoreUnfixed   bool   `yaml:"ignoreUnfixed"`
 	MaxDatabaseAge  string `yaml:"maxDatabaseAge"`
 	RequireCoverage bool   `yaml:"requireCoverage"`
