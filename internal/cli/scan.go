@@ -221,6 +221,20 @@ func renderFindings(w io.Writer, r *scan.Report) error {
 		fmt.Fprintf(w, "; %d GIT ranges ignored", r.Stats.GitRangesIgnored)
 	}
 	fmt.Fprintf(w, "\nadvisory data imported %s (%.0f h ago)\n", r.Database.LastImport.Format(time.RFC3339), r.Database.AgeHours)
+	if len(r.Coverage) > 0 {
+		t := newTable(w)
+		fmt.Fprintln(t, "\nECOSYSTEM\tCHECKED\tNOT CHECKED")
+		for _, c := range r.Coverage {
+			ecosystem := c.Ecosystem
+			if ecosystem == "" {
+				ecosystem = "(no ecosystem)"
+			}
+			fmt.Fprintf(t, "%s\t%d\t%d\n", ecosystem, c.Checked, c.NotChecked)
+		}
+		if err := t.Flush(); err != nil {
+			return err
+		}
+	}
 	if len(r.Unmatched) > 0 {
 		fmt.Fprintln(w, "\nNOT CHECKED\tVERSION\tREASON")
 		t := newTable(w)

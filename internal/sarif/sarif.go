@@ -21,6 +21,8 @@ type Log struct {
 type Run struct {
 	Tool    Tool     `json:"tool"`
 	Results []Result `json:"results"`
+	// Properties is the run's property bag (SARIF §3.8).
+	Properties map[string]any `json:"properties,omitempty"`
 }
 
 // Tool names dossier and its rules.

@@ -42,13 +42,38 @@ type Matches struct {
 	Findings  []evidence.Finding `json:"findings"`
 	Unmatched []Unmatched        `json:"unmatched"`
 	Stats     Stats              `json:"stats"`
+	// Coverage counts per ecosystem (as OSV names it, release included)
+	// the components checked and not checked; those whose ecosystem is
+	// unknown (no purl, an unmapped type) are counted under "".
+	Coverage []EcosystemCoverage `json:"coverage"`
+}
+
+// EcosystemCoverage is how much of one ecosystem a scan checked.
+type EcosystemCoverage struct {
+	Ecosystem  string `json:"ecosystem"`
+	Checked    int    `json:"checked"`
+	NotChecked int    `json:"notChecked"`
+}
+
+// count adds one component of ecosystem to the coverage.
+func (m *Matches) count(ecosystem string, checked bool) {
+	i := slices.IndexFunc(m.Coverage, func(c EcosystemCoverage) bool { return c.Ecosystem == ecosystem })
+	if i < 0 {
+		m.Coverage = append(m.Coverage, EcosystemCoverage{Ecosystem: ecosystem})
+		i = len(m.Coverage) - 1
+	}
+	if checked {
+		m.Coverage[i].Checked++
+	} else {
+		m.Coverage[i].NotChecked++
+	}
 }
 
 // Match checks every component against the advisories. Components that
 // cannot be checked are listed with the reason, never dropped silently.
 // Components are matched in parallel; the result does not depend on it.
 func Match(ctx context.Context, db Advisories, components []evidence.Component) (*Matches, error) {
-	m := &Matches{Findings: []evidence.Finding{}, Unmatched: []Unmatched{}}
+	m := &Matches{Findings: []evidence.Finding{}, Unmatched: []Unmatched{}, Coverage: []EcosystemCoverage{}}
 	type job struct {
 		component evidence.Component
 		pkg       Package
@@ -64,12 +89,12 @@ func Match(ctx context.Context, db Advisories, components []evidence.Component) 
 	for _, c := range components {
 		m.Stats.Components++
 		if c.PURL == "" {
-			m.unmatched(c, "no purl")
+			m.unmatched(c, "", "no purl")
 			continue
 		}
 		pkg, err := MapPURL(c.PURL)
 		if err != nil {
-			m.unmatched(c, err.Error())
+			m.unmatched(c, "", err.Error())
 			continue
 		}
 		// a component whose ecosystem or release the database holds no
@@ -81,12 +106,12 @@ func Match(ctx context.Context, db Advisories, components []evidence.Component) 
 			covered[key] = ok
 		}
 		if !ok {
-			m.unmatched(c, fmt.Sprintf("no advisory data for %s in the database: import the %s records", pkg.osvEcosystem(), pkg.Ecosystem))
+			m.unmatched(c, pkg.osvEcosystem(), fmt.Sprintf("no advisory data for %s in the database: import the %s records", pkg.osvEcosystem(), pkg.Ecosystem))
 			continue
 		}
 		installed, err := version.Parse(pkg.Ecosystem, pkg.Version)
 		if err != nil {
-			m.unmatched(c, err.Error())
+			m.unmatched(c, pkg.osvEcosystem(), err.Error())
 			continue
 		}
 		// one component may be listed several times (at several paths)
@@ -95,6 +120,7 @@ func Match(ctx context.Context, db Advisories, components []evidence.Component) 
 		}
 		seen[c.PURL] = true
 		m.Stats.Checked++
+		m.count(pkg.osvEcosystem(), true)
 		jobs = append(jobs, job{c, pkg, installed})
 	}
 
@@ -159,6 +185,7 @@ func Match(ctx context.Context, db Advisories, components []evidence.Component) 
 		m.Stats.GitRangesIgnored += r.gitRanges
 		m.Stats.WithdrawnIgnored += r.skipped
 	}
+	slices.SortFunc(m.Coverage, func(a, b EcosystemCoverage) int { return strings.Compare(a.Ecosystem, b.Ecosystem) })
 	sort.SliceStable(m.Findings, func(i, j int) bool {
 		a, b := m.Findings[i], m.Findings[j]
 		if ra, rb := evidence.SeverityRank(a.Severity.Rating), evidence.SeverityRank(b.Severity.Rating); ra != rb {
@@ -214,8 +241,9 @@ func (vc versionCache) parse(ecosystem, s string) *version.Version {
 	return pv
 }
 
-func (m *Matches) unmatched(c evidence.Component, reason string) {
+func (m *Matches) unmatched(c evidence.Component, ecosystem, reason string) {
 	m.Stats.Unmatched++
+	m.count(ecosystem, false)
 	m.Unmatched = append(m.Unmatched, Unmatched{Component: c, Reason: reason})
 }
 

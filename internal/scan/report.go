@@ -24,6 +24,8 @@ type Report struct {
 	Suppressed []evidence.Finding `json:"suppressed"`
 	Unmatched  []Unmatched        `json:"unmatched"`
 	Stats      Stats              `json:"stats"`
+	// Coverage counts per ecosystem what was checked and what was not.
+	Coverage []EcosystemCoverage `json:"coverage"`
 	Warnings   []string           `json:"warnings,omitempty"`
 	// Config is the configuration the scan ran with.
 	Config EffectiveConfig `json:"config"`
@@ -65,7 +67,7 @@ type Options struct {
 func NewReport(source string, subject *evidence.Subject, db DatabaseInfo, m *Matches, opts Options) *Report {
 	r := &Report{
 		SchemaVersion: ReportSchemaVersion, Subject: subject, Source: source, Database: db,
-		Findings: []evidence.Finding{}, Suppressed: []evidence.Finding{}, Unmatched: m.Unmatched, Stats: m.Stats,
+		Findings: []evidence.Finding{}, Suppressed: []evidence.Finding{}, Unmatched: m.Unmatched, Stats: m.Stats, Coverage: m.Coverage,
 		Summary: Summary{BySeverity: map[string]int{}, ByFixState: map[string]int{}},
 		matched: m.Findings,
 	}

@@ -37,7 +37,10 @@ func (r *Report) ToSARIF(toolVersion, fallbackURI string) sarif.Log {
 			Locations: []sarif.Location{sarif.At(firstOr(f.Component.Locations, fallbackURI), 1, 0)},
 		})
 	}
-	return sarif.New(toolVersion, rules, results)
+	log := sarif.New(toolVersion, rules, results)
+	// what was not checked travels with the results: no result is not "clean"
+	log.Runs[0].Properties = map[string]any{"coverage": r.Coverage, "notChecked": r.Unmatched}
+	return log
 }
 
 func fixAdvice(f evidence.Finding) string {
