@@ -79,11 +79,13 @@ func seed(t *testing.T, st store.Store) seeded {
 		}}
 	records := []store.Record{
 		{Subject: webOld, At: d(29), Tag: "v1.4.1", TagSource: "registry push", Components: []evidence.Component{lodash, minimist, express},
-			Findings: &store.Scan{Findings: []evidence.Finding{lodashHigh, minimistCritical}, DatabaseVersion: d(29)}},
+			Findings: &store.Scan{Findings: []evidence.Finding{lodashHigh, minimistCritical}, DatabaseVersion: d(29),
+				Coverage: &evidence.Coverage{Checked: 2, NotChecked: []evidence.NotChecked{{Component: express, Reason: "unparseable npm version"}}}}},
 		{Subject: api, At: d(25), Tag: "v2.0.0", TagSource: "registry push", Components: []evidence.Component{libc, xz, xnet},
 			Findings: &store.Scan{Findings: []evidence.Finding{xzMedium, netHigh, libcLow}, DatabaseVersion: d(25)}},
 		{Subject: web, At: d(20), Tag: "v1.4.2", TagSource: "registry push", Components: []evidence.Component{lodash, minimist, express, libc},
-			Findings:   &store.Scan{Findings: []evidence.Finding{lodashHigh, minimistCritical, expressVEX, libcLow}, DatabaseVersion: d(20)},
+			Findings: &store.Scan{Findings: []evidence.Finding{lodashHigh, minimistCritical, expressVEX, libcLow}, DatabaseVersion: d(20),
+				Coverage: &evidence.Coverage{Checked: 4, NotChecked: []evidence.NotChecked{}}},
 			Signatures: []evidence.VerifiedSignature{{Subject: web, Verification: keyless}},
 			Attestations: []evidence.Attestation{{Subject: web, PredicateType: evidence.PredicateSLSA1, Predicate: []byte(`{}`), Verification: keyless,
 				Provenance: &evidence.Provenance{BuilderID: releaseFlow, BuildType: "https://actions.github.io/buildtypes/workflow/v1", SourceRepository: "https://github.com/acme/web",

@@ -184,6 +184,7 @@ func TestArtifact(t *testing.T) {
 		"minimist-waiver", "WAF rule 9311 blocks __proto__ payloads", "(in 3 days)", "Expired 2026-11-24",
 		"release/signed-by-release-workflow", "prod Pod/web-",
 		"Workflow audit: .github/workflows/release.yml at commit <code>" + webCommit, "container-by-tag</strong> at .github/workflows/release.yml:14:16", "(waived by node-image)",
+		"Every component was checked (4).",
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("artifact page lacks %q", want)
@@ -193,6 +194,9 @@ func TestArtifact(t *testing.T) {
 	_, body, _ = get(t, srv.URL, "/ui/artifact?ref="+url.QueryEscape(webOld.String()), s.webToken)
 	if !strings.Contains(body, "Now: v1.4.1.") {
 		t.Error("a tag that moved away is shown as the old digest's")
+	}
+	if !strings.Contains(body, "1 components were not checked") || !strings.Contains(body, "<td>express</td><td>4.17.1</td><td>unparseable npm version</td>") {
+		t.Error("the old image's page does not say which component was not checked")
 	}
 	_, body, _ = get(t, srv.URL, ref+"&component=MINI", s.webToken)
 	if !strings.Contains(body, "<td>minimist</td>") || strings.Contains(body, "<td>lodash</td>") {
