@@ -9,10 +9,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
 
+	"github.com/package-url/packageurl-go"
 	"golang.org/x/mod/semver"
 
 	"github.com/dossier-dev/dossier/internal/cli"
@@ -304,4 +306,109 @@ func TestSARIFValidates(t *testing.T) {
 	if err := sarif(t, broken); err == nil {
 		t.Fatal("the SARIF schema accepted version 1.0")
 	}
+}
+
+// TestScanUbuntuMatchesOSVScanner compares dossier and osv-scanner on real
+// Ubuntu records (CVE, UBUNTU-CVE and USN generations) and an SBOM with the
+// purls syft writes for jammy and a Pro bionic image. Every disagreement
+// must be one of two, each shown from the record: osv-scanner looks a
+// Debian-family package up by its binary name, while the records name the
+// source package the purl's upstream qualifier gives (libssl3 → openssl);
+// and it does not choose the Ubuntu Pro stream for a package built for Pro
+// (+esm), whose records are Ubuntu:Pro:18.04:LTS only.
+func TestScanUbuntuMatchesOSVScanner(t *testing.T) {
+	records, err := filepath.Glob(filepath.Join(testutil.VulnData(t), "records", "os", "Ubuntu", "*.json"))
+	if err != nil || len(records) == 0 {
+		t.Fatalf("no Ubuntu records: %v", err)
+	}
+	dossierDB, osvDir := t.TempDir(), t.TempDir()
+	zipPath := filepath.Join(osvDir, "osv-scalibr", "Ubuntu", "all.zip")
+	if err := os.MkdirAll(filepath.Dir(zipPath), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	byID := map[string]*vulndb.Record{}
+	for _, path := range records {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w, err := zw.Create(filepath.Base(path))
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.Write(data)
+		r, err := vulndb.ParseRecord(data, path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		byID[r.ID] = r
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(zipPath, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := vulndb.Import(context.Background(), dossierDB, []string{zipPath}, vulndb.ImportOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	sbomFile := filepath.Join("testdata", "sboms", "ubuntu.cdx.json")
+	purls := map[[2]string]string{} // name, version → purl
+	var sbom struct {
+		Components []struct{ Name, Version, Purl string }
+	}
+	if data, err := os.ReadFile(sbomFile); err != nil || json.Unmarshal(data, &sbom) != nil {
+		t.Fatalf("reading %s: %v", sbomFile, err)
+	}
+	for _, c := range sbom.Components {
+		purls[[2]string{c.Name, c.Version}] = c.Purl
+	}
+	ours, theirs := dossierFindings(t, dossierDB, sbomFile), osvScannerFindings(t, osvDir, sbomFile)
+	// names reports whether a record names package in an ecosystem that
+	// starts with prefix
+	names := func(advisory, prefix, pkg string) bool {
+		r := byID[advisory]
+		return r != nil && slices.ContainsFunc(r.Affected, func(a vulndb.Affected) bool {
+			return strings.HasPrefix(a.Package.Ecosystem, prefix) && a.Package.Name == pkg
+		})
+	}
+	agreed, bySource, byPro := 0, 0, 0
+	for f := range ours {
+		if theirs[f] {
+			agreed++
+			continue
+		}
+		p, err := packageurl.FromString(purls[[2]string{f.Package, f.Version}])
+		if err != nil {
+			t.Errorf("only dossier: %s (no purl in the SBOM: %v)", f, err)
+			continue
+		}
+		source, _, _ := strings.Cut(p.Qualifiers.Map()["upstream"], "@")
+		switch {
+		case strings.Contains(f.Version, "+esm") && names(f.Advisory, "Ubuntu:Pro:", sourceOr(source, f.Package)) && !names(f.Advisory, "Ubuntu:18.04", sourceOr(source, f.Package)):
+			byPro++
+		case source != "" && source != f.Package && names(f.Advisory, "Ubuntu:", source) && !names(f.Advisory, "Ubuntu:", f.Package):
+			bySource++
+		default:
+			t.Errorf("only dossier: %s, unexplained", f)
+		}
+	}
+	for f := range theirs {
+		if !ours[f] {
+			t.Errorf("only osv-scanner: %s", f)
+		}
+	}
+	if agreed < 2 || bySource < 2 || byPro < 1 {
+		t.Errorf("agreed %d, binary-name %d, Pro %d: the comparison does not exercise what it claims (dossier %v, osv-scanner %v)", agreed, bySource, byPro, ours, theirs)
+	}
+	t.Logf("%d findings agree; only dossier: %d by the source package osv-scanner does not look up, %d in the Pro stream it does not choose", agreed, bySource, byPro)
+}
+
+func sourceOr(source, name string) string {
+	if source != "" {
+		return source
+	}
+	return name
 }
