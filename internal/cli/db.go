@@ -3,11 +3,14 @@ package cli
 import (
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/dossier-dev/dossier/internal/scan"
 	"github.com/dossier-dev/dossier/internal/vulndb"
 )
 
@@ -38,17 +41,7 @@ named (file, entry, field); --strict makes any malformed record fail the import.
 			if err != nil {
 				return fmt.Errorf("import failed, database unchanged: %w", err)
 			}
-			total := 0
-			for _, r := range results {
-				total += r.Records
-				fmt.Fprintf(a.stdout, "%s: %d records (%d withdrawn), %d malformed skipped\n", r.Source, r.Records, r.Withdrawn, r.Skipped)
-				for _, e := range r.Errors {
-					fmt.Fprintf(a.stdout, "  skipped: %s\n", e)
-				}
-				if r.Skipped > len(r.Errors) {
-					fmt.Fprintf(a.stdout, "  … and %d more\n", r.Skipped-len(r.Errors))
-				}
-			}
+			total := a.printImported(results)
 			fmt.Fprintf(a.stderr, "imported %d records into %s in %s\n", total, dataDir, time.Since(start).Round(time.Millisecond))
 			return nil
 		},
@@ -148,9 +141,7 @@ download, then import the ones that changed. Offline? Use ` + "`dossier db impor
 			if err != nil {
 				return fmt.Errorf("import failed, database unchanged: %w", err)
 			}
-			for _, r := range results {
-				fmt.Fprintf(a.stdout, "%s: %d records (%d withdrawn), %d malformed skipped\n", r.Source, r.Records, r.Withdrawn, r.Skipped)
-			}
+			a.printImported(results)
 			return nil
 		},
 	}
@@ -159,4 +150,27 @@ download, then import the ones that changed. Offline? Use ` + "`dossier db impor
 	cmd.Flags().StringSliceVar(&ecosystems, "ecosystem", nil, "ecosystems to download (default: "+strings.Join(vulndb.DefaultEcosystems, ", ")+")")
 	cmd.Flags().DurationVar(&timeout, "timeout", 10*time.Minute, "bound on each download")
 	return cmd
+}
+
+// printImported reports each source's import, the records it skipped, and
+// the ecosystems dossier matches no component against (imported, never
+// used); it returns the records imported.
+func (a *app) printImported(results []vulndb.SourceResult) int {
+	total := 0
+	for _, r := range results {
+		total += r.Records
+		fmt.Fprintf(a.stdout, "%s: %d records (%d withdrawn), %d malformed skipped\n", r.Source, r.Records, r.Withdrawn, r.Skipped)
+		for _, e := range r.Errors {
+			fmt.Fprintf(a.stdout, "  skipped: %s\n", e)
+		}
+		if r.Skipped > len(r.Errors) {
+			fmt.Fprintf(a.stdout, "  … and %d more\n", r.Skipped-len(r.Errors))
+		}
+		for _, eco := range slices.Sorted(maps.Keys(r.Ecosystems)) {
+			if !scan.Matched(eco) {
+				fmt.Fprintf(a.stderr, "warning: %s: %d records of %s, an ecosystem dossier matches no component against\n", r.Source, r.Ecosystems[eco], eco)
+			}
+		}
+	}
+	return total
 }

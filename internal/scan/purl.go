@@ -279,6 +279,24 @@ func rpmRelease(eco, distro string) (string, error) {
 	return d[2], nil
 }
 
+// Matched says whether components are matched against advisories of
+// ecosystem (without release): records of any other are imported but
+// never used.
+func Matched(ecosystem string) bool {
+	if ecosystem == "Go" || ecosystem == "Maven" {
+		return true
+	}
+	for _, m := range []map[string]string{simpleTypes, debDistros, apkDistros, rpmDistros} {
+		for _, eco := range m {
+			if eco == ecosystem {
+				_, err := rpmRelease(eco, "x-1")
+				return err == nil || !strings.Contains(err.Error(), "not named")
+			}
+		}
+	}
+	return false
+}
+
 // rawPath returns a purl's namespace/name exactly as written, unescaped.
 func rawPath(purl string) string {
 	rest := strings.TrimPrefix(purl, "pkg:")

@@ -37,6 +37,9 @@ type SourceResult struct {
 	Withdrawn int      `json:"withdrawn"`
 	Skipped   int      `json:"skipped"`
 	Errors    []string `json:"errors,omitempty"`
+	// Ecosystems counts the imported records per ecosystem, without
+	// release ("Ubuntu").
+	Ecosystems map[string]int `json:"ecosystems"`
 }
 
 // maxReportedErrors is how many malformed records an import names.
@@ -132,7 +135,7 @@ func importInto(ctx context.Context, path string, paths []string, opts ImportOpt
 		if err != nil {
 			return nil, err
 		}
-		res := SourceResult{Source: p}
+		res := SourceResult{Source: p, Ecosystems: map[string]int{}}
 		if abs, err := filepath.Abs(p); err == nil {
 			res.Source = abs
 		}
@@ -157,6 +160,13 @@ func importInto(ctx context.Context, path string, paths []string, opts ImportOpt
 				return err
 			}
 			res.Records++
+			counted := map[string]bool{}
+			for _, a := range r.Affected {
+				if eco := BaseEcosystem(a.Package.Ecosystem); eco != "" && !counted[eco] {
+					counted[eco] = true
+					res.Ecosystems[eco]++
+				}
+			}
 			if r.Withdrawn != nil {
 				res.Withdrawn++
 			}
