@@ -26,7 +26,7 @@ type Report struct {
 	Stats      Stats              `json:"stats"`
 	// Coverage counts per ecosystem what was checked and what was not.
 	Coverage []EcosystemCoverage `json:"coverage"`
-	Warnings   []string           `json:"warnings,omitempty"`
+	Warnings []string            `json:"warnings,omitempty"`
 	// Config is the configuration the scan ran with.
 	Config EffectiveConfig `json:"config"`
 
