@@ -26,6 +26,7 @@ func (a *app) dbCommand() *cobra.Command {
 func (a *app) dbImportCommand() *cobra.Command {
 	var dataDir string
 	var strict bool
+	var maxZipMiB int64
 	cmd := &cobra.Command{
 		Use:   "import PATH...",
 		Short: "Import OSV records: bulk zips (<Ecosystem>/all.zip), directories of .json/.yaml records, single records",
@@ -37,7 +38,7 @@ named (file, entry, field); --strict makes any malformed record fail the import.
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			start := time.Now()
-			results, err := vulndb.Import(cmd.Context(), dataDir, args, vulndb.ImportOptions{Strict: strict, Progress: a.progressCounter("records")})
+			results, err := vulndb.Import(cmd.Context(), dataDir, args, vulndb.ImportOptions{Strict: strict, MaxUncompressed: maxZipMiB << 20, Progress: a.progressCounter("records")})
 			if err != nil {
 				return fmt.Errorf("import failed, database unchanged: %w", err)
 			}
@@ -48,6 +49,7 @@ named (file, entry, field); --strict makes any malformed record fail the import.
 	}
 	addDataDirFlag(cmd, &dataDir)
 	cmd.Flags().BoolVar(&strict, "strict", false, "fail the import on any malformed record")
+	addMaxZipFlag(cmd, &maxZipMiB)
 	return cmd
 }
 
@@ -108,6 +110,7 @@ func (a *app) dbUpdateCommand() *cobra.Command {
 	var dataDir, baseURL string
 	var ecosystems []string
 	var timeout time.Duration
+	var maxZipMiB int64
 	cmd := &cobra.Command{
 		Use:   "update",
 		Short: "Download OSV bulk data (<base-url>/<Ecosystem>/all.zip) and import what changed",
@@ -116,7 +119,7 @@ download, then import the ones that changed. Offline? Use ` + "`dossier db impor
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			got, err := vulndb.Download(cmd.Context(), dataDir, vulndb.DownloadOptions{
-				BaseURL: baseURL, Ecosystems: ecosystems, Timeout: timeout, Progress: a.progressBytes(),
+				BaseURL: baseURL, Ecosystems: ecosystems, Timeout: timeout, MaxSize: maxZipMiB << 20, Progress: a.progressBytes(),
 			})
 			if err != nil {
 				if errors.Is(err, vulndb.ErrOffline) {
@@ -137,7 +140,7 @@ download, then import the ones that changed. Offline? Use ` + "`dossier db impor
 				fmt.Fprintln(a.stdout, "advisory data is up to date")
 				return nil
 			}
-			results, err := vulndb.Import(cmd.Context(), dataDir, changed, vulndb.ImportOptions{Progress: a.progressCounter("records")})
+			results, err := vulndb.Import(cmd.Context(), dataDir, changed, vulndb.ImportOptions{MaxUncompressed: maxZipMiB << 20, Progress: a.progressCounter("records")})
 			if err != nil {
 				return fmt.Errorf("import failed, database unchanged: %w", err)
 			}
@@ -149,7 +152,15 @@ download, then import the ones that changed. Offline? Use ` + "`dossier db impor
 	cmd.Flags().StringVar(&baseURL, "base-url", vulndb.DefaultBaseURL, "where <Ecosystem>/all.zip are published")
 	cmd.Flags().StringSliceVar(&ecosystems, "ecosystem", nil, "ecosystems to download (default: "+strings.Join(vulndb.DefaultEcosystems, ", ")+")")
 	cmd.Flags().DurationVar(&timeout, "timeout", 10*time.Minute, "bound on each download")
+	addMaxZipFlag(cmd, &maxZipMiB)
 	return cmd
+}
+
+// addMaxZipFlag bounds what is read of one zip, so that a zip bomb fails
+// cleanly; the whole OSV export of a large distribution (Ubuntu's is
+// several GiB) needs it raised.
+func addMaxZipFlag(cmd *cobra.Command, mib *int64) {
+	cmd.Flags().Int64Var(mib, "max-zip-mib", 2048, "MiB read at most of one zip, downloaded or inflated (one record: 8 MiB)")
 }
 
 // printImported reports each source's import, the records it skipped, and

@@ -272,6 +272,11 @@ func TestDBStatusAndUpdate(t *testing.T) {
 	if r := dossier(t, "", "db", "status", "--data-dir", dir); !strings.Contains(r.stdout, "SUSE:Linux Enterprise Server 15 SP5") || !strings.Contains(r.stdout, "npm ") {
 		t.Errorf("status lists records per ecosystem and release: %s", r.stdout)
 	}
+	// the bound on one zip is the user's to set: AlmaLinux's 35 MB past 1 MiB
+	alma := filepath.Join(vd, "osv", "AlmaLinux", "all.zip")
+	if r := dossier(t, "", "db", "import", "--data-dir", dir, "--max-zip-mib", "1", alma); r.code == 0 || !strings.Contains(r.stderr, "exceeds the import limit") {
+		t.Errorf("a zip past --max-zip-mib: %+v", r)
+	}
 }
 
 // writeFile writes content to path and returns the path.
