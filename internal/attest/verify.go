@@ -23,7 +23,7 @@ const legacyAttestationMediaType = "application/vnd.dsse.envelope.v1+json"
 // are rejections with the reason. err is for attestations that could not
 // be read at all.
 func Verify(ctx context.Context, repo oci.Repository, subject v1.Descriptor, predicateType string, trust *sign.Trust) ([]evidence.Attestation, []evidence.RejectedSignature, error) {
-	found, err := sign.FindBundles(ctx, repo, subject, predicateType)
+	found, unreadable, err := sign.FindBundles(ctx, repo, subject, predicateType)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -32,7 +32,7 @@ func Verify(ctx context.Context, repo oci.Repository, subject v1.Descriptor, pre
 		return nil, nil, err
 	}
 	attached, rejected := trust.VerifyFound(append(found, legacy...), subject.Digest, predicateType)
-	rejected = append(rejected, legacyRejected...)
+	rejected = append(append(rejected, unreadable...), legacyRejected...)
 	s := evidence.Subject{Repository: repo.Name(), Digest: subject.Digest.String()}
 	var out []evidence.Attestation
 	for _, a := range attached {
@@ -62,6 +62,9 @@ func legacyAttestations(ctx context.Context, repo oci.Repository, subject v1.Has
 		return nil, nil, fmt.Errorf("reading %s:%s: %w", repo.Name(), tag, err)
 	}
 	raw, err := repo.Fetch(ctx, d)
+	if sign.Unreadable(err) {
+		return nil, []evidence.RejectedSignature{sign.Rejection(predicateType, repo.Name()+":"+tag, err)}, nil
+	}
 	if err != nil {
 		return nil, nil, err
 	}
@@ -87,6 +90,10 @@ func legacyAttestations(ctx context.Context, repo oci.Repository, subject v1.Has
 			continue
 		}
 		envelope, err := repo.Fetch(ctx, l)
+		if sign.Unreadable(err) {
+			rejected = append(rejected, sign.Rejection(predicateType, where, err))
+			continue
+		}
 		if err != nil {
 			return nil, nil, err
 		}

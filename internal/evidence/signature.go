@@ -100,6 +100,9 @@ const (
 	FailureDigestMismatch = "digest-mismatch"
 	FailureNoProof        = "no-log-or-timestamp-proof"
 	FailureUntrustedKey   = "untrusted-key"
+	// FailureUnreadable is one the registry lists or tags but will not
+	// serve (held, or gone since it was listed).
+	FailureUnreadable = "unreadable"
 )
 
 // RejectedSignature is a signature or attestation that was found for

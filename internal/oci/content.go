@@ -62,6 +62,10 @@ func tooManyReferrers(where string, subject v1.Hash, n int) error {
 // ErrNotFound says a tag, manifest or blob does not exist.
 var ErrNotFound = errors.New("not found")
 
+// ErrDenied is a registry refusing one piece of content the reader may
+// otherwise read (403): held by a quarantine, say.
+var ErrDenied = errors.New("denied by the registry")
+
 // Descriptor describes content about to be pushed.
 func Descriptor(mediaType types.MediaType, content []byte) v1.Descriptor {
 	sum := sha256.Sum256(content)

@@ -44,11 +44,15 @@ func (r *registryRepository) ref(reference string) (name.Reference, error) {
 	return t, nil
 }
 
-// notFound maps a registry's 404 to ErrNotFound.
+// notFound maps a registry's 404 to ErrNotFound and its 403 to ErrDenied
+// (with what the registry said).
 func notFound(err error, what string) error {
 	var te *transport.Error
 	if errors.As(err, &te) && te.StatusCode == http.StatusNotFound {
 		return fmt.Errorf("%s: %w", what, ErrNotFound)
+	}
+	if errors.As(err, &te) && te.StatusCode == http.StatusForbidden {
+		return fmt.Errorf("%s: %w: %w", what, ErrDenied, describeRemoteError(err))
 	}
 	return fmt.Errorf("%s: %w", what, describeRemoteError(err))
 }
@@ -152,7 +156,13 @@ func (r *registryRepository) Referrers(ctx context.Context, subject v1.Descripto
 	var out []v1.Descriptor
 	for _, d := range m.Manifests {
 		if d.ArtifactType == emptyMediaType || d.ArtifactType == string(types.OCIConfigJSON) {
-			if d, err = r.trueArtifactType(ctx, d); err != nil {
+			var err error
+			if d, err = r.trueArtifactType(ctx, d); errors.Is(err, ErrDenied) || errors.Is(err, ErrNotFound) {
+				// listed but not served: its type is unknown, so it is
+				// the caller's to find unreadable, not the listing's end
+				out = append(out, d)
+				continue
+			} else if err != nil {
 				return nil, err
 			}
 		}

@@ -14,6 +14,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/static"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
+	"github.com/dossier-dev/dossier/internal/oci"
+	"github.com/dossier-dev/dossier/internal/policy"
 	"github.com/dossier-dev/dossier/internal/sign"
 	"github.com/dossier-dev/dossier/internal/store"
 )
@@ -165,5 +167,63 @@ func TestAttachedBytesStayWithinTheReadBound(t *testing.T) {
 	}
 	if n, err := verified(); n != 1 || err != nil {
 		t.Errorf("the release's signature after the pushes: %d %v", n, err)
+	}
+}
+
+// Where quarantine holds what is not evidence, only evidence attaches: a
+// push token's "bundle" referrer over a tar layer, or a cosign .sig tag of
+// one (new, or appended to the release's real one), would be held from
+// readers, and readers then could not read the release's signatures at
+// all (helper-8: the webhook denied a correctly signed release). Each is
+// refused; a real signature pushed by the same token is taken.
+func TestAttachmentsMustBeEvidenceUnderQuarantine(t *testing.T) {
+	ctx := context.Background()
+	team, err := policy.CompileGlob("team/**")
+	if err != nil {
+		t.Fatal(err)
+	}
+	set := &policy.Set{AllowUnmatched: true}
+	s := newServerWith(t, func(o *Options) {
+		o.Quarantine = []QuarantineRule{{Text: "team/**=any", Repositories: team, Rules: func() (*policy.Set, string) { return set, "v1" }}}
+	})
+	_, desc, kp, _ := signedRelease(t, s, true, true)
+	pusher := s.token(t, "team/**", store.RolePush)
+	config := lyingLayer(t, s, pusher, "application/vnd.oci.empty.v1+json", 0)
+	config["size"] = 0
+	tarLayer := lyingLayer(t, s, pusher, "application/vnd.oci.image.layer.v1.tar", 0)
+	tarLayer["size"] = int64(len(fmt.Sprint("junk ", time.Now().UnixNano()))) // lyingLayer's content, as long as it is
+	subject := map[string]any{"mediaType": string(desc.MediaType), "digest": desc.Digest.String(), "size": desc.Size}
+	refused := func(what, ref string, m map[string]any) {
+		t.Helper()
+		resp := putManifest(t, s, pusher, ref, m)
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != http.StatusForbidden || !strings.Contains(string(b), "is not evidence") {
+			t.Errorf("%s: %d %s", what, resp.StatusCode, b)
+		}
+	}
+	refused("a bundle-typed referrer over a tar layer", "junk", map[string]any{
+		"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json", "artifactType": sign.BundleMediaType,
+		"config": config, "layers": []any{tarLayer}, "subject": subject})
+	legacyTag := "sha256-" + desc.Digest.Hex + ".sig"
+	refused("a cosign tag of a tar layer", legacyTag, map[string]any{
+		"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json", "config": config, "layers": []any{tarLayer}})
+	// the release's real .sig, every layer kept, a tar layer appended
+	current, err := remote.Get(s.ref(t, "team/app:"+legacyTag), s.options(pusher)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var appended map[string]any
+	if err := json.Unmarshal(current.Manifest, &appended); err != nil {
+		t.Fatal(err)
+	}
+	appended["layers"] = append(appended["layers"].([]any), tarLayer)
+	refused("the release's .sig with a tar layer appended", legacyTag, appended)
+	// evidence still attaches: the owner's key signs again, by the push token
+	pushed, err := oci.OpenRegistry(s.host+"/team/app", oci.RegistryOptions{Keychain: staticKeychain{pusher}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sign.SignLegacy(ctx, pushed, desc.Digest, kp, nil); err != nil {
+		t.Errorf("a real signature appended by the push token: %v", err)
 	}
 }

@@ -143,7 +143,7 @@ func (r *Registry) putManifest(w http.ResponseWriter, req *http.Request, rt rout
 		}
 		defer release()
 	}
-	if reason, err := r.pastTheReadBound(ctx, rt.name, tag, digest, int64(len(body)), fields, parsed); err != nil {
+	if reason, err := r.pastTheReadBound(ctx, rt.name, tag, digest, body, fields, parsed); err != nil {
 		writeError(w, http.StatusServiceUnavailable, "UNAVAILABLE", err.Error())
 		return
 	} else if reason != "" {
@@ -211,11 +211,13 @@ func (r *Registry) putManifest(w http.ResponseWriter, req *http.Request, rt rout
 }
 
 // pastTheReadBound says why a push is refused that would attach to one
-// subject more than a verifier reads of it (oci.MaxReferrers signatures
+// subject what readers cannot fetch (content quarantine holds), or more
+// than a verifier reads of it (oci.MaxReferrers signatures
 // or attestations in cosign's tag, or referrers, and oci.MaxAttachedBytes
 // of them): past that bound the subject's evidence cannot be read at all,
 // so one more junk signature would remove every real one in effect.
-func (r *Registry) pastTheReadBound(ctx context.Context, repository, tag, digest string, size int64, fields manifest, parsed bool) (string, error) {
+func (r *Registry) pastTheReadBound(ctx context.Context, repository, tag, digest string, body []byte, fields manifest, parsed bool) (string, error) {
+	size := int64(len(body))
 	if !parsed {
 		return "", nil
 	}
@@ -223,6 +225,13 @@ func (r *Registry) pastTheReadBound(ctx context.Context, repository, tag, digest
 	attaches := legacy || fields.Subject != nil && fields.Subject.Digest != ""
 	if !attaches {
 		return "", nil
+	}
+	// an attachment readers cannot fetch hides the subject's evidence:
+	// where quarantine holds what is not evidence, only evidence attaches
+	if r.quarantine.rule(repository) != nil {
+		if _, evidence := evidenceSubject(body, tag); !evidence {
+			return fmt.Sprintf("%s of %s attaches to a subject but is not evidence (a signature, attestation or document, every layer of an evidence media type): quarantine would hold it from readers, and verifiers reading the subject's evidence with it", digest, repository), nil
+		}
 	}
 	if legacy && len(fields.Layers) > oci.MaxReferrers {
 		return fmt.Sprintf("tag %s of %s would attach %d signatures or attestations, more than the %d verifiers read of one subject", tag, repository, len(fields.Layers), oci.MaxReferrers), nil

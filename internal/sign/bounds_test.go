@@ -37,7 +37,7 @@ func TestAttachedReadsAreBounded(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if found, err := FindBundles(ctx, repo, subject, ""); err == nil || !strings.Contains(err.Error(), "more than 256 MiB") {
+	if found, _, err := FindBundles(ctx, repo, subject, ""); err == nil || !strings.Contains(err.Error(), "more than 256 MiB") {
 		t.Errorf("bundles of 300 MiB: %d found, %v", len(found), err)
 	}
 

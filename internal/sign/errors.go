@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/dossier-dev/dossier/internal/evidence"
+	"github.com/dossier-dev/dossier/internal/oci"
 )
 
 // Verification failures, each a distinct reason a user can act on.
@@ -19,9 +20,19 @@ var (
 	ErrNoTrustedRoot  = errors.New("keyless signature, but no trusted root was given to verify certificates against")
 )
 
+// Unreadable says whether err is a registry declining to serve content it
+// lists or tags (denied, or not found): that one signature or attestation
+// is rejected, and the rest are still read — one junk referrer held by a
+// quarantine must not hide every real signature of its subject.
+func Unreadable(err error) bool {
+	return errors.Is(err, oci.ErrDenied) || errors.Is(err, oci.ErrNotFound)
+}
+
 // failureKind names a verification error for evidence.RejectedSignature.
 func failureKind(err error) string {
 	switch {
+	case Unreadable(err):
+		return evidence.FailureUnreadable
 	case errors.Is(err, ErrDigestMismatch):
 		return evidence.FailureDigestMismatch
 	case errors.Is(err, ErrExpiredNoProof):

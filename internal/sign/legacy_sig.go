@@ -178,6 +178,9 @@ func pushImage(ctx context.Context, repo oci.Repository, img v1.Image, tag strin
 func (t *Trust) verifyLegacySignatures(ctx context.Context, repo oci.Repository, subject v1.Hash) ([]evidence.VerifiedSignature, []evidence.RejectedSignature, error) {
 	tag := oci.LegacyTag(subject, "sig")
 	_, m, err := legacyImage(ctx, repo, tag)
+	if Unreadable(err) {
+		return nil, []evidence.RejectedSignature{Rejection(evidence.PredicateSignatures, repo.Name()+":"+tag, err)}, nil
+	}
 	if err != nil || m == nil {
 		return nil, nil, err
 	}
@@ -244,11 +247,12 @@ func (t *Trust) verifyLegacyLayer(ctx context.Context, repo oci.Repository, tag 
 // the legacy .sig tag. It returns who signed each one that verified and
 // why each other one did not; err is for signatures that could not be read.
 func (t *Trust) VerifySignatures(ctx context.Context, repo oci.Repository, subject v1.Descriptor) ([]evidence.VerifiedSignature, []evidence.RejectedSignature, error) {
-	found, err := FindBundles(ctx, repo, subject, evidence.PredicateSignatures)
+	found, unreadable, err := FindBundles(ctx, repo, subject, evidence.PredicateSignatures)
 	if err != nil {
 		return nil, nil, err
 	}
 	attached, rejected := t.VerifyFound(found, subject.Digest, evidence.PredicateSignatures)
+	rejected = append(rejected, unreadable...)
 	var verified []evidence.VerifiedSignature
 	s := evidence.Subject{Repository: repo.Name(), Digest: subject.Digest.String()}
 	for _, a := range attached {

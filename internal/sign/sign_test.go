@@ -217,7 +217,7 @@ func TestAttestationForAnotherDigest(t *testing.T) {
 	if _, err := StoreBundle(ctx, repo, image, bundle, evidence.PredicateCycloneDX, time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	found, err := FindBundles(ctx, repo, image, evidence.PredicateCycloneDX)
+	found, _, err := FindBundles(ctx, repo, image, evidence.PredicateCycloneDX)
 	if err != nil || len(found) != 1 {
 		t.Fatalf("find: %v %v", found, err)
 	}

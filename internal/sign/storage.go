@@ -114,11 +114,24 @@ type Found struct {
 
 // FindBundles lists the Sigstore bundles attached to subject as referrers
 // whose predicate type is predicateType (every type when empty), fetched
-// with size and digest checked.
-func FindBundles(ctx context.Context, repo oci.Repository, subject v1.Descriptor, predicateType string) ([]Found, error) {
+// with size and digest checked. A referrer the registry lists but will not
+// serve is a rejection, not the end of the read.
+func FindBundles(ctx context.Context, repo oci.Repository, subject v1.Descriptor, predicateType string) ([]Found, []evidence.RejectedSignature, error) {
 	descs, err := repo.Referrers(ctx, subject, BundleMediaType)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
+	}
+	var unreadable []evidence.RejectedSignature
+	fetch := func(referrer v1.Hash, d v1.Descriptor, what string) ([]byte, bool, error) {
+		raw, err := repo.Fetch(ctx, d)
+		if Unreadable(err) {
+			unreadable = append(unreadable, Rejection(predicateType, referrer.String(), fmt.Errorf("%s: %w", what, err)))
+			return nil, false, nil
+		}
+		if err != nil {
+			return nil, false, fmt.Errorf("%s: %w", what, err)
+		}
+		return raw, true, nil
 	}
 	// the manifests first, then the bundles, once their sizes add up
 	type bundle struct{ referrer, layer v1.Descriptor }
@@ -129,33 +142,38 @@ func FindBundles(ctx context.Context, repo oci.Repository, subject v1.Descriptor
 			continue
 		}
 		if err := budget.take(d.Size); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		raw, err := repo.Fetch(ctx, d)
+		raw, ok, err := fetch(d.Digest, d, "fetching referrer "+d.Digest.String())
 		if err != nil {
-			return nil, fmt.Errorf("fetching referrer %s: %w", d.Digest, err)
+			return nil, nil, err
+		}
+		if !ok {
+			continue
 		}
 		var m v1.Manifest
 		if err := json.Unmarshal(raw, &m); err != nil || len(m.Layers) != 1 || m.Layers[0].MediaType != BundleMediaType {
 			continue // not a bundle manifest of the shape cosign and dossier write
 		}
 		if m.Layers[0].Size > oci.MaxBundleBytes {
-			return nil, fmt.Errorf("bundle in referrer %s is %d bytes, more than %d MiB", d.Digest, m.Layers[0].Size, oci.MaxBundleBytes>>20)
+			return nil, nil, fmt.Errorf("bundle in referrer %s is %d bytes, more than %d MiB", d.Digest, m.Layers[0].Size, oci.MaxBundleBytes>>20)
 		}
 		if err := budget.take(m.Layers[0].Size); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		bundles = append(bundles, bundle{d, m.Layers[0]})
 	}
 	var out []Found
 	for _, b := range bundles {
-		data, err := repo.Fetch(ctx, b.layer)
+		data, ok, err := fetch(b.referrer.Digest, b.layer, "fetching the bundle of referrer "+b.referrer.Digest.String())
 		if err != nil {
-			return nil, fmt.Errorf("fetching the bundle of referrer %s: %w", b.referrer.Digest, err)
+			return nil, nil, err
 		}
-		out = append(out, Found{Data: data, StoredAt: b.referrer.Digest.String(), Layout: evidence.LayoutReferrer})
+		if ok {
+			out = append(out, Found{Data: data, StoredAt: b.referrer.Digest.String(), Layout: evidence.LayoutReferrer})
+		}
 	}
-	return out, nil
+	return out, unreadable, nil
 }
 
 // Attached is a verified statement and where it was stored.
