@@ -81,9 +81,9 @@ func Components(ctx context.Context, st store.Store, spec ComponentSpec, page st
 
 // inRange compares a package's version in its ecosystem's order.
 func inRange(base, v string, rng []Constraint) (bool, error) {
-	ecosystem := ""
-	if pkg, err := scan.MapPURL(base + "@" + v); err == nil {
-		ecosystem = pkg.Ecosystem
+	ecosystem, err := scan.VersionOrder(base + "@" + v)
+	if err != nil {
+		return false, fmt.Errorf("ordering %s %s: %w", base, v, err)
 	}
 	for _, c := range rng {
 		cmp, err := version.Compare(ecosystem, v, c.Version)

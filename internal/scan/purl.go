@@ -153,6 +153,28 @@ func MapPURL(purl string) (Package, error) {
 	return Package{}, fmt.Errorf("purl type %q has no OSV ecosystem", p.Type)
 }
 
+// VersionOrder is the ecosystem whose version order ranks purl's version.
+// Unlike MapPURL it needs no release: a Debian version orders the same in
+// every Debian release, and a responder's range query names no release.
+func VersionOrder(purl string) (string, error) {
+	if pkg, err := MapPURL(purl); err == nil {
+		return pkg.Ecosystem, nil
+	}
+	p, err := packageurl.FromString(purl)
+	if err != nil {
+		return "", fmt.Errorf("malformed purl: %w", err)
+	}
+	switch p.Type {
+	case "deb":
+		return "Debian", nil
+	case "apk":
+		return "Alpine", nil
+	case "rpm":
+		return "Red Hat", nil
+	}
+	return "", fmt.Errorf("purl type %q has no version order dossier knows", p.Type)
+}
+
 var debDistros = map[string]string{"debian": "Debian", "ubuntu": "Ubuntu"}
 
 var apkDistros = map[string]string{"alpine": "Alpine", "wolfi": "Wolfi", "chainguard": "Chainguard"}

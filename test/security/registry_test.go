@@ -161,34 +161,45 @@ func TestDisguisedImagesAreJudged(t *testing.T) {
 	}
 	victimHex := strings.TrimPrefix(victim, "sha256:")
 	// scanFails, when set, is why the scan of that disguise must fail
-	// (which keeps it quarantined)
+	// (which keeps it quarantined); attaches marks a disguise that attaches
+	// to the victim (a subject, a cosign tag), which quarantine refuses at
+	// the push: only evidence attaches where quarantine holds what is not
+	// evidence, so it can never hide the victim's signatures
 	cases := []struct {
 		name, tag string
 		manifest  []byte
 		scanFails string
+		attaches  bool
 	}{
-		{"artifactType", "disguised-1", disguise(func(m map[string]any) { m["artifactType"] = "application/vnd.example.helm.chart" }), ""},
+		{"artifactType", "disguised-1", disguise(func(m map[string]any) { m["artifactType"] = "application/vnd.example.helm.chart" }), "", false},
 		{"subject", "disguised-2", disguise(func(m map[string]any) {
 			m["subject"] = map[string]any{"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": victim, "size": 100}
-		}), ""},
-		{"cosign signature tag", "sha256-" + victimHex + ".sig", disguise(func(m map[string]any) { m["annotations"] = map[string]string{"disguise": "sig"} }), ""},
-		{"cosign attestation tag", "sha256-" + victimHex + ".att", disguise(func(m map[string]any) { m["annotations"] = map[string]string{"disguise": "att"} }), ""},
+		}), "", true},
+		{"cosign signature tag", "sha256-" + victimHex + ".sig", disguise(func(m map[string]any) { m["annotations"] = map[string]string{"disguise": "sig"} }), "", true},
+		{"cosign attestation tag", "sha256-" + victimHex + ".att", disguise(func(m map[string]any) { m["annotations"] = map[string]string{"disguise": "att"} }), "", true},
 		{"unusual config", "disguised-3", disguise(func(m map[string]any) {
 			m["config"].(map[string]any)["mediaType"] = "application/vnd.example.config.v1+json"
-		}), ""},
+		}), "", false},
 		{"all at once", "sha256-" + victimHex + ".sbom", disguise(func(m map[string]any) {
 			m["artifactType"] = "application/vnd.dev.cosign.artifact.sig.v1+json"
 			m["subject"] = map[string]any{"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": victim, "size": 100}
 			m["config"].(map[string]any)["mediaType"] = "application/vnd.oci.empty.v1+json"
-		}), ""},
+		}), "", true},
 		{"signature layers beside a runnable one", "disguised-4", disguise(func(m map[string]any) {
 			layers := m["layers"].([]any)
 			layers[0].(map[string]any)["mediaType"] = "application/vnd.dev.cosign.simplesigning.v1+json"
-		}), "unsupported layer media type"},
+		}), "unsupported layer media type", false},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			if code, body := s.request(t, http.MethodPut, "/v2/team/base/manifests/"+c.tag, push, "", c.manifest, "application/vnd.oci.image.manifest.v1+json"); code != http.StatusCreated {
+			code, body := s.request(t, http.MethodPut, "/v2/team/base/manifests/"+c.tag, push, "", c.manifest, "application/vnd.oci.image.manifest.v1+json")
+			if c.attaches {
+				if code != http.StatusForbidden || !strings.Contains(body, "is not evidence") {
+					t.Errorf("push of an image attaching to the victim: %d %s", code, body)
+				}
+				return
+			}
+			if code != http.StatusCreated {
 				t.Fatalf("push: %d %s", code, body)
 			}
 			digest := fmt.Sprintf("sha256:%x", sha256.Sum256(c.manifest))
