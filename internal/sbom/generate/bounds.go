@@ -61,6 +61,9 @@ func (e *ErrArchiveNotCatalogued) Error() string {
 // archivesCatalogued fails when syft left an archive unread, or a Java
 // archive the witness saw yielded no package.
 func archivesCatalogued(s *sbom.SBOM, witness *javaArchiveWitness) error {
+	if archive, reason := witness.unreadable(); archive != "" {
+		return &ErrArchiveNotCatalogued{Path: archive, Reason: reason}
+	}
 	if missed := witness.uncatalogued(s); len(missed) > 0 {
 		return &ErrArchiveNotCatalogued{Path: missed[0], Reason: "a Java archive a JVM can load, under a name or behind leading bytes syft's Java cataloguer does not read"}
 	}

@@ -5,8 +5,10 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"path"
 	"regexp"
 	"slices"
@@ -40,11 +42,12 @@ import (
 // too, so it sees archives in archives.
 type javaArchiveWitness struct {
 	mu       sync.Mutex
-	archives map[string]bool // full nested path, "/app/app.jar!/BOOT-INF/lib/a.bin"
+	archives map[string]bool   // full nested path, "/app/app.jar!/BOOT-INF/lib/a.bin"
+	unread   map[string]string // a zip a JVM opens that dossier cannot read so: why
 }
 
 func newJavaArchiveWitness() *javaArchiveWitness {
-	return &javaArchiveWitness{archives: map[string]bool{}}
+	return &javaArchiveWitness{archives: map[string]bool{}, unread: map[string]string{}}
 }
 
 func (w *javaArchiveWitness) Name() string { return "dossier-java-archive-witness" }
@@ -62,6 +65,12 @@ func (w *javaArchiveWitness) Catalog(ctx context.Context, resolver file.Resolver
 			continue
 		}
 		identified, err := identifiedJavaArchive(resolver, l, metadata.Size())
+		if errors.Is(err, errUnreadableJavaZip) {
+			w.mu.Lock()
+			w.unread[l.FullNestedPath()] = err.Error()
+			w.mu.Unlock()
+			continue
+		}
 		if err != nil {
 			return nil, nil, err
 		}
@@ -104,7 +113,7 @@ func identifiedJavaArchive(resolver file.Resolver, l file.Location, size int64) 
 	}
 	archive, err := jvmZip(at, size)
 	if err != nil {
-		return false, fmt.Errorf("%s: %w", l.FullNestedPath(), err)
+		return false, err
 	}
 	if archive == nil {
 		return false, nil // no JVM loads it
@@ -184,6 +193,16 @@ func manifestLines(data []byte, atEOF bool) (int, []byte, error) {
 
 // uncatalogued lists, sorted, the Java archives the witness saw that no
 // Java package of the SBOM was found in.
+// unreadable is the first zip, by path, a JVM opens that dossier could
+// not read as the JVM does, and why; "" when there is none.
+func (w *javaArchiveWitness) unreadable() (archive, reason string) {
+	if len(w.unread) == 0 {
+		return "", ""
+	}
+	archive = slices.Sorted(maps.Keys(w.unread))[0]
+	return archive, w.unread[archive]
+}
+
 func (w *javaArchiveWitness) uncatalogued(s *sbom.SBOM) []string {
 	catalogued := map[string]bool{}
 	for p := range s.Artifacts.Packages.Enumerate(pkg.JavaPkg, pkg.JenkinsPluginPkg) {

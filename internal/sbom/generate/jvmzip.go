@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 )
 
 // A JVM does not find a jar's central directory as Go's archive/zip (and
@@ -101,9 +102,23 @@ func jvmZip(at io.ReaderAt, size int64) (*zip.Reader, error) {
 		if len(r.File) != count {
 			return nil, fmt.Errorf("%w: %d entries where the JVM counts %d", errUnreadableJavaZip, len(r.File), count)
 		}
+		// cataloguers open the whole file with Go's reader, which may
+		// choose another base offset (two zips in one file): what they
+		// read must be what the JVM loads
+		if raw, err := zip.NewReader(at, size); err == nil && !sameEntries(raw.File, r.File) {
+			return nil, fmt.Errorf("%w: Go's zip reader, as cataloguers open the file, finds other entries than the JVM", errUnreadableJavaZip)
+		}
 		return r, nil
 	}
 	return nil, nil
+}
+
+// sameEntries says whether two readings of a zip list the same entries:
+// names, checksums and sizes, in order.
+func sameEntries(a, b []*zip.File) bool {
+	return slices.EqualFunc(a, b, func(x, y *zip.File) bool {
+		return x.Name == y.Name && x.CRC32 == y.CRC32 && x.UncompressedSize64 == y.UncompressedSize64
+	})
 }
 
 // zip64Locator says where the zip64 end record is, when a locator stands

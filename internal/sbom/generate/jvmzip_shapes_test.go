@@ -206,3 +206,49 @@ func FuzzJVMZip(f *testing.F) {
 		}
 	})
 }
+
+// twoZipsInOneFile puts two zips in one file (helper-9): other's local
+// headers at 0, its central directory at the absolute offset len(jvm's
+// local headers), then jvm's local headers and central directory, and one
+// end record that points at jvm's directory with jvm's own (relative)
+// offset — which is also the absolute offset of other's directory — and
+// other's entry count. The JVM reads the directory before the end record
+// and counts its entries itself: jvm. Go's archive/zip, finding a valid
+// header at the absolute offset, drops its base offset to 0 and reads
+// other, whose count matches, and so would a cataloguer.
+func twoZipsInOneFile(t *testing.T, jvm, other []byte) []byte {
+	t.Helper()
+	split := func(z []byte) (locals, central []byte) {
+		end := bytes.LastIndex(z, []byte("PK\x05\x06"))
+		size := binary.LittleEndian.Uint32(z[end+12:])
+		offset := binary.LittleEndian.Uint32(z[end+16:])
+		return z[:offset], z[offset : offset+size]
+	}
+	jvmLocals, jvmCentral := split(jvm)
+	otherLocals, otherCentral := split(other)
+	if len(otherLocals) > len(jvmLocals) {
+		t.Fatal("the other zip must be the smaller")
+	}
+	f := append([]byte{}, otherLocals...)
+	f = append(f, make([]byte, len(jvmLocals)-len(otherLocals))...)
+	f = append(f, otherCentral...)
+	f = append(f, make([]byte, 64)...)
+	f = append(f, jvmLocals...)
+	f = append(f, jvmCentral...)
+	jvmEnd := bytes.LastIndex(jvm, []byte("PK\x05\x06"))
+	otherEnd := bytes.LastIndex(other, []byte("PK\x05\x06"))
+	end := append([]byte{}, jvm[jvmEnd:jvmEnd+22]...) // jvm's size and relative offset
+	copy(end[8:12], other[otherEnd+8:otherEnd+12])    // other's counts
+	return append(f, end...)
+}
+
+func TestJVMZipTwoZipsInOneFile(t *testing.T) {
+	app := rawZip(t, [2]string{"META-INF/MANIFEST.MF", "Manifest-Version: 1.0\r\n\r\n"},
+		[2]string{"META-INF/maven/com.example/app/pom.properties", "groupId=com.example\nartifactId=app\nversion=1.0\n"})
+	jar := twoZipsInOneFile(t, runnableLog4j(t), app)
+	r, err := zip.NewReader(bytes.NewReader(jar), int64(len(jar)))
+	if err != nil || len(r.File) != 2 || r.File[1].Name != "META-INF/maven/com.example/app/pom.properties" {
+		t.Fatalf("Go's zip reader does not read the other zip: the shape tests nothing (%v)", err)
+	}
+	log4jFoundOrRefused(t, jar, "app/lib/app.jar", "app/lib/log4j-core-2.14.1.jar")
+}
