@@ -69,11 +69,13 @@ func legacyAttestations(ctx context.Context, repo oci.Repository, subject v1.Has
 		return nil, nil, err
 	}
 	var m v1.Manifest
-	if err := json.Unmarshal(raw, &m); err != nil {
-		return nil, nil, fmt.Errorf("%s:%s: %w", repo.Name(), tag, err)
+	err = json.Unmarshal(raw, &m)
+	if err == nil {
+		err = sign.CheckLegacyManifest(&m, repo.Name()+":"+tag)
 	}
-	if err := sign.CheckLegacyManifest(&m, repo.Name()+":"+tag); err != nil {
-		return nil, nil, err
+	if err != nil {
+		malformed := fmt.Errorf("%w: %s:%s: %v", sign.ErrMalformedTag, repo.Name(), tag, err)
+		return nil, []evidence.RejectedSignature{sign.Rejection(predicateType, repo.Name()+":"+tag, malformed)}, nil
 	}
 	var found []sign.Found
 	var rejected []evidence.RejectedSignature

@@ -2,10 +2,12 @@ package registry
 
 import (
 	"context"
+	"crypto/sha512"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -225,5 +227,53 @@ func TestAttachmentsMustBeEvidenceUnderQuarantine(t *testing.T) {
 	}
 	if _, err := sign.SignLegacy(ctx, pushed, desc.Digest, kp, nil); err != nil {
 		t.Errorf("a real signature appended by the push token: %v", err)
+	}
+}
+
+// What verifiers cannot parse does not attach (helper-9). A push token
+// put on a release's .sig tag a signature layer named by a sha384 digest
+// (distribution stores it; go-containerregistry, as every verifier, reads
+// sha256 only) and every read of the release's signatures ended there;
+// and a docker manifest whose "manifests" was a string passed the
+// attachment gates unread, since they judged only what they could parse.
+// The first is refused as an attachment, the second as no manifest; the
+// release's signature still verifies.
+func TestAttachmentsVerifiersCannotParseRefused(t *testing.T) {
+	s := newServer(t, "team/**:v*")
+	_, desc, _, verified := signedRelease(t, s, false, true)
+	pusher := s.token(t, "team/**", store.RolePush)
+	tag := "sha256-" + desc.Digest.Hex + ".sig"
+
+	content := []byte(fmt.Sprint("junk ", time.Now().UnixNano()))
+	sha384 := fmt.Sprintf("sha384:%x", sha512.Sum384(content))
+	resp := s.do(t, http.MethodPost, "/v2/team/app/blobs/uploads/", pusher, nil, "")
+	location, err := url.Parse(resp.Header.Get("Location"))
+	if err != nil || resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("starting an upload: %d %v", resp.StatusCode, err)
+	}
+	q := location.Query()
+	q.Set("digest", sha384)
+	resp = s.do(t, http.MethodPut, location.Path+"?"+q.Encode(), pusher, content, "application/octet-stream")
+	if b, _ := io.ReadAll(resp.Body); resp.StatusCode != http.StatusCreated {
+		t.Fatalf("a sha384 blob: %d %s (the registry must take it, or the attack tests nothing)", resp.StatusCode, b)
+	}
+	config := lyingLayer(t, s, pusher, "application/vnd.oci.empty.v1+json", 0)
+	resp = putManifest(t, s, pusher, tag, map[string]any{
+		"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json", "config": config,
+		"layers": []any{map[string]any{"mediaType": "application/vnd.dev.cosign.simplesigning.v1+json", "digest": sha384, "size": len(content)}},
+	})
+	if b, _ := io.ReadAll(resp.Body); resp.StatusCode != http.StatusForbidden || !strings.Contains(string(b), "other than sha256") {
+		t.Errorf("a .sig tag of a sha384 layer: %d %s", resp.StatusCode, b)
+	}
+
+	schema2 := []byte(`{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.v2+json","manifests":"not an array",` +
+		`"config":{"mediaType":"application/vnd.docker.container.image.v1+json","digest":"` + config["digest"].(string) + `","size":0},"layers":[]}`)
+	attTag := "sha256-" + desc.Digest.Hex + ".att"
+	resp = s.do(t, http.MethodPut, "/v2/team/app/manifests/"+attTag, pusher, schema2, "application/vnd.docker.distribution.manifest.v2+json")
+	if b, _ := io.ReadAll(resp.Body); resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(b), "MANIFEST_INVALID") {
+		t.Errorf("a .att tag of a manifest dossier cannot read: %d %s", resp.StatusCode, b)
+	}
+	if n, err := verified(); n != 1 || err != nil {
+		t.Errorf("the release's signature after the pushes: %d %v", n, err)
 	}
 }

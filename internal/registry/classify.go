@@ -2,6 +2,7 @@ package registry
 
 import (
 	"encoding/json"
+	"strings"
 
 	"github.com/dossier-dev/dossier/internal/oci"
 )
@@ -22,6 +23,23 @@ type descriptor struct {
 	Digest    string   `json:"digest"`
 	Size      int64    `json:"size"`
 	URLs      []string `json:"urls"`
+}
+
+// notSHA256 is the first digest a manifest names (config, layers,
+// manifests, subject) that is not sha256, if any.
+func notSHA256(m manifest) (string, bool) {
+	named := append(append([]descriptor{}, m.Layers...), m.Manifests...)
+	for _, d := range []*descriptor{m.Config, m.Subject} {
+		if d != nil {
+			named = append(named, *d)
+		}
+	}
+	for _, d := range named {
+		if !strings.HasPrefix(d.Digest, "sha256:") {
+			return d.Digest, true
+		}
+	}
+	return "", false
 }
 
 // evidenceLayers are the media types of signatures, attestations and

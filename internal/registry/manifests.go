@@ -117,8 +117,14 @@ func (r *Registry) putManifest(w http.ResponseWriter, req *http.Request, rt rout
 	}
 	digest := digestOf(body, rt.reference)
 	var fields manifest
-	// malformed manifests are distribution's to refuse
-	parsed := json.Unmarshal(body, &fields) == nil
+	// a manifest dossier cannot read is refused here, not left to
+	// distribution: the gates below judge what they read, and one they
+	// could not read would pass them unjudged (helper-9: a cosign tag of a
+	// manifest whose "manifests" was a string)
+	if err := json.Unmarshal(body, &fields); err != nil {
+		writeError(w, http.StatusBadRequest, "MANIFEST_INVALID", "manifest: "+err.Error())
+		return
+	}
 	mediaType, _, _ := mime.ParseMediaType(req.Header.Get("Content-Type"))
 	if mediaType == "" {
 		mediaType = fields.MediaType
@@ -135,7 +141,7 @@ func (r *Registry) putManifest(w http.ResponseWriter, req *http.Request, rt rout
 		writeError(w, http.StatusForbidden, "DENIED", reason)
 		return
 	}
-	if parsed && fields.Subject != nil && fields.Subject.Digest != "" {
+	if fields.Subject != nil && fields.Subject.Digest != "" {
 		release, err := r.attaching.acquire(ctx, rt.name+"@"+fields.Subject.Digest)
 		if err != nil {
 			writeError(w, http.StatusServiceUnavailable, "UNAVAILABLE", err.Error())
@@ -143,7 +149,7 @@ func (r *Registry) putManifest(w http.ResponseWriter, req *http.Request, rt rout
 		}
 		defer release()
 	}
-	if reason, err := r.pastTheReadBound(ctx, rt.name, tag, digest, body, fields, parsed); err != nil {
+	if reason, err := r.pastTheReadBound(ctx, rt.name, tag, digest, body, fields); err != nil {
 		writeError(w, http.StatusServiceUnavailable, "UNAVAILABLE", err.Error())
 		return
 	} else if reason != "" {
@@ -175,7 +181,7 @@ func (r *Registry) putManifest(w http.ResponseWriter, req *http.Request, rt rout
 		}
 	}
 	status := &statusRecorder{ResponseWriter: w, beforeWrite: func(status int, h http.Header) {
-		if status == http.StatusCreated && parsed && fields.Subject != nil && fields.Subject.Digest != "" {
+		if status == http.StatusCreated && fields.Subject != nil && fields.Subject.Digest != "" {
 			h.Set("OCI-Subject", fields.Subject.Digest)
 		}
 	}}
@@ -188,7 +194,7 @@ func (r *Registry) putManifest(w http.ResponseWriter, req *http.Request, rt rout
 	}
 	// the push is done: what follows is bookkeeping that outlives the client
 	ctx = context.WithoutCancel(ctx)
-	if parsed && fields.Subject != nil && fields.Subject.Digest != "" {
+	if fields.Subject != nil && fields.Subject.Digest != "" {
 		artifactType := fields.ArtifactType
 		if artifactType == "" && fields.Config != nil && fields.Config.MediaType != "application/vnd.oci.empty.v1+json" {
 			artifactType = fields.Config.MediaType
@@ -199,9 +205,7 @@ func (r *Registry) putManifest(w http.ResponseWriter, req *http.Request, rt rout
 		}
 	}
 	repository := r.repository(rt.name)
-	if parsed {
-		r.enqueue(ctx, repository, tag, body, digest)
-	}
+	r.enqueue(ctx, repository, tag, body, digest)
 	if tag != "" {
 		rec := store.Record{Subject: evidence.Subject{Repository: repository, Digest: digest}, MediaType: mediaType, At: r.now(), Tag: tag, TagSource: "push by " + actor.Name}
 		if err := r.store.Record(ctx, rec); err != nil {
@@ -216,15 +220,18 @@ func (r *Registry) putManifest(w http.ResponseWriter, req *http.Request, rt rout
 // or attestations in cosign's tag, or referrers, and oci.MaxAttachedBytes
 // of them): past that bound the subject's evidence cannot be read at all,
 // so one more junk signature would remove every real one in effect.
-func (r *Registry) pastTheReadBound(ctx context.Context, repository, tag, digest string, body []byte, fields manifest, parsed bool) (string, error) {
+func (r *Registry) pastTheReadBound(ctx context.Context, repository, tag, digest string, body []byte, fields manifest) (string, error) {
 	size := int64(len(body))
-	if !parsed {
-		return "", nil
-	}
 	_, _, legacy := oci.ParseLegacyTag(tag)
 	attaches := legacy || fields.Subject != nil && fields.Subject.Digest != ""
 	if !attaches {
 		return "", nil
+	}
+	// verifiers read sha256 digests only: an attachment naming another
+	// algorithm could not be parsed, and would end their read of every
+	// signature of the subject (helper-9: a sha384 layer under a .sig tag)
+	if d, ok := notSHA256(fields); ok {
+		return fmt.Sprintf("%s of %s attaches to a subject and names %s, a digest of an algorithm other than sha256, which verifiers do not read", digest, repository, d), nil
 	}
 	// an attachment readers cannot fetch hides the subject's evidence:
 	// where quarantine holds what is not evidence, only evidence attaches

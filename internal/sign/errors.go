@@ -18,6 +18,11 @@ var (
 	ErrUntrustedKey   = errors.New("signed by a key that is not trusted")
 	ErrTrustedRoot    = errors.New("trusted root missing or stale")
 	ErrNoTrustedRoot  = errors.New("keyless signature, but no trusted root was given to verify certificates against")
+	// ErrMalformedTag is a cosign .sig or .att tag whose manifest dossier
+	// cannot read (a digest of another algorithm, broken JSON) or that is
+	// past the read bound: a rejection, as one unreadable signature is, so
+	// that what a push token put there does not end every verifier's read.
+	ErrMalformedTag = errors.New("the cosign tag holds no signature manifest dossier reads")
 )
 
 // Unreadable says whether err is a registry declining to serve content it

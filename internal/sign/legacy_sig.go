@@ -85,10 +85,10 @@ func legacyImage(ctx context.Context, repo oci.Repository, tag string) (v1.Descr
 	}
 	m, err := v1.ParseManifest(bytes.NewReader(raw))
 	if err != nil {
-		return v1.Descriptor{}, nil, fmt.Errorf("%s:%s: %w", repo.Name(), tag, err)
+		return v1.Descriptor{}, nil, fmt.Errorf("%w: %s:%s: %v", ErrMalformedTag, repo.Name(), tag, err)
 	}
 	if err := CheckLegacyManifest(m, repo.Name()+":"+tag); err != nil {
-		return v1.Descriptor{}, nil, err
+		return v1.Descriptor{}, nil, fmt.Errorf("%w: %v", ErrMalformedTag, err)
 	}
 	return d, m, nil
 }
@@ -178,7 +178,7 @@ func pushImage(ctx context.Context, repo oci.Repository, img v1.Image, tag strin
 func (t *Trust) verifyLegacySignatures(ctx context.Context, repo oci.Repository, subject v1.Hash) ([]evidence.VerifiedSignature, []evidence.RejectedSignature, error) {
 	tag := oci.LegacyTag(subject, "sig")
 	_, m, err := legacyImage(ctx, repo, tag)
-	if Unreadable(err) {
+	if Unreadable(err) || errors.Is(err, ErrMalformedTag) {
 		return nil, []evidence.RejectedSignature{Rejection(evidence.PredicateSignatures, repo.Name()+":"+tag, err)}, nil
 	}
 	if err != nil || m == nil {

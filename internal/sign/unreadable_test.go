@@ -143,3 +143,52 @@ func (m rawManifest) digest() string {
 	sum := sha256.Sum256([]byte(m))
 	return "sha256:" + hex.EncodeToString(sum[:])
 }
+
+// A cosign .sig tag whose manifest dossier cannot read — a layer digest of
+// another algorithm (helper-9: sha384, which the registry takes and
+// go-containerregistry will not parse), or broken JSON — is one rejected
+// signature, not the end of the read: the subject's referrer signature
+// still verifies.
+func TestMalformedCosignTagIsARejection(t *testing.T) {
+	ctx := context.Background()
+	srv := httptest.NewServer(registry.New(registry.WithReferrersSupport(true), registry.Logger(log.New(io.Discard, "", 0))))
+	t.Cleanup(srv.Close)
+	host := strings.TrimPrefix(srv.URL, "http://")
+	testutil.PushSample(t, "npm-app", host+"/team/app:v1")
+	repo, err := oci.OpenRegistry(host+"/team/app", oci.RegistryOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	subject, err := repo.Resolve(ctx, "v1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	kp, _ := GenerateKeyPair()
+	trust := mustTrust(t, kp)
+	bundle, err := NewKeySigner(kp, "").SignStatement(ctx, statement(subject.Digest, evidence.PredicateSignatures, `{}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := StoreBundle(ctx, repo, subject, bundle, evidence.PredicateSignatures, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	legacyTag := oci.LegacyTag(subject.Digest, "sig")
+	for name, junk := range map[string]rawManifest{
+		"a sha384 layer": rawManifest(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json",
+			"config":{"mediaType":"application/vnd.oci.empty.v1+json","digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a","size":2},
+			"layers":[{"mediaType":"application/vnd.dev.cosign.simplesigning.v1+json","digest":"sha384:` + strings.Repeat("ab", 48) + `","size":10}]}`),
+		"broken JSON": rawManifest(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","layers":"not a list"}`),
+	} {
+		if err := remote.Put(mustRef(t, host+"/team/app:"+legacyTag), junk); err != nil {
+			t.Fatal(err)
+		}
+		sigs, rejected, err := trust.VerifySignatures(ctx, repo, subject)
+		if err != nil || len(sigs) != 1 || sigs[0].Layout != evidence.LayoutReferrer {
+			t.Errorf("%s under the .sig tag: %+v, rejected %+v, err %v; want the referrer's signature", name, sigs, rejected, err)
+			continue
+		}
+		if len(rejected) != 1 || rejected[0].StoredAt != repo.Name()+":"+legacyTag || !strings.Contains(rejected[0].Reason, "no signature manifest dossier reads") {
+			t.Errorf("%s under the .sig tag: rejected %+v", name, rejected)
+		}
+	}
+}
