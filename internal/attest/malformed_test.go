@@ -21,7 +21,7 @@ import (
 // rawManifest is a manifest pushed exactly as written.
 type rawManifest string
 
-func (m rawManifest) RawManifest() ([]byte, error)         { return []byte(m), nil }
+func (m rawManifest) RawManifest() ([]byte, error)        { return []byte(m), nil }
 func (m rawManifest) MediaType() (types.MediaType, error) { return types.OCIManifestSchema1, nil }
 
 // A cosign .att tag whose manifest dossier cannot read (helper-9: a layer
