@@ -51,10 +51,11 @@ func repositories(t *testing.T) map[string]func() (oci.Repository, v1.Descriptor
 	}
 }
 
-func TestAttachVerifyTree(t *testing.T) {
-	ctx := context.Background()
+// trustedProvenance is a key, a trust of it alone, and a SLSA provenance
+// predicate of a CI builder.
+func trustedProvenance(t *testing.T) (*sign.KeyPair, *sign.Trust, []byte) {
+	t.Helper()
 	kp, _ := sign.GenerateKeyPair()
-	other, _ := sign.GenerateKeyPair()
 	trust, err := sign.NewTrust([]crypto.PublicKey{kp.Public()}, nil, time.Now())
 	if err != nil {
 		t.Fatal(err)
@@ -64,6 +65,13 @@ func TestAttachVerifyTree(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return kp, trust, prov
+}
+
+func TestAttachVerifyTree(t *testing.T) {
+	ctx := context.Background()
+	kp, trust, prov := trustedProvenance(t)
+	other, _ := sign.GenerateKeyPair()
 	for name, open := range repositories(t) {
 		t.Run(name, func(t *testing.T) {
 			repo, subject := open()

@@ -2,7 +2,6 @@ package attest_test
 
 import (
 	"context"
-	"crypto"
 	"strings"
 	"testing"
 	"time"
@@ -15,7 +14,6 @@ import (
 	"github.com/dossier-dev/dossier/internal/evidence"
 	"github.com/dossier-dev/dossier/internal/oci"
 	"github.com/dossier-dev/dossier/internal/sign"
-	"github.com/dossier-dev/dossier/internal/testutil"
 )
 
 // rawManifest is a manifest pushed exactly as written.
@@ -29,31 +27,13 @@ func (m rawManifest) MediaType() (types.MediaType, error) { return types.OCIMani
 // the provenance attached as a referrer still verifies.
 func TestMalformedAttestationTagIsARejection(t *testing.T) {
 	ctx := context.Background()
-	host := testutil.Registry(t)
-	testutil.PushSample(t, "npm-app", host+"/team/app:v1")
-	repo, err := oci.OpenRegistry(host+"/team/app", oci.RegistryOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	subject, err := repo.Resolve(ctx, "v1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	kp, _ := sign.GenerateKeyPair()
-	trust, err := sign.NewTrust([]crypto.PublicKey{kp.Public()}, nil, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	prov, err := attest.Provenance(map[string]string{}, attest.ProvenanceOptions{BuilderID: "https://ci.example/builder",
-		SourceURI: "git+https://example.com/app@refs/heads/main", SourceDigest: "0123456789abcdef0123456789abcdef01234567"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	repo, subject := repositories(t)["registry"]()
+	kp, trust, prov := trustedProvenance(t)
 	if _, err := attest.Attach(ctx, repo, subject, evidence.PredicateSLSA1, prov, nil, sign.NewKeySigner(kp, ""), time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	tag := oci.LegacyTag(subject.Digest, "att")
-	ref, err := name.ParseReference(host+"/team/app:"+tag, name.Insecure)
+	ref, err := name.ParseReference(repo.Name()+":"+tag, name.Insecure)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -35,38 +35,20 @@ import (
 func TestUnreadableAttachmentsAreRejectionsNotTheEnd(t *testing.T) {
 	ctx := context.Background()
 	var held sync.Map // manifest digests the registry refuses to serve
-	inner := registry.New(registry.WithReferrersSupport(true), registry.Logger(log.New(io.Discard, "", 0)))
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if i := strings.LastIndex(r.URL.Path, "/manifests/"); i >= 0 && r.Method == http.MethodGet {
-			if _, ok := held.Load(r.URL.Path[i+len("/manifests/"):]); ok {
-				w.Header().Set("Content-Type", "application/json")
-				w.WriteHeader(http.StatusForbidden)
-				io.WriteString(w, `{"errors":[{"code":"DENIED","message":"quarantined: its scan failed"}]}`)
-				return
+	srv, repo, subject, kp, trust := referrerSignedSample(t, func(inner http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if i := strings.LastIndex(r.URL.Path, "/manifests/"); i >= 0 && r.Method == http.MethodGet {
+				if _, ok := held.Load(r.URL.Path[i+len("/manifests/"):]); ok {
+					w.Header().Set("Content-Type", "application/json")
+					w.WriteHeader(http.StatusForbidden)
+					io.WriteString(w, `{"errors":[{"code":"DENIED","message":"quarantined: its scan failed"}]}`)
+					return
+				}
 			}
-		}
-		inner.ServeHTTP(w, r)
-	}))
-	t.Cleanup(srv.Close)
+			inner.ServeHTTP(w, r)
+		})
+	})
 	host := strings.TrimPrefix(srv.URL, "http://")
-	testutil.PushSample(t, "npm-app", host+"/team/app:v1")
-	repo, err := oci.OpenRegistry(host+"/team/app", oci.RegistryOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	subject, err := repo.Resolve(ctx, "v1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	kp, _ := GenerateKeyPair()
-	trust := mustTrust(t, kp)
-	bundle, err := NewKeySigner(kp, "").SignStatement(ctx, statement(subject.Digest, evidence.PredicateSignatures, `{}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := StoreBundle(ctx, repo, subject, bundle, evidence.PredicateSignatures, time.Now()); err != nil {
-		t.Fatal(err)
-	}
 	if _, err := SignLegacy(ctx, repo, subject.Digest, kp, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -123,6 +105,34 @@ func TestUnreadableAttachmentsAreRejectionsNotTheEnd(t *testing.T) {
 	}
 }
 
+// referrerSignedSample serves a registry, behind wrap, on 127.0.0.1 and
+// pushes a sample image to team/app:v1 signed by a referrer bundle.
+func referrerSignedSample(t *testing.T, wrap func(http.Handler) http.Handler) (*httptest.Server, oci.Repository, v1.Descriptor, *KeyPair, *Trust) {
+	t.Helper()
+	ctx := context.Background()
+	srv := httptest.NewServer(wrap(registry.New(registry.WithReferrersSupport(true), registry.Logger(log.New(io.Discard, "", 0)))))
+	t.Cleanup(srv.Close)
+	host := strings.TrimPrefix(srv.URL, "http://")
+	testutil.PushSample(t, "npm-app", host+"/team/app:v1")
+	repo, err := oci.OpenRegistry(host+"/team/app", oci.RegistryOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	subject, err := repo.Resolve(ctx, "v1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	kp, _ := GenerateKeyPair()
+	bundle, err := NewKeySigner(kp, "").SignStatement(ctx, statement(subject.Digest, evidence.PredicateSignatures, `{}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := StoreBundle(ctx, repo, subject, bundle, evidence.PredicateSignatures, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	return srv, repo, subject, kp, mustTrust(t, kp)
+}
+
 func mustRef(t *testing.T, s string) name.Reference {
 	t.Helper()
 	ref, err := name.ParseReference(s, name.Insecure)
@@ -151,27 +161,8 @@ func (m rawManifest) digest() string {
 // still verifies.
 func TestMalformedCosignTagIsARejection(t *testing.T) {
 	ctx := context.Background()
-	srv := httptest.NewServer(registry.New(registry.WithReferrersSupport(true), registry.Logger(log.New(io.Discard, "", 0))))
-	t.Cleanup(srv.Close)
+	srv, repo, subject, _, trust := referrerSignedSample(t, func(h http.Handler) http.Handler { return h })
 	host := strings.TrimPrefix(srv.URL, "http://")
-	testutil.PushSample(t, "npm-app", host+"/team/app:v1")
-	repo, err := oci.OpenRegistry(host+"/team/app", oci.RegistryOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	subject, err := repo.Resolve(ctx, "v1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	kp, _ := GenerateKeyPair()
-	trust := mustTrust(t, kp)
-	bundle, err := NewKeySigner(kp, "").SignStatement(ctx, statement(subject.Digest, evidence.PredicateSignatures, `{}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := StoreBundle(ctx, repo, subject, bundle, evidence.PredicateSignatures, time.Now()); err != nil {
-		t.Fatal(err)
-	}
 	legacyTag := oci.LegacyTag(subject.Digest, "sig")
 	for name, junk := range map[string]rawManifest{
 		"a sha384 layer": rawManifest(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json",
