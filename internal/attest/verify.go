@@ -58,15 +58,15 @@ func legacyAttestations(ctx context.Context, repo oci.Repository, subject v1.Has
 	if errors.Is(err, oci.ErrNotFound) {
 		return nil, nil, nil
 	}
-	if err != nil {
-		return nil, nil, fmt.Errorf("reading %s:%s: %w", repo.Name(), tag, err)
+	var raw []byte
+	if err == nil {
+		raw, err = repo.Fetch(ctx, d)
 	}
-	raw, err := repo.Fetch(ctx, d)
 	if sign.Unreadable(err) {
 		return nil, []evidence.RejectedSignature{sign.Rejection(predicateType, repo.Name()+":"+tag, err)}, nil
 	}
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, fmt.Errorf("reading %s:%s: %w", repo.Name(), tag, err)
 	}
 	var m v1.Manifest
 	err = json.Unmarshal(raw, &m)

@@ -262,7 +262,7 @@ func TestAttachmentsVerifiersCannotParseRefused(t *testing.T) {
 		"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json", "config": config,
 		"layers": []any{map[string]any{"mediaType": "application/vnd.dev.cosign.simplesigning.v1+json", "digest": sha384, "size": len(content)}},
 	})
-	if b, _ := io.ReadAll(resp.Body); resp.StatusCode != http.StatusForbidden || !strings.Contains(string(b), "other than sha256") {
+	if b, _ := io.ReadAll(resp.Body); resp.StatusCode != http.StatusForbidden || !strings.Contains(string(b), "verifiers cannot read it") {
 		t.Errorf("a .sig tag of a sha384 layer: %d %s", resp.StatusCode, b)
 	}
 
@@ -275,5 +275,58 @@ func TestAttachmentsVerifiersCannotParseRefused(t *testing.T) {
 	}
 	if n, err := verified(); n != 1 || err != nil {
 		t.Errorf("the release's signature after the pushes: %d %v", n, err)
+	}
+}
+
+// An append to a release's .sig tag that distribution reads and verifiers
+// cannot (helper-10: what image-spec ignores or does not check,
+// go-containerregistry's types refuse) would have them reject the whole
+// tag, the release's real signature with it, and the tag cannot be
+// repaired (what is attached is not removed). Each is refused.
+func TestSignatureTagAppendsVerifiersCannotParseRefused(t *testing.T) {
+	platform := func(features any) map[string]any {
+		return map[string]any{"architecture": "amd64", "os": "linux", "features": features}
+	}
+	subject := func(digest string) map[string]any {
+		return map[string]any{"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": digest, "size": 1}
+	}
+	for name, change := range map[string]func(m map[string]any, newLayer func() map[string]any){
+		"a new layer whose platform's features are a string": func(m map[string]any, newLayer func() map[string]any) {
+			layer := newLayer()
+			layer["platform"] = platform("not-a-list")
+			m["layers"] = append(m["layers"].([]any), layer)
+		},
+		"the config's platform's features a number": func(m map[string]any, _ func() map[string]any) {
+			m["config"].(map[string]any)["platform"] = platform(7)
+		},
+		"a subject digest of no hex": func(m map[string]any, _ func() map[string]any) { m["subject"] = subject("sha256:not-hex") },
+		"a subject digest in upper-case hex": func(m map[string]any, _ func() map[string]any) {
+			m["subject"] = subject("sha256:" + strings.Repeat("AB", 32))
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			s := newServer(t, "team/**:v*")
+			_, desc, _, verified := signedRelease(t, s, true, false)
+			pusher := s.token(t, "team/**", store.RolePush)
+			tag := "sha256-" + desc.Digest.Hex + ".sig"
+			got, err := remote.Get(s.ref(t, "team/app:"+tag), s.options(pusher)...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var m map[string]any
+			if err := json.Unmarshal(got.Manifest, &m); err != nil {
+				t.Fatal(err)
+			}
+			change(m, func() map[string]any {
+				return lyingLayer(t, s, pusher, "application/vnd.dev.cosign.simplesigning.v1+json", 24) // "junk " and 19 digits: its true size
+			})
+			resp := putManifest(t, s, pusher, tag, m)
+			if b, _ := io.ReadAll(resp.Body); resp.StatusCode != http.StatusForbidden || !strings.Contains(string(b), "verifiers cannot read it") {
+				t.Errorf("push: %d %s", resp.StatusCode, b)
+			}
+			if n, err := verified(); n != 1 || err != nil {
+				t.Errorf("the release's signature after the push: %d %v", n, err)
+			}
+		})
 	}
 }

@@ -1,8 +1,10 @@
 package registry
 
 import (
+	"bytes"
 	"encoding/json"
-	"strings"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/dossier-dev/dossier/internal/oci"
 )
@@ -25,21 +27,19 @@ type descriptor struct {
 	URLs      []string `json:"urls"`
 }
 
-// notSHA256 is the first digest a manifest names (config, layers,
-// manifests, subject) that is not sha256, if any.
-func notSHA256(m manifest) (string, bool) {
-	named := append(append([]descriptor{}, m.Layers...), m.Manifests...)
-	for _, d := range []*descriptor{m.Config, m.Subject} {
-		if d != nil {
-			named = append(named, *d)
-		}
+// verifiersRead parses a manifest as verifiers built on
+// go-containerregistry do: its types are stricter than distribution's
+// (digests of sha256 only, in lower-case hex of the right length, a
+// platform's features a list), and a cosign tag they cannot parse is
+// rejected whole.
+func verifiersRead(body []byte, m manifest) error {
+	var err error
+	if len(m.Manifests) > 0 {
+		_, err = v1.ParseIndexManifest(bytes.NewReader(body))
+	} else {
+		_, err = v1.ParseManifest(bytes.NewReader(body))
 	}
-	for _, d := range named {
-		if !strings.HasPrefix(d.Digest, "sha256:") {
-			return d.Digest, true
-		}
-	}
-	return "", false
+	return err
 }
 
 // evidenceLayers are the media types of signatures, attestations and

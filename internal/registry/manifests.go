@@ -227,11 +227,12 @@ func (r *Registry) pastTheReadBound(ctx context.Context, repository, tag, digest
 	if !attaches {
 		return "", nil
 	}
-	// verifiers read sha256 digests only: an attachment naming another
-	// algorithm could not be parsed, and would end their read of every
-	// signature of the subject (helper-9: a sha384 layer under a .sig tag)
-	if d, ok := notSHA256(fields); ok {
-		return fmt.Sprintf("%s of %s attaches to a subject and names %s, a digest of an algorithm other than sha256, which verifiers do not read", digest, repository, d), nil
+	// an attachment is read as verifiers read it, not as distribution
+	// does: one they cannot parse is rejected whole, with every real
+	// signature in it (helper-9: a sha384 layer; helper-10: a platform's
+	// "features" as a string, a subject digest in upper-case hex)
+	if err := verifiersRead(body, fields); err != nil {
+		return fmt.Sprintf("%s of %s attaches to a subject, and verifiers cannot read it: %v", digest, repository, err), nil
 	}
 	// an attachment readers cannot fetch hides the subject's evidence:
 	// where quarantine holds what is not evidence, only evidence attaches
