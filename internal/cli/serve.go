@@ -326,69 +326,27 @@ func (a *app) fileExceptions(files []string) func() []evidence.Exception {
 	}
 }
 
-// firstAdminToken gives a store without tokens its first admin token for
-// every repository: the one DOSSIER_ADMIN_TOKEN holds (a deployment's
-// Secret), else a new one written to DATA_DIR/admin-token, readable by
-// this user only. The secret never goes to the log.
+// firstAdminToken gives a store its admin token: the one
+// DOSSIER_ADMIN_TOKEN holds (a deployment's Secret), else, for a store
+// without tokens, a new one in DATA_DIR/admin-token. The secret never goes
+// to the log.
 func (a *app) firstAdminToken(ctx context.Context, st store.Store, dataDir string) error {
+	var configured *tokens.Configured
 	if secret, ok := os.LookupEnv("DOSSIER_ADMIN_TOKEN"); ok {
-		if err := tokens.CheckStrength(secret); err != nil {
-			return fmt.Errorf("DOSSIER_ADMIN_TOKEN: %w", err)
-		}
-		hash := tokens.Hash(secret)
-		known, err := st.TokenByHash(ctx, hash)
-		if err != nil {
-			return err
-		}
-		id := int64(0)
-		if known != nil {
-			id = known.ID
-		} else if id, err = st.CreateToken(ctx, hash, store.Token{Repositories: "**", Role: store.RoleAdmin, Description: "from DOSSIER_ADMIN_TOKEN",
-			CreatedAt: time.Now(), Origin: store.OriginEnvironment}); err != nil {
-			known, _ := st.TokenByHash(ctx, hash)
-			if known == nil {
-				return err
-			}
-			id = known.ID // another replica stored it first
-		} else {
-			a.log.Info("admin token stored from DOSSIER_ADMIN_TOKEN", "token", id)
-		}
-		// a new value replaces the one before (rotation)
-		all, err := st.Tokens(ctx)
-		if err != nil {
-			return err
-		}
-		for _, t := range all {
-			if t.Origin == store.OriginEnvironment && t.ID != id {
-				if _, err := st.RevokeToken(ctx, t.ID); err != nil {
-					return err
-				}
-				a.log.Info("admin token from an earlier DOSSIER_ADMIN_TOKEN revoked", "token", t.ID)
-			}
-		}
-		return nil
+		configured = &tokens.Configured{Secret: secret, Source: "DOSSIER_ADMIN_TOKEN"}
 	}
-	known, err := st.Tokens(ctx)
-	if err != nil || len(known) > 0 {
-		return err
-	}
-	secret, hash, err := tokens.New()
+	done, err := tokens.Bootstrap(ctx, st, configured, filepath.Join(dataDir, "admin-token"), time.Now())
 	if err != nil {
 		return err
 	}
-	path := filepath.Join(dataDir, "admin-token")
-	if err := os.MkdirAll(dataDir, 0o700); err != nil {
-		return err
+	if done.Stored != 0 {
+		a.log.Info("admin token stored from DOSSIER_ADMIN_TOKEN", "token", done.Stored)
 	}
-	os.Remove(path) // a file left by an earlier store: WriteFile would keep its mode
-	if err := os.WriteFile(path, []byte(secret+"\n"), 0o600); err != nil {
-		return fmt.Errorf("the first admin token cannot be written: %w", err)
+	for _, id := range done.Revoked {
+		a.log.Info("admin token from an earlier DOSSIER_ADMIN_TOKEN revoked", "token", id)
 	}
-	id, err := st.CreateToken(ctx, hash, store.Token{Repositories: "**", Role: store.RoleAdmin, Description: "made on the first start", CreatedAt: time.Now()})
-	if err != nil {
-		os.Remove(path)
-		return err
+	if done.Made != 0 {
+		a.log.Info("first start: admin token for every repository written to a file readable by this user only; use it as the password of any user name", "token", done.Made, "file", done.File)
 	}
-	a.log.Info("first start: admin token for every repository written to a file readable by this user only; use it as the password of any user name", "token", id, "file", path)
 	return nil
 }
