@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"fmt"
 	"net"
 	"net/http"
 	"os"
@@ -13,7 +12,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/spf13/cobra"
 
 	"github.com/dossier-dev/dossier/internal/admission"
@@ -236,11 +234,9 @@ func registryName(external, listen string) (string, error) {
 	return listen, nil
 }
 
-// registryJobs is what the registry's workers do with a pushed digest: a
-// scan job catalogues, scans (with the local advisory database, when
-// there is one) and records it with its signatures; a verify job records
-// what was attached to it. Signatures verify against --key, the signers
-// of the webhook's and the quarantines' policies, and the trusted root.
+// registryJobs processes the registry's jobs. Signatures verify against
+// --key, the signers of the webhook's and the quarantines' policies, and
+// the trusted root.
 func (a *app) registryJobs(st store.Store, dataDir string, policies, exceptions []string, trustedRoot string, keys []string) (registry.Processor, func(), error) {
 	set, trust, err := a.recording(policies, exceptions, keys, trustedRoot)
 	if err != nil {
@@ -250,28 +246,8 @@ func (a *app) registryJobs(st store.Store, dataDir string, policies, exceptions 
 	if err != nil {
 		return nil, nil, err
 	}
-	process := func(ctx context.Context, job store.Job, transport http.RoundTripper) error {
-		ref := job.Repository + "@" + job.Digest
-		opts := a.registry
-		if job.Kind != store.JobScanRemote {
-			// in-process: no credentials to send, no host to reach
-			opts.Transport, opts.Keychain = transport, authn.NewMultiKeychain()
-		}
-		art, err := oci.Resolve(ctx, oci.Source{Kind: oci.KindRegistry, Input: ref, Reference: ref}, opts)
-		if err != nil {
-			return err
-		}
-		switch job.Kind {
-		case store.JobScan, store.JobScanRemote:
-			_, err = pipeline.Record(ctx, st, art, pipeline.RecordOptions{Trust: trust, DB: db, Set: set, Now: time.Now()})
-		case store.JobVerify:
-			_, err = pipeline.RecordSignatures(ctx, st, art, trust, time.Now())
-		default:
-			err = fmt.Errorf("unknown job kind %q", job.Kind)
-		}
-		return err
-	}
-	return process, func() {
+	jobs := &pipeline.Jobs{Store: st, Registry: a.registry, Trust: trust, DB: db, Set: set, Now: time.Now}
+	return jobs.Process, func() {
 		if db != nil {
 			db.Close()
 		}
