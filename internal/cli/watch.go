@@ -4,13 +4,11 @@ import (
 	"context"
 	"fmt"
 	"os/signal"
-	"strings"
 	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/dossier-dev/dossier/internal/oci"
 	"github.com/dossier-dev/dossier/internal/pipeline"
 	"github.com/dossier-dev/dossier/internal/store"
 )
@@ -83,42 +81,14 @@ new or points to another digest than the store last saw. --once makes one pass. 
 }
 
 // watchOnce records every tag of repo that is new or moved since the
-// store last saw it.
+// store last saw it, and prints each.
 func (a *app) watchOnce(ctx context.Context, st store.Store, repo string, opts pipeline.RecordOptions) error {
-	tags, err := oci.ListTags(ctx, repo, a.registry)
-	if err != nil {
-		return err
-	}
-	for _, tag := range tags {
-		if strings.HasPrefix(tag, "sha256-") {
-			continue // cosign's signature, attestation and SBOM tags
-		}
-		art, err := oci.Resolve(ctx, oci.Source{Kind: oci.KindRegistry, Input: repo + ":" + tag, Reference: repo + ":" + tag}, a.registry)
-		if err != nil {
-			return err
-		}
-		moves, err := st.TagHistory(ctx, art.Subject.Repository, tag)
-		if err != nil {
-			return err
-		}
-		previous := ""
-		if len(moves) > 0 {
-			previous = moves[len(moves)-1].Digest
-		}
-		if previous == art.Subject.Digest {
-			continue
-		}
-		opts.Reference, opts.Now = art.Subject.Repository+":"+tag, time.Now()
-		r, err := pipeline.Record(ctx, st, art, opts)
-		if err != nil {
-			return err
-		}
+	return pipeline.WatchOnce(ctx, st, repo, a.registry, opts, time.Now, func(w pipeline.Watched) {
 		moved := "new tag"
-		if previous != "" {
-			moved = "moved from " + previous
+		if w.Previous != "" {
+			moved = "moved from " + w.Previous
 		}
-		fmt.Fprintf(a.stdout, "recorded %s:%s = %s (%s): %d components, %d findings, %d signatures\n", art.Subject.Repository, tag, art.Subject.Digest, moved,
-			r.Components, r.Findings, r.Signatures)
-	}
-	return nil
+		fmt.Fprintf(a.stdout, "recorded %s:%s = %s (%s): %d components, %d findings, %d signatures\n", w.Subject.Repository, w.Tag, w.Subject.Digest, moved,
+			w.Components, w.Findings, w.Signatures)
+	})
 }
