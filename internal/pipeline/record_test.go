@@ -24,34 +24,7 @@ func TestIndexJudgedOnItsOwnSignatures(t *testing.T) {
 	ctx := context.Background()
 	host := testutil.Registry(t)
 	testutil.PushSample(t, "go-app", host+"/team/go:v1")
-	kp, err := sign.GenerateKeyPair()
-	if err != nil {
-		t.Fatal(err)
-	}
-	pub, err := kp.GetPublicKeyPem()
-	if err != nil {
-		t.Fatal(err)
-	}
-	docs, err := policy.Parse("signed.yaml", []byte(`apiVersion: dossier.dev/v1alpha1
-kind: SupplyChainPolicy
-metadata: {name: release}
-spec:
-  images: ["**"]
-  signers:
-    - name: release
-      key:
-        data: |
-          `+strings.ReplaceAll(strings.TrimSpace(pub), "\n", "\n          ")+`
-  rules: [{name: signed, signature: {}}]
-`), policy.LoadOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	set := &policy.Set{Policies: docs.Policies}
-	trust, err := collect.TrustFor(set, nil, nil, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
+	kp, set, trust := signedBy(t, "**")
 	repo, err := oci.OpenRepository(host+"/team/go", oci.RegistryOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -98,4 +71,39 @@ spec:
 	if r := record(); r.Decision == nil || !r.Decision.Allowed {
 		t.Errorf("the index signed itself: decision %+v", r.Decision)
 	}
+}
+
+// signedBy is a new key pair, a policy on the images glob requiring its
+// signature, and the trust that verifies it.
+func signedBy(t *testing.T, images string) (*sign.KeyPair, *policy.Set, *sign.Trust) {
+	t.Helper()
+	kp, err := sign.GenerateKeyPair()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, err := kp.GetPublicKeyPem()
+	if err != nil {
+		t.Fatal(err)
+	}
+	docs, err := policy.Parse("signed.yaml", []byte(`apiVersion: dossier.dev/v1alpha1
+kind: SupplyChainPolicy
+metadata: {name: release}
+spec:
+  images: ["`+images+`"]
+  signers:
+    - name: release
+      key:
+        data: |
+          `+strings.ReplaceAll(strings.TrimSpace(pub), "\n", "\n          ")+`
+  rules: [{name: signed, signature: {}}]
+`), policy.LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	set := &policy.Set{Policies: docs.Policies}
+	trust, err := collect.TrustFor(set, nil, nil, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return kp, set, trust
 }
