@@ -25,7 +25,11 @@ type storeFlags struct {
 
 func (f *storeFlags) register(cmd *cobra.Command) {
 	addDataDirFlag(cmd, &f.dataDir)
-	cmd.Flags().StringVar(&f.url, "store", "", "PostgreSQL evidence store, postgres://… (default: the SQLite store in the data directory)")
+	addStoreFlag(cmd, &f.url)
+}
+
+func addStoreFlag(cmd *cobra.Command, dst *string) {
+	cmd.Flags().StringVar(dst, "store", "", "PostgreSQL evidence store, postgres://… (default: the SQLite store in the data directory)")
 }
 
 func (f *storeFlags) open(ctx context.Context) (store.Store, error) {

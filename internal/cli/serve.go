@@ -8,7 +8,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"slices"
-	"strings"
+
 	"syscall"
 	"time"
 
@@ -23,21 +23,17 @@ import (
 	"github.com/dossier-dev/dossier/internal/policy"
 	"github.com/dossier-dev/dossier/internal/registry"
 	"github.com/dossier-dev/dossier/internal/server"
+	"github.com/dossier-dev/dossier/internal/serving"
 	"github.com/dossier-dev/dossier/internal/store"
 	"github.com/dossier-dev/dossier/internal/tokens"
 	"github.com/dossier-dev/dossier/internal/ui"
 )
 
 func (a *app) serveCommand() *cobra.Command {
-	var sf storeFlags
-	var wf webhookFlags
-	var listen, webhookListen, externalName, certFile, keyFile string
-	var immutable, keys, quarantines, pendingPullable, retention, hookHosts []string
-	var anonymousPull bool
-	var scanWorkers int
-	var jobLease time.Duration
-	var s3 registry.S3
+	var cfg serving.Config
+	var defaults serving.Config
 	var configPath string
+	var printConfig bool
 	cmd := &cobra.Command{
 		Use:   "serve [--listen ADDR] [--data-dir DIR] [--immutable-tags REPO_GLOB:TAG_GLOB]... [--quarantine REPO_GLOB=POLICY]... [--policy FILE|DIR --tls-cert F --tls-key F]",
 		Short: "Serve the registry at /v2/ (and, given policies, the admission webhook on a listener of its own)",
@@ -50,16 +46,35 @@ admission webhook at /admission/validate and /admission/mutate on --webhook-list
 stops it gracefully: requests in flight, uploads included, finish.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg.InsecureRegistries = a.registry.InsecureRegistries // a flag of every command
 			if configPath != "" {
-				if err := applyServeConfig(cmd, configPath); err != nil {
+				if err := cfg.Merge(configPath, defaults, cmd.Flags().Changed); err != nil {
+					return usageError("%v", err)
+				}
+				a.registry.InsecureRegistries = cfg.InsecureRegistries
+			}
+			for _, p := range cfg.PendingPullable {
+				i := slices.IndexFunc(cfg.Quarantine, func(q serving.Quarantine) bool { return q.Repositories == p })
+				if i < 0 {
+					return usageError("--pending-pullable %q names no --quarantine rule's repositories", p)
+				}
+				cfg.Quarantine[i].PendingPullable = true
+			}
+			if printConfig {
+				out, err := cfg.YAML()
+				if err != nil {
 					return err
 				}
+				_, err = a.stdout.Write(out)
+				return err
 			}
+			wf := &cfg.Webhook
+			sf := storeFlags{dataDir: cfg.DataDir, url: cfg.Store}
 			a.serving = true
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM)
 			defer stop()
 			var rules []registry.TagRule
-			for _, text := range immutable {
+			for _, text := range cfg.ImmutableTags {
 				rule, err := registry.ParseTagRule(text)
 				if err != nil {
 					return usageError("--immutable-tags: %v", err)
@@ -68,53 +83,42 @@ stops it gracefully: requests in flight, uploads included, finish.`,
 			}
 			var quarantine []registry.QuarantineRule
 			var quarantinePolicies []string
-			for _, text := range quarantines {
-				repos, path, ok := strings.Cut(text, "=")
-				glob, err := policy.CompileGlob(repos)
-				if !ok || repos == "" || path == "" || err != nil {
-					return usageError("--quarantine %q: want REPOSITORY_GLOB=POLICY_FILE|DIR", text)
+			for _, q := range cfg.Quarantine {
+				text := q.Repositories + "=" + q.Policy
+				glob, err := policy.CompileGlob(q.Repositories)
+				if err != nil {
+					return usageError("--quarantine %q: %v", text, err)
 				}
-				rules, err := admission.LoadFileRules([]string{path}, wf.trustedRoot, collect.Options{})
+				rules, err := admission.LoadFileRules([]string{q.Policy}, wf.TrustedRoot, collect.Options{})
 				if err != nil {
 					return err
 				}
 				if len(rules.Rules().Set.Policies) == 0 {
-					return usageError("--quarantine %q: %s holds no policies", text, path)
+					return usageError("--quarantine %q: %s holds no policies", text, q.Policy)
 				}
-				go rules.Watch(ctx, wf.reload, func(changed bool, err error) {
+				go rules.Watch(ctx, wf.ReloadInterval.Duration, func(changed bool, err error) {
 					if err != nil {
-						a.logf("quarantine policies %s not reloaded, the previous ones stay in force: %v", path, err)
+						a.logf("quarantine policies %s not reloaded, the previous ones stay in force: %v", q.Policy, err)
 					}
 				})
-				rule := registry.QuarantineRule{Text: text, Repositories: glob, Rules: func() (*policy.Set, string) {
+				quarantine = append(quarantine, registry.QuarantineRule{Text: text, Repositories: glob, PendingPullable: q.PendingPullable, Rules: func() (*policy.Set, string) {
 					r := rules.Rules()
 					return r.Set, r.Version
-				}}
-				for _, p := range pendingPullable {
-					if p == repos {
-						rule.PendingPullable = true
-					}
-				}
-				quarantine = append(quarantine, rule)
-				quarantinePolicies = append(quarantinePolicies, path)
-			}
-			for _, p := range pendingPullable {
-				if !slices.ContainsFunc(quarantine, func(r registry.QuarantineRule) bool { return strings.HasPrefix(r.Text, p+"=") }) {
-					return usageError("--pending-pullable %q names no --quarantine rule's repositories", p)
-				}
+				}})
+				quarantinePolicies = append(quarantinePolicies, q.Policy)
 			}
 			var retentionRules []registry.RetentionRule
-			for _, text := range retention {
+			for _, text := range cfg.Retention {
 				rule, err := registry.ParseRetentionRule(text)
 				if err != nil {
 					return usageError("--retention: %v", err)
 				}
 				retentionRules = append(retentionRules, rule)
 			}
-			if (certFile == "") != (keyFile == "") {
+			if (cfg.TLS.Cert == "") != (cfg.TLS.Key == "") {
 				return usageError("give both --tls-cert and --tls-key, or neither")
 			}
-			if len(wf.policies) > 0 && certFile == "" {
+			if len(wf.Policies) > 0 && cfg.TLS.Cert == "" {
 				return usageError("the admission webhook needs --tls-cert and --tls-key: the API server calls it over HTTPS only")
 			}
 			st, err := sf.open(ctx)
@@ -125,64 +129,64 @@ stops it gracefully: requests in flight, uploads included, finish.`,
 			if err := a.firstAdminToken(ctx, st, sf.dataDir); err != nil {
 				return err
 			}
-			m := a.serverMetrics(st, sf.dataDir, wf.exceptions)
+			m := a.serverMetrics(st, sf.dataDir, wf.Exceptions)
 			st = metrics.Store(st, m)
 			storage := registry.Options{RootDirectory: filepath.Join(sf.dataDir, "registry")}
-			if s3.Bucket != "" {
-				// keys from the environment, never from the command line
-				s3.AccessKey, s3.SecretKey = os.Getenv("AWS_ACCESS_KEY_ID"), os.Getenv("AWS_SECRET_ACCESS_KEY")
-				storage = registry.Options{S3: &s3}
+			if b := cfg.Storage.S3; b.Bucket != "" {
+				// keys from the environment, never from the configuration
+				storage = registry.Options{S3: &registry.S3{Bucket: b.Bucket, Region: b.Region, Endpoint: b.Endpoint, Prefix: b.Prefix,
+					AccessKey: os.Getenv("AWS_ACCESS_KEY_ID"), SecretKey: os.Getenv("AWS_SECRET_ACCESS_KEY")}}
 			}
-			name, err := registryName(externalName, listen)
+			name, err := registryName(cfg.ExternalName, cfg.Listen)
 			if err != nil {
 				return err
 			}
 			reg, err := registry.New(ctx, registry.Options{Name: name, RootDirectory: storage.RootDirectory, S3: storage.S3, Store: st, ImmutableTags: rules,
-				AnonymousPull: anonymousPull, HookHosts: hookHosts, Quarantine: quarantine, Retention: retentionRules, JobLease: jobLease, Metrics: m, OnError: func(err error) { a.logf("registry: %v", err) }})
+				AnonymousPull: cfg.AnonymousPull, HookHosts: cfg.HookHosts, Quarantine: quarantine, Retention: retentionRules, JobLease: cfg.JobLease.Duration, Metrics: m, OnError: func(err error) { a.logf("registry: %v", err) }})
 			if err != nil {
 				return err
 			}
-			process, closeProcess, err := a.registryJobs(st, sf.dataDir, append(append([]string{}, wf.policies...), quarantinePolicies...), wf.exceptions, wf.trustedRoot, keys)
+			process, closeProcess, err := a.registryJobs(st, sf.dataDir, append(append([]string{}, wf.Policies...), quarantinePolicies...), wf.Exceptions, wf.TrustedRoot, cfg.Keys)
 			if err != nil {
 				return err
 			}
 			defer closeProcess()
-			if scanWorkers > 0 {
+			if cfg.ScanWorkers > 0 {
 				// queued work left at the end is done by the next start
-				defer reg.RunWorkers(ctx, scanWorkers, 30*time.Second, process)()
+				defer reg.RunWorkers(ctx, cfg.ScanWorkers, 30*time.Second, process)()
 			}
 			if len(retentionRules) > 0 {
-				go a.sweepEvery(ctx, time.Hour, reg, wf.exceptions)
+				go a.sweepEvery(ctx, time.Hour, reg, wf.Exceptions)
 			}
 			mux := http.NewServeMux()
 			mux.Handle("/v2/", reg)
 			mux.Handle("/api/v1/hooks/", reg.Hooks())
-			pages, err := ui.New(ui.Options{Store: st, Auth: tokens.NewAuthenticator(st, time.Now), Exceptions: a.fileExceptions(wf.exceptions), Registry: reg.Name(),
-				SecureCookies: certFile != "" || !oci.IsLoopbackHost(listen)})
+			pages, err := ui.New(ui.Options{Store: st, Auth: tokens.NewAuthenticator(st, time.Now), Exceptions: a.fileExceptions(wf.Exceptions), Registry: reg.Name(),
+				SecureCookies: cfg.TLS.Cert != "" || !oci.IsLoopbackHost(cfg.Listen)})
 			if err != nil {
 				return err
 			}
 			mux.Handle("/ui/", pages)
 			mux.Handle("GET /{$}", http.RedirectHandler("/ui/", http.StatusSeeOther))
 			mux.Handle("GET /ui", http.RedirectHandler("/ui/", http.StatusSeeOther))
-			main := server.Options{Listen: listen, Handler: mux, Log: a.log}
+			main := server.Options{Listen: cfg.Listen, Handler: mux, Log: a.log}
 			var certs *admission.CertificateFiles
-			if certFile != "" {
-				if certs, err = admission.LoadCertificateFiles(certFile, keyFile); err != nil {
+			if cfg.TLS.Cert != "" {
+				if certs, err = admission.LoadCertificateFiles(cfg.TLS.Cert, cfg.TLS.Key); err != nil {
 					return err
 				}
 				main.Certificate = certs.GetCertificate
 			}
-			servers := append(a.metricsServer(&wf, m), main)
-			if len(wf.policies) > 0 {
-				handler, closeWebhook, err := a.startWebhook(ctx, &wf, sf.dataDir, st, m)
+			servers := append(a.metricsServer(cfg.MetricsListen, m), main)
+			if len(wf.Policies) > 0 {
+				handler, closeWebhook, err := a.startWebhook(ctx, wf, sf.dataDir, st, m)
 				if err != nil {
 					return err
 				}
 				defer closeWebhook()
 				hooks := http.NewServeMux()
 				hooks.Handle("/admission/", handler)
-				hook, err := a.webhookServer(&wf, webhookListen, hooks, certs)
+				hook, err := a.webhookServer(wf, wf.Listen, hooks, certs)
 				if err != nil {
 					return err
 				}
@@ -191,27 +195,31 @@ stops it gracefully: requests in flight, uploads included, finish.`,
 			return a.runServers(ctx, m, servers...)
 		},
 	}
-	sf.register(cmd)
-	wf.register(cmd)
-	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:5000", "address to listen on")
-	cmd.Flags().StringVar(&webhookListen, "webhook-listen", "127.0.0.1:8443", "address the admission webhook listens on (with --policy), apart from the registry's")
-	cmd.Flags().StringVar(&externalName, "external-name", "", "the host[:port] clients reach the registry by (default: the --listen address): repositories are recorded, judged and kept under this one name, whatever name a request arrives by")
+	addDataDirFlag(cmd, &cfg.DataDir)
+	addStoreFlag(cmd, &cfg.Store)
+	registerWebhookFlags(cmd, &cfg.Webhook)
+	registerMetricsListen(cmd, &cfg.MetricsListen)
+	cmd.Flags().StringVar(&cfg.Listen, "listen", "127.0.0.1:5000", "address to listen on")
+	cmd.Flags().StringVar(&cfg.Webhook.Listen, "webhook-listen", "127.0.0.1:8443", "address the admission webhook listens on (with --policy), apart from the registry's")
+	cmd.Flags().StringVar(&cfg.ExternalName, "external-name", "", "the host[:port] clients reach the registry by (default: the --listen address): repositories are recorded, judged and kept under this one name, whatever name a request arrives by")
 	cmd.Flags().StringVar(&configPath, "config", "", "YAML configuration file with any of these settings (flags and DOSSIER_* variables win; see docs/registry.md)")
-	cmd.Flags().StringVar(&certFile, "tls-cert", "", "serving certificate (PEM), re-read when renewed; without it, plain HTTP")
-	cmd.Flags().StringVar(&keyFile, "tls-key", "", "serving certificate's private key (PEM)")
-	cmd.Flags().StringArrayVar(&immutable, "immutable-tags", nil, "REPOSITORY_GLOB:TAG_GLOB whose tags, once pushed, never move and are never deleted (repeatable)")
-	cmd.Flags().BoolVar(&anonymousPull, "anonymous-pull", false, "let requests without a token pull (never push)")
-	cmd.Flags().StringArrayVar(&hookHosts, "hook-host", nil, "host[:port] of a registry whose push notifications /api/v1/hooks/ accepts, from notify or admin tokens whose globs reach the repositories (repeatable; none: notifications are refused)")
-	cmd.Flags().IntVar(&scanWorkers, "scan-workers", 2, "images catalogued, scanned and recorded at once after pushes (0: queue only)")
-	cmd.Flags().DurationVar(&jobLease, "job-lease", time.Minute, "how long a claimed scan job stays its worker's without a renewal: the job of a worker that died is taken over after it")
-	cmd.Flags().StringArrayVar(&quarantines, "quarantine", nil, "REPOSITORY_GLOB=POLICY_FILE|DIR: its images are pulled (by all but admins) only once they pass the policy (repeatable)")
-	cmd.Flags().StringArrayVar(&pendingPullable, "pending-pullable", nil, "REPOSITORY_GLOB of a --quarantine rule whose images may be pulled while their scan runs (default: they wait)")
-	cmd.Flags().StringVar(&s3.Bucket, "s3-bucket", "", "keep blobs and manifests in this S3 bucket (keys from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, else the AWS chain) instead of DATA_DIR/registry")
-	cmd.Flags().StringVar(&s3.Region, "s3-region", "us-east-1", "the bucket's region")
-	cmd.Flags().StringVar(&s3.Endpoint, "s3-endpoint", "", "an S3-compatible server, https://host[:port] (http:// on loopback only)")
-	cmd.Flags().StringVar(&s3.Prefix, "s3-prefix", "", "a directory within the bucket")
-	cmd.Flags().StringArrayVar(&retention, "retention", nil, "REPOSITORY_GLOB=AGE: untagged digests older than AGE (720h) that are unsigned or fail their quarantine policy are deleted, hourly, unless an exception names them (repeatable)")
-	cmd.Flags().StringSliceVar(&keys, "key", nil, "public key whose signatures are recorded as verified (repeatable; the policies' signers are too)")
+	cmd.Flags().BoolVar(&printConfig, "print-config", false, "print the effective configuration (defaults, the file, the environment and flags together) as YAML, and exit")
+	cmd.Flags().StringVar(&cfg.TLS.Cert, "tls-cert", "", "serving certificate (PEM), re-read when renewed; without it, plain HTTP")
+	cmd.Flags().StringVar(&cfg.TLS.Key, "tls-key", "", "serving certificate's private key (PEM)")
+	cmd.Flags().StringArrayVar(&cfg.ImmutableTags, "immutable-tags", nil, "REPOSITORY_GLOB:TAG_GLOB whose tags, once pushed, never move and are never deleted (repeatable)")
+	cmd.Flags().BoolVar(&cfg.AnonymousPull, "anonymous-pull", false, "let requests without a token pull (never push)")
+	cmd.Flags().StringArrayVar(&cfg.HookHosts, "hook-host", nil, "host[:port] of a registry whose push notifications /api/v1/hooks/ accepts, from notify or admin tokens whose globs reach the repositories (repeatable; none: notifications are refused)")
+	cmd.Flags().IntVar(&cfg.ScanWorkers, "scan-workers", 2, "images catalogued, scanned and recorded at once after pushes (0: queue only)")
+	cmd.Flags().DurationVar(&cfg.JobLease.Duration, "job-lease", time.Minute, "how long a claimed scan job stays its worker's without a renewal: the job of a worker that died is taken over after it")
+	cmd.Flags().Var(&cfg.Quarantine, "quarantine", "REPOSITORY_GLOB=POLICY_FILE|DIR: its images are pulled (by all but admins) only once they pass the policy (repeatable)")
+	cmd.Flags().StringArrayVar(&cfg.PendingPullable, "pending-pullable", nil, "REPOSITORY_GLOB of a --quarantine rule whose images may be pulled while their scan runs (default: they wait)")
+	cmd.Flags().StringVar(&cfg.Storage.S3.Bucket, "s3-bucket", "", "keep blobs and manifests in this S3 bucket (keys from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, else the AWS chain) instead of DATA_DIR/registry")
+	cmd.Flags().StringVar(&cfg.Storage.S3.Region, "s3-region", "us-east-1", "the bucket's region")
+	cmd.Flags().StringVar(&cfg.Storage.S3.Endpoint, "s3-endpoint", "", "an S3-compatible server, https://host[:port] (http:// on loopback only)")
+	cmd.Flags().StringVar(&cfg.Storage.S3.Prefix, "s3-prefix", "", "a directory within the bucket")
+	cmd.Flags().StringArrayVar(&cfg.Retention, "retention", nil, "REPOSITORY_GLOB=AGE: untagged digests older than AGE (720h) that are unsigned or fail their quarantine policy are deleted, hourly, unless an exception names them (repeatable)")
+	cmd.Flags().StringSliceVar(&cfg.Keys, "key", nil, "public key whose signatures are recorded as verified (repeatable; the policies' signers are too)")
+	defaults = cfg // the flags' defaults: what the configuration file's settings replace
 	return cmd
 }
 

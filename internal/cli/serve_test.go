@@ -434,6 +434,36 @@ immutableTags: ["team/**:v*"]
 	}
 }
 
+// serve --print-config prints the effective configuration: the file's
+// settings (paths relative to it), the environment and flags over them,
+// --pending-pullable applied to the file's rule; the store's password
+// hidden.
+func TestServePrintConfig(t *testing.T) {
+	dir := t.TempDir()
+	config := writeFile(t, filepath.Join(dir, "serve.yaml"), `listen: 127.0.0.1:1
+store: postgres://dossier:hunter2@db/dossier
+quarantine: [{repositories: "team/**", policy: release.yaml}]
+webhook: {reloadInterval: 10s, kubernetes: {tokenFile: token}}
+`)
+	t.Setenv("DOSSIER_SERVE_SCAN_WORKERS", "5")
+	r := dossier(t, "", "serve", "--config", config, "--listen", "127.0.0.1:7000", "--pending-pullable", "team/**", "--print-config")
+	if r.code != 0 {
+		t.Fatalf("%+v", r)
+	}
+	for _, want := range []string{"listen: 127.0.0.1:7000", "scanWorkers: 5", "reloadInterval: 10s", "tokenFile: " + filepath.Join(dir, "token"),
+		"policy: " + filepath.Join(dir, "release.yaml"), "pendingPullable: true", "store: postgres://dossier:xxxxx@db/dossier"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("the effective configuration has no %q:\n%s", want, r.stdout)
+		}
+	}
+	if strings.Contains(r.stdout, "hunter2") {
+		t.Errorf("the store's password was printed")
+	}
+	if r := dossier(t, "", "serve", "--pending-pullable", "team/**", "--print-config"); r.code != ExitError || !strings.Contains(r.stderr, "names no --quarantine rule") {
+		t.Errorf("--pending-pullable without its rule: %+v", r)
+	}
+}
+
 // fetch returns a page that must answer 200.
 func fetch(t *testing.T, client *http.Client, req *http.Request) string {
 	t.Helper()

@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/dossier-dev/dossier/internal/admission"
+	"github.com/dossier-dev/dossier/internal/serving"
 	"github.com/dossier-dev/dossier/internal/collect"
 	"github.com/dossier-dev/dossier/internal/kube"
 	"github.com/dossier-dev/dossier/internal/metrics"
@@ -23,51 +24,42 @@ import (
 	"github.com/dossier-dev/dossier/internal/store"
 )
 
-// webhookFlags are the admission webhook's settings, shared by dossier
-// webhook and dossier serve.
-type webhookFlags struct {
-	policies, exceptions []string
-	trustedRoot          string
-	evidenceTTL, reload  time.Duration
-	failOpen             bool
-	unclaimed            string
-	api                  admission.APIServer
-	// clientCA and clientTokenFile say how the API server proves it is
-	// the caller; metricsListen is where /metrics is served, if anywhere
-	clientCA, clientTokenFile, metricsListen string
+// registerWebhookFlags binds the admission webhook's settings, shared by
+// dossier webhook and dossier serve.
+func registerWebhookFlags(cmd *cobra.Command, f *serving.Webhook) {
+	cmd.Flags().StringSliceVar(&f.Policies, "policy", nil, "policy file or directory (repeatable; SupplyChainPolicy or ClusterImagePolicy)")
+	cmd.Flags().StringSliceVar(&f.Exceptions, "exceptions", nil, "exception file or directory (repeatable)")
+	cmd.Flags().StringVar(&f.TrustedRoot, "trusted-root", "", "Sigstore trusted root (JSON) for keyless signers")
+	cmd.Flags().DurationVar(&f.EvidenceTTL.Duration, "evidence-ttl", 5*time.Minute, "how long evidence gathered about a digest is reused")
+	cmd.Flags().DurationVar(&f.ReloadInterval.Duration, "reload-interval", 2*time.Second, "how often the policy files are re-read")
+	cmd.Flags().BoolVar(&f.FailOpen, "fail-open", false, "admit, with a warning and a failed-open record, images whose evidence cannot be had (default: deny under enforce)")
+	cmd.Flags().StringVar(&f.Unclaimed, "unclaimed", "deny", "what images no policy claims get: deny, warn (admit with a warning, recorded) or allow (admit unjudged)")
+	cmd.Flags().StringVar(&f.Kubernetes.API, "kubernetes-api", "", "API server to read namespace labels from, https://host:port (default: in a cluster, its own)")
+	cmd.Flags().StringVar(&f.Kubernetes.CA, "kubernetes-ca", "", "CA of the API server's certificate")
+	cmd.Flags().StringVar(&f.Kubernetes.TokenFile, "kubernetes-token-file", "", "bearer token for the API server")
+	cmd.Flags().StringVar(&f.Kubernetes.ClientCert, "kubernetes-client-cert", "", "client certificate for the API server")
+	cmd.Flags().StringVar(&f.Kubernetes.ClientKey, "kubernetes-client-key", "", "client certificate's key")
+	cmd.Flags().StringVar(&f.ClientCA, "client-ca", "", "CA (PEM) of the client certificate the API server presents to the webhook (its AdmissionConfiguration): reviews without one are refused")
+	cmd.Flags().StringVar(&f.ClientTokenFile, "client-token-file", "", "file of bearer tokens (one per line, 32+ characters) the API server presents to the webhook (its AdmissionConfiguration): reviews without one are refused")
 }
 
-func (f *webhookFlags) register(cmd *cobra.Command) {
-	cmd.Flags().StringSliceVar(&f.policies, "policy", nil, "policy file or directory (repeatable; SupplyChainPolicy or ClusterImagePolicy)")
-	cmd.Flags().StringSliceVar(&f.exceptions, "exceptions", nil, "exception file or directory (repeatable)")
-	cmd.Flags().StringVar(&f.trustedRoot, "trusted-root", "", "Sigstore trusted root (JSON) for keyless signers")
-	cmd.Flags().DurationVar(&f.evidenceTTL, "evidence-ttl", 5*time.Minute, "how long evidence gathered about a digest is reused")
-	cmd.Flags().DurationVar(&f.reload, "reload-interval", 2*time.Second, "how often the policy files are re-read")
-	cmd.Flags().BoolVar(&f.failOpen, "fail-open", false, "admit, with a warning and a failed-open record, images whose evidence cannot be had (default: deny under enforce)")
-	cmd.Flags().StringVar(&f.unclaimed, "unclaimed", "deny", "what images no policy claims get: deny, warn (admit with a warning, recorded) or allow (admit unjudged)")
-	cmd.Flags().StringVar(&f.api.URL, "kubernetes-api", "", "API server to read namespace labels from, https://host:port (default: in a cluster, its own)")
-	cmd.Flags().StringVar(&f.api.CAFile, "kubernetes-ca", "", "CA of the API server's certificate")
-	cmd.Flags().StringVar(&f.api.TokenFile, "kubernetes-token-file", "", "bearer token for the API server")
-	cmd.Flags().StringVar(&f.api.CertFile, "kubernetes-client-cert", "", "client certificate for the API server")
-	cmd.Flags().StringVar(&f.api.KeyFile, "kubernetes-client-key", "", "client certificate's key")
-	cmd.Flags().StringVar(&f.clientCA, "client-ca", "", "CA (PEM) of the client certificate the API server presents to the webhook (its AdmissionConfiguration): reviews without one are refused")
-	cmd.Flags().StringVar(&f.clientTokenFile, "client-token-file", "", "file of bearer tokens (one per line, 32+ characters) the API server presents to the webhook (its AdmissionConfiguration): reviews without one are refused")
-	cmd.Flags().StringVar(&f.metricsListen, "metrics-listen", "", "address to serve Prometheus /metrics on, plain HTTP (default: not served)")
+func registerMetricsListen(cmd *cobra.Command, dst *string) {
+	cmd.Flags().StringVar(dst, "metrics-listen", "", "address to serve Prometheus /metrics on, plain HTTP (default: not served)")
 }
 
 // webhookServer is the listener of the admission webhook: HTTPS, and,
 // when the API server's credentials are configured, for the API server
 // only. Without them it says so: anyone who reaches the listener can have
 // decisions recorded.
-func (a *app) webhookServer(f *webhookFlags, listen string, handler http.Handler, certs *admission.CertificateFiles) (server.Options, error) {
+func (a *app) webhookServer(f *serving.Webhook, listen string, handler http.Handler, certs *admission.CertificateFiles) (server.Options, error) {
 	o := server.Options{Listen: listen, Log: a.log, Certificate: certs.GetCertificate}
-	if f.clientCA == "" && f.clientTokenFile == "" {
+	if f.ClientCA == "" && f.ClientTokenFile == "" {
 		a.log.Warn("the admission webhook does not authenticate its callers: reach "+listen+" from the API server only (a NetworkPolicy), or give --client-ca or --client-token-file",
 			"address", listen)
 		o.Handler = handler
 		return o, nil
 	}
-	callers, err := admission.LoadCallers(f.clientCA, f.clientTokenFile)
+	callers, err := admission.LoadCallers(f.ClientCA, f.ClientTokenFile)
 	if err != nil {
 		return o, err
 	}
@@ -77,17 +69,17 @@ func (a *app) webhookServer(f *webhookFlags, listen string, handler http.Handler
 
 // metricsServer serves /metrics on its own plain listener, apart from the
 // registry's and the webhook's, when one is given.
-func (a *app) metricsServer(f *webhookFlags, m *metrics.Metrics) []server.Options {
-	if f.metricsListen == "" {
+func (a *app) metricsServer(listen string, m *metrics.Metrics) []server.Options {
+	if listen == "" {
 		return nil
 	}
-	return []server.Options{{Listen: f.metricsListen, Log: a.log, Handler: http.NotFoundHandler(), Metrics: m.Handler()}}
+	return []server.Options{{Listen: listen, Log: a.log, Handler: http.NotFoundHandler(), Metrics: m.Handler()}}
 }
 
 // startWebhook loads the policies and makes the webhook, recording into st
 // when given; the policies are re-read until ctx ends. close flushes the
 // decisions still on their way to the store.
-func (a *app) startWebhook(ctx context.Context, f *webhookFlags, dataDir string, st store.Store, m *metrics.Metrics) (handler http.Handler, close func(), err error) {
+func (a *app) startWebhook(ctx context.Context, f *serving.Webhook, dataDir string, st store.Store, m *metrics.Metrics) (handler http.Handler, close func(), err error) {
 	opts := collect.Options{Timeout: 8 * time.Second}
 	closeDB, err := localScanning(dataDir, &opts)
 	if err != nil {
@@ -97,19 +89,19 @@ func (a *app) startWebhook(ctx context.Context, f *webhookFlags, dataDir string,
 		closeDB()
 		return nil, nil, err
 	}
-	rules, err := admission.LoadFileRules(append(append([]string{}, f.policies...), f.exceptions...), f.trustedRoot, opts)
+	rules, err := admission.LoadFileRules(append(append([]string{}, f.Policies...), f.Exceptions...), f.TrustedRoot, opts)
 	if err != nil {
 		return fail(err)
 	}
 	if len(rules.Rules().Set.Policies) == 0 {
-		return fail(usageError("%v holds no policies", f.policies))
+		return fail(usageError("%v holds no policies", f.Policies))
 	}
-	unclaimed, err := admission.ParseUnclaimed(f.unclaimed)
+	unclaimed, err := admission.ParseUnclaimed(f.Unclaimed)
 	if err != nil {
 		return fail(usageError("--unclaimed: %v", err))
 	}
-	wopts := admission.Options{Registry: a.registry, EvidenceTTL: f.evidenceTTL, FailOpen: f.failOpen, Unclaimed: unclaimed, Metrics: m}
-	api := f.api
+	wopts := admission.Options{Registry: a.registry, EvidenceTTL: f.EvidenceTTL.Duration, FailOpen: f.FailOpen, Unclaimed: unclaimed, Metrics: m}
+	api := admission.APIServer{URL: f.Kubernetes.API, CAFile: f.Kubernetes.CA, TokenFile: f.Kubernetes.TokenFile, CertFile: f.Kubernetes.ClientCert, KeyFile: f.Kubernetes.ClientKey}
 	if api.URL == "" {
 		api, _ = admission.InCluster()
 	}
@@ -123,7 +115,7 @@ func (a *app) startWebhook(ctx context.Context, f *webhookFlags, dataDir string,
 		wopts.OnStoreError = func(err error) { a.logf("decisions not recorded: %v", err) }
 	}
 	w := admission.New(rules.Rules, wopts)
-	go rules.Watch(ctx, f.reload, func(changed bool, err error) {
+	go rules.Watch(ctx, f.ReloadInterval.Duration, func(changed bool, err error) {
 		if err != nil {
 			a.logf("policies not reloaded, the previous ones stay in force: %v", err)
 		} else if changed {
@@ -151,8 +143,8 @@ func (a *app) runServers(ctx context.Context, m *metrics.Metrics, servers ...ser
 
 func (a *app) webhookCommand() *cobra.Command {
 	var sf storeFlags
-	var wf webhookFlags
-	var certFile, keyFile, listen string
+	var wf serving.Webhook
+	var certFile, keyFile, listen, metricsListen string
 	var noStore bool
 	cmd := &cobra.Command{
 		Use:   "webhook --policy FILE|DIR --tls-cert F --tls-key F [--listen ADDR]",
@@ -167,7 +159,7 @@ digest judged. Decisions go to the evidence store (and admitted Pods mark their 
 registry.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if len(wf.policies) == 0 {
+			if len(wf.Policies) == 0 {
 				return usageError("give at least one --policy FILE|DIR")
 			}
 			if certFile == "" || keyFile == "" {
@@ -187,7 +179,7 @@ registry.`,
 				}
 				defer st.Close()
 			}
-			m := a.serverMetrics(st, sf.dataDir, wf.exceptions)
+			m := a.serverMetrics(st, sf.dataDir, wf.Exceptions)
 			if st != nil {
 				st = metrics.Store(st, m)
 			}
@@ -202,11 +194,12 @@ registry.`,
 			if err != nil {
 				return err
 			}
-			return a.runServers(ctx, m, append(a.metricsServer(&wf, m), hook)...)
+			return a.runServers(ctx, m, append(a.metricsServer(metricsListen, m), hook)...)
 		},
 	}
 	sf.register(cmd)
-	wf.register(cmd)
+	registerWebhookFlags(cmd, &wf)
+	registerMetricsListen(cmd, &metricsListen)
 	cmd.Flags().StringVar(&certFile, "tls-cert", "", "serving certificate (PEM), re-read when renewed")
 	cmd.Flags().StringVar(&keyFile, "tls-key", "", "serving certificate's private key (PEM)")
 	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:8443", "address to listen on")
