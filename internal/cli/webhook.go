@@ -15,12 +15,12 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/dossier-dev/dossier/internal/admission"
-	"github.com/dossier-dev/dossier/internal/serving"
 	"github.com/dossier-dev/dossier/internal/collect"
 	"github.com/dossier-dev/dossier/internal/kube"
 	"github.com/dossier-dev/dossier/internal/metrics"
 	"github.com/dossier-dev/dossier/internal/registry"
 	"github.com/dossier-dev/dossier/internal/server"
+	"github.com/dossier-dev/dossier/internal/serving"
 	"github.com/dossier-dev/dossier/internal/store"
 )
 

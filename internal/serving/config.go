@@ -23,23 +23,23 @@ import (
 // file; path marks a file name, relative to the configuration file when
 // given there.
 type Config struct {
-	Listen             string       `json:"listen" flag:"listen"`
-	MetricsListen      string       `json:"metricsListen,omitempty" flag:"metrics-listen"`
-	ExternalName       string       `json:"externalName,omitempty" flag:"external-name"`
-	DataDir            string       `json:"dataDir" flag:"data-dir" path:"true"`
-	Store              string       `json:"store,omitempty" flag:"store"`
-	InsecureRegistries []string     `json:"insecureRegistries,omitempty" flag:"insecure-registry"`
-	TLS                TLS          `json:"tls"`
-	Storage            Storage      `json:"storage"`
-	ScanWorkers        int          `json:"scanWorkers" flag:"scan-workers"`
-	JobLease           Duration     `json:"jobLease" flag:"job-lease"`
-	AnonymousPull      bool         `json:"anonymousPull" flag:"anonymous-pull"`
-	HookHosts          []string     `json:"hookHosts,omitempty" flag:"hook-host"`
-	ImmutableTags      []string     `json:"immutableTags,omitempty" flag:"immutable-tags"`
-	Quarantine         Quarantines  `json:"quarantine,omitempty" flag:"quarantine"`
-	Retention          []string     `json:"retention,omitempty" flag:"retention"`
-	Keys               []string     `json:"keys,omitempty" flag:"key" path:"true"`
-	Webhook            Webhook      `json:"webhook"`
+	Listen             string      `json:"listen" flag:"listen"`
+	MetricsListen      string      `json:"metricsListen,omitempty" flag:"metrics-listen"`
+	ExternalName       string      `json:"externalName,omitempty" flag:"external-name"`
+	DataDir            string      `json:"dataDir" flag:"data-dir" path:"true"`
+	Store              string      `json:"store,omitempty" flag:"store"`
+	InsecureRegistries []string    `json:"insecureRegistries,omitempty" flag:"insecure-registry"`
+	TLS                TLS         `json:"tls"`
+	Storage            Storage     `json:"storage"`
+	ScanWorkers        int         `json:"scanWorkers" flag:"scan-workers"`
+	JobLease           Duration    `json:"jobLease" flag:"job-lease"`
+	AnonymousPull      bool        `json:"anonymousPull" flag:"anonymous-pull"`
+	HookHosts          []string    `json:"hookHosts,omitempty" flag:"hook-host"`
+	ImmutableTags      []string    `json:"immutableTags,omitempty" flag:"immutable-tags"`
+	Quarantine         Quarantines `json:"quarantine,omitempty" flag:"quarantine"`
+	Retention          []string    `json:"retention,omitempty" flag:"retention"`
+	Keys               []string    `json:"keys,omitempty" flag:"key" path:"true"`
+	Webhook            Webhook     `json:"webhook"`
 	// PendingPullable are repositories globs of quarantine rules, from
 	// the command line, whose images may be pulled while their scan runs;
 	// the file says so in each rule.
