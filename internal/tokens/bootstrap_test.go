@@ -15,14 +15,7 @@ import (
 // and a new value replaces the old one (rotation), on every replica that
 // starts with it; tokens made otherwise stay.
 func TestBootstrapConfiguredAdminToken(t *testing.T) {
-	ctx := context.Background()
-	dir := t.TempDir()
-	st, err := store.Open(ctx, dir, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	now := time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC)
+	ctx, dir, st, now := bootstrapFixture(t)
 	file := filepath.Join(dir, "admin-token")
 	other, otherHash, _ := New()
 	if _, err := st.CreateToken(ctx, otherHash, store.Token{Repositories: "team/**", Role: store.RolePush, CreatedAt: now}); err != nil {
@@ -72,14 +65,7 @@ func TestBootstrapConfiguredAdminToken(t *testing.T) {
 // written to a file only this user reads (even when an earlier file was
 // readable by all); a store with tokens gets none.
 func TestBootstrapFirstStart(t *testing.T) {
-	ctx := context.Background()
-	dir := t.TempDir()
-	st, err := store.Open(ctx, dir, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	now := time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC)
+	ctx, dir, st, now := bootstrapFixture(t)
 	file := filepath.Join(dir, "data", "admin-token")
 	if err := os.MkdirAll(filepath.Dir(file), 0o700); err != nil {
 		t.Fatal(err)
@@ -107,4 +93,16 @@ func TestBootstrapFirstStart(t *testing.T) {
 	if after, _ := os.ReadFile(file); string(after) != string(secret) {
 		t.Errorf("the second start rewrote the admin token file")
 	}
+}
+
+// bootstrapFixture is a store in a new data directory and a fixed time.
+func bootstrapFixture(t *testing.T) (context.Context, string, store.Store, time.Time) {
+	t.Helper()
+	dir := t.TempDir()
+	st, err := store.Open(context.Background(), dir, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return context.Background(), dir, st, time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC)
 }
