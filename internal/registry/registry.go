@@ -25,11 +25,15 @@ import (
 
 	"github.com/distribution/distribution/v3"
 	"github.com/distribution/distribution/v3/configuration"
+	v2 "github.com/distribution/distribution/v3/registry/api/v2"
 	"github.com/distribution/distribution/v3/registry/handlers"
 	"github.com/distribution/distribution/v3/registry/storage"
 	"github.com/distribution/distribution/v3/registry/storage/driver/factory"
 	_ "github.com/distribution/distribution/v3/registry/storage/driver/filesystem" // the storage drivers dossier configures
 	_ "github.com/distribution/distribution/v3/registry/storage/driver/s3-aws"
+	"github.com/distribution/reference"
+	"github.com/gorilla/mux"
+	godigest "github.com/opencontainers/go-digest"
 	"github.com/sirupsen/logrus"
 
 	"github.com/dossier-dev/dossier/internal/evidence"
@@ -417,34 +421,37 @@ type route struct {
 	catalog               bool
 }
 
+// distributionRoutes is distribution's own router: a path is read as
+// distribution will act on it, never by a reading of dossier's own that
+// could disagree (a repository named team/app/blobs/uploads/x is one
+// distribution serves manifests of).
+var distributionRoutes = v2.Router()
+
+// referrersRoute is the one route dossier serves that distribution has not.
+var referrersRoute = regexp.MustCompile(`^/v2/(` + reference.NameRegexp.String() + `)/referrers/(` + godigest.DigestRegexp.String() + `)$`)
+
 func parseRoute(path string) (route, bool) {
-	if path == "/v2/" || path == "/v2" {
-		return route{}, true
-	}
-	if path == "/v2/_catalog" {
-		return route{catalog: true}, true
-	}
-	rest, ok := strings.CutPrefix(path, "/v2/")
-	if !ok {
+	var match mux.RouteMatch
+	if distributionRoutes.Match(&http.Request{Method: http.MethodGet, URL: &url.URL{Path: path}}, &match) && match.Route != nil {
+		name := match.Vars["name"]
+		switch match.Route.GetName() {
+		case v2.RouteNameBase:
+			return route{}, true
+		case v2.RouteNameCatalog:
+			return route{catalog: true}, true
+		case v2.RouteNameTags:
+			return route{name: name, kind: "tags"}, true
+		case v2.RouteNameManifest:
+			return route{name: name, kind: "manifests", reference: match.Vars["reference"]}, true
+		case v2.RouteNameBlob:
+			return route{name: name, kind: "blobs", reference: match.Vars["digest"]}, true
+		case v2.RouteNameBlobUpload, v2.RouteNameBlobUploadChunk:
+			return route{name: name, kind: "uploads", reference: match.Vars["uuid"]}, true
+		}
 		return route{}, false
 	}
-	// the name may hold slashes: the route is the last marker in the path
-	for _, kind := range []struct{ marker, kind string }{
-		{"/blobs/uploads/", "uploads"}, {"/manifests/", "manifests"}, {"/blobs/", "blobs"}, {"/referrers/", "referrers"},
-	} {
-		if i := strings.LastIndex(rest, kind.marker); i > 0 {
-			ref := rest[i+len(kind.marker):]
-			if kind.kind != "uploads" && (ref == "" || strings.Contains(ref, "/")) {
-				continue
-			}
-			return route{name: rest[:i], kind: kind.kind, reference: ref}, true
-		}
-	}
-	if name, ok := strings.CutSuffix(rest, "/tags/list"); ok && name != "" {
-		return route{name: name, kind: "tags"}, true
-	}
-	if name, ok := strings.CutSuffix(rest, "/blobs/uploads"); ok && name != "" {
-		return route{name: name, kind: "uploads"}, true
+	if m := referrersRoute.FindStringSubmatch(path); m != nil {
+		return route{name: m[1], kind: "referrers", reference: m[2]}, true
 	}
 	return route{}, false
 }

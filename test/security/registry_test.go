@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/dossier-dev/dossier/internal/store"
 	"github.com/dossier-dev/dossier/internal/testutil"
@@ -312,5 +313,34 @@ func TestBlobMountsStayInScope(t *testing.T) {
 	ownLayer, _ := ownLayers[0].Digest()
 	if code, body := s.request(t, http.MethodPost, "/v2/team-a/app/blobs/uploads/?mount="+ownLayer.String()+"&from=team-a/src", pusher, "", nil, ""); code != http.StatusCreated {
 		t.Errorf("a mount within team-a: %d %s", code, body)
+	}
+}
+
+// Repositories whose names hold the route words of the distribution API —
+// team/app/blobs/uploads/x is a repository distribution serves manifests
+// of — are judged as any other (helper-11: dossier read such a path as an
+// upload to team/app, and the image was pulled unjudged, never queued nor
+// recorded); a token of exactly one repository reaches no repository
+// named below it.
+func TestRouteWordsInRepositoryNames(t *testing.T) {
+	dir := t.TempDir()
+	_, held := signingPolicy(t, dir, "held", "**")
+	s := startServe(t, "", "--quarantine", "team/**="+held, "--scan-workers", "1")
+	pull, push := s.token(t, "team/**", store.RolePull), s.token(t, "team/**", store.RolePush)
+	for _, repo := range []string{"team/app/blobs/uploads/x", "team/blobs/uploads/app", "team/app/blobs/x", "team/app/manifests/x",
+		"team/app/referrers/x", "team/app/blobs/uploads/blobs/uploads/x", "team/app/tags/list/x"} {
+		digest := s.push(t, repo+":v1", push, randomImage(t))
+		s.waitJob(t, store.JobScan, s.addr+"/"+repo, digest)
+		for _, ref := range []string{repo + ":v1", repo + "@" + digest} {
+			if _, err := remote.Image(s.ref(t, ref), s.remote(pull)...); err == nil || !strings.Contains(err.Error(), "DENIED") {
+				t.Errorf("%s: the unsigned image was pulled under quarantine: %v", ref, err)
+			}
+		}
+	}
+	exact := s.token(t, "team/app", store.RolePull)
+	for _, path := range []string{"/v2/team/app/blobs/uploads/x/manifests/v1", "/v2/team/app/blobs/uploads/x/tags/list"} {
+		if code, body := s.request(t, http.MethodGet, path, exact, "", nil, ""); code != http.StatusForbidden {
+			t.Errorf("a token of team/app only: GET %s: %d %s", path, code, body)
+		}
 	}
 }
