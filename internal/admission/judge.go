@@ -47,6 +47,7 @@ type judge struct {
 	// the caches gave
 	gatherings, resolutions, hits atomic.Int64
 	metrics                       *metrics.Metrics
+	slots                         *workSlots
 }
 
 type gathering struct {
@@ -65,7 +66,7 @@ type resolution struct {
 func newJudge(registry oci.RegistryOptions, evidenceTTL, tagTTL time.Duration, now func() time.Time, m *metrics.Metrics) *judge {
 	registry.ShareClients()
 	return &judge{registry: registry, evidenceTTL: evidenceTTL, tagTTL: tagTTL, now: now, metrics: m,
-		evidence: map[string]*gathering{}, tags: map[string]*resolution{}}
+		evidence: map[string]*gathering{}, tags: map[string]*resolution{}, slots: newWorkSlots(maxWork, maxWorkPerRegistry)}
 }
 
 // ParseImage reads a container image reference as the container runtime
@@ -133,6 +134,13 @@ func (j *judge) resolve(ctx context.Context, ref name.Reference) (*oci.Artifact,
 	go func() {
 		work, cancel := shared(ctx)
 		defer cancel()
+		release, err := j.slots.acquire(work, ref.Context().RegistryStr())
+		if err != nil {
+			r.err = err
+			close(r.done)
+			return
+		}
+		defer release()
 		r.art, r.err = oci.Resolve(work, oci.Source{Kind: oci.KindRegistry, Input: key, Reference: key}, j.registry)
 		r.expires = j.now().Add(j.tagTTL)
 		if r.err != nil {
@@ -197,6 +205,14 @@ func (j *judge) gather(ctx context.Context, rules *Rules, art *oci.Artifact, ref
 	go func() {
 		work, cancel := shared(ctx)
 		defer cancel()
+		host, _, _ := strings.Cut(art.Subject.Repository, "/")
+		release, err := j.slots.acquire(work, host)
+		if err != nil {
+			g.ev = &evidence.Collected{Subject: art.Subject, Reference: reference, Unavailable: map[string]string{evidence.NeedSignatures: err.Error()}}
+			close(g.done)
+			return
+		}
+		defer release()
 		start := time.Now()
 		g.ev = collect.Collect(work, rules.Set, art, reference, rules.Collect)
 		j.metrics.Verification(time.Since(start))

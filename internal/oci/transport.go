@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -121,7 +123,7 @@ func (o RegistryOptions) remoteOptions() []remote.Option {
 	}
 	return []remote.Option{
 		remote.WithAuthFromKeychain(keychain),
-		remote.WithTransport(httpsOnly{allowed: o.allowsHTTP, next: base}),
+		remote.WithTransport(boundedManifests{next: httpsOnly{allowed: o.allowsHTTP, next: base}}),
 		remote.WithRetryBackoff(remote.Backoff{Duration: 500 * time.Millisecond, Factor: 2, Jitter: 0.1, Steps: retries + 1, Cap: 5 * time.Second}),
 		remote.WithUserAgent("dossier"),
 	}
@@ -153,4 +155,57 @@ func (t httpsOnly) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, fmt.Errorf("%w to %s: only loopback registries and hosts listed as insecure may use it", ErrPlainHTTPRefused, req.URL.Host)
 	}
 	return t.next.RoundTrip(req)
+}
+
+// MaxManifestBytes bounds a manifest, an index or a referrers list read
+// from a registry, as distribution bounds what it accepts: a registry
+// serving more (hostile, or broken) costs the reader no more memory than
+// this.
+const MaxManifestBytes = 4 << 20
+
+// ErrManifestTooLarge says a registry answered with a manifest past
+// MaxManifestBytes.
+var ErrManifestTooLarge = fmt.Errorf("manifest larger than the %d MiB registries accept", MaxManifestBytes>>20)
+
+// boundedManifests cuts manifest and referrers answers at
+// MaxManifestBytes; go-containerregistry would buffer up to 100 MiB of
+// each.
+type boundedManifests struct{ next http.RoundTripper }
+
+func (t boundedManifests) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := t.next.RoundTrip(req)
+	if err != nil || req.Method == http.MethodHead || !strings.HasPrefix(req.URL.Path, "/v2/") ||
+		!strings.Contains(req.URL.Path, "/manifests/") && !strings.Contains(req.URL.Path, "/referrers/") {
+		return resp, err
+	}
+	if resp.ContentLength > MaxManifestBytes {
+		resp.Body.Close()
+		return nil, fmt.Errorf("%s: %w (it declares %d bytes)", req.URL.Redacted(), ErrManifestTooLarge, resp.ContentLength)
+	}
+	resp.Body = &boundedBody{ReadCloser: resp.Body, left: MaxManifestBytes, url: req.URL.Redacted()}
+	return resp, nil
+}
+
+type boundedBody struct {
+	io.ReadCloser
+	left int64
+	url  string
+}
+
+func (b *boundedBody) Read(p []byte) (int, error) {
+	if b.left <= 0 {
+		// one byte more says whether the body ends exactly at the bound
+		var one [1]byte
+		n, err := b.ReadCloser.Read(one[:])
+		if n > 0 {
+			return 0, fmt.Errorf("%s: %w", b.url, ErrManifestTooLarge)
+		}
+		return 0, err
+	}
+	if int64(len(p)) > b.left {
+		p = p[:b.left]
+	}
+	n, err := b.ReadCloser.Read(p)
+	b.left -= int64(n)
+	return n, err
 }

@@ -44,8 +44,9 @@ import (
 	"github.com/dossier-dev/dossier/internal/tokens"
 )
 
-// MaxManifestBytes bounds a manifest push, as distribution does.
-const MaxManifestBytes = 4 << 20
+// MaxManifestBytes bounds a manifest push, as distribution does and as
+// dossier's readers bound what they read.
+const MaxManifestBytes = oci.MaxManifestBytes
 
 // S3 is an S3 bucket (or an S3-compatible server) holding the blobs and
 // manifests, through distribution's S3 driver. Empty keys use the usual

@@ -1,0 +1,75 @@
+package admission
+
+import (
+	"context"
+	"fmt"
+	"sync"
+)
+
+// The work the webhook shares between reviews (resolving a tag, gathering
+// a digest's evidence) runs in at most maxWork slots at once, and at most
+// maxWorkPerRegistry of them for one registry: a registry that answers
+// slowly or hugely — an attacker's, named by Pods anyone may create —
+// holds its own slots only, and the webhook's memory stays bounded while
+// images of other registries are judged.
+const (
+	maxWork            = 128
+	maxWorkPerRegistry = 16
+)
+
+// workSlots hands out the slots.
+type workSlots struct {
+	all     chan struct{}
+	perHost int
+	mu      sync.Mutex
+	hosts   map[string]*hostSlots
+}
+
+type hostSlots struct {
+	slots chan struct{}
+	// users counts the holders and the waiters: a host none uses is
+	// forgotten, so hosts named once do not pile up
+	users int
+}
+
+func newWorkSlots(all, perHost int) *workSlots {
+	return &workSlots{all: make(chan struct{}, all), perHost: perHost, hosts: map[string]*hostSlots{}}
+}
+
+// acquire waits for a slot for work on host until ctx ends; release
+// gives it back.
+func (s *workSlots) acquire(ctx context.Context, host string) (release func(), err error) {
+	s.mu.Lock()
+	h := s.hosts[host]
+	if h == nil {
+		h = &hostSlots{slots: make(chan struct{}, s.perHost)}
+		s.hosts[host] = h
+	}
+	h.users++
+	s.mu.Unlock()
+	leave := func() {
+		s.mu.Lock()
+		if h.users--; h.users == 0 {
+			delete(s.hosts, host)
+		}
+		s.mu.Unlock()
+	}
+	select {
+	case h.slots <- struct{}{}:
+	case <-ctx.Done():
+		leave()
+		return nil, fmt.Errorf("registry %s is busy: %d of its images are being read: %w", host, s.perHost, ctx.Err())
+	}
+	select {
+	case s.all <- struct{}{}:
+	case <-ctx.Done():
+		<-h.slots
+		leave()
+		return nil, fmt.Errorf("the webhook is busy: %d images are being read: %w", cap(s.all), ctx.Err())
+	}
+	return func() {
+		<-s.all
+		<-h.slots
+		leave()
+	}, nil
+}

@@ -1,0 +1,98 @@
+package admission
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// A registry that holds every manifest read (helper-11: an attacker's,
+// serving 2 GiB manifests slowly, drove the webhook to many GB and past
+// the API server's time-out) holds at most maxWorkPerRegistry reads of the
+// webhook: images of another registry are judged at once meanwhile.
+func TestHostileRegistryHoldsItsOwnSlots(t *testing.T) {
+	f := newFixture(t, signedPolicy)
+	release := make(chan struct{})
+	var mu sync.Mutex
+	holding := 0
+	host, rules := behindProxy(t, f, func(rw http.ResponseWriter, r *http.Request, next http.Handler) {
+		if strings.Contains(r.URL.Path, "/manifests/") {
+			mu.Lock()
+			holding++
+			mu.Unlock()
+			select {
+			case <-release:
+			case <-r.Context().Done():
+			}
+			return
+		}
+		next.ServeHTTP(rw, r)
+	})
+	defer close(release)
+	w := New(func() *Rules { return &rules }, Options{FailOpen: true})
+	hostile := signedTags(t, f, host, 2*maxWorkPerRegistry)
+	for _, images := range [][]string{hostile[:maxWorkPerRegistry], hostile[maxWorkPerRegistry:]} {
+		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+		j, _ := w.Judge(ctx, podReview(t, "prod", containers(images...)).Request)
+		cancel()
+		for _, v := range j.Verdicts {
+			if v.Decision != nil {
+				t.Errorf("an image of the holding registry was decided: %+v", v)
+			}
+		}
+	}
+	mu.Lock()
+	if holding > maxWorkPerRegistry {
+		t.Errorf("the holding registry was sent %d manifest reads at once, more than %d", holding, maxWorkPerRegistry)
+	}
+	mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	start := time.Now()
+	j, err := w.Judge(ctx, podReview(t, "prod", containers(f.host+"/team/signed:v1", f.host+"/team/unsigned:v1")).Request)
+	if err != nil || len(j.Verdicts) != 2 || j.Verdicts[0].denies() || !j.Verdicts[1].denies() || j.Verdicts[1].Failure != "" || time.Since(start) > 3*time.Second {
+		t.Errorf("images of another registry while one holds its slots: %+v %v after %s", j, err, time.Since(start))
+	}
+}
+
+// Slots are per registry and in all; a wait ends with its context, and a
+// registry no one uses is forgotten.
+func TestWorkSlots(t *testing.T) {
+	s := newWorkSlots(3, 2)
+	ctx := context.Background()
+	var releases []func()
+	for _, host := range []string{"a", "a", "b"} {
+		release, err := s.acquire(ctx, host)
+		if err != nil {
+			t.Fatal(err)
+		}
+		releases = append(releases, release)
+	}
+	short, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
+	defer cancel()
+	if _, err := s.acquire(short, "a"); err == nil || !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "registry a is busy") {
+		t.Errorf("a third slot of registry a: %v", err)
+	}
+	short, cancel = context.WithTimeout(ctx, 20*time.Millisecond)
+	defer cancel()
+	if _, err := s.acquire(short, "c"); err == nil || !strings.Contains(err.Error(), "the webhook is busy") {
+		t.Errorf("a fourth slot in all: %v", err)
+	}
+	releases[0]()
+	release, err := s.acquire(ctx, "c")
+	if err != nil {
+		t.Fatal(err)
+	}
+	release()
+	releases[1]()
+	releases[2]()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.hosts) != 0 || len(s.all) != 0 {
+		t.Errorf("after every release: hosts %v, %d slots held", s.hosts, len(s.all))
+	}
+}
