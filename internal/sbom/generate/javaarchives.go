@@ -139,13 +139,24 @@ func identifiedJavaArchive(resolver file.Resolver, l file.Location, size int64) 
 		}
 		identifies, weave := readManifest(io.LimitReader(manifest, 1<<20))
 		manifest.Close()
-		if weave {
-			return false, nil // New Relic's instrumentation, which syft leaves out on purpose
+		if weave && !poms {
+			// New Relic's instrumentation, which syft leaves out on
+			// purpose; one naming itself by a Maven pom is a library
+			// like any other, and refused when syft leaves it out
+			return false, nil
 		}
 		named = named || identifies
 	}
 	java := classes || poms || named
-	return java && (poms || named || versionedJavaName.MatchString(path.Base(l.FullNestedPath()))), nil
+	identified := java && (poms || named || versionedJavaName.MatchString(path.Base(l.FullNestedPath())))
+	// a Java archive that is another archive from its head (a tar, say,
+	// of a harmless jar's manifest and pom) is read as that by
+	// cataloguers, which identify files by their head: what they find
+	// there is not what the JVM loads from the end
+	if kind := archiveAtHead(at); identified && kind != "" {
+		return false, fmt.Errorf("%w: it is a %s from its head and a zip from its end", errUnreadableJavaZip, kind)
+	}
+	return identified, nil
 }
 
 // identifyingAttributes are the manifest attributes a Java cataloguer
