@@ -157,6 +157,12 @@ func (r *Registry) putManifest(w http.ResponseWriter, req *http.Request, rt rout
 		writeError(w, http.StatusForbidden, "DENIED", reason)
 		return
 	}
+	// the blobs it names are indexed before it exists, so that none of
+	// them is ever served where the manifest would not be
+	if err := r.store.IndexBlobs(ctx, rt.name, digest, blobsOf(fields)); err != nil {
+		writeError(w, http.StatusServiceUnavailable, "UNAVAILABLE", fmt.Sprintf("indexing the blobs of %s: %v", digest, err))
+		return
+	}
 	claimed := false
 	if rule := r.immutable(rt.name, tag); tag != "" && rule != nil {
 		current, err := r.currentDigest(ctx, rt.name, tag)
@@ -287,6 +293,18 @@ func (r *Registry) pastTheReadBound(ctx context.Context, repository, tag, digest
 		}
 	}
 	return "", nil
+}
+
+// blobsOf are the blobs a manifest names: its config and layers.
+func blobsOf(m manifest) []string {
+	var blobs []string
+	if m.Config != nil && m.Config.Digest != "" {
+		blobs = append(blobs, m.Config.Digest)
+	}
+	for _, l := range m.Layers {
+		blobs = append(blobs, l.Digest)
+	}
+	return blobs
 }
 
 // layerBytes is what a manifest's layers declare in all.

@@ -99,6 +99,53 @@ func (r *Registry) gate(w http.ResponseWriter, req *http.Request, rt route, acto
 	return false
 }
 
+// maxManifestsOfBlob bounds the manifests a blob GET reads verdicts of:
+// the newest first, where a layer many images share has its servable ones.
+const maxManifestsOfBlob = 100
+
+// gateBlob serves a blob under a quarantine rule to a non-admin only
+// where a manifest of the repository that names it would be served: the
+// layers and config of a held image are held with it, whoever learnt
+// their digests. A blob no manifest names (an upload whose manifest is
+// not pushed yet) is nothing quarantine holds.
+func (r *Registry) gateBlob(w http.ResponseWriter, req *http.Request, rt route, actor *tokens.Actor) bool {
+	rule := r.quarantine.rule(rt.name)
+	if rule == nil || actor.Role == store.RoleAdmin {
+		return true
+	}
+	ctx := req.Context()
+	manifests, err := r.store.ManifestsOfBlob(ctx, rt.name, rt.reference, maxManifestsOfBlob)
+	if err != nil {
+		writeError(w, http.StatusServiceUnavailable, "UNAVAILABLE", "quarantine cannot be decided now: "+err.Error())
+		return false
+	}
+	if len(manifests) == 0 {
+		return true
+	}
+	repository := r.repository(rt.name)
+	reasons := []string{}
+	for _, digest := range manifests {
+		v, err := r.quarantineVerdict(ctx, rule, repository, digest, digest)
+		if err != nil {
+			writeError(w, http.StatusServiceUnavailable, "UNAVAILABLE", "quarantine cannot be decided now: "+err.Error())
+			return false
+		}
+		if v.allowed {
+			return true
+		}
+		if !v.missing {
+			reasons = append(reasons, digest+": "+v.reason)
+		}
+	}
+	if len(reasons) == 0 {
+		return true // every manifest naming it is gone: nothing holds it
+	}
+	reason := fmt.Sprintf("blob %s belongs only to manifests quarantine holds (rule %s): %s", rt.reference, rule.Text, reasons[0])
+	r.audit(ctx, store.RegistryEvent{Action: "pull", Repository: repository, Reference: rt.reference, Digest: rt.reference, Actor: actor.Name, Outcome: "refused", Reason: reason})
+	writeError(w, http.StatusForbidden, "DENIED", repository+": "+reason)
+	return false
+}
+
 // quarantineVerdict decides about a digest from what the store holds: its
 // scan job's state, then the policies evaluated on its recorded evidence
 // with the clock.

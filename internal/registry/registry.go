@@ -232,9 +232,17 @@ func New(ctx context.Context, o Options) (reg *Registry, err error) {
 		return nil, fmt.Errorf("registry: its storage: %w", err)
 	}
 	app := handlers.NewApp(ctx, cfg)
-	return &Registry{name: name, app: app, store: o.Store, rules: o.ImmutableTags, auth: tokens.NewAuthenticator(o.Store, o.Now), now: o.Now, metrics: o.Metrics, anonymousPull: o.AnonymousPull, onError: o.OnError,
+	reg = &Registry{name: name, app: app, store: o.Store, rules: o.ImmutableTags, auth: tokens.NewAuthenticator(o.Store, o.Now), now: o.Now, metrics: o.Metrics, anonymousPull: o.AnonymousPull, onError: o.OnError,
 		wake: make(chan struct{}, 1), quarantine: &quarantine{rules: o.Quarantine, cache: map[string]verdict{}},
-		retention: o.Retention, jobLease: o.JobLease, hookHosts: hookHosts, heldSearches: newTurns(maxHeldSearches), attaching: newTurns(0), content: content, heldBounds: o.heldBounds}, nil
+		retention: o.Retention, jobLease: o.JobLease, hookHosts: hookHosts, heldSearches: newTurns(maxHeldSearches), attaching: newTurns(0), content: content, heldBounds: o.heldBounds}
+	if len(o.Quarantine) > 0 {
+		go func() {
+			if err := reg.indexStoredBlobs(ctx); err != nil {
+				reg.report(fmt.Errorf("the blobs of manifests pushed before they were indexed are served as before: %w", err))
+			}
+		}()
+	}
+	return reg, nil
 }
 
 // Name is the canonical host the registry records its repositories under.
@@ -323,6 +331,8 @@ func (r *Registry) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	case rt.kind == "manifests" && req.Method == http.MethodGet && !r.gate(w, req, rt, actor):
 		// a quarantined image's content is refused; HEAD (existence,
 		// digest, size: what signing needs) is not
+	case rt.kind == "blobs" && req.Method == http.MethodGet && !r.gateBlob(w, req, rt, actor):
+		// a held image's layers and config are held with it; HEAD is not
 	case rt.kind == "manifests" && req.Method == http.MethodPut:
 		r.putManifest(w, req, rt, actor)
 	case rt.kind == "manifests" && req.Method == http.MethodDelete:

@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -100,6 +102,11 @@ type RegistryState interface {
 	// ReleaseTag undoes a claim of digest (a push that then failed).
 	ClaimTag(ctx context.Context, repository, tag, digest string, at time.Time) (string, error)
 	ReleaseTag(ctx context.Context, repository, tag, digest string) error
+	// IndexBlobs records the blobs (config and layers) a manifest of a
+	// repository names; ManifestsOfBlob lists, newest first, at most
+	// limit manifests of the repository that name a blob.
+	IndexBlobs(ctx context.Context, repository, manifest string, blobs []string) error
+	ManifestsOfBlob(ctx context.Context, repository, blob string, limit int) ([]string, error)
 	// RegistryEvents are the registry's audit trail.
 	AddRegistryEvent(ctx context.Context, e RegistryEvent) error
 	RegistryEvents(ctx context.Context, since time.Time, limit int) ([]RegistryEvent, error)
@@ -309,6 +316,40 @@ func (s *sqlStore) RegistryEvents(ctx context.Context, since time.Time, limit in
 		return nil
 	})
 	return out, err
+}
+
+func (s *sqlStore) IndexBlobs(ctx context.Context, repository, manifest string, blobs []string) error {
+	// in statements of at most 500 rows, within every dialect's bound on
+	// parameters; a statement a crash cuts short is repeated by the push
+	// the client retries
+	for batch := range slices.Chunk(blobs, 500) {
+		values := strings.TrimSuffix(strings.Repeat("(?, ?, ?), ", len(batch)), ", ")
+		args := make([]any, 0, 3*len(batch))
+		for _, blob := range batch {
+			args = append(args, repository, blob, manifest)
+		}
+		if _, err := s.db.ExecContext(ctx, s.q(`INSERT INTO manifest_blobs (repository, blob, manifest) VALUES `+values+` ON CONFLICT (repository, blob, manifest) DO NOTHING`), args...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *sqlStore) ManifestsOfBlob(ctx context.Context, repository, blob string, limit int) ([]string, error) {
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT manifest FROM manifest_blobs WHERE repository = ? AND blob = ? ORDER BY id DESC LIMIT ?`), repository, blob, limit)
+	if err != nil {
+		return nil, err
+	}
+	var manifests []string
+	err = each(rows, func() error {
+		var m string
+		if err := rows.Scan(&m); err != nil {
+			return err
+		}
+		manifests = append(manifests, m)
+		return nil
+	})
+	return manifests, err
 }
 
 func (s *sqlStore) Setting(ctx context.Context, name string, make func() (string, error)) (string, error) {

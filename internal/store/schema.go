@@ -304,6 +304,15 @@ var migrations = []migration{{statements: []string{
 	`ALTER TABLE referrers ADD COLUMN attached_bytes BIGINT`,
 	// what the last scan could and could not check (JSON; NULL: not said)
 	`ALTER TABLE subjects ADD COLUMN scan_coverage TEXT`,
+}}, {statements: []string{
+	// the blobs each manifest of a repository names, so that a blob is
+	// served only where a manifest naming it would be
+	`CREATE TABLE manifest_blobs (
+		id {{id}},
+		repository TEXT NOT NULL,
+		blob TEXT NOT NULL,
+		manifest TEXT NOT NULL,
+		UNIQUE (repository, blob, manifest))`,
 }}}
 
 // countAdmissionRepositoryDays names the repository of each admission

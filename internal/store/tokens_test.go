@@ -3,6 +3,9 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -46,6 +49,47 @@ func TestCreateSession(t *testing.T) {
 			}
 			if all, err := s.Tokens(ctx); err != nil || len(all) != 0 {
 				t.Errorf("tokens left after revoking the token of two sessions: %+v %v", all, err)
+			}
+		})
+	}
+}
+
+// The blobs each manifest names: indexing again adds nothing, a blob of
+// many manifests lists the newest first and at most the limit, and a
+// repository's index is its own.
+func TestManifestBlobs(t *testing.T) {
+	for name, open := range backends(t) {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			s, _, _ := open(t)
+			layer := "sha256:" + strings.Repeat("1", 64)
+			var manifests []string
+			for i := range 3 {
+				m := fmt.Sprintf("sha256:%064d", i)
+				manifests = append(manifests, m)
+				if err := s.IndexBlobs(ctx, "team/app", m, []string{layer, fmt.Sprintf("sha256:%064d", 100+i)}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := s.IndexBlobs(ctx, "team/app", manifests[0], []string{layer}); err != nil {
+				t.Fatal(err)
+			}
+			got, err := s.ManifestsOfBlob(ctx, "team/app", layer, 2)
+			if err != nil || !slices.Equal(got, []string{manifests[2], manifests[1]}) {
+				t.Errorf("the newest two manifests of the layer: %v %v", got, err)
+			}
+			if got, err := s.ManifestsOfBlob(ctx, "team/other", layer, 10); err != nil || len(got) != 0 {
+				t.Errorf("another repository's: %v %v", got, err)
+			}
+			many := make([]string, 1200) // past one statement's rows
+			for i := range many {
+				many[i] = fmt.Sprintf("sha256:%064d", 1000+i)
+			}
+			if err := s.IndexBlobs(ctx, "team/big", manifests[0], many); err != nil {
+				t.Fatal(err)
+			}
+			if got, err := s.ManifestsOfBlob(ctx, "team/big", many[1199], 10); err != nil || len(got) != 1 {
+				t.Errorf("the last blob of a manifest of 1,200: %v %v", got, err)
 			}
 		})
 	}

@@ -1,0 +1,88 @@
+package registry
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/distribution/distribution/v3"
+	"github.com/distribution/reference"
+	godigest "github.com/opencontainers/go-digest"
+)
+
+// blobIndexSetting marks a store whose manifests pushed before dossier
+// indexed their blobs have been indexed since.
+const blobIndexSetting = "manifest-blobs-indexed"
+
+// indexStoredBlobs indexes the blobs of every manifest the storage holds,
+// once per store (replicas racing do the same work twice, harmlessly):
+// the blobs of manifests pushed before the index existed are then held
+// with them. Until it ends those blobs are served as before.
+func (r *Registry) indexStoredBlobs(ctx context.Context) error {
+	_, err := r.store.Setting(ctx, blobIndexSetting, func() (string, error) {
+		n, err := r.indexEveryManifest(ctx)
+		return fmt.Sprintf("%d manifests", n), err
+	})
+	return err
+}
+
+func (r *Registry) indexEveryManifest(ctx context.Context) (int, error) {
+	indexed := 0
+	page := make([]string, 100)
+	for last := ""; ; {
+		n, err := r.content.Repositories(ctx, page, last)
+		for _, name := range page[:n] {
+			m, err := r.indexRepository(ctx, name)
+			indexed += m
+			if err != nil {
+				return indexed, fmt.Errorf("indexing the blobs of %s: %w", name, err)
+			}
+		}
+		if errors.Is(err, io.EOF) || n == 0 {
+			return indexed, nil
+		}
+		if err != nil {
+			return indexed, err
+		}
+		last = page[n-1]
+	}
+}
+
+func (r *Registry) indexRepository(ctx context.Context, name string) (int, error) {
+	named, err := reference.WithName(name)
+	if err != nil {
+		return 0, err
+	}
+	repo, err := r.content.Repository(ctx, named)
+	if err != nil {
+		return 0, err
+	}
+	manifests, err := repo.Manifests(ctx)
+	if err != nil {
+		return 0, err
+	}
+	enumerator, ok := manifests.(distribution.ManifestEnumerator)
+	if !ok {
+		return 0, errors.New("the storage cannot list its manifests")
+	}
+	indexed := 0
+	err = enumerator.Enumerate(ctx, func(d godigest.Digest) error {
+		m, err := manifests.Get(ctx, d)
+		if err != nil {
+			return fmt.Errorf("manifest %s: %w", d, err)
+		}
+		_, payload, err := m.Payload()
+		if err != nil {
+			return fmt.Errorf("manifest %s: %w", d, err)
+		}
+		var fields manifest
+		if json.Unmarshal(payload, &fields) != nil {
+			return nil // nothing dossier reads, nothing it could index
+		}
+		indexed++
+		return r.store.IndexBlobs(ctx, name, d.String(), blobsOf(fields))
+	})
+	return indexed, err
+}

@@ -1,0 +1,141 @@
+package registry
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/static"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/dossier-dev/dossier/internal/evidence"
+	"github.com/dossier-dev/dossier/internal/policy"
+	"github.com/dossier-dev/dossier/internal/store"
+)
+
+// A held image's layers and config are held with it (helper-11: a pull
+// token read them by digest, whole and by range, while the manifest was
+// refused): a blob GET by a non-admin is served only where a manifest of
+// the repository naming it would be. HEAD answers, admins read, a blob no
+// manifest names is served, and a layer an allowed image shares is
+// served. Manifests stored before the index existed are indexed from
+// storage.
+func TestHeldBlobsAreHeld(t *testing.T) {
+	ctx := context.Background()
+	team, err := policy.CompileGlob("team/**")
+	if err != nil {
+		t.Fatal(err)
+	}
+	quarantine := func(o *Options) {
+		o.Quarantine = []QuarantineRule{{Text: "team/**=any", Repositories: team, Rules: func() (*policy.Set, string) { return &policy.Set{AllowUnmatched: true}, "v1" }}}
+	}
+	var clock atomic.Int64 // the registry's clock, moved past cached verdicts
+	s := newServerWith(t, func(o *Options) {
+		quarantine(o)
+		o.Now = func() time.Time { return time.Now().Add(time.Duration(clock.Load())) }
+	})
+	pusher := s.token(t, "team/**", store.RolePush)
+	img := randomImage(t)
+	if err := remote.Write(s.ref(t, "team/app:v1"), img, s.options(pusher)...); err != nil {
+		t.Fatal(err)
+	}
+	layers, _ := img.Layers()
+	layer, _ := layers[0].Digest()
+	config, _ := img.ConfigName()
+	blob := func(token, method, digest string, header ...string) int {
+		t.Helper()
+		req, err := http.NewRequest(method, "http://"+s.host+"/v2/team/app/blobs/"+digest, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.SetBasicAuth("anyone", token)
+		if len(header) == 2 {
+			req.Header.Set(header[0], header[1])
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode == http.StatusForbidden && !strings.Contains(string(body), "belongs only to manifests quarantine holds") {
+			t.Errorf("%s %s: the refusal does not say why: %s", method, digest, body)
+		}
+		return resp.StatusCode
+	}
+	// the image's scan is pending: it is held, its blobs with it
+	for _, token := range []string{s.pull, pusher} {
+		for _, d := range []string{layer.String(), config.String()} {
+			if code := blob(token, http.MethodGet, d); code != http.StatusForbidden {
+				t.Errorf("GET of the held image's blob %s: %d", d, code)
+			}
+			if code := blob(token, http.MethodGet, d, "Range", "bytes=0-9"); code != http.StatusForbidden {
+				t.Errorf("a range of the held image's blob %s: %d", d, code)
+			}
+			if code := blob(token, http.MethodHead, d); code != http.StatusOK {
+				t.Errorf("HEAD of the held image's blob %s: %d", d, code)
+			}
+		}
+	}
+	if code := blob(s.admin, http.MethodGet, layer.String()); code != http.StatusOK {
+		t.Errorf("an admin's GET of the held image's layer: %d", code)
+	}
+	// a blob no manifest names yet is nothing quarantine holds
+	loose := static.NewLayer([]byte(fmt.Sprint("loose ", t.Name())), types.OCILayer)
+	if err := remote.WriteLayer(s.ref(t, "team/app:x").Context(), loose, s.options(pusher)...); err != nil {
+		t.Fatal(err)
+	}
+	looseDigest, _ := loose.Digest()
+	if code := blob(s.pull, http.MethodGet, looseDigest.String()); code != http.StatusOK {
+		t.Errorf("GET of a blob no manifest names: %d", code)
+	}
+	// the scan done and the image allowed: its blobs are served
+	workCtx, stop := context.WithCancel(ctx)
+	wait := s.reg.RunWorkers(workCtx, 1, time.Second, func(ctx context.Context, job store.Job, _ http.RoundTripper) error {
+		return s.st.Record(ctx, store.Record{Subject: evidence.Subject{Repository: job.Repository, Digest: job.Digest}, At: time.Now()})
+	})
+	waitJobs(t, s.st, func(jobs map[string]store.Job) bool {
+		for _, j := range jobs {
+			if j.State != store.JobDone {
+				return false
+			}
+		}
+		return len(jobs) > 0
+	})
+	stop()
+	wait()
+	clock.Add(int64(2 * quarantineTTL)) // past the pending verdict cached
+	if code := blob(s.pull, http.MethodGet, layer.String()); code != http.StatusOK {
+		t.Errorf("GET of the allowed image's layer: %d", code)
+	}
+
+	// a registry on the same storage with a store that never indexed it
+	// (a store of an older version): its manifests are indexed from
+	// storage, and the image, unjudged there, is held with its blobs
+	st, err := store.Open(ctx, t.TempDir(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	o := Options{Name: s.host, RootDirectory: s.root, Store: st}
+	quarantine(&o)
+	older, err := New(ctx, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := older.indexStoredBlobs(ctx); err != nil {
+		t.Fatal(err)
+	}
+	manifest, _ := img.Digest()
+	for _, d := range []string{layer.String(), config.String()} {
+		if got, err := st.ManifestsOfBlob(ctx, "team/app", d, 10); err != nil || len(got) != 1 || got[0] != manifest.String() {
+			t.Errorf("blob %s indexed from storage to %v, %v; want %s", d, got, err, manifest)
+		}
+	}
+}
