@@ -2,18 +2,13 @@ package cli
 
 import (
 	"context"
-	"fmt"
-	"strings"
 	"sync"
 	"time"
-
-	"github.com/sigstore/sigstore-go/pkg/root"
 
 	"github.com/dossier-dev/dossier/internal/collect"
 	"github.com/dossier-dev/dossier/internal/evidence"
 	"github.com/dossier-dev/dossier/internal/oci"
 	"github.com/dossier-dev/dossier/internal/policy"
-	"github.com/dossier-dev/dossier/internal/sign"
 )
 
 // decided is one reference's evidence and decision.
@@ -21,49 +16,6 @@ type decided struct {
 	reference string
 	evidence  *evidence.Collected
 	decision  evidence.Decision
-}
-
-// trustedRoot reads the trusted root file, or, with no file and fetch set,
-// fetches the public-good root. A fetch that fails is not an error but the
-// reason keyless signatures cannot be verified (unavailable); a file that
-// cannot be read is an error.
-func trustedRoot(path string, fetch bool) (trusted root.TrustedMaterial, unavailable, err error) {
-	switch {
-	case path != "":
-		tr, err := sign.LoadTrustedRoot(path)
-		if err != nil {
-			return nil, nil, err
-		}
-		return tr, nil, nil
-	case fetch:
-		tr, err := root.FetchTrustedRoot()
-		if err != nil {
-			return nil, fmt.Errorf("fetching the public-good trusted root failed (%v); offline, give --trusted-root FILE", err), nil
-		}
-		return tr, nil, nil
-	}
-	return nil, nil, nil
-}
-
-// trustFor loads what the policies' signers are verified against: their
-// keys, and a trusted root when a policy trusts keyless signers (the file
-// given, else the public-good root; when that cannot be had, keyless
-// signatures are rejected with the reason).
-func (a *app) trustFor(set *policy.Set, trustedRootPath string) (*sign.Trust, error) {
-	var trusted root.TrustedMaterial
-	var rootErr error
-	if collect.NeedsTrustedRoot(set) {
-		if named := collect.NamedTrustRoots(set); len(named) > 0 && trustedRootPath == "" {
-			// never the public-good root in place of the one a policy names
-			rootErr = fmt.Errorf("a policy verifies keyless signers against TrustRoot %s: give that trusted root as a file with --trusted-root", strings.Join(named, ", "))
-		} else {
-			var err error
-			if trusted, rootErr, err = trustedRoot(trustedRootPath, true); err != nil {
-				return nil, err
-			}
-		}
-	}
-	return collect.TrustFor(set, trusted, rootErr, time.Now())
 }
 
 // decideOptions say how decideAll gathers evidence.
@@ -83,7 +35,7 @@ type decideOptions struct {
 // policies need and decides, four at a time over shared registry clients;
 // results keep the order given.
 func (a *app) decideAll(ctx context.Context, set *policy.Set, refs []string, o decideOptions) ([]decided, error) {
-	trust, err := a.trustFor(set, o.trustedRoot)
+	trust, err := collect.DecidingTrust(set, o.trustedRoot, time.Now())
 	if err != nil {
 		return nil, err
 	}

@@ -132,7 +132,7 @@ func (a *app) pipelineTrust(signer *sign.Signer, trustedRootPath string, keyless
 		}
 		set.Policies = []*policy.Policy{policy.SignatureGate(s)}
 	}
-	trusted, rootErr, err := trustedRoot(trustedRootPath, keyless)
+	trusted, rootErr, err := collect.TrustedRoot(trustedRootPath, keyless)
 	if err != nil {
 		return nil, err
 	}

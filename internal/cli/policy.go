@@ -1,17 +1,13 @@
 package cli
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"time"
 
-	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/spf13/cobra"
 
-	"github.com/dossier-dev/dossier/internal/collect"
 	"github.com/dossier-dev/dossier/internal/evidence"
-	"github.com/dossier-dev/dossier/internal/oci"
 	"github.com/dossier-dev/dossier/internal/pipeline"
 	"github.com/dossier-dev/dossier/internal/policy"
 	"github.com/dossier-dev/dossier/internal/vulndb"
@@ -75,7 +71,7 @@ denied, 2 on errors. An image no policy matches is denied unless --allow-unmatch
 					opts.noScanner = missing
 				default:
 					defer db.Close()
-					opts.scanner = localScanner{db: db, exceptions: docs.Exceptions, platform: p}
+					opts.scanner = pipeline.LocalScanner{DB: db, Exceptions: docs.Exceptions, Platform: p}
 				}
 			}
 			results, err := a.decideAll(cmd.Context(), set, args, opts)
@@ -121,18 +117,6 @@ denied, 2 on errors. An image no policy matches is denied unless --allow-unmatch
 
 // localScanner catalogues an artifact and scans it against the local
 // advisory database.
-type localScanner struct {
-	db         *vulndb.DB
-	exceptions []evidence.Exception
-	platform   *v1.Platform
-}
-
-var _ collect.Scanner = localScanner{}
-
-func (s localScanner) Scan(ctx context.Context, art *oci.Artifact) (*evidence.VulnerabilityEvidence, error) {
-	return pipeline.ScanLocally(ctx, s.db, art, s.platform, s.exceptions)
-}
-
 var outcomeLabels = map[string]string{
 	evidence.OutcomePass: "pass", evidence.OutcomeFail: "FAIL", evidence.OutcomeWaived: "waived", evidence.OutcomeNotApplicable: "n/a",
 }

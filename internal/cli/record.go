@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"fmt"
-	"os"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -136,63 +135,21 @@ and, with --policy, the decision. Recording the same digest again is idempotent.
 	return cmd
 }
 
-// recordTrust verifies with the policies' keys and the given ones, and
-// keyless signatures against the trusted root file or the public-good
-// root; without a root keyless signatures are kept as unverified.
-func (a *app) recordTrust(set *policy.Set, keyFiles []string, trustedRootPath string) (*sign.Trust, error) {
-	withKeys := &policy.Set{Policies: append([]*policy.Policy{}, set.Policies...)}
-	var signers []policy.Signer
-	for _, f := range keyFiles {
-		data, err := os.ReadFile(f)
-		if err != nil {
-			return nil, err
-		}
-		s, err := policy.KeySigner(f, data)
-		if err != nil {
-			return nil, err
-		}
-		signers = append(signers, s)
-	}
-	if len(signers) > 0 {
-		withKeys.Policies = append(withKeys.Policies, policy.SignatureGate(signers...))
-	}
-	trusted, rootErr, err := trustedRoot(trustedRootPath, true)
-	if err != nil {
-		return nil, err
-	}
-	if rootErr != nil {
-		a.warnf("warning: keyless signatures are recorded as unverified: %v", rootErr)
-	}
-	return collect.TrustFor(withKeys, trusted, rootErr, time.Now())
-}
-
 // recording loads the policy and exception files and the trust that
 // verifies what is recorded: their signers, the keys and the trusted root.
 func (a *app) recording(policies, exceptions, keys []string, trustedRoot string) (*policy.Set, *sign.Trust, error) {
-	set, err := a.loadSet(policies, exceptions)
+	set, warnings, err := policy.LoadSet(append(append([]string{}, policies...), exceptions...)...)
 	if err != nil {
 		return nil, nil, err
 	}
-	trust, err := a.recordTrust(set, keys, trustedRoot)
-	return set, trust, err
-}
-
-// loadSet reads policy and exception files into a set (empty when none
-// are given), printing the loader's warnings.
-func (a *app) loadSet(policies, exceptions []string) (*policy.Set, error) {
-	set := &policy.Set{}
-	if len(policies)+len(exceptions) == 0 {
-		return set, nil
-	}
-	docs, err := policy.Load(append(append([]string{}, policies...), exceptions...)...)
-	if err != nil {
-		return nil, err
-	}
-	for _, w := range docs.Warnings {
+	for _, w := range warnings {
 		a.warnf("warning: %s", w)
 	}
-	set.Policies, set.Exceptions = docs.Policies, docs.Exceptions
-	return set, nil
+	trust, unavailable, err := collect.RecordingTrust(set, keys, trustedRoot, time.Now())
+	if unavailable != nil {
+		a.warnf("warning: keyless signatures are recorded as unverified: %v", unavailable)
+	}
+	return set, trust, err
 }
 
 // recordDatabase opens the local advisory database records are scanned
@@ -204,19 +161,4 @@ func recordDatabase(dataDir string, report func(format string, args ...any)) (*v
 		report("warning: %s: findings are not recorded", missing)
 	}
 	return db, err
-}
-
-// localScanning points opts at the local advisory database, or records
-// why there is none; close releases it.
-func localScanning(dataDir string, opts *collect.Options) (close func(), err error) {
-	db, missing, err := vulndb.OpenIfPresent(dataDir)
-	switch {
-	case err != nil:
-		return nil, err
-	case db == nil:
-		opts.NoScanner = missing
-		return func() {}, nil
-	}
-	opts.Scanner = localScanner{db: db}
-	return func() { db.Close() }, nil
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/dossier-dev/dossier/internal/collect"
 	"github.com/dossier-dev/dossier/internal/kube"
 	"github.com/dossier-dev/dossier/internal/metrics"
+	"github.com/dossier-dev/dossier/internal/pipeline"
 	"github.com/dossier-dev/dossier/internal/registry"
 	"github.com/dossier-dev/dossier/internal/server"
 	"github.com/dossier-dev/dossier/internal/serving"
@@ -81,7 +82,7 @@ func (a *app) metricsServer(listen string, m *metrics.Metrics) []server.Options 
 // decisions still on their way to the store.
 func (a *app) startWebhook(ctx context.Context, f *serving.Webhook, dataDir string, st store.Store, m *metrics.Metrics) (handler http.Handler, close func(), err error) {
 	opts := collect.Options{Timeout: 8 * time.Second}
-	closeDB, err := localScanning(dataDir, &opts)
+	closeDB, err := pipeline.LocalScanning(dataDir, &opts)
 	if err != nil {
 		return nil, nil, err
 	}

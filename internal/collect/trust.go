@@ -3,7 +3,9 @@ package collect
 import (
 	"crypto"
 	"fmt"
+	"os"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/sigstore/sigstore-go/pkg/root"
@@ -60,4 +62,76 @@ func TrustFor(set *policy.Set, trusted root.TrustedMaterial, rootErr error, now 
 		t = t.WithoutTrustedRoot(rootErr)
 	}
 	return t, nil
+}
+
+// TrustedRoot is the trusted root keyless signatures verify against: the
+// file given, else, when fetch allows, the public-good root (unavailable
+// says why it could not be had: keyless signatures are then rejected with
+// that reason), else none.
+func TrustedRoot(path string, fetch bool) (trusted root.TrustedMaterial, unavailable, err error) {
+	switch {
+	case path != "":
+		tr, err := sign.LoadTrustedRoot(path)
+		if err != nil {
+			return nil, nil, err
+		}
+		return tr, nil, nil
+	case fetch:
+		tr, err := root.FetchTrustedRoot()
+		if err != nil {
+			return nil, fmt.Errorf("fetching the public-good trusted root failed (%v); offline, give a trusted root file", err), nil
+		}
+		return tr, nil, nil
+	}
+	return nil, nil, nil
+}
+
+// RecordingTrust verifies what a recorder keeps as verified: the set's
+// signers, the keys in keyFiles, and keyless signatures against the
+// trusted root file, else the public-good root. unavailable says why
+// keyless signatures are kept as unverified, when they are.
+func RecordingTrust(set *policy.Set, keyFiles []string, trustedRootPath string, now time.Time) (trust *sign.Trust, unavailable, err error) {
+	withKeys := &policy.Set{Policies: append([]*policy.Policy{}, set.Policies...)}
+	var signers []policy.Signer
+	for _, f := range keyFiles {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			return nil, nil, err
+		}
+		s, err := policy.KeySigner(f, data)
+		if err != nil {
+			return nil, nil, err
+		}
+		signers = append(signers, s)
+	}
+	if len(signers) > 0 {
+		withKeys.Policies = append(withKeys.Policies, policy.SignatureGate(signers...))
+	}
+	trusted, unavailable, err := TrustedRoot(trustedRootPath, true)
+	if err != nil {
+		return nil, nil, err
+	}
+	trust, err = TrustFor(withKeys, trusted, unavailable, now)
+	return trust, unavailable, err
+}
+
+// DecidingTrust verifies what the set's policies judge: their signers'
+// keys, and, when a policy trusts keyless signers, the trusted root file,
+// else the public-good root — never in place of a TrustRoot a policy
+// names. A root that cannot be had makes keyless signatures rejected with
+// the reason.
+func DecidingTrust(set *policy.Set, trustedRootPath string, now time.Time) (*sign.Trust, error) {
+	var trusted root.TrustedMaterial
+	var unavailable error
+	if NeedsTrustedRoot(set) {
+		if named := NamedTrustRoots(set); len(named) > 0 && trustedRootPath == "" {
+			unavailable = fmt.Errorf("a policy verifies keyless signers against TrustRoot %s: give that trusted root as a file", strings.Join(named, ", "))
+		} else {
+			var err error
+			if trusted, unavailable, err = TrustedRoot(trustedRootPath, true); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return TrustFor(set, trusted, unavailable, now)
 }

@@ -8,10 +8,12 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
+	"github.com/dossier-dev/dossier/internal/collect"
 	"github.com/dossier-dev/dossier/internal/evidence"
 	"github.com/dossier-dev/dossier/internal/oci"
 	"github.com/dossier-dev/dossier/internal/sbom/generate"
 	"github.com/dossier-dev/dossier/internal/scan"
+	"github.com/dossier-dev/dossier/internal/vulndb"
 )
 
 // ScanLocally catalogues an artifact and scans it against the local
@@ -91,4 +93,36 @@ func Catalogue(ctx context.Context, art *oci.Artifact, platform *v1.Platform) (*
 		return nil, fmt.Errorf("%s: index %s holds no image of a platform to catalogue", art.Source.Input, art.Subject.Digest)
 	}
 	return merged, nil
+}
+
+// LocalScanner scans for collect on the local advisory database, as
+// ScanLocally does.
+type LocalScanner struct {
+	DB         scan.Database
+	Exceptions []evidence.Exception
+	// Platform, when set, is the one platform of an index scanned.
+	Platform *v1.Platform
+}
+
+var _ collect.Scanner = LocalScanner{}
+
+// Scan catalogues and scans art.
+func (s LocalScanner) Scan(ctx context.Context, art *oci.Artifact) (*evidence.VulnerabilityEvidence, error) {
+	return ScanLocally(ctx, s.DB, art, s.Platform, s.Exceptions)
+}
+
+// LocalScanning points opts at the advisory database in dataDir, or
+// records why there is none (rules that need a local scan then fail with
+// that reason); close releases it.
+func LocalScanning(dataDir string, opts *collect.Options) (close func(), err error) {
+	db, missing, err := vulndb.OpenIfPresent(dataDir)
+	switch {
+	case err != nil:
+		return nil, err
+	case db == nil:
+		opts.NoScanner = missing
+		return func() {}, nil
+	}
+	opts.Scanner = LocalScanner{DB: db}
+	return func() { db.Close() }, nil
 }

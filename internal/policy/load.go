@@ -84,6 +84,21 @@ func Parse(name string, data []byte, opts LoadOptions) (*Documents, error) {
 	return out, nil
 }
 
+// LoadSet reads policy and exception files into a set (empty when none
+// are given), with the loader's warnings.
+func LoadSet(paths ...string) (*Set, []string, error) {
+	set := &Set{}
+	if len(paths) == 0 {
+		return set, nil, nil
+	}
+	docs, err := Load(paths...)
+	if err != nil {
+		return nil, nil, err
+	}
+	set.Policies, set.Exceptions = docs.Policies, docs.Exceptions
+	return set, docs.Warnings, nil
+}
+
 // Load reads files, and the *.yaml / *.yml files of directories (sorted,
 // not recursive), and checks that names are unique across them.
 func Load(paths ...string) (*Documents, error) {
