@@ -19,6 +19,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/dossier-dev/dossier/internal/oci"
+	"github.com/dossier-dev/dossier/internal/serving"
 )
 
 // Exit codes.
@@ -141,6 +142,10 @@ func advice(err error) string {
 		return " (allow a host with --insecure-registry HOST:PORT)"
 	case errors.Is(err, oci.ErrNoSuchPlatform):
 		return " (choose one with --platform)"
+	}
+	var setting *serving.ConfigError
+	if errors.As(err, &setting) && setting.Flag != "" {
+		return " (--" + setting.Flag + ")"
 	}
 	return ""
 }

@@ -56,7 +56,7 @@ spec:
   signers: [{name: release, key: {file: release.pub}}]
   rules: [{name: signed, signature: {}}]
 `, other))
-	if r := dossier(t, "", "serve", "--policy", policyFile); r.code != ExitError || !strings.Contains(r.stderr, "needs --tls-cert and --tls-key") {
+	if r := dossier(t, "", "serve", "--policy", policyFile); r.code != ExitError || !strings.Contains(r.stderr, "needs a certificate and its key") || !strings.Contains(r.stderr, "(--tls-cert)") {
 		t.Errorf("a webhook without TLS: %+v", r)
 	}
 	if r := dossier(t, "", "serve", "--immutable-tags", "team/**"); r.code != ExitError || !strings.Contains(r.stderr, "want REPOSITORY_GLOB:TAG_GLOB") {
@@ -459,7 +459,7 @@ webhook: {reloadInterval: 10s, kubernetes: {tokenFile: token}}
 	if strings.Contains(r.stdout, "hunter2") {
 		t.Errorf("the store's password was printed")
 	}
-	if r := dossier(t, "", "serve", "--pending-pullable", "team/**", "--print-config"); r.code != ExitError || !strings.Contains(r.stderr, "names no --quarantine rule") {
+	if r := dossier(t, "", "serve", "--pending-pullable", "team/**", "--print-config"); r.code != ExitError || !strings.Contains(r.stderr, "names no quarantine rule") || !strings.Contains(r.stderr, "(--pending-pullable)") {
 		t.Errorf("--pending-pullable without its rule: %+v", r)
 	}
 }

@@ -7,20 +7,14 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"strings"
 	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/dossier-dev/dossier/internal/admission"
-	"github.com/dossier-dev/dossier/internal/collect"
 	"github.com/dossier-dev/dossier/internal/kube"
 	"github.com/dossier-dev/dossier/internal/metrics"
-	"github.com/dossier-dev/dossier/internal/pipeline"
-	"github.com/dossier-dev/dossier/internal/registry"
-	"github.com/dossier-dev/dossier/internal/server"
 	"github.com/dossier-dev/dossier/internal/serving"
 	"github.com/dossier-dev/dossier/internal/store"
 )
@@ -46,100 +40,6 @@ func registerWebhookFlags(cmd *cobra.Command, f *serving.Webhook) {
 
 func registerMetricsListen(cmd *cobra.Command, dst *string) {
 	cmd.Flags().StringVar(dst, "metrics-listen", "", "address to serve Prometheus /metrics on, plain HTTP (default: not served)")
-}
-
-// webhookServer is the listener of the admission webhook: HTTPS, and,
-// when the API server's credentials are configured, for the API server
-// only. Without them it says so: anyone who reaches the listener can have
-// decisions recorded.
-func (a *app) webhookServer(f *serving.Webhook, listen string, handler http.Handler, certs *admission.CertificateFiles) (server.Options, error) {
-	o := server.Options{Listen: listen, Log: a.log, Certificate: certs.GetCertificate}
-	if f.ClientCA == "" && f.ClientTokenFile == "" {
-		a.log.Warn("the admission webhook does not authenticate its callers: reach "+listen+" from the API server only (a NetworkPolicy), or give --client-ca or --client-token-file",
-			"address", listen)
-		o.Handler = handler
-		return o, nil
-	}
-	callers, err := admission.LoadCallers(f.ClientCA, f.ClientTokenFile)
-	if err != nil {
-		return o, err
-	}
-	o.Handler, o.ClientCAs = callers.Require(handler), callers.CAs
-	return o, nil
-}
-
-// metricsServer serves /metrics on its own plain listener, apart from the
-// registry's and the webhook's, when one is given.
-func (a *app) metricsServer(listen string, m *metrics.Metrics) []server.Options {
-	if listen == "" {
-		return nil
-	}
-	return []server.Options{{Listen: listen, Log: a.log, Handler: http.NotFoundHandler(), Metrics: m.Handler()}}
-}
-
-// startWebhook loads the policies and makes the webhook, recording into st
-// when given; the policies are re-read until ctx ends. close flushes the
-// decisions still on their way to the store.
-func (a *app) startWebhook(ctx context.Context, f *serving.Webhook, dataDir string, st store.Store, m *metrics.Metrics) (handler http.Handler, close func(), err error) {
-	opts := collect.Options{Timeout: 8 * time.Second}
-	closeDB, err := pipeline.LocalScanning(dataDir, &opts)
-	if err != nil {
-		return nil, nil, err
-	}
-	fail := func(err error) (http.Handler, func(), error) {
-		closeDB()
-		return nil, nil, err
-	}
-	rules, err := admission.LoadFileRules(append(append([]string{}, f.Policies...), f.Exceptions...), f.TrustedRoot, opts)
-	if err != nil {
-		return fail(err)
-	}
-	if len(rules.Rules().Set.Policies) == 0 {
-		return fail(usageError("%v holds no policies", f.Policies))
-	}
-	unclaimed, err := admission.ParseUnclaimed(f.Unclaimed)
-	if err != nil {
-		return fail(usageError("--unclaimed: %v", err))
-	}
-	wopts := admission.Options{Registry: a.registry, EvidenceTTL: f.EvidenceTTL.Duration, FailOpen: f.FailOpen, Unclaimed: unclaimed, Metrics: m}
-	api := admission.APIServer{URL: f.Kubernetes.API, CAFile: f.Kubernetes.CA, TokenFile: f.Kubernetes.TokenFile, CertFile: f.Kubernetes.ClientCert, KeyFile: f.Kubernetes.ClientKey}
-	if api.URL == "" {
-		api, _ = admission.InCluster()
-	}
-	if api.URL != "" {
-		if wopts.NamespaceLabels, err = admission.NamespaceLabelsFrom(api, 30*time.Second); err != nil {
-			return fail(err)
-		}
-	}
-	if st != nil {
-		wopts.Store = st
-		wopts.OnStoreError = func(err error) { a.logf("decisions not recorded: %v", err) }
-	}
-	w := admission.New(rules.Rules, wopts)
-	go rules.Watch(ctx, f.ReloadInterval.Duration, func(changed bool, err error) {
-		if err != nil {
-			a.logf("policies not reloaded, the previous ones stay in force: %v", err)
-		} else if changed {
-			a.logf("policies reloaded (version %.12s)", rules.Rules().Version)
-		}
-	})
-	a.logf("admission webhook at /admission/validate and /admission/mutate (policies version %.12s)", rules.Rules().Version)
-	return w.Handler(), func() { w.Close(); closeDB() }, nil
-}
-
-// runServers serves each server until ctx ends or one fails, then stops
-// them all gracefully; registry requests are observed for the metrics.
-func (a *app) runServers(ctx context.Context, m *metrics.Metrics, servers ...server.Options) error {
-	g, ctx := errgroup.WithContext(ctx)
-	for _, o := range servers {
-		o.Observe = func(req *http.Request, status int, took time.Duration) {
-			if strings.HasPrefix(req.URL.Path, "/v2/") || req.URL.Path == "/v2" {
-				m.RegistryRequest(req.Method, registry.RouteOf(req.URL.Path), status, took)
-			}
-		}
-		g.Go(func() error { return server.Run(ctx, o) })
-	}
-	return g.Wait()
 }
 
 func (a *app) webhookCommand() *cobra.Command {
@@ -180,22 +80,22 @@ registry.`,
 				}
 				defer st.Close()
 			}
-			m := a.serverMetrics(st, sf.dataDir, wf.Exceptions)
+			m := serving.Metrics(st, sf.dataDir, wf.Exceptions, a.log)
 			if st != nil {
 				st = metrics.Store(st, m)
 			}
-			handler, closeWebhook, err := a.startWebhook(ctx, &wf, sf.dataDir, st, m)
+			handler, closeWebhook, err := serving.StartWebhook(ctx, &wf, sf.dataDir, a.registry, st, m, a.log)
 			if err != nil {
 				return err
 			}
 			defer closeWebhook()
 			mux := http.NewServeMux()
 			mux.Handle("/admission/", handler)
-			hook, err := a.webhookServer(&wf, listen, mux, certs)
+			hook, err := serving.WebhookListener(&wf, listen, mux, certs, a.log)
 			if err != nil {
 				return err
 			}
-			return a.runServers(ctx, m, append(a.metricsServer(metricsListen, m), hook)...)
+			return serving.Run(ctx, m, append(serving.MetricsListener(metricsListen, m, a.log), hook)...)
 		},
 	}
 	sf.register(cmd)

@@ -1,0 +1,180 @@
+package serving
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/dossier-dev/dossier/internal/admission"
+	"github.com/dossier-dev/dossier/internal/collect"
+	"github.com/dossier-dev/dossier/internal/evidence"
+	"github.com/dossier-dev/dossier/internal/metrics"
+	"github.com/dossier-dev/dossier/internal/oci"
+	"github.com/dossier-dev/dossier/internal/pipeline"
+	"github.com/dossier-dev/dossier/internal/policy"
+	"github.com/dossier-dev/dossier/internal/registry"
+	"github.com/dossier-dev/dossier/internal/server"
+	"github.com/dossier-dev/dossier/internal/store"
+	"github.com/dossier-dev/dossier/internal/vulndb"
+)
+
+// StartWebhook loads the webhook's policies and makes the webhook,
+// recording into st when given; the policies are re-read until ctx ends.
+// close flushes the decisions still on their way to the store.
+func StartWebhook(ctx context.Context, f *Webhook, dataDir string, reach oci.RegistryOptions, st store.Store, m *metrics.Metrics, log *slog.Logger) (handler http.Handler, close func(), err error) {
+	opts := collect.Options{Timeout: 8 * time.Second}
+	closeDB, err := pipeline.LocalScanning(dataDir, &opts)
+	if err != nil {
+		return nil, nil, err
+	}
+	fail := func(err error) (http.Handler, func(), error) {
+		closeDB()
+		return nil, nil, err
+	}
+	rules, err := admission.LoadFileRules(append(append([]string{}, f.Policies...), f.Exceptions...), f.TrustedRoot, opts)
+	if err != nil {
+		return fail(err)
+	}
+	if len(rules.Rules().Set.Policies) == 0 {
+		return fail(configError("webhook.policies", "policy", "%v holds no policies", f.Policies))
+	}
+	unclaimed, err := admission.ParseUnclaimed(f.Unclaimed)
+	if err != nil {
+		return fail(configError("webhook.unclaimed", "unclaimed", "%v", err))
+	}
+	wopts := admission.Options{Registry: reach, EvidenceTTL: f.EvidenceTTL.Duration, FailOpen: f.FailOpen, Unclaimed: unclaimed, Metrics: m}
+	api := admission.APIServer{URL: f.Kubernetes.API, CAFile: f.Kubernetes.CA, TokenFile: f.Kubernetes.TokenFile, CertFile: f.Kubernetes.ClientCert, KeyFile: f.Kubernetes.ClientKey}
+	if api.URL == "" {
+		api, _ = admission.InCluster()
+	}
+	if api.URL != "" {
+		if wopts.NamespaceLabels, err = admission.NamespaceLabelsFrom(api, 30*time.Second); err != nil {
+			return fail(err)
+		}
+	}
+	if st != nil {
+		wopts.Store = st
+		wopts.OnStoreError = func(err error) { log.Warn(fmt.Sprintf("decisions not recorded: %v", err)) }
+	}
+	w := admission.New(rules.Rules, wopts)
+	go rules.Watch(ctx, f.ReloadInterval.Duration, func(changed bool, err error) {
+		if err != nil {
+			log.Warn(fmt.Sprintf("policies not reloaded, the previous ones stay in force: %v", err))
+		} else if changed {
+			log.Info(fmt.Sprintf("policies reloaded (version %.12s)", rules.Rules().Version))
+		}
+	})
+	log.Info(fmt.Sprintf("admission webhook at /admission/validate and /admission/mutate (policies version %.12s)", rules.Rules().Version))
+	return w.Handler(), func() { w.Close(); closeDB() }, nil
+}
+
+// WebhookListener is the listener of the admission webhook: HTTPS, and,
+// when the API server's credentials are configured, for the API server
+// only. Without them it says so: anyone who reaches the listener can have
+// decisions recorded.
+func WebhookListener(f *Webhook, listen string, handler http.Handler, certs *admission.CertificateFiles, log *slog.Logger) (server.Options, error) {
+	o := server.Options{Listen: listen, Log: log, Certificate: certs.GetCertificate}
+	if f.ClientCA == "" && f.ClientTokenFile == "" {
+		log.Warn("the admission webhook does not authenticate its callers: reach "+listen+" from the API server only (a NetworkPolicy), or configure the API server's client CA or bearer tokens",
+			"address", listen)
+		o.Handler = handler
+		return o, nil
+	}
+	callers, err := admission.LoadCallers(f.ClientCA, f.ClientTokenFile)
+	if err != nil {
+		return o, err
+	}
+	o.Handler, o.ClientCAs = callers.Require(handler), callers.CAs
+	return o, nil
+}
+
+// MetricsListener serves /metrics on its own plain listener, apart from
+// the registry's and the webhook's, when one is given.
+func MetricsListener(listen string, m *metrics.Metrics, log *slog.Logger) []server.Options {
+	if listen == "" {
+		return nil
+	}
+	return []server.Options{{Listen: listen, Log: log, Handler: http.NotFoundHandler(), Metrics: m.Handler()}}
+}
+
+// Run serves each server until ctx ends or one fails, then stops them
+// all gracefully; registry requests are observed for the metrics.
+func Run(ctx context.Context, m *metrics.Metrics, servers ...server.Options) error {
+	g, ctx := errgroup.WithContext(ctx)
+	for _, o := range servers {
+		o.Observe = func(req *http.Request, status int, took time.Duration) {
+			if strings.HasPrefix(req.URL.Path, "/v2/") || req.URL.Path == "/v2" {
+				m.RegistryRequest(req.Method, registry.RouteOf(req.URL.Path), status, took)
+			}
+		}
+		g.Go(func() error { return server.Run(ctx, o) })
+	}
+	return g.Wait()
+}
+
+// Metrics makes the metrics of a server: the gauges read the scan queue
+// and the exceptions from st (when there is one), the exception files,
+// and the advisory database under dataDir.
+func Metrics(st store.Store, dataDir string, exceptionFiles []string, log *slog.Logger) *metrics.Metrics {
+	m := metrics.New()
+	fromFiles := FileExceptions(exceptionFiles, log)
+	g := metrics.Gauges{
+		AdvisoryDatabase: func(ctx context.Context) (time.Time, bool, error) {
+			db, _, err := vulndb.OpenIfPresent(dataDir)
+			if db == nil || err != nil {
+				return time.Time{}, false, err
+			}
+			defer db.Close()
+			at, err := db.LastImport(ctx)
+			return at, err == nil, err
+		},
+		Exceptions: func(ctx context.Context) (active, expiring int, err error) {
+			var files, stored []evidence.Exception
+			if fromFiles != nil {
+				files = fromFiles()
+			}
+			if st != nil {
+				if stored, err = st.Exceptions(ctx); err != nil {
+					return 0, 0, err
+				}
+			}
+			now := time.Now()
+			for _, e := range evidence.MergeExceptions(files, stored) {
+				if e.Expired(now) {
+					continue
+				}
+				active++
+				if e.Expiring(now) {
+					expiring++
+				}
+			}
+			return active, expiring, nil
+		},
+	}
+	if st != nil {
+		g.QueuedJobs = st.QueuedJobs
+	}
+	m.Watch(g)
+	return m
+}
+
+// FileExceptions reads the exception files as they are now: a file that
+// cannot be read is logged and shows nothing.
+func FileExceptions(files []string, log *slog.Logger) func() []evidence.Exception {
+	if len(files) == 0 {
+		return nil
+	}
+	return func() []evidence.Exception {
+		docs, err := policy.Load(files...)
+		if err != nil {
+			log.Warn(fmt.Sprintf("exceptions not shown: %v", err))
+			return nil
+		}
+		return docs.Exceptions
+	}
+}
