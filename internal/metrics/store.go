@@ -98,11 +98,14 @@ func (s *timedStore) AddReferrer(ctx context.Context, repository string, r store
 func (s *timedStore) RemoveReferrer(ctx context.Context, repository, digest string) error {
 	return timedErr(s, "remove_referrer", func() error { return s.st.RemoveReferrer(ctx, repository, digest) })
 }
-func (s *timedStore) IndexBlobs(ctx context.Context, repository, manifest string, blobs []string) error {
-	return timedErr(s, "index_blobs", func() error { return s.st.IndexBlobs(ctx, repository, manifest, blobs) })
+func (s *timedStore) IndexBlobs(ctx context.Context, repository, manifest string, evidence bool, blobs []string) error {
+	return timedErr(s, "index_blobs", func() error { return s.st.IndexBlobs(ctx, repository, manifest, evidence, blobs) })
 }
-func (s *timedStore) ManifestsOfBlob(ctx context.Context, repository, blob string, limit int) ([]string, error) {
-	return timed(s, "manifests_of_blob", func() ([]string, error) { return s.st.ManifestsOfBlob(ctx, repository, blob, limit) })
+func (s *timedStore) UnindexBlobs(ctx context.Context, repository, manifest string) error {
+	return timedErr(s, "unindex_blobs", func() error { return s.st.UnindexBlobs(ctx, repository, manifest) })
+}
+func (s *timedStore) ManifestsOfBlob(ctx context.Context, repository, blob string, evidence bool, limit int) ([]string, error) {
+	return timed(s, "manifests_of_blob", func() ([]string, error) { return s.st.ManifestsOfBlob(ctx, repository, blob, evidence, limit) })
 }
 func (s *timedStore) Referrers(ctx context.Context, repository, subject, artifactType string) ([]store.Referrer, error) {
 	return timed(s, "referrers", func() ([]store.Referrer, error) { return s.st.Referrers(ctx, repository, subject, artifactType) })

@@ -82,7 +82,8 @@ func (r *Registry) indexRepository(ctx context.Context, name string) (int, error
 			return nil // nothing dossier reads, nothing it could index
 		}
 		indexed++
-		return r.store.IndexBlobs(ctx, name, d.String(), blobsOf(fields))
+		_, isEvidence := evidenceSubject(payload, "")
+		return r.store.IndexBlobs(ctx, name, d.String(), isEvidence, blobsOf(fields))
 	})
 	return indexed, err
 }

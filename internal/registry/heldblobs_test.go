@@ -64,7 +64,7 @@ func TestHeldBlobsAreHeld(t *testing.T) {
 		}
 		defer resp.Body.Close()
 		body, _ := io.ReadAll(resp.Body)
-		if resp.StatusCode == http.StatusForbidden && !strings.Contains(string(body), "belongs only to manifests quarantine holds") {
+		if resp.StatusCode == http.StatusForbidden && !strings.Contains(string(body), "belongs only to images quarantine holds") {
 			t.Errorf("%s %s: the refusal does not say why: %s", method, digest, body)
 		}
 		return resp.StatusCode
@@ -82,6 +82,52 @@ func TestHeldBlobsAreHeld(t *testing.T) {
 				t.Errorf("HEAD of the held image's blob %s: %d", d, code)
 			}
 		}
+	}
+	// helper-12: mounted into a repository of the attacker's, where no
+	// image names it
+	resp := s.do(t, http.MethodPost, "/v2/team/mine/blobs/uploads/?mount="+layer.String()+"&from=team/app", pusher, nil, "")
+	if body, _ := io.ReadAll(resp.Body); resp.StatusCode != http.StatusForbidden || !strings.Contains(string(body), "mounting it") {
+		t.Errorf("a mount of the held image's layer into team/mine: %d %s", resp.StatusCode, body)
+	}
+	// helper-12: an evidence-typed manifest of the attacker's naming the
+	// held blobs (evidence is never held) does not free them
+	empty := static.NewLayer([]byte("{}"), "application/vnd.oci.empty.v1+json")
+	if err := remote.WriteLayer(s.ref(t, "team/app:x").Context(), empty, s.options(pusher)...); err != nil {
+		t.Fatal(err)
+	}
+	emptyDigest, _ := empty.Digest()
+	layerSize, _ := layers[0].Size()
+	rawConfig, _ := img.RawConfigFile()
+	evidenceTyped := func(layerDigests ...any) map[string]any {
+		var ls []any
+		for i := 0; i < len(layerDigests); i += 2 {
+			ls = append(ls, map[string]any{"mediaType": "application/vnd.dev.cosign.simplesigning.v1+json", "digest": layerDigests[i], "size": layerDigests[i+1]})
+		}
+		return map[string]any{"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+			"config": map[string]any{"mediaType": "application/vnd.oci.empty.v1+json", "digest": emptyDigest.String(), "size": 2}, "layers": ls}
+	}
+	resp = putManifest(t, s, pusher, "evidence", evidenceTyped(layer.String(), layerSize, config.String(), len(rawConfig)))
+	if b, _ := io.ReadAll(resp.Body); resp.StatusCode != http.StatusCreated {
+		t.Fatalf("the evidence-typed manifest: %d %s", resp.StatusCode, b)
+	}
+	for _, d := range []string{layer.String(), config.String()} {
+		if code := blob(s.pull, http.MethodGet, d); code != http.StatusForbidden {
+			t.Errorf("GET of the held image's blob %s named by an evidence-typed manifest too: %d", d, code)
+		}
+	}
+	// helper-12: manifests distribution refuses (a config never uploaded)
+	// are not indexed, so they cannot crowd the held image out
+	for i := range 3 {
+		m := evidenceTyped(layer.String(), layerSize)
+		m["config"] = map[string]any{"mediaType": "application/vnd.oci.image.config.v1+json", "digest": fmt.Sprintf("sha256:%064d", i), "size": 2}
+		m["layers"].([]any)[0].(map[string]any)["mediaType"] = "application/vnd.oci.image.layer.v1.tar+gzip"
+		resp := putManifest(t, s, pusher, fmt.Sprint("junk", i), m)
+		if resp.StatusCode == http.StatusCreated {
+			t.Fatalf("a manifest naming a config never uploaded was taken")
+		}
+	}
+	if images, err := s.st.ManifestsOfBlob(ctx, "team/app", layer.String(), false, 10); err != nil || len(images) != 1 {
+		t.Errorf("images indexed as naming the held layer after refused pushes: %v %v", images, err)
 	}
 	if code := blob(s.admin, http.MethodGet, layer.String()); code != http.StatusOK {
 		t.Errorf("an admin's GET of the held image's layer: %d", code)
@@ -134,7 +180,7 @@ func TestHeldBlobsAreHeld(t *testing.T) {
 	}
 	manifest, _ := img.Digest()
 	for _, d := range []string{layer.String(), config.String()} {
-		if got, err := st.ManifestsOfBlob(ctx, "team/app", d, 10); err != nil || len(got) != 1 || got[0] != manifest.String() {
+		if got, err := st.ManifestsOfBlob(ctx, "team/app", d, false, 10); err != nil || len(got) != 1 || got[0] != manifest.String() {
 			t.Errorf("blob %s indexed from storage to %v, %v; want %s", d, got, err, manifest)
 		}
 	}

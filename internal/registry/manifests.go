@@ -159,7 +159,8 @@ func (r *Registry) putManifest(w http.ResponseWriter, req *http.Request, rt rout
 	}
 	// the blobs it names are indexed before it exists, so that none of
 	// them is ever served where the manifest would not be
-	if err := r.store.IndexBlobs(ctx, rt.name, digest, blobsOf(fields)); err != nil {
+	_, isEvidence := evidenceSubject(body, tag)
+	if err := r.store.IndexBlobs(ctx, rt.name, digest, isEvidence, blobsOf(fields)); err != nil {
 		writeError(w, http.StatusServiceUnavailable, "UNAVAILABLE", fmt.Sprintf("indexing the blobs of %s: %v", digest, err))
 		return
 	}
@@ -195,6 +196,13 @@ func (r *Registry) putManifest(w http.ResponseWriter, req *http.Request, rt rout
 	if status.status != http.StatusCreated {
 		if claimed && r.tagDigest(ctx, rt.name, tag) != digest {
 			r.store.ReleaseTag(context.WithoutCancel(ctx), rt.name, tag, digest)
+		}
+		// a manifest distribution refused names nothing: its rows would
+		// crowd out the images that do name its blobs (helper-12)
+		if stored, err := r.manifestBody(context.WithoutCancel(ctx), rt.name, digest); err == nil && stored == nil {
+			if err := r.store.UnindexBlobs(context.WithoutCancel(ctx), rt.name, digest); err != nil {
+				r.report(fmt.Errorf("forgetting the blobs of refused manifest %s of %s: %w", digest, rt.name, err))
+			}
 		}
 		return
 	}

@@ -33,6 +33,8 @@ type verdict struct {
 	// missing says there is no such manifest (answered as unknown, never
 	// left to distribution: it could be pushed before distribution reads)
 	missing bool
+	// pending says its scan has not finished
+	pending bool
 	reason  string
 	until   time.Time
 }
@@ -91,7 +93,10 @@ func (r *Registry) gate(w http.ResponseWriter, req *http.Request, rt route, acto
 	}
 	if v.allowed {
 		// serve the digest judged, even if the tag moves meanwhile
-		req.URL.Path = strings.TrimSuffix(req.URL.Path, rt.reference) + digest
+		// the path as the route was read, not as it was spelled: a
+		// trailing slash would make a trimmed spelling another repository's
+		// (helper-12)
+		req.URL.Path = "/v2/" + rt.name + "/manifests/" + digest
 		return true
 	}
 	r.audit(ctx, store.RegistryEvent{Action: "pull", Repository: repository, Reference: rt.reference, Digest: digest, Actor: actor.Name, Outcome: "refused", Reason: v.reason})
@@ -99,51 +104,98 @@ func (r *Registry) gate(w http.ResponseWriter, req *http.Request, rt route, acto
 	return false
 }
 
-// maxManifestsOfBlob bounds the manifests a blob GET reads verdicts of:
-// the newest first, where a layer many images share has its servable ones.
+// maxManifestsOfBlob bounds the images a blob GET reads verdicts of: the
+// newest first, where a layer many images share has its servable ones.
 const maxManifestsOfBlob = 100
 
 // gateBlob serves a blob under a quarantine rule to a non-admin only
-// where a manifest of the repository that names it would be served: the
+// where an image of the repository that names it would be served: the
 // layers and config of a held image are held with it, whoever learnt
-// their digests. A blob no manifest names (an upload whose manifest is
-// not pushed yet) is nothing quarantine holds.
+// their digests.
 func (r *Registry) gateBlob(w http.ResponseWriter, req *http.Request, rt route, actor *tokens.Actor) bool {
 	rule := r.quarantine.rule(rt.name)
 	if rule == nil || actor.Role == store.RoleAdmin {
 		return true
 	}
+	return r.refuseHeldBlob(w, req, actor, rule, rt.name, rt.reference, "")
+}
+
+// gateMount refuses a non-admin's mount of a blob from a repository where
+// it is held: mounted, it would be another repository's, named by no
+// image there (helper-12).
+func (r *Registry) gateMount(w http.ResponseWriter, req *http.Request, actor *tokens.Actor) bool {
+	blob := req.URL.Query().Get("mount")
+	if blob == "" || actor.Role == store.RoleAdmin {
+		return true
+	}
+	for _, from := range req.URL.Query()["from"] {
+		if rule := r.quarantine.rule(from); rule != nil && !r.refuseHeldBlob(w, req, actor, rule, from, blob, "mounting it: ") {
+			return false
+		}
+	}
+	return true
+}
+
+// refuseHeldBlob answers 403 when a blob of repository name is held, and
+// says whether it may be read.
+func (r *Registry) refuseHeldBlob(w http.ResponseWriter, req *http.Request, actor *tokens.Actor, rule *QuarantineRule, name, blob, doing string) bool {
 	ctx := req.Context()
-	manifests, err := r.store.ManifestsOfBlob(ctx, rt.name, rt.reference, maxManifestsOfBlob)
+	reason, err := r.heldBlob(ctx, rule, name, blob)
 	if err != nil {
 		writeError(w, http.StatusServiceUnavailable, "UNAVAILABLE", "quarantine cannot be decided now: "+err.Error())
 		return false
 	}
-	if len(manifests) == 0 {
+	if reason == "" {
 		return true
 	}
-	repository := r.repository(rt.name)
-	reasons := []string{}
-	for _, digest := range manifests {
-		v, err := r.quarantineVerdict(ctx, rule, repository, digest, digest)
-		if err != nil {
-			writeError(w, http.StatusServiceUnavailable, "UNAVAILABLE", "quarantine cannot be decided now: "+err.Error())
-			return false
-		}
-		if v.allowed {
-			return true
-		}
-		if !v.missing {
-			reasons = append(reasons, digest+": "+v.reason)
-		}
-	}
-	if len(reasons) == 0 {
-		return true // every manifest naming it is gone: nothing holds it
-	}
-	reason := fmt.Sprintf("blob %s belongs only to manifests quarantine holds (rule %s): %s", rt.reference, rule.Text, reasons[0])
-	r.audit(ctx, store.RegistryEvent{Action: "pull", Repository: repository, Reference: rt.reference, Digest: rt.reference, Actor: actor.Name, Outcome: "refused", Reason: reason})
-	writeError(w, http.StatusForbidden, "DENIED", repository+": "+reason)
+	repository := r.repository(name)
+	r.audit(ctx, store.RegistryEvent{Action: "pull", Repository: repository, Reference: blob, Digest: blob, Actor: actor.Name, Outcome: "refused", Reason: doing + reason})
+	writeError(w, http.StatusForbidden, "DENIED", repository+": "+doing+reason)
 	return false
+}
+
+// heldBlob says why a blob of a repository is held, "" when it is not:
+// an image naming it (evidence never clears a blob an image names) is
+// judged allowed, or, under --pending-pullable, pending with none of them
+// refused on a finished judgement; a blob no image names (an upload whose
+// manifest is not pushed yet, a signature's bundle) is nothing quarantine
+// holds. Images pushed and refused by distribution are not indexed; if
+// the newest maxManifestsOfBlob images naming it are all gone, older ones
+// are not asked and it is held.
+func (r *Registry) heldBlob(ctx context.Context, rule *QuarantineRule, name, blob string) (string, error) {
+	images, err := r.store.ManifestsOfBlob(ctx, name, blob, false, maxManifestsOfBlob)
+	if err != nil || len(images) == 0 {
+		return "", err
+	}
+	repository := r.repository(name)
+	pendingAllowed := false
+	var refused, pending []string
+	for _, digest := range images {
+		v, err := r.quarantineVerdict(ctx, rule, repository, digest, digest)
+		switch {
+		case err != nil:
+			return "", err
+		case v.missing:
+		case v.allowed && !v.pending:
+			return "", nil
+		case v.allowed:
+			pendingAllowed = true
+		case v.pending:
+			pending = append(pending, digest+": "+v.reason)
+		default:
+			refused = append(refused, digest+": "+v.reason)
+		}
+	}
+	held := append(refused, pending...)
+	switch {
+	case pendingAllowed && len(refused) == 0:
+		return "", nil
+	case len(held) > 0:
+		return fmt.Sprintf("blob %s belongs only to images quarantine holds (rule %s): %s", blob, rule.Text, held[0]), nil
+	case len(images) < maxManifestsOfBlob:
+		return "", nil // every image naming it is gone
+	}
+	return fmt.Sprintf("blob %s: the newest %d images naming it are gone; older ones are not asked, and it is held", blob, maxManifestsOfBlob), nil
 }
 
 // quarantineVerdict decides about a digest from what the store holds: its
@@ -228,9 +280,9 @@ func (r *Registry) decideQuarantine(ctx context.Context, rule *QuarantineRule, s
 // pending is the verdict about a digest whose scan has not finished.
 func pending(rule *QuarantineRule, reason string) verdict {
 	if rule.PendingPullable {
-		return verdict{allowed: true, reason: reason}
+		return verdict{allowed: true, pending: true, reason: reason}
 	}
-	return verdict{reason: reason + "; pull again when dossier query jobs shows it done"}
+	return verdict{pending: true, reason: reason + "; pull again when dossier query jobs shows it done"}
 }
 
 // unqueued decides about a digest no scan was queued for, by what its

@@ -333,6 +333,8 @@ func (r *Registry) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		// digest, size: what signing needs) is not
 	case rt.kind == "blobs" && req.Method == http.MethodGet && !r.gateBlob(w, req, rt, actor):
 		// a held image's layers and config are held with it; HEAD is not
+	case rt.kind == "uploads" && req.Method == http.MethodPost && !r.gateMount(w, req, actor):
+		// nor are they mounted elsewhere
 	case rt.kind == "manifests" && req.Method == http.MethodPut:
 		r.putManifest(w, req, rt, actor)
 	case rt.kind == "manifests" && req.Method == http.MethodDelete:

@@ -103,10 +103,13 @@ type RegistryState interface {
 	ClaimTag(ctx context.Context, repository, tag, digest string, at time.Time) (string, error)
 	ReleaseTag(ctx context.Context, repository, tag, digest string) error
 	// IndexBlobs records the blobs (config and layers) a manifest of a
-	// repository names; ManifestsOfBlob lists, newest first, at most
-	// limit manifests of the repository that name a blob.
-	IndexBlobs(ctx context.Context, repository, manifest string, blobs []string) error
-	ManifestsOfBlob(ctx context.Context, repository, blob string, limit int) ([]string, error)
+	// repository names, and whether the manifest is evidence (a
+	// signature, an attestation); UnindexBlobs forgets a manifest's.
+	// ManifestsOfBlob lists, newest first, at most limit manifests of
+	// the repository that name a blob, evidence or not.
+	IndexBlobs(ctx context.Context, repository, manifest string, evidence bool, blobs []string) error
+	UnindexBlobs(ctx context.Context, repository, manifest string) error
+	ManifestsOfBlob(ctx context.Context, repository, blob string, evidence bool, limit int) ([]string, error)
 	// RegistryEvents are the registry's audit trail.
 	AddRegistryEvent(ctx context.Context, e RegistryEvent) error
 	RegistryEvents(ctx context.Context, since time.Time, limit int) ([]RegistryEvent, error)
@@ -318,25 +321,38 @@ func (s *sqlStore) RegistryEvents(ctx context.Context, since time.Time, limit in
 	return out, err
 }
 
-func (s *sqlStore) IndexBlobs(ctx context.Context, repository, manifest string, blobs []string) error {
+func (s *sqlStore) IndexBlobs(ctx context.Context, repository, manifest string, evidence bool, blobs []string) error {
+	isEvidence := 0
+	if evidence {
+		isEvidence = 1
+	}
 	// in statements of at most 500 rows, within every dialect's bound on
 	// parameters; a statement a crash cuts short is repeated by the push
 	// the client retries
 	for batch := range slices.Chunk(blobs, 500) {
-		values := strings.TrimSuffix(strings.Repeat("(?, ?, ?), ", len(batch)), ", ")
-		args := make([]any, 0, 3*len(batch))
+		values := strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?), ", len(batch)), ", ")
+		args := make([]any, 0, 4*len(batch))
 		for _, blob := range batch {
-			args = append(args, repository, blob, manifest)
+			args = append(args, repository, blob, manifest, isEvidence)
 		}
-		if _, err := s.db.ExecContext(ctx, s.q(`INSERT INTO manifest_blobs (repository, blob, manifest) VALUES `+values+` ON CONFLICT (repository, blob, manifest) DO NOTHING`), args...); err != nil {
+		if _, err := s.db.ExecContext(ctx, s.q(`INSERT INTO manifest_blobs (repository, blob, manifest, evidence) VALUES `+values+` ON CONFLICT (repository, blob, manifest) DO NOTHING`), args...); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func (s *sqlStore) ManifestsOfBlob(ctx context.Context, repository, blob string, limit int) ([]string, error) {
-	rows, err := s.db.QueryContext(ctx, s.q(`SELECT manifest FROM manifest_blobs WHERE repository = ? AND blob = ? ORDER BY id DESC LIMIT ?`), repository, blob, limit)
+func (s *sqlStore) UnindexBlobs(ctx context.Context, repository, manifest string) error {
+	_, err := s.db.ExecContext(ctx, s.q(`DELETE FROM manifest_blobs WHERE repository = ? AND manifest = ?`), repository, manifest)
+	return err
+}
+
+func (s *sqlStore) ManifestsOfBlob(ctx context.Context, repository, blob string, evidence bool, limit int) ([]string, error) {
+	isEvidence := 0
+	if evidence {
+		isEvidence = 1
+	}
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT manifest FROM manifest_blobs WHERE repository = ? AND blob = ? AND evidence = ? ORDER BY id DESC LIMIT ?`), repository, blob, isEvidence, limit)
 	if err != nil {
 		return nil, err
 	}

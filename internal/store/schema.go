@@ -305,14 +305,17 @@ var migrations = []migration{{statements: []string{
 	// what the last scan could and could not check (JSON; NULL: not said)
 	`ALTER TABLE subjects ADD COLUMN scan_coverage TEXT`,
 }}, {statements: []string{
-	// the blobs each manifest of a repository names, so that a blob is
-	// served only where a manifest naming it would be
+	// the blobs each manifest of a repository names, and whether it is
+	// evidence, so that a blob is served only where an image naming it
+	// would be
 	`CREATE TABLE manifest_blobs (
 		id {{id}},
 		repository TEXT NOT NULL,
 		blob TEXT NOT NULL,
 		manifest TEXT NOT NULL,
+		evidence INTEGER NOT NULL,
 		UNIQUE (repository, blob, manifest))`,
+	`CREATE INDEX manifest_blobs_manifest ON manifest_blobs (repository, manifest)`,
 }}}
 
 // countAdmissionRepositoryDays names the repository of each admission

@@ -67,28 +67,41 @@ func TestManifestBlobs(t *testing.T) {
 			for i := range 3 {
 				m := fmt.Sprintf("sha256:%064d", i)
 				manifests = append(manifests, m)
-				if err := s.IndexBlobs(ctx, "team/app", m, []string{layer, fmt.Sprintf("sha256:%064d", 100+i)}); err != nil {
+				if err := s.IndexBlobs(ctx, "team/app", m, false, []string{layer, fmt.Sprintf("sha256:%064d", 100+i)}); err != nil {
 					t.Fatal(err)
 				}
 			}
-			if err := s.IndexBlobs(ctx, "team/app", manifests[0], []string{layer}); err != nil {
+			if err := s.IndexBlobs(ctx, "team/app", manifests[0], false, []string{layer}); err != nil {
 				t.Fatal(err)
 			}
-			got, err := s.ManifestsOfBlob(ctx, "team/app", layer, 2)
+			got, err := s.ManifestsOfBlob(ctx, "team/app", layer, false, 2)
 			if err != nil || !slices.Equal(got, []string{manifests[2], manifests[1]}) {
 				t.Errorf("the newest two manifests of the layer: %v %v", got, err)
 			}
-			if got, err := s.ManifestsOfBlob(ctx, "team/other", layer, 10); err != nil || len(got) != 0 {
+			if got, err := s.ManifestsOfBlob(ctx, "team/other", layer, false, 10); err != nil || len(got) != 0 {
 				t.Errorf("another repository's: %v %v", got, err)
+			}
+			signature := "sha256:" + strings.Repeat("5", 64)
+			if err := s.IndexBlobs(ctx, "team/app", signature, true, []string{layer}); err != nil {
+				t.Fatal(err)
+			}
+			if got, err := s.ManifestsOfBlob(ctx, "team/app", layer, true, 10); err != nil || !slices.Equal(got, []string{signature}) {
+				t.Errorf("the evidence naming the layer: %v %v", got, err)
+			}
+			if err := s.UnindexBlobs(ctx, "team/app", manifests[2]); err != nil {
+				t.Fatal(err)
+			}
+			if got, err := s.ManifestsOfBlob(ctx, "team/app", layer, false, 10); err != nil || !slices.Equal(got, []string{manifests[1], manifests[0]}) {
+				t.Errorf("the images naming the layer once the newest is forgotten: %v %v", got, err)
 			}
 			many := make([]string, 1200) // past one statement's rows
 			for i := range many {
 				many[i] = fmt.Sprintf("sha256:%064d", 1000+i)
 			}
-			if err := s.IndexBlobs(ctx, "team/big", manifests[0], many); err != nil {
+			if err := s.IndexBlobs(ctx, "team/big", manifests[0], false, many); err != nil {
 				t.Fatal(err)
 			}
-			if got, err := s.ManifestsOfBlob(ctx, "team/big", many[1199], 10); err != nil || len(got) != 1 {
+			if got, err := s.ManifestsOfBlob(ctx, "team/big", many[1199], false, 10); err != nil || len(got) != 1 {
 				t.Errorf("the last blob of a manifest of 1,200: %v %v", got, err)
 			}
 		})

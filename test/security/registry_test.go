@@ -344,3 +344,33 @@ func TestRouteWordsInRepositoryNames(t *testing.T) {
 		}
 	}
 }
+
+// A manifest the quarantine gate allows is served by the route as read:
+// helper-12 asked for team/app's allowed tag "manifests" with a trailing
+// slash, and the gate's rewrite of the spelled path made it a manifest of
+// team/app/manifests, a repository the token does not reach (an oracle of
+// what it holds, past its gate).
+func TestTrailingSlashServesTheRouteRead(t *testing.T) {
+	dir := t.TempDir()
+	kp, held := signingPolicy(t, dir, "held", "**")
+	s := startServe(t, "", "--quarantine", "team/**="+held, "--scan-workers", "1")
+	push := s.token(t, "team/**", store.RolePush)
+	exact := s.token(t, "team/app", store.RolePull)
+	img := randomImage(t)
+	d := s.push(t, "team/app:manifests", s.admin, img)
+	s.waitJob(t, store.JobScan, s.addr+"/team/app", d)
+	s.signImage(t, "team/app", d, push, kp)
+	s.waitJob(t, store.JobVerify, s.addr+"/team/app", d)
+	eventually(t, "team/app:manifests allowed", func() string {
+		if code, body := s.request(t, http.MethodGet, "/v2/team/app/manifests/manifests", exact, "", nil, ""); code != http.StatusOK {
+			return fmt.Sprintf("%d %s", code, body)
+		}
+		return ""
+	})
+	// read as team/app's tag: answered from team/app (the rewrite of the
+	// spelled path asked team/app/manifests, which has no such digest)
+	code, body := s.request(t, http.MethodGet, "/v2/team/app/manifests/manifests/", exact, "", nil, "")
+	if code != http.StatusOK || !strings.Contains(body, `"schemaVersion"`) {
+		t.Errorf("team/app's allowed tag asked with a trailing slash: %d %.200s", code, body)
+	}
+}
