@@ -3,11 +3,21 @@ package generate
 import (
 	"archive/tar"
 	"bytes"
+	"compress/gzip"
+	"compress/zlib"
 	"context"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"io"
+	"strconv"
+	"strings"
 	"testing"
+
+	"github.com/klauspost/compress/s2"
+	"github.com/klauspost/compress/zstd"
+	"github.com/minio/minlz"
+	"github.com/pierrec/lz4/v4"
 
 	"github.com/dossier-dev/dossier/internal/testutil"
 )
@@ -69,4 +79,68 @@ func TestJarsDisguisedFromTheCataloguer(t *testing.T) {
 			t.Errorf("a fat jar holding a tar-headed log4j-core jar: %v", err)
 		}
 	})
+}
+
+// v7 rewrites a ustar stream's headers as the V7 format's: no magic, the
+// checksum recomputed. Go's tar reader, and so cataloguers, still read it.
+func v7(t *testing.T, b []byte) []byte {
+	t.Helper()
+	b = bytes.Clone(b)
+	for off := 0; off+512 <= len(b); {
+		h := b[off : off+512]
+		if bytes.Equal(h, make([]byte, 512)) {
+			break
+		}
+		size, err := strconv.ParseInt(strings.Trim(string(h[124:136]), " \x00"), 8, 64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		clear(h[257:])
+		copy(h[148:156], "        ")
+		sum := 0
+		for _, c := range h {
+			sum += int(c)
+		}
+		copy(h[148:156], fmt.Sprintf("%06o\x00 ", sum))
+		off += 512 + int((size+511)/512*512)
+	}
+	return b
+}
+
+// A harmless jar's tar before log4j-core's jar in any format cataloguers
+// read from a file's head (helper-12: a V7 tar without the ustar magic,
+// and the tar compressed with lz4, zlib, MinLZ or snappy, passed a list of
+// magic bytes) is found or refused, never missing.
+func TestJarsBehindOtherArchiveHeads(t *testing.T) {
+	class, err := base64.StdEncoding.DecodeString(helloClass)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log4j := rawZip(t, log4jManifest, log4jPOM, [2]string{"org/apache/logging/log4j/core/Hello.class", string(class)})
+	harmless := tarThen(t, nil, harmlessManifest, harmlessPOM)
+	compressed := func(newWriter func(io.Writer) io.WriteCloser) []byte {
+		var buf bytes.Buffer
+		w := newWriter(&buf)
+		if _, err := w.Write(harmless); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+		return buf.Bytes()
+	}
+	for shape, head := range map[string][]byte{
+		"a V7 tar": v7(t, harmless),
+		"gzip":     compressed(func(w io.Writer) io.WriteCloser { return gzip.NewWriter(w) }),
+		"zlib":     compressed(func(w io.Writer) io.WriteCloser { return zlib.NewWriter(w) }),
+		"lz4":      compressed(func(w io.Writer) io.WriteCloser { return lz4.NewWriter(w) }),
+		"MinLZ":    compressed(func(w io.Writer) io.WriteCloser { return minlz.NewWriter(w) }),
+		"snappy":   compressed(func(w io.Writer) io.WriteCloser { return s2.NewWriter(w, s2.WriterSnappyCompat()) }),
+		"zstd":     compressed(func(w io.Writer) io.WriteCloser { z, _ := zstd.NewWriter(w); return z }),
+	} {
+		t.Run(shape, func(t *testing.T) {
+			t.Parallel()
+			log4jFoundOrRefused(t, append(bytes.Clone(head), log4j...), "app/lib/benign-1.0.jar")
+		})
+	}
 }

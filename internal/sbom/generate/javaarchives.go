@@ -64,7 +64,7 @@ func (w *javaArchiveWitness) Catalog(ctx context.Context, resolver file.Resolver
 		if metadata.Type != stereoscopefile.TypeRegular || metadata.Size() < minZipBytes {
 			continue
 		}
-		identified, err := identifiedJavaArchive(resolver, l, metadata.Size())
+		identified, err := identifiedJavaArchive(ctx, resolver, l, metadata.Size())
 		if errors.Is(err, errUnreadableJavaZip) {
 			w.mu.Lock()
 			w.unread[l.FullNestedPath()] = err.Error()
@@ -101,7 +101,7 @@ var versionedJavaName = regexp.MustCompile(`(?i)^[[:alpha:]][[:word:].-]*?-(\d|b
 // regardless of case, as the JVM finds its manifest; of several
 // manifests the first and the last are read (a JVM takes one, a
 // cataloguer the other), so a file of a thousand manifests costs two.
-func identifiedJavaArchive(resolver file.Resolver, l file.Location, size int64) (bool, error) {
+func identifiedJavaArchive(ctx context.Context, resolver file.Resolver, l file.Location, size int64) (bool, error) {
 	content, err := resolver.FileContentsByLocation(l)
 	if err != nil {
 		return false, fmt.Errorf("reading %s: %w", l.FullNestedPath(), err)
@@ -153,7 +153,10 @@ func identifiedJavaArchive(resolver file.Resolver, l file.Location, size int64) 
 	// of a harmless jar's manifest and pom) is read as that by
 	// cataloguers, which identify files by their head: what they find
 	// there is not what the JVM loads from the end
-	if kind := archiveAtHead(at); identified && kind != "" {
+	if !identified {
+		return false, nil
+	}
+	if kind := archiveAtHead(ctx, at, size); kind != "" {
 		return false, fmt.Errorf("%w: it is a %s from its head and a zip from its end", errUnreadableJavaZip, kind)
 	}
 	return identified, nil

@@ -3,11 +3,15 @@ package generate
 import (
 	"archive/zip"
 	"bytes"
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"slices"
+	"strings"
+
+	"github.com/mholt/archives"
 )
 
 // A JVM does not find a jar's central directory as Go's archive/zip (and
@@ -208,24 +212,17 @@ func (o *overlay) ReadAt(p []byte, off int64) (int, error) {
 	return n, nil
 }
 
-// archiveAtHead names the archive format a file has at its head, as
-// cataloguers identify files: "" for none (a zip's own local header, a
-// launch script before an executable jar).
-func archiveAtHead(at io.ReaderAt) string {
-	head := make([]byte, 512)
-	n, _ := at.ReadAt(head, 0)
-	head = head[:n]
-	for _, format := range []struct {
-		kind   string
-		offset int
-		magic  string
-	}{
-		{"tar archive", 257, "ustar"}, {"gzip stream", 0, "\x1f\x8b"}, {"bzip2 stream", 0, "BZh"}, {"xz stream", 0, "\xfd7zXZ\x00"},
-		{"zstd stream", 0, "\x28\xb5\x2f\xfd"}, {"7z archive", 0, "7z\xbc\xaf\x27\x1c"}, {"rar archive", 0, "Rar!"},
-	} {
-		if len(head) >= format.offset+len(format.magic) && string(head[format.offset:format.offset+len(format.magic)]) == format.magic {
-			return format.kind
-		}
+// archiveAtHead names the archive or compression format a file is from
+// its head, as cataloguers identify files (mholt/archives, which syft
+// reads archives with, by content alone): "" for none, or for a zip (a
+// jar's own local header; a launch script before an executable jar).
+func archiveAtHead(ctx context.Context, at io.ReaderAt, size int64) string {
+	format, _, err := archives.Identify(ctx, "", io.NewSectionReader(at, 0, size))
+	if err != nil {
+		return "" // archives.NoMatch, or a head it cannot read: nothing a cataloguer reads as an archive
 	}
-	return ""
+	if _, zip := format.(archives.Zip); zip {
+		return ""
+	}
+	return strings.TrimPrefix(format.Extension(), ".") + " archive"
 }
