@@ -54,6 +54,8 @@ type gathering struct {
 	done    chan struct{}
 	ev      *evidence.Collected
 	expires time.Time
+	// queuing: waiting for a slot of the webhook's (workSlots)
+	queuing atomic.Bool
 }
 
 type resolution struct {
@@ -61,6 +63,7 @@ type resolution struct {
 	art     *oci.Artifact
 	err     error
 	expires time.Time
+	queuing atomic.Bool
 }
 
 func newJudge(registry oci.RegistryOptions, evidenceTTL, tagTTL time.Duration, now func() time.Time, m *metrics.Metrics) *judge {
@@ -134,7 +137,7 @@ func (j *judge) resolve(ctx context.Context, ref name.Reference) (*oci.Artifact,
 	go func() {
 		work, cancel := shared(ctx)
 		defer cancel()
-		release, err := j.slots.acquire(work, ref.Context().RegistryStr())
+		release, err := j.slots.acquire(work, ref.Context().RegistryStr(), &r.queuing)
 		if err != nil {
 			r.err = err
 			close(r.done)
@@ -172,6 +175,9 @@ func (r *resolution) wait(ctx context.Context) (*oci.Artifact, error) {
 	case <-r.done:
 		return r.art, r.err
 	case <-ctx.Done():
+		if r.queuing.Load() {
+			return nil, errWebhookBusy // not read for other registries' images: no outage of its own
+		}
 		return nil, ctx.Err()
 	}
 }
@@ -206,7 +212,7 @@ func (j *judge) gather(ctx context.Context, rules *Rules, art *oci.Artifact, ref
 		work, cancel := shared(ctx)
 		defer cancel()
 		host, _, _ := strings.Cut(art.Subject.Repository, "/")
-		release, err := j.slots.acquire(work, host)
+		release, err := j.slots.acquire(work, host, &g.queuing)
 		if err != nil {
 			g.ev = &evidence.Collected{Subject: art.Subject, Reference: reference, Unavailable: map[string]string{evidence.NeedSignatures: err.Error()}}
 			close(g.done)
@@ -231,8 +237,12 @@ func (g *gathering) wait(ctx context.Context, art *oci.Artifact, reference strin
 	case <-g.done:
 		return g.ev
 	case <-ctx.Done():
+		why := ctx.Err()
+		if g.queuing.Load() {
+			why = errWebhookBusy
+		}
 		return &evidence.Collected{Subject: art.Subject, Reference: reference,
-			Unavailable: map[string]string{evidence.NeedSignatures: ctx.Err().Error()}}
+			Unavailable: map[string]string{evidence.NeedSignatures: why.Error()}}
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 )
 
 // The work the webhook shares between reviews (resolving a tag, gathering
@@ -36,9 +37,17 @@ func newWorkSlots(all, perHost int) *workSlots {
 	return &workSlots{all: make(chan struct{}, all), perHost: perHost, hosts: map[string]*hostSlots{}}
 }
 
+// errWebhookBusy says an image was not read because the webhook was
+// reading as many images as it may, most of them of other registries: not
+// an outage of this image's registry, so never admitted by --fail-open
+// (helper-12: Pods naming images of eight slow ports took every slot, and
+// an unsigned image of a healthy registry failed open).
+var errWebhookBusy = fmt.Errorf("the webhook is reading as many images as it may at once (%d), of other registries: this one was not read", maxWork)
+
 // acquire waits for a slot for work on host until ctx ends; release
-// gives it back.
-func (s *workSlots) acquire(ctx context.Context, host string) (release func(), err error) {
+// gives it back. queuing is set while the work waits for a slot of the
+// webhook's, past its registry's.
+func (s *workSlots) acquire(ctx context.Context, host string, queuing *atomic.Bool) (release func(), err error) {
 	s.mu.Lock()
 	h := s.hosts[host]
 	if h == nil {
@@ -60,12 +69,14 @@ func (s *workSlots) acquire(ctx context.Context, host string) (release func(), e
 		leave()
 		return nil, fmt.Errorf("registry %s is busy: %d of its images are being read: %w", host, s.perHost, ctx.Err())
 	}
+	queuing.Store(true)
+	defer queuing.Store(false)
 	select {
 	case s.all <- struct{}{}:
 	case <-ctx.Done():
 		<-h.slots
 		leave()
-		return nil, fmt.Errorf("the webhook is busy: %d images are being read: %w", cap(s.all), ctx.Err())
+		return nil, errWebhookBusy
 	}
 	return func() {
 		<-s.all

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -64,9 +65,10 @@ func TestHostileRegistryHoldsItsOwnSlots(t *testing.T) {
 func TestWorkSlots(t *testing.T) {
 	s := newWorkSlots(3, 2)
 	ctx := context.Background()
+	var queuing atomic.Bool
 	var releases []func()
 	for _, host := range []string{"a", "a", "b"} {
-		release, err := s.acquire(ctx, host)
+		release, err := s.acquire(ctx, host, &queuing)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -74,16 +76,16 @@ func TestWorkSlots(t *testing.T) {
 	}
 	short, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
 	defer cancel()
-	if _, err := s.acquire(short, "a"); err == nil || !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "registry a is busy") {
+	if _, err := s.acquire(short, "a", &queuing); err == nil || !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "registry a is busy") {
 		t.Errorf("a third slot of registry a: %v", err)
 	}
 	short, cancel = context.WithTimeout(ctx, 20*time.Millisecond)
 	defer cancel()
-	if _, err := s.acquire(short, "c"); err == nil || !strings.Contains(err.Error(), "the webhook is busy") {
-		t.Errorf("a fourth slot in all: %v", err)
+	if _, err := s.acquire(short, "c", &queuing); !errors.Is(err, errWebhookBusy) || unavailable(err) || queuing.Load() {
+		t.Errorf("a fourth slot in all: %v (an outage: %v; still queuing: %v)", err, unavailable(err), queuing.Load())
 	}
 	releases[0]()
-	release, err := s.acquire(ctx, "c")
+	release, err := s.acquire(ctx, "c", &queuing)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,5 +96,43 @@ func TestWorkSlots(t *testing.T) {
 	defer s.mu.Unlock()
 	if len(s.hosts) != 0 || len(s.all) != 0 {
 		t.Errorf("after every release: hosts %v, %d slots held", s.hosts, len(s.all))
+	}
+}
+
+// Images of many slow registries (helper-12: eight ports of one host,
+// each its own registry) that take every slot of the webhook's keep an
+// unsigned image of a healthy registry from being read: it is denied as
+// not read, never admitted by --fail-open as an outage of its registry.
+func TestBusyWebhookNeverFailsOpen(t *testing.T) {
+	f := newFixture(t, signedPolicy)
+	release := make(chan struct{})
+	holding := func(rw http.ResponseWriter, r *http.Request, next http.Handler) {
+		if strings.Contains(r.URL.Path, "/manifests/") {
+			select {
+			case <-release:
+			case <-r.Context().Done():
+			}
+			return
+		}
+		next.ServeHTTP(rw, r)
+	}
+	first, rules := behindProxy(t, f, holding)
+	second, secondRules := behindProxy(t, f, holding)
+	rules.Set.Policies = append(rules.Set.Policies, secondRules.Set.Policies...)
+	defer close(release)
+	w := New(func() *Rules { return &rules }, Options{FailOpen: true})
+	w.judge.slots = newWorkSlots(4, 2)
+	hostile := append(signedTags(t, f, first, 2), signedTags(t, f, second, 2)...)
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	w.Judge(ctx, podReview(t, "prod", containers(hostile...)).Request)
+	cancel()
+	ctx, cancel = context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	j, err := w.Judge(ctx, podReview(t, "prod", containers(f.host+"/team/unsigned:v1")).Request)
+	if err != nil || len(j.Verdicts) != 1 {
+		t.Fatalf("%+v %v", j, err)
+	}
+	if v := j.Verdicts[0]; !v.denies() || v.FailedOpen || !strings.Contains(v.Failure, "as many images as it may") {
+		t.Errorf("an unsigned image of a healthy registry while the webhook's slots are taken, under --fail-open: %+v", v)
 	}
 }
