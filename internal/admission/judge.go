@@ -47,7 +47,9 @@ type judge struct {
 	// the caches gave
 	gatherings, resolutions, hits atomic.Int64
 	metrics                       *metrics.Metrics
-	slots                         *workSlots
+	// resolving and gathering hand out the slots of the two kinds of
+	// shared work (see workSlots)
+	resolving, gathering *workSlots
 }
 
 type gathering struct {
@@ -69,7 +71,7 @@ type resolution struct {
 func newJudge(registry oci.RegistryOptions, evidenceTTL, tagTTL time.Duration, now func() time.Time, m *metrics.Metrics) *judge {
 	registry.ShareClients()
 	return &judge{registry: registry, evidenceTTL: evidenceTTL, tagTTL: tagTTL, now: now, metrics: m,
-		evidence: map[string]*gathering{}, tags: map[string]*resolution{}, slots: newWorkSlots(maxWork, maxWorkPerRegistry)}
+		evidence: map[string]*gathering{}, tags: map[string]*resolution{}, resolving: newWorkSlots(maxWork, maxWorkPerRegistry), gathering: newWorkSlots(maxGathering, maxGatheringPerRegistry)}
 }
 
 // ParseImage reads a container image reference as the container runtime
@@ -137,7 +139,7 @@ func (j *judge) resolve(ctx context.Context, ref name.Reference) (*oci.Artifact,
 	go func() {
 		work, cancel := shared(ctx)
 		defer cancel()
-		release, err := j.slots.acquire(work, ref.Context().RegistryStr(), &r.queuing)
+		release, err := j.resolving.acquire(work, ref.Context().RegistryStr(), &r.queuing)
 		if err != nil {
 			r.err = err
 			close(r.done)
@@ -212,7 +214,7 @@ func (j *judge) gather(ctx context.Context, rules *Rules, art *oci.Artifact, ref
 		work, cancel := shared(ctx)
 		defer cancel()
 		host, _, _ := strings.Cut(art.Subject.Repository, "/")
-		release, err := j.slots.acquire(work, host, &g.queuing)
+		release, err := j.gathering.acquire(work, host, &g.queuing)
 		if err != nil {
 			g.ev = &evidence.Collected{Subject: art.Subject, Reference: reference, Unavailable: map[string]string{evidence.NeedSignatures: err.Error()}}
 			close(g.done)

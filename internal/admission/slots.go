@@ -2,6 +2,7 @@ package admission
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -16,6 +17,15 @@ import (
 const (
 	maxWork            = 128
 	maxWorkPerRegistry = 16
+)
+
+// Gathering an image's evidence holds its signature and attestation
+// bundles in memory, up to oci.MaxAttachedBytes (256 MiB) per subject, so
+// fewer gatherings run at once than resolutions: at most maxGathering,
+// as many of one registry as the images of one review judged side by side.
+const (
+	maxGathering            = 32
+	maxGatheringPerRegistry = judgeConcurrency
 )
 
 // workSlots hands out the slots.
@@ -42,7 +52,7 @@ func newWorkSlots(all, perHost int) *workSlots {
 // an outage of this image's registry, so never admitted by --fail-open
 // (helper-12: Pods naming images of eight slow ports took every slot, and
 // an unsigned image of a healthy registry failed open).
-var errWebhookBusy = fmt.Errorf("the webhook is reading as many images as it may at once (%d), of other registries: this one was not read", maxWork)
+var errWebhookBusy = errors.New("the webhook is reading as many images as it may at once, of other registries: this one was not read")
 
 // acquire waits for a slot for work on host until ctx ends; release
 // gives it back. queuing is set while the work waits for a slot of the

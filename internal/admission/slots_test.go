@@ -121,7 +121,7 @@ func TestBusyWebhookNeverFailsOpen(t *testing.T) {
 	rules.Set.Policies = append(rules.Set.Policies, secondRules.Set.Policies...)
 	defer close(release)
 	w := New(func() *Rules { return &rules }, Options{FailOpen: true})
-	w.judge.slots = newWorkSlots(4, 2)
+	w.judge.resolving = newWorkSlots(4, 2)
 	hostile := append(signedTags(t, f, first, 2), signedTags(t, f, second, 2)...)
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	w.Judge(ctx, podReview(t, "prod", containers(hostile...)).Request)
