@@ -50,6 +50,8 @@ type judge struct {
 	// resolving and gathering hand out the slots of the two kinds of
 	// shared work (see workSlots)
 	resolving, gathering *workSlots
+	// bundles bounds the signatures and attestations held at once
+	bundles *oci.ReadBudget
 }
 
 type gathering struct {
@@ -71,7 +73,8 @@ type resolution struct {
 func newJudge(registry oci.RegistryOptions, evidenceTTL, tagTTL time.Duration, now func() time.Time, m *metrics.Metrics) *judge {
 	registry.ShareClients()
 	return &judge{registry: registry, evidenceTTL: evidenceTTL, tagTTL: tagTTL, now: now, metrics: m,
-		evidence: map[string]*gathering{}, tags: map[string]*resolution{}, resolving: newWorkSlots(maxWork, maxWorkPerRegistry), gathering: newWorkSlots(maxGathering, maxGatheringPerRegistry)}
+		evidence: map[string]*gathering{}, tags: map[string]*resolution{}, resolving: newWorkSlots(maxWork, maxWorkPerRegistry), gathering: newWorkSlots(maxGathering, maxGatheringPerRegistry),
+		bundles: oci.NewReadBudget(maxBundleBytesHeld)}
 }
 
 // ParseImage reads a container image reference as the container runtime
@@ -221,6 +224,8 @@ func (j *judge) gather(ctx context.Context, rules *Rules, art *oci.Artifact, ref
 			return
 		}
 		defer release()
+		work, endReads := oci.WithReadBudget(work, j.bundles)
+		defer endReads()
 		start := time.Now()
 		g.ev = collect.Collect(work, rules.Set, art, reference, rules.Collect)
 		j.metrics.Verification(time.Since(start))

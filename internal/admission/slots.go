@@ -20,12 +20,17 @@ const (
 )
 
 // Gathering an image's evidence holds its signature and attestation
-// bundles in memory, up to oci.MaxAttachedBytes (256 MiB) per subject, so
-// fewer gatherings run at once than resolutions: at most maxGathering,
-// as many of one registry as the images of one review judged side by side.
+// bundles in memory, up to oci.MaxAttachedBytes (256 MiB) per subject and
+// kind, so fewer gatherings run at once than resolutions — at most
+// maxGathering, as many of one registry as the images of one review judged
+// side by side — and the bundles they hold together are bounded by
+// maxBundleBytesHeld: one subject's signatures and one kind of its
+// attestations at their bounds fit. Bundles are kilobytes in practice; a
+// gathering that cannot have its bytes in time is denied as unreadable.
 const (
 	maxGathering            = 32
 	maxGatheringPerRegistry = judgeConcurrency
+	maxBundleBytesHeld      = 512 << 20
 )
 
 // workSlots hands out the slots.

@@ -3,12 +3,15 @@ package admission
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/dossier-dev/dossier/internal/oci"
 )
 
 // A registry that holds every manifest read (helper-11: an attacker's,
@@ -134,5 +137,33 @@ func TestBusyWebhookNeverFailsOpen(t *testing.T) {
 	}
 	if v := j.Verdicts[0]; !v.denies() || v.FailedOpen || !strings.Contains(v.Failure, "as many images as it may") {
 		t.Errorf("an unsigned image of a healthy registry while the webhook's slots are taken, under --fail-open: %+v", v)
+	}
+}
+
+// The bundles gatherings hold at once are bounded (helper-12: 252 MiB of
+// bundles per image took the webhook past 1 GiB for one image): a
+// signature whose bundle does not fit the budget is not read, and the
+// image is denied, never admitted by --fail-open; one that fits is read.
+func TestBundlesReadWithinABudget(t *testing.T) {
+	f := newFixture(t, signedPolicy)
+	for _, budget := range []struct {
+		bytes   int64
+		allowed bool
+	}{{64, false}, {1 << 20, true}} {
+		w := New(func() *Rules { return f.rules }, Options{FailOpen: true})
+		w.judge.bundles = oci.NewReadBudget(budget.bytes)
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		j, err := w.Judge(ctx, podReview(t, "prod", containers(f.host+"/team/signed:v1")).Request)
+		cancel()
+		if err != nil || len(j.Verdicts) != 1 {
+			t.Fatalf("%+v %v", j, err)
+		}
+		v := j.Verdicts[0]
+		if v.FailedOpen || v.denies() == budget.allowed {
+			t.Errorf("the signed image with a budget of %d bytes: %+v", budget.bytes, v)
+		}
+		if !budget.allowed && (v.Decision == nil || !strings.Contains(fmt.Sprint(v.Decision), "read at once")) {
+			t.Errorf("the denial does not say the bundle did not fit: %+v", v.Decision)
+		}
 	}
 }

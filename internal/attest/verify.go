@@ -77,6 +77,15 @@ func legacyAttestations(ctx context.Context, repo oci.Repository, subject v1.Has
 		malformed := fmt.Errorf("%w: %s:%s: %v", sign.ErrMalformedTag, repo.Name(), tag, err)
 		return nil, []evidence.RejectedSignature{sign.Rejection(predicateType, repo.Name()+":"+tag, malformed)}, nil
 	}
+	var total int64
+	for _, l := range m.Layers {
+		if pt := l.Annotations["predicateType"]; l.MediaType == legacyAttestationMediaType && l.Size <= oci.MaxFetchSize && (predicateType == "" || pt == "" || pt == predicateType) {
+			total += l.Size
+		}
+	}
+	if err := oci.Reserve(ctx, total); err != nil {
+		return nil, nil, fmt.Errorf("%s:%s: %w", repo.Name(), tag, err)
+	}
 	var found []sign.Found
 	var rejected []evidence.RejectedSignature
 	for _, l := range m.Layers {

@@ -184,6 +184,15 @@ func (t *Trust) verifyLegacySignatures(ctx context.Context, repo oci.Repository,
 	if err != nil || m == nil {
 		return nil, nil, err
 	}
+	var total int64
+	for _, d := range m.Layers {
+		if d.MediaType == SimpleSigningMediaType {
+			total += d.Size
+		}
+	}
+	if err := oci.Reserve(ctx, total); err != nil {
+		return nil, nil, fmt.Errorf("%s:%s: %w", repo.Name(), tag, err)
+	}
 	var verified []evidence.VerifiedSignature
 	var rejected []evidence.RejectedSignature
 	for _, d := range m.Layers {

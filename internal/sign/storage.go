@@ -163,6 +163,13 @@ func FindBundles(ctx context.Context, repo oci.Repository, subject v1.Descriptor
 		}
 		bundles = append(bundles, bundle{d, m.Layers[0]})
 	}
+	var total int64
+	for _, b := range bundles {
+		total += b.layer.Size
+	}
+	if err := oci.Reserve(ctx, total); err != nil {
+		return nil, nil, fmt.Errorf("the bundles attached to %s@%s: %w", repo.Name(), subject.Digest, err)
+	}
 	var out []Found
 	for _, b := range bundles {
 		data, ok, err := fetch(b.referrer.Digest, b.layer, "fetching the bundle of referrer "+b.referrer.Digest.String())
