@@ -1,6 +1,10 @@
 // Package pipeline runs dossier's multi-step flows over one digest: Record
 // reads everything attached to an artifact, catalogues and scans it,
-// decides with policies and writes it all to the evidence store.
+// decides with policies and writes it all to the evidence store; Release
+// builds the evidence of a release in CI; Promote copies a digest where
+// a destination's policies allow it; WatchOnce records a repository's new
+// and moved tags; Jobs does the registry's scan and verify jobs; Rescan
+// finds what new advisory data changes.
 package pipeline
 
 import (

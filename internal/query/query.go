@@ -1,9 +1,7 @@
-// Package query answers a responder's questions from the evidence store:
-// which digests hold a component (within a version range), which an
-// advisory affects, where a tag pointed at a time, what a signer signed in
-// a window, and the whole dossier of one digest. It validates the
-// questions and applies what the store cannot: version order per
-// ecosystem and bounded identity expressions.
+// Package query holds what a responder's questions need beyond the
+// evidence store: component specs with version ranges filtered in each
+// ecosystem's order, bounded identity expressions, times as given, and
+// where a tag pointed at a time. The store answers the rest.
 package query
 
 import (

@@ -1,9 +1,13 @@
 // Package registry is dossier's OCI registry: the CNCF distribution
-// registry (filesystem storage) behind a front that authenticates every
-// request with dossier's tokens, serves the OCI referrers API (which
-// distribution lacks) from an index kept in the evidence store, refuses
-// overwrites and deletions of immutable tags, and records every tag move
-// and refusal in the store.
+// registry (filesystem or S3 storage) behind a front that reads every path
+// with distribution's own router, authenticates every request with
+// dossier's tokens, serves the OCI referrers API (which distribution
+// lacks) from an index kept in the evidence store, refuses overwrites and
+// deletions of immutable tags and attachments verifiers could not read,
+// queues scans and verifications in a leased job queue, holds what
+// quarantine rules have not passed (manifests and the blobs only they
+// name), sweeps by retention rules, and records every tag move and
+// refusal in the store.
 package registry
 
 import (

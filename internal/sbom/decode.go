@@ -1,4 +1,4 @@
-// Package sbom reads SBOMs (CycloneDX JSON 1.4–1.6, SPDX JSON 2.2–2.3 and
+// Package sbom reads SBOMs (CycloneDX JSON 1.4–1.7, SPDX JSON 2.2–2.3 and
 // syft JSON) into dossier's one component model, evidence.Document, and
 // summarises them. Generation lives in package sbom/generate so that
 // readers of SBOMs do not link the cataloguer.

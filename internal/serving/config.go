@@ -1,7 +1,8 @@
-// Package serving is dossier's servers as one configuration: every setting of
-// dossier serve in one typed Config that flags, DOSSIER_* variables and the
-// YAML configuration file fill alike, and that can be printed as the
-// effective configuration.
+// Package serving is dossier's servers: every setting of dossier serve in
+// one typed Config that flags, DOSSIER_* variables and the YAML
+// configuration file fill alike (printable as the effective
+// configuration), and the wiring that runs them from it — the registry
+// with its workers and sweeps, the UI, the metrics and webhook listeners.
 package serving
 
 import (
