@@ -17,7 +17,7 @@ import (
 // a review never waits for the store, and a store that is down loses
 // records (counted and reported), never admissions.
 type recorder struct {
-	st      store.Store
+	st      DecisionStore
 	queue   chan store.Admission
 	onError func(error)
 	dropped atomic.Int64
@@ -27,7 +27,13 @@ type recorder struct {
 // recordQueue bounds the decisions waiting for the store.
 const recordQueue = 4096
 
-func newRecorder(st store.Store, onError func(error)) *recorder {
+// DecisionStore is what the webhook asks of the evidence store: to keep
+// admission decisions.
+type DecisionStore interface {
+	Admitted(ctx context.Context, admissions []store.Admission) error
+}
+
+func newRecorder(st DecisionStore, onError func(error)) *recorder {
 	r := &recorder{st: st, queue: make(chan store.Admission, recordQueue), onError: onError}
 	r.wg.Add(1)
 	go r.run()

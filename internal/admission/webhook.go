@@ -19,7 +19,6 @@ import (
 	"github.com/dossier-dev/dossier/internal/metrics"
 	"github.com/dossier-dev/dossier/internal/oci"
 	"github.com/dossier-dev/dossier/internal/policy"
-	"github.com/dossier-dev/dossier/internal/store"
 )
 
 // Options configure a webhook.
@@ -43,7 +42,7 @@ type Options struct {
 	Unclaimed Unclaimed
 	// Store, when set, keeps every validating decision, and marks admitted
 	// Pods' digests deployed; OnStoreError hears of decisions it lost.
-	Store        store.Store
+	Store        DecisionStore
 	OnStoreError func(error)
 	// Metrics, when set, observes reviews, decisions and verifications.
 	Metrics *metrics.Metrics

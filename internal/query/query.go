@@ -66,10 +66,15 @@ func ParseComponent(s string) (ComponentSpec, error) {
 	return spec, nil
 }
 
+// ComponentStore is what Components asks of the evidence store.
+type ComponentStore interface {
+	Components(ctx context.Context, q store.ComponentQuery) (store.ComponentPage, error)
+}
+
 // Components finds the digests holding the component, in range: the
 // store offers each stored version of each package the spec names, and
 // the range decides in that package's ecosystem order.
-func Components(ctx context.Context, st store.Store, spec ComponentSpec, page store.Page) (store.ComponentPage, error) {
+func Components(ctx context.Context, st ComponentStore, spec ComponentSpec, page store.Page) (store.ComponentPage, error) {
 	q := store.ComponentQuery{What: spec.What, Page: page}
 	if len(spec.Range) > 0 {
 		q.Accept = func(base, version string) (bool, error) { return inRange(base, version, spec.Range) }
