@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/dossier-dev/dossier/internal/evidence"
+	"github.com/dossier-dev/dossier/internal/query"
 	"github.com/dossier-dev/dossier/internal/store"
 	"github.com/dossier-dev/dossier/internal/tokens"
 )
@@ -31,9 +32,22 @@ var templateFiles embed.FS
 //go:embed static
 var staticFiles embed.FS
 
+// Store is what the pages ask of the evidence store.
+type Store interface {
+	query.ComponentStore
+	tokens.Sessions
+	Trend(ctx context.Context, from time.Time, days int, scope store.Scope) ([]store.Day, error)
+	Admissions(ctx context.Context, since time.Time, outcome string, limit int, scope store.Scope) ([]store.Admission, error)
+	Dossier(ctx context.Context, subject evidence.Subject) (*store.Dossier, error)
+	TagHistory(ctx context.Context, repository, tag string) ([]store.TagMove, error)
+	Affected(ctx context.Context, advisory string, page store.Page) (store.FindingPage, error)
+	Exceptions(ctx context.Context) ([]evidence.Exception, error)
+	Tokens(ctx context.Context) ([]store.Token, error)
+}
+
 // Options configure the UI.
 type Options struct {
-	Store store.Store
+	Store Store
 	// Auth finds the actor of a token.
 	Auth *tokens.Authenticator
 	// Now is the clock expiries and the overview's days are judged by.
