@@ -74,9 +74,9 @@ type Options struct {
 	// RootDirectory holds the blobs and manifests, unless S3 is set.
 	RootDirectory string
 	S3            *S3
-	// Store keeps tokens, the referrers index, tag moves and the audit
-	// trail; replicas sharing it share all of them.
-	Store store.Store
+	// Store keeps tokens, the referrers and blob indexes, tag moves, the
+	// job queue and the audit trail; replicas sharing it share all of them.
+	Store Store
 	// ImmutableTags are tags that, once pushed, never point elsewhere.
 	ImmutableTags []TagRule
 	// AnonymousPull lets requests without a token pull (never push).
@@ -133,7 +133,7 @@ type Registry struct {
 	// name is the registry's canonical host: repositories are name/path
 	name          string
 	app           http.Handler
-	store         store.Store
+	store         Store
 	rules         []TagRule
 	auth          *tokens.Authenticator
 	metrics       *metrics.Metrics
@@ -422,6 +422,24 @@ func (r *Registry) report(err error) {
 	if r.onError != nil {
 		r.onError(err)
 	}
+}
+
+// Store is what the registry asks of the evidence store.
+type Store interface {
+	tokens.Lookup
+	store.JobQueue
+	AddReferrer(ctx context.Context, repository string, r store.Referrer) error
+	RemoveReferrer(ctx context.Context, repository, digest string) error
+	Referrers(ctx context.Context, repository, subject, artifactType string) ([]store.Referrer, error)
+	IndexBlobs(ctx context.Context, repository, manifest string, evidence bool, blobs []string) error
+	UnindexBlobs(ctx context.Context, repository, manifest string) error
+	ManifestsOfBlob(ctx context.Context, repository, blob string, evidence bool, limit int) ([]string, error)
+	ClaimTag(ctx context.Context, repository, tag, digest string, at time.Time) (string, error)
+	ReleaseTag(ctx context.Context, repository, tag, digest string) error
+	AddRegistryEvent(ctx context.Context, e store.RegistryEvent) error
+	Setting(ctx context.Context, name string, make func() (string, error)) (string, error)
+	Record(ctx context.Context, records ...store.Record) error
+	Dossier(ctx context.Context, subject evidence.Subject) (*store.Dossier, error)
 }
 
 // The distribution spec's grammar of repository names and tags.
