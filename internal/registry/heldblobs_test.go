@@ -2,6 +2,7 @@ package registry
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -10,12 +11,14 @@ import (
 	"testing"
 	"time"
 
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/static"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/dossier-dev/dossier/internal/evidence"
 	"github.com/dossier-dev/dossier/internal/policy"
+	"github.com/dossier-dev/dossier/internal/sign"
 	"github.com/dossier-dev/dossier/internal/store"
 )
 
@@ -183,5 +186,140 @@ func TestHeldBlobsAreHeld(t *testing.T) {
 		if got, err := st.ManifestsOfBlob(ctx, "team/app", d, false, 10); err != nil || len(got) != 1 || got[0] != manifest.String() {
 			t.Errorf("blob %s indexed from storage to %v, %v; want %s", d, got, err, manifest)
 		}
+	}
+}
+
+// pushTwin pushes the manifest of img with an annotation as tag: another
+// digest naming the same config and layers.
+func pushTwin(t *testing.T, s *server, token, tag string, img v1.Image, n int) int {
+	t.Helper()
+	m := twinOf(t, img, n)
+	body, _ := json.Marshal(m)
+	return s.do(t, http.MethodPut, "/v2/team/app/manifests/"+tag, token, body, m["mediaType"].(string)).StatusCode
+}
+
+func twinOf(t *testing.T, img v1.Image, n int) map[string]any {
+	t.Helper()
+	raw, err := img.RawManifest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(raw, &m); err != nil {
+		t.Fatal(err)
+	}
+	m["annotations"] = map[string]string{"n": fmt.Sprint(n)}
+	return m
+}
+
+// recordJobs runs the registry's workers until every queued job is done,
+// recording each digest (so that a policy judges what is recorded).
+func recordJobs(t *testing.T, s *server) {
+	t.Helper()
+	workCtx, stop := context.WithCancel(context.Background())
+	wait := s.reg.RunWorkers(workCtx, 1, time.Second, func(ctx context.Context, job store.Job, _ http.RoundTripper) error {
+		return s.st.Record(ctx, store.Record{Subject: evidence.Subject{Repository: job.Repository, Digest: job.Digest}, At: time.Now()})
+	})
+	waitJobs(t, s.st, func(jobs map[string]store.Job) bool {
+		for _, j := range jobs {
+			if j.State != store.JobDone {
+				return false
+			}
+		}
+		return len(jobs) > 0
+	})
+	stop()
+	wait()
+}
+
+// helper-13: under --pending-pullable, a hundred pending twins of a
+// refused image (its manifest with an annotation each) filled the window of
+// images asked about its blobs, and cleared them; and an allowed image,
+// deleted, kept clearing the blobs it had shared with a held one.
+func TestHeldBlobsWindowAndDeletes(t *testing.T) {
+	team, err := policy.CompileGlob("team/**")
+	if err != nil {
+		t.Fatal(err)
+	}
+	kp, err := sign.GenerateKeyPair()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, _ := kp.GetPublicKeyPem()
+	docs, err := policy.Parse("signed.yaml", []byte(`apiVersion: dossier.dev/v1alpha1
+kind: SupplyChainPolicy
+metadata: {name: release}
+spec:
+  images: ["**"]
+  signers:
+    - name: release
+      key:
+        data: |
+`+indent(pub, "          ")+`  rules: [{name: signed, signature: {}}]
+`), policy.LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	signed := &policy.Set{Policies: docs.Policies}
+	var clock atomic.Int64
+	s := newServerWith(t, func(o *Options) {
+		o.Quarantine = []QuarantineRule{{Text: "team/**=release", Repositories: team, PendingPullable: true, Rules: func() (*policy.Set, string) { return signed, "v1" }}}
+		o.Now = func() time.Time { return time.Now().Add(time.Duration(clock.Load())) }
+	})
+	pusher := s.token(t, "team/**", store.RolePush)
+	held := randomImage(t)
+	if err := remote.Write(s.ref(t, "team/app:v1"), held, s.options(s.admin)...); err != nil {
+		t.Fatal(err)
+	}
+	recordJobs(t, s) // judged: refused, unsigned
+	layers, _ := held.Layers()
+	layer, _ := layers[0].Digest()
+	get := func(token string) int {
+		t.Helper()
+		resp := s.do(t, http.MethodGet, "/v2/team/app/blobs/"+layer.String(), token, nil, "")
+		return resp.StatusCode
+	}
+	if code := get(s.pull); code != http.StatusForbidden {
+		t.Fatalf("the refused image's layer: %d", code)
+	}
+	for i := range maxManifestsOfBlob {
+		if code := pushTwin(t, s, pusher, fmt.Sprint("p", i), held, i); code != http.StatusCreated {
+			t.Fatalf("twin %d: %d", i, code)
+		}
+	}
+	clock.Add(int64(2 * quarantineTTL))
+	if code := get(s.pull); code != http.StatusForbidden {
+		t.Errorf("the refused image's layer behind %d pending twins: %d", maxManifestsOfBlob, code)
+	}
+
+	// an allowed image sharing the layers, then deleted
+	allowAll := newServerWith(t, func(o *Options) {
+		o.Quarantine = []QuarantineRule{{Text: "team/**=any", Repositories: team, Rules: func() (*policy.Set, string) { return &policy.Set{AllowUnmatched: true}, "v1" }}}
+		o.Now = func() time.Time { return time.Now().Add(time.Duration(clock.Load())) }
+	})
+	shared := randomImage(t)
+	if err := remote.Write(allowAll.ref(t, "team/app:allowed"), shared, allowAll.options(allowAll.admin)...); err != nil {
+		t.Fatal(err)
+	}
+	recordJobs(t, allowAll)
+	allowed, _ := shared.Digest()
+	if code := pushTwin(t, allowAll, allowAll.admin, "held", shared, 0); code != http.StatusCreated {
+		t.Fatalf("the held twin: %d", code)
+	}
+	sharedLayers, _ := shared.Layers()
+	sharedLayer, _ := sharedLayers[0].Digest()
+	getShared := func() int {
+		t.Helper()
+		return allowAll.do(t, http.MethodGet, "/v2/team/app/blobs/"+sharedLayer.String(), allowAll.pull, nil, "").StatusCode
+	}
+	if code := getShared(); code != http.StatusOK {
+		t.Fatalf("a layer an allowed image names: %d", code)
+	}
+	if resp := allowAll.do(t, http.MethodDelete, "/v2/team/app/manifests/"+allowed.String(), allowAll.admin, nil, ""); resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("deleting the allowed image: %d", resp.StatusCode)
+	}
+	clock.Add(int64(2 * quarantineTTL))
+	if code := getShared(); code != http.StatusForbidden {
+		t.Errorf("the layer once the allowed image naming it is deleted, a pending one naming it still: %d", code)
 	}
 }

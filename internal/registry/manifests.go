@@ -409,6 +409,10 @@ func (r *Registry) deleteManifest(w http.ResponseWriter, req *http.Request, rt r
 		if err := r.store.RemoveReferrer(context.WithoutCancel(ctx), rt.name, rt.reference); err != nil {
 			r.report(fmt.Errorf("forgetting referrer %s of %s: %w", rt.reference, rt.name, err))
 		}
+		// a deleted image clears no blob it shared with a held one (helper-13)
+		if err := r.store.UnindexBlobs(context.WithoutCancel(ctx), rt.name, rt.reference); err != nil {
+			r.report(fmt.Errorf("forgetting the blobs of deleted manifest %s of %s: %w", rt.reference, rt.name, err))
+		}
 	}
 	if status.status == http.StatusAccepted {
 		r.audit(ctx, store.RegistryEvent{Action: "delete", Repository: r.repository(rt.name), Reference: rt.reference, Actor: actor.Name, Outcome: "deleted"})

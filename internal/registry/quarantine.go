@@ -155,9 +155,9 @@ func (r *Registry) refuseHeldBlob(w http.ResponseWriter, req *http.Request, acto
 }
 
 // heldBlob says why a blob of a repository is held, "" when it is not:
-// an image naming it (evidence never clears a blob an image names) is
-// judged allowed, or, under --pending-pullable, pending with none of them
-// refused on a finished judgement; a blob no image names (an upload whose
+// an image naming it (evidence never clears a blob an image names) that
+// is still stored is judged allowed, or, under --pending-pullable, pending
+// with none of them refused on a finished judgement (all of them asked); a blob no image names (an upload whose
 // manifest is not pushed yet, a signature's bundle) is nothing quarantine
 // holds. Images pushed and refused by distribution are not indexed; if
 // the newest maxManifestsOfBlob images naming it are all gone, older ones
@@ -176,10 +176,20 @@ func (r *Registry) heldBlob(ctx context.Context, rule *QuarantineRule, name, blo
 		case err != nil:
 			return "", err
 		case v.missing:
-		case v.allowed && !v.pending:
-			return "", nil
 		case v.allowed:
-			pendingAllowed = true
+			// judged on what the store recorded: the manifest itself must
+			// still be there (helper-13: a deleted image kept clearing
+			// the blobs it had shared with a held one)
+			stored, err := r.manifestBody(ctx, name, digest)
+			switch {
+			case err != nil:
+				return "", err
+			case stored == nil:
+			case !v.pending:
+				return "", nil
+			default:
+				pendingAllowed = true
+			}
 		case v.pending:
 			pending = append(pending, digest+": "+v.reason)
 		default:
@@ -188,8 +198,12 @@ func (r *Registry) heldBlob(ctx context.Context, rule *QuarantineRule, name, blo
 	}
 	held := append(refused, pending...)
 	switch {
-	case pendingAllowed && len(refused) == 0:
+	case pendingAllowed && len(refused) == 0 && len(images) < maxManifestsOfBlob:
 		return "", nil
+	case pendingAllowed && len(refused) == 0:
+		// a refused image past the window would not be seen (helper-13
+		// pushed a hundred pending twins of a refused image)
+		return fmt.Sprintf("blob %s: the newest %d images naming it are all pending; older ones are not asked, and it is held until one is judged", blob, maxManifestsOfBlob), nil
 	case len(held) > 0:
 		return fmt.Sprintf("blob %s belongs only to images quarantine holds (rule %s): %s", blob, rule.Text, held[0]), nil
 	case len(images) < maxManifestsOfBlob:
