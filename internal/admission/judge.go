@@ -58,8 +58,8 @@ type gathering struct {
 	done    chan struct{}
 	ev      *evidence.Collected
 	expires time.Time
-	// queuing: waiting for a slot of the webhook's (workSlots)
-	queuing atomic.Bool
+	// slot says what the gathering waits on (workSlots)
+	slot slotWait
 }
 
 type resolution struct {
@@ -67,7 +67,7 @@ type resolution struct {
 	art     *oci.Artifact
 	err     error
 	expires time.Time
-	queuing atomic.Bool
+	slot    slotWait
 }
 
 func newJudge(registry oci.RegistryOptions, evidenceTTL, tagTTL time.Duration, now func() time.Time, m *metrics.Metrics) *judge {
@@ -142,7 +142,7 @@ func (j *judge) resolve(ctx context.Context, ref name.Reference) (*oci.Artifact,
 	go func() {
 		work, cancel := shared(ctx)
 		defer cancel()
-		release, err := j.resolving.acquire(work, ref.Context().RegistryStr(), &r.queuing)
+		release, err := j.resolving.acquire(work, ref.Context().RegistryStr(), &r.slot)
 		if err != nil {
 			r.err = err
 			close(r.done)
@@ -180,7 +180,7 @@ func (r *resolution) wait(ctx context.Context) (*oci.Artifact, error) {
 	case <-r.done:
 		return r.art, r.err
 	case <-ctx.Done():
-		if r.queuing.Load() {
+		if r.slot.busy() {
 			return nil, errWebhookBusy // not read for other registries' images: no outage of its own
 		}
 		return nil, ctx.Err()
@@ -217,7 +217,7 @@ func (j *judge) gather(ctx context.Context, rules *Rules, art *oci.Artifact, ref
 		work, cancel := shared(ctx)
 		defer cancel()
 		host, _, _ := strings.Cut(art.Subject.Repository, "/")
-		release, err := j.gathering.acquire(work, host, &g.queuing)
+		release, err := j.gathering.acquire(work, host, &g.slot)
 		if err != nil {
 			g.ev = &evidence.Collected{Subject: art.Subject, Reference: reference, Unavailable: map[string]string{evidence.NeedSignatures: err.Error()}}
 			close(g.done)
@@ -245,7 +245,7 @@ func (g *gathering) wait(ctx context.Context, art *oci.Artifact, reference strin
 		return g.ev
 	case <-ctx.Done():
 		why := ctx.Err()
-		if g.queuing.Load() {
+		if g.slot.busy() {
 			why = errWebhookBusy
 		}
 		return &evidence.Collected{Subject: art.Subject, Reference: reference,

@@ -46,6 +46,27 @@ type hostSlots struct {
 	// users counts the holders and the waiters: a host none uses is
 	// forgotten, so hosts named once do not pile up
 	users int
+	// queued counts the holders of its slots waiting for one of the
+	// webhook's: while any does, a wait for its slots is a wait on other
+	// registries (helper-13)
+	queued atomic.Int32
+}
+
+// slotWait is what a piece of work waits on, so that the reviews waiting
+// for it can tell a busy webhook from a slow registry.
+type slotWait struct {
+	all  atomic.Bool
+	host atomic.Pointer[hostSlots]
+}
+
+// busy says the work waits, now, on other registries' work: for a slot of
+// the webhook's, or for its registry's slots held by work that does.
+func (w *slotWait) busy() bool {
+	if w.all.Load() {
+		return true
+	}
+	h := w.host.Load()
+	return h != nil && h.queued.Load() > 0
 }
 
 func newWorkSlots(all, perHost int) *workSlots {
@@ -60,9 +81,8 @@ func newWorkSlots(all, perHost int) *workSlots {
 var errWebhookBusy = errors.New("the webhook is reading as many images as it may at once, of other registries: this one was not read")
 
 // acquire waits for a slot for work on host until ctx ends; release
-// gives it back. queuing is set while the work waits for a slot of the
-// webhook's, past its registry's.
-func (s *workSlots) acquire(ctx context.Context, host string, queuing *atomic.Bool) (release func(), err error) {
+// gives it back. wait says, meanwhile, what the work waits on.
+func (s *workSlots) acquire(ctx context.Context, host string, wait *slotWait) (release func(), err error) {
 	s.mu.Lock()
 	h := s.hosts[host]
 	if h == nil {
@@ -78,14 +98,25 @@ func (s *workSlots) acquire(ctx context.Context, host string, queuing *atomic.Bo
 		}
 		s.mu.Unlock()
 	}
+	wait.host.Store(h)
 	select {
 	case h.slots <- struct{}{}:
+		wait.host.Store(nil)
 	case <-ctx.Done():
+		busy := wait.busy()
+		wait.host.Store(nil)
 		leave()
+		if busy {
+			return nil, errWebhookBusy
+		}
 		return nil, fmt.Errorf("registry %s is busy: %d of its images are being read: %w", host, s.perHost, ctx.Err())
 	}
-	queuing.Store(true)
-	defer queuing.Store(false)
+	h.queued.Add(1)
+	wait.all.Store(true)
+	defer func() {
+		wait.all.Store(false)
+		h.queued.Add(-1)
+	}()
 	select {
 	case s.all <- struct{}{}:
 	case <-ctx.Done():

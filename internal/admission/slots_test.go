@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -68,10 +67,10 @@ func TestHostileRegistryHoldsItsOwnSlots(t *testing.T) {
 func TestWorkSlots(t *testing.T) {
 	s := newWorkSlots(3, 2)
 	ctx := context.Background()
-	var queuing atomic.Bool
+	var wait slotWait
 	var releases []func()
 	for _, host := range []string{"a", "a", "b"} {
-		release, err := s.acquire(ctx, host, &queuing)
+		release, err := s.acquire(ctx, host, &wait)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -79,16 +78,16 @@ func TestWorkSlots(t *testing.T) {
 	}
 	short, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
 	defer cancel()
-	if _, err := s.acquire(short, "a", &queuing); err == nil || !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "registry a is busy") {
+	if _, err := s.acquire(short, "a", &wait); err == nil || !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "registry a is busy") {
 		t.Errorf("a third slot of registry a: %v", err)
 	}
 	short, cancel = context.WithTimeout(ctx, 20*time.Millisecond)
 	defer cancel()
-	if _, err := s.acquire(short, "c", &queuing); !errors.Is(err, errWebhookBusy) || unavailable(err) || queuing.Load() {
-		t.Errorf("a fourth slot in all: %v (an outage: %v; still queuing: %v)", err, unavailable(err), queuing.Load())
+	if _, err := s.acquire(short, "c", &wait); !errors.Is(err, errWebhookBusy) || unavailable(err) || wait.busy() {
+		t.Errorf("a fourth slot in all: %v (an outage: %v; still waiting: %v)", err, unavailable(err), wait.busy())
 	}
 	releases[0]()
-	release, err := s.acquire(ctx, "c", &queuing)
+	release, err := s.acquire(ctx, "c", &wait)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -165,5 +164,61 @@ func TestBundlesReadWithinABudget(t *testing.T) {
 		if !budget.allowed && (v.Decision == nil || !strings.Contains(fmt.Sprint(v.Decision), "read at once")) {
 			t.Errorf("the denial does not say the bundle did not fit: %+v", v.Decision)
 		}
+	}
+}
+
+// A healthy registry's slots held by its own images that wait for a slot
+// of the webhook's (helper-13: sixteen nonexistent tags of it named behind
+// eight slow registries) make the wait of its next image a wait on other
+// registries: that image is denied as not read, never failed open.
+func TestBusyRegistrySlotsNeverFailOpen(t *testing.T) {
+	f := newFixture(t, signedPolicy)
+	release := make(chan struct{})
+	holding := func(rw http.ResponseWriter, r *http.Request, next http.Handler) {
+		if strings.Contains(r.URL.Path, "/manifests/") {
+			select {
+			case <-release:
+			case <-r.Context().Done():
+			}
+			return
+		}
+		next.ServeHTTP(rw, r)
+	}
+	first, rules := behindProxy(t, f, holding)
+	second, secondRules := behindProxy(t, f, holding)
+	rules.Set.Policies = append(rules.Set.Policies, secondRules.Set.Policies...)
+	defer close(release)
+	w := New(func() *Rules { return &rules }, Options{FailOpen: true})
+	w.judge.resolving = newWorkSlots(4, 2)
+	judge := func(images ...string) Judgement {
+		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+		defer cancel()
+		j, _ := w.Judge(ctx, podReview(t, "prod", containers(images...)).Request)
+		return j
+	}
+	until := func(what string, ok func() bool) {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); !ok(); time.Sleep(5 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("never: %s", what)
+			}
+		}
+	}
+	go judge(append(signedTags(t, f, first, 2), signedTags(t, f, second, 2)...)...)
+	until("the slow registries hold every slot of the webhook's", func() bool { return len(w.judge.resolving.all) == 4 })
+	go judge(f.host+"/team/unsigned:nothing0", f.host+"/team/unsigned:nothing1")
+	until("the healthy registry's two slots wait for the webhook's", func() bool {
+		s := w.judge.resolving
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		h := s.hosts[f.host]
+		return h != nil && h.queued.Load() == 2
+	})
+	j := judge(f.host + "/team/unsigned:v1")
+	if len(j.Verdicts) != 1 {
+		t.Fatalf("%+v", j)
+	}
+	if v := j.Verdicts[0]; !v.denies() || v.FailedOpen || !strings.Contains(v.Failure, "as many images as it may") {
+		t.Errorf("an unsigned image of a healthy registry whose slots wait on the webhook's, under --fail-open: %+v", v)
 	}
 }
