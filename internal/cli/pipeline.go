@@ -70,23 +70,13 @@ summary, provenance reference — are printed and, in GitHub Actions, appended t
 			if err != nil {
 				return err
 			}
-			n := 0
 			waivers, err := audit.LoadWaivers(workflowWaivers...)
 			if err != nil {
 				return err
 			}
 			opts := pipeline.ReleaseOptions{Signer: signer, Trust: trust, DB: db, FailOn: failOn, Platform: p, WorkflowWaivers: waivers,
 				Provenance: withProvenance, Env: environment(), ProvenanceOptions: prov,
-				Progress: func(step string) {
-					n++
-					fmt.Fprintf(a.stderr, "[%d/%d] %s\n", n, len(pipeline.ReleaseSteps), step)
-				}}
-			if !withProvenance {
-				opts.Progress = func(step string) {
-					n++
-					fmt.Fprintf(a.stderr, "[%d/%d] %s\n", n, len(pipeline.ReleaseSteps)-2, step)
-				}
-			}
+				Progress: func(s pipeline.ReleaseStep) { fmt.Fprintf(a.stderr, "[%d/%d] %s\n", s.N, s.Of, s.Name) }}
 			out, err := pipeline.Release(ctx, st, art, opts)
 			if out != nil {
 				if werr := a.releaseOutputs(out, output, dotenv); werr != nil {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -46,7 +47,7 @@ type ReleaseOptions struct {
 	// the provenance.
 	WorkflowWaivers []audit.Waiver
 	// Progress is told each step as it starts (nil: silent).
-	Progress func(step string)
+	Progress func(step ReleaseStep)
 	Now      time.Time
 }
 
@@ -65,8 +66,23 @@ type Released struct {
 	GateFailure   *evidence.Decision `json:"gateFailure,omitempty"`
 }
 
-// ReleaseSteps names the steps in order, for progress.
-var ReleaseSteps = []string{"sbom", "scan", "sign", "attest sbom", "attest scan", "provenance", "workflow audit", "record"}
+// ReleaseStep is a step of a release as it starts: the Nth of Of, named.
+type ReleaseStep struct {
+	N, Of int
+	Name  string
+}
+
+// steps are the steps a release with opts takes, in order.
+func (opts ReleaseOptions) steps() []string {
+	steps := []string{"sbom", "scan", "sign", "attest sbom"}
+	if opts.DB != nil {
+		steps = append(steps, "attest scan")
+	}
+	if opts.Provenance {
+		steps = append(steps, "provenance", "workflow audit")
+	}
+	return append(steps, "record")
+}
 
 // Release runs the release sequence on one digest: SBOM → scan (gate) →
 // sign → attest the SBOM → attest the scan → provenance and the audit of
@@ -77,9 +93,10 @@ func Release(ctx context.Context, st store.Store, art *oci.Artifact, opts Releas
 	if now.IsZero() {
 		now = time.Now()
 	}
-	step := func(s string) {
+	steps := opts.steps()
+	step := func(name string) {
 		if opts.Progress != nil {
-			opts.Progress(s)
+			opts.Progress(ReleaseStep{N: slices.Index(steps, name) + 1, Of: len(steps), Name: name})
 		}
 	}
 	repo, err := art.Repository()
