@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/distribution/distribution/v3"
 	"github.com/distribution/reference"
@@ -83,7 +84,59 @@ func (r *Registry) indexRepository(ctx context.Context, name string) (int, error
 		}
 		indexed++
 		_, isEvidence := evidenceSubject(payload, "")
-		return r.store.IndexBlobs(ctx, name, d.String(), isEvidence, blobsOf(fields))
+		blobs, err := r.withCanonicalNames(ctx, name, blobsOf(fields))
+		if err != nil {
+			return err
+		}
+		return r.store.IndexBlobs(ctx, name, d.String(), isEvidence, blobs)
 	})
 	return indexed, err
+}
+
+// withCanonicalNames adds to a repository's blob digests the sha256 digest
+// distribution stores each under, where one is named by another algorithm:
+// a blob uploaded as sha512:… is served as its sha256 too, and the index
+// must hold it by both (helper-14 read a held image's sha512-named layers
+// by their sha256).
+func (r *Registry) withCanonicalNames(ctx context.Context, name string, blobs []string) ([]string, error) {
+	out := blobs
+	for _, b := range blobs {
+		canonical, err := r.canonicalBlob(ctx, name, b)
+		if err != nil {
+			return nil, err
+		}
+		if canonical != b && canonical != "" {
+			out = append(out, canonical)
+		}
+	}
+	return out, nil
+}
+
+// canonicalBlob is the digest distribution stores a repository's blob
+// under: the digest itself when it is sha256, else the one its link names
+// ("" when the repository has no such blob).
+func (r *Registry) canonicalBlob(ctx context.Context, name, blob string) (string, error) {
+	if strings.HasPrefix(blob, "sha256:") {
+		return blob, nil
+	}
+	d, err := godigest.Parse(blob)
+	if err != nil {
+		return "", nil // not a digest distribution stores anything under
+	}
+	named, err := reference.WithName(name)
+	if err != nil {
+		return "", err
+	}
+	repo, err := r.content.Repository(ctx, named)
+	if err != nil {
+		return "", err
+	}
+	desc, err := repo.Blobs(ctx).Stat(ctx, d)
+	if errors.Is(err, distribution.ErrBlobUnknown) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("reading what blob %s of %s is: %w", blob, name, err)
+	}
+	return desc.Digest.String(), nil
 }

@@ -2,10 +2,13 @@ package registry
 
 import (
 	"context"
+	"crypto/sha256"
+	"crypto/sha512"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -321,5 +324,71 @@ spec:
 	clock.Add(int64(2 * quarantineTTL))
 	if code := getShared(); code != http.StatusForbidden {
 		t.Errorf("the layer once the allowed image naming it is deleted, a pending one naming it still: %d", code)
+	}
+}
+
+// uploadAs uploads data to team/app under a digest of algorithm
+// ("sha256" or "sha512"), and returns that digest.
+func uploadAs(t *testing.T, s *server, token, algorithm string, data []byte) string {
+	t.Helper()
+	resp := s.do(t, http.MethodPost, "/v2/team/app/blobs/uploads/", token, nil, "")
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("starting an upload: %d", resp.StatusCode)
+	}
+	loc, err := url.Parse(resp.Header.Get("Location"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := fmt.Sprintf("sha256:%x", sha256.Sum256(data))
+	if algorithm == "sha512" {
+		d = fmt.Sprintf("sha512:%x", sha512.Sum512(data))
+	}
+	q := loc.Query()
+	q.Set("digest", d)
+	if resp := s.do(t, http.MethodPut, loc.Path+"?"+q.Encode(), token, data, "application/octet-stream"); resp.StatusCode != http.StatusCreated {
+		t.Fatalf("uploading as %s: %d", d, resp.StatusCode)
+	}
+	return d
+}
+
+// A blob is one whatever digest names it: helper-14 pushed a held image
+// whose descriptors named its blobs by sha512 (distribution serves them by
+// their sha256 too) and read them by sha256. Both directions: named by
+// sha512, read by sha256; named by sha256 after a sha512 upload, read by
+// sha512.
+func TestHeldBlobsByEveryDigest(t *testing.T) {
+	team, err := policy.CompileGlob("team/**")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := newServerWith(t, func(o *Options) {
+		o.Quarantine = []QuarantineRule{{Text: "team/**=any", Repositories: team, Rules: func() (*policy.Set, string) { return &policy.Set{AllowUnmatched: true}, "v1" }}}
+	})
+	for i, names := range []string{"sha512", "sha256"} {
+		layer := []byte(fmt.Sprint("layer of the held image ", i))
+		config := []byte(fmt.Sprintf(`{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]},"n":%d}`, i))
+		uploadAs(t, s, s.admin, "sha512", layer)
+		uploadAs(t, s, s.admin, "sha512", config)
+		named := func(data []byte) string {
+			if names == "sha512" {
+				return fmt.Sprintf("sha512:%x", sha512.Sum512(data))
+			}
+			return fmt.Sprintf("sha256:%x", sha256.Sum256(data))
+		}
+		m := map[string]any{"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+			"config": map[string]any{"mediaType": "application/vnd.oci.image.config.v1+json", "digest": named(config), "size": len(config)},
+			"layers": []any{map[string]any{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": named(layer), "size": len(layer)}}}
+		if resp := putManifest(t, s, s.admin, fmt.Sprint("v", i), m); resp.StatusCode != http.StatusCreated {
+			b, _ := io.ReadAll(resp.Body)
+			t.Fatalf("the held image naming its blobs by %s: %d %s", names, resp.StatusCode, b)
+		}
+		// pending, so held: every name of each blob is refused
+		for _, data := range [][]byte{layer, config} {
+			for _, d := range []string{fmt.Sprintf("sha256:%x", sha256.Sum256(data)), fmt.Sprintf("sha512:%x", sha512.Sum512(data))} {
+				if code := s.do(t, http.MethodGet, "/v2/team/app/blobs/"+d, s.pull, nil, "").StatusCode; code != http.StatusForbidden {
+					t.Errorf("named by %s, read as %s: %d", names, d, code)
+				}
+			}
+		}
 	}
 }

@@ -160,7 +160,11 @@ func (r *Registry) putManifest(w http.ResponseWriter, req *http.Request, rt rout
 	// the blobs it names are indexed before it exists, so that none of
 	// them is ever served where the manifest would not be
 	_, isEvidence := evidenceSubject(body, tag)
-	if err := r.store.IndexBlobs(ctx, rt.name, digest, isEvidence, blobsOf(fields)); err != nil {
+	blobs, err := r.withCanonicalNames(ctx, rt.name, blobsOf(fields))
+	if err == nil {
+		err = r.store.IndexBlobs(ctx, rt.name, digest, isEvidence, blobs)
+	}
+	if err != nil {
 		writeError(w, http.StatusServiceUnavailable, "UNAVAILABLE", fmt.Sprintf("indexing the blobs of %s: %v", digest, err))
 		return
 	}

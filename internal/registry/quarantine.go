@@ -164,8 +164,22 @@ func (r *Registry) refuseHeldBlob(w http.ResponseWriter, req *http.Request, acto
 // are not asked and it is held.
 func (r *Registry) heldBlob(ctx context.Context, rule *QuarantineRule, name, blob string) (string, error) {
 	images, err := r.store.ManifestsOfBlob(ctx, name, blob, false, maxManifestsOfBlob)
-	if err != nil || len(images) == 0 {
+	if err != nil {
 		return "", err
+	}
+	// asked by another algorithm's digest, the blob is the one stored
+	// under its sha256, which images may name
+	if canonical, err := r.canonicalBlob(ctx, name, blob); err != nil {
+		return "", err
+	} else if canonical != blob && canonical != "" {
+		more, err := r.store.ManifestsOfBlob(ctx, name, canonical, false, maxManifestsOfBlob)
+		if err != nil {
+			return "", err
+		}
+		images = append(images, more...)
+	}
+	if len(images) == 0 {
+		return "", nil
 	}
 	repository := r.repository(name)
 	pendingAllowed := false
