@@ -231,7 +231,9 @@ func (r *Registry) heldBlob(ctx context.Context, rule *QuarantineRule, name, blo
 // with the clock.
 func (r *Registry) quarantineVerdict(ctx context.Context, rule *QuarantineRule, repository, digest, reference string) (verdict, error) {
 	set, version := rule.Rules()
-	key := repository + "@" + digest + "\x00" + version
+	// policies may match a tag: a verdict reached by one is that tag's,
+	// never the digest's or another tag's (helper-14)
+	key := repository + "@" + digest + "\x00" + reference + "\x00" + version
 	now := r.now()
 	r.quarantine.mu.Lock()
 	v, ok := r.quarantine.cache[key]

@@ -15,6 +15,7 @@ import (
 
 	"github.com/dossier-dev/dossier/internal/attest"
 	"github.com/dossier-dev/dossier/internal/collect"
+	"github.com/dossier-dev/dossier/internal/evidence"
 	"github.com/dossier-dev/dossier/internal/oci"
 	"github.com/dossier-dev/dossier/internal/pipeline"
 	"github.com/dossier-dev/dossier/internal/policy"
@@ -226,5 +227,36 @@ func TestTagMovedWhileJudged(t *testing.T) {
 	resp.Body.Close()
 	if got, want := resp.Header.Get("Docker-Content-Digest"), digestOfImage(t, judged); resp.StatusCode != http.StatusOK || got != want {
 		t.Errorf("pull of a tag moved while judged: %d, digest %s, want the judged %s (moved: %s)", resp.StatusCode, got, want, digestOfImage(t, moved))
+	}
+}
+
+// A verdict reached by a tag is that tag's: a policy claiming the tags
+// trusted-* admits a pull by such a tag, and a pull by digest right after
+// is judged on its own (no policy claims it: refused), not by the tag's
+// cached verdict (helper-14).
+func TestQuarantineVerdictsAreTheReferences(t *testing.T) {
+	team, err := policy.CompileGlob("team/**")
+	if err != nil {
+		t.Fatal(err)
+	}
+	trusted, err := policy.CompileGlob("**:trusted-*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	set := &policy.Set{Policies: []*policy.Policy{{Name: "trusted-tags", Mode: evidence.ModeEnforce, Images: []policy.Glob{trusted}}}}
+	s := newServerWith(t, func(o *Options) {
+		o.Quarantine = []QuarantineRule{{Text: "team/**=trusted", Repositories: team, Rules: func() (*policy.Set, string) { return set, "v1" }}}
+	})
+	img := randomImage(t)
+	if err := remote.Write(s.ref(t, "team/app:trusted-1"), img, s.options(s.admin)...); err != nil {
+		t.Fatal(err)
+	}
+	recordJobs(t, s)
+	digest, _ := img.Digest()
+	if code := s.do(t, http.MethodGet, "/v2/team/app/manifests/trusted-1", s.pull, nil, "").StatusCode; code != http.StatusOK {
+		t.Fatalf("a pull by the trusted tag: %d", code)
+	}
+	if code := s.do(t, http.MethodGet, "/v2/team/app/manifests/"+digest.String(), s.pull, nil, "").StatusCode; code != http.StatusForbidden {
+		t.Errorf("a pull by digest right after one by the trusted tag: %d", code)
 	}
 }
