@@ -106,24 +106,7 @@ func TestWorkSlots(t *testing.T) {
 // unsigned image of a healthy registry from being read: it is denied as
 // not read, never admitted by --fail-open as an outage of its registry.
 func TestBusyWebhookNeverFailsOpen(t *testing.T) {
-	f := newFixture(t, signedPolicy)
-	release := make(chan struct{})
-	holding := func(rw http.ResponseWriter, r *http.Request, next http.Handler) {
-		if strings.Contains(r.URL.Path, "/manifests/") {
-			select {
-			case <-release:
-			case <-r.Context().Done():
-			}
-			return
-		}
-		next.ServeHTTP(rw, r)
-	}
-	first, rules := behindProxy(t, f, holding)
-	second, secondRules := behindProxy(t, f, holding)
-	rules.Set.Policies = append(rules.Set.Policies, secondRules.Set.Policies...)
-	defer close(release)
-	w := New(func() *Rules { return &rules }, Options{FailOpen: true})
-	w.judge.resolving = newWorkSlots(4, 2)
+	f, w, first, second := behindTwoHoldingRegistries(t)
 	hostile := append(signedTags(t, f, first, 2), signedTags(t, f, second, 2)...)
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	w.Judge(ctx, podReview(t, "prod", containers(hostile...)).Request)
@@ -172,24 +155,7 @@ func TestBundlesReadWithinABudget(t *testing.T) {
 // eight slow registries) make the wait of its next image a wait on other
 // registries: that image is denied as not read, never failed open.
 func TestBusyRegistrySlotsNeverFailOpen(t *testing.T) {
-	f := newFixture(t, signedPolicy)
-	release := make(chan struct{})
-	holding := func(rw http.ResponseWriter, r *http.Request, next http.Handler) {
-		if strings.Contains(r.URL.Path, "/manifests/") {
-			select {
-			case <-release:
-			case <-r.Context().Done():
-			}
-			return
-		}
-		next.ServeHTTP(rw, r)
-	}
-	first, rules := behindProxy(t, f, holding)
-	second, secondRules := behindProxy(t, f, holding)
-	rules.Set.Policies = append(rules.Set.Policies, secondRules.Set.Policies...)
-	defer close(release)
-	w := New(func() *Rules { return &rules }, Options{FailOpen: true})
-	w.judge.resolving = newWorkSlots(4, 2)
+	f, w, first, second := behindTwoHoldingRegistries(t)
 	judge := func(images ...string) Judgement {
 		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 		defer cancel()
@@ -221,4 +187,31 @@ func TestBusyRegistrySlotsNeverFailOpen(t *testing.T) {
 	if v := j.Verdicts[0]; !v.denies() || v.FailedOpen || !strings.Contains(v.Failure, "as many images as it may") {
 		t.Errorf("an unsigned image of a healthy registry whose slots wait on the webhook's, under --fail-open: %+v", v)
 	}
+}
+
+// behindTwoHoldingRegistries is the fixture's registry behind two proxies
+// (two registries to the webhook) that hold every manifest read until the
+// test ends, and a failing-open webhook whose policies claim all three,
+// with four resolving slots in all, two per registry.
+func behindTwoHoldingRegistries(t *testing.T) (f *fixture, w *Webhook, first, second string) {
+	t.Helper()
+	f = newFixture(t, signedPolicy)
+	release := make(chan struct{})
+	holding := func(rw http.ResponseWriter, r *http.Request, next http.Handler) {
+		if strings.Contains(r.URL.Path, "/manifests/") {
+			select {
+			case <-release:
+			case <-r.Context().Done():
+			}
+			return
+		}
+		next.ServeHTTP(rw, r)
+	}
+	first, rules := behindProxy(t, f, holding)
+	second, secondRules := behindProxy(t, f, holding)
+	rules.Set.Policies = append(rules.Set.Policies, secondRules.Set.Policies...)
+	t.Cleanup(func() { close(release) }) // before the proxies close: cleanups run last first
+	w = New(func() *Rules { return &rules }, Options{FailOpen: true})
+	w.judge.resolving = newWorkSlots(4, 2)
+	return f, w, first, second
 }

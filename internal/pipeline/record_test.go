@@ -2,7 +2,6 @@ package pipeline
 
 import (
 	"context"
-	"strings"
 	"testing"
 	"time"
 
@@ -85,18 +84,7 @@ func signedBy(t *testing.T, images string) (*sign.KeyPair, *policy.Set, *sign.Tr
 	if err != nil {
 		t.Fatal(err)
 	}
-	docs, err := policy.Parse("signed.yaml", []byte(`apiVersion: dossier.dev/v1alpha1
-kind: SupplyChainPolicy
-metadata: {name: release}
-spec:
-  images: ["`+images+`"]
-  signers:
-    - name: release
-      key:
-        data: |
-          `+strings.ReplaceAll(strings.TrimSpace(pub), "\n", "\n          ")+`
-  rules: [{name: signed, signature: {}}]
-`), policy.LoadOptions{})
+	docs, err := policy.Parse("signed.yaml", testutil.KeySignedPolicy("release", images, pub), policy.LoadOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

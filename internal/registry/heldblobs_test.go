@@ -21,7 +21,6 @@ import (
 
 	"github.com/dossier-dev/dossier/internal/evidence"
 	"github.com/dossier-dev/dossier/internal/policy"
-	"github.com/dossier-dev/dossier/internal/sign"
 	"github.com/dossier-dev/dossier/internal/store"
 )
 
@@ -148,20 +147,7 @@ func TestHeldBlobsAreHeld(t *testing.T) {
 		t.Errorf("GET of a blob no manifest names: %d", code)
 	}
 	// the scan done and the image allowed: its blobs are served
-	workCtx, stop := context.WithCancel(ctx)
-	wait := s.reg.RunWorkers(workCtx, 1, time.Second, func(ctx context.Context, job store.Job, _ http.RoundTripper) error {
-		return s.st.Record(ctx, store.Record{Subject: evidence.Subject{Repository: job.Repository, Digest: job.Digest}, At: time.Now()})
-	})
-	waitJobs(t, s.st, func(jobs map[string]store.Job) bool {
-		for _, j := range jobs {
-			if j.State != store.JobDone {
-				return false
-			}
-		}
-		return len(jobs) > 0
-	})
-	stop()
-	wait()
+	recordJobs(t, s)
 	clock.Add(int64(2 * quarantineTTL)) // past the pending verdict cached
 	if code := blob(s.pull, http.MethodGet, layer.String()); code != http.StatusOK {
 		t.Errorf("GET of the allowed image's layer: %d", code)
@@ -244,26 +230,7 @@ func TestHeldBlobsWindowAndDeletes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	kp, err := sign.GenerateKeyPair()
-	if err != nil {
-		t.Fatal(err)
-	}
-	pub, _ := kp.GetPublicKeyPem()
-	docs, err := policy.Parse("signed.yaml", []byte(`apiVersion: dossier.dev/v1alpha1
-kind: SupplyChainPolicy
-metadata: {name: release}
-spec:
-  images: ["**"]
-  signers:
-    - name: release
-      key:
-        data: |
-`+indent(pub, "          ")+`  rules: [{name: signed, signature: {}}]
-`), policy.LoadOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	signed := &policy.Set{Policies: docs.Policies}
+	_, signed := signedByRelease(t)
 	var clock atomic.Int64
 	s := newServerWith(t, func(o *Options) {
 		o.Quarantine = []QuarantineRule{{Text: "team/**=release", Repositories: team, PendingPullable: true, Rules: func() (*policy.Set, string) { return signed, "v1" }}}
@@ -390,5 +357,18 @@ func TestHeldBlobsByEveryDigest(t *testing.T) {
 				}
 			}
 		}
+	}
+	// a foreign layer (distribution does not ask it to exist) named by
+	// sha512 and not stored: its sha256, once the bytes arrive, would be
+	// known to no index (helper-15)
+	config := []byte(`{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]},"foreign":true}`)
+	foreign := []byte("a foreign layer's bytes")
+	m := map[string]any{"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+		"config": map[string]any{"mediaType": "application/vnd.oci.image.config.v1+json", "digest": uploadAs(t, s, s.admin, "sha256", config), "size": len(config)},
+		"layers": []any{map[string]any{"mediaType": "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip", "digest": fmt.Sprintf("sha512:%x", sha512.Sum512(foreign)),
+			"size": len(foreign), "urls": []string{"https://example.com/layer"}}}}
+	resp := putManifest(t, s, s.admin, "foreign", m)
+	if b, _ := io.ReadAll(resp.Body); resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(b), "must be") {
+		t.Errorf("a foreign layer named by sha512 and not stored: %d %s", resp.StatusCode, b)
 	}
 }

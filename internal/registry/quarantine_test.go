@@ -2,7 +2,6 @@ package registry
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -31,29 +30,7 @@ import (
 // audited.
 func TestQuarantine(t *testing.T) {
 	ctx := context.Background()
-	kp, err := sign.GenerateKeyPair()
-	if err != nil {
-		t.Fatal(err)
-	}
-	pub, err := kp.GetPublicKeyPem()
-	if err != nil {
-		t.Fatal(err)
-	}
-	docs, err := policy.Parse("quarantine.yaml", []byte(`apiVersion: dossier.dev/v1alpha1
-kind: SupplyChainPolicy
-metadata: {name: release}
-spec:
-  images: ["**"]
-  signers:
-    - name: release
-      key:
-        data: |
-`+indent(pub, "          ")+`  rules: [{name: signed, signature: {}}]
-`), policy.LoadOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	set := &policy.Set{Policies: docs.Policies}
+	kp, set := signedByRelease(t)
 	var offset atomic.Int64 // the registry's clock, moved past cached decisions
 	now := func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
 	st, err := store.Open(ctx, t.TempDir(), "")
@@ -166,14 +143,6 @@ spec:
 	}
 }
 
-func indent(text, prefix string) string {
-	var b strings.Builder
-	for _, l := range strings.Split(strings.TrimRight(text, "\n"), "\n") {
-		fmt.Fprintf(&b, "%s%s\n", prefix, l)
-	}
-	return b.String()
-}
-
 // movingStore moves a tag, once, while the registry decides about the
 // digest the tag named: the race of a push between resolving a tag and
 // serving it.
@@ -259,4 +228,23 @@ func TestQuarantineVerdictsAreTheReferences(t *testing.T) {
 	if code := s.do(t, http.MethodGet, "/v2/team/app/manifests/"+digest.String(), s.pull, nil, "").StatusCode; code != http.StatusForbidden {
 		t.Errorf("a pull by digest right after one by the trusted tag: %d", code)
 	}
+}
+
+// signedByRelease is a new key pair and a policy on every image requiring
+// its signature.
+func signedByRelease(t *testing.T) (*sign.KeyPair, *policy.Set) {
+	t.Helper()
+	kp, err := sign.GenerateKeyPair()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, err := kp.GetPublicKeyPem()
+	if err != nil {
+		t.Fatal(err)
+	}
+	docs, err := policy.Parse("quarantine.yaml", testutil.KeySignedPolicy("release", "**", pub), policy.LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return kp, &policy.Set{Policies: docs.Policies}
 }
