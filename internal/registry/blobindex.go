@@ -9,7 +9,6 @@ import (
 	"strings"
 
 	"github.com/distribution/distribution/v3"
-	"github.com/distribution/reference"
 	godigest "github.com/opencontainers/go-digest"
 )
 
@@ -52,11 +51,7 @@ func (r *Registry) indexEveryManifest(ctx context.Context) (int, error) {
 }
 
 func (r *Registry) indexRepository(ctx context.Context, name string) (int, error) {
-	named, err := reference.WithName(name)
-	if err != nil {
-		return 0, err
-	}
-	repo, err := r.content.Repository(ctx, named)
+	repo, err := r.stored(ctx, name)
 	if err != nil {
 		return 0, err
 	}
@@ -123,11 +118,7 @@ func (r *Registry) canonicalBlob(ctx context.Context, name, blob string) (string
 	if err != nil {
 		return "", nil // not a digest distribution stores anything under
 	}
-	named, err := reference.WithName(name)
-	if err != nil {
-		return "", err
-	}
-	repo, err := r.content.Repository(ctx, named)
+	repo, err := r.stored(ctx, name)
 	if err != nil {
 		return "", err
 	}

@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"reflect"
 	"slices"
-	"strings"
 	"sync"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -215,43 +214,6 @@ func (r *Registry) refuseUnjudged(w http.ResponseWriter, repository string, err 
 		return
 	}
 	writeError(w, http.StatusServiceUnavailable, "UNAVAILABLE", err.Error())
-}
-
-// manifestBody reads a manifest of a repository from distribution (nil
-// when it does not exist).
-func (r *Registry) manifestBody(ctx context.Context, repository, digest string) ([]byte, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "/v2/"+repository+"/manifests/"+digest, nil)
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Accept", strings.Join(manifestMediaTypes, ", "))
-	rec := &bodyRecorder{headRecorder: headRecorder{header: http.Header{}}}
-	r.app.ServeHTTP(rec, req)
-	switch rec.status {
-	case http.StatusOK:
-		return rec.body, nil
-	case http.StatusNotFound:
-		return nil, nil
-	}
-	return nil, fmt.Errorf("reading manifest %s of %s: status %d", digest, repository, rec.status)
-}
-
-// tagsOf lists a repository's tags (none when it does not exist).
-func (r *Registry) tagsOf(ctx context.Context, repository string) ([]string, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "/v2/"+repository+"/tags/list", nil)
-	if err != nil {
-		return nil, err
-	}
-	rec := &bodyRecorder{headRecorder: headRecorder{header: http.Header{}}}
-	r.app.ServeHTTP(rec, req)
-	if rec.status == http.StatusNotFound {
-		return nil, nil
-	}
-	tags, err := tagList(rec)
-	if err != nil {
-		return nil, fmt.Errorf("listing the tags of %s: %w", repository, err)
-	}
-	return tags, nil
 }
 
 // deleteBlob refuses deleting the config or a layer of content an

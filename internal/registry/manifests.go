@@ -15,7 +15,6 @@ import (
 	"strings"
 
 	"github.com/distribution/distribution/v3"
-	"github.com/distribution/reference"
 	godigest "github.com/opencontainers/go-digest"
 
 	"github.com/dossier-dev/dossier/internal/evidence"
@@ -39,40 +38,17 @@ func digestOf(content []byte, reference string) string {
 	return algorithm + ":" + hex.EncodeToString(h.Sum(nil))
 }
 
-// currentDigest is the digest a tag points to now ("" when it does not
-// exist), asked of distribution.
-func (r *Registry) currentDigest(ctx context.Context, repository, tag string) (string, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodHead, "/v2/"+repository+"/manifests/"+tag, nil)
-	if err != nil {
-		return "", err
-	}
-	req.Header.Set("Accept", strings.Join(manifestMediaTypes, ", "))
-	rec := &headRecorder{header: http.Header{}}
-	r.app.ServeHTTP(rec, req)
-	switch rec.status {
-	case http.StatusOK:
-		return rec.header.Get("Docker-Content-Digest"), nil
-	case http.StatusNotFound:
-		return "", nil
-	}
-	return "", fmt.Errorf("reading tag %s of %s: status %d", tag, repository, rec.status)
-}
-
 // blobSize is the size distribution stores a blob of a repository at (-1
 // when it has none: distribution refuses the manifest then). It is read
 // from storage: over HTTP an S3 backend answers with a redirect.
 func (r *Registry) blobSize(ctx context.Context, repository, digest string) (int64, error) {
-	named, err := reference.WithName(repository)
-	if err != nil {
-		return 0, fmt.Errorf("repository %s: %w", repository, err)
-	}
 	d, err := godigest.Parse(digest)
 	if err != nil {
 		return -1, nil // not a digest: distribution refuses the manifest
 	}
-	repo, err := r.content.Repository(ctx, named)
+	repo, err := r.stored(ctx, repository)
 	if err != nil {
-		return 0, fmt.Errorf("repository %s: %w", repository, err)
+		return 0, err
 	}
 	desc, err := repo.Blobs(ctx).Stat(ctx, d)
 	if errors.Is(err, distribution.ErrBlobUnknown) {
@@ -350,27 +326,10 @@ func (r *Registry) countAttachedBytes(ctx context.Context, repository string, re
 	fail := func(err error) (int64, error) {
 		return 0, fmt.Errorf("counting the layers of referrer %s of %s in %s: %w", ref.Digest, ref.Subject, repository, err)
 	}
-	named, err := reference.WithName(repository)
-	if err != nil {
-		return fail(err)
+	payload, err := r.manifestBody(ctx, repository, ref.Digest)
+	if err == nil && payload == nil {
+		err = errors.New("it is not stored")
 	}
-	d, err := godigest.Parse(ref.Digest)
-	if err != nil {
-		return fail(err)
-	}
-	repo, err := r.content.Repository(ctx, named)
-	if err != nil {
-		return fail(err)
-	}
-	manifests, err := repo.Manifests(ctx)
-	if err != nil {
-		return fail(err)
-	}
-	m, err := manifests.Get(ctx, d)
-	if err != nil {
-		return fail(err)
-	}
-	_, payload, err := m.Payload()
 	if err != nil {
 		return fail(err)
 	}
