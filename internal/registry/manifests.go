@@ -398,20 +398,6 @@ func (r *Registry) deleteManifest(w http.ResponseWriter, req *http.Request, rt r
 	}
 }
 
-// tagList reads distribution's answer to a tags/list request.
-func tagList(rec *bodyRecorder) ([]string, error) {
-	var list struct {
-		Tags []string `json:"tags"`
-	}
-	if rec.status != http.StatusOK {
-		return nil, fmt.Errorf("status %d", rec.status)
-	}
-	if err := json.Unmarshal(rec.body, &list); err != nil {
-		return nil, err
-	}
-	return list.Tags, nil
-}
-
 type bodyRecorder struct {
 	headRecorder
 	body []byte

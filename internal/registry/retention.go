@@ -114,20 +114,11 @@ func (r *Registry) retentionRule(path string) *RetentionRule {
 
 // taggedDigests lists the digests a repository's tags point to now.
 func (r *Registry) taggedDigests(ctx context.Context, path string) (map[string]bool, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "/v2/"+path+"/tags/list", nil)
+	tags, err := r.tagsOf(ctx, path)
 	if err != nil {
 		return nil, err
 	}
-	rec := &bodyRecorder{headRecorder: headRecorder{header: http.Header{}}}
-	r.app.ServeHTTP(rec, req)
 	out := map[string]bool{}
-	if rec.status == http.StatusNotFound {
-		return out, nil
-	}
-	tags, err := tagList(rec)
-	if err != nil {
-		return nil, fmt.Errorf("listing the tags of %s: %w", path, err)
-	}
 	for _, tag := range tags {
 		d, err := r.currentDigest(ctx, path, tag)
 		if err != nil {
