@@ -47,7 +47,6 @@ stops it gracefully: requests in flight, uploads included, finish.`,
 				_, err = a.stdout.Write(out)
 				return err
 			}
-			cfg.PendingPullable = nil // applied
 			a.serving = true
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM)
 			defer stop()

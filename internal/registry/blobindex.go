@@ -79,7 +79,7 @@ func (r *Registry) indexRepository(ctx context.Context, name string) (int, error
 		}
 		indexed++
 		_, isEvidence := evidenceSubject(payload, "")
-		blobs, err := r.withCanonicalNames(ctx, name, blobsOf(fields))
+		blobs, _, err := r.withCanonicalNames(ctx, name, blobsOf(fields))
 		if err != nil {
 			return err
 		}
@@ -92,19 +92,22 @@ func (r *Registry) indexRepository(ctx context.Context, name string) (int, error
 // distribution stores each under, where one is named by another algorithm:
 // a blob uploaded as sha512:… is served as its sha256 too, and the index
 // must hold it by both (helper-14 read a held image's sha512-named layers
-// by their sha256).
-func (r *Registry) withCanonicalNames(ctx context.Context, name string, blobs []string) ([]string, error) {
-	out := blobs
+// by their sha256). unstored are those named by another algorithm that
+// the repository does not store, whose sha256 no one can know.
+func (r *Registry) withCanonicalNames(ctx context.Context, name string, blobs []string) (names, unstored []string, err error) {
+	names = blobs
 	for _, b := range blobs {
 		canonical, err := r.canonicalBlob(ctx, name, b)
-		if err != nil {
-			return nil, err
-		}
-		if canonical != b && canonical != "" {
-			out = append(out, canonical)
+		switch {
+		case err != nil:
+			return nil, nil, err
+		case canonical == "":
+			unstored = append(unstored, b)
+		case canonical != b:
+			names = append(names, canonical)
 		}
 	}
-	return out, nil
+	return names, unstored, nil
 }
 
 // canonicalBlob is the digest distribution stores a repository's blob

@@ -136,22 +136,14 @@ func (r *Registry) putManifest(w http.ResponseWriter, req *http.Request, rt rout
 	// the blobs it names are indexed before it exists, so that none of
 	// them is ever served where the manifest would not be
 	_, isEvidence := evidenceSubject(body, tag)
-	blobs, err := r.withCanonicalNames(ctx, rt.name, blobsOf(fields))
-	if err == nil && r.quarantine.rule(rt.name) != nil {
+	blobs, unstored, err := r.withCanonicalNames(ctx, rt.name, blobsOf(fields))
+	if err == nil && len(unstored) > 0 && r.quarantine.rule(rt.name) != nil {
 		// a blob named by another algorithm than sha256 must be stored
 		// here, or its sha256 (which distribution would serve once the
 		// bytes arrive) is known to no index: distribution does not ask a
 		// foreign layer with URLs to exist (helper-15)
-		for _, b := range blobsOf(fields) {
-			canonical := b
-			if !strings.HasPrefix(b, "sha256:") {
-				canonical, err = r.canonicalBlob(ctx, rt.name, b)
-			}
-			if err == nil && canonical == "" {
-				writeError(w, http.StatusBadRequest, "MANIFEST_BLOB_UNKNOWN", fmt.Sprintf("%s is not stored in %s: where quarantine holds images, a blob named by another algorithm than sha256 must be", b, rt.name))
-				return
-			}
-		}
+		writeError(w, http.StatusBadRequest, "MANIFEST_BLOB_UNKNOWN", fmt.Sprintf("%s is not stored in %s: where quarantine holds images, a blob named by another algorithm than sha256 must be", unstored[0], rt.name))
+		return
 	}
 	if err == nil {
 		err = r.store.IndexBlobs(ctx, rt.name, digest, isEvidence, blobs)
