@@ -138,16 +138,9 @@ and, with --policy, the decision. Recording the same digest again is idempotent.
 // recording loads the policy and exception files and the trust that
 // verifies what is recorded: their signers, the keys and the trusted root.
 func (a *app) recording(policies, exceptions, keys []string, trustedRoot string) (*policy.Set, *sign.Trust, error) {
-	set, warnings, err := policy.LoadSet(append(append([]string{}, policies...), exceptions...)...)
-	if err != nil {
-		return nil, nil, err
-	}
+	set, trust, warnings, err := collect.Recording(append(append([]string{}, policies...), exceptions...), keys, trustedRoot, time.Now())
 	for _, w := range warnings {
 		a.warnf("warning: %s", w)
-	}
-	trust, unavailable, err := collect.RecordingTrust(set, keys, trustedRoot, time.Now())
-	if unavailable != nil {
-		a.warnf("warning: keyless signatures are recorded as unverified: %v", unavailable)
 	}
 	return set, trust, err
 }

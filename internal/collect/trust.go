@@ -86,11 +86,11 @@ func TrustedRoot(path string, fetch bool) (trusted root.TrustedMaterial, unavail
 	return nil, nil, nil
 }
 
-// RecordingTrust verifies what a recorder keeps as verified: the set's
+// recordingTrust verifies what a recorder keeps as verified: the set's
 // signers, the keys in keyFiles, and keyless signatures against the
 // trusted root file, else the public-good root. unavailable says why
 // keyless signatures are kept as unverified, when they are.
-func RecordingTrust(set *policy.Set, keyFiles []string, trustedRootPath string, now time.Time) (trust *sign.Trust, unavailable, err error) {
+func recordingTrust(set *policy.Set, keyFiles []string, trustedRootPath string, now time.Time) (trust *sign.Trust, unavailable, err error) {
 	withKeys := &policy.Set{Policies: append([]*policy.Policy{}, set.Policies...)}
 	var signers []policy.Signer
 	for _, f := range keyFiles {
@@ -134,4 +134,23 @@ func DecidingTrust(set *policy.Set, trustedRootPath string, now time.Time) (*sig
 		}
 	}
 	return TrustFor(set, trusted, unavailable, now)
+}
+
+// Recording loads the policy and exception files and the trust a recorder
+// verifies with (recordingTrust): the set, the trust, and warnings for the
+// operator — the loader's, and why keyless signatures are kept as
+// unverified when they are.
+func Recording(paths, keyFiles []string, trustedRootPath string, now time.Time) (*policy.Set, *sign.Trust, []string, error) {
+	set, warnings, err := policy.LoadSet(paths...)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	trust, unavailable, err := recordingTrust(set, keyFiles, trustedRootPath, now)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if unavailable != nil {
+		warnings = append(warnings, fmt.Sprintf("keyless signatures are recorded as unverified: %v", unavailable))
+	}
+	return set, trust, warnings, nil
 }

@@ -214,19 +214,12 @@ func quarantineRules(ctx context.Context, rules []Quarantine, wf *Webhook, log *
 // policies, and the trusted root.
 func registryJobs(st store.Store, cfg Config, quarantinePolicies []string, deps Deps) (*pipeline.Jobs, func(), error) {
 	paths := append(append(append([]string{}, cfg.Webhook.Policies...), quarantinePolicies...), cfg.Webhook.Exceptions...)
-	set, warnings, err := policy.LoadSet(paths...)
+	set, trust, warnings, err := collect.Recording(paths, cfg.Keys, cfg.Webhook.TrustedRoot, time.Now())
 	if err != nil {
 		return nil, nil, err
 	}
 	for _, w := range warnings {
 		deps.Log.Warn(w)
-	}
-	trust, unavailable, err := collect.RecordingTrust(set, cfg.Keys, cfg.Webhook.TrustedRoot, time.Now())
-	if err != nil {
-		return nil, nil, err
-	}
-	if unavailable != nil {
-		deps.Log.Warn(fmt.Sprintf("keyless signatures are recorded as unverified: %v", unavailable))
 	}
 	db, missing, err := vulndb.OpenIfPresent(cfg.DataDir)
 	if err != nil {
