@@ -149,7 +149,7 @@ func sampleLayouts(dir string) ([]string, error) {
 }
 
 // demoAnswers asks the responder's questions of the store.
-func (a *app) demoAnswers(ctx context.Context, st store.Store, host, keyFingerprint string) error {
+func (a *app) demoAnswers(ctx context.Context, st *store.Store, host, keyFingerprint string) error {
 	w := a.stdout
 	fmt.Fprintln(w, "== which digests contain lodash older than 4.17.21?   dossier query component 'pkg:npm/lodash@<4.17.21'")
 	spec, _ := query.ParseComponent("pkg:npm/lodash@<4.17.21")

@@ -53,7 +53,7 @@ func (a *app) queryCommand() *cobra.Command {
 	cmd.PersistentFlags().StringVar(&sf.dataDir, "data-dir", defaultDataDir(), "dossier's data directory (the SQLite evidence store)")
 	cmd.PersistentFlags().StringVar(&sf.url, "store", "", "PostgreSQL evidence store, postgres://…")
 	// every subcommand opens the store, answers, renders and counts
-	run := func(answer func(cmd *cobra.Command, st store.Store, args []string) (any, int, func(), error)) func(*cobra.Command, []string) error {
+	run := func(answer func(cmd *cobra.Command, st *store.Store, args []string) (any, int, func(), error)) func(*cobra.Command, []string) error {
 		return func(cmd *cobra.Command, args []string) error {
 			if err := checkOutput(output, "table", "json"); err != nil {
 				return err
@@ -85,7 +85,7 @@ func (a *app) queryCommand() *cobra.Command {
 		Use:   "component PURL|NAME[@RANGE]",
 		Short: "Which digests contain a component (pkg:npm/lodash, pkg:npm/lodash@<4.17.21, xz-utils)",
 		Args:  cobra.ExactArgs(1),
-		RunE: run(func(cmd *cobra.Command, st store.Store, args []string) (any, int, func(), error) {
+		RunE: run(func(cmd *cobra.Command, st *store.Store, args []string) (any, int, func(), error) {
 			spec, err := query.ParseComponent(args[0])
 			if err != nil {
 				return nil, 0, nil, usageError("%v", err)
@@ -109,7 +109,7 @@ func (a *app) queryCommand() *cobra.Command {
 		Use:   "advisory ID",
 		Short: "Which digests an advisory (CVE-…, GHSA-…, any alias) affects, by their stored scans",
 		Args:  cobra.ExactArgs(1),
-		RunE: run(func(cmd *cobra.Command, st store.Store, args []string) (any, int, func(), error) {
+		RunE: run(func(cmd *cobra.Command, st *store.Store, args []string) (any, int, func(), error) {
 			if err := page.check(); err != nil {
 				return nil, 0, nil, err
 			}
@@ -136,7 +136,7 @@ func (a *app) queryCommand() *cobra.Command {
 		Use:   "tag REPOSITORY:TAG [--at TIME]",
 		Short: "Every digest a tag pointed to (overwrites included), or the one it pointed to at a time",
 		Args:  cobra.ExactArgs(1),
-		RunE: run(func(cmd *cobra.Command, st store.Store, args []string) (any, int, func(), error) {
+		RunE: run(func(cmd *cobra.Command, st *store.Store, args []string) (any, int, func(), error) {
 			repository, name, ok := evidence.SplitTag(args[0])
 			if !ok {
 				return nil, 0, nil, usageError("%q: want REPOSITORY:TAG", args[0])
@@ -172,7 +172,7 @@ func (a *app) queryCommand() *cobra.Command {
 		Use:   "signed (--identity ID | --identity-regexp RE | --key FILE) [--issuer ISS] --from T --to T",
 		Short: "What a signer signed or attested in a window (a leaked CI credential), with where it is tagged now",
 		Args:  cobra.NoArgs,
-		RunE: run(func(cmd *cobra.Command, st store.Store, _ []string) (any, int, func(), error) {
+		RunE: run(func(cmd *cobra.Command, st *store.Store, _ []string) (any, int, func(), error) {
 			var f store.SignerFilter
 			given := 0
 			for _, v := range []string{identity, identityRE, keyFile} {
@@ -240,7 +240,7 @@ func (a *app) queryCommand() *cobra.Command {
 		Use:   "digest REPOSITORY@sha256:…|REPOSITORY:TAG",
 		Short: "Everything stored about one digest: tags, SBOM, signatures, attestations, provenance, findings, exceptions, decisions",
 		Args:  cobra.ExactArgs(1),
-		RunE: run(func(cmd *cobra.Command, st store.Store, args []string) (any, int, func(), error) {
+		RunE: run(func(cmd *cobra.Command, st *store.Store, args []string) (any, int, func(), error) {
 			subject, err := subjectOf(cmd, st, args[0])
 			if err != nil {
 				return nil, 0, nil, err
@@ -258,7 +258,7 @@ func (a *app) queryCommand() *cobra.Command {
 		Use:   "admissions [--since T] [--outcome allowed|denied|audited|waived|failed-open] [--limit N]",
 		Short: "The admission webhook's decisions, newest first: image, digest, namespace, workload, user, outcome, reason",
 		Args:  cobra.NoArgs,
-		RunE: run(func(cmd *cobra.Command, st store.Store, _ []string) (any, int, func(), error) {
+		RunE: run(func(cmd *cobra.Command, st *store.Store, _ []string) (any, int, func(), error) {
 			from, err := parseSince(since)
 			if err != nil {
 				return nil, 0, nil, err
@@ -287,7 +287,7 @@ func (a *app) queryCommand() *cobra.Command {
 		Use:   "jobs [REPOSITORY@DIGEST|REPOSITORY:TAG]",
 		Short: "The registry's work on pushed digests, newest first: scans and verifications, queued, running, done or failed",
 		Args:  cobra.MaximumNArgs(1),
-		RunE: run(func(cmd *cobra.Command, st store.Store, args []string) (any, int, func(), error) {
+		RunE: run(func(cmd *cobra.Command, st *store.Store, args []string) (any, int, func(), error) {
 			var subject evidence.Subject
 			if len(args) == 1 {
 				var err error
@@ -316,7 +316,7 @@ func (a *app) queryCommand() *cobra.Command {
 		Use:   "events [--since T] [--limit N]",
 		Short: "The registry's audit trail, newest first: refused pushes, pulls and deletions, promotions, retention",
 		Args:  cobra.NoArgs,
-		RunE: run(func(cmd *cobra.Command, st store.Store, _ []string) (any, int, func(), error) {
+		RunE: run(func(cmd *cobra.Command, st *store.Store, _ []string) (any, int, func(), error) {
 			from, err := parseSince(since)
 			if err != nil {
 				return nil, 0, nil, err
@@ -352,7 +352,7 @@ func parseSince(since string) (time.Time, error) {
 
 // subjectOf reads repository@digest, or repository:tag as the digest the
 // store last saw the tag point to.
-func subjectOf(cmd *cobra.Command, st store.Store, ref string) (evidence.Subject, error) {
+func subjectOf(cmd *cobra.Command, st *store.Store, ref string) (evidence.Subject, error) {
 	if strings.Contains(ref, "@") {
 		s, err := evidence.ParseSubject(ref)
 		if err != nil {

@@ -31,13 +31,13 @@ func addStoreFlag(cmd *cobra.Command, dst *string) {
 	cmd.Flags().StringVar(dst, "store", "", "PostgreSQL evidence store, postgres://… (default: the SQLite store in the data directory)")
 }
 
-func (f *storeFlags) open(ctx context.Context) (store.Store, error) {
+func (f *storeFlags) open(ctx context.Context) (*store.Store, error) {
 	return store.Open(ctx, f.dataDir, f.url)
 }
 
 // openWithDatabase opens the advisory database and the evidence store;
 // close releases both.
-func (f *storeFlags) openWithDatabase(ctx context.Context) (db *vulndb.DB, st store.Store, close func(), err error) {
+func (f *storeFlags) openWithDatabase(ctx context.Context) (db *vulndb.DB, st *store.Store, close func(), err error) {
 	if db, err = vulndb.Open(f.dataDir); err != nil {
 		return nil, nil, nil, err
 	}

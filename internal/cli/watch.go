@@ -82,7 +82,7 @@ new or points to another digest than the store last saw. --once makes one pass. 
 
 // watchOnce records every tag of repo that is new or moved since the
 // store last saw it, and prints each.
-func (a *app) watchOnce(ctx context.Context, st store.Store, repo string, opts pipeline.RecordOptions) error {
+func (a *app) watchOnce(ctx context.Context, st *store.Store, repo string, opts pipeline.RecordOptions) error {
 	return pipeline.WatchOnce(ctx, st, repo, a.registry, opts, time.Now, func(w pipeline.Watched) {
 		moved := "new tag"
 		if w.Previous != "" {

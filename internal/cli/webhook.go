@@ -14,7 +14,6 @@ import (
 
 	"github.com/dossier-dev/dossier/internal/admission"
 	"github.com/dossier-dev/dossier/internal/kube"
-	"github.com/dossier-dev/dossier/internal/metrics"
 	"github.com/dossier-dev/dossier/internal/serving"
 	"github.com/dossier-dev/dossier/internal/store"
 )
@@ -73,7 +72,7 @@ registry.`,
 			if err != nil {
 				return err
 			}
-			var st store.Store
+			var st *store.Store
 			if !noStore {
 				if st, err = sf.open(ctx); err != nil {
 					return err
@@ -82,7 +81,7 @@ registry.`,
 			}
 			m := serving.Metrics(st, sf.dataDir, wf.Exceptions, a.log)
 			if st != nil {
-				st = metrics.Store(st, m)
+				st.Observe(m.StoreQuery)
 			}
 			handler, closeWebhook, err := serving.StartWebhook(ctx, &wf, sf.dataDir, a.registry, st, m, a.log)
 			if err != nil {

@@ -19,7 +19,7 @@ import (
 // job catalogues, scans and records it with its signatures, decided by
 // Set; a verify job records what was attached to it.
 type Jobs struct {
-	Store store.Store
+	Store *store.Store
 	// Registry reaches other registries, for jobs of digests elsewhere.
 	Registry oci.RegistryOptions
 	Trust    *sign.Trust

@@ -47,7 +47,7 @@ type Promoted struct {
 // destination with everything attached to it (referrers and cosign's
 // legacy tags). Either way the promotion or the refusal is recorded in st
 // with who asked; a refusal is a result, not an error.
-func Promote(ctx context.Context, st store.Store, src *oci.Artifact, opts PromoteOptions) (*Promoted, error) {
+func Promote(ctx context.Context, st *store.Store, src *oci.Artifact, opts PromoteOptions) (*Promoted, error) {
 	if src.Source.Kind != oci.KindRegistry {
 		return nil, errors.New("promotion copies between registries: the source " + src.Subject.String() + " is not in one")
 	}

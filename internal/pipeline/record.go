@@ -62,7 +62,7 @@ type Recorded struct {
 // transaction: signatures and every attestation attached (verified, or
 // kept as unverified), the SBOM catalogued from the artifact itself, its
 // findings against the local database, and the policies' decision.
-func Record(ctx context.Context, st store.Store, art *oci.Artifact, opts RecordOptions) (*Recorded, error) {
+func Record(ctx context.Context, st *store.Store, art *oci.Artifact, opts RecordOptions) (*Recorded, error) {
 	now := opts.Now
 	if now.IsZero() {
 		now = time.Now()
@@ -151,7 +151,7 @@ func Record(ctx context.Context, st store.Store, art *oci.Artifact, opts RecordO
 // RecordSignatures verifies what is attached to art — signatures and
 // every attestation type — and records it, leaving the digest's SBOM and
 // findings as they are: what a registry does when a signature arrives.
-func RecordSignatures(ctx context.Context, st store.Store, art *oci.Artifact, trust *sign.Trust, now time.Time) (*Recorded, error) {
+func RecordSignatures(ctx context.Context, st *store.Store, art *oci.Artifact, trust *sign.Trust, now time.Time) (*Recorded, error) {
 	repo, err := art.Repository()
 	if err != nil {
 		return nil, err

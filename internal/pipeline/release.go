@@ -88,7 +88,7 @@ func (opts ReleaseOptions) steps() []string {
 // sign → attest the SBOM → attest the scan → provenance and the audit of
 // the CI workflow that runs it (optional) → record. A failed gate stops before signing; the unsigned digest is
 // recorded as failing and ErrGateFailed returned.
-func Release(ctx context.Context, st store.Store, art *oci.Artifact, opts ReleaseOptions) (*Released, error) {
+func Release(ctx context.Context, st *store.Store, art *oci.Artifact, opts ReleaseOptions) (*Released, error) {
 	now := opts.Now
 	if now.IsZero() {
 		now = time.Now()

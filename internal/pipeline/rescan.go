@@ -33,7 +33,7 @@ type Rescanned struct {
 // packages had advisories added, changed or withdrawn since the last
 // rescan, and records new and resolved findings: its cost follows the
 // advisory change, not the size of the store.
-func Rescan(ctx context.Context, st store.Store, db *vulndb.DB, threshold string, now time.Time) (*Rescanned, error) {
+func Rescan(ctx context.Context, st *store.Store, db *vulndb.DB, threshold string, now time.Time) (*Rescanned, error) {
 	started := time.Now()
 	current, err := db.Fingerprints(ctx)
 	if err != nil {

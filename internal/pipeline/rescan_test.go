@@ -33,7 +33,7 @@ func database(t *testing.T, records ...string) *vulndb.DB {
 	return db
 }
 
-func recordComponents(t *testing.T, st store.Store, subject evidence.Subject, purls ...string) {
+func recordComponents(t *testing.T, st *store.Store, subject evidence.Subject, purls ...string) {
 	t.Helper()
 	r := store.Record{Subject: subject, At: time.Now()}
 	for _, p := range purls {
@@ -61,9 +61,9 @@ func newIDs(r *Rescanned) []string {
 func TestRescan(t *testing.T) {
 	ctx := context.Background()
 	lodash, minimist := "ghsa/GHSA-35jh-r3h4-6jhm.json", "ghsa/GHSA-xvch-5gv4-984h.json"
-	stores := map[string]func(t *testing.T) store.Store{
-		"sqlite":   func(t *testing.T) store.Store { return openStore(t, t.TempDir(), "") },
-		"postgres": func(t *testing.T) store.Store { return openStore(t, "", testutil.PostgresDatabase(t)) },
+	stores := map[string]func(t *testing.T) *store.Store{
+		"sqlite":   func(t *testing.T) *store.Store { return openStore(t, t.TempDir(), "") },
+		"postgres": func(t *testing.T) *store.Store { return openStore(t, "", testutil.PostgresDatabase(t)) },
 	}
 	for name, open := range stores {
 		t.Run(name, func(t *testing.T) {
@@ -110,7 +110,7 @@ func TestRescan(t *testing.T) {
 	}
 }
 
-func openStore(t *testing.T, dir, url string) store.Store {
+func openStore(t *testing.T, dir, url string) *store.Store {
 	st, err := store.Open(context.Background(), dir, url)
 	if err != nil {
 		t.Fatal(err)

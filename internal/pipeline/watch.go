@@ -21,7 +21,7 @@ type Watched struct {
 // or points to another digest than st last saw, with opts (its Reference
 // and Now set per tag, Now from now), and tells recorded of each as it
 // is written.
-func WatchOnce(ctx context.Context, st store.Store, repository string, registry oci.RegistryOptions, opts RecordOptions, now func() time.Time, recorded func(Watched)) error {
+func WatchOnce(ctx context.Context, st *store.Store, repository string, registry oci.RegistryOptions, opts RecordOptions, now func() time.Time, recorded func(Watched)) error {
 	tags, err := oci.ListTags(ctx, repository, registry)
 	if err != nil {
 		return err

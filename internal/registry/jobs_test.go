@@ -16,7 +16,7 @@ import (
 	"github.com/dossier-dev/dossier/internal/store"
 )
 
-func jobsOf(t *testing.T, st store.Store) map[string]store.Job {
+func jobsOf(t *testing.T, st *store.Store) map[string]store.Job {
 	t.Helper()
 	list, err := st.Jobs(context.Background(), "", "", 0)
 	if err != nil {
@@ -105,7 +105,7 @@ func TestJobsQueuedAndDone(t *testing.T) {
 	}
 }
 
-func waitJobs(t *testing.T, st store.Store, ok func(map[string]store.Job) bool) {
+func waitJobs(t *testing.T, st *store.Store, ok func(map[string]store.Job) bool) {
 	t.Helper()
 	// a guard against hangs, not a speed check: under -race, beside the
 	// plain test run on two cores, one catalogue has taken over 20 s

@@ -147,7 +147,7 @@ func TestQuarantine(t *testing.T) {
 // digest the tag named: the race of a push between resolving a tag and
 // serving it.
 type movingStore struct {
-	store.Store
+	*store.Store
 	once sync.Once
 	move func()
 }

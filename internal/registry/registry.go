@@ -427,7 +427,11 @@ func (r *Registry) report(err error) {
 // Store is what the registry asks of the evidence store.
 type Store interface {
 	tokens.Lookup
-	store.JobQueue
+	Enqueue(ctx context.Context, kind, repository, digest string, at time.Time) error
+	ClaimJob(ctx context.Context, now, leaseUntil time.Time) (*store.Job, error)
+	RenewJob(ctx context.Context, id int64, leaseUntil time.Time) error
+	FinishJob(ctx context.Context, id int64, at time.Time, jobErr error, maxAttempts int) error
+	Jobs(ctx context.Context, repository, digest string, limit int) ([]store.Job, error)
 	AddReferrer(ctx context.Context, repository string, r store.Referrer) error
 	RemoveReferrer(ctx context.Context, repository, digest string) error
 	Referrers(ctx context.Context, repository, subject, artifactType string) ([]store.Referrer, error)

@@ -34,7 +34,7 @@ import (
 // server is a registry on 127.0.0.1 with an admin and a pull token.
 type server struct {
 	host, root  string
-	st          store.Store
+	st          *store.Store
 	admin, pull string
 	reg         *Registry
 }

@@ -34,7 +34,7 @@ func TestReplicasSharingPostgreSQL(t *testing.T) {
 		t.Fatal(err)
 	}
 	var hosts [2]string
-	var stores [2]store.Store
+	var stores [2]*store.Store
 	var regs [2]*Registry
 	for i := range 2 {
 		st, err := store.Open(ctx, "", url)

@@ -14,7 +14,6 @@ import (
 	"github.com/dossier-dev/dossier/internal/admission"
 	"github.com/dossier-dev/dossier/internal/collect"
 	"github.com/dossier-dev/dossier/internal/evidence"
-	"github.com/dossier-dev/dossier/internal/metrics"
 	"github.com/dossier-dev/dossier/internal/oci"
 	"github.com/dossier-dev/dossier/internal/pipeline"
 	"github.com/dossier-dev/dossier/internal/policy"
@@ -97,7 +96,7 @@ func Serve(ctx context.Context, cfg Config, deps Deps) error {
 		return err
 	}
 	m := Metrics(st, cfg.DataDir, wf.Exceptions, log)
-	st = metrics.Store(st, m)
+	st.Observe(m.StoreQuery)
 	storage := registry.Options{RootDirectory: filepath.Join(cfg.DataDir, "registry")}
 	if b := cfg.Storage.S3; b.Bucket != "" {
 		// keys from the environment, never from the configuration
@@ -212,7 +211,7 @@ func quarantineRules(ctx context.Context, rules []Quarantine, wf *Webhook, log *
 // registryJobs processes the registry's jobs: signatures verify against
 // the keys configured, the signers of the webhook's and the quarantines'
 // policies, and the trusted root.
-func registryJobs(st store.Store, cfg Config, quarantinePolicies []string, deps Deps) (*pipeline.Jobs, func(), error) {
+func registryJobs(st *store.Store, cfg Config, quarantinePolicies []string, deps Deps) (*pipeline.Jobs, func(), error) {
 	paths := append(append(append([]string{}, cfg.Webhook.Policies...), quarantinePolicies...), cfg.Webhook.Exceptions...)
 	set, trust, warnings, err := collect.Recording(paths, cfg.Keys, cfg.Webhook.TrustedRoot, time.Now())
 	if err != nil {
@@ -270,7 +269,7 @@ func sweep(ctx context.Context, reg *registry.Registry, exceptionFiles []string,
 
 // firstAdminToken gives the store its admin token (tokens.Bootstrap) and
 // logs what it did, never the secret.
-func firstAdminToken(ctx context.Context, st store.Store, dataDir string, configured *tokens.Configured, log *slog.Logger) error {
+func firstAdminToken(ctx context.Context, st *store.Store, dataDir string, configured *tokens.Configured, log *slog.Logger) error {
 	done, err := tokens.Bootstrap(ctx, st, configured, filepath.Join(dataDir, "admin-token"), time.Now())
 	if err != nil {
 		return err

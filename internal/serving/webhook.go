@@ -26,7 +26,7 @@ import (
 // StartWebhook loads the webhook's policies and makes the webhook,
 // recording into st when given; the policies are re-read until ctx ends.
 // close flushes the decisions still on their way to the store.
-func StartWebhook(ctx context.Context, f *Webhook, dataDir string, reach oci.RegistryOptions, st store.Store, m *metrics.Metrics, log *slog.Logger) (handler http.Handler, close func(), err error) {
+func StartWebhook(ctx context.Context, f *Webhook, dataDir string, reach oci.RegistryOptions, st *store.Store, m *metrics.Metrics, log *slog.Logger) (handler http.Handler, close func(), err error) {
 	opts := collect.Options{Timeout: 8 * time.Second}
 	closeDB, err := pipeline.LocalScanning(dataDir, &opts)
 	if err != nil {
@@ -120,7 +120,7 @@ func Run(ctx context.Context, m *metrics.Metrics, servers ...server.Options) err
 // Metrics makes the metrics of a server: the gauges read the scan queue
 // and the exceptions from st (when there is one), the exception files,
 // and the advisory database under dataDir.
-func Metrics(st store.Store, dataDir string, exceptionFiles []string, log *slog.Logger) *metrics.Metrics {
+func Metrics(st *store.Store, dataDir string, exceptionFiles []string, log *slog.Logger) *metrics.Metrics {
 	m := metrics.New()
 	fromFiles := FileExceptions(exceptionFiles, log)
 	g := metrics.Gauges{

@@ -5,14 +5,13 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
-	"strings"
-	"time"
 
 	"github.com/dossier-dev/dossier/internal/evidence"
 )
 
 // Dossier gathers everything stored about one digest.
-func (s *sqlStore) Dossier(ctx context.Context, subject evidence.Subject) (*Dossier, error) {
+func (s *Store) Dossier(ctx context.Context, subject evidence.Subject) (*Dossier, error) {
+	defer s.timed("dossier")()
 	d := &Dossier{Subject: subject, Tags: []TagMove{}, Components: []evidence.Component{}, Findings: []StoredFinding{},
 		Signatures: []evidence.VerifiedSignature{}, Attestations: []evidence.Attestation{}, Unverified: []evidence.RejectedSignature{},
 		Exceptions: []evidence.Exception{}, Decisions: []evidence.Decision{}, Deployments: []Deployment{}, Admissions: []Admission{}}
@@ -160,80 +159,8 @@ func (s *sqlStore) Dossier(ctx context.Context, subject evidence.Subject) (*Doss
 // dossierAdmissions bounds the admission decisions a dossier lists.
 const dossierAdmissions = 100
 
-func (s *sqlStore) Admissions(ctx context.Context, since time.Time, outcome string, limit int, scope Scope) ([]Admission, error) {
-	where, args := `a.at >= ?`, []any{micros(since)}
-	if outcome != "" {
-		where, args = where+` AND a.outcome = ?`, append(args, outcome)
-	}
-	if scope != nil {
-		// the repositories with decisions since then, as counted per day,
-		// that the scope sees
-		repositories, err := s.decidedRepositories(ctx, since, scope)
-		if err != nil || len(repositories) == 0 {
-			return []Admission{}, err
-		}
-		where += ` AND a.repository IN (?` + strings.Repeat(", ?", len(repositories)-1) + `)`
-		args = append(args, repositories...)
-	}
-	if limit <= 0 {
-		limit = 1<<31 - 1
-	}
-	return s.admissions(ctx, where, args, limit)
-}
-
-// decidedRepositories are the repositories in scope with admission
-// decisions from the day of since on.
-func (s *sqlStore) decidedRepositories(ctx context.Context, since time.Time, scope Scope) ([]any, error) {
-	rows, err := s.db.QueryContext(ctx, s.q(`SELECT DISTINCT repository FROM admission_repository_days WHERE day >= ?`), micros(since.UTC().Truncate(day)))
-	if err != nil {
-		return nil, err
-	}
-	var out []any
-	err = each(rows, func() error {
-		var repository string
-		if err := rows.Scan(&repository); err != nil {
-			return err
-		}
-		if scope(repository) {
-			out = append(out, repository)
-		}
-		return nil
-	})
-	return out, err
-}
-
-// admissions reads admission decisions, newest first.
-func (s *sqlStore) admissions(ctx context.Context, where string, args []any, limit int) ([]Admission, error) {
-	rows, err := s.db.QueryContext(ctx, s.q(`SELECT a.at, a.image, COALESCE(s.repository, ''), COALESCE(s.digest, ''), a.namespace, a.workload, a.username, a.outcome, a.reason, d.decision
-		FROM admissions a LEFT JOIN subjects s ON s.id = a.subject_id LEFT JOIN decision_documents d ON d.id = a.decision_id
-		WHERE `+where+` ORDER BY a.at DESC, a.id DESC LIMIT ?`), append(args, limit)...)
-	if err != nil {
-		return nil, err
-	}
-	out := []Admission{}
-	err = each(rows, func() error {
-		var a Admission
-		var at int64
-		var decision sql.NullString
-		if err := rows.Scan(&at, &a.Image, &a.Subject.Repository, &a.Subject.Digest, &a.Namespace, &a.Workload, &a.User, &a.Outcome, &a.Reason, &decision); err != nil {
-			return err
-		}
-		a.At = fromMicros(at)
-		if decision.Valid {
-			a.Decision = &evidence.Decision{}
-			if err := json.Unmarshal([]byte(decision.String), a.Decision); err != nil {
-				return err
-			}
-			a.Decision.EvaluatedAt = a.At
-		}
-		out = append(out, a)
-		return nil
-	})
-	return out, err
-}
-
 // decodeRows runs a one-column query and hands each value to decode.
-func (s *sqlStore) decodeRows(ctx context.Context, query string, arg any, decode func([]byte) error) error {
+func (s *Store) decodeRows(ctx context.Context, query string, arg any, decode func([]byte) error) error {
 	rows, err := s.db.QueryContext(ctx, s.q(query), arg)
 	if err != nil {
 		return err

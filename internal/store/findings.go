@@ -39,7 +39,7 @@ type freshFinding struct {
 // per content, each digest's finding as a row pointing to it (first seen
 // kept, last seen moved, a resolved finding reopened). It returns the
 // findings seen for the first time.
-func (s *sqlStore) upsertFindings(ctx context.Context, tx *sql.Tx, at, databaseVersion int64, all []subjectFindings) ([]freshFinding, error) {
+func (s *Store) upsertFindings(ctx context.Context, tx *sql.Tx, at, databaseVersion int64, all []subjectFindings) ([]freshFinding, error) {
 	type row struct {
 		subjectID int64
 		key, hash string
@@ -139,7 +139,7 @@ const maxParameters = 30000
 
 // insertRows inserts rows of cols values with as few statements as the
 // parameter limit allows.
-func (s *sqlStore) insertRows(ctx context.Context, tx *sql.Tx, insert string, cols int, suffix string, rows [][]any) error {
+func (s *Store) insertRows(ctx context.Context, tx *sql.Tx, insert string, cols int, suffix string, rows [][]any) error {
 	return inBatches(rows, cols, func(batch [][]any, values string, args []any) error {
 		_, err := tx.ExecContext(ctx, s.q(insert+values+suffix), args...)
 		return err
@@ -168,7 +168,7 @@ func inBatches(rows [][]any, cols int, f func(batch [][]any, values string, args
 // intern finds or creates rows identified by their first column (unique)
 // and returns their IDs by that value, and the values it created. Rows go
 // in sorted, so that concurrent writers take locks in the same order.
-func (s *sqlStore) intern(ctx context.Context, tx *sql.Tx, table string, cols []string, rows [][]any) (map[string]int64, []string, error) {
+func (s *Store) intern(ctx context.Context, tx *sql.Tx, table string, cols []string, rows [][]any) (map[string]int64, []string, error) {
 	slices.SortFunc(rows, func(a, b []any) int { return strings.Compare(a[0].(string), b[0].(string)) })
 	ids := make(map[string]int64, len(rows))
 	var created []string
@@ -227,46 +227,4 @@ func storedFinding(doc []byte, firstSeen, lastSeen, databaseVersion int64, resol
 		f.ResolvedAt = &t
 	}
 	return f, nil
-}
-
-// moveFindings brings version 3 findings (a whole document per digest and
-// finding, with its IDs in finding_ids) into the shared layout.
-func moveFindings(ctx context.Context, s *sqlStore, tx *sql.Tx) error {
-	rows, err := tx.QueryContext(ctx, `SELECT subject_id, finding, first_seen, last_seen, resolved_at, database_version FROM findings ORDER BY subject_id`)
-	if err != nil {
-		return err
-	}
-	type old struct {
-		subject, first, last, dbv int64
-		resolved                  sql.NullInt64
-		finding                   evidence.Finding
-	}
-	var all []old
-	err = each(rows, func() error {
-		var o old
-		var doc []byte
-		if err := rows.Scan(&o.subject, &doc, &o.first, &o.last, &o.resolved, &o.dbv); err != nil {
-			return err
-		}
-		all = append(all, o)
-		return json.Unmarshal(doc, &all[len(all)-1].finding)
-	})
-	if err != nil {
-		return err
-	}
-	for _, o := range all {
-		if _, err := s.upsertFindings(ctx, tx, o.last, o.dbv, []subjectFindings{{o.subject, []evidence.Finding{o.finding}}}); err != nil {
-			return err
-		}
-		if _, err := tx.ExecContext(ctx, s.q(`UPDATE subject_findings SET first_seen = ?, resolved_at = ? WHERE subject_id = ? AND key_id = (SELECT id FROM finding_keys WHERE key = ?)`),
-			o.first, o.resolved, o.subject, findingKey(o.finding)); err != nil {
-			return err
-		}
-	}
-	for _, stmt := range []string{`DROP TABLE finding_ids`, `DROP TABLE findings`} {
-		if _, err := tx.ExecContext(ctx, stmt); err != nil {
-			return err
-		}
-	}
-	return nil
 }

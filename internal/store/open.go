@@ -19,7 +19,7 @@ const FileName = "evidence.sqlite"
 // Open opens the store a URL names — postgres://… or postgresql://… for
 // PostgreSQL — or, without one, the SQLite store in dataDir, creating it.
 // The schema is brought up to date.
-func Open(ctx context.Context, dataDir, url string) (Store, error) {
+func Open(ctx context.Context, dataDir, url string) (*Store, error) {
 	if url != "" {
 		if !strings.HasPrefix(url, "postgres://") && !strings.HasPrefix(url, "postgresql://") {
 			return nil, fmt.Errorf("evidence store %q: want a postgres:// URL (or none, for the embedded store)", redact(url))
@@ -61,7 +61,7 @@ func private(dataDir, database string) error {
 	return nil
 }
 
-func open(ctx context.Context, driver, dsn string, d dialect, where string) (Store, error) {
+func open(ctx context.Context, driver, dsn string, d dialect, where string) (*Store, error) {
 	db, err := sql.Open(driver, dsn)
 	if err != nil {
 		return nil, fmt.Errorf("evidence store %s: %w", where, err)
@@ -81,7 +81,7 @@ func open(ctx context.Context, driver, dsn string, d dialect, where string) (Sto
 		db.Close()
 		return nil, fmt.Errorf("evidence store %s: %w", where, err)
 	}
-	return &sqlStore{db: db, d: d}, nil
+	return &Store{db: db, d: d}, nil
 }
 
 // redact hides a password in a database URL, for messages.

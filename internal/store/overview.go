@@ -36,7 +36,8 @@ var dayMicros = day.Microseconds()
 
 // Trend measures the UTC days days starting at from's, oldest first, in
 // the repositories scope sees: the sums are made of their counts only.
-func (s *sqlStore) Trend(ctx context.Context, from time.Time, days int, scope Scope) ([]Day, error) {
+func (s *Store) Trend(ctx context.Context, from time.Time, days int, scope Scope) ([]Day, error) {
+	defer s.timed("trend")()
 	if days < 1 || days > 366 {
 		return nil, fmt.Errorf("a trend spans 1 to 366 days, not %d", days)
 	}
@@ -78,7 +79,7 @@ func (s *sqlStore) Trend(ctx context.Context, from time.Time, days int, scope Sc
 // countDays adds a batch of admissions to admission_repository_days (per
 // day, repository and outcome): a digest counts as signed when a verified
 // signature of it is recorded.
-func (s *sqlStore) countDays(ctx context.Context, tx *sql.Tx, admissions []Admission, ids map[evidence.Subject]int64) error {
+func (s *Store) countDays(ctx context.Context, tx *sql.Tx, admissions []Admission, ids map[evidence.Subject]int64) error {
 	var subjectIDs []any
 	for _, id := range ids {
 		subjectIDs = append(subjectIDs, id)
@@ -140,7 +141,7 @@ func (s *sqlStore) countDays(ctx context.Context, tx *sql.Tx, admissions []Admis
 // repositories scope sees: one pass over the findings that overlap the
 // span, summed per finding document and repository (a document's
 // severity is read once).
-func (s *sqlStore) openFindings(ctx context.Context, days []Day, scope Scope) error {
+func (s *Store) openFindings(ctx context.Context, days []Day, scope Scope) error {
 	var sums []string
 	var args []any
 	for i := range days {
@@ -227,7 +228,8 @@ func (s *sqlStore) openFindings(ctx context.Context, days []Day, scope Scope) er
 }
 
 // Exceptions lists every stored exception, soonest expiry first.
-func (s *sqlStore) Exceptions(ctx context.Context) ([]evidence.Exception, error) {
+func (s *Store) Exceptions(ctx context.Context) ([]evidence.Exception, error) {
+	defer s.timed("exceptions")()
 	rows, err := s.db.QueryContext(ctx, `SELECT exception FROM exceptions ORDER BY expires_at, namespace, name`)
 	if err != nil {
 		return nil, err

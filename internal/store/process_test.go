@@ -71,9 +71,9 @@ func recorderCmd(t *testing.T, dir, url string, worker, count int) *exec.Cmd {
 
 // checkWhole asserts every recorded digest has all of its record: no
 // transaction was half-written.
-func checkWhole(t *testing.T, s Store) int {
+func checkWhole(t *testing.T, s *Store) int {
 	t.Helper()
-	db := s.(*sqlStore)
+	db := s
 	rows, err := db.db.Query(`SELECT s.digest, (SELECT COUNT(*) FROM components c WHERE c.subject_id = s.id), (SELECT COUNT(*) FROM subject_findings f WHERE f.subject_id = s.id) FROM subjects s`)
 	if err != nil {
 		t.Fatal(err)

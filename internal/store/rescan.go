@@ -14,7 +14,9 @@ import (
 	"github.com/dossier-dev/dossier/internal/evidence"
 )
 
-func (s *sqlStore) AdvisoryState(ctx context.Context) (map[string]AdvisoryFingerprint, error) {
+// AdvisoryState is the advisory fingerprints the last rescan saw.
+func (s *Store) AdvisoryState(ctx context.Context) (map[string]AdvisoryFingerprint, error) {
+	defer s.timed("advisory_state")()
 	rows, err := s.db.QueryContext(ctx, `SELECT id, fingerprint, packages FROM advisory_state`)
 	if err != nil {
 		return nil, err
@@ -61,7 +63,10 @@ func placeholders(n int) string {
 	return strings.TrimSuffix(strings.Repeat("?, ", n), ", ")
 }
 
-func (s *sqlStore) ComponentsOf(ctx context.Context, packageKeys []string) ([]SubjectComponents, error) {
+// ComponentsOf lists, per digest, the stored components of the given
+// advisory-index packages.
+func (s *Store) ComponentsOf(ctx context.Context, packageKeys []string) ([]SubjectComponents, error) {
+	defer s.timed("components_of")()
 	// one package at a time, by its index: asked for hundreds at once, a
 	// planner expecting millions of rows reads the whole table instead
 	stmt, err := s.db.PrepareContext(ctx, s.q(`SELECT c.subject_id, `+componentColumns+` FROM components c WHERE c.package_key = ?`))
@@ -120,7 +125,8 @@ func (s *sqlStore) ComponentsOf(ctx context.Context, packageKeys []string) ([]Su
 // Rescanned writes a rescan's results in a few statements however many
 // digests it re-matched: changed nil means every advisory was re-evaluated
 // (the first rescan).
-func (s *sqlStore) Rescanned(ctx context.Context, at, databaseVersion time.Time, changed []string, results []RescanResult, state map[string]AdvisoryFingerprint) ([]FindingHit, error) {
+func (s *Store) Rescanned(ctx context.Context, at, databaseVersion time.Time, changed []string, results []RescanResult, state map[string]AdvisoryFingerprint) ([]FindingHit, error) {
+	defer s.timed("rescanned")()
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, err
@@ -158,7 +164,7 @@ func (s *sqlStore) Rescanned(ctx context.Context, at, databaseVersion time.Time,
 }
 
 // subjectIDs finds the row IDs of the results' digests.
-func (s *sqlStore) subjectIDs(ctx context.Context, tx *sql.Tx, results []RescanResult) (map[evidence.Subject]int64, error) {
+func (s *Store) subjectIDs(ctx context.Context, tx *sql.Tx, results []RescanResult) (map[evidence.Subject]int64, error) {
 	digests := make([]string, 0, len(results))
 	for _, r := range results {
 		digests = append(digests, r.Subject.Digest)
@@ -193,7 +199,7 @@ func (s *sqlStore) subjectIDs(ctx context.Context, tx *sql.Tx, results []RescanR
 // changed advisory records, in any digest (a digest that holds the
 // package was re-matched; one that no longer does has no support for the
 // finding either).
-func (s *sqlStore) resolveMissing(ctx context.Context, tx *sql.Tx, now int64, changed []string, all []subjectFindings) error {
+func (s *Store) resolveMissing(ctx context.Context, tx *sql.Tx, now int64, changed []string, all []subjectFindings) error {
 	const resolve = `UPDATE subject_findings SET resolved_at = ? WHERE resolved_at IS NULL AND last_seen < ?`
 	if changed == nil {
 		subjects := make([]int64, len(all))
@@ -218,7 +224,7 @@ func (s *sqlStore) resolveMissing(ctx context.Context, tx *sql.Tx, now int64, ch
 
 // saveState writes the advisory state: every advisory after a full rescan,
 // else only the changed ones (removed ones deleted).
-func (s *sqlStore) saveState(ctx context.Context, tx *sql.Tx, changed []string, state map[string]AdvisoryFingerprint) error {
+func (s *Store) saveState(ctx context.Context, tx *sql.Tx, changed []string, state map[string]AdvisoryFingerprint) error {
 	ids := changed
 	if changed == nil {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM advisory_state`); err != nil {

@@ -9,7 +9,6 @@
 package store
 
 import (
-	"context"
 	"errors"
 	"time"
 
@@ -55,51 +54,6 @@ type Scan struct {
 	// Coverage is what the scan checked (nil: not said). A rescan keeps
 	// it: it matches the components of changed packages only.
 	Coverage *evidence.Coverage
-}
-
-// Store is the evidence store.
-type Store interface {
-	// Record writes records in one transaction: all of them or none (a
-	// backfill writes many at once, paying for the indexes' pages once).
-	Record(ctx context.Context, records ...Record) error
-	// Components finds the digests holding the components a query selects.
-	Components(ctx context.Context, q ComponentQuery) (ComponentPage, error)
-	// Affected finds the digests with an unresolved finding for an advisory
-	// ID or any of its aliases.
-	Affected(ctx context.Context, advisory string, page Page) (FindingPage, error)
-	// TagHistory lists every digest a repository's tag pointed to, oldest
-	// first.
-	TagHistory(ctx context.Context, repository, tag string) ([]TagMove, error)
-	// Signed lists verified signatures and attestations made in [from, to)
-	// by signers the filter matches.
-	Signed(ctx context.Context, f SignerFilter, from, to time.Time) ([]SignedHit, error)
-	// SeenDeployed records that a digest was admitted to run in a
-	// namespace's workload at a time (the digest need not be recorded).
-	SeenDeployed(ctx context.Context, subject evidence.Subject, namespace, workload string, at time.Time) error
-	// Admitted records admission decisions in one transaction; the images
-	// admitted to run are marked deployed in their namespace's workload.
-	Admitted(ctx context.Context, admissions []Admission) error
-	// Admissions lists admission decisions made at or after since, newest
-	// first, at most limit (all when 0), of one outcome when given.
-	Admissions(ctx context.Context, since time.Time, outcome string, limit int, scope Scope) ([]Admission, error)
-	// Dossier is everything stored about one digest (nil when unknown).
-	Dossier(ctx context.Context, subject evidence.Subject) (*Dossier, error)
-	// AdvisoryState is the advisory fingerprints the last rescan saw.
-	AdvisoryState(ctx context.Context) (map[string]AdvisoryFingerprint, error)
-	// ComponentsOf lists, per digest, the stored components of the given
-	// advisory-index packages.
-	ComponentsOf(ctx context.Context, packageKeys []string) ([]SubjectComponents, error)
-	// Rescanned records a rescan in one transaction: for each digest, the
-	// findings of the changed advisories as now matched (new ones first
-	// seen at, missing ones resolved), and the new advisory state.
-	Rescanned(ctx context.Context, at time.Time, databaseVersion time.Time, changed []string, results []RescanResult, state map[string]AdvisoryFingerprint) ([]FindingHit, error)
-	// Trend measures days days from a time on, oldest first: admission
-	// outcomes, pinned and signed shares, open findings by severity.
-	Trend(ctx context.Context, from time.Time, days int, scope Scope) ([]Day, error)
-	// Exceptions lists every stored exception, soonest expiry first.
-	Exceptions(ctx context.Context) ([]evidence.Exception, error)
-	RegistryState
-	Close() error
 }
 
 // AdvisoryFingerprint is an advisory's content hash and its packages.

@@ -19,9 +19,9 @@ import (
 
 // backends opens a fresh store of each kind: SQLite in a temporary data
 // directory, and a new database on the PostgreSQL server of the run.
-func backends(t *testing.T) map[string]func(t *testing.T) (Store, string, string) {
-	return map[string]func(t *testing.T) (Store, string, string){
-		"sqlite": func(t *testing.T) (Store, string, string) {
+func backends(t *testing.T) map[string]func(t *testing.T) (*Store, string, string) {
+	return map[string]func(t *testing.T) (*Store, string, string){
+		"sqlite": func(t *testing.T) (*Store, string, string) {
 			dir := t.TempDir()
 			s, err := Open(context.Background(), dir, "")
 			if err != nil {
@@ -30,7 +30,7 @@ func backends(t *testing.T) map[string]func(t *testing.T) (Store, string, string
 			t.Cleanup(func() { s.Close() })
 			return s, dir, ""
 		},
-		"postgres": func(t *testing.T) (Store, string, string) {
+		"postgres": func(t *testing.T) (*Store, string, string) {
 			url := testutil.PostgresDatabase(t)
 			s, err := Open(context.Background(), "", url)
 			if err != nil {
@@ -78,7 +78,7 @@ func fullRecord(subject evidence.Subject, at time.Time) Record {
 }
 
 // components asks for every hit of a component.
-func components(t *testing.T, s Store, what string) []ComponentHit {
+func components(t *testing.T, s *Store, what string) []ComponentHit {
 	t.Helper()
 	page, err := s.Components(context.Background(), ComponentQuery{What: what})
 	if err != nil || page.Total != len(page.Hits) {
@@ -88,7 +88,7 @@ func components(t *testing.T, s Store, what string) []ComponentHit {
 }
 
 // affected asks for every digest an advisory affects.
-func affected(t *testing.T, s Store, advisory string) []FindingHit {
+func affected(t *testing.T, s *Store, advisory string) []FindingHit {
 	t.Helper()
 	page, err := s.Affected(context.Background(), advisory, Page{})
 	if err != nil || page.Total != len(page.Hits) {
@@ -206,7 +206,7 @@ func TestRecordAndQuestions(t *testing.T) {
 			}
 			// both digests share one finding document
 			var documents int
-			if err := s.(*sqlStore).db.QueryRow(`SELECT count(*) FROM finding_documents`).Scan(&documents); err != nil || documents != 1 {
+			if err := s.db.QueryRow(`SELECT count(*) FROM finding_documents`).Scan(&documents); err != nil || documents != 1 {
 				t.Errorf("%d finding documents for one finding in two digests: %v", documents, err)
 			}
 			d, _ = s.Dossier(ctx, app1)
@@ -251,7 +251,7 @@ func insertSubject(t *testing.T, db *sql.DB, d dialect, subject evidence.Subject
 }
 
 // reopen closes a store written by an older schema and opens it, migrated.
-func reopen(t *testing.T, db *sql.DB, dir, url string) Store {
+func reopen(t *testing.T, db *sql.DB, dir, url string) *Store {
 	t.Helper()
 	db.Close()
 	s, err := Open(context.Background(), dir, url)
@@ -269,7 +269,7 @@ func TestSchemaVersions(t *testing.T) {
 	for name, open := range backends(t) {
 		t.Run(name, func(t *testing.T) {
 			s, dir, url := open(t)
-			db := s.(*sqlStore).db
+			db := s.db
 			if _, err := db.Exec(`UPDATE dossier_schema SET version = 99`); err != nil {
 				t.Fatal(err)
 			}
@@ -389,7 +389,7 @@ func TestSchemaVersions(t *testing.T) {
 				t.Errorf("decisions after migration: %+v", list)
 			}
 			var documents int
-			if err := s.(*sqlStore).db.QueryRow(`SELECT count(*) FROM decision_documents`).Scan(&documents); err != nil || documents != 2 {
+			if err := s.db.QueryRow(`SELECT count(*) FROM decision_documents`).Scan(&documents); err != nil || documents != 2 {
 				t.Errorf("%d decision documents for two distinct decisions: %v", documents, err)
 			}
 		})
@@ -398,7 +398,7 @@ func TestSchemaVersions(t *testing.T) {
 			if err := migrateWith(ctx, db, d, migrations[:13]); err != nil {
 				t.Fatal(err)
 			}
-			v13 := &sqlStore{db: db, d: d}
+			v13 := &Store{db: db, d: d}
 			signed := fullRecord(app1, t0)
 			signed.Findings = nil // today's scan columns came after version 13
 			if err := v13.Record(ctx, signed); err != nil {
@@ -475,7 +475,7 @@ func TestSchemaVersions(t *testing.T) {
 			if err := migrateWith(ctx, db, d, migrations[:1]); err != nil {
 				t.Fatal(err)
 			}
-			v1 := &sqlStore{db: db, d: d}
+			v1 := &Store{db: db, d: d}
 			r := fullRecord(app1, t0)
 			if err := v1.Record(ctx, Record{Subject: r.Subject, At: r.At, Components: r.Components}); err == nil {
 				t.Fatal("a version 1 store has no package keys: recording into it should fail")

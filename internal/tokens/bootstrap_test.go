@@ -96,7 +96,7 @@ func TestBootstrapFirstStart(t *testing.T) {
 }
 
 // bootstrapFixture is a store in a new data directory and a fixed time.
-func bootstrapFixture(t *testing.T) (context.Context, string, store.Store, time.Time) {
+func bootstrapFixture(t *testing.T) (context.Context, string, *store.Store, time.Time) {
 	t.Helper()
 	dir := t.TempDir()
 	st, err := store.Open(context.Background(), dir, "")

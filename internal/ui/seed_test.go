@@ -57,7 +57,7 @@ type seeded struct {
 // images recorded across the month (findings opened and fixed), one
 // signed keyless with provenance, tag moves, exceptions expiring soon,
 // later and already, and admission decisions every day.
-func seed(t *testing.T, st store.Store) seeded {
+func seed(t *testing.T, st *store.Store) seeded {
 	t.Helper()
 	ctx := context.Background()
 	d := func(days int) time.Time { return now.Add(time.Duration(-days) * 24 * time.Hour) }
