@@ -117,7 +117,7 @@ func (r *Registry) renewLease(ctx context.Context, id int64) {
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(r.jobLease / 3):
+		case <-r.leaseTick(r.jobLease / 3):
 		}
 		if err := r.store.RenewJob(ctx, id, r.now().Add(r.jobLease)); err != nil && ctx.Err() == nil {
 			r.report(fmt.Errorf("renewing the lease of job %d: %w", id, err))

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -169,32 +170,76 @@ func TestJobsSurviveRestarts(t *testing.T) {
 	wait()
 }
 
-// A job longer than its lease keeps it while its worker lives: a second
-// replica's worker does not take it up meanwhile.
+// A job longer than its lease keeps it while its worker renews the
+// lease: a second replica's worker does not take it up meanwhile, however
+// many leases long the job runs; once renewals stop (its worker died),
+// the job is claimed again when the lease ends. The clock and the
+// renewals' pace are the test's, so no sleep decides the outcome.
 func TestLeaseRenewed(t *testing.T) {
 	ctx := context.Background()
-	s := newServer(t)
+	clock := &testClock{at: time.Date(2026, 12, 7, 9, 0, 0, 0, time.UTC)}
+	s := newServerWith(t, func(o *Options) { o.Now = clock.Now })
 	if err := remote.Write(s.ref(t, "team/app:v1"), randomImage(t), s.options(s.admin)...); err != nil {
 		t.Fatal(err)
 	}
-	other, err := New(ctx, Options{Name: s.host, RootDirectory: t.TempDir(), Store: s.st, JobLease: 300 * time.Millisecond})
+	const lease = time.Minute
+	renewTick, renewed := make(chan time.Time), make(chan error)
+	s.reg.jobLease = lease
+	s.reg.leaseTick = func(time.Duration) <-chan time.Time { return renewTick }
+	s.reg.store = leaseObserver{Store: s.reg.store, renewed: renewed}
+	claims := make(chan *store.Job)
+	other, err := New(ctx, Options{Name: s.host, RootDirectory: t.TempDir(), Store: leaseObserver{Store: s.st, claims: claims}, JobLease: lease, Now: clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.reg.jobLease = 300 * time.Millisecond
-	var running, most, runs atomic.Int32
-	process := func(ctx context.Context, _ store.Job, _ http.RoundTripper) error {
-		runs.Add(1)
-		n := running.Add(1)
-		defer running.Add(-1)
-		for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
+
+	started, release := make(chan string, 2), make(chan struct{})
+	process := func(worker string) Processor {
+		return func(ctx context.Context, _ store.Job, _ http.RoundTripper) error {
+			started <- worker
+			<-release
+			return nil
 		}
-		time.Sleep(1500 * time.Millisecond) // five leases long
-		return nil
 	}
 	workCtx, stop := context.WithCancel(ctx)
-	waitA := s.reg.RunWorkers(workCtx, 1, time.Second, process)
-	waitB := other.RunWorkers(workCtx, 1, time.Second, process)
+	defer stop()
+	waitA := s.reg.RunWorkers(workCtx, 1, time.Second, process("first"))
+	if w := within(t, started, "the first worker's start"); w != "first" {
+		t.Fatalf("%s worker started the job", w)
+	}
+	waitB := other.RunWorkers(workCtx, 1, time.Second, process("second"))
+	claimAgain := func() *store.Job {
+		other.wakeWorker()
+		return within(t, claims, "the second worker's claim")
+	}
+	if job := within(t, claims, "the second worker's claim"); job != nil {
+		t.Fatalf("the second worker claimed job %d, leased to the first", job.ID)
+	}
+	// a renewal each five sixths of a lease, the second worker claiming
+	// in between (and whenever it polls): six rounds are five leases long
+	for range 6 {
+		clock.Advance(lease / 2)
+		renewTick <- clock.Now()
+		if err := within(t, renewed, "the lease's renewal"); err != nil {
+			t.Fatal(err)
+		}
+		clock.Advance(lease / 3)
+		if job := claimAgain(); job != nil {
+			t.Fatalf("at %v the second worker claimed job %d, whose lease was renewed", clock.Now(), job.ID)
+		}
+	}
+	clock.Advance(lease + time.Second) // no renewal: the first worker is as good as dead
+	job := claimAgain()
+	if job == nil { // a poll of the second worker's own may have claimed before the clock moved
+		job = claimAgain()
+	}
+	if job == nil {
+		t.Fatal("the job was not claimed again once its lease ended")
+	}
+	if w := within(t, started, "the second worker's start"); w != "second" {
+		t.Fatalf("%s worker started the job again", w)
+	}
+	close(release)
 	waitJobs(t, s.st, func(jobs map[string]store.Job) bool {
 		for _, j := range jobs {
 			return j.State == store.JobDone
@@ -202,9 +247,68 @@ func TestLeaseRenewed(t *testing.T) {
 		return false
 	})
 	stop()
+	go func() {
+		for range claims {
+		}
+	}()
+	go func() {
+		for range renewed {
+		}
+	}()
 	waitA()
 	waitB()
-	if most.Load() != 1 || runs.Load() != 1 {
-		t.Errorf("the job ran %d times, %d at once", runs.Load(), most.Load())
+}
+
+// within receives from ch, failing the test after 10 s.
+func within[T any](t *testing.T, ch <-chan T, what string) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(10 * time.Second):
+		t.Fatalf("waited 10 s for %s", what)
+		panic("unreachable")
 	}
+}
+
+// testClock is a clock the test moves.
+type testClock struct {
+	mu sync.Mutex
+	at time.Time
+}
+
+func (c *testClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.at
+}
+
+func (c *testClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.at = c.at.Add(d)
+}
+
+// leaseObserver tells the test each lease renewal's result and each
+// claim's job.
+type leaseObserver struct {
+	Store
+	renewed chan<- error
+	claims  chan<- *store.Job
+}
+
+func (o leaseObserver) RenewJob(ctx context.Context, id int64, until time.Time) error {
+	err := o.Store.RenewJob(ctx, id, until)
+	if o.renewed != nil {
+		o.renewed <- err
+	}
+	return err
+}
+
+func (o leaseObserver) ClaimJob(ctx context.Context, now, until time.Time) (*store.Job, error) {
+	job, err := o.Store.ClaimJob(ctx, now, until)
+	if o.claims != nil {
+		o.claims <- job
+	}
+	return job, err
 }

@@ -146,6 +146,9 @@ type Registry struct {
 	quarantine *quarantine
 	retention  []RetentionRule
 	jobLease   time.Duration
+	// leaseTick paces a running job's lease renewals (time.After; a test
+	// ticks by hand)
+	leaseTick func(time.Duration) <-chan time.Time
 	// heldSearches runs the searches of what immutable tags hold, within
 	// heldBounds each
 	heldSearches *turns
@@ -238,7 +241,7 @@ func New(ctx context.Context, o Options) (reg *Registry, err error) {
 	app := handlers.NewApp(ctx, cfg)
 	reg = &Registry{name: name, app: app, store: o.Store, rules: o.ImmutableTags, auth: tokens.NewAuthenticator(o.Store, o.Now), now: o.Now, metrics: o.Metrics, anonymousPull: o.AnonymousPull, onError: o.OnError,
 		wake: make(chan struct{}, 1), quarantine: &quarantine{rules: o.Quarantine, cache: map[string]verdict{}},
-		retention: o.Retention, jobLease: o.JobLease, hookHosts: hookHosts, heldSearches: newTurns(maxHeldSearches), attaching: newTurns(0), content: content, heldBounds: o.heldBounds}
+		retention: o.Retention, jobLease: o.JobLease, leaseTick: time.After, hookHosts: hookHosts, heldSearches: newTurns(maxHeldSearches), attaching: newTurns(0), content: content, heldBounds: o.heldBounds}
 	if len(o.Quarantine) > 0 {
 		go func() {
 			if err := reg.indexStoredBlobs(ctx); err != nil {
