@@ -65,13 +65,11 @@ func (r *Registry) indexRepository(ctx context.Context, name string) (int, error
 	}
 	indexed := 0
 	err = enumerator.Enumerate(ctx, func(d godigest.Digest) error {
-		m, err := manifests.Get(ctx, d)
+		payload, err := readManifest(ctx, manifests, d)
 		if err != nil {
-			return fmt.Errorf("manifest %s: %w", d, err)
-		}
-		_, payload, err := m.Payload()
-		if err != nil {
-			return fmt.Errorf("manifest %s: %w", d, err)
+			// distribution cannot serve it either; the others are indexed
+			r.report(fmt.Errorf("the blobs of %s@%s are not indexed: %w", name, d, err))
+			return nil
 		}
 		var fields manifest
 		if json.Unmarshal(payload, &fields) != nil {

@@ -69,7 +69,7 @@ func (r *Registry) RunWorkers(ctx context.Context, n int, grace time.Duration, p
 func (r *Registry) work(ctx context.Context, grace time.Duration, process Processor) {
 	for ctx.Err() == nil {
 		now := r.now()
-		job, err := r.store.ClaimJob(context.WithoutCancel(ctx), now, now.Add(r.jobLease))
+		job, err := r.store.ClaimJob(context.WithoutCancel(ctx), now, now.Add(r.jobLease), maxAttempts)
 		if err != nil {
 			r.report(fmt.Errorf("claiming a job: %w", err))
 		}

@@ -145,11 +145,11 @@ func TestJobsSurviveRestarts(t *testing.T) {
 	}
 	// a worker of another replica claims it and dies: its lease ends
 	now := time.Now()
-	claimed, err := s.st.ClaimJob(ctx, now, now.Add(time.Minute))
+	claimed, err := s.st.ClaimJob(ctx, now, now.Add(time.Minute), maxAttempts)
 	if err != nil || claimed == nil {
 		t.Fatalf("claim: %+v %v", claimed, err)
 	}
-	if again, err := s.st.ClaimJob(ctx, now.Add(30*time.Second), now.Add(2*time.Minute)); err != nil || again != nil {
+	if again, err := s.st.ClaimJob(ctx, now.Add(30*time.Second), now.Add(2*time.Minute), maxAttempts); err != nil || again != nil {
 		t.Fatalf("a leased job was claimed again: %+v %v", again, err)
 	}
 	// a new registry on the same store, after the lease ended, does it
@@ -305,8 +305,8 @@ func (o leaseObserver) RenewJob(ctx context.Context, id int64, until time.Time) 
 	return err
 }
 
-func (o leaseObserver) ClaimJob(ctx context.Context, now, until time.Time) (*store.Job, error) {
-	job, err := o.Store.ClaimJob(ctx, now, until)
+func (o leaseObserver) ClaimJob(ctx context.Context, now, until time.Time, maxAttempts int) (*store.Job, error) {
+	job, err := o.Store.ClaimJob(ctx, now, until, maxAttempts)
 	if o.claims != nil {
 		o.claims <- job
 	}

@@ -101,6 +101,10 @@ func (r *Registry) putManifest(w http.ResponseWriter, req *http.Request, rt rout
 		writeError(w, http.StatusBadRequest, "MANIFEST_INVALID", "manifest: "+err.Error())
 		return
 	}
+	if err := oneReading(body); err != nil {
+		writeError(w, http.StatusBadRequest, "MANIFEST_INVALID", "manifest: "+err.Error())
+		return
+	}
 	mediaType, _, _ := mime.ParseMediaType(req.Header.Get("Content-Type"))
 	if mediaType == "" {
 		mediaType = fields.MediaType

@@ -23,6 +23,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
@@ -276,6 +277,7 @@ func RouteOf(path string) string {
 // ServeHTTP authenticates and authorizes the request, then serves it:
 // referrers and the gates here, the rest by distribution.
 func (r *Registry) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	defer r.recoverRequest(w, req)
 	if _, err := url.Parse(req.URL.String()); err != nil {
 		// the router redirects by re-parsing the URL and cannot handle
 		// one that does not parse (a control character, say)
@@ -421,6 +423,22 @@ func (s *S3) parameters() (configuration.Parameters, error) {
 	return p, nil
 }
 
+// recoverRequest answers 500 for a request whose handling panicked
+// (distribution's, on content it stored but cannot read back), instead of
+// the process ending: requests reach the registry in-process too, from
+// goroutines nothing else recovers.
+func (r *Registry) recoverRequest(w http.ResponseWriter, req *http.Request) {
+	p := recover()
+	if p == nil {
+		return
+	}
+	if p == http.ErrAbortHandler {
+		panic(p)
+	}
+	r.report(fmt.Errorf("%s %s panicked: %v\n%s", req.Method, req.URL.Path, p, debug.Stack()))
+	writeError(w, http.StatusInternalServerError, "UNKNOWN", "the registry could not answer this request: what it stores for it cannot be read")
+}
+
 func (r *Registry) report(err error) {
 	if r.onError != nil {
 		r.onError(err)
@@ -431,7 +449,7 @@ func (r *Registry) report(err error) {
 type Store interface {
 	tokens.Lookup
 	Enqueue(ctx context.Context, kind, repository, digest string, at time.Time) error
-	ClaimJob(ctx context.Context, now, leaseUntil time.Time) (*store.Job, error)
+	ClaimJob(ctx context.Context, now, leaseUntil time.Time, maxAttempts int) (*store.Job, error)
 	RenewJob(ctx context.Context, id int64, leaseUntil time.Time) error
 	FinishJob(ctx context.Context, id int64, at time.Time, jobErr error, maxAttempts int) error
 	Jobs(ctx context.Context, repository, digest string, limit int) ([]store.Job, error)

@@ -2,6 +2,7 @@ package registry
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
@@ -59,6 +60,13 @@ func (r *Registry) Sweep(ctx context.Context, exceptions []evidence.Exception) (
 		return out, err
 	}
 	now := r.now()
+	type doomed struct {
+		subject evidence.Subject
+		rule    *RetentionRule
+		why     string
+	}
+	byPath := map[string][]doomed{}        // what each repository's rule would delete
+	pushed := map[string][]string{}        // every manifest pushed to each repository
 	tagged := map[string]map[string]bool{} // repository path → digests a tag points to
 	seen := map[evidence.Subject]bool{}
 	for _, job := range jobs {
@@ -69,6 +77,7 @@ func (r *Registry) Sweep(ctx context.Context, exceptions []evidence.Exception) (
 			continue
 		}
 		seen[subject] = true
+		pushed[path] = append(pushed[path], job.Digest)
 		rule := r.retentionRule(path)
 		if rule == nil || now.Sub(job.QueuedAt) < rule.Age {
 			continue
@@ -86,21 +95,79 @@ func (r *Registry) Sweep(ctx context.Context, exceptions []evidence.Exception) (
 			out.Kept++
 			continue
 		}
-		req, err := http.NewRequestWithContext(withActor(ctx, internalActor), http.MethodDelete, "/v2/"+path+"/manifests/"+job.Digest, nil)
+		byPath[path] = append(byPath[path], doomed{subject, rule, why})
+	}
+	for path, candidates := range byPath {
+		digests := make([]string, len(candidates))
+		for i, c := range candidates {
+			digests[i] = c.subject.Digest
+		}
+		named, err := r.namedByKept(ctx, path, pushed[path], digests)
 		if err != nil {
 			return out, err
 		}
-		rec := &headRecorder{header: http.Header{}}
-		r.ServeHTTP(rec, req)
-		if rec.status != http.StatusAccepted {
-			r.report(fmt.Errorf("retention could not delete %s: status %d", subject, rec.status))
-			continue
+		for _, c := range candidates {
+			if named[c.subject.Digest] {
+				out.Kept++
+				continue
+			}
+			req, err := http.NewRequestWithContext(withActor(ctx, internalActor), http.MethodDelete, "/v2/"+path+"/manifests/"+c.subject.Digest, nil)
+			if err != nil {
+				return out, err
+			}
+			rec := &headRecorder{header: http.Header{}}
+			r.ServeHTTP(rec, req)
+			if rec.status != http.StatusAccepted {
+				r.report(fmt.Errorf("retention could not delete %s: status %d", c.subject, rec.status))
+				continue
+			}
+			r.audit(ctx, store.RegistryEvent{Action: "retention", Repository: c.subject.Repository, Reference: c.subject.Digest, Digest: c.subject.Digest, Actor: "retention rule " + c.rule.Text,
+				Outcome: "deleted", Reason: c.why})
+			out.Deleted = append(out.Deleted, c.subject)
 		}
-		r.audit(ctx, store.RegistryEvent{Action: "retention", Repository: job.Repository, Reference: job.Digest, Digest: job.Digest, Actor: "retention rule " + rule.Text,
-			Outcome: "deleted", Reason: why})
-		out.Deleted = append(out.Deleted, subject)
 	}
 	return out, nil
+}
+
+// namedByKept says which of the doomed manifests of a repository an index
+// that stays names, directly or through other indexes: the platform images
+// of a tagged (or signed, or allowed, or young) index are kept with it, or
+// it could no longer be pulled (helper-16). An index that is itself doomed
+// keeps nothing, unless something kept names it.
+func (r *Registry) namedByKept(ctx context.Context, path string, pushed, doomed []string) (map[string]bool, error) {
+	children := map[string][]string{}
+	for _, d := range pushed {
+		body, err := r.manifestBody(ctx, path, d)
+		if err != nil {
+			return nil, err
+		}
+		var fields manifest
+		if body != nil && json.Unmarshal(body, &fields) == nil {
+			for _, m := range fields.Manifests {
+				children[d] = append(children[d], m.Digest)
+			}
+		}
+	}
+	isDoomed := map[string]bool{}
+	for _, d := range doomed {
+		isDoomed[d] = true
+	}
+	named := map[string]bool{}
+	var walk func(d string)
+	walk = func(d string) {
+		for _, c := range children[d] {
+			if !named[c] {
+				named[c] = true
+				walk(c)
+			}
+		}
+	}
+	for _, d := range pushed {
+		if !isDoomed[d] {
+			walk(d)
+		}
+	}
+	return named, nil
 }
 
 func (r *Registry) retentionRule(path string) *RetentionRule {

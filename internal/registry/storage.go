@@ -43,7 +43,7 @@ func (r *Registry) manifestBody(ctx context.Context, repository, digest string) 
 	if err != nil {
 		return nil, fmt.Errorf("reading manifest %s of %s: %w", digest, repository, err)
 	}
-	m, err := manifests.Get(ctx, d)
+	payload, err := readManifest(ctx, manifests, d)
 	var unknown distribution.ErrManifestUnknownRevision
 	if errors.As(err, &unknown) || errors.Is(err, distribution.ErrBlobUnknown) {
 		return nil, nil
@@ -51,11 +51,25 @@ func (r *Registry) manifestBody(ctx context.Context, repository, digest string) 
 	if err != nil {
 		return nil, fmt.Errorf("reading manifest %s of %s: %w", digest, repository, err)
 	}
-	_, payload, err := m.Payload()
-	if err != nil {
-		return nil, fmt.Errorf("reading manifest %s of %s: %w", digest, repository, err)
-	}
 	return payload, nil
+}
+
+// readManifest reads a stored manifest's bytes. distribution panics on
+// some bodies it stored (an image manifest without mediaType that its
+// index decoder half-reads, helper-16): that is this manifest's error,
+// not the process's end.
+func readManifest(ctx context.Context, manifests distribution.ManifestService, d godigest.Digest) (payload []byte, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			payload, err = nil, fmt.Errorf("distribution cannot read the manifest it stored: %v", p)
+		}
+	}()
+	m, err := manifests.Get(ctx, d)
+	if err != nil {
+		return nil, err
+	}
+	_, payload, err = m.Payload()
+	return payload, err
 }
 
 // currentDigest is the digest a tag points to now ("" when it does not

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -91,8 +92,10 @@ func scanJob(row interface{ Scan(...any) error }) (Job, error) {
 }
 
 // ClaimJob leases the oldest claimable job until leaseUntil (nil when
-// there is none).
-func (s *Store) ClaimJob(ctx context.Context, now, leaseUntil time.Time) (*Job, error) {
+// there is none): a queued one, or a running one whose lease ran out
+// (its worker stopped) unless it was tried maxAttempts times already,
+// which fails it.
+func (s *Store) ClaimJob(ctx context.Context, now, leaseUntil time.Time, maxAttempts int) (*Job, error) {
 	defer s.timed("claim_job")()
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
@@ -104,10 +107,18 @@ func (s *Store) ClaimJob(ctx context.Context, now, leaseUntil time.Time) (*Job, 
 	if s.d.name == "postgres" {
 		lock = ` FOR UPDATE SKIP LOCKED`
 	}
+	// a job whose worker stopped (its lease ran out) maxAttempts times is
+	// given up: one that ends its process at every try must not end every
+	// replica's in turn
+	if _, err := tx.ExecContext(ctx, s.q(`UPDATE registry_jobs SET state = 'failed', finished_at = ?, error = ?
+		WHERE state = 'running' AND lease_until < ? AND attempts >= ?`), micros(now),
+		fmt.Sprintf("given up: its worker stopped before finishing it %d times (the process ended or lost the store)", maxAttempts), micros(now), maxAttempts); err != nil {
+		return nil, err
+	}
 	var id int64
 	err = tx.QueryRowContext(ctx, s.q(`SELECT id FROM registry_jobs WHERE state = 'queued' OR (state = 'running' AND lease_until < ?) ORDER BY id LIMIT 1`+lock), micros(now)).Scan(&id)
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, nil
+		return nil, tx.Commit() // the jobs given up stay given up
 	}
 	if err != nil {
 		return nil, err

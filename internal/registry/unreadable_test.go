@@ -1,0 +1,196 @@
+package registry
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"github.com/dossier-dev/dossier/internal/evidence"
+	"github.com/dossier-dev/dossier/internal/store"
+)
+
+// poisonManifest is an image manifest distribution stores and then panics
+// reading (helper-16): no mediaType, and "manifests" twice in two
+// spellings, a list whose platform is a number, then null. Go's decoder
+// matches keys case-insensitively and keeps the last, so the push checks
+// see no manifests; distribution's read-back tries it as an index first,
+// fails on the platform and asserts the nil result.
+func poisonManifest(t *testing.T, s *server, repository, keys string) []byte {
+	t.Helper()
+	img := randomImage(t)
+	if err := remote.Write(s.ref(t, repository+":base"), img, s.options(s.admin)...); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := img.RawManifest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(raw, &m); err != nil {
+		t.Fatal(err)
+	}
+	delete(m, "mediaType")
+	body, _ := json.Marshal(m)
+	return append(body[:len(body)-1], []byte(","+keys+"}")...)
+}
+
+// A manifest must read the same to every parser: keys equal but for case,
+// or repeated, are refused at the push, whoever pushes (helper-16's
+// manifest crashed the registry when read back); the manifest beside them
+// is taken.
+func TestManifestsReadOneWay(t *testing.T) {
+	s := newServer(t)
+	push := s.token(t, "mine/**", store.RolePush)
+	for _, keys := range []string{
+		`"manifests":[{"platform":5}],"Manifests":null`,
+		`"annotations":{"a":"1","a":"2"}`,
+		`"annotations":{"b":"1"},"Annotations":{"c":"2"}`,
+		`"annotations":{"\u212a":"kelvin","k":"k"}`, // the Kelvin sign folds to k
+	} {
+		body := poisonManifest(t, s, "mine/app", keys)
+		resp := s.do(t, http.MethodPut, "/v2/mine/app/manifests/poison", push, body, "application/vnd.oci.image.manifest.v1+json")
+		if resp.StatusCode != http.StatusBadRequest {
+			t.Errorf("%s: push answered %d, want 400", keys, resp.StatusCode)
+		}
+	}
+	body := poisonManifest(t, s, "mine/app", `"annotations":{"a":"1","A2":"2"}`)
+	if resp := s.do(t, http.MethodPut, "/v2/mine/app/manifests/fine", push, body, "application/vnd.oci.image.manifest.v1+json"); resp.StatusCode != http.StatusCreated {
+		t.Errorf("a manifest whose keys all differ: push answered %d", resp.StatusCode)
+	}
+}
+
+// A manifest distribution stored but cannot read back (one pushed before
+// the check above) costs its own reads, never the process: the scan job's
+// in-process read gets an error, an admin's GET a 500, the first start's
+// blob index skips it and indexes the rest.
+func TestUnreadableManifestsEndNoProcess(t *testing.T) {
+	var mu sync.Mutex
+	var reported []error
+	s := newServerWith(t, func(o *Options) {
+		o.OnError = func(err error) { mu.Lock(); reported = append(reported, err); mu.Unlock() }
+	})
+	body := poisonManifest(t, s, "mine/app", `"manifests":[{"platform":5}],"Manifests":null`)
+	digest := fmt.Sprintf("sha256:%x", sha256.Sum256(body))
+	// stored as it was before dossier read manifests one way: by
+	// distribution itself
+	put := httptest.NewRequest(http.MethodPut, "/v2/mine/app/manifests/poison", bytes.NewReader(body))
+	put.Header.Set("Content-Type", "application/vnd.oci.image.manifest.v1+json")
+	rec := httptest.NewRecorder()
+	s.reg.app.ServeHTTP(rec, put)
+	if rec.Code != http.StatusCreated {
+		t.Fatalf("distribution refused the manifest (%d): the case does not arise", rec.Code)
+	}
+	read := func(ctx context.Context) error {
+		ref, err := name.ParseReference(s.host+"/mine/app@"+digest, name.Insecure)
+		if err != nil {
+			return err
+		}
+		_, err = remote.Get(ref, remote.WithTransport(s.reg.readOnly(s.host+"/mine/app")), remote.WithContext(ctx))
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := read(ctx); err == nil {
+		t.Error("the in-process read of an unreadable manifest succeeded")
+	}
+	resp := s.do(t, http.MethodGet, "/v2/mine/app/manifests/"+digest, s.admin, nil, "")
+	if resp.StatusCode != http.StatusInternalServerError {
+		t.Errorf("an admin's GET answered %d, want 500", resp.StatusCode)
+	}
+	if resp := s.do(t, http.MethodGet, "/v2/mine/app/manifests/base", s.admin, nil, ""); resp.StatusCode != http.StatusOK {
+		t.Errorf("the repository's other manifest answered %d", resp.StatusCode)
+	}
+	indexed, err := s.reg.indexRepository(context.Background(), "mine/app")
+	if err != nil || indexed != 1 {
+		t.Errorf("the blob index of the repository: %d manifests, %v; want the readable one", indexed, err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if !containsError(reported, "panicked") || !containsError(reported, "are not indexed") {
+		t.Errorf("reported: %v", reported)
+	}
+}
+
+func containsError(errs []error, part string) bool {
+	for _, err := range errs {
+		if strings.Contains(err.Error(), part) {
+			return true
+		}
+	}
+	return false
+}
+
+// Retention keeps what a kept index names: a tagged, signed index's
+// platform images, pushed by digest and unsigned themselves, are not
+// "untagged, unsigned" (helper-16: they were deleted, and the index could
+// no longer be pulled). The images of an index that is deleted go with it.
+func TestRetentionKeepsWhatAKeptIndexNames(t *testing.T) {
+	ctx := context.Background()
+	var mu sync.Mutex
+	at := time.Now()
+	now := func() time.Time { mu.Lock(); defer mu.Unlock(); return at }
+	rule, err := ParseRetentionRule("team/**=720h")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := newServerWith(t, func(o *Options) { o.Now = now; o.Retention = []RetentionRule{rule} })
+	kept, err := random.Index(256, 1, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dropped, err := random.Index(256, 1, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.WriteIndex(s.ref(t, "team/app:stable"), kept, s.options(s.admin)...); err != nil {
+		t.Fatal(err)
+	}
+	keptDigest, _ := kept.Digest()
+	droppedDigest, _ := dropped.Digest()
+	if err := remote.WriteIndex(s.ref(t, "team/app@"+droppedDigest.String()), dropped, s.options(s.admin)...); err != nil {
+		t.Fatal(err)
+	}
+	subject := evidence.Subject{Repository: s.host + "/team/app", Digest: keptDigest.String()}
+	if err := s.st.Record(ctx, store.Record{Subject: subject, At: time.Now(), Signatures: []evidence.VerifiedSignature{{Subject: subject}}}); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	at = at.Add(31 * 24 * time.Hour)
+	mu.Unlock()
+	swept, err := s.reg.Sweep(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]bool{droppedDigest.String(): true}
+	droppedManifest, _ := dropped.IndexManifest()
+	for _, child := range droppedManifest.Manifests {
+		want[child.Digest.String()] = true
+	}
+	for _, gone := range swept.Deleted {
+		if !want[gone.Digest] {
+			t.Errorf("retention deleted %s", gone.Digest)
+		}
+		delete(want, gone.Digest)
+	}
+	for d := range want {
+		t.Errorf("retention kept %s, of the untagged, unsigned index", d)
+	}
+	keptManifest, _ := kept.IndexManifest()
+	for _, child := range keptManifest.Manifests {
+		if resp := s.do(t, http.MethodGet, "/v2/team/app/manifests/"+child.Digest.String(), s.admin, nil, ""); resp.StatusCode != http.StatusOK {
+			t.Errorf("team/app:stable names %s, which answers %d", child.Digest, resp.StatusCode)
+		}
+	}
+}
