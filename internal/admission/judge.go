@@ -77,6 +77,39 @@ func newJudge(registry oci.RegistryOptions, evidenceTTL, tagTTL time.Duration, n
 		bundles: oci.NewReadBudget(maxBundleBytesHeld)}
 }
 
+// parsedImages remembers the references reviews name, parsed: parsing
+// (three grammars, by regular expressions) was a tenth of a warm review's
+// CPU, and a cluster runs the same few hundred images over and over. Only
+// references that parse are kept, at most maxParsedImages, forgotten all
+// at once when full (names a Pod creator makes up cost a parse each, as
+// before, and never grow it past the bound).
+type parsedImages struct {
+	mu   sync.RWMutex
+	refs map[string]name.Reference
+}
+
+const maxParsedImages = 4096
+
+func (p *parsedImages) parse(image string) (name.Reference, error) {
+	p.mu.RLock()
+	ref, ok := p.refs[image]
+	p.mu.RUnlock()
+	if ok {
+		return ref, nil
+	}
+	ref, err := ParseImage(image)
+	if err != nil {
+		return nil, err
+	}
+	p.mu.Lock()
+	if p.refs == nil || len(p.refs) >= maxParsedImages {
+		p.refs = map[string]name.Reference{}
+	}
+	p.refs[image] = ref
+	p.mu.Unlock()
+	return ref, nil
+}
+
 // ParseImage reads a container image reference as the container runtime
 // would: a registry reference, Docker Hub by default ("busybox" is
 // index.docker.io/library/busybox:latest), then spells it canonically

@@ -31,3 +31,33 @@ func TestResolvedTagsAreBounded(t *testing.T) {
 		t.Error("a resolution still running was dropped")
 	}
 }
+
+// The parsed references a webhook keeps are ParseImage's, bounded: a
+// reference that does not parse is never kept, and the map starts afresh
+// when full.
+func TestParsedImagesAreBounded(t *testing.T) {
+	var p parsedImages
+	for i := range maxParsedImages + 10 {
+		image := fmt.Sprintf("registry.example/team/app%d:v1", i)
+		ref, err := p.parse(image)
+		want, wantErr := ParseImage(image)
+		if err != nil || wantErr != nil || ref.Name() != want.Name() {
+			t.Fatalf("%s: %v (%v), want %v (%v)", image, ref, err, want, wantErr)
+		}
+		if len(p.refs) > maxParsedImages {
+			t.Fatalf("%d references kept", len(p.refs))
+		}
+	}
+	if len(p.refs) != 10 {
+		t.Errorf("%d references kept after the map was started afresh, want 10", len(p.refs))
+	}
+	if _, err := p.parse("REGISTRY.example/Team/App:v1"); err == nil {
+		t.Error("an upper-case repository parsed")
+	}
+	if ref, err := p.parse("Registry.Example:443/team/app:v1"); err != nil || ref.Name() != "registry.example/team/app:v1" {
+		t.Errorf("a registry spelled otherwise: %v, %v", ref, err)
+	}
+	if _, ok := p.refs["REGISTRY.example/Team/App:v1"]; ok {
+		t.Error("a reference that does not parse was kept")
+	}
+}

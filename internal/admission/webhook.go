@@ -83,6 +83,7 @@ type Webhook struct {
 	recorder  *recorder
 	metrics   *metrics.Metrics
 	now       func() time.Time
+	parsed    parsedImages
 }
 
 // New makes a webhook deciding with rules (called on every review, so
@@ -242,7 +243,7 @@ func (w *Webhook) Judge(ctx context.Context, req *admissionv1.AdmissionRequest) 
 // is asked only when a policy selects namespaces by label.
 func (w *Webhook) judgeImage(ctx context.Context, rules *Rules, namespace string, im Image, namespaceLabels func() (map[string]string, error)) Verdict {
 	v := Verdict{Image: im}
-	ref, err := ParseImage(im.Reference)
+	ref, err := w.parsed.parse(im.Reference)
 	if err != nil {
 		// an image that does not parse cannot be shown to be allowed
 		v.Matched, v.Enforced, v.Failure = true, true, err.Error()
