@@ -42,10 +42,9 @@ func registerMetricsListen(cmd *cobra.Command, dst *string) {
 }
 
 func (a *app) webhookCommand() *cobra.Command {
-	var sf storeFlags
-	var wf serving.Webhook
-	var certFile, keyFile, listen, metricsListen string
-	var noStore bool
+	var cfg, defaults serving.Config
+	var configPath string
+	var printConfig, noStore bool
 	cmd := &cobra.Command{
 		Use:   "webhook --policy FILE|DIR --tls-cert F --tls-key F [--listen ADDR]",
 		Short: "Serve the Kubernetes admission webhook: /admission/validate and /admission/mutate",
@@ -56,54 +55,85 @@ an enforcing policy refuses, with the image, digest, policy, rule, what is wrong
 fixes it; audit policies admit and warn. The mutating review pins each image a policy matches to the
 digest judged. Decisions go to the evidence store (and admitted Pods mark their digests deployed) unless
 --no-store. SIGINT or SIGTERM stops it gracefully. dossier serve serves the same webhook next to its
-registry.`,
+registry, and both read the same --config file: this command takes its webhook, tls, dataDir, store,
+metricsListen and insecureRegistries settings (--listen is its webhook.listen).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if len(wf.Policies) == 0 {
+			cfg.InsecureRegistries = a.registry.InsecureRegistries // a flag of every command
+			if configPath != "" {
+				// --listen is this command's webhook.listen; the registry's
+				// listen is not its to take
+				setByFlag := func(flag string) bool {
+					switch flag {
+					case "webhook-listen":
+						return cmd.Flags().Changed("listen")
+					case "listen":
+						return true
+					}
+					return cmd.Flags().Changed(flag)
+				}
+				if err := cfg.Merge(configPath, defaults, setByFlag); err != nil {
+					return usageError("%v", err)
+				}
+				a.registry.InsecureRegistries = cfg.InsecureRegistries
+			}
+			if printConfig {
+				out, err := cfg.WebhookYAML()
+				if err != nil {
+					return err
+				}
+				_, err = a.stdout.Write(out)
+				return err
+			}
+			if len(cfg.Webhook.Policies) == 0 {
 				return usageError("give at least one --policy FILE|DIR")
 			}
-			if certFile == "" || keyFile == "" {
+			if cfg.TLS.Cert == "" || cfg.TLS.Key == "" {
 				return usageError("give --tls-cert and --tls-key (dossier webhook certificate makes a pair)")
 			}
 			a.serving = true
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM)
 			defer stop()
-			certs, err := admission.LoadCertificateFiles(certFile, keyFile)
+			certs, err := admission.LoadCertificateFiles(cfg.TLS.Cert, cfg.TLS.Key)
 			if err != nil {
 				return err
 			}
 			var st *store.Store
 			if !noStore {
-				if st, err = sf.open(ctx); err != nil {
+				if st, err = store.Open(ctx, cfg.DataDir, cfg.Store); err != nil {
 					return err
 				}
 				defer st.Close()
 			}
-			m := serving.Metrics(st, sf.dataDir, wf.Exceptions, a.log)
+			m := serving.Metrics(st, cfg.DataDir, cfg.Webhook.Exceptions, a.log)
 			if st != nil {
 				st.Observe(m.StoreQuery)
 			}
-			handler, closeWebhook, err := serving.StartWebhook(ctx, &wf, sf.dataDir, a.registry, st, m, a.log)
+			handler, closeWebhook, err := serving.StartWebhook(ctx, &cfg.Webhook, cfg.DataDir, a.registry, st, m, a.log)
 			if err != nil {
 				return err
 			}
 			defer closeWebhook()
 			mux := http.NewServeMux()
 			mux.Handle("/admission/", handler)
-			hook, err := serving.WebhookListener(&wf, listen, mux, certs, a.log)
+			hook, err := serving.WebhookListener(&cfg.Webhook, cfg.Webhook.Listen, mux, certs, a.log)
 			if err != nil {
 				return err
 			}
-			return serving.Run(ctx, m, append(serving.MetricsListener(metricsListen, m, a.log), hook)...)
+			return serving.Run(ctx, m, append(serving.MetricsListener(cfg.MetricsListen, m, a.log), hook)...)
 		},
 	}
-	sf.register(cmd)
-	registerWebhookFlags(cmd, &wf)
-	registerMetricsListen(cmd, &metricsListen)
-	cmd.Flags().StringVar(&certFile, "tls-cert", "", "serving certificate (PEM), re-read when renewed")
-	cmd.Flags().StringVar(&keyFile, "tls-key", "", "serving certificate's private key (PEM)")
-	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:8443", "address to listen on")
+	addDataDirFlag(cmd, &cfg.DataDir)
+	addStoreFlag(cmd, &cfg.Store)
+	registerWebhookFlags(cmd, &cfg.Webhook)
+	registerMetricsListen(cmd, &cfg.MetricsListen)
+	cmd.Flags().StringVar(&cfg.TLS.Cert, "tls-cert", "", "serving certificate (PEM), re-read when renewed")
+	cmd.Flags().StringVar(&cfg.TLS.Key, "tls-key", "", "serving certificate's private key (PEM)")
+	cmd.Flags().StringVar(&cfg.Webhook.Listen, "listen", "127.0.0.1:8443", "address to listen on")
 	cmd.Flags().BoolVar(&noStore, "no-store", false, "do not record decisions in the evidence store")
+	cmd.Flags().StringVar(&configPath, "config", "", "YAML configuration file, as dossier serve reads it: its webhook, tls, dataDir, store, metricsListen and insecureRegistries settings (flags and DOSSIER_* variables win)")
+	cmd.Flags().BoolVar(&printConfig, "print-config", false, "print the effective configuration of these settings as YAML, and exit")
+	defaults = cfg
 	cmd.AddCommand(a.webhookInstallCommand(), a.webhookCertificateCommand())
 	return cmd
 }

@@ -182,3 +182,40 @@ spec:
 		t.Errorf("a bad outcome: %+v", r)
 	}
 }
+
+// dossier webhook reads dossier serve's configuration file: its webhook,
+// TLS, data directory, store and metrics settings, with --listen for
+// webhook.listen; flags win, relative paths are the file's, the store's
+// password is never printed.
+func TestWebhookConfig(t *testing.T) {
+	dir := t.TempDir()
+	config := writeFile(t, filepath.Join(dir, "dossier.yaml"), `listen: 127.0.0.1:1
+scanWorkers: 4
+store: postgres://u:secret@127.0.0.1:5/x
+tls: {cert: certs/tls.crt, key: certs/tls.key}
+webhook:
+  policies: [policy.yaml]
+  listen: 127.0.0.1:9443
+  unclaimed: warn
+`)
+	r := dossier(t, "", "webhook", "--config", config, "--unclaimed", "allow", "--print-config")
+	if r.code != 0 {
+		t.Fatalf("%+v", r)
+	}
+	for _, want := range []string{"cert: " + filepath.Join(dir, "certs/tls.crt"), "- " + filepath.Join(dir, "policy.yaml"), "listen: 127.0.0.1:9443", "unclaimed: allow", "u:xxxxx@"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("the effective configuration lacks %q:\n%s", want, r.stdout)
+		}
+	}
+	for _, unwanted := range []string{"secret", "scanWorkers", "127.0.0.1:1"} {
+		if strings.Contains(r.stdout, unwanted) {
+			t.Errorf("the effective configuration shows %q:\n%s", unwanted, r.stdout)
+		}
+	}
+	if r := dossier(t, "", "webhook", "--config", config, "--listen", "127.0.0.1:7443", "--print-config"); !strings.Contains(r.stdout, "listen: 127.0.0.1:7443") {
+		t.Errorf("--listen did not win over webhook.listen:\n%s", r.stdout)
+	}
+	if r := dossier(t, "", "webhook", "--config", writeFile(t, filepath.Join(dir, "bad.yaml"), "webhook: {polices: [p]}\n")); r.code != ExitError || !strings.Contains(r.stderr, `unknown field "polices"`) {
+		t.Errorf("an unknown setting: %+v", r)
+	}
+}

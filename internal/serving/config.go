@@ -227,8 +227,27 @@ func take(dst, src reflect.Value, setByFlag func(string) bool) {
 // password hidden.
 func (c Config) YAML() ([]byte, error) {
 	shown := c
-	if u, err := url.Parse(c.Store); err == nil && u.User != nil {
-		shown.Store = u.Redacted()
-	}
+	shown.Store = redacted(c.Store)
 	return yaml.Marshal(shown)
+}
+
+// WebhookYAML is the part of the configuration dossier webhook uses, as
+// YAML, the store's password hidden.
+func (c Config) WebhookYAML() ([]byte, error) {
+	return yaml.Marshal(struct {
+		MetricsListen      string   `json:"metricsListen,omitempty"`
+		DataDir            string   `json:"dataDir"`
+		Store              string   `json:"store,omitempty"`
+		InsecureRegistries []string `json:"insecureRegistries,omitempty"`
+		TLS                TLS      `json:"tls"`
+		Webhook            Webhook  `json:"webhook"`
+	}{c.MetricsListen, c.DataDir, redacted(c.Store), c.InsecureRegistries, c.TLS, c.Webhook})
+}
+
+// redacted is a store URL without its password.
+func redacted(store string) string {
+	if u, err := url.Parse(store); err == nil && u.User != nil {
+		return u.Redacted()
+	}
+	return store
 }
