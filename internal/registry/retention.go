@@ -3,6 +3,7 @@ package registry
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -104,7 +105,11 @@ func (r *Registry) Sweep(ctx context.Context, exceptions []evidence.Exception) (
 		}
 		named, err := r.namedByKept(ctx, path, pushed[path], digests)
 		if err != nil {
-			return out, err
+			// what the indexes name is not known: nothing of the
+			// repository is deleted, the others are swept
+			r.report(fmt.Errorf("retention kept every digest of %s: %w", path, err))
+			out.Kept += len(candidates)
+			continue
 		}
 		for _, c := range candidates {
 			if named[c.subject.Digest] {
@@ -129,6 +134,10 @@ func (r *Registry) Sweep(ctx context.Context, exceptions []evidence.Exception) (
 	return out, nil
 }
 
+// maxRetentionRead bounds the manifest bytes a sweep reads of one
+// repository to learn what its indexes name.
+var maxRetentionRead int64 = 256 << 20
+
 // namedByKept says which of the doomed manifests of a repository an index
 // that stays names, directly or through other indexes: the platform images
 // of a tagged (or signed, or allowed, or young) index are kept with it, or
@@ -136,10 +145,19 @@ func (r *Registry) Sweep(ctx context.Context, exceptions []evidence.Exception) (
 // keeps nothing, unless something kept names it.
 func (r *Registry) namedByKept(ctx context.Context, path string, pushed, doomed []string) (map[string]bool, error) {
 	children := map[string][]string{}
+	read := int64(0)
 	for _, d := range pushed {
 		body, err := r.manifestBody(ctx, path, d)
+		if errors.Is(err, errUnreadableManifest) {
+			// names nothing anyone can pull; it costs its own reads only
+			r.report(fmt.Errorf("retention: %w", err))
+			continue
+		}
 		if err != nil {
 			return nil, err
+		}
+		if read += int64(len(body)); read > maxRetentionRead {
+			return nil, fmt.Errorf("its manifests are more than %d MiB to read", maxRetentionRead>>20)
 		}
 		var fields manifest
 		if body != nil && json.Unmarshal(body, &fields) == nil {

@@ -54,6 +54,9 @@ func (r *Registry) manifestBody(ctx context.Context, repository, digest string) 
 	return payload, nil
 }
 
+// errUnreadableManifest is a stored manifest distribution cannot read.
+var errUnreadableManifest = errors.New("distribution cannot read the manifest it stored")
+
 // readManifest reads a stored manifest's bytes. distribution panics on
 // some bodies it stored (an image manifest without mediaType that its
 // index decoder half-reads, helper-16): that is this manifest's error,
@@ -61,7 +64,7 @@ func (r *Registry) manifestBody(ctx context.Context, repository, digest string) 
 func readManifest(ctx context.Context, manifests distribution.ManifestService, d godigest.Digest) (payload []byte, err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			payload, err = nil, fmt.Errorf("distribution cannot read the manifest it stored: %v", p)
+			payload, err = nil, fmt.Errorf("%w: %v", errUnreadableManifest, p)
 		}
 	}()
 	m, err := manifests.Get(ctx, d)

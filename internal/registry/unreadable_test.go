@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
@@ -192,5 +193,106 @@ func TestRetentionKeepsWhatAKeptIndexNames(t *testing.T) {
 		if resp := s.do(t, http.MethodGet, "/v2/team/app/manifests/"+child.Digest.String(), s.admin, nil, ""); resp.StatusCode != http.StatusOK {
 			t.Errorf("team/app:stable names %s, which answers %d", child.Digest, resp.StatusCode)
 		}
+	}
+}
+
+// A manifest distribution stored but cannot read keeps retention from
+// nothing (helper-18: namedByKept's read of it ended every sweep, and the
+// old, untagged, unsigned image beside it was never deleted).
+func TestUnreadableManifestsStopNoRetention(t *testing.T) {
+	ctx := context.Background()
+	var mu sync.Mutex
+	at := time.Now()
+	now := func() time.Time { mu.Lock(); defer mu.Unlock(); return at }
+	rule, err := ParseRetentionRule("team/**=720h")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := newServerWith(t, func(o *Options) {
+		o.Now = now
+		o.Retention = []RetentionRule{rule}
+		o.OnError = func(error) {}
+	})
+	// the poison, stored by distribution as a store of an older version did
+	body := poisonManifest(t, s, "team/old", `"manifests":[{"platform":5}],"Manifests":null`)
+	poison := fmt.Sprintf("sha256:%x", sha256.Sum256(body))
+	put := httptest.NewRequest(http.MethodPut, "/v2/team/old/manifests/"+poison, bytes.NewReader(body))
+	put.Header.Set("Content-Type", "application/vnd.oci.image.manifest.v1+json")
+	rec := httptest.NewRecorder()
+	s.reg.app.ServeHTTP(rec, put)
+	if rec.Code != http.StatusCreated {
+		t.Fatalf("distribution refused the manifest (%d)", rec.Code)
+	}
+	if err := s.st.Enqueue(ctx, store.JobScan, s.host+"/team/old", poison, now()); err != nil {
+		t.Fatal(err)
+	}
+	// an old, untagged, unsigned image beside it: retention's to delete
+	img := randomImage(t)
+	victim := digestOfImage(t, img)
+	if err := remote.Write(s.ref(t, "team/old@"+victim), img, s.options(s.admin)...); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	at = at.Add(31 * 24 * time.Hour)
+	mu.Unlock()
+	swept, err := s.reg.Sweep(ctx, nil)
+	if err != nil {
+		t.Errorf("sweep: %v", err)
+	}
+	deleted := false
+	for _, d := range swept.Deleted {
+		deleted = deleted || d.Digest == victim
+	}
+	if !deleted {
+		t.Errorf("team/old@%s (untagged, unsigned, 31 days old) was not deleted: %+v", victim, swept)
+	}
+}
+
+// Retention reads a repository's manifests within a bound to learn what
+// its indexes name (helper-18: twenty 4 MiB manifests cost 4.8 s a
+// sweep, unbounded); past it, nothing of the repository is deleted, and
+// other repositories are swept.
+func TestRetentionReadsWithinABound(t *testing.T) {
+	ctx := context.Background()
+	var mu sync.Mutex
+	at := time.Now()
+	now := func() time.Time { mu.Lock(); defer mu.Unlock(); return at }
+	rule, err := ParseRetentionRule("team/**=720h")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var reported []error
+	s := newServerWith(t, func(o *Options) {
+		o.Now, o.Retention = now, []RetentionRule{rule}
+		o.OnError = func(err error) { mu.Lock(); reported = append(reported, err); mu.Unlock() }
+	})
+	big, small := randomImage(t), randomImage(t)
+	for repository, img := range map[string]v1.Image{"team/big": big, "team/small": small} {
+		if err := remote.Write(s.ref(t, repository+"@"+digestOfImage(t, img)), img, s.options(s.admin)...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bigManifest, _ := big.RawManifest()
+	smallManifest, _ := small.RawManifest()
+	defer func(bound int64) { maxRetentionRead = bound }(maxRetentionRead)
+	maxRetentionRead = int64(min(len(bigManifest), len(smallManifest))) - 1
+	mu.Lock()
+	at = at.Add(31 * 24 * time.Hour)
+	mu.Unlock()
+	swept, err := s.reg.Sweep(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(swept.Deleted) != 0 || swept.Kept != 2 {
+		t.Errorf("past the bound: %+v, want both kept", swept)
+	}
+	maxRetentionRead = int64(max(len(bigManifest), len(smallManifest)))
+	if swept, err = s.reg.Sweep(ctx, nil); err != nil || len(swept.Deleted) != 2 {
+		t.Errorf("within the bound: %+v, %v, want both deleted", swept, err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if !containsError(reported, "retention kept every digest of team/") {
+		t.Errorf("reported %v", reported)
 	}
 }
