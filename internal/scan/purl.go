@@ -6,8 +6,8 @@ package scan
 
 import (
 	"fmt"
+	"maps"
 	"net/url"
-	"regexp"
 	"slices"
 	"strings"
 
@@ -42,15 +42,7 @@ func (p Package) osvEcosystem() string {
 // release names every release; a package of an ecosystem with releases
 // always has one (MapPURL refuses it otherwise).
 func (p Package) inRelease(release string) bool {
-	if release == "" || slices.Contains(p.Releases, release) {
-		return true
-	}
-	// Red Hat names a product stream: "enterprise_linux:9::appstream".
-	if p.Ecosystem == "Red Hat" {
-		parts := strings.Split(release, ":")
-		return len(parts) > 1 && slices.Contains(p.Releases, parts[1])
-	}
-	return false
+	return release == "" || releaseMatches(p.Ecosystem, p.Releases, release)
 }
 
 // coveredBy says whether the database holds records for the package's
@@ -68,16 +60,6 @@ func (p Package) coveredBy(coverage map[string]bool) bool {
 		}
 	}
 	return false
-}
-
-var rpmDistros = map[string]string{
-	"almalinux": "AlmaLinux",
-	"rocky":     "Rocky Linux",
-	"redhat":    "Red Hat",
-	"opensuse":  "openSUSE",
-	"suse":      "SUSE",
-	"openeuler": "openEuler",
-	"mageia":    "Mageia",
 }
 
 var simpleTypes = map[string]string{
@@ -123,25 +105,8 @@ func MapPURL(purl string) (Package, error) {
 			return Package{}, fmt.Errorf("maven purl without group id")
 		}
 		return Package{Ecosystem: "Maven", Name: p.Namespace + ":" + p.Name, Version: p.Version}, nil
-	case "deb":
-		return mapDistro(p, q, debDistros)
-	case "apk":
-		return mapDistro(p, q, apkDistros)
-	case "rpm":
-		eco, ok := rpmDistros[strings.ToLower(p.Namespace)]
-		if !ok {
-			return Package{}, fmt.Errorf("rpm distribution %q has no OSV ecosystem", p.Namespace)
-		}
-		release, err := rpmRelease(eco, q["distro"])
-		if err != nil {
-			return Package{}, err
-		}
-		version := p.Version
-		if e := q["epoch"]; e != "" && e != "0" && !strings.Contains(version, ":") {
-			version = e + ":" + version
-		}
-		// RPM advisories name binary packages; the upstream qualifier is a source RPM file name.
-		return Package{Ecosystem: eco, Releases: []string{release}, Name: p.Name, Version: version}, nil
+	case "deb", "apk", "rpm":
+		return mapDistribution(p, q)
 	}
 	if eco, ok := simpleTypes[p.Type]; ok {
 		name := joined
@@ -175,145 +140,16 @@ func VersionOrder(purl string) (string, error) {
 	return "", fmt.Errorf("purl type %q has no version order dossier knows", p.Type)
 }
 
-var debDistros = map[string]string{"debian": "Debian", "ubuntu": "Ubuntu"}
-
-var apkDistros = map[string]string{"alpine": "Alpine", "wolfi": "Wolfi", "chainguard": "Chainguard"}
-
-func mapDistro(p packageurl.PackageURL, q map[string]string, ecosystems map[string]string) (Package, error) {
-	eco, ok := ecosystems[strings.ToLower(p.Namespace)]
-	if !ok {
-		return Package{}, fmt.Errorf("%s distribution %q has no OSV ecosystem", p.Type, p.Namespace)
-	}
-	pkg := Package{Ecosystem: eco, Name: sourceName(p.Name, q), Version: p.Version}
-	if _, v, ok := strings.Cut(q["upstream"], "@"); ok && v != "" {
-		// the source package has its own version (binNMUs, Alpine origins)
-		pkg.Version = v
-	}
-	releases, err := distroReleases(eco, q["distro"], pkg.Version)
-	if err != nil {
-		return Package{}, err
-	}
-	pkg.Releases = releases
-	return pkg, nil
-}
-
-// distroReleases names the OSV releases of a Debian, Ubuntu or Alpine
-// package from its purl's distro qualifier ("ubuntu-22.04", "debian-12",
-// "alpine-3.18.4", or a codename as in "debian-bookworm"). A release it
-// cannot name is an error, never every release: sid's openssl must not be
-// judged by an advisory about buster.
-func distroReleases(eco, distro, version string) ([]string, error) {
-	if eco == "Wolfi" || eco == "Chainguard" {
-		return nil, nil // rolling: advisories carry no release
-	}
-	_, release, _ := strings.Cut(strings.ToLower(distro), "-")
-	if i := strings.LastIndex(release, "/"); i >= 0 {
-		release = release[i+1:] // "esm-infra/xenial"
-	}
-	switch eco {
-	case "Debian":
-		if release == "" || release == "sid" || release == "unstable" || release == "testing" {
-			return nil, fmt.Errorf("debian release %q is testing or unstable (sid) or unnamed: OSV has advisories for stable releases only", distro)
-		}
-		if r, ok := debianCodenames[release]; ok {
-			return []string{r}, nil
-		}
-		major, _, _ := strings.Cut(release, ".") // "12.5" → "12"
-		if !isDigits(major) {
-			return nil, fmt.Errorf("debian release %q is not one dossier can name", distro)
-		}
-		return []string{major}, nil
-	case "Ubuntu":
-		if r, ok := ubuntuCodenames[release]; ok {
-			release = r
-		}
-		year, month, ok := strings.Cut(release, ".")
-		if !ok || len(year) != 2 || len(month) != 2 || !isDigits(year) || !isDigits(month) {
-			return nil, fmt.Errorf("ubuntu release %q is not one dossier can name", distro)
-		}
-		if month != "04" || (year[1]-'0')%2 != 0 {
-			return []string{release}, nil // an interim release
-		}
-		releases := []string{release + ":LTS", release}
-		if strings.Contains(version, "+esm") {
-			// built for Ubuntu Pro (ESM): its advisories are Pro's
-			releases = append([]string{"Pro:" + release + ":LTS"}, releases...)
-		}
-		return releases, nil
-	case "Alpine":
-		release = strings.TrimLeft(release, "vV")
-		if release == "edge" {
-			return []string{"edge"}, nil
-		}
-		major, rest, _ := strings.Cut(release, ".")
-		minor, _, _ := strings.Cut(rest, ".")
-		minor, _, _ = strings.Cut(minor, "_") // "3.21_alpha20240807"
-		if !isDigits(major) || !isDigits(minor) {
-			return nil, fmt.Errorf("alpine release %q is not one dossier can name", distro)
-		}
-		return []string{"v" + major + "." + minor}, nil
-	}
-	return nil, fmt.Errorf("%s releases are not named by dossier", eco)
-}
-
-var debianCodenames = map[string]string{
-	"wheezy": "7", "jessie": "8", "stretch": "9", "buster": "10", "bullseye": "11",
-	"bookworm": "12", "trixie": "13", "forky": "14", "duke": "15",
-}
-
-var ubuntuCodenames = map[string]string{
-	"precise": "12.04", "quantal": "12.10", "raring": "13.04", "trusty": "14.04", "utopic": "14.10",
-	"vivid": "15.04", "wily": "15.10", "xenial": "16.04", "yakkety": "16.10", "zesty": "17.04",
-	"artful": "17.10", "bionic": "18.04", "cosmic": "18.10", "disco": "19.04", "eoan": "19.10",
-	"focal": "20.04", "groovy": "20.10", "hirsute": "21.04", "impish": "21.10", "jammy": "22.04",
-	"kinetic": "22.10", "lunar": "23.04", "mantic": "23.10", "noble": "24.04", "oracular": "24.10",
-	"plucky": "25.04", "questing": "25.10", "resolute": "26.04",
-}
-
-func isDigits(s string) bool {
-	return s != "" && strings.Trim(s, "0123456789") == ""
-}
-
-// sourceName is the source (Debian) or origin (Alpine) package the
-// advisories name, from the purl's upstream qualifier.
-func sourceName(name string, q map[string]string) string {
-	if up := q["upstream"]; up != "" {
-		n, _, _ := strings.Cut(up, "@")
-		return n
-	}
-	return name
-}
-
-var rpmDistroQualifier = regexp.MustCompile(`^([A-Za-z]+)-([0-9]+)(\.[0-9.]*)?$`)
-
-// rpmRelease reads the major release the advisories of eco name from a
-// distro qualifier ("almalinux-9.4" → "9", "rhel-8.10" → "8").
-func rpmRelease(eco, distro string) (string, error) {
-	switch eco {
-	case "openSUSE", "SUSE", "openEuler":
-		// their ecosystems name products and service packs ("openSUSE:Leap 15.6"), not a major release
-		return "", fmt.Errorf("%s releases are not named by dossier yet", eco)
-	}
-	d := rpmDistroQualifier.FindStringSubmatch(distro)
-	if d == nil {
-		return "", fmt.Errorf("rpm distro %q names no release dossier can read", distro)
-	}
-	return d[2], nil
-}
-
 // Matched says whether components are matched against advisories of
 // ecosystem (without release): records of any other are imported but
 // never used.
 func Matched(ecosystem string) bool {
-	if ecosystem == "Go" || ecosystem == "Maven" {
+	if ecosystem == "Go" || ecosystem == "Maven" || slices.Contains(slices.Collect(maps.Values(simpleTypes)), ecosystem) {
 		return true
 	}
-	for _, m := range []map[string]string{simpleTypes, debDistros, apkDistros, rpmDistros} {
-		for _, eco := range m {
-			if eco == ecosystem {
-				_, err := rpmRelease(eco, "x-1")
-				return err == nil || !strings.Contains(err.Error(), "not named")
-			}
+	for _, d := range distributions {
+		if d.ecosystem == ecosystem {
+			return true
 		}
 	}
 	return false

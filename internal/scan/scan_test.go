@@ -2,6 +2,7 @@ package scan
 
 import (
 	"context"
+	"maps"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -349,22 +350,205 @@ func TestOperatingSystemReleases(t *testing.T) {
 }
 
 // db update downloads, by default, every ecosystem the scanner can match
-// components of, and says which ecosystems it does not.
+// components of — but Photon OS, which OSV does not publish — and says
+// which ecosystems it does not.
 func TestDefaultEcosystemsCoverTheScanner(t *testing.T) {
-	var mapped []string
-	for _, m := range []map[string]string{simpleTypes, debDistros, apkDistros, rpmDistros} {
-		for _, eco := range m {
-			mapped = append(mapped, eco)
-		}
+	mapped := slices.Collect(maps.Values(simpleTypes))
+	for _, d := range distributions {
+		mapped = append(mapped, d.ecosystem)
 	}
 	for _, eco := range append(mapped, "Go", "Maven") {
-		if Matched(eco) != slices.Contains(vulndb.DefaultEcosystems, eco) {
-			t.Errorf("%s: matched %v, downloaded by default %v", eco, Matched(eco), slices.Contains(vulndb.DefaultEcosystems, eco))
+		if !Matched(eco) {
+			t.Errorf("%s is mapped but not said to be matched", eco)
+		}
+		if want := eco != "Photon OS"; slices.Contains(vulndb.DefaultEcosystems, eco) != want {
+			t.Errorf("%s: downloaded by default %v, want %v", eco, !want, want)
 		}
 	}
-	for _, eco := range []string{"SUSE", "openSUSE", "openEuler", "Android", "Linux", "GIT"} {
+	for _, eco := range []string{"Android", "Linux", "GIT", "Bitnami"} {
 		if Matched(eco) {
 			t.Errorf("%s is said to be matched", eco)
+		}
+	}
+}
+
+// Every operating system OSV publishes advisories for is named as OSV
+// names it, from the purl syft writes for its packages (namespace: the
+// os-release ID; distro: ID-VERSION_ID; upstream: the source package or
+// source RPM). Where osv-scalibr's mapping differs, dossier follows the
+// records: Azure Linux and CBL-Mariner records name the major release
+// ("Azure Linux:3", scalibr writes "3.0"); SLES records name products and
+// modules with their service pack ("SUSE:Linux Enterprise Server 15
+// SP6", scalibr writes "SUSE:15.6"); openEuler's service pack is read
+// from the build tag (".oe2403sp1"), which VERSION_ID does not carry; and
+// SUSE, openSUSE, Azure Linux, openEuler and Photon records name the
+// source RPM, which scalibr does not look up.
+func TestOperatingSystemEcosystems(t *testing.T) {
+	tests := []struct {
+		purl string
+		want Package
+	}{
+		{"pkg:rpm/opensuse/libopenssl3@3.1.4-150600.5.15.1?arch=x86_64&distro=opensuse-leap-15.6&upstream=openssl-3-3.1.4-150600.5.15.1.src.rpm",
+			Package{Ecosystem: "openSUSE", Releases: []string{"Leap 15.6"}, Name: "openssl-3", Version: "3.1.4-150600.5.15.1"}},
+		{"pkg:rpm/opensuse/curl@8.9.1-1.1?arch=x86_64&distro=opensuse-tumbleweed-20240920&upstream=curl-8.9.1-1.1.src.rpm",
+			Package{Ecosystem: "openSUSE", Releases: []string{"Tumbleweed"}, Name: "curl", Version: "8.9.1-1.1"}},
+		{"pkg:rpm/opensuse/libz1@1.2.13-150500.4.3.1?distro=opensuse-leap-micro-5.5&upstream=zlib-1.2.13-150500.4.3.1.src.rpm",
+			Package{Ecosystem: "openSUSE", Releases: []string{"Leap Micro 5.5"}, Name: "zlib", Version: "1.2.13-150500.4.3.1"}},
+		{"pkg:rpm/sles/libcurl4@8.6.0-150600.4.6.1?arch=x86_64&distro=sles-15.6&upstream=curl-8.6.0-150600.4.6.1.src.rpm",
+			Package{Ecosystem: "SUSE", Releases: []string{"Linux Enterprise Server 15 SP6", "Linux Enterprise Module for * 15 SP6"}, Name: "curl", Version: "8.6.0-150600.4.6.1"}},
+		{"pkg:rpm/sle-micro/glibc@2.31-150300.63.1?distro=sle-micro-5.5&upstream=glibc-2.31-150300.63.1.src.rpm",
+			Package{Ecosystem: "SUSE", Releases: []string{"Linux Enterprise Micro 5.5"}, Name: "glibc", Version: "2.31-150300.63.1"}},
+		{"pkg:rpm/photon/openssl-libs@3.0.9-2.ph5?arch=x86_64&distro=photon-5.0&upstream=openssl-3.0.9-2.ph5.src.rpm",
+			Package{Ecosystem: "Photon OS", Releases: []string{"5.0"}, Name: "openssl", Version: "3.0.9-2.ph5"}},
+		{"pkg:rpm/azurelinux/openssl-libs@3.3.0-3.azl3?arch=x86_64&distro=azurelinux-3.0&upstream=openssl-3.3.0-3.azl3.src.rpm",
+			Package{Ecosystem: "Azure Linux", Releases: []string{"3"}, Name: "openssl", Version: "3.3.0-3.azl3"}},
+		{"pkg:rpm/mariner/openssl-libs@1.1.1k-28.cm2?distro=mariner-2.0&upstream=openssl-1.1.1k-28.cm2.src.rpm",
+			Package{Ecosystem: "Azure Linux", Releases: []string{"2"}, Name: "openssl", Version: "1.1.1k-28.cm2"}},
+		{"pkg:rpm/openEuler/openssl-libs@3.0.12-15.oe2403sp1?arch=x86_64&distro=openEuler-24.03&upstream=openssl-3.0.12-15.oe2403sp1.src.rpm",
+			Package{Ecosystem: "openEuler", Releases: []string{"24.03-LTS-SP1"}, Name: "openssl", Version: "3.0.12-15.oe2403sp1"}},
+		{"pkg:rpm/openEuler/zlib@1.2.13-2.oe2403?distro=openEuler-24.03&upstream=zlib-1.2.13-2.oe2403.src.rpm",
+			Package{Ecosystem: "openEuler", Releases: []string{"24.03-LTS"}, Name: "zlib", Version: "1.2.13-2.oe2403"}},
+		{"pkg:rpm/mageia/lib64openssl3@3.0.15-1.mga9?distro=mageia-9&upstream=openssl-3.0.15-1.mga9.src.rpm",
+			Package{Ecosystem: "Mageia", Releases: []string{"9"}, Name: "openssl", Version: "3.0.15-1.mga9"}},
+		{"pkg:rpm/redhat/openssl-libs@3.0.7-27.el9?arch=x86_64&epoch=1&distro=rhel-9.4&upstream=openssl-3.0.7-27.el9.src.rpm",
+			Package{Ecosystem: "Red Hat", Releases: []string{"9"}, Name: "openssl-libs", Version: "1:3.0.7-27.el9"}},
+		{"pkg:rpm/redhat/git-lfs@2.13.3-3.el8_6?arch=x86_64&distro=rhel-8.6",
+			Package{Ecosystem: "Red Hat", Releases: []string{"8", "8.6"}, Name: "git-lfs", Version: "2.13.3-3.el8_6"}},
+		{"pkg:apk/alpaquita/libcrypto3@3.3.2-r0?arch=x86_64&distro=alpaquita-23&upstream=openssl",
+			Package{Ecosystem: "Alpaquita", Releases: []string{"23"}, Name: "openssl", Version: "3.3.2-r0"}},
+		{"pkg:apk/alpaquita/busybox@1.36.1-r9?distro=alpaquita-stream",
+			Package{Ecosystem: "Alpaquita", Releases: []string{"stream"}, Name: "busybox", Version: "1.36.1-r9"}},
+		{"pkg:apk/bellsoft-hardened-containers/python3@3.12.7-r0?distro=bellsoft-hardened-containers-stream",
+			Package{Ecosystem: "BellSoft Hardened Containers", Releases: []string{"stream"}, Name: "python3", Version: "3.12.7-r0"}},
+		{"pkg:apk/minimos/openssl@3.4.0-r1?arch=x86_64&distro=minimos-20241201",
+			Package{Ecosystem: "MinimOS", Name: "openssl", Version: "3.4.0-r1"}},
+		{"pkg:deb/echo/libssl3@3.0.15-1~deb12u1?arch=amd64&distro=echo-1&upstream=openssl",
+			Package{Ecosystem: "Echo", Name: "openssl", Version: "3.0.15-1~deb12u1"}},
+	}
+	for _, tt := range tests {
+		got, err := MapPURL(tt.purl)
+		if err != nil || !reflect.DeepEqual(got, tt.want) {
+			t.Errorf("MapPURL(%s)\n = %+v, %v\nwant %+v", tt.purl, got, err, tt.want)
+		}
+	}
+	for purl, reason := range map[string]string{
+		"pkg:rpm/opensuse/curl@8.9.1-1.1":                      "its release is unknown",
+		"pkg:rpm/opensuse/curl@8.9.1-1.1?distro=opensuse-15.6": `distro "opensuse-15.6" is not one dossier can name`,
+		"pkg:rpm/redhat/curl@7.76.1-29.el9?distro=almalinux-9": "name two distributions",
+		"pkg:rpm/sles/curl@8.6.0-1?distro=sles-fifteen":        `release "sles-fifteen" is not one dossier can name`,
+		"pkg:rpm/centos/curl@7.61.1-34.el8?distro=centos-8":    "no OSV ecosystem",
+		"pkg:apk/alpaquita/busybox@1.36.1-r9":                  "its release is unknown",
+	} {
+		if _, err := MapPURL(purl); err == nil || !strings.Contains(err.Error(), reason) {
+			t.Errorf("MapPURL(%s): %v, want %q", purl, err, reason)
+		}
+	}
+	for _, tt := range []struct {
+		release string
+		want    bool
+	}{
+		{"Linux Enterprise Server 15 SP6", true}, {"Linux Enterprise Module for Basesystem 15 SP6", true},
+		{"Linux Enterprise Module for Server Applications 15 SP6", true}, {"Linux Enterprise Server 15 SP5", false},
+		{"Linux Enterprise Server LTSS 15 SP6", false}, {"Linux Enterprise Module for Basesystem 15 SP6 LTSS", false},
+		{"Linux Enterprise Module for  15 SP6", false}, {"Linux Enterprise Module for 15 SP6", false},
+	} {
+		sles, _ := MapPURL("pkg:rpm/sles/curl@8.6.0-1?distro=sles-15.6")
+		if got := sles.inRelease(tt.release); got != tt.want {
+			t.Errorf("SLES 15 SP6 in %q: %v", tt.release, got)
+		}
+	}
+}
+
+// A package built for a RHEL minor release's extended streams (".el8_6")
+// is matched against them too: AUS, E4S and EUS records name the minor
+// release; one built for the major release alone is not (real records:
+// RHSA-2024:4546, git-lfs in rhel_aus:8.6 and rhel_e4s:8.6).
+func TestRedHatExtendedStreams(t *testing.T) {
+	db := memoryDB{}
+	db.add(realRecord(t, "os/RedHat/RHSA-2024_4546.json"))
+	aus := component("pkg:rpm/redhat/git-lfs@2.13.3-3.el8_6?arch=x86_64&distro=rhel-8.6")
+	fixed := component("pkg:rpm/redhat/git-lfs@2.13.3-3.el8_6.1?arch=x86_64&distro=rhel-8.6")
+	mainline := component("pkg:rpm/redhat/git-lfs@2.13.3-3.el8?arch=x86_64&distro=rhel-8.10")
+	m, err := Match(context.Background(), db, []evidence.Component{aus, fixed, mainline})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(m.Findings) != 1 || m.Findings[0].Component.PURL != aus.PURL || m.Findings[0].ID != "RHSA-2024:4546" || !slices.Contains(m.Findings[0].Aliases, "CVE-2023-45288") {
+		t.Errorf("findings %+v", m.Findings)
+	}
+	if len(m.Unmatched) != 1 || m.Unmatched[0].Component.PURL != mainline.PURL || !strings.Contains(m.Unmatched[0].Reason, "no advisory data for Red Hat:8") {
+		t.Errorf("not checked %+v: want the mainline package, for want of RHEL 8 records", m.Unmatched)
+	}
+}
+
+// testdataRecord reads a real record kept in testdata/os (SOURCES.md says
+// where each comes from).
+func testdataRecord(t *testing.T, rel string) *vulndb.Record {
+	t.Helper()
+	path := filepath.Join("testdata", "os", rel)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := vulndb.ParseRecord(data, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// Alpaquita (each release and stream), Echo and Photon OS packages are
+// matched against their own records, by source package, with the CVE
+// name; a release without records is not checked (real records: BellSoft's
+// OSV database, Echo's feed, the Photon OS advisories in OSV form).
+func TestMoreDistributionsMatch(t *testing.T) {
+	db := memoryDB{}
+	for _, rel := range []string{"Alpaquita/BELL-CVE-2024-0727.json", "Echo/ECHO-003f-2632-599c.json", "PhotonOS/PHSA-2025-5.0-0479.json"} {
+		db.add(testdataRecord(t, rel))
+	}
+	alpaquita := component("pkg:apk/alpaquita/libcrypto3@3.0.12-r3?arch=x86_64&distro=alpaquita-23&upstream=openssl")
+	alpaquitaFixed := component("pkg:apk/alpaquita/libcrypto3@3.0.12-r4?arch=x86_64&distro=alpaquita-23&upstream=openssl")
+	stream := component("pkg:apk/alpaquita/libcrypto3@3.1.4-r3?arch=x86_64&distro=alpaquita-stream&upstream=openssl")
+	hardened := component("pkg:apk/bellsoft-hardened-containers/libcrypto3@3.1.4-r3?distro=bellsoft-hardened-containers-stream&upstream=openssl")
+	alpaquita25 := component("pkg:apk/alpaquita/libcrypto3@3.3.2-r0?distro=alpaquita-25&upstream=openssl")
+	echo := component("pkg:deb/echo/openssh-client@1:9.2p1-2+deb12u5?arch=amd64&distro=echo-1&upstream=openssh")
+	photon := component("pkg:rpm/photon/libcurl@8.11.1-2.ph5?arch=x86_64&distro=photon-5.0&upstream=curl-8.11.1-2.ph5.src.rpm")
+	photon4 := component("pkg:rpm/photon/libcurl@8.11.1-2.ph4?distro=photon-4.0&upstream=curl-8.11.1-2.ph4.src.rpm")
+	m, err := Match(context.Background(), db, []evidence.Component{alpaquita, alpaquitaFixed, stream, hardened, alpaquita25, echo, photon, photon4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := map[string]evidence.Finding{}
+	for _, f := range m.Findings {
+		found[f.Component.PURL] = f
+	}
+	for purl, want := range map[string][2]string{
+		alpaquita.PURL: {"BELL-CVE-2024-0727", "CVE-2024-0727"}, stream.PURL: {"BELL-CVE-2024-0727", "CVE-2024-0727"},
+		hardened.PURL: {"BELL-CVE-2024-0727", "CVE-2024-0727"}, echo.PURL: {"ECHO-003f-2632-599c", "CVE-2008-3234"},
+		photon.PURL: {"PHSA-2025-5.0-0479", ""},
+	} {
+		f, ok := found[purl]
+		if !ok {
+			t.Errorf("%s: no finding (findings %v, not checked %+v)", purl, findingIDs(m), m.Unmatched)
+			continue
+		}
+		if f.ID != want[0] || want[1] != "" && !slices.Contains(f.Aliases, want[1]) {
+			t.Errorf("%s: %s %v, want %s named %s too", purl, f.ID, f.Aliases, want[0], want[1])
+		}
+	}
+	if len(m.Findings) != 5 {
+		t.Errorf("findings %v, want the five above", findingIDs(m))
+	}
+	reasons := map[string]string{}
+	for _, u := range m.Unmatched {
+		reasons[u.Component.PURL] = u.Reason
+	}
+	for purl, want := range map[string]string{
+		alpaquita25.PURL: "no advisory data for Alpaquita:25 in the database",
+		photon4.PURL:     "no advisory data for Photon OS:4.0 in the database",
+	} {
+		if !strings.Contains(reasons[purl], want) {
+			t.Errorf("%s: not checked for %q, want %q", purl, reasons[purl], want)
 		}
 	}
 }

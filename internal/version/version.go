@@ -22,12 +22,20 @@ type Version struct {
 // Parse reads s as a version of ecosystem ("Go", "Debian:12", "PyPI", …).
 func Parse(ecosystem, s string) (Version, error) {
 	base, _, _ := strings.Cut(ecosystem, ":")
-	v, err := parseSafely(s, base)
+	order := base
+	if o, ok := sameOrder[base]; ok {
+		order = o
+	}
+	v, err := parseSafely(s, order)
 	if err != nil {
 		return Version{}, fmt.Errorf("%s version %q: %w", base, s, err)
 	}
 	return Version{ecosystem: base, raw: s, v: v}, nil
 }
+
+// sameOrder are ecosystems whose versions order as another's: their
+// packages are RPMs or Debian packages.
+var sameOrder = map[string]string{"Photon OS": "Red Hat", "Azure Linux": "Red Hat", "Echo": "Debian"}
 
 // parseSafely guards against panics in the parser on hostile strings.
 func parseSafely(s, ecosystem string) (v semantic.Version, err error) {

@@ -21,7 +21,8 @@ const DefaultBaseURL = "https://osv-vulnerabilities.storage.googleapis.com"
 // the scanner matches components of (a scan test keeps the two lists
 // together), so that no component is "not checked" for want of data.
 var DefaultEcosystems = []string{"Go", "npm", "PyPI", "Maven", "crates.io", "RubyGems", "NuGet", "Packagist", "Hex", "Pub", "Hackage", "CRAN", "SwiftURL",
-	"Debian", "Ubuntu", "Alpine", "Wolfi", "Chainguard", "AlmaLinux", "Rocky Linux", "Red Hat", "Mageia"}
+	"Debian", "Ubuntu", "Echo", "Alpine", "Wolfi", "Chainguard", "MinimOS", "Alpaquita", "BellSoft Hardened Containers",
+	"AlmaLinux", "Rocky Linux", "Red Hat", "Mageia", "Azure Linux", "openEuler", "SUSE", "openSUSE"}
 
 // DownloadOptions control `db update`.
 type DownloadOptions struct {
