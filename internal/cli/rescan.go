@@ -47,7 +47,11 @@ digests seen deployed first, then most severe first. The first rescan of a store
 			if r.Full {
 				scope = fmt.Sprintf("first rescan: all %d advisories", r.Changed)
 			}
-			fmt.Fprintf(a.stdout, "%s; %d digests re-matched in %s; %d new findings\n", scope, r.Digests, r.Duration.Round(time.Millisecond), len(r.New))
+			rechecked := ""
+			if r.Rechecked > 0 {
+				rechecked = fmt.Sprintf(" (and %d asked again about components their scan could not check)", r.Rechecked)
+			}
+			fmt.Fprintf(a.stdout, "%s; %d digests re-matched%s in %s; %d new findings\n", scope, r.Digests, rechecked, r.Duration.Round(time.Millisecond), len(r.New))
 			if len(r.New) == 0 {
 				return nil
 			}

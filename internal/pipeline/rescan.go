@@ -20,8 +20,11 @@ type Rescanned struct {
 	// the last rescan; Packages the packages they name.
 	Changed  int `json:"changed"`
 	Packages int `json:"packages"`
-	// Digests counts the digests re-matched (those holding such packages).
-	Digests int `json:"digests"`
+	// Digests counts the digests re-matched (those holding such packages);
+	// Rechecked those only asked again about components their scan could
+	// not check (the data they wanted may have arrived).
+	Digests   int `json:"digests"`
+	Rechecked int `json:"rechecked"`
 	// New lists findings first seen by this rescan at or above the
 	// threshold (unknown severities included): in digests seen deployed
 	// first, then most severe first.
@@ -83,6 +86,14 @@ func Rescan(ctx context.Context, st *store.Store, db *vulndb.DB, threshold strin
 	if err != nil {
 		return nil, err
 	}
+	// what a scan could not check is asked again: the data it wanted may
+	// be here now, for components whose packages no change named
+	unchecked, err := st.NotCheckedCoverage(ctx)
+	if err != nil {
+		return nil, err
+	}
+	matched := len(subjects)
+	subjects = withNotChecked(subjects, unchecked)
 	status, err := db.Status(ctx)
 	if err != nil {
 		return nil, err
@@ -110,15 +121,20 @@ func Rescan(ctx context.Context, st *store.Store, db *vulndb.DB, threshold strin
 			findingsOf[f.Component.PURL] = append(findingsOf[f.Component.PURL], f)
 		}
 	}
+	notChecked := map[string]string{}
+	for _, u := range m.Unmatched {
+		notChecked[u.Component.PURL] = u.Reason
+	}
 	results := make([]store.RescanResult, 0, len(subjects))
-	for _, sc := range subjects {
-		r := store.RescanResult{Subject: sc.Subject}
+	for i, sc := range subjects {
+		r := store.RescanResult{Subject: sc.Subject, CoverageOnly: i >= matched}
 		seen := map[string]bool{}
 		for _, c := range sc.Components {
-			if seen[c.PURL] {
+			if seen[c.PURL] || c.PURL == "" {
 				continue // one component listed at several paths: its first
 			}
 			seen[c.PURL] = true
+			r.Rechecked = append(r.Rechecked, evidence.NotChecked{Component: c, Reason: notChecked[c.PURL]})
 			for _, f := range findingsOf[c.PURL] {
 				f.Component = c // the digest's own component, with its locations
 				r.Findings = append(r.Findings, f)
@@ -126,7 +142,7 @@ func Rescan(ctx context.Context, st *store.Store, db *vulndb.DB, threshold strin
 		}
 		results = append(results, r)
 	}
-	out.Digests = len(results)
+	out.Digests, out.Rechecked = matched, len(results)-matched
 	if out.Full {
 		changed = nil // every advisory: every finding of these digests is in scope
 	}
@@ -149,4 +165,25 @@ func Rescan(ctx context.Context, st *store.Store, db *vulndb.DB, threshold strin
 	})
 	out.Duration = time.Since(started)
 	return out, nil
+}
+
+// withNotChecked adds to the digests to re-match the components their
+// last scan could not check; digests it adds come after the others.
+func withNotChecked(subjects []store.SubjectComponents, unchecked []store.SubjectCoverage) []store.SubjectComponents {
+	at := map[evidence.Subject]int{}
+	for i, sc := range subjects {
+		at[sc.Subject] = i
+	}
+	for _, u := range unchecked {
+		i, ok := at[u.Subject]
+		if !ok {
+			i = len(subjects)
+			at[u.Subject] = i
+			subjects = append(subjects, store.SubjectComponents{Subject: u.Subject})
+		}
+		for _, n := range u.Coverage.NotChecked {
+			subjects[i].Components = append(subjects[i].Components, n.Component)
+		}
+	}
+	return subjects
 }

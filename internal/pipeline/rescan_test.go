@@ -118,3 +118,63 @@ func openStore(t *testing.T, dir, url string) *store.Store {
 	t.Cleanup(func() { st.Close() })
 	return st
 }
+
+// A component a scan could not check for want of data is checked by the
+// rescan after the data arrives, and the digest's recorded coverage says
+// so — including components whose packages no advisory names (real
+// records: Ubuntu's CVE-2024-0727 for openssl on 22.04 LTS).
+func TestRescanRefreshesCoverage(t *testing.T) {
+	stores := map[string]func(t *testing.T) *store.Store{
+		"sqlite":   func(t *testing.T) *store.Store { return openStore(t, t.TempDir(), "") },
+		"postgres": func(t *testing.T) *store.Store { return openStore(t, "", testutil.PostgresDatabase(t)) },
+	}
+	for name, open := range stores {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			st := open(t)
+			jammy := evidence.Subject{Repository: "registry.example/jammy", Digest: "sha256:" + strings.Repeat("3", 64)}
+			other := evidence.Subject{Repository: "registry.example/npm", Digest: "sha256:" + strings.Repeat("4", 64)}
+			libssl := "pkg:deb/ubuntu/libssl3@3.0.2-0ubuntu1.10?arch=amd64&upstream=openssl&distro=ubuntu-22.04"
+			baseFiles := "pkg:deb/ubuntu/base-files@12ubuntu4.6?arch=amd64&distro=ubuntu-22.04"
+			wobbly := "pkg:deb/ubuntu/libc6@2.35-0ubuntu3?arch=amd64&upstream=glibc&distro=ubuntu-wobbly"
+			before := database(t, "ghsa/GHSA-35jh-r3h4-6jhm.json") // npm only
+			var components []evidence.Component
+			for _, p := range []string{libssl, baseFiles, wobbly} {
+				components = append(components, evidence.Component{PURL: p})
+			}
+			m, err := scan.Match(ctx, before, components)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := store.Record{Subject: jammy, At: time.Now(), Components: components,
+				Findings: &store.Scan{Findings: m.Findings, Coverage: &evidence.Coverage{Checked: m.Stats.Checked, NotChecked: m.Unmatched}}}
+			for _, c := range components {
+				r.PackageKeys = append(r.PackageKeys, scan.PackageKey(c))
+			}
+			if err := st.Record(ctx, r); err != nil {
+				t.Fatal(err)
+			}
+			recordComponents(t, st, other, "pkg:npm/lodash@4.17.20")
+			if _, err := Rescan(ctx, st, before, "", time.Now()); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := Rescan(ctx, st, database(t, "ghsa/GHSA-35jh-r3h4-6jhm.json", "os/Ubuntu/CVE-2024-0727.json"), "", time.Now()); err != nil {
+				t.Fatal(err)
+			}
+			d, err := st.Dossier(ctx, jammy)
+			if err != nil || d == nil || d.Scanned == nil || d.Scanned.Coverage == nil {
+				t.Fatalf("dossier %+v, %v", d, err)
+			}
+			c := d.Scanned.Coverage
+			if c.Checked != 2 || len(c.NotChecked) != 1 || c.NotChecked[0].Component.PURL != wobbly || !strings.Contains(c.NotChecked[0].Reason, "not one dossier can name") {
+				t.Errorf("coverage after the Ubuntu records arrived: %+v", c)
+			}
+			if f, _ := st.Affected(ctx, "CVE-2024-0727", store.Page{}); f.Total != 1 {
+				t.Errorf("CVE-2024-0727 affects %d digests, want the jammy one", f.Total)
+			}
+			if f, _ := st.Affected(ctx, "CVE-2021-23337", store.Page{}); f.Total != 1 {
+				t.Errorf("the npm digest's finding: %+v", f)
+			}
+		})
+	}
+}

@@ -137,10 +137,12 @@ func (s *Store) Rescanned(ctx context.Context, at, databaseVersion time.Time, ch
 	if err != nil {
 		return nil, err
 	}
-	all := make([]subjectFindings, len(results))
+	all := make([]subjectFindings, 0, len(results))
 	subjectOf := make(map[int64]evidence.Subject, len(results))
-	for i, r := range results {
-		all[i] = subjectFindings{ids[r.Subject], r.Findings}
+	for _, r := range results {
+		if !r.CoverageOnly {
+			all = append(all, subjectFindings{ids[r.Subject], r.Findings})
+		}
 		subjectOf[ids[r.Subject]] = r.Subject
 	}
 	fresh, err := s.upsertFindings(ctx, tx, now, micros(databaseVersion), all)
@@ -152,6 +154,11 @@ func (s *Store) Rescanned(ctx context.Context, at, databaseVersion time.Time, ch
 	}
 	if err := s.saveState(ctx, tx, changed, state); err != nil {
 		return nil, err
+	}
+	for _, r := range results {
+		if err := s.recheck(ctx, tx, ids[r.Subject], r.Rechecked); err != nil {
+			return nil, fmt.Errorf("rescan: the coverage of %s: %w", r.Subject, err)
+		}
 	}
 	if err := tx.Commit(); err != nil {
 		return nil, err
@@ -253,4 +260,74 @@ func (s *Store) saveState(ctx context.Context, tx *sql.Tx, changed []string, sta
 		}
 	}
 	return nil
+}
+
+// recheck brings a digest's recorded coverage up to what a rescan made of
+// some of its components: those now checked leave its not-checked list
+// (and count as checked), those now not checked join it with the reason.
+func (s *Store) recheck(ctx context.Context, tx *sql.Tx, id int64, rechecked []evidence.NotChecked) error {
+	if len(rechecked) == 0 {
+		return nil
+	}
+	var raw sql.NullString
+	if err := tx.QueryRowContext(ctx, s.q(`SELECT scan_coverage FROM subjects WHERE id = ?`), id).Scan(&raw); err != nil || !raw.Valid {
+		return err // a digest recorded without a scan's coverage has none to keep
+	}
+	var c evidence.Coverage
+	if err := json.Unmarshal([]byte(raw.String), &c); err != nil {
+		return err
+	}
+	now := map[string]bool{}
+	for _, r := range rechecked {
+		now[r.Component.PURL] = true
+	}
+	wasNot := map[string]bool{}
+	kept := c.NotChecked[:0]
+	for _, n := range c.NotChecked {
+		if n.Component.PURL != "" && now[n.Component.PURL] {
+			wasNot[n.Component.PURL] = true
+			continue
+		}
+		kept = append(kept, n)
+	}
+	c.NotChecked = kept
+	for _, r := range rechecked {
+		switch {
+		case r.Reason == "" && wasNot[r.Component.PURL]:
+			c.Checked++
+		case r.Reason != "":
+			if !wasNot[r.Component.PURL] {
+				c.Checked--
+			}
+			c.NotChecked = append(c.NotChecked, r)
+		}
+	}
+	_, err := tx.ExecContext(ctx, s.q(`UPDATE subjects SET scan_coverage = ? WHERE id = ?`), mustJSON(c), id)
+	return err
+}
+
+// NotCheckedCoverage lists the digests whose last scan could not check
+// some of their components, with what it could not: a rescan asks again.
+func (s *Store) NotCheckedCoverage(ctx context.Context) ([]SubjectCoverage, error) {
+	defer s.timed("not_checked_coverage")()
+	rows, err := s.db.QueryContext(ctx, `SELECT repository, digest, scan_coverage FROM subjects WHERE scan_coverage LIKE '%"reason"%'`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []SubjectCoverage
+	for rows.Next() {
+		var sc SubjectCoverage
+		var raw string
+		if err := rows.Scan(&sc.Subject.Repository, &sc.Subject.Digest, &raw); err != nil {
+			return nil, err
+		}
+		if err := json.Unmarshal([]byte(raw), &sc.Coverage); err != nil {
+			return nil, fmt.Errorf("the scan coverage of %s: %w", sc.Subject, err)
+		}
+		if len(sc.Coverage.NotChecked) > 0 {
+			out = append(out, sc)
+		}
+	}
+	return out, rows.Err()
 }

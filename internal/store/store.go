@@ -72,6 +72,20 @@ type SubjectComponents struct {
 type RescanResult struct {
 	Subject  evidence.Subject
 	Findings []evidence.Finding
+	// Rechecked is what the rescan made of the digest's components it
+	// matched: each with why it was not checked, or no reason when it was.
+	// The digest's recorded coverage follows it (a component not checked
+	// for want of data is checked once the data is there).
+	Rechecked []evidence.NotChecked
+	// CoverageOnly: the digest was re-matched for its coverage alone (it
+	// holds no package a changed advisory names), so its findings stand.
+	CoverageOnly bool
+}
+
+// SubjectCoverage is what a digest's last scan could not check.
+type SubjectCoverage struct {
+	Subject  evidence.Subject
+	Coverage evidence.Coverage
 }
 
 // Page asks for part of a wide answer: at most Limit hits (all when 0)
