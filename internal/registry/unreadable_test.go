@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -139,14 +140,7 @@ func containsError(errs []error, part string) bool {
 // no longer be pulled). The images of an index that is deleted go with it.
 func TestRetentionKeepsWhatAKeptIndexNames(t *testing.T) {
 	ctx := context.Background()
-	var mu sync.Mutex
-	at := time.Now()
-	now := func() time.Time { mu.Lock(); defer mu.Unlock(); return at }
-	rule, err := ParseRetentionRule("team/**=720h")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := newServerWith(t, func(o *Options) { o.Now = now; o.Retention = []RetentionRule{rule} })
+	s, monthLater, _ := retentionServer(t)
 	kept, err := random.Index(256, 1, 2)
 	if err != nil {
 		t.Fatal(err)
@@ -167,9 +161,7 @@ func TestRetentionKeepsWhatAKeptIndexNames(t *testing.T) {
 	if err := s.st.Record(ctx, store.Record{Subject: subject, At: time.Now(), Signatures: []evidence.VerifiedSignature{{Subject: subject}}}); err != nil {
 		t.Fatal(err)
 	}
-	mu.Lock()
-	at = at.Add(31 * 24 * time.Hour)
-	mu.Unlock()
+	monthLater()
 	swept, err := s.reg.Sweep(ctx, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -201,18 +193,7 @@ func TestRetentionKeepsWhatAKeptIndexNames(t *testing.T) {
 // old, untagged, unsigned image beside it was never deleted).
 func TestUnreadableManifestsStopNoRetention(t *testing.T) {
 	ctx := context.Background()
-	var mu sync.Mutex
-	at := time.Now()
-	now := func() time.Time { mu.Lock(); defer mu.Unlock(); return at }
-	rule, err := ParseRetentionRule("team/**=720h")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := newServerWith(t, func(o *Options) {
-		o.Now = now
-		o.Retention = []RetentionRule{rule}
-		o.OnError = func(error) {}
-	})
+	s, monthLater, _ := retentionServer(t)
 	// the poison, stored by distribution as a store of an older version did
 	body := poisonManifest(t, s, "team/old", `"manifests":[{"platform":5}],"Manifests":null`)
 	poison := fmt.Sprintf("sha256:%x", sha256.Sum256(body))
@@ -223,7 +204,7 @@ func TestUnreadableManifestsStopNoRetention(t *testing.T) {
 	if rec.Code != http.StatusCreated {
 		t.Fatalf("distribution refused the manifest (%d)", rec.Code)
 	}
-	if err := s.st.Enqueue(ctx, store.JobScan, s.host+"/team/old", poison, now()); err != nil {
+	if err := s.st.Enqueue(ctx, store.JobScan, s.host+"/team/old", poison, s.reg.now()); err != nil {
 		t.Fatal(err)
 	}
 	// an old, untagged, unsigned image beside it: retention's to delete
@@ -232,9 +213,7 @@ func TestUnreadableManifestsStopNoRetention(t *testing.T) {
 	if err := remote.Write(s.ref(t, "team/old@"+victim), img, s.options(s.admin)...); err != nil {
 		t.Fatal(err)
 	}
-	mu.Lock()
-	at = at.Add(31 * 24 * time.Hour)
-	mu.Unlock()
+	monthLater()
 	swept, err := s.reg.Sweep(ctx, nil)
 	if err != nil {
 		t.Errorf("sweep: %v", err)
@@ -254,18 +233,7 @@ func TestUnreadableManifestsStopNoRetention(t *testing.T) {
 // other repositories are swept.
 func TestRetentionReadsWithinABound(t *testing.T) {
 	ctx := context.Background()
-	var mu sync.Mutex
-	at := time.Now()
-	now := func() time.Time { mu.Lock(); defer mu.Unlock(); return at }
-	rule, err := ParseRetentionRule("team/**=720h")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var reported []error
-	s := newServerWith(t, func(o *Options) {
-		o.Now, o.Retention = now, []RetentionRule{rule}
-		o.OnError = func(err error) { mu.Lock(); reported = append(reported, err); mu.Unlock() }
-	})
+	s, monthLater, reported := retentionServer(t)
 	big, small := randomImage(t), randomImage(t)
 	for repository, img := range map[string]v1.Image{"team/big": big, "team/small": small} {
 		if err := remote.Write(s.ref(t, repository+"@"+digestOfImage(t, img)), img, s.options(s.admin)...); err != nil {
@@ -276,9 +244,7 @@ func TestRetentionReadsWithinABound(t *testing.T) {
 	smallManifest, _ := small.RawManifest()
 	defer func(bound int64) { maxRetentionRead = bound }(maxRetentionRead)
 	maxRetentionRead = int64(min(len(bigManifest), len(smallManifest))) - 1
-	mu.Lock()
-	at = at.Add(31 * 24 * time.Hour)
-	mu.Unlock()
+	monthLater()
 	swept, err := s.reg.Sweep(ctx, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -290,9 +256,25 @@ func TestRetentionReadsWithinABound(t *testing.T) {
 	if swept, err = s.reg.Sweep(ctx, nil); err != nil || len(swept.Deleted) != 2 {
 		t.Errorf("within the bound: %+v, %v, want both deleted", swept, err)
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	if !containsError(reported, "retention kept every digest of team/") {
-		t.Errorf("reported %v", reported)
+	if !containsError(reported(), "retention kept every digest of team/") {
+		t.Errorf("reported %v", reported())
 	}
+}
+
+// retentionServer is a registry sweeping team/** of what is 30 days old,
+// on a clock monthLater moves 31 days on; reported lists its errors.
+func retentionServer(t *testing.T) (s *server, monthLater func(), reported func() []error) {
+	t.Helper()
+	rule, err := ParseRetentionRule("team/**=720h")
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock := &testClock{at: time.Now()}
+	var mu sync.Mutex
+	var errs []error
+	s = newServerWith(t, func(o *Options) {
+		o.Now, o.Retention = clock.Now, []RetentionRule{rule}
+		o.OnError = func(err error) { mu.Lock(); errs = append(errs, err); mu.Unlock() }
+	})
+	return s, func() { clock.Advance(31 * 24 * time.Hour) }, func() []error { mu.Lock(); defer mu.Unlock(); return slices.Clone(errs) }
 }
