@@ -8,7 +8,7 @@ import (
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/kubernetes"
+	admissionregistrationclient "k8s.io/client-go/kubernetes/typed/admissionregistration/v1"
 	"k8s.io/client-go/rest"
 )
 
@@ -18,11 +18,10 @@ import (
 // applied, one line each.
 func ApplyWebhookConfigurations(ctx context.Context, cluster *rest.Config, mutating *admissionregistrationv1.MutatingWebhookConfiguration,
 	validating *admissionregistrationv1.ValidatingWebhookConfiguration) ([]string, error) {
-	client, err := kubernetes.NewForConfig(cluster)
+	api, err := admissionregistrationclient.NewForConfig(cluster)
 	if err != nil {
 		return nil, fmt.Errorf("a client for %s: %w", cluster.Host, err)
 	}
-	api := client.AdmissionregistrationV1()
 	force := true
 	options := metav1.PatchOptions{FieldManager: "dossier", Force: &force}
 	var applied []string
