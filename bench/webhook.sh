@@ -46,5 +46,5 @@ whpid=$!
 trap 'kill $whpid $regpid 2>/dev/null' EXIT
 for _ in $(seq 100); do curl -fs --cacert "$out/certs/ca.crt" "https://127.0.0.1:$wport/healthz" && break; sleep 0.1; done
 go build -o bench/out/webhookload ./bench/webhookload
-bench/out/webhookload -url "https://127.0.0.1:$wport" -ca "$out/certs/ca.crt" -token-file "$out/api-server-token" -cold "$out/cold.txt" -warm "$out/warm.txt" \
+bench/out/webhookload ${WEBHOOKLOAD_FLAGS:-} -url "https://127.0.0.1:$wport" -ca "$out/certs/ca.crt" -token-file "$out/api-server-token" -cold "$out/cold.txt" -warm "$out/warm.txt" \
   -concurrency "${CONCURRENCY:-16}" -rate "${RATE:-2000}" -duration "${DURATION:-10s}"

@@ -32,6 +32,7 @@ func main() {
 	rate := flag.Int("rate", 0, "also send warm reviews at this many a second (open loop), timed from when each was due")
 	duration := flag.Duration("duration", 10*time.Second, "how long each warm load runs")
 	tokenFile := flag.String("token-file", "", "bearer token to present, as the API server does given one by its AdmissionConfiguration")
+	http1 := flag.Bool("http1", false, "speak HTTP/1.1, a connection per request in flight (the API server calls webhooks over HTTP/2, client-go's transport default)")
 	flag.Parse()
 	token := ""
 	if *tokenFile != "" {
@@ -42,7 +43,7 @@ func main() {
 		}
 		token = strings.TrimSpace(string(data))
 	}
-	if err := run(*url, *caFile, *coldFile, *warmFile, token, *concurrency, *rate, *duration); err != nil {
+	if err := run(*url, *caFile, *coldFile, *warmFile, token, *concurrency, *rate, *duration, !*http1); err != nil {
 		fmt.Fprintln(os.Stderr, "webhookload:", err)
 		os.Exit(1)
 	}
@@ -81,7 +82,7 @@ func review(uid int, images []string) []byte {
 	return body
 }
 
-func run(url, caFile, coldFile, warmFile, token string, concurrency, rate int, duration time.Duration) error {
+func run(url, caFile, coldFile, warmFile, token string, concurrency, rate int, duration time.Duration, http2 bool) error {
 	ca, err := os.ReadFile(caFile)
 	if err != nil {
 		return err
@@ -91,7 +92,7 @@ func run(url, caFile, coldFile, warmFile, token string, concurrency, rate int, d
 		return fmt.Errorf("%s: no certificate", caFile)
 	}
 	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool},
-		MaxIdleConnsPerHost: max(concurrency, 64)}}
+		MaxIdleConnsPerHost: max(concurrency, 64), ForceAttemptHTTP2: http2}}
 	cold, err := lines(coldFile)
 	if err != nil {
 		return err
@@ -100,6 +101,7 @@ func run(url, caFile, coldFile, warmFile, token string, concurrency, rate int, d
 	if err != nil {
 		return err
 	}
+	var protocol string // what the webhook answered with
 	send := func(uid int, images []string) (time.Duration, error) {
 		start := time.Now()
 		req, err := http.NewRequest(http.MethodPost, url+"/admission/validate", bytes.NewReader(review(uid, images)))
@@ -115,6 +117,9 @@ func run(url, caFile, coldFile, warmFile, token string, concurrency, rate int, d
 			return 0, err
 		}
 		defer resp.Body.Close()
+		if uid == 0 { // the warm-up, before any other review
+			protocol = resp.Proto
+		}
 		var out struct {
 			Response struct {
 				Allowed bool `json:"allowed"`
@@ -136,6 +141,7 @@ func run(url, caFile, coldFile, warmFile, token string, concurrency, rate int, d
 	if _, err := send(0, warm); err != nil {
 		return err
 	}
+	fmt.Println("protocol:", protocol)
 	// half the never-judged digests in Pods of one container, half in
 	// Pods of eight containers of that one image: the same cost when the
 	// eight share one verification
