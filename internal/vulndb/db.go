@@ -19,7 +19,7 @@ const FileName = "vulndb.sqlite"
 
 // schemaVersion is stored as PRAGMA user_version; a database of another
 // version is not read, and an import starts it afresh.
-const schemaVersion = 4
+const schemaVersion = 5
 
 const schema = `
 CREATE TABLE IF NOT EXISTS imports (
@@ -35,9 +35,11 @@ CREATE TABLE IF NOT EXISTS vulns (
 	modified TEXT NOT NULL,
 	withdrawn INTEGER NOT NULL,
 	import_id INTEGER NOT NULL,
-	record BLOB NOT NULL,
-	-- the fields matching reads, so lookups decode a fraction of the record
-	match BLOB NOT NULL
+	-- the fields matching reads, so lookups decode a fraction of the
+	-- record; before it, so that reading them never walks the overflow
+	-- pages of a long record
+	match BLOB NOT NULL,
+	record BLOB NOT NULL
 );
 CREATE TABLE IF NOT EXISTS affected (
 	vuln_id TEXT NOT NULL,

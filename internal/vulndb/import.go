@@ -224,7 +224,7 @@ func newWriter(ctx context.Context, db *sql.DB) (*writer, error) {
 		query string
 	}{
 		{&w.existing, `SELECT modified FROM vulns WHERE id = ?`},
-		{&w.upsert, `INSERT INTO vulns (id, modified, withdrawn, import_id, record, match) VALUES (?, ?, ?, ?, ?, ?)
+		{&w.upsert, `INSERT INTO vulns (id, modified, withdrawn, import_id, match, record) VALUES (?, ?, ?, ?, ?, ?)
 			ON CONFLICT (id) DO UPDATE SET modified = excluded.modified, withdrawn = excluded.withdrawn,
 			import_id = excluded.import_id, record = excluded.record, match = excluded.match`},
 		{&w.delAff, `DELETE FROM affected WHERE vuln_id = ?`},
@@ -263,7 +263,7 @@ func (w *writer) put(ctx context.Context, r *Record) error {
 	if r.Withdrawn != nil {
 		withdrawn = 1
 	}
-	if _, err := w.upsert.ExecContext(ctx, r.ID, r.Modified.UTC().Format(time.RFC3339Nano), withdrawn, w.importID, raw, match); err != nil {
+	if _, err := w.upsert.ExecContext(ctx, r.ID, r.Modified.UTC().Format(time.RFC3339Nano), withdrawn, w.importID, match, raw); err != nil {
 		return err
 	}
 	if _, err := w.delAff.ExecContext(ctx, r.ID); err != nil {
