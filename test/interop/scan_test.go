@@ -412,3 +412,87 @@ func sourceOr(source, name string) string {
 	}
 	return name
 }
+
+// Alpaquita, Echo and Photon OS packages, as syft names them, against
+// osv-scanner on the same real records (internal/scan/testdata/os): every
+// finding dossier reports that osv-scanner does not is one osv-scanner
+// cannot look up — it names an Alpaquita package Alpine (and finds no
+// Alpaquita record), and skips Echo's deb and Photon's rpm purls as
+// unscannable — asserted here, so that a change on either side shows.
+func TestScanOtherDistributionsAgainstOSVScanner(t *testing.T) {
+	dossierDB, osvDir := t.TempDir(), t.TempDir()
+	records := filepath.Join("..", "..", "internal", "scan", "testdata", "os")
+	var zips []string
+	for ecosystem, dir := range map[string]string{"Alpaquita": "Alpaquita", "BellSoft Hardened Containers": "Alpaquita", "Echo": "Echo", "Photon OS": "PhotonOS", "Alpine": ""} {
+		paths := []string{}
+		if dir != "" {
+			var err error
+			if paths, err = filepath.Glob(filepath.Join(records, dir, "*.json")); err != nil || len(paths) == 0 {
+				t.Fatalf("no %s records: %v", ecosystem, err)
+			}
+		}
+		zipPath := filepath.Join(osvDir, "osv-scalibr", ecosystem, "all.zip")
+		zipFiles(t, zipPath, paths) // Alpine's is empty: osv-scanner opens it for the Alpaquita purls
+		if dir != "" && ecosystem != "BellSoft Hardened Containers" {
+			zips = append(zips, zipPath)
+		}
+	}
+	if _, err := vulndb.Import(context.Background(), dossierDB, zips, vulndb.ImportOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	sbomFile := filepath.Join("testdata", "sboms", "distributions.cdx.json")
+	ours, theirs := dossierFindings(t, dossierDB, sbomFile), osvScannerFindings(t, osvDir, sbomFile)
+	unnamed := map[string]string{ // package → why osv-scanner cannot look it up
+		"libcrypto3": "named Alpine", "openssl": "named Alpine",
+		"openssh-client": "skipped", "openssh": "skipped", "libcurl": "skipped", "curl": "skipped",
+	}
+	classified := map[string]int{}
+	for f := range ours {
+		if theirs[f] {
+			classified["agreed"]++
+			continue
+		}
+		why, ok := unnamed[f.Package]
+		if !ok {
+			t.Errorf("only dossier: %s, unexplained", f)
+			continue
+		}
+		classified[why]++
+	}
+	for f := range theirs {
+		if !ours[f] {
+			t.Errorf("only osv-scanner: %s", f)
+		}
+	}
+	if classified["named Alpine"] < 2 || classified["skipped"] < 4 {
+		t.Errorf("classified %v: the comparison does not exercise what it claims (dossier %v)", classified, ours)
+	}
+	t.Logf("%v", classified)
+}
+
+// zipFiles writes files into a zip at path, each under its base name.
+func zipFiles(t *testing.T, path string, files []string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w, err := zw.Create(filepath.Base(f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.Write(data)
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
