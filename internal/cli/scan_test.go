@@ -264,12 +264,12 @@ func TestDBStatusAndUpdate(t *testing.T) {
 	}
 	// records of an ecosystem no component is matched against are
 	// imported, and said to be of no use
-	suse := writeFile(t, filepath.Join(t.TempDir(), "suse.json"), `{"id":"SUSE-SU-2024:0001-1","modified":"2024-01-02T00:00:00Z",
-		"affected":[{"package":{"ecosystem":"SUSE:Linux Enterprise Server 15 SP5","name":"openssl-3"},"ranges":[{"type":"ECOSYSTEM","events":[{"introduced":"0"}]}]}]}`)
-	if r := dossier(t, "", "db", "import", "--data-dir", dir, suse); r.code != 0 || !strings.Contains(r.stderr, "warning: "+suse+": 1 records of SUSE, an ecosystem dossier matches no component against") {
-		t.Fatalf("import of SUSE records: %+v", r)
+	android := writeFile(t, filepath.Join(t.TempDir(), "android.json"), `{"id":"ASB-A-000001","modified":"2024-01-02T00:00:00Z",
+		"affected":[{"package":{"ecosystem":"Android:13","name":"platform/frameworks/base"},"ranges":[{"type":"ECOSYSTEM","events":[{"introduced":"0"}]}]}]}`)
+	if r := dossier(t, "", "db", "import", "--data-dir", dir, android); r.code != 0 || !strings.Contains(r.stderr, "warning: "+android+": 1 records of Android, an ecosystem dossier matches no component against") {
+		t.Fatalf("import of Android records: %+v", r)
 	}
-	if r := dossier(t, "", "db", "status", "--data-dir", dir); !strings.Contains(r.stdout, "SUSE:Linux Enterprise Server 15 SP5") || !strings.Contains(r.stdout, "npm ") {
+	if r := dossier(t, "", "db", "status", "--data-dir", dir); !strings.Contains(r.stdout, "Android:13") || !strings.Contains(r.stdout, "npm ") {
 		t.Errorf("status lists records per ecosystem and release: %s", r.stdout)
 	}
 	// the bound on one zip is the user's to set: AlmaLinux's 35 MB past 1 MiB
