@@ -323,33 +323,18 @@ func TestScanUbuntuMatchesOSVScanner(t *testing.T) {
 	}
 	dossierDB, osvDir := t.TempDir(), t.TempDir()
 	zipPath := filepath.Join(osvDir, "osv-scalibr", "Ubuntu", "all.zip")
-	if err := os.MkdirAll(filepath.Dir(zipPath), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	var buf bytes.Buffer
-	zw := zip.NewWriter(&buf)
+	zipFiles(t, zipPath, records)
 	byID := map[string]*vulndb.Record{}
 	for _, path := range records {
 		data, err := os.ReadFile(path)
 		if err != nil {
 			t.Fatal(err)
 		}
-		w, err := zw.Create(filepath.Base(path))
-		if err != nil {
-			t.Fatal(err)
-		}
-		w.Write(data)
 		r, err := vulndb.ParseRecord(data, path)
 		if err != nil {
 			t.Fatal(err)
 		}
 		byID[r.ID] = r
-	}
-	if err := zw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(zipPath, buf.Bytes(), 0o644); err != nil {
-		t.Fatal(err)
 	}
 	if _, err := vulndb.Import(context.Background(), dossierDB, []string{zipPath}, vulndb.ImportOptions{}); err != nil {
 		t.Fatal(err)
