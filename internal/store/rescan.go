@@ -296,7 +296,7 @@ func (s *Store) recheck(ctx context.Context, tx *sql.Tx, id int64, rechecked []e
 		case r.Reason == "" && wasNot[r.Component.PURL]:
 			c.Checked++
 		case r.Reason != "":
-			if !wasNot[r.Component.PURL] {
+			if !wasNot[r.Component.PURL] && c.Checked > 0 {
 				c.Checked--
 			}
 			c.NotChecked = append(c.NotChecked, r)
