@@ -97,7 +97,11 @@ func MapPURL(purl string) (Package, error) {
 		joined = rawPath(purl)
 		if p.Name == "stdlib" && p.Namespace == "" {
 			// Go binaries record the toolchain as "go1.22.1"; OSV writes "1.22.1".
-			return Package{Ecosystem: "Go", Name: "stdlib", Version: strings.TrimPrefix(p.Version, "go")}, nil
+			v := strings.TrimPrefix(p.Version, "go")
+			if v == "" {
+				return Package{}, fmt.Errorf("no version")
+			}
+			return Package{Ecosystem: "Go", Name: "stdlib", Version: v}, nil
 		}
 		return Package{Ecosystem: "Go", Name: joined, Version: p.Version}, nil
 	case "maven":
