@@ -2,11 +2,16 @@ package registry
 
 import (
 	"context"
+	"net/http"
+	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/dossier-dev/dossier/internal/attest"
@@ -111,4 +116,110 @@ func TestRetention(t *testing.T) {
 	if audited != 3 {
 		t.Errorf("%d deletions audited: %+v", audited, events)
 	}
+}
+
+// Retention keeps what a kept index names: a tagged, signed index's
+// platform images, pushed by digest and unsigned themselves, are not
+// "untagged, unsigned" (helper-16: they were deleted, and the index could
+// no longer be pulled). The images of an index that is deleted go with it.
+func TestRetentionKeepsWhatAKeptIndexNames(t *testing.T) {
+	ctx := context.Background()
+	s, monthLater, _ := retentionServer(t)
+	kept, err := random.Index(256, 1, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dropped, err := random.Index(256, 1, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.WriteIndex(s.ref(t, "team/app:stable"), kept, s.options(s.admin)...); err != nil {
+		t.Fatal(err)
+	}
+	keptDigest, _ := kept.Digest()
+	droppedDigest, _ := dropped.Digest()
+	if err := remote.WriteIndex(s.ref(t, "team/app@"+droppedDigest.String()), dropped, s.options(s.admin)...); err != nil {
+		t.Fatal(err)
+	}
+	subject := evidence.Subject{Repository: s.host + "/team/app", Digest: keptDigest.String()}
+	if err := s.st.Record(ctx, store.Record{Subject: subject, At: time.Now(), Signatures: []evidence.VerifiedSignature{{Subject: subject}}}); err != nil {
+		t.Fatal(err)
+	}
+	monthLater()
+	swept, err := s.reg.Sweep(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]bool{droppedDigest.String(): true}
+	droppedManifest, _ := dropped.IndexManifest()
+	for _, child := range droppedManifest.Manifests {
+		want[child.Digest.String()] = true
+	}
+	for _, gone := range swept.Deleted {
+		if !want[gone.Digest] {
+			t.Errorf("retention deleted %s", gone.Digest)
+		}
+		delete(want, gone.Digest)
+	}
+	for d := range want {
+		t.Errorf("retention kept %s, of the untagged, unsigned index", d)
+	}
+	keptManifest, _ := kept.IndexManifest()
+	for _, child := range keptManifest.Manifests {
+		if resp := s.do(t, http.MethodGet, "/v2/team/app/manifests/"+child.Digest.String(), s.admin, nil, ""); resp.StatusCode != http.StatusOK {
+			t.Errorf("team/app:stable names %s, which answers %d", child.Digest, resp.StatusCode)
+		}
+	}
+}
+
+// Retention reads a repository's manifests within a bound to learn what
+// its indexes name (helper-18: twenty 4 MiB manifests cost 4.8 s a
+// sweep, unbounded); past it, nothing of the repository is deleted, and
+// other repositories are swept.
+func TestRetentionReadsWithinABound(t *testing.T) {
+	ctx := context.Background()
+	s, monthLater, reported := retentionServer(t)
+	big, small := randomImage(t), randomImage(t)
+	for repository, img := range map[string]v1.Image{"team/big": big, "team/small": small} {
+		if err := remote.Write(s.ref(t, repository+"@"+digestOfImage(t, img)), img, s.options(s.admin)...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bigManifest, _ := big.RawManifest()
+	smallManifest, _ := small.RawManifest()
+	defer func(bound int64) { maxRetentionRead = bound }(maxRetentionRead)
+	maxRetentionRead = int64(min(len(bigManifest), len(smallManifest))) - 1
+	monthLater()
+	swept, err := s.reg.Sweep(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(swept.Deleted) != 0 || swept.Kept != 2 {
+		t.Errorf("past the bound: %+v, want both kept", swept)
+	}
+	maxRetentionRead = int64(max(len(bigManifest), len(smallManifest)))
+	if swept, err = s.reg.Sweep(ctx, nil); err != nil || len(swept.Deleted) != 2 {
+		t.Errorf("within the bound: %+v, %v, want both deleted", swept, err)
+	}
+	if !containsError(reported(), "retention kept every digest of team/") {
+		t.Errorf("reported %v", reported())
+	}
+}
+
+// retentionServer is a registry sweeping team/** of what is 30 days old,
+// on a clock monthLater moves 31 days on; reported lists its errors.
+func retentionServer(t *testing.T) (s *server, monthLater func(), reported func() []error) {
+	t.Helper()
+	rule, err := ParseRetentionRule("team/**=720h")
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock := &testClock{at: time.Now()}
+	var mu sync.Mutex
+	var errs []error
+	s = newServerWith(t, func(o *Options) {
+		o.Now, o.Retention = clock.Now, []RetentionRule{rule}
+		o.OnError = func(err error) { mu.Lock(); errs = append(errs, err); mu.Unlock() }
+	})
+	return s, func() { clock.Advance(31 * 24 * time.Hour) }, func() []error { mu.Lock(); defer mu.Unlock(); return slices.Clone(errs) }
 }
