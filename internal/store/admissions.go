@@ -151,10 +151,10 @@ func (s *Store) admitted(ctx context.Context, tx *sql.Tx, admissions []Admission
 		if id, ok := docIDs[hashes[i]]; ok {
 			decision = &id
 		}
-		rows[i] = []any{micros(a.At), subject, a.Image, a.Repository(), a.Namespace, a.Workload, a.User, a.Outcome, a.Reason, decision}
+		rows[i] = []any{micros(a.At), subject, a.Image, a.Repository(), a.Cluster, a.Namespace, a.Workload, a.User, a.Outcome, a.Reason, decision}
 	}
-	if err := inBatches(rows, 10, func(_ [][]any, values string, args []any) error {
-		_, err := tx.ExecContext(ctx, s.q(`INSERT INTO admissions (at, subject_id, image, repository, namespace, workload, username, outcome, reason, decision_id) VALUES `+values), args...)
+	if err := inBatches(rows, 11, func(_ [][]any, values string, args []any) error {
+		_, err := tx.ExecContext(ctx, s.q(`INSERT INTO admissions (at, subject_id, image, repository, cluster, namespace, workload, username, outcome, reason, decision_id) VALUES `+values), args...)
 		return err
 	}); err != nil {
 		return fmt.Errorf("admissions: %w", err)
@@ -228,7 +228,7 @@ func (s *Store) decidedRepositories(ctx context.Context, since time.Time, scope 
 
 // admissions reads admission decisions, newest first.
 func (s *Store) admissions(ctx context.Context, where string, args []any, limit int) ([]Admission, error) {
-	rows, err := s.db.QueryContext(ctx, s.q(`SELECT a.at, a.image, COALESCE(s.repository, ''), COALESCE(s.digest, ''), a.namespace, a.workload, a.username, a.outcome, a.reason, d.decision
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT a.at, a.image, COALESCE(s.repository, ''), COALESCE(s.digest, ''), a.cluster, a.namespace, a.workload, a.username, a.outcome, a.reason, d.decision
 		FROM admissions a LEFT JOIN subjects s ON s.id = a.subject_id LEFT JOIN decision_documents d ON d.id = a.decision_id
 		WHERE `+where+` ORDER BY a.at DESC, a.id DESC LIMIT ?`), append(args, limit)...)
 	if err != nil {
@@ -239,7 +239,7 @@ func (s *Store) admissions(ctx context.Context, where string, args []any, limit 
 		var a Admission
 		var at int64
 		var decision sql.NullString
-		if err := rows.Scan(&at, &a.Image, &a.Subject.Repository, &a.Subject.Digest, &a.Namespace, &a.Workload, &a.User, &a.Outcome, &a.Reason, &decision); err != nil {
+		if err := rows.Scan(&at, &a.Image, &a.Subject.Repository, &a.Subject.Digest, &a.Cluster, &a.Namespace, &a.Workload, &a.User, &a.Outcome, &a.Reason, &decision); err != nil {
 			return err
 		}
 		a.At = fromMicros(at)

@@ -302,4 +302,39 @@ var migrations = []migration{{statements: []string{
 		evidence INTEGER NOT NULL,
 		UNIQUE (repository, blob, manifest))`,
 	`CREATE INDEX manifest_blobs_manifest ON manifest_blobs (repository, manifest)`,
+}}, {statements: []string{
+	// the cluster an admission was decided for (as its webhook is named),
+	// so that what runs there is matched with what was admitted there
+	`ALTER TABLE admissions ADD COLUMN cluster TEXT NOT NULL DEFAULT ''`,
+	`CREATE INDEX admissions_placement ON admissions (cluster, namespace, subject_id)`,
+	`CREATE INDEX admissions_image ON admissions (cluster, namespace, image)`,
+	// what runs: one row per container of a Pod and the digest it runs
+	// (repository and digest empty when the cluster does not say), open
+	// while it runs; a restart of the same digest is the same row
+	`CREATE TABLE running_containers (
+		id {{id}},
+		cluster TEXT NOT NULL,
+		namespace TEXT NOT NULL,
+		pod TEXT NOT NULL,
+		pod_uid TEXT NOT NULL,
+		container TEXT NOT NULL,
+		container_kind TEXT NOT NULL,
+		workload TEXT NOT NULL,
+		node TEXT NOT NULL,
+		image TEXT NOT NULL,
+		repository TEXT NOT NULL,
+		digest TEXT NOT NULL,
+		digest_source TEXT NOT NULL,
+		started BIGINT NOT NULL,
+		stopped BIGINT,
+		UNIQUE (cluster, pod_uid, container_kind, container, image, digest))`,
+	`CREATE INDEX running_containers_open ON running_containers (cluster, namespace) WHERE stopped IS NULL`,
+	`CREATE INDEX running_containers_digest ON running_containers (digest) WHERE stopped IS NULL`,
+	`CREATE INDEX running_containers_pod ON running_containers (cluster, pod_uid)`,
+	// each watched cluster: when its Pods were last listed in full and
+	// when its watch last reported, so that a stale inventory says so
+	`CREATE TABLE clusters (
+		name TEXT PRIMARY KEY,
+		listed_at BIGINT NOT NULL,
+		seen_at BIGINT NOT NULL)`,
 }}}

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -183,16 +184,39 @@ func (s *Store) openFindings(ctx context.Context, days []Day, scope Scope) error
 	if err != nil || len(counts) == 0 {
 		return err
 	}
-	ids := make([]any, 0, len(counts))
+	ids := make([]int64, 0, len(counts))
 	for id := range counts {
 		ids = append(ids, id)
 	}
+	ratings, err := s.openRatings(ctx, ids)
+	if err != nil {
+		return err
+	}
+	for id, rating := range ratings {
+		for i, c := range counts[id] {
+			if c > 0 {
+				days[i].OpenFindings[rating] += c
+			}
+		}
+	}
+	return nil
+}
+
+// openRatings reads the severity rating of each finding document (unknown
+// when it has none); suppressed findings are left out.
+func (s *Store) openRatings(ctx context.Context, documents []int64) (map[int64]string, error) {
+	slices.Sort(documents)
+	ids := make([]any, 0, len(documents))
+	for _, id := range slices.Compact(documents) {
+		ids = append(ids, id)
+	}
+	out := map[int64]string{}
 	for len(ids) > 0 {
 		chunk := ids[:min(len(ids), 500)]
 		ids = ids[len(chunk):]
-		rows, err := s.db.QueryContext(ctx, s.q(`SELECT id, finding FROM finding_documents WHERE id IN (?`+strings.Repeat(", ?", len(chunk)-1)+`)`), chunk...)
+		rows, err := s.db.QueryContext(ctx, s.q(`SELECT id, finding FROM finding_documents WHERE id IN (`+placeholders(len(chunk))+`)`), chunk...)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if err := each(rows, func() error {
 			var id int64
@@ -210,21 +234,16 @@ func (s *Store) openFindings(ctx context.Context, days []Day, scope Scope) error
 			if f.Suppression != nil {
 				return nil
 			}
-			rating := f.Severity.Rating
-			if rating == "" {
-				rating = evidence.SeverityUnknown
-			}
-			for i, c := range counts[id] {
-				if c > 0 {
-					days[i].OpenFindings[rating] += c
-				}
+			out[id] = f.Severity.Rating
+			if out[id] == "" {
+				out[id] = evidence.SeverityUnknown
 			}
 			return nil
 		}); err != nil {
-			return err
+			return nil, err
 		}
 	}
-	return nil
+	return out, nil
 }
 
 // Exceptions lists every stored exception, soonest expiry first.

@@ -48,9 +48,9 @@ func (s *Store) currentTags(ctx context.Context, subjects []evidence.Subject) (m
 	return out, nil
 }
 
-// place sets where each of n hits is now: its current tags and when it
-// was last seen deployed.
-func (s *Store) place(ctx context.Context, n int, hit func(i int) (evidence.Subject, *Placement)) error {
+// place sets where each of n hits is now: its current tags, when it was
+// last seen deployed and where it runs (within running, when set).
+func (s *Store) place(ctx context.Context, n int, running *RunningFilter, hit func(i int) (evidence.Subject, *Placement)) error {
 	var digests []string
 	subjects := make([]evidence.Subject, 0, n)
 	for i := range n {
@@ -84,17 +84,20 @@ func (s *Store) place(ctx context.Context, n int, hit func(i int) (evidence.Subj
 			return err
 		}
 	}
+	places, err := s.runningPlaces(ctx, slices.Compact(digests), running)
+	if err != nil {
+		return err
+	}
 	for i := range n {
 		subject, p := hit(i)
 		if at, ok := deployed[subject]; ok {
 			p.Deployed = &at
 		}
+		p.Running = places[subject.Digest]
 	}
 	return nil
 }
 
-// onlyDeployed narrows a condition to digests seen deployed when a page
-// asks for them.
 // inScope is the condition keeping a query to the subjects of the
 // repositories a page's scope sees, and its arguments; none says the
 // scope sees no stored repository at all.
@@ -122,11 +125,19 @@ func (s *Store) inScope(ctx context.Context, p Page, subjectID string) (cond str
 	return ` AND ` + subjectID + ` IN (SELECT id FROM subjects WHERE repository IN (?` + strings.Repeat(", ?", len(args)-1) + `))`, args, false, nil
 }
 
-func onlyDeployed(p Page, subjectID string) string {
-	if !p.Deployed {
-		return ""
+// placedOnly narrows a condition to the digests seen deployed, or
+// running now where the filter says, when a page asks for them.
+func placedOnly(p Page, subjectID string) (string, []any) {
+	cond, args := "", []any{}
+	if p.Deployed {
+		cond += ` AND ` + subjectID + ` IN (SELECT subject_id FROM deployments)`
 	}
-	return ` AND ` + subjectID + ` IN (SELECT subject_id FROM deployments)`
+	if p.Running != nil {
+		running, runningArgs := p.Running.condition()
+		cond += ` AND ` + subjectID + ` IN (SELECT id FROM subjects WHERE digest IN (SELECT r.digest FROM running_containers r WHERE ` + running + `))`
+		args = append(args, runningArgs...)
+	}
+	return cond, args
 }
 
 // pageLimit is a page's LIMIT (every row when the page sets none).
@@ -151,8 +162,9 @@ func (s *Store) Components(ctx context.Context, q ComponentQuery) (ComponentPage
 	}
 	// a hit is a package version in a digest; total and page come from
 	// the index alone, then only the page's rows are read
-	hits := `SELECT DISTINCT c.subject_id, c.purl_base, c.version FROM components c WHERE (` + where + `)` + onlyDeployed(q.Page, "c.subject_id") + scope
-	hitArgs := append(slices.Clip(args), scopeArgs...)
+	placed, placedArgs := placedOnly(q.Page, "c.subject_id")
+	hits := `SELECT DISTINCT c.subject_id, c.purl_base, c.version FROM components c WHERE (` + where + `)` + placed + scope
+	hitArgs := append(append(slices.Clip(args), placedArgs...), scopeArgs...)
 	if err := s.db.QueryRowContext(ctx, s.q(`SELECT count(*) FROM (`+hits+`) h`), hitArgs...).Scan(&page.Total); err != nil {
 		return page, err
 	}
@@ -224,7 +236,7 @@ func (s *Store) Components(ctx context.Context, q ComponentQuery) (ComponentPage
 	if err != nil {
 		return page, err
 	}
-	return page, s.place(ctx, len(page.Hits), func(i int) (evidence.Subject, *Placement) { return page.Hits[i].Subject, &page.Hits[i].Placement })
+	return page, s.place(ctx, len(page.Hits), q.Page.Running, func(i int) (evidence.Subject, *Placement) { return page.Hits[i].Subject, &page.Hits[i].Placement })
 }
 
 // componentCondition turns a component query into a WHERE condition on
@@ -301,8 +313,9 @@ func (s *Store) Affected(ctx context.Context, advisory string, p Page) (FindingP
 	if err != nil || none {
 		return page, err
 	}
-	open := openFindings + onlyDeployed(p, "f.subject_id") + scope
-	openArgs := append([]any{advisory}, scopeArgs...)
+	placed, placedArgs := placedOnly(p, "f.subject_id")
+	open := openFindings + placed + scope
+	openArgs := append(append([]any{advisory}, placedArgs...), scopeArgs...)
 	if err := s.db.QueryRowContext(ctx, s.q(`SELECT count(*)`+open), openArgs...).Scan(&page.Total); err != nil {
 		return page, err
 	}
@@ -334,7 +347,7 @@ func (s *Store) Affected(ctx context.Context, advisory string, p Page) (FindingP
 	if err != nil {
 		return page, err
 	}
-	return page, s.place(ctx, len(page.Hits), func(i int) (evidence.Subject, *Placement) { return page.Hits[i].Subject, &page.Hits[i].Placement })
+	return page, s.place(ctx, len(page.Hits), p.Running, func(i int) (evidence.Subject, *Placement) { return page.Hits[i].Subject, &page.Hits[i].Placement })
 }
 
 // TagHistory lists every digest a repository's tag pointed to, oldest
@@ -408,5 +421,5 @@ func (s *Store) Signed(ctx context.Context, f SignerFilter, from, to time.Time) 
 	if err != nil {
 		return nil, err
 	}
-	return out, s.place(ctx, len(out), func(i int) (evidence.Subject, *Placement) { return out[i].Subject, &out[i].Placement })
+	return out, s.place(ctx, len(out), nil, func(i int) (evidence.Subject, *Placement) { return out[i].Subject, &out[i].Placement })
 }

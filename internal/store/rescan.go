@@ -167,7 +167,7 @@ func (s *Store) Rescanned(ctx context.Context, at, databaseVersion time.Time, ch
 	for i, f := range fresh {
 		hits[i] = FindingHit{Subject: subjectOf[f.subjectID], Finding: StoredFinding{Finding: f.finding, FirstSeen: at, LastSeen: at, DatabaseVersion: databaseVersion.UTC()}}
 	}
-	return hits, s.place(ctx, len(hits), func(i int) (evidence.Subject, *Placement) { return hits[i].Subject, &hits[i].Placement })
+	return hits, s.place(ctx, len(hits), nil, func(i int) (evidence.Subject, *Placement) { return hits[i].Subject, &hits[i].Placement })
 }
 
 // subjectIDs finds the row IDs of the results' digests.

@@ -93,7 +93,10 @@ type SubjectCoverage struct {
 // digests seen deployed ("which running digests contain X").
 type Page struct {
 	Offset, Limit int
-	Deployed      bool
+	// Deployed keeps to digests seen deployed; Running, when set, to
+	// digests running now where it says.
+	Deployed bool
+	Running  *RunningFilter
 	// Scope, when set, keeps to the repositories it sees: the total and
 	// the page are counted and chosen among those only.
 	Scope Scope
@@ -128,6 +131,18 @@ type FindingPage struct {
 type Placement struct {
 	Tags     []string   `json:"tags"`
 	Deployed *time.Time `json:"deployed,omitempty"`
+	// Running is where the digest runs now.
+	Running []RunningPlace `json:"running,omitempty"`
+}
+
+// RunningPlace is a workload's container that runs a digest now, in how
+// many Pods.
+type RunningPlace struct {
+	Cluster   string `json:"cluster"`
+	Namespace string `json:"namespace"`
+	Workload  string `json:"workload"`
+	Container string `json:"container"`
+	Pods      int    `json:"pods"`
 }
 
 // ComponentHit is one package version in one digest (the locations of
@@ -232,9 +247,12 @@ type Admission struct {
 	At time.Time `json:"at"`
 	// Image is the reference as written; Subject the digest judged (unset
 	// when it could not be resolved).
-	Image     string           `json:"image"`
-	Subject   evidence.Subject `json:"subject"`
-	Namespace string           `json:"namespace"`
+	Image   string           `json:"image"`
+	Subject evidence.Subject `json:"subject"`
+	// Cluster is the name of the cluster the webhook admits to ("" when
+	// it was not named).
+	Cluster   string `json:"cluster,omitempty"`
+	Namespace string `json:"namespace"`
 	// Workload is "Kind/name" of the reviewed object; User who sent it.
 	Workload string `json:"workload"`
 	User     string `json:"user"`
