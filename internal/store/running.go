@@ -102,7 +102,7 @@ func (s *Store) PodsSeen(ctx context.Context, cluster string, pods []PodState, a
 		}
 		uids = append(uids, p.UID)
 		for _, c := range p.Containers {
-			if err := c.valid(cluster, p.UID); err != nil {
+			if err := c.Check(cluster, p.UID); err != nil {
 				return err
 			}
 			k := keyOf(c)
@@ -151,7 +151,9 @@ func (s *Store) PodsSeen(ctx context.Context, cluster string, pods []PodState, a
 	return tx.Commit()
 }
 
-func (c RunningContainer) valid(cluster, uid string) error {
+// Check says why the store would refuse a container reported for a
+// cluster's Pod uid (nil when it would not).
+func (c RunningContainer) Check(cluster, uid string) error {
 	switch {
 	case c.Cluster != cluster || c.PodUID != uid:
 		return fmt.Errorf("container %s of Pod %s: reported under cluster %q and Pod %s", c.Container, uid, c.Cluster, c.PodUID)
