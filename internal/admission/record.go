@@ -92,7 +92,7 @@ func (r *recorder) close() {
 }
 
 // admissions turns a validating judgement into the decisions to keep.
-func admissions(req *admissionv1.AdmissionRequest, j Judgement, at time.Time) []store.Admission {
+func admissions(cluster string, req *admissionv1.AdmissionRequest, j Judgement, at time.Time) []store.Admission {
 	workload := j.Workload
 	// a Pod (or a container added to one) runs what was admitted
 	deployed := req.Kind.Kind == "Pod" && (req.Operation == admissionv1.Create || req.SubResource == "ephemeralcontainers")
@@ -103,7 +103,7 @@ func admissions(req *admissionv1.AdmissionRequest, j Judgement, at time.Time) []
 			continue
 		}
 		seen[v.Image.Reference] = true
-		a := store.Admission{At: at, Image: v.Image.Reference, Subject: v.Subject, Namespace: req.Namespace, Workload: workload,
+		a := store.Admission{At: at, Image: v.Image.Reference, Subject: v.Subject, Cluster: cluster, Namespace: req.Namespace, Workload: workload,
 			User: req.UserInfo.Username, Decision: v.Decision, Deployed: deployed}
 		a.Outcome, a.Reason = outcome(v)
 		out = append(out, a)

@@ -42,7 +42,11 @@ type Options struct {
 	Unclaimed Unclaimed
 	// Store, when set, keeps every validating decision, and marks admitted
 	// Pods' digests deployed; OnStoreError hears of decisions it lost.
-	Store        DecisionStore
+	Store DecisionStore
+	// Cluster names the cluster the webhook admits to: its decisions are
+	// recorded under it, and the inventory of that cluster is judged
+	// against them.
+	Cluster      string
 	OnStoreError func(error)
 	// Metrics, when set, observes reviews, decisions and verifications.
 	Metrics *metrics.Metrics
@@ -77,6 +81,7 @@ func ParseUnclaimed(s string) (Unclaimed, error) {
 type Webhook struct {
 	failOpen  bool
 	unclaimed Unclaimed
+	cluster   string
 	rules     func() *Rules
 	judge     *judge
 	labels    func(ctx context.Context, namespace string) (map[string]string, error)
@@ -101,7 +106,7 @@ func New(rules func() *Rules, opts Options) *Webhook {
 	if opts.Unclaimed == "" {
 		opts.Unclaimed = UnclaimedDeny
 	}
-	w := &Webhook{failOpen: opts.FailOpen, unclaimed: opts.Unclaimed, rules: rules, judge: newJudge(opts.Registry, opts.EvidenceTTL, opts.TagTTL, opts.Now, opts.Metrics), labels: opts.NamespaceLabels,
+	w := &Webhook{failOpen: opts.FailOpen, unclaimed: opts.Unclaimed, cluster: opts.Cluster, rules: rules, judge: newJudge(opts.Registry, opts.EvidenceTTL, opts.TagTTL, opts.Now, opts.Metrics), labels: opts.NamespaceLabels,
 		metrics: opts.Metrics, now: opts.Now}
 	if opts.Store != nil {
 		w.recorder = newRecorder(opts.Store, opts.OnStoreError)
@@ -370,7 +375,7 @@ func (w *Webhook) Validate(ctx context.Context, review *admissionv1.AdmissionRev
 		}
 	}
 	resp.Allowed = len(denials) == 0
-	decided := admissions(review.Request, j, w.now())
+	decided := admissions(w.cluster, review.Request, j, w.now())
 	for _, a := range decided {
 		w.metrics.Decision(a.Outcome, a.Namespace, decidingPolicy(a.Decision))
 	}

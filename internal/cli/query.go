@@ -95,10 +95,11 @@ func (a *app) queryCommand() *cobra.Command {
 			}
 			hits, err := query.Components(cmd.Context(), st, spec, page.Page)
 			return hits, hits.Total, func() {
+				a.staleInventory(cmd, st, page.Running)
 				t := newTable(a.stdout)
-				fmt.Fprintln(t, "DIGEST\tTAGS\tDEPLOYED\tCOMPONENT\tVERSION\tLOCATIONS")
+				fmt.Fprintln(t, "DIGEST\tTAGS\tDEPLOYED\tRUNNING\tCOMPONENT\tVERSION\tLOCATIONS")
 				for _, h := range hits.Hits {
-					fmt.Fprintf(t, "%s\t%s\t%s\t%s\t%s\t%s\n", h.Subject, dash(strings.Join(h.Tags, ",")), deployed(h.Placement), h.Component.Name, h.Component.Version, dash(strings.Join(h.Component.Locations, ",")))
+					fmt.Fprintf(t, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", h.Subject, dash(strings.Join(h.Tags, ",")), deployed(h.Placement), runningIn(h.Placement), h.Component.Name, h.Component.Version, dash(strings.Join(h.Component.Locations, ",")))
 				}
 				t.Flush()
 				a.pageNote(hits.Offset, len(hits.Hits), hits.Total, "components")
@@ -115,21 +116,82 @@ func (a *app) queryCommand() *cobra.Command {
 			}
 			hits, err := st.Affected(cmd.Context(), strings.TrimSpace(args[0]), page.Page)
 			return hits, hits.Total, func() {
+				a.staleInventory(cmd, st, page.Running)
 				t := newTable(a.stdout)
-				fmt.Fprintln(t, "DIGEST\tTAGS\tDEPLOYED\tPACKAGE\tVERSION\tSEVERITY\tFIRST SEEN")
+				fmt.Fprintln(t, "DIGEST\tTAGS\tDEPLOYED\tRUNNING\tPACKAGE\tVERSION\tSEVERITY\tFIRST SEEN")
 				for _, h := range hits.Hits {
 					f := h.Finding
-					fmt.Fprintf(t, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", h.Subject, dash(strings.Join(h.Tags, ",")), deployed(h.Placement), f.Component.Name, f.Component.Version, f.Severity.Rating, f.FirstSeen.Format(time.RFC3339))
+					fmt.Fprintf(t, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", h.Subject, dash(strings.Join(h.Tags, ",")), deployed(h.Placement), runningIn(h.Placement), f.Component.Name, f.Component.Version, f.Severity.Rating, f.FirstSeen.Format(time.RFC3339))
 				}
 				t.Flush()
 				a.pageNote(hits.Offset, len(hits.Hits), hits.Total, "findings")
 			}, err
 		}),
 	}
+	var runningOnly bool
+	var state string
+	var where store.RunningFilter
 	for _, c := range []*cobra.Command{component, advisory} {
 		c.Flags().IntVar(&page.Limit, "limit", 100, "hits per page, newest digests first (0 for all)")
 		c.Flags().IntVar(&page.Offset, "offset", 0, "hits to skip: the start of the page")
-		c.Flags().BoolVar(&page.Deployed, "deployed", false, "only digests seen deployed (admitted to a cluster)")
+		c.Flags().BoolVar(&page.Deployed, "deployed", false, "only digests seen deployed (ever admitted to a cluster)")
+		c.Flags().BoolVar(&runningOnly, "running", false, "only digests running now (the clusters' inventory: dossier cluster watch)")
+		c.PreRunE = func(cmd *cobra.Command, _ []string) error {
+			if !runningOnly && (where.Cluster != "" || where.Namespace != "") {
+				return usageError("--cluster and --namespace narrow --running: add --running")
+			}
+			if runningOnly {
+				page.Running = &where
+			}
+			return nil
+		}
+	}
+	running := &cobra.Command{
+		Use:   "running [--cluster C] [--namespace N] [--state S]",
+		Short: "What runs now, by cluster, namespace, workload and container, with its judgement and evidence",
+		Long: `What runs now, from the inventory of each cluster dossier watches (dossier cluster watch, or
+dossier serve --cluster). Each container's digest is judged against the decisions dossier's webhook
+made in that cluster and namespace:
+
+  admitted    a dossier decision admitted this digest there
+  drifted     the image as written was admitted as another digest (a tag moved under an unpinned Pod)
+  unjudged    no dossier decision admitted it there (webhook failed open, bypassed or absent; older Pod)
+  unresolved  the cluster does not say which digest runs (no imageID, not pinned)`,
+		Args: cobra.NoArgs,
+		RunE: run(func(cmd *cobra.Command, st *store.Store, _ []string) (any, int, func(), error) {
+			if err := page.check(); err != nil {
+				return nil, 0, nil, err
+			}
+			switch state {
+			case "", store.RunningAdmitted, store.RunningDrifted, store.RunningUnjudged, store.RunningUnresolved:
+			default:
+				return nil, 0, nil, usageError("--state %q: want admitted, drifted, unjudged or unresolved", state)
+			}
+			hits, err := st.Running(cmd.Context(), store.RunningQuery{RunningFilter: where, State: state, Offset: page.Offset, Limit: page.Limit})
+			return hits, hits.Total, func() {
+				a.warnStale(hits.Clusters, where.Cluster)
+				t := newTable(a.stdout)
+				fmt.Fprintln(t, "CLUSTER\tNAMESPACE\tWORKLOAD\tPOD\tCONTAINER\tDIGEST\tSTATE\tPINNED\tSIGNED BY\tOPEN FINDINGS\tLAST DECISION")
+				for _, h := range hits.Hits {
+					fmt.Fprintf(t, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", h.Cluster, h.Namespace, h.Workload, h.Pod, containerName(h.RunningContainer),
+						dash(h.Subject.String()), runningState(h), yesNo(h.Pinned), signedBy(h.Signers), openFindings(h), lastDecision(h.LastDecision))
+				}
+				t.Flush()
+				a.pageNote(hits.Offset, len(hits.Hits), hits.Total, "containers")
+				var counts []string
+				for _, s := range []string{store.RunningAdmitted, store.RunningDrifted, store.RunningUnjudged, store.RunningUnresolved} {
+					counts = append(counts, fmt.Sprintf("%d %s", hits.States[s], s))
+				}
+				fmt.Fprintln(a.stderr, strings.Join(counts, ", "))
+			}, err
+		}),
+	}
+	running.Flags().IntVar(&page.Limit, "limit", 100, "containers per page (0 for all)")
+	running.Flags().IntVar(&page.Offset, "offset", 0, "containers to skip: the start of the page")
+	running.Flags().StringVar(&state, "state", "", "only containers in one state: admitted, drifted, unjudged or unresolved")
+	for _, c := range []*cobra.Command{component, advisory, running} {
+		c.Flags().StringVar(&where.Cluster, "cluster", "", "only this cluster (as dossier cluster watch names it)")
+		c.Flags().StringVar(&where.Namespace, "namespace", "", "only this namespace")
 	}
 	var at string
 	tag := &cobra.Command{
@@ -334,7 +396,7 @@ func (a *app) queryCommand() *cobra.Command {
 	}
 	events.Flags().StringVar(&since, "since", "", "only events at or after this time (RFC 3339 or a date)")
 	events.Flags().IntVar(&limit, "limit", 100, "at most this many (0 for all)")
-	cmd.AddCommand(component, advisory, tag, signed, digest, admissions, jobs, events)
+	cmd.AddCommand(component, advisory, running, tag, signed, digest, admissions, jobs, events)
 	return cmd
 }
 
@@ -465,4 +527,107 @@ func orEmpty[T any](v []T) []T {
 		return []T{}
 	}
 	return v
+}
+
+// staleAfter is how long a cluster's watch may be silent before answers
+// about what runs there say it may be out of date.
+const staleAfter = 5 * time.Minute
+
+// staleInventory warns, for a question about what runs, about watched
+// clusters whose inventory may be out of date or that no watch reports.
+func (a *app) staleInventory(cmd *cobra.Command, st *store.Store, running *store.RunningFilter) {
+	if running == nil {
+		return
+	}
+	clusters, err := st.Clusters(cmd.Context(), running.Cluster)
+	if err != nil {
+		fmt.Fprintf(a.stderr, "warning: the inventory's clusters could not be read: %v\n", err)
+		return
+	}
+	a.warnStale(clusters, running.Cluster)
+}
+
+func (a *app) warnStale(clusters []store.ClusterState, named string) {
+	if len(clusters) == 0 {
+		what := "no cluster is"
+		if named != "" {
+			what = "cluster " + named + " is not"
+		}
+		fmt.Fprintf(a.stderr, "warning: %s inventoried: run dossier cluster watch --cluster NAME (or dossier serve --cluster NAME)\n", what)
+	}
+	for _, c := range clusters {
+		if age := time.Since(c.SeenAt); age > staleAfter {
+			fmt.Fprintf(a.stderr, "warning: the inventory of cluster %s was last reported %s ago: what runs there may have changed\n", c.Name, age.Round(time.Second))
+		}
+	}
+}
+
+// runningIn names where a digest runs now: cluster/namespace/workload,
+// or "-".
+func runningIn(p store.Placement) string {
+	if len(p.Running) == 0 {
+		return "-"
+	}
+	var places []string
+	for _, r := range p.Running {
+		places = append(places, fmt.Sprintf("%s/%s/%s[%s]×%d", r.Cluster, r.Namespace, r.Workload, r.Container, r.Pods))
+	}
+	return strings.Join(places, ",")
+}
+
+func containerName(c store.RunningContainer) string {
+	if c.Kind == store.ContainerApp {
+		return c.Container
+	}
+	return c.Container + " (" + c.Kind + ")"
+}
+
+func runningState(h store.RunningHit) string {
+	if h.State == store.RunningDrifted {
+		return h.State + " (admitted " + h.Admitted + ")"
+	}
+	return h.State
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}
+
+func signedBy(signers []evidence.Signer) string {
+	var names []string
+	for _, s := range signers {
+		names = append(names, s.String())
+	}
+	if len(names) == 0 {
+		return "unsigned"
+	}
+	return strings.Join(names, ",")
+}
+
+// openFindings counts a digest's open findings by severity, worst first;
+// "not scanned" when no scan of it is recorded.
+func openFindings(h store.RunningHit) string {
+	if !h.Scanned {
+		return "not scanned"
+	}
+	var parts []string
+	for _, r := range []string{evidence.SeverityCritical, evidence.SeverityHigh, evidence.SeverityMedium, evidence.SeverityLow, evidence.SeverityNone, evidence.SeverityUnknown} {
+		if n := h.OpenFindings[r]; n > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", n, r))
+		}
+	}
+	if len(parts) == 0 {
+		return "none"
+	}
+	return strings.Join(parts, ", ")
+}
+
+func lastDecision(d *store.Admission) string {
+	if d == nil {
+		return "-"
+	}
+	return d.Outcome + " " + d.At.Format(time.RFC3339)
 }

@@ -97,7 +97,7 @@ reaches another.`,
 	root.PersistentFlags().StringSliceVar(&a.registry.InsecureRegistries, "insecure-registry", nil,
 		"registry host[:port] that may be reached over plain HTTP (loopback registries always may)")
 	root.AddCommand(a.versionCommand(), a.resolveCommand(), a.sbomCommand(), a.scanCommand(), a.dbCommand(),
-		a.keyCommand(), a.signCommand(), a.verifyCommand(), a.attestCommand(), a.verifyAttestationCommand(), a.treeCommand(), a.provenanceCommand(), a.policyCommand(), a.recordCommand(), a.queryCommand(), a.pipelineCommand(), a.rescanCommand(), a.demoCommand(), a.webhookCommand(), a.serveCommand(), a.tokenCommand(), a.promoteCommand(), a.watchCommand(), a.auditCommand())
+		a.keyCommand(), a.signCommand(), a.verifyCommand(), a.attestCommand(), a.verifyAttestationCommand(), a.treeCommand(), a.provenanceCommand(), a.policyCommand(), a.recordCommand(), a.queryCommand(), a.pipelineCommand(), a.rescanCommand(), a.demoCommand(), a.webhookCommand(), a.serveCommand(), a.tokenCommand(), a.promoteCommand(), a.watchCommand(), a.auditCommand(), a.clusterCommand())
 	return root
 }
 

@@ -80,6 +80,8 @@ stops it gracefully: requests in flight, uploads included, finish.`,
 	cmd.Flags().StringVar(&cfg.Storage.S3.Endpoint, "s3-endpoint", "", "an S3-compatible server, https://host[:port] (http:// on loopback only)")
 	cmd.Flags().StringVar(&cfg.Storage.S3.Prefix, "s3-prefix", "", "a directory within the bucket")
 	cmd.Flags().StringArrayVar(&cfg.Retention, "retention", nil, "REPOSITORY_GLOB=AGE: untagged digests older than AGE (720h) that are unsigned or fail their quarantine policy are deleted, hourly, unless an exception names them (repeatable)")
+	cmd.Flags().StringVar(&cfg.Cluster, "cluster", "", "name of the cluster dossier serves: the webhook's decisions are recorded under it, and its Pods are inventoried (what runs now, judged against those decisions)")
+	cmd.Flags().StringVar(&cfg.Kubeconfig, "kubeconfig", "", "kubeconfig of that cluster (default: the webhook's --kubernetes-* settings, KUBECONFIG, ~/.kube/config, or the Pod's service account)")
 	cmd.Flags().StringSliceVar(&cfg.Keys, "key", nil, "public key whose signatures are recorded as verified (repeatable; the policies' signers are too)")
 	defaults = cfg // the flags' defaults: what the configuration file's settings replace
 	return cmd

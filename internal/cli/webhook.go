@@ -109,7 +109,7 @@ metricsListen and insecureRegistries settings (--listen is its webhook.listen).`
 			if st != nil {
 				st.Observe(m.StoreQuery)
 			}
-			handler, closeWebhook, err := serving.StartWebhook(ctx, &cfg.Webhook, cfg.DataDir, a.registry, st, m, a.log)
+			handler, closeWebhook, err := serving.StartWebhook(ctx, &cfg.Webhook, cfg.Cluster, cfg.DataDir, a.registry, st, m, a.log)
 			if err != nil {
 				return err
 			}
@@ -131,6 +131,7 @@ metricsListen and insecureRegistries settings (--listen is its webhook.listen).`
 	cmd.Flags().StringVar(&cfg.TLS.Key, "tls-key", "", "serving certificate's private key (PEM)")
 	cmd.Flags().StringVar(&cfg.Webhook.Listen, "listen", "127.0.0.1:8443", "address to listen on")
 	cmd.Flags().BoolVar(&noStore, "no-store", false, "do not record decisions in the evidence store")
+	cmd.Flags().StringVar(&cfg.Cluster, "cluster", "", "name of the cluster the webhook admits to: decisions are recorded under it, and what dossier cluster watch --cluster NAME finds running there is judged against them")
 	cmd.Flags().StringVar(&configPath, "config", "", "YAML configuration file, as dossier serve reads it: its webhook, tls, dataDir, store, metricsListen and insecureRegistries settings (flags and DOSSIER_* variables win)")
 	cmd.Flags().BoolVar(&printConfig, "print-config", false, "print the effective configuration of these settings as YAML, and exit")
 	defaults = cfg

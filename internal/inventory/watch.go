@@ -47,6 +47,11 @@ type Options struct {
 	Listed func(pods int)
 }
 
+// listTimeout bounds each list request (a page of a paginated list). The
+// client's own timeout is lifted for the watch: it would cut every watch
+// stream, which the API server ends itself after a few minutes.
+const listTimeout = time.Minute
+
 // writeChunk bounds the Pods in one write, so that a first inventory of
 // a large cluster goes in transactions of bounded size.
 const writeChunk = 2000
@@ -82,11 +87,13 @@ func Watch(ctx context.Context, o Options) error {
 	if o.Reconcile <= 0 {
 		o.Reconcile = time.Minute
 	}
-	core, err := corev1client.NewForConfig(o.Config)
+	cfg := rest.CopyConfig(o.Config)
+	cfg.Timeout = 0
+	core, err := corev1client.NewForConfig(cfg)
 	if err != nil {
 		return fmt.Errorf("watching cluster %s: %w", o.Cluster, err)
 	}
-	meta, err := metadata.NewForConfig(o.Config)
+	meta, err := metadata.NewForConfig(cfg)
 	if err != nil {
 		return fmt.Errorf("watching cluster %s: %w", o.Cluster, err)
 	}
@@ -122,6 +129,8 @@ func Watch(ctx context.Context, o Options) error {
 	}
 	pods := cache.NewSharedIndexInformer(&cache.ListWatch{
 		ListWithContextFunc: func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
+			ctx, cancel := context.WithTimeout(ctx, listTimeout)
+			defer cancel()
 			return core.Pods(metav1.NamespaceAll).List(ctx, opts)
 		},
 		WatchFuncWithContext: func(ctx context.Context, opts metav1.ListOptions) (watch.Interface, error) {
@@ -305,6 +314,8 @@ func (w *watcher) reconcile(ctx context.Context, pods cache.Store) error {
 func metadataInformer(client metadata.Interface, resource schema.GroupVersionResource) cache.SharedIndexInformer {
 	return cache.NewSharedIndexInformer(&cache.ListWatch{
 		ListWithContextFunc: func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
+			ctx, cancel := context.WithTimeout(ctx, listTimeout)
+			defer cancel()
 			return client.Resource(resource).Namespace(metav1.NamespaceAll).List(ctx, opts)
 		},
 		WatchFuncWithContext: func(ctx context.Context, opts metav1.ListOptions) (watch.Interface, error) {

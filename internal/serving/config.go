@@ -40,7 +40,13 @@ type Config struct {
 	Quarantine         Quarantines `json:"quarantine,omitempty" flag:"quarantine"`
 	Retention          []string    `json:"retention,omitempty" flag:"retention"`
 	Keys               []string    `json:"keys,omitempty" flag:"key" path:"true"`
-	Webhook            Webhook     `json:"webhook"`
+	// Cluster names the cluster dossier serves: the webhook's decisions
+	// are recorded under it, and dossier serve inventories what runs
+	// there (reached through Kubeconfig, the webhook's Kubernetes
+	// settings, or the Pod's service account).
+	Cluster    string  `json:"cluster,omitempty" flag:"cluster"`
+	Kubeconfig string  `json:"kubeconfig,omitempty" flag:"kubeconfig" path:"true"`
+	Webhook    Webhook `json:"webhook"`
 	// PendingPullable are repositories globs of quarantine rules, from
 	// the command line, whose images may be pulled while their scan runs;
 	// the file says so in each rule.
@@ -240,8 +246,9 @@ func (c Config) WebhookYAML() ([]byte, error) {
 		Store              string   `json:"store,omitempty"`
 		InsecureRegistries []string `json:"insecureRegistries,omitempty"`
 		TLS                TLS      `json:"tls"`
+		Cluster            string   `json:"cluster,omitempty"`
 		Webhook            Webhook  `json:"webhook"`
-	}{c.MetricsListen, c.DataDir, redacted(c.Store), c.InsecureRegistries, c.TLS, c.Webhook})
+	}{c.MetricsListen, c.DataDir, redacted(c.Store), c.InsecureRegistries, c.TLS, c.Cluster, c.Webhook})
 }
 
 // redacted is a store URL without its password.

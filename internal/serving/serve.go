@@ -141,8 +141,13 @@ func Serve(ctx context.Context, cfg Config, deps Deps) error {
 		main.Certificate = certs.GetCertificate
 	}
 	servers := append(MetricsListener(cfg.MetricsListen, m, log), main)
+	if cfg.Cluster != "" {
+		if err := StartInventory(ctx, &cfg, st, log); err != nil {
+			return err
+		}
+	}
 	if len(wf.Policies) > 0 {
-		handler, closeWebhook, err := StartWebhook(ctx, wf, cfg.DataDir, deps.Reach, st, m, log)
+		handler, closeWebhook, err := StartWebhook(ctx, wf, cfg.Cluster, cfg.DataDir, deps.Reach, st, m, log)
 		if err != nil {
 			return err
 		}

@@ -26,7 +26,7 @@ import (
 // StartWebhook loads the webhook's policies and makes the webhook,
 // recording into st when given; the policies are re-read until ctx ends.
 // close flushes the decisions still on their way to the store.
-func StartWebhook(ctx context.Context, f *Webhook, dataDir string, reach oci.RegistryOptions, st *store.Store, m *metrics.Metrics, log *slog.Logger) (handler http.Handler, close func(), err error) {
+func StartWebhook(ctx context.Context, f *Webhook, cluster, dataDir string, reach oci.RegistryOptions, st *store.Store, m *metrics.Metrics, log *slog.Logger) (handler http.Handler, close func(), err error) {
 	opts := collect.Options{Timeout: 8 * time.Second}
 	closeDB, err := pipeline.LocalScanning(dataDir, &opts)
 	if err != nil {
@@ -47,7 +47,7 @@ func StartWebhook(ctx context.Context, f *Webhook, dataDir string, reach oci.Reg
 	if err != nil {
 		return fail(configError("webhook.unclaimed", "unclaimed", "%v", err))
 	}
-	wopts := admission.Options{Registry: reach, EvidenceTTL: f.EvidenceTTL.Duration, FailOpen: f.FailOpen, Unclaimed: unclaimed, Metrics: m}
+	wopts := admission.Options{Registry: reach, EvidenceTTL: f.EvidenceTTL.Duration, FailOpen: f.FailOpen, Unclaimed: unclaimed, Cluster: cluster, Metrics: m}
 	api := admission.APIServer{URL: f.Kubernetes.API, CAFile: f.Kubernetes.CA, TokenFile: f.Kubernetes.TokenFile, CertFile: f.Kubernetes.ClientCert, KeyFile: f.Kubernetes.ClientKey}
 	if api.URL == "" {
 		api, _ = admission.InCluster()

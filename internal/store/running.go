@@ -489,7 +489,13 @@ func scanRunning(rows *sql.Rows, before []any, after ...any) (RunningContainer, 
 	return c, nil
 }
 
-// clusters reads the watched clusters' states (one when named).
+// Clusters reads the watched clusters' inventory states (one when
+// named).
+func (s *Store) Clusters(ctx context.Context, name string) ([]ClusterState, error) {
+	defer s.timed("clusters")()
+	return s.clusters(ctx, name)
+}
+
 func (s *Store) clusters(ctx context.Context, name string) ([]ClusterState, error) {
 	where, args := ``, []any{}
 	if name != "" {

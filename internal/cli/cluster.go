@@ -1,0 +1,61 @@
+package cli
+
+import (
+	"fmt"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/dossier-dev/dossier/internal/inventory"
+	"github.com/dossier-dev/dossier/internal/kube"
+)
+
+func (a *app) clusterCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "cluster",
+		Short: "What runs in Kubernetes clusters",
+	}
+	var sf storeFlags
+	var name, kubeconfig, kubeContext string
+	var reconcile time.Duration
+	watch := &cobra.Command{
+		Use:   "watch --cluster NAME [--kubeconfig F] [--context C]",
+		Short: "Inventory what runs in a cluster, and keep the inventory current until stopped",
+		Long: `List every Pod of the cluster, then follow its watch, recording per container (init and ephemeral
+containers included) the namespace, Pod, owning workload (Deployment, CronJob, StatefulSet, …), node,
+the image as written and the digest that actually runs: the container status's imageID, else the digest
+the image pins. Pods deleted and containers finished are closed; a restart lists again and closes what
+went meanwhile. Several clusters share one store, each under its name; two watchers of one cluster do
+not count anything twice. dossier query running and query component|advisory --running answer from it;
+dossier serve --cluster NAME runs the same watch. SIGINT or SIGTERM stops it.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if name == "" {
+				return usageError("give the cluster's name: --cluster NAME (what runs is recorded under it)")
+			}
+			config, err := kube.Config(kubeconfig, kubeContext)
+			if err != nil {
+				return err
+			}
+			st, err := sf.open(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			a.serving = true
+			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM)
+			defer stop()
+			return inventory.Watch(ctx, inventory.Options{Cluster: name, Config: config, Store: st, Log: a.log, Reconcile: reconcile,
+				Listed: func(pods int) { fmt.Fprintf(a.stderr, "cluster %s inventoried: %d Pods; following its changes\n", name, pods) }})
+		},
+	}
+	sf.register(watch)
+	watch.Flags().StringVar(&name, "cluster", "", "the cluster's name, as the inventory and its webhook's decisions call it")
+	watch.Flags().StringVar(&kubeconfig, "kubeconfig", "", "kubeconfig of the cluster (default: KUBECONFIG, ~/.kube/config, or the Pod's service account)")
+	watch.Flags().StringVar(&kubeContext, "context", "", "context of the kubeconfig (default: its current context)")
+	watch.Flags().DurationVar(&reconcile, "reconcile", time.Minute, "how often the whole inventory is compared with the store and marked current")
+	cmd.AddCommand(watch)
+	return cmd
+}
