@@ -1,0 +1,232 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/dossier-dev/dossier/internal/evidence"
+	"github.com/dossier-dev/dossier/internal/store"
+	"github.com/dossier-dev/dossier/internal/testutil"
+)
+
+// kwokNode is the fake node the inventory suite's Pods are bound to.
+const kwokNode = "kwok-node"
+
+// startKWOK runs KWOK against a cluster, managing the nodes annotated
+// kwok.x-k8s.io/node=fake with the suite's Pod stages, and creates one such
+// node.
+func (c *cluster) startKWOK(t *testing.T) {
+	t.Helper()
+	stages, err := filepath.Abs(filepath.Join("testdata", "kwok-stages.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	kwok := start(t, "kwok", testutil.Peer(t, "kwok"), cleanEnv(), "--kubeconfig", c.kubeconfig, "--config", stages,
+		"--manage-nodes-with-annotation-selector", "kwok.x-k8s.io/node=fake", "--node-ip", "127.0.0.1",
+		"--node-port", fmt.Sprint(freePort(t)), "--server-address", fmt.Sprintf("127.0.0.1:%d", freePort(t)))
+	node := map[string]any{"apiVersion": "v1", "kind": "Node",
+		"metadata": map[string]any{"name": kwokNode, "annotations": map[string]string{"kwok.x-k8s.io/node": "fake"}}}
+	if a := c.create(t, "/api/v1/nodes", node); a.code != http.StatusCreated {
+		t.Fatalf("node: %d %s", a.code, a.body)
+	}
+	c.waitFor(t, "KWOK's node Ready", 60*time.Second, func() bool {
+		n := decode[corev1.Node](t, c.do(t, http.MethodGet, "/api/v1/nodes/"+kwokNode, "", nil))
+		for _, cond := range n.Status.Conditions {
+			if cond.Type == corev1.NodeReady && cond.Status == corev1.ConditionTrue {
+				return true
+			}
+		}
+		return false
+	}, kwok, c.apiserver)
+}
+
+// onNode binds a Pod spec to the fake node; imageIDs are the digests the
+// node "pulled", per container, reported in the container statuses.
+func onNode(meta *metav1.ObjectMeta, spec *corev1.PodSpec, imageIDs map[string]string) {
+	spec.NodeName = kwokNode
+	for container, id := range imageIDs {
+		if meta.Annotations == nil {
+			meta.Annotations = map[string]string{}
+		}
+		meta.Annotations["image-id.dossier.test/"+container] = id
+	}
+}
+
+// inventory asks dossier what runs.
+func inventory(t *testing.T, dataDir string, args ...string) store.RunningPage {
+	t.Helper()
+	code, out, errOut := runDossier(t, append([]string{"query", "running", "--data-dir", dataDir, "--limit", "0", "-o", "json"}, args...)...)
+	var page store.RunningPage
+	if code > 1 || json.Unmarshal([]byte(out), &page) != nil {
+		t.Fatalf("query running: exit %d: %s%s", code, out, errOut)
+	}
+	return page
+}
+
+// runs finds a running container by cluster, namespace, Pod name prefix
+// and container.
+func runs(page store.RunningPage, cluster, namespace, podPrefix, container string) []store.RunningHit {
+	var out []store.RunningHit
+	for _, h := range page.Hits {
+		if h.Cluster == cluster && h.Namespace == namespace && strings.HasPrefix(h.Pod, podPrefix) && h.Container == container {
+			out = append(out, h)
+		}
+	}
+	return out
+}
+
+// The inventory on two real control planes with KWOK nodes: Pods from
+// before dossier watched, a Deployment's rollout, deletions, a watcher
+// killed and restarted, and the responder's questions across clusters.
+func TestInventoryOnRealClusters(t *testing.T) {
+	dataDir := t.TempDir()
+	digest := func(c byte) string { return "sha256:" + strings.Repeat(string(c), 64) }
+	repo := "registry.example/team/app"
+	clusters := map[string]*cluster{}
+	watchers := map[string]*process{}
+	watch := func(name string) {
+		watchers[name] = start(t, "dossier-watch-"+name, os.Args[0], append(cleanEnv(), "DOSSIER_E2E_RUN_DOSSIER=1"),
+			"cluster", "watch", "--cluster", name, "--kubeconfig", clusters[name].kubeconfig, "--data-dir", dataDir, "--reconcile", "2s")
+	}
+	for _, name := range []string{"east", "west"} {
+		c := startCluster(t)
+		c.startKWOK(t)
+		c.namespace(t, "shop", nil)
+		clusters[name] = c
+	}
+	east, west := clusters["east"], clusters["west"]
+
+	// a Pod that runs before dossier watches, pinned, no imageID reported
+	before := pod("before", nil, repo+"@"+digest('a'))
+	onNode(&before.ObjectMeta, &before.Spec, nil)
+	if a := east.create(t, "/api/v1/namespaces/shop/pods", before); a.code != http.StatusCreated {
+		t.Fatalf("pod: %d %s", a.code, a.body)
+	}
+	east.waitFor(t, "the Pod before to run", 60*time.Second, func() bool {
+		p := decode[corev1.Pod](t, east.do(t, http.MethodGet, "/api/v1/namespaces/shop/pods/before", "", nil))
+		return p.Status.Phase == corev1.PodRunning
+	}, east.apiserver)
+	// west runs a tagged image whose digest only the status tells
+	other := pod("other", nil, repo+":v1")
+	onNode(&other.ObjectMeta, &other.Spec, map[string]string{"app0": repo + "@" + digest('b')})
+	if a := west.create(t, "/api/v1/namespaces/shop/pods", other); a.code != http.StatusCreated {
+		t.Fatalf("pod: %d %s", a.code, a.body)
+	}
+
+	watch("east")
+	watch("west")
+	var page store.RunningPage
+	east.waitFor(t, "both clusters inventoried", 90*time.Second, func() bool {
+		page = inventory(t, dataDir)
+		return len(runs(page, "east", "shop", "before", "app0")) == 1 && len(runs(page, "west", "shop", "other", "app0")) == 1
+	}, watchers["east"], watchers["west"])
+	b := runs(page, "east", "shop", "before", "app0")[0]
+	if b.Subject.String() != repo+"@"+digest('a') || b.DigestFrom != store.DigestFromReference || b.Workload != "Pod/before" || b.Node != kwokNode ||
+		b.State != store.RunningUnjudged || !b.Pinned {
+		t.Errorf("the Pod from before dossier watched: %+v", b)
+	}
+	if o := runs(page, "west", "shop", "other", "app0")[0]; o.Subject.String() != repo+"@"+digest('b') || o.DigestFrom != store.DigestFromStatus || o.Pinned {
+		t.Errorf("west's Pod: %+v", o)
+	}
+
+	// a Deployment, then its rollout to a new digest
+	web := deployment("web", repo+":v1")
+	onNode(&web.Spec.Template.ObjectMeta, &web.Spec.Template.Spec, map[string]string{"app0": repo + "@" + digest('c')})
+	if a := east.create(t, "/apis/apps/v1/namespaces/shop/deployments", web); a.code != http.StatusCreated {
+		t.Fatalf("deployment: %d %s", a.code, a.body)
+	}
+	east.waitFor(t, "the Deployment's Pod in the inventory", 90*time.Second, func() bool {
+		hits := runs(inventory(t, dataDir, "--cluster", "east"), "east", "shop", "web-", "app0")
+		return len(hits) == 1 && hits[0].Subject.Digest == digest('c') && hits[0].Workload == "Deployment/web"
+	}, watchers["east"], east.controllers)
+	// a record of the new digest's contents, so that the responder's
+	// question finds it
+	st, err := store.Open(context.Background(), dataDir, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	lodash := evidence.Component{Name: "lodash", Version: "4.17.20", Type: "library", PURL: "pkg:npm/lodash@4.17.20"}
+	if err := st.Record(context.Background(), store.Record{Subject: evidence.Subject{Repository: repo, Digest: digest('d')}, At: time.Now(),
+		Components: []evidence.Component{lodash}}); err != nil {
+		t.Fatal(err)
+	}
+	patch := map[string]any{"spec": map[string]any{"template": map[string]any{
+		"metadata": map[string]any{"annotations": map[string]string{"image-id.dossier.test/app0": repo + "@" + digest('d')}},
+		"spec":     map[string]any{"containers": []any{map[string]any{"name": "app0", "image": repo + ":v2"}}}}}}
+	if a := east.do(t, http.MethodPatch, "/apis/apps/v1/namespaces/shop/deployments/web", "application/strategic-merge-patch+json", patch); a.code != http.StatusOK {
+		t.Fatalf("rollout: %d %s", a.code, a.body)
+	}
+	east.waitFor(t, "the rollout to move what runs", 90*time.Second, func() bool {
+		hits := runs(inventory(t, dataDir, "--cluster", "east"), "east", "shop", "web-", "app0")
+		return len(hits) == 1 && hits[0].Subject.Digest == digest('d')
+	}, watchers["east"], east.controllers)
+	code, out, errOut := runDossier(t, "query", "component", "pkg:npm/lodash", "--running", "--data-dir", dataDir, "-o", "json")
+	var hits store.ComponentPage
+	if code != 0 || json.Unmarshal([]byte(out), &hits) != nil || hits.Total != 1 || len(hits.Hits[0].Running) != 1 {
+		t.Fatalf("which running digests hold lodash: exit %d %s %s", code, out, errOut)
+	}
+	if r := hits.Hits[0].Running[0]; r.Cluster != "east" || r.Namespace != "shop" || r.Workload != "Deployment/web" || r.Container != "app0" || r.Pods != 1 {
+		t.Errorf("lodash runs at %+v, want east/shop/Deployment/web app0 in 1 Pod", r)
+	}
+	if code, _, _ := runDossier(t, "query", "component", "pkg:npm/lodash", "--running", "--cluster", "west", "--data-dir", dataDir); code != 1 {
+		t.Errorf("lodash running in west: exit %d, want 1 (none)", code)
+	}
+
+	// a deletion stops counting; measured, not asserted
+	deleted := time.Now()
+	if a := east.do(t, http.MethodDelete, "/api/v1/namespaces/shop/pods/before", "", nil); a.code != http.StatusOK {
+		t.Fatalf("delete: %d %s", a.code, a.body)
+	}
+	east.waitFor(t, "the deleted Pod to leave the inventory", 60*time.Second, func() bool {
+		return len(runs(inventory(t, dataDir, "--cluster", "east"), "east", "shop", "before", "app0")) == 0
+	}, watchers["east"])
+	t.Logf("a deleted Pod left the inventory after %s", time.Since(deleted).Round(10*time.Millisecond))
+
+	// the east watcher killed; meanwhile a Pod goes and another comes; a
+	// new watcher reconciles without losing or doubling anything
+	if err := watchers["east"].cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	<-watchers["east"].done
+	later := pod("later", nil, repo+"@"+digest('e'))
+	onNode(&later.ObjectMeta, &later.Spec, nil)
+	if a := east.create(t, "/api/v1/namespaces/shop/pods", later); a.code != http.StatusCreated {
+		t.Fatalf("pod: %d %s", a.code, a.body)
+	}
+	if a := east.do(t, http.MethodDelete, "/apis/apps/v1/namespaces/shop/deployments/web?propagationPolicy=Foreground", "", nil); a.code != http.StatusOK {
+		t.Fatalf("delete deployment: %d %s", a.code, a.body)
+	}
+	east.waitFor(t, "the Deployment's Pods gone", 90*time.Second, func() bool {
+		pods := decode[corev1.PodList](t, east.do(t, http.MethodGet, "/api/v1/namespaces/shop/pods?labelSelector=app%3Dweb", "", nil))
+		return len(pods.Items) == 0
+	}, east.controllers)
+	watch("east")
+	east.waitFor(t, "the restarted watcher to reconcile", 90*time.Second, func() bool {
+		page = inventory(t, dataDir, "--cluster", "east")
+		return len(runs(page, "east", "shop", "later", "app0")) == 1 && len(runs(page, "east", "shop", "web-", "app0")) == 0
+	}, watchers["east"])
+	if page.Total != 1 {
+		t.Errorf("east after the restart: %d containers, want 1: %+v", page.Total, page.Hits)
+	}
+	all := inventory(t, dataDir)
+	if all.Total != 2 || len(all.Clusters) != 2 {
+		t.Errorf("both clusters: %d containers in %d clusters, want 2 in 2: %+v", all.Total, len(all.Clusters), all.Hits)
+	}
+	// a graceful stop leaves the inventory as it was
+	watchers["west"].stop()
+	if got := inventory(t, dataDir, "--cluster", "west"); got.Total != 1 {
+		t.Errorf("west after its watcher stopped: %d containers", got.Total)
+	}
+}
