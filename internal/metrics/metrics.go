@@ -106,7 +106,10 @@ type Gauges struct {
 	// Exceptions counts the exceptions in force and those of them
 	// expiring within a week.
 	Exceptions func(ctx context.Context) (active, expiring int, err error)
-	Now        func() time.Time
+	// Running counts the containers running now in the inventoried
+	// clusters.
+	Running func(ctx context.Context) ([]store.RunningCount, error)
+	Now     func() time.Time
 }
 
 // scrapeTimeout bounds what one gauge may take to read.
@@ -141,6 +144,33 @@ func (m *Metrics) Watch(g Gauges) {
 				active, expiring, err := g.Exceptions(ctx)
 				return []float64{float64(active), float64(expiring)}, err
 			}})
+	}
+	if g.Running != nil {
+		m.registry.MustRegister(&runningGauge{read: g.Running, desc: prometheus.NewDesc("dossier_running_containers",
+			"Containers running now in the inventoried clusters, by cluster, state (admitted, drifted, unjudged: no dossier decision admitted them, unresolved: digest not known) and pinned (the image names a digest).",
+			[]string{"cluster", "state", "pinned"}, nil)})
+	}
+}
+
+// runningGauge reads the inventory's counts at scrape time; its label
+// values (the clusters) are known only then.
+type runningGauge struct {
+	desc *prometheus.Desc
+	read func(ctx context.Context) ([]store.RunningCount, error)
+}
+
+func (g *runningGauge) Describe(ch chan<- *prometheus.Desc) { ch <- g.desc }
+
+func (g *runningGauge) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), scrapeTimeout)
+	defer cancel()
+	counts, err := g.read(ctx)
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(g.desc, err)
+		return
+	}
+	for _, c := range counts {
+		ch <- prometheus.MustNewConstMetric(g.desc, prometheus.GaugeValue, float64(c.Containers), c.Cluster, c.State, strconv.FormatBool(c.Pinned))
 	}
 }
 

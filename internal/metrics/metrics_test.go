@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/dossier-dev/dossier/internal/store"
 	"io"
 	"net/http/httptest"
 	"os"
@@ -42,7 +43,10 @@ func TestMetrics(t *testing.T) {
 			return now.Add(-73 * time.Hour), true, nil
 		},
 		Exceptions: func(context.Context) (int, int, error) { return 5, 2, nil },
-		Now:        func() time.Time { return now },
+		Running: func(context.Context) ([]store.RunningCount, error) {
+			return []store.RunningCount{{Cluster: "east", State: store.RunningUnjudged, Pinned: false, Containers: 3}, {Cluster: "west", State: store.RunningAdmitted, Pinned: true, Containers: 7}}, nil
+		},
+		Now: func() time.Time { return now },
 	})
 	m.Admission("validate", 3*time.Millisecond)
 	m.Decision("denied", "prod", "release")
@@ -65,6 +69,8 @@ func TestMetrics(t *testing.T) {
 		// 73 hours: what the example alert fires on
 		"dossier_advisory_database_age_seconds 262800",
 		`dossier_exceptions{state="active"} 5`, `dossier_exceptions{state="expiring"} 2`,
+		`dossier_running_containers{cluster="east",pinned="false",state="unjudged"} 3`,
+		`dossier_running_containers{cluster="west",pinned="true",state="admitted"} 7`,
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("scrape lacks %s", want)
@@ -96,7 +102,10 @@ func TestAlertsUseExposedMetrics(t *testing.T) {
 	now := time.Now()
 	m.Watch(Gauges{QueuedJobs: func(context.Context) (int, error) { return 1, nil },
 		AdvisoryDatabase: func(context.Context) (time.Time, bool, error) { return now, true, nil },
-		Exceptions:       func(context.Context) (int, int, error) { return 1, 1, nil }})
+		Exceptions:       func(context.Context) (int, int, error) { return 1, 1, nil },
+		Running: func(context.Context) ([]store.RunningCount, error) {
+			return []store.RunningCount{{Cluster: "c", State: store.RunningUnjudged, Containers: 1}}, nil
+		}})
 	m.Admission("validate", time.Millisecond)
 	m.Decision("denied", "prod", "p")
 	exposed := scrape(t, m)
@@ -116,8 +125,8 @@ func TestAlertsUseExposedMetrics(t *testing.T) {
 			}
 		}
 	}
-	if alerts != 5 {
-		t.Errorf("%d alerts, want the 5 documented", alerts)
+	if alerts != 6 {
+		t.Errorf("%d alerts, want the 6 documented", alerts)
 	}
 }
 

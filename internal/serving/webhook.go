@@ -124,6 +124,12 @@ func Metrics(st *store.Store, dataDir string, exceptionFiles []string, log *slog
 	m := metrics.New()
 	fromFiles := FileExceptions(exceptionFiles, log)
 	g := metrics.Gauges{
+		Running: func(ctx context.Context) ([]store.RunningCount, error) {
+			if st == nil {
+				return nil, nil
+			}
+			return st.RunningCounts(ctx)
+		},
 		AdvisoryDatabase: func(ctx context.Context) (time.Time, bool, error) {
 			db, _, err := vulndb.OpenIfPresent(dataDir)
 			if db == nil || err != nil {

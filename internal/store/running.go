@@ -657,3 +657,31 @@ func (s *Store) runningPlaces(ctx context.Context, digests []string, filter *Run
 	}
 	return out, nil
 }
+
+// RunningCount is how many containers run now in a cluster in one state,
+// pinned (the image as written names a digest) or not.
+type RunningCount struct {
+	Cluster    string
+	State      string
+	Pinned     bool
+	Containers int
+}
+
+// RunningCounts counts what runs now by cluster, state and pinning.
+func (s *Store) RunningCounts(ctx context.Context) ([]RunningCount, error) {
+	defer s.timed("running_counts")()
+	rows, err := s.db.QueryContext(ctx, `SELECT cluster, state, pinned, count(*) FROM (SELECT r.cluster, `+judged+` AS state,
+		CASE WHEN r.image LIKE '%@%' THEN 1 ELSE 0 END AS pinned FROM running_containers r WHERE r.stopped IS NULL) c
+		GROUP BY cluster, state, pinned ORDER BY 1, 2, 3`)
+	if err != nil {
+		return nil, err
+	}
+	out := []RunningCount{}
+	err = each(rows, func() error {
+		var c RunningCount
+		err := rows.Scan(&c.Cluster, &c.State, &c.Pinned, &c.Containers)
+		out = append(out, c)
+		return err
+	})
+	return out, err
+}

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"reflect"
 	"sync"
 	"testing"
 	"time"
@@ -84,6 +85,14 @@ func TestInventory(t *testing.T) {
 			}
 			if page.States[RunningAdmitted] != 1 || page.States[RunningDrifted] != 1 || page.States[RunningUnjudged] != 1 || page.States[RunningUnresolved] != 1 {
 				t.Errorf("states: %v", page.States)
+			}
+			counts, err := s.RunningCounts(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			wantCounts := []RunningCount{{"prod", RunningAdmitted, false, 1}, {"prod", RunningDrifted, false, 1}, {"prod", RunningUnjudged, true, 1}, {"prod", RunningUnresolved, false, 1}}
+			if !reflect.DeepEqual(counts, wantCounts) {
+				t.Errorf("counts %+v, want %+v", counts, wantCounts)
 			}
 			if got := running(t, s, RunningQuery{RunningFilter: RunningFilter{Namespace: "jobs"}}); got.Total != 1 {
 				t.Errorf("namespace jobs: %d containers", got.Total)
