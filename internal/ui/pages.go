@@ -35,6 +35,13 @@ type overviewPage struct {
 	Admissions, Shares, Trend template.HTML
 	Denials                   []store.Admission
 	Expiring                  int
+	// Running is what runs now in the inventoried clusters: counts by
+	// state, the clusters' last reports, and the containers no dossier
+	// decision admitted (unjudged, drifted) first.
+	Running        store.RunningPage
+	RunningStates  []count
+	NotAdmitted    []store.RunningHit
+	StaleInventory []store.ClusterState
 }
 
 type count struct {
@@ -104,7 +111,40 @@ func (u *UI) overview(w http.ResponseWriter, req *http.Request, v *viewer) {
 			p.Expiring++
 		}
 	}
+	if err := u.whatRuns(req, scope, now, &p); err != nil {
+		u.storeFailed(w, req, v, err)
+		return
+	}
 	u.render(w, req, http.StatusOK, "overview", v, p)
+}
+
+// maxNotAdmitted bounds the overview's list of containers that run
+// without a dossier decision, per state.
+const maxNotAdmitted = 10
+
+// staleInventory is how long a cluster's watch may be silent before the
+// overview says its inventory may be out of date.
+const staleInventory = 5 * time.Minute
+
+// whatRuns fills the overview's inventory section, within scope.
+func (u *UI) whatRuns(req *http.Request, scope store.Scope, now time.Time, p *overviewPage) error {
+	for _, state := range []string{store.RunningUnjudged, store.RunningDrifted} {
+		page, err := u.o.Store.Running(req.Context(), store.RunningQuery{State: state, Limit: maxNotAdmitted, Scope: scope})
+		if err != nil {
+			return err
+		}
+		p.Running = page
+		p.NotAdmitted = append(p.NotAdmitted, page.Hits...)
+	}
+	for _, state := range []string{store.RunningAdmitted, store.RunningUnjudged, store.RunningDrifted, store.RunningUnresolved} {
+		p.RunningStates = append(p.RunningStates, count{state, p.Running.States[state]})
+	}
+	for _, c := range p.Running.Clusters {
+		if now.Sub(c.SeenAt) > staleInventory {
+			p.StaleInventory = append(p.StaleInventory, c)
+		}
+	}
+	return nil
 }
 
 func share(n, of int) string {

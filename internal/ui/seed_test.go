@@ -119,7 +119,7 @@ func seed(t *testing.T, st *store.Store) seeded {
 		at := d(i).Add(-time.Hour)
 		n := 3 + i%4
 		for j := range n {
-			a := store.Admission{At: at.Add(time.Duration(j) * time.Minute), Namespace: "prod", User: "system:serviceaccount:kube-system:replicaset-controller", Deployed: true}
+			a := store.Admission{At: at.Add(time.Duration(j) * time.Minute), Cluster: "prod-eu", Namespace: "prod", User: "system:serviceaccount:kube-system:replicaset-controller", Deployed: true}
 			switch {
 			case i < 20 && j%3 == 0:
 				a.Image, a.Subject, a.Workload, a.Outcome = web.String(), web, "Pod/web-"+at.Format("0102"), store.AdmissionAllowed
@@ -157,6 +157,22 @@ func seed(t *testing.T, st *store.Store) seeded {
 		}
 	}
 	if err := st.Admitted(ctx, admissions); err != nil {
+		t.Fatal(err)
+	}
+	// what runs in prod-eu: web as admitted; web's tag on a node that
+	// pulled the old digest (drifted); legacy, which was denied, run by a
+	// Pod from before the webhook (unjudged); api in a cluster nobody
+	// named to the webhook (unjudged)
+	container := func(cluster, namespace, pod, image string, subject evidence.Subject) store.PodState {
+		return store.PodState{UID: "uid-" + pod, Containers: []store.RunningContainer{{Cluster: cluster, Namespace: namespace, Pod: pod, PodUID: "uid-" + pod,
+			Container: "app", Kind: store.ContainerApp, Workload: "Deployment/" + pod, Node: "node-1", Image: image, Subject: subject,
+			DigestFrom: store.DigestFromStatus, Started: d(1)}}}
+	}
+	if err := st.PodsSeen(ctx, "prod-eu", []store.PodState{container("prod-eu", "prod", "web", web.String(), web),
+		container("prod-eu", "prod", "web-canary", web.Repository+":v1.4.2", webOld), container("prod-eu", "prod", "legacy", legacy.Repository+":latest", legacy)}, now.Add(-time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.PodsSeen(ctx, "edge", []store.PodState{container("edge", "payments", "api", api.Repository+":v2.0.0", api)}, d(1)); err != nil {
 		t.Fatal(err)
 	}
 	for _, tk := range []struct {

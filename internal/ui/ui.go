@@ -43,6 +43,7 @@ type Store interface {
 	Affected(ctx context.Context, advisory string, page store.Page) (store.FindingPage, error)
 	Exceptions(ctx context.Context) ([]evidence.Exception, error)
 	Tokens(ctx context.Context) ([]store.Token, error)
+	Running(ctx context.Context, q store.RunningQuery) (store.RunningPage, error)
 }
 
 // Options configure the UI.

@@ -156,6 +156,11 @@ func TestOverview(t *testing.T) {
 		// in api; medium and low in api and legacy, low in web
 		`2 critical</span>, <span class="sev sev-high">2 high</span>, <span class="sev sev-medium">2 medium</span>, <span class="sev sev-low">3 low</span>`,
 		`aria-label="Admission decisions per day"`, `<path class="l-pinned"`, "team/legacy:latest",
+		// what runs: web admitted; the canary drifted; legacy and the edge
+		// cluster's api unjudged; edge's watch silent for a day
+		`In edge, prod-eu:`, `1 admitted</span>`, `2 unjudged</span>`, `1 drifted</span>`, `0 unresolved</span>`,
+		"prod-eu/prod Deployment/web-canary", "(admitted as " + web.Digest + ")", "edge/payments Deployment/api",
+		"The inventory of edge was last reported",
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("overview lacks %q", want)
@@ -360,7 +365,10 @@ func TestOverviewCountsWhatTheTokenSees(t *testing.T) {
 			t.Errorf("a team/** token: %d, %q missing", code, want)
 		}
 	}
-	if strings.Contains(body, "payments/api") || strings.Contains(body, fmt.Sprintf("<strong>%d</strong> images admitted", s.admitted)) {
+	if !strings.Contains(body, `1 unjudged</span>`) || !strings.Contains(body, "prod-eu/prod Deployment/legacy") {
+		t.Errorf("a team/** token does not see what of team/** runs")
+	}
+	if strings.Contains(body, "payments/api") || strings.Contains(body, "edge/payments") || strings.Contains(body, fmt.Sprintf("<strong>%d</strong> images admitted", s.admitted)) {
 		t.Errorf("a team/** token sees payments' decisions or the store-wide total")
 	}
 }
