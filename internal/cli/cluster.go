@@ -48,7 +48,9 @@ dossier serve --cluster NAME runs the same watch. SIGINT or SIGTERM stops it.`,
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM)
 			defer stop()
 			return inventory.Watch(ctx, inventory.Options{Cluster: name, Config: config, Store: st, Log: a.log, Reconcile: reconcile,
-				Listed: func(pods int) { fmt.Fprintf(a.stderr, "cluster %s inventoried: %d Pods; following its changes\n", name, pods) }})
+				Listed: func(pods int) {
+					fmt.Fprintf(a.stderr, "cluster %s inventoried: %d Pods; following its changes\n", name, pods)
+				}})
 		},
 	}
 	sf.register(watch)
