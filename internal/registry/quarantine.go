@@ -284,19 +284,19 @@ func (r *Registry) decideQuarantine(ctx context.Context, rule *QuarantineRule, s
 	case store.JobFailed:
 		return verdict{reason: "its scan failed: " + scan.Error}, nil
 	}
-	d, err := r.store.Dossier(ctx, evidence.Subject{Repository: repository, Digest: digest})
-	if err != nil {
-		return verdict{}, err
-	}
-	if d == nil {
-		return verdict{reason: "nothing is recorded about it"}, nil
-	}
 	if !isDigest(reference) {
 		reference = repository + ":" + reference
 	} else {
 		reference = ""
 	}
-	decision := policy.Evaluate(set, evidence.OwnEvidence(recordedEvidence(d, reference)), now)
+	recorded, err := r.store.RecordedEvidence(ctx, evidence.Subject{Repository: repository, Digest: digest}, reference)
+	if err != nil {
+		return verdict{}, err
+	}
+	if recorded == nil {
+		return verdict{reason: "nothing is recorded about it"}, nil
+	}
+	decision := policy.Evaluate(set, evidence.OwnEvidence(recorded), now)
 	if decision.Allowed {
 		return verdict{allowed: true}, nil
 	}
@@ -339,22 +339,3 @@ func (r *Registry) unqueued(ctx context.Context, rule *QuarantineRule, repositor
 	return pending(rule, "no scan of it was queued; one is now (pending)"), nil
 }
 
-// recordedEvidence is what the store holds about a digest, as the policy
-// engine reads evidence: the signatures and attestations verified when
-// recorded, and the findings of its last scan.
-func recordedEvidence(d *store.Dossier, reference string) *evidence.Collected {
-	ev := &evidence.Collected{Subject: d.Subject, Reference: reference, Signatures: d.Signatures, Attestations: d.Attestations, Rejected: d.Unverified}
-	if d.Scanned == nil {
-		ev.Unavailable = map[string]string{evidence.NeedVulnerabilities: "the digest was never scanned with advisory data"}
-		return ev
-	}
-	vulns := &evidence.VulnerabilityEvidence{Findings: []evidence.Finding{}, DatabaseUpdated: d.Scanned.DatabaseVersion, ScannedAt: d.Scanned.At, Source: "local-database",
-		Coverage: d.Scanned.Coverage}
-	for _, f := range d.Findings {
-		if f.ResolvedAt == nil {
-			vulns.Findings = append(vulns.Findings, f.Finding)
-		}
-	}
-	ev.Vulnerabilities = vulns
-	return ev
-}

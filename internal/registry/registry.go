@@ -465,6 +465,7 @@ type Store interface {
 	Setting(ctx context.Context, name string, make func() (string, error)) (string, error)
 	Record(ctx context.Context, records ...store.Record) error
 	Dossier(ctx context.Context, subject evidence.Subject) (*store.Dossier, error)
+	RecordedEvidence(ctx context.Context, subject evidence.Subject, reference string) (*evidence.Collected, error)
 }
 
 // The distribution spec's grammar of repository names and tags.
