@@ -10,6 +10,7 @@ import (
 
 	"github.com/dossier-dev/dossier/internal/inventory"
 	"github.com/dossier-dev/dossier/internal/kube"
+	"github.com/dossier-dev/dossier/internal/serving"
 )
 
 func (a *app) clusterCommand() *cobra.Command {
@@ -19,7 +20,10 @@ func (a *app) clusterCommand() *cobra.Command {
 	}
 	var sf storeFlags
 	var name, kubeconfig, kubeContext string
-	var reconcile time.Duration
+	var reconcile, judgeEvery time.Duration
+	var policies, exceptions []string
+	var trustedRoot string
+	var reports bool
 	watch := &cobra.Command{
 		Use:   "watch --cluster NAME [--kubeconfig F] [--context C]",
 		Short: "Inventory what runs in a cluster, and keep the inventory current until stopped",
@@ -47,7 +51,16 @@ dossier serve --cluster NAME runs the same watch. SIGINT or SIGTERM stops it.`,
 			a.serving = true
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM)
 			defer stop()
+			var rules inventory.Rules
+			if len(policies) > 0 {
+				if rules, err = serving.WatchedRules(ctx, policies, exceptions, trustedRoot, 2*time.Second, "background decisions", a.log); err != nil {
+					return err
+				}
+			} else if reports || len(exceptions) > 0 {
+				return usageError("--policy-reports and --exceptions need the policies to judge with: --policy FILE|DIR")
+			}
 			return inventory.Watch(ctx, inventory.Options{Cluster: name, Config: config, Store: st, Log: a.log, Reconcile: reconcile,
+				Rules: rules, JudgeEvery: judgeEvery, Reports: reports,
 				Listed: func(pods int) {
 					fmt.Fprintf(a.stderr, "cluster %s inventoried: %d Pods; following its changes\n", name, pods)
 				}})
@@ -58,6 +71,11 @@ dossier serve --cluster NAME runs the same watch. SIGINT or SIGTERM stops it.`,
 	watch.Flags().StringVar(&kubeconfig, "kubeconfig", "", "kubeconfig of the cluster (default: KUBECONFIG, ~/.kube/config, or the Pod's service account)")
 	watch.Flags().StringVar(&kubeContext, "context", "", "context of the kubeconfig (default: its current context)")
 	watch.Flags().DurationVar(&reconcile, "reconcile", time.Minute, "how often the whole inventory is compared with the store and marked current")
+	watch.Flags().StringSliceVar(&policies, "policy", nil, "policy file or directory (repeatable; the webhook's): what runs is judged again with them on recorded evidence, in the background")
+	watch.Flags().StringSliceVar(&exceptions, "exceptions", nil, "exception file or directory (repeatable)")
+	watch.Flags().StringVar(&trustedRoot, "trusted-root", "", "Sigstore trusted root (JSON) of the policies' keyless signers")
+	watch.Flags().DurationVar(&judgeEvery, "judge-every", 5*time.Minute, "how often what runs is judged again (also at once when the policies change, and soon after new images start)")
+	watch.Flags().BoolVar(&reports, "policy-reports", false, "publish the background decisions as wgpolicyk8s.io/v1alpha2 PolicyReports, one per namespace (the CRD must be installed)")
 	cmd.AddCommand(watch)
 	return cmd
 }

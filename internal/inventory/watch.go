@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/dossier-dev/dossier/internal/store"
@@ -35,7 +36,8 @@ type Options struct {
 	Cluster string
 	// Config reaches its API server.
 	Config *rest.Config
-	Store  Recorder
+	// Store records the inventory; with Rules it must be a Store.
+	Store Recorder
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
 	Log *slog.Logger
@@ -45,6 +47,23 @@ type Options struct {
 	Batch, Reconcile time.Duration
 	// Listed, when set, is called once the first full list is recorded.
 	Listed func(pods int)
+	// Rules, when set, are the policies what runs is judged with again in
+	// the background: after the first inventory, when the rules change,
+	// soon after new images start, and every JudgeEvery (default 5m) —
+	// exceptions expire and rescans change findings. Reports publishes
+	// the decisions as PolicyReports.
+	Rules      Rules
+	JudgeEvery time.Duration
+	Reports    bool
+	// Judged, when set, hears of each background pass.
+	Judged func(Pass, error)
+}
+
+// Store is what a watch with background decisions writes to and reads.
+type Store interface {
+	Recorder
+	JudgeStore
+	ReportStore
 }
 
 // listTimeout bounds each list request (a page of a paginated list). The
@@ -168,6 +187,13 @@ func Watch(ctx context.Context, o Options) error {
 	if o.Listed != nil {
 		o.Listed(len(pods.GetStore().ListKeys()))
 	}
+	if o.Rules != nil {
+		j, err := w.judge(ctx, cfg, meta)
+		if err != nil {
+			return err
+		}
+		go j.run(ctx)
+	}
 	batch := time.NewTicker(o.Batch)
 	defer batch.Stop()
 	reconcile := time.NewTicker(o.Reconcile)
@@ -198,6 +224,9 @@ type watcher struct {
 	seen      map[types.UID]*corev1.Pod
 	gone      map[types.UID]bool
 	lastError time.Time
+	// changed is set when a flush wrote something, so that new images are
+	// judged soon
+	changed atomic.Bool
 }
 
 func (w *watcher) podSeen(obj any) {
@@ -267,6 +296,9 @@ func (w *watcher) flush(ctx context.Context) error {
 	}
 	if err == nil && len(uids) > 0 {
 		err = w.o.Store.PodsGone(ctx, w.o.Cluster, uids, now)
+	}
+	if err == nil {
+		w.changed.Store(true)
 	}
 	if err != nil {
 		w.mu.Lock()

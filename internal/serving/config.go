@@ -44,9 +44,14 @@ type Config struct {
 	// are recorded under it, and dossier serve inventories what runs
 	// there (reached through Kubeconfig, the webhook's Kubernetes
 	// settings, or the Pod's service account).
-	Cluster    string  `json:"cluster,omitempty" flag:"cluster"`
-	Kubeconfig string  `json:"kubeconfig,omitempty" flag:"kubeconfig" path:"true"`
-	Webhook    Webhook `json:"webhook"`
+	Cluster    string `json:"cluster,omitempty" flag:"cluster"`
+	Kubeconfig string `json:"kubeconfig,omitempty" flag:"kubeconfig" path:"true"`
+	// JudgeEvery is how often what runs in the cluster is judged again
+	// with the webhook's policies on recorded evidence (and at once when
+	// they change); PolicyReports publishes the decisions.
+	JudgeEvery    Duration `json:"judgeEvery" flag:"judge-every"`
+	PolicyReports bool     `json:"policyReports" flag:"policy-reports"`
+	Webhook       Webhook  `json:"webhook"`
 	// PendingPullable are repositories globs of quarantine rules, from
 	// the command line, whose images may be pulled while their scan runs;
 	// the file says so in each rule.

@@ -8,6 +8,10 @@ import (
 
 	"k8s.io/client-go/rest"
 
+	"github.com/dossier-dev/dossier/internal/admission"
+	"github.com/dossier-dev/dossier/internal/collect"
+	"github.com/dossier-dev/dossier/internal/policy"
+
 	"github.com/dossier-dev/dossier/internal/inventory"
 	"github.com/dossier-dev/dossier/internal/kube"
 	"github.com/dossier-dev/dossier/internal/store"
@@ -38,9 +42,17 @@ func StartInventory(ctx context.Context, cfg *Config, st *store.Store, log *slog
 	if err != nil {
 		return err
 	}
+	o := inventory.Options{Cluster: cfg.Cluster, Config: rc, Store: st, Log: log, JudgeEvery: cfg.JudgeEvery.Duration, Reports: cfg.PolicyReports}
+	if wf := cfg.Webhook; len(wf.Policies) > 0 {
+		if o.Rules, err = WatchedRules(ctx, wf.Policies, wf.Exceptions, wf.TrustedRoot, wf.ReloadInterval.Duration, "background decisions", log); err != nil {
+			return err
+		}
+	} else if cfg.PolicyReports {
+		return configError("policyReports", "policy-reports", "PolicyReports need the webhook's policies (--policy)")
+	}
 	go func() {
 		for ctx.Err() == nil {
-			err := inventory.Watch(ctx, inventory.Options{Cluster: cfg.Cluster, Config: rc, Store: st, Log: log})
+			err := inventory.Watch(ctx, o)
 			if err == nil || ctx.Err() != nil {
 				return
 			}
@@ -53,4 +65,23 @@ func StartInventory(ctx context.Context, cfg *Config, st *store.Store, log *slog
 	}()
 	log.Info(fmt.Sprintf("inventory of cluster %s: watching its Pods", cfg.Cluster))
 	return nil
+}
+
+// WatchedRules loads policy and exception files (re-read every interval
+// until ctx ends) as the policies and their version that what runs is
+// judged with in the background.
+func WatchedRules(ctx context.Context, policies, exceptions []string, trustedRoot string, interval time.Duration, what string, log *slog.Logger) (inventory.Rules, error) {
+	loaded, err := admission.LoadFileRules(append(append([]string{}, policies...), exceptions...), trustedRoot, collect.Options{})
+	if err != nil {
+		return nil, err
+	}
+	go loaded.Watch(ctx, interval, func(changed bool, err error) {
+		if err != nil {
+			log.Warn(fmt.Sprintf("policies of the %s not reloaded, the previous ones stay in force: %v", what, err))
+		}
+	})
+	return func() (*policy.Set, string) {
+		r := loaded.Rules()
+		return r.Set, r.Version
+	}, nil
 }

@@ -331,6 +331,21 @@ var migrations = []migration{{statements: []string{
 	`CREATE INDEX running_containers_open ON running_containers (cluster, namespace) WHERE stopped IS NULL`,
 	`CREATE INDEX running_containers_digest ON running_containers (digest) WHERE stopped IS NULL`,
 	`CREATE INDEX running_containers_pod ON running_containers (cluster, pod_uid)`,
+	// the latest background decision about each digest running in a
+	// cluster's namespace under an image as written: what runs, judged
+	// again on recorded evidence as policies, exceptions and findings change
+	`CREATE TABLE running_judgements (
+		id {{id}},
+		cluster TEXT NOT NULL,
+		namespace TEXT NOT NULL,
+		image TEXT NOT NULL,
+		repository TEXT NOT NULL,
+		digest TEXT NOT NULL,
+		policy_version TEXT NOT NULL,
+		evaluated_at BIGINT NOT NULL,
+		allowed INTEGER NOT NULL,
+		decision_id BIGINT NOT NULL REFERENCES decision_documents (id),
+		UNIQUE (cluster, namespace, image, digest))`,
 	// each watched cluster: when its Pods were last listed in full and
 	// when its watch last reported, so that a stale inventory says so
 	`CREATE TABLE clusters (

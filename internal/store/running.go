@@ -341,8 +341,11 @@ type RunningHit struct {
 	OpenFindings map[string]int `json:"openFindings"`
 	Scanned      bool           `json:"scanned"`
 	// LastDecision is the latest admission decision about this digest in
-	// the container's cluster and namespace.
+	// the container's cluster and namespace; Background the latest
+	// background decision about it there (the policies in force evaluated
+	// on recorded evidence), when one was made.
 	LastDecision *Admission `json:"lastDecision,omitempty"`
+	Background   *Judgement `json:"background,omitempty"`
 }
 
 // ClusterState is what dossier knows of a watched cluster's inventory:
@@ -599,6 +602,8 @@ func (s *Store) runningEvidence(ctx context.Context, hits []RunningHit) error {
 		}
 		open[f.digest][rating]++
 	}
+	type where struct{ cluster, namespace string }
+	background := map[where]map[[2]string]*Judgement{}
 	type place struct{ cluster, namespace, digest string }
 	decisions := map[place]*Admission{}
 	for i := range hits {
@@ -626,6 +631,20 @@ func (s *Store) runningEvidence(ctx context.Context, hits []RunningHit) error {
 			decisions[p] = last
 		}
 		h.LastDecision = last
+		w := where{h.Cluster, h.Namespace}
+		judged, ok := background[w]
+		if !ok {
+			all, err := s.Judgements(ctx, h.Cluster, h.Namespace)
+			if err != nil {
+				return err
+			}
+			judged = map[[2]string]*Judgement{}
+			for i := range all {
+				judged[[2]string{all[i].Image, all[i].Subject.Digest}] = &all[i]
+			}
+			background[w] = judged
+		}
+		h.Background = judged[[2]string{h.Image, d}]
 	}
 	return nil
 }
@@ -680,6 +699,25 @@ func (s *Store) RunningCounts(ctx context.Context) ([]RunningCount, error) {
 	err = each(rows, func() error {
 		var c RunningCount
 		err := rows.Scan(&c.Cluster, &c.State, &c.Pinned, &c.Containers)
+		out = append(out, c)
+		return err
+	})
+	return out, err
+}
+
+// RunningContainers lists the containers running now (within filter),
+// without judgements or evidence: what a report of every container reads.
+func (s *Store) RunningContainers(ctx context.Context, filter RunningFilter) ([]RunningContainer, error) {
+	defer s.timed("running_containers")()
+	cond, args := filter.condition()
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT `+runningColumns+` FROM running_containers r WHERE `+cond+`
+		ORDER BY r.cluster, r.namespace, r.workload, r.pod, r.container_kind, r.container`), args...)
+	if err != nil {
+		return nil, err
+	}
+	out := []RunningContainer{}
+	err = each(rows, func() error {
+		c, err := scanRunning(rows, nil)
 		out = append(out, c)
 		return err
 	})

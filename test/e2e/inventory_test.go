@@ -2,7 +2,12 @@ package e2e
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"net/http"
 	"os"
@@ -16,6 +21,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/dossier-dev/dossier/internal/evidence"
+	"github.com/dossier-dev/dossier/internal/policy"
 	"github.com/dossier-dev/dossier/internal/store"
 	"github.com/dossier-dev/dossier/internal/testutil"
 )
@@ -229,4 +235,161 @@ func TestInventoryOnRealClusters(t *testing.T) {
 	if got := inventory(t, dataDir, "--cluster", "west"); got.Total != 1 {
 		t.Errorf("west after its watcher stopped: %d containers", got.Total)
 	}
+}
+
+// policyReport reads dossier's PolicyReport of a namespace: its results
+// by "pod-prefix container rule" → result (nil when there is none).
+func (c *cluster) policyReport(t *testing.T, namespace string) map[string]string {
+	t.Helper()
+	a := c.do(t, http.MethodGet, "/apis/wgpolicyk8s.io/v1alpha2/namespaces/"+namespace+"/policyreports/dossier", "", nil)
+	if a.code == http.StatusNotFound {
+		return nil
+	}
+	var report struct {
+		Results []struct {
+			Policy, Rule, Result string
+			Resources            []struct{ Kind, Name string }
+			Properties           map[string]string
+		}
+	}
+	if a.code != http.StatusOK || json.Unmarshal(a.body, &report) != nil {
+		t.Fatalf("PolicyReport of %s: %d %s", namespace, a.code, a.body)
+	}
+	out := map[string]string{}
+	for _, r := range report.Results {
+		if len(r.Resources) != 1 {
+			t.Fatalf("a result about %d resources: %+v", len(r.Resources), r)
+		}
+		out[r.Resources[0].Kind+"/"+r.Resources[0].Name+" "+r.Properties["container"]+" "+r.Policy+"/"+r.Rule] = r.Result
+	}
+	return out
+}
+
+// Background decisions on a real control plane: what runs is judged again
+// with the webhook's policies on recorded evidence and published as
+// PolicyReports, which follow a policy switched from audit to enforce, a
+// finding recorded by a rescan, and a workload deleted — without a
+// restart.
+func TestBackgroundDecisionsOnARealCluster(t *testing.T) {
+	c := startCluster(t)
+	c.startKWOK(t)
+	c.namespace(t, "shop", nil)
+	crd, err := os.ReadFile(filepath.Join(testutil.RepoRoot(), "deploy", "crds", "policyreports.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.apply(t, crd); err != nil {
+		t.Fatal(err)
+	}
+	c.waitFor(t, "PolicyReports served", 60*time.Second, func() bool {
+		return c.do(t, http.MethodGet, "/apis/wgpolicyk8s.io/v1alpha2/namespaces/shop/policyreports", "", nil).code == http.StatusOK
+	}, c.apiserver)
+
+	dir, dataDir := t.TempDir(), t.TempDir()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, _ := x509.MarshalPKIXPublicKey(&key.PublicKey)
+	pub := pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})
+	signer, err := policy.KeySigner("release.pub", pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	write(t, filepath.Join(dir, "release.pub"), string(pub))
+	policyFile := filepath.Join(dir, "release.yaml")
+	writePolicy := func(mode string) {
+		write(t, policyFile, fmt.Sprintf(`apiVersion: dossier.dev/v1alpha1
+kind: SupplyChainPolicy
+metadata: {name: release}
+spec:
+  mode: %s
+  images: ["registry.example/team/**"]
+  signers: [{name: release-key, key: {file: release.pub}}]
+  rules:
+    - name: signed
+      signature: {}
+    - name: no-critical
+      vulnerabilities: {failOn: critical}
+`, mode))
+	}
+	writePolicy("audit")
+
+	repo := "registry.example/team/app"
+	signed, unsigned := evidence.Subject{Repository: repo, Digest: "sha256:" + strings.Repeat("a", 64)}, evidence.Subject{Repository: repo, Digest: "sha256:" + strings.Repeat("b", 64)}
+	st, err := store.Open(context.Background(), dataDir, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	now := time.Now()
+	scan := func(findings ...evidence.Finding) *store.Scan {
+		return &store.Scan{Findings: findings, DatabaseVersion: now, Coverage: &evidence.Coverage{Checked: 1, NotChecked: []evidence.NotChecked{}}}
+	}
+	if err := st.Record(context.Background(),
+		store.Record{Subject: signed, At: now, Findings: scan(), Signatures: []evidence.VerifiedSignature{{Subject: signed,
+			Verification: evidence.Verification{Signer: evidence.Signer{KeyFingerprint: signer.KeyFingerprint}, StoredAt: "sha256:" + strings.Repeat("5", 64),
+				Layout: evidence.LayoutReferrer, TransparencyLogSkipped: true}}}},
+		store.Record{Subject: unsigned, At: now, Findings: scan()}); err != nil {
+		t.Fatal(err)
+	}
+	for name, s := range map[string]evidence.Subject{"web": signed, "batch": unsigned} {
+		d := deployment(name, s.String())
+		onNode(&d.Spec.Template.ObjectMeta, &d.Spec.Template.Spec, nil)
+		if a := c.create(t, "/apis/apps/v1/namespaces/shop/deployments", d); a.code != http.StatusCreated {
+			t.Fatalf("deployment: %d %s", a.code, a.body)
+		}
+	}
+	watcher := start(t, "dossier-watch", os.Args[0], append(cleanEnv(), "DOSSIER_E2E_RUN_DOSSIER=1"),
+		"cluster", "watch", "--cluster", "east", "--kubeconfig", c.kubeconfig, "--data-dir", dataDir,
+		"--policy", policyFile, "--policy-reports", "--judge-every", "1s")
+	expect := func(what string, want map[string]string) {
+		t.Helper()
+		var got map[string]string
+		c.waitFor(t, what, 90*time.Second, func() bool {
+			got = c.policyReport(t, "shop")
+			for k, v := range want {
+				if got[k] != v {
+					return false
+				}
+			}
+			return len(got) == len(want)
+		}, watcher, c.controllers)
+	}
+	expect("the audit policy's report", map[string]string{
+		"Deployment/web app0 release/signed": "pass", "Deployment/web app0 release/no-critical": "pass",
+		"Deployment/batch app0 release/signed": "warn", "Deployment/batch app0 release/no-critical": "pass",
+	})
+	writePolicy("enforce")
+	expect("the report once the policy enforces", map[string]string{
+		"Deployment/web app0 release/signed": "pass", "Deployment/web app0 release/no-critical": "pass",
+		"Deployment/batch app0 release/signed": "fail", "Deployment/batch app0 release/no-critical": "pass",
+	})
+	// a rescan finds a critical advisory in the signed image
+	critical := evidence.Finding{ID: "GHSA-xvch-5gv4-984h", Aliases: []string{"CVE-2021-44906"}, Advisories: []string{"GHSA-xvch-5gv4-984h"}, Ecosystem: "npm",
+		Component: evidence.Component{Name: "minimist", Version: "1.2.5", Type: "library", PURL: "pkg:npm/minimist@1.2.5"},
+		Severity:  evidence.Severity{Rating: evidence.SeverityCritical}, FixState: evidence.FixFixed}
+	if err := st.Record(context.Background(), store.Record{Subject: signed, At: time.Now(), Findings: scan(critical)}); err != nil {
+		t.Fatal(err)
+	}
+	expect("the report after the rescan", map[string]string{
+		"Deployment/web app0 release/signed": "pass", "Deployment/web app0 release/no-critical": "fail",
+		"Deployment/batch app0 release/signed": "fail", "Deployment/batch app0 release/no-critical": "pass",
+	})
+	page := inventory(t, dataDir, "--cluster", "east", "--namespace", "shop")
+	if len(page.Hits) != 2 {
+		t.Fatalf("shop runs %d containers, want 2", len(page.Hits))
+	}
+	for _, h := range page.Hits {
+		if h.Background == nil || h.Background.Decision.Allowed || h.Background.PolicyVersion == "" {
+			t.Errorf("%s's background decision: %+v", h.Workload, h.Background)
+		}
+	}
+	// the workloads go: so does the report
+	for _, name := range []string{"web", "batch"} {
+		if a := c.do(t, http.MethodDelete, "/apis/apps/v1/namespaces/shop/deployments/"+name+"?propagationPolicy=Foreground", "", nil); a.code != http.StatusOK {
+			t.Fatalf("delete: %d %s", a.code, a.body)
+		}
+	}
+	c.waitFor(t, "the report deleted with the workloads", 90*time.Second, func() bool { return c.policyReport(t, "shop") == nil }, watcher, c.controllers)
 }
