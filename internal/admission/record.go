@@ -75,13 +75,32 @@ func (r *recorder) run() {
 			}
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		if err := r.st.Admitted(ctx, batch); err != nil {
-			r.dropped.Add(int64(len(batch)))
-			if r.onError != nil {
-				r.onError(err)
+		r.write(ctx, batch)
+		cancel()
+	}
+}
+
+// write stores a batch; when the store refuses it, each decision is
+// written alone, so that one it cannot take loses no other.
+func (r *recorder) write(ctx context.Context, batch []store.Admission) {
+	err := r.st.Admitted(ctx, batch)
+	if err != nil && len(batch) > 1 && ctx.Err() == nil {
+		lost := 0
+		for _, a := range batch {
+			if one := r.st.Admitted(ctx, []store.Admission{a}); one != nil {
+				lost++
+				err = one
 			}
 		}
-		cancel()
+		if lost == 0 {
+			return
+		}
+		r.dropped.Add(int64(lost))
+	} else if err != nil {
+		r.dropped.Add(int64(len(batch)))
+	}
+	if err != nil && r.onError != nil {
+		r.onError(err)
 	}
 }
 

@@ -7,8 +7,11 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"text/tabwriter"
+	"unicode"
+	"unicode/utf8"
 )
 
 func writeJSON(w io.Writer, v any) error {
@@ -20,6 +23,29 @@ func writeJSON(w io.Writer, v any) error {
 
 func newTable(w io.Writer) *tabwriter.Writer {
 	return tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+}
+
+// row writes one table row, each value (fmt's %v) with what could
+// break or forge the table — tabs, newlines, terminal escapes and other
+// control characters, invalid UTF-8 — escaped as Go escapes them: names,
+// images and reasons come from Pods, SBOMs and requests.
+func row(t io.Writer, values ...any) {
+	cells := make([]string, len(values))
+	for i, v := range values {
+		cells[i] = printable(fmt.Sprint(v))
+	}
+	fmt.Fprintln(t, strings.Join(cells, "\t"))
+}
+
+// printable escapes the characters of s that are not graphic.
+func printable(s string) string {
+	for _, r := range s {
+		if r == utf8.RuneError || !unicode.IsGraphic(r) {
+			quoted := strconv.QuoteToGraphic(s)
+			return quoted[1 : len(quoted)-1]
+		}
+	}
+	return s
 }
 
 func checkOutput(format string, allowed ...string) error {

@@ -56,3 +56,14 @@ func TestOutputFormatsValidated(t *testing.T) {
 		}
 	}
 }
+
+// A table cell cannot forge another cell, row or terminal state: tabs,
+// newlines, escapes and invalid UTF-8 from Pods and SBOMs are escaped.
+func TestTableCellsAreEscaped(t *testing.T) {
+	var b strings.Builder
+	row(&b, "Deployment/web\tweb-5d9f\tadmitted\n\x1b[8m", "caf\xe9", "ünïcode ok", 7)
+	want := `Deployment/web\tweb-5d9f\tadmitted\n\x1b[8m` + "\t" + `caf\xe9` + "\t" + "ünïcode ok\t7\n"
+	if b.String() != want {
+		t.Errorf("row = %q, want %q", b.String(), want)
+	}
+}

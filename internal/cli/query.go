@@ -99,7 +99,7 @@ func (a *app) queryCommand() *cobra.Command {
 				t := newTable(a.stdout)
 				fmt.Fprintln(t, "DIGEST\tTAGS\tDEPLOYED\tRUNNING\tCOMPONENT\tVERSION\tLOCATIONS")
 				for _, h := range hits.Hits {
-					fmt.Fprintf(t, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", h.Subject, dash(strings.Join(h.Tags, ",")), deployed(h.Placement), runningIn(h.Placement), h.Component.Name, h.Component.Version, dash(strings.Join(h.Component.Locations, ",")))
+					row(t, h.Subject, dash(strings.Join(h.Tags, ",")), deployed(h.Placement), runningIn(h.Placement), h.Component.Name, h.Component.Version, dash(strings.Join(h.Component.Locations, ",")))
 				}
 				t.Flush()
 				a.pageNote(hits.Offset, len(hits.Hits), hits.Total, "components")
@@ -121,7 +121,7 @@ func (a *app) queryCommand() *cobra.Command {
 				fmt.Fprintln(t, "DIGEST\tTAGS\tDEPLOYED\tRUNNING\tPACKAGE\tVERSION\tSEVERITY\tFIRST SEEN")
 				for _, h := range hits.Hits {
 					f := h.Finding
-					fmt.Fprintf(t, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", h.Subject, dash(strings.Join(h.Tags, ",")), deployed(h.Placement), runningIn(h.Placement), f.Component.Name, f.Component.Version, f.Severity.Rating, f.FirstSeen.Format(time.RFC3339))
+					row(t, h.Subject, dash(strings.Join(h.Tags, ",")), deployed(h.Placement), runningIn(h.Placement), f.Component.Name, f.Component.Version, f.Severity.Rating, f.FirstSeen.Format(time.RFC3339))
 				}
 				t.Flush()
 				a.pageNote(hits.Offset, len(hits.Hits), hits.Total, "findings")
@@ -173,7 +173,7 @@ made in that cluster and namespace:
 				t := newTable(a.stdout)
 				fmt.Fprintln(t, "CLUSTER\tNAMESPACE\tWORKLOAD\tPOD\tCONTAINER\tDIGEST\tSTATE\tPINNED\tSIGNED BY\tOPEN FINDINGS\tLAST DECISION")
 				for _, h := range hits.Hits {
-					fmt.Fprintf(t, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", h.Cluster, h.Namespace, h.Workload, h.Pod, containerName(h.RunningContainer),
+					row(t, h.Cluster, h.Namespace, h.Workload, h.Pod, containerName(h.RunningContainer),
 						dash(h.Subject.String()), runningState(h), yesNo(h.Pinned), signedBy(h.Signers), openFindings(h), lastDecision(h.LastDecision))
 				}
 				t.Flush()
@@ -286,7 +286,7 @@ made in that cluster and namespace:
 					if h.Verification.SigningTime != nil {
 						when = h.Verification.SigningTime.Format(time.RFC3339)
 					}
-					fmt.Fprintf(t, "%s\t%s\t%s\t%s\t%s\n", when, h.Subject, dash(strings.Join(h.Tags, ",")), signedWhat(h.PredicateType), h.Verification.Signer)
+					row(t, when, h.Subject, dash(strings.Join(h.Tags, ",")), signedWhat(h.PredicateType), h.Verification.Signer)
 				}
 				t.Flush()
 			}, err
@@ -335,7 +335,7 @@ made in that cluster and namespace:
 				t := newTable(a.stdout)
 				fmt.Fprintln(t, "AT\tOUTCOME\tNAMESPACE\tWORKLOAD\tUSER\tIMAGE\tDIGEST\tREASON")
 				for _, ad := range list {
-					fmt.Fprintf(t, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", ad.At.Format(time.RFC3339), ad.Outcome, ad.Namespace, ad.Workload, dash(ad.User),
+					row(t, ad.At.Format(time.RFC3339), ad.Outcome, ad.Namespace, ad.Workload, dash(ad.User),
 						ad.Image, dash(ad.Subject.Digest), dash(ad.Reason))
 				}
 				t.Flush()
@@ -388,7 +388,7 @@ made in that cluster and namespace:
 				t := newTable(a.stdout)
 				fmt.Fprintln(t, "AT\tACTION\tOUTCOME\tREPOSITORY\tREFERENCE\tACTOR\tREASON")
 				for _, e := range list {
-					fmt.Fprintf(t, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.At.Format(time.RFC3339), e.Action, e.Outcome, e.Repository, e.Reference, e.Actor, dash(e.Reason))
+					row(t, e.At.Format(time.RFC3339), e.Action, e.Outcome, e.Repository, e.Reference, e.Actor, dash(e.Reason))
 				}
 				t.Flush()
 			}, err

@@ -111,7 +111,8 @@ func RunningDigest(image, imageID string) (evidence.Subject, string) {
 
 // Workload is "Kind/name" of the top of a Pod's controller chain: a
 // ReplicaSet's Deployment, a Job's CronJob, else the Pod's controller,
-// else the Pod itself.
+// else the Pod itself. A kind of another API group than Kubernetes' own
+// is named with its group ("Rollout.argoproj.io/web").
 func Workload(pod *corev1.Pod, owners Owners) string {
 	ref := metav1.GetControllerOfNoCopy(pod)
 	if ref == nil {
@@ -129,5 +130,24 @@ func Workload(pod *corev1.Pod, owners Owners) string {
 		}
 		ref = up
 	}
-	return ref.Kind + "/" + ref.Name
+	return qualifiedKind(ref) + "/" + ref.Name
+}
+
+// builtinGroups are the API groups of the controllers Kubernetes ships.
+var builtinGroups = map[string]string{"Deployment": "apps", "ReplicaSet": "apps", "StatefulSet": "apps", "DaemonSet": "apps",
+	"Job": "batch", "CronJob": "batch", "ReplicationController": "", "Node": ""}
+
+// qualifiedKind is a controller's kind, with its API group unless it is
+// the one Kubernetes' own controller of that kind has ("Rollout.argoproj.io",
+// "Deployment.apps.example.com"): a Pod cannot pass as another team's
+// Deployment by naming a look-alike kind of another group.
+func qualifiedKind(ref *metav1.OwnerReference) string {
+	group, _, _ := strings.Cut(ref.APIVersion, "/")
+	if !strings.Contains(ref.APIVersion, "/") {
+		group = "" // the core group: "v1"
+	}
+	if builtin, ok := builtinGroups[ref.Kind]; (ok && builtin == group) || (!ok && group == "") {
+		return ref.Kind
+	}
+	return ref.Kind + "." + group
 }

@@ -83,6 +83,10 @@ func TestWorkload(t *testing.T) {
 		"owner, no ctrl":  {notController, "Pod/p"},
 		"cycle":           {controller("apps/v1", "ReplicaSet", "loop"), "ReplicaSet/loop"},
 		"static (mirror)": {controller("v1", "Node", "node-1"), "Node/node-1"},
+		// a look-alike kind of another group is named with its group
+		"look-alike":   {controller("apps.evil.example/v1", "Deployment", "payments"), "Deployment.apps.evil.example/payments"},
+		"argo rollout": {controller("argoproj.io/v1alpha1", "Rollout", "web"), "Rollout.argoproj.io/web"},
+		"core kind":    {controller("v1", "ReplicationController", "rc"), "ReplicationController/rc"},
 	} {
 		if got := Workload(pod("p", c.owner), owners); got != c.want {
 			t.Errorf("%s: workload %s, want %s", name, got, c.want)

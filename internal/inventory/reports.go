@@ -129,15 +129,20 @@ func resultKey(r map[string]any) string {
 	return fmt.Sprint(ref["kind"], "/", ref["name"], "\x00", p["container"], "\x00", p["digest"], "\x00", r["policy"], "\x00", r["rule"])
 }
 
-// workloadRef names a workload ("Deployment/web") as a report's resource.
+// workloadRef names a workload ("Deployment/web", "Rollout.argoproj.io/web")
+// as a report's resource; the version of another group's kind is not
+// known, so its reference carries no apiVersion.
 func workloadRef(namespace, workload string) map[string]any {
 	kind, name, _ := strings.Cut(workload, "/")
-	apiVersion := map[string]string{"Deployment": "apps/v1", "ReplicaSet": "apps/v1", "StatefulSet": "apps/v1", "DaemonSet": "apps/v1",
-		"Job": "batch/v1", "CronJob": "batch/v1"}[kind]
-	if apiVersion == "" {
-		apiVersion = "v1"
+	ref := map[string]any{"kind": kind, "name": name, "namespace": namespace}
+	if group, builtin := builtinGroups[kind]; builtin && group != "" {
+		ref["apiVersion"] = group + "/v1"
+	} else if builtin || kind == "Pod" {
+		ref["apiVersion"] = "v1"
+	} else if k, group, ok := strings.Cut(kind, "."); ok {
+		ref["kind"], ref["apiVersion"] = k, group
 	}
-	return map[string]any{"apiVersion": apiVersion, "kind": kind, "name": name, "namespace": namespace}
+	return ref
 }
 
 // Publisher keeps a cluster's PolicyReports as Reports builds them:

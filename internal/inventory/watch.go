@@ -292,7 +292,7 @@ func (w *watcher) flush(ctx context.Context) error {
 	}
 	var err error
 	for start := 0; start < len(states) && err == nil; start += writeChunk {
-		err = w.o.Store.PodsSeen(ctx, w.o.Cluster, states[start:min(start+writeChunk, len(states))], now)
+		err = w.podsSeen(ctx, states[start:min(start+writeChunk, len(states))], now)
 	}
 	if err == nil && len(uids) > 0 {
 		err = w.o.Store.PodsGone(ctx, w.o.Cluster, uids, now)
@@ -315,6 +315,31 @@ func (w *watcher) flush(ctx context.Context) error {
 		w.mu.Unlock()
 	}
 	return err
+}
+
+// podsSeen writes Pods' states; when the store refuses a batch, each Pod
+// is written alone, so that a Pod the store cannot take is left out
+// (logged) and holds up no other. An error that is not about one Pod (the
+// store is down) is returned.
+func (w *watcher) podsSeen(ctx context.Context, states []store.PodState, now time.Time) error {
+	err := w.o.Store.PodsSeen(ctx, w.o.Cluster, states, now)
+	if err == nil || len(states) == 1 || ctx.Err() != nil {
+		return err
+	}
+	refused := 0
+	for _, state := range states {
+		if err := w.o.Store.PodsSeen(ctx, w.o.Cluster, []store.PodState{state}, now); err != nil {
+			if ctx.Err() != nil {
+				return err
+			}
+			refused++
+			w.o.Log.Warn("a Pod left out of the inventory", "cluster", w.o.Cluster, "uid", state.UID, "err", err)
+		}
+	}
+	if refused == len(states) {
+		return err // nothing went in: not one Pod's fault
+	}
+	return nil
 }
 
 // reconcile closes in the store what the informer's cache no longer
@@ -344,7 +369,7 @@ func (w *watcher) reconcile(ctx context.Context, pods cache.Store) error {
 // metadataInformer lists and watches only the metadata of a resource (its
 // owner references are all the inventory reads).
 func metadataInformer(client metadata.Interface, resource schema.GroupVersionResource) cache.SharedIndexInformer {
-	return cache.NewSharedIndexInformer(&cache.ListWatch{
+	inf := cache.NewSharedIndexInformer(&cache.ListWatch{
 		ListWithContextFunc: func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
 			ctx, cancel := context.WithTimeout(ctx, listTimeout)
 			defer cancel()
@@ -354,6 +379,26 @@ func metadataInformer(client metadata.Interface, resource schema.GroupVersionRes
 			return client.Resource(resource).Namespace(metav1.NamespaceAll).Watch(ctx, opts)
 		},
 	}, &metav1.PartialObjectMetadata{}, 0, cache.Indexers{})
+	_ = inf.SetTransform(leanMetadata(resource.Resource == "namespaces"))
+	return inf
+}
+
+// leanMetadata keeps of an object's metadata what the inventory reads (its
+// labels only when asked): annotations and managed fields, which users
+// write at will, are not held in the cache.
+func leanMetadata(keepLabels bool) cache.TransformFunc {
+	return func(obj any) (any, error) {
+		m, ok := obj.(*metav1.PartialObjectMetadata)
+		if !ok {
+			return obj, nil
+		}
+		lean := &metav1.PartialObjectMetadata{TypeMeta: m.TypeMeta, ObjectMeta: metav1.ObjectMeta{Name: m.Name, Namespace: m.Namespace, UID: m.UID,
+			ResourceVersion: m.ResourceVersion, OwnerReferences: m.OwnerReferences}}
+		if keepLabels {
+			lean.Labels = m.Labels
+		}
+		return lean, nil
+	}
 }
 
 // leanPod keeps of a Pod what the inventory reads, so that the cache of a

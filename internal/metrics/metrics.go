@@ -109,7 +109,9 @@ type Gauges struct {
 	// Running counts the containers running now in the inventoried
 	// clusters.
 	Running func(ctx context.Context) ([]store.RunningCount, error)
-	Now     func() time.Time
+	// Clusters reads when each inventoried cluster's watch last reported.
+	Clusters func(ctx context.Context) ([]store.ClusterState, error)
+	Now      func() time.Time
 }
 
 // scrapeTimeout bounds what one gauge may take to read.
@@ -146,31 +148,51 @@ func (m *Metrics) Watch(g Gauges) {
 			}})
 	}
 	if g.Running != nil {
-		m.registry.MustRegister(&runningGauge{read: g.Running, desc: prometheus.NewDesc("dossier_running_containers",
+		m.registry.MustRegister(&labelledGauge{desc: prometheus.NewDesc("dossier_running_containers",
 			"Containers running now in the inventoried clusters, by cluster, state (admitted, drifted, unjudged: no dossier decision admitted them, unresolved: digest not known) and pinned (the image names a digest).",
-			[]string{"cluster", "state", "pinned"}, nil)})
+			[]string{"cluster", "state", "pinned"}, nil),
+			read: func(ctx context.Context) ([]float64, [][]string, error) {
+				counts, err := g.Running(ctx)
+				values, labels := make([]float64, len(counts)), make([][]string, len(counts))
+				for i, c := range counts {
+					values[i], labels[i] = float64(c.Containers), []string{c.Cluster, c.State, strconv.FormatBool(c.Pinned)}
+				}
+				return values, labels, err
+			}})
+	}
+	if g.Clusters != nil {
+		m.registry.MustRegister(&labelledGauge{desc: prometheus.NewDesc("dossier_inventory_age_seconds",
+			"Time since each inventoried cluster's watch last reported: what runs there may have changed since.", []string{"cluster"}, nil),
+			read: func(ctx context.Context) ([]float64, [][]string, error) {
+				clusters, err := g.Clusters(ctx)
+				values, labels := make([]float64, len(clusters)), make([][]string, len(clusters))
+				for i, c := range clusters {
+					values[i], labels[i] = g.Now().Sub(c.SeenAt).Seconds(), []string{c.Name}
+				}
+				return values, labels, err
+			}})
 	}
 }
 
-// runningGauge reads the inventory's counts at scrape time; its label
-// values (the clusters) are known only then.
-type runningGauge struct {
+// labelledGauge is a gauge read at scrape time whose label values (the
+// clusters) are known only then.
+type labelledGauge struct {
 	desc *prometheus.Desc
-	read func(ctx context.Context) ([]store.RunningCount, error)
+	read func(ctx context.Context) (values []float64, labels [][]string, err error)
 }
 
-func (g *runningGauge) Describe(ch chan<- *prometheus.Desc) { ch <- g.desc }
+func (g *labelledGauge) Describe(ch chan<- *prometheus.Desc) { ch <- g.desc }
 
-func (g *runningGauge) Collect(ch chan<- prometheus.Metric) {
+func (g *labelledGauge) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), scrapeTimeout)
 	defer cancel()
-	counts, err := g.read(ctx)
+	values, labels, err := g.read(ctx)
 	if err != nil {
 		ch <- prometheus.NewInvalidMetric(g.desc, err)
 		return
 	}
-	for _, c := range counts {
-		ch <- prometheus.MustNewConstMetric(g.desc, prometheus.GaugeValue, float64(c.Containers), c.Cluster, c.State, strconv.FormatBool(c.Pinned))
+	for i, v := range values {
+		ch <- prometheus.MustNewConstMetric(g.desc, prometheus.GaugeValue, v, labels[i]...)
 	}
 }
 

@@ -46,6 +46,9 @@ func TestMetrics(t *testing.T) {
 		Running: func(context.Context) ([]store.RunningCount, error) {
 			return []store.RunningCount{{Cluster: "east", State: store.RunningUnjudged, Pinned: false, Containers: 3}, {Cluster: "west", State: store.RunningAdmitted, Pinned: true, Containers: 7}}, nil
 		},
+		Clusters: func(context.Context) ([]store.ClusterState, error) {
+			return []store.ClusterState{{Name: "east", SeenAt: now.Add(-90 * time.Second)}}, nil
+		},
 		Now: func() time.Time { return now },
 	})
 	m.Admission("validate", 3*time.Millisecond)
@@ -71,6 +74,7 @@ func TestMetrics(t *testing.T) {
 		`dossier_exceptions{state="active"} 5`, `dossier_exceptions{state="expiring"} 2`,
 		`dossier_running_containers{cluster="east",pinned="false",state="unjudged"} 3`,
 		`dossier_running_containers{cluster="west",pinned="true",state="admitted"} 7`,
+		`dossier_inventory_age_seconds{cluster="east"} 90`,
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("scrape lacks %s", want)
@@ -105,6 +109,9 @@ func TestAlertsUseExposedMetrics(t *testing.T) {
 		Exceptions:       func(context.Context) (int, int, error) { return 1, 1, nil },
 		Running: func(context.Context) ([]store.RunningCount, error) {
 			return []store.RunningCount{{Cluster: "c", State: store.RunningUnjudged, Containers: 1}}, nil
+		},
+		Clusters: func(context.Context) ([]store.ClusterState, error) {
+			return []store.ClusterState{{Name: "c", SeenAt: now}}, nil
 		}})
 	m.Admission("validate", time.Millisecond)
 	m.Decision("denied", "prod", "p")
@@ -125,8 +132,8 @@ func TestAlertsUseExposedMetrics(t *testing.T) {
 			}
 		}
 	}
-	if alerts != 6 {
-		t.Errorf("%d alerts, want the 6 documented", alerts)
+	if alerts != 7 {
+		t.Errorf("%d alerts, want the 7 documented", alerts)
 	}
 }
 

@@ -130,6 +130,12 @@ func Metrics(st *store.Store, dataDir string, exceptionFiles []string, log *slog
 			}
 			return st.RunningCounts(ctx)
 		},
+		Clusters: func(ctx context.Context) ([]store.ClusterState, error) {
+			if st == nil {
+				return nil, nil
+			}
+			return st.Clusters(ctx, "")
+		},
 		AdvisoryDatabase: func(ctx context.Context) (time.Time, bool, error) {
 			db, _, err := vulndb.OpenIfPresent(dataDir)
 			if db == nil || err != nil {

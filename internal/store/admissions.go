@@ -151,10 +151,12 @@ func (s *Store) admitted(ctx context.Context, tx *sql.Tx, admissions []Admission
 		if id, ok := docIDs[hashes[i]]; ok {
 			decision = &id
 		}
-		rows[i] = []any{micros(a.At), subject, a.Image, a.Repository(), a.Cluster, a.Namespace, a.Workload, a.User, a.Outcome, a.Reason, decision}
+		image := storable(a.Image)
+		rows[i] = []any{micros(a.At), subject, image, imageKey(image), storable(a.Repository()), storable(a.Cluster), storable(a.Namespace), storable(a.Workload),
+			storable(a.User), a.Outcome, storable(a.Reason), decision}
 	}
-	if err := inBatches(rows, 11, func(_ [][]any, values string, args []any) error {
-		_, err := tx.ExecContext(ctx, s.q(`INSERT INTO admissions (at, subject_id, image, repository, cluster, namespace, workload, username, outcome, reason, decision_id) VALUES `+values), args...)
+	if err := inBatches(rows, 12, func(_ [][]any, values string, args []any) error {
+		_, err := tx.ExecContext(ctx, s.q(`INSERT INTO admissions (at, subject_id, image, image_key, repository, cluster, namespace, workload, username, outcome, reason, decision_id) VALUES `+values), args...)
 		return err
 	}); err != nil {
 		return fmt.Errorf("admissions: %w", err)

@@ -82,22 +82,24 @@ func (s *Store) Judged(ctx context.Context, cluster string, judgements []Judgeme
 		if j.Decision.Allowed {
 			allowed = 1
 		}
-		rows = append(rows, []any{cluster, j.Namespace, j.Image, j.Subject.Repository, j.Subject.Digest, j.PolicyVersion, micros(j.Decision.EvaluatedAt), allowed, ids[hashes[i]]})
+		image := storable(j.Image)
+		rows = append(rows, []any{cluster, storable(j.Namespace), image, imageKey(image), storable(j.Subject.Repository), j.Subject.Digest, j.PolicyVersion,
+			micros(j.Decision.EvaluatedAt), allowed, ids[hashes[i]]})
 	}
 	slices.SortFunc(rows, func(a, b []any) int {
-		return strings.Compare(a[1].(string)+"\x00"+a[2].(string)+"\x00"+a[4].(string), b[1].(string)+"\x00"+b[2].(string)+"\x00"+b[4].(string))
+		return strings.Compare(a[1].(string)+"\x00"+a[3].(string)+"\x00"+a[5].(string), b[1].(string)+"\x00"+b[3].(string)+"\x00"+b[5].(string))
 	})
-	if err := s.insertRows(ctx, tx, `INSERT INTO running_judgements (cluster, namespace, image, repository, digest, policy_version, evaluated_at, allowed, decision_id) VALUES `, 9, `
-		ON CONFLICT (cluster, namespace, image, digest) DO UPDATE SET repository = excluded.repository, policy_version = excluded.policy_version,
+	if err := s.insertRows(ctx, tx, `INSERT INTO running_judgements (cluster, namespace, image, image_key, repository, digest, policy_version, evaluated_at, allowed, decision_id) VALUES `, 10, `
+		ON CONFLICT (cluster, namespace, image_key, digest) DO UPDATE SET image = excluded.image, repository = excluded.repository, policy_version = excluded.policy_version,
 			evaluated_at = excluded.evaluated_at, allowed = excluded.allowed, decision_id = excluded.decision_id`, rows); err != nil {
 		return fmt.Errorf("background decisions in %s: %w", cluster, err)
 	}
 	// what the pass did not judge no longer runs there
 	keep := map[[3]string]bool{}
 	for _, j := range judgements {
-		keep[[3]string{j.Namespace, j.Image, j.Subject.Digest}] = true
+		keep[[3]string{storable(j.Namespace), imageKey(storable(j.Image)), j.Subject.Digest}] = true
 	}
-	stale, err := tx.QueryContext(ctx, s.q(`SELECT id, namespace, image, digest FROM running_judgements WHERE cluster = ?`), cluster)
+	stale, err := tx.QueryContext(ctx, s.q(`SELECT id, namespace, image_key, digest FROM running_judgements WHERE cluster = ?`), cluster)
 	if err != nil {
 		return err
 	}

@@ -153,3 +153,28 @@ func countAdmissionDays(ctx context.Context, s *Store, tx *sql.Tx) error {
 		FROM admissions a) counted GROUP BY day, outcome`), dayMicros, dayMicros, evidence.PredicateSignatures)
 	return err
 }
+
+// keyLongImages gives the admissions whose image is too long to be its own
+// key the image's hash as one (the shorter ones were keyed by a statement).
+func keyLongImages(ctx context.Context, s *Store, tx *sql.Tx) error {
+	rows, err := tx.QueryContext(ctx, `SELECT id, image FROM admissions WHERE length(image) > 256`)
+	if err != nil {
+		return err
+	}
+	keys := map[int64]string{}
+	if err := each(rows, func() error {
+		var id int64
+		var image string
+		err := rows.Scan(&id, &image)
+		keys[id] = imageKey(image)
+		return err
+	}); err != nil {
+		return err
+	}
+	for id, key := range keys {
+		if _, err := tx.ExecContext(ctx, s.q(`UPDATE admissions SET image_key = ? WHERE id = ?`), key, id); err != nil {
+			return err
+		}
+	}
+	return nil
+}

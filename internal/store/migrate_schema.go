@@ -307,7 +307,11 @@ var migrations = []migration{{statements: []string{
 	// so that what runs there is matched with what was admitted there
 	`ALTER TABLE admissions ADD COLUMN cluster TEXT NOT NULL DEFAULT ''`,
 	`CREATE INDEX admissions_placement ON admissions (cluster, namespace, subject_id)`,
-	`CREATE INDEX admissions_image ON admissions (cluster, namespace, image)`,
+	// the image as written, bounded for the index (imageKey): a Pod may
+	// name an image of any length
+	`ALTER TABLE admissions ADD COLUMN image_key TEXT NOT NULL DEFAULT ''`,
+	`UPDATE admissions SET image_key = image WHERE length(image) <= 256`,
+	`CREATE INDEX admissions_image ON admissions (cluster, namespace, image_key)`,
 	// what runs: one row per container of a Pod and the digest it runs
 	// (repository and digest empty when the cluster does not say), open
 	// while it runs; a restart of the same digest is the same row
@@ -322,12 +326,13 @@ var migrations = []migration{{statements: []string{
 		workload TEXT NOT NULL,
 		node TEXT NOT NULL,
 		image TEXT NOT NULL,
+		image_key TEXT NOT NULL,
 		repository TEXT NOT NULL,
 		digest TEXT NOT NULL,
 		digest_source TEXT NOT NULL,
 		started BIGINT NOT NULL,
 		stopped BIGINT,
-		UNIQUE (cluster, pod_uid, container_kind, container, image, digest))`,
+		UNIQUE (cluster, pod_uid, container_kind, container, image_key, digest))`,
 	`CREATE INDEX running_containers_open ON running_containers (cluster, namespace) WHERE stopped IS NULL`,
 	`CREATE INDEX running_containers_digest ON running_containers (digest) WHERE stopped IS NULL`,
 	`CREATE INDEX running_containers_pod ON running_containers (cluster, pod_uid)`,
@@ -339,17 +344,18 @@ var migrations = []migration{{statements: []string{
 		cluster TEXT NOT NULL,
 		namespace TEXT NOT NULL,
 		image TEXT NOT NULL,
+		image_key TEXT NOT NULL,
 		repository TEXT NOT NULL,
 		digest TEXT NOT NULL,
 		policy_version TEXT NOT NULL,
 		evaluated_at BIGINT NOT NULL,
 		allowed INTEGER NOT NULL,
 		decision_id BIGINT NOT NULL REFERENCES decision_documents (id),
-		UNIQUE (cluster, namespace, image, digest))`,
+		UNIQUE (cluster, namespace, image_key, digest))`,
 	// each watched cluster: when its Pods were last listed in full and
 	// when its watch last reported, so that a stale inventory says so
 	`CREATE TABLE clusters (
 		name TEXT PRIMARY KEY,
 		listed_at BIGINT NOT NULL,
 		seen_at BIGINT NOT NULL)`,
-}}}
+}, move: keyLongImages}}

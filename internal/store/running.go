@@ -77,10 +77,18 @@ type PodState struct {
 
 // runningKey identifies a container row: a restart of the same image and
 // digest is the same row, another digest a new one.
-type runningKey struct{ uid, kind, container, image, digest string }
+type runningKey struct{ uid, kind, container, imageKey, digest string }
 
 func keyOf(c RunningContainer) runningKey {
-	return runningKey{c.PodUID, c.Kind, c.Container, c.Image, c.Subject.Digest}
+	return runningKey{c.PodUID, c.Kind, c.Container, imageKey(c.Image), c.Subject.Digest}
+}
+
+// stored is the container as the store keeps its text (storable).
+func (c RunningContainer) stored() RunningContainer {
+	for _, f := range []*string{&c.Cluster, &c.Namespace, &c.Pod, &c.PodUID, &c.Container, &c.Workload, &c.Node, &c.Image, &c.Subject.Repository} {
+		*f = storable(*f)
+	}
+	return c
 }
 
 // PodsSeen records what Pods of a cluster run now: each container is
@@ -100,11 +108,12 @@ func (s *Store) PodsSeen(ctx context.Context, cluster string, pods []PodState, a
 		if p.UID == "" {
 			return fmt.Errorf("pods seen in %s: a Pod without a UID", cluster)
 		}
-		uids = append(uids, p.UID)
+		uids = append(uids, storable(p.UID))
 		for _, c := range p.Containers {
 			if err := c.Check(cluster, p.UID); err != nil {
 				return err
 			}
+			c = c.stored()
 			k := keyOf(c)
 			if current[k] {
 				continue
@@ -115,13 +124,13 @@ func (s *Store) PodsSeen(ctx context.Context, cluster string, pods []PodState, a
 				v := micros(*c.Stopped)
 				stopped = &v
 			}
-			rows = append(rows, []any{cluster, c.Namespace, c.Pod, c.PodUID, c.Container, c.Kind, c.Workload, c.Node,
-				c.Image, c.Subject.Repository, c.Subject.Digest, c.DigestFrom, micros(c.Started), stopped})
+			rows = append(rows, []any{c.Cluster, c.Namespace, c.Pod, c.PodUID, c.Container, c.Kind, c.Workload, c.Node,
+				c.Image, k.imageKey, c.Subject.Repository, c.Subject.Digest, c.DigestFrom, micros(c.Started), stopped})
 		}
 	}
 	// concurrent writers take row locks in one order
 	slices.SortFunc(rows, func(a, b []any) int {
-		for i := 3; i <= 10; i++ {
+		for i := 3; i <= 11; i++ {
 			if c := strings.Compare(a[i].(string), b[i].(string)); c != 0 {
 				return c
 			}
@@ -134,8 +143,8 @@ func (s *Store) PodsSeen(ctx context.Context, cluster string, pods []PodState, a
 	}
 	defer tx.Rollback()
 	if err := s.insertRows(ctx, tx, `INSERT INTO running_containers (cluster, namespace, pod, pod_uid, container, container_kind, workload, node,
-		image, repository, digest, digest_source, started, stopped) VALUES `, 14, `
-		ON CONFLICT (cluster, pod_uid, container_kind, container, image, digest) DO UPDATE SET
+		image, image_key, repository, digest, digest_source, started, stopped) VALUES `, 15, `
+		ON CONFLICT (cluster, pod_uid, container_kind, container, image_key, digest) DO UPDATE SET
 			namespace = excluded.namespace, pod = excluded.pod, workload = excluded.workload, node = excluded.node,
 			repository = excluded.repository, digest_source = excluded.digest_source,
 			started = CASE WHEN excluded.started < running_containers.started THEN excluded.started ELSE running_containers.started END,
@@ -263,7 +272,7 @@ func (s *Store) clusterSeen(ctx context.Context, tx *sql.Tx, cluster string, at 
 func (s *Store) closeRunning(ctx context.Context, tx *sql.Tx, cluster string, uids []string, close func(runningKey) bool, at time.Time) error {
 	var ids []any
 	for _, chunk := range chunks(uids, 500) {
-		rows, err := tx.QueryContext(ctx, s.q(`SELECT id, pod_uid, container_kind, container, image, digest FROM running_containers
+		rows, err := tx.QueryContext(ctx, s.q(`SELECT id, pod_uid, container_kind, container, image_key, digest FROM running_containers
 			WHERE cluster = ? AND pod_uid IN (`+placeholders(len(chunk))+`) AND stopped IS NULL`), append([]any{cluster}, anys(chunk)...)...)
 		if err != nil {
 			return err
@@ -271,7 +280,7 @@ func (s *Store) closeRunning(ctx context.Context, tx *sql.Tx, cluster string, ui
 		if err := each(rows, func() error {
 			var id int64
 			var k runningKey
-			err := rows.Scan(&id, &k.uid, &k.kind, &k.container, &k.image, &k.digest)
+			err := rows.Scan(&id, &k.uid, &k.kind, &k.container, &k.imageKey, &k.digest)
 			if close(k) {
 				ids = append(ids, id)
 			}
@@ -299,8 +308,8 @@ const judged = `CASE
 	WHEN r.digest = '' THEN 'unresolved'
 	WHEN EXISTS (SELECT 1 FROM subjects js JOIN admissions ja ON ja.subject_id = js.id
 		WHERE js.digest = r.digest AND ja.cluster = r.cluster AND ja.namespace = r.namespace AND ja.outcome IN ('allowed', 'audited', 'waived')) THEN 'admitted'
-	WHEN EXISTS (SELECT 1 FROM admissions ja WHERE ja.cluster = r.cluster AND ja.namespace = r.namespace AND ja.image = r.image
-		AND ja.subject_id IS NOT NULL AND ja.outcome IN ('allowed', 'audited', 'waived')) THEN 'drifted'
+	WHEN EXISTS (SELECT 1 FROM admissions ja WHERE ja.cluster = r.cluster AND ja.namespace = r.namespace AND ja.image_key = r.image_key
+		AND ja.image = r.image AND ja.subject_id IS NOT NULL AND ja.outcome IN ('allowed', 'audited', 'waived')) THEN 'drifted'
 	ELSE 'unjudged' END`
 
 // RunningFilter narrows running containers to a cluster and a namespace
@@ -384,7 +393,7 @@ func (s *Store) Running(ctx context.Context, q RunningQuery) (RunningPage, error
 	defer s.timed("running")()
 	page := RunningPage{Offset: q.Offset, Hits: []RunningHit{}, Clusters: []ClusterState{}, States: map[string]int{}}
 	cond, args := q.condition()
-	rows, err := s.db.QueryContext(ctx, s.q(`SELECT r.id, r.repository, r.image, `+judged+` FROM running_containers r WHERE `+cond), args...)
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT r.id, r.cluster, r.repository, r.image, `+judged+` FROM running_containers r WHERE `+cond), args...)
 	if err != nil {
 		return page, err
 	}
@@ -393,10 +402,13 @@ func (s *Store) Running(ctx context.Context, q RunningQuery) (RunningPage, error
 		state string
 	}
 	var selected []row
+	// a scoped reader learns only of the clusters where something it sees
+	// runs
+	visible := map[string]bool{}
 	if err := each(rows, func() error {
 		var r row
-		var repository, image string
-		if err := rows.Scan(&r.id, &repository, &image, &r.state); err != nil {
+		var cluster, repository, image string
+		if err := rows.Scan(&r.id, &cluster, &repository, &image, &r.state); err != nil {
 			return err
 		}
 		if repository == "" {
@@ -405,6 +417,7 @@ func (s *Store) Running(ctx context.Context, q RunningQuery) (RunningPage, error
 		if !q.Scope.sees(repository) {
 			return nil
 		}
+		visible[cluster] = true
 		page.States[r.state]++
 		if q.State == "" || q.State == r.state {
 			selected = append(selected, r)
@@ -425,6 +438,9 @@ func (s *Store) Running(ctx context.Context, q RunningQuery) (RunningPage, error
 	if page.Clusters, err = s.clusters(ctx, q.Cluster); err != nil {
 		return page, err
 	}
+	if q.Scope != nil {
+		page.Clusters = slices.DeleteFunc(page.Clusters, func(c ClusterState) bool { return !visible[c.Name] })
+	}
 	if len(selected) == 0 {
 		return page, nil
 	}
@@ -438,7 +454,7 @@ func (s *Store) Running(ctx context.Context, q RunningQuery) (RunningPage, error
 		ids = ids[len(chunk):]
 		rows, err := s.db.QueryContext(ctx, s.q(`SELECT r.id, `+runningColumns+`,
 			(SELECT js.digest FROM admissions ja JOIN subjects js ON js.id = ja.subject_id WHERE ja.cluster = r.cluster AND ja.namespace = r.namespace
-				AND ja.image = r.image AND ja.outcome IN ('allowed', 'audited', 'waived') ORDER BY ja.at DESC LIMIT 1)
+				AND ja.image_key = r.image_key AND ja.image = r.image AND ja.outcome IN ('allowed', 'audited', 'waived') ORDER BY ja.at DESC LIMIT 1)
 			FROM running_containers r WHERE r.id IN (`+placeholders(len(chunk))+`)`), chunk...)
 		if err != nil {
 			return page, err

@@ -1,7 +1,12 @@
 package store
 
 import (
+	"crypto/sha256"
 	"database/sql"
+	"encoding/hex"
+	"fmt"
+	"strings"
+	"unicode/utf8"
 	"encoding/json"
 	"time"
 
@@ -58,3 +63,37 @@ const componentColumns = `c.name, c.version, c.type, c.purl, c.component`
 // openFindings are the open findings of an advisory ID or alias.
 const openFindings = ` FROM finding_document_ids i JOIN subject_findings f ON f.document_id = i.document_id
 	WHERE i.advisory_id = ? AND f.resolved_at IS NULL`
+
+// storable is text as both backends keep it: valid UTF-8 without NUL
+// (PostgreSQL refuses either), what does not fit escaped, so that a
+// client's odd bytes neither fail a write nor pass unseen.
+func storable(s string) string {
+	if utf8.ValidString(s) && !strings.ContainsRune(s, 0) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size <= 1:
+			fmt.Fprintf(&b, `\x%02x`, s[i])
+		case r == 0:
+			b.WriteString(`\x00`)
+		default:
+			b.WriteString(s[i : i+size])
+		}
+		i += max(size, 1)
+	}
+	return b.String()
+}
+
+// imageKey is an image as written, bounded for an index: itself when
+// short, else its SHA-256 (PostgreSQL's index rows are bounded; a Pod may
+// name an image of any length).
+func imageKey(image string) string {
+	if len(image) <= 256 {
+		return image
+	}
+	sum := sha256.Sum256([]byte(image))
+	return "sha256:" + hex.EncodeToString(sum[:])
+}

@@ -368,6 +368,9 @@ func TestOverviewCountsWhatTheTokenSees(t *testing.T) {
 	if !strings.Contains(body, `1 unjudged</span>`) || !strings.Contains(body, "prod-eu/prod Deployment/legacy") {
 		t.Errorf("a team/** token does not see what of team/** runs")
 	}
+	if strings.Contains(body, "In edge") || strings.Contains(body, "inventory of edge") {
+		t.Errorf("a team/** token learns of the edge cluster, where nothing of team/** runs")
+	}
 	if strings.Contains(body, "payments/api") || strings.Contains(body, "edge/payments") || strings.Contains(body, fmt.Sprintf("<strong>%d</strong> images admitted", s.admitted)) {
 		t.Errorf("a team/** token sees payments' decisions or the store-wide total")
 	}

@@ -18,6 +18,9 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/dossier-dev/dossier/internal/evidence"
+	"github.com/dossier-dev/dossier/internal/inventory"
+	"github.com/dossier-dev/dossier/internal/policy"
 	"github.com/dossier-dev/dossier/internal/store"
 )
 
@@ -150,6 +153,41 @@ func TestInventoryScale(t *testing.T) {
 	}
 	east.waitFor(t, "the probe gone", 5*time.Minute, func() bool { return inProbe() == 0 }, watchers["east"])
 	t.Logf("a deletion left the inventory after %s", time.Since(deleted).Round(10*time.Millisecond))
+	// the background re-judgement of every distinct digest running in one
+	// cluster, each with a recorded signature and scan, after a policy
+	// change
+	var records []store.Record
+	for k := range 10000 {
+		subject := evidence.Subject{Repository: fmt.Sprintf("registry.example/fleet/svc-%d", k%1000), Digest: digest(k)}
+		records = append(records, store.Record{Subject: subject, At: time.Now(),
+			Findings: &store.Scan{DatabaseVersion: time.Now(), Coverage: &evidence.Coverage{Checked: 1, NotChecked: []evidence.NotChecked{}}},
+			Signatures: []evidence.VerifiedSignature{{Subject: subject, Verification: evidence.Verification{Signer: evidence.Signer{KeyFingerprint: "sha256:" + strings.Repeat("f", 64)},
+				StoredAt: "sha256:" + strings.Repeat("5", 64), Layout: evidence.LayoutReferrer, TransparencyLogSkipped: true}}}})
+	}
+	for start := 0; start < len(records); start += 500 {
+		if err := st.Record(context.Background(), records[start:min(start+500, len(records))]...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	docs, err := policy.Parse("fleet.yaml", []byte(`apiVersion: dossier.dev/v1alpha1
+kind: SupplyChainPolicy
+metadata: {name: fleet}
+spec:
+  mode: enforce
+  images: ["registry.example/fleet/**"]
+  rules:
+    - name: no-high
+      vulnerabilities: {failOn: high}
+`), policy.LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	every := func(string) (map[string]string, bool) { return nil, true }
+	pass, err := inventory.JudgeRunning(context.Background(), "east", st, &policy.Set{Policies: docs.Policies}, "v2", every, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("background re-judgement of %d distinct digests (%d running images) in %s", pass.Digests, pass.Images, pass.Took.Round(10*time.Millisecond))
 	for name, w := range watchers {
 		t.Logf("watcher of %s: peak RSS %d MiB", name, peakRSS(t, w)/1024)
 		t.Logf("the API server of %s was asked to list Pods %d times while it was watched", name, podLists(t, clusters[name])-lists[name])

@@ -69,8 +69,8 @@ func onNode(meta *metav1.ObjectMeta, spec *corev1.PodSpec, imageIDs map[string]s
 	}
 }
 
-// inventory asks dossier what runs.
-func inventory(t *testing.T, dataDir string, args ...string) store.RunningPage {
+// queryRunning asks dossier what runs.
+func queryRunning(t *testing.T, dataDir string, args ...string) store.RunningPage {
 	t.Helper()
 	code, out, errOut := runDossier(t, append([]string{"query", "running", "--data-dir", dataDir, "--limit", "0", "-o", "json"}, args...)...)
 	var page store.RunningPage
@@ -134,7 +134,7 @@ func TestInventoryOnRealClusters(t *testing.T) {
 	watch("west")
 	var page store.RunningPage
 	east.waitFor(t, "both clusters inventoried", 90*time.Second, func() bool {
-		page = inventory(t, dataDir)
+		page = queryRunning(t, dataDir)
 		return len(runs(page, "east", "shop", "before", "app0")) == 1 && len(runs(page, "west", "shop", "other", "app0")) == 1
 	}, watchers["east"], watchers["west"])
 	b := runs(page, "east", "shop", "before", "app0")[0]
@@ -153,7 +153,7 @@ func TestInventoryOnRealClusters(t *testing.T) {
 		t.Fatalf("deployment: %d %s", a.code, a.body)
 	}
 	east.waitFor(t, "the Deployment's Pod in the inventory", 90*time.Second, func() bool {
-		hits := runs(inventory(t, dataDir, "--cluster", "east"), "east", "shop", "web-", "app0")
+		hits := runs(queryRunning(t, dataDir, "--cluster", "east"), "east", "shop", "web-", "app0")
 		return len(hits) == 1 && hits[0].Subject.Digest == digest('c') && hits[0].Workload == "Deployment/web"
 	}, watchers["east"], east.controllers)
 	// a record of the new digest's contents, so that the responder's
@@ -175,7 +175,7 @@ func TestInventoryOnRealClusters(t *testing.T) {
 		t.Fatalf("rollout: %d %s", a.code, a.body)
 	}
 	east.waitFor(t, "the rollout to move what runs", 90*time.Second, func() bool {
-		hits := runs(inventory(t, dataDir, "--cluster", "east"), "east", "shop", "web-", "app0")
+		hits := runs(queryRunning(t, dataDir, "--cluster", "east"), "east", "shop", "web-", "app0")
 		return len(hits) == 1 && hits[0].Subject.Digest == digest('d')
 	}, watchers["east"], east.controllers)
 	code, out, errOut := runDossier(t, "query", "component", "pkg:npm/lodash", "--running", "--data-dir", dataDir, "-o", "json")
@@ -196,7 +196,7 @@ func TestInventoryOnRealClusters(t *testing.T) {
 		t.Fatalf("delete: %d %s", a.code, a.body)
 	}
 	east.waitFor(t, "the deleted Pod to leave the inventory", 60*time.Second, func() bool {
-		return len(runs(inventory(t, dataDir, "--cluster", "east"), "east", "shop", "before", "app0")) == 0
+		return len(runs(queryRunning(t, dataDir, "--cluster", "east"), "east", "shop", "before", "app0")) == 0
 	}, watchers["east"])
 	t.Logf("a deleted Pod left the inventory after %s", time.Since(deleted).Round(10*time.Millisecond))
 
@@ -220,19 +220,19 @@ func TestInventoryOnRealClusters(t *testing.T) {
 	}, east.controllers)
 	watch("east")
 	east.waitFor(t, "the restarted watcher to reconcile", 90*time.Second, func() bool {
-		page = inventory(t, dataDir, "--cluster", "east")
+		page = queryRunning(t, dataDir, "--cluster", "east")
 		return len(runs(page, "east", "shop", "later", "app0")) == 1 && len(runs(page, "east", "shop", "web-", "app0")) == 0
 	}, watchers["east"])
 	if page.Total != 1 {
 		t.Errorf("east after the restart: %d containers, want 1: %+v", page.Total, page.Hits)
 	}
-	all := inventory(t, dataDir)
+	all := queryRunning(t, dataDir)
 	if all.Total != 2 || len(all.Clusters) != 2 {
 		t.Errorf("both clusters: %d containers in %d clusters, want 2 in 2: %+v", all.Total, len(all.Clusters), all.Hits)
 	}
 	// a graceful stop leaves the inventory as it was
 	watchers["west"].stop()
-	if got := inventory(t, dataDir, "--cluster", "west"); got.Total != 1 {
+	if got := queryRunning(t, dataDir, "--cluster", "west"); got.Total != 1 {
 		t.Errorf("west after its watcher stopped: %d containers", got.Total)
 	}
 }
@@ -376,7 +376,7 @@ spec:
 		"Deployment/web app0 release/signed": "pass", "Deployment/web app0 release/no-critical": "fail",
 		"Deployment/batch app0 release/signed": "fail", "Deployment/batch app0 release/no-critical": "pass",
 	})
-	page := inventory(t, dataDir, "--cluster", "east", "--namespace", "shop")
+	page := queryRunning(t, dataDir, "--cluster", "east", "--namespace", "shop")
 	if len(page.Hits) != 2 {
 		t.Fatalf("shop runs %d containers, want 2", len(page.Hits))
 	}
