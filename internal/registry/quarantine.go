@@ -338,4 +338,3 @@ func (r *Registry) unqueued(ctx context.Context, rule *QuarantineRule, repositor
 	r.wakeWorker()
 	return pending(rule, "no scan of it was queued; one is now (pending)"), nil
 }
-

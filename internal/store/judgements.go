@@ -155,4 +155,3 @@ func (s *Store) Judgements(ctx context.Context, cluster, namespace string) ([]Ju
 	})
 	return out, err
 }
-

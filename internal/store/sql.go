@@ -4,11 +4,11 @@ import (
 	"crypto/sha256"
 	"database/sql"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"strings"
-	"unicode/utf8"
-	"encoding/json"
 	"time"
+	"unicode/utf8"
 
 	"github.com/dossier-dev/dossier/internal/evidence"
 )
