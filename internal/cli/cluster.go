@@ -10,6 +10,7 @@ import (
 
 	"github.com/dossier-dev/dossier/internal/inventory"
 	"github.com/dossier-dev/dossier/internal/kube"
+	"github.com/dossier-dev/dossier/internal/notify"
 	"github.com/dossier-dev/dossier/internal/serving"
 )
 
@@ -22,7 +23,7 @@ func (a *app) clusterCommand() *cobra.Command {
 	var name, kubeconfig, kubeContext string
 	var reconcile, judgeEvery time.Duration
 	var policies, exceptions []string
-	var trustedRoot string
+	var trustedRoot, notifyFile string
 	var reports bool
 	watch := &cobra.Command{
 		Use:   "watch --cluster NAME [--kubeconfig F] [--context C]",
@@ -56,11 +57,17 @@ dossier serve --cluster NAME runs the same watch. SIGINT or SIGTERM stops it.`,
 				if rules, err = serving.WatchedRules(ctx, policies, exceptions, trustedRoot, 2*time.Second, "background decisions", a.log); err != nil {
 					return err
 				}
-			} else if reports || len(exceptions) > 0 {
-				return usageError("--policy-reports and --exceptions need the policies to judge with: --policy FILE|DIR")
+			} else if reports || len(exceptions) > 0 || notifyFile != "" {
+				return usageError("--policy-reports, --exceptions and --notify need the policies to judge with: --policy FILE|DIR")
+			}
+			var notifications *notify.Config
+			if notifyFile != "" {
+				if notifications, err = notify.Load(notifyFile); err != nil {
+					return err
+				}
 			}
 			return inventory.Watch(ctx, inventory.Options{Cluster: name, Config: config, Store: st, Log: a.log, Reconcile: reconcile,
-				Rules: rules, JudgeEvery: judgeEvery, Reports: reports,
+				Rules: rules, JudgeEvery: judgeEvery, Reports: reports, Notify: notifications,
 				Listed: func(pods int) {
 					fmt.Fprintf(a.stderr, "cluster %s inventoried: %d Pods; following its changes\n", name, pods)
 				}})
@@ -75,6 +82,7 @@ dossier serve --cluster NAME runs the same watch. SIGINT or SIGTERM stops it.`,
 	watch.Flags().StringSliceVar(&exceptions, "exceptions", nil, "exception file or directory (repeatable)")
 	watch.Flags().StringVar(&trustedRoot, "trusted-root", "", "Sigstore trusted root (JSON) of the policies' keyless signers")
 	watch.Flags().DurationVar(&judgeEvery, "judge-every", 5*time.Minute, "how often what runs is judged again (also at once when the policies change, and soon after new images start)")
+	watch.Flags().StringVar(&notifyFile, "notify", "", "notification endpoints (YAML; see docs/inventory.md): findings of running digests, unjudged and drifted workloads, expiring exceptions and denials under enforce, as CloudEvents or Slack text, signed, through a durable outbox")
 	watch.Flags().BoolVar(&reports, "policy-reports", false, "publish the background decisions as wgpolicyk8s.io/v1alpha2 PolicyReports, one per namespace (the CRD must be installed)")
 	cmd.AddCommand(watch)
 	return cmd

@@ -82,6 +82,7 @@ stops it gracefully: requests in flight, uploads included, finish.`,
 	cmd.Flags().StringArrayVar(&cfg.Retention, "retention", nil, "REPOSITORY_GLOB=AGE: untagged digests older than AGE (720h) that are unsigned or fail their quarantine policy are deleted, hourly, unless an exception names them (repeatable)")
 	cmd.Flags().StringVar(&cfg.Cluster, "cluster", "", "name of the cluster dossier serves: the webhook's decisions are recorded under it, and its Pods are inventoried (what runs now, judged against those decisions)")
 	cmd.Flags().DurationVar(&cfg.JudgeEvery.Duration, "judge-every", 5*time.Minute, "with --cluster and --policy: how often what runs is judged again with the webhook's policies on recorded evidence (also at once when they change, and soon after new images start)")
+	cmd.Flags().StringVar(&cfg.Notify, "notify", "", "with --cluster and --policy: notification endpoints (YAML; see docs/inventory.md)")
 	cmd.Flags().BoolVar(&cfg.PolicyReports, "policy-reports", false, "with --cluster and --policy: publish those decisions as wgpolicyk8s.io/v1alpha2 PolicyReports, one per namespace (the CRD must be installed)")
 	cmd.Flags().StringVar(&cfg.Kubeconfig, "kubeconfig", "", "kubeconfig of that cluster (default: the webhook's --kubernetes-* settings, KUBECONFIG, ~/.kube/config, or the Pod's service account)")
 	cmd.Flags().StringSliceVar(&cfg.Keys, "key", nil, "public key whose signatures are recorded as verified (repeatable; the policies' signers are too)")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -12,6 +13,8 @@ import (
 	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
+
+	"github.com/dossier-dev/dossier/internal/notify"
 )
 
 // judger judges what runs in the background and publishes the decisions.
@@ -42,6 +45,9 @@ func (w *watcher) judge(ctx context.Context, cfg *rest.Config, meta metadata.Int
 	go j.namespaces.RunWithContext(ctx)
 	if !cache.WaitForCacheSync(ctx.Done(), j.namespaces.HasSynced) {
 		return nil, fmt.Errorf("watching cluster %s: namespaces never listed: %w", w.o.Cluster, context.Cause(ctx))
+	}
+	if w.o.Notify != nil {
+		go w.o.Notify.Deliver(ctx, st, &http.Client{Timeout: 30 * time.Second}, w.o.Now, w.o.Log)
 	}
 	if w.o.Reports {
 		client, err := dynamic.NewForConfig(cfg)
@@ -96,6 +102,18 @@ func (j *judger) pass(ctx context.Context) {
 			berr = j.publisher.Publish(ctx, built)
 		}
 		err = berr
+	}
+	if err == nil && o.Notify != nil {
+		// denials since the last pass (a minute's overlap: the same denial
+		// is queued once)
+		since := j.last.Add(-time.Minute)
+		if j.last.IsZero() {
+			since = now.Add(-time.Hour)
+		}
+		var evs []notify.Event
+		if evs, err = events(ctx, o.Cluster, j.st, p, set, now, since, o.Notify.ExpiringWithinDuration()); err == nil {
+			_, err = o.Notify.Queue(ctx, j.st, evs, now)
+		}
 	}
 	if ctx.Err() != nil {
 		return

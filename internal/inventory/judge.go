@@ -29,6 +29,10 @@ type Pass struct {
 	// policies in force would not admit now.
 	Images, Digests, Denied int
 	Took                    time.Duration
+
+	// what the pass read: the images running, each digest's evidence
+	images   []store.RunningImage
+	recorded map[evidence.Subject]*evidence.Collected
 }
 
 // JudgeRunning judges again everything running in a cluster: the policies
@@ -88,7 +92,7 @@ func JudgeRunning(ctx context.Context, cluster string, st JudgeStore, set *polic
 		judgements = append(judgements, store.Judgement{RunningImage: im, PolicyVersion: version, Decision: d})
 		pass.Images++
 	}
-	pass.Digests = len(recorded)
+	pass.Digests, pass.images, pass.recorded = len(recorded), images, recorded
 	if err := st.Judged(ctx, cluster, judgements); err != nil {
 		return Pass{}, err
 	}

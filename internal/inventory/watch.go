@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/dossier-dev/dossier/internal/notify"
 	"github.com/dossier-dev/dossier/internal/store"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -57,6 +58,8 @@ type Options struct {
 	Reports    bool
 	// Judged, when set, hears of each background pass.
 	Judged func(Pass, error)
+	// Notify, with Rules, tells its endpoints what each pass finds.
+	Notify *notify.Config
 }
 
 // Store is what a watch with background decisions writes to and reads.
@@ -64,6 +67,8 @@ type Store interface {
 	Recorder
 	JudgeStore
 	ReportStore
+	EventStore
+	notify.Outbox
 }
 
 // listTimeout bounds each list request (a page of a paginated list). The

@@ -51,7 +51,9 @@ type Config struct {
 	// they change); PolicyReports publishes the decisions.
 	JudgeEvery    Duration `json:"judgeEvery" flag:"judge-every"`
 	PolicyReports bool     `json:"policyReports" flag:"policy-reports"`
-	Webhook       Webhook  `json:"webhook"`
+	// Notify names the notification endpoints' file.
+	Notify  string  `json:"notify,omitempty" flag:"notify" path:"true"`
+	Webhook Webhook `json:"webhook"`
 	// PendingPullable are repositories globs of quarantine rules, from
 	// the command line, whose images may be pulled while their scan runs;
 	// the file says so in each rule.

@@ -14,6 +14,7 @@ import (
 
 	"github.com/dossier-dev/dossier/internal/inventory"
 	"github.com/dossier-dev/dossier/internal/kube"
+	"github.com/dossier-dev/dossier/internal/notify"
 	"github.com/dossier-dev/dossier/internal/store"
 )
 
@@ -49,6 +50,13 @@ func StartInventory(ctx context.Context, cfg *Config, st *store.Store, log *slog
 		}
 	} else if cfg.PolicyReports {
 		return configError("policyReports", "policy-reports", "PolicyReports need the webhook's policies (--policy)")
+	} else if cfg.Notify != "" {
+		return configError("notify", "notify", "notifications need the webhook's policies (--policy)")
+	}
+	if cfg.Notify != "" {
+		if o.Notify, err = notify.Load(cfg.Notify); err != nil {
+			return err
+		}
 	}
 	go func() {
 		for ctx.Err() == nil {

@@ -358,4 +358,21 @@ var migrations = []migration{{statements: []string{
 		name TEXT PRIMARY KEY,
 		listed_at BIGINT NOT NULL,
 		seen_at BIGINT NOT NULL)`,
+	// notifications on their way to each endpoint: one row per endpoint and
+	// event (an event is queued once), kept until delivered, retried with
+	// backoff, leased by the replica delivering it
+	`CREATE TABLE outbox (
+		id {{id}},
+		endpoint TEXT NOT NULL,
+		event_id TEXT NOT NULL,
+		event_type TEXT NOT NULL,
+		event TEXT NOT NULL,
+		created_at BIGINT NOT NULL,
+		attempts INTEGER NOT NULL,
+		next_attempt BIGINT NOT NULL,
+		lease_until BIGINT,
+		delivered_at BIGINT,
+		last_error TEXT NOT NULL DEFAULT '',
+		UNIQUE (endpoint, event_id))`,
+	`CREATE INDEX outbox_due ON outbox (next_attempt) WHERE delivered_at IS NULL`,
 }, move: keyLongImages}}

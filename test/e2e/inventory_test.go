@@ -9,10 +9,13 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -21,6 +24,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/dossier-dev/dossier/internal/evidence"
+	"github.com/dossier-dev/dossier/internal/notify"
 	"github.com/dossier-dev/dossier/internal/policy"
 	"github.com/dossier-dev/dossier/internal/store"
 	"github.com/dossier-dev/dossier/internal/testutil"
@@ -340,9 +344,17 @@ spec:
 			t.Fatalf("deployment: %d %s", a.code, a.body)
 		}
 	}
-	watcher := start(t, "dossier-watch", os.Args[0], append(cleanEnv(), "DOSSIER_E2E_RUN_DOSSIER=1"),
-		"cluster", "watch", "--cluster", "east", "--kubeconfig", c.kubeconfig, "--data-dir", dataDir,
-		"--policy", policyFile, "--policy-reports", "--judge-every", "1s")
+	// a notification receiver on 127.0.0.1: the first delivery of the
+	// critical finding hangs until dossier is killed mid-delivery
+	rcv := &findingReceiver{hang: make(chan struct{}), hung: make(chan struct{})}
+	rcvServer := httptest.NewServer(rcv)
+	defer rcvServer.Close()
+	secret := strings.Repeat("k", 32)
+	write(t, filepath.Join(dir, "notify-secret"), secret)
+	write(t, filepath.Join(dir, "notify.yaml"), "endpoints:\n- {name: ops, url: '"+rcvServer.URL+"', secretFile: notify-secret, minSeverity: critical, events: [dev.dossier.running.finding]}\n")
+	watchArgs := []string{"cluster", "watch", "--cluster", "east", "--kubeconfig", c.kubeconfig, "--data-dir", dataDir,
+		"--policy", policyFile, "--policy-reports", "--judge-every", "1s", "--notify", filepath.Join(dir, "notify.yaml")}
+	watcher := start(t, "dossier-watch", os.Args[0], append(cleanEnv(), "DOSSIER_E2E_RUN_DOSSIER=1"), watchArgs...)
 	expect := func(what string, want map[string]string) {
 		t.Helper()
 		var got map[string]string
@@ -376,6 +388,30 @@ spec:
 		"Deployment/web app0 release/signed": "pass", "Deployment/web app0 release/no-critical": "fail",
 		"Deployment/batch app0 release/signed": "fail", "Deployment/batch app0 release/no-critical": "pass",
 	})
+	// the finding's notification is on its way when dossier is killed; the
+	// next dossier delivers it once the dead one's lease runs out
+	select {
+	case <-rcv.hung:
+	case <-time.After(90 * time.Second):
+		t.Fatal("the finding was never notified")
+	}
+	if err := watcher.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	<-watcher.done
+	close(rcv.hang)
+	watcher = start(t, "dossier-watch-again", os.Args[0], append(cleanEnv(), "DOSSIER_E2E_RUN_DOSSIER=1"), watchArgs...)
+	c.waitFor(t, "the notification delivered after the restart", 120*time.Second, func() bool { return rcv.count() > 0 }, watcher)
+	time.Sleep(3 * time.Second) // passes go on: the delivered event must not come again
+	if got := rcv.delivered(); len(got) != 1 || got[0].Type != "dev.dossier.running.finding" || got[0].Data.Finding.ID != critical.ID ||
+		got[0].Data.Subject != signed || got[0].ID != "finding/east/"+signed.String()+"/"+critical.ID {
+		t.Errorf("delivered %+v, want the critical finding of %s once", got, signed)
+	}
+	for _, sig := range rcv.signatures() {
+		if err := notify.Verify([]byte(secret), sig.header, sig.body, time.Now(), time.Hour); err != nil {
+			t.Errorf("a delivery's signature: %v", err)
+		}
+	}
 	page := queryRunning(t, dataDir, "--cluster", "east", "--namespace", "shop")
 	if len(page.Hits) != 2 {
 		t.Fatalf("shop runs %d containers, want 2", len(page.Hits))
@@ -392,4 +428,64 @@ spec:
 		}
 	}
 	c.waitFor(t, "the report deleted with the workloads", 90*time.Second, func() bool { return c.policyReport(t, "shop") == nil }, watcher, c.controllers)
+}
+
+// findingReceiver is a notification endpoint: its first request waits
+// until hang is closed (and is never taken), later ones are kept.
+type findingReceiver struct {
+	mu         sync.Mutex
+	hang, hung chan struct{}
+	first      bool
+	events     []notifiedFinding
+	signed     []signedBody
+}
+
+type notifiedFinding struct {
+	ID, Type string
+	Data     struct {
+		Subject evidence.Subject
+		Finding evidence.Finding
+	}
+}
+
+type signedBody struct {
+	header string
+	body   []byte
+}
+
+func (r *findingReceiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	body, _ := io.ReadAll(req.Body)
+	r.mu.Lock()
+	first := !r.first
+	r.first = true
+	r.mu.Unlock()
+	if first {
+		close(r.hung)
+		<-r.hang // the sender is killed meanwhile: this delivery is lost
+		http.Error(w, "gone", http.StatusServiceUnavailable)
+		return
+	}
+	var ev notifiedFinding
+	if err := json.Unmarshal(body, &ev); err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.events = append(r.events, ev)
+	r.signed = append(r.signed, signedBody{req.Header.Get("Dossier-Signature"), body})
+}
+
+func (r *findingReceiver) count() int { r.mu.Lock(); defer r.mu.Unlock(); return len(r.events) }
+
+func (r *findingReceiver) delivered() []notifiedFinding {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]notifiedFinding(nil), r.events...)
+}
+
+func (r *findingReceiver) signatures() []signedBody {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]signedBody(nil), r.signed...)
 }
