@@ -111,7 +111,10 @@ type Gauges struct {
 	Running func(ctx context.Context) ([]store.RunningCount, error)
 	// Clusters reads when each inventoried cluster's watch last reported.
 	Clusters func(ctx context.Context) ([]store.ClusterState, error)
-	Now      func() time.Time
+	// Outbox counts the notifications not yet delivered, and when the
+	// oldest of them was queued.
+	Outbox func(ctx context.Context) (pending int, oldest time.Time, err error)
+	Now    func() time.Time
 }
 
 // scrapeTimeout bounds what one gauge may take to read.
@@ -158,6 +161,19 @@ func (m *Metrics) Watch(g Gauges) {
 					values[i], labels[i] = float64(c.Containers), []string{c.Cluster, c.State, strconv.FormatBool(c.Pinned)}
 				}
 				return values, labels, err
+			}})
+	}
+	if g.Outbox != nil {
+		m.registry.MustRegister(&gaugeFunc{desc: prometheus.NewDesc("dossier_notifications_pending",
+			"Notifications not yet delivered, and the age of the oldest (state: count, oldest_seconds).", []string{"measure"}, nil),
+			labels: [][]string{{"count"}, {"oldest_seconds"}},
+			read: func(ctx context.Context) ([]float64, error) {
+				n, oldest, err := g.Outbox(ctx)
+				age := 0.0
+				if n > 0 {
+					age = g.Now().Sub(oldest).Seconds()
+				}
+				return []float64{float64(n), age}, err
 			}})
 	}
 	if g.Clusters != nil {

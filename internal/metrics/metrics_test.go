@@ -49,7 +49,8 @@ func TestMetrics(t *testing.T) {
 		Clusters: func(context.Context) ([]store.ClusterState, error) {
 			return []store.ClusterState{{Name: "east", SeenAt: now.Add(-90 * time.Second)}}, nil
 		},
-		Now: func() time.Time { return now },
+		Outbox: func(context.Context) (int, time.Time, error) { return 3, now.Add(-2 * time.Minute), nil },
+		Now:    func() time.Time { return now },
 	})
 	m.Admission("validate", 3*time.Millisecond)
 	m.Decision("denied", "prod", "release")
@@ -75,6 +76,7 @@ func TestMetrics(t *testing.T) {
 		`dossier_running_containers{cluster="east",pinned="false",state="unjudged"} 3`,
 		`dossier_running_containers{cluster="west",pinned="true",state="admitted"} 7`,
 		`dossier_inventory_age_seconds{cluster="east"} 90`,
+		`dossier_notifications_pending{measure="count"} 3`, `dossier_notifications_pending{measure="oldest_seconds"} 120`,
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("scrape lacks %s", want)

@@ -136,6 +136,12 @@ func Metrics(st *store.Store, dataDir string, exceptionFiles []string, log *slog
 			}
 			return st.Clusters(ctx, "")
 		},
+		Outbox: func(ctx context.Context) (int, time.Time, error) {
+			if st == nil {
+				return 0, time.Time{}, nil
+			}
+			return st.OutboxState(ctx)
+		},
 		AdvisoryDatabase: func(ctx context.Context) (time.Time, bool, error) {
 			db, _, err := vulndb.OpenIfPresent(dataDir)
 			if db == nil || err != nil {
