@@ -102,11 +102,6 @@ func (s *Store) ClaimJob(ctx context.Context, now, leaseUntil time.Time, maxAtte
 		return nil, err
 	}
 	defer tx.Rollback()
-	// PostgreSQL: replicas skip the rows another is claiming
-	lock := ""
-	if s.d.name == "postgres" {
-		lock = ` FOR UPDATE SKIP LOCKED`
-	}
 	// a job whose worker stopped (its lease ran out) maxAttempts times is
 	// given up: one that ends its process at every try must not end every
 	// replica's in turn
@@ -116,7 +111,7 @@ func (s *Store) ClaimJob(ctx context.Context, now, leaseUntil time.Time, maxAtte
 		return nil, err
 	}
 	var id int64
-	err = tx.QueryRowContext(ctx, s.q(`SELECT id FROM registry_jobs WHERE state = 'queued' OR (state = 'running' AND lease_until < ?) ORDER BY id LIMIT 1`+lock), micros(now)).Scan(&id)
+	err = tx.QueryRowContext(ctx, s.q(`SELECT id FROM registry_jobs WHERE state = 'queued' OR (state = 'running' AND lease_until < ?) ORDER BY id LIMIT 1`+s.skipLocked()), micros(now)).Scan(&id)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, tx.Commit() // the jobs given up stay given up
 	}

@@ -70,13 +70,9 @@ func (s *Store) ClaimDelivery(ctx context.Context, now, leaseUntil time.Time) (*
 		return nil, err
 	}
 	defer tx.Rollback()
-	lock := ""
-	if s.d.name == "postgres" {
-		lock = ` FOR UPDATE SKIP LOCKED`
-	}
 	var id int64
 	err = tx.QueryRowContext(ctx, s.q(`SELECT id FROM outbox WHERE delivered_at IS NULL AND next_attempt <= ? AND (lease_until IS NULL OR lease_until < ?)
-		ORDER BY next_attempt, id LIMIT 1`+lock), micros(now), micros(now)).Scan(&id)
+		ORDER BY next_attempt, id LIMIT 1`+s.skipLocked()), micros(now), micros(now)).Scan(&id)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}

@@ -97,3 +97,12 @@ func imageKey(image string) string {
 	sum := sha256.Sum256([]byte(image))
 	return "sha256:" + hex.EncodeToString(sum[:])
 }
+
+// skipLocked ends a query claiming a row: on PostgreSQL, replicas skip the
+// rows another is claiming (SQLite's writers take turns anyway).
+func (s *Store) skipLocked() string {
+	if s.d.name == "postgres" {
+		return ` FOR UPDATE SKIP LOCKED`
+	}
+	return ""
+}
