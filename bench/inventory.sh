@@ -11,5 +11,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="${DOSSIER_PEERS_DIR:-$HOME/.cache/dossier-peers}/bin:$PATH"
-DOSSIER_BENCH_INVENTORY=${CONTAINERS:-50000} go test ./test/e2e/ -run '^TestInventoryScale$' -count=1 -v -timeout 90m 2>&1 |
+DOSSIER_BENCH_INVENTORY=${CONTAINERS:-50000} go test -tags inventorybench ./test/e2e/ -run '^TestInventoryScale$' -count=1 -v -timeout 90m 2>&1 |
   grep -E 'inventory_scale_test.go|^(--- |ok|FAIL)'

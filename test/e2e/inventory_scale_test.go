@@ -1,3 +1,5 @@
+//go:build inventorybench
+
 package e2e
 
 import (
@@ -28,12 +30,13 @@ import (
 // real control planes with KWOK nodes: the time to the first full
 // inventory, the watchers' peak memory, how soon a deletion leaves the
 // inventory, and how many times the API servers were asked to list Pods.
-// It is a measurement, run by bench/inventory.sh (DOSSIER_BENCH_INVENTORY
-// = containers per cluster), not part of the test run.
+// It is a measurement, built only with the inventorybench tag:
+// bench/inventory.sh runs it (DOSSIER_BENCH_INVENTORY = containers per
+// cluster).
 func TestInventoryScale(t *testing.T) {
-	perCluster, _ := strconv.Atoi(os.Getenv("DOSSIER_BENCH_INVENTORY"))
-	if perCluster <= 0 {
-		t.Skip("a measurement: bench/inventory.sh runs it (DOSSIER_BENCH_INVENTORY=containers per cluster)")
+	perCluster, err := strconv.Atoi(os.Getenv("DOSSIER_BENCH_INVENTORY"))
+	if err != nil || perCluster < 10 {
+		t.Fatalf("DOSSIER_BENCH_INVENTORY=%q: want the containers per cluster (at least 10)", os.Getenv("DOSSIER_BENCH_INVENTORY"))
 	}
 	const containersPerPod, namespaces = 10, 10
 	pods := perCluster / containersPerPod
