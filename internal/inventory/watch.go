@@ -113,7 +113,12 @@ func Watch(ctx context.Context, o Options) error {
 	}
 	cfg := rest.CopyConfig(o.Config)
 	cfg.Timeout = 0
-	core, err := corev1client.NewForConfig(cfg)
+	// Pods in protobuf: a large cluster's first list decodes into far less
+	// garbage than from JSON
+	protobuf := rest.CopyConfig(cfg)
+	protobuf.AcceptContentTypes = "application/vnd.kubernetes.protobuf,application/json"
+	protobuf.ContentType = "application/vnd.kubernetes.protobuf"
+	core, err := corev1client.NewForConfig(protobuf)
 	if err != nil {
 		return fmt.Errorf("watching cluster %s: %w", o.Cluster, err)
 	}
