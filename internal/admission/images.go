@@ -66,6 +66,12 @@ type podSpecImages struct {
 	InitContainers      []container `json:"initContainers"`
 	Containers          []container `json:"containers"`
 	EphemeralContainers []container `json:"ephemeralContainers"`
+	// what the kubelet pulls with: the spec's pull secrets and its service
+	// account's
+	ImagePullSecrets []struct {
+		Name string `json:"name"`
+	} `json:"imagePullSecrets"`
+	ServiceAccountName string `json:"serviceAccountName"`
 }
 
 type container struct {
@@ -106,6 +112,19 @@ func (o *workloadObject) podSpec(kind string) (*podSpecImages, error) {
 		return nil, missing(len(path) - 1)
 	}
 	return tmpl.Spec, nil
+}
+
+// pullCredentials names the pull secrets of an object's Pod spec and its
+// service account.
+func (o *workloadObject) pullCredentials(kind string) (secrets []string, serviceAccount string) {
+	spec, err := o.podSpec(kind)
+	if err != nil {
+		return nil, ""
+	}
+	for _, s := range spec.ImagePullSecrets {
+		secrets = append(secrets, s.Name)
+	}
+	return secrets, spec.ServiceAccountName
 }
 
 // readObject lists every container image of an object of a workload

@@ -158,8 +158,9 @@ func ParseImage(image string) (name.Reference, error) {
 // The shared work runs on its own clock (shared): the request that
 // started it only waits for it, as the others do, so that one review's
 // short budget is never another's outage.
-func (j *judge) resolve(ctx context.Context, ref name.Reference) (*oci.Artifact, error) {
-	key := ref.Name()
+func (j *judge) resolve(ctx context.Context, ref name.Reference, secrets *oci.PullSecrets) (*oci.Artifact, error) {
+	// what one namespace's pull secret let dossier read is kept apart
+	key := ref.Name() + "\x00" + secrets.Fingerprint(ref.Context())
 	j.mu.Lock()
 	r, ok := j.tags[key]
 	if ok && !r.expired(j.now()) {
@@ -182,7 +183,7 @@ func (j *judge) resolve(ctx context.Context, ref name.Reference) (*oci.Artifact,
 			return
 		}
 		defer release()
-		r.art, r.err = oci.Resolve(work, oci.Source{Kind: oci.KindRegistry, Input: key, Reference: key}, j.registry)
+		r.art, r.err = oci.Resolve(work, oci.Source{Kind: oci.KindRegistry, Input: ref.Name(), Reference: ref.Name()}, j.registry.WithPullSecrets(secrets))
 		r.expires = j.now().Add(j.tagTTL)
 		if r.err != nil {
 			r.expires = time.Time{} // a failure is not remembered

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -44,12 +45,11 @@ func InCluster() (APIServer, bool) {
 // namespaceLabels reads namespaces' labels from the API server, keeping
 // each for ttl.
 type namespaceLabels struct {
-	api    APIServer
-	client *http.Client
-	ttl    time.Duration
-	now    func() time.Time
-	mu     sync.Mutex
-	cache  map[string]labelsEntry
+	api   *apiClient
+	ttl   time.Duration
+	now   func() time.Time
+	mu    sync.Mutex
+	cache map[string]labelsEntry
 }
 
 type labelsEntry struct {
@@ -57,8 +57,16 @@ type labelsEntry struct {
 	expires time.Time
 }
 
-// NamespaceLabelsFrom makes Options.NamespaceLabels from an API server.
-func NamespaceLabelsFrom(api APIServer, ttl time.Duration) (func(context.Context, string) (map[string]string, error), error) {
+// apiClient reads objects from the API server.
+type apiClient struct {
+	api    APIServer
+	client *http.Client
+}
+
+// errNotFound is the API server's 404.
+var errNotFound = errors.New("the API server answered 404 Not Found")
+
+func newAPIClient(api APIServer) (*apiClient, error) {
 	u, err := url.Parse(api.URL)
 	if err != nil || u.Scheme != "https" || u.Host == "" {
 		return nil, fmt.Errorf("Kubernetes API server %q: want https://host:port", api.URL)
@@ -83,8 +91,47 @@ func NamespaceLabelsFrom(api APIServer, ttl time.Duration) (func(context.Context
 	} else if api.TokenFile == "" {
 		return nil, fmt.Errorf("Kubernetes API server %s: give a token file or a client certificate", api.URL)
 	}
-	n := &namespaceLabels{api: api, ttl: ttl, now: time.Now, cache: map[string]labelsEntry{},
-		client: &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: cfg}}}
+	return &apiClient{api: api, client: &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: cfg}}}, nil
+}
+
+// get reads the object at path into into.
+func (c *apiClient) get(ctx context.Context, path string, into any) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(c.api.URL, "/")+path, nil)
+	if err != nil {
+		return err
+	}
+	if c.api.TokenFile != "" {
+		token, err := os.ReadFile(c.api.TokenFile)
+		if err != nil {
+			return fmt.Errorf("Kubernetes API token: %w", err)
+		}
+		req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(token)))
+	}
+	resp, err := c.client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return err
+	}
+	switch resp.StatusCode {
+	case http.StatusOK:
+		return json.Unmarshal(body, into)
+	case http.StatusNotFound:
+		return errNotFound
+	}
+	return fmt.Errorf("the API server answered %s", resp.Status)
+}
+
+// NamespaceLabelsFrom makes Options.NamespaceLabels from an API server.
+func NamespaceLabelsFrom(api APIServer, ttl time.Duration) (func(context.Context, string) (map[string]string, error), error) {
+	c, err := newAPIClient(api)
+	if err != nil {
+		return nil, err
+	}
+	n := &namespaceLabels{api: c, ttl: ttl, now: time.Now, cache: map[string]labelsEntry{}}
 	return n.get, nil
 }
 
@@ -95,31 +142,8 @@ func (n *namespaceLabels) get(ctx context.Context, namespace string) (map[string
 	if ok && n.now().Before(e.expires) {
 		return e.labels, nil
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(n.api.URL, "/")+"/api/v1/namespaces/"+url.PathEscape(namespace), nil)
-	if err != nil {
-		return nil, err
-	}
-	if n.api.TokenFile != "" {
-		token, err := os.ReadFile(n.api.TokenFile)
-		if err != nil {
-			return nil, fmt.Errorf("Kubernetes API token: %w", err)
-		}
-		req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(token)))
-	}
-	resp, err := n.client.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("reading namespace %s: %w", namespace, err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
-		return nil, fmt.Errorf("reading namespace %s: %w", namespace, err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("reading namespace %s: the API server answered %s", namespace, resp.Status)
-	}
 	var ns corev1.Namespace
-	if err := json.Unmarshal(body, &ns); err != nil {
+	if err := n.api.get(ctx, "/api/v1/namespaces/"+url.PathEscape(namespace), &ns); err != nil {
 		return nil, fmt.Errorf("reading namespace %s: %w", namespace, err)
 	}
 	labels := ns.Labels

@@ -43,6 +43,10 @@ type Options struct {
 	// Store, when set, keeps every validating decision, and marks admitted
 	// Pods' digests deployed; OnStoreError hears of decisions it lost.
 	Store DecisionStore
+	// PullSecrets, when set, reads the pull secrets a Pod spec names and
+	// its service account's, so that images are resolved and verified with
+	// the credentials the kubelet would pull them with.
+	PullSecrets PullSecretsReader
 	// Cluster names the cluster the webhook admits to: its decisions are
 	// recorded under it, and the inventory of that cluster is judged
 	// against them.
@@ -85,6 +89,7 @@ type Webhook struct {
 	rules     func() *Rules
 	judge     *judge
 	labels    func(ctx context.Context, namespace string) (map[string]string, error)
+	secrets   PullSecretsReader
 	recorder  *recorder
 	metrics   *metrics.Metrics
 	now       func() time.Time
@@ -106,7 +111,7 @@ func New(rules func() *Rules, opts Options) *Webhook {
 	if opts.Unclaimed == "" {
 		opts.Unclaimed = UnclaimedDeny
 	}
-	w := &Webhook{failOpen: opts.FailOpen, unclaimed: opts.Unclaimed, cluster: opts.Cluster, rules: rules, judge: newJudge(opts.Registry, opts.EvidenceTTL, opts.TagTTL, opts.Now, opts.Metrics), labels: opts.NamespaceLabels,
+	w := &Webhook{failOpen: opts.FailOpen, unclaimed: opts.Unclaimed, cluster: opts.Cluster, rules: rules, judge: newJudge(opts.Registry, opts.EvidenceTTL, opts.TagTTL, opts.Now, opts.Metrics), labels: opts.NamespaceLabels, secrets: opts.PullSecrets,
 		metrics: opts.Metrics, now: opts.Now}
 	if opts.Store != nil {
 		w.recorder = newRecorder(opts.Store, opts.OnStoreError)
@@ -185,6 +190,7 @@ func (w *Webhook) Judge(ctx context.Context, req *admissionv1.AdmissionRequest) 
 		out.Workload = workloadOf(req, object)
 	}
 	rules := w.rules()
+	credentials := w.credentials(ctx, kind, req.Namespace, object)
 	var references []string
 	first := map[string]Image{}
 	for _, im := range images {
@@ -219,7 +225,7 @@ func (w *Webhook) Judge(ctx context.Context, req *admissionv1.AdmissionRequest) 
 		judging.Go(func() {
 			defer func() { <-slots }()
 			started := time.Now()
-			v := w.judgeImage(ctx, rules, req.Namespace, first[reference], namespaceLabels)
+			v := w.judgeImage(ctx, rules, req.Namespace, first[reference], namespaceLabels, credentials)
 			if v.Unavailable && bounded && ctx.Err() != nil && deadline.Sub(started) < deadline.Sub(began)/2 {
 				// the review's other images spent its budget (a registry
 				// slow on purpose can): not an outage of this image's
@@ -244,9 +250,37 @@ func (w *Webhook) Judge(ctx context.Context, req *admissionv1.AdmissionRequest) 
 	return out, nil
 }
 
+// credentials reads, once for a review and only when an image is
+// resolved, the pull secrets the kubelet would use for the object's Pod
+// spec. Secrets that cannot be read or used are left out and said, as the
+// kubelet leaves them out: the registry then decides.
+func (w *Webhook) credentials(ctx context.Context, kind, namespace string, object *workloadObject) func() (*oci.PullSecrets, error) {
+	if w.secrets == nil || object == nil {
+		return func() (*oci.PullSecrets, error) { return nil, nil }
+	}
+	return sync.OnceValues(func() (*oci.PullSecrets, error) {
+		names, serviceAccount := object.pullCredentials(kind)
+		secrets, readErr := w.secrets(ctx, namespace, names, serviceAccount)
+		var usable []oci.PullSecret
+		problems := []error{readErr}
+		for _, s := range secrets {
+			if _, err := oci.NewPullSecrets([]oci.PullSecret{s}); err != nil {
+				problems = append(problems, err)
+				continue
+			}
+			usable = append(usable, s)
+		}
+		k, err := oci.NewPullSecrets(usable)
+		if err != nil {
+			return nil, err
+		}
+		return k, errors.Join(problems...)
+	})
+}
+
 // judgeImage decides one image reference in a namespace; namespaceLabels
 // is asked only when a policy selects namespaces by label.
-func (w *Webhook) judgeImage(ctx context.Context, rules *Rules, namespace string, im Image, namespaceLabels func() (map[string]string, error)) Verdict {
+func (w *Webhook) judgeImage(ctx context.Context, rules *Rules, namespace string, im Image, namespaceLabels func() (map[string]string, error), credentials func() (*oci.PullSecrets, error)) Verdict {
 	v := Verdict{Image: im}
 	ref, err := w.parsed.parse(im.Reference)
 	if err != nil {
@@ -276,9 +310,13 @@ func (w *Webhook) judgeImage(ctx context.Context, rules *Rules, namespace string
 		return w.unclaimedVerdict(v, probe, rules.Set, namespace, namespaceLabels)
 	}
 	v.Matched, v.Enforced = true, anyEnforcing(matching)
-	art, err := w.judge.resolve(ctx, ref)
+	secrets, secretsErr := credentials()
+	art, err := w.judge.resolve(ctx, ref, secrets)
 	if err != nil {
 		v.Failure = fmt.Sprintf("resolving %s: %v", im.Reference, err)
+		if secretsErr != nil {
+			v.Failure += fmt.Sprintf(" (pull secrets: %v)", secretsErr)
+		}
 		v.Unavailable = unavailable(err)
 		return v
 	}

@@ -33,6 +33,7 @@ func registerWebhookFlags(cmd *cobra.Command, f *serving.Webhook) {
 	cmd.Flags().StringVar(&f.Kubernetes.TokenFile, "kubernetes-token-file", "", "bearer token for the API server")
 	cmd.Flags().StringVar(&f.Kubernetes.ClientCert, "kubernetes-client-cert", "", "client certificate for the API server")
 	cmd.Flags().StringVar(&f.Kubernetes.ClientKey, "kubernetes-client-key", "", "client certificate's key")
+	cmd.Flags().BoolVar(&f.PullSecrets, "pull-secrets", false, "resolve and verify images with the pull secrets of the Pod spec and its service account, as the kubelet pulls (RBAC: get on secrets and serviceaccounts)")
 	cmd.Flags().StringVar(&f.ClientCA, "client-ca", "", "CA (PEM) of the client certificate the API server presents to the webhook (its AdmissionConfiguration): reviews without one are refused")
 	cmd.Flags().StringVar(&f.ClientTokenFile, "client-token-file", "", "file of bearer tokens (one per line, 32+ characters) the API server presents to the webhook (its AdmissionConfiguration): reviews without one are refused")
 }

@@ -94,6 +94,10 @@ type Webhook struct {
 	Listen         string   `json:"listen" flag:"webhook-listen"`
 	// ClientCA and ClientTokenFile say how the API server proves it is
 	// the caller (its AdmissionConfiguration).
+	// PullSecrets resolves and verifies images with the pull secrets of
+	// the Pod spec and its service account, read from the API server (RBAC:
+	// get on secrets and serviceaccounts).
+	PullSecrets     bool       `json:"pullSecrets" flag:"pull-secrets"`
 	ClientCA        string     `json:"clientCA,omitempty" flag:"client-ca" path:"true"`
 	ClientTokenFile string     `json:"clientTokenFile,omitempty" flag:"client-token-file" path:"true"`
 	Kubernetes      Kubernetes `json:"kubernetes"`

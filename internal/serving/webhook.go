@@ -56,6 +56,13 @@ func StartWebhook(ctx context.Context, f *Webhook, cluster, dataDir string, reac
 		if wopts.NamespaceLabels, err = admission.NamespaceLabelsFrom(api, 30*time.Second); err != nil {
 			return fail(err)
 		}
+		if f.PullSecrets {
+			if wopts.PullSecrets, err = admission.PullSecretsFrom(api, 30*time.Second); err != nil {
+				return fail(err)
+			}
+		}
+	} else if f.PullSecrets {
+		return fail(configError("webhook.pullSecrets", "pull-secrets", "pull secrets are read from the API server: give --kubernetes-api (or run in the cluster)"))
 	}
 	if st != nil {
 		wopts.Store = st

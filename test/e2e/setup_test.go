@@ -52,12 +52,15 @@ type registry struct {
 	proc         *process
 }
 
-func startRegistry(t *testing.T) *registry {
+func startRegistry(t *testing.T) *registry { return startRegistryWith(t, "") }
+
+// startRegistryWith starts the registry with more configuration (YAML).
+func startRegistryWith(t *testing.T, more string) *registry {
 	t.Helper()
 	dir := t.TempDir()
 	r := &registry{t: t, host: fmt.Sprintf("127.0.0.1:%d", freePort(t)), config: filepath.Join(dir, "config.yml")}
 	config := fmt.Sprintf("version: 0.1\nlog: {level: error, accesslog: {disabled: true}}\nstorage: {filesystem: {rootdirectory: %s}, delete: {enabled: true}}\nhttp: {addr: %q}\n",
-		filepath.Join(dir, "data"), r.host)
+		filepath.Join(dir, "data"), r.host) + more
 	if err := os.WriteFile(r.config, []byte(config), 0o600); err != nil {
 		t.Fatal(err)
 	}
