@@ -14,7 +14,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
 
-	"github.com/dossier-dev/dossier/internal/notify"
+	"github.com/dossier-dev/dossier/internal/policy"
 )
 
 // judger judges what runs in the background and publishes the decisions.
@@ -27,6 +27,8 @@ type judger struct {
 
 	last        time.Time
 	lastVersion string
+	// notified is when the last events were queued
+	notified time.Time
 }
 
 // judge starts what background decisions need: the namespaces' labels
@@ -54,7 +56,7 @@ func (w *watcher) judge(ctx context.Context, cfg *rest.Config, meta metadata.Int
 		if err != nil {
 			return nil, err
 		}
-		j.publisher = NewPublisher(client)
+		j.publisher = NewPublisher(client, w.o.Cluster)
 	}
 	return j, nil
 }
@@ -96,29 +98,32 @@ func (j *judger) pass(ctx context.Context) {
 	set, version := o.Rules()
 	now := o.Now()
 	p, err := JudgeRunning(ctx, o.Cluster, j.st, set, version, j.labels, now)
-	if err == nil && j.publisher != nil {
-		built, berr := Reports(ctx, o.Cluster, j.st)
-		if berr == nil {
-			berr = j.publisher.Publish(ctx, built)
+	// each stage is tried whatever the others did: one namespace's report
+	// the API server refuses stops neither the others nor the notifications
+	var problems []error
+	if err != nil {
+		problems = append(problems, err)
+	} else {
+		if j.publisher != nil {
+			built, err := Reports(ctx, o.Cluster, j.st)
+			if err == nil {
+				err = j.publisher.Publish(ctx, built)
+			}
+			if err != nil {
+				problems = append(problems, err)
+			}
 		}
-		err = berr
-	}
-	if err == nil && o.Notify != nil {
-		// denials since the last pass (a minute's overlap: the same denial
-		// is queued once)
-		since := j.last.Add(-time.Minute)
-		if j.last.IsZero() {
-			since = now.Add(-time.Hour)
-		}
-		var evs []notify.Event
-		if evs, err = events(ctx, o.Cluster, j.st, p, set, now, since, o.Notify.ExpiringWithinDuration()); err == nil {
-			_, err = o.Notify.Queue(ctx, j.st, evs, now)
+		if o.Notify != nil {
+			if err := j.notify(ctx, p, set, now); err != nil {
+				problems = append(problems, err)
+			}
 		}
 	}
 	if ctx.Err() != nil {
 		return
 	}
 	j.last, j.lastVersion = now, version
+	err = errors.Join(problems...)
 	if err != nil {
 		o.Log.Error("background decisions", "cluster", o.Cluster, "err", err)
 	} else {
@@ -127,4 +132,34 @@ func (j *judger) pass(ctx context.Context) {
 	if o.Judged != nil {
 		o.Judged(p, err)
 	}
+}
+
+// deliveredKept is how long delivered notifications are kept: an event
+// seen again within it is not sent again.
+const deliveredKept = 30 * 24 * time.Hour
+
+// notify queues what a pass has to tell. Denials are read from the last
+// time they were queued (a minute's overlap, the same denial queued once;
+// a day back at the start), so that none made while passes failed is
+// lost.
+func (j *judger) notify(ctx context.Context, p Pass, set *policy.Set, now time.Time) error {
+	o := j.w.o
+	since := j.notified.Add(-time.Minute)
+	if j.notified.IsZero() {
+		since = now.Add(-24 * time.Hour)
+	}
+	minSeverity := o.Notify.MinFindingSeverity()
+	if minSeverity == "" {
+		p.recorded = nil // no endpoint takes findings
+	}
+	evs, err := events(ctx, o.Cluster, j.st, p, set, now, since, o.Notify.ExpiringWithinDuration(), minSeverity)
+	if err != nil {
+		return err
+	}
+	if _, err := o.Notify.Queue(ctx, j.st, evs, now); err != nil {
+		return err
+	}
+	j.notified = now
+	_, err = j.st.PruneOutbox(ctx, now.Add(-deliveredKept))
+	return err
 }

@@ -3,6 +3,7 @@ package inventory
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -15,11 +16,13 @@ import (
 // EventStore is what the events of a pass are read from.
 type EventStore interface {
 	Running(ctx context.Context, q store.RunningQuery) (store.RunningPage, error)
-	Admissions(ctx context.Context, since time.Time, outcome string, limit int, scope store.Scope) ([]store.Admission, error)
+	ClusterAdmissions(ctx context.Context, cluster string, since time.Time, outcome string, limit int) ([]store.Admission, error)
 	Exceptions(ctx context.Context) ([]evidence.Exception, error)
 }
 
-// maxEvents bounds the containers a pass reads for each kind of event.
+// maxEvents bounds the containers and denials a pass reads for each kind
+// of event (newest first), and, ten times over, the findings it tells
+// (worst first).
 const maxEvents = 1000
 
 // events are what a pass has to tell: each finding of a running digest,
@@ -27,9 +30,9 @@ const maxEvents = 1000
 // within expiring, each denial under an enforcing policy in the cluster
 // since since. Their IDs name them for good, so that what is seen again
 // is not told again.
-func events(ctx context.Context, cluster string, st EventStore, p Pass, set *policy.Set, now, since time.Time, expiring time.Duration) ([]notify.Event, error) {
+func events(ctx context.Context, cluster string, st EventStore, p Pass, set *policy.Set, now, since time.Time, expiring time.Duration, minSeverity string) ([]notify.Event, error) {
 	source := "dossier/" + cluster
-	var out []notify.Event
+	var out, findings []notify.Event
 	where := map[evidence.Subject][]string{}
 	for _, im := range p.images {
 		where[im.Subject] = append(where[im.Subject], im.Namespace)
@@ -39,16 +42,23 @@ func events(ctx context.Context, cluster string, st EventStore, p Pass, set *pol
 			continue
 		}
 		for _, f := range ev.Vulnerabilities.Findings {
-			if f.Suppression != nil {
+			if f.Suppression != nil || evidence.SeverityRank(f.Severity.Rating) < evidence.SeverityRank(minSeverity) {
 				continue
 			}
-			out = append(out, notify.Event{ID: fmt.Sprintf("finding/%s/%s/%s", cluster, subject, f.ID), Type: notify.TypeFinding, Source: source,
+			findings = append(findings, notify.Event{ID: fmt.Sprintf("finding/%s/%s/%s", cluster, subject, f.ID), Type: notify.TypeFinding, Source: source,
 				Subject: subject.String(), Time: now, Severity: f.Severity.Rating,
 				Data: map[string]any{"cluster": cluster, "subject": subject, "namespaces": where[subject], "finding": f},
 				Text: fmt.Sprintf("%s (%s) in %s %s runs in cluster %s (%s): %s", f.ID, f.Severity.Rating, f.Component.Name, f.Component.Version,
 					cluster, strings.Join(where[subject], ", "), subject)})
 		}
 	}
+	slices.SortFunc(findings, func(a, b notify.Event) int {
+		if d := evidence.SeverityRank(b.Severity) - evidence.SeverityRank(a.Severity); d != 0 {
+			return d
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+	out = append(out, findings[:min(len(findings), 10*maxEvents)]...)
 	for _, state := range []string{store.RunningUnjudged, store.RunningDrifted} {
 		page, err := st.Running(ctx, store.RunningQuery{RunningFilter: store.RunningFilter{Cluster: cluster}, State: state, Limit: maxEvents})
 		if err != nil {
@@ -76,12 +86,12 @@ func events(ctx context.Context, cluster string, st EventStore, p Pass, set *pol
 			Type: notify.TypeExpiring, Source: source, Subject: e.Name, Time: now, Data: e,
 			Text: fmt.Sprintf("exception %s (owner %s) expires %s: %s", e.Name, e.Owner, e.ExpiresAt.UTC().Format(time.RFC3339), e.Reason)})
 	}
-	denied, err := st.Admissions(ctx, since, store.AdmissionDenied, maxEvents, nil)
+	denied, err := st.ClusterAdmissions(ctx, cluster, since, store.AdmissionDenied, maxEvents)
 	if err != nil {
 		return nil, err
 	}
 	for _, a := range denied {
-		if a.Cluster != cluster || a.Decision == nil || a.Decision.Mode != evidence.ModeEnforce {
+		if a.Decision == nil || a.Decision.Mode != evidence.ModeEnforce {
 			continue
 		}
 		out = append(out, notify.Event{ID: fmt.Sprintf("denied/%s/%s/%s/%s/%d", cluster, a.Namespace, a.Workload, a.Image, a.At.UnixMicro()),

@@ -58,9 +58,12 @@ func JudgeRunning(ctx context.Context, cluster string, st JudgeStore, set *polic
 	judgements := make([]store.Judgement, 0, len(images))
 	var pass Pass
 	for _, im := range images {
+		// as the webhook names it: the tag, "latest" when none is written
 		reference := ""
 		if _, tag, ok := evidence.SplitTag(im.Image); ok {
 			reference = evidence.ImageRepository(im.Image) + ":" + tag
+		} else if !strings.Contains(im.Image, "@") {
+			reference = evidence.ImageRepository(im.Image) + ":latest"
 		}
 		ev, seen := recorded[im.Subject]
 		if !seen {

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -30,7 +31,18 @@ const (
 	reportName    = "dossier"
 	managedBy     = "app.kubernetes.io/managed-by"
 	reportManager = "dossier"
+	// clusterLabel names the cluster a report is about: dossier watchers of
+	// two named clusters on one API server leave each other's reports alone
+	clusterLabel = "dossier.dev/cluster"
 )
+
+// maxReportResults bounds a report's results (the API server takes
+// objects of up to a few MiB): the worst are kept, and a last result says
+// how many were left out.
+const maxReportResults = 1000
+
+// resultOrder ranks results for the bound: failures first.
+var resultOrder = map[string]int{"fail": 0, "error": 1, "warn": 2, "skip": 3, "pass": 4}
 
 // ReportStore is what the reports are made from.
 type ReportStore interface {
@@ -80,7 +92,7 @@ func Reports(ctx context.Context, cluster string, st ReportStore) (map[string]*u
 			}
 			results[c.Namespace] = append(results[c.Namespace], map[string]any{
 				"source": "dossier", "policy": policyName, "rule": r.Rule, "result": result, "message": message, "scored": true,
-				"timestamp":  map[string]any{"seconds": j.Decision.EvaluatedAt.Unix(), "nanos": 0},
+				"timestamp":  map[string]any{"seconds": j.Decision.EvaluatedAt.Unix(), "nanos": int64(0)},
 				"resources":  []any{workloadRef(c.Namespace, c.Workload)},
 				"properties": map[string]any{"container": c.Container, "image": c.Image, "digest": c.Subject.String(), "policyVersion": j.PolicyVersion},
 			})
@@ -88,10 +100,23 @@ func Reports(ctx context.Context, cluster string, st ReportStore) (map[string]*u
 	}
 	out := map[string]*unstructured.Unstructured{}
 	for namespace, rs := range results {
-		slices.SortFunc(rs, func(a, b map[string]any) int { return strings.Compare(resultKey(a), resultKey(b)) })
 		summary := map[string]any{"pass": int64(0), "fail": int64(0), "warn": int64(0), "error": int64(0), "skip": int64(0)}
 		for _, r := range rs {
 			summary[r["result"].(string)] = summary[r["result"].(string)].(int64) + 1
+		}
+		slices.SortFunc(rs, func(a, b map[string]any) int {
+			if d := resultOrder[a["result"].(string)] - resultOrder[b["result"].(string)]; d != 0 {
+				return d
+			}
+			return strings.Compare(resultKey(a), resultKey(b))
+		})
+		if len(rs) > maxReportResults {
+			left := len(rs) - maxReportResults
+			rs = append(rs[:maxReportResults], map[string]any{"source": "dossier", "policy": "dossier", "rule": "report-bounded", "result": "error", "scored": false,
+				"message":    fmt.Sprintf("%d more results are not listed: a report holds the %d worst; the summary counts them all (dossier query running --namespace %s lists every container)", left, maxReportResults, namespace),
+				"timestamp":  map[string]any{"seconds": int64(0), "nanos": int64(0)},
+				"resources":  []any{map[string]any{"apiVersion": "v1", "kind": "Namespace", "name": namespace}},
+				"properties": map[string]any{}})
 		}
 		items := make([]any, len(rs))
 		for i, r := range rs {
@@ -99,7 +124,7 @@ func Reports(ctx context.Context, cluster string, st ReportStore) (map[string]*u
 		}
 		out[namespace] = &unstructured.Unstructured{Object: map[string]any{
 			"apiVersion": "wgpolicyk8s.io/v1alpha2", "kind": "PolicyReport",
-			"metadata": map[string]any{"name": reportName, "namespace": namespace, "labels": map[string]any{managedBy: reportManager}},
+			"metadata": map[string]any{"name": reportName, "namespace": namespace, "labels": map[string]any{managedBy: reportManager, clusterLabel: cluster}},
 			"scope":    map[string]any{"kind": "Namespace", "name": namespace},
 			"summary":  summary, "results": items,
 		}}
@@ -149,52 +174,105 @@ func workloadRef(namespace, workload string) map[string]any {
 // created, updated when their content changes, deleted when nothing of
 // dossier's runs in their namespace any more.
 type Publisher struct {
-	client dynamic.Interface
-	// applied is the hash of each namespace's report as last applied, so
-	// that an unchanged report is not written again
+	client  dynamic.Interface
+	cluster string
+	// applied is the hash of each namespace's report as last applied
+	// (without the decisions' times), so that an unchanged report is not
+	// written again
 	applied map[string]string
 }
 
-// NewPublisher publishes through client.
-func NewPublisher(client dynamic.Interface) *Publisher {
-	return &Publisher{client: client, applied: map[string]string{}}
+// NewPublisher publishes a named cluster's reports through client.
+func NewPublisher(client dynamic.Interface, cluster string) *Publisher {
+	return &Publisher{client: client, cluster: cluster, applied: map[string]string{}}
+}
+
+// contentHash is a report's hash without the decisions' times: a pass that
+// decides the same writes nothing.
+func contentHash(r *unstructured.Unstructured) (string, error) {
+	data, err := json.Marshal(r.Object)
+	if err != nil {
+		return "", err
+	}
+	var c struct {
+		Rest    map[string]json.RawMessage
+		Results []map[string]json.RawMessage `json:"results"`
+	}
+	if err := json.Unmarshal(data, &c.Rest); err != nil {
+		return "", err
+	}
+	if err := json.Unmarshal(data, &c); err != nil {
+		return "", err
+	}
+	for _, res := range c.Results {
+		delete(res, "timestamp")
+	}
+	delete(c.Rest, "results")
+	data, err = json.Marshal([]any{c.Rest, c.Results})
+	if err != nil {
+		return "", err
+	}
+	sum := sha256.Sum256(data)
+	return hex.EncodeToString(sum[:]), nil
+}
+
+// ours says whether a report is this cluster's dossier's to write.
+func (p *Publisher) ours(r *unstructured.Unstructured) bool {
+	labels := r.GetLabels()
+	return labels[managedBy] == reportManager && labels[clusterLabel] == p.cluster
 }
 
 // Publish applies the reports (server-side apply, field manager dossier)
-// and deletes dossier's reports in namespaces that have none now.
+// and deletes this cluster's reports in namespaces that have none now. A
+// report named dossier that another tool (or another cluster's dossier)
+// keeps is left alone. What fails in one namespace is said and holds up
+// no other.
 func (p *Publisher) Publish(ctx context.Context, reports map[string]*unstructured.Unstructured) error {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
+	var problems []error
 	for namespace, r := range reports {
-		data, err := json.Marshal(r.Object)
+		hash, err := contentHash(r)
 		if err != nil {
 			return err
 		}
-		sum := sha256.Sum256(data)
-		hash := hex.EncodeToString(sum[:])
 		if p.applied[namespace] == hash {
 			continue
 		}
-		if _, err := p.client.Resource(PolicyReports).Namespace(namespace).Apply(ctx, reportName, r, metav1.ApplyOptions{FieldManager: reportManager, Force: true}); err != nil {
+		reports := p.client.Resource(PolicyReports).Namespace(namespace)
+		existing, err := reports.Get(ctx, reportName, metav1.GetOptions{})
+		switch {
+		case apierrors.IsNotFound(err):
+		case err != nil:
+			problems = append(problems, fmt.Errorf("PolicyReport of namespace %s: %w", namespace, err))
+			continue
+		case !p.ours(existing):
+			problems = append(problems, fmt.Errorf("PolicyReport %s/%s is not this dossier's (labels %v): left alone", namespace, reportName, existing.GetLabels()))
+			continue
+		}
+		if _, err := reports.Apply(ctx, reportName, r, metav1.ApplyOptions{FieldManager: reportManager, Force: true}); err != nil {
 			if apierrors.IsNotFound(err) {
-				return fmt.Errorf("PolicyReports cannot be written: the wgpolicyk8s.io/v1alpha2 PolicyReport resource is not installed (dossier webhook install --policy-reports, or Kyverno's or Policy Reporter's CRDs): %w", err)
+				return fmt.Errorf("PolicyReports cannot be written: the wgpolicyk8s.io/v1alpha2 PolicyReport resource is not installed (deploy/crds/policyreports.yaml, or Kyverno's or Policy Reporter's CRDs): %w", err)
 			}
-			return fmt.Errorf("PolicyReport of namespace %s: %w", namespace, err)
+			problems = append(problems, fmt.Errorf("PolicyReport of namespace %s: %w", namespace, err))
+			continue
 		}
 		p.applied[namespace] = hash
 	}
-	existing, err := p.client.Resource(PolicyReports).Namespace(metav1.NamespaceAll).List(ctx, metav1.ListOptions{LabelSelector: managedBy + "=" + reportManager})
+	existing, err := p.client.Resource(PolicyReports).Namespace(metav1.NamespaceAll).List(ctx,
+		metav1.ListOptions{LabelSelector: managedBy + "=" + reportManager + "," + clusterLabel + "=" + p.cluster})
 	if err != nil {
-		return fmt.Errorf("listing dossier's PolicyReports: %w", err)
+		return errors.Join(append(problems, fmt.Errorf("listing dossier's PolicyReports: %w", err))...)
 	}
 	for _, r := range existing.Items {
-		if _, current := reports[r.GetNamespace()]; current || r.GetName() != reportName {
+		if _, current := reports[r.GetNamespace()]; current || r.GetName() != reportName || !p.ours(&r) {
 			continue
 		}
 		if err := p.client.Resource(PolicyReports).Namespace(r.GetNamespace()).Delete(ctx, reportName, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
-			return fmt.Errorf("deleting the PolicyReport of namespace %s: %w", r.GetNamespace(), err)
+			problems = append(problems, fmt.Errorf("deleting the PolicyReport of namespace %s: %w", r.GetNamespace(), err))
+			continue
 		}
 		delete(p.applied, r.GetNamespace())
 	}
-	return nil
+	return errors.Join(problems...)
 }

@@ -69,6 +69,7 @@ type Store interface {
 	ReportStore
 	EventStore
 	notify.Outbox
+	PruneOutbox(ctx context.Context, before time.Time) (int, error)
 }
 
 // listTimeout bounds each list request (a page of a paginated list). The

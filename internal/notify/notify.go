@@ -24,6 +24,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"sigs.k8s.io/yaml"
@@ -172,6 +173,21 @@ type Event struct {
 	Text string
 }
 
+// MinFindingSeverity is the least severity of a finding any endpoint
+// takes ("" when none takes findings).
+func (c *Config) MinFindingSeverity() string {
+	least := ""
+	for _, e := range c.Endpoints {
+		if len(e.Events) > 0 && !slices.Contains(e.Events, TypeFinding) {
+			continue
+		}
+		if least == "" || evidence.SeverityRank(e.MinSeverity) < evidence.SeverityRank(least) {
+			least = e.MinSeverity
+		}
+	}
+	return least
+}
+
 // wants says whether an endpoint takes an event.
 func (e *Endpoint) wants(ev Event) bool {
 	if len(e.Events) > 0 && !slices.Contains(e.Events, ev.Type) {
@@ -187,7 +203,9 @@ func (e *Endpoint) wants(ev Event) bool {
 func body(format string, ev Event) (string, error) {
 	var v any
 	if format == "slack" {
-		v = map[string]string{"text": ev.Text}
+		// Slack reads <…> as mentions and links, & as an entity: text that
+		// names what a Pod chose must not ping a channel or hide a link
+		v = map[string]string{"text": slackEscaper.Replace(ev.Text)}
 	} else {
 		v = map[string]any{"specversion": "1.0", "id": ev.ID, "source": ev.Source, "type": ev.Type, "subject": ev.Subject,
 			"time": ev.Time.UTC().Format(time.RFC3339Nano), "datacontenttype": "application/json", "data": ev.Data}
@@ -196,10 +214,13 @@ func body(format string, ev Event) (string, error) {
 	return string(data), err
 }
 
+// slackEscaper escapes what Slack's text format reads as markup.
+var slackEscaper = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;")
+
 // Outbox is where events wait for delivery (the evidence store).
 type Outbox interface {
 	Notify(ctx context.Context, endpoints []string, events []store.OutboxEvent, at time.Time) (int, error)
-	ClaimDelivery(ctx context.Context, now, leaseUntil time.Time) (*store.Delivery, error)
+	ClaimDelivery(ctx context.Context, endpoint string, now, leaseUntil time.Time) (*store.Delivery, error)
 	Delivered(ctx context.Context, id int64, at time.Time) error
 	DeliveryFailed(ctx context.Context, id int64, next time.Time, reason string) error
 }
@@ -239,16 +260,26 @@ const leaseTime = 2 * sendTimeout
 // sendTimeout bounds one delivery.
 const sendTimeout = 15 * time.Second
 
-// Deliver sends what the outbox holds until ctx ends: each delivery
-// leased, signed and posted; a 2xx answer marks it delivered (never sent
-// again), anything else retries it later, backing off from 2 s to an hour.
-// A deliverer killed mid-delivery leaves its lease to run out, and the
-// delivery is sent again: receivers tell repeats by the event's id.
+// Deliver sends what the outbox holds until ctx ends, each endpoint by a
+// deliverer of its own (a slow or dead endpoint delays only itself): each
+// delivery leased, signed and posted; a 2xx answer marks it delivered
+// (never sent again), anything else — a redirect included: the body and
+// its signature go only to the configured URL — retries it later, backing
+// off from 2 s to an hour. A deliverer killed mid-delivery leaves its
+// lease to run out, and the delivery is sent again: receivers tell
+// repeats by the event's id.
 func (c *Config) Deliver(ctx context.Context, box Outbox, client *http.Client, now func() time.Time, log *slog.Logger) {
-	endpoints := map[string]*Endpoint{}
+	noRedirects := *client
+	noRedirects.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	var done sync.WaitGroup
 	for i := range c.Endpoints {
-		endpoints[c.Endpoints[i].Name] = &c.Endpoints[i]
+		e := &c.Endpoints[i]
+		done.Go(func() { e.deliver(ctx, box, &noRedirects, now, log) })
 	}
+	done.Wait()
+}
+
+func (e *Endpoint) deliver(ctx context.Context, box Outbox, client *http.Client, now func() time.Time, log *slog.Logger) {
 	idle := time.NewTimer(0)
 	defer idle.Stop()
 	for {
@@ -258,22 +289,15 @@ func (c *Config) Deliver(ctx context.Context, box Outbox, client *http.Client, n
 		case <-idle.C:
 		}
 		for ctx.Err() == nil {
-			d, err := box.ClaimDelivery(ctx, now(), now().Add(leaseTime))
+			d, err := box.ClaimDelivery(ctx, e.Name, now(), now().Add(leaseTime))
 			if err != nil {
 				if ctx.Err() == nil {
-					log.Warn("notifications: the outbox cannot be read", "err", err)
+					log.Warn("notifications: the outbox cannot be read", "endpoint", e.Name, "err", err)
 				}
 				break
 			}
 			if d == nil {
 				break
-			}
-			e := endpoints[d.Endpoint]
-			if e == nil {
-				// an endpoint no longer configured: kept, retried daily, in
-				// case it comes back
-				_ = box.DeliveryFailed(ctx, d.ID, now().Add(24*time.Hour), "endpoint "+d.Endpoint+" is not configured")
-				continue
 			}
 			if err := e.send(ctx, client, d.Event.Body, now()); err != nil {
 				next := now().Add(backoff(d.Attempts))
@@ -315,7 +339,12 @@ func (e *Endpoint) send(ctx context.Context, client *http.Client, body string, a
 	}
 	resp, err := client.Do(req)
 	if err != nil {
-		return err
+		// never the URL: a chat webhook's carries its token
+		var urlErr *url.Error
+		if errors.As(err, &urlErr) {
+			err = urlErr.Err
+		}
+		return fmt.Errorf("posting to %s: %v", e.Name, err)
 	}
 	defer resp.Body.Close()
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))

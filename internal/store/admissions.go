@@ -207,6 +207,13 @@ func (s *Store) Admissions(ctx context.Context, since time.Time, outcome string,
 	return s.admissions(ctx, where, args, limit)
 }
 
+// ClusterAdmissions lists the admission decisions of one outcome made in
+// a cluster at or after since, newest first, at most limit.
+func (s *Store) ClusterAdmissions(ctx context.Context, cluster string, since time.Time, outcome string, limit int) ([]Admission, error) {
+	defer s.timed("cluster_admissions")()
+	return s.admissions(ctx, `a.cluster = ? AND a.at >= ? AND a.outcome = ?`, []any{cluster, micros(since), outcome}, limit)
+}
+
 // decidedRepositories are the repositories in scope with admission
 // decisions from the day of since on.
 func (s *Store) decidedRepositories(ctx context.Context, since time.Time, scope Scope) ([]any, error) {

@@ -374,5 +374,5 @@ var migrations = []migration{{statements: []string{
 		delivered_at BIGINT,
 		last_error TEXT NOT NULL DEFAULT '',
 		UNIQUE (endpoint, event_id))`,
-	`CREATE INDEX outbox_due ON outbox (next_attempt) WHERE delivered_at IS NULL`,
+	`CREATE INDEX outbox_due ON outbox (endpoint, next_attempt) WHERE delivered_at IS NULL`,
 }, move: keyLongImages}}

@@ -36,7 +36,9 @@ func (s *Store) Notify(ctx context.Context, endpoints []string, events []OutboxE
 			if ev.ID == "" || ev.Type == "" {
 				return 0, fmt.Errorf("notification %q: an event needs an ID and a type", ev.ID)
 			}
-			rows = append(rows, []any{e, storable(ev.ID), ev.Type, storable(ev.Body), micros(at), micros(at), 0})
+			// an event's ID may hold what a Pod chose (an owner's name): kept
+			// bounded for the index, as images are
+			rows = append(rows, []any{e, imageKey(storable(ev.ID)), ev.Type, storable(ev.Body), micros(at), micros(at), 0})
 		}
 	}
 	tx, err := s.db.BeginTx(ctx, nil)
@@ -60,10 +62,10 @@ func (s *Store) Notify(ctx context.Context, endpoints []string, events []OutboxE
 	return added, tx.Commit()
 }
 
-// ClaimDelivery leases the oldest due delivery until leaseUntil (nil when
-// none is due): one not delivered whose next attempt has come and that no
-// live lease holds.
-func (s *Store) ClaimDelivery(ctx context.Context, now, leaseUntil time.Time) (*Delivery, error) {
+// ClaimDelivery leases an endpoint's oldest due delivery until leaseUntil
+// (nil when none is due): one not delivered whose next attempt has come
+// and that no live lease holds.
+func (s *Store) ClaimDelivery(ctx context.Context, endpoint string, now, leaseUntil time.Time) (*Delivery, error) {
 	defer s.timed("claim_delivery")()
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
@@ -71,8 +73,8 @@ func (s *Store) ClaimDelivery(ctx context.Context, now, leaseUntil time.Time) (*
 	}
 	defer tx.Rollback()
 	var id int64
-	err = tx.QueryRowContext(ctx, s.q(`SELECT id FROM outbox WHERE delivered_at IS NULL AND next_attempt <= ? AND (lease_until IS NULL OR lease_until < ?)
-		ORDER BY next_attempt, id LIMIT 1`+s.skipLocked()), micros(now), micros(now)).Scan(&id)
+	err = tx.QueryRowContext(ctx, s.q(`SELECT id FROM outbox WHERE endpoint = ? AND delivered_at IS NULL AND next_attempt <= ? AND (lease_until IS NULL OR lease_until < ?)
+		ORDER BY next_attempt, id LIMIT 1`+s.skipLocked()), endpoint, micros(now), micros(now)).Scan(&id)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}
@@ -115,4 +117,17 @@ func (s *Store) OutboxState(ctx context.Context) (pending int, oldest time.Time,
 		oldest = fromMicros(first.Int64)
 	}
 	return pending, oldest, err
+}
+
+// PruneOutbox deletes the deliveries made before a time: the outbox keeps
+// what is pending, and what was delivered for a while (so that an event
+// seen again is not sent again).
+func (s *Store) PruneOutbox(ctx context.Context, before time.Time) (int, error) {
+	defer s.timed("prune_outbox")()
+	res, err := s.db.ExecContext(ctx, s.q(`DELETE FROM outbox WHERE delivered_at IS NOT NULL AND delivered_at < ?`), micros(before))
+	if err != nil {
+		return 0, err
+	}
+	n, err := res.RowsAffected()
+	return int(n), err
 }

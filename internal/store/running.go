@@ -426,6 +426,8 @@ func (s *Store) Running(ctx context.Context, q RunningQuery) (RunningPage, error
 	}); err != nil {
 		return page, err
 	}
+	// newest first: a page, or a bounded read, sees what started last
+	slices.SortFunc(selected, func(a, b row) int { return int(b.id - a.id) })
 	page.Total = len(selected)
 	if q.Offset < len(selected) {
 		selected = selected[q.Offset:]
