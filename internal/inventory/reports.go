@@ -252,7 +252,7 @@ func (p *Publisher) Publish(ctx context.Context, reports map[string]*unstructure
 		}
 		if _, err := reports.Apply(ctx, reportName, r, metav1.ApplyOptions{FieldManager: reportManager, Force: true}); err != nil {
 			if apierrors.IsNotFound(err) {
-				return fmt.Errorf("PolicyReports cannot be written: the wgpolicyk8s.io/v1alpha2 PolicyReport resource is not installed (deploy/crds/policyreports.yaml, or Kyverno's or Policy Reporter's CRDs): %w", err)
+				return fmt.Errorf("PolicyReports cannot be written: the wgpolicyk8s.io/v1alpha2 PolicyReport resource is not installed (deploy/helm/dossier/crds-optional/policyreports.yaml, or Kyverno's or Policy Reporter's CRDs): %w", err)
 			}
 			problems = append(problems, fmt.Errorf("PolicyReport of namespace %s: %w", namespace, err))
 			continue

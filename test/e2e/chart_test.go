@@ -145,3 +145,29 @@ func TestHelmChartOnARealCluster(t *testing.T) {
 		t.Error("the chart rendered webhook configurations without a CA bundle")
 	}
 }
+
+// Naming the cluster in the chart's values makes dossier inventory it and
+// grants what that reads — nothing more unless asked: PolicyReports, pull
+// secrets and the PolicyReport CRD each come with their own value. The
+// rendering applies to a real API server.
+func TestHelmChartInventoryValues(t *testing.T) {
+	plain := string(helmTemplate(t, "dossier"))
+	for _, absent := range []string{"--cluster", "resources: [pods]", "policyreports", "secrets, serviceaccounts", "--pull-secrets"} {
+		if strings.Contains(plain, absent) {
+			t.Errorf("the default values render %q", absent)
+		}
+	}
+	full := string(helmTemplate(t, "dossier", "inventory.cluster=prod-eu", "inventory.policyReports=true", "inventory.installPolicyReportCRD=true", "webhook.pullSecrets=true"))
+	for _, want := range []string{"- --cluster=prod-eu", "- --judge-every=5m", "- --policy-reports", "- --pull-secrets",
+		"resources: [pods]", "resources: [replicasets]", "resources: [jobs]", "resources: [policyreports]", "resources: [secrets, serviceaccounts]",
+		"name: policyreports.wgpolicyk8s.io"} {
+		if !strings.Contains(full, want) {
+			t.Errorf("the inventory's values do not render %q", want)
+		}
+	}
+	c := startCluster(t)
+	c.namespace(t, "dossier", nil)
+	if err := c.apply(t, []byte(full)); err != nil {
+		t.Fatalf("applying the rendering: %v", err)
+	}
+}

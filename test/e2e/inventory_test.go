@@ -278,7 +278,7 @@ func TestBackgroundDecisionsOnARealCluster(t *testing.T) {
 	c := startCluster(t)
 	c.startKWOK(t)
 	c.namespace(t, "shop", nil)
-	crd, err := os.ReadFile(filepath.Join(testutil.RepoRoot(), "deploy", "crds", "policyreports.yaml"))
+	crd, err := os.ReadFile(filepath.Join(testutil.RepoRoot(), "deploy", "helm", "dossier", "crds-optional", "policyreports.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
