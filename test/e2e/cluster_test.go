@@ -207,6 +207,22 @@ type cluster struct {
 	webhookClientCA              string
 	client                       *http.Client
 	etcd, apiserver, controllers *process
+	// how the API server was started, to start it again
+	apiserverBin  string
+	apiserverEnv  []string
+	apiserverArgs []string
+}
+
+// restartAPIServer stops the API server and starts it again on the same
+// address and etcd, waiting until it is ready.
+func (c *cluster) restartAPIServer(t *testing.T, down time.Duration) {
+	t.Helper()
+	c.apiserver.stop()
+	time.Sleep(down)
+	c.apiserver = start(t, "kube-apiserver-again", c.apiserverBin, c.apiserverEnv, c.apiserverArgs...)
+	c.waitFor(t, "kube-apiserver /readyz after its restart", 90*time.Second, func() bool {
+		return c.do(t, http.MethodGet, "/readyz", "", nil).code == http.StatusOK
+	}, c.etcd, c.apiserver)
 }
 
 // startCluster starts the control plane of a cluster with no nodes: Pods
@@ -236,7 +252,8 @@ func startCluster(t *testing.T) *cluster {
 		"--listen-metrics-urls", fmt.Sprintf("http://127.0.0.1:%d", freePort(t)))
 	port := freePort(t)
 	c.url = fmt.Sprintf("https://127.0.0.1:%d", port)
-	c.apiserver = start(t, "kube-apiserver", apiserverBin, env, "--etcd-servers", etcdClient,
+	c.apiserverBin, c.apiserverEnv = apiserverBin, env
+	c.apiserverArgs = []string{"--etcd-servers", etcdClient,
 		"--bind-address", "127.0.0.1", "--advertise-address", "127.0.0.1", fmt.Sprintf("--secure-port=%d", port),
 		"--endpoint-reconciler-type=none", "--tls-cert-file", serverCert, "--tls-private-key-file", serverKey,
 		"--client-ca-file", c.caFile, "--service-account-issuer", "https://kubernetes.default.svc",
@@ -245,7 +262,8 @@ func startCluster(t *testing.T) *cluster {
 		"--admission-control-config-file", admissionConfig,
 		// watch-list streams need etcd's watch progress requests, which the
 		// suite's etcd (3.4) lacks: clients list, then watch
-		"--feature-gates=WatchList=false")
+		"--feature-gates=WatchList=false"}
+	c.apiserver = start(t, "kube-apiserver", apiserverBin, env, c.apiserverArgs...)
 
 	ca, _ := os.ReadFile(c.caFile)
 	pool := x509Pool(t, ca)

@@ -234,6 +234,21 @@ func TestInventoryOnRealClusters(t *testing.T) {
 	if all.Total != 2 || len(all.Clusters) != 2 {
 		t.Errorf("both clusters: %d containers in %d clusters, want 2 in 2: %+v", all.Total, len(all.Clusters), all.Hits)
 	}
+	// west's API server goes away for a while and comes back: the watch
+	// resumes; what changed meanwhile is seen, nothing twice
+	west.restartAPIServer(t, 3*time.Second)
+	again := pod("again", nil, repo+"@"+digest('f'))
+	onNode(&again.ObjectMeta, &again.Spec, nil)
+	if a := west.create(t, "/api/v1/namespaces/shop/pods", again); a.code != http.StatusCreated {
+		t.Fatalf("pod after the restart: %d %s", a.code, a.body)
+	}
+	if a := west.do(t, http.MethodDelete, "/api/v1/namespaces/shop/pods/other", "", nil); a.code != http.StatusOK {
+		t.Fatalf("delete after the restart: %d %s", a.code, a.body)
+	}
+	west.waitFor(t, "west's inventory after its API server came back", 120*time.Second, func() bool {
+		page = queryRunning(t, dataDir, "--cluster", "west")
+		return page.Total == 1 && len(runs(page, "west", "shop", "again", "app0")) == 1
+	}, watchers["west"])
 	// a graceful stop leaves the inventory as it was
 	watchers["west"].stop()
 	if got := queryRunning(t, dataDir, "--cluster", "west"); got.Total != 1 {
@@ -488,4 +503,67 @@ func (r *findingReceiver) signatures() []signedBody {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return append([]signedBody(nil), r.signed...)
+}
+
+// The webhook and the inventory of one named cluster together: a Pod the
+// webhook admitted runs `admitted`; one the API server let in while dossier
+// was down (failurePolicy Ignore) runs `unjudged`, and is counted so.
+func TestUnjudgedWorkloadsOnARealCluster(t *testing.T) {
+	c := startCluster(t)
+	c.startKWOK(t)
+	reg := startRegistry(t)
+	sigstore := testutil.NewSigstore(t)
+	images := pushImages(t, reg.host, sigstore)
+	dir := t.TempDir()
+	policyDir, _, exceptionsFile := writePolicies(t, dir, reg.host, images, time.Now())
+	os.Remove(filepath.Join(policyDir, "cip.yaml"))
+	trustedRoot := filepath.Join(dir, "trusted-root.json")
+	write(t, trustedRoot, string(sigstore.TrustedRootJSON(t)))
+	certDir, dataDir := filepath.Join(dir, "webhook-tls"), filepath.Join(dir, "data")
+	if code, _, errOut := runDossier(t, "webhook", "certificate", "--host", "127.0.0.1", "--out-dir", certDir); code != 0 {
+		t.Fatalf("webhook certificate: %s", errOut)
+	}
+	w := &webhook{addr: fmt.Sprintf("127.0.0.1:%d", freePort(t)), certDir: certDir}
+	w.args = []string{"webhook", "--cluster", "east", "--policy", policyDir, "--exceptions", exceptionsFile, "--trusted-root", trustedRoot,
+		"--tls-cert", filepath.Join(certDir, "tls.crt"), "--tls-key", filepath.Join(certDir, "tls.key"), "--listen", w.addr,
+		"--data-dir", dataDir, "--kubernetes-api", c.url, "--kubernetes-ca", c.caFile,
+		"--kubernetes-client-cert", c.certFile, "--kubernetes-client-key", c.keyFile, "--client-ca", c.webhookClientCA}
+	w.start(t)
+	c.namespace(t, "prod", map[string]string{"dossier.dev/mode": "enforce"})
+	t.Setenv("KUBECONFIG", c.kubeconfig)
+	if code, out, errOut := runDossier(t, "webhook", "install", "--url", "https://"+w.addr, "--ca-bundle", filepath.Join(certDir, "ca.crt"), "--fail-open", "--apply"); code != 0 {
+		t.Fatalf("webhook install: %s %s", out, errOut)
+	}
+	c.waitFor(t, "the webhook configurations to take effect", 60*time.Second, func() bool {
+		return c.create(t, "/api/v1/namespaces/prod/pods?dryRun=All", pod("probe", nil, images["team/unsigned"].ref)).code == http.StatusForbidden
+	}, c.apiserver, w.proc)
+	watcher := start(t, "dossier-watch", os.Args[0], append(cleanEnv(), "DOSSIER_E2E_RUN_DOSSIER=1"),
+		"cluster", "watch", "--cluster", "east", "--kubeconfig", c.kubeconfig, "--data-dir", dataDir)
+
+	web := pod("web", nil, images["team/signed"].ref)
+	onNode(&web.ObjectMeta, &web.Spec, nil)
+	if a := c.create(t, "/api/v1/namespaces/prod/pods", web); a.code != http.StatusCreated {
+		t.Fatalf("the signed Pod: %d %s", a.code, a.message())
+	}
+	// dossier goes down; the API server admits what it cannot ask about
+	w.proc.stop()
+	bypass := pod("bypass", nil, images["team/unsigned"].ref)
+	onNode(&bypass.ObjectMeta, &bypass.Spec, map[string]string{"app0": reg.host + "/team/unsigned@" + images["team/unsigned"].digest})
+	c.waitFor(t, "the API server to admit without dossier", 60*time.Second, func() bool {
+		return c.create(t, "/api/v1/namespaces/prod/pods", bypass).code == http.StatusCreated
+	}, c.apiserver)
+	var page store.RunningPage
+	c.waitFor(t, "both Pods inventoried", 90*time.Second, func() bool {
+		page = queryRunning(t, dataDir, "--cluster", "east", "--namespace", "prod")
+		return page.Total == 2
+	}, watcher)
+	for _, h := range page.Hits {
+		want := map[string]string{"web": store.RunningAdmitted, "bypass": store.RunningUnjudged}[h.Pod]
+		if h.State != want {
+			t.Errorf("%s runs %s, want %s: %+v", h.Pod, h.State, want, h)
+		}
+	}
+	if page.States[store.RunningUnjudged] != 1 || page.States[store.RunningAdmitted] != 1 {
+		t.Errorf("states %v", page.States)
+	}
 }
