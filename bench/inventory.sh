@@ -8,6 +8,8 @@
 # to leave the inventory, and how many times each API server was asked to
 # list Pods while watched. There is no peer that inventories: the figures
 # are dossier's own, against the goals in the inventory issue.
+# DOSSIER_BENCH_STORE=postgres://… puts the store in PostgreSQL (an empty
+# database) instead of SQLite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="${DOSSIER_PEERS_DIR:-$HOME/.cache/dossier-peers}/bin:$PATH"

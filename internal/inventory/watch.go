@@ -161,7 +161,18 @@ func Watch(ctx context.Context, o Options) error {
 		ListWithContextFunc: func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
 			ctx, cancel := context.WithTimeout(ctx, listTimeout)
 			defer cancel()
-			return core.Pods(metav1.NamespaceAll).List(ctx, opts)
+			list, err := core.Pods(metav1.NamespaceAll).List(ctx, opts)
+			if err != nil {
+				return nil, err
+			}
+			// trimmed at once: the informer holds the whole list until it is
+			// stored, and a large cluster's full Pods are most of the
+			// watch's memory
+			for i := range list.Items {
+				lean, _ := leanPod(&list.Items[i])
+				list.Items[i] = *lean.(*corev1.Pod)
+			}
+			return list, nil
 		},
 		WatchFuncWithContext: func(ctx context.Context, opts metav1.ListOptions) (watch.Interface, error) {
 			return core.Pods(metav1.NamespaceAll).Watch(ctx, opts)

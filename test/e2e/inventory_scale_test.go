@@ -105,11 +105,14 @@ func TestInventoryScale(t *testing.T) {
 		lists[name] = podLists(t, c)
 	}
 
+	// the store: SQLite in the data directory, or the PostgreSQL database
+	// DOSSIER_BENCH_STORE names
+	storeURL := os.Getenv("DOSSIER_BENCH_STORE")
 	started := time.Now()
 	watchers := map[string]*process{}
 	for name, c := range clusters {
 		watchers[name] = start(t, "dossier-watch-"+name, os.Args[0], append(cleanEnv(), "DOSSIER_E2E_RUN_DOSSIER=1"),
-			"cluster", "watch", "--cluster", name, "--kubeconfig", c.kubeconfig, "--data-dir", dataDir)
+			"cluster", "watch", "--cluster", name, "--kubeconfig", c.kubeconfig, "--data-dir", dataDir, "--store", storeURL)
 	}
 	for name, w := range watchers {
 		clusters[name].waitFor(t, name+" inventoried", 30*time.Minute, func() bool {
@@ -117,7 +120,7 @@ func TestInventoryScale(t *testing.T) {
 		}, w)
 	}
 	first := time.Since(started)
-	st, err := store.Open(context.Background(), dataDir, "")
+	st, err := store.Open(context.Background(), dataDir, storeURL)
 	if err != nil {
 		t.Fatal(err)
 	}
