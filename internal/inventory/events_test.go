@@ -18,11 +18,7 @@ import (
 // enforce in its cluster — with IDs that name them for good.
 func TestEvents(t *testing.T) {
 	ctx := context.Background()
-	st, err := store.Open(ctx, t.TempDir(), "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := openStore(t)
 	repo := "registry.example/team/app"
 	subject := evidence.Subject{Repository: repo, Digest: digestA}
 	critical := evidence.Finding{ID: "GHSA-xvch-5gv4-984h", Ecosystem: "npm", Severity: evidence.Severity{Rating: evidence.SeverityCritical},

@@ -103,11 +103,7 @@ func container(cluster, namespace, pod, name, workload, image, imageID string) s
 // and a disguised link in the security channel, in the name of dossier.
 func TestOwnerNamesCannotMarkUpSlack(t *testing.T) {
 	ctx := context.Background()
-	st, err := store.Open(ctx, t.TempDir(), "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := openStore(t)
 	owner := "<!channel> URGENT dossier: approve the exception at <https://evil.example/login|dossier.corp/exceptions>\n>quoted"
 	d := evidence.Decision{Allowed: false, Mode: evidence.ModeEnforce, EvaluatedAt: now,
 		Rules: []evidence.RuleResult{{Rule: "no-policy", Mode: evidence.ModeEnforce, Outcome: evidence.OutcomeFail, Reason: "no policy matches x"}}}
@@ -148,11 +144,7 @@ func TestOwnerNamesCannotMarkUpSlack(t *testing.T) {
 // they run.
 func TestNewUnjudgedWorkloadsAreToldFirst(t *testing.T) {
 	ctx := context.Background()
-	st, err := store.Open(ctx, t.TempDir(), "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := openStore(t)
 	var pods []store.PodState
 	for p := range 10 {
 		ps := store.PodState{UID: fmt.Sprintf("uid-noise-%d", p)}
@@ -189,11 +181,7 @@ func TestNewUnjudgedWorkloadsAreToldFirst(t *testing.T) {
 // Pod author) push this cluster's denial under enforce out of the pass.
 func TestOtherClustersDenialsCrowdNoneOut(t *testing.T) {
 	ctx := context.Background()
-	st, err := store.Open(ctx, t.TempDir(), "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := openStore(t)
 	d := evidence.Decision{Allowed: false, Mode: evidence.ModeEnforce, EvaluatedAt: now,
 		Rules: []evidence.RuleResult{{Rule: "signed", Mode: evidence.ModeEnforce, Outcome: evidence.OutcomeFail, Reason: "unsigned"}}}
 	victim := store.Admission{At: now, Image: "registry.example/team/app:v1", Cluster: "prod", Namespace: "payments", Workload: "Deployment/api",
@@ -267,11 +255,7 @@ func TestLongEventIDsAreQueued(t *testing.T) {
 // delivery per finding per endpoint, each kept forever.
 func TestFindingEventsAreBoundedWorstFirst(t *testing.T) {
 	ctx := context.Background()
-	st, err := store.Open(ctx, t.TempDir(), "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := openStore(t)
 	subject := evidence.Subject{Repository: "registry.example/sandbox/junk", Digest: digestA}
 	var findings []evidence.Finding
 	for i := range 10*maxEvents + 1000 {
@@ -314,11 +298,7 @@ func TestFindingEventsAreBoundedWorstFirst(t *testing.T) {
 // PolicyReport result, no refusal.
 func TestUntaggedImagesAreJudgedAsLatest(t *testing.T) {
 	ctx := context.Background()
-	st, err := store.Open(ctx, t.TempDir(), "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := openStore(t)
 	repo := "registry.example/team/app"
 	if err := st.PodsSeen(ctx, "prod", []store.PodState{
 		{UID: "uid-shop-tagged", Containers: []store.RunningContainer{container("prod", "shop", "tagged", "app", "Pod/tagged", repo+":latest", repo+"@"+digestB)}},
@@ -422,11 +402,7 @@ func testKeyDir(t *testing.T) string {
 // Pod in a loop is enough).
 func TestUnchangedReportsAreNotRewritten(t *testing.T) {
 	ctx := context.Background()
-	st, err := store.Open(ctx, t.TempDir(), "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := openStore(t)
 	repo := "registry.example/team/app"
 	if err := st.PodsSeen(ctx, "prod", []store.PodState{
 		{UID: "uid-shop-p", Containers: []store.RunningContainer{container("prod", "shop", "p", "app", "Deployment/web", repo+":v1", repo+"@"+digestB)}},
@@ -461,11 +437,7 @@ func TestUnchangedReportsAreNotRewritten(t *testing.T) {
 // are never notified, even once the cause is gone.
 func TestDenialsAreToldWhateverReportsDo(t *testing.T) {
 	ctx := context.Background()
-	st, err := store.Open(ctx, t.TempDir(), "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := openStore(t)
 	repo := "registry.example/team/app"
 	if err := st.PodsSeen(ctx, "prod", []store.PodState{
 		{UID: "uid-big-p", Containers: []store.RunningContainer{container("prod", "big", "p", "app", "Pod/p", repo+":v1", repo+"@"+digestB)}},

@@ -13,11 +13,7 @@ import (
 
 func TestJudgeRunning(t *testing.T) {
 	ctx := context.Background()
-	st, err := store.Open(ctx, t.TempDir(), "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := openStore(t)
 	repo := "registry.example/team/app"
 	scanned := evidence.Subject{Repository: repo, Digest: digestA}
 	if err := st.Record(ctx, store.Record{Subject: scanned, At: now, Findings: &store.Scan{DatabaseVersion: now,

@@ -1,6 +1,7 @@
 package inventory
 
 import (
+	"context"
 	"encoding/json"
 	"strings"
 	"testing"
@@ -174,4 +175,15 @@ func FuzzPodState(f *testing.F) {
 			}
 		}
 	})
+}
+
+// openStore is an embedded evidence store of the test's own.
+func openStore(t *testing.T) *store.Store {
+	t.Helper()
+	st, err := store.Open(context.Background(), t.TempDir(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
 }

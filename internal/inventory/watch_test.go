@@ -34,11 +34,7 @@ func (r refusing) PodsSeen(ctx context.Context, cluster string, pods []store.Pod
 // the watch carries on.
 func TestARefusedPodHoldsUpNoOther(t *testing.T) {
 	ctx := context.Background()
-	st, err := store.Open(ctx, t.TempDir(), "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := openStore(t)
 	w := &watcher{o: Options{Cluster: "prod", Store: refusing{st, "uid-bad"}, Now: func() time.Time { return now }, Log: slog.New(slog.DiscardHandler)},
 		seen: map[types.UID]*corev1.Pod{}, gone: map[types.UID]bool{}}
 	for _, name := range []string{"good", "bad", "other"} {

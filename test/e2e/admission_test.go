@@ -95,17 +95,9 @@ func TestAdmissionOnARealCluster(t *testing.T) {
 	policyDir, cipFile, exceptionsFile := writePolicies(t, dir, host, images, time.Now())
 	trustedRoot := filepath.Join(dir, "trusted-root.json")
 	write(t, trustedRoot, string(sigstore.TrustedRootJSON(t)))
-	certDir, dataDir := filepath.Join(dir, "webhook-tls"), filepath.Join(dir, "data")
-	if code, _, errOut := runDossier(t, "webhook", "certificate", "--host", "127.0.0.1", "--out-dir", certDir); code != 0 {
-		t.Fatalf("webhook certificate: %s", errOut)
-	}
-	w := &webhook{addr: fmt.Sprintf("127.0.0.1:%d", freePort(t)), certDir: certDir}
-	w.args = []string{"webhook", "--policy", policyDir, "--exceptions", exceptionsFile, "--trusted-root", trustedRoot,
-		"--tls-cert", filepath.Join(certDir, "tls.crt"), "--tls-key", filepath.Join(certDir, "tls.key"), "--listen", w.addr,
-		"--data-dir", dataDir, "--kubernetes-api", c.url, "--kubernetes-ca", c.caFile,
-		"--kubernetes-client-cert", c.certFile, "--kubernetes-client-key", c.keyFile, "--reload-interval", "500ms",
-		"--client-ca", c.webhookClientCA}
-	w.start(t)
+	dataDir := filepath.Join(dir, "data")
+	w := startWebhook(t, c, dir, policyDir, exceptionsFile, trustedRoot, dataDir, "--reload-interval", "500ms")
+	certDir := w.certDir
 	for ns, mode := range map[string]string{"prod": "enforce", "staging": "audit", "payments": "enforce", "hotfix": "enforce", "rollout": "audit", "cip": ""} {
 		labels := map[string]string{}
 		if mode != "" {
@@ -119,11 +111,7 @@ func TestAdmissionOnARealCluster(t *testing.T) {
 	t.Setenv("KUBECONFIG", c.kubeconfig)
 	install := func(extra ...string) {
 		t.Helper()
-		args := append([]string{"webhook", "install", "--url", "https://" + w.addr, "--ca-bundle", filepath.Join(certDir, "ca.crt"), "--apply"}, extra...)
-		code, out, errOut := runDossier(t, args...)
-		if code != 0 || !strings.Contains(out, "validatingwebhookconfiguration/dossier applied") {
-			t.Fatalf("webhook install: exit %d: %s %s", code, out, errOut)
-		}
+		w.install(t, c, extra...)
 	}
 	install()
 	// configurations take effect asynchronously: a server-side dry run

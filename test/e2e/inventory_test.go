@@ -519,21 +519,10 @@ func TestUnjudgedWorkloadsOnARealCluster(t *testing.T) {
 	os.Remove(filepath.Join(policyDir, "cip.yaml"))
 	trustedRoot := filepath.Join(dir, "trusted-root.json")
 	write(t, trustedRoot, string(sigstore.TrustedRootJSON(t)))
-	certDir, dataDir := filepath.Join(dir, "webhook-tls"), filepath.Join(dir, "data")
-	if code, _, errOut := runDossier(t, "webhook", "certificate", "--host", "127.0.0.1", "--out-dir", certDir); code != 0 {
-		t.Fatalf("webhook certificate: %s", errOut)
-	}
-	w := &webhook{addr: fmt.Sprintf("127.0.0.1:%d", freePort(t)), certDir: certDir}
-	w.args = []string{"webhook", "--cluster", "east", "--policy", policyDir, "--exceptions", exceptionsFile, "--trusted-root", trustedRoot,
-		"--tls-cert", filepath.Join(certDir, "tls.crt"), "--tls-key", filepath.Join(certDir, "tls.key"), "--listen", w.addr,
-		"--data-dir", dataDir, "--kubernetes-api", c.url, "--kubernetes-ca", c.caFile,
-		"--kubernetes-client-cert", c.certFile, "--kubernetes-client-key", c.keyFile, "--client-ca", c.webhookClientCA}
-	w.start(t)
+	dataDir := filepath.Join(dir, "data")
+	w := startWebhook(t, c, dir, policyDir, exceptionsFile, trustedRoot, dataDir, "--cluster", "east")
 	c.namespace(t, "prod", map[string]string{"dossier.dev/mode": "enforce"})
-	t.Setenv("KUBECONFIG", c.kubeconfig)
-	if code, out, errOut := runDossier(t, "webhook", "install", "--url", "https://"+w.addr, "--ca-bundle", filepath.Join(certDir, "ca.crt"), "--fail-open", "--apply"); code != 0 {
-		t.Fatalf("webhook install: %s %s", out, errOut)
-	}
+	w.install(t, c, "--fail-open")
 	c.waitFor(t, "the webhook configurations to take effect", 60*time.Second, func() bool {
 		return c.create(t, "/api/v1/namespaces/prod/pods?dryRun=All", pod("probe", nil, images["team/unsigned"].ref)).code == http.StatusForbidden
 	}, c.apiserver, w.proc)

@@ -44,18 +44,9 @@ func TestPullSecretsOnARealCluster(t *testing.T) {
 	os.Remove(filepath.Join(policyDir, "cip.yaml"))
 	trustedRoot := filepath.Join(dir, "trusted-root.json")
 	write(t, trustedRoot, string(sigstore.TrustedRootJSON(t)))
-	certDir := filepath.Join(dir, "webhook-tls")
-	if code, _, errOut := runDossier(t, "webhook", "certificate", "--host", "127.0.0.1", "--out-dir", certDir); code != 0 {
-		t.Fatalf("webhook certificate: %s", errOut)
-	}
 	// the webhook process starts with no Docker configuration of its own
 	t.Setenv("DOCKER_CONFIG", t.TempDir())
-	w := &webhook{addr: fmt.Sprintf("127.0.0.1:%d", freePort(t)), certDir: certDir}
-	w.args = []string{"webhook", "--policy", policyDir, "--exceptions", exceptionsFile, "--trusted-root", trustedRoot,
-		"--tls-cert", filepath.Join(certDir, "tls.crt"), "--tls-key", filepath.Join(certDir, "tls.key"), "--listen", w.addr,
-		"--data-dir", filepath.Join(dir, "data"), "--kubernetes-api", c.url, "--kubernetes-ca", c.caFile,
-		"--kubernetes-client-cert", c.certFile, "--kubernetes-client-key", c.keyFile, "--client-ca", c.webhookClientCA, "--pull-secrets"}
-	w.start(t)
+	w := startWebhook(t, c, dir, policyDir, exceptionsFile, trustedRoot, filepath.Join(dir, "data"), "--pull-secrets")
 	secret := map[string]any{"apiVersion": "v1", "kind": "Secret", "metadata": map[string]any{"name": "regcred"},
 		"type": "kubernetes.io/dockerconfigjson", "data": map[string]any{".dockerconfigjson": base64.StdEncoding.EncodeToString(dockerConfig)}}
 	for _, ns := range []string{"private", "via-account", "no-secret"} {
@@ -71,10 +62,7 @@ func TestPullSecretsOnARealCluster(t *testing.T) {
 	if a := c.do(t, http.MethodPatch, "/api/v1/namespaces/via-account/serviceaccounts/default", "application/merge-patch+json", patch); a.code != http.StatusOK {
 		t.Fatalf("service account: %d %s", a.code, a.body)
 	}
-	t.Setenv("KUBECONFIG", c.kubeconfig)
-	if code, out, errOut := runDossier(t, "webhook", "install", "--url", "https://"+w.addr, "--ca-bundle", filepath.Join(certDir, "ca.crt"), "--apply"); code != 0 {
-		t.Fatalf("webhook install: %s %s", out, errOut)
-	}
+	w.install(t, c)
 	withSecret := func(p *corev1.Pod) *corev1.Pod {
 		p.Spec.ImagePullSecrets = []corev1.LocalObjectReference{{Name: "regcred"}}
 		return p

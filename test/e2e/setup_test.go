@@ -256,3 +256,34 @@ func (w *webhook) start(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+// startWebhook makes a serving certificate and starts dossier's webhook
+// for a cluster with the suite's policies (policyDir, exceptions, the
+// offline Sigstore's trusted root), deciding into dataDir; extra flags
+// follow.
+func startWebhook(t *testing.T, c *cluster, dir, policyDir, exceptionsFile, trustedRoot, dataDir string, extra ...string) *webhook {
+	t.Helper()
+	certDir := filepath.Join(dir, "webhook-tls")
+	if code, _, errOut := runDossier(t, "webhook", "certificate", "--host", "127.0.0.1", "--out-dir", certDir); code != 0 {
+		t.Fatalf("webhook certificate: %s", errOut)
+	}
+	w := &webhook{addr: fmt.Sprintf("127.0.0.1:%d", freePort(t)), certDir: certDir}
+	w.args = append([]string{"webhook", "--policy", policyDir, "--exceptions", exceptionsFile, "--trusted-root", trustedRoot,
+		"--tls-cert", filepath.Join(certDir, "tls.crt"), "--tls-key", filepath.Join(certDir, "tls.key"), "--listen", w.addr,
+		"--data-dir", dataDir, "--kubernetes-api", c.url, "--kubernetes-ca", c.caFile,
+		"--kubernetes-client-cert", c.certFile, "--kubernetes-client-key", c.keyFile, "--client-ca", c.webhookClientCA}, extra...)
+	w.start(t)
+	return w
+}
+
+// install applies the webhook configurations for w with dossier webhook
+// install (extra flags follow), as the kubeconfig's current context.
+func (w *webhook) install(t *testing.T, c *cluster, extra ...string) {
+	t.Helper()
+	t.Setenv("KUBECONFIG", c.kubeconfig)
+	args := append([]string{"webhook", "install", "--url", "https://" + w.addr, "--ca-bundle", filepath.Join(w.certDir, "ca.crt"), "--apply"}, extra...)
+	code, out, errOut := runDossier(t, args...)
+	if code != 0 || !strings.Contains(out, "validatingwebhookconfiguration/dossier applied") {
+		t.Fatalf("webhook install: exit %d: %s %s", code, out, errOut)
+	}
+}
