@@ -112,7 +112,8 @@ func (c *apiClient) get(ctx context.Context, path string, into any) error {
 		return err
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	// a Secret holds up to 1 MiB, base64 in its JSON
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 3<<20))
 	if err != nil {
 		return err
 	}

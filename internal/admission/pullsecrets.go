@@ -15,13 +15,23 @@ import (
 )
 
 // PullSecretsReader reads, as the kubelet would use them, the pull secrets
-// of a Pod spec: those it names and those of its service account.
-type PullSecretsReader func(ctx context.Context, namespace string, names []string, serviceAccount string) ([]oci.PullSecret, error)
+// of a Pod spec (those it names, then its service account's) as one
+// keychain; what it could not read or use is the error, beside the
+// keychain of the rest.
+type PullSecretsReader func(ctx context.Context, namespace string, names []string, serviceAccount string) (*oci.PullSecrets, error)
 
-// maxCachedSecrets bounds the secrets and service accounts kept.
-const maxCachedSecrets = 4096
+// Bounds on what one review's pull secrets may cost: the names read (a
+// Pod naming more is judged with the first ones, and told so), the reads
+// at once, their time, and the bytes of parsed secrets kept.
+const (
+	maxPullSecretNames = 64
+	pullSecretReads    = 8
+	pullSecretsTimeout = 3 * time.Second
+	maxCachedBytes     = 64 << 20
+)
 
-// pullSecrets reads secrets and service accounts, keeping each for ttl.
+// pullSecrets reads secrets and service accounts, keeping each, parsed,
+// for ttl.
 type pullSecrets struct {
 	api *apiClient
 	ttl time.Duration
@@ -29,13 +39,15 @@ type pullSecrets struct {
 
 	mu    sync.Mutex
 	cache map[string]cachedObject
+	bytes int
 }
 
 type cachedObject struct {
-	secret  *oci.PullSecret
-	names   []string // a service account's pull secrets
-	missing bool
-	expires time.Time
+	keychain *oci.PullSecrets // a secret's, parsed once
+	names    []string         // a service account's pull secrets
+	problem  string           // why a secret cannot be used
+	size     int
+	expires  time.Time
 }
 
 // PullSecretsFrom makes Options.PullSecrets from an API server (RBAC: get
@@ -49,10 +61,9 @@ func PullSecretsFrom(api APIServer, ttl time.Duration) (PullSecretsReader, error
 	return p.read, nil
 }
 
-// read returns the secrets it could read; what it could not (other than
-// secrets that do not exist, which the kubelet skips too) is the error,
-// alongside them.
-func (p *pullSecrets) read(ctx context.Context, namespace string, names []string, serviceAccount string) ([]oci.PullSecret, error) {
+func (p *pullSecrets) read(ctx context.Context, namespace string, names []string, serviceAccount string) (*oci.PullSecrets, error) {
+	ctx, cancel := context.WithTimeout(ctx, pullSecretsTimeout)
+	defer cancel()
 	var problems []string
 	if serviceAccount == "" {
 		serviceAccount = "default"
@@ -61,28 +72,57 @@ func (p *pullSecrets) read(ctx context.Context, namespace string, names []string
 	if err != nil {
 		problems = append(problems, err.Error())
 	}
+	var distinct []string
 	seen := map[string]bool{}
-	var out []oci.PullSecret
 	for _, name := range append(append([]string{}, names...), sa.names...) {
-		if name == "" || seen[name] {
-			continue
-		}
-		seen[name] = true
-		s, err := p.object(ctx, "secrets", namespace, name)
-		switch {
-		case err != nil:
-			problems = append(problems, err.Error())
-		case s.secret != nil:
-			out = append(out, *s.secret)
+		if name != "" && !seen[name] {
+			seen[name] = true
+			distinct = append(distinct, name)
 		}
 	}
-	if len(problems) > 0 {
-		return out, errors.New(strings.Join(problems, "; "))
+	if len(distinct) > maxPullSecretNames {
+		problems = append(problems, fmt.Sprintf("%d pull secrets named: the first %d read", len(distinct), maxPullSecretNames))
+		distinct = distinct[:maxPullSecretNames]
 	}
-	return out, nil
+	keychains := make([]*oci.PullSecrets, len(distinct))
+	errs := make([]string, len(distinct))
+	slots := make(chan struct{}, pullSecretReads)
+	var reading sync.WaitGroup
+	for i, name := range distinct {
+		slots <- struct{}{}
+		reading.Go(func() {
+			defer func() { <-slots }()
+			s, err := p.object(ctx, "secrets", namespace, name)
+			switch {
+			case err != nil:
+				errs[i] = err.Error()
+			case s.problem != "":
+				errs[i] = s.problem
+			default:
+				keychains[i] = s.keychain
+			}
+		})
+	}
+	reading.Wait()
+	for _, e := range errs {
+		if e != "" {
+			problems = append(problems, e)
+		}
+	}
+	k := oci.MergePullSecrets(keychains...)
+	if len(problems) == 0 {
+		return k, nil
+	}
+	// a bounded account: the first few, and how many more
+	if len(problems) > 3 {
+		problems = append(problems[:3], fmt.Sprintf("and %d more", len(problems)-3))
+	}
+	return k, errors.New(strings.Join(problems, "; "))
 }
 
-// object reads a secret or a service account, from the cache when fresh.
+// object reads a secret (parsed) or a service account, from the cache
+// when fresh. A secret that does not exist is no secret, as for the
+// kubelet.
 func (p *pullSecrets) object(ctx context.Context, resource, namespace, name string) (cachedObject, error) {
 	key := resource + "/" + namespace + "/" + name
 	p.mu.Lock()
@@ -97,32 +137,48 @@ func (p *pullSecrets) object(ctx context.Context, resource, namespace, name stri
 	if resource == "secrets" {
 		var s corev1.Secret
 		if err = p.api.get(ctx, path, &s); err == nil {
-			o.secret = &oci.PullSecret{Name: namespace + "/" + name, Type: string(s.Type), Data: s.Data}
+			o.keychain, err = oci.NewPullSecrets([]oci.PullSecret{{Name: namespace + "/" + name, Type: string(s.Type), Data: s.Data}})
+			if err != nil {
+				o.problem, err = err.Error(), nil
+			} else {
+				o.size = o.keychain.Size()
+			}
 		}
 	} else {
 		var sa corev1.ServiceAccount
 		if err = p.api.get(ctx, path, &sa); err == nil {
 			for _, ref := range sa.ImagePullSecrets {
 				o.names = append(o.names, ref.Name)
+				o.size += len(ref.Name)
 			}
 		}
 	}
 	switch {
 	case errors.Is(err, errNotFound):
-		o.missing = true
 	case err != nil:
 		return cachedObject{}, fmt.Errorf("reading %s %s/%s: %w", strings.TrimSuffix(resource, "s"), namespace, name, err)
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if len(p.cache) >= maxCachedSecrets {
-		now := p.now()
+	if old, ok := p.cache[key]; ok {
+		p.bytes -= old.size
+	}
+	p.cache[key] = o
+	p.bytes += o.size
+	// bounded by count and by bytes: expired entries go first, then any
+	for _, expiredOnly := range []bool{true, false} {
 		for k, v := range p.cache {
-			if !now.Before(v.expires) || len(p.cache) >= maxCachedSecrets {
+			if len(p.cache) <= maxCachedSecrets && p.bytes <= maxCachedBytes {
+				return o, nil
+			}
+			if k != key && (!expiredOnly || !p.now().Before(v.expires)) {
 				delete(p.cache, k)
+				p.bytes -= v.size
 			}
 		}
 	}
-	p.cache[key] = o
 	return o, nil
 }
+
+// maxCachedSecrets bounds the secrets and service accounts kept.
+const maxCachedSecrets = 4096

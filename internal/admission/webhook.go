@@ -260,21 +260,7 @@ func (w *Webhook) credentials(ctx context.Context, kind, namespace string, objec
 	}
 	return sync.OnceValues(func() (*oci.PullSecrets, error) {
 		names, serviceAccount := object.pullCredentials(kind)
-		secrets, readErr := w.secrets(ctx, namespace, names, serviceAccount)
-		var usable []oci.PullSecret
-		problems := []error{readErr}
-		for _, s := range secrets {
-			if _, err := oci.NewPullSecrets([]oci.PullSecret{s}); err != nil {
-				problems = append(problems, err)
-				continue
-			}
-			usable = append(usable, s)
-		}
-		k, err := oci.NewPullSecrets(usable)
-		if err != nil {
-			return nil, err
-		}
-		return k, errors.Join(problems...)
+		return w.secrets(ctx, namespace, names, serviceAccount)
 	})
 }
 
@@ -314,10 +300,13 @@ func (w *Webhook) judgeImage(ctx context.Context, rules *Rules, namespace string
 	art, err := w.judge.resolve(ctx, ref, secrets)
 	if err != nil {
 		v.Failure = fmt.Sprintf("resolving %s: %v", im.Reference, err)
-		if secretsErr != nil {
-			v.Failure += fmt.Sprintf(" (pull secrets: %v)", secretsErr)
-		}
 		v.Unavailable = unavailable(err)
+		if secretsErr != nil {
+			// the registry may have refused for want of the credentials
+			// that could not be read: not an outage, never failed open
+			v.Failure += fmt.Sprintf(" (pull secrets: %v)", secretsErr)
+			v.Unavailable = false
+		}
 		return v
 	}
 	v.Subject = art.Subject

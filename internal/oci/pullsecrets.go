@@ -22,6 +22,10 @@ const (
 	SecretDockerConfig     = "kubernetes.io/dockercfg"
 )
 
+// MaxPullSecretEntries bounds the registries one pull secret names (a
+// Docker configuration names a handful).
+const MaxPullSecretEntries = 256
+
 // PullSecret is a Kubernetes image pull secret: its name (for errors), type
 // and data.
 type PullSecret struct {
@@ -58,15 +62,18 @@ func NewPullSecrets(secrets []PullSecret) (*PullSecrets, error) {
 				Auths map[string]dockerAuth `json:"auths"`
 			}
 			if err := json.Unmarshal(s.Data[".dockerconfigjson"], &cfg); err != nil {
-				return nil, fmt.Errorf("pull secret %s: .dockerconfigjson: %w", s.Name, err)
+				return nil, fmt.Errorf("pull secret %s: .dockerconfigjson is not a Docker configuration", s.Name)
 			}
 			auths = cfg.Auths
 		case SecretDockerConfig:
 			if err := json.Unmarshal(s.Data[".dockercfg"], &auths); err != nil {
-				return nil, fmt.Errorf("pull secret %s: .dockercfg: %w", s.Name, err)
+				return nil, fmt.Errorf("pull secret %s: .dockercfg is not a Docker configuration", s.Name)
 			}
 		default:
 			return nil, fmt.Errorf("pull secret %s: type %q is not %s or %s", s.Name, s.Type, SecretDockerConfigJSON, SecretDockerConfig)
+		}
+		if len(auths) > MaxPullSecretEntries {
+			return nil, fmt.Errorf("pull secret %s: %d registries, more than the %d dossier reads", s.Name, len(auths), MaxPullSecretEntries)
 		}
 		keys := make([]string, 0, len(auths))
 		for key := range auths {
@@ -80,18 +87,25 @@ func NewPullSecrets(secrets []PullSecret) (*PullSecrets, error) {
 				decoded, err := base64.StdEncoding.DecodeString(a.Auth)
 				user, password, ok := strings.Cut(string(decoded), ":")
 				if err != nil || !ok {
-					return nil, fmt.Errorf("pull secret %s: the auth of %s is not base64 of user:password", s.Name, key)
+					return nil, fmt.Errorf("pull secret %s: an auth is not base64 of user:password", s.Name)
 				}
 				cfg.Username, cfg.Password = user, password
 			}
 			host, port, p, err := entryLocation(key)
 			if err != nil {
-				return nil, fmt.Errorf("pull secret %s: registry %q: %w", s.Name, key, err)
+				// never the key: a malformed one may hold a password
+				return nil, fmt.Errorf("pull secret %s: a registry key is not a registry location", s.Name)
 			}
 			k.entries = append(k.entries, pullEntry{host: host, port: port, path: p, auth: cfg, order: len(k.entries)})
 		}
 	}
-	// the most specific first: longer paths, then hosts without globs
+	k.sort()
+	return k, nil
+}
+
+// sort puts the most specific entries first: longer paths, then hosts
+// without globs, then the earlier.
+func (k *PullSecrets) sort() {
 	sort.SliceStable(k.entries, func(i, j int) bool {
 		a, b := k.entries[i], k.entries[j]
 		if len(a.path) != len(b.path) {
@@ -102,7 +116,6 @@ func NewPullSecrets(secrets []PullSecret) (*PullSecrets, error) {
 		}
 		return a.order < b.order
 	})
-	return k, nil
 }
 
 type dockerAuth struct {
@@ -153,6 +166,32 @@ func (e pullEntry) matches(registry, repository string) bool {
 		}
 	}
 	return e.path == "" || repository == e.path || strings.HasPrefix(repository, e.path+"/")
+}
+
+// MergePullSecrets is one keychain of several secrets' entries, the
+// earlier secrets first among equals.
+func MergePullSecrets(keychains ...*PullSecrets) *PullSecrets {
+	out := &PullSecrets{}
+	for _, k := range keychains {
+		if k == nil {
+			continue
+		}
+		for _, e := range k.entries {
+			e.order = len(out.entries)
+			out.entries = append(out.entries, e)
+		}
+	}
+	out.sort()
+	return out
+}
+
+// Size is roughly what the keychain holds in memory, in bytes.
+func (k *PullSecrets) Size() int {
+	n := 0
+	for _, e := range k.entries {
+		n += 64 + len(e.host) + len(e.port) + len(e.path) + len(e.auth.Username) + len(e.auth.Password) + len(e.auth.IdentityToken) + len(e.auth.RegistryToken)
+	}
+	return n
 }
 
 // Resolve is the credential of the most specific entry covering the

@@ -46,7 +46,8 @@ func TestPullSecretsOnARealCluster(t *testing.T) {
 	write(t, trustedRoot, string(sigstore.TrustedRootJSON(t)))
 	// the webhook process starts with no Docker configuration of its own
 	t.Setenv("DOCKER_CONFIG", t.TempDir())
-	w := startWebhook(t, c, dir, policyDir, exceptionsFile, trustedRoot, filepath.Join(dir, "data"), "--pull-secrets")
+	// it fails open: an outage admits, a refusal never does
+	w := startWebhook(t, c, dir, policyDir, exceptionsFile, trustedRoot, filepath.Join(dir, "data"), "--pull-secrets", "--fail-open")
 	secret := map[string]any{"apiVersion": "v1", "kind": "Secret", "metadata": map[string]any{"name": "regcred"},
 		"type": "kubernetes.io/dockerconfigjson", "data": map[string]any{".dockerconfigjson": base64.StdEncoding.EncodeToString(dockerConfig)}}
 	for _, ns := range []string{"private", "via-account", "no-secret"} {
@@ -95,4 +96,13 @@ func TestPullSecretsOnARealCluster(t *testing.T) {
 	// nor does another namespace's earlier success open the image to it
 	a = c.create(t, "/api/v1/namespaces/no-secret/pods", pod("web-again", nil, signed.ref))
 	expectDenied(t, "the signed image without a pull secret, after another namespace read it", a, "UNAUTHORIZED")
+	// thousands of pull secret names cannot spend the review's time into an
+	// outage that --fail-open would admit: the first 64 are read, and a
+	// refusal stays a refusal
+	many := pod("many", nil, images["team/unsigned"].ref)
+	for i := range 3000 {
+		many.Spec.ImagePullSecrets = append(many.Spec.ImagePullSecrets, corev1.LocalObjectReference{Name: fmt.Sprintf("s-%d", i)})
+	}
+	a = c.create(t, "/api/v1/namespaces/no-secret/pods", many)
+	expectDenied(t, "an image named with 3,000 pull secrets", a, "3000 pull secrets named: the first 64 read")
 }
