@@ -26,6 +26,7 @@ import (
 	"github.com/dossier-dev/dossier/internal/evidence"
 	"github.com/dossier-dev/dossier/internal/notify"
 	"github.com/dossier-dev/dossier/internal/policy"
+	"github.com/dossier-dev/dossier/internal/scan"
 	"github.com/dossier-dev/dossier/internal/store"
 	"github.com/dossier-dev/dossier/internal/testutil"
 )
@@ -328,8 +329,8 @@ spec:
   rules:
     - name: signed
       signature: {}
-    - name: no-critical
-      vulnerabilities: {failOn: critical}
+    - name: no-high
+      vulnerabilities: {failOn: high}
 `, mode))
 	}
 	writePolicy("audit")
@@ -342,14 +343,18 @@ spec:
 	}
 	defer st.Close()
 	now := time.Now()
-	scan := func(findings ...evidence.Finding) *store.Scan {
+	// the signed image holds lodash 4.17.20: clean until its advisory is
+	// imported and dossier rescan runs
+	lodash := evidence.Component{Name: "lodash", Version: "4.17.20", Type: "library", PURL: "pkg:npm/lodash@4.17.20"}
+	scanned := func(findings ...evidence.Finding) *store.Scan {
 		return &store.Scan{Findings: findings, DatabaseVersion: now, Coverage: &evidence.Coverage{Checked: 1, NotChecked: []evidence.NotChecked{}}}
 	}
 	if err := st.Record(context.Background(),
-		store.Record{Subject: signed, At: now, Findings: scan(), Signatures: []evidence.VerifiedSignature{{Subject: signed,
+		store.Record{Subject: signed, At: now, Components: []evidence.Component{lodash}, PackageKeys: []string{scan.PackageKey(lodash)},
+			Findings: scanned(), Signatures: []evidence.VerifiedSignature{{Subject: signed,
 			Verification: evidence.Verification{Signer: evidence.Signer{KeyFingerprint: signer.KeyFingerprint}, StoredAt: "sha256:" + strings.Repeat("5", 64),
 				Layout: evidence.LayoutReferrer, TransparencyLogSkipped: true}}}},
-		store.Record{Subject: unsigned, At: now, Findings: scan()}); err != nil {
+		store.Record{Subject: unsigned, At: now, Findings: scanned()}); err != nil {
 		t.Fatal(err)
 	}
 	for name, s := range map[string]evidence.Subject{"web": signed, "batch": unsigned} {
@@ -360,13 +365,13 @@ spec:
 		}
 	}
 	// a notification receiver on 127.0.0.1: the first delivery of the
-	// critical finding hangs until dossier is killed mid-delivery
+	// finding's first delivery hangs until dossier is killed mid-delivery
 	rcv := &findingReceiver{hang: make(chan struct{}), hung: make(chan struct{})}
 	rcvServer := httptest.NewServer(rcv)
 	defer rcvServer.Close()
 	secret := strings.Repeat("k", 32)
 	write(t, filepath.Join(dir, "notify-secret"), secret)
-	write(t, filepath.Join(dir, "notify.yaml"), "endpoints:\n- {name: ops, url: '"+rcvServer.URL+"', secretFile: notify-secret, minSeverity: critical, events: [dev.dossier.running.finding]}\n")
+	write(t, filepath.Join(dir, "notify.yaml"), "endpoints:\n- {name: ops, url: '"+rcvServer.URL+"', secretFile: notify-secret, minSeverity: high, events: [dev.dossier.running.finding]}\n")
 	watchArgs := []string{"cluster", "watch", "--cluster", "east", "--kubeconfig", c.kubeconfig, "--data-dir", dataDir,
 		"--policy", policyFile, "--policy-reports", "--judge-every", "1s", "--notify", filepath.Join(dir, "notify.yaml")}
 	watcher := start(t, "dossier-watch", os.Args[0], append(cleanEnv(), "DOSSIER_E2E_RUN_DOSSIER=1"), watchArgs...)
@@ -384,24 +389,27 @@ spec:
 		}, watcher, c.controllers)
 	}
 	expect("the audit policy's report", map[string]string{
-		"Deployment/web app0 release/signed": "pass", "Deployment/web app0 release/no-critical": "pass",
-		"Deployment/batch app0 release/signed": "warn", "Deployment/batch app0 release/no-critical": "pass",
+		"Deployment/web app0 release/signed": "pass", "Deployment/web app0 release/no-high": "pass",
+		"Deployment/batch app0 release/signed": "warn", "Deployment/batch app0 release/no-high": "pass",
 	})
 	writePolicy("enforce")
 	expect("the report once the policy enforces", map[string]string{
-		"Deployment/web app0 release/signed": "pass", "Deployment/web app0 release/no-critical": "pass",
-		"Deployment/batch app0 release/signed": "fail", "Deployment/batch app0 release/no-critical": "pass",
+		"Deployment/web app0 release/signed": "pass", "Deployment/web app0 release/no-high": "pass",
+		"Deployment/batch app0 release/signed": "fail", "Deployment/batch app0 release/no-high": "pass",
 	})
-	// a rescan finds a critical advisory in the signed image
-	critical := evidence.Finding{ID: "GHSA-xvch-5gv4-984h", Aliases: []string{"CVE-2021-44906"}, Advisories: []string{"GHSA-xvch-5gv4-984h"}, Ecosystem: "npm",
-		Component: evidence.Component{Name: "minimist", Version: "1.2.5", Type: "library", PURL: "pkg:npm/minimist@1.2.5"},
-		Severity:  evidence.Severity{Rating: evidence.SeverityCritical}, FixState: evidence.FixFixed}
-	if err := st.Record(context.Background(), store.Record{Subject: signed, At: time.Now(), Findings: scan(critical)}); err != nil {
-		t.Fatal(err)
+	// a new advisory imported, dossier rescan: the signed image gains a
+	// finding, which the next pass judges, reports and notifies
+	advisory := filepath.Join(testutil.RepoRoot(), "samples", "advisories", "npm", "GHSA-35jh-r3h4-6jhm.json")
+	if code, out, errOut := runDossier(t, "db", "import", advisory, "--data-dir", dataDir); code != 0 {
+		t.Fatalf("db import: exit %d: %s %s", code, out, errOut)
 	}
+	if code, out, errOut := runDossier(t, "rescan", "--data-dir", dataDir); code > 1 || !strings.Contains(out+errOut, "GHSA-35jh-r3h4-6jhm") {
+		t.Fatalf("rescan: exit %d: %s %s", code, out, errOut)
+	}
+	const found = "GHSA-35jh-r3h4-6jhm"
 	expect("the report after the rescan", map[string]string{
-		"Deployment/web app0 release/signed": "pass", "Deployment/web app0 release/no-critical": "fail",
-		"Deployment/batch app0 release/signed": "fail", "Deployment/batch app0 release/no-critical": "pass",
+		"Deployment/web app0 release/signed": "pass", "Deployment/web app0 release/no-high": "fail",
+		"Deployment/batch app0 release/signed": "fail", "Deployment/batch app0 release/no-high": "pass",
 	})
 	// the finding's notification is on its way when dossier is killed; the
 	// next dossier delivers it once the dead one's lease runs out
@@ -418,9 +426,9 @@ spec:
 	watcher = start(t, "dossier-watch-again", os.Args[0], append(cleanEnv(), "DOSSIER_E2E_RUN_DOSSIER=1"), watchArgs...)
 	c.waitFor(t, "the notification delivered after the restart", 120*time.Second, func() bool { return rcv.count() > 0 }, watcher)
 	time.Sleep(3 * time.Second) // passes go on: the delivered event must not come again
-	if got := rcv.delivered(); len(got) != 1 || got[0].Type != "dev.dossier.running.finding" || got[0].Data.Finding.ID != critical.ID ||
-		got[0].Data.Subject != signed || got[0].ID != "finding/east/"+signed.String()+"/"+critical.ID {
-		t.Errorf("delivered %+v, want the critical finding of %s once", got, signed)
+	if got := rcv.delivered(); len(got) != 1 || got[0].Type != "dev.dossier.running.finding" || got[0].Data.Finding.ID != found ||
+		got[0].Data.Subject != signed || got[0].ID != "finding/east/"+signed.String()+"/"+found {
+		t.Errorf("delivered %+v, want the rescan's finding of %s once", got, signed)
 	}
 	for _, sig := range rcv.signatures() {
 		if err := notify.Verify([]byte(secret), sig.header, sig.body, time.Now(), time.Hour); err != nil {
