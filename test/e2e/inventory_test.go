@@ -352,8 +352,8 @@ spec:
 	if err := st.Record(context.Background(),
 		store.Record{Subject: signed, At: now, Components: []evidence.Component{lodash}, PackageKeys: []string{scan.PackageKey(lodash)},
 			Findings: scanned(), Signatures: []evidence.VerifiedSignature{{Subject: signed,
-			Verification: evidence.Verification{Signer: evidence.Signer{KeyFingerprint: signer.KeyFingerprint}, StoredAt: "sha256:" + strings.Repeat("5", 64),
-				Layout: evidence.LayoutReferrer, TransparencyLogSkipped: true}}}},
+				Verification: evidence.Verification{Signer: evidence.Signer{KeyFingerprint: signer.KeyFingerprint}, StoredAt: "sha256:" + strings.Repeat("5", 64),
+					Layout: evidence.LayoutReferrer, TransparencyLogSkipped: true}}}},
 		store.Record{Subject: unsigned, At: now, Findings: scanned()}); err != nil {
 		t.Fatal(err)
 	}
