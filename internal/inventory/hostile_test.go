@@ -339,10 +339,6 @@ func TestUntaggedImagesAreJudgedAsLatest(t *testing.T) {
 // namespaces' reports are not applied, stale ones are not deleted, and
 // the pass, failed, sends no notification at all.
 func TestOneRefusedReportHoldsUpNoOther(t *testing.T) {
-	scheme := runtime.NewScheme()
-	gvk := schema.GroupVersionKind{Group: "wgpolicyk8s.io", Version: "v1alpha2", Kind: "PolicyReport"}
-	scheme.AddKnownTypeWithName(gvk, &unstructured.Unstructured{})
-	scheme.AddKnownTypeWithName(gvk.GroupVersion().WithKind("PolicyReportList"), &unstructured.UnstructuredList{})
 	stale := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "wgpolicyk8s.io/v1alpha2", "kind": "PolicyReport",
 		"metadata": map[string]any{"name": "dossier", "namespace": "gone", "labels": map[string]any{managedBy: reportManager, clusterLabel: "prod"}}}}
 	// another tool's report of that name, and another cluster's dossier's
@@ -350,7 +346,7 @@ func TestOneRefusedReportHoldsUpNoOther(t *testing.T) {
 		"metadata": map[string]any{"name": "dossier", "namespace": "shared", "labels": map[string]any{managedBy: "kyverno"}}}}
 	otherCluster := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "wgpolicyk8s.io/v1alpha2", "kind": "PolicyReport",
 		"metadata": map[string]any{"name": "dossier", "namespace": "elsewhere", "labels": map[string]any{managedBy: reportManager, clusterLabel: "staging"}}}}
-	client := dynamicfake.NewSimpleDynamicClientWithCustomListKinds(scheme, map[schema.GroupVersionResource]string{PolicyReports: "PolicyReportList"}, stale, theirs, otherCluster)
+	client := fakeReportClient(stale, theirs, otherCluster)
 	applied := map[string]bool{}
 	client.PrependReactor("patch", "policyreports", func(a k8stesting.Action) (bool, runtime.Object, error) {
 		if a.GetNamespace() == "big-team" {
@@ -450,11 +446,7 @@ func TestDenialsAreToldWhateverReportsDo(t *testing.T) {
 		Outcome: store.AdmissionDenied, Reason: "unsigned", Decision: &d}}); err != nil {
 		t.Fatal(err)
 	}
-	scheme := runtime.NewScheme()
-	gvk := schema.GroupVersionKind{Group: "wgpolicyk8s.io", Version: "v1alpha2", Kind: "PolicyReport"}
-	scheme.AddKnownTypeWithName(gvk, &unstructured.Unstructured{})
-	scheme.AddKnownTypeWithName(gvk.GroupVersion().WithKind("PolicyReportList"), &unstructured.UnstructuredList{})
-	client := dynamicfake.NewSimpleDynamicClientWithCustomListKinds(scheme, map[schema.GroupVersionResource]string{PolicyReports: "PolicyReportList"})
+	client := fakeReportClient()
 	tooLarge := true
 	client.PrependReactor("patch", "policyreports", func(a k8stesting.Action) (bool, runtime.Object, error) {
 		if tooLarge {
@@ -508,3 +500,13 @@ type storeOnly struct {
 func (s storeOnly) GetStore() cache.Store { return s.s }
 
 func discard() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// fakeReportClient is a dynamic client serving PolicyReports (objs to
+// begin with), whose writes a test intercepts with reactors.
+func fakeReportClient(objs ...runtime.Object) *dynamicfake.FakeDynamicClient {
+	scheme := runtime.NewScheme()
+	gvk := schema.GroupVersionKind{Group: "wgpolicyk8s.io", Version: "v1alpha2", Kind: "PolicyReport"}
+	scheme.AddKnownTypeWithName(gvk, &unstructured.Unstructured{})
+	scheme.AddKnownTypeWithName(gvk.GroupVersion().WithKind("PolicyReportList"), &unstructured.UnstructuredList{})
+	return dynamicfake.NewSimpleDynamicClientWithCustomListKinds(scheme, map[schema.GroupVersionResource]string{PolicyReports: "PolicyReportList"}, objs...)
+}

@@ -74,15 +74,7 @@ func TestRedirectsAreNotFollowed(t *testing.T) {
 	dir := t.TempDir()
 	writeFile(t, filepath.Join(dir, "secret"), strings.Repeat("k", 32), 0o600)
 	writeFile(t, filepath.Join(dir, "n.yaml"), "endpoints: [{name: ops, url: '"+redirector.URL+"', secretFile: secret}]", 0o600)
-	c, err := Load(filepath.Join(dir, "n.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := store.Open(context.Background(), t.TempDir(), "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	c, st := loadWithStore(t, filepath.Join(dir, "n.yaml"))
 	if _, err := c.Queue(context.Background(), st, []Event{{ID: "finding/prod/x", Type: TypeFinding, Severity: "critical", Time: now, Data: map[string]string{"secret": "stuff"}}}, time.Now()); err != nil {
 		t.Fatal(err)
 	}
@@ -113,15 +105,7 @@ func TestASlowEndpointHoldsUpNoOther(t *testing.T) {
 	defer fastServer.Close()
 	dir := t.TempDir()
 	writeFile(t, filepath.Join(dir, "n.yaml"), "endpoints: [{name: a-slow, url: '"+slow.URL+"'}, {name: b-fast, url: '"+fastServer.URL+"'}]", 0o600)
-	c, err := Load(filepath.Join(dir, "n.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := store.Open(context.Background(), t.TempDir(), "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	c, st := loadWithStore(t, filepath.Join(dir, "n.yaml"))
 	var evs []Event
 	for _, id := range []string{"unjudged/1", "unjudged/2"} {
 		evs = append(evs, Event{ID: id, Type: TypeUnjudged, Time: now})
@@ -151,15 +135,7 @@ func TestWebhookURLsStayOutOfLogs(t *testing.T) {
 	token := "T0001/B0002/XXXXsecretXXXXtoken"
 	dir := t.TempDir()
 	writeFile(t, filepath.Join(dir, "n.yaml"), "endpoints: [{name: chat, format: slack, url: 'http://"+addr+"/services/"+token+"'}]", 0o600)
-	c, err := Load(filepath.Join(dir, "n.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := store.Open(context.Background(), t.TempDir(), "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	c, st := loadWithStore(t, filepath.Join(dir, "n.yaml"))
 	if _, err := c.Queue(context.Background(), st, []Event{{ID: "unjudged/x", Type: TypeUnjudged, Time: now, Text: "x"}}, time.Now()); err != nil {
 		t.Fatal(err)
 	}

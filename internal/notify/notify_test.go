@@ -189,3 +189,19 @@ func TestBackoff(t *testing.T) {
 		t.Errorf("backoff: %v %v %v %v", backoff(1), backoff(5), backoff(12), backoff(100))
 	}
 }
+
+// loadWithStore loads a notification configuration and opens an embedded
+// evidence store of the test's own for its outbox.
+func loadWithStore(t *testing.T, path string) (*Config, *store.Store) {
+	t.Helper()
+	c, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.Open(context.Background(), t.TempDir(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return c, st
+}

@@ -74,6 +74,16 @@ func onNode(meta *metav1.ObjectMeta, spec *corev1.PodSpec, imageIDs map[string]s
 	}
 }
 
+// runPod creates a Pod bound to the fake node, whose containers report
+// imageIDs (by container) once running.
+func (c *cluster) runPod(t *testing.T, namespace string, p *corev1.Pod, imageIDs map[string]string) {
+	t.Helper()
+	onNode(&p.ObjectMeta, &p.Spec, imageIDs)
+	if a := c.create(t, "/api/v1/namespaces/"+namespace+"/pods", p); a.code != http.StatusCreated {
+		t.Fatalf("Pod %s/%s: %d %s", namespace, p.Name, a.code, a.body)
+	}
+}
+
 // queryRunning asks dossier what runs.
 func queryRunning(t *testing.T, dataDir string, args ...string) store.RunningPage {
 	t.Helper()
@@ -119,21 +129,13 @@ func TestInventoryOnRealClusters(t *testing.T) {
 	east, west := clusters["east"], clusters["west"]
 
 	// a Pod that runs before dossier watches, pinned, no imageID reported
-	before := pod("before", nil, repo+"@"+digest('a'))
-	onNode(&before.ObjectMeta, &before.Spec, nil)
-	if a := east.create(t, "/api/v1/namespaces/shop/pods", before); a.code != http.StatusCreated {
-		t.Fatalf("pod: %d %s", a.code, a.body)
-	}
+	east.runPod(t, "shop", pod("before", nil, repo+"@"+digest('a')), nil)
 	east.waitFor(t, "the Pod before to run", 60*time.Second, func() bool {
 		p := decode[corev1.Pod](t, east.do(t, http.MethodGet, "/api/v1/namespaces/shop/pods/before", "", nil))
 		return p.Status.Phase == corev1.PodRunning
 	}, east.apiserver)
 	// west runs a tagged image whose digest only the status tells
-	other := pod("other", nil, repo+":v1")
-	onNode(&other.ObjectMeta, &other.Spec, map[string]string{"app0": repo + "@" + digest('b')})
-	if a := west.create(t, "/api/v1/namespaces/shop/pods", other); a.code != http.StatusCreated {
-		t.Fatalf("pod: %d %s", a.code, a.body)
-	}
+	west.runPod(t, "shop", pod("other", nil, repo+":v1"), map[string]string{"app0": repo + "@" + digest('b')})
 
 	watch("east")
 	watch("west")
@@ -211,11 +213,7 @@ func TestInventoryOnRealClusters(t *testing.T) {
 		t.Fatal(err)
 	}
 	<-watchers["east"].done
-	later := pod("later", nil, repo+"@"+digest('e'))
-	onNode(&later.ObjectMeta, &later.Spec, nil)
-	if a := east.create(t, "/api/v1/namespaces/shop/pods", later); a.code != http.StatusCreated {
-		t.Fatalf("pod: %d %s", a.code, a.body)
-	}
+	east.runPod(t, "shop", pod("later", nil, repo+"@"+digest('e')), nil)
 	if a := east.do(t, http.MethodDelete, "/apis/apps/v1/namespaces/shop/deployments/web?propagationPolicy=Foreground", "", nil); a.code != http.StatusOK {
 		t.Fatalf("delete deployment: %d %s", a.code, a.body)
 	}
@@ -238,11 +236,7 @@ func TestInventoryOnRealClusters(t *testing.T) {
 	// west's API server goes away for a while and comes back: the watch
 	// resumes; what changed meanwhile is seen, nothing twice
 	west.restartAPIServer(t, 3*time.Second)
-	again := pod("again", nil, repo+"@"+digest('f'))
-	onNode(&again.ObjectMeta, &again.Spec, nil)
-	if a := west.create(t, "/api/v1/namespaces/shop/pods", again); a.code != http.StatusCreated {
-		t.Fatalf("pod after the restart: %d %s", a.code, a.body)
-	}
+	west.runPod(t, "shop", pod("again", nil, repo+"@"+digest('f')), nil)
 	if a := west.do(t, http.MethodDelete, "/api/v1/namespaces/shop/pods/other", "", nil); a.code != http.StatusOK {
 		t.Fatalf("delete after the restart: %d %s", a.code, a.body)
 	}
