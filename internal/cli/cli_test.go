@@ -269,3 +269,24 @@ func generateKey(t *testing.T, dir, name string) string {
 	}
 	return key
 }
+
+// The clouds' keychains answer only for their own registries: with all of
+// them on, a pull from any other registry is as before; an unknown cloud
+// is refused by name, from the flag and from the environment.
+func TestCloudCredentialsFlag(t *testing.T) {
+	host := testutil.Registry(t)
+	index := testutil.PushSample(t, "go-app", host+"/team/go-app:v1")
+	r := dossier(t, "", "resolve", "--cloud-credentials", "ecr,google,azure", host+"/team/go-app:v1")
+	if r.code != 0 || strings.TrimSpace(r.stdout) != host+"/team/go-app@"+index {
+		t.Fatalf("resolve with every cloud's credentials: %+v", r)
+	}
+	r = dossier(t, "", "resolve", "--cloud-credentials", "aws", host+"/team/go-app:v1")
+	if r.code == 0 || !strings.Contains(r.stderr, `cloud registry credentials "aws"`) {
+		t.Fatalf("an unknown cloud: %+v", r)
+	}
+	t.Setenv("DOSSIER_CLOUD_CREDENTIALS", "gcp")
+	r = dossier(t, "", "resolve", host+"/team/go-app:v1")
+	if r.code == 0 || !strings.Contains(r.stderr, `"gcp"`) {
+		t.Fatalf("an unknown cloud from the environment: %+v", r)
+	}
+}

@@ -39,6 +39,9 @@ type app struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
 	registry       oci.RegistryOptions
+	// clouds names the clouds whose registries are pulled from with the
+	// process's own cloud identity
+	clouds []string
 	// log is what long-running commands report through: JSON lines on
 	// stderr, which log collectors parse
 	log *slog.Logger
@@ -84,18 +87,23 @@ docker-archive:FILE.tar, dir:PATH or file:PATH; without a scheme the kind is det
 is unambiguous. A command given a tag resolves it first and says which digest it acted on.
 
 Flags can also be set in the environment; flags win. The flags that mean the same on every command
-(--insecure-registry, --data-dir, --store, --platform, --trusted-root) are DOSSIER_<FLAG>
+(--insecure-registry, --cloud-credentials, --data-dir, --store, --platform, --trusted-root) are DOSSIER_<FLAG>
 (DOSSIER_DATA_DIR); every other is scoped by its command, DOSSIER_<COMMAND>_<FLAG>
 (DOSSIER_WEBHOOK_INSTALL_TIMEOUT, DOSSIER_SERVE_LISTEN), so that one command's setting never
 reaches another.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
-			return flagsFromEnvironment(cmd)
+			if err := flagsFromEnvironment(cmd); err != nil {
+				return err
+			}
+			return a.useClouds(a.clouds)
 		},
 	}
 	root.PersistentFlags().StringSliceVar(&a.registry.InsecureRegistries, "insecure-registry", nil,
 		"registry host[:port] that may be reached over plain HTTP (loopback registries always may)")
+	root.PersistentFlags().StringSliceVar(&a.clouds, "cloud-credentials", nil,
+		"pull from these clouds' registries with this process's cloud identity, as the kubelet's credential providers do: ecr (AWS SDK credentials), google (Application Default Credentials), azure (Entra service principal, workload or managed identity)")
 	root.AddCommand(a.versionCommand(), a.resolveCommand(), a.sbomCommand(), a.scanCommand(), a.dbCommand(),
 		a.keyCommand(), a.signCommand(), a.verifyCommand(), a.attestCommand(), a.verifyAttestationCommand(), a.treeCommand(), a.provenanceCommand(), a.policyCommand(), a.recordCommand(), a.queryCommand(), a.pipelineCommand(), a.rescanCommand(), a.demoCommand(), a.webhookCommand(), a.serveCommand(), a.tokenCommand(), a.promoteCommand(), a.watchCommand(), a.auditCommand(), a.clusterCommand())
 	return root
@@ -103,7 +111,21 @@ reaches another.`,
 
 // sharedFlags mean the same on every command that has them, so one
 // variable, DOSSIER_<FLAG>, sets them everywhere.
-var sharedFlags = map[string]bool{"insecure-registry": true, "data-dir": true, "store": true, "platform": true, "trusted-root": true}
+var sharedFlags = map[string]bool{"insecure-registry": true, "cloud-credentials": true, "data-dir": true, "store": true, "platform": true, "trusted-root": true}
+
+// useClouds makes registry requests authenticate to the named clouds'
+// registries with the process's cloud identity, after the Docker
+// configuration's credentials (and, in the webhook, a Pod's pull secrets).
+func (a *app) useClouds(names []string) error {
+	clouds, err := oci.ParseClouds(names)
+	if err != nil {
+		return usageError("%v", err)
+	}
+	a.clouds = names
+	a.registry.Keychain = nil
+	a.registry = a.registry.WithClouds(clouds)
+	return nil
+}
 
 // environmentKey is the variable that sets a command's flag:
 // DOSSIER_<FLAG> for the shared flags, DOSSIER_<COMMAND>_<FLAG> for the

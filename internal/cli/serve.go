@@ -29,12 +29,16 @@ admission webhook at /admission/validate and /admission/mutate on --webhook-list
 stops it gracefully: requests in flight, uploads included, finish.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg.InsecureRegistries = a.registry.InsecureRegistries // a flag of every command
+			cfg.InsecureRegistries = a.registry.InsecureRegistries // flags of every command
+			cfg.CloudCredentials = a.clouds
 			if configPath != "" {
 				if err := cfg.Merge(configPath, defaults, cmd.Flags().Changed); err != nil {
 					return usageError("%v", err)
 				}
 				a.registry.InsecureRegistries = cfg.InsecureRegistries
+				if err := a.useClouds(cfg.CloudCredentials); err != nil {
+					return err
+				}
 			}
 			if err := cfg.ApplyPendingPullable(); err != nil {
 				return err

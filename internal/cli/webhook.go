@@ -57,10 +57,11 @@ fixes it; audit policies admit and warn. The mutating review pins each image a p
 digest judged. Decisions go to the evidence store (and admitted Pods mark their digests deployed) unless
 --no-store. SIGINT or SIGTERM stops it gracefully. dossier serve serves the same webhook next to its
 registry, and both read the same --config file: this command takes its webhook, tls, dataDir, store,
-metricsListen and insecureRegistries settings (--listen is its webhook.listen).`,
+metricsListen, insecureRegistries and cloudCredentials settings (--listen is its webhook.listen).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg.InsecureRegistries = a.registry.InsecureRegistries // a flag of every command
+			cfg.InsecureRegistries = a.registry.InsecureRegistries // flags of every command
+			cfg.CloudCredentials = a.clouds
 			if configPath != "" {
 				// --listen is this command's webhook.listen; the registry's
 				// listen is not its to take
@@ -77,6 +78,9 @@ metricsListen and insecureRegistries settings (--listen is its webhook.listen).`
 					return usageError("%v", err)
 				}
 				a.registry.InsecureRegistries = cfg.InsecureRegistries
+				if err := a.useClouds(cfg.CloudCredentials); err != nil {
+					return err
+				}
 			}
 			if printConfig {
 				out, err := cfg.WebhookYAML()

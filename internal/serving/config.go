@@ -30,6 +30,7 @@ type Config struct {
 	DataDir            string      `json:"dataDir" flag:"data-dir" path:"true"`
 	Store              string      `json:"store,omitempty" flag:"store"`
 	InsecureRegistries []string    `json:"insecureRegistries,omitempty" flag:"insecure-registry"`
+	CloudCredentials   []string    `json:"cloudCredentials,omitempty" flag:"cloud-credentials"`
 	TLS                TLS         `json:"tls"`
 	Storage            Storage     `json:"storage"`
 	ScanWorkers        int         `json:"scanWorkers" flag:"scan-workers"`
@@ -256,10 +257,11 @@ func (c Config) WebhookYAML() ([]byte, error) {
 		DataDir            string   `json:"dataDir"`
 		Store              string   `json:"store,omitempty"`
 		InsecureRegistries []string `json:"insecureRegistries,omitempty"`
+		CloudCredentials   []string `json:"cloudCredentials,omitempty"`
 		TLS                TLS      `json:"tls"`
 		Cluster            string   `json:"cluster,omitempty"`
 		Webhook            Webhook  `json:"webhook"`
-	}{c.MetricsListen, c.DataDir, redacted(c.Store), c.InsecureRegistries, c.TLS, c.Cluster, c.Webhook})
+	}{c.MetricsListen, c.DataDir, redacted(c.Store), c.InsecureRegistries, c.CloudCredentials, c.TLS, c.Cluster, c.Webhook})
 }
 
 // redacted is a store URL without its password.

@@ -152,15 +152,17 @@ func TestHelmChartOnARealCluster(t *testing.T) {
 // rendering applies to a real API server.
 func TestHelmChartInventoryValues(t *testing.T) {
 	plain := string(helmTemplate(t, "dossier"))
-	for _, absent := range []string{"--cluster", "resources: [pods]", "policyreports", "secrets, serviceaccounts", "--pull-secrets"} {
+	for _, absent := range []string{"--cluster", "resources: [pods]", "policyreports", "secrets, serviceaccounts", "--pull-secrets", "--cloud-credentials", "azure.workload.identity", "role-arn"} {
 		if strings.Contains(plain, absent) {
 			t.Errorf("the default values render %q", absent)
 		}
 	}
-	full := string(helmTemplate(t, "dossier", "inventory.cluster=prod-eu", "inventory.policyReports=true", "inventory.installPolicyReportCRD=true", "webhook.pullSecrets=true"))
+	full := string(helmTemplate(t, "dossier", "inventory.cluster=prod-eu", "inventory.policyReports=true", "inventory.installPolicyReportCRD=true", "webhook.pullSecrets=true",
+		"cloudCredentials={ecr,azure}", "serviceAccount.annotations.eks\\.amazonaws\\.com/role-arn=arn:aws:iam::123456789012:role/dossier"))
 	for _, want := range []string{"- --cluster=prod-eu", "- --judge-every=5m", "- --policy-reports", "- --pull-secrets",
+		"- --cloud-credentials=ecr,azure", `azure.workload.identity/use: "true"`, "eks.amazonaws.com/role-arn: arn:aws:iam::123456789012:role/dossier",
 		"resources: [pods]", "resources: [replicasets]", "resources: [jobs]", "resources: [policyreports]", "resources: [secrets, serviceaccounts]",
-		"name: policyreports.wgpolicyk8s.io"} {
+		"name: policyreports.wgpolicyk8s.io", "name: clusterpolicyreports.wgpolicyk8s.io"} {
 		if !strings.Contains(full, want) {
 			t.Errorf("the inventory's values do not render %q", want)
 		}
