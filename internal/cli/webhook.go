@@ -148,11 +148,11 @@ func (a *app) webhookInstallCommand() *cobra.Command {
 	var o admission.InstallOptions
 	var caFile string
 	var port, timeout int32
-	var apply bool
+	var apply, policyReportCRDs bool
 	var kubeconfig, kubeContext string
 	cmd := &cobra.Command{
-		Use:   "install (--namespace NS --service NAME | --url https://…) --ca-bundle FILE [--apply [--kubeconfig FILE] [--context NAME]]",
-		Short: "Print (or apply to a cluster) the Mutating- and ValidatingWebhookConfiguration that send every workload kind to dossier",
+		Use:   "install (--namespace NS --service NAME | --url https://…) --ca-bundle FILE [--policy-report-crds] [--apply [--kubeconfig FILE] [--context NAME]]",
+		Short: "Print (or apply to a cluster) the Mutating- and ValidatingWebhookConfiguration that send every workload kind to dossier, and on request the PolicyReport CRDs",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if caFile == "" {
@@ -163,17 +163,17 @@ func (a *app) webhookInstallCommand() *cobra.Command {
 				return err
 			}
 			o.CABundle, o.Port, o.TimeoutSeconds = ca, port, timeout
+			install, err := serving.NewWebhookInstallation(o, policyReportCRDs)
+			if err != nil {
+				return usageError("%v", err)
+			}
 			if !apply {
-				data, err := admission.Configurations(o)
+				data, err := install.Manifests()
 				if err != nil {
-					return usageError("%v", err)
+					return err
 				}
 				_, err = a.stdout.Write(data)
 				return err
-			}
-			mutating, validating, err := admission.WebhookConfigurations(o)
-			if err != nil {
-				return usageError("%v", err)
 			}
 			cluster, err := kube.Config(kubeconfig, kubeContext)
 			if err != nil {
@@ -181,7 +181,7 @@ func (a *app) webhookInstallCommand() *cobra.Command {
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), 2*time.Minute)
 			defer cancel()
-			applied, err := kube.ApplyWebhookConfigurations(ctx, cluster, mutating, validating)
+			applied, err := install.Apply(ctx, cluster)
 			for _, line := range applied {
 				fmt.Fprintln(a.stdout, line)
 			}
@@ -196,6 +196,7 @@ func (a *app) webhookInstallCommand() *cobra.Command {
 	cmd.Flags().BoolVar(&o.FailOpen, "fail-open", false, "admit when dossier cannot be reached (failurePolicy Ignore); the default refuses")
 	cmd.Flags().Int32Var(&timeout, "timeout", 10, "seconds the API server waits for an answer (1-30)")
 	cmd.Flags().StringArrayVar(&o.ExcludeNamespaces, "exclude-namespace", nil, "namespace never sent to the webhook (repeatable)")
+	cmd.Flags().BoolVar(&policyReportCRDs, "policy-report-crds", false, "also the wgpolicyk8s.io/v1alpha2 PolicyReport and ClusterPolicyReport CRDs, where neither Kyverno nor Policy Reporter installed them (--apply leaves definitions another tool installed as they are)")
 	cmd.Flags().BoolVar(&apply, "apply", false, "apply them to the cluster (server-side apply, field manager dossier) instead of printing them")
 	cmd.Flags().StringVar(&kubeconfig, "kubeconfig", "", "kubeconfig of the cluster (default: KUBECONFIG, ~/.kube/config, or the Pod's service account)")
 	cmd.Flags().StringVar(&kubeContext, "context", "", "context of the kubeconfig (default: its current context)")

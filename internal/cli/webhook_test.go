@@ -63,6 +63,11 @@ func TestWebhookCommand(t *testing.T) {
 	if r.code != 0 || !strings.Contains(r.stdout, "kind: ValidatingWebhookConfiguration") || !strings.Contains(r.stdout, "url: https://"+addr+"/admission/mutate") {
 		t.Fatalf("install: %+v", r)
 	}
+	withCRDs := dossier(t, "", "webhook", "install", "--url", "https://"+addr, "--ca-bundle", filepath.Join(certs, "ca.crt"), "--policy-report-crds")
+	if withCRDs.code != 0 || !strings.HasPrefix(withCRDs.stdout, r.stdout+"---\n") || !strings.Contains(withCRDs.stdout, "name: policyreports.wgpolicyk8s.io") ||
+		!strings.Contains(withCRDs.stdout, "name: clusterpolicyreports.wgpolicyk8s.io") {
+		t.Errorf("install --policy-report-crds: %+v", withCRDs)
+	}
 	if r := dossier(t, "", "webhook", "install", "--url", "https://"+addr); r.code != ExitError || !strings.Contains(r.stderr, "--ca-bundle") {
 		t.Errorf("install without a CA: %+v", r)
 	}

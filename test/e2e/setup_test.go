@@ -277,8 +277,9 @@ func startWebhook(t *testing.T, c *cluster, dir, policyDir, exceptionsFile, trus
 }
 
 // install applies the webhook configurations for w with dossier webhook
-// install (extra flags follow), as the kubeconfig's current context.
-func (w *webhook) install(t *testing.T, c *cluster, extra ...string) {
+// install (extra flags follow), as the kubeconfig's current context, and
+// returns what it said it did.
+func (w *webhook) install(t *testing.T, c *cluster, extra ...string) string {
 	t.Helper()
 	t.Setenv("KUBECONFIG", c.kubeconfig)
 	args := append([]string{"webhook", "install", "--url", "https://" + w.addr, "--ca-bundle", filepath.Join(w.certDir, "ca.crt"), "--apply"}, extra...)
@@ -286,4 +287,5 @@ func (w *webhook) install(t *testing.T, c *cluster, extra ...string) {
 	if code != 0 || !strings.Contains(out, "validatingwebhookconfiguration/dossier applied") {
 		t.Fatalf("webhook install: exit %d: %s %s", code, out, errOut)
 	}
+	return out
 }
