@@ -38,8 +38,8 @@ type Options struct {
 	// failed-open. By default they are denied (fail closed).
 	FailOpen bool
 	// Unclaimed is the answer for an image no policy claims (none whose
-	// images and namespaces match it): UnclaimedDeny by default.
-	Unclaimed Unclaimed
+	// images and namespaces match it): policy.UnclaimedDeny by default.
+	Unclaimed policy.Unclaimed
 	// Store, when set, keeps every validating decision, and marks admitted
 	// Pods' digests deployed; OnStoreError hears of decisions it lost.
 	Store DecisionStore
@@ -57,34 +57,10 @@ type Options struct {
 	Now     func() time.Time
 }
 
-// Unclaimed is what the webhook answers for an image no policy claims.
-type Unclaimed string
-
-const (
-	// UnclaimedDeny refuses it: an image nobody wrote a policy for is not
-	// shown to be allowed.
-	UnclaimedDeny Unclaimed = "deny"
-	// UnclaimedWarn admits it with a warning and a recorded decision.
-	UnclaimedWarn Unclaimed = "warn"
-	// UnclaimedAllow admits it, unjudged and unpinned.
-	UnclaimedAllow Unclaimed = "allow"
-)
-
-// ParseUnclaimed reads deny, warn or allow ("" is deny).
-func ParseUnclaimed(s string) (Unclaimed, error) {
-	switch u := Unclaimed(s); u {
-	case "":
-		return UnclaimedDeny, nil
-	case UnclaimedDeny, UnclaimedWarn, UnclaimedAllow:
-		return u, nil
-	}
-	return "", fmt.Errorf("unclaimed images: %q: want deny, warn or allow", s)
-}
-
 // Webhook answers AdmissionReviews with the rules in force.
 type Webhook struct {
 	failOpen  bool
-	unclaimed Unclaimed
+	unclaimed policy.Unclaimed
 	cluster   string
 	rules     func() *Rules
 	judge     *judge
@@ -107,9 +83,6 @@ func New(rules func() *Rules, opts Options) *Webhook {
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
-	}
-	if opts.Unclaimed == "" {
-		opts.Unclaimed = UnclaimedDeny
 	}
 	w := &Webhook{failOpen: opts.FailOpen, unclaimed: opts.Unclaimed, cluster: opts.Cluster, rules: rules, judge: newJudge(opts.Registry, opts.EvidenceTTL, opts.TagTTL, opts.Now, opts.Metrics), labels: opts.NamespaceLabels, secrets: opts.PullSecrets,
 		metrics: opts.Metrics, now: opts.Now}
@@ -317,46 +290,16 @@ func (w *Webhook) judgeImage(ctx context.Context, rules *Rules, namespace string
 	return v
 }
 
-// unclaimedVerdict answers for an image no policy claims. In a namespace
-// an enforcing policy covers, the configured answer (deny by default: a
-// registry spelled differently, or an image nobody wrote a policy for, is
-// not admitted unjudged); where only audit policies apply, at most a
-// warning; a namespace no policy covers is left alone. Labels that cannot
-// be read count as covering, so that the answer fails closed.
+// unclaimedVerdict answers for an image no policy claims in namespace,
+// as policy.Unclaimed decides.
 func (w *Webhook) unclaimedVerdict(v Verdict, probe *evidence.Collected, set *policy.Set, namespace string, namespaceLabels func() (map[string]string, error)) Verdict {
-	if w.unclaimed == UnclaimedAllow {
+	named := *probe
+	named.Namespace = namespace
+	d, ok := w.unclaimed.Decide(set, &named, namespaceLabels, w.now())
+	if !ok {
 		return v
 	}
-	var labels map[string]string
-	var labelsErr error
-	labelsRead := false
-	covered, enforced := false, false
-	for _, p := range set.Policies {
-		bySelector := p.Namespaces != nil && len(p.Namespaces.MatchLabels) > 0
-		if bySelector && !labelsRead {
-			labels, labelsErr = namespaceLabels()
-			labelsRead = true
-		}
-		if p.CoversNamespace(namespace, labels) || (bySelector && labelsErr != nil) {
-			covered = true
-			enforced = enforced || p.Mode == evidence.ModeEnforce
-		}
-	}
-	if !covered {
-		return v
-	}
-	answer := w.unclaimed
-	if !enforced {
-		answer = UnclaimedWarn
-	}
-	d := policy.Evaluate(&policy.Set{}, probe, w.now())
-	if answer == UnclaimedWarn {
-		d.Allowed, d.Mode = true, evidence.ModeAudit
-		for i := range d.Rules {
-			d.Rules[i].Mode = evidence.ModeAudit
-		}
-	}
-	v.Matched, v.Enforced, v.Decision = true, answer == UnclaimedDeny, &d
+	v.Matched, v.Enforced, v.Decision = true, !d.Allowed, &d
 	return v
 }
 

@@ -215,8 +215,8 @@ func TestUnclaimedImages(t *testing.T) {
 			t.Errorf("%s in an audited namespace: want admitted with a warning: %+v", image, out.Response)
 		}
 	}
-	warn := New(func() *Rules { return f.rules }, Options{Unclaimed: UnclaimedWarn})
-	allow := New(func() *Rules { return f.rules }, Options{Unclaimed: UnclaimedAllow})
+	warn := New(func() *Rules { return f.rules }, Options{Unclaimed: policy.UnclaimedWarn})
+	allow := New(func() *Rules { return f.rules }, Options{Unclaimed: policy.UnclaimedAllow})
 	for _, image := range unclaimed {
 		if out, _ := warn.Validate(ctx, podReview(t, "prod", containers(image))); !out.Response.Allowed || len(out.Response.Warnings) != 1 || !strings.Contains(out.Response.Warnings[0], "no policy matches") {
 			t.Errorf("%s with unclaimed images warned about: %+v", image, out.Response)

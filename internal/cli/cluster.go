@@ -11,6 +11,7 @@ import (
 	"github.com/dossier-dev/dossier/internal/inventory"
 	"github.com/dossier-dev/dossier/internal/kube"
 	"github.com/dossier-dev/dossier/internal/notify"
+	"github.com/dossier-dev/dossier/internal/policy"
 	"github.com/dossier-dev/dossier/internal/serving"
 )
 
@@ -23,7 +24,7 @@ func (a *app) clusterCommand() *cobra.Command {
 	var name, kubeconfig, kubeContext string
 	var reconcile, judgeEvery time.Duration
 	var policies, exceptions []string
-	var trustedRoot, notifyFile string
+	var trustedRoot, notifyFile, unclaimed string
 	var reports bool
 	watch := &cobra.Command{
 		Use:   "watch --cluster NAME [--kubeconfig F] [--context C]",
@@ -52,6 +53,10 @@ dossier serve --cluster NAME runs the same watch. SIGINT or SIGTERM stops it.`,
 			a.serving = true
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM)
 			defer stop()
+			answer, err := policy.ParseUnclaimed(unclaimed)
+			if err != nil {
+				return usageError("%v", err)
+			}
 			var rules inventory.Rules
 			if len(policies) > 0 {
 				if rules, err = serving.WatchedRules(ctx, policies, exceptions, trustedRoot, 2*time.Second, "background decisions", a.log); err != nil {
@@ -67,7 +72,7 @@ dossier serve --cluster NAME runs the same watch. SIGINT or SIGTERM stops it.`,
 				}
 			}
 			return inventory.Watch(ctx, inventory.Options{Cluster: name, Config: config, Store: st, Log: a.log, Reconcile: reconcile,
-				Rules: rules, JudgeEvery: judgeEvery, Reports: reports, Notify: notifications,
+				Rules: rules, Unclaimed: answer, JudgeEvery: judgeEvery, Reports: reports, Notify: notifications,
 				Listed: func(pods int) {
 					fmt.Fprintf(a.stderr, "cluster %s inventoried: %d Pods; following its changes\n", name, pods)
 				}})
@@ -81,6 +86,7 @@ dossier serve --cluster NAME runs the same watch. SIGINT or SIGTERM stops it.`,
 	watch.Flags().StringSliceVar(&policies, "policy", nil, "policy file or directory (repeatable; the webhook's): what runs is judged again with them on recorded evidence, in the background")
 	watch.Flags().StringSliceVar(&exceptions, "exceptions", nil, "exception file or directory (repeatable)")
 	watch.Flags().StringVar(&trustedRoot, "trusted-root", "", "Sigstore trusted root (JSON) of the policies' keyless signers")
+	watch.Flags().StringVar(&unclaimed, "unclaimed", "deny", "what running images no policy claims get, as the webhook's setting: deny (a failed decision), warn (a warning) or allow (no decision)")
 	watch.Flags().DurationVar(&judgeEvery, "judge-every", 5*time.Minute, "how often what runs is judged again (also at once when the policies change, and soon after new images start)")
 	watch.Flags().StringVar(&notifyFile, "notify", "", "notification endpoints (YAML; see docs/inventory.md): findings of running digests, unjudged and drifted workloads, expiring exceptions and denials under enforce, as CloudEvents or Slack text, signed, through a durable outbox")
 	watch.Flags().BoolVar(&reports, "policy-reports", false, "publish the background decisions as wgpolicyk8s.io/v1alpha2 PolicyReports, one per namespace (the CRD must be installed)")

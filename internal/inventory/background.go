@@ -97,7 +97,7 @@ func (j *judger) pass(ctx context.Context) {
 	o := j.w.o
 	set, version := o.Rules()
 	now := o.Now()
-	p, err := JudgeRunning(ctx, o.Cluster, j.st, set, version, j.labels, now)
+	p, err := JudgeRunning(ctx, o.Cluster, j.st, set, version, o.Unclaimed, j.labels, now)
 	// each stage is tried whatever the others did: one namespace's report
 	// the API server refuses stops neither the others nor the notifications
 	var problems []error

@@ -45,7 +45,7 @@ func TestEvents(t *testing.T) {
 		{Name: "later", Owner: "team", Reason: "r", ExpiresAt: now.Add(30 * 24 * time.Hour), Subject: subject},
 		{Name: "gone", Owner: "team", Reason: "r", ExpiresAt: now.Add(-time.Hour), Subject: subject},
 	}}
-	pass, err := JudgeRunning(ctx, "prod", st, set, "v1", func(string) (map[string]string, bool) { return nil, true }, now)
+	pass, err := JudgeRunning(ctx, "prod", st, set, "v1", policy.UnclaimedDeny, func(string) (map[string]string, bool) { return nil, true }, now)
 	if err != nil {
 		t.Fatal(err)
 	}

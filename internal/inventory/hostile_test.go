@@ -315,7 +315,7 @@ func TestUntaggedImagesAreJudgedAsLatest(t *testing.T) {
 	if probe := (&evidence.Collected{Reference: ref.Name(), Subject: evidence.Subject{Repository: ref.Context().Name()}}); !set.Policies[0].Matches(probe) {
 		t.Fatalf("the webhook's probe %s is not claimed", ref.Name())
 	}
-	if _, err := JudgeRunning(ctx, "prod", st, set, "v1", func(string) (map[string]string, bool) { return nil, true }, now); err != nil {
+	if _, err := JudgeRunning(ctx, "prod", st, set, "v1", policy.UnclaimedDeny, func(string) (map[string]string, bool) { return nil, true }, now); err != nil {
 		t.Fatal(err)
 	}
 	all, err := st.Judgements(ctx, "prod", "")
@@ -408,7 +408,7 @@ func TestUnchangedReportsAreNotRewritten(t *testing.T) {
 	set := enforceSet(t, "registry.example/team/**")
 	known := func(string) (map[string]string, bool) { return nil, true }
 	report := func(at time.Time) string {
-		if _, err := JudgeRunning(ctx, "prod", st, set, "v1", known, at); err != nil {
+		if _, err := JudgeRunning(ctx, "prod", st, set, "v1", policy.UnclaimedDeny, known, at); err != nil {
 			t.Fatal(err)
 		}
 		r, err := Reports(ctx, "prod", st)

@@ -39,20 +39,16 @@ type Pass struct {
 // of set (version) evaluated by policy.Evaluate, as the webhook evaluates
 // them, on the evidence the store recorded about each digest (read once
 // per digest, nothing fetched from registries), with each namespace's
-// labels as labels reports them (when a policy selects namespaces by
-// label and a namespace's labels are not known, its images are refused,
-// as the webhook refuses when it cannot read them). Images no policy
-// claims get no decision. The decisions replace the cluster's previous
-// ones.
-func JudgeRunning(ctx context.Context, cluster string, st JudgeStore, set *policy.Set, version string, labels func(namespace string) (map[string]string, bool), now time.Time) (Pass, error) {
+// labels as labels reports them (when a policy claiming an image selects
+// namespaces by label and the namespace's labels are not known, the image
+// is refused, as the webhook refuses when it cannot read them). Images no
+// policy claims get the webhook's answer for them, unclaimed. The
+// decisions replace the cluster's previous ones.
+func JudgeRunning(ctx context.Context, cluster string, st JudgeStore, set *policy.Set, version string, unclaimed policy.Unclaimed, labels func(namespace string) (map[string]string, bool), now time.Time) (Pass, error) {
 	start := time.Now()
 	images, err := st.RunningImages(ctx, cluster)
 	if err != nil {
 		return Pass{}, fmt.Errorf("judging what runs in %s: %w", cluster, err)
-	}
-	bySelector := false
-	for _, p := range set.Policies {
-		bySelector = bySelector || (p.Namespaces != nil && len(p.Namespaces.MatchLabels) > 0)
 	}
 	recorded := map[evidence.Subject]*evidence.Collected{}
 	judgements := make([]store.Judgement, 0, len(images))
@@ -80,14 +76,29 @@ func JudgeRunning(ctx context.Context, cluster string, st JudgeStore, set *polic
 		} else {
 			*judged = *ev
 		}
-		judged.Reference, judged.Namespace = reference, im.Namespace
+		judged.Reference = reference
+		// as the webhook asks: the namespace's labels matter where a
+		// policy whose images match selects namespaces by label
+		needsLabels := false
+		for _, p := range set.Policies {
+			needsLabels = needsLabels || (p.Namespaces != nil && len(p.Namespaces.MatchLabels) > 0 && p.Matches(judged))
+		}
+		judged.Namespace = im.Namespace
 		nsLabels, known := labels(im.Namespace)
 		judged.NamespaceLabels = nsLabels
 		d := policy.Evaluate(set, evidence.OwnEvidence(judged), now)
-		if !known && bySelector {
+		if needsLabels && !known {
 			d = refused(d, "the labels of namespace "+im.Namespace+" are not known: policies that select namespaces by label cannot be judged")
 		} else if len(d.Policies) == 0 {
-			continue // no policy claims it: no background decision, as no admission rule would apply
+			var decided bool
+			if d, decided = unclaimed.Decide(set, judged, func() (map[string]string, error) {
+				if !known {
+					return nil, fmt.Errorf("the labels of namespace %s are not known", im.Namespace)
+				}
+				return nsLabels, nil
+			}, now); !decided {
+				continue // allowed unjudged here, as the webhook lets it in
+			}
 		}
 		if !d.Allowed {
 			pass.Denied++

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/dossier-dev/dossier/internal/notify"
+	"github.com/dossier-dev/dossier/internal/policy"
 	"github.com/dossier-dev/dossier/internal/store"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -56,6 +57,9 @@ type Options struct {
 	Rules      Rules
 	JudgeEvery time.Duration
 	Reports    bool
+	// Unclaimed is the answer for images no policy claims, the webhook's
+	// (deny when unset).
+	Unclaimed policy.Unclaimed
 	// Judged, when set, hears of each background pass.
 	Judged func(Pass, error)
 	// Notify, with Rules, tells its endpoints what each pass finds.

@@ -45,6 +45,9 @@ func StartInventory(ctx context.Context, cfg *Config, st *store.Store, log *slog
 	}
 	o := inventory.Options{Cluster: cfg.Cluster, Config: rc, Store: st, Log: log, JudgeEvery: cfg.JudgeEvery.Duration, Reports: cfg.PolicyReports}
 	if wf := cfg.Webhook; len(wf.Policies) > 0 {
+		if o.Unclaimed, err = policy.ParseUnclaimed(wf.Unclaimed); err != nil {
+			return configError("webhook.unclaimed", "unclaimed", "%v", err)
+		}
 		if o.Rules, err = WatchedRules(ctx, wf.Policies, wf.Exceptions, wf.TrustedRoot, wf.ReloadInterval.Duration, "background decisions", log); err != nil {
 			return err
 		}

@@ -43,7 +43,7 @@ func StartWebhook(ctx context.Context, f *Webhook, cluster, dataDir string, reac
 	if len(rules.Rules().Set.Policies) == 0 {
 		return fail(configError("webhook.policies", "policy", "%v holds no policies", f.Policies))
 	}
-	unclaimed, err := admission.ParseUnclaimed(f.Unclaimed)
+	unclaimed, err := policy.ParseUnclaimed(f.Unclaimed)
 	if err != nil {
 		return fail(configError("webhook.unclaimed", "unclaimed", "%v", err))
 	}

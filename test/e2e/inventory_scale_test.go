@@ -189,7 +189,7 @@ spec:
 		t.Fatal(err)
 	}
 	every := func(string) (map[string]string, bool) { return nil, true }
-	pass, err := inventory.JudgeRunning(context.Background(), "east", st, &policy.Set{Policies: docs.Policies}, "v2", every, time.Now())
+	pass, err := inventory.JudgeRunning(context.Background(), "east", st, &policy.Set{Policies: docs.Policies}, "v2", policy.UnclaimedDeny, every, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}

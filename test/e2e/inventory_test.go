@@ -283,7 +283,9 @@ func (c *cluster) policyReport(t *testing.T, namespace string) map[string]string
 // with the webhook's policies on recorded evidence and published as
 // PolicyReports, which follow a policy switched from audit to enforce, a
 // finding recorded by a rescan, and a workload deleted — without a
-// restart.
+// restart. A Pod of an image no policy claims gets the webhook's answer
+// (--unclaimed, deny by default): a warning while the policy audits, a
+// failure once it enforces.
 func TestBackgroundDecisionsOnARealCluster(t *testing.T) {
 	c := startCluster(t)
 	c.startKWOK(t)
@@ -358,6 +360,7 @@ spec:
 			t.Fatalf("deployment: %d %s", a.code, a.body)
 		}
 	}
+	c.runPod(t, "shop", pod("tools", nil, "other.example/tools/x@sha256:"+strings.Repeat("c", 64)), nil)
 	// a notification receiver on 127.0.0.1: the first delivery of the
 	// finding's first delivery hangs until dossier is killed mid-delivery
 	rcv := &findingReceiver{hang: make(chan struct{}), hung: make(chan struct{})}
@@ -385,11 +388,13 @@ spec:
 	expect("the audit policy's report", map[string]string{
 		"Deployment/web app0 release/signed": "pass", "Deployment/web app0 release/no-high": "pass",
 		"Deployment/batch app0 release/signed": "warn", "Deployment/batch app0 release/no-high": "pass",
+		"Pod/tools app0 dossier/no-policy": "warn",
 	})
 	writePolicy("enforce")
 	expect("the report once the policy enforces", map[string]string{
 		"Deployment/web app0 release/signed": "pass", "Deployment/web app0 release/no-high": "pass",
 		"Deployment/batch app0 release/signed": "fail", "Deployment/batch app0 release/no-high": "pass",
+		"Pod/tools app0 dossier/no-policy": "fail",
 	})
 	// a new advisory imported, dossier rescan: the signed image gains a
 	// finding, which the next pass judges, reports and notifies
@@ -404,6 +409,7 @@ spec:
 	expect("the report after the rescan", map[string]string{
 		"Deployment/web app0 release/signed": "pass", "Deployment/web app0 release/no-high": "fail",
 		"Deployment/batch app0 release/signed": "fail", "Deployment/batch app0 release/no-high": "pass",
+		"Pod/tools app0 dossier/no-policy": "fail",
 	})
 	// the finding's notification is on its way when dossier is killed; the
 	// next dossier delivers it once the dead one's lease runs out
@@ -430,8 +436,8 @@ spec:
 		}
 	}
 	page := queryRunning(t, dataDir, "--cluster", "east", "--namespace", "shop")
-	if len(page.Hits) != 2 {
-		t.Fatalf("shop runs %d containers, want 2", len(page.Hits))
+	if len(page.Hits) != 3 {
+		t.Fatalf("shop runs %d containers, want 3", len(page.Hits))
 	}
 	for _, h := range page.Hits {
 		if h.Background == nil || h.Background.Decision.Allowed || h.Background.PolicyVersion == "" {
@@ -443,6 +449,9 @@ spec:
 		if a := c.do(t, http.MethodDelete, "/apis/apps/v1/namespaces/shop/deployments/"+name+"?propagationPolicy=Foreground", "", nil); a.code != http.StatusOK {
 			t.Fatalf("delete: %d %s", a.code, a.body)
 		}
+	}
+	if a := c.do(t, http.MethodDelete, "/api/v1/namespaces/shop/pods/tools", "", nil); a.code != http.StatusOK {
+		t.Fatalf("delete: %d %s", a.code, a.body)
 	}
 	c.waitFor(t, "the report deleted with the workloads", 90*time.Second, func() bool { return c.policyReport(t, "shop") == nil }, watcher, c.controllers)
 }
