@@ -55,6 +55,10 @@ type Severity struct {
 	// Source is "CVSS_V3", "CVSS_V4", a distribution's own rating
 	// ("Ubuntu") or "database_specific".
 	Source string `json:"source,omitempty"`
+	// From names the record the rating was taken from when none of the
+	// finding's own records rates it: another record of the same
+	// vulnerability (a DSA rated by its CVE's CVSS).
+	From string `json:"from,omitempty"`
 }
 
 // Finding is one vulnerability in one component. A GHSA and its CVE are

@@ -21,6 +21,10 @@ type Advisories interface {
 	Lookup(ctx context.Context, ecosystem, name string) ([]*vulndb.Record, error)
 	// Coverage is every ecosystem the records name, releases included.
 	Coverage(ctx context.Context) (map[string]bool, error)
+	// Names maps names of vulnerabilities to the IDs of the records
+	// about them; Records reads records by ID.
+	Names(ctx context.Context, names []string) (map[string][]string, error)
+	Records(ctx context.Context, ids []string) ([]*vulndb.Record, error)
 }
 
 // Unmatched is a component that could not be checked, and why.
@@ -184,6 +188,9 @@ func Match(ctx context.Context, db Advisories, components []evidence.Component) 
 		m.Findings = append(m.Findings, r.findings...)
 		m.Stats.GitRangesIgnored += r.gitRanges
 		m.Stats.WithdrawnIgnored += r.skipped
+	}
+	if err := rateFromNames(ctx, db, m.Findings); err != nil {
+		return nil, err
 	}
 	slices.SortFunc(m.Coverage, func(a, b EcosystemCoverage) int { return strings.Compare(a.Ecosystem, b.Ecosystem) })
 	sort.SliceStable(m.Findings, func(i, j int) bool {

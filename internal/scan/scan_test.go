@@ -77,6 +77,32 @@ func (m memoryDB) Coverage(context.Context) (map[string]bool, error) {
 	return out, nil
 }
 
+func (m memoryDB) Names(_ context.Context, names []string) (map[string][]string, error) {
+	out := map[string][]string{}
+	for _, records := range m {
+		for _, r := range records {
+			for _, id := range r.AllIDs() {
+				if slices.Contains(names, id) && !slices.Contains(out[id], r.ID) {
+					out[id] = append(out[id], r.ID)
+				}
+			}
+		}
+	}
+	return out, nil
+}
+
+func (m memoryDB) Records(_ context.Context, ids []string) ([]*vulndb.Record, error) {
+	var out []*vulndb.Record
+	for _, records := range m {
+		for _, r := range records {
+			if slices.Contains(ids, r.ID) && !slices.Contains(out, r) {
+				out = append(out, r)
+			}
+		}
+	}
+	return out, nil
+}
+
 func (m memoryDB) add(r *vulndb.Record) {
 	for _, a := range r.Affected {
 		eco := vulndb.BaseEcosystem(a.Package.Ecosystem)

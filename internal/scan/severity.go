@@ -1,7 +1,9 @@
 package scan
 
 import (
+	"context"
 	"encoding/json"
+	"slices"
 	"strings"
 
 	cvss30 "github.com/pandatix/go-cvss/30"
@@ -17,7 +19,6 @@ import (
 // score of its CVSS v3.x and v4 vectors (record-level and affected-level),
 // else the database's own rating, else unknown.
 func severityOf(r *vulndb.Record, a *vulndb.Affected) evidence.Severity {
-	best := evidence.Severity{Rating: evidence.SeverityUnknown}
 	all := append([]vulndb.Severity{}, r.Severity...)
 	if a != nil {
 		all = append(all, a.Severity...)
@@ -27,13 +28,7 @@ func severityOf(r *vulndb.Record, a *vulndb.Affected) evidence.Severity {
 			return evidence.Severity{Rating: rt, Source: s.Type}
 		}
 	}
-	for _, s := range all {
-		score, ok := cvssBaseScore(s)
-		if ok && (best.Source == "" || score > best.Score) {
-			best = evidence.Severity{Rating: rating(score), Score: score, Vector: s.Score, Source: s.Type}
-		}
-	}
-	if best.Source != "" {
+	if best := highestCVSS(all); best.Source != "" {
 		return best
 	}
 	for _, raw := range []json.RawMessage{r.DatabaseSpecific, affectedDBSpecific(a)} {
@@ -41,7 +36,69 @@ func severityOf(r *vulndb.Record, a *vulndb.Affected) evidence.Severity {
 			return evidence.Severity{Rating: rt, Source: "database_specific"}
 		}
 	}
-	return best
+	return evidence.Severity{Rating: evidence.SeverityUnknown}
+}
+
+// rateFromNames rates the findings no record of their own rates (a DSA,
+// a USN) with the highest CVSS base score among the database's other
+// records of the same vulnerability — found by its CVE, GHSA or
+// distribution names — and names that record as the rating's origin. Two
+// queries serve every finding.
+func rateFromNames(ctx context.Context, db Advisories, findings []evidence.Finding) error {
+	var unrated []*evidence.Finding
+	var names []string
+	for i := range findings {
+		if f := &findings[i]; f.Severity.Rating == evidence.SeverityUnknown {
+			unrated = append(unrated, f)
+			names = append(names, f.IDs()...)
+			names = append(names, f.Advisories...)
+		}
+	}
+	if len(unrated) == 0 {
+		return nil
+	}
+	slices.Sort(names)
+	index, err := db.Names(ctx, slices.Compact(names))
+	if err != nil {
+		return err
+	}
+	// each finding's other records: those its names name, but its own
+	others := make([][]string, len(unrated))
+	var wanted []string
+	for i, f := range unrated {
+		for _, name := range slices.Concat(f.IDs(), f.Advisories) {
+			for _, id := range index[name] {
+				if !slices.Contains(f.Advisories, id) && !slices.Contains(others[i], id) {
+					others[i] = append(others[i], id)
+				}
+			}
+		}
+		wanted = append(wanted, others[i]...)
+	}
+	if len(wanted) == 0 {
+		return nil
+	}
+	slices.Sort(wanted)
+	records, err := db.Records(ctx, slices.Compact(wanted))
+	if err != nil {
+		return err
+	}
+	rated := map[string]evidence.Severity{}
+	for _, r := range records {
+		if c := highestCVSS(r.Severity); c.Source != "" {
+			c.From = r.ID
+			rated[r.ID] = c
+		}
+	}
+	for i, f := range unrated {
+		slices.Sort(others[i]) // the first of equal scores, whatever the order found
+		for _, id := range others[i] {
+			if c, ok := rated[id]; ok && (f.Severity.Source == "" || c.Score > f.Severity.Score) {
+				f.Severity = c
+			}
+		}
+	}
+	return nil
 }
 
 // distributionRatings read the severity types distributions rate their
@@ -50,6 +107,19 @@ func severityOf(r *vulndb.Record, a *vulndb.Affected) evidence.Severity {
 var distributionRatings = map[string]map[string]string{
 	"Ubuntu": {"negligible": evidence.SeverityLow, "low": evidence.SeverityLow, "medium": evidence.SeverityMedium,
 		"high": evidence.SeverityHigh, "critical": evidence.SeverityCritical},
+}
+
+// highestCVSS is the severity of the highest CVSS v3.x or v4 base score
+// among severities, or unknown with no Source.
+func highestCVSS(severities []vulndb.Severity) evidence.Severity {
+	best := evidence.Severity{Rating: evidence.SeverityUnknown}
+	for _, s := range severities {
+		score, ok := cvssBaseScore(s)
+		if ok && (best.Source == "" || score > best.Score) {
+			best = evidence.Severity{Rating: rating(score), Score: score, Vector: s.Score, Source: s.Type}
+		}
+	}
+	return best
 }
 
 func affectedDBSpecific(a *vulndb.Affected) json.RawMessage {

@@ -2,6 +2,7 @@ package scan
 
 import (
 	"archive/zip"
+	"context"
 	"io"
 	"path/filepath"
 	"testing"
@@ -87,4 +88,67 @@ func TestDistributionRatingFirst(t *testing.T) {
 	if got := severityOf(cve, &cve.Affected[0]); got.Source != "CVSS_V3" || got.Rating != evidence.SeverityMedium {
 		t.Errorf("severity %+v, want medium from CVSS_V3", got)
 	}
+}
+
+// A finding that none of its own records rates takes the highest CVSS of
+// the database's other records of its vulnerability and names that
+// record (real records: USN-5614-1 carries no rating; UBUNTU-CVE-2021-3782,
+// the CVE it fixes, carries CVSS:3.1/AV:L/AC:L/PR:L/UI:N/S:U/C:L/I:L/A:H,
+// 6.6). DSA-3029-1's CVE has no other record: it stays unknown. Every
+// finding is served by two queries.
+func TestRatingFromAnotherRecordOfTheVulnerability(t *testing.T) {
+	dir := t.TempDir()
+	var paths []string
+	for _, r := range []string{"os/Ubuntu/USN-5614-1.json", "os/Ubuntu/UBUNTU-CVE-2021-3782.json", "os/Debian/DSA-3029-1.json"} {
+		paths = append(paths, filepath.Join(testutil.VulnData(t), "records", r))
+	}
+	if _, err := vulndb.Import(context.Background(), dir, paths, vulndb.ImportOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	db, err := vulndb.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	counted := &countingNames{Advisories: db}
+	unknown := evidence.Severity{Rating: evidence.SeverityUnknown}
+	usn := evidence.Finding{ID: "USN-5614-1", Aliases: []string{"CVE-2021-3782", "UBUNTU-CVE-2021-3782"}, Advisories: []string{"USN-5614-1"}, Severity: unknown}
+	findings := []evidence.Finding{usn, usn,
+		{ID: "DSA-3029-1", Aliases: []string{"CVE-2014-3616"}, Advisories: []string{"DSA-3029-1"}, Severity: unknown},
+		{ID: "UBUNTU-CVE-2021-3782", Advisories: []string{"UBUNTU-CVE-2021-3782"}, Severity: evidence.Severity{Rating: evidence.SeverityMedium, Source: "Ubuntu"}},
+	}
+	findings[0].Component.PURL, findings[1].Component.PURL = "pkg:deb/ubuntu/libwayland-client0@1.20.0-1?distro=ubuntu-22.04", "pkg:deb/ubuntu/libwayland-server0@1.20.0-1?distro=ubuntu-22.04"
+	if err := rateFromNames(context.Background(), counted, findings); err != nil {
+		t.Fatal(err)
+	}
+	want := evidence.Severity{Rating: evidence.SeverityMedium, Score: 6.6, Vector: "CVSS:3.1/AV:L/AC:L/PR:L/UI:N/S:U/C:L/I:L/A:H", Source: "CVSS_V3", From: "UBUNTU-CVE-2021-3782"}
+	for _, f := range findings[:2] {
+		if f.Severity != want {
+			t.Errorf("%s: %+v, want %+v", f.Component.PURL, f.Severity, want)
+		}
+	}
+	if findings[2].Severity != unknown {
+		t.Errorf("DSA-3029-1: %+v, want unknown", findings[2].Severity)
+	}
+	if findings[3].Severity.Source != "Ubuntu" || findings[3].Severity.From != "" {
+		t.Errorf("a finding rated by its own record was rated again: %+v", findings[3].Severity)
+	}
+	if counted.calls != 2 {
+		t.Errorf("%d queries, want 2 (names, then the records they name)", counted.calls)
+	}
+}
+
+type countingNames struct {
+	Advisories
+	calls int
+}
+
+func (c *countingNames) Names(ctx context.Context, names []string) (map[string][]string, error) {
+	c.calls++
+	return c.Advisories.Names(ctx, names)
+}
+
+func (c *countingNames) Records(ctx context.Context, ids []string) ([]*vulndb.Record, error) {
+	c.calls++
+	return c.Advisories.Records(ctx, ids)
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -19,7 +20,7 @@ const FileName = "vulndb.sqlite"
 
 // schemaVersion is stored as PRAGMA user_version; a database of another
 // version is not read, and an import starts it afresh.
-const schemaVersion = 5
+const schemaVersion = 6
 
 const schema = `
 CREATE TABLE IF NOT EXISTS imports (
@@ -56,6 +57,14 @@ CREATE TABLE IF NOT EXISTS ecosystems (
 	PRIMARY KEY (vuln_id, ecosystem)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS ecosystems_ecosystem ON ecosystems (ecosystem);
+-- every name of the vulnerability each record is about (Record.AllIDs):
+-- a DSA without a rating finds the CVE's other records by it
+CREATE TABLE IF NOT EXISTS names (
+	name TEXT NOT NULL,
+	vuln_id TEXT NOT NULL,
+	PRIMARY KEY (name, vuln_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS names_vuln ON names (vuln_id);
 `
 
 // DB is an open, read-only view of the advisory database.
@@ -131,6 +140,67 @@ func (d *DB) Lookup(ctx context.Context, ecosystem, name string) ([]*Record, err
 	if err != nil {
 		return nil, fmt.Errorf("looking up %s/%s: %w", ecosystem, name, err)
 	}
+	return d.records(rows)
+}
+
+// chunk bounds the values one query binds (SQLite's limit is 32,766).
+const chunk = 500
+
+// Names maps each of names (a CVE, a GHSA, a distribution's record) to the
+// IDs of the records about the vulnerability it names, withdrawn ones left
+// out; a name no record bears is absent.
+func (d *DB) Names(ctx context.Context, names []string) (map[string][]string, error) {
+	out := map[string][]string{}
+	for part := range slices.Chunk(names, chunk) {
+		rows, err := d.sql.QueryContext(ctx, `SELECT n.name, n.vuln_id FROM names n JOIN vulns v ON v.id = n.vuln_id
+			WHERE v.withdrawn = 0 AND n.name IN (?`+strings.Repeat(", ?", len(part)-1)+`)`, anys(part)...)
+		if err != nil {
+			return nil, fmt.Errorf("looking up the records of %s: %w", part[0], err)
+		}
+		for rows.Next() {
+			var name, id string
+			if err := rows.Scan(&name, &id); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			out[name] = append(out[name], id)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// Records returns the records with the given IDs, in the form Lookup
+// returns them, ordered by ID; IDs the database lacks are left out.
+func (d *DB) Records(ctx context.Context, ids []string) ([]*Record, error) {
+	var out []*Record
+	for part := range slices.Chunk(ids, chunk) {
+		rows, err := d.sql.QueryContext(ctx, `SELECT id, match FROM vulns WHERE id IN (?`+strings.Repeat(", ?", len(part)-1)+`) ORDER BY id`, anys(part)...)
+		if err != nil {
+			return nil, fmt.Errorf("reading record %s: %w", part[0], err)
+		}
+		records, err := d.records(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, records...)
+	}
+	return out, nil
+}
+
+func anys(s []string) []any {
+	out := make([]any, len(s))
+	for i, v := range s {
+		out[i] = v
+	}
+	return out
+}
+
+// records decodes (id, match view) rows.
+func (d *DB) records(rows *sql.Rows) ([]*Record, error) {
 	defer rows.Close()
 	var out []*Record
 	for rows.Next() {

@@ -202,6 +202,7 @@ type writer struct {
 	tx                                               *sql.Tx
 	importID                                         int64
 	existing, upsert, delAff, delEco, addAff, addEco *sql.Stmt
+	delNames, addName                                *sql.Stmt
 }
 
 func newWriter(ctx context.Context, db *sql.DB) (*writer, error) {
@@ -231,6 +232,8 @@ func newWriter(ctx context.Context, db *sql.DB) (*writer, error) {
 		{&w.delEco, `DELETE FROM ecosystems WHERE vuln_id = ?`},
 		{&w.addAff, `INSERT INTO affected (vuln_id, ecosystem, name) VALUES (?, ?, ?)`},
 		{&w.addEco, `INSERT OR IGNORE INTO ecosystems (vuln_id, ecosystem) VALUES (?, ?)`},
+		{&w.delNames, `DELETE FROM names WHERE vuln_id = ?`},
+		{&w.addName, `INSERT OR IGNORE INTO names (name, vuln_id) VALUES (?, ?)`},
 	} {
 		if *s.dst, err = tx.PrepareContext(ctx, s.query); err != nil {
 			tx.Rollback()
@@ -271,6 +274,14 @@ func (w *writer) put(ctx context.Context, r *Record) error {
 	}
 	if _, err := w.delEco.ExecContext(ctx, r.ID); err != nil {
 		return err
+	}
+	if _, err := w.delNames.ExecContext(ctx, r.ID); err != nil {
+		return err
+	}
+	for _, name := range r.AllIDs() {
+		if _, err := w.addName.ExecContext(ctx, name, r.ID); err != nil {
+			return err
+		}
 	}
 	seen := map[[2]string]bool{}
 	for _, a := range r.Affected {

@@ -6,8 +6,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -267,4 +269,60 @@ func releasesIn(t *testing.T, path string) map[string]int {
 		}
 	}
 	return out
+}
+
+// Records are found by every name of the vulnerability they are about:
+// their own ID, aliases, upstream records and the CVE a distribution's
+// record is named after (real records: a USN whose upstream is an
+// UBUNTU-CVE, that UBUNTU-CVE, a DSA with its CVE alias, a Chainguard
+// record naming its CVE and GHSA upstream); withdrawn ones are left out.
+func TestNamed(t *testing.T) {
+	dir := t.TempDir()
+	var paths []string
+	for _, r := range []string{"os/Ubuntu/USN-5614-1.json", "os/Ubuntu/UBUNTU-CVE-2021-3782.json", "os/Debian/DSA-3029-1.json", "os/Chainguard/CGA-224q-ccj5-2p53.json"} {
+		paths = append(paths, filepath.Join(testutil.VulnData(t), "records", r))
+	}
+	withdrawn := filepath.Join(t.TempDir(), "w.json")
+	if err := os.WriteFile(withdrawn, []byte(`{"id":"GHSA-test-withdrawn","aliases":["CVE-2014-3616"],"modified":"2024-01-01T00:00:00Z","withdrawn":"2024-01-02T00:00:00Z","affected":[{"package":{"ecosystem":"npm","name":"x"},"versions":["1.0.0"]}]}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Import(context.Background(), dir, append(paths, withdrawn), ImportOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	db, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	names, err := db.Names(context.Background(), []string{"CVE-2021-3782", "UBUNTU-CVE-2021-3782", "CVE-2014-3616", "GHSA-frg5-h47x-75j9", "CVE-1999-0001"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ids := range names {
+		slices.Sort(ids)
+	}
+	want := map[string][]string{
+		// the USN fixes that one CVE alone: it is named by it too
+		"CVE-2021-3782":        {"UBUNTU-CVE-2021-3782", "USN-5614-1"},
+		"UBUNTU-CVE-2021-3782": {"UBUNTU-CVE-2021-3782", "USN-5614-1"},
+		// the withdrawn GHSA that aliases it is left out
+		"CVE-2014-3616":       {"DSA-3029-1"},
+		"GHSA-frg5-h47x-75j9": {"CGA-224q-ccj5-2p53"},
+	}
+	if !reflect.DeepEqual(names, want) {
+		t.Errorf("Names = %v, want %v", names, want)
+	}
+	records, err := db.Records(context.Background(), []string{"USN-5614-1", "DSA-3029-1", "NOT-A-RECORD"})
+	if err != nil || len(records) != 2 || records[0].ID != "DSA-3029-1" || records[1].ID != "USN-5614-1" {
+		t.Fatalf("Records: %v %v", records, err)
+	}
+	// more names than one query binds
+	many := make([]string, 3*chunk)
+	for i := range many {
+		many[i] = fmt.Sprintf("CVE-2000-%05d", i)
+	}
+	many[2*chunk+7] = "CVE-2014-3616"
+	if got, err := db.Names(context.Background(), many); err != nil || !slices.Equal(got["CVE-2014-3616"], []string{"DSA-3029-1"}) || len(got) != 1 {
+		t.Fatalf("Names of %d names: %v %v", len(many), got, err)
+	}
 }
