@@ -287,14 +287,16 @@ func signFix(subject string, signers []Signer) string {
 	return fmt.Sprintf("dossier sign %s --key %s", subject, privateKeyHint(signers))
 }
 
+// privateKeyHint names the private key to sign with as the policy names
+// its signer (by name, else fingerprint): never its public key's file.
 func privateKeyHint(signers []Signer) string {
-	for _, s := range signers {
-		if s.KeyFile != "" {
-			return "<private key of " + s.KeyFile + ">"
-		}
-	}
-	if len(signers) > 0 && signers[0].Name != "" {
+	switch {
+	case len(signers) == 0:
+		return "<private key>"
+	case signers[0].Name != "":
 		return "<private key of signer " + signers[0].Name + ">"
+	case signers[0].KeyFingerprint != "":
+		return "<private key of key " + signers[0].KeyFingerprint + ">"
 	}
 	return "<private key>"
 }

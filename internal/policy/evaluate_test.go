@@ -3,6 +3,8 @@ package policy
 import (
 	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -430,5 +432,66 @@ func TestEvaluateRequireCoverage(t *testing.T) {
 	ev.Vulnerabilities.Coverage = nil
 	if d := Evaluate(set, ev, now); !d.Allowed {
 		t.Errorf("coverage not required: %+v", d.Rules[0])
+	}
+}
+
+// A policy's key is read from a file on dossier's host; decisions are read
+// by cluster users (denials, warnings, PolicyReports) and registry clients.
+// Every reason and fix names the key by the policy's name for its signer
+// and the key's fingerprint, never by the file it came from.
+func TestReasonsNeverNameTheKeyFile(t *testing.T) {
+	dir := t.TempDir()
+	keyFile := filepath.Join(dir, "keys", "release.pub")
+	pub, err := os.ReadFile("testdata/release.pub")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Dir(keyFile), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pub, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	policyFile := filepath.Join(dir, "release.yaml")
+	if err := os.WriteFile(policyFile, []byte(`apiVersion: dossier.dev/v1alpha1
+kind: SupplyChainPolicy
+metadata: {name: release}
+spec:
+  mode: enforce
+  images: ["registry.example/acme/**"]
+  signers: [{name: release-key, key: {file: keys/release.pub}}]
+  rules:
+    - name: signed
+      signature: {}
+    - name: sbom
+      attestation: {predicateType: cyclonedx}
+    - name: scanned
+      vulnerabilities: {failOn: high, attestation: {signers: [release-key]}}
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	set := loadSet(t, policyFile)
+	signer := set.Policies[0].Rules[0].Signature.Signers[0]
+	other := evidence.Signer{KeyFingerprint: "sha256:" + strings.Repeat("e", 64)}
+	ev := &evidence.Collected{Subject: payments, Reference: "registry.example/acme/payments:v1",
+		Signatures:   []evidence.VerifiedSignature{{Subject: payments, Verification: evidence.Verification{Signer: other, StoredAt: "sha256:aaaa"}}},
+		Attestations: []evidence.Attestation{{Subject: payments, PredicateType: evidence.PredicateVuln, Verification: evidence.Verification{Signer: other, StoredAt: "sha256:bbbb"}}},
+	}
+	d := Evaluate(set, ev, now)
+	if len(d.Rules) != 3 || d.Allowed {
+		t.Fatalf("want the three rules failed: %+v", d)
+	}
+	named := "key release-key (" + signer.KeyFingerprint + ")"
+	for _, r := range d.Rules {
+		text := r.Reason + " " + r.Fix
+		if strings.Contains(text, dir) || strings.Contains(text, "release.pub") {
+			t.Errorf("rule %s names the key's file: %s", r.Rule, text)
+		}
+		if !strings.Contains(r.Reason, named) {
+			t.Errorf("rule %s does not name the key as %q: %s", r.Rule, named, r.Reason)
+		}
+	}
+	if r := rule(t, d, "signed"); !strings.Contains(r.Fix, "--key <private key of signer release-key>") {
+		t.Errorf("the signature's fix: %s", r.Fix)
 	}
 }

@@ -48,13 +48,15 @@ func AttestationGate(predicateType string, signers ...Signer) *Policy {
 		Attestation: &AttestationRule{PredicateType: predicateType, Signers: signers}})
 }
 
-// KeySigner trusts the PEM public key read from file.
+// KeySigner trusts the PEM public key read from file, named by the file as
+// given: the gates built of it report to whoever named the file, where
+// policies name their signers themselves.
 func KeySigner(file string, pemText []byte) (Signer, error) {
 	fp, err := publicKeyFingerprint(string(pemText))
 	if err != nil {
 		return Signer{}, fmt.Errorf("%s: %v", file, err)
 	}
-	return Signer{Name: file, Key: string(pemText), KeyFingerprint: fp, KeyFile: file}, nil
+	return Signer{Name: file, Key: string(pemText), KeyFingerprint: fp}, nil
 }
 
 // KeylessSigner trusts one certificate identity. Regular expressions keep

@@ -336,7 +336,7 @@ func decodeSigner(src, path, name string, key *keySpec, keyless *keylessSpec, na
 			if err != nil {
 				return out, fieldError(src, path+".key.file", "%v", err)
 			}
-			pemText, out.KeyFile = string(data), file
+			pemText = string(data)
 		case key.Data == "":
 			return out, fieldError(src, path+".key", "give the PEM public key as data (or, in dossier policies, a file)")
 		}

@@ -149,9 +149,7 @@ type Signer struct {
 	// Key is a PEM public key; KeyFingerprint its "sha256:<hex>".
 	Key            string
 	KeyFingerprint string
-	// KeyFile is where the key was read from, for messages.
-	KeyFile    string
-	Identities []Identity
+	Identities     []Identity
 	// InsecureIgnoreSCT accepts keyless certificates that carry no signed
 	// certificate timestamp from a trusted CT log (a named opt-out).
 	InsecureIgnoreSCT bool
@@ -216,14 +214,16 @@ func (s Signer) Matches(v evidence.Signer) bool {
 	return false
 }
 
-// String describes the signer for messages.
+// String describes the signer for messages: a key by its name and
+// fingerprint, never by the file it was read from — decisions are read by
+// cluster users and registry clients, to whom a path on dossier's host
+// means nothing and tells too much.
 func (s Signer) String() string {
 	if s.KeyFingerprint != "" {
-		where := s.KeyFingerprint
-		if s.KeyFile != "" {
-			where = s.KeyFile + ", " + where
+		if s.Name == "" {
+			return "key " + s.KeyFingerprint
 		}
-		return "key " + s.Name + " (" + where + ")"
+		return "key " + s.Name + " (" + s.KeyFingerprint + ")"
 	}
 	out := ""
 	for i, id := range s.Identities {
