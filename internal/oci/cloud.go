@@ -111,6 +111,7 @@ func (o RegistryOptions) WithClouds(clouds []Cloud) RegistryOptions {
 		transport = NewTransport(cloudTimeout)
 	}
 	o.Keychain = authn.NewMultiKeychain(first, CloudKeychain(clouds, transport))
+	o.clouds = clouds
 	o.shared = nil // shared clients hold another keychain's tokens
 	return o
 }
@@ -123,11 +124,11 @@ type ecrKeychain struct {
 
 // The helper writes the tokens it gets to a file under the home directory
 // unless told not to; dossier keeps them in memory only.
-var ecrNoDiskCache = sync.OnceFunc(func() {
-	if _, set := os.LookupEnv("AWS_ECR_DISABLE_CACHE"); !set {
+func ecrNoDiskCache() {
+	if os.Getenv("AWS_ECR_DISABLE_CACHE") == "" {
 		os.Setenv("AWS_ECR_DISABLE_CACHE", "true")
 	}
-})
+}
 
 func (k *ecrKeychain) Resolve(target authn.Resource) (authn.Authenticator, error) {
 	return k.ResolveContext(context.Background(), target)
@@ -140,10 +141,10 @@ func (k *ecrKeychain) ResolveContext(ctx context.Context, target authn.Resource)
 		// not a private ECR registry: public.ecr.aws pulls anonymously
 		return authn.Anonymous, nil
 	}
-	return k.tokens.get(host, func() (authn.AuthConfig, error) {
+	// one token serves every registry of a region the identity may read
+	key := fmt.Sprintf("%s fips=%t", registry.Region, registry.FIPS)
+	return k.tokens.get(ctx, key, func(ctx context.Context) (authn.AuthConfig, error) {
 		ecrNoDiskCache()
-		ctx, cancel := context.WithTimeout(ctx, cloudTimeout)
-		defer cancel()
 		factory := api.DefaultClientFactory{}
 		var client api.Client
 		if registry.FIPS {
@@ -164,39 +165,55 @@ func (k *ecrKeychain) ResolveContext(ctx context.Context, target authn.Resource)
 // googleKeychain authenticates to Google's registries with an access token
 // from Application Default Credentials (never by running gcloud).
 type googleKeychain struct {
-	mu   sync.Mutex
-	auth authn.Authenticator
+	fetching singleflight.Group
+	mu       sync.Mutex
+	auth     authn.Authenticator
 }
 
 // IsGoogleRegistry reports whether host is Artifact Registry or Container
 // Registry.
 func IsGoogleRegistry(host string) bool {
-	return host == "gcr.io" || strings.HasSuffix(host, ".gcr.io") || strings.HasSuffix(host, ".pkg.dev")
+	return host == "gcr.io" || (strings.HasSuffix(host, ".gcr.io") || strings.HasSuffix(host, ".pkg.dev")) && !strings.HasPrefix(host, ".")
 }
 
 func (k *googleKeychain) Resolve(target authn.Resource) (authn.Authenticator, error) {
 	return k.ResolveContext(context.Background(), target)
 }
 
-func (k *googleKeychain) ResolveContext(_ context.Context, target authn.Resource) (authn.Authenticator, error) {
+func (k *googleKeychain) ResolveContext(ctx context.Context, target authn.Resource) (authn.Authenticator, error) {
 	host := target.RegistryStr()
 	if !IsGoogleRegistry(host) {
 		return authn.Anonymous, nil
 	}
 	k.mu.Lock()
-	defer k.mu.Unlock()
-	if k.auth != nil {
-		return k.auth, nil
+	auth := k.auth
+	k.mu.Unlock()
+	if auth != nil {
+		return auth, nil
 	}
-	// the token source outlives this call and refreshes itself: it gets
-	// no caller's context, and a client whose every exchange is bounded
-	tokens := context.WithValue(context.Background(), oauth2.HTTPClient, &http.Client{Timeout: cloudTimeout})
-	auth, err := google.NewEnvAuthenticator(tokens)
-	if err != nil {
-		return nil, fmt.Errorf("Google Cloud credentials for %s: %w", host, err)
+	ch := k.fetching.DoChan("", func() (any, error) {
+		// the token source outlives this call and refreshes itself: it
+		// gets no caller's context, and a client whose every exchange is
+		// bounded
+		tokens := context.WithValue(context.Background(), oauth2.HTTPClient, &http.Client{Timeout: cloudTimeout})
+		auth, err := google.NewEnvAuthenticator(tokens)
+		if err != nil {
+			return nil, err
+		}
+		k.mu.Lock()
+		k.auth = auth
+		k.mu.Unlock()
+		return auth, nil
+	})
+	select {
+	case r := <-ch:
+		if r.Err != nil {
+			return nil, fmt.Errorf("Google Cloud credentials for %s: %w", host, r.Err)
+		}
+		return r.Val.(authn.Authenticator), nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("Google Cloud credentials for %s: %w", host, ctx.Err())
 	}
-	k.auth = auth
-	return auth, nil
 }
 
 // tokenCache keeps registry credentials for cloudTokenLifetime, at most
@@ -211,37 +228,56 @@ type tokenCache struct {
 
 type cachedToken struct {
 	auth  authn.AuthConfig
+	err   error
 	until time.Time
 }
+
+// cloudRefusalLifetime is how long a cloud's refusal is kept.
+const cloudRefusalLifetime = 30 * time.Second
 
 func newTokenCache(now func() time.Time) *tokenCache {
 	return &tokenCache{now: now, entries: map[string]cachedToken{}}
 }
 
-// get returns host's credentials, fetching them when none are kept or they
-// are older than their lifetime.
-func (c *tokenCache) get(host string, fetch func() (authn.AuthConfig, error)) (authn.Authenticator, error) {
+// get returns key's credentials, fetching them when none are kept or they
+// are older than their lifetime. The fetch is shared work: it runs on its
+// own clock (the first caller's values, none of its cancellation), and each
+// caller waits for it only as long as its own context lets it. A refusal is
+// kept cloudRefusalLifetime, so that names made up by Pods cost the cloud
+// one call each that long.
+func (c *tokenCache) get(ctx context.Context, key string, fetch func(context.Context) (authn.AuthConfig, error)) (authn.Authenticator, error) {
 	c.mu.Lock()
-	e, ok := c.entries[host]
+	e, ok := c.entries[key]
 	c.mu.Unlock()
 	if ok && c.now().Before(e.until) {
+		if e.err != nil {
+			return nil, e.err
+		}
 		return authn.FromConfig(e.auth), nil
 	}
-	got, err, _ := c.fetching.Do(host, func() (any, error) {
-		auth, err := fetch()
+	ch := c.fetching.DoChan(key, func() (any, error) {
+		work, cancel := context.WithTimeout(context.WithoutCancel(ctx), cloudTimeout)
+		defer cancel()
+		auth, err := fetch(work)
+		entry := cachedToken{auth: auth, until: c.now().Add(cloudTokenLifetime)}
 		if err != nil {
-			return nil, err
+			entry = cachedToken{err: err, until: c.now().Add(cloudRefusalLifetime)}
 		}
 		c.mu.Lock()
 		c.evict()
-		c.entries[host] = cachedToken{auth: auth, until: c.now().Add(cloudTokenLifetime)}
+		c.entries[key] = entry
 		c.mu.Unlock()
-		return auth, nil
+		return auth, err
 	})
-	if err != nil {
-		return nil, err
+	select {
+	case r := <-ch:
+		if r.Err != nil {
+			return nil, r.Err
+		}
+		return authn.FromConfig(r.Val.(authn.AuthConfig)), nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
 	}
-	return authn.FromConfig(got.(authn.AuthConfig)), nil
 }
 
 // evict makes room for one more registry: expired entries go first, then
@@ -277,26 +313,36 @@ const acrScope = "https://containerregistry.azure.net/.default"
 // or AZURE_FEDERATED_TOKEN_FILE), else the managed identity — exchanged at
 // the registry for a refresh token.
 type azureKeychain struct {
-	tokens *tokenCache
-	client *http.Client
+	tokens   *tokenCache
+	client   *http.Client
+	exchange *http.Client
 
 	mu         sync.Mutex
 	credential azcore.TokenCredential
 }
 
 func newAzureKeychain(now func() time.Time, transport http.RoundTripper) *azureKeychain {
-	return &azureKeychain{tokens: newTokenCache(now), client: &http.Client{Transport: transport, Timeout: cloudTimeout}}
+	return &azureKeychain{tokens: newTokenCache(now), client: &http.Client{Transport: transport, Timeout: cloudTimeout},
+		// the Entra token is posted to the registry itself, never where
+		// it redirects
+		exchange: &http.Client{Transport: transport, Timeout: cloudTimeout,
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
 }
 
 // IsAzureRegistry reports whether host is an Azure Container Registry of
-// the public or a sovereign cloud.
+// the cloud dossier's Entra identity belongs to (AZURE_AUTHORITY_HOST:
+// the public cloud by default, or Azure China or US Government): an Entra
+// token of one cloud never goes to another cloud's registries, which
+// others operate.
 func IsAzureRegistry(host string) bool {
-	for _, suffix := range []string{".azurecr.io", ".azurecr.cn", ".azurecr.us"} {
-		if strings.HasSuffix(host, suffix) && len(host) > len(suffix) {
-			return true
-		}
+	suffix := ".azurecr.io"
+	switch authority := strings.ToLower(os.Getenv("AZURE_AUTHORITY_HOST")); {
+	case strings.Contains(authority, "login.chinacloudapi.cn"):
+		suffix = ".azurecr.cn"
+	case strings.Contains(authority, "login.microsoftonline.us"):
+		suffix = ".azurecr.us"
 	}
-	return false
+	return strings.HasSuffix(host, suffix) && len(host) > len(suffix)
 }
 
 func (k *azureKeychain) Resolve(target authn.Resource) (authn.Authenticator, error) {
@@ -308,9 +354,7 @@ func (k *azureKeychain) ResolveContext(ctx context.Context, target authn.Resourc
 	if !IsAzureRegistry(host) {
 		return authn.Anonymous, nil
 	}
-	return k.tokens.get(host, func() (authn.AuthConfig, error) {
-		ctx, cancel := context.WithTimeout(ctx, cloudTimeout)
-		defer cancel()
+	return k.tokens.get(ctx, host, func(ctx context.Context) (authn.AuthConfig, error) {
 		refresh, err := k.refreshToken(ctx, host)
 		if err != nil {
 			return authn.AuthConfig{}, fmt.Errorf("Azure credentials for %s: %w", host, err)
@@ -334,7 +378,7 @@ func (k *azureKeychain) refreshToken(ctx context.Context, host string) (string, 
 		return "", err
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	resp, err := k.client.Do(req)
+	resp, err := k.exchange.Do(req)
 	if err != nil {
 		return "", fmt.Errorf("exchanging the Entra token at the registry: %w", err)
 	}
@@ -345,7 +389,8 @@ func (k *azureKeychain) refreshToken(ctx context.Context, host string) (string, 
 	var answer struct {
 		RefreshToken string `json:"refresh_token"`
 	}
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&answer); err != nil || answer.RefreshToken == "" {
+	// a refresh token is a few KiB: a larger answer is refused, not kept
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 64<<10)).Decode(&answer); err != nil || answer.RefreshToken == "" {
 		return "", fmt.Errorf("exchanging the Entra token at the registry: no refresh token in its answer")
 	}
 	return answer.RefreshToken, nil
@@ -377,4 +422,44 @@ func (k *azureKeychain) identity() (azcore.TokenCredential, error) {
 	}
 	k.credential = credential
 	return credential, nil
+}
+
+// isCloudRegistry says whether host is a registry of cloud c.
+func isCloudRegistry(c Cloud, host string) bool {
+	switch c {
+	case CloudECR:
+		r, err := api.ExtractRegistry(host)
+		return err == nil && r.Service == api.ServiceECR
+	case CloudGoogle:
+		return IsGoogleRegistry(host)
+	case CloudAzure:
+		return IsAzureRegistry(host)
+	}
+	return false
+}
+
+// cloudPingRedirects refuses to follow a cloud registry's /v2/ ping off
+// the cloud's registries: the challenge answering the ping names the realm
+// the cloud's credentials are sent to, and a host the cloud does not own
+// (k8s.gcr.io redirects to registry.k8s.io) must not choose it.
+type cloudPingRedirects struct {
+	clouds []Cloud
+	next   http.RoundTripper
+}
+
+func (t cloudPingRedirects) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.Response != nil {
+		first := req
+		for first.Response != nil && first.Response.Request != nil {
+			first = first.Response.Request
+		}
+		if first.URL.Path == "/v2/" {
+			for _, c := range t.clouds {
+				if isCloudRegistry(c, first.URL.Host) && !isCloudRegistry(c, req.URL.Host) {
+					return nil, fmt.Errorf("%s redirects to %s, which is not %s's: not following it with %s's credentials", first.URL.Host, req.URL.Host, c, c)
+				}
+			}
+		}
+	}
+	return t.next.RoundTrip(req)
 }

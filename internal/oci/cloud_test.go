@@ -297,7 +297,7 @@ func TestTokenCacheIsBounded(t *testing.T) {
 	now := time.Unix(1_000_000, 0)
 	c := newTokenCache(func() time.Time { return now })
 	for i := range maxCloudTokens + 50 {
-		if _, err := c.get(fmt.Sprintf("r%d", i), func() (authn.AuthConfig, error) { return authn.AuthConfig{Password: "p"}, nil }); err != nil {
+		if _, err := c.get(context.Background(), fmt.Sprintf("r%d", i), func(context.Context) (authn.AuthConfig, error) { return authn.AuthConfig{Password: "p"}, nil }); err != nil {
 			t.Fatal(err)
 		}
 		now = now.Add(time.Second)
@@ -307,13 +307,13 @@ func TestTokenCacheIsBounded(t *testing.T) {
 	}
 	// the newest are kept
 	fetched := false
-	c.get(fmt.Sprintf("r%d", maxCloudTokens+49), func() (authn.AuthConfig, error) { fetched = true; return authn.AuthConfig{}, nil })
+	c.get(context.Background(), fmt.Sprintf("r%d", maxCloudTokens+49), func(context.Context) (authn.AuthConfig, error) { fetched = true; return authn.AuthConfig{}, nil })
 	if fetched {
 		t.Fatal("the newest entry was evicted")
 	}
 	// an entry past its lifetime is fetched again
 	now = now.Add(cloudTokenLifetime)
-	c.get(fmt.Sprintf("r%d", maxCloudTokens+49), func() (authn.AuthConfig, error) { fetched = true; return authn.AuthConfig{}, nil })
+	c.get(context.Background(), fmt.Sprintf("r%d", maxCloudTokens+49), func(context.Context) (authn.AuthConfig, error) { fetched = true; return authn.AuthConfig{}, nil })
 	if !fetched {
 		t.Fatal("an expired entry was reused")
 	}
@@ -401,7 +401,8 @@ func TestAzureCredentials(t *testing.T) {
 	if n := calls.Load(); n != 1 {
 		t.Fatalf("Entra was asked for %d tokens; want 1", n)
 	}
-	for _, other := range []string{"azurecr.io", "dossiertest.azurecr.io.example.org", "registry.example.org"} {
+	// another cloud's registries, which others operate, get no token of this one
+	for _, other := range []string{"azurecr.io", "dossiertest.azurecr.io.example.org", "registry.example.org", "dossiertest.azurecr.cn", "dossiertest.azurecr.us"} {
 		auth, err := CloudKeychain([]Cloud{CloudAzure}, tr).Resolve(mustRegistry(t, other))
 		if err != nil || auth != authn.Anonymous {
 			t.Fatalf("%s: %v, %v; want anonymous", other, auth, err)
@@ -424,5 +425,18 @@ func TestAzureRefusalIsVisible(t *testing.T) {
 	}
 	if strings.Contains(err.Error(), "a-wrong-secret") {
 		t.Fatalf("the error carries the client secret: %v", err)
+	}
+}
+
+// The registries of the Entra identity's own cloud are Azure's to answer:
+// Azure China's with an Azure China authority, and only those.
+func TestAzureSovereignClouds(t *testing.T) {
+	for authority, want := range map[string]string{"": "x.azurecr.io", "https://login.chinacloudapi.cn/": "x.azurecr.cn", "https://login.microsoftonline.us/": "x.azurecr.us"} {
+		t.Setenv("AZURE_AUTHORITY_HOST", authority)
+		for _, host := range []string{"x.azurecr.io", "x.azurecr.cn", "x.azurecr.us"} {
+			if got := IsAzureRegistry(host); got != (host == want) {
+				t.Errorf("authority %q: IsAzureRegistry(%s) = %v", authority, host, got)
+			}
+		}
 	}
 }

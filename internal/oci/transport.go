@@ -32,6 +32,8 @@ type RegistryOptions struct {
 	Transport http.RoundTripper
 
 	shared *sharedClients
+	// clouds are the clouds whose credentials the keychain holds
+	clouds []Cloud
 }
 
 // sharedClients reuse token exchanges and transports across the requests
@@ -120,6 +122,9 @@ func (o RegistryOptions) remoteOptions() []remote.Option {
 	base := o.Transport
 	if base == nil {
 		base = NewTransport(timeout)
+	}
+	if len(o.clouds) > 0 {
+		base = cloudPingRedirects{clouds: o.clouds, next: base}
 	}
 	return []remote.Option{
 		remote.WithAuthFromKeychain(keychain),
