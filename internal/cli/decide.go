@@ -14,6 +14,7 @@ import (
 // decided is one reference's evidence and decision.
 type decided struct {
 	reference string
+	artifact  *oci.Artifact
 	evidence  *evidence.Collected
 	decision  evidence.Decision
 }
@@ -64,7 +65,7 @@ func (a *app) decideAll(ctx context.Context, set *policy.Set, refs []string, o d
 			}
 			ev := collect.Collect(ctx, set, art, reference, opts)
 			ev.Namespace = o.namespace
-			results[i] = decided{reference: ref, evidence: ev, decision: policy.Evaluate(set, ev, time.Now())}
+			results[i] = decided{reference: ref, artifact: art, evidence: ev, decision: policy.Evaluate(set, ev, time.Now())}
 		}()
 	}
 	wg.Wait()

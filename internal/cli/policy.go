@@ -1,12 +1,15 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/dossier-dev/dossier/internal/attest"
+	"github.com/dossier-dev/dossier/internal/buildinfo"
 	"github.com/dossier-dev/dossier/internal/evidence"
 	"github.com/dossier-dev/dossier/internal/pipeline"
 	"github.com/dossier-dev/dossier/internal/policy"
@@ -24,10 +27,11 @@ func (a *app) policyCommand() *cobra.Command {
 
 func (a *app) policyCheckCommand() *cobra.Command {
 	var policies, exceptions []string
-	var output, trustedRoot, dataDir, platform, namespace string
-	var allowUnmatched bool
+	var output, trustedRoot, dataDir, platform, namespace, verifierID string
+	var allowUnmatched, summarise bool
+	var f signingFlags
 	cmd := &cobra.Command{
-		Use:   "check REF... --policy FILE|DIR [--exceptions FILE|DIR]",
+		Use:   "check REF... --policy FILE|DIR [--exceptions FILE|DIR] [--attest (--key FILE | --keyless)]",
 		Short: "Decide whether images meet the policies: each rule passes, fails, is waived or does not apply",
 		Long: `Resolve each REF to its digest, gather exactly the evidence the matching policies need — signatures
 and attestations (both storage layouts) verified for the policies' signers, vulnerability findings
@@ -35,6 +39,11 @@ from a signed vuln attestation when a policy accepts one, else by scanning again
 advisory database — and decide with the policies (SupplyChainPolicy or ClusterImagePolicy documents)
 and exceptions (SupplyChainException). Evidence that cannot be read is a failure of the rules that
 need it, never a pass.
+
+With --attest each allowed decision is published as a signed SLSA Verification Summary Attestation
+(https://slsa.dev/verification_summary/v1) attached to the digest: --verifier-id, the time, the digest,
+the policies by name and digest, PASSED, and a DOSSIER_<POLICY>_<RULE> level per rule that passed
+(dossier verify-attestation --type vsa, or cosign verify-attestation, reads it).
 
 Exit 0 when every REF is allowed (audit-mode violations are reported and allowed), 1 when one is
 denied, 2 on errors. An image no policy matches is denied unless --allow-unmatched.`,
@@ -45,6 +54,13 @@ denied, 2 on errors. An image no policy matches is denied unless --allow-unmatch
 			}
 			if len(policies) == 0 {
 				return usageError("give --policy FILE or DIR")
+			}
+			if summarise {
+				if err := f.check(); err != nil {
+					return err
+				}
+			} else if f.given() {
+				return usageError("--key and --keyless sign the verification summaries of --attest")
 			}
 			p, err := parsePlatformFlag(platform)
 			if err != nil {
@@ -86,6 +102,11 @@ denied, 2 on errors. An image no policy matches is denied unless --allow-unmatch
 					denied++
 				}
 			}
+			if summarise {
+				if err := a.publishSummaries(cmd.Context(), results, docs.Policies, verifierID, f); err != nil {
+					return err
+				}
+			}
 			if output == "json" {
 				if err := writeJSON(a.stdout, decisions); err != nil {
 					return err
@@ -111,6 +132,9 @@ denied, 2 on errors. An image no policy matches is denied unless --allow-unmatch
 	cmd.Flags().BoolVar(&allowUnmatched, "allow-unmatched", false, "allow images no policy matches (default: deny them)")
 	cmd.Flags().StringVar(&platform, "platform", "", "platform to scan in a multi-platform index: os/arch[/variant]")
 	cmd.Flags().StringVarP(&output, "output", "o", "table", "output format: table or json")
+	cmd.Flags().BoolVar(&summarise, "attest", false, "publish each allowed decision as a signed SLSA Verification Summary Attestation on its digest")
+	cmd.Flags().StringVar(&verifierID, "verifier-id", "https://dossier.dev/verifiers/policy-check", "--attest: the verifier's URI in the summaries (say which gate verified: your CI's URI)")
+	f.register(cmd, "the verification summaries (--attest)")
 	addDataDirFlag(cmd, &dataDir)
 	return cmd
 }
@@ -191,4 +215,28 @@ rules that cover every image. Exit 0 when every file is valid, 1 when one is not
 		},
 	}
 	return cmd
+}
+
+// publishSummaries attaches a verification summary to each allowed
+// decision's digest, and says so on stderr.
+func (a *app) publishSummaries(ctx context.Context, results []decided, policies []*policy.Policy, verifierID string, f signingFlags) error {
+	opts := attest.SummaryOptions{VerifierID: verifierID, Version: buildinfo.Read().Version}
+	for _, p := range policies {
+		opts.Policies = append(opts.Policies, attest.SummaryPolicy{Name: p.Name, Digest: p.Digest})
+	}
+	for _, r := range results {
+		if !r.decision.Allowed || len(r.decision.Policies) == 0 {
+			continue // denied, or allowed unmatched: nothing was verified
+		}
+		predicate, err := attest.VerificationSummary(r.decision, opts)
+		if err != nil {
+			return err
+		}
+		attached, err := a.attach(ctx, r.artifact, r.decision.Subject.Digest, evidence.PredicateVSA, predicate, f)
+		if err != nil {
+			return fmt.Errorf("publishing the verification summary of %s: %w", r.decision.Subject, err)
+		}
+		fmt.Fprintf(a.stderr, "published a verification summary of %s\n", attached.Subject)
+	}
+	return nil
 }

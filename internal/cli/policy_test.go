@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -177,4 +178,87 @@ func indentText(s, prefix string) string {
 		lines[i] = prefix + lines[i]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// policy check --attest publishes each allowed decision as a signed SLSA
+// verification summary on its digest, which verify-attestation reads back
+// for the gate's key; a denied image and an image no policy matched get
+// none.
+func TestPolicyCheckAttestsVerificationSummaries(t *testing.T) {
+	t.Setenv("DOSSIER_PASSWORD", "pw")
+	dir := t.TempDir()
+	release := generateKey(t, dir, "release")
+	gate := generateKey(t, dir, "gate")
+	host := testutil.Registry(t)
+	npm := testutil.PushSample(t, "npm-app", host+"/team/npm:v1")
+	testutil.PushSample(t, "go-app", host+"/team/unsigned:v1")
+	testutil.PushSample(t, "debian", host+"/elsewhere/app:v1")
+	if r := dossier(t, "", "sign", host+"/team/npm:v1", "--key", release+".key"); r.code != 0 {
+		t.Fatal(r)
+	}
+	policyFile := writeFile(t, filepath.Join(dir, "signed.yaml"), fmt.Sprintf(`apiVersion: dossier.dev/v1alpha1
+kind: SupplyChainPolicy
+metadata: {name: require-signed}
+spec:
+  images: ["%s/team/**"]
+  signers:
+    - name: release
+      key: {file: release.pub}
+  rules:
+    - name: signed
+      signature: {}
+`, host))
+	if r := dossier(t, "", "policy", "check", host+"/team/npm:v1", "--policy", policyFile, "--attest"); r.code != ExitError || !strings.Contains(r.stderr, "--key") {
+		t.Fatalf("--attest without a key: %+v", r)
+	}
+	if r := dossier(t, "", "policy", "check", host+"/team/npm:v1", "--policy", policyFile, "--key", gate+".key"); r.code != ExitError || !strings.Contains(r.stderr, "--attest") {
+		t.Fatalf("--key without --attest: %+v", r)
+	}
+	r := dossier(t, "", "policy", "check", host+"/team/npm:v1", host+"/team/unsigned:v1", host+"/elsewhere/app:v1", "--allow-unmatched",
+		"--policy", policyFile, "--attest", "--key", gate+".key", "--verifier-id", "https://ci.example/gates/release")
+	if r.code != ExitGateFailed || strings.Count(r.stderr, "published a verification summary") != 1 || !strings.Contains(r.stderr, host+"/team/npm@"+npm) {
+		t.Fatalf("policy check --attest: %+v", r)
+	}
+	r = dossier(t, "", "verify-attestation", host+"/team/npm:v1", "--type", "vsa", "--key", gate+".pub")
+	if r.code != 0 {
+		t.Fatalf("verify-attestation --type vsa: %+v", r)
+	}
+	var verified []struct {
+		PredicateType string `json:"predicateType"`
+		Predicate     struct {
+			Verifier struct {
+				ID      string            `json:"id"`
+				Version map[string]string `json:"version"`
+			} `json:"verifier"`
+			TimeVerified time.Time `json:"timeVerified"`
+			ResourceURI  string    `json:"resourceUri"`
+			Policy       struct {
+				URI    string            `json:"uri"`
+				Digest map[string]string `json:"digest"`
+			} `json:"policy"`
+			VerificationResult string   `json:"verificationResult"`
+			VerifiedLevels     []string `json:"verifiedLevels"`
+			SLSAVersion        string   `json:"slsaVersion"`
+		} `json:"predicate"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &verified); err != nil || len(verified) != 1 {
+		t.Fatalf("verify-attestation output: %v\n%s", err, r.stdout)
+	}
+	p := verified[0].Predicate
+	if verified[0].PredicateType != "https://slsa.dev/verification_summary/v1" || p.Verifier.ID != "https://ci.example/gates/release" ||
+		p.ResourceURI != host+"/team/npm@"+npm || p.VerificationResult != "PASSED" || p.SLSAVersion != "1.0" ||
+		p.Policy.URI != "urn:dossier:policies:require-signed" || len(p.Policy.Digest["sha256"]) != 64 ||
+		!slices.Equal(p.VerifiedLevels, []string{"DOSSIER_REQUIRE_SIGNED_SIGNED"}) || time.Since(p.TimeVerified) > time.Hour {
+		t.Fatalf("summary: %+v", verified[0])
+	}
+	// the release key did not sign a summary; the denied and the unmatched
+	// images have none
+	if r := dossier(t, "", "verify-attestation", host+"/team/npm:v1", "--type", "vsa", "--key", release+".pub"); r.code != ExitGateFailed {
+		t.Fatalf("a summary verified for the wrong key: %+v", r)
+	}
+	for _, ref := range []string{host + "/team/unsigned:v1", host + "/elsewhere/app:v1"} {
+		if r := dossier(t, "", "verify-attestation", ref, "--type", "vsa", "--key", gate+".pub"); r.code != ExitGateFailed {
+			t.Fatalf("%s has a summary: %+v", ref, r)
+		}
+	}
 }

@@ -17,20 +17,25 @@ const (
 	PredicateCustom     = "https://cosign.sigstore.dev/attestation/v1"
 	PredicateSLSA02     = "https://slsa.dev/provenance/v0.2"
 	PredicateSignatures = "https://sigstore.dev/cosign/sign/v1"
+	// PredicateVSA is SLSA's verification summary: a verifier's signed
+	// word that a digest met a policy.
+	PredicateVSA = "https://slsa.dev/verification_summary/v1"
 )
 
 // predicateTypes maps the short names cosign and dossier accept to URIs.
 var predicateTypes = map[string]string{
-	"cyclonedx":        PredicateCycloneDX,
-	"spdxjson":         PredicateSPDX,
-	"spdx":             PredicateSPDX,
-	"slsaprovenance":   PredicateSLSA1,
-	"slsaprovenance1":  PredicateSLSA1,
-	"slsaprovenance02": PredicateSLSA02,
-	"openvex":          PredicateOpenVEX,
-	"vuln":             PredicateVuln,
-	"custom":           PredicateCustom,
-	"workflowaudit":    PredicateWorkflowAudit,
+	"cyclonedx":               PredicateCycloneDX,
+	"spdxjson":                PredicateSPDX,
+	"spdx":                    PredicateSPDX,
+	"slsaprovenance":          PredicateSLSA1,
+	"slsaprovenance1":         PredicateSLSA1,
+	"slsaprovenance02":        PredicateSLSA02,
+	"openvex":                 PredicateOpenVEX,
+	"vuln":                    PredicateVuln,
+	"custom":                  PredicateCustom,
+	"workflowaudit":           PredicateWorkflowAudit,
+	"slsaverificationsummary": PredicateVSA,
+	"vsa":                     PredicateVSA,
 }
 
 // PredicateType resolves a short name or returns an absolute URI as is.

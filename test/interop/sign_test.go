@@ -2,6 +2,8 @@ package interop
 
 import (
 	"bytes"
+	"encoding/base64"
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -201,5 +203,53 @@ func legacyLayout(t *testing.T, host, key string) {
 	}
 	if code, out, _ := runDossier(t, "tree", ref); code != 0 || !strings.Contains(out, ".att (1 entries)") || !strings.Contains(out, ".sig (1 entries)") {
 		t.Errorf("tree of the legacy layout: %s", out)
+	}
+}
+
+// TestVerificationSummaryInterop: the SLSA verification summary policy
+// check --attest publishes is read by cosign verify-attestation with the
+// gate's key, as a https://slsa.dev/verification_summary/v1 statement
+// about the digest.
+func TestVerificationSummaryInterop(t *testing.T) {
+	t.Setenv("DOSSIER_PASSWORD", "interop-pass")
+	dir := t.TempDir()
+	key := filepath.Join(dir, "gate")
+	if code, _, errOut := runDossier(t, "key", "generate", "--output-prefix", key); code != 0 {
+		t.Fatalf("key generate: %s", errOut)
+	}
+	host := startDistribution(t)
+	ref := host + "/vsa/app:v1"
+	cranePush(t, "npm-app", ref)
+	// a policy every image passes: the summary is of the decision, whatever
+	// its rules
+	cip := filepath.Join(dir, "cip.yaml")
+	if err := os.WriteFile(cip, []byte(`apiVersion: policy.sigstore.dev/v1beta1
+kind: ClusterImagePolicy
+metadata: {name: allow-vsa}
+spec:
+  images: [{glob: "`+host+`/vsa/**"}]
+  authorities: [{static: {action: pass}}]
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, errOut := runDossier(t, "policy", "check", ref, "--policy", cip, "--attest", "--key", key+".key"); code != 0 || !strings.Contains(errOut, "published a verification summary") {
+		t.Fatalf("policy check --attest: exit %d: %s", code, errOut)
+	}
+	out, err := runCosign(t, "verify-attestation", "--key", key+".pub", "--type", "https://slsa.dev/verification_summary/v1", "--insecure-ignore-tlog=true",
+		"--allow-insecure-registry", "--allow-http-registry", ref)
+	if err != nil {
+		t.Fatalf("cosign verify-attestation of dossier's summary: %v\n%s", err, out)
+	}
+	var envelope struct {
+		Payload string `json:"payload"`
+	}
+	line := out[strings.Index(out, "{"):]
+	if err := json.Unmarshal([]byte(strings.SplitN(line, "\n", 2)[0]), &envelope); err != nil {
+		t.Fatalf("cosign's output: %v\n%s", err, out)
+	}
+	statement, err := base64.StdEncoding.DecodeString(envelope.Payload)
+	if err != nil || !strings.Contains(string(statement), `"predicateType":"https://slsa.dev/verification_summary/v1"`) ||
+		!strings.Contains(string(statement), `"resourceUri":"`+host+`/vsa/app@`) || !strings.Contains(string(statement), `"verificationResult":"PASSED"`) {
+		t.Fatalf("the statement cosign verified: %v %s", err, statement)
 	}
 }
