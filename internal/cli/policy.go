@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -195,6 +196,10 @@ rules that cover every image. Exit 0 when every file is valid, 1 when one is not
 				fmt.Fprintf(a.stdout, "ok: %s: %d policies, %d exceptions\n", path, len(docs.Policies), len(docs.Exceptions))
 				for _, p := range docs.Policies {
 					fmt.Fprintf(a.stdout, "  policy %s (%s, %s): %d rules\n", p.Name, p.Kind, p.Mode, len(p.Rules))
+					for _, acc := range p.Summaries {
+						fmt.Fprintf(a.stdout, "    rules %s also pass on a verification summary by %s, signed by %d signer(s), at most %s old, verifying %s\n",
+							strings.Join(acc.Rules, ", "), acc.Verifier, len(acc.Signers), acc.MaxAge, strings.Join(acc.Levels, ", "))
+					}
 				}
 				for _, w := range docs.Warnings {
 					fmt.Fprintf(a.stdout, "  warning: %s\n", w)

@@ -251,6 +251,41 @@ spec:
 		!slices.Equal(p.VerifiedLevels, []string{"DOSSIER_REQUIRE_SIGNED_SIGNED"}) || time.Since(p.TimeVerified) > time.Hour {
 		t.Fatalf("summary: %+v", verified[0])
 	}
+	// a cluster's policy accepts the gate's summary for a rule it would
+	// otherwise verify itself (here an SBOM attestation nobody made), and
+	// says why not when the summary lacks a level it requires
+	cluster := writeFile(t, filepath.Join(dir, "cluster.yaml"), fmt.Sprintf(`apiVersion: dossier.dev/v1alpha1
+kind: SupplyChainPolicy
+metadata: {name: cluster}
+spec:
+  images: ["%s/team/**"]
+  signers:
+    - name: release
+      key: {file: release.pub}
+    - name: gate
+      key: {file: gate.pub}
+  rules:
+    - name: sbom
+      attestation: {predicateType: cyclonedx, signers: [release]}
+  verificationSummaries:
+    - verifier: https://ci.example/gates/release
+      signers: [gate]
+      maxAge: 1h
+      levels: [DOSSIER_REQUIRE_SIGNED_SIGNED]
+      rules: [sbom]
+`, host))
+	r = dossier(t, "", "policy", "check", host+"/team/npm:v1", "--policy", cluster)
+	if r.code != 0 || !strings.Contains(r.stdout, "pass   cluster/sbom: verified by https://ci.example/gates/release at") {
+		t.Fatalf("the gate's summary accepted: %+v", r)
+	}
+	if r := dossier(t, "", "policy", "lint", cluster); r.code != 0 || !strings.Contains(r.stdout, "rules sbom also pass on a verification summary by https://ci.example/gates/release") {
+		t.Fatalf("lint: %+v", r)
+	}
+	stricter := writeFile(t, filepath.Join(dir, "stricter.yaml"), strings.Replace(readText(t, cluster), "levels: [DOSSIER_REQUIRE_SIGNED_SIGNED]", "levels: [DOSSIER_REQUIRE_SIGNED_SIGNED, SLSA_BUILD_LEVEL_3]", 1))
+	r = dossier(t, "", "policy", "check", host+"/team/npm:v1", "--policy", stricter)
+	if r.code != ExitGateFailed || !strings.Contains(r.stdout, "does not verify SLSA_BUILD_LEVEL_3") {
+		t.Fatalf("a summary without a required level: %+v", r)
+	}
 	// the release key did not sign a summary; the denied and the unmatched
 	// images have none
 	if r := dossier(t, "", "verify-attestation", host+"/team/npm:v1", "--type", "vsa", "--key", release+".pub"); r.code != ExitGateFailed {

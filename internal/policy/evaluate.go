@@ -156,6 +156,35 @@ func (e *evaluator) waivePolicy(res *evidence.RuleResult) {
 }
 
 func (e *evaluator) rule(p *Policy, r Rule) evidence.RuleResult {
+	accepted := p.summariesFor(r.Name)
+	if len(accepted) == 0 {
+		return e.verify(p, r)
+	}
+	passed, why := e.summary(accepted)
+	if passed != "" {
+		return evidence.RuleResult{Rule: r.Name, Outcome: evidence.OutcomePass, Reason: passed}
+	}
+	res := e.verify(p, r)
+	if res.Outcome != evidence.OutcomePass {
+		res.Reason += "; " + why
+	}
+	return res
+}
+
+// summariesFor lists the verification summaries the policy accepts for
+// its rule named rule.
+func (p *Policy) summariesFor(rule string) []SummaryAcceptance {
+	var out []SummaryAcceptance
+	for _, a := range p.Summaries {
+		if slices.Contains(a.Rules, rule) {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// verify decides the rule on its own evidence.
+func (e *evaluator) verify(p *Policy, r Rule) evidence.RuleResult {
 	res := evidence.RuleResult{Rule: r.Name}
 	switch {
 	case r.Signature != nil:
@@ -202,6 +231,87 @@ func (e *evaluator) anyOf(res *evidence.RuleResult, p *Policy, alts []Alternativ
 		why = append(why, fmt.Sprintf("authority %s: %s", alt.Name, strings.Join(reasons, "; ")))
 	}
 	res.Outcome, res.Reason, res.Fix = evidence.OutcomeFail, "no authority is satisfied: "+strings.Join(why, " | "), strings.Join(fixes, "  OR  ")
+}
+
+// vsaPredicate is what a verification summary says, as far as accepting
+// it goes.
+type vsaPredicate struct {
+	Verifier struct {
+		ID string `json:"id"`
+	} `json:"verifier"`
+	TimeVerified       time.Time `json:"timeVerified"`
+	ResourceURI        string    `json:"resourceUri"`
+	VerificationResult string    `json:"verificationResult"`
+	VerifiedLevels     []string  `json:"verifiedLevels"`
+}
+
+// summary looks for a verification summary one of accepted takes: by its
+// verifier, signed by one of its signers, PASSED for this digest, verified
+// within its maxAge, carrying its levels. It returns the reason the rule
+// passes, or why no summary did.
+func (e *evaluator) summary(accepted []SummaryAcceptance) (passed, why string) {
+	if reason, ok := e.ev.Unavailable[evidence.NeedAttestation(evidence.PredicateVSA)]; ok {
+		return "", "verification summaries could not be read: " + reason
+	}
+	var refusals []string
+	for _, acc := range accepted {
+		for _, a := range e.ev.Attestations {
+			if a.PredicateType != evidence.PredicateVSA {
+				continue
+			}
+			s := matchesAny(acc.Signers, a.Verification)
+			if s == nil {
+				continue
+			}
+			var v vsaPredicate
+			if err := json.Unmarshal(a.Predicate, &v); err != nil {
+				refusals = append(refusals, fmt.Sprintf("the summary stored at %s does not parse: %v", a.StoredAt, err))
+				continue
+			}
+			if why := acceptSummary(acc, v, e.ev.Subject.Digest, e.now); why != "" {
+				refusals = append(refusals, fmt.Sprintf("the summary by %s stored at %s %s", v.Verifier.ID, a.StoredAt, why))
+				continue
+			}
+			return fmt.Sprintf("verified by %s at %s (verification summary signed by %s, trusted signer %s, stored at %s)",
+				v.Verifier.ID, v.TimeVerified.UTC().Format(time.RFC3339), a.Signer, s.Name, a.StoredAt), ""
+		}
+	}
+	if len(refusals) > 0 {
+		return "", strings.Join(refusals, "; ")
+	}
+	var wanted []string
+	for _, acc := range accepted {
+		wanted = append(wanted, fmt.Sprintf("%s signed by %s", acc.Verifier, signersText(acc.Signers)))
+	}
+	return "", "no verification summary by " + strings.Join(wanted, " or ")
+}
+
+// acceptSummary says why a verified summary does not meet acc, or "".
+func acceptSummary(acc SummaryAcceptance, v vsaPredicate, digest string, now time.Time) string {
+	switch {
+	case v.Verifier.ID != acc.Verifier:
+		return fmt.Sprintf("is not by %s", acc.Verifier)
+	case v.VerificationResult != "PASSED":
+		return fmt.Sprintf("says %q, not PASSED", v.VerificationResult)
+	case !strings.HasSuffix(v.ResourceURI, "@"+digest):
+		return fmt.Sprintf("is about %s, not %s", v.ResourceURI, digest)
+	case v.TimeVerified.IsZero():
+		return "states no time of verification"
+	case now.Sub(v.TimeVerified) > acc.MaxAge:
+		return fmt.Sprintf("was verified %s, %s ago; the policy accepts %s at most", v.TimeVerified.UTC().Format(time.RFC3339), now.Sub(v.TimeVerified).Round(time.Minute), acc.MaxAge)
+	case v.TimeVerified.After(now.Add(5 * time.Minute)):
+		return fmt.Sprintf("was verified %s, in the future", v.TimeVerified.UTC().Format(time.RFC3339))
+	}
+	var missing []string
+	for _, l := range acc.Levels {
+		if !slices.Contains(v.VerifiedLevels, l) {
+			missing = append(missing, l)
+		}
+	}
+	if len(missing) > 0 {
+		return "does not verify " + strings.Join(missing, ", ")
+	}
+	return ""
 }
 
 func signersText(signers []Signer) string {

@@ -4,6 +4,7 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"fmt"
+	"net/url"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -20,6 +21,16 @@ type nativeSpec struct {
 	Namespaces *namespacesSpec  `yaml:"namespaces"`
 	Signers    []nativeSigner   `yaml:"signers"`
 	Rules      []nativeRuleSpec `yaml:"rules"`
+	// VerificationSummaries accept a gate's signed word for rules
+	VerificationSummaries []summarySpec `yaml:"verificationSummaries"`
+}
+
+type summarySpec struct {
+	Verifier string   `yaml:"verifier"`
+	Signers  []string `yaml:"signers"`
+	MaxAge   string   `yaml:"maxAge"`
+	Levels   []string `yaml:"levels"`
+	Rules    []string `yaml:"rules"`
 }
 
 type namespacesSpec struct {
@@ -194,6 +205,13 @@ func decodeNative(d rawDocument, opts LoadOptions) (*Policy, error) {
 		seen[r.Name] = true
 		p.Rules = append(p.Rules, r)
 	}
+	for i, ss := range s.VerificationSummaries {
+		a, err := decodeSummary(src, fmt.Sprintf("spec.verificationSummaries[%d]", i), ss, seen, pick)
+		if err != nil {
+			return nil, err
+		}
+		p.Summaries = append(p.Summaries, a)
+	}
 	p.Digest = contentDigest(KindPolicy, d.source, mustMarshal(d.node))
 	return p, nil
 }
@@ -292,6 +310,50 @@ func decodeNativeRule(src, path string, rs nativeRuleSpec, pick func(string, []s
 		return Rule{}, fieldError(src, path+".name", "%q: use lower-case letters, digits, '-' and '.'", r.Name)
 	}
 	return r, nil
+}
+
+// levelPattern is how SLSA spells verified levels: ORG_PROPERTY.
+var levelPattern = regexp.MustCompile(`^[A-Z0-9]+(_[A-Z0-9]+)+$`)
+
+// decodeSummary reads one accepted verification summary: whose, signed by
+// whom, how old at most, carrying which levels, for which of the policy's
+// rules (rules names them). Every part is required: a summary accepted
+// from anyone, for ever, or for nothing in particular is not a policy.
+func decodeSummary(src, path string, ss summarySpec, rules map[string]bool, pick func(string, []string) ([]Signer, error)) (SummaryAcceptance, error) {
+	a := SummaryAcceptance{Verifier: ss.Verifier, Levels: ss.Levels, Rules: ss.Rules}
+	if u, err := url.Parse(ss.Verifier); ss.Verifier == "" || err != nil || u.Scheme == "" {
+		return a, fieldError(src, path+".verifier", "%q: want the verifier's URI, as its summaries name it (verifier.id)", ss.Verifier)
+	}
+	if len(ss.Signers) == 0 {
+		return a, fieldError(src, path+".signers", "name the signers whose summaries are accepted")
+	}
+	var err error
+	if a.Signers, err = pick(path+".signers", ss.Signers); err != nil {
+		return a, err
+	}
+	if ss.MaxAge == "" {
+		return a, fieldError(src, path+".maxAge", "give how old a summary may be (24h, say): a judgement does not hold for ever")
+	}
+	if a.MaxAge, err = parseDuration(src, path+".maxAge", ss.MaxAge); err != nil {
+		return a, err
+	}
+	if len(ss.Levels) == 0 {
+		return a, fieldError(src, path+".levels", "name the verified levels a summary must carry (DOSSIER_<POLICY>_<RULE>, SLSA_BUILD_LEVEL_3, …)")
+	}
+	for j, l := range ss.Levels {
+		if !levelPattern.MatchString(l) {
+			return a, fieldError(src, fmt.Sprintf("%s.levels[%d]", path, j), "%q: a level is spelled ORG_PROPERTY (upper case, digits, _)", l)
+		}
+	}
+	if len(ss.Rules) == 0 {
+		return a, fieldError(src, path+".rules", "name the rules of this policy a summary satisfies")
+	}
+	for j, r := range ss.Rules {
+		if !rules[r] {
+			return a, fieldError(src, fmt.Sprintf("%s.rules[%d]", path, j), "no rule named %q in spec.rules", r)
+		}
+	}
+	return a, nil
 }
 
 func parseDuration(src, path, s string) (time.Duration, error) {

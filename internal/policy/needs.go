@@ -25,6 +25,9 @@ func (s *Set) Needs(ev *evidence.Collected) Needs {
 		if !p.Matches(ev) {
 			continue
 		}
+		if len(p.Summaries) > 0 {
+			n.addType(evidence.PredicateVSA)
+		}
 		p.EachRule(func(r Rule) {
 			switch {
 			case r.Signature != nil:

@@ -36,11 +36,26 @@ type Policy struct {
 	// Namespaces limits the policy at admission; nil matches every namespace.
 	Namespaces *NamespaceSelector
 	Rules      []Rule
+	// Summaries are the verification summaries the policy accepts in place
+	// of verifying the rules they name itself.
+	Summaries []SummaryAcceptance
 	// Digest identifies this exact policy content (for caches and records).
 	Digest string
 	// Warnings are things the loader accepted but a reader should know
 	// (unanchored regular expressions, for example).
 	Warnings []string
+}
+
+// SummaryAcceptance accepts a SLSA verification summary by Verifier,
+// signed by one of Signers, no older than MaxAge and carrying every one of
+// Levels, as satisfying Rules of the policy: a cluster trusts the gate's
+// judgement instead of verifying each piece again.
+type SummaryAcceptance struct {
+	Verifier string
+	Signers  []Signer
+	MaxAge   time.Duration
+	Levels   []string
+	Rules    []string
 }
 
 // NamespaceSelector matches namespaces by name or by labels.
@@ -262,6 +277,9 @@ func (s *Set) Signers() []Signer {
 				out = append(out, r.Vulnerabilities.Attestation.Signers...)
 			}
 		})
+		for _, a := range p.Summaries {
+			out = append(out, a.Signers...)
+		}
 	}
 	return out
 }
