@@ -392,12 +392,13 @@ func (w *Webhook) Mutate(ctx context.Context, review *admissionv1.AdmissionRevie
 		Value string `json:"value"`
 	}
 	var patch []op
+	rules := w.rules()
 	for _, v := range j.Verdicts {
 		if !v.Matched || v.Subject.Digest == "" {
 			continue
 		}
 		pinned := v.Subject.String()
-		if v.Image.Reference != pinned {
+		if v.Image.Reference != pinned && claimsSpelling(rules.Set, pinned) {
 			patch = append(patch, op{Op: "replace", Path: v.Image.Path, Value: pinned})
 		}
 	}
@@ -407,6 +408,22 @@ func (w *Webhook) Mutate(ctx context.Context, review *admissionv1.AdmissionRevie
 		resp.Patch, resp.PatchType = data, &pt
 	}
 	return respond(review, resp), j
+}
+
+// claimsSpelling says whether a policy's images match an image spelled
+// repository@digest: one only a tag glob claimed ("app:v*") is not pinned,
+// or the Pods of the template pinned here would be refused as unclaimed,
+// and what runs would not be judged by the policy that admitted it.
+func claimsSpelling(set *policy.Set, pinned string) bool {
+	if set == nil {
+		return true
+	}
+	subject, err := evidence.ParseSubject(pinned)
+	if err != nil {
+		return true
+	}
+	probe := &evidence.Collected{Reference: pinned, Subject: subject}
+	return len(matchingPolicies(set, probe)) > 0
 }
 
 // start checks a review and judges its request; ok is false when the

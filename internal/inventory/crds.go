@@ -6,7 +6,9 @@ import (
 	_ "embed"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
+	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -106,10 +108,14 @@ func ApplyPolicyReportCRDs(ctx context.Context, cluster *rest.Config) ([]string,
 	for _, crd := range crds {
 		name := crd.GetName()
 		existing, err := api.Get(ctx, name, metav1.GetOptions{})
+		created := apierrors.IsNotFound(err)
 		switch {
-		case apierrors.IsNotFound(err):
+		case created:
 		case err != nil:
 			return said, fmt.Errorf("reading customresourcedefinition %s from %s: %w", name, cluster.Host, err)
+		case existing.GetDeletionTimestamp() != nil:
+			return said, fmt.Errorf("customresourcedefinition %s (managed by %s) is being deleted since %s: dossier's PolicyReports cannot be written to it; install again once it is gone",
+				name, managers(existing), existing.GetDeletionTimestamp().UTC().Format(time.RFC3339))
 		case !appliedBy(existing, reportManager):
 			if err := servesReports(existing); err != nil {
 				return said, err
@@ -117,7 +123,24 @@ func ApplyPolicyReportCRDs(ctx context.Context, cluster *rest.Config) ([]string,
 			said = append(said, fmt.Sprintf("customresourcedefinition/%s left as it is: installed by %s", name, managers(existing)))
 			continue
 		}
-		_, applyErr := api.Apply(ctx, name, crd, metav1.ApplyOptions{FieldManager: reportManager})
+		// the generation dossier's apply makes is recorded with it: a
+		// definition whose generation moved on since was changed by
+		// another manager, even one that only removed fields (which no
+		// apply conflict shows)
+		dry, applyErr := api.Apply(ctx, name, crd, metav1.ApplyOptions{FieldManager: reportManager, DryRun: []string{metav1.DryRunAll}})
+		if applyErr == nil && !created && existing.GetAnnotations()[appliedGeneration] != strconv.FormatInt(existing.GetGeneration(), 10) {
+			if err := servesReports(existing); err != nil {
+				return said, err
+			}
+			said = append(said, fmt.Sprintf("customresourcedefinition/%s left as it is: another tool changed what dossier applied (generation %d; dossier applied %q)",
+				name, existing.GetGeneration(), existing.GetAnnotations()[appliedGeneration]))
+			continue
+		}
+		var applied *unstructured.Unstructured
+		if applyErr == nil {
+			crd.SetAnnotations(map[string]string{appliedGeneration: strconv.FormatInt(dry.GetGeneration(), 10)})
+			applied, applyErr = api.Apply(ctx, name, crd, metav1.ApplyOptions{FieldManager: reportManager})
+		}
 		if apierrors.IsConflict(applyErr) {
 			// another manager has set a field dossier sets to another value
 			current, err := api.Get(ctx, name, metav1.GetOptions{})
@@ -133,9 +156,36 @@ func ApplyPolicyReportCRDs(ctx context.Context, cluster *rest.Config) ([]string,
 		if applyErr != nil {
 			return said, fmt.Errorf("applying customresourcedefinition %s to %s: %w", name, cluster.Host, applyErr)
 		}
+		if others := otherManagers(applied); created && others != "" {
+			// another tool created it between dossier's read and its apply:
+			// dossier gives up the fields it now shares, and leaves it
+			release := &unstructured.Unstructured{Object: map[string]any{"apiVersion": crd.GetAPIVersion(), "kind": crd.GetKind(), "metadata": map[string]any{"name": name}}}
+			if _, err := api.Apply(ctx, name, release, metav1.ApplyOptions{FieldManager: reportManager}); err != nil {
+				return said, fmt.Errorf("customresourcedefinition %s was installed by %s while dossier applied it, and dossier could not leave it: %w", name, others, err)
+			}
+			said = append(said, fmt.Sprintf("customresourcedefinition/%s left as it is: installed by %s while dossier applied it", name, others))
+			continue
+		}
 		said = append(said, "customresourcedefinition/"+name+" applied")
 	}
 	return said, nil
+}
+
+// appliedGeneration records the generation of a definition as dossier's
+// apply left it.
+const appliedGeneration = "dossier.dev/applied-generation"
+
+// otherManagers names the managers of obj's fields other than dossier
+// (status updates left out), "" when there is none.
+func otherManagers(obj *unstructured.Unstructured) string {
+	var names []string
+	for _, f := range obj.GetManagedFields() {
+		if f.Subresource == "" && f.Manager != reportManager && f.Manager != "" && !slices.Contains(names, f.Manager) {
+			names = append(names, f.Manager)
+		}
+	}
+	slices.Sort(names)
+	return strings.Join(names, ", ")
 }
 
 // appliedBy says whether manager has applied fields of obj.

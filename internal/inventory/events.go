@@ -82,6 +82,7 @@ func events(ctx context.Context, cluster string, st EventStore, p Pass, set *pol
 		if e.Expired(now) || e.ExpiresAt.After(now.Add(expiring)) {
 			continue
 		}
+		e.Source = "" // the file on dossier's host it was read from
 		out = append(out, notify.Event{ID: fmt.Sprintf("exception-expiring/%s/%s/%s", e.Namespace, e.Name, e.ExpiresAt.UTC().Format(time.RFC3339)),
 			Type: notify.TypeExpiring, Source: source, Subject: e.Name, Time: now, Data: e,
 			Text: fmt.Sprintf("exception %s (owner %s) expires %s: %s", e.Name, e.Owner, e.ExpiresAt.UTC().Format(time.RFC3339), e.Reason)})
@@ -94,9 +95,26 @@ func events(ctx context.Context, cluster string, st EventStore, p Pass, set *pol
 		if a.Decision == nil || a.Decision.Mode != evidence.ModeEnforce {
 			continue
 		}
+		a.Decision = withoutHostFiles(a.Decision)
 		out = append(out, notify.Event{ID: fmt.Sprintf("denied/%s/%s/%s/%s/%d", cluster, a.Namespace, a.Workload, a.Image, a.At.UnixMicro()),
 			Type: notify.TypeDenied, Source: source, Subject: a.Image, Time: a.At, Data: a,
 			Text: fmt.Sprintf("cluster %s: %s in %s/%s denied: %s", cluster, a.Image, a.Namespace, a.Workload, a.Reason)})
 	}
 	return out, nil
+}
+
+// withoutHostFiles is a copy of a decision whose waivers do not name the
+// exception files on dossier's host they were read from: endpoints read
+// what a decision says, not where dossier keeps its configuration.
+func withoutHostFiles(d *evidence.Decision) *evidence.Decision {
+	c := *d
+	c.Rules = slices.Clone(d.Rules)
+	for i, r := range c.Rules {
+		if r.Waiver != nil {
+			w := *r.Waiver
+			w.Source = ""
+			c.Rules[i].Waiver = &w
+		}
+	}
+	return &c
 }

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dossier-dev/dossier/internal/admission"
 	"github.com/dossier-dev/dossier/internal/evidence"
 	"github.com/dossier-dev/dossier/internal/policy"
 	"github.com/dossier-dev/dossier/internal/store"
@@ -54,6 +55,16 @@ func JudgeRunning(ctx context.Context, cluster string, st JudgeStore, set *polic
 	judgements := make([]store.Judgement, 0, len(images))
 	var pass Pass
 	for _, im := range images {
+		if _, err := admission.ParseImage(im.Image); err != nil {
+			// the webhook refuses it in every namespace, whatever
+			// --unclaimed says: no policy's glob is asked about it
+			d := refused(evidence.Decision{Subject: im.Subject, Namespace: im.Namespace, EvaluatedAt: now, Rules: []evidence.RuleResult{}, Policies: []string{}}, err.Error())
+			d.Rules[0].Rule = "image-reference"
+			judgements = append(judgements, store.Judgement{RunningImage: im, PolicyVersion: version, Decision: d})
+			pass.Images++
+			pass.Denied++
+			continue
+		}
 		// as the webhook names it: the tag, "latest" when none is written
 		reference := ""
 		if _, tag, ok := evidence.SplitTag(im.Image); ok {

@@ -36,10 +36,14 @@ const (
 	clusterLabel = "dossier.dev/cluster"
 )
 
-// maxReportResults bounds a report's results (the API server takes
-// objects of up to a few MiB): the worst are kept, and a last result says
-// how many were left out.
-const maxReportResults = 1000
+// maxReportResults and maxReportBytes bound a report's results (etcd
+// takes objects of 1.5 MiB by default, and a result's image may be 500
+// characters long, written three times): the worst are kept, and a last
+// result says how many were left out.
+const (
+	maxReportResults = 1000
+	maxReportBytes   = 1 << 20
+)
 
 // resultOrder ranks results for the bound: failures first.
 var resultOrder = map[string]int{"fail": 0, "error": 1, "warn": 2, "skip": 3, "pass": 4}
@@ -67,11 +71,14 @@ func Reports(ctx context.Context, cluster string, st ReportStore) (map[string]*u
 	for i, j := range judgements {
 		decided[[3]string{j.Namespace, j.Image, j.Subject.Digest}] = &judgements[i]
 	}
-	type key struct{ namespace, workload, container, digest string }
+	// one result per image as written too: replicas naming one digest by
+	// two spellings may be judged apart (one claimed, one not), and the
+	// first must not stand for the other
+	type key struct{ namespace, workload, container, digest, image string }
 	seen := map[key]bool{}
 	results := map[string][]map[string]any{}
 	for _, c := range containers {
-		k := key{c.Namespace, c.Workload, c.Container, c.Subject.Digest}
+		k := key{c.Namespace, c.Workload, c.Container, c.Subject.Digest, c.Image}
 		j := decided[[3]string{c.Namespace, c.Image, c.Subject.Digest}]
 		if j == nil || seen[k] {
 			continue
@@ -108,12 +115,28 @@ func Reports(ctx context.Context, cluster string, st ReportStore) (map[string]*u
 			if d := resultOrder[a["result"].(string)] - resultOrder[b["result"].(string)]; d != 0 {
 				return d
 			}
+			// what a policy says before what no policy claims: images
+			// anyone may name cannot crowd a policy's results out
+			if d := unclaimedRank(a) - unclaimedRank(b); d != 0 {
+				return d
+			}
 			return strings.Compare(resultKey(a), resultKey(b))
 		})
-		if len(rs) > maxReportResults {
-			left := len(rs) - maxReportResults
-			rs = append(rs[:maxReportResults], map[string]any{"source": "dossier", "policy": "dossier", "rule": "report-bounded", "result": "error", "scored": false,
-				"message":    fmt.Sprintf("%d more results are not listed: a report holds the %d worst; the summary counts them all (dossier query running --namespace %s lists every container)", left, maxReportResults, namespace),
+		kept, size := 0, 0
+		for kept < len(rs) && kept < maxReportResults {
+			data, err := json.Marshal(rs[kept])
+			if err != nil {
+				return nil, err
+			}
+			if size+len(data) > maxReportBytes {
+				break
+			}
+			size, kept = size+len(data), kept+1
+		}
+		if kept < len(rs) {
+			left := len(rs) - kept
+			rs = append(rs[:kept], map[string]any{"source": "dossier", "policy": "dossier", "rule": "report-bounded", "result": "error", "scored": false,
+				"message":    fmt.Sprintf("%d more results are not listed: a report holds the %d worst (at most %d, %d KiB); the summary counts them all (dossier query running --namespace %s lists every container)", left, kept, maxReportResults, maxReportBytes>>10, namespace),
 				"timestamp":  map[string]any{"seconds": int64(0), "nanos": int64(0)},
 				"resources":  []any{map[string]any{"apiVersion": "v1", "kind": "Namespace", "name": namespace}},
 				"properties": map[string]any{}})
@@ -146,6 +169,15 @@ func reportResult(r evidence.RuleResult) (string, bool) {
 		return "fail", true
 	}
 	return "", false
+}
+
+// unclaimedRank puts the results about images no policy claims after the
+// policies' own.
+func unclaimedRank(r map[string]any) int {
+	if r["rule"] == "no-policy" {
+		return 1
+	}
+	return 0
 }
 
 func resultKey(r map[string]any) string {

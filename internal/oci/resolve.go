@@ -108,6 +108,16 @@ func (a *Artifact) Image(ctx context.Context, platform *v1.Platform) (v1.Image, 
 				return nil, evidence.Subject{}, fmt.Errorf("%s: %w", a.Source.Input, err)
 			}
 		}
+		if a.repo != nil {
+			// the image read at resolution keeps that read's context, which
+			// may have ended (the webhook resolves on a clock of its own):
+			// its config and layers are read with ctx
+			img, err := remote.Image(a.repo.Digest(a.Subject.Digest), a.options.Remote(ctx)...)
+			if err != nil {
+				return nil, evidence.Subject{}, fmt.Errorf("%s: reading manifest %s: %w", a.Source.Input, a.Subject.Digest, err)
+			}
+			return img, a.Subject, nil
+		}
 		return a.image, a.Subject, nil
 	}
 	if a.index == nil {

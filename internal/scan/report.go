@@ -96,7 +96,10 @@ func NewReport(source string, subject *evidence.Subject, db DatabaseInfo, m *Mat
 
 // Evidence is the scan as policy evidence: every finding matched (VEX
 // suppressions kept; the policy judges exceptions and fix state itself)
-// and the age of the advisory data.
+// and the age of the advisory data. Its source is "local-database", as the
+// store reads it back: reasons quote it to Pod creators and registry
+// clients, to whom the database file's path on dossier's host tells too
+// much (the report itself keeps the path, for the operator).
 func (r *Report) Evidence() *evidence.VulnerabilityEvidence {
 	findings := make([]evidence.Finding, len(r.matched))
 	for i, f := range r.matched {
@@ -105,6 +108,6 @@ func (r *Report) Evidence() *evidence.VulnerabilityEvidence {
 		}
 		findings[i] = f
 	}
-	return &evidence.VulnerabilityEvidence{Findings: findings, DatabaseUpdated: r.Database.LastImport, ScannedAt: r.scannedAt, Source: "local-database " + r.Database.Path,
+	return &evidence.VulnerabilityEvidence{Findings: findings, DatabaseUpdated: r.Database.LastImport, ScannedAt: r.scannedAt, Source: "local-database",
 		Coverage: &evidence.Coverage{Checked: r.Stats.Checked, NotChecked: slices.Clone(r.Unmatched)}}
 }
