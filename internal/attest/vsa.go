@@ -54,8 +54,10 @@ type resourceDescriptor struct {
 // Attestation for an allowed decision: verifier, time, the subject as
 // resourceUri (repository@digest), the policies as one descriptor (a URN
 // naming them, the sha256 of their names and digests), PASSED, and as
-// verified levels one DOSSIER_… property per rule that passed (failed audit
-// rules are not among them). A denied decision has no summary.
+// verified levels one DOSSIER_… property per rule that passed on its own
+// evidence (failed audit rules are not among them, nor rules that passed on
+// another summary: re-stamping those would extend its maxAge for ever). A
+// denied decision has no summary.
 func VerificationSummary(d evidence.Decision, o SummaryOptions) (json.RawMessage, error) {
 	if !d.Allowed {
 		return nil, fmt.Errorf("%s was denied: only an allowed decision is summarised", d.Subject)
@@ -94,8 +96,8 @@ func VerificationSummary(d evidence.Decision, o SummaryOptions) (json.RawMessage
 	vsa.VerificationResult = "PASSED"
 	vsa.VerifiedLevels = []string{}
 	for _, r := range d.Rules {
-		if r.Outcome == evidence.OutcomePass {
-			level := "DOSSIER_" + levelName(r.Policy) + "_" + levelName(r.Rule)
+		if r.Outcome == evidence.OutcomePass && !r.BySummary {
+			level := Level(r.Policy, r.Rule)
 			if !slices.Contains(vsa.VerifiedLevels, level) {
 				vsa.VerifiedLevels = append(vsa.VerifiedLevels, level)
 			}
@@ -103,6 +105,12 @@ func VerificationSummary(d evidence.Decision, o SummaryOptions) (json.RawMessage
 	}
 	vsa.SLSAVersion = "1.0"
 	return json.Marshal(vsa)
+}
+
+// Level is the verified level of a summary that says rule of policy
+// passed: DOSSIER_<POLICY>_<RULE>.
+func Level(policy, rule string) string {
+	return "DOSSIER_" + levelName(policy) + "_" + levelName(rule)
 }
 
 var notLevel = regexp.MustCompile(`[^A-Z0-9]+`)

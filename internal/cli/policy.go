@@ -67,6 +67,11 @@ denied, 2 on errors. An image no policy matches is denied unless --allow-unmatch
 			if err != nil {
 				return usageError("%v", err)
 			}
+			if summarise && p != nil {
+				// the summary is attached to the index's digest and would
+				// vouch for every image of it, the gate having scanned one
+				return usageError("--attest summarises the whole image: --platform, which scans one image of an index, cannot go with it")
+			}
 			docs, err := policy.Load(append(append([]string{}, policies...), exceptions...)...)
 			if err != nil {
 				return err
@@ -76,6 +81,11 @@ denied, 2 on errors. An image no policy matches is denied unless --allow-unmatch
 			}
 			for _, w := range docs.Warnings {
 				fmt.Fprintln(a.stderr, "warning:", w)
+			}
+			if summarise {
+				if err := oneRulePerLevel(docs.Policies); err != nil {
+					return err
+				}
 			}
 			set := &policy.Set{Policies: docs.Policies, Exceptions: docs.Exceptions, AllowUnmatched: allowUnmatched}
 			opts := decideOptions{trustedRoot: trustedRoot, namespace: namespace}
@@ -220,6 +230,24 @@ rules that cover every image. Exit 0 when every file is valid, 1 when one is not
 		},
 	}
 	return cmd
+}
+
+// oneRulePerLevel refuses policies two of whose rules are spelled as the
+// same verified level (policy payments rule release-signed and policy
+// payments-release rule signed are both DOSSIER_PAYMENTS_RELEASE_SIGNED):
+// a summary carrying it would not say which of them passed.
+func oneRulePerLevel(policies []*policy.Policy) error {
+	spelled := map[string]string{}
+	for _, p := range policies {
+		for _, r := range p.Rules {
+			level, name := attest.Level(p.Name, r.Name), p.Name+"/"+r.Name
+			if other, ok := spelled[level]; ok {
+				return fmt.Errorf("rules %s and %s are both verified level %s in a verification summary: rename one of them", other, name, level)
+			}
+			spelled[level] = name
+		}
+	}
+	return nil
 }
 
 // publishSummaries attaches a verification summary to each allowed

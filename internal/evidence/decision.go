@@ -45,6 +45,9 @@ type RuleResult struct {
 	// Fix is the command that produces the missing evidence.
 	Fix    string  `json:"fix,omitempty"`
 	Waiver *Waiver `json:"waiver,omitempty"`
+	// BySummary says the rule passed on a verification summary, not on
+	// its own evidence: a new summary does not repeat it.
+	BySummary bool `json:"bySummary,omitempty"`
 	// Findings lists the advisory ID of each finding behind a vulnerability
 	// failure, in the scan's order (an advisory on two components is listed
 	// twice).

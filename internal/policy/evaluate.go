@@ -162,7 +162,7 @@ func (e *evaluator) rule(p *Policy, r Rule) evidence.RuleResult {
 	}
 	passed, why := e.summary(accepted)
 	if passed != "" {
-		return evidence.RuleResult{Rule: r.Name, Outcome: evidence.OutcomePass, Reason: passed}
+		return evidence.RuleResult{Rule: r.Name, Outcome: evidence.OutcomePass, Reason: passed, BySummary: true}
 	}
 	res := e.verify(p, r)
 	if res.Outcome != evidence.OutcomePass {

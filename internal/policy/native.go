@@ -172,8 +172,21 @@ func decodeNative(d rawDocument, opts LoadOptions) (*Policy, error) {
 		signers[ns.Name] = sg.Signer
 		order = append(order, ns.Name)
 	}
+	summarySigners := map[string]bool{}
+	for _, ss := range s.VerificationSummaries {
+		for _, n := range ss.Signers {
+			summarySigners[n] = true
+		}
+	}
 	pick := func(path string, names []string) ([]Signer, error) {
 		if len(names) == 0 {
+			// "any signer above" must not take a key the policy names so
+			// that its verification summaries count
+			for _, n := range order {
+				if summarySigners[n] {
+					return nil, fieldError(src, path, "no signers named, which would accept %s: spec.verificationSummaries trust it for summaries, not to sign; name this rule's signers", n)
+				}
+			}
 			names = order
 		}
 		if len(names) == 0 {
