@@ -196,18 +196,7 @@ func TestPolicyCheckAttestsVerificationSummaries(t *testing.T) {
 	if r := dossier(t, "", "sign", host+"/team/npm:v1", "--key", release+".key"); r.code != 0 {
 		t.Fatal(r)
 	}
-	policyFile := writeFile(t, filepath.Join(dir, "signed.yaml"), fmt.Sprintf(`apiVersion: dossier.dev/v1alpha1
-kind: SupplyChainPolicy
-metadata: {name: require-signed}
-spec:
-  images: ["%s/team/**"]
-  signers:
-    - name: release
-      key: {file: release.pub}
-  rules:
-    - name: signed
-      signature: {}
-`, host))
+	policyFile := writeFile(t, filepath.Join(dir, "signed.yaml"), fmt.Sprintf(requireSignedGate, host))
 	if r := dossier(t, "", "policy", "check", host+"/team/npm:v1", "--policy", policyFile, "--attest"); r.code != ExitError || !strings.Contains(r.stderr, "--key") {
 		t.Fatalf("--attest without a key: %+v", r)
 	}
@@ -254,26 +243,7 @@ spec:
 	// a cluster's policy accepts the gate's summary for a rule it would
 	// otherwise verify itself (here an SBOM attestation nobody made), and
 	// says why not when the summary lacks a level it requires
-	cluster := writeFile(t, filepath.Join(dir, "cluster.yaml"), fmt.Sprintf(`apiVersion: dossier.dev/v1alpha1
-kind: SupplyChainPolicy
-metadata: {name: cluster}
-spec:
-  images: ["%s/team/**"]
-  signers:
-    - name: release
-      key: {file: release.pub}
-    - name: gate
-      key: {file: gate.pub}
-  rules:
-    - name: sbom
-      attestation: {predicateType: cyclonedx, signers: [release]}
-  verificationSummaries:
-    - verifier: https://ci.example/gates/release
-      signers: [gate]
-      maxAge: 1h
-      levels: [DOSSIER_REQUIRE_SIGNED_SIGNED]
-      rules: [sbom]
-`, host))
+	cluster := writeFile(t, filepath.Join(dir, "cluster.yaml"), clusterPolicy(host, "DOSSIER_REQUIRE_SIGNED_SIGNED"))
 	r = dossier(t, "", "policy", "check", host+"/team/npm:v1", "--policy", cluster)
 	if r.code != 0 || !strings.Contains(r.stdout, "pass   cluster/sbom: verified by https://ci.example/gates/release at") {
 		t.Fatalf("the gate's summary accepted: %+v", r)
