@@ -245,6 +245,14 @@ type vsaPredicate struct {
 	VerifiedLevels     []string  `json:"verifiedLevels"`
 }
 
+// maxSummaryBytes bounds the summaries read (one is about a kilobyte: a
+// larger one is refused unread, whoever signed it), and maxRefusalsShown
+// the refused ones a reason names.
+const (
+	maxSummaryBytes  = 64 << 10
+	maxRefusalsShown = 5
+)
+
 // summary looks for a verification summary one of accepted takes: by its
 // verifier, signed by one of its signers, PASSED for this digest, verified
 // within its maxAge, carrying its levels. It returns the reason the rule
@@ -263,6 +271,10 @@ func (e *evaluator) summary(accepted []SummaryAcceptance) (passed, why string) {
 			if s == nil {
 				continue
 			}
+			if len(a.Predicate) > maxSummaryBytes {
+				refusals = append(refusals, fmt.Sprintf("the summary stored at %s is larger than %d KiB", a.StoredAt, maxSummaryBytes>>10))
+				continue
+			}
 			var v vsaPredicate
 			if err := json.Unmarshal(a.Predicate, &v); err != nil {
 				refusals = append(refusals, fmt.Sprintf("the summary stored at %s does not parse: %v", a.StoredAt, err))
@@ -275,6 +287,9 @@ func (e *evaluator) summary(accepted []SummaryAcceptance) (passed, why string) {
 			return fmt.Sprintf("verified by %s at %s (verification summary signed by %s, trusted signer %s, stored at %s)",
 				v.Verifier.ID, v.TimeVerified.UTC().Format(time.RFC3339), a.Signer, s.Name, a.StoredAt), ""
 		}
+	}
+	if len(refusals) > maxRefusalsShown {
+		refusals = append(refusals[:maxRefusalsShown], fmt.Sprintf("and %d more", len(refusals)-maxRefusalsShown))
 	}
 	if len(refusals) > 0 {
 		return "", strings.Join(refusals, "; ")

@@ -99,6 +99,7 @@ func TestVerificationSummariesSatisfyRules(t *testing.T) {
 		"from the future":  {gate, vsa("https://ci.example/gates/release", "PASSED", resource, now.Add(time.Hour), levels...), "in the future"},
 		"a level missing":  {gate, vsa("https://ci.example/gates/release", "PASSED", resource, now.Add(-time.Hour), levels[0]), "does not verify DOSSIER_RELEASE_SBOM"},
 		"not JSON":         {gate, `"x"`, "does not parse"},
+		"too large":        {gate, strings.Replace(good, `"slsaVersion"`, `"padding":"`+strings.Repeat("x", 70<<10)+`","slsaVersion"`, 1), "is larger than 64 KiB"},
 	} {
 		ev := &evidence.Collected{Subject: payments, Attestations: []evidence.Attestation{summaryAttestation(t, c.signer, c.predicate)}}
 		d := Evaluate(set, ev, now)
