@@ -31,8 +31,14 @@ func Open(ctx context.Context, dataDir, url string) (*Store, error) {
 		return nil, fmt.Errorf("evidence store in %s: %w", dataDir, err)
 	}
 	// WAL lets readers run beside the one writer; immediate transactions
-	// make writers queue (busy timeout) instead of failing part-way
-	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(30000)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_pragma=cache_size(-65536)&_pragma=wal_autocheckpoint(8192)&_pragma=temp_store(MEMORY)&_txlock=immediate"
+	// make writers queue (busy timeout) instead of failing part-way. The
+	// page cache is per connection, and the pure-Go SQLite gives each
+	// 4 KiB page an 8 KiB slot: 16 MiB of cache is about 35 MiB resident.
+	// Statement journals over 64 KiB go to a temporary file: kept in
+	// memory, those of large upserts were allocated and faulted in again
+	// statement after statement (docs/benchmarks.md, "The embedded
+	// store's memory").
+	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(30000)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_pragma=cache_size(-16384)&_pragma=wal_autocheckpoint(8192)&_txlock=immediate"
 	st, err := open(ctx, "sqlite", dsn, sqlite, path)
 	if err != nil {
 		return nil, err
