@@ -50,10 +50,14 @@ type cipAuthority struct {
 	} `yaml:"attestations"`
 }
 
-// unsupported accepts any YAML value so that its presence can be refused.
-type unsupported struct{ set bool }
+// unsupported accepts any YAML value so that its presence can be refused
+// (at its line).
+type unsupported struct {
+	set  bool
+	line int
+}
 
-func (u *unsupported) UnmarshalYAML(*yaml.Node) error { u.set = true; return nil }
+func (u *unsupported) UnmarshalYAML(n *yaml.Node) error { u.set, u.line = true, n.Line; return nil }
 
 func decodeCIP(d rawDocument) (*Policy, error) {
 	switch d.header.APIVersion {

@@ -32,8 +32,14 @@ func Evaluate(set *Set, ev *evidence.Collected, now time.Time) evidence.Decision
 			d.Mode = evidence.ModeEnforce
 		}
 		for _, r := range p.Rules {
-			res := e.rule(p, r)
+			res, applies := e.scoped(p, r)
+			if !applies {
+				continue
+			}
 			res.Policy, res.Mode = p.Name, p.Mode
+			if r.Mode != "" {
+				res.Mode = r.Mode
+			}
 			if res.Outcome == evidence.OutcomeFail {
 				e.waivePolicy(&res)
 			}
@@ -64,15 +70,19 @@ func Evaluate(set *Set, ev *evidence.Collected, now time.Time) evidence.Decision
 }
 
 // Matches reports whether the policy applies to the evidence's image (by
-// reference as given, repository, or repository@digest) and namespace.
+// reference as given, repository, or repository@digest; Kyverno policies
+// by the names Kyverno gives images) and namespace.
 func (p *Policy) Matches(ev *evidence.Collected) bool {
-	names := []string{ev.Reference, ev.Subject.Repository, ev.Subject.String()}
+	names := p.imageNames(ev)
 	matched := false
 	for _, g := range p.Images {
 		if g.Match(names...) {
 			matched = true
 			break
 		}
+	}
+	if matched && !slices.ContainsFunc(p.Rules, func(r Rule) bool { return r.Scope == nil || r.Scope.matches(names) }) {
+		matched = false // no rule is about this image
 	}
 	if !matched || ev.Namespace == "" {
 		// outside admission there is no namespace: a namespaced policy still
@@ -85,6 +95,9 @@ func (p *Policy) Matches(ev *evidence.Collected) bool {
 // CoversNamespace reports whether the policy's namespaces include one
 // (every namespace when it names none), whatever the images.
 func (p *Policy) CoversNamespace(namespace string, labels map[string]string) bool {
+	if slices.Contains(p.ExcludeNamespaces, namespace) {
+		return false
+	}
 	if p.Namespaces == nil || slices.Contains(p.Namespaces.Names, namespace) {
 		return true
 	}
@@ -97,6 +110,45 @@ func (p *Policy) CoversNamespace(namespace string, labels map[string]string) boo
 		}
 	}
 	return true
+}
+
+func (p *Policy) imageNames(ev *evidence.Collected) []string {
+	if p.wildcardNames {
+		return kyvernoImageNames(ev)
+	}
+	return []string{ev.Reference, ev.Subject.Repository, ev.Subject.String()}
+}
+
+func (s *ImageScope) matches(names []string) bool {
+	return slices.ContainsFunc(s.Images, func(g Glob) bool { return g.Match(names...) })
+}
+
+// skippedBy returns the skip pattern that matches one of names, or "".
+func (s *ImageScope) skippedBy(names []string) string {
+	for _, g := range s.Skip {
+		if g.Match(names...) {
+			return g.Pattern
+		}
+	}
+	return ""
+}
+
+// scoped decides a rule of p when it applies to the image: a rule scoped
+// to other images does not apply, and one whose skip patterns match it is
+// reported as skipped.
+func (e *evaluator) scoped(p *Policy, r Rule) (evidence.RuleResult, bool) {
+	if r.Scope == nil {
+		return e.rule(p, r), true
+	}
+	names := p.imageNames(e.ev)
+	if !r.Scope.matches(names) {
+		return evidence.RuleResult{}, false
+	}
+	if skip := r.Scope.skippedBy(names); skip != "" {
+		return evidence.RuleResult{Rule: r.Name, Outcome: evidence.OutcomeNotApplicable,
+			Reason: fmt.Sprintf("skipped: %s matches skipImageReferences %q", imageName(e.ev), skip)}, true
+	}
+	return e.rule(p, r), true
 }
 
 func imageName(ev *evidence.Collected) string {
@@ -201,10 +253,85 @@ func (e *evaluator) verify(p *Policy, r Rule) evidence.RuleResult {
 		if r.Static.Message != "" {
 			res.Reason += ": " + r.Static.Message
 		}
+	case len(r.AnyOf) > 0 && r.AtLeast > 0:
+		e.atLeast(&res, p, r.AnyOf, r.AtLeast)
 	case len(r.AnyOf) > 0:
 		e.anyOf(&res, p, r.AnyOf)
+	case len(r.AllOf) > 0:
+		e.allOf(&res, p, r.AllOf)
+	case r.Digest:
+		e.digest(&res)
 	}
 	return res
+}
+
+// allOf passes when every rule passes, and reports each rule's outcome.
+func (e *evaluator) allOf(res *evidence.RuleResult, p *Policy, rules []Rule) {
+	var passed, failed, fixes []string
+	for _, r := range rules {
+		sub := e.rule(p, r)
+		line := r.Name + ": " + sub.Reason
+		if sub.Outcome == evidence.OutcomePass {
+			passed = append(passed, line)
+			continue
+		}
+		failed = append(failed, line)
+		if sub.Fix != "" && !slices.Contains(fixes, sub.Fix) {
+			fixes = append(fixes, sub.Fix)
+		}
+	}
+	if len(failed) == 0 {
+		res.Outcome, res.Reason = evidence.OutcomePass, strings.Join(passed, "; ")
+		return
+	}
+	res.Outcome, res.Reason, res.Fix = evidence.OutcomeFail, strings.Join(failed, "; "), strings.Join(fixes, "  AND  ")
+}
+
+// atLeast passes when n of the alternatives pass (a Kyverno attestor
+// set's count), and says which did and why the others did not.
+func (e *evaluator) atLeast(res *evidence.RuleResult, p *Policy, alts []Alternative, n int) {
+	var ok, passed, why, fixes []string
+	for _, alt := range alts {
+		var reasons, passes []string
+		for _, r := range alt.Rules {
+			sub := e.rule(p, r)
+			if sub.Outcome == evidence.OutcomePass {
+				passes = append(passes, sub.Reason)
+				continue
+			}
+			reasons = append(reasons, sub.Reason)
+			if sub.Fix != "" && !slices.Contains(fixes, sub.Fix) {
+				fixes = append(fixes, sub.Fix)
+			}
+		}
+		if len(reasons) == 0 {
+			ok = append(ok, alt.Name)
+			passed = append(passed, strings.Join(passes, "; "))
+			continue
+		}
+		why = append(why, fmt.Sprintf("%s: %s", alt.Name, strings.Join(reasons, "; ")))
+	}
+	if len(ok) >= n {
+		res.Outcome, res.Reason = evidence.OutcomePass, fmt.Sprintf("%d of %d required attestors verified: %s", len(ok), n, strings.Join(passed, " | "))
+		return
+	}
+	res.Outcome = evidence.OutcomeFail
+	res.Reason = fmt.Sprintf("%d of %d required attestors verified", len(ok), n)
+	if len(ok) > 0 {
+		res.Reason += " (" + strings.Join(ok, ", ") + ")"
+	}
+	res.Reason += ": " + strings.Join(why, " | ")
+	res.Fix = strings.Join(fixes, "  AND  ")
+}
+
+// digest requires the image to have been named by its digest.
+func (e *evaluator) digest(res *evidence.RuleResult) {
+	if ref := e.ev.Reference; ref != "" && !strings.Contains(ref, "@") {
+		res.Outcome, res.Reason = evidence.OutcomeFail, fmt.Sprintf("missing digest for %s: the policy requires images named by digest (verifyDigest without mutateDigest)", ref)
+		res.Fix = "name the image by digest: " + e.ev.Subject.String()
+		return
+	}
+	res.Outcome, res.Reason = evidence.OutcomePass, "named by digest "+e.ev.Subject.Digest
 }
 
 // anyOf passes with the first alternative whose rules all pass, and
@@ -453,7 +580,7 @@ func (e *evaluator) attestation(res *evidence.RuleResult, r *AttestationRule) {
 		res.Fix = attestFix(e.ev.Subject.String(), r.PredicateType, r.Signers)
 		return
 	}
-	var others, failures []string
+	var others, failures, met []string
 	for _, a := range e.ev.Attestations {
 		if a.PredicateType != r.PredicateType {
 			continue
@@ -469,12 +596,24 @@ func (e *evaluator) attestation(res *evidence.RuleResult, r *AttestationRule) {
 			failures = append(failures, fmt.Sprintf("%s: %s", a.StoredAt, why))
 			continue
 		}
-		res.Outcome = evidence.OutcomePass
-		res.Reason = fmt.Sprintf("%s attestation by %s (trusted signer %s), stored at %s", short, a.Signer, s.Name, a.StoredAt)
+		reason := fmt.Sprintf("%s attestation by %s (trusted signer %s), stored at %s", short, a.Signer, s.Name, a.StoredAt)
+		if !r.EveryStatement {
+			res.Outcome, res.Reason = evidence.OutcomePass, reason
+			return
+		}
+		met = append(met, reason)
+	}
+	if len(met) > 0 && len(failures) == 0 {
+		res.Outcome, res.Reason = evidence.OutcomePass, strings.Join(met, "; ")
+		if len(met) > 1 {
+			res.Reason = fmt.Sprintf("all %d %s attestations by trusted signers meet the conditions: %s", len(met), short, res.Reason)
+		}
 		return
 	}
 	res.Outcome, res.Fix = evidence.OutcomeFail, attestFix(e.ev.Subject.String(), r.PredicateType, r.Signers)
 	switch {
+	case len(failures) > 0 && len(met) > 0:
+		res.Reason = fmt.Sprintf("%d of %d %s attestations by trusted signers do not meet the policy, and every one must: %s", len(failures), len(failures)+len(met), short, strings.Join(failures, "; "))
 	case len(failures) > 0:
 		res.Reason = fmt.Sprintf("%s attestation by a trusted signer does not meet the policy: %s", short, strings.Join(failures, "; "))
 	case len(others) > 0:
@@ -492,6 +631,11 @@ func (e *evaluator) attestation(res *evidence.RuleResult, r *AttestationRule) {
 func (e *evaluator) conditions(r *AttestationRule, a evidence.Attestation) string {
 	if r.MaxAge > 0 {
 		if why := e.tooOld(a, r.MaxAge); why != "" {
+			return why
+		}
+	}
+	if r.Conditions != nil {
+		if why := r.Conditions.Check(a.Predicate, ImageFacts{Reference: e.ev.Reference, Subject: e.ev.Subject}, e.now); why != "" {
 			return why
 		}
 	}

@@ -44,6 +44,14 @@ type Policy struct {
 	// Warnings are things the loader accepted but a reader should know
 	// (unanchored regular expressions, for example).
 	Warnings []string
+	// Explanation says, for a policy of a foreign format, what each of its
+	// rules became in dossier's model (policy lint prints it).
+	Explanation []string
+	// ExcludeNamespaces are namespaces the policy never applies in.
+	ExcludeNamespaces []string
+	// wildcardNames matches images as Kyverno names them (docker.io/x:tag,
+	// registry/path@digest) rather than by dossier's canonical names.
+	wildcardNames bool
 }
 
 // SummaryAcceptance accepts a SLSA verification summary by Verifier,
@@ -79,6 +87,28 @@ type Rule struct {
 	// Static passes or fails unconditionally (ClusterImagePolicy static
 	// authorities): "pass" or "fail", with Message.
 	Static *StaticRule
+	// AllOf passes when every one of its rules passes (a Kyverno
+	// verifyImages entry: its attestor sets and attestations).
+	AllOf []Rule
+	// AtLeast is how many AnyOf alternatives must pass (0: one); a
+	// Kyverno attestor set's count.
+	AtLeast int
+	// Digest requires the image to be named by digest, not by a tag alone
+	// (Kyverno's verifyDigest without mutateDigest).
+	Digest bool
+	// Mode, when set, is this rule's mode in place of the policy's (Kyverno
+	// rules each have their failure action).
+	Mode string
+	// Scope limits the rule to some of the policy's images; nil applies
+	// it to all of them.
+	Scope *ImageScope
+}
+
+// ImageScope is the images a rule applies to: those Images match, but
+// not those Skip matches (which the rule reports as skipped).
+type ImageScope struct {
+	Images []Glob
+	Skip   []Glob
 }
 
 // Alternative is one way of satisfying an AnyOf rule.
@@ -117,6 +147,25 @@ type AttestationRule struct {
 	// WorkflowAudit, when set, judges the attested audit of the workflow
 	// at the commit the provenance names.
 	WorkflowAudit *WorkflowAuditCondition
+	// Conditions, when set, judge the predicate (Kyverno attestation
+	// conditions).
+	Conditions PredicateConditions
+	// EveryStatement requires every attestation of the type by an
+	// accepted signer to meet the conditions, not just one (as Kyverno
+	// judges them).
+	EveryStatement bool
+}
+
+// PredicateConditions judge an attestation's predicate for the image it
+// is about, at now: they say what is wrong, or "" when it meets them.
+type PredicateConditions interface {
+	Check(predicate []byte, image ImageFacts, now time.Time) string
+}
+
+// ImageFacts name the image being judged, as conditions may refer to it.
+type ImageFacts struct {
+	Reference string
+	Subject   evidence.Subject
 }
 
 // RefGlob is a ref pattern and its text.
@@ -260,6 +309,7 @@ func eachRule(rules []Rule, fn func(Rule)) {
 		for _, alt := range r.AnyOf {
 			eachRule(alt.Rules, fn)
 		}
+		eachRule(r.AllOf, fn)
 	}
 }
 
