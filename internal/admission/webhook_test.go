@@ -65,6 +65,12 @@ func newFixture(t testing.TB, policyYAML string) *fixture {
 	if _, err := attest.SignImage(ctx, repo, desc, nil, sign.NewKeySigner(kp, ""), time.Now()); err != nil {
 		t.Fatal(err)
 	}
+	pub, err := os.ReadFile(filepath.Join(dir, "release.pub"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// RELEASE_PEM is the public key inline, for documents that take no key files
+	policyYAML = strings.ReplaceAll(policyYAML, "RELEASE_PEM", strings.ReplaceAll(strings.TrimSpace(string(pub)), "\n", `\n`))
 	path := filepath.Join(dir, "policy.yaml")
 	if err := os.WriteFile(path, []byte(strings.ReplaceAll(policyYAML, "HOST", f.host)), 0o600); err != nil {
 		t.Fatal(err)
