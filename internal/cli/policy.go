@@ -37,7 +37,7 @@ func (a *app) policyCheckCommand() *cobra.Command {
 		Long: `Resolve each REF to its digest, gather exactly the evidence the matching policies need — signatures
 and attestations (both storage layouts) verified for the policies' signers, vulnerability findings
 from a signed vuln attestation when a policy accepts one, else by scanning against the local
-advisory database — and decide with the policies (SupplyChainPolicy or ClusterImagePolicy documents)
+advisory database — and decide with the policies (SupplyChainPolicy, ClusterImagePolicy or Kyverno ClusterPolicy/Policy documents)
 and exceptions (SupplyChainException). Evidence that cannot be read is a failure of the rules that
 need it, never a pass.
 
@@ -187,11 +187,13 @@ func renderDecision(w io.Writer, d evidence.Decision) {
 func (a *app) policyLintCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "lint FILE|DIR...",
-		Short: "Load and validate policy and exception documents (SupplyChainPolicy, ClusterImagePolicy, SupplyChainException)",
+		Short: "Load and validate policy and exception documents (SupplyChainPolicy, ClusterImagePolicy, Kyverno ClusterPolicy/Policy, SupplyChainException)",
 		Long: `Load every document and report what it holds, or the first problem in each file with the file,
-the field and what is wrong. Warnings name what loads but deserves a look: unanchored regular
-expressions in ClusterImagePolicies, exceptions that have expired or expire within 7 days, ignore
-rules that cover every image. Exit 0 when every file is valid, 1 when one is not.`,
+the field and what is wrong; for a Kyverno policy, what each verifyImages rule became. Warnings
+name what loads but deserves a look: unanchored regular expressions in ClusterImagePolicies and
+Kyverno policies, what dossier does differently from Kyverno, exceptions that have expired or
+expire within 7 days, ignore rules that cover every image. Exit 0 when every file is valid, 1
+when one is not.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			now := time.Now()
@@ -206,6 +208,9 @@ rules that cover every image. Exit 0 when every file is valid, 1 when one is not
 				fmt.Fprintf(a.stdout, "ok: %s: %d policies, %d exceptions\n", path, len(docs.Policies), len(docs.Exceptions))
 				for _, p := range docs.Policies {
 					fmt.Fprintf(a.stdout, "  policy %s (%s, %s): %d rules\n", p.Name, p.Kind, p.Mode, len(p.Rules))
+					for _, line := range p.Explanation {
+						fmt.Fprintf(a.stdout, "    %s\n", line)
+					}
 					for _, acc := range p.Summaries {
 						fmt.Fprintf(a.stdout, "    rules %s also pass on a verification summary by %s, signed by %d signer(s), at most %s old, verifying %s\n",
 							strings.Join(acc.Rules, ", "), acc.Verifier, len(acc.Signers), acc.MaxAge, strings.Join(acc.Levels, ", "))
