@@ -52,7 +52,7 @@ refusal is recorded in the evidence store with who asked. Exit 1 when the policy
 				return err
 			}
 			opts := collect.Options{Trust: trust, Timeout: time.Minute}
-			closeDB, err := pipeline.LocalScanning(sf.dataDir, &opts)
+			closeDB, err := pipeline.LocalScanning(sf.dataDir, &opts, 0)
 			if err != nil {
 				return err
 			}

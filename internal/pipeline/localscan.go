@@ -113,8 +113,9 @@ func (s LocalScanner) Scan(ctx context.Context, art *oci.Artifact) (*evidence.Vu
 
 // LocalScanning points opts at the advisory database in dataDir, or
 // records why there is none (rules that need a local scan then fail with
-// that reason); close releases it.
-func LocalScanning(dataDir string, opts *collect.Options) (close func(), err error) {
+// that reason); close releases it. A server keeps warm bytes of the
+// database's records decoded (vulndb.DB.KeepWarm); a command, none.
+func LocalScanning(dataDir string, opts *collect.Options, warm int64) (close func(), err error) {
 	db, missing, err := vulndb.OpenIfPresent(dataDir)
 	switch {
 	case err != nil:
@@ -123,6 +124,7 @@ func LocalScanning(dataDir string, opts *collect.Options) (close func(), err err
 		opts.NoScanner = missing
 		return func() {}, nil
 	}
+	db.KeepWarm(warm)
 	opts.Scanner = LocalScanner{DB: db}
 	return func() { db.Close() }, nil
 }

@@ -94,7 +94,7 @@ func Rescan(ctx context.Context, st *store.Store, db *vulndb.DB, threshold strin
 	}
 	matched := len(subjects)
 	subjects = withNotChecked(subjects, unchecked)
-	status, err := db.Status(ctx)
+	status, err := db.Freshness(ctx)
 	if err != nil {
 		return nil, err
 	}

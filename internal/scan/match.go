@@ -85,10 +85,7 @@ func Match(ctx context.Context, db Advisories, components []evidence.Component) 
 	}
 	var jobs []job
 	seen := map[string]bool{}
-	coverage, err := db.Coverage(ctx)
-	if err != nil {
-		return nil, err
-	}
+	var coverage map[string]bool // read when a component first needs it
 	covered := map[string]bool{} // by the package's ecosystem and releases
 	for _, c := range components {
 		m.Stats.Components++
@@ -106,6 +103,11 @@ func Match(ctx context.Context, db Advisories, components []evidence.Component) 
 		key := pkg.Ecosystem + "\x00" + strings.Join(pkg.Releases, "\x00")
 		ok, known := covered[key]
 		if !known {
+			if coverage == nil {
+				if coverage, err = db.Coverage(ctx); err != nil {
+					return nil, err
+				}
+			}
 			ok = pkg.coveredBy(coverage)
 			covered[key] = ok
 		}

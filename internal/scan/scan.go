@@ -12,7 +12,7 @@ import (
 // Database is what a scan reads: advisories, and when they were imported.
 type Database interface {
 	Advisories
-	Status(ctx context.Context) (*vulndb.Status, error)
+	Freshness(ctx context.Context) (vulndb.Freshness, error)
 }
 
 // Config is how a scan runs; its report records it as it was used.
@@ -44,7 +44,7 @@ func Scan(ctx context.Context, db Database, doc *evidence.Document, cfg Config) 
 	if now.IsZero() {
 		now = time.Now()
 	}
-	st, err := db.Status(ctx)
+	st, err := db.Freshness(ctx)
 	if err != nil {
 		return nil, err
 	}

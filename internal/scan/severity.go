@@ -85,6 +85,9 @@ func rateFromNames(ctx context.Context, db Advisories, findings []evidence.Findi
 	}
 	rated := map[string]evidence.Severity{}
 	for _, r := range records {
+		if r.Withdrawn != nil {
+			continue
+		}
 		if c := highestCVSS(r.Severity); c.Source != "" {
 			c.From = r.ID
 			rated[r.ID] = c

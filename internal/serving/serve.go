@@ -231,6 +231,8 @@ func registryJobs(st *store.Store, cfg Config, quarantinePolicies []string, deps
 	}
 	if db == nil {
 		deps.Log.Warn(missing + ": findings are not recorded")
+	} else {
+		db.KeepWarm(vulndb.DefaultWarmBudget)
 	}
 	jobs := &pipeline.Jobs{Store: st, Registry: deps.Reach, Trust: trust, DB: db, Set: set, Now: time.Now}
 	return jobs, func() {

@@ -28,7 +28,7 @@ import (
 // close flushes the decisions still on their way to the store.
 func StartWebhook(ctx context.Context, f *Webhook, cluster, dataDir string, reach oci.RegistryOptions, st *store.Store, m *metrics.Metrics, log *slog.Logger) (handler http.Handler, close func(), err error) {
 	opts := collect.Options{Timeout: 8 * time.Second}
-	closeDB, err := pipeline.LocalScanning(dataDir, &opts)
+	closeDB, err := pipeline.LocalScanning(dataDir, &opts, vulndb.DefaultWarmBudget)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -155,8 +155,8 @@ func Metrics(st *store.Store, dataDir string, exceptionFiles []string, log *slog
 				return time.Time{}, false, err
 			}
 			defer db.Close()
-			at, err := db.LastImport(ctx)
-			return at, err == nil, err
+			f, err := db.Freshness(ctx)
+			return f.LastImport, err == nil, err
 		},
 		Exceptions: func(ctx context.Context) (active, expiring int, err error) {
 			var files, stored []evidence.Exception

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	_ "modernc.org/sqlite" // the embedded database, pure Go
@@ -67,11 +68,26 @@ CREATE TABLE IF NOT EXISTS names (
 CREATE INDEX IF NOT EXISTS names_vuln ON names (vuln_id);
 `
 
-// DB is an open, read-only view of the advisory database.
+// DB is a read-only view of the advisory database file in a data
+// directory. It follows the file: an import or update swaps in a new one
+// (rename), and the next scan (Freshness, Coverage) reads the new one.
 type DB struct {
+	path string
+	// warm, when above zero, keeps what lookups read decoded in memory up
+	// to that many bytes of stored records (KeepWarm)
+	warm int64
+	// mu is held for reading while a file is read, for writing while the
+	// view moves to a new file
+	mu  sync.RWMutex
+	gen *generation
+}
+
+// generation is one database file, opened.
+type generation struct {
 	sql    *sql.DB
-	path   string
 	lookup *sql.Stmt
+	file   os.FileInfo
+	cache  *warmCache // nil unless the database is kept warm
 }
 
 // ErrNoDatabase means nothing has been imported into the data directory.
@@ -88,27 +104,57 @@ func OpenIfPresent(dataDir string) (db *DB, missing string, err error) {
 	return db, "", err
 }
 
-// Open opens the database in dataDir for reading.
+// Open opens the database in dataDir for reading. It checks the format
+// (one page read), nothing more: the first lookup reads what it needs.
 func Open(dataDir string) (*DB, error) {
-	path := filepath.Join(dataDir, FileName)
-	if _, err := os.Stat(path); err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return nil, fmt.Errorf("%s: %w", path, ErrNoDatabase)
-		}
+	d := &DB{path: filepath.Join(dataDir, FileName)}
+	fi, err := d.stat()
+	if err != nil {
 		return nil, err
 	}
-	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro&_pragma=query_only(1)")
+	if d.gen, err = d.open(fi, 0); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// KeepWarm makes the database keep the records its lookups read decoded
+// in memory, up to budget bytes of stored records (the decoded ones take
+// two to three times as much), for a process that scans again and again:
+// a server. The cache is of one file, and is dropped when a new one is
+// swapped in.
+func (d *DB) KeepWarm(budget int64) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.warm = budget
+	if budget > 0 && d.gen.cache == nil {
+		d.gen.cache = newWarmCache(budget)
+	}
+}
+
+func (d *DB) stat() (os.FileInfo, error) {
+	fi, err := os.Stat(d.path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("%s: %w", d.path, ErrNoDatabase)
+	}
+	return fi, err
+}
+
+// open opens the file fi describes and checks its format; warm is the
+// budget of its cache.
+func (d *DB) open(fi os.FileInfo, warm int64) (*generation, error) {
+	db, err := sql.Open("sqlite", "file:"+d.path+"?mode=ro&_pragma=query_only(1)")
 	if err != nil {
 		return nil, err
 	}
 	var version int
 	if err := db.QueryRow("PRAGMA user_version").Scan(&version); err != nil {
 		db.Close()
-		return nil, fmt.Errorf("%s: not a dossier vulnerability database: %w", path, err)
+		return nil, fmt.Errorf("%s: not a dossier vulnerability database: %w", d.path, err)
 	}
 	if version != schemaVersion {
 		db.Close()
-		return nil, fmt.Errorf("%s: written by another dossier version (format %d, want %d): run `dossier db import` or `dossier db update` again", path, version, schemaVersion)
+		return nil, fmt.Errorf("%s: written by another dossier version (format %d, want %d): run `dossier db import` or `dossier db update` again", d.path, version, schemaVersion)
 	}
 	// affected rows are unique per (vuln, ecosystem, name), and the index
 	// returns them in vuln_id order: no DISTINCT or sort over the blobs
@@ -116,15 +162,66 @@ func Open(dataDir string) (*DB, error) {
 		 WHERE a.ecosystem = ? AND a.name = ? ORDER BY a.vuln_id`)
 	if err != nil {
 		db.Close()
-		return nil, fmt.Errorf("%s: not a dossier vulnerability database: %w", path, err)
+		return nil, fmt.Errorf("%s: not a dossier vulnerability database: %w", d.path, err)
 	}
-	return &DB{sql: db, path: path, lookup: lookup}, nil
+	g := &generation{sql: db, lookup: lookup, file: fi}
+	if warm > 0 {
+		g.cache = newWarmCache(warm)
+	}
+	return g, nil
+}
+
+func (g *generation) close() error {
+	g.lookup.Close()
+	return g.sql.Close()
+}
+
+// follow moves the view to the file now at the path when an import or
+// update has swapped in another since it was opened. A file that cannot be
+// read fails the caller; the view stays on the old one.
+func (d *DB) follow() error {
+	fi, err := d.stat()
+	if err != nil {
+		return err
+	}
+	d.mu.RLock()
+	same, warm := sameFile(d.gen.file, fi), d.warm
+	d.mu.RUnlock()
+	if same {
+		return nil
+	}
+	g, err := d.open(fi, warm)
+	if err != nil {
+		return err
+	}
+	d.mu.Lock()
+	old := d.gen
+	if sameFile(old.file, fi) { // another scan moved it first
+		d.mu.Unlock()
+		return g.close()
+	}
+	d.gen = g
+	d.mu.Unlock()
+	// every read of the old file has finished: reads hold mu
+	return old.close()
+}
+
+func sameFile(a, b os.FileInfo) bool {
+	return os.SameFile(a, b) && a.Size() == b.Size() && a.ModTime().Equal(b.ModTime())
+}
+
+// read runs f on the current file, which does not move meanwhile.
+func (d *DB) read(f func(g *generation) error) error {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	return f(d.gen)
 }
 
 // Close releases the database.
 func (d *DB) Close() error {
-	d.lookup.Close()
-	return d.sql.Close()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.gen.close()
 }
 
 // Path is the database file.
@@ -134,61 +231,80 @@ func (d *DB) Path() string { return d.path }
 // part before any ":release"), withdrawn ones included so callers can
 // count them. name must already be normalised (see NormalizeName). The
 // records carry what matching needs: no details, references or
-// ecosystem_specific.
-func (d *DB) Lookup(ctx context.Context, ecosystem, name string) ([]*Record, error) {
-	rows, err := d.lookup.QueryContext(ctx, ecosystem, name)
-	if err != nil {
-		return nil, fmt.Errorf("looking up %s/%s: %w", ecosystem, name, err)
-	}
-	return d.records(rows)
+// ecosystem_specific. They are shared: callers must not change them.
+func (d *DB) Lookup(ctx context.Context, ecosystem, name string) (records []*Record, err error) {
+	err = d.read(func(g *generation) error {
+		key := [2]string{ecosystem, name}
+		if cached, ok := g.cache.lookup(key); ok {
+			records = cached
+			return nil
+		}
+		rows, err := g.lookup.QueryContext(ctx, ecosystem, name)
+		if err != nil {
+			return fmt.Errorf("looking up %s/%s: %w", ecosystem, name, err)
+		}
+		var size int64
+		if records, size, err = d.records(rows); err != nil {
+			return err
+		}
+		g.cache.keep(key, records, size)
+		return nil
+	})
+	return records, err
 }
 
 // chunk bounds the values one query binds (SQLite's limit is 32,766).
 const chunk = 500
 
 // Names maps each of names (a CVE, a GHSA, a distribution's record) to the
-// IDs of the records about the vulnerability it names, withdrawn ones left
-// out; a name no record bears is absent.
+// IDs of the records about the vulnerability it names, withdrawn ones
+// included (the records say which: reading whether each is withdrawn here
+// would read every record twice); a name no record bears is absent.
 func (d *DB) Names(ctx context.Context, names []string) (map[string][]string, error) {
 	out := map[string][]string{}
-	for part := range slices.Chunk(names, chunk) {
-		rows, err := d.sql.QueryContext(ctx, `SELECT n.name, n.vuln_id FROM names n JOIN vulns v ON v.id = n.vuln_id
-			WHERE v.withdrawn = 0 AND n.name IN (?`+strings.Repeat(", ?", len(part)-1)+`)`, anys(part)...)
-		if err != nil {
-			return nil, fmt.Errorf("looking up the records of %s: %w", part[0], err)
-		}
-		for rows.Next() {
-			var name, id string
-			if err := rows.Scan(&name, &id); err != nil {
-				rows.Close()
-				return nil, err
+	err := d.read(func(g *generation) error {
+		for part := range slices.Chunk(names, chunk) {
+			rows, err := g.sql.QueryContext(ctx, `SELECT name, vuln_id FROM names WHERE name IN (?`+strings.Repeat(", ?", len(part)-1)+`)`, anys(part)...)
+			if err != nil {
+				return fmt.Errorf("looking up the records of %s: %w", part[0], err)
 			}
-			out[name] = append(out[name], id)
+			for rows.Next() {
+				var name, id string
+				if err := rows.Scan(&name, &id); err != nil {
+					rows.Close()
+					return err
+				}
+				out[name] = append(out[name], id)
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil {
+				return err
+			}
 		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return nil, err
-		}
-	}
-	return out, nil
+		return nil
+	})
+	return out, err
 }
 
 // Records returns the records with the given IDs, in the form Lookup
 // returns them, ordered by ID; IDs the database lacks are left out.
 func (d *DB) Records(ctx context.Context, ids []string) ([]*Record, error) {
 	var out []*Record
-	for part := range slices.Chunk(ids, chunk) {
-		rows, err := d.sql.QueryContext(ctx, `SELECT id, match FROM vulns WHERE id IN (?`+strings.Repeat(", ?", len(part)-1)+`) ORDER BY id`, anys(part)...)
-		if err != nil {
-			return nil, fmt.Errorf("reading record %s: %w", part[0], err)
+	err := d.read(func(g *generation) error {
+		for part := range slices.Chunk(ids, chunk) {
+			rows, err := g.sql.QueryContext(ctx, `SELECT id, match FROM vulns WHERE id IN (?`+strings.Repeat(", ?", len(part)-1)+`) ORDER BY id`, anys(part)...)
+			if err != nil {
+				return fmt.Errorf("reading record %s: %w", part[0], err)
+			}
+			records, _, err := d.records(rows)
+			if err != nil {
+				return err
+			}
+			out = append(out, records...)
 		}
-		records, err := d.records(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, records...)
-	}
-	return out, nil
+		return nil
+	})
+	return out, err
 }
 
 func anys(s []string) []any {
@@ -199,23 +315,24 @@ func anys(s []string) []any {
 	return out
 }
 
-// records decodes (id, match view) rows.
-func (d *DB) records(rows *sql.Rows) ([]*Record, error) {
+// records decodes (id, match view) rows; size is the bytes they were
+// stored in.
+func (d *DB) records(rows *sql.Rows) (out []*Record, size int64, err error) {
 	defer rows.Close()
-	var out []*Record
 	for rows.Next() {
 		var id string
 		var raw []byte
 		if err := rows.Scan(&id, &raw); err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 		var r Record
 		if err := json.Unmarshal(raw, &r); err != nil {
-			return nil, fmt.Errorf("%s: stored record %s is corrupt: %w", d.path, id, err)
+			return nil, 0, fmt.Errorf("%s: stored record %s is corrupt: %w", d.path, id, err)
 		}
+		size += int64(len(raw))
 		out = append(out, &r)
 	}
-	return out, rows.Err()
+	return out, size, rows.Err()
 }
 
 // BaseEcosystem strips the release suffix: "Debian:12" → "Debian".
@@ -249,22 +366,47 @@ func NormalizeName(ecosystem, name string) string {
 // Coverage is every ecosystem the database holds records for, as the
 // records name it, releases included ("Debian:12", "Ubuntu:22.04:LTS",
 // "npm"): a component of an ecosystem or release outside it cannot be
-// checked.
+// checked. A scan asks it first: it is read from the file now at the path
+// (see DB). The map is shared: callers must not change it.
 func (d *DB) Coverage(ctx context.Context) (map[string]bool, error) {
-	rows, err := d.sql.QueryContext(ctx, `SELECT DISTINCT ecosystem FROM ecosystems`)
-	if err != nil {
-		return nil, fmt.Errorf("reading the ecosystems of %s: %w", d.path, err)
+	if err := d.follow(); err != nil {
+		return nil, err
 	}
-	defer rows.Close()
-	out := map[string]bool{}
-	for rows.Next() {
-		var e string
-		if err := rows.Scan(&e); err != nil {
-			return nil, fmt.Errorf("reading the ecosystems of %s: %w", d.path, err)
+	var out map[string]bool
+	err := d.read(func(g *generation) error {
+		if out = g.cache.coverage(); out != nil {
+			return nil
 		}
-		out[e] = true
-	}
-	return out, rows.Err()
+		rows, err := g.sql.QueryContext(ctx, `SELECT DISTINCT ecosystem FROM ecosystems`)
+		if err != nil {
+			return fmt.Errorf("reading the ecosystems of %s: %w", d.path, err)
+		}
+		defer rows.Close()
+		out = map[string]bool{}
+		for rows.Next() {
+			var e string
+			if err := rows.Scan(&e); err != nil {
+				return fmt.Errorf("reading the ecosystems of %s: %w", d.path, err)
+			}
+			out[e] = true
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		g.cache.keepCoverage(out)
+		return nil
+	})
+	return out, err
+}
+
+// Freshness is which data a scan reads: the file, when its data was last
+// imported and the newest record's modification.
+type Freshness struct {
+	Path string `json:"path"`
+	// LastImport is when data was last imported: the database's version.
+	LastImport time.Time `json:"lastImport"`
+	// NewestModified is the latest `modified` of any record.
+	NewestModified time.Time `json:"newestModified"`
 }
 
 // Status describes the database's contents.
@@ -295,63 +437,77 @@ type ImportStatus struct {
 	NewestModified time.Time `json:"newestModified"`
 }
 
-// Status reports what the database holds.
+// Status reports what the database holds: it counts every record, where
+// Freshness reads only the imports.
 func (d *DB) Status(ctx context.Context) (*Status, error) {
-	s := &Status{Path: d.path}
-	rows, err := d.sql.QueryContext(ctx, `SELECT e.ecosystem, COUNT(*), SUM(v.withdrawn) FROM ecosystems e JOIN vulns v ON v.id = e.vuln_id GROUP BY e.ecosystem ORDER BY e.ecosystem`)
-	if err != nil {
+	if err := d.follow(); err != nil {
 		return nil, err
 	}
-	for rows.Next() {
-		var e EcosystemStatus
-		if err := rows.Scan(&e.Ecosystem, &e.Records, &e.Withdrawn); err != nil {
-			rows.Close()
-			return nil, err
+	s := &Status{}
+	err := d.read(func(g *generation) error {
+		rows, err := g.sql.QueryContext(ctx, `SELECT e.ecosystem, COUNT(*), SUM(v.withdrawn) FROM ecosystems e JOIN vulns v ON v.id = e.vuln_id GROUP BY e.ecosystem ORDER BY e.ecosystem`)
+		if err != nil {
+			return err
 		}
-		s.Ecosystems = append(s.Ecosystems, e)
-	}
-	rows.Close()
-	rows, err = d.sql.QueryContext(ctx, `SELECT source, imported_at, records, skipped, newest_modified FROM imports ORDER BY id`)
+		defer rows.Close()
+		for rows.Next() {
+			var e EcosystemStatus
+			if err := rows.Scan(&e.Ecosystem, &e.Records, &e.Withdrawn); err != nil {
+				return err
+			}
+			s.Ecosystems = append(s.Ecosystems, e)
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		var f Freshness
+		f, s.Imports, err = d.imports(ctx, g)
+		s.Path, s.LastImport, s.NewestModified = f.Path, f.LastImport, f.NewestModified
+		return err
+	})
 	if err != nil {
 		return nil, err
+	}
+	return s, nil
+}
+
+// Freshness says which data a scan reads, from the file now at the path
+// (see DB): the imports alone, without counting the records.
+func (d *DB) Freshness(ctx context.Context) (f Freshness, err error) {
+	if err := d.follow(); err != nil {
+		return Freshness{}, err
+	}
+	err = d.read(func(g *generation) error {
+		f, _, err = d.imports(ctx, g)
+		return err
+	})
+	return f, err
+}
+
+// imports reads the imports of g's file, and the freshness they give it.
+func (d *DB) imports(ctx context.Context, g *generation) (Freshness, []ImportStatus, error) {
+	f := Freshness{Path: d.path}
+	rows, err := g.sql.QueryContext(ctx, `SELECT source, imported_at, records, skipped, newest_modified FROM imports ORDER BY id`)
+	if err != nil {
+		return f, nil, err
 	}
 	defer rows.Close()
+	var imports []ImportStatus
 	for rows.Next() {
 		var i ImportStatus
 		var at, newest string
 		if err := rows.Scan(&i.Source, &at, &i.Records, &i.Skipped, &newest); err != nil {
-			return nil, err
+			return f, nil, err
 		}
 		i.ImportedAt, _ = time.Parse(time.RFC3339Nano, at)
 		i.NewestModified, _ = time.Parse(time.RFC3339Nano, newest)
-		if i.ImportedAt.After(s.LastImport) {
-			s.LastImport = i.ImportedAt
+		if i.ImportedAt.After(f.LastImport) {
+			f.LastImport = i.ImportedAt
 		}
-		if i.NewestModified.After(s.NewestModified) {
-			s.NewestModified = i.NewestModified
+		if i.NewestModified.After(f.NewestModified) {
+			f.NewestModified = i.NewestModified
 		}
-		s.Imports = append(s.Imports, i)
+		imports = append(imports, i)
 	}
-	return s, rows.Err()
-}
-
-// LastImport is when data was last imported: the database's version, as
-// Status reports it, without counting the records.
-func (d *DB) LastImport(ctx context.Context) (time.Time, error) {
-	rows, err := d.sql.QueryContext(ctx, `SELECT imported_at FROM imports`)
-	if err != nil {
-		return time.Time{}, err
-	}
-	defer rows.Close()
-	var last time.Time
-	for rows.Next() {
-		var at string
-		if err := rows.Scan(&at); err != nil {
-			return time.Time{}, err
-		}
-		if t, err := time.Parse(time.RFC3339Nano, at); err == nil && t.After(last) {
-			last = t
-		}
-	}
-	return last, rows.Err()
+	return f, imports, rows.Err()
 }

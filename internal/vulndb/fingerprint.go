@@ -24,11 +24,19 @@ func PackageKey(ecosystem, name string) string {
 }
 
 // Fingerprints reads the fingerprint of every advisory.
-func (d *DB) Fingerprints(ctx context.Context) (map[string]Fingerprint, error) {
+func (d *DB) Fingerprints(ctx context.Context) (out map[string]Fingerprint, err error) {
+	err = d.read(func(g *generation) error {
+		out, err = fingerprints(ctx, g, d.path)
+		return err
+	})
+	return out, err
+}
+
+func fingerprints(ctx context.Context, g *generation, path string) (map[string]Fingerprint, error) {
 	out := map[string]Fingerprint{}
-	rows, err := d.sql.QueryContext(ctx, `SELECT id, withdrawn, match FROM vulns`)
+	rows, err := g.sql.QueryContext(ctx, `SELECT id, withdrawn, match FROM vulns`)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", d.path, err)
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	for rows.Next() {
 		var id string
@@ -47,9 +55,9 @@ func (d *DB) Fingerprints(ctx context.Context) (map[string]Fingerprint, error) {
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
-	rows, err = d.sql.QueryContext(ctx, `SELECT vuln_id, ecosystem, name FROM affected ORDER BY vuln_id, ecosystem, name`)
+	rows, err = g.sql.QueryContext(ctx, `SELECT vuln_id, ecosystem, name FROM affected ORDER BY vuln_id, ecosystem, name`)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", d.path, err)
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	defer rows.Close()
 	for rows.Next() {

@@ -1,0 +1,87 @@
+package vulndb
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// importRecord imports one OSV record (JSON) into dataDir.
+func importRecord(t *testing.T, dataDir, record string) {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "r.json")
+	if err := os.WriteFile(p, []byte(record), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Import(context.Background(), dataDir, []string{p}, ImportOptions{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A database kept warm answers lookups from memory, and a server holding
+// it open reads the file an import swapped in from its next scan on: the
+// new records, the new coverage, the new import time.
+func TestWarmDatabaseFollowsImports(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	importRecord(t, dir, `{"id":"GHSA-aaaa-aaaa-aaaa","modified":"2024-01-01T00:00:00Z","affected":[{"package":{"ecosystem":"npm","name":"left-pad"},"versions":["1.0.0"]}]}`)
+	db, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	db.KeepWarm(DefaultWarmBudget)
+	before, err := db.Freshness(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, err := db.Lookup(ctx, "npm", "left-pad")
+	if err != nil || len(first) != 1 {
+		t.Fatalf("lookup: %v %v", first, err)
+	}
+	again, err := db.Lookup(ctx, "npm", "left-pad")
+	if err != nil || len(again) != 1 || again[0] != first[0] {
+		t.Fatalf("a warm lookup decoded the record again: %v %v", again, err)
+	}
+	coverage, err := db.Coverage(ctx)
+	if err != nil || !coverage["npm"] || coverage["PyPI"] {
+		t.Fatalf("coverage: %v %v", coverage, err)
+	}
+
+	importRecord(t, dir, `{"id":"PYSEC-0000-1","modified":"2024-02-01T00:00:00Z","affected":[{"package":{"ecosystem":"PyPI","name":"x"},"versions":["1.0"]},{"package":{"ecosystem":"npm","name":"left-pad"},"versions":["1.0.1"]}]}`)
+	// a lookup between scans still reads the file the scan began on
+	if recs, err := db.Lookup(ctx, "npm", "left-pad"); err != nil || len(recs) != 1 {
+		t.Fatalf("lookup before the next scan: %v %v", recs, err)
+	}
+	after, err := db.Freshness(ctx)
+	if err != nil || !after.LastImport.After(before.LastImport) {
+		t.Fatalf("freshness after an import: %+v (before %+v) %v", after, before, err)
+	}
+	coverage, err = db.Coverage(ctx)
+	if err != nil || !coverage["PyPI"] {
+		t.Fatalf("coverage after an import: %v %v", coverage, err)
+	}
+	recs, err := db.Lookup(ctx, "npm", "left-pad")
+	if err != nil || len(recs) != 2 {
+		t.Fatalf("lookup after an import: %v %v", recs, err)
+	}
+}
+
+// A warm cache stays within its budget, whatever is looked up.
+func TestWarmCacheBudget(t *testing.T) {
+	c := newWarmCache(1000)
+	for i := range 100 {
+		c.keep([2]string{"npm", string(rune('a'+i%26)) + string(rune('a'+i/26))}, nil, 50)
+		if c.used > c.budget {
+			t.Fatalf("after %d lookups %d bytes kept, budget %d", i+1, c.used, c.budget)
+		}
+	}
+	if len(c.packages) == 0 {
+		t.Fatal("nothing kept")
+	}
+	c.keep([2]string{"npm", "huge"}, nil, 5000)
+	if _, ok := c.lookup([2]string{"npm", "huge"}); ok {
+		t.Fatal("a lookup larger than the budget was kept")
+	}
+}
