@@ -24,7 +24,7 @@ func Evaluate(set *Set, ev *evidence.Collected, now time.Time) evidence.Decision
 	}
 	e := evaluator{ev: ev, now: now, active: active, expired: expired}
 	for _, p := range set.Policies {
-		if !p.Matches(ev) {
+		if !p.matches(ev, e.imageNames(p)) {
 			continue
 		}
 		d.Policies = append(d.Policies, p.Name)
@@ -73,7 +73,11 @@ func Evaluate(set *Set, ev *evidence.Collected, now time.Time) evidence.Decision
 // reference as given, repository, or repository@digest; Kyverno policies
 // by the names Kyverno gives images) and namespace.
 func (p *Policy) Matches(ev *evidence.Collected) bool {
-	names := p.imageNames(ev)
+	return p.matches(ev, p.imageNames(ev))
+}
+
+// matches is Matches with the image's names as the policy spells them.
+func (p *Policy) matches(ev *evidence.Collected, names []string) bool {
 	matched := false
 	for _, g := range p.Images {
 		if g.Match(names...) {
@@ -119,6 +123,18 @@ func (p *Policy) imageNames(ev *evidence.Collected) []string {
 	return []string{ev.Reference, ev.Subject.Repository, ev.Subject.String()}
 }
 
+// imageNames are the names of the image judged as p spells them, those
+// Kyverno gives it worked out once per decision.
+func (e *evaluator) imageNames(p *Policy) []string {
+	if !p.wildcardNames {
+		return p.imageNames(e.ev)
+	}
+	if e.kyvernoNames == nil {
+		e.kyvernoNames = kyvernoImageNames(e.ev)
+	}
+	return e.kyvernoNames
+}
+
 func (s *ImageScope) matches(names []string) bool {
 	return slices.ContainsFunc(s.Images, func(g Glob) bool { return g.Match(names...) })
 }
@@ -140,7 +156,7 @@ func (e *evaluator) scoped(p *Policy, r Rule) (evidence.RuleResult, bool) {
 	if r.Scope == nil {
 		return e.rule(p, r), true
 	}
-	names := p.imageNames(e.ev)
+	names := e.imageNames(p)
 	if !r.Scope.matches(names) {
 		return evidence.RuleResult{}, false
 	}
@@ -181,6 +197,7 @@ type evaluator struct {
 	ev              *evidence.Collected
 	now             time.Time
 	active, expired []evidence.Exception
+	kyvernoNames    []string
 }
 
 func waiverOf(e evidence.Exception) *evidence.Waiver {

@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jmespath-community/go-jmespath/pkg/functions"
@@ -22,9 +23,54 @@ import (
 // variables, evaluated with the attestation's predicate at the root (and
 // image.* naming the image), compared by Kyverno's operators.
 
-// kyvernoVariable is Kyverno's variable pattern: an innermost {{ … }} not
-// preceded by a backslash (the group of one character before it is kept).
-var kyvernoVariable = regexp.MustCompile(`(^|[^\\])(\{\{(?:\{[^{}]*\}|[^{}])*\}\})`)
+// variables finds the variables of s as Kyverno's pattern
+// (^|[^\\])(\{\{(?:\{[^{}]*\}|[^{}])*\}\}) does: innermost {{ … }} (holding no
+// braces but {…} groups), not preceded by a backslash, left to right.
+// Hand-written because the regular expression's backtracking was most of
+// a condition's cost.
+func variables(s string) []string {
+	var out []string
+	for i := 0; i+1 < len(s); {
+		start := strings.Index(s[i:], "{{")
+		if start < 0 {
+			break
+		}
+		start += i
+		if start > 0 && s[start-1] == '\\' {
+			i = start + 1
+			continue
+		}
+		if end := variableEnd(s, start+2); end > 0 {
+			out = append(out, s[start:end])
+			i = end
+			continue
+		}
+		i = start + 1
+	}
+	return out
+}
+
+// variableEnd returns the end of a variable whose body starts at i, or 0.
+func variableEnd(s string, i int) int {
+	for i < len(s) {
+		switch s[i] {
+		case '}':
+			if i+1 < len(s) && s[i+1] == '}' {
+				return i + 2
+			}
+			return 0
+		case '{':
+			j := strings.IndexAny(s[i+1:], "{}")
+			if j < 0 || s[i+1+j] != '}' {
+				return 0
+			}
+			i += j + 2
+		default:
+			i++
+		}
+	}
+	return 0
+}
 
 // Bounds on conditions: how many rounds of nested variables a string may
 // take, and how long a string may grow while they are substituted.
@@ -182,7 +228,7 @@ func checkVariables(v any) error {
 	case string:
 		s := t
 		for round := 0; ; round++ {
-			matches := kyvernoVariable.FindAllStringSubmatch(s, -1)
+			matches := variables(s)
 			if len(matches) == 0 {
 				return nil
 			}
@@ -190,14 +236,14 @@ func checkVariables(v any) error {
 				return fmt.Errorf("variables nested deeper than %d levels", maxSubstitutionRounds)
 			}
 			for _, m := range matches {
-				expr, shallow := variableExpression(m[2])
+				expr, shallow := variableExpression(m)
 				if shallow {
-					return fmt.Errorf("%s: the shallow-substitution form {{- … }} is not supported by dossier", m[2])
+					return fmt.Errorf("%s: the shallow-substitution form {{- … }} is not supported by dossier", m)
 				}
 				if err := checkExpression(expr); err != nil {
-					return fmt.Errorf("%s: %v", m[2], err)
+					return fmt.Errorf("%s: %v", m, err)
 				}
-				s = strings.Replace(s, m[2], "x", 1)
+				s = strings.Replace(s, m, "x", 1)
 			}
 		}
 	case []any:
@@ -307,7 +353,10 @@ func (c *kyvernoConditions) Check(predicate []byte, image ImageFacts, now time.T
 	if _, ok := data["image"]; !ok {
 		data["image"] = imageContext(image)
 	}
-	ev := &conditionEvaluator{data: data, caller: interpreter.NewFunctionCaller(append(functions.GetDefaultFunctions(), kyvernoFunctions(now)...)...)}
+	clock := clocks.Get().(*conditionClock)
+	defer clocks.Put(clock)
+	clock.now = now
+	ev := &conditionEvaluator{data: data, caller: clock.caller}
 	for i, b := range c.blocks {
 		if why := ev.block(b); why != "" {
 			if len(c.blocks) > 1 {
@@ -415,7 +464,7 @@ func (ev *conditionEvaluator) substitute(v any) (any, error) {
 func (ev *conditionEvaluator) substituteString(s string) (any, error) {
 	const escaped = "{\x00{" // a value's own {{, never evaluated
 	for round := 0; ; round++ {
-		matches := kyvernoVariable.FindAllStringSubmatch(s, -1)
+		matches := variables(s)
 		if len(matches) == 0 {
 			break
 		}
@@ -423,12 +472,12 @@ func (ev *conditionEvaluator) substituteString(s string) (any, error) {
 			return nil, fmt.Errorf("variables nested deeper than %d levels", maxSubstitutionRounds)
 		}
 		for _, m := range matches {
-			expr, _ := variableExpression(m[2])
+			expr, _ := variableExpression(m)
 			result, err := ev.search(expr)
 			if err != nil {
 				return nil, err
 			}
-			if s == m[2] {
+			if s == m {
 				return result, nil
 			}
 			text, ok := result.(string)
@@ -439,8 +488,8 @@ func (ev *conditionEvaluator) substituteString(s string) (any, error) {
 				}
 				text = string(data)
 			}
-			next := strings.Replace(s, m[2], strings.ReplaceAll(text, "{{", escaped), 1)
-			if kyvernoVariable.MatchString(next) && strings.ContainsAny(text, `'\`) {
+			next := strings.Replace(s, m, strings.ReplaceAll(text, "{{", escaped), 1)
+			if strings.ContainsAny(text, `'\`) && len(variables(next)) > 0 {
 				return nil, fmt.Errorf("the value of %s (%q) would become part of another expression; a value holding ' or \\ cannot be", expr, text)
 			}
 			if len(next) > maxSubstitutedLength {
@@ -454,12 +503,9 @@ func (ev *conditionEvaluator) substituteString(s string) (any, error) {
 }
 
 func (ev *conditionEvaluator) search(expr string) (any, error) {
-	node, err := parsing.NewParser().Parse(expr)
+	node, err := expressions.get(expr, parseChecked)
 	if err != nil {
-		return nil, fmt.Errorf("%q is not a JMESPath expression: %v", expr, err)
-	}
-	if err := checkNode(node, true); err != nil {
-		return nil, fmt.Errorf("%q: %v", expr, err)
+		return nil, err
 	}
 	out, err := interpreter.NewInterpreter(ev.data, ev.caller, nil).Execute(node, ev.data)
 	if err != nil {
@@ -513,9 +559,70 @@ func splitKyvernoTag(name string) (string, string, bool) {
 	return name[:colon], name[colon+1:], true
 }
 
+// conditionClock is a function table whose time functions read now: one
+// per evaluation at a time (from clocks), as building the table costs more
+// than evaluating most conditions.
+type conditionClock struct {
+	now    time.Time
+	caller interpreter.FunctionCaller
+}
+
+var clocks = sync.Pool{New: func() any {
+	c := &conditionClock{}
+	c.caller = interpreter.NewFunctionCaller(append(functions.GetDefaultFunctions(), kyvernoFunctions(&c.now)...)...)
+	return c
+}}
+
+// boundedCache keeps what conditions compile (regular expressions of
+// regex_match and wildcards, parsed JMESPath expressions), bounded: most
+// come from the policy and repeat; one made of predicate values may not.
+type boundedCache[T any] struct {
+	mu sync.Mutex
+	m  map[string]T
+}
+
+const maxCached = 512
+
+func (c *boundedCache[T]) get(key string, make func(string) (T, error)) (T, error) {
+	c.mu.Lock()
+	v, ok := c.m[key]
+	c.mu.Unlock()
+	if ok {
+		return v, nil
+	}
+	v, err := make(key)
+	if err != nil {
+		return v, err
+	}
+	c.mu.Lock()
+	if c.m == nil || len(c.m) >= maxCached {
+		c.m = map[string]T{}
+	}
+	c.m[key] = v
+	c.mu.Unlock()
+	return v, nil
+}
+
+var (
+	regexps     boundedCache[*regexp.Regexp]
+	expressions boundedCache[parsing.ASTNode]
+)
+
+// parseChecked parses an expression and checks it as the loader does.
+func parseChecked(expr string) (parsing.ASTNode, error) {
+	node, err := parsing.NewParser().Parse(expr)
+	if err != nil {
+		return node, fmt.Errorf("%q is not a JMESPath expression: %v", expr, err)
+	}
+	if err := checkNode(node, true); err != nil {
+		return node, fmt.Errorf("%q: %v", expr, err)
+	}
+	return node, nil
+}
+
 // kyvernoFunctions are the Kyverno JMESPath functions dossier implements,
-// with now as the clock.
-func kyvernoFunctions(now time.Time) []functions.FunctionEntry {
+// with *now as the clock.
+func kyvernoFunctions(clock *time.Time) []functions.FunctionEntry {
 	str := functions.ArgSpec{Types: []functions.JpType{functions.JpString}}
 	strOrNumber := functions.ArgSpec{Types: []functions.JpType{functions.JpString, functions.JpNumber}}
 	parse := func(layout, s string) (time.Time, error) {
@@ -526,7 +633,7 @@ func kyvernoFunctions(now time.Time) []functions.FunctionEntry {
 	}
 	return []functions.FunctionEntry{
 		{Name: "regex_match", Arguments: []functions.ArgSpec{str, strOrNumber}, Handler: func(a []any) (any, error) {
-			re, err := regexp.Compile(a[0].(string))
+			re, err := regexps.get(a[0].(string), regexp.Compile)
 			if err != nil {
 				return nil, err
 			}
@@ -540,13 +647,13 @@ func kyvernoFunctions(now time.Time) []functions.FunctionEntry {
 		}},
 		{Name: "to_upper", Arguments: []functions.ArgSpec{str}, Handler: func(a []any) (any, error) { return strings.ToUpper(a[0].(string)), nil }},
 		{Name: "to_lower", Arguments: []functions.ArgSpec{str}, Handler: func(a []any) (any, error) { return strings.ToLower(a[0].(string)), nil }},
-		{Name: "time_now_utc", Handler: func([]any) (any, error) { return now.UTC().Format(time.RFC3339), nil }},
+		{Name: "time_now_utc", Handler: func([]any) (any, error) { return clock.UTC().Format(time.RFC3339), nil }},
 		{Name: "time_since", Arguments: []functions.ArgSpec{str, str, str}, Handler: func(a []any) (any, error) {
 			t1, err := parse(a[0].(string), a[1].(string))
 			if err != nil {
 				return nil, err
 			}
-			t2 := now
+			t2 := *clock
 			if s := a[2].(string); s != "" {
 				if t2, err = parse(a[0].(string), s); err != nil {
 					return nil, err

@@ -35,7 +35,8 @@ func wildcardMatch(pattern, name string) bool {
 	if !strings.ContainsAny(pattern, "*?") {
 		return pattern == name
 	}
-	return wildcardRegexp(pattern).MatchString(name)
+	re, _ := regexps.get(pattern, func(p string) (*regexp.Regexp, error) { return wildcardRegexp(p), nil })
+	return re.MatchString(name)
 }
 
 // compileWildcard makes an image pattern of a Kyverno policy a Glob.
