@@ -375,4 +375,21 @@ var migrations = []migration{{statements: []string{
 		last_error TEXT NOT NULL DEFAULT '',
 		UNIQUE (endpoint, event_id))`,
 	`CREATE INDEX outbox_due ON outbox (endpoint, next_attempt) WHERE delivered_at IS NULL`,
-}, move: keyLongImages}}
+}, move: keyLongImages}, {statements: []string{
+	// what cataloguing found in one image layer, by the cataloguer's
+	// configuration and the layer's diff ID: one row per variant (the
+	// answers the layer's cataloguing read from other layers), shared by
+	// every image and replica; checksummed, bounded, least recently used
+	// evicted first
+	`CREATE TABLE layer_analyses (
+		config_key TEXT NOT NULL,
+		diff_id TEXT NOT NULL,
+		variant TEXT NOT NULL,
+		entry TEXT NOT NULL,
+		checksum TEXT NOT NULL,
+		size BIGINT NOT NULL,
+		created_at BIGINT NOT NULL,
+		used_at BIGINT NOT NULL,
+		PRIMARY KEY (config_key, diff_id, variant))`,
+	`CREATE INDEX layer_analyses_used ON layer_analyses (used_at)`,
+}}}

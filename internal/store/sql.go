@@ -20,6 +20,8 @@ type Store struct {
 	db      *sql.DB
 	d       dialect
 	observe func(operation string, took time.Duration)
+	// layerCacheBound bounds the layer analyses kept (0: the default)
+	layerCacheBound int64
 }
 
 // Observe calls f with each operation's name and duration (the server's

@@ -45,6 +45,12 @@ type Options struct {
 	// jar's jars, and theirs) unpack to on disk at once (0:
 	// DefaultMaxArchiveBytes).
 	MaxArchiveBytes int64
+	// Cache, when set, keeps what cataloguing found in each image layer:
+	// an image is catalogued as the merge of its layers' analyses, each
+	// layer catalogued once (layered.go).
+	Cache LayerCache
+	// Now is the clock the cache's use is recorded with (nil: time.Now).
+	Now func() time.Time
 }
 
 // Result is a catalogued artifact, ready to encode.
@@ -58,6 +64,9 @@ type Result struct {
 	Platform string
 	Created  time.Time
 	Tool     buildinfo.Info
+	// Layers says how the layer cache served the catalogue (nil when no
+	// cache was used).
+	Layers *LayerReport
 
 	sbom   *syftsbom.SBOM
 	source oci.Source
@@ -70,6 +79,14 @@ func Generate(ctx context.Context, a *oci.Artifact, opts Options) (*Result, erro
 		created = time.Now()
 	}
 	res := &Result{Subject: a.Subject, Tag: a.Tag, Created: created.UTC(), Tool: buildinfo.Read(), source: a.Source}
+	if a.Source.IsImage() && opts.Cache != nil {
+		s, err := res.catalogueLayers(ctx, a, opts)
+		if err != nil {
+			return nil, fmt.Errorf("%s: cataloguing %s: %w", a.Source.Input, res.Subject, err)
+		}
+		res.sbom = s
+		return res, nil
+	}
 
 	var (
 		src     source.Source
@@ -86,29 +103,60 @@ func Generate(ctx context.Context, a *oci.Artifact, opts Options) (*Result, erro
 	}
 	defer cleanup()
 
-	witness := newJavaArchiveWitness()
-	cfg := syft.DefaultCreateSBOMConfig().WithTool("dossier", res.Tool.Version).WithArchiveConfig(archiveBounds(opts.MaxArchiveBytes)).
-		WithCatalogers(pkgcataloging.NewAlwaysEnabledCatalogerReference(witness))
-	if opts.Parallelism > 0 {
-		cfg = cfg.WithParallelism(opts.Parallelism)
-	}
-	s, err := syft.CreateSBOM(ctx, src, cfg)
-	if err == nil {
-		// cataloguers stopped by the deadline return what they had found:
-		// a catalogue cut short is no catalogue
-		err = ctx.Err()
-	}
+	s, err := res.catalogueWhole(ctx, src, opts)
 	if err != nil {
-		return nil, fmt.Errorf("%s: cataloguing %s: %w", a.Source.Input, res.Subject, err)
-	}
-	if err := archivesCatalogued(s, witness); err != nil {
 		return nil, fmt.Errorf("%s: cataloguing %s: %w", a.Source.Input, res.Subject, err)
 	}
 	res.sbom = s
 	return res, nil
 }
 
+// syftConfig is the cataloguing dossier asks of syft; witness sees the
+// Java archives.
+func (res *Result) syftConfig(opts Options, witness *javaArchiveWitness) *syft.CreateSBOMConfig {
+	cfg := syft.DefaultCreateSBOMConfig().WithTool("dossier", res.Tool.Version).WithArchiveConfig(archiveBounds(opts.MaxArchiveBytes)).
+		WithCatalogers(pkgcataloging.NewAlwaysEnabledCatalogerReference(witness))
+	if opts.Parallelism > 0 {
+		cfg = cfg.WithParallelism(opts.Parallelism)
+	}
+	return cfg
+}
+
+// catalogueWhole is syft's catalogue of a source: of an image, of its
+// squash.
+func (res *Result) catalogueWhole(ctx context.Context, src source.Source, opts Options) (*syftsbom.SBOM, error) {
+	witness := newJavaArchiveWitness()
+	s, err := syft.CreateSBOM(ctx, src, res.syftConfig(opts, witness))
+	if err == nil {
+		// cataloguers stopped by the deadline return what they had found:
+		// a catalogue cut short is no catalogue
+		err = ctx.Err()
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := archivesCatalogued(s, witness); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
 func (res *Result) imageSource(ctx context.Context, a *oci.Artifact, opts Options) (source.Source, func(), error) {
+	img, meta, err := res.openImage(ctx, a, opts)
+	if err != nil {
+		return nil, nil, err
+	}
+	simg, cleanup, err := res.readImage(ctx, a, img, meta, opts)
+	if err != nil {
+		return nil, nil, err
+	}
+	// cleanup removes the image, as the source's Close would
+	return res.stereoscopeSource(simg), cleanup, nil
+}
+
+// openImage resolves the image to catalogue (an index's platform image)
+// and what stereoscope is told of it beyond its manifest and config.
+func (res *Result) openImage(ctx context.Context, a *oci.Artifact, opts Options) (v1.Image, []image.AdditionalMetadata, error) {
 	img, subject, err := a.Image(ctx, opts.Platform)
 	if err != nil {
 		return nil, nil, err
@@ -126,12 +174,6 @@ func (res *Result) imageSource(ctx context.Context, a *oci.Artifact, opts Option
 	if p := cfg.Platform(); p != nil {
 		res.Platform = p.String()
 	}
-
-	tmp := stereofile.NewTempDirGenerator("dossier")
-	cacheDir, err := tmp.NewDirectory("image")
-	if err != nil {
-		return nil, nil, errors.Join(err, tmp.Cleanup())
-	}
 	meta := []image.AdditionalMetadata{
 		image.WithManifest(rawManifest),
 		image.WithManifestDigest(subject.Digest),
@@ -142,17 +184,32 @@ func (res *Result) imageSource(ctx context.Context, a *oci.Artifact, opts Option
 			meta = append(meta, image.WithTags(subject.Repository+":"+a.Tag))
 		}
 	}
-	simg := image.New(bounded(img, opts.MaxLayerBytes, opts.MaxImageBytes), tmp, cacheDir, meta...)
+	return bounded(img, opts.MaxLayerBytes, opts.MaxImageBytes), meta, nil
+}
+
+// readImage unpacks an image's layers with stereoscope; cleanup removes
+// what it wrote.
+func (res *Result) readImage(ctx context.Context, a *oci.Artifact, img v1.Image, meta []image.AdditionalMetadata, opts Options) (*image.Image, func(), error) {
+	tmp := stereofile.NewTempDirGenerator("dossier")
+	cacheDir, err := tmp.NewDirectory("image")
+	if err != nil {
+		return nil, nil, errors.Join(err, tmp.Cleanup())
+	}
+	simg := image.New(img, tmp, cacheDir, meta...)
 	// The squashed scope needs only the image's squash up front, so lower
 	// layers' squashes are built lazily, as syft's own image provider does.
 	if err := simg.Read(image.WithLazyLayerSquashes(ctx)); err != nil {
-		return nil, nil, errors.Join(fmt.Errorf("%s: reading layers of %s: %w", a.Source.Input, subject.Digest, err), simg.Cleanup(), tmp.Cleanup())
+		return nil, nil, errors.Join(fmt.Errorf("%s: reading layers of %s: %w", a.Source.Input, res.Subject.Digest, err), simg.Cleanup(), tmp.Cleanup())
 	}
-	src := stereoscopesource.New(simg, stereoscopesource.ImageConfig{
-		Reference: subject.String(),
-		Alias:     source.Alias{Name: subject.Repository, Version: subject.Digest},
+	return simg, func() { _ = simg.Cleanup(); _ = tmp.Cleanup() }, nil
+}
+
+// stereoscopeSource is syft's source of a read image, named by the subject.
+func (res *Result) stereoscopeSource(simg *image.Image) source.Source {
+	return stereoscopesource.New(simg, stereoscopesource.ImageConfig{
+		Reference: res.Subject.String(),
+		Alias:     source.Alias{Name: res.Subject.Repository, Version: res.Subject.Digest},
 	})
-	return src, func() { _ = src.Close(); _ = tmp.Cleanup() }, nil
 }
 
 func localSource(a *oci.Artifact) (source.Source, func(), error) {
