@@ -106,7 +106,7 @@ func fieldError(source, path, format string, args ...any) error {
 	return fmt.Errorf("%s: %s: %s", source, path, fmt.Sprintf(format, args...))
 }
 
-var namePattern = regexp.MustCompile(`^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$`)
+var namePattern = lazyPattern(`^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$`)
 
 func checkName(source, kind, name string) error {
 	if name == "" {
