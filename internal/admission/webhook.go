@@ -175,19 +175,7 @@ func (w *Webhook) Judge(ctx context.Context, req *admissionv1.AdmissionRequest) 
 	if len(references) > maxReviewImages {
 		return out, fmt.Errorf("%s %s names %d distinct images, more than the %d one review judges", kind, req.Name, len(references), maxReviewImages)
 	}
-	var labels map[string]string
-	var labelsErr error
-	var readLabels sync.Once
-	namespaceLabels := func() (map[string]string, error) {
-		readLabels.Do(func() {
-			if w.labels == nil {
-				labelsErr = fmt.Errorf("a policy selects namespaces by label and the webhook cannot read namespace labels")
-			} else {
-				labels, labelsErr = w.labels(ctx, req.Namespace)
-			}
-		})
-		return labels, labelsErr
-	}
+	namespaceLabels := w.labelsOnce(ctx, req.Namespace)
 	verdicts := make([]Verdict, len(references))
 	var judging sync.WaitGroup
 	slots := make(chan struct{}, judgeConcurrency)
@@ -221,6 +209,17 @@ func (w *Webhook) Judge(ctx context.Context, req *admissionv1.AdmissionRequest) 
 		out.Verdicts = append(out.Verdicts, v)
 	}
 	return out, nil
+}
+
+// labelsOnce reads a namespace's labels once, when a policy that selects
+// namespaces by label first asks.
+func (w *Webhook) labelsOnce(ctx context.Context, namespace string) func() (map[string]string, error) {
+	return sync.OnceValues(func() (map[string]string, error) {
+		if w.labels == nil {
+			return nil, fmt.Errorf("a policy selects namespaces by label and the webhook cannot read namespace labels")
+		}
+		return w.labels(ctx, namespace)
+	})
 }
 
 // credentials reads, once for a review and only when an image is

@@ -697,7 +697,7 @@ func TestSlowImagesCannotFailOpenAnother(t *testing.T) {
 
 // signedTags tags the fixture's signed image n times (t0, t1, …) and
 // names the tags as the proxy at host serves them.
-func signedTags(t *testing.T, f *fixture, host string, n int) []string {
+func signedTags(t testing.TB, f *fixture, host string, n int) []string {
 	t.Helper()
 	repo, err := oci.OpenRepository(f.host+"/team/signed", oci.RegistryOptions{})
 	if err != nil {

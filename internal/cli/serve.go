@@ -24,8 +24,9 @@ func (a *app) serveCommand() *cobra.Command {
 dossier's gates: every request authenticated by a dossier token (dossier token create; the first start
 prints an admin token), the OCI referrers API, immutable tags, every tag move and refusal recorded in the
 evidence store. With --policy (and --tls-cert/--tls-key, which the API server requires) it also serves the
-admission webhook at /admission/validate and /admission/mutate on --webhook-listen, as dossier webhook does
-(--client-ca or --client-token-file: for the API server only). SIGINT or SIGTERM
+admission webhook at /admission/validate and /admission/mutate, and Gatekeeper's external data at
+/gatekeeper/verify and /gatekeeper/mutate, on --webhook-listen, as dossier webhook does (--client-ca or
+--client-token-file: for the API server only; --gatekeeper-client-ca: external data for Gatekeeper only). SIGINT or SIGTERM
 stops it gracefully: requests in flight, uploads included, finish.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {

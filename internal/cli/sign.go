@@ -52,7 +52,6 @@ func (a *app) keyCommand() *cobra.Command {
 	cmd := &cobra.Command{Use: "key", Short: "Manage signing keys (cosign-compatible)"}
 	var prefix string
 	var force bool
-	var kf notationKeyFlags
 	gen := &cobra.Command{
 		Use:   "generate",
 		Short: "Generate an ECDSA P-256 key pair: PREFIX.key (encrypted, 0600) and PREFIX.pub",
@@ -61,12 +60,6 @@ dossier with cosign keys. The password comes from DOSSIER_PASSWORD, else COSIGN_
 terminal prompt. Existing files are not overwritten without --force.`,
 		Args: cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
-			if kf.notation {
-				return a.generateNotationKey(kf, prefix, force)
-			}
-			if kf.subject != "" {
-				return usageError("--subject is for --notation")
-			}
 			pw, err := a.password(true)
 			if err != nil {
 				return err
@@ -88,7 +81,6 @@ terminal prompt. Existing files are not overwritten without --force.`,
 	}
 	gen.Flags().StringVar(&prefix, "output-prefix", "dossier", "write PREFIX.key and PREFIX.pub")
 	gen.Flags().BoolVar(&force, "force", false, "overwrite existing key files")
-	kf.register(gen)
 	cmd.AddCommand(gen)
 	return cmd
 }
@@ -98,9 +90,8 @@ func (a *app) signCommand() *cobra.Command {
 	var legacy bool
 	var f signingFlags
 	var annotations []string
-	var nf notationFlags
 	cmd := &cobra.Command{
-		Use:   "sign REF (--key FILE | --keyless | --notation --key FILE --certificate-chain FILE)",
+		Use:   "sign REF (--key FILE | --keyless)",
 		Short: "Sign an image digest and store the signature in the registry (cosign-compatible)",
 		Long: `Resolve REF to its digest, sign the digest, and store the signature next to it: a Sigstore bundle
 (DSSE envelope over an in-toto statement) attached through the OCI 1.1 referrers API, with the
@@ -109,9 +100,7 @@ REF may also be an OCI layout (oci-layout:DIR:TAG): the signature is then writte
 Key-based signatures record no transparency-log entry unless --rekor-url is given (air-gapped by
 default). --keyless signs with an ephemeral key and a short-lived certificate from Fulcio for the OIDC
 identity (--identity-token, SIGSTORE_ID_TOKEN, or the GitHub Actions token when the job may request
-one), and records the signature in Rekor. --notation makes a Notation (Notary Project) signature
-instead, with a local x509 key and its certificate chain: a JWS or COSE envelope stored as notation
-stores it (artifactType application/vnd.cncf.notary.signature), which notation verifies.`,
+one), and records the signature in Rekor.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := checkOutput(output, "text", "json"); err != nil {
@@ -123,9 +112,6 @@ stores it (artifactType application/vnd.cncf.notary.signature), which notation v
 			if f.keyless && legacy {
 				return usageError("--legacy-tags is for key-based signatures")
 			}
-			if err := nf.check(f, legacy); err != nil {
-				return err
-			}
 			annots := map[string]any{}
 			for _, kv := range annotations {
 				k, v, ok := strings.Cut(kv, "=")
@@ -135,9 +121,6 @@ stores it (artifactType application/vnd.cncf.notary.signature), which notation v
 				annots[k] = v
 			}
 			ctx := cmd.Context()
-			if nf.notation {
-				return a.signNotation(ctx, args[0], f.key, nf, annots, output)
-			}
 			signer, err := a.signer(ctx, f)
 			if err != nil {
 				return err
@@ -173,7 +156,6 @@ stores it (artifactType application/vnd.cncf.notary.signature), which notation v
 	cmd.Flags().StringArrayVarP(&annotations, "annotation", "a", nil, "signed annotation key=value (repeatable)")
 	cmd.Flags().BoolVar(&legacy, "legacy-tags", false, "write cosign's legacy sha256-<hex>.sig layout instead of a referrer bundle")
 	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
-	nf.register(cmd)
 	return cmd
 }
 
@@ -190,14 +172,13 @@ func (a *app) verifyCommand() *cobra.Command {
 	var output, expected string
 	var who verifierFlags
 	cmd := &cobra.Command{
-		Use:   "verify REF... (--key FILE | --certificate-identity ID --certificate-oidc-issuer URL | --notation-trust-policy FILE --notation-trust-store DIR)",
+		Use:   "verify REF... (--key FILE | --certificate-identity ID --certificate-oidc-issuer URL)",
 		Short: "Verify images' signatures for an expected signer",
 		Long: `Resolve each REF to its digest and verify the signatures stored for it, in both layouts (referrer
 bundles and legacy .sig tags). Exit 0 when every REF has a signature that verifies and was made by
 the expected signer, 1 when one has none (the reason says what was found instead), 2 on errors.
 The decision is made by the policy engine with a one-rule policy, as "dossier policy check" makes
-it. Several REFs are verified concurrently over the same connections. With --notation-trust-policy
-and --notation-trust-store, Notation signatures are verified instead, as notation verifies them.`,
+it. Several REFs are verified concurrently over the same connections.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := checkOutput(output, "text", "json"); err != nil {
@@ -256,8 +237,6 @@ and --notation-trust-store, Notation signatures are verified instead, as notatio
 		},
 	}
 	who.register(cmd)
-	cmd.Flags().StringVar(&who.notationPolicy, "notation-trust-policy", "", "Notation signatures: notation's trust policy file (trustpolicy.json), with --notation-trust-store")
-	cmd.Flags().StringVar(&who.notationStore, "notation-trust-store", "", "Notation signatures: the trust store directory (x509/ca, x509/signingAuthority, x509/tsa)")
 	cmd.Flags().StringVar(&expected, "expected-digest", "", "the digest that was signed: fail when the tag now points elsewhere")
 	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
 	return cmd
@@ -277,12 +256,6 @@ func (a *app) printSignatures(subject evidence.Subject, sigs []evidence.Verified
 		}
 		if v.NoSCT {
 			fmt.Fprintln(a.stdout, "  certificate transparency: no SCT, accepted because of --insecure-ignore-sct")
-		}
-		if n := v.Notation; n != nil {
-			fmt.Fprintf(a.stdout, "  notation: trust policy statement %q, level %s, %s envelope\n", n.Statement, n.Level, n.EnvelopeType)
-			for _, l := range n.Logged {
-				fmt.Fprintf(a.stdout, "  logged, not enforced: %s\n", l)
-			}
 		}
 		fmt.Fprintf(a.stdout, "  stored %s (%s)\n", v.StoredAt, v.Layout)
 	}

@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -35,6 +34,7 @@ func registerWebhookFlags(cmd *cobra.Command, f *serving.Webhook) {
 	cmd.Flags().StringVar(&f.Kubernetes.ClientKey, "kubernetes-client-key", "", "client certificate's key")
 	cmd.Flags().BoolVar(&f.PullSecrets, "pull-secrets", false, "resolve and verify images with the pull secrets of the Pod spec and its service account, as the kubelet pulls (RBAC: get on secrets and serviceaccounts)")
 	cmd.Flags().StringVar(&f.ClientCA, "client-ca", "", "CA (PEM) of the client certificate the API server presents to the webhook (its AdmissionConfiguration): reviews without one are refused")
+	cmd.Flags().StringVar(&f.GatekeeperClientCA, "gatekeeper-client-ca", "", "CA (PEM) of Gatekeeper's client certificate: /gatekeeper/ (external data) is served only to a caller presenting one (default: the API server's credentials, when given)")
 	cmd.Flags().StringVar(&f.ClientTokenFile, "client-token-file", "", "file of bearer tokens (one per line, 32+ characters) the API server presents to the webhook (its AdmissionConfiguration): reviews without one are refused")
 }
 
@@ -48,13 +48,15 @@ func (a *app) webhookCommand() *cobra.Command {
 	var printConfig, noStore bool
 	cmd := &cobra.Command{
 		Use:   "webhook --policy FILE|DIR --tls-cert F --tls-key F [--listen ADDR]",
-		Short: "Serve the Kubernetes admission webhook: /admission/validate and /admission/mutate",
+		Short: "Serve the Kubernetes admission webhook (/admission/validate, /admission/mutate) and Gatekeeper's external data (/gatekeeper/verify, /gatekeeper/mutate)",
 		Long: `Judge every container image of the workloads the API server sends (Pods, Deployments, StatefulSets,
 DaemonSets, ReplicaSets, ReplicationControllers, Jobs, CronJobs; init and ephemeral containers included)
 with the policies and exceptions given, re-read when the files change. The validating review denies what
 an enforcing policy refuses, with the image, digest, policy, rule, what is wrong and the command that
 fixes it; audit policies admit and warn. The mutating review pins each image a policy matches to the
-digest judged. Decisions go to the evidence store (and admitted Pods mark their digests deployed) unless
+digest judged. Gatekeeper's external data provider protocol is served beside them: /gatekeeper/verify
+answers each image with the same decision in Ratify's result shape, /gatekeeper/mutate with its digest.
+Reviews' decisions go to the evidence store (and admitted Pods mark their digests deployed) unless
 --no-store. SIGINT or SIGTERM stops it gracefully. dossier serve serves the same webhook next to its
 registry, and both read the same --config file: this command takes its webhook, tls, dataDir, store,
 metricsListen, insecureRegistries and cloudCredentials settings (--listen is its webhook.listen).`,
@@ -119,9 +121,7 @@ metricsListen, insecureRegistries and cloudCredentials settings (--listen is its
 				return err
 			}
 			defer closeWebhook()
-			mux := http.NewServeMux()
-			mux.Handle("/admission/", handler)
-			hook, err := serving.WebhookListener(&cfg.Webhook, cfg.Webhook.Listen, mux, certs, a.log)
+			hook, err := serving.WebhookListener(&cfg.Webhook, cfg.Webhook.Listen, handler, certs, a.log)
 			if err != nil {
 				return err
 			}

@@ -14,8 +14,6 @@ import (
 
 	"github.com/dossier-dev/dossier/internal/attest"
 	"github.com/dossier-dev/dossier/internal/evidence"
-	"github.com/dossier-dev/dossier/internal/notation"
-	"github.com/dossier-dev/dossier/internal/notation/trust"
 	"github.com/dossier-dev/dossier/internal/oci"
 	"github.com/dossier-dev/dossier/internal/policy"
 	"github.com/dossier-dev/dossier/internal/sign"
@@ -40,8 +38,6 @@ type Options struct {
 	// Now is the clock used to judge attestations when deciding whether a
 	// local scan is needed.
 	Now func() time.Time
-	// Notation bounds Notation verification's revocation checks.
-	Notation notation.Options
 }
 
 // Collect gathers the evidence about art that the policies of set
@@ -56,7 +52,7 @@ func Collect(ctx context.Context, set *policy.Set, art *oci.Artifact, reference 
 		}
 		ev.Unavailable[what] = err.Error()
 	}
-	if needs.Signatures || len(needs.PredicateTypes) > 0 || len(needs.Notation) > 0 {
+	if needs.Signatures || len(needs.PredicateTypes) > 0 {
 		timeout := opts.Timeout
 		if timeout <= 0 {
 			timeout = 60 * time.Second
@@ -64,16 +60,15 @@ func Collect(ctx context.Context, set *policy.Set, art *oci.Artifact, reference 
 		rctx, cancel := context.WithTimeout(ctx, timeout)
 		defer cancel()
 		repo, subject, err := open(art)
-		trustErr := err
 		if err == nil && opts.Trust == nil {
-			trustErr = fmt.Errorf("nothing to verify signatures against")
+			err = fmt.Errorf("nothing to verify signatures against")
 		}
-		if trustErr != nil {
+		if err != nil {
 			if needs.Signatures {
-				unavailable(evidence.NeedSignatures, trustErr)
+				unavailable(evidence.NeedSignatures, err)
 			}
 			for _, pt := range needs.PredicateTypes {
-				unavailable(evidence.NeedAttestation(pt), trustErr)
+				unavailable(evidence.NeedAttestation(pt), err)
 			}
 		} else {
 			if needs.Signatures {
@@ -92,18 +87,6 @@ func Collect(ctx context.Context, set *policy.Set, art *oci.Artifact, reference 
 				ev.Attestations = append(ev.Attestations, atts...)
 				ev.Rejected = append(ev.Rejected, rejected...)
 			}
-		}
-		for _, cfg := range needs.Notation {
-			if err != nil {
-				unavailable(evidence.NeedNotation(cfg.Digest()), err)
-				continue
-			}
-			res, verr := verifyNotation(rctx, cfg, repo, subject, opts.Notation)
-			if verr != nil {
-				unavailable(evidence.NeedNotation(cfg.Digest()), verr)
-			}
-			ev.Signatures = append(ev.Signatures, res.Signatures...)
-			ev.Rejected = append(ev.Rejected, res.Rejected...)
 		}
 	}
 	now := time.Now
@@ -127,15 +110,6 @@ func Collect(ctx context.Context, set *policy.Set, art *oci.Artifact, reference 
 		}
 	}
 	return ev
-}
-
-// verifyNotation verifies the Notation signatures of subject with cfg.
-func verifyNotation(ctx context.Context, cfg *trust.Config, repo oci.Repository, subject v1.Descriptor, opts notation.Options) (notation.Result, error) {
-	v, err := notation.NewVerifier(cfg, opts)
-	if err != nil {
-		return notation.Result{}, err
-	}
-	return v.Verify(ctx, repo, subject)
 }
 
 // open is the repository and manifest descriptor evidence about art is

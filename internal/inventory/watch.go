@@ -18,7 +18,6 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/watch"
-	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
@@ -123,7 +122,7 @@ func Watch(ctx context.Context, o Options) error {
 	protobuf := rest.CopyConfig(cfg)
 	protobuf.AcceptContentTypes = "application/vnd.kubernetes.protobuf,application/json"
 	protobuf.ContentType = "application/vnd.kubernetes.protobuf"
-	core, err := corev1client.NewForConfig(protobuf)
+	core, err := newPodsClient(protobuf)
 	if err != nil {
 		return fmt.Errorf("watching cluster %s: %w", o.Cluster, err)
 	}
@@ -165,7 +164,7 @@ func Watch(ctx context.Context, o Options) error {
 		ListWithContextFunc: func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
 			ctx, cancel := context.WithTimeout(ctx, listTimeout)
 			defer cancel()
-			list, err := core.Pods(metav1.NamespaceAll).List(ctx, opts)
+			list, err := core.list(ctx, opts)
 			if err != nil {
 				return nil, err
 			}
@@ -179,7 +178,7 @@ func Watch(ctx context.Context, o Options) error {
 			return list, nil
 		},
 		WatchFuncWithContext: func(ctx context.Context, opts metav1.ListOptions) (watch.Interface, error) {
-			return core.Pods(metav1.NamespaceAll).Watch(ctx, opts)
+			return core.watch(ctx, opts)
 		},
 	}, &corev1.Pod{}, 0, cache.Indexers{})
 	if err := pods.SetTransform(leanPod); err != nil {

@@ -8,7 +8,7 @@ import (
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	admissionregistrationclient "k8s.io/client-go/kubernetes/typed/admissionregistration/v1"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/rest"
 )
 
@@ -18,7 +18,9 @@ import (
 // applied, one line each.
 func ApplyWebhookConfigurations(ctx context.Context, cluster *rest.Config, mutating *admissionregistrationv1.MutatingWebhookConfiguration,
 	validating *admissionregistrationv1.ValidatingWebhookConfiguration) ([]string, error) {
-	api, err := admissionregistrationclient.NewForConfig(cluster)
+	// the dynamic client, not client-go's typed one: linking a typed
+	// client registers every API group's types at every dossier start
+	api, err := dynamic.NewForConfig(cluster)
 	if err != nil {
 		return nil, fmt.Errorf("a client for %s: %w", cluster.Host, err)
 	}
@@ -31,11 +33,11 @@ func ApplyWebhookConfigurations(ctx context.Context, cluster *rest.Config, mutat
 		patch      func(name string, data []byte) error
 	}{
 		{"mutatingwebhookconfiguration", mutating.Name, mutating, func(name string, data []byte) error {
-			_, err := api.MutatingWebhookConfigurations().Patch(ctx, name, types.ApplyPatchType, data, options)
+			_, err := api.Resource(admissionregistrationv1.SchemeGroupVersion.WithResource("mutatingwebhookconfigurations")).Patch(ctx, name, types.ApplyPatchType, data, options)
 			return err
 		}},
 		{"validatingwebhookconfiguration", validating.Name, validating, func(name string, data []byte) error {
-			_, err := api.ValidatingWebhookConfigurations().Patch(ctx, name, types.ApplyPatchType, data, options)
+			_, err := api.Resource(admissionregistrationv1.SchemeGroupVersion.WithResource("validatingwebhookconfigurations")).Patch(ctx, name, types.ApplyPatchType, data, options)
 			return err
 		}},
 	} {

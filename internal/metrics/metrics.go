@@ -54,7 +54,7 @@ var latency = []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 
 func New() *Metrics {
 	m := &Metrics{registry: prometheus.NewRegistry()}
 	m.admissionDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "dossier_admission_request_duration_seconds",
-		Help: "Time to answer an AdmissionReview, by operation (validate, mutate).", Buckets: latency}, []string{"operation"})
+		Help: "Time to answer an AdmissionReview or a Gatekeeper external data request, by operation (validate, mutate, gatekeeper-verify, gatekeeper-mutate).", Buckets: latency}, []string{"operation"})
 	m.admissionDecisions = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "dossier_admission_decisions_total",
 		Help: "Admission decisions about images, by result (allowed, denied, audited, waived, failed-open), namespace and deciding policy."},
 		[]string{"result", "namespace", "policy"})

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"sync"
 
 	"github.com/dossier-dev/dossier/internal/evidence"
 )
@@ -18,6 +19,17 @@ type Glob struct {
 }
 
 var validGlob = regexp.MustCompile(`^[a-zA-Z0-9\-_:/*.@]+$`)
+
+// lazyRegexp is a pattern compiled on first use. Bounded repetitions
+// ({0,251}) compile to large programs: compiled at package init, every
+// dossier command would pay for them at start.
+type lazyRegexp func() *regexp.Regexp
+
+func lazyPattern(expr string) lazyRegexp {
+	return sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(expr) })
+}
+
+func (l lazyRegexp) MatchString(s string) bool { return l().MatchString(s) }
 
 // CompileGlob checks and compiles a glob.
 func CompileGlob(pattern string) (Glob, error) {

@@ -25,6 +25,9 @@ type Documents struct {
 	Policies   []*Policy
 	Exceptions []evidence.Exception
 	Warnings   []string
+	// ratify are Ratify documents that need the others loaded beside them
+	// (resolveRatify)
+	ratify []ratifyPending
 }
 
 var knownKinds = strings.Join([]string{KindPolicy, KindClusterPolicy, KindKyvernoClusterPolicy + " or " + KindKyvernoPolicy + " (Kyverno)", KindException}, ", ")
@@ -51,6 +54,12 @@ func Parse(name string, data []byte, opts LoadOptions) (*Documents, error) {
 		return nil, fmt.Errorf("%s: no documents", name)
 	}
 	for _, d := range docs {
+		if strings.HasPrefix(d.header.APIVersion, "config.ratify.deislabs.io/") {
+			if err := decodeRatify(d, opts, out); err != nil {
+				return nil, err
+			}
+			continue
+		}
 		switch d.header.Kind {
 		case KindPolicy, KindException:
 			if d.header.APIVersion != APIVersion {
@@ -164,6 +173,10 @@ func Load(paths ...string) (*Documents, error) {
 		all.Policies = append(all.Policies, docs.Policies...)
 		all.Exceptions = append(all.Exceptions, docs.Exceptions...)
 		all.Warnings = append(all.Warnings, docs.Warnings...)
+		all.ratify = append(all.ratify, docs.ratify...)
+	}
+	if err := all.resolveRatify(); err != nil {
+		return nil, err
 	}
 	if err := all.checkUnique(); err != nil {
 		return nil, err

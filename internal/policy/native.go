@@ -41,17 +41,9 @@ type namespacesSpec struct {
 }
 
 type nativeSigner struct {
-	Name     string        `yaml:"name"`
-	Key      *keySpec      `yaml:"key"`
-	Keyless  *keylessSpec  `yaml:"keyless"`
-	Notation *notationSpec `yaml:"notation"`
-}
-
-// notationSpec names Notation trust material: notation's trust policy
-// file and trust store directory, read when the policy is loaded.
-type notationSpec struct {
-	TrustPolicy string `yaml:"trustPolicy"`
-	TrustStore  string `yaml:"trustStore"`
+	Name    string       `yaml:"name"`
+	Key     *keySpec     `yaml:"key"`
+	Keyless *keylessSpec `yaml:"keyless"`
 }
 
 type keySpec struct {
@@ -114,7 +106,7 @@ func fieldError(source, path, format string, args ...any) error {
 	return fmt.Errorf("%s: %s: %s", source, path, fmt.Sprintf(format, args...))
 }
 
-var namePattern = regexp.MustCompile(`^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$`)
+var namePattern = lazyPattern(`^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$`)
 
 func checkName(source, kind, name string) error {
 	if name == "" {
@@ -172,16 +164,7 @@ func decodeNative(d rawDocument, opts LoadOptions) (*Policy, error) {
 		if _, dup := signers[ns.Name]; dup {
 			return nil, fieldError(src, path+".name", "signer %q is defined twice", ns.Name)
 		}
-		var sg decodedSigner
-		var err error
-		if ns.Notation != nil {
-			if ns.Key != nil || ns.Keyless != nil {
-				return nil, fieldError(src, path, "a signer is a key, keyless identities or notation: one of them")
-			}
-			sg, err = decodeNotationSigner(src, path+".notation", ns.Name, ns.Notation, opts)
-		} else {
-			sg, err = decodeSigner(src, path, ns.Name, ns.Key, ns.Keyless, true, opts)
-		}
+		sg, err := decodeSigner(src, path, ns.Name, ns.Key, ns.Keyless, true, opts)
 		if err != nil {
 			return nil, err
 		}
@@ -242,14 +225,7 @@ func decodeNative(d rawDocument, opts LoadOptions) (*Policy, error) {
 		}
 		p.Summaries = append(p.Summaries, a)
 	}
-	// the trust material a Notation signer read is part of what the policy is
-	parts := []string{KindPolicy, d.source, mustMarshal(d.node)}
-	for _, n := range order {
-		if cfg := signers[n].Notation; cfg != nil {
-			parts = append(parts, cfg.Digest())
-		}
-	}
-	p.Digest = contentDigest(parts...)
+	p.Digest = contentDigest(KindPolicy, d.source, mustMarshal(d.node))
 	return p, nil
 }
 
@@ -285,9 +261,6 @@ func decodeNativeRule(src, path string, rs nativeRuleSpec, pick func(string, []s
 		}
 		signers, err := pick(path+".attestation.signers", a.Signers)
 		if err != nil {
-			return Rule{}, err
-		}
-		if err := signaturesOnly(src, path+".attestation.signers", signers); err != nil {
 			return Rule{}, err
 		}
 		maxAge, err := parseDuration(src, path+".attestation.maxAge", a.MaxAge)
@@ -335,9 +308,6 @@ func decodeNativeRule(src, path string, rs nativeRuleSpec, pick func(string, []s
 			if err != nil {
 				return Rule{}, err
 			}
-			if err := signaturesOnly(src, path+".vulnerabilities.attestation.signers", signers); err != nil {
-				return Rule{}, err
-			}
 			maxAge, err := parseDuration(src, path+".vulnerabilities.attestation.maxAge", v.Attestation.MaxAge)
 			if err != nil {
 				return Rule{}, err
@@ -372,9 +342,6 @@ func decodeSummary(src, path string, ss summarySpec, rules map[string]bool, pick
 	}
 	var err error
 	if a.Signers, err = pick(path+".signers", ss.Signers); err != nil {
-		return a, err
-	}
-	if err := signaturesOnly(src, path+".signers", a.Signers); err != nil {
 		return a, err
 	}
 	if ss.MaxAge == "" {

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/dossier-dev/dossier/internal/evidence"
-	"github.com/dossier-dev/dossier/internal/notation/trust"
 )
 
 // API versions and kinds this package reads.
@@ -197,6 +196,9 @@ type VulnerabilityRule struct {
 	// checked (no advisory data for its ecosystem or release, no purl…),
 	// or whose evidence does not say what was checked.
 	RequireCoverage bool
+	// DenyIDs fail the rule when a finding has one of these IDs or
+	// aliases, whatever its severity (Ratify's denylistCVEs).
+	DenyIDs []string
 	// Attestation, when set, accepts a signed vuln attestation instead of
 	// a scan against the local database.
 	Attestation *VulnAttestation
@@ -222,9 +224,6 @@ type Signer struct {
 	// ClusterImagePolicy verifies this signer against: dossier then needs
 	// that trusted root given explicitly.
 	TrustRootRef string
-	// Notation, when set, makes this a Notation signer: a Notation
-	// signature that this trust policy and trust store verify.
-	Notation *trust.Config
 }
 
 // Keyless reports whether the signer is certificate identities.
@@ -271,9 +270,6 @@ func (s Signer) Accepts(v evidence.Verification) bool {
 
 // Matches reports whether the verified signer s is this trusted signer.
 func (s Signer) Matches(v evidence.Signer) bool {
-	if s.Notation != nil {
-		return v.NotationTrust == s.Notation.Digest()
-	}
 	if s.KeyFingerprint != "" {
 		return v.KeyFingerprint == s.KeyFingerprint
 	}
@@ -290,9 +286,6 @@ func (s Signer) Matches(v evidence.Signer) bool {
 // cluster users and registry clients, to whom a path on dossier's host
 // means nothing and tells too much.
 func (s Signer) String() string {
-	if s.Notation != nil {
-		return "Notation signer " + s.Name + " (trust policy and store " + s.Notation.Digest() + ")"
-	}
 	if s.KeyFingerprint != "" {
 		if s.Name == "" {
 			return "key " + s.KeyFingerprint

@@ -64,7 +64,14 @@ func (u Unclaimed) Decide(set *Set, ev *evidence.Collected, labels func() (map[s
 	if !covered {
 		return evidence.Decision{}, false
 	}
-	// the unmatched rule alone: no policy's rules or exceptions apply
+	return u.Unmatched(ev, enforced, now), true
+}
+
+// Unmatched is the decision about an image no policy claims where the
+// answer is u's: the unmatched rule alone (no policy's rules or exceptions
+// apply), a refusal where an enforcing policy covers the image's place
+// and u is deny, else a warning.
+func (u Unclaimed) Unmatched(ev *evidence.Collected, enforced bool, now time.Time) evidence.Decision {
 	d := Evaluate(&Set{}, ev, now)
 	if u == UnclaimedWarn || !enforced {
 		d.Allowed, d.Mode = true, evidence.ModeAudit
@@ -72,5 +79,5 @@ func (u Unclaimed) Decide(set *Set, ev *evidence.Collected, labels func() (map[s
 			d.Rules[i].Mode = evidence.ModeAudit
 		}
 	}
-	return d, true
+	return d
 }

@@ -293,7 +293,7 @@ func (r *Registry) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		writeError(w, http.StatusBadRequest, "NAME_INVALID", fmt.Sprintf("%q is not a repository name", rt.name))
 		return
 	}
-	if rt.kind == "manifests" && !tagName.MatchString(rt.reference) && !evidence.ValidDigest(rt.reference) {
+	if rt.kind == "manifests" && !tagName().MatchString(rt.reference) && !evidence.ValidDigest(rt.reference) {
 		writeError(w, http.StatusBadRequest, "MANIFEST_INVALID", fmt.Sprintf("%q is neither a tag nor a digest", rt.reference))
 		return
 	}
@@ -468,10 +468,11 @@ type Store interface {
 	RecordedEvidence(ctx context.Context, subject evidence.Subject, reference string) (*evidence.Collected, error)
 }
 
-// The distribution spec's grammar of repository names and tags.
+// The distribution spec's grammar of repository names and tags; the
+// tag's bounded repetition compiles to a large program, built on first use.
 var (
 	repositoryName = regexp.MustCompile(`^[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*(/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*$`)
-	tagName        = regexp.MustCompile(`^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$`)
+	tagName        = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$`) })
 )
 
 // route is what a /v2/ path names.
@@ -485,15 +486,18 @@ type route struct {
 // distributionRoutes is distribution's own router: a path is read as
 // distribution will act on it, never by a reading of dossier's own that
 // could disagree (a repository named team/app/blobs/uploads/x is one
-// distribution serves manifests of).
-var distributionRoutes = v2.Router()
+// distribution serves manifests of). Routers and patterns are built on
+// first use: every dossier command would pay for them at start.
+var distributionRoutes = sync.OnceValue(v2.Router)
 
 // referrersRoute is the one route dossier serves that distribution has not.
-var referrersRoute = regexp.MustCompile(`^/v2/(` + reference.NameRegexp.String() + `)/referrers/(` + godigest.DigestRegexp.String() + `)$`)
+var referrersRoute = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^/v2/(` + reference.NameRegexp.String() + `)/referrers/(` + godigest.DigestRegexp.String() + `)$`)
+})
 
 func parseRoute(path string) (route, bool) {
 	var match mux.RouteMatch
-	if distributionRoutes.Match(&http.Request{Method: http.MethodGet, URL: &url.URL{Path: path}}, &match) && match.Route != nil {
+	if distributionRoutes().Match(&http.Request{Method: http.MethodGet, URL: &url.URL{Path: path}}, &match) && match.Route != nil {
 		name := match.Vars["name"]
 		switch match.Route.GetName() {
 		case v2.RouteNameBase:
@@ -511,7 +515,7 @@ func parseRoute(path string) (route, bool) {
 		}
 		return route{}, false
 	}
-	if m := referrersRoute.FindStringSubmatch(path); m != nil {
+	if m := referrersRoute().FindStringSubmatch(path); m != nil {
 		return route{name: m[1], kind: "referrers", reference: m[2]}, true
 	}
 	return route{}, false

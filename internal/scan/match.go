@@ -195,16 +195,26 @@ func Match(ctx context.Context, db Advisories, components []evidence.Component) 
 		return nil, err
 	}
 	slices.SortFunc(m.Coverage, func(a, b EcosystemCoverage) int { return strings.Compare(a.Ecosystem, b.Ecosystem) })
-	sort.SliceStable(m.Findings, func(i, j int) bool {
-		a, b := m.Findings[i], m.Findings[j]
+	// pointers are sorted, not the findings: a Finding is a large struct,
+	// and moving thousands of them was most of a warm scan
+	order := make([]*evidence.Finding, len(m.Findings))
+	for i := range m.Findings {
+		order[i] = &m.Findings[i]
+	}
+	slices.SortStableFunc(order, func(a, b *evidence.Finding) int {
 		if ra, rb := evidence.SeverityRank(a.Severity.Rating), evidence.SeverityRank(b.Severity.Rating); ra != rb {
-			return ra > rb
+			return rb - ra
 		}
-		if a.Component.PURL != b.Component.PURL {
-			return a.Component.PURL < b.Component.PURL
+		if c := strings.Compare(a.Component.PURL, b.Component.PURL); c != 0 {
+			return c
 		}
-		return a.ID < b.ID
+		return strings.Compare(a.ID, b.ID)
 	})
+	sorted := make([]evidence.Finding, len(order))
+	for i, f := range order {
+		sorted[i] = *f
+	}
+	m.Findings = sorted
 	return m, nil
 }
 

@@ -98,10 +98,13 @@ type Webhook struct {
 	// PullSecrets resolves and verifies images with the pull secrets of
 	// the Pod spec and its service account, read from the API server (RBAC:
 	// get on secrets and serviceaccounts).
-	PullSecrets     bool       `json:"pullSecrets" flag:"pull-secrets"`
-	ClientCA        string     `json:"clientCA,omitempty" flag:"client-ca" path:"true"`
-	ClientTokenFile string     `json:"clientTokenFile,omitempty" flag:"client-token-file" path:"true"`
-	Kubernetes      Kubernetes `json:"kubernetes"`
+	PullSecrets     bool   `json:"pullSecrets" flag:"pull-secrets"`
+	ClientCA        string `json:"clientCA,omitempty" flag:"client-ca" path:"true"`
+	ClientTokenFile string `json:"clientTokenFile,omitempty" flag:"client-token-file" path:"true"`
+	// GatekeeperClientCA is the CA of Gatekeeper's client certificate:
+	// external data is then served to Gatekeeper only.
+	GatekeeperClientCA string     `json:"gatekeeperClientCA,omitempty" flag:"gatekeeper-client-ca" path:"true"`
+	Kubernetes         Kubernetes `json:"kubernetes"`
 }
 
 // Kubernetes is the API server the webhook reads namespace labels from

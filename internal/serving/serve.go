@@ -152,9 +152,7 @@ func Serve(ctx context.Context, cfg Config, deps Deps) error {
 			return err
 		}
 		defer closeWebhook()
-		hooks := http.NewServeMux()
-		hooks.Handle("/admission/", handler)
-		hook, err := WebhookListener(wf, wf.Listen, hooks, certs, log)
+		hook, err := WebhookListener(wf, wf.Listen, handler, certs, log)
 		if err != nil {
 			return err
 		}

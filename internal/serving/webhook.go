@@ -76,27 +76,45 @@ func StartWebhook(ctx context.Context, f *Webhook, cluster, dataDir string, reac
 			log.Info(fmt.Sprintf("policies reloaded (version %.12s)", rules.Rules().Version))
 		}
 	})
-	log.Info(fmt.Sprintf("admission webhook at /admission/validate and /admission/mutate (policies version %.12s)", rules.Rules().Version))
-	return w.Handler(), func() { w.Close(); closeDB() }, nil
+	log.Info(fmt.Sprintf("admission webhook at /admission/validate and /admission/mutate, Gatekeeper external data at /gatekeeper/verify and /gatekeeper/mutate (policies version %.12s)", rules.Rules().Version))
+	mux := http.NewServeMux()
+	mux.Handle("/admission/", w.Handler())
+	mux.Handle("/gatekeeper/", w.GatekeeperHandler())
+	return mux, func() { w.Close(); closeDB() }, nil
 }
 
-// WebhookListener is the listener of the admission webhook: HTTPS, and,
-// when the API server's credentials are configured, for the API server
-// only. Without them it says so: anyone who reaches the listener can have
-// decisions recorded.
+// WebhookListener is the listener of the admission webhook and of
+// Gatekeeper's external data: HTTPS, and, when callers' credentials are
+// configured, for those callers only — reviews for the API server, external
+// data for Gatekeeper's client certificate (of its own CA when one is
+// given, else the API server's credentials). Without them it says so:
+// anyone who reaches the listener can have decisions recorded and made.
 func WebhookListener(f *Webhook, listen string, handler http.Handler, certs *admission.CertificateFiles, log *slog.Logger) (server.Options, error) {
 	o := server.Options{Listen: listen, Log: log, Certificate: certs.GetCertificate}
-	if f.ClientCA == "" && f.ClientTokenFile == "" {
+	reviews, external := handler, handler
+	var apiServer, gatekeeper *admission.Callers
+	var err error
+	if f.ClientCA != "" || f.ClientTokenFile != "" {
+		if apiServer, err = admission.LoadCallers(f.ClientCA, f.ClientTokenFile); err != nil {
+			return o, err
+		}
+		reviews, external = apiServer.Require(handler), apiServer.Require(handler)
+	} else {
 		log.Warn("the admission webhook does not authenticate its callers: reach "+listen+" from the API server only (a NetworkPolicy), or configure the API server's client CA or bearer tokens",
 			"address", listen)
-		o.Handler = handler
-		return o, nil
 	}
-	callers, err := admission.LoadCallers(f.ClientCA, f.ClientTokenFile)
-	if err != nil {
-		return o, err
+	if f.GatekeeperClientCA != "" {
+		if gatekeeper, err = admission.LoadGatekeeperCallers(f.GatekeeperClientCA); err != nil {
+			return o, err
+		}
+		external = gatekeeper.Require(handler)
+	} else if apiServer == nil {
+		log.Warn("Gatekeeper's external data is served to anyone who reaches "+listen+": configure the CA of Gatekeeper's client certificate", "address", listen)
 	}
-	o.Handler, o.ClientCAs = callers.Require(handler), callers.CAs
+	mux := http.NewServeMux()
+	mux.Handle("/admission/", reviews)
+	mux.Handle("/gatekeeper/", external)
+	o.Handler, o.ClientCAs = mux, admission.ClientCAs(apiServer, gatekeeper)
 	return o, nil
 }
 

@@ -243,9 +243,13 @@ func (d *DB) Lookup(ctx context.Context, ecosystem, name string) (records []*Rec
 		if err != nil {
 			return fmt.Errorf("looking up %s/%s: %w", ecosystem, name, err)
 		}
-		var size int64
-		if records, size, err = d.records(rows); err != nil {
+		var sizes []int64
+		if records, sizes, err = d.records(rows); err != nil {
 			return err
+		}
+		var size int64
+		for _, n := range sizes {
+			size += n
 		}
 		g.cache.keep(key, records, size)
 		return nil
@@ -263,7 +267,17 @@ const chunk = 500
 func (d *DB) Names(ctx context.Context, names []string) (map[string][]string, error) {
 	out := map[string][]string{}
 	err := d.read(func(g *generation) error {
-		for part := range slices.Chunk(names, chunk) {
+		var unknown []string
+		for _, name := range names {
+			if ids, ok := g.cache.named(name); ok {
+				if len(ids) > 0 {
+					out[name] = ids
+				}
+				continue
+			}
+			unknown = append(unknown, name)
+		}
+		for part := range slices.Chunk(unknown, chunk) {
 			rows, err := g.sql.QueryContext(ctx, `SELECT name, vuln_id FROM names WHERE name IN (?`+strings.Repeat(", ?", len(part)-1)+`)`, anys(part)...)
 			if err != nil {
 				return fmt.Errorf("looking up the records of %s: %w", part[0], err)
@@ -281,6 +295,9 @@ func (d *DB) Names(ctx context.Context, names []string) (map[string][]string, er
 				return err
 			}
 		}
+		for _, name := range unknown {
+			g.cache.keepNamed(name, out[name])
+		}
 		return nil
 	})
 	return out, err
@@ -291,19 +308,36 @@ func (d *DB) Names(ctx context.Context, names []string) (map[string][]string, er
 func (d *DB) Records(ctx context.Context, ids []string) ([]*Record, error) {
 	var out []*Record
 	err := d.read(func(g *generation) error {
-		for part := range slices.Chunk(ids, chunk) {
+		var unknown []string
+		seen := map[string]bool{}
+		for _, id := range ids {
+			if seen[id] {
+				continue
+			}
+			seen[id] = true
+			if r, ok := g.cache.record(id); ok {
+				out = append(out, r)
+				continue
+			}
+			unknown = append(unknown, id)
+		}
+		for part := range slices.Chunk(unknown, chunk) {
 			rows, err := g.sql.QueryContext(ctx, `SELECT id, match FROM vulns WHERE id IN (?`+strings.Repeat(", ?", len(part)-1)+`) ORDER BY id`, anys(part)...)
 			if err != nil {
 				return fmt.Errorf("reading record %s: %w", part[0], err)
 			}
-			records, _, err := d.records(rows)
+			records, sizes, err := d.records(rows)
 			if err != nil {
 				return err
+			}
+			for i, r := range records {
+				g.cache.keepRecord(r, sizes[i])
 			}
 			out = append(out, records...)
 		}
 		return nil
 	})
+	slices.SortFunc(out, func(a, b *Record) int { return strings.Compare(a.ID, b.ID) })
 	return out, err
 }
 
@@ -315,24 +349,24 @@ func anys(s []string) []any {
 	return out
 }
 
-// records decodes (id, match view) rows; size is the bytes they were
+// records decodes (id, match view) rows; sizes are the bytes each was
 // stored in.
-func (d *DB) records(rows *sql.Rows) (out []*Record, size int64, err error) {
+func (d *DB) records(rows *sql.Rows) (out []*Record, sizes []int64, err error) {
 	defer rows.Close()
 	for rows.Next() {
 		var id string
 		var raw []byte
 		if err := rows.Scan(&id, &raw); err != nil {
-			return nil, 0, err
+			return nil, nil, err
 		}
 		var r Record
 		if err := json.Unmarshal(raw, &r); err != nil {
-			return nil, 0, fmt.Errorf("%s: stored record %s is corrupt: %w", d.path, id, err)
+			return nil, nil, fmt.Errorf("%s: stored record %s is corrupt: %w", d.path, id, err)
 		}
-		size += int64(len(raw))
+		sizes = append(sizes, int64(len(raw)))
 		out = append(out, &r)
 	}
-	return out, size, rows.Err()
+	return out, sizes, rows.Err()
 }
 
 // BaseEcosystem strips the release suffix: "Debian:12" → "Debian".

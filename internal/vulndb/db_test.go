@@ -66,6 +66,18 @@ func TestWarmDatabaseFollowsImports(t *testing.T) {
 	if err != nil || len(recs) != 2 {
 		t.Fatalf("lookup after an import: %v %v", recs, err)
 	}
+	// records by ID and names come from memory the second time, ordered
+	// and missing ones left out as the database answers
+	for range 2 {
+		byID, err := db.Records(ctx, []string{"PYSEC-0000-1", "NOT-A-RECORD", "GHSA-aaaa-aaaa-aaaa"})
+		if err != nil || len(byID) != 2 || byID[0].ID != "GHSA-aaaa-aaaa-aaaa" || byID[1].ID != "PYSEC-0000-1" {
+			t.Fatalf("records: %v %v", byID, err)
+		}
+		names, err := db.Names(ctx, []string{"PYSEC-0000-1", "CVE-1999-0001"})
+		if err != nil || len(names) != 1 || len(names["PYSEC-0000-1"]) != 1 {
+			t.Fatalf("names: %v %v", names, err)
+		}
+	}
 }
 
 // A warm cache stays within its budget, whatever is looked up.
