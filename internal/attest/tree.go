@@ -27,6 +27,8 @@ type Attachment struct {
 	Tag    string `json:"tag,omitempty"`
 	// Entries counts signatures or attestations under a legacy tag.
 	Entries int `json:"entries,omitempty"`
+	// Format is "notation" for a Notation signature (cosign's otherwise).
+	Format string `json:"format,omitempty"`
 }
 
 var sbomArtifactTypes = map[string]bool{
@@ -52,6 +54,8 @@ func Tree(ctx context.Context, repo oci.Repository, subject v1.Descriptor) ([]At
 			if pt == evidence.PredicateSignatures {
 				a.Kind = "signature"
 			}
+		case d.ArtifactType == evidence.NotationSignatureType:
+			a.Kind, a.Format = "signature", "notation"
 		case sbomArtifactTypes[d.ArtifactType]:
 			a.Kind = "sbom"
 		}

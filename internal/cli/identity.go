@@ -17,6 +17,9 @@ type verifierFlags struct {
 	identity    policy.IdentitySpec
 	trustedRoot string
 	ignoreSCT   bool
+	// notationPolicy and notationStore name a Notation signer (verify's
+	// --notation-trust-policy and --notation-trust-store).
+	notationPolicy, notationStore string
 }
 
 func (f *verifierFlags) register(cmd *cobra.Command) {
@@ -38,7 +41,21 @@ func (f *verifierFlags) keyless() bool {
 // "any valid signature" is not a mode. Warnings (an unanchored regular
 // expression) go to warn.
 func (f *verifierFlags) signers(warn io.Writer) ([]policy.Signer, error) {
+	notation := f.notationPolicy != "" || f.notationStore != ""
 	switch {
+	case notation && (f.key != "" || f.keyless()):
+		return nil, usageError("give --key, a certificate identity, or --notation-trust-policy with --notation-trust-store: one of them")
+	case notation && (f.notationPolicy == "" || f.notationStore == ""):
+		return nil, usageError("give --notation-trust-policy FILE with --notation-trust-store DIR")
+	case notation:
+		s, warnings, err := policy.NotationSigner("notation", f.notationPolicy, f.notationStore)
+		if err != nil {
+			return nil, err
+		}
+		for _, w := range warnings {
+			fmt.Fprintln(warn, "warning:", w)
+		}
+		return []policy.Signer{s}, nil
 	case f.key != "" && f.keyless():
 		return nil, usageError("give --key or a certificate identity, not both")
 	case f.key != "" && f.ignoreSCT:

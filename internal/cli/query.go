@@ -292,8 +292,8 @@ made in that cluster and namespace:
 			}, err
 		}),
 	}
-	signed.Flags().StringVar(&identity, "identity", "", "certificate identity, exactly")
-	signed.Flags().StringVar(&identityRE, "identity-regexp", "", "certificate identity as a regular expression")
+	signed.Flags().StringVar(&identity, "identity", "", "certificate identity (or a Notation certificate's subject, CN=…,O=…), exactly")
+	signed.Flags().StringVar(&identityRE, "identity-regexp", "", "certificate identity (or Notation subject) as a regular expression")
 	signed.Flags().StringVar(&keyFile, "key", "", "public key file")
 	signed.Flags().StringVar(&issuer, "issuer", "", "OIDC issuer, exactly")
 	signed.Flags().StringVar(&from, "from", "", "start of the window (RFC 3339 or a date)")

@@ -12,6 +12,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/dossier-dev/dossier/internal/attest"
+	"github.com/dossier-dev/dossier/internal/decide"
 	"github.com/dossier-dev/dossier/internal/evidence"
 	"github.com/dossier-dev/dossier/internal/oci"
 	"github.com/dossier-dev/dossier/internal/policy"
@@ -52,6 +53,7 @@ func (a *app) keyCommand() *cobra.Command {
 	cmd := &cobra.Command{Use: "key", Short: "Manage signing keys (cosign-compatible)"}
 	var prefix string
 	var force bool
+	var kf notationKeyFlags
 	gen := &cobra.Command{
 		Use:   "generate",
 		Short: "Generate an ECDSA P-256 key pair: PREFIX.key (encrypted, 0600) and PREFIX.pub",
@@ -60,6 +62,12 @@ dossier with cosign keys. The password comes from DOSSIER_PASSWORD, else COSIGN_
 terminal prompt. Existing files are not overwritten without --force.`,
 		Args: cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
+			if kf.notation {
+				return a.generateNotationKey(kf, prefix, force)
+			}
+			if kf.subject != "" {
+				return usageError("--subject is for --notation")
+			}
 			pw, err := a.password(true)
 			if err != nil {
 				return err
@@ -81,6 +89,7 @@ terminal prompt. Existing files are not overwritten without --force.`,
 	}
 	gen.Flags().StringVar(&prefix, "output-prefix", "dossier", "write PREFIX.key and PREFIX.pub")
 	gen.Flags().BoolVar(&force, "force", false, "overwrite existing key files")
+	kf.register(gen)
 	cmd.AddCommand(gen)
 	return cmd
 }
@@ -90,8 +99,9 @@ func (a *app) signCommand() *cobra.Command {
 	var legacy bool
 	var f signingFlags
 	var annotations []string
+	var nf notationFlags
 	cmd := &cobra.Command{
-		Use:   "sign REF (--key FILE | --keyless)",
+		Use:   "sign REF (--key FILE | --keyless | --notation --key FILE --certificate-chain FILE)",
 		Short: "Sign an image digest and store the signature in the registry (cosign-compatible)",
 		Long: `Resolve REF to its digest, sign the digest, and store the signature next to it: a Sigstore bundle
 (DSSE envelope over an in-toto statement) attached through the OCI 1.1 referrers API, with the
@@ -100,7 +110,9 @@ REF may also be an OCI layout (oci-layout:DIR:TAG): the signature is then writte
 Key-based signatures record no transparency-log entry unless --rekor-url is given (air-gapped by
 default). --keyless signs with an ephemeral key and a short-lived certificate from Fulcio for the OIDC
 identity (--identity-token, SIGSTORE_ID_TOKEN, or the GitHub Actions token when the job may request
-one), and records the signature in Rekor.`,
+one), and records the signature in Rekor. --notation makes a Notation (Notary Project) signature
+instead, with a local x509 key and its certificate chain: a JWS or COSE envelope stored as notation
+stores it (artifactType application/vnd.cncf.notary.signature), which notation verifies.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := checkOutput(output, "text", "json"); err != nil {
@@ -112,6 +124,9 @@ one), and records the signature in Rekor.`,
 			if f.keyless && legacy {
 				return usageError("--legacy-tags is for key-based signatures")
 			}
+			if err := nf.check(f, legacy); err != nil {
+				return err
+			}
 			annots := map[string]any{}
 			for _, kv := range annotations {
 				k, v, ok := strings.Cut(kv, "=")
@@ -121,6 +136,9 @@ one), and records the signature in Rekor.`,
 				annots[k] = v
 			}
 			ctx := cmd.Context()
+			if nf.notation {
+				return a.signNotation(ctx, args[0], f.key, nf, annots, output)
+			}
 			signer, err := a.signer(ctx, f)
 			if err != nil {
 				return err
@@ -156,6 +174,7 @@ one), and records the signature in Rekor.`,
 	cmd.Flags().StringArrayVarP(&annotations, "annotation", "a", nil, "signed annotation key=value (repeatable)")
 	cmd.Flags().BoolVar(&legacy, "legacy-tags", false, "write cosign's legacy sha256-<hex>.sig layout instead of a referrer bundle")
 	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
+	nf.register(cmd)
 	return cmd
 }
 
@@ -172,13 +191,14 @@ func (a *app) verifyCommand() *cobra.Command {
 	var output, expected string
 	var who verifierFlags
 	cmd := &cobra.Command{
-		Use:   "verify REF... (--key FILE | --certificate-identity ID --certificate-oidc-issuer URL)",
+		Use:   "verify REF... (--key FILE | --certificate-identity ID --certificate-oidc-issuer URL | --notation-trust-policy FILE --notation-trust-store DIR)",
 		Short: "Verify images' signatures for an expected signer",
 		Long: `Resolve each REF to its digest and verify the signatures stored for it, in both layouts (referrer
 bundles and legacy .sig tags). Exit 0 when every REF has a signature that verifies and was made by
 the expected signer, 1 when one has none (the reason says what was found instead), 2 on errors.
 The decision is made by the policy engine with a one-rule policy, as "dossier policy check" makes
-it. Several REFs are verified concurrently over the same connections.`,
+it. Several REFs are verified concurrently over the same connections. With --notation-trust-policy
+and --notation-trust-store, Notation signatures are verified instead, as notation verifies them.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := checkOutput(output, "text", "json"); err != nil {
@@ -192,7 +212,7 @@ it. Several REFs are verified concurrently over the same connections.`,
 				return err
 			}
 			set := &policy.Set{Policies: []*policy.Policy{policy.SignatureGate(signers...)}}
-			results, err := a.decideAll(cmd.Context(), set, args, decideOptions{trustedRoot: who.trustedRoot, check: func(ref string, art *oci.Artifact) error {
+			results, err := a.decideAll(cmd.Context(), set, args, decide.Options{TrustedRoot: who.trustedRoot, Check: func(ref string, art *oci.Artifact) error {
 				if expected != "" && expected != art.Subject.Digest {
 					return fmt.Errorf("%s: %w: it points to %s, the signed digest is %s", ref, sign.ErrTagMoved, art.Subject.Digest, expected)
 				}
@@ -207,8 +227,8 @@ it. Several REFs are verified concurrently over the same connections.`,
 			var out []verifyResult
 			failed := 0
 			for _, r := range results {
-				v := verifyResult{Reference: r.reference, Subject: r.decision.Subject, Verified: r.decision.Allowed, Decision: r.decision, Signatures: []evidence.VerifiedSignature{}}
-				for _, s := range r.evidence.Signatures {
+				v := verifyResult{Reference: r.Reference, Subject: r.Decision.Subject, Verified: r.Decision.Allowed, Decision: r.Decision, Signatures: []evidence.VerifiedSignature{}}
+				for _, s := range r.Evidence.Signatures {
 					if slices.ContainsFunc(signers, func(sg policy.Signer) bool { return sg.Accepts(s.Verification) }) {
 						v.Signatures = append(v.Signatures, s)
 					}
@@ -216,13 +236,13 @@ it. Several REFs are verified concurrently over the same connections.`,
 				out = append(out, v)
 				if !v.Verified {
 					failed++
-					for _, rule := range r.decision.Failed() {
-						fmt.Fprintf(a.stderr, "not verified: %s: %s\n", r.decision.Subject, rule.Reason)
+					for _, rule := range r.Decision.Failed() {
+						fmt.Fprintf(a.stderr, "not verified: %s: %s\n", r.Decision.Subject, rule.Reason)
 					}
 					continue
 				}
 				if output == "text" {
-					a.printSignatures(r.decision.Subject, v.Signatures)
+					a.printSignatures(r.Decision.Subject, v.Signatures)
 				}
 			}
 			if output == "json" {
@@ -237,6 +257,8 @@ it. Several REFs are verified concurrently over the same connections.`,
 		},
 	}
 	who.register(cmd)
+	cmd.Flags().StringVar(&who.notationPolicy, "notation-trust-policy", "", "Notation signatures: notation's trust policy file (trustpolicy.json), with --notation-trust-store")
+	cmd.Flags().StringVar(&who.notationStore, "notation-trust-store", "", "Notation signatures: the trust store directory (x509/ca, x509/signingAuthority, x509/tsa)")
 	cmd.Flags().StringVar(&expected, "expected-digest", "", "the digest that was signed: fail when the tag now points elsewhere")
 	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
 	return cmd
@@ -256,6 +278,12 @@ func (a *app) printSignatures(subject evidence.Subject, sigs []evidence.Verified
 		}
 		if v.NoSCT {
 			fmt.Fprintln(a.stdout, "  certificate transparency: no SCT, accepted because of --insecure-ignore-sct")
+		}
+		if n := v.Notation; n != nil {
+			fmt.Fprintf(a.stdout, "  notation: trust policy statement %q, level %s, %s envelope\n", n.Statement, n.Level, n.EnvelopeType)
+			for _, l := range n.Logged {
+				fmt.Fprintf(a.stdout, "  logged, not enforced: %s\n", l)
+			}
 		}
 		fmt.Fprintf(a.stdout, "  stored %s (%s)\n", v.StoredAt, v.Layout)
 	}

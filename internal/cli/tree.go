@@ -49,6 +49,9 @@ func (a *app) treeCommand() *cobra.Command {
 				if at.PredicateType != "" && at.Kind == "attestation" {
 					what += " " + at.PredicateType
 				}
+				if at.Format != "" {
+					what += " (" + at.Format + ")"
+				}
 				where := at.Digest
 				if at.Layout == "legacy-tag" {
 					where = fmt.Sprintf("%s (%d entries)", at.Tag, at.Entries)

@@ -14,6 +14,8 @@ import (
 
 	"github.com/dossier-dev/dossier/internal/attest"
 	"github.com/dossier-dev/dossier/internal/evidence"
+	"github.com/dossier-dev/dossier/internal/notation"
+	"github.com/dossier-dev/dossier/internal/notation/trust"
 	"github.com/dossier-dev/dossier/internal/oci"
 	"github.com/dossier-dev/dossier/internal/policy"
 	"github.com/dossier-dev/dossier/internal/sign"
@@ -38,6 +40,8 @@ type Options struct {
 	// Now is the clock used to judge attestations when deciding whether a
 	// local scan is needed.
 	Now func() time.Time
+	// Notation bounds Notation verification's revocation checks.
+	Notation notation.Options
 }
 
 // Collect gathers the evidence about art that the policies of set
@@ -52,7 +56,7 @@ func Collect(ctx context.Context, set *policy.Set, art *oci.Artifact, reference 
 		}
 		ev.Unavailable[what] = err.Error()
 	}
-	if needs.Signatures || len(needs.PredicateTypes) > 0 {
+	if needs.Signatures || len(needs.PredicateTypes) > 0 || len(needs.Notation) > 0 {
 		timeout := opts.Timeout
 		if timeout <= 0 {
 			timeout = 60 * time.Second
@@ -60,15 +64,16 @@ func Collect(ctx context.Context, set *policy.Set, art *oci.Artifact, reference 
 		rctx, cancel := context.WithTimeout(ctx, timeout)
 		defer cancel()
 		repo, subject, err := open(art)
+		trustErr := err
 		if err == nil && opts.Trust == nil {
-			err = fmt.Errorf("nothing to verify signatures against")
+			trustErr = fmt.Errorf("nothing to verify signatures against")
 		}
-		if err != nil {
+		if trustErr != nil {
 			if needs.Signatures {
-				unavailable(evidence.NeedSignatures, err)
+				unavailable(evidence.NeedSignatures, trustErr)
 			}
 			for _, pt := range needs.PredicateTypes {
-				unavailable(evidence.NeedAttestation(pt), err)
+				unavailable(evidence.NeedAttestation(pt), trustErr)
 			}
 		} else {
 			if needs.Signatures {
@@ -87,6 +92,18 @@ func Collect(ctx context.Context, set *policy.Set, art *oci.Artifact, reference 
 				ev.Attestations = append(ev.Attestations, atts...)
 				ev.Rejected = append(ev.Rejected, rejected...)
 			}
+		}
+		for _, cfg := range needs.Notation {
+			if err != nil {
+				unavailable(evidence.NeedNotation(cfg.Digest()), err)
+				continue
+			}
+			res, verr := verifyNotation(rctx, cfg, repo, subject, opts.Notation)
+			if verr != nil {
+				unavailable(evidence.NeedNotation(cfg.Digest()), verr)
+			}
+			ev.Signatures = append(ev.Signatures, res.Signatures...)
+			ev.Rejected = append(ev.Rejected, res.Rejected...)
 		}
 	}
 	now := time.Now
@@ -110,6 +127,15 @@ func Collect(ctx context.Context, set *policy.Set, art *oci.Artifact, reference 
 		}
 	}
 	return ev
+}
+
+// verifyNotation verifies the Notation signatures of subject with cfg.
+func verifyNotation(ctx context.Context, cfg *trust.Config, repo oci.Repository, subject v1.Descriptor, opts notation.Options) (notation.Result, error) {
+	v, err := notation.NewVerifier(cfg, opts)
+	if err != nil {
+		return notation.Result{}, err
+	}
+	return v.Verify(ctx, repo, subject)
 }
 
 // open is the repository and manifest descriptor evidence about art is

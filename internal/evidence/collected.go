@@ -58,6 +58,10 @@ const (
 	NeedVulnerabilities = "vulnerabilities"
 )
 
+// NeedNotation names the Notation signatures verified with one trust
+// configuration (its digest, as Signer.NotationTrust).
+func NeedNotation(trustDigest string) string { return "notation signatures " + trustDigest }
+
 // NeedAttestation names attestations of one predicate type.
 func NeedAttestation(predicateType string) string { return "attestation " + predicateType }
 

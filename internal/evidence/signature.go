@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"strconv"
 	"time"
 )
 
@@ -17,6 +18,14 @@ type Signer struct {
 	Identity string `json:"identity,omitempty"`
 	// Issuer is the OIDC issuer in the certificate (keyless).
 	Issuer string `json:"issuer,omitempty"`
+	// CertificateSubject is the x509 subject (distinguished name) of the
+	// certificate a Notation signature was made with.
+	CertificateSubject string `json:"certificateSubject,omitempty"`
+	// NotationTrust names the Notation trust policy and trust store that
+	// verified it ("sha256:<hex>" of their content): a Notation signer is
+	// who signed as that trust configuration judged it, and only a policy
+	// signer with the same configuration accepts it.
+	NotationTrust string `json:"notationTrust,omitempty"`
 }
 
 // Keyless reports whether the signer is a certificate identity.
@@ -24,6 +33,9 @@ func (s Signer) Keyless() bool { return s.Identity != "" }
 
 // String names the signer for people.
 func (s Signer) String() string {
+	if s.CertificateSubject != "" {
+		return "x509 subject " + strconv.Quote(s.CertificateSubject) + " (Notation)"
+	}
 	if s.Keyless() {
 		return s.Identity + " (issuer " + s.Issuer + ")"
 	}
@@ -38,6 +50,31 @@ const (
 	LayoutReferrer  = "referrer"   // OCI 1.1 referrer (API or tag schema)
 	LayoutLegacyTag = "legacy-tag" // cosign's sha256-<hex>.sig / .att tags
 )
+
+// NotationSignatureType is the artifactType of a Notation (Notary Project)
+// signature manifest, and the media types of its one layer, the envelope.
+const (
+	NotationSignatureType = "application/vnd.cncf.notary.signature"
+	NotationJWS           = "application/jose+json"
+	NotationCOSE          = "application/cose"
+)
+
+// NotationVerification is what the Notation verifier said about a
+// signature beyond who signed: the trust policy statement that applied,
+// its verification level, and the failures that level only logs.
+type NotationVerification struct {
+	// Statement is the trust policy statement (by name) that applied.
+	Statement string `json:"statement"`
+	// Level is strict, permissive, audit or custom (overrides).
+	Level string `json:"level"`
+	// EnvelopeType is the envelope's media type (JWS or COSE).
+	EnvelopeType string `json:"envelopeType"`
+	// Logged are the checks that failed but the level only logs
+	// ("expiry: …", "revocation: …").
+	Logged []string `json:"logged,omitempty"`
+	// Timestamped says an RFC 3161 timestamp from a trusted TSA was verified.
+	Timestamped bool `json:"timestamped,omitempty"`
+}
 
 // Verification is what verifying a signature established: who signed,
 // when (if a log or timestamp proves it), and where it was stored.
@@ -56,6 +93,8 @@ type Verification struct {
 	// certificate timestamp from a trusted CT log: only a signer that waives
 	// certificate transparency (insecureIgnoreSCT) accepts it.
 	NoSCT bool `json:"noSCT,omitempty"`
+	// Notation is set for a Notation signature.
+	Notation *NotationVerification `json:"notation,omitempty"`
 }
 
 // VerifiedSignature is a signature over Subject whose cryptography, chain
@@ -103,6 +142,13 @@ const (
 	// FailureUnreadable is one the registry lists or tags but will not
 	// serve (held, or gone since it was listed).
 	FailureUnreadable = "unreadable"
+	// Notation's verifier refuses a certificate a CRL or OCSP responder
+	// says is revoked, one whose status could not be had when the trust
+	// policy enforces revocation, and a signature or certificate that was
+	// not valid at signing or verification time.
+	FailureRevoked           = "revoked"
+	FailureRevocationUnknown = "revocation-unknown"
+	FailureExpired           = "expired"
 )
 
 // RejectedSignature is a signature or attestation that was found for
@@ -112,6 +158,9 @@ type RejectedSignature struct {
 	StoredAt      string `json:"storedAt"`
 	Kind          string `json:"kind"`
 	Reason        string `json:"reason"`
+	// NotationTrust is set on a Notation signature: the trust
+	// configuration that refused it (see Signer.NotationTrust).
+	NotationTrust string `json:"notationTrust,omitempty"`
 }
 
 // KeyFingerprint names a public key by the SHA-256 of its DER

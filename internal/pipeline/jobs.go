@@ -47,7 +47,7 @@ func (j *Jobs) Process(ctx context.Context, job store.Job, transport http.RoundT
 		return err
 	}
 	if job.Kind == store.JobVerify {
-		_, err = RecordSignatures(ctx, j.Store, art, j.Trust, j.Now())
+		_, err = RecordSignatures(ctx, j.Store, art, j.Trust, j.Set, j.Now())
 		return err
 	}
 	_, err = Record(ctx, j.Store, art, RecordOptions{Trust: j.Trust, DB: j.DB, Set: j.Set, Now: j.Now()})

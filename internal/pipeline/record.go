@@ -9,6 +9,7 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -17,6 +18,8 @@ import (
 
 	"github.com/dossier-dev/dossier/internal/attest"
 	"github.com/dossier-dev/dossier/internal/evidence"
+	"github.com/dossier-dev/dossier/internal/notation"
+	nottrust "github.com/dossier-dev/dossier/internal/notation/trust"
 	"github.com/dossier-dev/dossier/internal/oci"
 	"github.com/dossier-dev/dossier/internal/policy"
 	"github.com/dossier-dev/dossier/internal/scan"
@@ -74,7 +77,7 @@ func Record(ctx context.Context, st *store.Store, art *oci.Artifact, opts Record
 		if err != nil {
 			return nil, err
 		}
-		if err := gatherSignatures(ctx, repo, desc, opts.Trust, &rec); err != nil {
+		if err := gatherSignatures(ctx, repo, desc, opts.Trust, opts.Set.NotationTrusts(), &rec); err != nil {
 			return nil, fmt.Errorf("%s: %w", art.Subject, err)
 		}
 	}
@@ -101,7 +104,7 @@ func Record(ctx context.Context, st *store.Store, art *oci.Artifact, opts Record
 				return nil, fmt.Errorf("%s: platform %s: %w", art.Subject, rec.Platform, err)
 			}
 			var platform store.Record
-			if err := gatherSignatures(ctx, repo, desc, opts.Trust, &platform); err != nil {
+			if err := gatherSignatures(ctx, repo, desc, opts.Trust, opts.Set.NotationTrusts(), &platform); err != nil {
 				return nil, fmt.Errorf("%s: platform %s: %w", art.Subject, rec.Platform, err)
 			}
 			rec.Signatures = append(rec.Signatures, platform.Signatures...)
@@ -149,9 +152,10 @@ func Record(ctx context.Context, st *store.Store, art *oci.Artifact, opts Record
 }
 
 // RecordSignatures verifies what is attached to art — signatures and
-// every attestation type — and records it, leaving the digest's SBOM and
-// findings as they are: what a registry does when a signature arrives.
-func RecordSignatures(ctx context.Context, st *store.Store, art *oci.Artifact, trust *sign.Trust, now time.Time) (*Recorded, error) {
+// every attestation type, and Notation signatures with the set's trust
+// configurations — and records it, leaving the digest's SBOM and findings
+// as they are: what a registry does when a signature arrives.
+func RecordSignatures(ctx context.Context, st *store.Store, art *oci.Artifact, trust *sign.Trust, set *policy.Set, now time.Time) (*Recorded, error) {
 	repo, err := art.Repository()
 	if err != nil {
 		return nil, err
@@ -161,7 +165,7 @@ func RecordSignatures(ctx context.Context, st *store.Store, art *oci.Artifact, t
 		return nil, err
 	}
 	rec := store.Record{Subject: art.Subject, MediaType: art.MediaType, At: now}
-	if err := gatherSignatures(ctx, repo, desc, trust, &rec); err != nil {
+	if err := gatherSignatures(ctx, repo, desc, trust, set.NotationTrusts(), &rec); err != nil {
 		return nil, fmt.Errorf("%s: %w", art.Subject, err)
 	}
 	if err := st.Record(ctx, rec); err != nil {
@@ -171,13 +175,29 @@ func RecordSignatures(ctx context.Context, st *store.Store, art *oci.Artifact, t
 }
 
 // gatherSignatures verifies every signature and every attestation type
-// attached to the subject.
-func gatherSignatures(ctx context.Context, repo oci.Repository, desc v1.Descriptor, trust *sign.Trust, rec *store.Record) error {
+// attached to the subject, and its Notation signatures with each of the
+// notations trust configurations whose trust policy covers the repository.
+func gatherSignatures(ctx context.Context, repo oci.Repository, desc v1.Descriptor, trust *sign.Trust, notations []*nottrust.Config, rec *store.Record) error {
 	sigs, rejected, err := trust.VerifySignatures(ctx, repo, desc)
 	if err != nil {
 		return err
 	}
 	rec.Signatures, rec.Rejected = sigs, rejected
+	for _, cfg := range notations {
+		v, err := notation.NewVerifier(cfg, notation.Options{})
+		if err != nil {
+			return err
+		}
+		res, err := v.Verify(ctx, repo, desc)
+		if errors.Is(err, notation.ErrNoStatement) {
+			continue // this trust policy does not speak of the repository
+		}
+		if err != nil {
+			return err
+		}
+		rec.Signatures = append(rec.Signatures, res.Signatures...)
+		rec.Rejected = append(rec.Rejected, res.Rejected...)
+	}
 	tree, err := attest.Tree(ctx, repo, desc)
 	if err != nil {
 		return err

@@ -491,7 +491,7 @@ func matchesAny(signers []Signer, v evidence.Verification) *Signer {
 }
 
 func (e *evaluator) signature(res *evidence.RuleResult, r *SignatureRule) {
-	if why, ok := e.ev.Unavailable[evidence.NeedSignatures]; ok {
+	if why, ok := e.ev.Unavailable[evidence.NeedSignatures]; ok && slices.ContainsFunc(r.Signers, func(s Signer) bool { return s.Notation == nil }) {
 		res.Outcome, res.Reason = evidence.OutcomeFail, "signatures could not be read: "+why
 		res.Fix = signFix(e.ev.Subject.String(), r.Signers)
 		return
@@ -504,10 +504,27 @@ func (e *evaluator) signature(res *evidence.RuleResult, r *SignatureRule) {
 			if sig.TransparencyLogSkipped {
 				res.Reason += "; key-based, no transparency-log entry required"
 			}
+			if n := sig.Notation; n != nil {
+				res.Reason += fmt.Sprintf("; Notation %s, trust policy statement %q, level %s", envelopeName(n.EnvelopeType), n.Statement, n.Level)
+				if len(n.Logged) > 0 {
+					res.Reason += "; failed checks the level only logs: " + strings.Join(n.Logged, "; ")
+				}
+			}
 			return
 		}
 		if t := describeSigner(r.Signers, sig.Verification); !slices.Contains(others, t) {
 			others = append(others, t)
+		}
+	}
+	reference := e.ev.Subject.Repository + "@" + e.ev.Subject.Digest
+	for _, s := range r.Signers {
+		if s.Notation == nil {
+			continue
+		}
+		if statement := s.Notation.Skips(reference); statement != "" {
+			res.Outcome = evidence.OutcomePass
+			res.Reason = fmt.Sprintf("not verified: the trust policy of Notation signer %s skips signature verification for %s (statement %q, level skip)", s.Name, e.ev.Subject.Repository, statement)
+			return
 		}
 	}
 	res.Outcome, res.Fix = evidence.OutcomeFail, signFix(e.ev.Subject.String(), r.Signers)
@@ -516,10 +533,53 @@ func (e *evaluator) signature(res *evidence.RuleResult, r *SignatureRule) {
 		res.Reason = fmt.Sprintf("signed by %s, but the policy requires %s", strings.Join(others, ", "), signersText(r.Signers))
 	default:
 		res.Reason = "no signature by " + signersText(r.Signers)
-		if rej := e.rejected(evidence.PredicateSignatures); rej != "" {
-			res.Reason += "; " + rej
+	}
+	for _, s := range r.Signers {
+		if s.Notation == nil {
+			continue
+		}
+		if why, ok := e.ev.Unavailable[evidence.NeedNotation(s.Notation.Digest())]; ok {
+			res.Reason += fmt.Sprintf("; Notation signatures for signer %s could not be verified: %s", s.Name, why)
 		}
 	}
+	if rej := e.rejectedSignatures(r.Signers, len(others) == 0); rej != "" {
+		res.Reason += "; " + rej
+	}
+}
+
+func envelopeName(mediaType string) string {
+	switch mediaType {
+	case evidence.NotationJWS:
+		return "JWS"
+	case evidence.NotationCOSE:
+		return "COSE"
+	}
+	return mediaType
+}
+
+// rejectedSignatures describes the signatures found that did not verify
+// for signers: for a Notation signer those its own trust configuration
+// refused, and cosign's for cosign signers when withCosign.
+func (e *evaluator) rejectedSignatures(signers []Signer, withCosign bool) string {
+	var out []string
+	for _, rj := range e.ev.Rejected {
+		if rj.PredicateType != evidence.PredicateSignatures {
+			continue
+		}
+		if !slices.ContainsFunc(signers, func(s Signer) bool {
+			if s.Notation != nil {
+				return rj.NotationTrust == s.Notation.Digest()
+			}
+			return withCosign && rj.NotationTrust == ""
+		}) {
+			continue
+		}
+		out = append(out, fmt.Sprintf("%s at %s: %s", rj.Kind, rj.StoredAt, rj.Reason))
+	}
+	if len(out) == 0 {
+		return ""
+	}
+	return "found but not verified: " + strings.Join(out, "; ")
 }
 
 // describeSigner names who made a signature the rule did not accept, and
@@ -548,6 +608,9 @@ func (e *evaluator) rejected(predicateType string) string {
 }
 
 func signFix(subject string, signers []Signer) string {
+	if len(signers) > 0 && signers[0].Notation != nil {
+		return fmt.Sprintf("dossier sign %s --notation --key <private key of signer %s> --certificate-chain <its certificate chain>", subject, signers[0].Name)
+	}
 	for _, s := range signers {
 		if s.Keyless() {
 			return fmt.Sprintf("dossier sign %s --keyless, run by %s", subject, s.Identities[0].String())

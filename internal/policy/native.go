@@ -41,9 +41,17 @@ type namespacesSpec struct {
 }
 
 type nativeSigner struct {
-	Name    string       `yaml:"name"`
-	Key     *keySpec     `yaml:"key"`
-	Keyless *keylessSpec `yaml:"keyless"`
+	Name     string        `yaml:"name"`
+	Key      *keySpec      `yaml:"key"`
+	Keyless  *keylessSpec  `yaml:"keyless"`
+	Notation *notationSpec `yaml:"notation"`
+}
+
+// notationSpec names Notation trust material: notation's trust policy
+// file and trust store directory, read when the policy is loaded.
+type notationSpec struct {
+	TrustPolicy string `yaml:"trustPolicy"`
+	TrustStore  string `yaml:"trustStore"`
 }
 
 type keySpec struct {
@@ -164,7 +172,16 @@ func decodeNative(d rawDocument, opts LoadOptions) (*Policy, error) {
 		if _, dup := signers[ns.Name]; dup {
 			return nil, fieldError(src, path+".name", "signer %q is defined twice", ns.Name)
 		}
-		sg, err := decodeSigner(src, path, ns.Name, ns.Key, ns.Keyless, true, opts)
+		var sg decodedSigner
+		var err error
+		if ns.Notation != nil {
+			if ns.Key != nil || ns.Keyless != nil {
+				return nil, fieldError(src, path, "a signer is a key, keyless identities or notation: one of them")
+			}
+			sg, err = decodeNotationSigner(src, path+".notation", ns.Name, ns.Notation, opts)
+		} else {
+			sg, err = decodeSigner(src, path, ns.Name, ns.Key, ns.Keyless, true, opts)
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -225,7 +242,14 @@ func decodeNative(d rawDocument, opts LoadOptions) (*Policy, error) {
 		}
 		p.Summaries = append(p.Summaries, a)
 	}
-	p.Digest = contentDigest(KindPolicy, d.source, mustMarshal(d.node))
+	// the trust material a Notation signer read is part of what the policy is
+	parts := []string{KindPolicy, d.source, mustMarshal(d.node)}
+	for _, n := range order {
+		if cfg := signers[n].Notation; cfg != nil {
+			parts = append(parts, cfg.Digest())
+		}
+	}
+	p.Digest = contentDigest(parts...)
 	return p, nil
 }
 
@@ -261,6 +285,9 @@ func decodeNativeRule(src, path string, rs nativeRuleSpec, pick func(string, []s
 		}
 		signers, err := pick(path+".attestation.signers", a.Signers)
 		if err != nil {
+			return Rule{}, err
+		}
+		if err := signaturesOnly(src, path+".attestation.signers", signers); err != nil {
 			return Rule{}, err
 		}
 		maxAge, err := parseDuration(src, path+".attestation.maxAge", a.MaxAge)
@@ -308,6 +335,9 @@ func decodeNativeRule(src, path string, rs nativeRuleSpec, pick func(string, []s
 			if err != nil {
 				return Rule{}, err
 			}
+			if err := signaturesOnly(src, path+".vulnerabilities.attestation.signers", signers); err != nil {
+				return Rule{}, err
+			}
 			maxAge, err := parseDuration(src, path+".vulnerabilities.attestation.maxAge", v.Attestation.MaxAge)
 			if err != nil {
 				return Rule{}, err
@@ -342,6 +372,9 @@ func decodeSummary(src, path string, ss summarySpec, rules map[string]bool, pick
 	}
 	var err error
 	if a.Signers, err = pick(path+".signers", ss.Signers); err != nil {
+		return a, err
+	}
+	if err := signaturesOnly(src, path+".signers", a.Signers); err != nil {
 		return a, err
 	}
 	if ss.MaxAge == "" {

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/dossier-dev/dossier/internal/evidence"
+	"github.com/dossier-dev/dossier/internal/notation/trust"
 )
 
 // Needs is the evidence the policies that match an image ask for, so that
@@ -15,6 +16,9 @@ type Needs struct {
 	PredicateTypes []string
 	// Vulnerabilities says a vulnerability rule matched.
 	Vulnerabilities bool
+	// Notation lists the Notation trust configurations signature rules
+	// name (one each), to verify Notation signatures with.
+	Notation []*trust.Config
 }
 
 // Needs derives what to gather for the image ev names (its subject,
@@ -31,7 +35,13 @@ func (s *Set) Needs(ev *evidence.Collected) Needs {
 		p.EachRule(func(r Rule) {
 			switch {
 			case r.Signature != nil:
-				n.Signatures = true
+				for _, s := range r.Signature.Signers {
+					if s.Notation == nil {
+						n.Signatures = true
+					} else {
+						n.Notation = appendTrust(n.Notation, s.Notation)
+					}
+				}
 			case r.Attestation != nil:
 				n.addType(r.Attestation.PredicateType)
 				if r.Attestation.WorkflowAudit != nil {
@@ -46,6 +56,30 @@ func (s *Set) Needs(ev *evidence.Collected) Needs {
 		})
 	}
 	return n
+}
+
+// NotationTrusts lists every Notation trust configuration the set's
+// signers name (one each); nil for a nil set.
+func (s *Set) NotationTrusts() []*trust.Config {
+	if s == nil {
+		return nil
+	}
+	var out []*trust.Config
+	for _, sg := range s.Signers() {
+		if sg.Notation != nil {
+			out = appendTrust(out, sg.Notation)
+		}
+	}
+	return out
+}
+
+// appendTrust adds cfg to list unless a configuration of the same content
+// is there.
+func appendTrust(list []*trust.Config, cfg *trust.Config) []*trust.Config {
+	if slices.ContainsFunc(list, func(c *trust.Config) bool { return c.Digest() == cfg.Digest() }) {
+		return list
+	}
+	return append(list, cfg)
 }
 
 func (n *Needs) addType(t string) {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/dossier-dev/dossier/internal/evidence"
+	"github.com/dossier-dev/dossier/internal/notation/trust"
 )
 
 // API versions and kinds this package reads.
@@ -224,6 +225,9 @@ type Signer struct {
 	// ClusterImagePolicy verifies this signer against: dossier then needs
 	// that trusted root given explicitly.
 	TrustRootRef string
+	// Notation, when set, makes this a Notation signer: a Notation
+	// signature that this trust policy and trust store verify.
+	Notation *trust.Config
 }
 
 // Keyless reports whether the signer is certificate identities.
@@ -270,6 +274,9 @@ func (s Signer) Accepts(v evidence.Verification) bool {
 
 // Matches reports whether the verified signer s is this trusted signer.
 func (s Signer) Matches(v evidence.Signer) bool {
+	if s.Notation != nil {
+		return v.NotationTrust == s.Notation.Digest()
+	}
 	if s.KeyFingerprint != "" {
 		return v.KeyFingerprint == s.KeyFingerprint
 	}
@@ -286,6 +293,9 @@ func (s Signer) Matches(v evidence.Signer) bool {
 // cluster users and registry clients, to whom a path on dossier's host
 // means nothing and tells too much.
 func (s Signer) String() string {
+	if s.Notation != nil {
+		return "Notation signer " + s.Name + " (trust policy and store " + s.Notation.Digest() + ")"
+	}
 	if s.KeyFingerprint != "" {
 		if s.Name == "" {
 			return "key " + s.KeyFingerprint

@@ -98,7 +98,7 @@ func TestQuarantine(t *testing.T) {
 		if job.Kind == store.JobScan {
 			_, err = pipeline.Record(ctx, st, art, pipeline.RecordOptions{Trust: trust, Now: now()})
 		} else {
-			_, err = pipeline.RecordSignatures(ctx, st, art, trust, now())
+			_, err = pipeline.RecordSignatures(ctx, st, art, trust, nil, now())
 		}
 		return err
 	})

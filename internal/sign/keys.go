@@ -95,7 +95,7 @@ func (kp *KeyPair) WriteKeyFiles(prefix string, password []byte, force bool) (pr
 	if err != nil {
 		return "", "", err
 	}
-	if err := writePrivate(privPath, privPEM); err != nil {
+	if err := WritePrivate(privPath, privPEM); err != nil {
 		return "", "", err
 	}
 	if err := os.WriteFile(pubPath, pubPEM, 0o644); err != nil {
@@ -104,9 +104,9 @@ func (kp *KeyPair) WriteKeyFiles(prefix string, password []byte, force bool) (pr
 	return privPath, pubPath, nil
 }
 
-// writePrivate writes through a 0600 temporary file and a rename, so the
+// WritePrivate writes through a 0600 temporary file and a rename, so the
 // key is never readable by others, even for a moment.
-func writePrivate(path string, data []byte) error {
+func WritePrivate(path string, data []byte) error {
 	tmp, err := os.CreateTemp(filepath.Dir(path), ".key-*")
 	if err != nil {
 		return err

@@ -412,7 +412,7 @@ func (s *Store) Signed(ctx context.Context, f SignerFilter, from, to time.Time) 
 		if err := json.Unmarshal([]byte(doc), &v); err != nil {
 			return err
 		}
-		if f.Match == nil || f.Match(v.Signer.Identity) {
+		if f.Match == nil || f.Match(signerIdentity(v.Signer)) {
 			h.Verification = v.Verification
 			out = append(out, h)
 		}

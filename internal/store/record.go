@@ -176,8 +176,18 @@ func (s *Store) recordSignature(ctx context.Context, tx *sql.Tx, id, at int64, p
 	_, err := tx.ExecContext(ctx, s.q(`INSERT INTO signatures (subject_id, predicate_type, stored_at, verified, key_fingerprint, identity, issuer, signing_time, signed_at, evidence)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (subject_id, predicate_type, stored_at, key_fingerprint, identity, issuer) DO UPDATE SET verified = excluded.verified, evidence = excluded.evidence`),
-		id, predicateType, v.StoredAt, flag, v.Signer.KeyFingerprint, v.Signer.Identity, v.Signer.Issuer, signingTime, signedAt, doc)
+		id, predicateType, v.StoredAt, flag, v.Signer.KeyFingerprint, signerIdentity(v.Signer), v.Signer.Issuer, signingTime, signedAt, doc)
 	return err
+}
+
+// signerIdentity is what the identity column holds: the keyless identity,
+// or a Notation signer's certificate subject (so that queries by identity
+// find both).
+func signerIdentity(s evidence.Signer) string {
+	if s.CertificateSubject != "" {
+		return s.CertificateSubject
+	}
+	return s.Identity
 }
 
 // recordDecision appends a decision unless it repeats the latest one.

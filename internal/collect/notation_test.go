@@ -1,0 +1,106 @@
+package collect_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"github.com/dossier-dev/dossier/internal/collect"
+	"github.com/dossier-dev/dossier/internal/evidence"
+	"github.com/dossier-dev/dossier/internal/notation"
+	"github.com/dossier-dev/dossier/internal/oci"
+	"github.com/dossier-dev/dossier/internal/policy"
+	"github.com/dossier-dev/dossier/internal/testutil"
+)
+
+// TestNotationSignerDecides: a policy requiring a Notation signer, judged
+// on real Notation signatures in a registry on 127.0.0.1 — the decision
+// names the certificate subject that signed, or exactly why not.
+func TestNotationSignerDecides(t *testing.T) {
+	ctx := context.Background()
+	host := testutil.Registry(t)
+	ca := testutil.NewNotationCA(t, "Acme Root")
+	dir := t.TempDir()
+	testutil.WriteNotationTrust(t, dir, host+"/team/app", "strict", testutil.NotationReleaseIdentity, ca.Cert)
+	policyFile := filepath.Join(dir, "policy.yaml")
+	if err := os.WriteFile(policyFile, []byte(fmt.Sprintf(`apiVersion: dossier.dev/v1alpha1
+kind: SupplyChainPolicy
+metadata: {name: notation-signed}
+spec:
+  images: [%q]
+  signers:
+    - name: release
+      notation: {trustPolicy: trustpolicy.json, trustStore: truststore}
+  rules:
+    - name: signed
+      signature: {signers: [release]}
+`, host+"/team/**")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	set, _, err := policy.LoadSet(policyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	decide := func(t *testing.T, tag string, revoke bool) evidence.RuleResult {
+		t.Helper()
+		ref := host + "/team/app:" + tag
+		img, err := random.Image(256, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tagged, err := name.ParseReference(ref, name.Insecure)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := remote.Write(tagged, img); err != nil {
+			t.Fatal(err)
+		}
+		src, err := oci.ParseSource(ref)
+		if err != nil {
+			t.Fatal(err)
+		}
+		art, err := oci.Resolve(ctx, src, oci.RegistryOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		k, chain := ca.Issue(t, testutil.NotationRelease, time.Now().Add(time.Hour))
+		if revoke {
+			ca.Revoke(chain[0])
+		}
+		key, err := notation.NewKey(k, chain)
+		if err != nil {
+			t.Fatal(err)
+		}
+		repo, err := art.Repository()
+		if err != nil {
+			t.Fatal(err)
+		}
+		desc, err := art.SubjectDescriptor()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := notation.Sign(ctx, repo, desc, key, notation.SignOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		ev := collect.Collect(ctx, set, art, ref, collect.Options{Timeout: 10 * time.Second})
+		d := policy.Evaluate(set, ev, time.Now())
+		if len(d.Rules) != 1 {
+			t.Fatalf("decision %+v", d)
+		}
+		return d.Rules[0]
+	}
+	if r := decide(t, "good", false); r.Outcome != evidence.OutcomePass || !strings.Contains(r.Reason, `signed by x509 subject "CN=release,O=Acme,ST=WA,C=US" (Notation) (trusted signer release)`) {
+		t.Errorf("%s: %s", r.Outcome, r.Reason)
+	}
+	if r := decide(t, "revoked", true); r.Outcome != evidence.OutcomeFail || !strings.Contains(r.Reason, "revoked at sha256:") || !strings.Contains(r.Reason, `signing certificate with subject "CN=release,O=Acme,ST=WA,C=US" is revoked`) {
+		t.Errorf("%s: %s", r.Outcome, r.Reason)
+	}
+}
