@@ -20,11 +20,18 @@ import (
 // store in the data directory.
 type storeFlags struct {
 	dataDir, url string
+	// layerCacheMiB bounds the store's layer cache
+	layerCacheMiB int64
 }
 
 func (f *storeFlags) register(cmd *cobra.Command) {
 	addDataDirFlag(cmd, &f.dataDir)
 	addStoreFlag(cmd, &f.url)
+	addLayerCacheFlag(cmd, &f.layerCacheMiB)
+}
+
+func addLayerCacheFlag(cmd *cobra.Command, dst *int64) {
+	cmd.Flags().Int64Var(dst, "layer-cache-mib", store.DefaultLayerCacheBytes>>20, "MiB of layer analyses the evidence store keeps (least recently used evicted first)")
 }
 
 func addStoreFlag(cmd *cobra.Command, dst *string) {
@@ -32,7 +39,16 @@ func addStoreFlag(cmd *cobra.Command, dst *string) {
 }
 
 func (f *storeFlags) open(ctx context.Context) (*store.Store, error) {
-	return store.Open(ctx, f.dataDir, f.url)
+	st, err := store.Open(ctx, f.dataDir, f.url)
+	if err != nil {
+		return nil, err
+	}
+	if f.layerCacheMiB < 0 {
+		st.Close()
+		return nil, usageError("--layer-cache-mib %d: want a size in MiB, 0 or more", f.layerCacheMiB)
+	}
+	st.SetLayerCacheBound(f.layerCacheMiB << 20)
+	return st, nil
 }
 
 // openWithDatabase opens the advisory database and the evidence store;

@@ -87,7 +87,8 @@ docker-archive:FILE.tar, dir:PATH or file:PATH; without a scheme the kind is det
 is unambiguous. A command given a tag resolves it first and says which digest it acted on.
 
 Flags can also be set in the environment; flags win. The flags that mean the same on every command
-(--insecure-registry, --cloud-credentials, --data-dir, --store, --platform, --trusted-root) are DOSSIER_<FLAG>
+(--insecure-registry, --cloud-credentials, --data-dir, --store, --platform, --trusted-root,
+--layer-cache-mib) are DOSSIER_<FLAG>
 (DOSSIER_DATA_DIR); every other is scoped by its command, DOSSIER_<COMMAND>_<FLAG>
 (DOSSIER_WEBHOOK_INSTALL_TIMEOUT, DOSSIER_SERVE_LISTEN), so that one command's setting never
 reaches another.`,
@@ -111,7 +112,7 @@ reaches another.`,
 
 // sharedFlags mean the same on every command that has them, so one
 // variable, DOSSIER_<FLAG>, sets them everywhere.
-var sharedFlags = map[string]bool{"insecure-registry": true, "cloud-credentials": true, "data-dir": true, "store": true, "platform": true, "trusted-root": true}
+var sharedFlags = map[string]bool{"insecure-registry": true, "cloud-credentials": true, "data-dir": true, "store": true, "platform": true, "trusted-root": true, "layer-cache-mib": true}
 
 // useClouds makes registry requests authenticate to the named clouds'
 // registries with the process's cloud identity, after the Docker

@@ -22,6 +22,7 @@ func (a *app) sbomCommand() *cobra.Command {
 	var output, outputFile, platform string
 	var attestFlag bool
 	var f signingFlags
+	var sf storeFlags
 	cmd := &cobra.Command{
 		Use:   "sbom SOURCE",
 		Short: "Generate an SBOM of an image, layout, archive, directory or file",
@@ -54,12 +55,21 @@ SOURCE_DATE_EPOCH sets the creation time, so two runs on the same input are byte
 			if err != nil {
 				return err
 			}
-			res, err := generate.Generate(cmd.Context(), art, generate.Options{Platform: p, Created: created})
+			opts := generate.Options{Platform: p, Created: created}
+			if art.Source.IsImage() {
+				var closeCache func()
+				opts.Cache, closeCache = a.layerCache(cmd.Context(), sf)
+				defer closeCache()
+			}
+			res, err := generate.Generate(cmd.Context(), art, opts)
 			if err != nil {
 				return err
 			}
 			if res.Subject != art.Subject {
 				fmt.Fprintf(a.stderr, "selected %s manifest %s of index %s\n", res.Platform, res.Subject.Digest, art.Subject.Digest)
+			}
+			if res.Layers != nil {
+				fmt.Fprintf(a.stderr, "catalogued %s: %s\n", res.Subject, res.Layers)
 			}
 			if attestFlag {
 				if err := a.attestSBOM(cmd.Context(), art, res, output, f); err != nil {
@@ -81,6 +91,7 @@ SOURCE_DATE_EPOCH sets the creation time, so two runs on the same input are byte
 	cmd.Flags().StringVar(&platform, "platform", "", "platform to read from a multi-platform index: os/arch[/variant] (default linux/amd64)")
 	cmd.Flags().BoolVar(&attestFlag, "attest", false, "also attach the SBOM to the image digest as a signed attestation (with --key or --keyless)")
 	f.register(cmd, "the SBOM attestation")
+	sf.register(cmd)
 	cmd.AddCommand(a.sbomInspectCommand())
 	return cmd
 }

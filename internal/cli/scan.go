@@ -14,12 +14,15 @@ import (
 	"github.com/dossier-dev/dossier/internal/oci"
 	"github.com/dossier-dev/dossier/internal/pipeline"
 	"github.com/dossier-dev/dossier/internal/policy"
+	"github.com/dossier-dev/dossier/internal/sbom/generate"
 	"github.com/dossier-dev/dossier/internal/scan"
 	"github.com/dossier-dev/dossier/internal/vulndb"
 )
 
 type scanFlags struct {
 	dataDir, output, sbomFile, platform, failOn string
+	storeURL                                    string
+	layerCacheMiB                               int64
 	vexFiles                                    []string
 	exceptions                                  []string
 	onlyFixed                                   bool
@@ -46,6 +49,8 @@ them pass the gate) and says how many it hid and how many of unknown fix state i
 		},
 	}
 	addDataDirFlag(cmd, &f.dataDir)
+	addStoreFlag(cmd, &f.storeURL)
+	addLayerCacheFlag(cmd, &f.layerCacheMiB)
 	cmd.Flags().StringVarP(&f.output, "output", "o", "table", "output format: table, json or sarif")
 	cmd.Flags().StringVar(&f.sbomFile, "sbom", "", "scan this SBOM instead of a source")
 	cmd.Flags().StringVar(&f.platform, "platform", "", "platform to read from a multi-platform index: os/arch[/variant]")
@@ -138,7 +143,13 @@ func (a *app) runScan(cmd *cobra.Command, args []string, f scanFlags) error {
 		if art, err = a.resolveSource(ctx, args[0]); err != nil {
 			return err
 		}
-		if doc, err = pipeline.Catalogue(ctx, art, platform); err != nil {
+		var cache generate.LayerCache
+		if art.Source.IsImage() {
+			var closeCache func()
+			cache, closeCache = a.layerCache(ctx, storeFlags{dataDir: f.dataDir, url: f.storeURL, layerCacheMiB: f.layerCacheMiB})
+			defer closeCache()
+		}
+		if doc, err = pipeline.Catalogue(ctx, art, platform, cache); err != nil {
 			return err
 		}
 		fmt.Fprintf(a.stderr, "scanning %s (%d components)\n", doc.Subject, len(doc.Components))

@@ -77,6 +77,7 @@ stops it gracefully: requests in flight, uploads included, finish.`,
 	cmd.Flags().BoolVar(&cfg.AnonymousPull, "anonymous-pull", false, "let requests without a token pull (never push)")
 	cmd.Flags().StringArrayVar(&cfg.HookHosts, "hook-host", nil, "host[:port] of a registry whose push notifications /api/v1/hooks/ accepts, from notify or admin tokens whose globs reach the repositories (repeatable; none: notifications are refused)")
 	cmd.Flags().IntVar(&cfg.ScanWorkers, "scan-workers", 2, "images catalogued, scanned and recorded at once after pushes (0: queue only)")
+	addLayerCacheFlag(cmd, &cfg.LayerCacheMiB)
 	cmd.Flags().DurationVar(&cfg.JobLease.Duration, "job-lease", time.Minute, "how long a claimed scan job stays its worker's without a renewal: the job of a worker that died is taken over after it")
 	cmd.Flags().Var(&cfg.Quarantine, "quarantine", "REPOSITORY_GLOB=POLICY_FILE|DIR: its images are pulled (by all but admins) only once they pass the policy (repeatable)")
 	cmd.Flags().StringArrayVar(&cfg.PendingPullable, "pending-pullable", nil, "REPOSITORY_GLOB of a --quarantine rule whose images may be pulled while their scan runs (default: they wait)")

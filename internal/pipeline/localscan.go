@@ -20,7 +20,11 @@ import (
 // advisory database: a multi-platform index on every platform it holds
 // (Catalogue), or on platform alone when one is named.
 func ScanLocally(ctx context.Context, db scan.Database, art *oci.Artifact, platform *v1.Platform, exceptions []evidence.Exception) (*evidence.VulnerabilityEvidence, error) {
-	doc, err := Catalogue(ctx, art, platform)
+	return scanLocally(ctx, db, art, platform, exceptions, nil)
+}
+
+func scanLocally(ctx context.Context, db scan.Database, art *oci.Artifact, platform *v1.Platform, exceptions []evidence.Exception, cache generate.LayerCache) (*evidence.VulnerabilityEvidence, error) {
+	doc, err := Catalogue(ctx, art, platform, cache)
 	if err != nil {
 		return nil, err
 	}
@@ -38,10 +42,12 @@ func ScanLocally(ctx context.Context, db scan.Database, art *oci.Artifact, platf
 // platform ("linux/arm64 /app/go.mod"):
 // a vulnerability gate on an index then judges every image a node may pull
 // from it, not the one a default platform picks, and "which digests
-// contain X" counts the index when any of its platforms does.
-func Catalogue(ctx context.Context, art *oci.Artifact, platform *v1.Platform) (*evidence.Document, error) {
+// contain X" counts the index when any of its platforms does. cache, when
+// not nil, keeps what each image layer holds, so that a layer is
+// catalogued once for every image sharing it.
+func Catalogue(ctx context.Context, art *oci.Artifact, platform *v1.Platform, cache generate.LayerCache) (*evidence.Document, error) {
 	if !art.IsIndex() || platform != nil {
-		return generate.Document(ctx, art, generate.Options{Platform: platform})
+		return generate.Document(ctx, art, generate.Options{Platform: platform, Cache: cache})
 	}
 	images, err := art.RunnableImages(ctx)
 	if err != nil {
@@ -58,7 +64,7 @@ func Catalogue(ctx context.Context, art *oci.Artifact, platform *v1.Platform) (*
 			label = strings.TrimSpace(label + " " + image.Digest)
 		}
 		labels[label] = true
-		doc, err := generate.Document(ctx, image.Artifact, generate.Options{})
+		doc, err := generate.Document(ctx, image.Artifact, generate.Options{Cache: cache})
 		if err != nil {
 			return nil, fmt.Errorf("image %s of index %s: %w", label, art.Subject.Digest, err)
 		}
@@ -102,13 +108,15 @@ type LocalScanner struct {
 	Exceptions []evidence.Exception
 	// Platform, when set, is the one platform of an index scanned.
 	Platform *v1.Platform
+	// Cache, when set, keeps what each image layer holds.
+	Cache generate.LayerCache
 }
 
 var _ collect.Scanner = LocalScanner{}
 
 // Scan catalogues and scans art.
 func (s LocalScanner) Scan(ctx context.Context, art *oci.Artifact) (*evidence.VulnerabilityEvidence, error) {
-	return ScanLocally(ctx, s.DB, art, s.Platform, s.Exceptions)
+	return scanLocally(ctx, s.DB, art, s.Platform, s.Exceptions, s.Cache)
 }
 
 // LocalScanning points opts at the advisory database in dataDir, or

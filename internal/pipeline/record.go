@@ -84,7 +84,7 @@ func Record(ctx context.Context, st *store.Store, art *oci.Artifact, opts Record
 	doc := opts.Document
 	if doc == nil {
 		var err error
-		if doc, err = Catalogue(ctx, art, opts.Platform); err != nil {
+		if doc, err = Catalogue(ctx, art, opts.Platform, LayerCache(st)); err != nil {
 			return nil, err
 		}
 	}

@@ -106,7 +106,7 @@ func Release(ctx context.Context, st *store.Store, art *oci.Artifact, opts Relea
 	out := &Released{Subject: art.Subject}
 
 	step("sbom")
-	res, err := generate.Generate(ctx, art, generate.Options{Platform: opts.Platform, Created: now})
+	res, err := generate.Generate(ctx, art, generate.Options{Platform: opts.Platform, Created: now, Cache: LayerCache(st)})
 	if err != nil {
 		return nil, err
 	}

@@ -29,6 +29,7 @@ type Config struct {
 	ExternalName       string      `json:"externalName,omitempty" flag:"external-name"`
 	DataDir            string      `json:"dataDir" flag:"data-dir" path:"true"`
 	Store              string      `json:"store,omitempty" flag:"store"`
+	LayerCacheMiB      int64       `json:"layerCacheMiB" flag:"layer-cache-mib"`
 	InsecureRegistries []string    `json:"insecureRegistries,omitempty" flag:"insecure-registry"`
 	CloudCredentials   []string    `json:"cloudCredentials,omitempty" flag:"cloud-credentials"`
 	TLS                TLS         `json:"tls"`

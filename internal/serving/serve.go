@@ -92,6 +92,7 @@ func Serve(ctx context.Context, cfg Config, deps Deps) error {
 		return err
 	}
 	defer st.Close()
+	st.SetLayerCacheBound(cfg.LayerCacheMiB << 20)
 	if err := firstAdminToken(ctx, st, cfg.DataDir, deps.AdminToken, log); err != nil {
 		return err
 	}
