@@ -20,77 +20,9 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/dossier-dev/dossier/internal/collect"
-	"github.com/dossier-dev/dossier/internal/pipeline"
 	"github.com/dossier-dev/dossier/internal/policy"
 	"github.com/dossier-dev/dossier/internal/testutil"
-	"github.com/dossier-dev/dossier/internal/vulndb"
 )
-
-// The webhook scans an image against its local advisory database when a
-// vulnerability rule has nothing recorded to judge (pipeline.LocalScanning,
-// as dossier webhook and serve run it). The scan's evidence names its
-// source "local-database " + the database file's path (scan.Report.Evidence),
-// and every vulnerability reason quotes the source ("N findings at or
-// above low … from local-database /var/lib/dossier/…/vulndb.sqlite: …"):
-// any Pod creator who names an image with a finding reads where dossier's
-// data directory is, in the denial under enforce and in the warning under
-// audit — the very disclosure adb2aa0 removed for key files.
-func TestVulnerabilityReasonsNeverNameTheDatabaseFile(t *testing.T) {
-	ctx := context.Background()
-	host := testutil.Registry(t)
-	// an index of the image (a single image is not scanned at all: see
-	// TestWebhookScansSinglePlatformImages)
-	pushAsIndex(t, "npm-app", host+"/team/app:v1")
-	dataDir := filepath.Join(t.TempDir(), "srv", "dossier-data")
-	vd := testutil.VulnData(t)
-	if _, err := vulndb.Import(ctx, dataDir, []string{filepath.Join(vd, "osv", "npm", "all.zip")}, vulndb.ImportOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	db, err := vulndb.Open(dataDir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	docs, err := policy.Parse("policy.yaml", []byte(strings.ReplaceAll(`apiVersion: dossier.dev/v1alpha1
-kind: SupplyChainPolicy
-metadata: {name: no-findings}
-spec:
-  mode: enforce
-  images: ["HOST/team/**"]
-  namespaces: {names: [prod]}
-  rules: [{name: scanned, vulnerabilities: {failOn: low}}]
----
-apiVersion: dossier.dev/v1alpha1
-kind: SupplyChainPolicy
-metadata: {name: no-findings-audit}
-spec:
-  mode: audit
-  images: ["HOST/team/**"]
-  namespaces: {names: [staging]}
-  rules: [{name: scanned, vulnerabilities: {failOn: low}}]
-`, "HOST", host)), policy.LoadOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rules := &Rules{Set: &policy.Set{Policies: docs.Policies}, Collect: collect.Options{Scanner: pipeline.LocalScanner{DB: db}, Timeout: time.Minute}, Version: "1"}
-	w := New(func() *Rules { return rules }, Options{})
-	out, _ := w.Validate(ctx, podReview(t, "prod", containers(host+"/team/app:v1")))
-	if out.Response.Allowed || out.Response.Result == nil || !strings.Contains(out.Response.Result.Message, "GHSA-") {
-		t.Fatalf("want a denial for the image's findings: %+v", out.Response)
-	}
-	if msg := out.Response.Result.Message; strings.Contains(msg, dataDir) {
-		t.Errorf("the denial a Pod creator reads names dossier's data directory %s:\n%s", dataDir, msg)
-	}
-	out, _ = w.Validate(ctx, podReview(t, "staging", containers(host+"/team/app:v1")))
-	if !out.Response.Allowed || len(out.Response.Warnings) == 0 {
-		t.Fatalf("want a warning under audit: %+v", out.Response)
-	}
-	for _, warning := range out.Response.Warnings {
-		if strings.Contains(warning, dataDir) {
-			t.Errorf("the warning a Pod creator reads names dossier's data directory %s:\n%s", dataDir, warning)
-		}
-	}
-}
 
 // Regression: a key file that can no longer be read (removed, its
 // permissions changed) fails the reload, which names the file to the

@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/dossier-dev/dossier/internal/decide"
 	"github.com/dossier-dev/dossier/internal/evidence"
 	"github.com/dossier-dev/dossier/internal/policy"
 )
@@ -108,19 +109,19 @@ signer, signing time and where each was stored. Exit 1 when none verifies for th
 				return err
 			}
 			set := &policy.Set{Policies: []*policy.Policy{policy.AttestationGate(uri, signers...)}}
-			results, err := a.decideAll(cmd.Context(), set, args, decideOptions{trustedRoot: who.trustedRoot})
+			results, err := a.decideAll(cmd.Context(), set, args, decide.Options{TrustedRoot: who.trustedRoot})
 			if err != nil {
 				return err
 			}
 			r := results[0]
-			if !r.decision.Allowed {
-				for _, rule := range r.decision.Failed() {
-					fmt.Fprintf(a.stderr, "not verified: %s: %s\n", r.decision.Subject, rule.Reason)
+			if !r.Decision.Allowed {
+				for _, rule := range r.Decision.Failed() {
+					fmt.Fprintf(a.stderr, "not verified: %s: %s\n", r.Decision.Subject, rule.Reason)
 				}
 				return gateError{msg: fmt.Sprintf("not verified: no %s attestation by the expected signer", evidence.PredicateShortName(uri))}
 			}
 			matching := []evidence.Attestation{}
-			for _, at := range r.evidence.Attestations {
+			for _, at := range r.Evidence.Attestations {
 				for _, s := range signers {
 					if at.PredicateType == uri && s.Accepts(at.Verification) {
 						matching = append(matching, at)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/dossier-dev/dossier/internal/attest"
 	"github.com/dossier-dev/dossier/internal/buildinfo"
+	"github.com/dossier-dev/dossier/internal/decide"
 	"github.com/dossier-dev/dossier/internal/evidence"
 	"github.com/dossier-dev/dossier/internal/pipeline"
 	"github.com/dossier-dev/dossier/internal/policy"
@@ -88,17 +89,17 @@ denied, 2 on errors. An image no policy matches is denied unless --allow-unmatch
 				}
 			}
 			set := &policy.Set{Policies: docs.Policies, Exceptions: docs.Exceptions, AllowUnmatched: allowUnmatched}
-			opts := decideOptions{trustedRoot: trustedRoot, namespace: namespace}
+			opts := decide.Options{TrustedRoot: trustedRoot, Namespace: namespace}
 			if set.HasVulnerabilityRules() {
 				db, missing, err := vulndb.OpenIfPresent(dataDir)
 				switch {
 				case err != nil:
 					return err
 				case db == nil:
-					opts.noScanner = missing
+					opts.NoScanner = missing
 				default:
 					defer db.Close()
-					opts.scanner = pipeline.LocalScanner{DB: db, Exceptions: docs.Exceptions, Platform: p}
+					opts.Scanner = pipeline.LocalScanner{DB: db, Exceptions: docs.Exceptions, Platform: p}
 				}
 			}
 			results, err := a.decideAll(cmd.Context(), set, args, opts)
@@ -108,8 +109,8 @@ denied, 2 on errors. An image no policy matches is denied unless --allow-unmatch
 			denied := 0
 			decisions := make([]evidence.Decision, len(results))
 			for i, r := range results {
-				decisions[i] = r.decision
-				if !r.decision.Allowed {
+				decisions[i] = r.Decision
+				if !r.Decision.Allowed {
 					denied++
 				}
 			}
@@ -257,22 +258,22 @@ func oneRulePerLevel(policies []*policy.Policy) error {
 
 // publishSummaries attaches a verification summary to each allowed
 // decision's digest, and says so on stderr.
-func (a *app) publishSummaries(ctx context.Context, results []decided, policies []*policy.Policy, verifierID string, f signingFlags) error {
+func (a *app) publishSummaries(ctx context.Context, results []decide.Result, policies []*policy.Policy, verifierID string, f signingFlags) error {
 	opts := attest.SummaryOptions{VerifierID: verifierID, Version: buildinfo.Read().Version}
 	for _, p := range policies {
 		opts.Policies = append(opts.Policies, attest.SummaryPolicy{Name: p.Name, Digest: p.Digest})
 	}
 	for _, r := range results {
-		if !r.decision.Allowed || len(r.decision.Policies) == 0 {
+		if !r.Decision.Allowed || len(r.Decision.Policies) == 0 {
 			continue // denied, or allowed unmatched: nothing was verified
 		}
-		predicate, err := attest.VerificationSummary(r.decision, opts)
+		predicate, err := attest.VerificationSummary(r.Decision, opts)
 		if err != nil {
 			return err
 		}
-		attached, err := a.attach(ctx, r.artifact, r.decision.Subject.Digest, evidence.PredicateVSA, predicate, f)
+		attached, err := a.attach(ctx, r.Artifact, r.Decision.Subject.Digest, evidence.PredicateVSA, predicate, f)
 		if err != nil {
-			return fmt.Errorf("publishing the verification summary of %s: %w", r.decision.Subject, err)
+			return fmt.Errorf("publishing the verification summary of %s: %w", r.Decision.Subject, err)
 		}
 		fmt.Fprintf(a.stderr, "published a verification summary of %s\n", attached.Subject)
 	}

@@ -16,7 +16,6 @@ import (
 	"github.com/dossier-dev/dossier/internal/collect"
 	"github.com/dossier-dev/dossier/internal/evidence"
 	"github.com/dossier-dev/dossier/internal/oci"
-	"github.com/dossier-dev/dossier/internal/pipeline"
 	"github.com/dossier-dev/dossier/internal/policy"
 	"github.com/dossier-dev/dossier/internal/sign"
 	"github.com/dossier-dev/dossier/internal/store"
@@ -89,18 +88,27 @@ func TestQuarantine(t *testing.T) {
 	workCtx, stop := context.WithCancel(ctx)
 	var wait func()
 	defer func() { stop(); wait() }()
+	// (the signatures they verify are all this policy judges; serve's
+	// workers record the whole pipeline, tested with serve)
 	wait = reg.RunWorkers(workCtx, 1, time.Second, func(ctx context.Context, job store.Job, transport http.RoundTripper) error {
 		ref := job.Repository + "@" + job.Digest
 		art, err := oci.Resolve(ctx, oci.Source{Kind: oci.KindRegistry, Input: ref, Reference: ref}, oci.RegistryOptions{Transport: transport})
 		if err != nil {
 			return err
 		}
-		if job.Kind == store.JobScan {
-			_, err = pipeline.Record(ctx, st, art, pipeline.RecordOptions{Trust: trust, Now: now()})
-		} else {
-			_, err = pipeline.RecordSignatures(ctx, st, art, trust, nil, now())
+		repo, err := art.Repository()
+		if err != nil {
+			return err
 		}
-		return err
+		desc, err := art.SubjectDescriptor()
+		if err != nil {
+			return err
+		}
+		sigs, rejected, err := trust.VerifySignatures(ctx, repo, desc)
+		if err != nil {
+			return err
+		}
+		return st.Record(ctx, store.Record{Subject: art.Subject, MediaType: art.MediaType, At: now(), Signatures: sigs, Rejected: rejected})
 	})
 	waitJobs(t, st, func(jobs map[string]store.Job) bool {
 		return jobs["scan "+s.host+"/team/app@"+digest].State == store.JobDone
