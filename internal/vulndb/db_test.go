@@ -2,6 +2,7 @@ package vulndb
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -95,5 +96,70 @@ func TestWarmCacheBudget(t *testing.T) {
 	c.keep([2]string{"npm", "huge"}, nil, 5000)
 	if _, ok := c.lookup([2]string{"npm", "huge"}); ok {
 		t.Fatal("a lookup larger than the budget was kept")
+	}
+}
+
+// Scans running while imports swap in new files each read one file at a
+// time and never fail: the old file is closed after the last read of it.
+func TestScansDuringImports(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	importRecord(t, dir, `{"id":"GHSA-aaaa-aaaa-aaaa","modified":"2024-01-01T00:00:00Z","affected":[{"package":{"ecosystem":"npm","name":"left-pad"},"versions":["1.0.0"]}]}`)
+	db, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	db.KeepWarm(DefaultWarmBudget)
+	done := make(chan struct{})
+	errs := make(chan error, 4)
+	for range 4 {
+		go func() {
+			for {
+				select {
+				case <-done:
+					errs <- nil
+					return
+				default:
+				}
+				if _, err := db.Freshness(ctx); err != nil {
+					errs <- err
+					return
+				}
+				if _, err := db.Coverage(ctx); err != nil {
+					errs <- err
+					return
+				}
+				recs, err := db.Lookup(ctx, "npm", "left-pad")
+				if err == nil && len(recs) == 0 {
+					err = fmt.Errorf("left-pad has no records")
+				}
+				if err == nil {
+					_, err = db.Records(ctx, []string{"GHSA-aaaa-aaaa-aaaa"})
+				}
+				if err == nil {
+					_, err = db.Names(ctx, []string{"GHSA-aaaa-aaaa-aaaa"})
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	for i := range 3 {
+		importRecord(t, dir, fmt.Sprintf(`{"id":"GHSA-bbbb-bbbb-%04d","modified":"2024-01-01T00:00:00Z","affected":[{"package":{"ecosystem":"npm","name":"left-pad"},"versions":["1.0.%d"]}]}`, i, i+1))
+	}
+	close(done)
+	for range 4 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := db.Freshness(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if recs, err := db.Lookup(ctx, "npm", "left-pad"); err != nil || len(recs) != 4 {
+		t.Fatalf("after the imports: %d records, %v", len(recs), err)
 	}
 }
