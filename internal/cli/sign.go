@@ -12,6 +12,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/dossier-dev/dossier/internal/attest"
+	"github.com/dossier-dev/dossier/internal/decide"
 	"github.com/dossier-dev/dossier/internal/evidence"
 	"github.com/dossier-dev/dossier/internal/oci"
 	"github.com/dossier-dev/dossier/internal/policy"
@@ -211,7 +212,7 @@ and --notation-trust-store, Notation signatures are verified instead, as notatio
 				return err
 			}
 			set := &policy.Set{Policies: []*policy.Policy{policy.SignatureGate(signers...)}}
-			results, err := a.decideAll(cmd.Context(), set, args, decideOptions{trustedRoot: who.trustedRoot, check: func(ref string, art *oci.Artifact) error {
+			results, err := a.decideAll(cmd.Context(), set, args, decide.Options{TrustedRoot: who.trustedRoot, Check: func(ref string, art *oci.Artifact) error {
 				if expected != "" && expected != art.Subject.Digest {
 					return fmt.Errorf("%s: %w: it points to %s, the signed digest is %s", ref, sign.ErrTagMoved, art.Subject.Digest, expected)
 				}
@@ -226,8 +227,8 @@ and --notation-trust-store, Notation signatures are verified instead, as notatio
 			var out []verifyResult
 			failed := 0
 			for _, r := range results {
-				v := verifyResult{Reference: r.reference, Subject: r.decision.Subject, Verified: r.decision.Allowed, Decision: r.decision, Signatures: []evidence.VerifiedSignature{}}
-				for _, s := range r.evidence.Signatures {
+				v := verifyResult{Reference: r.Reference, Subject: r.Decision.Subject, Verified: r.Decision.Allowed, Decision: r.Decision, Signatures: []evidence.VerifiedSignature{}}
+				for _, s := range r.Evidence.Signatures {
 					if slices.ContainsFunc(signers, func(sg policy.Signer) bool { return sg.Accepts(s.Verification) }) {
 						v.Signatures = append(v.Signatures, s)
 					}
@@ -235,13 +236,13 @@ and --notation-trust-store, Notation signatures are verified instead, as notatio
 				out = append(out, v)
 				if !v.Verified {
 					failed++
-					for _, rule := range r.decision.Failed() {
-						fmt.Fprintf(a.stderr, "not verified: %s: %s\n", r.decision.Subject, rule.Reason)
+					for _, rule := range r.Decision.Failed() {
+						fmt.Fprintf(a.stderr, "not verified: %s: %s\n", r.Decision.Subject, rule.Reason)
 					}
 					continue
 				}
 				if output == "text" {
-					a.printSignatures(r.decision.Subject, v.Signatures)
+					a.printSignatures(r.Decision.Subject, v.Signatures)
 				}
 			}
 			if output == "json" {
