@@ -31,7 +31,7 @@ func (f *storeFlags) register(cmd *cobra.Command) {
 }
 
 func addLayerCacheFlag(cmd *cobra.Command, dst *int64) {
-	cmd.Flags().Int64Var(dst, "layer-cache-mib", store.DefaultLayerCacheBytes>>20, "MiB of layer analyses the evidence store keeps (least recently used evicted first)")
+	cmd.Flags().Int64Var(dst, "layer-cache-mib", 0, fmt.Sprintf("catalogue images layer by layer, keeping this many MiB of layer analyses in the evidence store, least recently used evicted first (0: off; %d is a start)", store.DefaultLayerCacheBytes>>20))
 }
 
 func addStoreFlag(cmd *cobra.Command, dst *string) {

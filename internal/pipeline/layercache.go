@@ -6,10 +6,10 @@ import (
 )
 
 // LayerCache is the evidence store as the cache of what image layers
-// hold (no cache without a store): every flow that catalogues an image
-// and has a store catalogues each layer once.
+// hold, when the store's layer cache is on (none without a store): every
+// flow that catalogues an image then catalogues each layer once.
 func LayerCache(st *store.Store) generate.LayerCache {
-	if st == nil {
+	if st == nil || !st.LayerCacheOn() {
 		return nil
 	}
 	return st

@@ -25,10 +25,17 @@ type LayerCacheUsage struct {
 	Bound   int64 `json:"bound"`
 }
 
-// SetLayerCacheBound bounds the bytes of layer analyses the store keeps
-// (0: DefaultLayerCacheBytes); set it before the store is shared. Replicas
-// sharing a database each evict to their own bound.
+// SetLayerCacheBound turns the layer cache on for the flows that
+// catalogue (pipeline.LayerCache) and bounds the bytes of layer analyses
+// the store keeps; 0 leaves it off. Set it before the store is shared.
+// Replicas sharing a database each evict to their own bound.
 func (s *Store) SetLayerCacheBound(bytes int64) { s.layerCacheBound = bytes }
+
+// LayerCacheOn says whether the flows that catalogue use the layer cache:
+// only when a bound was set, because cataloguing layer by layer costs more
+// than a whole image until most of its layers are cached
+// (docs/benchmarks.md).
+func (s *Store) LayerCacheOn() bool { return s.layerCacheBound > 0 }
 
 func (s *Store) layerBound() int64 {
 	if s.layerCacheBound > 0 {
@@ -143,6 +150,7 @@ func (s *Store) evictLayerAnalyses(ctx context.Context, bound int64) error {
 
 // LayerCache says what the layer cache holds.
 func (s *Store) LayerCache(ctx context.Context) (LayerCacheUsage, error) {
+	defer s.timed("layer cache usage")()
 	u := LayerCacheUsage{Bound: s.layerBound()}
 	err := s.db.QueryRowContext(ctx, `SELECT count(*), COALESCE(SUM(size), 0) FROM layer_analyses`).Scan(&u.Entries, &u.Bytes)
 	return u, err

@@ -41,7 +41,7 @@ func TestLayerCacheMatchesSyftCLI(t *testing.T) {
 			theirs := purlSet(t, syftSBOM(t, "oci-dir:"+dir, "cyclonedx-json@1.6"), "syft SBOM of "+name)
 			for _, run := range []string{"cold", "warm"} {
 				var out, errOut bytes.Buffer
-				if code := cli.Main([]string{"sbom", "oci-layout:" + dir, "--data-dir", data}, nil, &out, &errOut); code != 0 {
+				if code := cli.Main([]string{"sbom", "oci-layout:" + dir, "--data-dir", data, "--layer-cache-mib", "1024"}, nil, &out, &errOut); code != 0 {
 					t.Fatalf("dossier sbom: exit %d: %s", code, errOut.String())
 				}
 				comparePURLs(t, name+" ("+run+")", purlSet(t, out.Bytes(), "dossier SBOM of "+name), theirs)
