@@ -34,29 +34,14 @@ func TestWebhookScansSinglePlatformImages(t *testing.T) {
 	ctx := context.Background()
 	host := testutil.Registry(t)
 	testutil.PushSample(t, "npm-app", host+"/team/app:v1")
-	dataDir := t.TempDir()
-	vd := testutil.VulnData(t)
-	if _, err := vulndb.Import(ctx, dataDir, []string{filepath.Join(vd, "osv", "npm", "all.zip")}, vulndb.ImportOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	db, err := vulndb.Open(dataDir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	docs, err := policy.Parse("policy.yaml", []byte(strings.ReplaceAll(`apiVersion: dossier.dev/v1alpha1
+	w := locallyScanning(t, t.TempDir(), strings.ReplaceAll(`apiVersion: dossier.dev/v1alpha1
 kind: SupplyChainPolicy
 metadata: {name: no-findings}
 spec:
   mode: enforce
   images: ["HOST/team/**"]
   rules: [{name: scanned, vulnerabilities: {failOn: critical}}]
-`, "HOST", host)), policy.LoadOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rules := &Rules{Set: &policy.Set{Policies: docs.Policies}, Collect: collect.Options{Scanner: pipeline.LocalScanner{DB: db}, Timeout: time.Minute}, Version: "1"}
-	w := New(func() *Rules { return rules }, Options{})
+`, "HOST", host))
 	j, err := w.Judge(ctx, podReview(t, "prod", containers(host+"/team/app:v1")).Request)
 	if err != nil || len(j.Verdicts) != 1 || j.Verdicts[0].Decision == nil {
 		t.Fatalf("%+v %v", j, err)
@@ -84,16 +69,7 @@ func TestVulnerabilityReasonsNeverNameTheDatabaseFile(t *testing.T) {
 	// TestWebhookScansSinglePlatformImages)
 	pushAsIndex(t, "npm-app", host+"/team/app:v1")
 	dataDir := filepath.Join(t.TempDir(), "srv", "dossier-data")
-	vd := testutil.VulnData(t)
-	if _, err := vulndb.Import(ctx, dataDir, []string{filepath.Join(vd, "osv", "npm", "all.zip")}, vulndb.ImportOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	db, err := vulndb.Open(dataDir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	docs, err := policy.Parse("policy.yaml", []byte(strings.ReplaceAll(`apiVersion: dossier.dev/v1alpha1
+	w := locallyScanning(t, dataDir, strings.ReplaceAll(`apiVersion: dossier.dev/v1alpha1
 kind: SupplyChainPolicy
 metadata: {name: no-findings}
 spec:
@@ -110,12 +86,7 @@ spec:
   images: ["HOST/team/**"]
   namespaces: {names: [staging]}
   rules: [{name: scanned, vulnerabilities: {failOn: low}}]
-`, "HOST", host)), policy.LoadOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rules := &Rules{Set: &policy.Set{Policies: docs.Policies}, Collect: collect.Options{Scanner: pipeline.LocalScanner{DB: db}, Timeout: time.Minute}, Version: "1"}
-	w := New(func() *Rules { return rules }, Options{})
+`, "HOST", host))
 	out, _ := w.Validate(ctx, podReview(t, "prod", containers(host+"/team/app:v1")))
 	if out.Response.Allowed || out.Response.Result == nil || !strings.Contains(out.Response.Result.Message, "GHSA-") {
 		t.Fatalf("want a denial for the image's findings: %+v", out.Response)
@@ -132,4 +103,25 @@ spec:
 			t.Errorf("the warning a Pod creator reads names dossier's data directory %s:\n%s", dataDir, warning)
 		}
 	}
+}
+
+// locallyScanning is a webhook deciding by policyYAML, whose vulnerability
+// rules scan images with the local advisory database (npm's records)
+// imported into dataDir, as dossier webhook and serve run it.
+func locallyScanning(t *testing.T, dataDir, policyYAML string) *Webhook {
+	t.Helper()
+	if _, err := vulndb.Import(context.Background(), dataDir, []string{filepath.Join(testutil.VulnData(t), "osv", "npm", "all.zip")}, vulndb.ImportOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	db, err := vulndb.Open(dataDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	docs, err := policy.Parse("policy.yaml", []byte(policyYAML), policy.LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rules := &Rules{Set: &policy.Set{Policies: docs.Policies}, Collect: collect.Options{Scanner: pipeline.LocalScanner{DB: db}, Timeout: time.Minute}, Version: "1"}
+	return New(func() *Rules { return rules }, Options{})
 }
