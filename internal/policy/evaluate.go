@@ -85,8 +85,8 @@ func (p *Policy) matches(ev *evidence.Collected, names []string) bool {
 			break
 		}
 	}
-	if matched && !slices.ContainsFunc(p.Rules, func(r Rule) bool { return r.Scope == nil || r.Scope.matches(names) }) {
-		matched = false // no rule is about this image
+	if matched && len(p.Rules) > 0 && !slices.ContainsFunc(p.Rules, func(r Rule) bool { return r.Scope == nil || r.Scope.matches(names) }) {
+		matched = false // every rule is scoped to other images
 	}
 	if !matched || ev.Namespace == "" {
 		// outside admission there is no namespace: a namespaced policy still

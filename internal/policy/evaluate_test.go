@@ -265,6 +265,24 @@ func TestEvaluateUnmatchedAndAudit(t *testing.T) {
 	}
 }
 
+// A policy with no rules still claims its images: it admits them (an
+// allow-list entry), where no policy at all would deny.
+func TestEvaluatePolicyWithoutRules(t *testing.T) {
+	g, err := CompileGlob("**:trusted-*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	set := &Set{Policies: []*Policy{{Name: "trusted-tags", Mode: evidence.ModeEnforce, Images: []Glob{g}}}}
+	ev := &evidence.Collected{Reference: "127.0.0.1:5000/team/app:trusted-1", Subject: evidence.Subject{Repository: "127.0.0.1:5000/team/app", Digest: payments.Digest}}
+	if d := Evaluate(set, ev, now); !d.Allowed || len(d.Policies) != 1 {
+		t.Errorf("a rule-less policy claiming the image: %+v", d)
+	}
+	ev.Reference = "127.0.0.1:5000/team/app:v1"
+	if d := Evaluate(set, ev, now); d.Allowed || d.Rules[0].Rule != "no-policy" {
+		t.Errorf("an image the rule-less policy does not claim: %+v", d)
+	}
+}
+
 func TestNamespaceSelector(t *testing.T) {
 	set := loadSet(t, "testdata/native.yaml")
 	ev := fullEvidence(t)
