@@ -104,3 +104,82 @@ spec:
 		t.Errorf("%s: %s", r.Outcome, r.Reason)
 	}
 }
+
+// TestKyvernoNotaryAttestor: a Kyverno verifyImages rule of type Notary
+// whose attestor is a CA certificate, judged on real Notation signatures
+// as Kyverno's Notary verifier judges them: any identity that CA issued
+// passes, a signature chaining to another CA does not.
+func TestKyvernoNotaryAttestor(t *testing.T) {
+	ctx := context.Background()
+	host := testutil.Registry(t)
+	trusted, other := testutil.NewNotationCA(t, "Acme Root"), testutil.NewNotationCA(t, "Other Root")
+	caPEM := strings.ReplaceAll(strings.TrimSpace(string(testutil.PEM(trusted.Cert))), "\n", "\n              ")
+	doc := fmt.Sprintf(`apiVersion: kyverno.io/v1
+kind: ClusterPolicy
+metadata: {name: notary-signed}
+spec:
+  validationFailureAction: Enforce
+  rules:
+  - name: notary
+    match: {any: [{resources: {kinds: [Pod]}}]}
+    verifyImages:
+    - type: Notary
+      imageReferences: [%q]
+      attestors:
+      - entries:
+        - certificates:
+            cert: |-
+              %s
+`, host+"/team/*", caPEM)
+	docs, err := policy.Parse("notary.yaml", []byte(doc), policy.LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	set := &policy.Set{Policies: docs.Policies}
+	decide := func(t *testing.T, tag string, ca *testutil.NotationCA) evidence.Decision {
+		t.Helper()
+		ref := host + "/team/app:" + tag
+		img, err := random.Image(256, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tagged, err := name.ParseReference(ref, name.Insecure)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := remote.Write(tagged, img); err != nil {
+			t.Fatal(err)
+		}
+		src, err := oci.ParseSource(ref)
+		if err != nil {
+			t.Fatal(err)
+		}
+		art, err := oci.Resolve(ctx, src, oci.RegistryOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		k, chain := ca.Issue(t, testutil.NotationRelease, time.Now().Add(time.Hour))
+		key, err := notation.NewKey(k, chain)
+		if err != nil {
+			t.Fatal(err)
+		}
+		repo, err := art.Repository()
+		if err != nil {
+			t.Fatal(err)
+		}
+		desc, err := art.SubjectDescriptor()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := notation.Sign(ctx, repo, desc, key, notation.SignOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		return policy.Evaluate(set, collect.Collect(ctx, set, art, ref, collect.Options{Timeout: 10 * time.Second}), time.Now())
+	}
+	if d := decide(t, "trusted", trusted); !d.Allowed || !strings.Contains(d.Rules[0].Reason, `signed by x509 subject "CN=release,O=Acme,ST=WA,C=US" (Notation)`) {
+		t.Errorf("signed under the attestor's CA: %+v", d)
+	}
+	if d := decide(t, "other", other); d.Allowed || !strings.Contains(d.Rules[0].Reason, "no signature by Notation signer") {
+		t.Errorf("signed under another CA: %+v", d)
+	}
+}

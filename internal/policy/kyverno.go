@@ -8,9 +8,12 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/notaryproject/notation-go/verifier/trustpolicy"
+	"github.com/notaryproject/notation-go/verifier/truststore"
 	"gopkg.in/yaml.v3"
 
 	"github.com/dossier-dev/dossier/internal/evidence"
+	"github.com/dossier-dev/dossier/internal/notation/trust"
 )
 
 // Kyverno's policy kinds (kyverno.io/v1), whose verifyImages rules dossier
@@ -144,7 +147,7 @@ type kyvernoKeys struct {
 
 type kyvernoCerts struct {
 	Cert      string        `yaml:"cert"`
-	CertChain *unsupported  `yaml:"certChain"`
+	CertChain string        `yaml:"certChain"`
 	Rekor     *kyvernoRekor `yaml:"rekor"`
 	CTLog     *kyvernoCTLog `yaml:"ctlog"`
 }
@@ -201,6 +204,9 @@ type kyvernoLoader struct {
 	src, policy string
 	warnings    []string
 	explain     []string
+	// notary is set while a verifyImages entry of type Notary is read:
+	// its attestors are Notation trust anchors, not Cosign signers
+	notary bool
 }
 
 func (l *kyvernoLoader) refuse(path, what string) error {
@@ -554,7 +560,11 @@ func (l *kyvernoLoader) verifyImages(path, name string, v kyvernoVerify, action 
 	switch v.Type {
 	case "", "Cosign", "SigstoreBundle":
 	case "Notary":
-		return Rule{}, l.refuse(path+".type", "Notary verification")
+		if len(v.Attestations) > 0 {
+			return Rule{}, l.refuse(path+".attestations", "Notary attestations (referrer artifacts verified with Notation)")
+		}
+		l.notary = true
+		defer func() { l.notary = false }()
 	default:
 		return Rule{}, fieldError(l.src, path+".type", "%q: want Cosign, SigstoreBundle or Notary", v.Type)
 	}
@@ -754,6 +764,8 @@ func (l *kyvernoLoader) attestor(path, name string, e kyvernoAttestor, check fun
 		return nil, fieldError(l.src, path+".signatureAlgorithm", "%q: only sha256 is supported", e.SignatureAlgorithm)
 	}
 	switch {
+	case l.notary && e.Attestor == nil && e.Certificates == nil:
+		return nil, fieldError(l.src, path, "a Notary attestor is certificates (cert, certChain): keys and keyless are Cosign attestors")
 	case e.Attestor != nil:
 		nested, err := l.attestorSet(path+".attestor", name, *e.Attestor, check)
 		if err != nil {
@@ -762,6 +774,12 @@ func (l *kyvernoLoader) attestor(path, name string, e kyvernoAttestor, check fun
 		return []Alternative{{Name: "(" + describeSet(nested) + ")", Rules: []Rule{nested}}}, nil
 	case e.Keys != nil:
 		return l.keys(path+".keys", name, e.Keys, check)
+	case l.notary:
+		s, err := l.notaryCertificates(path+".certificates", name, e.Certificates)
+		if err != nil {
+			return nil, err
+		}
+		return []Alternative{{Name: s.String(), Rules: []Rule{check(s)}}}, nil
 	case e.Certificates != nil:
 		s, err := l.certificate(path+".certificates", name, e.Certificates)
 		if err != nil {
@@ -814,8 +832,8 @@ func (l *kyvernoLoader) keys(path, name string, k *kyvernoKeys, check func(Signe
 
 // certificate trusts the public key of a given certificate.
 func (l *kyvernoLoader) certificate(path, name string, c *kyvernoCerts) (Signer, error) {
-	if c.CertChain != nil {
-		return Signer{}, l.refuseAt(c.CertChain, path+".certChain", "verifying a signing certificate against a chain")
+	if c.CertChain != "" {
+		return Signer{}, l.refuse(path+".certChain", "verifying a Cosign signing certificate against a chain")
 	}
 	block, _ := pem.Decode([]byte(strings.TrimSpace(c.Cert)))
 	if block == nil || block.Type != "CERTIFICATE" {
@@ -832,6 +850,48 @@ func (l *kyvernoLoader) certificate(path, name string, c *kyvernoCerts) (Signer,
 	l.keyLogNote(path, c.Rekor)
 	key := string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))
 	return Signer{Name: name, Key: key, KeyFingerprint: evidence.KeyFingerprint(der)}, nil
+}
+
+// notaryCertificates reads a Notary attestor as Kyverno's Notary verifier
+// builds its trust: cert and certChain together are one CA trust store,
+// under a trust policy of every registry, level strict, any identity
+// those CAs issued.
+func (l *kyvernoLoader) notaryCertificates(path, name string, c *kyvernoCerts) (Signer, error) {
+	var certs []*x509.Certificate
+	for _, f := range []struct{ field, pem string }{{"cert", c.Cert}, {"certChain", c.CertChain}} {
+		rest := []byte(strings.TrimSpace(f.pem))
+		for len(rest) > 0 {
+			var block *pem.Block
+			block, rest = pem.Decode(rest)
+			if block == nil || block.Type != "CERTIFICATE" {
+				return Signer{}, fieldError(l.src, path+"."+f.field, "not PEM certificates")
+			}
+			cert, err := x509.ParseCertificate(block.Bytes)
+			if err != nil {
+				return Signer{}, fieldError(l.src, path+"."+f.field, "unreadable certificate: %v", err)
+			}
+			certs = append(certs, cert)
+			rest = []byte(strings.TrimSpace(string(rest)))
+		}
+	}
+	if len(certs) == 0 {
+		return Signer{}, fieldError(l.src, path+".cert", "give the PEM certificate(s) of the CA that issues the Notation signing certificates")
+	}
+	if c.Rekor != nil || c.CTLog != nil {
+		l.warn(path, "rekor and ctlog have no meaning for Notary signatures (Kyverno ignores them too)")
+	}
+	store := trust.Store{Type: truststore.TypeCA, Name: "kyverno"}
+	doc := &trustpolicy.Document{Version: "1.0", TrustPolicies: []trustpolicy.TrustPolicy{{
+		Name: "kyverno", RegistryScopes: []string{"*"},
+		SignatureVerification: trustpolicy.SignatureVerification{VerificationLevel: trustpolicy.LevelStrict.Name},
+		TrustStores:           []string{store.String()}, TrustedIdentities: []string{"*"},
+	}}}
+	cfg, err := trust.New(doc, map[trust.Store][]*x509.Certificate{store: certs})
+	if err != nil {
+		return Signer{}, fieldError(l.src, path, "%v", err)
+	}
+	l.warn(path, "as in Kyverno, a Notation signature by any identity these CAs issued is accepted")
+	return Signer{Name: name, Notation: cfg}, nil
 }
 
 // keyLogNote says that dossier does not check the transparency-log entry

@@ -1,8 +1,16 @@
 package policy
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
+	"encoding/pem"
+	"math/big"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -216,7 +224,7 @@ func TestKyvernoRefusals(t *testing.T) {
 	keyed := "      attestors: [{entries: [{keys: {publicKeys: \"" + strings.ReplaceAll(pemOf(t, "testdata/release.pub"), "\n              ", `\n`) + "\"}}]}]\n"
 	for _, tc := range []struct{ doc, want string }{
 		{kyvernoHeader + keyed + "      repository: registry.example/sigs\n", "k.yaml:12: spec.rules[0].verifyImages[0].repository: reading signatures from another repository is not supported"},
-		{kyvernoHeader + "      type: Notary\n" + keyed, "spec.rules[0].verifyImages[0].type: Notary verification is not supported"},
+		{kyvernoHeader + "      type: Notary\n" + keyed, "spec.rules[0].verifyImages[0].attestors[0].entries[0]: a Notary attestor is certificates (cert, certChain): keys and keyless are Cosign attestors"},
 		{kyvernoHeader + "      attestors: [{entries: [{keys: {publicKeys: \"k8s://ns/secret\"}}]}]\n", "publicKeys: a key in a Kubernetes Secret (k8s://…) is not supported"},
 		{kyvernoHeader + "      attestors: [{entries: [{keys: {kms: \"gcpkms://x\"}}]}]\n", "keys.kms: a KMS key is not supported"},
 		{kyvernoHeader + "      attestors: [{entries: [{keyless: {issuer: https://i.example, rekor: {url: https://r.example}}}]}]\n", "subject (or subjectRegExp) is required"},
@@ -435,3 +443,58 @@ func must[T any](v T, err error) T {
 // requirement on the same evidence, written for Kyverno and for dossier.
 func BenchmarkEvaluateKyverno(b *testing.B)    { benchmarkSignedProvenance(b, true) }
 func BenchmarkEvaluateNativeTwin(b *testing.B) { benchmarkSignedProvenance(b, false) }
+
+// A verifyImages rule of type Notary trusts its attestors' certificates
+// as one CA trust store, as Kyverno's Notary verifier does: every
+// registry, level strict, any identity those CAs issued.
+func TestKyvernoNotary(t *testing.T) {
+	notary := func(attestor string) string {
+		return kyvernoHeader + "      type: Notary\n      attestors: [{entries: [" + attestor + "]}]\n"
+	}
+	root := pemOf(t, "testdata/notation/truststore/x509/ca/acme/root.crt")
+	docs, err := Parse("k.yaml", []byte(notary("{certificates: {cert: \""+strings.ReplaceAll(root, "\n              ", `\n`)+"\"}}")), LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s Signer
+	docs.Policies[0].EachRule(func(r Rule) {
+		if r.Signature != nil {
+			s = r.Signature.Signers[0]
+		}
+	})
+	if s.Notation == nil {
+		t.Fatalf("signer %+v is not a Notation signer", s)
+	}
+	tp := s.Notation.Policy().TrustPolicies
+	if len(tp) != 1 || !slices.Equal(tp[0].RegistryScopes, []string{"*"}) || tp[0].SignatureVerification.VerificationLevel != "strict" ||
+		!slices.Equal(tp[0].TrustStores, []string{"ca:kyverno"}) || !slices.Equal(tp[0].TrustedIdentities, []string{"*"}) {
+		t.Errorf("trust policy %+v", tp)
+	}
+	if !slices.ContainsFunc(docs.Warnings, func(w string) bool { return strings.Contains(w, "any identity these CAs issued") }) {
+		t.Errorf("warnings %q", docs.Warnings)
+	}
+
+	// a certificate no CA: not a trust anchor notation-go accepts
+	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "ca"}, IsCA: true, BasicConstraintsValid: true,
+		KeyUsage: x509.KeyUsageCertSign, NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour)}
+	caDER, _ := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	ca, _ := x509.ParseCertificate(caDER)
+	leafKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	leafDER, _ := x509.CreateCertificate(rand.Reader, &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "leaf"},
+		KeyUsage: x509.KeyUsageDigitalSignature, NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour)}, ca, &leafKey.PublicKey, caKey)
+	leaf := strings.ReplaceAll(strings.TrimSpace(string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: leafDER}))), "\n", `\n`)
+	for _, tc := range []struct{ doc, want string }{
+		{notary("{certificates: {cert: \"" + leaf + "\"}}"), "spec.rules[0].verifyImages[0].attestors[0].entries[0].certificates: "},
+		{notary("{certificates: {cert: \"not a certificate\"}}"), "certificates.cert: not PEM certificates"},
+		{notary("{certificates: {}}"), "certificates.cert: give the PEM certificate(s) of the CA"},
+		{notary("{keyless: {issuer: i, subject: s, rekor: {url: u}}}"), "a Notary attestor is certificates"},
+		{kyvernoHeader + "      type: Notary\n      attestations: [{type: https://slsa.dev/provenance/v1, attestors: [{entries: [{certificates: {cert: x}}]}]}]\n", "attestations: Notary attestations (referrer artifacts verified with Notation) is not supported"},
+		{kyvernoHeader + "      attestors: [{entries: [{certificates: {cert: x, certChain: y}}]}]\n", "certChain: verifying a Cosign signing certificate against a chain is not supported"},
+	} {
+		_, err := Parse("k.yaml", []byte(tc.doc), LoadOptions{})
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("want %q, got %v\n%s", tc.want, err, tc.doc)
+		}
+	}
+}
