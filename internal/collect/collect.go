@@ -46,70 +46,28 @@ type Options struct {
 
 // Collect gathers the evidence about art that the policies of set
 // matching it need. reference is the reference as the user gave it (a tag,
-// say), so that policies matching on tags see it.
+// say), so that policies matching on tags see it. When a matching policy
+// accepts verification summaries, they are read first, and what the rules
+// they pass would have needed is not gathered: a gate's signed word is one
+// verification instead of every piece of evidence again.
 func Collect(ctx context.Context, set *policy.Set, art *oci.Artifact, reference string, opts Options) *evidence.Collected {
 	ev := &evidence.Collected{Subject: art.Subject, Reference: reference, Signatures: []evidence.VerifiedSignature{}, Attestations: []evidence.Attestation{}}
-	needs := set.Needs(ev)
-	unavailable := func(what string, err error) {
-		if ev.Unavailable == nil {
-			ev.Unavailable = map[string]string{}
-		}
-		ev.Unavailable[what] = err.Error()
-	}
-	if needs.Signatures || len(needs.PredicateTypes) > 0 || len(needs.Notation) > 0 {
-		timeout := opts.Timeout
-		if timeout <= 0 {
-			timeout = 60 * time.Second
-		}
-		rctx, cancel := context.WithTimeout(ctx, timeout)
-		defer cancel()
-		repo, subject, err := open(art)
-		trustErr := err
-		if err == nil && opts.Trust == nil {
-			trustErr = fmt.Errorf("nothing to verify signatures against")
-		}
-		if trustErr != nil {
-			if needs.Signatures {
-				unavailable(evidence.NeedSignatures, trustErr)
-			}
-			for _, pt := range needs.PredicateTypes {
-				unavailable(evidence.NeedAttestation(pt), trustErr)
-			}
-		} else {
-			if needs.Signatures {
-				sigs, rejected, err := opts.Trust.VerifySignatures(rctx, repo, subject)
-				if err != nil {
-					unavailable(evidence.NeedSignatures, err)
-				}
-				ev.Signatures = append(ev.Signatures, sigs...)
-				ev.Rejected = append(ev.Rejected, rejected...)
-			}
-			for _, pt := range needs.PredicateTypes {
-				atts, rejected, err := attest.Verify(rctx, repo, subject, pt, opts.Trust)
-				if err != nil {
-					unavailable(evidence.NeedAttestation(pt), err)
-				}
-				ev.Attestations = append(ev.Attestations, atts...)
-				ev.Rejected = append(ev.Rejected, rejected...)
-			}
-		}
-		for _, cfg := range needs.Notation {
-			if err != nil {
-				unavailable(evidence.NeedNotation(cfg.Digest()), err)
-				continue
-			}
-			res, verr := verifyNotation(rctx, cfg, repo, subject, opts.Notation)
-			if verr != nil {
-				unavailable(evidence.NeedNotation(cfg.Digest()), verr)
-			}
-			ev.Signatures = append(ev.Signatures, res.Signatures...)
-			ev.Rejected = append(ev.Rejected, res.Rejected...)
-		}
-	}
 	now := time.Now
 	if opts.Now != nil {
 		now = opts.Now
 	}
+	timeout := opts.Timeout
+	if timeout <= 0 {
+		timeout = 60 * time.Second
+	}
+	rctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	needs := set.Needs(ev)
+	if set.AcceptsSummaries(ev) {
+		gather(rctx, ev, art, policy.Needs{PredicateTypes: []string{evidence.PredicateVSA}}, opts)
+		needs = set.NeedsBeyondSummaries(ev, now())
+	}
+	gather(rctx, ev, art, needs, opts)
 	if needs.Vulnerabilities && set.NeedsLocalScan(ev, now()) {
 		switch {
 		case opts.Scanner == nil:
@@ -117,16 +75,74 @@ func Collect(ctx context.Context, set *policy.Set, art *oci.Artifact, reference 
 			if why == "" {
 				why = "no local advisory database to scan with"
 			}
-			unavailable(evidence.NeedVulnerabilities, fmt.Errorf("%s", why))
+			unavailable(ev, evidence.NeedVulnerabilities, fmt.Errorf("%s", why))
 		default:
 			v, err := opts.Scanner.Scan(ctx, art)
 			if err != nil {
-				unavailable(evidence.NeedVulnerabilities, err)
+				unavailable(ev, evidence.NeedVulnerabilities, err)
 			}
 			ev.Vulnerabilities = v
 		}
 	}
 	return ev
+}
+
+// unavailable records why the evidence what could not be gathered.
+func unavailable(ev *evidence.Collected, what string, err error) {
+	if ev.Unavailable == nil {
+		ev.Unavailable = map[string]string{}
+	}
+	ev.Unavailable[what] = err.Error()
+}
+
+// gather reads and verifies the signatures and attestations needs names
+// into ev.
+func gather(ctx context.Context, ev *evidence.Collected, art *oci.Artifact, needs policy.Needs, opts Options) {
+	if !needs.Signatures && len(needs.PredicateTypes) == 0 && len(needs.Notation) == 0 {
+		return
+	}
+	repo, subject, err := open(art)
+	trustErr := err
+	if err == nil && opts.Trust == nil {
+		trustErr = fmt.Errorf("nothing to verify signatures against")
+	}
+	if trustErr != nil {
+		if needs.Signatures {
+			unavailable(ev, evidence.NeedSignatures, trustErr)
+		}
+		for _, pt := range needs.PredicateTypes {
+			unavailable(ev, evidence.NeedAttestation(pt), trustErr)
+		}
+	} else {
+		if needs.Signatures {
+			sigs, rejected, err := opts.Trust.VerifySignatures(ctx, repo, subject)
+			if err != nil {
+				unavailable(ev, evidence.NeedSignatures, err)
+			}
+			ev.Signatures = append(ev.Signatures, sigs...)
+			ev.Rejected = append(ev.Rejected, rejected...)
+		}
+		for _, pt := range needs.PredicateTypes {
+			atts, rejected, err := attest.Verify(ctx, repo, subject, pt, opts.Trust)
+			if err != nil {
+				unavailable(ev, evidence.NeedAttestation(pt), err)
+			}
+			ev.Attestations = append(ev.Attestations, atts...)
+			ev.Rejected = append(ev.Rejected, rejected...)
+		}
+	}
+	for _, cfg := range needs.Notation {
+		if err != nil {
+			unavailable(ev, evidence.NeedNotation(cfg.Digest()), err)
+			continue
+		}
+		res, verr := verifyNotation(ctx, cfg, repo, subject, opts.Notation)
+		if verr != nil {
+			unavailable(ev, evidence.NeedNotation(cfg.Digest()), verr)
+		}
+		ev.Signatures = append(ev.Signatures, res.Signatures...)
+		ev.Rejected = append(ev.Rejected, res.Rejected...)
+	}
 }
 
 // verifyNotation verifies the Notation signatures of subject with cfg.

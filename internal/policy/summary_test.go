@@ -85,6 +85,13 @@ func TestVerificationSummariesSatisfyRules(t *testing.T) {
 			t.Errorf("%s: %s", r.Rule, r.Reason)
 		}
 	}
+	// the summary read first, nothing else is gathered
+	if !set.AcceptsSummaries(ev) {
+		t.Error("the policy accepting summaries is not seen")
+	}
+	if n := set.NeedsBeyondSummaries(ev, now); n.Signatures || len(n.PredicateTypes) > 0 || n.Vulnerabilities || len(n.Notation) > 0 {
+		t.Errorf("a decision the summary settles still gathers %+v", n)
+	}
 
 	for name, c := range map[string]struct {
 		signer    evidence.Signer
@@ -110,6 +117,9 @@ func TestVerificationSummariesSatisfyRules(t *testing.T) {
 		r := rule(t, d, "sbom")
 		if r.Outcome != evidence.OutcomeFail || !strings.Contains(r.Reason, "no cyclonedx attestation by key release") || !strings.Contains(r.Reason, c.want) {
 			t.Errorf("%s: %s: %s", name, r.Outcome, r.Reason)
+		}
+		if n := set.NeedsBeyondSummaries(ev, now); !n.Signatures || strings.Join(n.PredicateTypes, " ") != evidence.PredicateCycloneDX {
+			t.Errorf("%s: a summary not accepted leaves %+v to gather, want the signatures and the SBOM attestation", name, n)
 		}
 	}
 	// unreadable summaries say so
