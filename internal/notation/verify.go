@@ -8,10 +8,12 @@ package notation
 
 import (
 	"context"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -19,6 +21,7 @@ import (
 	"github.com/notaryproject/notation-core-go/revocation"
 	"github.com/notaryproject/notation-core-go/revocation/crl"
 	"github.com/notaryproject/notation-core-go/revocation/purpose"
+	"github.com/notaryproject/notation-core-go/revocation/result"
 	"github.com/notaryproject/notation-core-go/signature"
 	notationgo "github.com/notaryproject/notation-go"
 	"github.com/notaryproject/notation-go/verifier"
@@ -68,13 +71,35 @@ func NewVerifier(cfg *trust.Config, opts Options) (*Verifier, error) {
 		return nil, err
 	}
 	v, err := verifier.NewWithOptions(cfg.Policy(), cfg, nil, verifier.VerifierOptions{
-		RevocationCodeSigningValidator:  codeSigning,
+		RevocationCodeSigningValidator:  anchoredRevocation{trusted: cfg.Certificates(), next: codeSigning},
 		RevocationTimestampingValidator: timestamping,
 	})
 	if err != nil {
 		return nil, err
 	}
 	return &Verifier{trust: cfg, verifier: v}, nil
+}
+
+// anchoredRevocation checks the revocation of a signing certificate chain
+// only when it holds a certificate of the trust configuration. At levels
+// that only log authenticity (audit, or an override), notation-go checks
+// revocation of an untrusted chain too, whose CRL and OCSP addresses are
+// whoever pushed the signature's choice: dossier does not make requests
+// to them. The validator it hands on to verifies the chain's signatures
+// before any request, so a trusted root appended to a foreign chain does
+// not pass either.
+type anchoredRevocation struct {
+	trusted []*x509.Certificate
+	next    revocation.Validator
+}
+
+func (a anchoredRevocation) ValidateContext(ctx context.Context, opts revocation.ValidateContextOptions) ([]*result.CertRevocationResult, error) {
+	for _, c := range opts.CertChain {
+		if slices.ContainsFunc(a.trusted, c.Equal) {
+			return a.next.ValidateContext(ctx, opts)
+		}
+	}
+	return nil, errors.New("the certificate chain holds no certificate of the trust store, so the revocation addresses it names were not contacted")
 }
 
 // Result is what verifying the Notation signatures of one digest found.
@@ -93,10 +118,11 @@ var ErrNoStatement = errors.New("no Notation trust policy statement covers it")
 
 // Verify verifies every Notation signature attached to subject in repo
 // (referrers API or tag schema). The trust policy statement is chosen by
-// repo's name, as notation chooses it by registryScopes. An error means
+// repo's name, as notation chooses it by registryScopes, both spelled as
+// dossier names repositories (evidence.CanonicalRepository). An error means
 // the signatures could not be read or judged at all.
 func (v *Verifier) Verify(ctx context.Context, repo oci.Repository, subject v1.Descriptor) (Result, error) {
-	reference := repo.Name() + "@" + subject.Digest.String()
+	reference := evidence.CanonicalRepository(repo.Name()) + "@" + subject.Digest.String()
 	statement, level, err := v.trust.Statement(reference)
 	if err != nil {
 		return Result{}, fmt.Errorf("%s: %w (%v)", repo.Name(), ErrNoStatement, err)
@@ -147,9 +173,17 @@ func (v *Verifier) judge(ctx context.Context, statement *trustpolicy.TrustPolicy
 		r := v.rejection(md, evidence.FailureInvalid, err.Error())
 		return nil, &r
 	}
+	// a signature made for another manifest is refused before it is
+	// judged: notation-go compares the target last, after revocation
+	// checks, and one trusted signature copied onto an image hundreds of
+	// times would download the CA's CRL as many times
+	if why := otherTarget(mediaType, blob, target); why != "" {
+		r := v.rejection(md, evidence.FailureDigestMismatch, why)
+		return nil, &r
+	}
 	outcome, err := v.verifier.Verify(ctx, target, blob, notationgo.VerifierVerifyOptions{ArtifactReference: reference, SignatureMediaType: mediaType})
 	if err != nil {
-		kind, why := failure(outcome, err, target)
+		kind, why := failure(outcome, err)
 		r := v.rejection(md, kind, why)
 		return nil, &r
 	}
@@ -164,10 +198,21 @@ func (v *Verifier) rejection(md ocispec.Descriptor, kind, why string) evidence.R
 func (v *Verifier) verification(statement *trustpolicy.TrustPolicy, md ocispec.Descriptor, mediaType string, outcome *notationgo.VerificationOutcome) evidence.Verification {
 	info := outcome.EnvelopeContent.SignerInfo
 	nv := &evidence.NotationVerification{Statement: statement.Name, Level: outcome.VerificationLevel.Name, EnvelopeType: mediaType}
-	timestampOK := false
+	timestampOK, authentic := false, false
+	claimed := ""
+	if len(info.CertificateChain) > 0 {
+		claimed = info.CertificateChain[0].Subject.String()
+	}
 	for _, r := range outcome.VerificationResults {
+		if r.Type == trustpolicy.TypeAuthenticity && r.Error == nil {
+			authentic = true
+		}
 		if r.Error != nil && r.Action == trustpolicy.ActionLog {
-			nv.Logged = append(nv.Logged, fmt.Sprintf("%s: %v", r.Type, r.Error))
+			line := fmt.Sprintf("%s: %v", r.Type, r.Error)
+			if r.Type == trustpolicy.TypeAuthenticity {
+				line += fmt.Sprintf(" (the signing certificate claims x509 subject %q, unverified)", claimed)
+			}
+			nv.Logged = append(nv.Logged, line)
 		}
 		if r.Type == trustpolicy.TypeAuthenticTimestamp && r.Error == nil && r.Action != trustpolicy.ActionSkip {
 			timestampOK = true
@@ -179,8 +224,10 @@ func (v *Verifier) verification(statement *trustpolicy.TrustPolicy, md ocispec.D
 		Layout:   evidence.LayoutReferrer,
 		Notation: nv,
 	}
-	if len(info.CertificateChain) > 0 {
-		out.Signer.CertificateSubject = info.CertificateChain[0].Subject.String()
+	if authentic {
+		// who signed is only what the trust store vouches for: where the
+		// level only logs authenticity, the subject is the pusher's claim
+		out.Signer.CertificateSubject = claimed
 	}
 	switch {
 	case info.SignedAttributes.SigningScheme == signature.SigningSchemeX509SigningAuthority && timestampOK:
@@ -237,7 +284,7 @@ func timestampOf(info signature.SignerInfo) (time.Time, bool) {
 
 // failure names why notation's verifier refused a signature: the check
 // that failed under an enforcing action, and what it said.
-func failure(outcome *notationgo.VerificationOutcome, err error, subject ocispec.Descriptor) (kind, why string) {
+func failure(outcome *notationgo.VerificationOutcome, err error) (kind, why string) {
 	if outcome != nil {
 		for _, r := range outcome.VerificationResults {
 			if r.Error == nil || r.Action != trustpolicy.ActionEnforce {
@@ -245,17 +292,37 @@ func failure(outcome *notationgo.VerificationOutcome, err error, subject ocispec
 			}
 			return failureKind(r.Type, r.Error), fmt.Sprintf("%s check failed: %v", r.Type, r.Error)
 		}
-		if outcome.EnvelopeContent != nil && err.Error() == "content descriptor mismatch" {
-			var p struct {
-				TargetArtifact ocispec.Descriptor `json:"targetArtifact"`
-			}
-			if json.Unmarshal(outcome.EnvelopeContent.Payload.Content, &p) == nil && p.TargetArtifact.Digest != subject.Digest {
-				return evidence.FailureDigestMismatch, fmt.Sprintf("made for %s, not %s", p.TargetArtifact.Digest, subject.Digest)
-			}
-			return evidence.FailureDigestMismatch, "the signed descriptor (media type, size or digest) is not this manifest's"
-		}
 	}
 	return evidence.FailureInvalid, err.Error()
+}
+
+// otherTarget reads, unverified, the descriptor an envelope's payload
+// signs and says how it is not target's, or "" when it is or cannot be
+// read (notation-go's verifier then says why). It only ever refuses: the
+// verifier compares the same descriptor, by media type, digest and size.
+func otherTarget(mediaType string, blob []byte, target ocispec.Descriptor) string {
+	env, err := signature.ParseEnvelope(mediaType, blob)
+	if err != nil {
+		return ""
+	}
+	content, err := env.Content()
+	if err != nil {
+		return ""
+	}
+	var p struct {
+		TargetArtifact ocispec.Descriptor `json:"targetArtifact"`
+	}
+	if json.Unmarshal(content.Payload.Content, &p) != nil {
+		return ""
+	}
+	signed := p.TargetArtifact
+	switch {
+	case signed.Digest != target.Digest:
+		return fmt.Sprintf("made for %s, not %s", signed.Digest, target.Digest)
+	case signed.MediaType != target.MediaType || signed.Size != target.Size:
+		return fmt.Sprintf("made for %s as a %q of %d bytes, not a %q of %d bytes", signed.Digest, signed.MediaType, signed.Size, target.MediaType, target.Size)
+	}
+	return ""
 }
 
 func failureKind(t trustpolicy.ValidationType, err error) string {

@@ -26,6 +26,8 @@ import (
 	"github.com/notaryproject/notation-go/dir"
 	"github.com/notaryproject/notation-go/verifier/trustpolicy"
 	"github.com/notaryproject/notation-go/verifier/truststore"
+
+	"github.com/dossier-dev/dossier/internal/evidence"
 )
 
 // Bounds on what is read: a trust policy is a few kilobytes and a trust
@@ -81,10 +83,37 @@ func ParsePolicy(data []byte) (*trustpolicy.Document, error) {
 			return nil, fmt.Errorf("trust policy statement %q: more than %d registry scopes, trust stores or trusted identities", s.Name, maxScopesOrValues)
 		}
 	}
+	return validate(&doc)
+}
+
+// validate checks doc by notation-go's rules, then spells its registry
+// scopes as dossier names repositories and checks it again: the statement
+// an image is judged by must not depend on how the author spelled the
+// registry ("localhost:5000/app" is 127.0.0.1:5000/app, "docker.io/nginx"
+// is index.docker.io/library/nginx), or a specific statement is talked
+// around and the "*" one applies. The returned document is a copy.
+func validate(doc *trustpolicy.Document) (*trustpolicy.Document, error) {
 	if err := doc.Validate(); err != nil {
 		return nil, err
 	}
-	return &doc, nil
+	out := *doc
+	out.TrustPolicies = slices.Clone(doc.TrustPolicies)
+	for i, st := range out.TrustPolicies {
+		var scopes []string
+		for _, s := range st.RegistryScopes {
+			if s != "*" {
+				s = evidence.CanonicalRepository(s)
+			}
+			if !slices.Contains(scopes, s) {
+				scopes = append(scopes, s)
+			}
+		}
+		out.TrustPolicies[i].RegistryScopes = scopes
+	}
+	if err := out.Validate(); err != nil {
+		return nil, fmt.Errorf("registry scopes spelled as dossier names repositories (lower-case host, localhost as 127.0.0.1, no port 443, Docker Hub as index.docker.io/library/…): %w", err)
+	}
+	return &out, nil
 }
 
 // Load reads the trust policy file (LoadPolicy) and the trust stores it
@@ -139,7 +168,8 @@ func LoadStores(doc *trustpolicy.Document, storeDir string) (map[Store][]*x509.C
 // certificates held in memory (as a Kubernetes policy carries them). Every
 // store the document names must be given; the document must be valid.
 func New(doc *trustpolicy.Document, stores map[Store][]*x509.Certificate) (*Config, error) {
-	if err := doc.Validate(); err != nil {
+	doc, err := validate(doc)
+	if err != nil {
 		return nil, err
 	}
 	for _, s := range Named(doc) {
@@ -179,6 +209,15 @@ func (c *Config) Digest() string { return c.digest }
 // Policy is the trust policy document (not to be modified).
 func (c *Config) Policy() *trustpolicy.Document { return c.policy }
 
+// Certificates are the certificates of every trust store, of every type.
+func (c *Config) Certificates() []*x509.Certificate {
+	var out []*x509.Certificate
+	for _, s := range Named(c.policy) {
+		out = append(out, c.stores[s]...)
+	}
+	return out
+}
+
 // GetCertificates implements truststore.X509TrustStore from memory.
 func (c *Config) GetCertificates(_ context.Context, storeType truststore.Type, name string) ([]*x509.Certificate, error) {
 	certs, ok := c.stores[Store{Type: storeType, Name: name}]
@@ -189,10 +228,13 @@ func (c *Config) GetCertificates(_ context.Context, storeType truststore.Type, n
 }
 
 // Statement is the trust policy statement that applies to reference
-// (registry/repository@digest) and its verification level, by notation's
-// rules: the statement naming the repository in registryScopes, else the
-// "*" statement.
+// (registry/repository@digest, the repository read as dossier names it)
+// and its verification level, by notation's rules: the statement naming
+// the repository in registryScopes, else the "*" statement.
 func (c *Config) Statement(reference string) (*trustpolicy.TrustPolicy, *trustpolicy.VerificationLevel, error) {
+	if i := strings.LastIndex(reference, "@"); i >= 0 {
+		reference = evidence.CanonicalRepository(reference[:i]) + reference[i:]
+	}
 	st, err := c.policy.GetApplicableTrustPolicy(reference)
 	if err != nil {
 		return nil, nil, err
@@ -301,7 +343,12 @@ func checkStoreFiles(storeDir string) error {
 		if err != nil {
 			return err
 		}
-		if info.Mode().IsRegular() && info.Size() > MaxCertFileBytes {
+		if !info.Mode().IsRegular() {
+			// notation's reader refuses directories and links, and would
+			// wait forever on a named pipe
+			return fmt.Errorf("%s is not a regular file (mode %s): a trust store holds certificate files only", e.Name(), info.Mode())
+		}
+		if info.Size() > MaxCertFileBytes {
 			return fmt.Errorf("%s: %d bytes, more than a certificate file may have (%d KiB)", e.Name(), info.Size(), MaxCertFileBytes>>10)
 		}
 	}
