@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
@@ -52,45 +53,7 @@ spec:
 	decide := func(t *testing.T, tag string, revoke bool) evidence.RuleResult {
 		t.Helper()
 		ref := host + "/team/app:" + tag
-		img, err := random.Image(256, 1)
-		if err != nil {
-			t.Fatal(err)
-		}
-		tagged, err := name.ParseReference(ref, name.Insecure)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := remote.Write(tagged, img); err != nil {
-			t.Fatal(err)
-		}
-		src, err := oci.ParseSource(ref)
-		if err != nil {
-			t.Fatal(err)
-		}
-		art, err := oci.Resolve(ctx, src, oci.RegistryOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		k, chain := ca.Issue(t, testutil.NotationRelease, time.Now().Add(time.Hour))
-		if revoke {
-			ca.Revoke(chain[0])
-		}
-		key, err := notation.NewKey(k, chain)
-		if err != nil {
-			t.Fatal(err)
-		}
-		repo, err := art.Repository()
-		if err != nil {
-			t.Fatal(err)
-		}
-		desc, err := art.SubjectDescriptor()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := notation.Sign(ctx, repo, desc, key, notation.SignOptions{}); err != nil {
-			t.Fatal(err)
-		}
-		ev := collect.Collect(ctx, set, art, ref, collect.Options{Timeout: 10 * time.Second})
+		ev := collect.Collect(ctx, set, pushNotationSigned(t, ref, ca, revoke), ref, collect.Options{Timeout: 10 * time.Second})
 		d := policy.Evaluate(set, ev, time.Now())
 		if len(d.Rules) != 1 {
 			t.Fatalf("decision %+v", d)
@@ -139,42 +102,7 @@ spec:
 	decide := func(t *testing.T, tag string, ca *testutil.NotationCA) evidence.Decision {
 		t.Helper()
 		ref := host + "/team/app:" + tag
-		img, err := random.Image(256, 1)
-		if err != nil {
-			t.Fatal(err)
-		}
-		tagged, err := name.ParseReference(ref, name.Insecure)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := remote.Write(tagged, img); err != nil {
-			t.Fatal(err)
-		}
-		src, err := oci.ParseSource(ref)
-		if err != nil {
-			t.Fatal(err)
-		}
-		art, err := oci.Resolve(ctx, src, oci.RegistryOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		k, chain := ca.Issue(t, testutil.NotationRelease, time.Now().Add(time.Hour))
-		key, err := notation.NewKey(k, chain)
-		if err != nil {
-			t.Fatal(err)
-		}
-		repo, err := art.Repository()
-		if err != nil {
-			t.Fatal(err)
-		}
-		desc, err := art.SubjectDescriptor()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := notation.Sign(ctx, repo, desc, key, notation.SignOptions{}); err != nil {
-			t.Fatal(err)
-		}
-		return policy.Evaluate(set, collect.Collect(ctx, set, art, ref, collect.Options{Timeout: 10 * time.Second}), time.Now())
+		return policy.Evaluate(set, collect.Collect(ctx, set, pushNotationSigned(t, ref, ca, false), ref, collect.Options{Timeout: 10 * time.Second}), time.Now())
 	}
 	if d := decide(t, "trusted", trusted); !d.Allowed || !strings.Contains(d.Rules[0].Reason, `signed by x509 subject "CN=release,O=Acme,ST=WA,C=US" (Notation)`) {
 		t.Errorf("signed under the attestor's CA: %+v", d)
@@ -182,4 +110,58 @@ spec:
 	if d := decide(t, "other", other); d.Allowed || !strings.Contains(d.Rules[0].Reason, "no signature by Notation signer") {
 		t.Errorf("signed under another CA: %+v", d)
 	}
+}
+
+// pushNotationSigned pushes a new image to ref and signs it with a
+// Notation certificate ca issues (revoked at once if revoke), returning
+// the image as resolved.
+func pushNotationSigned(t *testing.T, ref string, ca *testutil.NotationCA, revoke bool) *oci.Artifact {
+	t.Helper()
+	ctx := context.Background()
+	img, err := random.Image(256, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tagged, err := name.ParseReference(ref, name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Write(tagged, img); err != nil {
+		t.Fatal(err)
+	}
+	art, repo, desc := resolved(t, ref)
+	k, chain := ca.Issue(t, testutil.NotationRelease, time.Now().Add(time.Hour))
+	if revoke {
+		ca.Revoke(chain[0])
+	}
+	key, err := notation.NewKey(k, chain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := notation.Sign(ctx, repo, desc, key, notation.SignOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	return art
+}
+
+// resolved is the image ref names, its repository and descriptor.
+func resolved(t *testing.T, ref string) (*oci.Artifact, oci.Repository, v1.Descriptor) {
+	t.Helper()
+	src, err := oci.ParseSource(ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	art, err := oci.Resolve(context.Background(), src, oci.RegistryOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	repo, err := art.Repository()
+	if err != nil {
+		t.Fatal(err)
+	}
+	desc, err := art.SubjectDescriptor()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return art, repo, desc
 }

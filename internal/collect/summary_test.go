@@ -68,13 +68,7 @@ spec:
 		if err := remote.Write(tagged, img); err != nil {
 			t.Fatal(err)
 		}
-		src, _ := oci.ParseSource(ref)
-		art, err := oci.Resolve(ctx, src, oci.RegistryOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		repo, _ := art.Repository()
-		desc, _ := art.SubjectDescriptor()
+		art, repo, desc := resolved(t, ref)
 		if _, err := attest.SignImage(ctx, repo, desc, nil, sign.NewKeySigner(release, ""), time.Now()); err != nil {
 			t.Fatal(err)
 		}
