@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"k8s.io/apimachinery/pkg/util/validation"
 
@@ -144,7 +145,8 @@ func parseProviderKey(key string) (providerKey, error) {
 // for the answer to reach Gatekeeper, as for reviews; providerBudget when
 // it names none.
 func providerBudgetOf(r *http.Request) time.Duration {
-	if r.URL.Query().Get("timeout") == "" {
+	if waits, err := time.ParseDuration(r.URL.Query().Get("timeout")); err != nil || waits <= 0 {
+		// none, or one that is no duration: not reviews' longer default
 		return providerBudget
 	}
 	return budget(r)
@@ -197,6 +199,11 @@ func readProviderRequest(rw http.ResponseWriter, r *http.Request) ([]string, int
 		}
 		return nil, http.StatusBadRequest, fmt.Errorf("provider request: %v", err)
 	}
+	if !utf8.Valid(body) {
+		// JSON is UTF-8; each invalid byte would come back in its key's
+		// answer as three
+		return nil, http.StatusBadRequest, errors.New("provider request: not UTF-8")
+	}
 	keys, err := DecodeProviderRequest(body)
 	if err != nil {
 		return nil, http.StatusBadRequest, err
@@ -227,7 +234,9 @@ func DecodeProviderRequest(body []byte) ([]string, error) {
 func writeProvider(rw http.ResponseWriter, status int, result ProviderResult) {
 	rw.Header().Set("Content-Type", "application/json")
 	rw.WriteHeader(status)
-	_ = json.NewEncoder(rw).Encode(ProviderResponse{APIVersion: ProviderAPIVersion, Kind: providerResponseKind, Response: result})
+	enc := json.NewEncoder(rw)
+	enc.SetEscapeHTML(false) // a key's < and & come back as sent, not six times longer
+	_ = enc.Encode(ProviderResponse{APIVersion: ProviderAPIVersion, Kind: providerResponseKind, Response: result})
 }
 
 // answerKeys answers each distinct key once, judgeConcurrency at a time
@@ -303,7 +312,7 @@ func (w *Webhook) judgeKey(ctx context.Context, rules *Rules, key providerKey) V
 func (w *Webhook) verifyKey(ctx context.Context, rules *Rules, key providerKey, trace string) (any, error) {
 	v := w.judgeKey(ctx, rules, key)
 	if v.Failure != "" {
-		return nil, fmt.Errorf("image %s cannot be verified: %s", key.image, v.Failure)
+		return nil, fmt.Errorf("image %.300s cannot be verified: %s", key.image, v.Failure)
 	}
 	d := v.Decision
 	if d == nil && key.namespace == "" && w.unclaimed != policy.UnclaimedAllow {
@@ -360,7 +369,7 @@ func (w *Webhook) mutateKey(ctx context.Context, rules *Rules, key providerKey, 
 	v := w.judgeKey(ctx, rules, key)
 	switch {
 	case v.Failure != "":
-		return nil, fmt.Errorf("image %s cannot be pinned: %s", key.image, v.Failure)
+		return nil, fmt.Errorf("image %.300s cannot be pinned: %s", key.image, v.Failure)
 	case !v.Matched || v.Subject.Digest == "":
 		return key.image, nil
 	}

@@ -123,13 +123,13 @@ func ParseImage(image string) (name.Reference, error) {
 	// ("a/../b", "localhost.:5000/x") is one no policy's glob should be
 	// asked to match
 	if _, err := reference.ParseDockerRef(image); err != nil {
-		return nil, fmt.Errorf("image %q is not a reference a container runtime reads: %w", image, err)
+		return nil, fmt.Errorf("image %.300q is not a reference a container runtime reads: %w", image, err)
 	}
 	ref, err := name.ParseReference(image, name.StrictValidation)
 	if err != nil {
 		// a tag-less reference is valid to the runtime (it means :latest)
 		if ref, err = name.ParseReference(image); err != nil {
-			return nil, fmt.Errorf("image %q: %w", image, err)
+			return nil, fmt.Errorf("image %.300q: %w", image, err)
 		}
 	}
 	if host := ref.Context().RegistryStr(); !evidence.ValidHost(host) {
