@@ -119,9 +119,10 @@ type ratifyPolicySpec struct {
 // verify.
 type ratifyPending struct {
 	source string
-	// sbom is the sbom Verifier's name and conditions
+	// sbom is the sbom Verifier's name, conditions and document's digest
 	sbom       string
 	conditions *spdxConditions
+	digest     string
 	// policy is the config Policy's name and artifact types
 	policy string
 	types  map[string]string
@@ -244,7 +245,7 @@ func decodeRatify(d rawDocument, opts LoadOptions, out *Documents) error {
 		if err != nil {
 			return err
 		}
-		out.ratify = append(out.ratify, ratifyPending{source: src, sbom: name, conditions: conditions})
+		out.ratify = append(out.ratify, ratifyPending{source: src, sbom: name, conditions: conditions, digest: base.Digest})
 	}
 	return nil
 }
@@ -315,15 +316,16 @@ func ratifyTrustPolicyOf(src, path string, base Policy, tp ratifyTrustPolicy, se
 	case len(tp.Keys) == 0 && tp.Keyless == nil:
 		return nil, fieldError(src, path, "give keys or keyless: a signature from anyone is not a mode")
 	}
-	globs := make([]string, len(tp.Scopes))
+	var globs []string
 	for i, scope := range tp.Scopes {
 		if !ratifyScope.MatchString(scope) || scope == "" {
 			return nil, fieldError(src, fmt.Sprintf("%s.scopes[%d]", path, i), "%q: a scope is \"*\", a reference, or a prefix ending in *", scope)
 		}
-		globs[i] = strings.TrimSuffix(scope, "*")
-		if strings.HasSuffix(scope, "*") {
-			globs[i] += "**"
+		g, why := ratifyScopeGlobs(scope)
+		if why != "" {
+			return nil, fieldError(src, fmt.Sprintf("%s.scopes[%d]", path, i), "%q: %s", scope, why)
 		}
+		globs = append(globs, g...)
 	}
 	var err error
 	var warnings []string
@@ -372,6 +374,38 @@ func ratifyTrustPolicyOf(src, path string, base Policy, tp ratifyTrustPolicy, se
 	p.Rules = []Rule{{Name: "cosign", Signature: &SignatureRule{Signers: signers}}}
 	p.Explanation = append(p.Explanation, fmt.Sprintf("required of %s, whatever else is attached (Ratify runs a verifier only when an artifact of its type is attached)", strings.Join(tp.Scopes, ", ")))
 	return &p, nil
+}
+
+// ratifyScopeGlobs are the image globs of a Ratify scope, or why it
+// cannot be read as one. Ratify compares a scope with the key as
+// Gatekeeper sent it; dossier matches images by their canonical names
+// (nginx:1 is index.docker.io/library/nginx:1), so a scope must name a
+// registry host as dossier spells it, else the policy would claim none of
+// the images it names. A Docker Hub prefix within the first path segment
+// ("docker.io/ngin*") is also read under library/, where Hub's official
+// images are.
+func ratifyScopeGlobs(scope string) ([]string, string) {
+	if scope == "*" {
+		return []string{"**"}, ""
+	}
+	prefix, wildcard := strings.CutSuffix(scope, "*")
+	host, rest, named := strings.Cut(prefix, "/")
+	switch {
+	case !named && !wildcard:
+		return nil, "names no registry host and repository: write host/repository (docker.io/library/nginx for nginx)"
+	case !evidence.LooksLikeHost(host):
+		return nil, fmt.Sprintf("%q is no registry host: dossier names images by their registry (docker.io/%s for Docker Hub)", host, scope)
+	case !named && evidence.CanonicalHost(host) != host:
+		return nil, fmt.Sprintf("dossier names this registry %s: write %s*", evidence.CanonicalHost(host), evidence.CanonicalHost(host))
+	}
+	glob := prefix
+	if wildcard {
+		glob += "**"
+	}
+	if wildcard && named && evidence.CanonicalHost(host) == evidence.DockerHub && rest != "" && !strings.Contains(rest, "/") {
+		return []string{glob, host + "/library/" + rest + "**"}, ""
+	}
+	return []string{glob}, ""
 }
 
 // ratifySeverities are the severities disallowedSeverities may name, from
@@ -641,7 +675,9 @@ func (d *Documents) resolveRatify() error {
 			if len(cosign) > 1 {
 				p.Name = r.sbom + "." + c.Name
 			}
-			p.Digest = contentDigest(KindRatifyVerifier, r.source, c.Digest, r.conditions.String())
+			// the document's digest: the conditions' wording can be the same
+			// for other conditions, and a policy's version must change with them
+			p.Digest = contentDigest(KindRatifyVerifier, r.source, c.Digest, r.digest)
 			p.Rules = []Rule{{Name: "sbom", Attestation: &AttestationRule{PredicateType: evidence.PredicateSPDX, Signers: c.Rules[0].Signature.Signers, Conditions: r.conditions}}}
 			p.Explanation = []string{fmt.Sprintf("the images of %s: an SPDX SBOM attested by its signers, with %s (Ratify reads an SBOM attached to the image and verifies its cosign signature)", c.Name, r.conditions)}
 			d.Policies = append(d.Policies, p)
@@ -649,6 +685,11 @@ func (d *Documents) resolveRatify() error {
 		}
 	}
 	d.ratify = nil
+	if len(configs) > 0 && len(byType) == 0 {
+		// Ratify denies an image no Verifier verified: alone, the config
+		// Policy would judge nothing here
+		return fieldError(configs[0].source, "spec.parameters.artifactVerificationPolicies", "config Policy %s: no Verifier is loaded beside it (Ratify would deny every image): load its Verifiers with it", configs[0].policy)
+	}
 	for _, c := range configs {
 		var told []string
 		for t, rule := range c.types {
