@@ -106,7 +106,7 @@ reaches another.`,
 	root.PersistentFlags().StringSliceVar(&a.clouds, "cloud-credentials", nil,
 		"pull from these clouds' registries with this process's cloud identity, as the kubelet's credential providers do: ecr (AWS SDK credentials), google (Application Default Credentials), azure (Entra service principal, workload or managed identity)")
 	root.AddCommand(a.versionCommand(), a.resolveCommand(), a.sbomCommand(), a.scanCommand(), a.dbCommand(),
-		a.keyCommand(), a.signCommand(), a.verifyCommand(), a.attestCommand(), a.verifyAttestationCommand(), a.treeCommand(), a.provenanceCommand(), a.policyCommand(), a.recordCommand(), a.queryCommand(), a.pipelineCommand(), a.rescanCommand(), a.demoCommand(), a.webhookCommand(), a.serveCommand(), a.tokenCommand(), a.promoteCommand(), a.watchCommand(), a.auditCommand(), a.clusterCommand())
+		a.keyCommand(), a.signCommand(), a.verifyCommand(), a.attestCommand(), a.verifyAttestationCommand(), a.treeCommand(), a.provenanceCommand(), a.policyCommand(), a.recordCommand(), a.queryCommand(), a.pipelineCommand(), a.rescanCommand(), a.catalogueCommand(), a.jobsCommand(), a.demoCommand(), a.webhookCommand(), a.serveCommand(), a.tokenCommand(), a.promoteCommand(), a.watchCommand(), a.auditCommand(), a.clusterCommand())
 	return root
 }
 

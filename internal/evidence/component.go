@@ -43,7 +43,10 @@ type Document struct {
 	// SubjectName is the SBOM's own name for what it describes.
 	SubjectName string `json:"subjectName,omitempty"`
 	// Tool names the producer, "name version".
-	Tool       string      `json:"tool,omitempty"`
+	Tool string `json:"tool,omitempty"`
+	// Cataloguer names the cataloguer and settings of an SBOM dossier
+	// made (generate.Cataloguer); empty for one made elsewhere.
+	Cataloguer string      `json:"cataloguer,omitempty"`
 	Created    string      `json:"created,omitempty"`
 	Components []Component `json:"components"`
 }

@@ -71,7 +71,7 @@ func Catalogue(ctx context.Context, art *oci.Artifact, platform *v1.Platform, ca
 		if merged == nil {
 			subject := art.Subject
 			merged = &evidence.Document{Format: doc.Format, SpecVersion: doc.SpecVersion, Subject: &subject, SubjectName: "SBOM of " + subject.String(),
-				Tool: doc.Tool, Created: doc.Created, Components: []evidence.Component{}}
+				Tool: doc.Tool, Cataloguer: doc.Cataloguer, Created: doc.Created, Components: []evidence.Component{}}
 		}
 		for _, c := range doc.Components {
 			locations := make([]string, 0, max(len(c.Locations), 1))

@@ -81,20 +81,15 @@ func Record(ctx context.Context, st *store.Store, art *oci.Artifact, opts Record
 			return nil, fmt.Errorf("%s: %w", art.Subject, err)
 		}
 	}
-	doc := opts.Document
-	if doc == nil {
-		var err error
-		if doc, err = Catalogue(ctx, art, opts.Platform, LayerCache(st)); err != nil {
-			return nil, err
-		}
+	var exceptions []evidence.Exception
+	if opts.Set != nil {
+		exceptions = opts.Set.Exceptions
 	}
-	rec.Components = doc.Components
-	rec.PackageKeys = make([]string, len(doc.Components))
-	for i, c := range doc.Components {
-		rec.PackageKeys[i] = scan.PackageKey(c)
+	doc, report, err := catalogueAndScan(ctx, st, art, opts.Platform, opts.Document, opts.Report, opts.DB, exceptions, now, &rec)
+	if err != nil {
+		return nil, err
 	}
 	if doc.Subject != nil && doc.Subject.Digest != art.Subject.Digest {
-		rec.Platform = platformOf(art, doc.Subject.Digest)
 		// what is attached to the catalogued platform's manifest (its SBOM
 		// and scan attestations, signatures of a recursive signing) is part
 		// of the index's dossier; each item names the digest it is about
@@ -113,20 +108,8 @@ func Record(ctx context.Context, st *store.Store, art *oci.Artifact, opts Record
 		}
 	}
 	var vulns *evidence.VulnerabilityEvidence
-	report := opts.Report
-	if report == nil && opts.DB != nil {
-		var exceptions []evidence.Exception
-		if opts.Set != nil {
-			exceptions = opts.Set.Exceptions
-		}
-		var err error
-		if report, err = scan.Scan(ctx, opts.DB, doc, scan.Config{Source: art.Source.Input, Exceptions: exceptions, Now: now}); err != nil {
-			return nil, err
-		}
-	}
 	if report != nil {
 		vulns = report.Evidence()
-		rec.Findings = &store.Scan{Findings: vulns.Findings, DatabaseVersion: report.Database.LastImport, Coverage: vulns.Coverage}
 	}
 	out := &Recorded{Subject: art.Subject, Tag: art.Tag, Components: len(rec.Components), Signatures: len(rec.Signatures),
 		Attestations: len(rec.Attestations), Unverified: len(rec.Rejected), SignedBy: rec.Signatures}
@@ -149,6 +132,47 @@ func Record(ctx context.Context, st *store.Store, art *oci.Artifact, opts Record
 		return nil, err
 	}
 	return out, nil
+}
+
+// Recatalogue catalogues art again (platform, when set, of an index) and
+// scans the new SBOM with db (nil: no findings): the record that replaces
+// the digest's stored SBOM and findings, leaving its signatures and
+// decisions as they are.
+func Recatalogue(ctx context.Context, st *store.Store, art *oci.Artifact, platform *v1.Platform, db *vulndb.DB, exceptions []evidence.Exception, now time.Time) (store.Record, error) {
+	rec := store.Record{Subject: art.Subject, MediaType: art.MediaType, At: now}
+	_, _, err := catalogueAndScan(ctx, st, art, platform, nil, nil, db, exceptions, now, &rec)
+	return rec, err
+}
+
+// catalogueAndScan puts into rec the SBOM of art (doc, or catalogued
+// now) and its scan (report, or made now with db when there is one).
+func catalogueAndScan(ctx context.Context, st *store.Store, art *oci.Artifact, platform *v1.Platform, doc *evidence.Document, report *scan.Report,
+	db *vulndb.DB, exceptions []evidence.Exception, now time.Time, rec *store.Record) (*evidence.Document, *scan.Report, error) {
+	if doc == nil {
+		var err error
+		if doc, err = Catalogue(ctx, art, platform, LayerCache(st)); err != nil {
+			return nil, nil, err
+		}
+	}
+	rec.Components, rec.Cataloguer = doc.Components, doc.Cataloguer
+	rec.PackageKeys = make([]string, len(doc.Components))
+	for i, c := range doc.Components {
+		rec.PackageKeys[i] = scan.PackageKey(c)
+	}
+	if doc.Subject != nil && doc.Subject.Digest != art.Subject.Digest {
+		rec.Platform = platformOf(art, doc.Subject.Digest)
+	}
+	if report == nil && db != nil {
+		var err error
+		if report, err = scan.Scan(ctx, db, doc, scan.Config{Source: art.Source.Input, Exceptions: exceptions, Now: now}); err != nil {
+			return nil, nil, err
+		}
+	}
+	if report != nil {
+		vulns := report.Evidence()
+		rec.Findings = &store.Scan{Findings: vulns.Findings, DatabaseVersion: report.Database.LastImport, Coverage: vulns.Coverage}
+	}
+	return doc, report, nil
 }
 
 // RecordSignatures verifies what is attached to art — signatures and

@@ -106,7 +106,8 @@ func Release(ctx context.Context, st *store.Store, art *oci.Artifact, opts Relea
 	out := &Released{Subject: art.Subject}
 
 	step("sbom")
-	res, err := generate.Generate(ctx, art, generate.Options{Platform: opts.Platform, Created: now, Cache: LayerCache(st)})
+	cataloguing := generate.Options{Platform: opts.Platform, Created: now, Cache: LayerCache(st)}
+	res, err := generate.Generate(ctx, art, cataloguing)
 	if err != nil {
 		return nil, err
 	}
@@ -119,7 +120,7 @@ func Release(ctx context.Context, st *store.Store, art *oci.Artifact, opts Relea
 		return nil, err
 	}
 	subject := res.Subject
-	doc.Subject = &subject
+	doc.Subject, doc.Cataloguer = &subject, generate.Cataloguer(cataloguing)
 
 	step("scan")
 	var report *scan.Report

@@ -38,7 +38,7 @@ type Rescanned struct {
 // advisory change, not the size of the store.
 func Rescan(ctx context.Context, st *store.Store, db *vulndb.DB, threshold string, now time.Time) (*Rescanned, error) {
 	started := time.Now()
-	current, err := db.Fingerprints(ctx)
+	state, err := AdvisoryState(ctx, db)
 	if err != nil {
 		return nil, err
 	}
@@ -59,16 +59,13 @@ func Rescan(ctx context.Context, st *store.Store, db *vulndb.DB, threshold strin
 			}
 		}
 	}
-	state := make(map[string]store.AdvisoryFingerprint, len(current))
-	for id, f := range current {
-		fp := store.AdvisoryFingerprint{Hash: f.Hash, Packages: f.Packages}
-		state[id] = fp
-		if p, ok := previous[id]; !ok || p.Hash != f.Hash {
+	for id, fp := range state {
+		if p, ok := previous[id]; !ok || p.Hash != fp.Hash {
 			add(id, fp, p)
 		}
 	}
 	for id, p := range previous {
-		if _, ok := current[id]; !ok {
+		if _, ok := state[id]; !ok {
 			add(id, p)
 		}
 	}
@@ -98,7 +95,51 @@ func Rescan(ctx context.Context, st *store.Store, db *vulndb.DB, threshold strin
 	if err != nil {
 		return nil, err
 	}
-	// each package version is matched once, however many digests hold it
+	inScope := func(f evidence.Finding) bool {
+		return out.Full || slices.ContainsFunc(f.Advisories, func(a string) bool { return scope[a] })
+	}
+	results, err := rematch(ctx, db, subjects, inScope, matched)
+	if err != nil {
+		return nil, err
+	}
+	out.Digests, out.Rechecked = matched, len(results)-matched
+	if out.Full {
+		changed = nil // every advisory: every finding of these digests is in scope
+	}
+	fresh, err := st.Rescanned(ctx, now, status.LastImport, changed, results, state)
+	if err != nil {
+		return nil, err
+	}
+	out.New = NewFindings(fresh, threshold)
+	out.Duration = time.Since(started)
+	return out, nil
+}
+
+// AdvisoryState is the advisory database's fingerprints as the store
+// keeps them for the next rescan to compare with.
+func AdvisoryState(ctx context.Context, db *vulndb.DB) (map[string]store.AdvisoryFingerprint, error) {
+	current, err := db.Fingerprints(ctx)
+	if err != nil {
+		return nil, err
+	}
+	state := make(map[string]store.AdvisoryFingerprint, len(current))
+	for id, f := range current {
+		state[id] = store.AdvisoryFingerprint{Hash: f.Hash, Packages: f.Packages}
+	}
+	return state, nil
+}
+
+// Rematch matches every component of the digests against db: each
+// digest's findings, and what was made of each of its components, for
+// Store.Rescanned (a rescan of every digest, done batch by batch).
+func Rematch(ctx context.Context, db *vulndb.DB, subjects []store.SubjectComponents) ([]store.RescanResult, error) {
+	return rematch(ctx, db, subjects, func(evidence.Finding) bool { return true }, len(subjects))
+}
+
+// rematch matches the digests' components, each package version once
+// however many digests hold it, keeping the findings inScope keeps; the
+// digests from coverageFrom on are re-matched for their coverage alone.
+func rematch(ctx context.Context, db *vulndb.DB, subjects []store.SubjectComponents, inScope func(evidence.Finding) bool, coverageFrom int) ([]store.RescanResult, error) {
 	distinct := map[string]evidence.Component{}
 	for _, sc := range subjects {
 		for _, c := range sc.Components {
@@ -117,7 +158,7 @@ func Rescan(ctx context.Context, st *store.Store, db *vulndb.DB, threshold strin
 	}
 	findingsOf := map[string][]evidence.Finding{}
 	for _, f := range m.Findings {
-		if out.Full || slices.ContainsFunc(f.Advisories, func(a string) bool { return scope[a] }) {
+		if inScope(f) {
 			findingsOf[f.Component.PURL] = append(findingsOf[f.Component.PURL], f)
 		}
 	}
@@ -127,7 +168,7 @@ func Rescan(ctx context.Context, st *store.Store, db *vulndb.DB, threshold strin
 	}
 	results := make([]store.RescanResult, 0, len(subjects))
 	for i, sc := range subjects {
-		r := store.RescanResult{Subject: sc.Subject, CoverageOnly: i >= matched}
+		r := store.RescanResult{Subject: sc.Subject, CoverageOnly: i >= coverageFrom}
 		seen := map[string]bool{}
 		for _, c := range sc.Components {
 			if seen[c.PURL] || c.PURL == "" {
@@ -142,29 +183,28 @@ func Rescan(ctx context.Context, st *store.Store, db *vulndb.DB, threshold strin
 		}
 		results = append(results, r)
 	}
-	out.Digests, out.Rechecked = matched, len(results)-matched
-	if out.Full {
-		changed = nil // every advisory: every finding of these digests is in scope
-	}
-	fresh, err := st.Rescanned(ctx, now, status.LastImport, changed, results, state)
-	if err != nil {
-		return nil, err
-	}
+	return results, nil
+}
+
+// NewFindings keeps the findings a rescan saw first at or above threshold
+// (all when ""; unknown severities always), in digests seen deployed
+// first, then most severe first.
+func NewFindings(fresh []store.FindingHit, threshold string) []store.FindingHit {
+	var out []store.FindingHit
 	rank := evidence.SeverityRank(threshold)
 	for _, h := range fresh {
 		if threshold == "" || h.Finding.Severity.Rating == evidence.SeverityUnknown || evidence.SeverityRank(h.Finding.Severity.Rating) >= rank {
-			out.New = append(out.New, h)
+			out = append(out, h)
 		}
 	}
-	sort.SliceStable(out.New, func(i, j int) bool {
-		a, b := out.New[i], out.New[j]
+	sort.SliceStable(out, func(i, j int) bool {
+		a, b := out[i], out[j]
 		if (a.Deployed != nil) != (b.Deployed != nil) {
 			return a.Deployed != nil
 		}
 		return evidence.SeverityRank(a.Finding.Severity.Rating) > evidence.SeverityRank(b.Finding.Severity.Rating)
 	})
-	out.Duration = time.Since(started)
-	return out, nil
+	return out
 }
 
 // withNotChecked adds to the digests to re-match the components their

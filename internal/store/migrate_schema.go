@@ -392,4 +392,36 @@ var migrations = []migration{{statements: []string{
 		used_at BIGINT NOT NULL,
 		PRIMARY KEY (config_key, diff_id, variant))`,
 	`CREATE INDEX layer_analyses_used ON layer_analyses (used_at)`,
+}}, {statements: []string{
+	// which cataloguer made a digest's stored SBOM (syft's and dossier's
+	// versions and settings), so that an upgrade finds what to catalogue
+	// again; NULL for SBOMs stored before it was recorded
+	`ALTER TABLE subjects ADD COLUMN catalogued_by TEXT`,
+	// jobs over every stored digest (rescan-all, catalogue-all): progress
+	// committed with each batch's results, by the process holding the
+	// lease; at most one unfinished job of a kind
+	`CREATE TABLE maintenance_jobs (
+		id {{id}},
+		kind TEXT NOT NULL,
+		state TEXT NOT NULL,
+		scope TEXT NOT NULL,
+		total BIGINT NOT NULL,
+		done BIGINT NOT NULL,
+		failed BIGINT NOT NULL,
+		last_subject BIGINT NOT NULL,
+		until_subject BIGINT NOT NULL,
+		created_at BIGINT NOT NULL,
+		started_at BIGINT,
+		finished_at BIGINT,
+		holder TEXT NOT NULL DEFAULT '',
+		lease_until BIGINT,
+		error TEXT NOT NULL DEFAULT '')`,
+	`CREATE UNIQUE INDEX maintenance_jobs_open ON maintenance_jobs (kind) WHERE state IN ('queued', 'running')`,
+	`CREATE TABLE maintenance_job_failures (
+		job_id BIGINT NOT NULL REFERENCES maintenance_jobs (id),
+		repository TEXT NOT NULL,
+		digest TEXT NOT NULL,
+		reason TEXT NOT NULL,
+		at BIGINT NOT NULL)`,
+	`CREATE INDEX maintenance_job_failures_job ON maintenance_job_failures (job_id)`,
 }}}

@@ -13,6 +13,17 @@ import (
 // backfill writes many at once, paying for the indexes' pages once).
 func (s *Store) Record(ctx context.Context, records ...Record) error {
 	defer s.timed("record")()
+	return s.recordAll(ctx, nil, records)
+}
+
+// RecordForJob writes records as Record does, and commits step with them:
+// a maintenance job's batch and its progress, both or neither.
+func (s *Store) RecordForJob(ctx context.Context, step JobStep, records ...Record) error {
+	defer s.timed("record_for_job")()
+	return s.recordAll(ctx, &step, records)
+}
+
+func (s *Store) recordAll(ctx context.Context, step *JobStep, records []Record) error {
 	for _, r := range records {
 		if !evidence.ValidDigest(r.Subject.Digest) || r.Subject.Repository == "" {
 			return fmt.Errorf("recording %q: a record needs a repository and a digest", r.Subject)
@@ -29,6 +40,11 @@ func (s *Store) Record(ctx context.Context, records ...Record) error {
 	for _, r := range records {
 		if err := s.record(ctx, tx, r); err != nil {
 			return fmt.Errorf("recording %s: %w", r.Subject, err)
+		}
+	}
+	if step != nil {
+		if err := s.advance(ctx, tx, *step); err != nil {
+			return err
 		}
 	}
 	if err := tx.Commit(); err != nil {
@@ -71,6 +87,9 @@ func (s *Store) record(ctx context.Context, tx *sql.Tx, r Record) error {
 			return fmt.Errorf("%d package keys for %d components", len(r.PackageKeys), len(r.Components))
 		}
 		if err := s.insertComponents(ctx, tx, id, r.Components, r.PackageKeys); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, s.q(`UPDATE subjects SET catalogued_by = ? WHERE id = ?`), r.Cataloguer, id); err != nil {
 			return err
 		}
 	}

@@ -127,6 +127,18 @@ func (s *Store) ComponentsOf(ctx context.Context, packageKeys []string) ([]Subje
 // (the first rescan).
 func (s *Store) Rescanned(ctx context.Context, at, databaseVersion time.Time, changed []string, results []RescanResult, state map[string]AdvisoryFingerprint) ([]FindingHit, error) {
 	defer s.timed("rescanned")()
+	return s.rescanned(ctx, at, databaseVersion, changed, results, state, nil)
+}
+
+// RescannedForJob writes a batch of a rescan of every digest as a full
+// rescan of those digests (every finding in scope, the advisory state
+// left alone), and commits step with it: both or neither.
+func (s *Store) RescannedForJob(ctx context.Context, at, databaseVersion time.Time, results []RescanResult, step JobStep) ([]FindingHit, error) {
+	defer s.timed("rescanned_for_job")()
+	return s.rescanned(ctx, at, databaseVersion, nil, results, nil, &step)
+}
+
+func (s *Store) rescanned(ctx context.Context, at, databaseVersion time.Time, changed []string, results []RescanResult, state map[string]AdvisoryFingerprint, step *JobStep) ([]FindingHit, error) {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, err
@@ -152,12 +164,19 @@ func (s *Store) Rescanned(ctx context.Context, at, databaseVersion time.Time, ch
 	if err := s.resolveMissing(ctx, tx, now, changed, all); err != nil {
 		return nil, fmt.Errorf("rescan: %w", err)
 	}
-	if err := s.saveState(ctx, tx, changed, state); err != nil {
-		return nil, err
+	if step == nil {
+		if err := s.saveState(ctx, tx, changed, state); err != nil {
+			return nil, err
+		}
 	}
 	for _, r := range results {
 		if err := s.recheck(ctx, tx, ids[r.Subject], r.Rechecked); err != nil {
 			return nil, fmt.Errorf("rescan: the coverage of %s: %w", r.Subject, err)
+		}
+	}
+	if step != nil {
+		if err := s.advance(ctx, tx, *step); err != nil {
+			return nil, err
 		}
 	}
 	if err := tx.Commit(); err != nil {

@@ -35,6 +35,10 @@ type Record struct {
 	// PackageKeys, when given, are the components' advisory-index packages
 	// ("npm/lodash", in the order of Components), which rescans look up.
 	PackageKeys []string
+	// Cataloguer names what catalogued Components ("" when not dossier's
+	// cataloguer, as an SBOM made elsewhere): catalogue-all jobs compare it
+	// with the running one.
+	Cataloguer string
 	// Findings, when not nil, is the digest's current scan: findings not
 	// in it are marked resolved.
 	Findings *Scan

@@ -400,7 +400,7 @@ func TestSchemaVersions(t *testing.T) {
 			}
 			v13 := &Store{db: db, d: d}
 			signed := fullRecord(app1, t0)
-			signed.Findings = nil // today's scan columns came after version 13
+			signed.Findings, signed.Components = nil, nil // today's scan and cataloguer columns came after version 13
 			if err := v13.Record(ctx, signed); err != nil {
 				t.Fatal(err)
 			}

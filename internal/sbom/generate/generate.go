@@ -249,6 +249,6 @@ func Document(ctx context.Context, art *oci.Artifact, opts Options) (*evidence.D
 		return nil, err
 	}
 	subject := res.Subject
-	doc.Subject = &subject
+	doc.Subject, doc.Cataloguer = &subject, Cataloguer(opts)
 	return doc, nil
 }

@@ -26,6 +26,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"golang.org/x/sync/singleflight"
 
+	"github.com/dossier-dev/dossier/internal/buildinfo"
 	"github.com/dossier-dev/dossier/internal/oci"
 )
 
@@ -199,15 +200,43 @@ func decodeCatalogue(data json.RawMessage) (*syftsbom.SBOM, error) {
 }
 
 // layerConfigKey names the cataloguing an analysis was made with: the
-// format, syft's and stereoscope's versions and dossier's settings. A
-// binary that does not record its modules' versions (a test binary) names
-// them by its own digest: its analyses are shared with no other build. ""
-// when neither is known (no analysis is then shared).
+// format and the cataloguing. "" when the cataloguing is not known (no
+// analysis is then shared).
 func layerConfigKey(res *Result, opts Options) string {
-	syftVersion, stereoscope := res.Tool.Syft, moduleVersion("github.com/anchore/stereoscope")
+	c, ok := cataloguingOf(res.Tool.Syft, opts)
+	if !ok {
+		return ""
+	}
+	data, err := json.Marshal(struct {
+		Format int
+		cataloguing
+	}{layerFormat, c})
+	if err != nil {
+		return ""
+	}
+	sum := sha256.Sum256(data)
+	return "sha256:" + hex.EncodeToString(sum[:])
+}
+
+// cataloguing is what a catalogue depends on besides the artifact:
+// syft's and stereoscope's versions and dossier's settings. A binary that
+// does not record its modules' versions (a test binary) names them by its
+// own digest: its catalogues are alike with no other build's.
+type cataloguing struct {
+	Syft, Stereoscope    string
+	Archives             cataloging.ArchiveSearchConfig
+	MaxLayer, MaxImage   int64
+	JavaArchiveWitness   bool
+	ExcludeOwnedBinaries string
+}
+
+// cataloguingOf is the cataloguing of this binary with opts (false when
+// neither the versions nor the binary are known).
+func cataloguingOf(syftVersion string, opts Options) (cataloguing, bool) {
+	stereoscope := moduleVersion("github.com/anchore/stereoscope")
 	if syftVersion == "" || stereoscope == "" {
 		if syftVersion, stereoscope = executableDigest(), ""; syftVersion == "" {
-			return ""
+			return cataloguing{}, false
 		}
 	}
 	maxLayer, maxImage := opts.MaxLayerBytes, opts.MaxImageBytes
@@ -217,19 +246,29 @@ func layerConfigKey(res *Result, opts Options) string {
 	if maxImage <= 0 {
 		maxImage = DefaultMaxImageBytes
 	}
-	data, err := json.Marshal(struct {
-		Format               int
-		Syft, Stereoscope    string
-		Archives             cataloging.ArchiveSearchConfig
-		MaxLayer, MaxImage   int64
-		JavaArchiveWitness   bool
-		ExcludeOwnedBinaries string
-	}{layerFormat, syftVersion, stereoscope, archiveBounds(opts.MaxArchiveBytes), maxLayer, maxImage, true, "at the merge"})
+	return cataloguing{Syft: syftVersion, Stereoscope: stereoscope, Archives: archiveBounds(opts.MaxArchiveBytes), MaxLayer: maxLayer, MaxImage: maxImage,
+		JavaArchiveWitness: true, ExcludeOwnedBinaries: "at the merge"}, true
+}
+
+// Cataloguer names the cataloguer of this binary with opts: syft's and
+// stereoscope's versions and a digest of dossier's settings, recorded
+// with each SBOM dossier makes so that an upgrade finds the SBOMs to make
+// again. "" when it is not known.
+func Cataloguer(opts Options) string {
+	c, ok := cataloguingOf(buildinfo.Read().Syft, opts)
+	if !ok {
+		return ""
+	}
+	data, err := json.Marshal(c)
 	if err != nil {
 		return ""
 	}
 	sum := sha256.Sum256(data)
-	return "sha256:" + hex.EncodeToString(sum[:])
+	name := "syft " + c.Syft
+	if c.Stereoscope != "" {
+		name += ", stereoscope " + c.Stereoscope
+	}
+	return name + ", settings sha256:" + hex.EncodeToString(sum[:8])
 }
 
 func moduleVersion(path string) string {
