@@ -397,11 +397,13 @@ func NormalizeName(ecosystem, name string) string {
 	return b.String()
 }
 
-// Coverage is every ecosystem the database holds records for, as the
-// records name it, releases included ("Debian:12", "Ubuntu:22.04:LTS",
+// Coverage is every ecosystem the database holds live records for, as
+// the records name it, releases included ("Debian:12", "Ubuntu:22.04:LTS",
 // "npm"): a component of an ecosystem or release outside it cannot be
-// checked. A scan asks it first: it is read from the file now at the path
-// (see DB). The map is shared: callers must not change it.
+// checked. A withdrawn record is not data to check against, so an
+// ecosystem whose records are all withdrawn is not covered. A scan asks it
+// first: it is read from the file now at the path (see DB). The map is
+// shared: callers must not change it.
 func (d *DB) Coverage(ctx context.Context) (map[string]bool, error) {
 	if err := d.follow(); err != nil {
 		return nil, err
@@ -411,7 +413,11 @@ func (d *DB) Coverage(ctx context.Context) (map[string]bool, error) {
 		if out = g.cache.coverage(); out != nil {
 			return nil
 		}
-		rows, err := g.sql.QueryContext(ctx, `SELECT DISTINCT ecosystem FROM ecosystems`)
+		// per ecosystem, the first live record found ends the search: one
+		// lookup of vulns for nearly every ecosystem, all of them only
+		// where every record is withdrawn
+		rows, err := g.sql.QueryContext(ctx, `SELECT d.ecosystem FROM (SELECT DISTINCT ecosystem FROM ecosystems) d
+WHERE EXISTS (SELECT 1 FROM ecosystems e JOIN vulns v ON v.id = e.vuln_id WHERE e.ecosystem = d.ecosystem AND v.withdrawn = 0)`)
 		if err != nil {
 			return fmt.Errorf("reading the ecosystems of %s: %w", d.path, err)
 		}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 )
 
@@ -161,5 +162,39 @@ func TestScansDuringImports(t *testing.T) {
 	}
 	if recs, err := db.Lookup(ctx, "npm", "left-pad"); err != nil || len(recs) != 4 {
 		t.Fatalf("after the imports: %d records, %v", len(recs), err)
+	}
+}
+
+// Coverage is of live records: a release whose only records are withdrawn
+// is not data to check against (db status still counts them).
+func TestCoverageIsOfLiveRecords(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	record := func(id, ecosystem, withdrawn string) string {
+		return fmt.Sprintf(`{"id":%q,"modified":"2024-01-01T00:00:00Z",%s"affected":[{"package":{"ecosystem":%q,"name":"zlib"},"versions":["1.0"]}]}`, id, withdrawn, ecosystem)
+	}
+	const withdrawn = `"withdrawn":"2024-02-01T00:00:00Z",`
+	importRecord(t, dir, record("DEBIAN-CVE-2099-0001", "Debian:12", withdrawn))
+	importRecord(t, dir, record("DEBIAN-CVE-2099-0002", "Debian:11", withdrawn))
+	importRecord(t, dir, record("DEBIAN-CVE-2099-0003", "Debian:11", ""))
+	importRecord(t, dir, record("GHSA-aaaa-aaaa-aaaa", "npm", ""))
+	db, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	coverage, err := db.Coverage(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(coverage) != 2 || !coverage["Debian:11"] || !coverage["npm"] {
+		t.Errorf("coverage %v: want Debian:11 (one live record beside a withdrawn one) and npm, not Debian:12 (withdrawn only)", coverage)
+	}
+	st, err := db.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(st.Ecosystems, EcosystemStatus{Ecosystem: "Debian:12", Records: 1, Withdrawn: 1}) {
+		t.Errorf("status %+v: want Debian:12 counted, withdrawn", st.Ecosystems)
 	}
 }

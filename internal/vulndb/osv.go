@@ -190,30 +190,56 @@ func (e Event) count() int {
 // DEBIAN-CVE's CVE; Chainguard's CVE and GHSA), and the CVE a
 // distribution's record names in its ID ("UBUNTU-CVE-2024-0727" is
 // CVE-2024-0727). A notice about several vulnerabilities (a USN whose
-// upstream names two CVEs) names none of them.
+// upstream names two CVEs, a DSA whose aliases do) names none of them.
 func (r *Record) AllIDs() []string {
-	ids := append([]string{r.ID}, r.Aliases...)
-	if !r.Notice() {
-		ids = append(ids, r.Upstream...)
+	if r.Notice() {
+		return []string{r.ID}
+	}
+	return withDistributionCVEs(slices.Concat([]string{r.ID}, r.Aliases, r.Upstream))
+}
+
+// Notice says whether the record announces fixes of several
+// vulnerabilities: the names of NoticeIDs include more than one CVE.
+func (r *Record) Notice() bool {
+	var cves []string
+	for _, id := range r.NoticeIDs() {
+		if strings.HasPrefix(id, "CVE-") && !slices.Contains(cves, id) {
+			cves = append(cves, id)
+		}
+	}
+	return len(cves) > 1
+}
+
+// NoticeIDs are the vulnerabilities a distribution's advisory names: its
+// upstream and, for an operating system's record, its aliases too
+// (Debian's converter writes every CVE a DSA or DLA fixes into aliases),
+// with the CVEs distribution records are named after. Other records'
+// aliases are not read as a notice's: a GHSA or GO record listing two CVEs
+// stays one advisory, as OSV's other consumers group it.
+func (r *Record) NoticeIDs() []string {
+	ids := slices.Clone(r.Upstream)
+	if r.distribution() {
+		ids = append(ids, r.Aliases...)
 	}
 	return withDistributionCVEs(ids)
 }
 
-// Notice says whether the record announces fixes of several
-// vulnerabilities: its upstream names more than one CVE.
-func (r *Record) Notice() bool {
-	cves := 0
-	for _, id := range r.NoticeIDs() {
-		if strings.HasPrefix(id, "CVE-") {
-			cves++
+// Distributions are the operating systems' ecosystems (without release):
+// their advisories may be notices naming several CVEs in aliases.
+var Distributions = []string{"Debian", "Ubuntu", "Echo", "Alpine", "Wolfi", "Chainguard", "MinimOS", "Alpaquita",
+	"BellSoft Hardened Containers", "AlmaLinux", "Rocky Linux", "Red Hat", "Mageia", "Photon OS", "Azure Linux", "openEuler",
+	"SUSE", "openSUSE"}
+
+// distribution says whether every package the record names is an
+// operating system's.
+func (r *Record) distribution() bool {
+	for _, a := range r.Affected {
+		if !slices.Contains(Distributions, BaseEcosystem(a.Package.Ecosystem)) {
+			return false
 		}
 	}
-	return cves > 1
+	return len(r.Affected) > 0
 }
-
-// NoticeIDs are the vulnerabilities the record's upstream names, with
-// the CVEs distribution records are named after.
-func (r *Record) NoticeIDs() []string { return withDistributionCVEs(slices.Clone(r.Upstream)) }
 
 func withDistributionCVEs(ids []string) []string {
 	for _, id := range ids {
