@@ -79,7 +79,9 @@ func mapDistribution(p packageurl.PackageURL, q map[string]string) (Package, err
 	d := distributions[id]
 	pkg := Package{Ecosystem: d.ecosystem, Name: p.Name, Version: p.Version}
 	if d.source {
-		pkg.Name, pkg.Version = sourcePackage(p, q["upstream"])
+		if pkg.Name, pkg.Version, err = sourcePackage(p, q["upstream"]); err != nil {
+			return Package{}, err
+		}
 	}
 	if d.epoch {
 		if e := q["epoch"]; e != "" && e != "0" && !strings.Contains(pkg.Version, ":") {
@@ -128,22 +130,29 @@ func osRelease(p packageurl.PackageURL, distro string) (id, version string, err 
 // from the upstream qualifier: "openssl" or "glibc@2.36-9+deb12u1"
 // (Debian, Alpine), or a source RPM's file name
 // ("openssl-3-3.1.4-150600.5.15.1.src.rpm"); the binary's own when there
-// is none.
-func sourcePackage(p packageurl.PackageURL, upstream string) (name, version string) {
+// is none. A qualifier that names no source package ("@1.2", "@", an RPM
+// name that is no source RPM file) is an error, not the binary's name:
+// syft writes the qualifier only when the package database names a source
+// (dpkg's Source, rpm's SOURCERPM), so a malformed one says the SBOM names
+// a source dossier cannot read, and the binary's name would be a guess.
+func sourcePackage(p packageurl.PackageURL, upstream string) (name, version string, err error) {
 	if upstream == "" {
-		return p.Name, p.Version
+		return p.Name, p.Version, nil
 	}
 	if p.Type == "rpm" {
 		if n, v, ok := sourceRPM(upstream); ok {
-			return n, v
+			return n, v, nil
 		}
-		return p.Name, p.Version
+		return "", "", fmt.Errorf("upstream qualifier %q is not a source RPM file name (name-version-release.src.rpm)", upstream)
 	}
-	n, v, _ := strings.Cut(upstream, "@")
-	if v == "" {
+	n, v, hasVersion := strings.Cut(upstream, "@")
+	if n == "" || hasVersion && v == "" {
+		return "", "", fmt.Errorf("upstream qualifier %q names no source package (want name or name@version)", upstream)
+	}
+	if !hasVersion {
 		v = p.Version // the source package has its own version only when given (binNMUs, Alpine origins)
 	}
-	return n, v
+	return n, v, nil
 }
 
 // sourceRPM splits a source RPM's file name, name-version-release.src.rpm.
@@ -156,11 +165,11 @@ func sourceRPM(file string) (name, version string, ok bool) {
 		return "", "", false
 	}
 	r := strings.LastIndex(base, "-")
-	if r <= 0 {
+	if r <= 0 || r == len(base)-1 {
 		return "", "", false
 	}
 	v := strings.LastIndex(base[:r], "-")
-	if v <= 0 {
+	if v <= 0 || v == r-1 {
 		return "", "", false
 	}
 	return base[:v], base[v+1:], true
@@ -324,8 +333,8 @@ func isDigits(s string) bool {
 
 // releaseMatches says whether a record's release names one of a
 // package's: exactly, by a SUSE module's pattern ("Linux Enterprise
-// Module for * 15 SP6"), or, for Red Hat, by the product stream's version
-// ("enterprise_linux:9::appstream", "rhel_eus:8.6::baseos").
+// Module for * 15 SP6"), or, for Red Hat, by a RHEL product stream of the
+// package's release ("enterprise_linux:9::appstream", "rhel_eus:8.6::baseos").
 func releaseMatches(ecosystem string, releases []string, release string) bool {
 	if slices.Contains(releases, release) {
 		return true
@@ -339,8 +348,38 @@ func releaseMatches(ecosystem string, releases []string, release string) bool {
 			}
 		}
 	case "Red Hat":
-		parts := strings.Split(release, ":")
-		return len(parts) > 1 && slices.Contains(releases, parts[1])
+		return rhelStream(releases, release)
 	}
 	return false
+}
+
+// rhelStreams are the Red Hat products whose streams are RHEL itself, by
+// how their version names the release: the mainstream and Extended Life
+// Cycle Support streams by the major release ("enterprise_linux:9::baseos",
+// RHEL 10's "enterprise_linux:10.0", "rhel_els:7"), the extended streams
+// of a minor release by it ("rhel_eus:8.6::appstream"). Red Hat's other
+// products ("red_hat_single_sign_on:7::el6", "rhel_software_collections:3::el7",
+// "openshift:4.16::el9") are built for RHEL but are not RHEL: their
+// records are neither data about a RHEL release nor about its packages.
+var rhelStreams = map[string]bool{
+	"enterprise_linux": true, "rhel_els": true, // by major release
+	"rhel_eus": false, "rhel_aus": false, "rhel_e4s": false, "rhel_tus": false, "rhel_eus_long_life": false, // by minor release
+}
+
+// rhelStream says whether a Red Hat record's release, the CPE's
+// product:version:update:edition ("enterprise_linux:9::appstream"), is a
+// stream of the RHEL release a package's releases name: its major release
+// first, then the minor release its build names, if any (redHatReleases).
+func rhelStream(releases []string, release string) bool {
+	product, rest, _ := strings.Cut(release, ":")
+	version, _, _ := strings.Cut(rest, ":")
+	byMajor, ok := rhelStreams[product]
+	switch {
+	case !ok || version == "" || len(releases) == 0:
+		return false
+	case byMajor:
+		major, _, _ := strings.Cut(version, ".")
+		return major == releases[0]
+	}
+	return slices.Contains(releases[1:], version)
 }

@@ -19,7 +19,8 @@ import (
 // Advisories is what the matcher needs of the database.
 type Advisories interface {
 	Lookup(ctx context.Context, ecosystem, name string) ([]*vulndb.Record, error)
-	// Coverage is every ecosystem the records name, releases included.
+	// Coverage is every ecosystem the live (not withdrawn) records name,
+	// releases included.
 	Coverage(ctx context.Context) (map[string]bool, error)
 	// Names maps names of vulnerabilities to the IDs of the records
 	// about them; Records reads records by ID.
@@ -50,6 +51,8 @@ type Matches struct {
 	// the components checked and not checked; those whose ecosystem is
 	// unknown (no purl, an unmapped type) are counted under "".
 	Coverage []EcosystemCoverage `json:"coverage"`
+	// coverageAt indexes Coverage by ecosystem while it is counted
+	coverageAt map[string]int
 }
 
 // EcosystemCoverage is how much of one ecosystem a scan checked.
@@ -61,10 +64,14 @@ type EcosystemCoverage struct {
 
 // count adds one component of ecosystem to the coverage.
 func (m *Matches) count(ecosystem string, checked bool) {
-	i := slices.IndexFunc(m.Coverage, func(c EcosystemCoverage) bool { return c.Ecosystem == ecosystem })
-	if i < 0 {
+	i, ok := m.coverageAt[ecosystem]
+	if !ok {
+		if m.coverageAt == nil {
+			m.coverageAt = map[string]int{}
+		}
 		m.Coverage = append(m.Coverage, EcosystemCoverage{Ecosystem: ecosystem})
 		i = len(m.Coverage) - 1
+		m.coverageAt[ecosystem] = i
 	}
 	if checked {
 		m.Coverage[i].Checked++
@@ -85,7 +92,7 @@ func Match(ctx context.Context, db Advisories, components []evidence.Component) 
 	}
 	var jobs []job
 	seen := map[string]bool{}
-	var coverage map[string]bool // read when a component first needs it
+	var held coverage            // read when a component first needs it
 	covered := map[string]bool{} // by the package's ecosystem and releases
 	for _, c := range components {
 		m.Stats.Components++
@@ -103,12 +110,14 @@ func Match(ctx context.Context, db Advisories, components []evidence.Component) 
 		key := pkg.Ecosystem + "\x00" + strings.Join(pkg.Releases, "\x00")
 		ok, known := covered[key]
 		if !known {
-			if coverage == nil {
-				if coverage, err = db.Coverage(ctx); err != nil {
+			if held == nil {
+				ecosystems, err := db.Coverage(ctx)
+				if err != nil {
 					return nil, err
 				}
+				held = coverageOf(ecosystems)
 			}
-			ok = pkg.coveredBy(coverage)
+			ok = pkg.coveredBy(held)
 			covered[key] = ok
 		}
 		if !ok {
@@ -195,6 +204,7 @@ func Match(ctx context.Context, db Advisories, components []evidence.Component) 
 		return nil, err
 	}
 	slices.SortFunc(m.Coverage, func(a, b EcosystemCoverage) int { return strings.Compare(a.Ecosystem, b.Ecosystem) })
+	m.coverageAt = nil // the order it indexed is gone
 	// pointers are sorted, not the findings: a Finding is a large struct,
 	// and moving thousands of them was most of a warm scan
 	order := make([]*evidence.Finding, len(m.Findings))
@@ -385,8 +395,9 @@ func sortEvents(ecosystem string, events []vulndb.Event, vc versionCache) []vuln
 
 // merge turns the hits on one component into findings, one per
 // vulnerability: records that name the same vulnerability become one
-// finding, and a notice about several (a USN) joins the finding of each
-// it names, or stands as its own when none of them matched.
+// finding, and a notice about several (a USN; a DSA whose aliases name
+// several CVEs) joins the finding of each it names, or stands as its own
+// when none of them matched.
 func merge(c evidence.Component, pkg Package, hits []hit) []evidence.Finding {
 	if len(hits) == 0 {
 		return nil
@@ -403,12 +414,11 @@ func merge(c evidence.Component, pkg Package, hits []hit) []evidence.Finding {
 		}
 		return i
 	}
+	notice := make([]bool, len(hits))
 	owner := map[string]int{}
 	for i, h := range hits {
+		notice[i] = h.record.Notice()
 		for _, id := range h.record.AllIDs() {
-			if h.record.Notice() && id != h.record.ID {
-				continue
-			}
 			if j, ok := owner[id]; ok {
 				parent[find(i)] = find(j)
 			} else {
@@ -428,13 +438,13 @@ func merge(c evidence.Component, pkg Package, hits []hit) []evidence.Finding {
 	// a notice joins the findings of the vulnerabilities it names
 	joined := map[int]bool{}
 	for i, h := range hits {
-		if !h.record.Notice() {
+		if !notice[i] {
 			continue
 		}
 		names := h.record.NoticeIDs()
 		for _, r := range roots {
 			if r != find(i) && slices.ContainsFunc(groups[r], func(j int) bool {
-				return !hits[j].record.Notice() && slices.ContainsFunc(hits[j].record.AllIDs(), func(id string) bool { return slices.Contains(names, id) })
+				return !notice[j] && slices.ContainsFunc(hits[j].record.AllIDs(), func(id string) bool { return slices.Contains(names, id) })
 			}) {
 				groups[r] = append(groups[r], i)
 				joined[i] = true

@@ -10,6 +10,7 @@ package scan
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -432,4 +433,240 @@ func TestAttackHostileEpochsAndVersions(t *testing.T) {
 	if o := got[above]; !o.checked || len(o.findings) != 0 {
 		t.Errorf("source version 9…9.0-1: %+v, want checked, above every fix", o)
 	}
+}
+
+// A Red Hat product built for RHEL is not RHEL: its records
+// ("Red Hat:red_hat_single_sign_on:7::el6", Red Hat SSO 7 built for RHEL
+// 6) are neither data about RHEL 7 — a RHEL 7 package is not checked
+// against a database holding only them — nor about a RHEL package of the
+// same name. RHEL's own streams are: the mainstream and ELS streams by the
+// major release (RHEL 10's mainstream CPEs name the minor release,
+// "enterprise_linux:10.0"), the extended streams by the minor release the
+// build names (".el8_6").
+func TestAttackRedHatLayeredProductIsNotARHELRelease(t *testing.T) {
+	sso := osRecord("RHSA-2099:0001", "Red Hat:red_hat_single_sign_on:7::el6", "rh-sso7-keycloak", "0:18.0.2-1.el6sso")
+	sso.Upstream, sso.Severity = []string{"CVE-2099-0001"}, cvss(high75)
+	rhel7 := "pkg:rpm/redhat/openssl-libs@1.0.2k-25.el7_9?arch=x86_64&epoch=1&distro=rhel-7.9&upstream=openssl-1.0.2k-25.el7_9.src.rpm"
+	got := outcomes(t, attackDB(t, nil, sso), []string{rhel7})
+	if o := got[rhel7]; o.checked || o.reason != "no advisory data for Red Hat:7 in the database: import the Red Hat records" {
+		t.Errorf("RHEL 7 openssl-libs against a database holding only Red Hat SSO 7 (el6) records: %+v; want not checked: no advisory data for Red Hat:7", o)
+	}
+
+	server := osRecord("RHSA-2099:0002", "Red Hat:enterprise_linux:7::server", "openssl-libs", "1:1.0.2k-26.el7_9")
+	els := osRecord("RHSA-2099:0003", "Red Hat:rhel_els:7", "sudo", "0:1.9.5p2-10.el7_9")
+	rhel10 := osRecord("RHSA-2099:0004", "Red Hat:enterprise_linux:10.0", "curl", "0:8.12.1-2.el10_0")
+	db := attackDB(t, nil, sso, server, els, rhel10)
+	keycloak := "pkg:rpm/redhat/rh-sso7-keycloak@17.0.0-1.el7?arch=noarch&distro=rhel-7.9"
+	sudo := "pkg:rpm/redhat/sudo@1.9.5p2-9.el7?arch=x86_64&distro=rhel-7.9"
+	curl := "pkg:rpm/redhat/curl@8.12.1-1.el10?arch=x86_64&distro=rhel-10.1"
+	got = outcomes(t, db, []string{rhel7, keycloak, sudo, curl})
+	for purl, want := range map[string][]string{rhel7: {"RHSA-2099:0002"}, keycloak: nil, sudo: {"RHSA-2099:0003"}, curl: {"RHSA-2099:0004"}} {
+		if o := got[purl]; !o.checked || !slices.Equal(o.findings, want) {
+			t.Errorf("%s: %+v, want checked with findings %v", purl, o, want)
+		}
+	}
+
+	for _, tc := range []struct {
+		releases []string
+		release  string
+		want     bool
+	}{
+		{[]string{"7"}, "enterprise_linux:7::server", true},
+		{[]string{"7"}, "enterprise_linux:7::workstation", true},
+		{[]string{"7"}, "rhel_els:7", true},
+		{[]string{"7"}, "red_hat_single_sign_on:7::el6", false},
+		{[]string{"7"}, "rhel_software_collections:3::el7", false},
+		{[]string{"9"}, "openshift:4.16::el9", false},
+		{[]string{"9"}, "enterprise_linux:9::appstream", true},
+		{[]string{"9"}, "enterprise_linux:8::appstream", false},
+		{[]string{"10"}, "enterprise_linux:10.0", true},
+		{[]string{"10"}, "enterprise_linux:1", false},
+		{[]string{"8"}, "rhel_eus:8.6::baseos", false}, // built for the mainstream, not the 8.6 streams
+		{[]string{"8", "8.6"}, "rhel_eus:8.6::baseos", true},
+		{[]string{"8", "8.6"}, "rhel_e4s:8.6::appstream", true},
+		{[]string{"8", "8.6"}, "rhel_aus:8.4::appstream", false},
+		{[]string{"8", "8.6"}, "rhel_eus:8::baseos", false},
+		{[]string{"8", "8.6"}, "enterprise_linux", false},
+		{[]string{"8", "8.6"}, "enterprise_linux::8", false},
+	} {
+		if got := (Package{Ecosystem: "Red Hat", Releases: tc.releases}).inRelease(tc.release); got != tc.want {
+			t.Errorf("a RHEL package of releases %v in %q: %v, want %v", tc.releases, tc.release, got, tc.want)
+		}
+	}
+}
+
+// A distribution's advisory that lists several CVEs in aliases (Debian's
+// converter writes every CVE a DSA or DLA fixes there; DSA-3029-1 is of
+// that generation) is a notice, as one naming them in upstream is: it joins
+// the finding of each CVE, so a VEX statement about one CVE leaves the
+// other reported. Alone it is one finding naming both, as a USN alone is.
+// A language ecosystem's record listing two CVEs (a GHSA) stays one
+// advisory, grouped with the other records of its names as OSV's other
+// consumers group it.
+func TestAttackDSAAliasesDoNotMergeItsCVEs(t *testing.T) {
+	dsa := osRecord("DSA-9999-1", "Debian:11", "foo", "1.0-2")
+	dsa.Aliases = []string{"CVE-2099-1001", "CVE-2099-1002"}
+	a := osRecord("DEBIAN-CVE-2099-1001", "Debian:11", "foo", "1.0-2")
+	a.Upstream = []string{"CVE-2099-1001"}
+	b := osRecord("DEBIAN-CVE-2099-1002", "Debian:11", "foo", "1.0-2")
+	b.Upstream = []string{"CVE-2099-1002"}
+	purl := "pkg:deb/debian/foo@1.0-1?distro=debian-11"
+	m, err := Match(context.Background(), attackDB(t, nil, dsa, a, b), []evidence.Component{{PURL: purl}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, f := range m.Findings {
+		ids = append(ids, f.ID+" "+strings.Join(f.Advisories, ","))
+	}
+	if want := []string{"DEBIAN-CVE-2099-1001 DEBIAN-CVE-2099-1001,DSA-9999-1", "DEBIAN-CVE-2099-1002 DEBIAN-CVE-2099-1002,DSA-9999-1"}; !slices.Equal(ids, want) {
+		t.Errorf("findings %q: want one per CVE, the DSA joined to each: %q", ids, want)
+	}
+	vexPath := filepath.Join(t.TempDir(), "vex.json")
+	doc := fmt.Sprintf(`{"@context":"https://openvex.dev/ns/v0.2.0","@id":"https://example.com/vex/1","author":"vendor","timestamp":"2024-01-01T00:00:00Z","version":1,
+"statements":[{"vulnerability":{"name":"CVE-2099-1001"},"products":[{"@id":%q}],"status":"not_affected","justification":"vulnerable_code_not_present"}]}`, purl)
+	if err := os.WriteFile(vexPath, []byte(doc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	v, err := LoadVEX(vexPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v.Apply(m.Findings, nil)
+	for _, f := range m.Findings {
+		if suppressed, about1001 := f.Suppression != nil, slices.Contains(f.IDs(), "CVE-2099-1001"); suppressed != about1001 {
+			t.Errorf("%s (names %v): suppressed %v by a not_affected statement about CVE-2099-1001 alone", f.ID, f.IDs(), suppressed)
+		}
+	}
+
+	// alone, the DSA is one finding naming both CVEs
+	m, err = Match(context.Background(), attackDB(t, nil, dsa), []evidence.Component{{PURL: purl}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(m.Findings) != 1 || m.Findings[0].ID != "DSA-9999-1" || !slices.Equal(m.Findings[0].Aliases, []string{"CVE-2099-1001", "CVE-2099-1002"}) {
+		t.Errorf("the DSA alone: %+v, want one finding DSA-9999-1 named CVE-2099-1001 and CVE-2099-1002", m.Findings)
+	}
+
+	// a GHSA naming two CVEs is not a notice: it and a record of one of
+	// them are one finding
+	ghsa := &vulndb.Record{ID: "GHSA-aaaa-bbbb-cccc", Modified: time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC), Aliases: []string{"CVE-2099-2001", "CVE-2099-2002"},
+		Affected: []vulndb.Affected{{Package: vulndb.Package{Ecosystem: "npm", Name: "foo"}, Versions: []string{"1.0.0"}}}}
+	other := &vulndb.Record{ID: "GHSA-dddd-eeee-ffff", Modified: ghsa.Modified, Aliases: []string{"CVE-2099-2001"}, Affected: ghsa.Affected}
+	m, err = Match(context.Background(), attackDB(t, nil, ghsa, other), []evidence.Component{{PURL: "pkg:npm/foo@1.0.0"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(m.Findings) != 1 || !slices.Equal(m.Findings[0].Aliases, []string{"CVE-2099-2001", "CVE-2099-2002", "GHSA-dddd-eeee-ffff"}) {
+		t.Errorf("npm GHSA naming two CVEs: %+v, want one finding of both GHSAs named both CVEs", m.Findings)
+	}
+}
+
+// An upstream qualifier that names no source package ("@", "@1.20.0-1",
+// "wayland@", an RPM name that is no source RPM file) is not the binary's
+// name: syft writes the qualifier only when the package database names a
+// source, so the component is not checked, the reason naming the
+// qualifier, where an empty name would have been checked against nothing.
+func TestAttackEmptySourcePackageIsNotChecked(t *testing.T) {
+	db := attackDB(t, []string{"os/Ubuntu/UBUNTU-CVE-2021-3782.json"}, osRecord("openSUSE-SU-2099:0001-1", "openSUSE:Leap 15.6", "openssl-3", "3.1.4-150600.5.16.1"))
+	for purl, upstream := range map[string]string{
+		"pkg:deb/ubuntu/libwayland-client0@1.20.0-1?distro=ubuntu-22.04&upstream=%40":                                       "@",
+		"pkg:deb/ubuntu/libwayland-client0@1.20.0-1?distro=ubuntu-22.04&upstream=%401.20.0-1":                               "@1.20.0-1",
+		"pkg:deb/ubuntu/libwayland-client0@1.20.0-1?distro=ubuntu-22.04&upstream=wayland%40":                                "wayland@",
+		"pkg:rpm/opensuse/libopenssl3@3.1.4-150600.5.15.1?distro=opensuse-leap-15.6&upstream=-.src.rpm":                     "-.src.rpm",
+		"pkg:rpm/opensuse/libopenssl3@3.1.4-150600.5.15.1?distro=opensuse-leap-15.6&upstream=openssl-3-.src.rpm":            "openssl-3-.src.rpm",
+		"pkg:rpm/opensuse/libopenssl3@3.1.4-150600.5.15.1?distro=opensuse-leap-15.6&upstream=openssl-3-3.1.4-150600.5.15.1": "openssl-3-3.1.4-150600.5.15.1",
+	} {
+		o := outcomes(t, db, []string{purl})[purl]
+		if o.checked || !strings.Contains(o.reason, fmt.Sprintf("upstream qualifier %q", upstream)) {
+			t.Errorf("%s: %+v; want not checked, the reason naming upstream qualifier %q", purl, o, upstream)
+		}
+	}
+	// well-formed, the same packages are checked and found
+	for _, purl := range []string{
+		"pkg:deb/ubuntu/libwayland-client0@1.20.0-1?distro=ubuntu-22.04&upstream=wayland",
+		"pkg:deb/ubuntu/libwayland-client0@1.20.0-1?distro=ubuntu-22.04&upstream=wayland%401.20.0-1",
+		"pkg:rpm/opensuse/libopenssl3@3.1.4-150600.5.15.1?distro=opensuse-leap-15.6&upstream=openssl-3-3.1.4-150600.5.15.1.src.rpm",
+	} {
+		if o := outcomes(t, db, []string{purl})[purl]; !o.checked || len(o.findings) != 1 {
+			t.Errorf("%s: %+v; want checked, one finding", purl, o)
+		}
+	}
+}
+
+// A database whose only records of a release are withdrawn holds no data
+// about it: the release's packages are not checked. One live record beside
+// the withdrawn one is data again.
+func TestAttackWithdrawnRecordsAreNoCoverage(t *testing.T) {
+	w := osRecord("DEBIAN-CVE-2099-0009", "Debian:12", "zlib", "1:1.3-1")
+	w.Upstream, w.Withdrawn = []string{"CVE-2099-0009"}, &time.Time{}
+	purl := "pkg:deb/debian/zlib1g@1:1.2.13.dfsg-1?distro=debian-12&upstream=zlib"
+	if o := outcomes(t, attackDB(t, nil, w), []string{purl})[purl]; o.checked || o.reason != "no advisory data for Debian:12 in the database: import the Debian records" {
+		t.Errorf("%s: %+v against a database whose only Debian:12 record is withdrawn; want not checked: no advisory data for Debian:12", purl, o)
+	}
+	live := osRecord("DEBIAN-CVE-2099-0010", "Debian:12", "openssl", "3.0.99-1")
+	live.Upstream = []string{"CVE-2099-0010"}
+	if o := outcomes(t, attackDB(t, nil, w, live), []string{purl})[purl]; !o.checked || len(o.findings) != 0 {
+		t.Errorf("%s: %+v; want checked, no finding (the withdrawn record ignored)", purl, o)
+	}
+}
+
+// An SBOM whose components each name another release (distro=photon-N.0,
+// or openEuler build tags naming releases) is counted per release, each
+// not checked with its reason, in linear time (BenchmarkMatchManyDistinctReleases
+// measures it: the coverage is counted through an index, not a search of
+// every release counted so far).
+func TestAttackManyDistinctReleasesAreCountedApart(t *testing.T) {
+	db := attackDB(t, []string{"os/Ubuntu/USN-5614-1.json"})
+	const n = 20_000
+	comps := distinctReleases(n)
+	wayland := evidence.Component{PURL: "pkg:deb/ubuntu/libwayland-client0@1.20.0-1?distro=ubuntu-22.04&upstream=wayland"}
+	comps = append(comps, comps[7], wayland, wayland) // a release twice, a checked component twice
+	m, err := Match(context.Background(), db, comps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Stats.Components != n+3 || m.Stats.Unmatched != n+1 || m.Stats.Checked != 1 || len(m.Coverage) != n+1 {
+		t.Fatalf("stats %+v, %d coverage entries; want %d components, %d not checked, 1 checked, %d entries", m.Stats, len(m.Coverage), n+3, n+1, n+1)
+	}
+	for i, c := range m.Coverage {
+		want := EcosystemCoverage{Ecosystem: "Photon OS:" + c.Ecosystem[len("Photon OS:"):], NotChecked: 1}
+		switch {
+		case c.Ecosystem == "Ubuntu:22.04:LTS":
+			want = EcosystemCoverage{Ecosystem: c.Ecosystem, Checked: 1}
+		case c.Ecosystem == "Photon OS:7.0":
+			want.NotChecked = 2
+		}
+		if c != want || i > 0 && m.Coverage[i-1].Ecosystem >= c.Ecosystem {
+			t.Fatalf("coverage[%d] = %+v, want %+v, in order after %+v", i, c, want, m.Coverage[max(i-1, 0)])
+		}
+	}
+	for _, u := range m.Unmatched {
+		release := strings.TrimPrefix(u.Component.PURL, "pkg:rpm/photon/openssl@3.0.9-2.ph5?distro=photon-")
+		if want := "no advisory data for Photon OS:" + release + " in the database: import the Photon OS records"; u.Reason != want {
+			t.Fatalf("%s: %q, want %q", u.Component.PURL, u.Reason, want)
+		}
+	}
+}
+
+// BenchmarkMatchManyDistinctReleases matches 80,000 components each of
+// another release, none of which the database covers.
+func BenchmarkMatchManyDistinctReleases(b *testing.B) {
+	db := attackDB(b, []string{"os/Ubuntu/USN-5614-1.json"})
+	comps := distinctReleases(80_000)
+	for b.Loop() {
+		if _, err := Match(context.Background(), db, comps); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(len(comps)), "components/op")
+}
+
+// distinctReleases are n Photon OS components, each of another release.
+func distinctReleases(n int) []evidence.Component {
+	comps := make([]evidence.Component, n)
+	for i := range comps {
+		comps[i] = evidence.Component{PURL: fmt.Sprintf("pkg:rpm/photon/openssl@3.0.9-2.ph5?distro=photon-%d.0", i)}
+	}
+	return comps
 }

@@ -45,21 +45,30 @@ func (p Package) inRelease(release string) bool {
 	return release == "" || releaseMatches(p.Ecosystem, p.Releases, release)
 }
 
+// coverage is what the database holds records for: the releases each
+// ecosystem's records name ("22.04:LTS"; "" for records of the whole
+// ecosystem), by ecosystem ("Ubuntu").
+type coverage map[string][]string
+
+// coverageOf indexes the ecosystems the records name, releases included
+// (Advisories.Coverage), by ecosystem.
+func coverageOf(ecosystems map[string]bool) coverage {
+	c := coverage{}
+	for e := range ecosystems {
+		eco, release, _ := strings.Cut(e, ":")
+		c[eco] = append(c[eco], release)
+	}
+	return c
+}
+
 // coveredBy says whether the database holds records for the package's
-// ecosystem and release (coverage: the ecosystems the records name). A
-// record for the whole ecosystem ("Debian" without release) is not data
-// about one release.
-func (p Package) coveredBy(coverage map[string]bool) bool {
+// ecosystem and release. A record for the whole ecosystem ("Debian"
+// without release) is not data about one release.
+func (p Package) coveredBy(c coverage) bool {
 	if len(p.Releases) == 0 {
-		return coverage[p.Ecosystem]
+		return slices.Contains(c[p.Ecosystem], "")
 	}
-	for e := range coverage {
-		eco, release, ok := strings.Cut(e, ":")
-		if ok && eco == p.Ecosystem && release != "" && p.inRelease(release) {
-			return true
-		}
-	}
-	return false
+	return slices.ContainsFunc(c[p.Ecosystem], func(release string) bool { return release != "" && p.inRelease(release) })
 }
 
 var simpleTypes = map[string]string{

@@ -69,6 +69,9 @@ func (m memoryDB) Coverage(context.Context) (map[string]bool, error) {
 	out := map[string]bool{}
 	for _, records := range m {
 		for _, r := range records {
+			if r.Withdrawn != nil {
+				continue // as vulndb.DB.Coverage: live records only
+			}
 			for _, a := range r.Affected {
 				out[a.Package.Ecosystem] = true
 			}
@@ -395,6 +398,15 @@ func TestDefaultEcosystemsCoverTheScanner(t *testing.T) {
 		if Matched(eco) {
 			t.Errorf("%s is said to be matched", eco)
 		}
+	}
+	// the database reads a distribution's records as notices by the same list
+	var oses []string
+	for _, d := range distributions {
+		oses = append(oses, d.ecosystem)
+	}
+	slices.Sort(oses)
+	if want := slices.Sorted(slices.Values(vulndb.Distributions)); !slices.Equal(slices.Compact(oses), want) {
+		t.Errorf("distributions mapped %v, vulndb.Distributions %v", slices.Compact(oses), want)
 	}
 }
 
