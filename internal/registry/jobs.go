@@ -153,6 +153,10 @@ func (r *Registry) readOnly(repository string) http.RoundTripper {
 	return inProcess{h: r, host: r.name, path: strings.TrimPrefix(repository, r.name+"/")}
 }
 
+// Reader reaches this registry in-process with the right to read one of
+// its repositories and nothing else, as its own jobs do.
+func (r *Registry) Reader(repository string) http.RoundTripper { return r.readOnly(repository) }
+
 type inProcess struct {
 	h          http.Handler
 	host, path string

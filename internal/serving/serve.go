@@ -14,6 +14,7 @@ import (
 	"github.com/dossier-dev/dossier/internal/admission"
 	"github.com/dossier-dev/dossier/internal/collect"
 	"github.com/dossier-dev/dossier/internal/evidence"
+	maintenance "github.com/dossier-dev/dossier/internal/jobs"
 	"github.com/dossier-dev/dossier/internal/oci"
 	"github.com/dossier-dev/dossier/internal/pipeline"
 	"github.com/dossier-dev/dossier/internal/policy"
@@ -122,9 +123,18 @@ func Serve(ctx context.Context, cfg Config, deps Deps) error {
 	if len(retention) > 0 {
 		go sweepEvery(ctx, time.Hour, reg, wf.Exceptions, log)
 	}
+	// rescan-all and catalogue-all, started by an admin, run in the
+	// background with the registry's advisory database and reach, one
+	// digest at a time: pushes and pulls keep their latency
+	upkeep := &maintenance.Runner{Store: st, DB: jobs.DB, Exceptions: jobs.Set.Exceptions, Now: time.Now, Throttle: maintenance.Throttle{Concurrency: 1},
+		Reach: maintenance.ReachOwn(reg.Name(), reg.Reader, deps.Reach)}
+	jobsAPI, waitJobs := upkeep.API(ctx, tokens.NewAuthenticator(st, time.Now), func(err error) { log.Warn(fmt.Sprintf("maintenance job: %v", err)) })
+	defer waitJobs()
 	mux := http.NewServeMux()
 	mux.Handle("/v2/", reg)
 	mux.Handle("/api/v1/hooks/", reg.Hooks())
+	mux.Handle("/api/jobs", jobsAPI)
+	mux.Handle("/api/jobs/", jobsAPI)
 	pages, err := ui.New(ui.Options{Store: st, Auth: tokens.NewAuthenticator(st, time.Now), Exceptions: FileExceptions(wf.Exceptions, log), Registry: reg.Name(),
 		SecureCookies: cfg.TLS.Cert != "" || !oci.IsLoopbackHost(cfg.Listen)})
 	if err != nil {
