@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -164,4 +165,66 @@ func resolved(t *testing.T, ref string) (*oci.Artifact, oci.Repository, v1.Descr
 		t.Fatal(err)
 	}
 	return art, repo, desc
+}
+
+// TestRatifyNotationVerifier: Ratify's notation Verifier, its trust store
+// filled by an inline KeyManagementProvider, judged on real Notation
+// signatures: a signature under the provider's CA by the trusted identity
+// passes, one under another CA does not, and images outside the trust
+// policy's registry scopes are not claimed.
+func TestRatifyNotationVerifier(t *testing.T) {
+	ctx := context.Background()
+	host := testutil.Registry(t)
+	trusted, other := testutil.NewNotationCA(t, "Acme Root"), testutil.NewNotationCA(t, "Other Root")
+	caPEM := strings.ReplaceAll(strings.TrimSpace(string(testutil.PEM(trusted.Cert))), "\n", "\n      ")
+	file := filepath.Join(t.TempDir(), "ratify.yaml")
+	if err := os.WriteFile(file, []byte(fmt.Sprintf(`apiVersion: config.ratify.deislabs.io/v1beta1
+kind: KeyManagementProvider
+metadata: {name: ratify-notation-inline-cert-0}
+spec:
+  type: inline
+  parameters:
+    contentType: certificate
+    value: |
+      %s
+---
+apiVersion: config.ratify.deislabs.io/v1beta1
+kind: Verifier
+metadata: {name: verifier-notation}
+spec:
+  name: notation
+  artifactTypes: application/vnd.cncf.notary.signature
+  parameters:
+    verificationCertStores:
+      ca:
+        ca-certs: [ratify-notation-inline-cert-0]
+    trustPolicyDoc:
+      version: "1.0"
+      trustPolicies:
+        - name: team
+          registryScopes: [%q]
+          signatureVerification: {level: strict}
+          trustStores: ["ca:ca-certs"]
+          trustedIdentities: [%q]
+`, caPEM, host+"/team/app", testutil.NotationReleaseIdentity)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	set, _, err := policy.LoadSet(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	decide := func(t *testing.T, repo, tag string, ca *testutil.NotationCA) evidence.Decision {
+		t.Helper()
+		ref := host + "/" + repo + ":" + tag
+		return policy.Evaluate(set, collect.Collect(ctx, set, pushNotationSigned(t, ref, ca, false), ref, collect.Options{Timeout: 10 * time.Second}), time.Now())
+	}
+	if d := decide(t, "team/app", "trusted", trusted); !d.Allowed || !slices.Equal(d.Policies, []string{"verifier-notation"}) || !strings.Contains(d.Rules[0].Reason, `signed by x509 subject "CN=release,O=Acme,ST=WA,C=US" (Notation)`) {
+		t.Errorf("signed under the provider's CA: %+v", d)
+	}
+	if d := decide(t, "team/app", "other", other); d.Allowed || !strings.Contains(d.Rules[0].Reason, "no signature by Notation signer verifier-notation") {
+		t.Errorf("signed under another CA: %+v", d)
+	}
+	if d := decide(t, "team/else", "trusted", trusted); d.Allowed || d.Rules[0].Rule != "no-policy" {
+		t.Errorf("outside the registry scopes: %+v", d)
+	}
 }

@@ -126,6 +126,10 @@ type ratifyPending struct {
 	// policy is the config Policy's name and artifact types
 	policy string
 	types  map[string]string
+	// notation is a notation Verifier, certs an inline
+	// KeyManagementProvider's certificates for its trust stores
+	notation *ratifyNotation
+	certs    *ratifyCerts
 }
 
 // refuseAt names the document, the line and the path of what is refused.
@@ -172,6 +176,8 @@ func decodeRatify(d rawDocument, opts LoadOptions, out *Documents) error {
 	switch d.header.Kind {
 	case KindRatifyPolicy:
 		return decodeRatifyPolicy(d, spec, out)
+	case KindRatifyKeyManagementProvider:
+		return decodeRatifyKMP(d, spec, out)
 	case KindRatifyVerifier:
 	case "":
 		return fieldError(src, "kind", "missing: want %s or %s", KindRatifyVerifier, KindRatifyPolicy)
@@ -197,15 +203,13 @@ func decodeRatify(d rawDocument, opts LoadOptions, out *Documents) error {
 	if !present(s.Parameters) {
 		params = &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Line: spec.Line}
 	}
-	want := map[string]string{"cosign": ratifyCosignType, "sbom": ratifySPDXType, "vulnerabilityreport": ratifySARIFType}[kind]
+	want := map[string]string{"cosign": ratifyCosignType, "notation": ratifyNotationType, "sbom": ratifySPDXType, "vulnerabilityreport": ratifySARIFType}[kind]
 	switch kind {
-	case "cosign", "sbom", "vulnerabilityreport":
-	case "notation":
-		return refuseAt(src, nodeAt(spec, "name"), "spec.name", "notation: dossier does not verify Notation signatures yet; sign with cosign and load a cosign Verifier")
+	case "cosign", "notation", "sbom", "vulnerabilityreport":
 	case "":
-		return fieldError(src, "spec.name", "missing: the verifier's type (cosign, sbom or vulnerabilityreport)")
+		return fieldError(src, "spec.name", "missing: the verifier's type (cosign, notation, sbom or vulnerabilityreport)")
 	default:
-		return refuseAt(src, nodeAt(spec, "name"), "spec.name", "%q: dossier reads cosign, sbom and vulnerabilityreport Verifiers only", kind)
+		return refuseAt(src, nodeAt(spec, "name"), "spec.name", "%q: dossier reads cosign, notation, sbom and vulnerabilityreport Verifiers only", kind)
 	}
 	if s.ArtifactTypes != want {
 		return refuseAt(src, nodeAt(spec, "artifactTypes"), "spec.artifactTypes", "%q: a %s Verifier is read for %s artifacts only", s.ArtifactTypes, kind, want)
@@ -213,6 +217,8 @@ func decodeRatify(d rawDocument, opts LoadOptions, out *Documents) error {
 	base := Policy{Name: name, Kind: KindRatifyVerifier, Source: src, Mode: evidence.ModeEnforce}
 	base.Digest = contentDigest(KindRatifyVerifier, src, mustMarshal(d.node))
 	switch kind {
+	case "notation":
+		return decodeRatifyNotation(src, base, params, out)
 	case "cosign":
 		var p ratifyCosignParams
 		if err := decodeStrict(params, &p, "spec.parameters"); err != nil {
@@ -625,9 +631,7 @@ func decodeRatifyPolicy(d rawDocument, spec *yaml.Node, out *Documents) error {
 			return fieldError(src, path, "%q: want any or all", rule)
 		}
 		switch t {
-		case "default", ratifyCosignType, ratifySPDXType, ratifySARIFType:
-		case ratifyNotationType:
-			return fieldError(src, path, "Notation signatures are not verified by dossier yet")
+		case "default", ratifyCosignType, ratifyNotationType, ratifySPDXType, ratifySARIFType:
 		default:
 			return fieldError(src, path, "no Verifier dossier reads verifies %s artifacts", t)
 		}
@@ -661,12 +665,30 @@ func (d *Documents) resolveRatify() error {
 			byType[ratifySARIFType] = append(byType[ratifySARIFType], p)
 		}
 	}
-	var configs []ratifyPending
+	var configs, notations []ratifyPending
+	var providers []*ratifyCerts
+	var sboms []ratifyPending
 	for _, r := range d.ratify {
-		if r.sbom == "" {
+		switch {
+		case r.policy != "":
 			configs = append(configs, r)
-			continue
+		case r.notation != nil:
+			notations = append(notations, r)
+		case r.certs != nil:
+			providers = append(providers, r.certs)
+		default:
+			sboms = append(sboms, r)
 		}
+	}
+	notary, err := d.resolveRatifyNotation(notations, providers)
+	if err != nil {
+		return err
+	}
+	if len(notary) > 0 {
+		d.Policies = append(d.Policies, notary...)
+		byType[ratifyNotationType] = notary
+	}
+	for _, r := range sboms {
 		if len(cosign) == 0 {
 			return fieldError(r.source, "spec.parameters.nestedReferences", "Verifier %s reads SBOMs signed by a cosign Verifier's trust policies, and none is loaded beside it", r.sbom)
 		}

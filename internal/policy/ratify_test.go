@@ -128,7 +128,6 @@ func TestRatifyRefusals(t *testing.T) {
 	keyPolicy := "    trustPolicies:\n      - name: p\n        scopes: [\"*\"]\n        keys: [{file: release.pub}]\n"
 	cosignDoc := cosign(keyPolicy + "        tLogVerify: false\n")
 	for name, c := range map[string]struct{ docs, says string }{
-		"notation":              {verifier("notation", ratifyNotationType, "    trustPolicyDoc: {}\n"), "x.yaml: line 5: spec.name: notation: dossier does not verify Notation signatures"},
 		"a plugin":              {verifier("licensechecker", "application/spdx+json", "    allowedLicenses: [MIT]\n"), `spec.name: "licensechecker"`},
 		"a plugin's address":    {cosignDoc + "  address: /plugins\n", "x.yaml: line 13: spec.address: verifier plugins are not run"},
 		"another artifact type": {verifier("cosign", "application/vnd.oci.image.manifest.v1+json", keyPolicy), "x.yaml: line 6: spec.artifactTypes"},
@@ -200,6 +199,7 @@ func FuzzRatify(f *testing.F) {
 		all = append(append(all, "\n---\n"...), data...)
 	}
 	f.Add(all)
+	f.Add([]byte(ratifyNotationDocs(f, "      ca:\n        certs: [inline-cert]\n", ratifyStrictStatement)))
 	f.Add([]byte("apiVersion: config.ratify.deislabs.io/v1beta1\nkind: Verifier\nmetadata: {name: v}\nspec:\n  name: cosign\n  artifactTypes: " + ratifyCosignType +
 		"\n  parameters:\n    trustPolicies:\n      - name: p\n        scopes: [\"*\"]\n        keyless: {certificateIdentityRegExp: '^x$', certificateOIDCIssuer: https://i}\n---\n" +
 		"apiVersion: config.ratify.deislabs.io/v1beta1\nkind: Verifier\nmetadata: {name: s}\nspec:\n  name: sbom\n  artifactTypes: " + ratifySPDXType +
@@ -214,4 +214,102 @@ func FuzzRatify(f *testing.F) {
 		}
 		Evaluate(&Set{Policies: docs.Policies}, fullEvidence(t), now)
 	})
+}
+
+// ratifyNotationDocs is an inline KeyManagementProvider holding the test
+// CA and a notation Verifier whose trust store stores names it.
+func ratifyNotationDocs(t testing.TB, stores, statements string) string {
+	data, err := os.ReadFile("testdata/notation/truststore/x509/ca/acme/root.crt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := strings.ReplaceAll(strings.TrimSpace(string(data)), "\n", "\n      ")
+	return `apiVersion: config.ratify.deislabs.io/v1beta1
+kind: KeyManagementProvider
+metadata: {name: inline-cert, namespace: gatekeeper-system}
+spec:
+  type: inline
+  parameters:
+    contentType: certificate
+    value: |
+      ` + root + `
+---
+apiVersion: config.ratify.deislabs.io/v1beta1
+kind: Verifier
+metadata: {name: verifier-notation}
+spec:
+  name: notation
+  artifactTypes: application/vnd.cncf.notary.signature
+  parameters:
+    verificationCertStores:
+` + stores + `
+    trustPolicyDoc:
+      version: "1.0"
+      trustPolicies:
+` + statements
+}
+
+const ratifyStrictStatement = `        - {name: team, registryScopes: ["registry.example/team/app"], signatureVerification: {level: strict}, trustStores: ["ca:certs"], trustedIdentities: ["x509.subject: CN=release,O=Acme,ST=WA,C=US"]}
+`
+
+// Ratify's notation Verifier loads as a policy per trust policy statement
+// over its registry scopes, each requiring a Notation signature the whole
+// document verifies, its trust stores filled from inline
+// KeyManagementProviders named in either of Ratify's forms.
+func TestLoadRatifyNotation(t *testing.T) {
+	load := func(t *testing.T, docs string) (*Documents, error) {
+		t.Helper()
+		path := filepath.Join(t.TempDir(), "x.yaml")
+		if err := os.WriteFile(path, []byte(docs), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return Load(path)
+	}
+	for form, stores := range map[string]string{
+		"by type":            "      ca:\n        certs: [inline-cert]\n",
+		"the older, untyped": "      certs: [inline-cert]\n",
+		"namespace/name":     "      ca:\n        certs: [gatekeeper-system/inline-cert]\n",
+	} {
+		docs, err := load(t, ratifyNotationDocs(t, stores, ratifyStrictStatement+`        - {name: sandbox, registryScopes: ["registry.example/sandbox/app"], signatureVerification: {level: skip}}
+`))
+		if err != nil {
+			t.Fatalf("%s: %v", form, err)
+		}
+		if len(docs.Policies) != 2 {
+			t.Fatalf("%s: %d policies", form, len(docs.Policies))
+		}
+		team := docs.Policies[0]
+		s := team.Rules[0].Signature
+		if team.Name != "verifier-notation.team" || team.Rules[0].Name != "notation" || s == nil || s.Signers[0].Notation == nil ||
+			!team.Matches(&evidence.Collected{Subject: evidence.Subject{Repository: "registry.example/team/app", Digest: payments.Digest}}) ||
+			team.Matches(&evidence.Collected{Subject: evidence.Subject{Repository: "registry.example/team/other", Digest: payments.Digest}}) {
+			t.Errorf("%s: %+v", form, team)
+		}
+		if st := s.Signers[0].Notation.Skips("registry.example/sandbox/app@" + payments.Digest); st != "sandbox" {
+			t.Errorf("%s: the skip statement is %q", form, st)
+		}
+	}
+	for name, c := range map[string]struct{ docs, says string }{
+		"certificate directories":    {ratifyNotationDocs(t, "      certs: [inline-cert]\n", ratifyStrictStatement) + "    verificationCerts: [/certs]\n", "spec.parameters.verificationCerts: certificate directories inside Ratify's container"},
+		"a provider not loaded":      {ratifyNotationDocs(t, "      certs: [missing]\n", ratifyStrictStatement), `verificationCertStores: ca:certs: "missing": no KeyManagementProvider of that name`},
+		"a store not filled":         {ratifyNotationDocs(t, "      other: [inline-cert]\n", ratifyStrictStatement), "trust store ca:certs: no certificates"},
+		"an invalid trust policy":    {ratifyNotationDocs(t, "      certs: [inline-cert]\n", strings.Replace(ratifyStrictStatement, "level: strict", "level: strictest", 1)), "spec.parameters.trustPolicyDoc"},
+		"a stores map of maps":       {ratifyNotationDocs(t, "      certs: {a: [inline-cert]}\n", ratifyStrictStatement), "verificationCertStores.certs: want a list of KeyManagementProviders"},
+		"a key vault":                {strings.Replace(ratifyNotationDocs(t, "      certs: [inline-cert]\n", ratifyStrictStatement), "type: inline", "type: azurekeyvault", 1), `spec.type: "azurekeyvault": dossier reads inline KeyManagementProviders only`},
+		"a key, not certificates":    {strings.Replace(ratifyNotationDocs(t, "      certs: [inline-cert]\n", ratifyStrictStatement), "contentType: certificate", "contentType: key", 1), `spec.parameters.contentType: "key"`},
+		"not PEM":                    {strings.Replace(ratifyNotationDocs(t, "      certs: [inline-cert]\n", ratifyStrictStatement), "-----BEGIN CERTIFICATE-----", "x", 1), "spec.parameters.value: not PEM certificates"},
+		"no trust policy":            {"apiVersion: config.ratify.deislabs.io/v1beta1\nkind: Verifier\nmetadata: {name: v}\nspec:\n  name: notation\n  artifactTypes: application/vnd.cncf.notary.signature\n  parameters:\n    verificationCertStores: {certs: [x]}\n", "spec.parameters.trustPolicyDoc: missing"},
+		"a config Policy without it": {"apiVersion: config.ratify.deislabs.io/v1beta1\nkind: Policy\nmetadata: {name: ratify-policy}\nspec:\n  type: config-policy\n  parameters:\n    artifactVerificationPolicies: {application/vnd.cncf.notary.signature: any}\n---\n" + ratifyNotationDocs(t, "      certs: [inline-cert]\n", ratifyStrictStatement), ""},
+	} {
+		_, err := load(t, c.docs)
+		if c.says == "" {
+			if err != nil {
+				t.Errorf("%s: %v", name, err)
+			}
+			continue
+		}
+		if err == nil || !strings.Contains(err.Error(), c.says) {
+			t.Errorf("%s: %v, want %q", name, err, c.says)
+		}
+	}
 }
