@@ -22,7 +22,7 @@ func Evaluate(set *Set, ev *evidence.Collected, now time.Time) evidence.Decision
 	for _, e := range expired {
 		d.ExpiredExceptions = append(d.ExpiredExceptions, fmt.Sprintf("%s (owner %s) expired %s", e.Name, e.Owner, e.ExpiresAt.UTC().Format(time.RFC3339)))
 	}
-	e := evaluator{ev: ev, now: now, active: active, expired: expired}
+	e := evaluator{ev: ev, now: now, active: active, expired: expired, set: set}
 	for _, p := range set.Policies {
 		if !p.matches(ev, e.imageNames(p)) {
 			continue
@@ -79,6 +79,9 @@ func (p *Policy) Matches(ev *evidence.Collected) bool {
 // matches is Matches with the image's names as the policy spells them.
 func (p *Policy) matches(ev *evidence.Collected, names []string) bool {
 	matched := false
+	if p.ivp != nil {
+		matched, _ = p.ivp.match(names)
+	}
 	for _, g := range p.Images {
 		if g.Match(names...) {
 			matched = true
@@ -117,6 +120,9 @@ func (p *Policy) CoversNamespace(namespace string, labels map[string]string) boo
 }
 
 func (p *Policy) imageNames(ev *evidence.Collected) []string {
+	if p.ivp != nil {
+		return ivpImageNames(ev)
+	}
 	if p.wildcardNames {
 		return kyvernoImageNames(ev)
 	}
@@ -126,6 +132,12 @@ func (p *Policy) imageNames(ev *evidence.Collected) []string {
 // imageNames are the names of the image judged as p spells them, those
 // Kyverno gives it worked out once per decision.
 func (e *evaluator) imageNames(p *Policy) []string {
+	if p.ivp != nil {
+		if e.ivpNames == nil {
+			e.ivpNames = ivpImageNames(e.ev)
+		}
+		return e.ivpNames
+	}
 	if !p.wildcardNames {
 		return p.imageNames(e.ev)
 	}
@@ -198,6 +210,12 @@ type evaluator struct {
 	now             time.Time
 	active, expired []evidence.Exception
 	kyvernoNames    []string
+	// set is the set decided with (nil outside Evaluate); ivpNames and
+	// ivpRuns are ImageValidatingPolicies' names for the image and their
+	// evaluations, made once per decision
+	set      *Set
+	ivpNames []string
+	ivpRuns  map[*ivpProgram]*ivpRun
 }
 
 func waiverOf(e evidence.Exception) *evidence.Waiver {
@@ -278,6 +296,8 @@ func (e *evaluator) verify(p *Policy, r Rule) evidence.RuleResult {
 		e.allOf(&res, p, r.AllOf)
 	case r.Digest:
 		e.digest(&res)
+	case r.CEL != nil:
+		e.celRule(&res, p, r.CEL)
 	}
 	return res
 }

@@ -807,7 +807,7 @@ func (l *kyvernoLoader) keys(path, name string, k *kyvernoKeys, check func(Signe
 	case strings.TrimSpace(k.PublicKeys) == "":
 		return nil, fieldError(l.src, path+".publicKeys", "give the PEM public key(s)")
 	}
-	l.keyLogNote(path, k.Rekor)
+	l.keyLogNote(path, "rekor.ignoreTlog", k.Rekor != nil && k.Rekor.IgnoreTlog)
 	var out []Alternative
 	rest := []byte(strings.TrimSpace(k.PublicKeys))
 	for i := 0; len(strings.TrimSpace(string(rest))) > 0; i++ {
@@ -835,19 +835,29 @@ func (l *kyvernoLoader) certificate(path, name string, c *kyvernoCerts) (Signer,
 	if c.CertChain != "" {
 		return Signer{}, l.refuse(path+".certChain", "verifying a Cosign signing certificate against a chain")
 	}
-	block, _ := pem.Decode([]byte(strings.TrimSpace(c.Cert)))
+	s, err := l.certificateKey(path+".cert", name, c.Cert)
+	if err != nil {
+		return Signer{}, err
+	}
+	l.keyLogNote(path, "rekor.ignoreTlog", c.Rekor != nil && c.Rekor.IgnoreTlog)
+	return s, nil
+}
+
+// certificateKey is a signer of the public key of the PEM certificate
+// text (read at path).
+func (l *kyvernoLoader) certificateKey(path, name, text string) (Signer, error) {
+	block, _ := pem.Decode([]byte(strings.TrimSpace(text)))
 	if block == nil || block.Type != "CERTIFICATE" {
-		return Signer{}, fieldError(l.src, path+".cert", "not a PEM certificate")
+		return Signer{}, fieldError(l.src, path, "not a PEM certificate")
 	}
 	cert, err := x509.ParseCertificate(block.Bytes)
 	if err != nil {
-		return Signer{}, fieldError(l.src, path+".cert", "unreadable certificate: %v", err)
+		return Signer{}, fieldError(l.src, path, "unreadable certificate: %v", err)
 	}
 	der, err := x509.MarshalPKIXPublicKey(cert.PublicKey)
 	if err != nil {
-		return Signer{}, fieldError(l.src, path+".cert", "unreadable public key: %v", err)
+		return Signer{}, fieldError(l.src, path, "unreadable public key: %v", err)
 	}
-	l.keyLogNote(path, c.Rekor)
 	key := string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))
 	return Signer{Name: name, Key: key, KeyFingerprint: evidence.KeyFingerprint(der)}, nil
 }
@@ -859,20 +869,11 @@ func (l *kyvernoLoader) certificate(path, name string, c *kyvernoCerts) (Signer,
 func (l *kyvernoLoader) notaryCertificates(path, name string, c *kyvernoCerts) (Signer, error) {
 	var certs []*x509.Certificate
 	for _, f := range []struct{ field, pem string }{{"cert", c.Cert}, {"certChain", c.CertChain}} {
-		rest := []byte(strings.TrimSpace(f.pem))
-		for len(rest) > 0 {
-			var block *pem.Block
-			block, rest = pem.Decode(rest)
-			if block == nil || block.Type != "CERTIFICATE" {
-				return Signer{}, fieldError(l.src, path+"."+f.field, "not PEM certificates")
-			}
-			cert, err := x509.ParseCertificate(block.Bytes)
-			if err != nil {
-				return Signer{}, fieldError(l.src, path+"."+f.field, "unreadable certificate: %v", err)
-			}
-			certs = append(certs, cert)
-			rest = []byte(strings.TrimSpace(string(rest)))
+		some, err := l.pemCertificates(path+"."+f.field, f.pem)
+		if err != nil {
+			return Signer{}, err
 		}
+		certs = append(certs, some...)
 	}
 	if len(certs) == 0 {
 		return Signer{}, fieldError(l.src, path+".cert", "give the PEM certificate(s) of the CA that issues the Notation signing certificates")
@@ -880,13 +881,47 @@ func (l *kyvernoLoader) notaryCertificates(path, name string, c *kyvernoCerts) (
 	if c.Rekor != nil || c.CTLog != nil {
 		l.warn(path, "rekor and ctlog have no meaning for Notary signatures (Kyverno ignores them too)")
 	}
+	return l.notaryTrust(path, name, certs, nil)
+}
+
+// pemCertificates reads the PEM certificates of text (at path).
+func (l *kyvernoLoader) pemCertificates(path, text string) ([]*x509.Certificate, error) {
+	var certs []*x509.Certificate
+	rest := []byte(strings.TrimSpace(text))
+	for len(rest) > 0 {
+		var block *pem.Block
+		block, rest = pem.Decode(rest)
+		if block == nil || block.Type != "CERTIFICATE" {
+			return nil, fieldError(l.src, path, "not PEM certificates")
+		}
+		cert, err := x509.ParseCertificate(block.Bytes)
+		if err != nil {
+			return nil, fieldError(l.src, path, "unreadable certificate: %v", err)
+		}
+		certs = append(certs, cert)
+		rest = []byte(strings.TrimSpace(string(rest)))
+	}
+	return certs, nil
+}
+
+// notaryTrust is the Notation signer Kyverno's Notary verifier amounts to:
+// a CA trust store (and a TSA one when tsa is given) under one trust
+// policy for every registry, level strict, any identity those CAs issued.
+func (l *kyvernoLoader) notaryTrust(path, name string, ca, tsa []*x509.Certificate) (Signer, error) {
 	store := trust.Store{Type: truststore.TypeCA, Name: "kyverno"}
+	stores := map[trust.Store][]*x509.Certificate{store: ca}
+	named := []string{store.String()}
+	if len(tsa) > 0 {
+		tsaStore := trust.Store{Type: truststore.TypeTSA, Name: "kyverno"}
+		stores[tsaStore] = tsa
+		named = append(named, tsaStore.String())
+	}
 	doc := &trustpolicy.Document{Version: "1.0", TrustPolicies: []trustpolicy.TrustPolicy{{
 		Name: "kyverno", RegistryScopes: []string{"*"},
 		SignatureVerification: trustpolicy.SignatureVerification{VerificationLevel: trustpolicy.LevelStrict.Name},
-		TrustStores:           []string{store.String()}, TrustedIdentities: []string{"*"},
+		TrustStores:           named, TrustedIdentities: []string{"*"},
 	}}}
-	cfg, err := trust.New(doc, map[trust.Store][]*x509.Certificate{store: certs})
+	cfg, err := trust.New(doc, stores)
 	if err != nil {
 		return Signer{}, fieldError(l.src, path, "%v", err)
 	}
@@ -895,10 +930,11 @@ func (l *kyvernoLoader) notaryCertificates(path, name string, c *kyvernoCerts) (
 }
 
 // keyLogNote says that dossier does not check the transparency-log entry
-// Kyverno requires of a key's signatures unless told to ignore it.
-func (l *kyvernoLoader) keyLogNote(path string, rekor *kyvernoRekor) {
-	if rekor == nil || !rekor.IgnoreTlog {
-		l.warn(path, "Kyverno requires a transparency-log entry for this key's signatures (rekor.ignoreTlog is not true); dossier verifies key-based signatures by the key alone and does not check log entries")
+// Kyverno requires of a key's signatures unless told (by field) to ignore
+// it.
+func (l *kyvernoLoader) keyLogNote(path, field string, ignored bool) {
+	if !ignored {
+		l.warn(path, "Kyverno requires a transparency-log entry for this key's signatures (%s is not true); dossier verifies key-based signatures by the key alone and does not check log entries", field)
 	}
 }
 
@@ -914,36 +950,8 @@ func (l *kyvernoLoader) keyless(path, name string, k *kyvernoKeyless) (Signer, e
 	if k.Rekor != nil && k.Rekor.URL == "" {
 		return Signer{}, fieldError(l.src, path+".rekor.url", "missing (as Kyverno's policy validation)")
 	}
-	id := Identity{Issuer: k.Issuer, IssuerRegExp: k.IssuerRegExp, Subject: k.Subject, SubjectRegExp: k.SubjectRegExp}
-	pair := func(field, exact, re string, out **regexp.Regexp) error {
-		switch {
-		case exact != "" && re != "":
-			return fieldError(l.src, path, "give %s or %sRegExp, not both", field, field)
-		case exact == "" && re == "":
-			return fieldError(l.src, path, "%s (or %sRegExp) is required: an identity that accepts any %s accepts anyone", field, field, field)
-		case re == "":
-			if strings.ContainsAny(exact, "*?") {
-				*out = wildcardRegexp(exact)
-			}
-			return nil
-		}
-		if len(re) > 1024 {
-			return fieldError(l.src, path+"."+field+"RegExp", "longer than 1024 characters")
-		}
-		compiled, err := regexp.Compile(re)
-		if err != nil {
-			return fieldError(l.src, path+"."+field+"RegExp", "%q does not compile: %v", re, err)
-		}
-		if !strings.HasPrefix(re, "^") || !strings.HasSuffix(re, "$") {
-			l.warn(path+"."+field+"RegExp", "%q is unanchored: as in Kyverno it matches anywhere in the %s, so look-alikes match too; anchor it with ^…$", re, field)
-		}
-		*out = compiled
-		return nil
-	}
-	if err := pair("issuer", k.Issuer, k.IssuerRegExp, &id.issuerRE); err != nil {
-		return Signer{}, err
-	}
-	if err := pair("subject", k.Subject, k.SubjectRegExp, &id.subjectRE); err != nil {
+	id, err := l.identity(path, true, k.Issuer, k.IssuerRegExp, k.Subject, k.SubjectRegExp)
+	if err != nil {
 		return Signer{}, err
 	}
 	s := Signer{Name: name, Identities: []Identity{id}}
@@ -960,18 +968,80 @@ func (l *kyvernoLoader) keyless(path, name string, k *kyvernoKeyless) (Signer, e
 	if k.CTLog != nil && k.CTLog.TSACertChain != "" {
 		custom = append(custom, "ctlog.tsaCertChain")
 	}
-	if len(custom) > 0 {
-		// as a named TrustRoot: these signers are verified only against a
-		// trusted root given explicitly, never the public-good one
-		s.TrustRootRef = fmt.Sprintf("%s/%s (%s)", l.policy, name, strings.Join(custom, ", "))
-		l.warn(path, "%s: dossier verifies these certificates against the trusted root given with --trusted-root, which must hold these CAs and logs", strings.Join(custom, ", "))
-	}
+	l.customTrustRoot(path, &s, custom)
 	if k.CTLog != nil && k.CTLog.IgnoreSCT {
-		s.InsecureIgnoreSCT = true
-		l.warn(path+".ctlog.ignoreSCT", "certificates no certificate-transparency log has seen are accepted for %s", id.String())
+		l.ignoreSCT(path+".ctlog.ignoreSCT", &s)
 	}
 	if k.Rekor != nil && k.Rekor.IgnoreTlog {
-		l.warn(path+".rekor.ignoreTlog", "dossier still requires a transparency-log entry or a signed timestamp for certificates: a short-lived certificate proves nothing without one")
+		l.keylessLogNote(path + ".rekor.ignoreTlog")
 	}
 	return s, nil
+}
+
+// identity reads one keyless identity: issuer and subject, each exact or
+// a regular expression. wildcards makes "*" and "?" in an exact value
+// Kyverno's wildcards (kyverno.io/v1); without, an exact value is matched
+// exactly, as cosign does.
+func (l *kyvernoLoader) identity(path string, wildcards bool, issuer, issuerRE, subject, subjectRE string) (Identity, error) {
+	id := Identity{Issuer: issuer, IssuerRegExp: issuerRE, Subject: subject, SubjectRegExp: subjectRE}
+	pair := func(field, exact, re string, out **regexp.Regexp) error {
+		switch {
+		case exact != "" && re != "":
+			return fieldError(l.src, path, "give %s or %sRegExp, not both", field, field)
+		case exact == "" && re == "":
+			return fieldError(l.src, path, "%s (or %sRegExp) is required: an identity that accepts any %s accepts anyone", field, field, field)
+		case re == "":
+			switch {
+			case !strings.ContainsAny(exact, "*?"):
+			case wildcards:
+				*out = wildcardRegexp(exact)
+			default:
+				l.warn(path+"."+field, "%q is matched exactly, as cosign matches it: \"*\" and \"?\" are no wildcards here (use %sRegExp)", exact, field)
+			}
+			return nil
+		}
+		if len(re) > 1024 {
+			return fieldError(l.src, path+"."+field+"RegExp", "longer than 1024 characters")
+		}
+		compiled, err := regexp.Compile(re)
+		if err != nil {
+			return fieldError(l.src, path+"."+field+"RegExp", "%q does not compile: %v", re, err)
+		}
+		if !strings.HasPrefix(re, "^") || !strings.HasSuffix(re, "$") {
+			l.warn(path+"."+field+"RegExp", "%q is unanchored: as in Kyverno it matches anywhere in the %s, so look-alikes match too; anchor it with ^…$", re, field)
+		}
+		*out = compiled
+		return nil
+	}
+	if err := pair("issuer", issuer, issuerRE, &id.issuerRE); err != nil {
+		return Identity{}, err
+	}
+	if err := pair("subject", subject, subjectRE, &id.subjectRE); err != nil {
+		return Identity{}, err
+	}
+	return id, nil
+}
+
+// customTrustRoot makes a keyless signer whose policy names its own CAs
+// or logs (custom) one verified only against a trusted root given
+// explicitly, never the public-good one, as a named TrustRoot is.
+func (l *kyvernoLoader) customTrustRoot(path string, s *Signer, custom []string) {
+	if len(custom) == 0 {
+		return
+	}
+	s.TrustRootRef = fmt.Sprintf("%s/%s (%s)", l.policy, s.Name, strings.Join(custom, ", "))
+	l.warn(path, "%s: dossier verifies these certificates against the trusted root given with --trusted-root, which must hold these CAs and logs", strings.Join(custom, ", "))
+}
+
+// ignoreSCT waives certificate transparency for a keyless signer, as
+// the policy says (at path).
+func (l *kyvernoLoader) ignoreSCT(path string, s *Signer) {
+	s.InsecureIgnoreSCT = true
+	l.warn(path, "certificates no certificate-transparency log has seen are accepted for %s", s.String())
+}
+
+// keylessLogNote says that dossier does not waive the log proof of a
+// keyless signature whatever the policy says (at path).
+func (l *kyvernoLoader) keylessLogNote(path string) {
+	l.warn(path, "dossier still requires a transparency-log entry or a signed timestamp for certificates: a short-lived certificate proves nothing without one")
 }

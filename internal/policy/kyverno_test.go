@@ -239,7 +239,7 @@ func TestKyvernoRefusals(t *testing.T) {
 		{strings.Replace(kyvernoHeader, "  rules:", "  failurePolicy: Ignore\n  rules:", 1) + keyed, "Ignore is not supported"},
 		{strings.Replace(kyvernoHeader, "    verifyImages:", "    context: [{name: x, configMap: {name: y}}]\n    verifyImages:", 1) + keyed, "k.yaml:9: spec.rules[0].context: rule context"},
 		{kyvernoHeader + keyed + "      unknownField: 1\n", "unknown field"},
-		{"apiVersion: policies.kyverno.io/v1\nkind: ImageValidatingPolicy\nmetadata: {name: x}\nspec: {}\n", "ImageValidatingPolicy (CEL validations) is not supported by dossier yet"},
+		{"apiVersion: policies.kyverno.io/v1\nkind: ImageValidatingPolicy\nmetadata: {name: x}\nspec: {}\n", "spec.matchConstraints: a matchConstraints with at least one resource rule is required"},
 		{kyvernoHeader + "      key: x\n      attestations: [{type: t, attestors: [{entries: [{keys: {publicKeys: y}}]}]}]\n", "shorthand beside attestations"},
 	} {
 		_, err := Parse("k.yaml", []byte(tc.doc), LoadOptions{})

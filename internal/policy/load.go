@@ -30,11 +30,12 @@ type Documents struct {
 	ratify []ratifyPending
 }
 
-var knownKinds = strings.Join([]string{KindPolicy, KindClusterPolicy, KindKyvernoClusterPolicy + " or " + KindKyvernoPolicy + " (Kyverno)", KindException}, ", ")
+var knownKinds = strings.Join([]string{KindPolicy, KindClusterPolicy, KindKyvernoClusterPolicy + ", " + KindKyvernoPolicy + ", " + KindImageValidatingPolicy + " or " + KindNamespacedImageValidatingPolicy + " (Kyverno)", KindException}, ", ")
 
 // Parse decodes every document in data (named name in errors): dossier
-// policies, ClusterImagePolicies, Kyverno ClusterPolicies and Policies,
-// exceptions, or scan's older ignore file.
+// policies, ClusterImagePolicies, Kyverno ClusterPolicies, Policies and
+// (Namespaced)ImageValidatingPolicies, exceptions, or scan's older ignore
+// file.
 // The first invalid document fails the whole file.
 func Parse(name string, data []byte, opts LoadOptions) (*Documents, error) {
 	out := &Documents{}
@@ -81,8 +82,13 @@ func Parse(name string, data []byte, opts LoadOptions) (*Documents, error) {
 			}
 			out.Policies = append(out.Policies, p)
 			out.Warnings = append(out.Warnings, p.Warnings...)
-		case "ImageValidatingPolicy", "NamespacedImageValidatingPolicy":
-			return nil, fieldError(d.source, "kind", "Kyverno's %s (CEL validations) is not supported by dossier yet; write the requirement as a kyverno.io/v1 ClusterPolicy verifyImages rule or a SupplyChainPolicy", d.header.Kind)
+		case KindImageValidatingPolicy, KindNamespacedImageValidatingPolicy:
+			p, err := decodeIVP(d)
+			if err != nil {
+				return nil, err
+			}
+			out.Policies = append(out.Policies, p)
+			out.Warnings = append(out.Warnings, p.Warnings...)
 		case KindKyvernoClusterPolicy, KindKyvernoPolicy:
 			if !strings.HasPrefix(d.header.APIVersion, "kyverno.io/") {
 				return nil, fieldError(d.source, "kind", "%q: want %s", d.header.Kind, knownKinds)

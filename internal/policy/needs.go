@@ -83,6 +83,8 @@ func (s *Set) needs(ev *evidence.Collected, settled func(*Policy, Rule) bool) Ne
 					if r.Attestation.WorkflowAudit != nil {
 						n.addType(evidence.PredicateWorkflowAudit)
 					}
+				case r.CEL != nil:
+					r.CEL.program.needs(&n)
 				case r.Vulnerabilities != nil:
 					n.Vulnerabilities = true
 					if r.Vulnerabilities.Attestation != nil {

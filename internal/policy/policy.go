@@ -53,6 +53,9 @@ type Policy struct {
 	// wildcardNames matches images as Kyverno names them (docker.io/x:tag,
 	// registry/path@digest) rather than by dossier's canonical names.
 	wildcardNames bool
+	// ivp is a Kyverno ImageValidatingPolicy's compiled program: it
+	// matches images in place of Images, and its CEL rules evaluate it.
+	ivp *ivpProgram
 }
 
 // SummaryAcceptance accepts a SLSA verification summary by Verifier,
@@ -97,6 +100,9 @@ type Rule struct {
 	// Digest requires the image to be named by digest, not by a tag alone
 	// (Kyverno's verifyDigest without mutateDigest).
 	Digest bool
+	// CEL is a validation of a Kyverno ImageValidatingPolicy (or its
+	// required check).
+	CEL *CELRule
 	// Mode, when set, is this rule's mode in place of the policy's (Kyverno
 	// rules each have their failure action).
 	Mode string
@@ -330,6 +336,9 @@ func eachRule(rules []Rule, fn func(Rule)) {
 func (s *Set) Signers() []Signer {
 	var out []Signer
 	for _, p := range s.Policies {
+		if p.ivp != nil {
+			out = append(out, p.ivp.signers()...)
+		}
 		p.EachRule(func(r Rule) {
 			switch {
 			case r.Signature != nil:
