@@ -290,6 +290,17 @@ type hit struct {
 	byRange       bool
 	record        *vulndb.Record
 	affectedEntry *vulndb.Affected
+	// noticeIDs, when set, are the vulnerabilities a notice's own finding
+	// names: those its record names that no other record matched
+	noticeIDs []string
+}
+
+// named is what a notice's finding names.
+func (h hit) named() []string {
+	if h.noticeIDs != nil {
+		return h.noticeIDs
+	}
+	return h.record.NoticeIDs()
 }
 
 // evaluate decides whether installed is affected by a, per the OSV
@@ -396,8 +407,9 @@ func sortEvents(ecosystem string, events []vulndb.Event, vc versionCache) []vuln
 // merge turns the hits on one component into findings, one per
 // vulnerability: records that name the same vulnerability become one
 // finding, and a notice about several (a USN; a DSA whose aliases name
-// several CVEs) joins the finding of each it names, or stands as its own
-// when none of them matched.
+// several CVEs) joins the finding of each it names; it stands as its own
+// finding, naming the rest, when some of them matched no other record —
+// so that none of its vulnerabilities goes unreported.
 func merge(c evidence.Component, pkg Package, hits []hit) []evidence.Finding {
 	if len(hits) == 0 {
 		return nil
@@ -437,33 +449,64 @@ func merge(c evidence.Component, pkg Package, hits []hit) []evidence.Finding {
 	}
 	// a notice joins the findings of the vulnerabilities it names
 	joined := map[int]bool{}
+	rest := map[int][]string{}
 	for i, h := range hits {
 		if !notice[i] {
 			continue
 		}
 		names := h.record.NoticeIDs()
+		covered := map[string]bool{}
 		for _, r := range roots {
-			if r != find(i) && slices.ContainsFunc(groups[r], func(j int) bool {
-				return !notice[j] && slices.ContainsFunc(hits[j].record.AllIDs(), func(id string) bool { return slices.Contains(names, id) })
-			}) {
+			if r == find(i) {
+				continue
+			}
+			matched := false
+			for _, j := range groups[r] {
+				if notice[j] {
+					continue
+				}
+				for _, id := range hits[j].record.AllIDs() {
+					if slices.Contains(names, id) {
+						covered[vulnerabilityOf(id)], matched = true, true
+					}
+				}
+			}
+			if matched {
 				groups[r] = append(groups[r], i)
 				joined[i] = true
 			}
+		}
+		if joined[i] {
+			rest[i] = slices.DeleteFunc(slices.Clone(names), func(id string) bool { return covered[vulnerabilityOf(id)] })
 		}
 	}
 	var out []evidence.Finding
 	for _, r := range roots {
 		var group []hit
 		for _, i := range groups[r] {
-			if !(joined[i] && find(i) == r) {
-				group = append(group, hits[i])
+			h := hits[i]
+			if joined[i] && find(i) == r {
+				if len(rest[i]) == 0 {
+					continue
+				}
+				h.noticeIDs = rest[i]
 			}
+			group = append(group, h)
 		}
 		if len(group) > 0 {
 			out = append(out, finding(c, pkg, group))
 		}
 	}
 	return out
+}
+
+// vulnerabilityOf is the CVE a distribution's per-CVE record is named
+// after ("UBUNTU-CVE-2024-0727" is CVE-2024-0727), else id itself.
+func vulnerabilityOf(id string) string {
+	if cve := vulndb.DistributionCVE(id); cve != "" {
+		return cve
+	}
+	return id
 }
 
 func finding(c evidence.Component, pkg Package, group []hit) evidence.Finding {
@@ -477,7 +520,7 @@ func finding(c evidence.Component, pkg Package, group []hit) evidence.Finding {
 		case !h.record.Notice():
 			ids = append(ids, h.record.AllIDs()...)
 		case onlyNotices:
-			ids = append(ids, append([]string{h.record.ID}, h.record.NoticeIDs()...)...)
+			ids = append(ids, append([]string{h.record.ID}, h.named()...)...)
 		default:
 			ids = append(ids, h.record.ID)
 		}

@@ -382,18 +382,32 @@ func TestAttackSeverityComesOnlyFromTheSameVulnerability(t *testing.T) {
 		other.Upstream, other.Severity = []string{"CVE-2023-5678"}, cvss(critical98)
 		purl := "pkg:deb/ubuntu/libssl1.1@1.1.1-1ubuntu2.1~18.04.23+esm3?upstream=openssl&distro=ubuntu-18.04"
 		db := attackDB(t, []string{"os/Ubuntu/USN-6632-1.json"}, own, other)
-		f, n := severityOf(t, db, purl)
-		if n != 1 || f.ID != "UBUNTU-CVE-2024-0727" || !slices.Equal(f.Advisories, []string{"UBUNTU-CVE-2024-0727", "USN-6632-1"}) || slices.Contains(f.IDs(), "CVE-2023-5678") {
-			t.Errorf("%d findings, first %+v: want one, UBUNTU-CVE-2024-0727 with the notice joined, not named CVE-2023-5678", n, f)
+		m, err := Match(context.Background(), db, []evidence.Component{{PURL: purl}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		byID := map[string]evidence.Finding{}
+		for _, f := range m.Findings {
+			byID[f.ID] = f
+		}
+		f := byID["UBUNTU-CVE-2024-0727"]
+		if len(m.Findings) != 2 || !slices.Equal(f.Advisories, []string{"UBUNTU-CVE-2024-0727", "USN-6632-1"}) || slices.Contains(f.IDs(), "CVE-2023-5678") {
+			t.Errorf("findings %+v: want UBUNTU-CVE-2024-0727 with the notice joined, not named CVE-2023-5678, and the notice's own", m.Findings)
 		}
 		if f.Severity != (evidence.Severity{Rating: evidence.SeverityUnknown}) {
 			t.Errorf("CVE-2024-0727 rated %+v through the notice's other CVE, want unknown", f.Severity)
 		}
+		// CVE-2023-5678 matched no record of its own here: the notice
+		// stands for it, rated by its record of another release
+		rest := byID["USN-6632-1"]
+		want := evidence.Severity{Rating: evidence.SeverityCritical, Score: 9.8, Vector: critical98, Source: "CVSS_V3", From: "UBUNTU-CVE-2023-5678"}
+		if !slices.Contains(rest.IDs(), "CVE-2023-5678") || slices.Contains(rest.IDs(), "CVE-2024-0727") || rest.Severity != want {
+			t.Errorf("the notice's own finding %+v: want it named CVE-2023-5678 alone, rated %+v", rest, want)
+		}
 		// alone, the notice is a finding of both its CVEs, rated by the
 		// highest of them, which it names
 		db = attackDB(t, []string{"os/Ubuntu/USN-6632-1.json"}, other)
-		f, n = severityOf(t, db, purl)
-		want := evidence.Severity{Rating: evidence.SeverityCritical, Score: 9.8, Vector: critical98, Source: "CVSS_V3", From: "UBUNTU-CVE-2023-5678"}
+		f, n := severityOf(t, db, purl)
 		if n != 1 || f.ID != "USN-6632-1" || !slices.Contains(f.IDs(), "CVE-2023-5678") || !slices.Contains(f.IDs(), "CVE-2024-0727") || f.Severity != want {
 			t.Errorf("notice alone: %d findings, %+v; want USN-6632-1 named both CVEs, rated %+v", n, f, want)
 		}
@@ -537,6 +551,20 @@ func TestAttackDSAAliasesDoNotMergeItsCVEs(t *testing.T) {
 		if suppressed, about1001 := f.Suppression != nil, slices.Contains(f.IDs(), "CVE-2099-1001"); suppressed != about1001 {
 			t.Errorf("%s (names %v): suppressed %v by a not_affected statement about CVE-2099-1001 alone", f.ID, f.IDs(), suppressed)
 		}
+	}
+
+	// with a record of one CVE only, the DSA joins that CVE's finding and
+	// stands for the other: no CVE it names goes unreported
+	m, err = Match(context.Background(), attackDB(t, nil, dsa, a), []evidence.Component{{PURL: purl}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids = nil
+	for _, f := range m.Findings {
+		ids = append(ids, f.ID+" "+strings.Join(f.Advisories, ",")+" "+strings.Join(f.Aliases, ","))
+	}
+	if want := []string{"DEBIAN-CVE-2099-1001 DEBIAN-CVE-2099-1001,DSA-9999-1 CVE-2099-1001,DSA-9999-1", "DSA-9999-1 DSA-9999-1 CVE-2099-1002"}; !slices.Equal(ids, want) {
+		t.Errorf("the DSA beside one CVE's record: %q, want %q", ids, want)
 	}
 
 	// alone, the DSA is one finding naming both CVEs

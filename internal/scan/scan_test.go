@@ -350,13 +350,17 @@ func TestOperatingSystemReleases(t *testing.T) {
 		}
 	}
 	check(jammy, "CVE-2024-0727", []string{"CVE-2024-0727"})
-	// the USN names two CVEs: it joins the one that matched, and is one
-	// finding with it, not a second
+	// the USN names two CVEs: it joins the one whose record matched, and
+	// stands for the other, of which these records hold nothing else
 	check(bionicPro, "CVE-2024-0727", []string{"CVE-2024-0727", "USN-6632-1"}, "USN-6632-1")
+	check(bionicPro, "USN-6632-1", []string{"USN-6632-1"}, "UBUNTU-CVE-2023-5678")
+	if f := found[bionicPro.PURL+" USN-6632-1"]; slices.Contains(f.IDs(), "UBUNTU-CVE-2024-0727") || slices.Contains(f.IDs(), "CVE-2024-0727") {
+		t.Errorf("the USN's own finding names %v: CVE-2024-0727 is the other finding's", f.IDs())
+	}
 	check(wheezy, "DSA-3029-1", []string{"DSA-3029-1"}, "CVE-2014-3616")
 	check(wolfi, "CGA-224q-ccj5-2p53", []string{"CGA-224q-ccj5-2p53"}, "CVE-2025-32464", "GHSA-frg5-h47x-75j9")
-	if len(m.Findings) != 4 {
-		t.Errorf("findings %v, want the four above", findingIDs(m))
+	if len(m.Findings) != 5 {
+		t.Errorf("findings %v, want the five above", findingIDs(m))
 	}
 	reasons := map[string]string{}
 	for _, u := range m.Unmatched {
