@@ -17,6 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/dossier-dev/dossier/internal/evidence"
+	"github.com/dossier-dev/dossier/internal/jsonkeys"
 	"github.com/dossier-dev/dossier/internal/oci"
 	"github.com/dossier-dev/dossier/internal/policy"
 )
@@ -211,8 +212,13 @@ func readProviderRequest(rw http.ResponseWriter, r *http.Request) ([]string, int
 	return keys, http.StatusOK, nil
 }
 
-// DecodeProviderRequest reads a ProviderRequest's keys.
+// DecodeProviderRequest reads a ProviderRequest's keys: strictly, and
+// only a document every JSON parser reads alike (no key twice, none
+// differing from another in case alone).
 func DecodeProviderRequest(body []byte) ([]string, error) {
+	if err := jsonkeys.Unambiguous(body, "a provider request"); err != nil {
+		return nil, fmt.Errorf("provider request: %v", err)
+	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	var req ProviderRequest

@@ -195,6 +195,8 @@ func TestGatekeeperBadRequests(t *testing.T) {
 		"another apiVersion":   {[]byte(`{"apiVersion":"externaldata.gatekeeper.sh/v9","kind":"ProviderRequest","request":{"keys":[]}}`), http.StatusBadRequest, "want externaldata.gatekeeper.sh/v1beta1 ProviderRequest"},
 		"two JSON values":      {append(providerRequest("a"), providerRequest("b")...), http.StatusBadRequest, "more than one JSON value"},
 		"a response as a body": {[]byte(`{"apiVersion":"` + ProviderAPIVersion + `","kind":"ProviderResponse","request":{}}`), http.StatusBadRequest, "want"},
+		"keys twice":           {[]byte(`{"apiVersion":"` + ProviderAPIVersion + `","kind":"ProviderRequest","request":{"keys":["a"],"keys":["b"]}}`), http.StatusBadRequest, `key "keys" appears twice`},
+		"keys in two cases":    {[]byte(`{"apiVersion":"` + ProviderAPIVersion + `","kind":"ProviderRequest","request":{"keys":["a"],"Keys":["b"]}}`), http.StatusBadRequest, `keys "keys" and "Keys" differ only in case`},
 	} {
 		got := ask(t, client, srv.URL+"/gatekeeper/verify", c.body)
 		if got.status != c.status || !strings.Contains(got.resp.Response.SystemError, c.says) || len(got.resp.Response.Items) != 0 {

@@ -18,6 +18,7 @@ import (
 	godigest "github.com/opencontainers/go-digest"
 
 	"github.com/dossier-dev/dossier/internal/evidence"
+	"github.com/dossier-dev/dossier/internal/jsonkeys"
 	"github.com/dossier-dev/dossier/internal/oci"
 	"github.com/dossier-dev/dossier/internal/store"
 	"github.com/dossier-dev/dossier/internal/tokens"
@@ -101,7 +102,7 @@ func (r *Registry) putManifest(w http.ResponseWriter, req *http.Request, rt rout
 		writeError(w, http.StatusBadRequest, "MANIFEST_INVALID", "manifest: "+err.Error())
 		return
 	}
-	if err := oneReading(body); err != nil {
+	if err := jsonkeys.Unambiguous(body, "a manifest"); err != nil {
 		writeError(w, http.StatusBadRequest, "MANIFEST_INVALID", "manifest: "+err.Error())
 		return
 	}

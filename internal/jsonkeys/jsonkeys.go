@@ -1,4 +1,6 @@
-package registry
+// Package jsonkeys refuses JSON documents that parsers may read
+// differently, before they are decoded.
+package jsonkeys
 
 import (
 	"bytes"
@@ -9,13 +11,13 @@ import (
 	"unicode"
 )
 
-// oneReading refuses a JSON document that parsers may read differently:
+// Unambiguous refuses a JSON document that parsers may read differently:
 // an object with two keys that are equal, or equal but for case. Go's
 // decoder matches keys case-insensitively and keeps the last value, other
 // parsers keep the first or match exactly, so {"manifests": [...],
-// "Manifests": null} was an image manifest to the push checks and an
-// index to distribution's read-back (helper-16: its read panicked).
-func oneReading(body []byte) error {
+// "Manifests": null} is an image manifest to one reader and an index to
+// another. what names the document in errors ("a manifest").
+func Unambiguous(body []byte, what string) error {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
 	var stack []*jsonObject // nil entries are arrays
@@ -37,9 +39,9 @@ func oneReading(body []byte) error {
 				folded := foldKey(t)
 				if first, ok := top.keys[folded]; ok {
 					if first == t {
-						return fmt.Errorf("key %q appears twice in one object: a manifest must read the same to every parser", t)
+						return fmt.Errorf("key %q appears twice in one object: %s must read the same to every parser", t, what)
 					}
-					return fmt.Errorf("keys %q and %q differ only in case: a manifest must read the same to every parser", first, t)
+					return fmt.Errorf("keys %q and %q differ only in case: %s must read the same to every parser", first, t, what)
 				}
 				top.keys[folded] = t
 				top.wantKey = false
@@ -64,7 +66,7 @@ func oneReading(body []byte) error {
 	}
 }
 
-// jsonObject is an object oneReading is inside of.
+// jsonObject is an object Unambiguous is inside of.
 type jsonObject struct {
 	keys    map[string]string // folded → as written
 	wantKey bool
