@@ -38,7 +38,7 @@ func (a *app) policyCheckCommand() *cobra.Command {
 		Long: `Resolve each REF to its digest, gather exactly the evidence the matching policies need — signatures
 and attestations (both storage layouts) verified for the policies' signers, vulnerability findings
 from a signed vuln attestation when a policy accepts one, else by scanning against the local
-advisory database — and decide with the policies (SupplyChainPolicy, ClusterImagePolicy or Kyverno ClusterPolicy/Policy documents)
+advisory database — and decide with the policies (SupplyChainPolicy, ClusterImagePolicy or Kyverno ClusterPolicy/Policy/ImageValidatingPolicy documents)
 and exceptions (SupplyChainException). Evidence that cannot be read is a failure of the rules that
 need it, never a pass.
 
@@ -188,9 +188,9 @@ func renderDecision(w io.Writer, d evidence.Decision) {
 func (a *app) policyLintCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "lint FILE|DIR...",
-		Short: "Load and validate policy and exception documents (SupplyChainPolicy, ClusterImagePolicy, Kyverno ClusterPolicy/Policy, SupplyChainException)",
+		Short: "Load and validate policy and exception documents (SupplyChainPolicy, ClusterImagePolicy, Kyverno ClusterPolicy/Policy/ImageValidatingPolicy, SupplyChainException)",
 		Long: `Load every document and report what it holds, or the first problem in each file with the file,
-the field and what is wrong; for a Kyverno policy, what each verifyImages rule became. Warnings
+the field and what is wrong; for a Kyverno policy, what each verifyImages rule or CEL validation became. Warnings
 name what loads but deserves a look: unanchored regular expressions in ClusterImagePolicies and
 Kyverno policies, what dossier does differently from Kyverno, exceptions that have expired or
 expire within 7 days, ignore rules that cover every image. Exit 0 when every file is valid, 1

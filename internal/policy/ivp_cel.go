@@ -151,7 +151,7 @@ func compileCEL(env *cel.Env, text string, want *cel.Type) (cel.Program, error) 
 	if want != nil && !ast.OutputType().IsExactType(want) && !ast.OutputType().IsExactType(cel.DynType) {
 		return nil, fmt.Errorf("gives %s, want %s", ast.OutputType(), want)
 	}
-	return env.Program(ast, cel.CostLimit(ivpCostLimit))
+	return env.Program(ast, cel.CostLimit(ivpCostLimit), cel.EvalOptions(cel.OptOptimize))
 }
 
 // kyvernoOnly are names Kyverno's CEL environment has and dossier's does
@@ -387,7 +387,11 @@ func runIVP(prog *ivpProgram, ev *evidence.Collected, names []string) *ivpRun {
 		}
 		vars[types.String(v.name)] = out
 	}
+	// what the variables' verify functions found is said of every
+	// validation, which may read it through them
+	prelude, fixes := r.notes, r.fixes
 	for i, v := range prog.validations {
+		r.notes, r.fixes = slices.Clone(prelude), slices.Clone(fixes)
 		r.results = append(r.results, r.validate(i, v, act))
 	}
 	return r
@@ -396,7 +400,6 @@ func runIVP(prog *ivpProgram, ev *evidence.Collected, names []string) *ivpRun {
 // validate evaluates one validation: true passes; false fails with its
 // message; an error or a result that is no bool fails closed.
 func (r *ivpRun) validate(i int, v ivpValidationDef, act map[string]any) ivpResult {
-	r.notes, r.fixes = nil, nil
 	out, _, err := v.prg.Eval(act)
 	found := strings.Join(r.notes, "; ")
 	res := ivpResult{fix: strings.Join(r.fixes, "  AND  ")}
