@@ -459,15 +459,14 @@ func (l *ivpLoader) checkEntryName(path, name string, seen map[string]bool) erro
 	switch {
 	case name == "":
 		return fieldError(l.src, path+".name", "missing")
+	case len(name) > 253:
+		return fieldError(l.src, path+".name", "longer than 253 characters")
+	case seen[name]:
+		return fieldError(l.src, path+".name", "%q is given twice", name)
 	case !celName.MatchString(name):
 		// Kyverno accepts any name, but only these can be written as
 		// attestors.<name> in an expression
 		l.warn(path+".name", "%q can only be read as [%q] in expressions", name, name)
-		if len(name) > 253 {
-			return fieldError(l.src, path+".name", "longer than 253 characters")
-		}
-	case seen[name]:
-		return fieldError(l.src, path+".name", "%q is given twice", name)
 	}
 	seen[name] = true
 	return nil

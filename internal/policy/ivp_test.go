@@ -478,6 +478,7 @@ func TestIVPRefusals(t *testing.T) {
 		{attestor("{name: k, notary: {}}"), "spec.attestors[0].notary.certs.value: give the PEM certificate(s)"},
 		{attestor("{name: k, notary: {certs: {value: x}}}"), "spec.attestors[0].notary.certs.value: not PEM certificates"},
 		{attestor(key + ", " + key), "spec.attestors[1].name: \"cosign\" is given twice"},
+		{attestor(keyAttestor(t, "a-b", "testdata/release.pub") + ", " + keyAttestor(t, "a-b", "testdata/other.pub")), "spec.attestors[1].name: \"a-b\" is given twice"},
 		{with("  attestations: [{name: sbom, referrer: {type: sbom/cyclone-dx}}]\n"), "ivp.yaml:9: spec.attestations[0].referrer: referrer attestations (OCI 1.1 artifacts verified with Notation) is not supported"},
 		{with("  attestations: [{name: sbom, intoto: {type: not-a-type}}]\n"), "spec.attestations[0].intoto.type: predicate type \"not-a-type\""},
 		{with("  variables: [{name: v, expression: \"oldObject.x\"}]\n"), "spec.variables[0].expression: oldObject (the admitted object) is not supported"},
@@ -486,6 +487,35 @@ func TestIVPRefusals(t *testing.T) {
 		_, err := Parse("ivp.yaml", []byte(tc.doc), LoadOptions{})
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("want %q, got %v\n%s", tc.want, err, tc.doc)
+		}
+	}
+}
+
+// Decisions run concurrently on one loaded set (the webhook and the CI
+// gate decide many images at once): each has its own evaluation.
+func TestIVPConcurrentDecisions(t *testing.T) {
+	set := loadSet(t, "testdata/kyverno/ivp-check-signed.yaml", "testdata/kyverno/ivp-slsa.yaml")
+	key := keySigner(t, "testdata/release.pub")
+	provenance := []evidence.Attestation{slsa1(evidence.Signer{Identity: release, Issuer: ghIssuer}, "sha256:cccc", provenancePredicate(release, "https://github.com/acme/payments"), now)}
+	done := make(chan error)
+	for i := range 8 {
+		go func() {
+			var sigs []evidence.VerifiedSignature
+			if i%2 == 0 {
+				sigs = signedBy(key)
+			}
+			for range 50 {
+				if d := Evaluate(set, kyvernoEvidence("registry.example/acme/payments:v1", sigs, provenance), now); d.Allowed != (i%2 == 0) || len(d.Rules) != 4 {
+					done <- fmt.Errorf("decision %d: allowed %v, %+v", i, d.Allowed, d.Rules)
+					return
+				}
+			}
+			done <- nil
+		}()
+	}
+	for range 8 {
+		if err := <-done; err != nil {
+			t.Error(err)
 		}
 	}
 }
