@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/dossier-dev/dossier/internal/serving"
+	"github.com/dossier-dev/dossier/internal/sign"
 	"github.com/dossier-dev/dossier/internal/tokens"
 )
 
@@ -56,6 +57,15 @@ stops it gracefully: requests in flight, uploads included, finish.`,
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM)
 			defer stop()
 			deps := serving.Deps{Log: a.log, Reach: a.registry}
+			if cfg.SummaryKey != "" {
+				pw, err := a.password(false)
+				if err != nil {
+					return err
+				}
+				if deps.SummaryKey, err = sign.LoadPrivateKey(cfg.SummaryKey, pw); err != nil {
+					return err
+				}
+			}
 			if secret, ok := os.LookupEnv("DOSSIER_ADMIN_TOKEN"); ok {
 				deps.AdminToken = &tokens.Configured{Secret: secret, Source: "DOSSIER_ADMIN_TOKEN"}
 			}
@@ -92,6 +102,8 @@ stops it gracefully: requests in flight, uploads included, finish.`,
 	cmd.Flags().BoolVar(&cfg.PolicyReports, "policy-reports", false, "with --cluster and --policy: publish those decisions as wgpolicyk8s.io/v1alpha2 PolicyReports, one per namespace (the CRD must be installed)")
 	cmd.Flags().StringVar(&cfg.Kubeconfig, "kubeconfig", "", "kubeconfig of that cluster (default: the webhook's --kubernetes-* settings, KUBECONFIG, ~/.kube/config, or the Pod's service account)")
 	cmd.Flags().StringSliceVar(&cfg.Keys, "key", nil, "public key whose signatures are recorded as verified (repeatable; the policies' signers are too)")
+	cmd.Flags().StringVar(&cfg.SummaryKey, "summary-key", "", "private key (its password from DOSSIER_PASSWORD or COSIGN_PASSWORD) signing a SLSA verification summary of each digest the quarantine allows, attached to it, so clusters can accept the registry's judgement (verificationSummaries)")
+	cmd.Flags().StringVar(&cfg.SummaryVerifier, "summary-verifier", "", "with --summary-key: the verifier URI the summaries name, which policies accept them from (https://registry.example/quarantine)")
 	defaults = cfg // the flags' defaults: what the configuration file's settings replace
 	return cmd
 }

@@ -205,4 +205,3 @@ func (ft *fuzzTarget) checkStorage(t *testing.T) {
 		t.Fatalf("team-b/app:%s changed: %q %v", ft.secretTag, link, err)
 	}
 }
-

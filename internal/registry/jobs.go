@@ -96,6 +96,11 @@ func (r *Registry) work(ctx context.Context, grace time.Duration, process Proces
 		started := time.Now()
 		err = protect(func() error { return process(jobCtx, *job, r.readOnly(job.Repository)) })
 		r.metrics.Scan(job.Kind, err != nil, time.Since(started))
+		if err == nil && (job.Kind == store.JobScan || job.Kind == store.JobVerify) && r.summaries != nil {
+			if serr := r.publishSummary(jobCtx, *job); serr != nil {
+				r.report(fmt.Errorf("the verification summary of %s@%s: %w", job.Repository, job.Digest, serr))
+			}
+		}
 		if jobCtx.Err() != nil && err != nil {
 			err = fmt.Errorf("interrupted by shutdown: %w", err)
 		}
@@ -160,19 +165,28 @@ func (r *Registry) Reader(repository string) http.RoundTripper { return r.readOn
 type inProcess struct {
 	h          http.Handler
 	host, path string
+	// write allows adding to the repository (uploads and manifests)
+	write bool
 }
 
 func (t inProcess) RoundTrip(req *http.Request) (*http.Response, error) {
 	rt, ok := parseRoute(req.URL.Path)
+	adds := req.Method == http.MethodPost || req.Method == http.MethodPut || req.Method == http.MethodPatch
 	switch {
-	case req.Method != http.MethodGet && req.Method != http.MethodHead:
+	case req.Method != http.MethodGet && req.Method != http.MethodHead && !(t.write && adds):
 		return nil, fmt.Errorf("in-process registry reads only: %s %s refused", req.Method, req.URL)
+	case req.URL.Query().Has("from"):
+		return nil, fmt.Errorf("in-process registry mounts nothing: %s refused", req.URL)
 	case evidence.CanonicalHost(req.URL.Host) != t.host || !ok || rt.catalog || (rt.name != "" && rt.name != t.path):
 		return nil, fmt.Errorf("in-process registry reads are confined to %s/%s: %s refused", t.host, t.path, req.URL)
 	}
 	body, pw := io.Pipe()
 	rw := &pipeResponse{header: http.Header{}, body: pw, ready: make(chan struct{})}
 	req = req.WithContext(withActor(req.Context(), internalActor))
+	if req.Body == nil {
+		// a server's request always has a body; handlers read it
+		req.Body = http.NoBody
+	}
 	go func() {
 		t.h.ServeHTTP(rw, req)
 		rw.WriteHeader(http.StatusOK) // when the handler wrote nothing

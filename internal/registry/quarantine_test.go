@@ -81,35 +81,10 @@ func TestQuarantine(t *testing.T) {
 	}
 
 	// the workers record what was pushed and, later, its signature
-	trust, err := collect.TrustFor(set, nil, nil, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
 	workCtx, stop := context.WithCancel(ctx)
 	var wait func()
 	defer func() { stop(); wait() }()
-	// (the signatures they verify are all this policy judges; serve's
-	// workers record the whole pipeline, tested with serve)
-	wait = reg.RunWorkers(workCtx, 1, time.Second, func(ctx context.Context, job store.Job, transport http.RoundTripper) error {
-		ref := job.Repository + "@" + job.Digest
-		art, err := oci.Resolve(ctx, oci.Source{Kind: oci.KindRegistry, Input: ref, Reference: ref}, oci.RegistryOptions{Transport: transport})
-		if err != nil {
-			return err
-		}
-		repo, err := art.Repository()
-		if err != nil {
-			return err
-		}
-		desc, err := art.SubjectDescriptor()
-		if err != nil {
-			return err
-		}
-		sigs, rejected, err := trust.VerifySignatures(ctx, repo, desc)
-		if err != nil {
-			return err
-		}
-		return st.Record(ctx, store.Record{Subject: art.Subject, MediaType: art.MediaType, At: now(), Signatures: sigs, Rejected: rejected})
-	})
+	wait = reg.RunWorkers(workCtx, 1, time.Second, recordingSignatures(t, st, set, now))
 	waitJobs(t, st, func(jobs map[string]store.Job) bool {
 		return jobs["scan "+s.host+"/team/app@"+digest].State == store.JobDone
 	})
@@ -235,6 +210,36 @@ func TestQuarantineVerdictsAreTheReferences(t *testing.T) {
 	}
 	if code := s.do(t, http.MethodGet, "/v2/team/app/manifests/"+digest.String(), s.pull, nil, "").StatusCode; code != http.StatusForbidden {
 		t.Errorf("a pull by digest right after one by the trusted tag: %d", code)
+	}
+}
+
+// recordingSignatures is a worker that records each job's digest with the
+// signatures set's signers made on it — all the quarantine tests' policies
+// judge (serve's workers record the whole pipeline, tested with serve).
+func recordingSignatures(t *testing.T, st *store.Store, set *policy.Set, now func() time.Time) Processor {
+	trust, err := collect.TrustFor(set, nil, nil, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return func(ctx context.Context, job store.Job, transport http.RoundTripper) error {
+		ref := job.Repository + "@" + job.Digest
+		art, err := oci.Resolve(ctx, oci.Source{Kind: oci.KindRegistry, Input: ref, Reference: ref}, oci.RegistryOptions{Transport: transport})
+		if err != nil {
+			return err
+		}
+		repo, err := art.Repository()
+		if err != nil {
+			return err
+		}
+		desc, err := art.SubjectDescriptor()
+		if err != nil {
+			return err
+		}
+		sigs, rejected, err := trust.VerifySignatures(ctx, repo, desc)
+		if err != nil {
+			return err
+		}
+		return st.Record(ctx, store.Record{Subject: art.Subject, MediaType: art.MediaType, At: now(), Signatures: sigs, Rejected: rejected})
 	}
 }
 

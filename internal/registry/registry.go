@@ -97,6 +97,9 @@ type Options struct {
 	// OnError hears of bookkeeping that failed after a request succeeded
 	// (a referrer not indexed, a tag move or an event not recorded).
 	OnError func(error)
+	// Summaries, when set, publishes the quarantine's allow decisions as
+	// signed verification summaries on the digests.
+	Summaries *Summaries
 	// Metrics, when set, observes scan jobs.
 	Metrics *metrics.Metrics
 	Now     func() time.Time
@@ -159,7 +162,8 @@ type Registry struct {
 	attaching *turns
 	// content is distribution's storage read directly, the same the app
 	// serves from, for what the HTTP API would only redirect (S3 blobs)
-	content distribution.Namespace
+	content   distribution.Namespace
+	summaries *Summaries
 }
 
 // quietLogs silences distribution's global logger once: it logs every
@@ -242,7 +246,7 @@ func New(ctx context.Context, o Options) (reg *Registry, err error) {
 	app := handlers.NewApp(ctx, cfg)
 	reg = &Registry{name: name, app: app, store: o.Store, rules: o.ImmutableTags, auth: tokens.NewAuthenticator(o.Store, o.Now), now: o.Now, metrics: o.Metrics, anonymousPull: o.AnonymousPull, onError: o.OnError,
 		wake: make(chan struct{}, 1), quarantine: &quarantine{rules: o.Quarantine, cache: map[string]verdict{}},
-		retention: o.Retention, jobLease: o.JobLease, leaseTick: time.After, hookHosts: hookHosts, heldSearches: newTurns(maxHeldSearches), attaching: newTurns(0), content: content, heldBounds: o.heldBounds}
+		retention: o.Retention, jobLease: o.JobLease, leaseTick: time.After, hookHosts: hookHosts, heldSearches: newTurns(maxHeldSearches), attaching: newTurns(0), content: content, heldBounds: o.heldBounds, summaries: o.Summaries}
 	if len(o.Quarantine) > 0 {
 		go func() {
 			if err := reg.indexStoredBlobs(ctx); err != nil {

@@ -42,6 +42,11 @@ type Config struct {
 	Quarantine         Quarantines `json:"quarantine,omitempty" flag:"quarantine"`
 	Retention          []string    `json:"retention,omitempty" flag:"retention"`
 	Keys               []string    `json:"keys,omitempty" flag:"key" path:"true"`
+	// SummaryKey signs a verification summary of each digest the
+	// quarantine allows (its password from DOSSIER_PASSWORD or
+	// COSIGN_PASSWORD), naming SummaryVerifier as the verifier.
+	SummaryKey      string `json:"summaryKey,omitempty" flag:"summary-key" path:"true"`
+	SummaryVerifier string `json:"summaryVerifier,omitempty" flag:"summary-verifier"`
 	// Cluster names the cluster dossier serves: the webhook's decisions
 	// are recorded under it, and dossier serve inventories what runs
 	// there (reached through Kubeconfig, the webhook's Kubernetes

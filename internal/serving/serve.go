@@ -6,12 +6,14 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
 	"time"
 
 	"github.com/dossier-dev/dossier/internal/admission"
+	"github.com/dossier-dev/dossier/internal/buildinfo"
 	"github.com/dossier-dev/dossier/internal/collect"
 	"github.com/dossier-dev/dossier/internal/evidence"
 	maintenance "github.com/dossier-dev/dossier/internal/jobs"
@@ -20,6 +22,7 @@ import (
 	"github.com/dossier-dev/dossier/internal/policy"
 	"github.com/dossier-dev/dossier/internal/registry"
 	"github.com/dossier-dev/dossier/internal/server"
+	"github.com/dossier-dev/dossier/internal/sign"
 	"github.com/dossier-dev/dossier/internal/store"
 	"github.com/dossier-dev/dossier/internal/tokens"
 	"github.com/dossier-dev/dossier/internal/ui"
@@ -35,6 +38,8 @@ type Deps struct {
 	// AdminToken is the admin token the deployment configures, nil for
 	// none (the first start then makes one).
 	AdminToken *tokens.Configured
+	// SummaryKey is the key SummaryKey names, loaded (nil without one).
+	SummaryKey *sign.KeyPair
 }
 
 // ApplyPendingPullable marks the quarantine rules PendingPullable names.
@@ -105,7 +110,11 @@ func Serve(ctx context.Context, cfg Config, deps Deps) error {
 		storage = registry.Options{S3: &registry.S3{Bucket: b.Bucket, Region: b.Region, Endpoint: b.Endpoint, Prefix: b.Prefix,
 			AccessKey: os.Getenv("AWS_ACCESS_KEY_ID"), SecretKey: os.Getenv("AWS_SECRET_ACCESS_KEY")}}
 	}
-	reg, err := registry.New(ctx, registry.Options{Name: name, RootDirectory: storage.RootDirectory, S3: storage.S3, Store: st, ImmutableTags: tagRules,
+	summaries, err := quarantineSummaries(cfg, deps.SummaryKey, len(quarantine) > 0)
+	if err != nil {
+		return err
+	}
+	reg, err := registry.New(ctx, registry.Options{Summaries: summaries, Name: name, RootDirectory: storage.RootDirectory, S3: storage.S3, Store: st, ImmutableTags: tagRules,
 		AnonymousPull: cfg.AnonymousPull, HookHosts: cfg.HookHosts, Quarantine: quarantine, Retention: retention, JobLease: cfg.JobLease.Duration, Metrics: m,
 		OnError: func(err error) { log.Warn(fmt.Sprintf("registry: %v", err)) }})
 	if err != nil {
@@ -220,6 +229,23 @@ func quarantineRules(ctx context.Context, rules []Quarantine, wf *Webhook, log *
 		files = append(files, q.Policy)
 	}
 	return out, files, nil
+}
+
+// quarantineSummaries is how the registry signs what its quarantine
+// allows, or nil when no key is configured.
+func quarantineSummaries(cfg Config, key *sign.KeyPair, quarantined bool) (*registry.Summaries, error) {
+	switch {
+	case cfg.SummaryKey == "" && cfg.SummaryVerifier == "":
+		return nil, nil
+	case cfg.SummaryKey == "" || key == nil:
+		return nil, configError("summaryKey", "summary-key", "missing: a verifier URI is named, but no key to sign its summaries with")
+	case !quarantined:
+		return nil, configError("summaryKey", "summary-key", "the registry publishes the decisions of its quarantine, and no quarantine rule is configured")
+	}
+	if u, err := url.Parse(cfg.SummaryVerifier); cfg.SummaryVerifier == "" || err != nil || u.Scheme == "" || u.Host == "" {
+		return nil, configError("summaryVerifier", "summary-verifier", "%q: the verifier URI policies accept summaries from (https://registry.example/quarantine), required with a summary key", cfg.SummaryVerifier)
+	}
+	return &registry.Summaries{Key: key, VerifierID: cfg.SummaryVerifier, Version: buildinfo.Read().Version}, nil
 }
 
 // registryJobs processes the registry's jobs: signatures verify against
