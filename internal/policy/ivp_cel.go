@@ -270,68 +270,56 @@ func (g *ivpProgram) signers() []Signer {
 	return out
 }
 
-// The handles attestors.<name> and attestations.<name> evaluate to: they
-// name one of the policy's attestors or attestations, for the evaluation
-// they belong to.
-type (
-	attestorHandle struct {
-		run   *ivpRun
-		index int
-	}
-	attestationHandle struct {
-		run   *ivpRun
-		index int
-	}
-)
+// celHandle is what attestors.<name> and attestations.<name> evaluate
+// to: it names one of the policy's attestors or attestations (kind says
+// which), for the evaluation it belongs to.
+type celHandle struct {
+	kind  *handleKind
+	run   *ivpRun
+	index int
+}
+
+// handleKind is an attestor or an attestation, as CEL sees it.
+type handleKind struct {
+	noun    string
+	celType *types.Type
+	name    func(*ivpProgram, int) string
+}
 
 var (
-	attestorCELType    = types.NewOpaqueType("dossier.attestor")
-	attestationCELType = types.NewOpaqueType("dossier.attestation")
+	attestorKind = &handleKind{noun: "attestor", celType: types.NewOpaqueType("dossier.attestor"),
+		name: func(p *ivpProgram, i int) string { return p.attestors[i].name }}
+	attestationKind = &handleKind{noun: "attestation", celType: types.NewOpaqueType("dossier.attestation"),
+		name: func(p *ivpProgram, i int) string { return p.attestations[i].name }}
 )
 
-func (h attestorHandle) ConvertToNative(t reflect.Type) (any, error) {
-	return nil, fmt.Errorf("an attestor is not a %v", t)
+// handleOf is v as a handle of kind, if it is one.
+func handleOf(v ref.Val, kind *handleKind) (celHandle, bool) {
+	h, ok := v.(celHandle)
+	return h, ok && h.kind == kind
 }
 
-func (h attestorHandle) ConvertToType(t ref.Type) ref.Val {
+func (h celHandle) ConvertToNative(t reflect.Type) (any, error) {
+	return nil, fmt.Errorf("an %s is not a %v", h.kind.noun, t)
+}
+
+func (h celHandle) ConvertToType(t ref.Type) ref.Val {
 	switch t {
-	case attestorCELType:
+	case h.kind.celType:
 		return h
 	case types.TypeType:
-		return attestorCELType
+		return h.kind.celType
 	}
-	return types.NewErr("an attestor is not a %s", t.TypeName())
+	return types.NewErr("an %s is not a %s", h.kind.noun, t.TypeName())
 }
 
-func (h attestorHandle) Equal(other ref.Val) ref.Val {
-	o, ok := other.(attestorHandle)
+func (h celHandle) Equal(other ref.Val) ref.Val {
+	o, ok := other.(celHandle)
 	return types.Bool(ok && o == h)
 }
 
-func (h attestorHandle) Type() ref.Type { return attestorCELType }
-func (h attestorHandle) Value() any     { return h.run.prog.attestors[h.index].name }
-
-func (h attestationHandle) ConvertToNative(t reflect.Type) (any, error) {
-	return nil, fmt.Errorf("an attestation is not a %v", t)
-}
-
-func (h attestationHandle) ConvertToType(t ref.Type) ref.Val {
-	switch t {
-	case attestationCELType:
-		return h
-	case types.TypeType:
-		return attestationCELType
-	}
-	return types.NewErr("an attestation is not a %s", t.TypeName())
-}
-
-func (h attestationHandle) Equal(other ref.Val) ref.Val {
-	o, ok := other.(attestationHandle)
-	return types.Bool(ok && o == h)
-}
-
-func (h attestationHandle) Type() ref.Type { return attestationCELType }
-func (h attestationHandle) Value() any     { return h.run.prog.attestations[h.index].name }
+func (h celHandle) Type() ref.Type { return h.kind.celType }
+func (h celHandle) Value() any     { return h.kind.name(h.run.prog, h.index) }
 
 // ivpRun is one evaluation of a policy's expressions about one image:
 // what its verify functions found, and each validation's outcome.
@@ -367,10 +355,10 @@ func runIVP(prog *ivpProgram, ev *evidence.Collected, names []string) *ivpRun {
 	one := []string{r.image}
 	attestors, attestations, vars := map[ref.Val]ref.Val{}, map[ref.Val]ref.Val{}, map[ref.Val]ref.Val{}
 	for i, a := range prog.attestors {
-		attestors[types.String(a.name)] = attestorHandle{run: r, index: i}
+		attestors[types.String(a.name)] = celHandle{kind: attestorKind, run: r, index: i}
 	}
 	for i, a := range prog.attestations {
-		attestations[types.String(a.name)] = attestationHandle{run: r, index: i}
+		attestations[types.String(a.name)] = celHandle{kind: attestationKind, run: r, index: i}
 	}
 	act := map[string]any{
 		// dossier judges one image at a time and does not know which list
@@ -460,15 +448,15 @@ func (r *ivpRun) judged(image ref.Val) error {
 
 // attestorList reads a list of attestors.<name> handles; nil run for an
 // empty list.
-func attestorList(list ref.Val) ([]attestorHandle, *ivpRun, error) {
+func attestorList(list ref.Val) ([]celHandle, *ivpRun, error) {
 	l, ok := list.(traits.Lister)
 	if !ok {
 		return nil, nil, fmt.Errorf("attestors are given as a list, [attestors.<name>, …]")
 	}
-	var out []attestorHandle
+	var out []celHandle
 	var run *ivpRun
 	for it := l.Iterator(); it.HasNext() == types.True; {
-		h, ok := it.Next().(attestorHandle)
+		h, ok := handleOf(it.Next(), attestorKind)
 		switch {
 		case !ok:
 			return nil, nil, fmt.Errorf("an attestor is given as attestors.<name>")
@@ -516,7 +504,7 @@ func celVerifyAttestationSignatures(args ...ref.Val) ref.Val {
 	if len(args) != 3 {
 		return types.NewErr("function usage: <image> <attestation> <attestor list>")
 	}
-	att, ok := args[1].(attestationHandle)
+	att, ok := handleOf(args[1], attestationKind)
 	if !ok {
 		return types.NewErr("an attestation is given as attestations.<name>")
 	}
@@ -550,7 +538,7 @@ func celVerifyAttestationSignatures(args ...ref.Val) ref.Val {
 // celExtractPayload is extractPayload(image, attestation): the in-toto
 // statement of an attestation a verify function found, as a map.
 func celExtractPayload(image, attestation ref.Val) ref.Val {
-	h, ok := attestation.(attestationHandle)
+	h, ok := handleOf(attestation, attestationKind)
 	if !ok {
 		return types.NewErr("an attestation is given as attestations.<name>")
 	}
