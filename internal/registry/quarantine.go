@@ -260,21 +260,7 @@ func (r *Registry) decideQuarantine(ctx context.Context, rule *QuarantineRule, s
 	if err != nil {
 		return verdict{}, err
 	}
-	// the newest scan, unless an older one finished: pushing a judged
-	// digest again does not reopen its judgement
-	var scan *store.Job
-	for i := range jobs {
-		if jobs[i].Kind != store.JobScan {
-			continue
-		}
-		if scan == nil {
-			scan = &jobs[i]
-		}
-		if jobs[i].State == store.JobDone || jobs[i].State == store.JobFailed {
-			scan = &jobs[i]
-			break
-		}
-	}
+	scan := judgingScan(jobs)
 	if scan == nil {
 		return r.unqueued(ctx, rule, repository, digest)
 	}
@@ -305,6 +291,25 @@ func (r *Registry) decideQuarantine(ctx context.Context, rule *QuarantineRule, s
 		reasons = append(reasons, "no policy admits it")
 	}
 	return verdict{reason: strings.Join(reasons, "; ")}, nil
+}
+
+// judgingScan is the scan job of jobs (newest first) a digest is judged
+// by: the newest, unless an older one finished: pushing a judged digest
+// again does not reopen its judgement.
+func judgingScan(jobs []store.Job) *store.Job {
+	var scan *store.Job
+	for i := range jobs {
+		if jobs[i].Kind != store.JobScan {
+			continue
+		}
+		if scan == nil {
+			scan = &jobs[i]
+		}
+		if jobs[i].State == store.JobDone || jobs[i].State == store.JobFailed {
+			return &jobs[i]
+		}
+	}
+	return scan
 }
 
 // pending is the verdict about a digest whose scan has not finished.

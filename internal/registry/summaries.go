@@ -47,6 +47,18 @@ func (r *Registry) publishSummary(ctx context.Context, job store.Job) error {
 	if rule == nil || job.Repository != r.repository(path) {
 		return nil
 	}
+	// judged as the quarantine judges it: a digest whose scan has not
+	// ended (or failed) is held whatever its evidence says, so a verify
+	// job ending first publishes nothing (the scan's own job is the one
+	// ending now)
+	jobs, err := r.store.Jobs(ctx, job.Repository, job.Digest, 0)
+	if err != nil {
+		return err
+	}
+	scan := judgingScan(jobs)
+	if scan == nil || (scan.ID != job.ID && scan.State != store.JobDone) {
+		return nil
+	}
 	set, _ := rule.Rules()
 	subject := evidence.Subject{Repository: job.Repository, Digest: job.Digest}
 	recorded, err := r.store.RecordedEvidence(ctx, subject, "")
