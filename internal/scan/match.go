@@ -291,7 +291,8 @@ type hit struct {
 	record        *vulndb.Record
 	affectedEntry *vulndb.Affected
 	// noticeIDs, when set, are the vulnerabilities a notice's own finding
-	// names: those its record names that no other record matched
+	// names: those its record names that no other record matched (all of
+	// them when it joined none)
 	noticeIDs []string
 }
 
@@ -485,11 +486,17 @@ func merge(c evidence.Component, pkg Package, hits []hit) []evidence.Finding {
 		var group []hit
 		for _, i := range groups[r] {
 			h := hits[i]
-			if joined[i] && find(i) == r {
+			// in its own group a notice names its vulnerabilities (those
+			// left when it joined others), even beside a record that is no
+			// notice (one aliasing the notice's ID)
+			switch {
+			case notice[i] && find(i) == r && joined[i]:
 				if len(rest[i]) == 0 {
 					continue
 				}
 				h.noticeIDs = rest[i]
+			case notice[i] && find(i) == r:
+				h.noticeIDs = h.record.NoticeIDs()
 			}
 			group = append(group, h)
 		}
@@ -519,7 +526,7 @@ func finding(c evidence.Component, pkg Package, group []hit) evidence.Finding {
 		switch {
 		case !h.record.Notice():
 			ids = append(ids, h.record.AllIDs()...)
-		case onlyNotices:
+		case onlyNotices || h.noticeIDs != nil:
 			ids = append(ids, append([]string{h.record.ID}, h.named()...)...)
 		default:
 			ids = append(ids, h.record.ID)
