@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -119,5 +120,70 @@ func TestAttackSummaryBeforeScanEnds(t *testing.T) {
 	waitJobs(t, s.st, allDone)
 	if n := summaries(); n != 1 {
 		t.Errorf("%d summaries once the scan ended, want 1", n)
+	}
+}
+
+// The in-process writer that attaches summaries adds to its one
+// repository only: another repository (by name, by a dot segment, by an
+// escaped slash, by a Location an upload answers), another host, a mount,
+// a delete and the catalogue are refused before the handler sees them.
+func TestAttackSummaryWriterStaysInItsRepository(t *testing.T) {
+	s := newServer(t)
+	if err := remote.Write(s.ref(t, "team/other:v1"), randomImage(t), s.options(s.admin)...); err != nil {
+		t.Fatal(err)
+	}
+	w := s.reg.publisher("team/app")
+	do := func(method, raw string) (*http.Response, error) {
+		req, err := http.NewRequest(method, raw, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return w.RoundTrip(req)
+	}
+	base := "http://" + s.host
+	for _, c := range []struct{ method, url string }{
+		{http.MethodPost, base + "/v2/team/other/blobs/uploads/"},
+		{http.MethodPost, base + "/v2/team/app/../other/blobs/uploads/"},
+		{http.MethodPost, base + "/v2/team/app/blobs/uploads/?mount=sha256:" + strings.Repeat("0", 64) + "&from=team/other"},
+		{http.MethodPost, "http://elsewhere.example/v2/team/app/blobs/uploads/"},
+		{http.MethodDelete, base + "/v2/team/app/manifests/sha256:" + strings.Repeat("0", 64)},
+		{http.MethodPut, base + "/v2/team/other/manifests/v2"},
+		{http.MethodGet, base + "/v2/_catalog"},
+		{http.MethodGet, base + "/v2/team/other/tags/list"},
+	} {
+		if resp, err := do(c.method, c.url); err == nil {
+			resp.Body.Close()
+			t.Errorf("%s %s: answered %d, want refused", c.method, c.url, resp.StatusCode)
+		}
+	}
+	// an escaped slash: the route is read from the decoded path
+	req, err := http.NewRequest(http.MethodPost, base+"/v2/team%2Fother/blobs/uploads/", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp, err := w.RoundTrip(req); err == nil {
+		loc := resp.Header.Get("Location")
+		resp.Body.Close()
+		if !strings.Contains(loc, "/v2/team/app/") && resp.StatusCode < 300 {
+			t.Errorf("an escaped slash: upload at %q", loc)
+		}
+	}
+	// an upload started in the repository, continued in another
+	resp, err := do(http.MethodPost, base+"/v2/team/app/blobs/uploads/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	loc := resp.Header.Get("Location")
+	if resp.StatusCode != http.StatusAccepted || !strings.Contains(loc, "/team/app/blobs/uploads/") {
+		t.Fatalf("an upload in its repository: %d %q", resp.StatusCode, loc)
+	}
+	moved := strings.Replace(loc, "/team/app/", "/team/other/", 1)
+	if !strings.HasPrefix(moved, "http") {
+		moved = base + moved
+	}
+	if resp, err := do(http.MethodPut, moved+"&digest=sha256:"+strings.Repeat("0", 64)); err == nil {
+		resp.Body.Close()
+		t.Errorf("an upload's Location moved to another repository: answered %d", resp.StatusCode)
 	}
 }
