@@ -192,7 +192,7 @@ func zerosLayer(t *testing.T, name string, size int64) v1.Layer {
 }
 
 // layoutOf resolves an image written to an OCI layout.
-func layoutOf(t *testing.T, img v1.Image) *oci.Artifact {
+func layoutOf(t testing.TB, img v1.Image) *oci.Artifact {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "layout")
 	p, err := layout.Write(dir, empty.Index)
