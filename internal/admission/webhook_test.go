@@ -643,7 +643,7 @@ func TestImagesOfOneReviewJudgedSideBySide(t *testing.T) {
 	f := newFixture(t, signedPolicy)
 	host, rules := behindProxy(t, f, func(rw http.ResponseWriter, r *http.Request, next http.Handler) {
 		if strings.Contains(r.URL.Path, "/manifests/") {
-			time.Sleep(150 * time.Millisecond)
+			time.Sleep(400 * time.Millisecond)
 		}
 		next.ServeHTTP(rw, r)
 	})
@@ -651,8 +651,11 @@ func TestImagesOfOneReviewJudgedSideBySide(t *testing.T) {
 	images := signedTags(t, f, host, 12)
 	images = append(images, host+"/team/unsigned:v1")
 	w := New(func() *Rules { return &rules }, Options{FailOpen: true})
-	// twelve reads of 150 ms one after another would be 1.8 s
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	// the twelve tags' reads of 400 ms one after another, and the shared
+	// signature's, would be over 5.2 s; side by side they take about a
+	// second, which leaves the race detector on two busy cores room (a
+	// 1 s budget for reads of 150 ms ran out there)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	out, _ := w.Validate(ctx, podReview(t, "prod", containers(images...)))
 	if out.Response.Allowed || !strings.Contains(out.Response.Result.Message, `"c12"`) || strings.Contains(out.Response.Result.Message, "could not be") {
