@@ -1,8 +1,6 @@
 package generate
 
 import (
-	"bytes"
-	"compress/gzip"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -72,36 +70,39 @@ func (r *LayerReport) String() string {
 	return s
 }
 
-// layerFormat versions what a layer analysis holds and how the merge reads
-// it: a change to either makes new keys, never a misread entry.
-const layerFormat = 1
+// layerFormat versions what a layer analysis holds and how it is stored
+// and merged (layerformat.go): a change to either makes new keys, never a
+// misread entry.
+const layerFormat = 2
 
 // layerAnalysis is what cataloguing one layer found, and what it depends
 // on beyond the layer's own content.
 type layerAnalysis struct {
-	Format int    `json:"format"`
-	Config string `json:"config"`
-	DiffID string `json:"diffID"`
+	Format int
+	Config string
+	DiffID string
 	// Size is the bytes of the layer's files, as stereoscope counts them.
-	Size int64 `json:"size"`
+	Size int64
 	// Changes are the layer's entries, whiteouts and opaque directories.
-	Changes []string `json:"changes"`
+	Changes []string
 	// Paths are the paths cataloguing asked of the image's squash, sorted;
 	// PathsSignature sums up their squash signatures in the image
 	// analysed.
-	Paths          []string `json:"paths,omitempty"`
-	PathsSignature string   `json:"pathsSignature"`
+	Paths          []string
+	PathsSignature string
 	// Names are patterns of searches beyond discovery that found nothing
 	// in other layers: no other layer may hold a match.
-	Names []string `json:"names,omitempty"`
+	Names []string
 	// Globs are searches beyond discovery within one directory, sorted;
 	// GlobsSignature sums up what decided their matches.
-	Globs          []string `json:"globs,omitempty"`
-	GlobsSignature string   `json:"globsSignature"`
-	// Catalogue is what syft found, as syft JSON; Descriptor is the
-	// configuration syft records for an image catalogued whole.
-	Catalogue  json.RawMessage `json:"catalogue"`
-	Descriptor json.RawMessage `json:"descriptor"`
+	Globs          []string
+	GlobsSignature string
+	// Catalogue is what syft found, as syft JSON, the packages' file lists
+	// in FileLists; Descriptor is the configuration syft records (JSON)
+	// for an image catalogued whole.
+	Catalogue  []byte
+	FileLists  []fileList
+	Descriptor []byte
 
 	changes *layerChanges
 	sbom    *syftsbom.SBOM
@@ -111,13 +112,13 @@ type layerAnalysis struct {
 
 // variant names what an analysis depends on beyond its layer.
 func (a *layerAnalysis) variant() string {
-	data, _ := json.Marshal(struct {
-		Paths          []string
-		Sum            string
-		Names, Globs   []string
-		GlobsSignature string
-	}{a.Paths, a.PathsSignature, a.Names, a.Globs, a.GlobsSignature})
-	sum := sha256.Sum256(data)
+	var w recordWriter
+	w.list(a.Paths)
+	w.string(a.PathsSignature)
+	w.list(a.Names)
+	w.list(a.Globs)
+	w.string(a.GlobsSignature)
+	sum := sha256.Sum256(w.buf)
 	return hex.EncodeToString(sum[:])
 }
 
@@ -134,69 +135,6 @@ func (a *layerAnalysis) holds(sv *squashView) bool {
 		}
 	}
 	return true
-}
-
-func (a *layerAnalysis) encode() ([]byte, error) {
-	data, err := json.Marshal(a)
-	if err != nil {
-		return nil, err
-	}
-	var buf bytes.Buffer
-	zw := gzip.NewWriter(&buf)
-	if _, err := zw.Write(data); err != nil {
-		return nil, err
-	}
-	if err := zw.Close(); err != nil {
-		return nil, err
-	}
-	return buf.Bytes(), nil
-}
-
-// maxAnalysisBytes bounds what a stored analysis unpacks to.
-const maxAnalysisBytes = 512 << 20
-
-// decodeAnalysis reads a stored analysis and checks it is the one asked
-// for: a format, configuration or layer other than the key's is refused.
-func decodeAnalysis(entry []byte, configKey, diffID string) (*layerAnalysis, error) {
-	zr, err := gzip.NewReader(bytes.NewReader(entry))
-	if err != nil {
-		return nil, err
-	}
-	data, err := io.ReadAll(io.LimitReader(zr, maxAnalysisBytes+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(data) > maxAnalysisBytes {
-		return nil, fmt.Errorf("over %d MiB", maxAnalysisBytes>>20)
-	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	a := &layerAnalysis{}
-	if err := dec.Decode(a); err != nil {
-		return nil, err
-	}
-	if a.Format != layerFormat || a.Config != configKey || a.DiffID != diffID {
-		return nil, fmt.Errorf("stored under layer %s and configuration %s, it is of layer %s and configuration %s (format %d)", diffID, configKey, a.DiffID, a.Config, a.Format)
-	}
-	if a.changes, err = decodeChanges(a.Changes); err != nil {
-		return nil, err
-	}
-	if a.sbom, err = decodeCatalogue(a.Catalogue); err != nil {
-		return nil, err
-	}
-	return a, nil
-}
-
-func encodeCatalogue(s *syftsbom.SBOM) (json.RawMessage, error) {
-	return json.Marshal(syftjson.ToFormatModel(*s, syftjson.DefaultEncoderConfig()))
-}
-
-func decodeCatalogue(data json.RawMessage) (*syftsbom.SBOM, error) {
-	s, _, _, err := syftjson.NewFormatDecoder().Decode(bytes.NewReader(data))
-	if err != nil {
-		return nil, fmt.Errorf("reading the catalogue: %w", err)
-	}
-	return s, nil
 }
 
 // layerConfigKey names the cataloguing an analysis was made with: the
@@ -558,12 +496,12 @@ func (res *Result) analyseLayer(ctx context.Context, simg *image.Image, index in
 	// cataloguing are not the layer's: the merge records the image's
 	s.Source = source.Description{ID: s.Source.ID}
 	s.Descriptor = syftsbom.Descriptor{}
-	if an.Catalogue, err = encodeCatalogue(s); err != nil {
+	if an.Catalogue, an.FileLists, err = encodeCatalogue(s); err != nil {
 		return nil, err
 	}
 	// the merge reads what the cache would give back, so that a catalogue
 	// made now and one made from the cache are the same
-	if an.sbom, err = decodeCatalogue(an.Catalogue); err != nil {
+	if an.sbom, err = decodeCatalogue(an.Catalogue, an.FileLists); err != nil {
 		return nil, err
 	}
 	return an, nil

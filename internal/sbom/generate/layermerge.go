@@ -8,9 +8,11 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"path"
 	"reflect"
 	"slices"
 	"strings"
+	"sync"
 
 	stereofile "github.com/anchore/stereoscope/pkg/file"
 	"github.com/anchore/stereoscope/pkg/image"
@@ -45,6 +47,43 @@ const dpkgStatusDir = "/var/lib/dpkg/status.d/"
 // ownershipForbidden are the paths syft never counts as owned by a
 // package (package databases, copyright files).
 var ownershipForbidden = []string{pkg.ApkDBGlob, pkg.DpkgDBGlob, pkg.RpmDBGlob, "**/rpm/{Packages,Packages.db,rpmdb.sqlite}", "/usr/share/doc/**/copyright"}
+
+// forbiddenFilters are what every path an ownershipForbidden pattern
+// matches holds: its literal start (after a leading "**/", anywhere) and,
+// where the last segment stands alone, a name matching it.
+var forbiddenFilters = sync.OnceValue(func() []forbiddenFilter {
+	var out []forbiddenFilter
+	for _, g := range ownershipForbidden {
+		rest, anywhere := strings.CutPrefix(g, "**/")
+		f := forbiddenFilter{glob: g, anywhere: anywhere, literal: rest[:strings.IndexAny(rest+"*", `*?[{\`)]}
+		if seg := lastSegment(g); seg != "" && strings.Count(seg, "{") == strings.Count(seg, "}") {
+			f.name = seg
+		}
+		out = append(out, f)
+	}
+	return out
+})
+
+type forbiddenFilter struct {
+	glob, literal, name string
+	anywhere            bool
+}
+
+// ownershipForbiddenAt says syft never counts p as owned.
+func ownershipForbiddenAt(p string) bool {
+	for _, f := range forbiddenFilters() {
+		if f.anywhere && !strings.Contains(p, f.literal) || !f.anywhere && !strings.HasPrefix(p, f.literal) {
+			continue
+		}
+		if f.name != "" && !matchName(f.name, path.Base(p)) {
+			continue
+		}
+		if ok, _ := doublestar.Match(f.glob, p); ok {
+			return true
+		}
+	}
+	return false
+}
 
 // mergeLayers is the image's catalogue from its layers' analyses (one per
 // layer, bottom first): a package found in a layer is kept when every
@@ -88,7 +127,10 @@ func mergeLayers(sv *squashView, analyses []*layerAnalysis, desc source.Descript
 	endpoint := func(e artifact.Identifiable) (artifact.Identifiable, bool) {
 		switch v := e.(type) {
 		case pkg.Package:
-			return v, kept.Package(v.ID()) != nil
+			// runOf holds the kept packages (the collection's Package
+			// deep-copies one, file list and all)
+			_, ok := runOf[v.ID()]
+			return v, ok
 		case file.Coordinates:
 			return v, alive(v)
 		}
@@ -226,24 +268,27 @@ type ownershipData struct {
 // cataloguing of the layer did).
 func ownedAcrossLayers(sv *squashView, kept *pkg.Collection, runOf map[artifact.ID]int) []artifact.Relationship {
 	direct := map[pkg.Type]map[string]bool{}
+	ownedBy := map[artifact.ID][]string{}
 	for _, p := range kept.Sorted() {
 		if owner, ok := p.Metadata.(pkg.FileOwner); ok && !withinArchive(p) {
 			if direct[p.Type] == nil {
 				direct[p.Type] = map[string]bool{}
 			}
-			for _, f := range owner.OwnedFiles() {
+			ownedBy[p.ID()] = owner.OwnedFiles()
+			for _, f := range ownedBy[p.ID()] {
 				direct[p.Type][f] = true
 			}
 		}
 	}
 	var out []artifact.Relationship
 	for _, parent := range kept.Sorted() {
-		owner, ok := parent.Metadata.(pkg.FileOwner)
-		if !ok || withinArchive(parent) {
+		ownedFiles, ok := ownedBy[parent.ID()]
+		if !ok {
 			continue
 		}
 		files := map[artifact.ID][]string{}
-		for _, owned := range owner.OwnedFiles() {
+		children := map[artifact.ID]pkg.Package{}
+		for _, owned := range ownedFiles {
 			if owned == "" {
 				continue
 			}
@@ -254,7 +299,7 @@ func ownedAcrossLayers(sv *squashView, kept *pkg.Collection, runOf map[artifact.
 				}
 			}
 			for _, p := range paths {
-				if slices.ContainsFunc(ownershipForbidden, func(g string) bool { ok, _ := doublestar.Match(g, p); return ok }) {
+				if ownershipForbiddenAt(p) {
 					continue
 				}
 				if p != owned && direct[parent.Type][p] {
@@ -266,14 +311,14 @@ func ownedAcrossLayers(sv *squashView, kept *pkg.Collection, runOf map[artifact.
 					}
 					if !slices.Contains(files[child.ID()], p) {
 						files[child.ID()] = append(files[child.ID()], p)
+						children[child.ID()] = child
 					}
 				}
 			}
 		}
 		for _, childID := range slices.Sorted(maps.Keys(files)) {
-			child := kept.Package(childID)
 			slices.Sort(files[childID])
-			out = append(out, artifact.Relationship{From: parent, To: *child, Type: artifact.OwnershipByFileOverlapRelationship, Data: ownershipData{Files: files[childID]}})
+			out = append(out, artifact.Relationship{From: parent, To: children[childID], Type: artifact.OwnershipByFileOverlapRelationship, Data: ownershipData{Files: files[childID]}})
 		}
 	}
 	return out
@@ -299,11 +344,15 @@ func excludeOwnedBinaries(kept *pkg.Collection, relationships []artifact.Relatio
 		return p.Metadata != nil && slices.Contains(binaryMetadataType, reflect.TypeOf(p.Metadata))
 	}
 	removed := map[artifact.ID]bool{}
+	byID := map[artifact.ID]*pkg.Package{}
+	for _, p := range kept.Sorted() {
+		byID[p.ID()] = &p
+	}
 	for _, r := range relationships {
 		if r.Type != artifact.OwnershipByFileOverlapRelationship {
 			continue
 		}
-		parent, child := kept.Package(r.From.ID()), kept.Package(r.To.ID())
+		parent, child := byID[r.From.ID()], byID[r.To.ID()]
 		if parent == nil || child == nil {
 			continue
 		}
@@ -325,6 +374,7 @@ func excludeOwnedBinaries(kept *pkg.Collection, relationships []artifact.Relatio
 		}
 		if remove != "" {
 			kept.Delete(remove)
+			delete(byID, remove)
 			removed[remove] = true
 		}
 	}

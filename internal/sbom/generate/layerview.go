@@ -98,7 +98,10 @@ func (r *layerResolver) asked(paths ...string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, p := range paths {
-		r.paths[path.Clean("/"+p)] = true
+		if !strings.HasPrefix(p, "/") || path.Clean(p) != p {
+			p = path.Clean("/" + p)
+		}
+		r.paths[p] = true
 	}
 }
 

@@ -2,10 +2,13 @@ package generate
 
 import (
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"fmt"
+	"hash"
 	"path"
 	"slices"
+	"sort"
 	"strings"
 	"sync"
 
@@ -31,6 +34,8 @@ type layerChanges struct {
 	entries map[string]change
 	// implied holds every parent directory of an entry
 	implied map[string]bool
+	// opaque holds the directories the layer marks opaque
+	opaque map[string]bool
 	// children indexes entries by their directory, once asked
 	indexOnce sync.Once
 	children  map[string][]string
@@ -43,7 +48,7 @@ type change struct {
 
 // changesOf reads a layer's own tree (stereoscope keeps its whiteouts).
 func changesOf(l *image.Layer) (*layerChanges, error) {
-	c := &layerChanges{entries: map[string]change{}, implied: map[string]bool{}}
+	c := newLayerChanges(0)
 	for _, n := range l.Tree.TreeReader().Nodes() {
 		fn, ok := n.(*filenode.FileNode)
 		if !ok || fn == nil {
@@ -80,6 +85,9 @@ func changesOf(l *image.Layer) (*layerChanges, error) {
 // (DIR/.wh..wh..opq) so that a layer may hold both the directory and it.
 func (c *layerChanges) add(p string, ch change) {
 	c.entries[p] = ch
+	if path.Base(p) == stereofile.OpaqueWhiteout {
+		c.opaque[path.Dir(p)] = true
+	}
 	for dir := path.Dir(p); dir != "/" && dir != "."; dir = path.Dir(dir) {
 		if c.implied[dir] {
 			break
@@ -102,8 +110,12 @@ func (c *layerChanges) encode() []string {
 	return out
 }
 
+func newLayerChanges(n int) *layerChanges {
+	return &layerChanges{entries: make(map[string]change, n), implied: map[string]bool{}, opaque: map[string]bool{}}
+}
+
 func decodeChanges(lines []string) (*layerChanges, error) {
-	c := &layerChanges{entries: make(map[string]change, len(lines)), implied: map[string]bool{}}
+	c := newLayerChanges(len(lines))
 	for _, line := range lines {
 		if len(line) < 2 || line[1] != '/' {
 			return nil, fmt.Errorf("malformed change %q", line)
@@ -111,7 +123,11 @@ func decodeChanges(lines []string) (*layerChanges, error) {
 		kind, rest := line[0], line[1:]
 		p, target, _ := strings.Cut(rest, "\x00")
 		switch kind {
-		case kindFile, kindDir, kindSymlink, kindWhiteout, kindOpaque:
+		case kindFile, kindDir, kindSymlink, kindWhiteout:
+		case kindOpaque:
+			if path.Base(p) != stereofile.OpaqueWhiteout {
+				return nil, fmt.Errorf("malformed change %q: an opaque marker elsewhere than %s", line, stereofile.OpaqueWhiteout)
+			}
 		default:
 			return nil, fmt.Errorf("malformed change %q", line)
 		}
@@ -141,12 +157,45 @@ func (c *layerChanges) at(p string) (change, bool) {
 type squashView struct {
 	diffIDs []string
 	layers  []*layerChanges
+
+	maskOnce sync.Once
+	// masks holds every path where some layer holds an entry other than a
+	// directory or marks the directory opaque: only there does a layer
+	// hide what is below a path, and only there is an ancestor of a path
+	// contested
+	masks map[string]bool
+}
+
+func (s *squashView) masking(p string) bool {
+	s.maskOnce.Do(func() {
+		s.masks = map[string]bool{}
+		for _, c := range s.layers {
+			for q, ch := range c.entries {
+				if ch.kind != kindDir {
+					s.masks[q] = true
+				}
+			}
+			for q := range c.opaque {
+				s.masks[q] = true
+			}
+		}
+	})
+	return s.masks[p]
+}
+
+// parentOf is path.Dir of a clean path, and false at the top ("/" or a
+// relative path's first segment).
+func parentOf(p string) (string, bool) {
+	i := strings.LastIndexByte(p, '/')
+	if i <= 0 {
+		return "", false
+	}
+	return p[:i], true
 }
 
 // provider is the index of the layer whose entry is at p in the squash,
 // and that entry; ok is false when nothing is there.
 func (s *squashView) provider(p string) (int, change, bool) {
-	ancestors := ancestorsOf(p)
 	for k := len(s.layers) - 1; k >= 0; k-- {
 		c := s.layers[k]
 		if ch, ok := c.at(p); ok {
@@ -155,29 +204,24 @@ func (s *squashView) provider(p string) (int, change, bool) {
 			}
 			return k, ch, true
 		}
-		for _, a := range ancestors {
+		for a, ok := parentOf(p); ok; a, ok = parentOf(a) {
+			if !s.masking(a) {
+				continue
+			}
+			// deleted, or masked by a file or a link
 			if ch, ok := c.entries[a]; ok && ch.kind != kindDir {
-				// deleted, or masked by a file or a link
+				return -1, change{}, false
+			}
+			// an opaque directory above p hides the layers below
+			if c.opaque[a] {
 				return -1, change{}, false
 			}
 		}
-		// an opaque directory above p hides the layers below
-		for _, a := range append(ancestors, "/") {
-			if _, ok := c.entries[opaqueMarker(a)]; ok {
-				return -1, change{}, false
-			}
+		if c.opaque["/"] {
+			return -1, change{}, false
 		}
 	}
 	return -1, change{}, false
-}
-
-// ancestorsOf lists p's parent directories, nearest first, "/" left out.
-func ancestorsOf(p string) []string {
-	var out []string
-	for dir := path.Dir(p); dir != "/" && dir != "."; dir = path.Dir(dir) {
-		out = append(out, dir)
-	}
-	return out
 }
 
 // opaqueMarker is where a layer marks a directory opaque.
@@ -191,20 +235,25 @@ const maxLinkHops = 40
 // not resolve to an entry.
 func (s *squashView) resolve(p string) (real string, layer int, ok bool) {
 	p = path.Clean("/" + p)
-	for hops := 0; hops <= maxLinkHops; {
+	for hops := 0; hops <= maxLinkHops; hops++ {
 		if p == "/" {
 			return p, -1, true
 		}
-		parts := strings.Split(strings.TrimPrefix(p, "/"), "/")
-		rewritten := false
-		for i := range parts {
-			prefix := "/" + strings.Join(parts[:i+1], "/")
+		// each prefix of p, shortest first, until a link rewrites p
+		for end := 0; ; {
+			next := strings.IndexByte(p[end+1:], '/')
+			if next < 0 {
+				end = len(p)
+			} else {
+				end += 1 + next
+			}
+			prefix := p[:end]
 			k, ch, found := s.provider(prefix)
 			if !found {
 				return "", -1, false
 			}
 			if ch.kind != kindSymlink {
-				if i == len(parts)-1 {
+				if end == len(p) {
 					return prefix, k, true
 				}
 				continue
@@ -213,13 +262,8 @@ func (s *squashView) resolve(p string) (real string, layer int, ok bool) {
 			if !path.IsAbs(target) {
 				target = path.Join(path.Dir(prefix), target)
 			}
-			p = path.Clean("/" + path.Join(append([]string{target}, parts[i+1:]...)...))
-			hops++
-			rewritten = true
+			p = path.Clean("/" + path.Join(target, p[end:]))
 			break
-		}
-		if !rewritten {
-			return "", -1, false
 		}
 	}
 	return "", -1, false
@@ -232,88 +276,155 @@ func (s *squashView) resolve(p string) (real string, layer int, ok bool) {
 // signatures at p are equal answer alike there; layers that hold nothing
 // that matters (an application layer elsewhere) do not change it.
 func (s *squashView) signature(p string) string {
-	h := sha256.New()
-	seen := map[string]bool{}
-	var visit func(p string, depth int)
-	visit = func(p string, depth int) {
-		p = path.Clean("/" + p)
-		if seen[p] || depth > maxLinkHops {
-			return
+	w := newSigWriter()
+	w.path(s, p)
+	return w.sum()
+}
+
+// signatures sums up the signatures of paths, in order.
+func (s *squashView) signatures(paths []string) string {
+	w := newSigWriter()
+	for _, p := range paths {
+		w.path(s, p)
+	}
+	return w.sum()
+}
+
+// globSignatures sums up, for each search in one directory, everything in
+// the layers that decides its matches: the directory's own signature and,
+// in the directory it resolves to, every layer's opaque marker there and
+// its entries whose names match (and where each link among them leads).
+func (s *squashView) globSignatures(patterns []string) string {
+	w := newSigWriter()
+	for _, pattern := range patterns {
+		dir, name := path.Split(pattern)
+		dir = path.Clean(dir)
+		w.field(pattern)
+		w.path(s, dir)
+		real, _, ok := s.resolve(dir)
+		if !ok {
+			w.buf = append(w.buf, 2) // the directory is not there
+			continue
 		}
-		seen[p] = true
-		paths := append(append([]string{p}, ancestorsOf(p)...), "/")
-		for _, q := range paths {
-			contested := q == p
-			for _, c := range s.layers {
-				if ch, ok := c.entries[q]; ok && ch.kind != kindDir {
-					contested = true
+		// names matching the pattern share its literal start: only the
+		// children sorted from there are matched
+		from := real
+		if from != "/" {
+			from += "/"
+		}
+		from += name[:strings.IndexAny(name+"*", `*?[{\`)]
+		for k, c := range s.layers {
+			if c.opaque[real] {
+				w.line(s.diffIDs[k], opaqueMarker(real), change{kind: kindOpaque}, false)
+			}
+			children := c.childrenOf(real)
+			for _, child := range children[sort.SearchStrings(children, from):] {
+				if !strings.HasPrefix(child, from) {
+					break
 				}
-				if _, ok := c.entries[opaqueMarker(q)]; ok {
-					contested = true
+				ch := c.entries[child]
+				if ch.kind == kindOpaque || !matchName(name, path.Base(child)) {
+					continue
+				}
+				w.line(s.diffIDs[k], child, ch, false)
+				if ch.kind == kindSymlink {
+					w.path(s, child)
 				}
 			}
-			if !contested {
-				continue
-			}
+		}
+		w.end()
+	}
+	return w.sum()
+}
+
+// sigWriter streams what signatures sum up into one SHA-256, every field
+// length-prefixed so that no two different inputs read alike.
+type sigWriter struct {
+	h    hash.Hash
+	buf  []byte
+	seen map[string]bool
+}
+
+func newSigWriter() *sigWriter {
+	return &sigWriter{h: sha256.New(), buf: make([]byte, 0, 64<<10), seen: map[string]bool{}}
+}
+
+func (w *sigWriter) field(v string) {
+	w.buf = binary.AppendUvarint(w.buf, uint64(len(v)))
+	w.buf = append(w.buf, v...)
+	if len(w.buf) >= 60<<10 {
+		w.h.Write(w.buf)
+		w.buf = w.buf[:0]
+	}
+}
+
+// line records a layer's entry at q.
+func (w *sigWriter) line(diffID, q string, ch change, opaque bool) {
+	w.buf = append(w.buf, 1, ch.kind)
+	if opaque {
+		w.buf = append(w.buf, 1)
+	} else {
+		w.buf = append(w.buf, 0)
+	}
+	w.field(diffID)
+	w.field(q)
+	w.field(ch.target)
+}
+
+// end closes a path's lines.
+func (w *sigWriter) end() { w.buf = append(w.buf, 0) }
+
+// path writes p and every layer's entry at each path its answer passes
+// through: p, its parents where contested, and where links lead.
+func (w *sigWriter) path(s *squashView, p string) {
+	w.field(p)
+	clear(w.seen)
+	w.visit(s, p, 0)
+	w.end()
+}
+
+func (w *sigWriter) visit(s *squashView, p string, depth int) {
+	if !strings.HasPrefix(p, "/") || path.Clean(p) != p {
+		p = path.Clean("/" + p)
+	}
+	if w.seen[p] || depth > maxLinkHops {
+		return
+	}
+	w.seen[p] = true
+	for q, more := p, true; more; {
+		// p itself always counts; a parent only where a layer holds
+		// something other than a directory or marks it opaque
+		if q == p || s.masking(q) {
 			for k, c := range s.layers {
 				ch, ok := c.at(q)
-				_, opaque := c.entries[opaqueMarker(q)]
+				opaque := c.opaque[q]
 				if !ok && !opaque {
 					continue
 				}
-				fmt.Fprintf(h, "%s\x00%s\x00%c\x00%s\x00%t\n", s.diffIDs[k], q, ch.kind, ch.target, opaque)
+				w.line(s.diffIDs[k], q, ch, opaque)
 				if ch.kind == kindSymlink {
 					target := ch.target
 					if !path.IsAbs(target) {
 						target = path.Join(path.Dir(q), target)
 					}
-					visit(path.Join(target, strings.TrimPrefix(p, q)), depth+1)
+					w.visit(s, path.Join(target, strings.TrimPrefix(p, q)), depth+1)
 				}
 			}
 		}
-	}
-	visit(p, 0)
-	return hex.EncodeToString(h.Sum(nil))
-}
-
-// signatures sums up the signatures of paths, in order.
-func (s *squashView) signatures(paths []string) string {
-	h := sha256.New()
-	for _, p := range paths {
-		fmt.Fprintf(h, "%s\x00%s\n", p, s.signature(p))
-	}
-	return hex.EncodeToString(h.Sum(nil))
-}
-
-// globSignatures sums up, for each search in one directory, everything in
-// the layers that decides its matches: the directory's own signature and,
-// in the directory it resolves to, every layer's entries whose names
-// match (and where each link among them leads) and its opaque markers.
-func (s *squashView) globSignatures(patterns []string) string {
-	h := sha256.New()
-	for _, pattern := range patterns {
-		dir, name := path.Split(pattern)
-		dir = path.Clean(dir)
-		fmt.Fprintf(h, "%s\x00%s\n", pattern, s.signature(dir))
-		real, _, ok := s.resolve(dir)
-		if !ok {
-			continue
-		}
-		for k, c := range s.layers {
-			for _, child := range c.childrenOf(real) {
-				base := path.Base(child)
-				ch := c.entries[child]
-				if ch.kind != kindOpaque && !matchName(name, base) {
-					continue
-				}
-				fmt.Fprintf(h, "%s\x00%s\x00%c\x00%s\n", s.diffIDs[k], child, ch.kind, ch.target)
-				if ch.kind == kindSymlink {
-					fmt.Fprintf(h, "%s\n", s.signature(child))
-				}
-			}
+		switch parent, ok := parentOf(q); {
+		case ok:
+			q = parent
+		case q != "/":
+			q = "/"
+		default:
+			more = false
 		}
 	}
-	return hex.EncodeToString(h.Sum(nil))
+}
+
+func (w *sigWriter) sum() string {
+	w.h.Write(w.buf)
+	return hex.EncodeToString(w.h.Sum(nil))
 }
 
 // childrenOf lists the layer's entries directly in dir.

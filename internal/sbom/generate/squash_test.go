@@ -3,11 +3,15 @@ package generate
 import (
 	"bytes"
 	"compress/gzip"
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
+	"github.com/anchore/syft/syft/file"
 	"github.com/anchore/syft/syft/pkg"
 	syftsbom "github.com/anchore/syft/syft/sbom"
+	"github.com/bmatcuk/doublestar/v4"
 )
 
 func view(t testing.TB, layers ...[]string) *squashView {
@@ -85,20 +89,40 @@ func TestDecodeChangesRefusesMalformed(t *testing.T) {
 }
 
 // A stored analysis that is not one, or not of the layer and
-// configuration it is stored under, is refused, never panics.
+// configuration it is stored under, is refused, never panics; one that is
+// reads back as it was written, its packages' file lists included.
 func FuzzDecodeAnalysis(f *testing.F) {
-	catalogue, err := encodeCatalogue(&syftsbom.SBOM{Artifacts: syftsbom.Artifacts{Packages: pkg.NewCollection()}})
+	packages := pkg.NewCollection()
+	dpkg := pkg.Package{Name: "openssl", Version: "3.0.15-1~deb12u1", Type: pkg.DebPkg,
+		Locations: file.NewLocationSet(file.NewLocation("/var/lib/dpkg/status")),
+		Metadata: pkg.DpkgDBEntry{Package: "openssl", Files: []pkg.DpkgFileRecord{
+			{Path: "/usr/bin/openssl", Digest: &file.Digest{Algorithm: "md5", Value: "0123456789abcdef0123456789abcdef"}},
+			{Path: "/etc/ssl/openssl.cnf", IsConfigFile: true}}}}
+	dpkg.SetID()
+	packages.Add(dpkg)
+	catalogue, lists, err := encodeCatalogue(&syftsbom.SBOM{Artifacts: syftsbom.Artifacts{Packages: packages}})
 	if err != nil {
 		f.Fatal(err)
 	}
+	if len(lists) != 1 {
+		f.Fatalf("%d file lists kept apart, want 1", len(lists))
+	}
 	an := &layerAnalysis{Format: layerFormat, Config: "cfg", DiffID: "sha256:1", Changes: []string{"f/etc/os-release", "l/bin\x00usr/bin"},
-		Paths: []string{"/etc/os-release"}, PathsSignature: "x", Catalogue: catalogue, Descriptor: []byte(`{"name":"dossier","version":"1"}`)}
+		Paths: []string{"/etc/os-release", "/etc/os-release.d"}, PathsSignature: "x", Catalogue: catalogue, FileLists: lists, Descriptor: []byte(`{"name":"dossier","version":"1"}`)}
 	entry, err := an.encode()
 	if err != nil {
 		f.Fatal(err)
 	}
-	if _, err := decodeAnalysis(entry, "cfg", "sha256:1"); err != nil {
+	got, err := decodeAnalysis(entry, "cfg", "sha256:1")
+	if err != nil {
 		f.Fatalf("a valid analysis: %v", err)
+	}
+	if !slices.Equal(got.Paths, an.Paths) || !slices.Equal(got.Changes, an.Changes) {
+		f.Fatalf("read back as %v %v", got.Paths, got.Changes)
+	}
+	read := got.sbom.Artifacts.Packages.Package(dpkg.ID())
+	if read == nil || !reflect.DeepEqual(read.Metadata, dpkg.Metadata) {
+		f.Fatalf("the package read back as %+v, want %+v", read, dpkg)
 	}
 	if _, err := decodeAnalysis(entry, "cfg", "sha256:2"); err == nil || !strings.Contains(err.Error(), "it is of layer sha256:1") {
 		f.Fatalf("another layer's analysis: %v", err)
@@ -112,4 +136,17 @@ func FuzzDecodeAnalysis(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		_, _ = decodeAnalysis(data, "cfg", "sha256:1")
 	})
+}
+
+// The shortcuts of ownershipForbiddenAt skip only paths no pattern
+// matches.
+func TestOwnershipForbiddenAtMatchesTheGlobs(t *testing.T) {
+	for _, p := range []string{"/var/lib/dpkg/status", "/var/lib/dpkg/status.d/base", "/var/lib/dpkg/status.d/x/y", "/x/var/lib/dpkg/status",
+		"/var/lib/dpkg/info/status", "/lib/apk/db/installed", "/usr/lib/sysimage/rpm/rpmdb.sqlite", "/var/lib/rpm/Packages", "/x/rpm/Packages.db",
+		"/usr/share/doc/openssl/copyright", "/usr/share/doc/a/b/copyright", "/usr/share/doc/copyright", "/usr/bin/openssl", "/usr/share/doc/openssl/changelog.gz", "/"} {
+		want := slices.ContainsFunc(ownershipForbidden, func(g string) bool { ok, _ := doublestar.Match(g, p); return ok })
+		if got := ownershipForbiddenAt(p); got != want {
+			t.Errorf("%s: forbidden %t, the patterns say %t", p, got, want)
+		}
+	}
 }
