@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -10,7 +11,8 @@ import (
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // PostgreSQL through database/sql
-	_ "modernc.org/sqlite"             // the embedded database, pure Go
+	sqlitedriver "modernc.org/sqlite"  // the embedded database, pure Go
+	sqlite3 "modernc.org/sqlite/lib"
 )
 
 // FileName is the embedded store's file in the data directory.
@@ -38,7 +40,10 @@ func Open(ctx context.Context, dataDir, url string) (*Store, error) {
 	// memory, those of large upserts were allocated and faulted in again
 	// statement after statement (docs/benchmarks.md, "The embedded
 	// store's memory").
-	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(30000)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_pragma=cache_size(-16384)&_pragma=wal_autocheckpoint(8192)&_txlock=immediate"
+	// busy_timeout comes first: switching a new database to WAL takes a
+	// lock another opener may hold, and without the timeout already set
+	// the switch fails at once with SQLITE_BUSY.
+	dsn := "file:" + path + "?_pragma=busy_timeout(30000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_pragma=cache_size(-16384)&_pragma=wal_autocheckpoint(8192)&_txlock=immediate"
 	st, err := open(ctx, "sqlite", dsn, sqlite, path)
 	if err != nil {
 		return nil, err
@@ -77,7 +82,7 @@ func open(ctx context.Context, driver, dsn string, d dialect, where string) (*St
 	}
 	pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	if err := db.PingContext(pctx); err != nil {
+	if err := ping(pctx, db); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("evidence store %s: %w", where, err)
 	}
@@ -88,6 +93,24 @@ func open(ctx context.Context, driver, dsn string, d dialect, where string) (*St
 		return nil, fmt.Errorf("evidence store %s: %w", where, err)
 	}
 	return &Store{db: db, d: d}, nil
+}
+
+// ping connects, waiting out SQLITE_BUSY: a new connection's set-up
+// (switching a database another process is creating to WAL) can meet a
+// lock that SQLite's busy timeout does not wait for.
+func ping(ctx context.Context, db *sql.DB) error {
+	for wait := 5 * time.Millisecond; ; wait = min(2*wait, 500*time.Millisecond) {
+		err := db.PingContext(ctx)
+		var busy *sqlitedriver.Error
+		if err == nil || !errors.As(err, &busy) || busy.Code()&0xff != sqlite3.SQLITE_BUSY {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(wait):
+		}
+	}
 }
 
 // redact hides a password in a database URL, for messages.
