@@ -19,6 +19,7 @@ import (
 	"github.com/anchore/syft/syft/cataloging"
 	"github.com/anchore/syft/syft/file"
 	"github.com/anchore/syft/syft/format/syftjson"
+	"github.com/anchore/syft/syft/pkg"
 	syftsbom "github.com/anchore/syft/syft/sbom"
 	"github.com/anchore/syft/syft/source"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -106,6 +107,8 @@ type layerAnalysis struct {
 
 	changes *layerChanges
 	sbom    *syftsbom.SBOM
+	// packages are the catalogue's, sorted
+	packages []pkg.Package
 	// specific says why the analysis holds for the image analysed only
 	specific string
 }
@@ -504,6 +507,7 @@ func (res *Result) analyseLayer(ctx context.Context, simg *image.Image, index in
 	if an.sbom, err = decodeCatalogue(an.Catalogue, an.FileLists); err != nil {
 		return nil, err
 	}
+	an.packages = an.sbom.Artifacts.Packages.Sorted()
 	return an, nil
 }
 

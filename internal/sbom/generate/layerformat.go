@@ -120,6 +120,7 @@ func decodeAnalysis(entry []byte, configKey, diffID string) (*layerAnalysis, err
 	if a.sbom, err = decodeCatalogue(a.Catalogue, a.FileLists); err != nil {
 		return nil, err
 	}
+	a.packages = a.sbom.Artifacts.Packages.Sorted()
 	return a, nil
 }
 

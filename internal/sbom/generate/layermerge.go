@@ -105,7 +105,7 @@ func mergeLayers(sv *squashView, analyses []*layerAnalysis, desc source.Descript
 	kept := pkg.NewCollection()
 	runOf := map[artifact.ID]int{}
 	for k, an := range analyses {
-		for _, p := range an.sbom.Artifacts.Packages.Sorted() {
+		for _, p := range an.packages {
 			locations := p.Locations.ToSlice()
 			if len(locations) == 0 {
 				return nil, fmt.Sprintf("package %s %s of layer %s names no file it was found from", p.Name, p.Version, an.DiffID)
@@ -164,9 +164,13 @@ func mergeLayers(sv *squashView, analyses []*layerAnalysis, desc source.Descript
 			}
 		}
 	}
-	relationships = append(relationships, ownedAcrossLayers(sv, kept, runOf)...)
-	relationships = excludeOwnedBinaries(kept, relationships)
-	for _, p := range kept.Sorted() {
+	// the collection's Sorted deep-copies every package, file list and
+	// all: once
+	sorted := kept.Sorted()
+	relationships = append(relationships, ownedAcrossLayers(sv, kept, sorted, runOf)...)
+	relationships, removed := excludeOwnedBinaries(kept, sorted, relationships)
+	sorted = slices.DeleteFunc(sorted, func(p pkg.Package) bool { return removed[p.ID()] })
+	for _, p := range sorted {
 		relationships = append(relationships, artifact.Relationship{From: final, To: p, Type: artifact.ContainsRelationship})
 	}
 
@@ -185,7 +189,7 @@ func mergeLayers(sv *squashView, analyses []*layerAnalysis, desc source.Descript
 		Source:        desc,
 	}
 	named := map[file.Coordinates]bool{}
-	for _, p := range kept.Sorted() {
+	for _, p := range sorted {
 		for _, l := range p.Locations.ToSlice() {
 			named[l.Coordinates] = true
 		}
@@ -236,7 +240,7 @@ func joinedAcrossLayers(analyses []*layerAnalysis) string {
 		layersOf[what][diffID] = true
 	}
 	for _, an := range analyses {
-		for _, p := range an.sbom.Artifacts.Packages.Sorted() {
+		for _, p := range an.packages {
 			for _, prefix := range joinCataloguers {
 				if strings.HasPrefix(p.FoundBy, prefix) {
 					note(p.FoundBy, an.DiffID)
@@ -266,10 +270,10 @@ type ownershipData struct {
 // package's file list) to packages of other layers found from those
 // files, as syft relates them in one image (within a layer, syft's own
 // cataloguing of the layer did).
-func ownedAcrossLayers(sv *squashView, kept *pkg.Collection, runOf map[artifact.ID]int) []artifact.Relationship {
+func ownedAcrossLayers(sv *squashView, kept *pkg.Collection, sorted []pkg.Package, runOf map[artifact.ID]int) []artifact.Relationship {
 	direct := map[pkg.Type]map[string]bool{}
 	ownedBy := map[artifact.ID][]string{}
-	for _, p := range kept.Sorted() {
+	for _, p := range sorted {
 		if owner, ok := p.Metadata.(pkg.FileOwner); ok && !withinArchive(p) {
 			if direct[p.Type] == nil {
 				direct[p.Type] = map[string]bool{}
@@ -281,7 +285,7 @@ func ownedAcrossLayers(sv *squashView, kept *pkg.Collection, runOf map[artifact.
 		}
 	}
 	var out []artifact.Relationship
-	for _, parent := range kept.Sorted() {
+	for _, parent := range sorted {
 		ownedFiles, ok := ownedBy[parent.ID()]
 		if !ok {
 			continue
@@ -293,9 +297,11 @@ func ownedAcrossLayers(sv *squashView, kept *pkg.Collection, runOf map[artifact.
 				continue
 			}
 			paths := []string{owned}
-			if real, k, ok := sv.resolve(owned); ok && k >= 0 && real != owned {
-				if _, ch, _ := sv.provider(real); ch.kind == kindFile {
-					paths = append(paths, real)
+			if sv.mayResolveElsewhere(owned) {
+				if real, k, ok := sv.resolve(owned); ok && k >= 0 && real != owned {
+					if _, ch, _ := sv.provider(real); ch.kind == kindFile {
+						paths = append(paths, real)
+					}
 				}
 			}
 			for _, p := range paths {
@@ -339,13 +345,13 @@ var (
 // excludeOwnedBinaries removes binary packages evident by files an OS or
 // Bitnami package owns, and the binary package beside a JVM installation,
 // by syft's rules, with their relationships.
-func excludeOwnedBinaries(kept *pkg.Collection, relationships []artifact.Relationship) []artifact.Relationship {
+func excludeOwnedBinaries(kept *pkg.Collection, sorted []pkg.Package, relationships []artifact.Relationship) ([]artifact.Relationship, map[artifact.ID]bool) {
 	binaryMetadata := func(p *pkg.Package) bool {
 		return p.Metadata != nil && slices.Contains(binaryMetadataType, reflect.TypeOf(p.Metadata))
 	}
 	removed := map[artifact.ID]bool{}
 	byID := map[artifact.ID]*pkg.Package{}
-	for _, p := range kept.Sorted() {
+	for _, p := range sorted {
 		byID[p.ID()] = &p
 	}
 	for _, r := range relationships {
@@ -380,7 +386,7 @@ func excludeOwnedBinaries(kept *pkg.Collection, relationships []artifact.Relatio
 	}
 	return slices.DeleteFunc(relationships, func(r artifact.Relationship) bool {
 		return removed[r.From.ID()] || removed[r.To.ID()]
-	})
+	}), removed
 }
 
 // linuxRelease is the release the layers' cataloguing identified (each

@@ -164,15 +164,27 @@ type squashView struct {
 	// hide what is below a path, and only there is an ancestor of a path
 	// contested
 	masks map[string]bool
+	// links holds every path where some layer holds a symlink
+	links map[string]bool
 }
 
 func (s *squashView) masking(p string) bool {
+	s.index()
+	return s.masks[p]
+}
+
+// index finds, once, the paths where a layer masks what is below and
+// those where a layer holds a link.
+func (s *squashView) index() {
 	s.maskOnce.Do(func() {
-		s.masks = map[string]bool{}
+		s.masks, s.links = map[string]bool{}, map[string]bool{}
 		for _, c := range s.layers {
 			for q, ch := range c.entries {
 				if ch.kind != kindDir {
 					s.masks[q] = true
+				}
+				if ch.kind == kindSymlink {
+					s.links[q] = true
 				}
 			}
 			for q := range c.opaque {
@@ -180,7 +192,21 @@ func (s *squashView) masking(p string) bool {
 			}
 		}
 	})
-	return s.masks[p]
+}
+
+// mayResolveElsewhere says resolve may answer p with another path: p is
+// not clean and absolute, or a layer holds a link at p or a parent.
+func (s *squashView) mayResolveElsewhere(p string) bool {
+	if !strings.HasPrefix(p, "/") || path.Clean(p) != p {
+		return true
+	}
+	s.index()
+	for q, ok := p, true; ok; q, ok = parentOf(q) {
+		if s.links[q] {
+			return true
+		}
+	}
+	return false
 }
 
 // parentOf is path.Dir of a clean path, and false at the top ("/" or a
