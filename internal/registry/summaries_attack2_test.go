@@ -39,7 +39,9 @@ func TestAttackSummaryBeforeScanEnds(t *testing.T) {
 		o.Summaries = &Summaries{Key: gate, VerifierID: "https://registry.example/q", Version: "test"}
 	})
 	record := recordingSignatures(t, s.st, set, time.Now)
-	scanning := make(chan struct{})
+	// buffered: the scan may start before the test waits for it, and a
+	// send nobody receives yet must not be dropped
+	scanning := make(chan struct{}, 1)
 	finishScan := make(chan struct{})
 	workCtx, stop := context.WithCancel(ctx)
 	wait := s.reg.RunWorkers(workCtx, 2, time.Second, func(ctx context.Context, job store.Job, tr http.RoundTripper) error {
