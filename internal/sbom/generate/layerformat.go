@@ -79,10 +79,11 @@ func decodeAnalysis(entry []byte, configKey, diffID string) (*layerAnalysis, err
 		return nil, err
 	}
 	// gzip's trailer gives the size unpacked (modulo 4 GiB): read into a
-	// buffer of that size, never one over the bound
+	// buffer of that size, as far as the entry's own size makes it likely
+	// (an entry may say anything there)
 	var buf bytes.Buffer
 	if n := len(entry); n >= 4 {
-		buf.Grow(int(min(binary.LittleEndian.Uint32(entry[n-4:]), maxAnalysisBytes)) + bytes.MinRead)
+		buf.Grow(int(min(binary.LittleEndian.Uint32(entry[n-4:]), uint32(min(16*n, maxAnalysisBytes)))) + bytes.MinRead)
 	}
 	if _, err := buf.ReadFrom(io.LimitReader(zr, maxAnalysisBytes+1)); err != nil {
 		return nil, err
