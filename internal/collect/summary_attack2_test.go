@@ -2,9 +2,7 @@ package collect_test
 
 import (
 	"context"
-	"crypto/x509"
 	"encoding/json"
-	"encoding/pem"
 	"fmt"
 	"strings"
 	"testing"
@@ -36,10 +34,6 @@ func TestAttackSummaryFirstIsNeverMorePermissive(t *testing.T) {
 	release, _ := sign.GenerateKeyPair()
 	gate, _ := sign.GenerateKeyPair()
 	attacker, _ := sign.GenerateKeyPair()
-	pemOf := func(kp *sign.KeyPair) string {
-		der, _ := x509.MarshalPKIXPublicKey(kp.Public())
-		return strings.ReplaceAll(strings.TrimSpace(string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))), "\n", `\n`)
-	}
 	const verifier = "https://ci.example/gates/release"
 	docs, err := policy.Parse("policy.yaml", []byte(fmt.Sprintf(`apiVersion: dossier.dev/v1alpha1
 kind: SupplyChainPolicy
@@ -67,7 +61,7 @@ spec:
   rules:
     - name: signed
       signature: {signers: [release]}
-`, host+"/team/**", pemOf(release), pemOf(gate), verifier, host+"/team/strict/**")), policy.LoadOptions{})
+`, host+"/team/**", keyData(release), keyData(gate), verifier, host+"/team/strict/**")), policy.LoadOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

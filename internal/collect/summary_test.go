@@ -32,10 +32,6 @@ func TestSummaryAnswersAlone(t *testing.T) {
 	host := testutil.Registry(t)
 	release, _ := sign.GenerateKeyPair()
 	gate, _ := sign.GenerateKeyPair()
-	pemOf := func(kp *sign.KeyPair) string {
-		der, _ := x509.MarshalPKIXPublicKey(kp.Public())
-		return strings.ReplaceAll(strings.TrimSpace(string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))), "\n", `\n`)
-	}
 	const verifier = "https://ci.example/gates/release"
 	docs, err := policy.Parse("policy.yaml", []byte(fmt.Sprintf(`apiVersion: dossier.dev/v1alpha1
 kind: SupplyChainPolicy
@@ -52,7 +48,7 @@ spec:
       vulnerabilities: {failOn: high}
   verificationSummaries:
     - {verifier: %s, signers: [gate], maxAge: 1h, levels: [DOSSIER_RELEASE_SIGNED, DOSSIER_RELEASE_VULNS], rules: [signed, vulns]}
-`, host+"/team/**", pemOf(release), pemOf(gate), verifier)), policy.LoadOptions{})
+`, host+"/team/**", keyData(release), keyData(gate), verifier)), policy.LoadOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,4 +100,11 @@ spec:
 	if d.Allowed || len(ev.Signatures) != 1 || ev.Unavailable[evidence.NeedVulnerabilities] != "no advisory database" {
 		t.Errorf("without a summary the evidence is gathered: allowed %v, signatures %d, unavailable %v", d.Allowed, len(ev.Signatures), ev.Unavailable)
 	}
+}
+
+// keyData is kp's public key as PEM on one line, with \n escapes, for a
+// double-quoted YAML string.
+func keyData(kp *sign.KeyPair) string {
+	der, _ := x509.MarshalPKIXPublicKey(kp.Public())
+	return strings.ReplaceAll(strings.TrimSpace(string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))), "\n", `\n`)
 }
