@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/dossier-dev/dossier/internal/server"
+	"github.com/dossier-dev/dossier/internal/testutil"
 )
 
 // gatekeeperServer serves a webhook's external data over HTTPS on
@@ -220,8 +221,8 @@ func TestGatekeeperBadRequests(t *testing.T) {
 func TestGatekeeperClientCertificates(t *testing.T) {
 	f := newFixture(t, signedPolicy)
 	dir := t.TempDir()
-	gatekeeperCA, gatekeeper := clientCA(t, dir, "gatekeeper-ca")
-	_, stranger := clientCA(t, dir, "someone-else")
+	gatekeeperCA, gatekeeper := testutil.ClientCertificate(t, dir, "gatekeeper-ca")
+	_, stranger := testutil.ClientCertificate(t, dir, "someone-else")
 	callers, err := LoadGatekeeperCallers(gatekeeperCA)
 	if err != nil {
 		t.Fatal(err)
@@ -324,8 +325,8 @@ func TestGatekeeperBudget(t *testing.T) {
 // only where its CA is accepted.
 func TestCallersAcceptOnlyTheirOwnCA(t *testing.T) {
 	dir := t.TempDir()
-	apiCA, apiServer := clientCA(t, dir, "api-server-clients")
-	gkCA, gatekeeper := clientCA(t, dir, "gatekeeper-ca")
+	apiCA, apiServer := testutil.ClientCertificate(t, dir, "api-server-clients")
+	gkCA, gatekeeper := testutil.ClientCertificate(t, dir, "gatekeeper-ca")
 	reviews, err := LoadCallers(apiCA, "")
 	if err != nil {
 		t.Fatal(err)

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"crypto/tls"
 	"fmt"
+	"github.com/dossier-dev/dossier/internal/testutil"
 	"io"
 	"log/slog"
 	"net/http"
@@ -21,8 +22,8 @@ import (
 // server's certificate nor its token reaches external data.
 func TestGatekeeperAttackRouteConfusion(t *testing.T) {
 	dir := t.TempDir()
-	apiCA, apiServer := clientCertificate(t, dir, "api-server")
-	gkCA, gatekeeper := clientCertificate(t, dir, "gatekeeper")
+	apiCA, apiServer := testutil.ClientCertificate(t, dir, "api-server")
+	gkCA, gatekeeper := testutil.ClientCertificate(t, dir, "gatekeeper")
 	token := strings.Repeat("t", 40)
 	tokens := filepath.Join(dir, "tokens")
 	if err := os.WriteFile(tokens, []byte(token+"\n"), 0o600); err != nil {

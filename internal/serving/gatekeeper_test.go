@@ -1,50 +1,17 @@
 package serving
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
+	"github.com/dossier-dev/dossier/internal/testutil"
 	"io"
 	"log/slog"
-	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 )
-
-// clientCertificate makes a CA, writes its PEM to dir/name.crt, and
-// returns a client certificate it signed.
-func clientCertificate(t *testing.T, dir, name string) (string, tls.Certificate) {
-	t.Helper()
-	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: name}, NotBefore: time.Now().Add(-time.Hour),
-		NotAfter: time.Now().Add(time.Hour), IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca, _ := x509.ParseCertificate(caDER)
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	leaf := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: name + " client"}, NotBefore: time.Now().Add(-time.Hour),
-		NotAfter: time.Now().Add(time.Hour), KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth, x509.ExtKeyUsageServerAuth}}
-	der, err := x509.CreateCertificate(rand.Reader, leaf, ca, &key.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(dir, name+".crt")
-	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return path, tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
-}
 
 // The webhook's listener serves reviews to the API server and external
 // data to Gatekeeper, each by its own credentials: Gatekeeper's
@@ -53,8 +20,8 @@ func clientCertificate(t *testing.T, dir, name string) (string, tls.Certificate)
 // credentials.
 func TestWebhookListenerCallers(t *testing.T) {
 	dir := t.TempDir()
-	apiCA, apiServer := clientCertificate(t, dir, "api-server")
-	gkCA, gatekeeper := clientCertificate(t, dir, "gatekeeper")
+	apiCA, apiServer := testutil.ClientCertificate(t, dir, "api-server")
+	gkCA, gatekeeper := testutil.ClientCertificate(t, dir, "gatekeeper")
 	token := strings.Repeat("t", 40)
 	tokens := filepath.Join(dir, "tokens")
 	if err := os.WriteFile(tokens, []byte(token+"\n"), 0o600); err != nil {
