@@ -129,6 +129,26 @@ func (c *attackCA) crlEndpoint(t *testing.T) (url string, hits *atomic.Int64) {
 }
 
 // trustCA makes w trust ca's certificates for w's repository at level.
+// releaseKey is a Notation key of a certificate the world's CA issued to
+// the release identity, valid for an hour.
+func (w *world) releaseKey(t *testing.T) *Key {
+	t.Helper()
+	k, chain := w.ca.Issue(t, testutil.NotationRelease, time.Now().Add(time.Hour))
+	key, err := NewKey(k, chain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return key
+}
+
+// signRelease signs the world's subject with a release key.
+func (w *world) signRelease(t *testing.T) {
+	t.Helper()
+	if _, err := Sign(context.Background(), w.repo, w.subject, w.releaseKey(t), SignOptions{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func (w *world) trustCA(t *testing.T, ca *attackCA, level string) {
 	t.Helper()
 	w.policyFile, w.storeTo = testutil.WriteNotationTrust(t, w.configDir, w.repoName, level, testutil.NotationReleaseIdentity, ca.cert)
@@ -202,11 +222,7 @@ func TestAttackPayloadForAnotherDescriptor(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			w := newWorld(t, true, "strict")
-			k, chain := w.ca.Issue(t, testutil.NotationRelease, time.Now().Add(time.Hour))
-			key, err := NewKey(k, chain)
-			if err != nil {
-				t.Fatal(err)
-			}
+			key := w.releaseKey(t)
 			d := toOCI(w.subject)
 			c.change(&d)
 			attachAs(t, w, evidence.NotationJWS, signedOver(t, key, d, evidence.NotationJWS), nil)
@@ -360,14 +376,7 @@ func TestAttackIdentityMatching(t *testing.T) {
 // mandatory attributes are refused when the policy loads.
 func TestAttackTrustedIdentitySpellings(t *testing.T) {
 	w := newWorld(t, true, "strict")
-	k, chain := w.ca.Issue(t, testutil.NotationRelease, time.Now().Add(time.Hour))
-	key, err := NewKey(k, chain)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := Sign(context.Background(), w.repo, w.subject, key, SignOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	w.signRelease(t)
 	w.setLevel(t, "strict", "x509.subject: CN=release, O=Acme, C=US, ST=WA")
 	if res := w.verify(t); len(res.Signatures) != 1 {
 		t.Fatalf("reordered RDNs: %+v", res)
@@ -389,14 +398,7 @@ func TestAttackTrustedIdentitySpellings(t *testing.T) {
 // "Acme, CN=release", which the release certificate's O is not.
 func TestAttackTrustedIdentityEscapedComma(t *testing.T) {
 	w := newWorld(t, true, "strict")
-	k, chain := w.ca.Issue(t, testutil.NotationRelease, time.Now().Add(time.Hour))
-	key, err := NewKey(k, chain)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := Sign(context.Background(), w.repo, w.subject, key, SignOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	w.signRelease(t)
 	w.setLevel(t, "strict", `x509.subject: C=US, ST=WA, O=Acme\, CN=release`)
 	if rj := onlyRejection(t, w.verify(t)); rj.Kind != evidence.FailureUntrustedKey {
 		t.Fatalf("rejected as %s: %s", rj.Kind, rj.Reason)
@@ -432,14 +434,7 @@ func TestAttackScopeSpellings(t *testing.T) {
 		// statement and verifier both read the repository as
 		// 127.0.0.1:PORT/app, whichever spelling the caller opened it by
 		w.writePolicy(t, policy(w.repoName))
-		k, chain := w.ca.Issue(t, testutil.NotationRelease, time.Now().Add(time.Hour))
-		key, err := NewKey(k, chain)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := Sign(context.Background(), w.repo, w.subject, key, SignOptions{}); err != nil {
-			t.Fatal(err)
-		}
+		w.signRelease(t)
 		repo, err := oci.OpenRegistry("localhost:"+port+"/app", oci.RegistryOptions{})
 		if err != nil {
 			t.Fatal(err)
@@ -651,11 +646,7 @@ func TestAttackSignatureManifests(t *testing.T) {
 		return d
 	}
 	valid := func(t *testing.T, w *world) []byte {
-		k, chain := w.ca.Issue(t, testutil.NotationRelease, time.Now().Add(time.Hour))
-		key, err := NewKey(k, chain)
-		if err != nil {
-			t.Fatal(err)
-		}
+		key := w.releaseKey(t)
 		return signedOver(t, key, toOCI(w.subject), evidence.NotationJWS)
 	}
 	cases := []struct {
@@ -788,11 +779,7 @@ func TestAttackReferrersTagIndex(t *testing.T) {
 		// signature listed only under the tag is not the registry's answer,
 		// for dossier as for notation-go over oras-go
 		w := newWorld(t, true, "strict")
-		k, chain := w.ca.Issue(t, testutil.NotationRelease, time.Now().Add(time.Hour))
-		key, err := NewKey(k, chain)
-		if err != nil {
-			t.Fatal(err)
-		}
+		key := w.releaseKey(t)
 		env := signedOver(t, key, toOCI(w.subject), evidence.NotationJWS)
 		ed := oci.Descriptor(evidence.NotationJWS, env)
 		if err := w.repo.Push(ctx, ed, env); err != nil {
