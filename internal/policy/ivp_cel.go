@@ -53,7 +53,7 @@ type ivpProgram struct {
 
 type ivpGlob struct {
 	text string
-	g    *glob.Pattern
+	g    glob.Glob
 }
 
 type ivpMatchExpr struct {
