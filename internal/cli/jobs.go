@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"os/user"
 	"strconv"
 	"strings"
 	"time"
@@ -207,7 +208,46 @@ func (a *app) jobsCommand() *cobra.Command {
 	sf.register(cmd)
 	cmd.Flags().IntVar(&limit, "limit", 100, "at most this many jobs, or failed digests of a job (0 for all)")
 	cmd.Flags().StringVarP(&output, "output", "o", "table", "output format: table or json")
+	cmd.AddCommand(a.jobsCancelCommand())
 	return cmd
+}
+
+func (a *app) jobsCancelCommand() *cobra.Command {
+	var sf storeFlags
+	cmd := &cobra.Command{
+		Use:   "cancel ID",
+		Short: "End an unfinished job as failed: the process running it stops at its next batch, and the next start of its kind makes a new job",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			id, err := strconv.ParseInt(args[0], 10, 64)
+			if err != nil {
+				return usageError("job %q: want a job's number (dossier jobs lists them)", args[0])
+			}
+			ctx := cmd.Context()
+			st, err := sf.open(ctx)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			job, err := jobs.Cancel(ctx, st, id, time.Now(), operator()+" (dossier jobs cancel)")
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(a.stdout, "job %d (%s) cancelled after %d of %d digests\n", job.ID, job.Kind, job.Done+job.Failed, job.Total)
+			return nil
+		},
+	}
+	sf.register(cmd)
+	return cmd
+}
+
+// operator names the user running this command, for the records it
+// leaves.
+func operator() string {
+	if u, err := user.Current(); err == nil && u.Username != "" {
+		return u.Username
+	}
+	return "unknown user"
 }
 
 func printJobRows(t interface{ Write([]byte) (int, error) }, list []store.MaintenanceJob) {

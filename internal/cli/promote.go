@@ -2,7 +2,6 @@ package cli
 
 import (
 	"fmt"
-	"os/user"
 	"strings"
 	"time"
 
@@ -62,12 +61,8 @@ refusal is recorded in the evidence store with who asked. Exit 1 when the policy
 				return err
 			}
 			defer st.Close()
-			who := "unknown user"
-			if u, err := user.Current(); err == nil {
-				who = u.Username
-			}
 			out, err := pipeline.Promote(ctx, st, src, pipeline.PromoteOptions{Repository: dstRepo, Tag: tag, Set: set, Collect: opts,
-				Registry: a.registry, Actor: who, Now: time.Now()})
+				Registry: a.registry, Actor: operator(), Now: time.Now()})
 			if err != nil {
 				return err
 			}

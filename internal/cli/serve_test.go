@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -250,6 +251,105 @@ spec:
 	artifact.Header.Set("Authorization", "Bearer "+pull)
 	if page := fetch(t, client, artifact); !strings.Contains(page, "pkg:npm/lodash@4.17.20") {
 		t.Errorf("UI artifact page for a reader:\n%s", page)
+	}
+
+	// a job over every stored digest, started from the UI's jobs page by
+	// an admin's session (catalogue-all, forced: every catalogued digest
+	// pulled from the registry in process and catalogued again), seen
+	// ending through the jobs API; a reader and another site's page may
+	// start none
+	session := resp.Cookies()[0]
+	// every pushed image's scan has ended: the three catalogued digests
+	// are the job's
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		r := dossier(t, "", "query", "jobs", "--data-dir", data, "-o", "json")
+		var queued []store.Job
+		if r.code == 0 && json.Unmarshal([]byte(r.stdout), &queued) == nil && len(queued) > 0 &&
+			!slices.ContainsFunc(queued, func(j store.Job) bool { return j.Kind == "scan" && j.State != store.JobDone }) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the pushed images were not all scanned: %+v", r)
+		}
+	}
+	jobsPage, _ := http.NewRequest(http.MethodGet, "https://"+addr+"/ui/jobs", nil)
+	jobsPage.AddCookie(session)
+	if page := fetch(t, client, jobsPage); !strings.Contains(page, "Catalogue again") || !strings.Contains(page, "No job has run.") {
+		t.Errorf("UI jobs page:\n%s", page)
+	}
+	startJob := func(header, value string, cookie *http.Cookie) *http.Response {
+		req, _ := http.NewRequest(http.MethodPost, "https://"+addr+"/ui/jobs", strings.NewReader(url.Values{"action": {"start"}, "kind": {"catalogue-all"}, "force": {"true"}}.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		if header != "" {
+			req.Header.Set(header, value)
+		}
+		if cookie != nil {
+			req.AddCookie(cookie)
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp
+	}
+	if resp := startJob("Authorization", "Bearer "+pull, nil); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("a reader starts a job from the UI: %d", resp.StatusCode)
+	}
+	if resp := startJob("Sec-Fetch-Site", "cross-site", session); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("another site's page starts a job with the admin's session: %d", resp.StatusCode)
+	}
+	started := startJob("", "", session)
+	jobPath, _ := strings.CutPrefix(started.Header.Get("Location"), "/ui/jobs?id=")
+	if started.StatusCode != http.StatusSeeOther || jobPath == "" {
+		t.Fatalf("the admin starts catalogue-all from the UI: %d %s", started.StatusCode, started.Header.Get("Location"))
+	}
+	var job store.MaintenanceJob
+	for deadline := time.Now().Add(2 * time.Minute); job.State != store.JobDone; time.Sleep(50 * time.Millisecond) {
+		req, _ := http.NewRequest(http.MethodGet, "https://"+addr+"/api/jobs/"+jobPath, nil)
+		req.Header.Set("Authorization", "Bearer "+admin)
+		if err := json.Unmarshal([]byte(fetch(t, client, req)), &job); err != nil || time.Now().After(deadline) || job.State == store.JobFailed {
+			t.Fatalf("the catalogue-all job: %+v %v", job, err)
+		}
+	}
+	// the sample (in two repositories) and the random image
+	if job.Kind != store.JobCatalogueAll || job.Total != 3 || job.Done != 3 || job.Failed != 0 {
+		t.Errorf("the catalogue-all job ended: %+v", job)
+	}
+	shown, _ := http.NewRequest(http.MethodGet, "https://"+addr+"/ui/jobs?id="+jobPath, nil)
+	shown.AddCookie(session)
+	if page := fetch(t, client, shown); !strings.Contains(page, "<td>catalogue-all</td><td>done</td>") || !strings.Contains(page, "3 of 3") {
+		t.Errorf("UI jobs page after the job:\n%s", page)
+	}
+	cancel, _ := http.NewRequest(http.MethodPost, "https://"+addr+"/api/jobs/"+jobPath+"/cancel", nil)
+	cancel.Header.Set("Authorization", "Bearer "+admin)
+	if resp, err := client.Do(cancel); err != nil || resp.StatusCode != http.StatusConflict {
+		t.Errorf("cancelling a finished job: %v %v", resp, err)
+	}
+	// the command line shows the jobs the server ran, and cancels one it
+	// runs: at a digest every 100 seconds, the server's run stops at its
+	// next batch
+	if r := dossier(t, "", "jobs", "--data-dir", data); r.code != 0 || !strings.Contains(r.stdout, "catalogue-all") || !strings.Contains(r.stdout, "done") {
+		t.Errorf("dossier jobs: %+v", r)
+	}
+	if r := dossier(t, "", "jobs", "cancel", jobPath, "--data-dir", data); r.code != ExitError || !strings.Contains(r.stderr, "the job has ended (done)") {
+		t.Errorf("dossier jobs cancel of a finished job: %+v", r)
+	}
+	slow, _ := http.NewRequest(http.MethodPost, "https://"+addr+"/api/jobs/catalogue-all", strings.NewReader(`{"force": true, "rate": 0.01}`))
+	slow.Header.Set("Authorization", "Bearer "+admin)
+	slowResp, err := client.Do(slow)
+	if err != nil || slowResp.StatusCode != http.StatusAccepted {
+		t.Fatalf("a slow catalogue-all: %v %v", slowResp, err)
+	}
+	json.NewDecoder(slowResp.Body).Decode(&job)
+	slowResp.Body.Close()
+	if r := dossier(t, "", "jobs", "cancel", strconv.FormatInt(job.ID, 10), "--data-dir", data); r.code != 0 || !strings.Contains(r.stdout, fmt.Sprintf("job %d (catalogue-all) cancelled after", job.ID)) {
+		t.Errorf("dossier jobs cancel of a running job: %+v", r)
+	}
+	for deadline := time.Now().Add(30 * time.Second); !slices.ContainsFunc(served.log(), func(l string) bool { return strings.Contains(l, "it was ended (failed): cancelled by ") }); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the server's run of the cancelled job did not stop")
+		}
 	}
 
 	// the metrics of what happened, on their own listener only

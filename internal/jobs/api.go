@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 
@@ -32,15 +33,86 @@ type Started struct {
 	Concurrency int     `json:"concurrency,omitempty"`
 }
 
-// API serves the maintenance jobs to admins of every repository (the
-// jobs touch every digest): POST /api/jobs/{rescan-all|catalogue-all}
-// starts the job (or continues the unfinished one) and runs it in the
-// background until ctx ends (it is then given back, to be continued by
-// the next POST); GET /api/jobs lists the jobs, GET /api/jobs/{id} shows
-// one with its failed digests. wait returns once the background runs have
-// stopped. report hears the errors that stop them.
-func (r *Runner) API(ctx context.Context, auth Authenticator, report func(error)) (handler http.Handler, wait func()) {
-	var running sync.WaitGroup
+// Service runs maintenance jobs in a server's background: started by an
+// admin (the jobs API, the UI), each runs until the server's context ends
+// and is then given back, to be continued by the next start.
+type Service struct {
+	runner  Runner
+	ctx     context.Context
+	report  func(error)
+	running sync.WaitGroup
+}
+
+// Serve returns the service of r's jobs, running them until ctx ends;
+// report hears the errors that stop them.
+func (r *Runner) Serve(ctx context.Context, report func(error)) *Service {
+	return &Service{runner: *r, ctx: ctx, report: report}
+}
+
+// Wait returns once the background runs have stopped.
+func (s *Service) Wait() { s.running.Wait() }
+
+// Launch starts the job of kind (or continues the unfinished one) in the
+// background with opts; busy says it runs already (in this process or
+// another), and was left to it.
+func (s *Service) Launch(ctx context.Context, kind string, opts Started) (job store.MaintenanceJob, busy bool, err error) {
+	if !slices.Contains(store.MaintenanceKinds, kind) {
+		return job, false, fmt.Errorf("no kind of job %q (kinds: %s)", kind, strings.Join(store.MaintenanceKinds, ", "))
+	}
+	if opts.Rate < 0 || opts.Concurrency < 0 {
+		return job, false, errors.New("the job's rate and concurrency cannot be negative")
+	}
+	run := s.runner
+	run.Progress = nil
+	if opts.Rate > 0 {
+		run.Throttle.Rate = opts.Rate
+	}
+	if opts.Concurrency > 0 {
+		run.Throttle.Concurrency = opts.Concurrency
+	}
+	job, _, err = run.Start(ctx, kind, opts.Force)
+	if err != nil {
+		return job, false, err
+	}
+	if job.State == store.JobRunning && job.LeaseUntil != nil && job.LeaseUntil.After(run.Now()) {
+		return job, true, nil
+	}
+	s.running.Go(func() {
+		if _, err := run.Run(s.ctx, job); err != nil && s.report != nil {
+			s.report(err)
+		}
+	})
+	return job, false, nil
+}
+
+// StartJob is Launch with the runner's throttle.
+func (s *Service) StartJob(ctx context.Context, kind string, force bool) (store.MaintenanceJob, bool, error) {
+	return s.Launch(ctx, kind, Started{Force: force})
+}
+
+// Cancel ends job id as failed, saying who cancelled it (Cancel).
+func (s *Service) Cancel(ctx context.Context, id int64, by string) (*store.MaintenanceJob, error) {
+	return Cancel(ctx, s.runner.Store, id, s.runner.Now(), by)
+}
+
+// Cancel ends job id as failed at at, saying who cancelled it: the
+// process running it stops at its next batch or lease renewal,
+// committing nothing more, and the next start of its kind makes a new
+// job.
+func Cancel(ctx context.Context, st *store.Store, id int64, at time.Time, by string) (*store.MaintenanceJob, error) {
+	job, err := st.CancelMaintenanceJob(ctx, id, at, "cancelled by "+by)
+	if err == nil && job == nil {
+		err = fmt.Errorf("job %d %w", id, store.ErrNoSuchJob)
+	}
+	return job, err
+}
+
+// Handler serves the jobs to admins of every repository (the jobs touch
+// every digest): POST /api/jobs/{rescan-all|catalogue-all} starts the
+// job (or continues the unfinished one), POST /api/jobs/{id}/cancel ends
+// one, GET /api/jobs lists the jobs, GET /api/jobs/{id} shows one with its
+// failed digests.
+func (s *Service) Handler(auth Authenticator) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /api/jobs/{kind}", func(w http.ResponseWriter, req *http.Request) {
 		kind := req.PathValue("kind")
@@ -65,32 +137,35 @@ func (r *Runner) API(ctx context.Context, auth Authenticator, report func(error)
 			apiError(w, http.StatusBadRequest, "the job's options (JSON: force, rate, concurrency): "+err.Error())
 			return
 		}
-		run := *r
-		run.Progress = nil
-		if opts.Rate > 0 {
-			run.Throttle.Rate = opts.Rate
-		}
-		if opts.Concurrency > 0 {
-			run.Throttle.Concurrency = opts.Concurrency
-		}
-		job, _, err := run.Start(req.Context(), kind, opts.Force)
-		if err != nil {
+		job, busy, err := s.Launch(req.Context(), kind, opts)
+		switch {
+		case err != nil:
 			apiError(w, http.StatusServiceUnavailable, err.Error())
-			return
-		}
-		if job.State == store.JobRunning && job.LeaseUntil != nil && job.LeaseUntil.After(run.Now()) {
+		case busy:
 			writeJSON(w, http.StatusConflict, job) // another process, or this one, runs it
+		default:
+			writeJSON(w, http.StatusAccepted, job)
+		}
+	})
+	mux.HandleFunc("POST /api/jobs/{id}/cancel", func(w http.ResponseWriter, req *http.Request) {
+		id, ok := jobID(w, req)
+		if !ok {
 			return
 		}
-		running.Go(func() {
-			if _, err := run.Run(ctx, job); err != nil && report != nil {
-				report(err)
-			}
-		})
-		writeJSON(w, http.StatusAccepted, job)
+		job, err := s.Cancel(req.Context(), id, actorOf(req).Name)
+		switch {
+		case errors.Is(err, store.ErrNoSuchJob):
+			apiError(w, http.StatusNotFound, err.Error())
+		case errors.Is(err, store.ErrJobEnded):
+			writeJSON(w, http.StatusConflict, job)
+		case err != nil:
+			apiError(w, http.StatusServiceUnavailable, err.Error())
+		default:
+			writeJSON(w, http.StatusOK, job)
+		}
 	})
 	mux.HandleFunc("GET /api/jobs", func(w http.ResponseWriter, req *http.Request) {
-		list, err := r.Store.MaintenanceJobs(req.Context(), 100)
+		list, err := s.runner.Store.MaintenanceJobs(req.Context(), 100)
 		if err != nil {
 			apiError(w, http.StatusServiceUnavailable, err.Error())
 			return
@@ -98,14 +173,13 @@ func (r *Runner) API(ctx context.Context, auth Authenticator, report func(error)
 		writeJSON(w, http.StatusOK, list)
 	})
 	mux.HandleFunc("GET /api/jobs/{id}", func(w http.ResponseWriter, req *http.Request) {
-		id, err := strconv.ParseInt(req.PathValue("id"), 10, 64)
-		if err != nil {
-			apiError(w, http.StatusNotFound, fmt.Sprintf("no job %q: jobs are numbered", req.PathValue("id")))
+		id, ok := jobID(w, req)
+		if !ok {
 			return
 		}
-		shown, err := Show(req.Context(), r.Store, id, 1000)
+		shown, err := Show(req.Context(), s.runner.Store, id, 1000)
 		switch {
-		case err != nil && strings.Contains(err.Error(), "is not in the evidence store"):
+		case errors.Is(err, store.ErrNoSuchJob):
 			apiError(w, http.StatusNotFound, err.Error())
 		case err != nil:
 			apiError(w, http.StatusServiceUnavailable, err.Error())
@@ -121,11 +195,25 @@ func (r *Runner) API(ctx context.Context, auth Authenticator, report func(error)
 			return
 		}
 		if !actor.Has(store.RoleAdmin) || actor.Repositories.Pattern != tokens.All.Pattern {
-			apiError(w, http.StatusForbidden, actor.Name+" may not see or start jobs over every digest (an admin token of every repository)")
+			apiError(w, http.StatusForbidden, actor.Name+" may not see, start or cancel jobs over every digest (an admin token of every repository)")
 			return
 		}
-		mux.ServeHTTP(w, req)
-	}), running.Wait
+		mux.ServeHTTP(w, req.WithContext(context.WithValue(req.Context(), actorKey{}, actor)))
+	})
+}
+
+type actorKey struct{}
+
+func actorOf(req *http.Request) *tokens.Actor { return req.Context().Value(actorKey{}).(*tokens.Actor) }
+
+// jobID reads the {id} of a job's path, answering 404 when it is no number.
+func jobID(w http.ResponseWriter, req *http.Request) (int64, bool) {
+	id, err := strconv.ParseInt(req.PathValue("id"), 10, 64)
+	if err != nil {
+		apiError(w, http.StatusNotFound, fmt.Sprintf("no job %q: jobs are numbered", req.PathValue("id")))
+		return 0, false
+	}
+	return id, true
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -38,8 +38,13 @@ func TestJobsAPI(t *testing.T) {
 	}
 	admin, teamAdmin, puller := token(store.RoleAdmin, "**"), token(store.RoleAdmin, "registry.example/team/**"), token(store.RolePull, "**")
 	r := &Runner{Store: st, DB: database(t, t.TempDir(), lodashRecord), Now: time.Now, Throttle: Throttle{Batch: 2}}
-	api, wait := r.API(ctx, tokens.NewAuthenticator(st, time.Now), func(err error) { t.Error(err) })
-	srv := httptest.NewServer(api)
+	// the cancelled run's own end is reported, and is no failure
+	service := r.Serve(ctx, func(err error) {
+		if !strings.Contains(err.Error(), "cancelled by token") {
+			t.Error(err)
+		}
+	})
+	srv := httptest.NewServer(service.Handler(tokens.NewAuthenticator(st, time.Now)))
 	defer srv.Close()
 	call := func(method, path, secret, body string) (int, map[string]any) {
 		t.Helper()
@@ -77,19 +82,64 @@ func TestJobsAPI(t *testing.T) {
 		t.Fatalf("POST rescan-all: %d %v", status, out)
 	}
 	path := "/api/jobs/" + strconv.Itoa(int(out["id"].(float64)))
-	deadline := time.Now().Add(30 * time.Second)
-	for out["state"] != store.JobDone && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-		if status, out = call(http.MethodGet, path, admin, ""); status != http.StatusOK {
-			t.Fatalf("GET %s: %d %v", path, status, out)
+	// ended waits for the job at path to end, and returns it
+	ended := func(path string) map[string]any {
+		t.Helper()
+		var job map[string]any
+		for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+			var status int
+			if status, job = call(http.MethodGet, path, admin, ""); status != http.StatusOK {
+				t.Fatalf("GET %s: %d %v", path, status, job)
+			}
+			if job["state"] != store.JobQueued && job["state"] != store.JobRunning {
+				break
+			}
 		}
+		return job
 	}
-	if out["state"] != store.JobDone || out["done"] != float64(7) || out["failed"] != float64(0) {
+	if out := ended(path); out["state"] != store.JobDone || out["done"] != float64(7) || out["failed"] != float64(0) {
 		t.Errorf("the job as the API shows it: %v", out)
 	}
 	if status, _ := call(http.MethodGet, "/api/jobs/99", admin, ""); status != http.StatusNotFound {
 		t.Errorf("GET an unknown job: %d", status)
 	}
+
+	// cancelled while it runs (two digests a second: three batches of
+	// two, a second apart), the job ends failed, saying by whom, and its
+	// run stops without committing another batch
+	for i := 7; i < 14; i++ {
+		recordComponents(t, st, subject(i), t0, nil, lodashPURL)
+	}
+	status, out = call(http.MethodPost, "/api/jobs/rescan-all", admin, `{"rate": 2}`)
+	if status != http.StatusAccepted {
+		t.Fatalf("POST rescan-all again: %d %v", status, out)
+	}
+	path = "/api/jobs/" + strconv.Itoa(int(out["id"].(float64)))
+	if status, _ := call(http.MethodPost, path+"/cancel", puller, ""); status != http.StatusForbidden {
+		t.Errorf("a pull token cancels a job: %d", status)
+	}
+	status, out = call(http.MethodPost, path+"/cancel", admin, "")
+	if status != http.StatusOK || out["state"] != store.JobFailed || !strings.HasPrefix(out["error"].(string), "cancelled by token ") {
+		t.Fatalf("cancel: %d %v", status, out)
+	}
+	cancelledAt := out["done"]
+	time.Sleep(2500 * time.Millisecond) // past the next batch the run would have committed
+	if _, out = call(http.MethodGet, path, admin, ""); out["state"] != store.JobFailed || out["done"] != cancelledAt {
+		t.Errorf("the cancelled job went on from %v done: %v", cancelledAt, out)
+	}
+	if status, out := call(http.MethodPost, path+"/cancel", admin, ""); status != http.StatusConflict || out["state"] != store.JobFailed {
+		t.Errorf("cancel an ended job: %d %v", status, out)
+	}
+	if status, _ := call(http.MethodPost, "/api/jobs/99/cancel", admin, ""); status != http.StatusNotFound {
+		t.Errorf("cancel an unknown job: %d", status)
+	}
+	status, out = call(http.MethodPost, "/api/jobs/rescan-all", admin, "")
+	if status != http.StatusAccepted || "/api/jobs/"+strconv.Itoa(int(out["id"].(float64))) == path {
+		t.Fatalf("a new rescan-all after the cancelled one: %d %v", status, out)
+	}
+	if out := ended("/api/jobs/" + strconv.Itoa(int(out["id"].(float64)))); out["state"] != store.JobDone || out["done"] != float64(14) {
+		t.Errorf("the rescan-all after the cancelled one: %v", out)
+	}
 	stop()
-	wait()
+	service.Wait()
 }

@@ -316,3 +316,41 @@ func TestRescanAllIsRunOnce(t *testing.T) {
 		})
 	}
 }
+
+// A digest stored before the job was made but catalogued only after (its
+// first scan ended later) is gone through too, and the job's total says
+// so: progress never reads "3 of 2".
+func TestJobCountsDigestsThatEnterItsScope(t *testing.T) {
+	for name, open := range stores(t) {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			st := open(t)
+			t0 := time.Date(2026, 12, 7, 9, 0, 0, 0, time.UTC)
+			recordComponents(t, st, subject(0), t0, nil, lodashPURL)
+			recordComponents(t, st, subject(1), t0, nil, lodashPURL)
+			// known (deployed) but not catalogued when the job is made
+			if err := st.SeenDeployed(ctx, subject(2), "prod", "Deployment/web", t0); err != nil {
+				t.Fatal(err)
+			}
+			r := &Runner{Store: st, DB: database(t, t.TempDir(), lodashRecord), Now: func() time.Time { return t0.Add(time.Hour) }, Throttle: Throttle{Batch: 1}}
+			job, _, err := r.Start(ctx, store.JobRescanAll, false)
+			if err != nil || job.Total != 2 {
+				t.Fatalf("start: %+v %v", job, err)
+			}
+			recordComponents(t, st, subject(2), t0.Add(time.Minute), nil, lodashPURL)
+			ran, err := r.Run(ctx, job)
+			if err != nil {
+				t.Fatal(err)
+			}
+			stored, err := st.MaintenanceJob(ctx, job.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, j := range []store.MaintenanceJob{ran.Job, *stored} {
+				if j.Done != 3 || j.Total != 3 {
+					t.Errorf("the job: %d of %d digests done, want 3 of 3", j.Done, j.Total)
+				}
+			}
+		})
+	}
+}

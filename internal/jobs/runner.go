@@ -174,8 +174,10 @@ func (r *Runner) Run(ctx context.Context, job store.MaintenanceJob) (*Ran, error
 		}
 		if err != nil {
 			if cause := context.Cause(runCtx); cause != nil && !errors.Is(cause, context.Canceled) {
-				err = cause // the lease was lost: nothing more is ours to write
-				return nil, err
+				return nil, r.lost(ctx, job, cause) // nothing more is ours to write
+			}
+			if errors.Is(err, store.ErrLeaseLost) {
+				return nil, r.lost(ctx, job, err)
 			}
 			if runCtx.Err() != nil {
 				err = fmt.Errorf("interrupted after %d of %d digests: %w", job.Done+job.Failed, job.Total, err)
@@ -191,6 +193,16 @@ func (r *Runner) Run(ctx context.Context, job store.MaintenanceJob) (*Ran, error
 			r.Progress(job)
 		}
 	}
+}
+
+// lost says why a run lost its job: cancelled (ended by an admin), or
+// taken over by another process after its lease ran out.
+func (r *Runner) lost(ctx context.Context, job store.MaintenanceJob, err error) error {
+	now, lookErr := r.Store.MaintenanceJob(context.WithoutCancel(ctx), job.ID)
+	if lookErr == nil && now != nil && now.Finished() {
+		return fmt.Errorf("job %d (%s) stopped after %d of %d digests: it was ended (%s): %s", job.ID, job.Kind, job.Done+job.Failed, job.Total, now.State, now.Error)
+	}
+	return fmt.Errorf("job %d (%s): %w", job.ID, job.Kind, err)
 }
 
 // finalState is the advisory state a finished rescan-all leaves for the
@@ -247,7 +259,7 @@ func Show(ctx context.Context, st *store.Store, id int64, limit int) (*Shown, er
 		return nil, err
 	}
 	if job == nil {
-		return nil, fmt.Errorf("job %d is not in the evidence store", id)
+		return nil, fmt.Errorf("job %d %w", id, store.ErrNoSuchJob)
 	}
 	failures, err := st.JobFailures(ctx, id, limit)
 	if err != nil {

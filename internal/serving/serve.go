@@ -137,15 +137,16 @@ func Serve(ctx context.Context, cfg Config, deps Deps) error {
 	// digest at a time: pushes and pulls keep their latency
 	upkeep := &maintenance.Runner{Store: st, DB: jobs.DB, Exceptions: jobs.Set.Exceptions, Now: time.Now, Throttle: maintenance.Throttle{Concurrency: 1},
 		Reach: maintenance.ReachOwn(reg.Name(), reg.Reader, deps.Reach)}
-	jobsAPI, waitJobs := upkeep.API(ctx, tokens.NewAuthenticator(st, time.Now), func(err error) { log.Warn(fmt.Sprintf("maintenance job: %v", err)) })
-	defer waitJobs()
+	jobService := upkeep.Serve(ctx, func(err error) { log.Warn(fmt.Sprintf("maintenance job: %v", err)) })
+	defer jobService.Wait()
+	jobsAPI := jobService.Handler(tokens.NewAuthenticator(st, time.Now))
 	mux := http.NewServeMux()
 	mux.Handle("/v2/", reg)
 	mux.Handle("/api/v1/hooks/", reg.Hooks())
 	mux.Handle("/api/jobs", jobsAPI)
 	mux.Handle("/api/jobs/", jobsAPI)
 	pages, err := ui.New(ui.Options{Store: st, Auth: tokens.NewAuthenticator(st, time.Now), Exceptions: FileExceptions(wf.Exceptions, log), Registry: reg.Name(),
-		SecureCookies: cfg.TLS.Cert != "" || !oci.IsLoopbackHost(cfg.Listen)})
+		Jobs: jobService, SecureCookies: cfg.TLS.Cert != "" || !oci.IsLoopbackHost(cfg.Listen)})
 	if err != nil {
 		return err
 	}

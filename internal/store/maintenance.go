@@ -44,9 +44,10 @@ type MaintenanceJob struct {
 	Kind  string   `json:"kind"`
 	State string   `json:"state"`
 	Scope JobScope `json:"scope"`
-	// Total is how many digests were in scope when the job was created;
-	// Done and Failed, how many it went through (a digest that left the
-	// scope meanwhile, catalogued by a push, is neither).
+	// Total is how many digests were in scope when the job was created,
+	// and any that entered it since (a first scan ended after); Done and
+	// Failed, how many it went through (a digest that left the scope
+	// meanwhile, catalogued by a push, is neither).
 	Total      int64      `json:"total"`
 	Done       int64      `json:"done"`
 	Failed     int64      `json:"failed"`
@@ -88,6 +89,8 @@ type JobStep struct {
 	From, To int64
 	Done     int
 	Failures []JobFailure
+	// Total is the job's total after the step (Step).
+	Total int64
 }
 
 // ErrJobLeased is returned when another process runs the job.
@@ -216,7 +219,7 @@ func (s *Store) ClaimMaintenanceJob(ctx context.Context, id int64, holder string
 	}
 	if n == 0 {
 		if job.Finished() {
-			return job, fmt.Errorf("job %d (%s) has ended: %s", id, job.Kind, job.State)
+			return job, fmt.Errorf("job %d (%s): %w (%s)", id, job.Kind, ErrJobEnded, job.State)
 		}
 		return job, fmt.Errorf("job %d (%s): %w (its lease runs to %s)", id, job.Kind, ErrJobLeased, job.LeaseUntil.Format(time.RFC3339))
 	}
@@ -272,12 +275,16 @@ func (j MaintenanceJob) Step(items []JobItem, done int, failures []JobFailure) J
 	if len(items) > 0 {
 		to = items[len(items)-1].ID
 	}
-	return JobStep{Job: j.ID, Holder: j.holder, From: j.lastSubject, To: to, Done: done, Failures: failures}
+	// a digest that entered the scope after the job was made (its first
+	// scan ended later) is gone through too, and counted in the total
+	total := max(j.Total, j.Done+j.Failed+int64(done+len(failures)))
+	return JobStep{Job: j.ID, Holder: j.holder, From: j.lastSubject, To: to, Done: done, Failures: failures, Total: total}
 }
 
 // Advanced is the job as a committed step leaves it.
 func (j MaintenanceJob) Advanced(step JobStep) MaintenanceJob {
 	j.lastSubject = step.To
+	j.Total = max(j.Total, step.Total)
 	j.Done += int64(step.Done)
 	j.Failed += int64(len(step.Failures))
 	return j
@@ -286,8 +293,8 @@ func (j MaintenanceJob) Advanced(step JobStep) MaintenanceJob {
 // advance commits step within tx: refused when the job is no longer the
 // step's holder's, or moved on since (another process did the batch).
 func (s *Store) advance(ctx context.Context, tx *sql.Tx, step JobStep) error {
-	res, err := tx.ExecContext(ctx, s.q(`UPDATE maintenance_jobs SET last_subject = ?, done = done + ?, failed = failed + ?
-		WHERE id = ? AND holder = ? AND state = 'running' AND last_subject = ?`), step.To, step.Done, len(step.Failures), step.Job, step.Holder, step.From)
+	res, err := tx.ExecContext(ctx, s.q(`UPDATE maintenance_jobs SET last_subject = ?, done = done + ?, failed = failed + ?, total = CASE WHEN total < ? THEN ? ELSE total END
+		WHERE id = ? AND holder = ? AND state = 'running' AND last_subject = ?`), step.To, step.Done, len(step.Failures), step.Total, step.Total, step.Job, step.Holder, step.From)
 	if err := affectedOne(res, err, step.Job); err != nil {
 		return err
 	}
@@ -353,6 +360,46 @@ func (s *Store) PauseMaintenanceJob(ctx context.Context, job MaintenanceJob, why
 	res, err := s.db.ExecContext(ctx, s.q(`UPDATE maintenance_jobs SET state = 'queued', holder = '', lease_until = NULL, error = ? WHERE id = ? AND holder = ? AND state = 'running'`),
 		reason, job.ID, job.holder)
 	return affectedOne(res, err, job.ID)
+}
+
+// ErrJobEnded is returned when a job asked to change has already ended.
+var ErrJobEnded = errors.New("the job has ended")
+
+// ErrNoSuchJob says a job asked for is not stored ("job N " precedes it).
+var ErrNoSuchJob = errors.New("is not in the evidence store")
+
+// CancelMaintenanceJob ends an unfinished job as failed, with why (who
+// cancelled it): whichever process runs it loses its lease, commits
+// nothing more and stops, and the next job of its kind starts afresh.
+// ErrJobEnded when it had ended; nil and no error when there is no such
+// job.
+func (s *Store) CancelMaintenanceJob(ctx context.Context, id int64, at time.Time, why string) (*MaintenanceJob, error) {
+	defer s.timed("cancel_maintenance_job")()
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback()
+	res, err := tx.ExecContext(ctx, s.q(`UPDATE maintenance_jobs SET state = 'failed', finished_at = ?, error = ?, holder = '', lease_until = NULL WHERE id = ? AND state IN ('queued', 'running')`),
+		micros(at), storable(why), id)
+	if err != nil {
+		return nil, err
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return nil, err
+	}
+	job, err := scanMaintenanceJob(tx.QueryRowContext(ctx, s.q(`SELECT `+maintenanceColumns+` FROM maintenance_jobs WHERE id = ?`), id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if n == 0 {
+		return &job, fmt.Errorf("job %d (%s): %w (%s)", id, job.Kind, ErrJobEnded, job.State)
+	}
+	return &job, tx.Commit()
 }
 
 // MaintenanceJob returns a job by ID (nil when there is none).

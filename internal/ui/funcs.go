@@ -24,6 +24,7 @@ var funcs = template.FuncMap{
 		return digest
 	},
 	"duration":  humanDuration,
+	"add":       func(a, b int64) int64 { return a + b },
 	"join":      strings.Join,
 	"commitURL": commitURL,
 	"webURL": func(s string) string {

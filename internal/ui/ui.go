@@ -44,6 +44,19 @@ type Store interface {
 	Exceptions(ctx context.Context) ([]evidence.Exception, error)
 	Tokens(ctx context.Context) ([]store.Token, error)
 	Running(ctx context.Context, q store.RunningQuery) (store.RunningPage, error)
+	MaintenanceJobs(ctx context.Context, limit int) ([]store.MaintenanceJob, error)
+	MaintenanceJob(ctx context.Context, id int64) (*store.MaintenanceJob, error)
+	JobFailures(ctx context.Context, id int64, limit int) ([]store.JobFailure, error)
+}
+
+// Jobs starts and cancels the jobs over every stored digest (in the
+// server's background).
+type Jobs interface {
+	// StartJob starts the job of kind or continues the unfinished one;
+	// busy says it runs already.
+	StartJob(ctx context.Context, kind string, force bool) (job store.MaintenanceJob, busy bool, err error)
+	// Cancel ends an unfinished job, saying who cancelled it.
+	Cancel(ctx context.Context, id int64, by string) (*store.MaintenanceJob, error)
 }
 
 // Options configure the UI.
@@ -65,6 +78,9 @@ type Options struct {
 	// SecureCookies marks the session cookie Secure even when a request
 	// arrives without TLS (TLS ends at a proxy in front).
 	SecureCookies bool
+	// Jobs, when set, lets admins of every repository start and cancel
+	// jobs over every stored digest from the jobs page.
+	Jobs Jobs
 }
 
 // UI serves the pages under /ui/.
@@ -99,7 +115,7 @@ func New(o Options) (*UI, error) {
 		o.Days = 30
 	}
 	u := &UI{o: o, pages: map[string]*template.Template{}}
-	for _, page := range []string{"login", "overview", "artifact", "search", "exceptions", "tokens", "error"} {
+	for _, page := range []string{"login", "overview", "artifact", "search", "exceptions", "tokens", "jobs", "error"} {
 		t, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFiles, "templates/layout.html", "templates/"+page+".html")
 		if err != nil {
 			return nil, fmt.Errorf("page %s: %w", page, err)
@@ -132,7 +148,8 @@ func (u *UI) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		u.logout(w, req)
 		return
 	}
-	if req.Method != http.MethodGet && req.Method != http.MethodHead {
+	changes := path == "/jobs" && req.Method == http.MethodPost
+	if req.Method != http.MethodGet && req.Method != http.MethodHead && !changes {
 		w.Header().Set("Allow", "GET, HEAD")
 		u.fail(w, req, nil, http.StatusMethodNotAllowed, "these pages are read-only")
 		return
@@ -147,6 +164,10 @@ func (u *UI) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	v := &viewer{actor: actor, registry: u.o.Registry}
+	if changes {
+		u.jobAction(w, req, v)
+		return
+	}
 	switch path {
 	case "", "/":
 		u.overview(w, req, v)
@@ -158,6 +179,8 @@ func (u *UI) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		u.exceptions(w, req, v)
 	case "/tokens":
 		u.tokens(w, req, v)
+	case "/jobs":
+		u.jobs(w, req, v, jobsPage{})
 	default:
 		u.fail(w, req, v, http.StatusNotFound, "no such page: "+req.URL.Path)
 	}
@@ -312,7 +335,7 @@ type page struct {
 func (u *UI) render(w http.ResponseWriter, req *http.Request, status int, name string, v *viewer, data any) {
 	var b strings.Builder
 	title := map[string]string{"login": "Log in", "overview": "Overview", "artifact": "Artifact", "search": "Search",
-		"exceptions": "Exceptions", "tokens": "Tokens", "error": "Error"}[name]
+		"exceptions": "Exceptions", "tokens": "Tokens", "jobs": "Jobs", "error": "Error"}[name]
 	if err := u.pages[name].Execute(&b, page{Title: title, Viewer: v, Now: u.o.Now(), Data: data}); err != nil {
 		http.Error(w, "the page could not be rendered: "+err.Error(), http.StatusInternalServerError)
 		return
