@@ -88,6 +88,9 @@ func (p *Policy) matches(ev *evidence.Collected, names []string) bool {
 			break
 		}
 	}
+	if matched && slices.ContainsFunc(p.ExcludeImages, func(g Glob) bool { return g.Match(names...) }) {
+		matched = false
+	}
 	if matched && len(p.Rules) > 0 && !slices.ContainsFunc(p.Rules, func(r Rule) bool { return r.Scope == nil || r.Scope.matches(names) }) {
 		matched = false // every rule is scoped to other images
 	}

@@ -61,6 +61,12 @@ func Parse(name string, data []byte, opts LoadOptions) (*Documents, error) {
 			}
 			continue
 		}
+		if isRatifyV2(d.header.APIVersion) {
+			if err := decodeRatifyExecutor(d, opts, out); err != nil {
+				return nil, err
+			}
+			continue
+		}
 		switch d.header.Kind {
 		case KindPolicy, KindException:
 			if d.header.APIVersion != APIVersion {

@@ -50,6 +50,9 @@ type Policy struct {
 	Explanation []string
 	// ExcludeNamespaces are namespaces the policy never applies in.
 	ExcludeNamespaces []string
+	// ExcludeImages are images of Images the policy does not claim (a
+	// Ratify executor's more specific scopes, routed elsewhere).
+	ExcludeImages []Glob
 	// wildcardNames matches images as Kyverno names them (docker.io/x:tag,
 	// registry/path@digest) rather than by dossier's canonical names.
 	wildcardNames bool

@@ -130,6 +130,9 @@ type ratifyPending struct {
 	// KeyManagementProvider's certificates for its trust stores
 	notation *ratifyNotation
 	certs    *ratifyCerts
+	// executor is a v2 Executor: which one judges an image depends on
+	// the others loaded
+	executor *ratifyExecutor
 }
 
 // refuseAt names the document, the line and the path of what is refused.
@@ -297,6 +300,25 @@ func ratifyCosign(src string, base Policy, params *yaml.Node, p ratifyCosignPara
 	return out, nil
 }
 
+// ratifyKeylessSigner is the keyless identity of a Ratify cosign trust
+// policy (v1's keyless block, v2's trust policy): a certificate identity
+// and an OIDC issuer, each exact or an expression sigstore matches
+// anywhere (re names the expressions: RegExp in v1, Regex in v2). fields
+// is where the identity's fields are, path the trust policy.
+func ratifyKeylessSigner(src, path, fields, name, re string, id IdentitySpec, ignoreSCT bool) (decodedSigner, error) {
+	switch {
+	case id.Subject != "" && id.SubjectRegExp != "":
+		return decodedSigner{}, fieldError(src, fields+".certificateIdentity", "give certificateIdentity or certificateIdentity%s, not both", re)
+	case id.Issuer != "" && id.IssuerRegExp != "":
+		return decodedSigner{}, fieldError(src, fields+".certificateOIDCIssuer", "give certificateOIDCIssuer or certificateOIDCIssuer%s, not both", re)
+	case id.Subject == "" && id.SubjectRegExp == "":
+		return decodedSigner{}, fieldError(src, fields+".certificateIdentity", "give certificateIdentity or certificateIdentity%s: a certificate of anyone is not a mode", re)
+	case id.Issuer == "" && id.IssuerRegExp == "":
+		return decodedSigner{}, fieldError(src, fields+".certificateOIDCIssuer", "give certificateOIDCIssuer or certificateOIDCIssuer%s", re)
+	}
+	return decodeSigner(src, path, name, nil, &keylessSpec{Identities: []IdentitySpec{id}, InsecureIgnoreSCT: ignoreSCT}, false, LoadOptions{})
+}
+
 var ratifyScope = regexp.MustCompile(`^[a-z0-9.\-:@/]*\*?$`)
 
 func ratifyTrustPolicyOf(src, path string, base Policy, tp ratifyTrustPolicy, several bool, opts LoadOptions) (*Policy, error) {
@@ -342,14 +364,8 @@ func ratifyTrustPolicyOf(src, path string, base Policy, tp ratifyTrustPolicy, se
 	var signers []Signer
 	if tp.Keyless != nil {
 		k := tp.Keyless
-		switch {
-		case k.CertificateIdentity == "" && k.CertificateIdentityRegExp == "":
-			return nil, fieldError(src, path+".keyless.certificateIdentity", "give certificateIdentity or certificateIdentityRegExp: a certificate of anyone is not a mode")
-		case k.CertificateOIDCIssuer == "" && k.CertificateOIDCIssuerRegExp == "":
-			return nil, fieldError(src, path+".keyless.certificateOIDCIssuer", "give certificateOIDCIssuer or certificateOIDCIssuerRegExp")
-		}
-		ds, err := decodeSigner(src, path, tp.Name, nil, &keylessSpec{Identities: []IdentitySpec{{Issuer: k.CertificateOIDCIssuer, IssuerRegExp: k.CertificateOIDCIssuerRegExp,
-			Subject: k.CertificateIdentity, SubjectRegExp: k.CertificateIdentityRegExp}}, InsecureIgnoreSCT: k.CTLogVerify != nil && !*k.CTLogVerify}, false, LoadOptions{})
+		ds, err := ratifyKeylessSigner(src, path, path+".keyless", tp.Name, "RegExp", IdentitySpec{Issuer: k.CertificateOIDCIssuer, IssuerRegExp: k.CertificateOIDCIssuerRegExp,
+			Subject: k.CertificateIdentity, SubjectRegExp: k.CertificateIdentityRegExp}, k.CTLogVerify != nil && !*k.CTLogVerify)
 		if err != nil {
 			return nil, err
 		}
@@ -668,8 +684,11 @@ func (d *Documents) resolveRatify() error {
 	var configs, notations []ratifyPending
 	var providers []*ratifyCerts
 	var sboms []ratifyPending
+	var executors []*ratifyExecutor
 	for _, r := range d.ratify {
 		switch {
+		case r.executor != nil:
+			executors = append(executors, r.executor)
 		case r.policy != "":
 			configs = append(configs, r)
 		case r.notation != nil:
@@ -679,6 +698,9 @@ func (d *Documents) resolveRatify() error {
 		default:
 			sboms = append(sboms, r)
 		}
+	}
+	if err := d.resolveRatifyExecutors(executors); err != nil {
+		return err
 	}
 	notary, err := d.resolveRatifyNotation(notations, providers)
 	if err != nil {

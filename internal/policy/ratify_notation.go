@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/notaryproject/notation-go/verifier/trustpolicy"
 	"github.com/notaryproject/notation-go/verifier/truststore"
 	"gopkg.in/yaml.v3"
 
@@ -231,10 +232,16 @@ func (d *Documents) resolveRatifyNotation(notations []ratifyPending, providers [
 			}
 			signer := Signer{Name: n.base.Name, Notation: cfg}
 			p.Rules = []Rule{{Name: "notation", Signature: &SignatureRule{Signers: []Signer{signer}}}}
-			p.Explanation = []string{fmt.Sprintf("images of %s: a Notation signature verified by trust policy statement %q (level %s, trusted identities %s)",
-				strings.Join(st.RegistryScopes, ", "), st.Name, st.SignatureVerification.VerificationLevel, strings.Join(st.TrustedIdentities, ", "))}
+			p.Explanation = []string{fmt.Sprintf("images of %s: a Notation signature %s", strings.Join(st.RegistryScopes, ", "), notationStatementText(st))}
 			out = append(out, &p)
 		}
 	}
 	return out, nil
+}
+
+// notationStatementText says what a Notation trust policy statement
+// accepts.
+func notationStatementText(st trustpolicy.TrustPolicy) string {
+	return fmt.Sprintf("verified by trust policy statement %q (level %s, registry scopes %s, trusted identities %s)",
+		st.Name, st.SignatureVerification.VerificationLevel, strings.Join(st.RegistryScopes, ", "), strings.Join(st.TrustedIdentities, ", "))
 }
