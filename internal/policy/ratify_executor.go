@@ -222,7 +222,7 @@ func decodeRatifyExecutor(d rawDocument, opts LoadOptions, out *Documents) error
 	if len(s.Scopes) == 0 {
 		return refuseAt(src, nodeAt(spec, "scopes"), "spec.scopes", "list at least one scope (a registry, a repository or *.domain)")
 	}
-	if x.scopes, err = ratifyV2Scopes(src, "spec.scopes", s.Scopes); err != nil {
+	if x.scopes, err = ratifyV2Scopes(src, "spec.scopes", s.Scopes, nodeAt(spec, "scopes")); err != nil {
 		return err
 	}
 	if err := ratifyV2Stores(src, spec, s.Stores, x); err != nil {
@@ -278,17 +278,17 @@ func seqItem(n *yaml.Node, i int) *yaml.Node {
 
 // ratifyV2Scopes reads a list of scopes as Ratify's executor and cosign
 // verifier register them, refusing what they refuse.
-func ratifyV2Scopes(src, path string, scopes []string) ([]ratifyV2Scope, error) {
+func ratifyV2Scopes(src, path string, scopes []string, list *yaml.Node) ([]ratifyV2Scope, error) {
 	var out []ratifyV2Scope
 	for i, text := range scopes {
 		at := fmt.Sprintf("%s[%d]", path, i)
 		s, why := ratifyV2ScopeOf(text)
 		if why != "" {
-			return nil, fieldError(src, at, "%q: %s", text, why)
+			return nil, refuseAt(src, seqItem(list, i), at, "%q: %s", text, why)
 		}
 		for _, prev := range out {
 			if prev.key == s.key && prev.kind == s.kind {
-				return nil, fieldError(src, at, "%q names what %q names: Ratify refuses a scope given twice", text, prev.text)
+				return nil, refuseAt(src, seqItem(list, i), at, "%q names what %q names: Ratify refuses a scope given twice", text, prev.text)
 			}
 		}
 		out = append(out, s)
@@ -377,7 +377,7 @@ func ratifyV2Stores(src string, spec *yaml.Node, stores []ratifyV2StoreSpec, x *
 		if len(stores) > 1 && len(st.Scopes) == 0 {
 			return refuseAt(src, at, path+".scopes", "Ratify refuses several stores unless each names its scopes")
 		}
-		if _, err := ratifyV2Scopes(src, path+".scopes", st.Scopes); err != nil {
+		if _, err := ratifyV2Scopes(src, path+".scopes", st.Scopes, nodeAt(at, "scopes")); err != nil {
 			return err
 		}
 		if present(st.Parameters) {
@@ -507,7 +507,7 @@ func ratifyV2Cosign(src, path, name string, params *yaml.Node, executorScopes []
 		node := seqItem(nodeAt(params, "trustPolicies"), i)
 		t := &ratifyV2TrustPolicy{index: i, scopes: executorScopes}
 		if len(tp.Scopes) > 0 {
-			scopes, err := ratifyV2Scopes(src, at+".scopes", tp.Scopes)
+			scopes, err := ratifyV2Scopes(src, at+".scopes", tp.Scopes, nodeAt(node, "scopes"))
 			if err != nil {
 				return nil, err
 			}

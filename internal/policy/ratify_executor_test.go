@@ -307,7 +307,7 @@ func TestRatifyExecutorRefusals(t *testing.T) {
 		"ratify.dev's sbom-verifier":                  {ratifyExecutorDoc(t, "        rules:\n          - rules:\n              - verifierName: notation-1\n              - verifierName: cosign-a\n            threshold: 1\n          - verifierName: sbom-verifier\n"), `policy.rules[1].verifierName: "sbom-verifier" is no verifier of this executor`},
 		"an unknown rule field":                       {ratifyExecutorDoc(t, "        rules: [{verifierName: cosign-a, artifactType: x}]\n"), "policy.rules[0].artifactType: unknown field"},
 		"no scopes":                                   {edit("  scopes: [registry.example]\n", ""), "spec.scopes: list at least one scope"},
-		"the * scope":                                 {edit("scopes: [registry.example]", `scopes: ["*"]`), `spec.scopes[0]: "*": Ratify refuses "*" as a scope`},
+		"the * scope":                                 {edit("scopes: [registry.example]", `scopes: ["*"]`), `x.yaml: line 5: spec.scopes[0]: "*": Ratify refuses "*" as a scope`},
 		"ratify.dev's ghcr.io/*":                      {edit("scopes: [registry.example]", `scopes: ["ghcr.io/*"]`), `spec.scopes[0]: "ghcr.io/*": a repository scope names one repository, without wildcards`},
 		"a tag":                                       {edit("scopes: [registry.example]", `scopes: ["registry.example/app:v1"]`), "a repository scope names no tag or digest"},
 		"a wildcard inside":                           {edit("scopes: [registry.example]", `scopes: ["a.*.example"]`), "the wildcard begins the scope"},
