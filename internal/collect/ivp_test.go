@@ -9,10 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/v1/random"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
-
 	"github.com/dossier-dev/dossier/internal/attest"
 	"github.com/dossier-dev/dossier/internal/collect"
 	"github.com/dossier-dev/dossier/internal/evidence"
@@ -88,18 +84,7 @@ spec:
 	decide := func(t *testing.T, tag string, keyed bool, repository string) evidence.Decision {
 		t.Helper()
 		ref := host + "/team/app:" + tag
-		img, err := random.Image(256, 1)
-		if err != nil {
-			t.Fatal(err)
-		}
-		tagged, err := name.ParseReference(ref, name.Insecure)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := remote.Write(tagged, img); err != nil {
-			t.Fatal(err)
-		}
-		art, repo, desc := resolved(t, ref)
+		art, repo, desc := pushRandom(t, ref)
 		if keyed {
 			if _, err := attest.SignImage(ctx, repo, desc, nil, sign.NewKeySigner(key, ""), time.Now()); err != nil {
 				t.Fatal(err)

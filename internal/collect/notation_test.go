@@ -119,18 +119,7 @@ spec:
 func pushNotationSigned(t *testing.T, ref string, ca *testutil.NotationCA, revoke bool) *oci.Artifact {
 	t.Helper()
 	ctx := context.Background()
-	img, err := random.Image(256, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tagged, err := name.ParseReference(ref, name.Insecure)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := remote.Write(tagged, img); err != nil {
-		t.Fatal(err)
-	}
-	art, repo, desc := resolved(t, ref)
+	art, repo, desc := pushRandom(t, ref)
 	k, chain := ca.Issue(t, testutil.NotationRelease, time.Now().Add(time.Hour))
 	if revoke {
 		ca.Revoke(chain[0])
@@ -146,6 +135,24 @@ func pushNotationSigned(t *testing.T, ref string, ca *testutil.NotationCA, revok
 }
 
 // resolved is the image ref names, its repository and descriptor.
+// pushRandom pushes a new random image to ref and returns it as
+// resolved.
+func pushRandom(t *testing.T, ref string) (*oci.Artifact, oci.Repository, v1.Descriptor) {
+	t.Helper()
+	img, err := random.Image(256, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tagged, err := name.ParseReference(ref, name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Write(tagged, img); err != nil {
+		t.Fatal(err)
+	}
+	return resolved(t, ref)
+}
+
 func resolved(t *testing.T, ref string) (*oci.Artifact, oci.Repository, v1.Descriptor) {
 	t.Helper()
 	src, err := oci.ParseSource(ref)

@@ -12,10 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/v1/random"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
-
 	"github.com/dossier-dev/dossier/internal/attest"
 	"github.com/dossier-dev/dossier/internal/collect"
 	"github.com/dossier-dev/dossier/internal/evidence"
@@ -106,17 +102,7 @@ spec:
 		if ca != nil {
 			pushNotationSigned(t, ref, ca, false)
 		} else {
-			img, err := random.Image(256, 1)
-			if err != nil {
-				t.Fatal(err)
-			}
-			tagged, err := name.ParseReference(ref, name.Insecure)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := remote.Write(tagged, img); err != nil {
-				t.Fatal(err)
-			}
+			pushRandom(t, ref)
 		}
 		art, repository, desc := resolved(t, ref)
 		if kp != nil {

@@ -8,10 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/v1/random"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
-
 	"github.com/dossier-dev/dossier/internal/attest"
 	"github.com/dossier-dev/dossier/internal/collect"
 	"github.com/dossier-dev/dossier/internal/evidence"
@@ -116,12 +112,7 @@ spec:
 	}
 	for i, c := range cases {
 		ref := fmt.Sprintf("%s/%s:case%d", host, c.repo, i)
-		img, _ := random.Image(256, 1)
-		tagged, _ := name.ParseReference(ref, name.Insecure)
-		if err := remote.Write(tagged, img); err != nil {
-			t.Fatal(err)
-		}
-		art, repo, desc := resolved(t, ref)
+		art, repo, desc := pushRandom(t, ref)
 		if c.signed {
 			if _, err := attest.SignImage(ctx, repo, desc, nil, sign.NewKeySigner(release, ""), now); err != nil {
 				t.Fatal(err)

@@ -9,10 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/v1/random"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
-
 	"github.com/dossier-dev/dossier/internal/attest"
 	"github.com/dossier-dev/dossier/internal/collect"
 	"github.com/dossier-dev/dossier/internal/evidence"
@@ -59,12 +55,7 @@ spec:
 	}
 	push := func(tag string, summarised bool) (*oci.Artifact, string) {
 		ref := host + "/team/app:" + tag
-		img, _ := random.Image(256, 1)
-		tagged, _ := name.ParseReference(ref, name.Insecure)
-		if err := remote.Write(tagged, img); err != nil {
-			t.Fatal(err)
-		}
-		art, repo, desc := resolved(t, ref)
+		art, repo, desc := pushRandom(t, ref)
 		if _, err := attest.SignImage(ctx, repo, desc, nil, sign.NewKeySigner(release, ""), time.Now()); err != nil {
 			t.Fatal(err)
 		}

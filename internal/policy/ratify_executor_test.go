@@ -370,20 +370,7 @@ func TestRatifyExecutorRefusals(t *testing.T) {
 // cross-document resolution: an error or policies that evaluate, never a
 // panic. The seeds are testdata/ratify-v2's samples, alone and together.
 func FuzzRatifyExecutor(f *testing.F) {
-	entries, err := os.ReadDir("testdata/ratify-v2")
-	if err != nil {
-		f.Fatal(err)
-	}
-	var all []byte
-	for _, e := range entries {
-		data, err := os.ReadFile(filepath.Join("testdata/ratify-v2", e.Name()))
-		if err != nil {
-			f.Fatal(err)
-		}
-		f.Add(data)
-		all = append(append(all, "\n---\n"...), data...)
-	}
-	f.Add(all)
+	seedDocuments(f, "testdata/ratify-v2")
 	f.Add([]byte(ratifyExecutorDoc(f, "        rules:\n          - verifierName: cosign-a\n          - threshold: 2\n            rules: [{verifierName: cosign-b}, {verifierName: cosign-c}, {verifierName: notation-1}]\n")))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		docs, err := Parse("fuzz.yaml", data, LoadOptions{})

@@ -182,16 +182,16 @@ func TestContainsLicense(t *testing.T) {
 	}
 }
 
-// FuzzRatify feeds Ratify documents to the loader, then the cross-document
-// resolution: an error or policies that evaluate, never a panic.
-func FuzzRatify(f *testing.F) {
-	entries, err := os.ReadDir("testdata/ratify")
+// seedDocuments seeds f with each document in dir and with all of them
+// in one stream.
+func seedDocuments(f *testing.F, dir string) {
+	entries, err := os.ReadDir(dir)
 	if err != nil {
 		f.Fatal(err)
 	}
 	var all []byte
 	for _, e := range entries {
-		data, err := os.ReadFile(filepath.Join("testdata/ratify", e.Name()))
+		data, err := os.ReadFile(filepath.Join(dir, e.Name()))
 		if err != nil {
 			f.Fatal(err)
 		}
@@ -199,6 +199,12 @@ func FuzzRatify(f *testing.F) {
 		all = append(append(all, "\n---\n"...), data...)
 	}
 	f.Add(all)
+}
+
+// FuzzRatify feeds Ratify documents to the loader, then the cross-document
+// resolution: an error or policies that evaluate, never a panic.
+func FuzzRatify(f *testing.F) {
+	seedDocuments(f, "testdata/ratify")
 	f.Add([]byte(ratifyNotationDocs(f, "      ca:\n        certs: [inline-cert]\n", ratifyStrictStatement)))
 	f.Add([]byte("apiVersion: config.ratify.deislabs.io/v1beta1\nkind: Verifier\nmetadata: {name: v}\nspec:\n  name: cosign\n  artifactTypes: " + ratifyCosignType +
 		"\n  parameters:\n    trustPolicies:\n      - name: p\n        scopes: [\"*\"]\n        keyless: {certificateIdentityRegExp: '^x$', certificateOIDCIssuer: https://i}\n---\n" +
