@@ -78,7 +78,9 @@ func (s *Service) Launch(ctx context.Context, kind string, opts Started) (job st
 		return job, true, nil
 	}
 	s.running.Go(func() {
-		if _, err := run.Run(s.ctx, job); err != nil && s.report != nil {
+		// a job cancelled before its run claimed it has ended as asked:
+		// no failure of the run
+		if _, err := run.Run(s.ctx, job); err != nil && !errors.Is(err, store.ErrJobEnded) && s.report != nil {
 			s.report(err)
 		}
 	})
@@ -129,6 +131,11 @@ func (s *Service) Handler(auth Authenticator) http.Handler {
 			dec := json.NewDecoder(strings.NewReader(string(body)))
 			dec.DisallowUnknownFields()
 			err = dec.Decode(&opts)
+			// one object: a text/plain form's "name=value" reads as JSON
+			// with trailing data, which is refused
+			if _, end := dec.Token(); err == nil && end != io.EOF {
+				err = errors.New("more than one JSON object")
+			}
 		}
 		if err == nil && (opts.Rate < 0 || opts.Concurrency < 0) {
 			err = errors.New("rate and concurrency cannot be negative")
@@ -187,7 +194,16 @@ func (s *Service) Handler(auth Authenticator) http.Handler {
 			writeJSON(w, http.StatusOK, shown)
 		}
 	})
+	// a browser that was given a token at this API's Basic prompt sends it
+	// with any site's form or fetch: what another site's page sends is
+	// refused, as by the jobs page; clients that are no browsers send no
+	// Origin or Sec-Fetch-Site and are not affected
+	crossOrigin := http.NewCrossOriginProtection()
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if err := crossOrigin.Check(req); err != nil {
+			apiError(w, http.StatusForbidden, "the jobs API does not take requests another site's page sends")
+			return
+		}
 		actor, err := auth.Request(req)
 		if err != nil || actor == nil {
 			w.Header().Set("WWW-Authenticate", `Basic realm="dossier"`)

@@ -143,3 +143,76 @@ func TestJobsAPI(t *testing.T) {
 	stop()
 	service.Wait()
 }
+
+// The jobs API answers 401 with a Basic prompt, so a browser may hold an
+// admin's token for it and send it with any site's requests: a job
+// started or cancelled by another site's page (a form posting
+// {"force":true,"concurrency":64}= as text/plain, or a fetch) is refused,
+// and so is a body with more than one JSON object, while clients that are
+// no browsers (no Origin, no Sec-Fetch-Site) and this site's own pages
+// are served.
+func TestJobsAPIRefusesOtherSites(t *testing.T) {
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	st := openStore(t, t.TempDir(), "")
+	t0 := time.Date(2026, 12, 7, 9, 0, 0, 0, time.UTC)
+	recordComponents(t, st, subject(0), t0, nil, lodashPURL)
+	secret, hash, err := tokens.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.CreateToken(ctx, hash, store.Token{Repositories: "**", Role: store.RoleAdmin, CreatedAt: t0}); err != nil {
+		t.Fatal(err)
+	}
+	r := &Runner{Store: st, DB: database(t, t.TempDir(), lodashRecord), Now: time.Now}
+	service := r.Serve(ctx, func(err error) { t.Error(err) })
+	srv := httptest.NewServer(service.Handler(tokens.NewAuthenticator(st, time.Now)))
+	defer srv.Close()
+	post := func(path, body string, headers ...string) int {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodPost, srv.URL+path, strings.NewReader(body))
+		req.SetBasicAuth("ops", secret)
+		for i := 0; i+1 < len(headers); i += 2 {
+			req.Header.Set(headers[i], headers[i+1])
+		}
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		return res.StatusCode
+	}
+	form := "{\"force\":true,\"concurrency\":64}=\r\n"
+	for _, h := range [][]string{
+		{"Sec-Fetch-Site", "cross-site", "Content-Type", "text/plain"},
+		{"Sec-Fetch-Site", "same-site"},
+		{"Origin", "null"},
+		{"Origin", "http://evil.example", "Content-Type", "text/plain"},
+	} {
+		if status := post("/api/jobs/rescan-all", form, h...); status != http.StatusForbidden {
+			t.Errorf("a start sent with %v: %d, want 403", h, status)
+		}
+		if status := post("/api/jobs/1/cancel", "", h...); status != http.StatusForbidden {
+			t.Errorf("a cancel sent with %v: %d, want 403", h, status)
+		}
+	}
+	if list, err := st.MaintenanceJobs(ctx, 0); err != nil || len(list) != 0 {
+		t.Fatalf("jobs after other sites' requests: %v %v", list, err)
+	}
+	if status := post("/api/jobs/rescan-all", form); status != http.StatusBadRequest {
+		t.Errorf("options followed by more than one JSON object: %d, want 400", status)
+	}
+	if status := post("/api/jobs/rescan-all", "{\"rate\": 100}\n\n"); status != http.StatusAccepted {
+		t.Errorf("a start from a client that is no browser: %d, want 202", status)
+	}
+	if status := post("/api/jobs/rescan-all", "", "Sec-Fetch-Site", "same-origin"); status != http.StatusAccepted && status != http.StatusConflict {
+		t.Errorf("a start from this site's own page: %d, want 202 or 409", status)
+	}
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if list, err := st.MaintenanceJobs(ctx, 0); err != nil || len(list) == 0 || list[0].Finished() {
+			break
+		}
+	}
+	stop()
+	service.Wait()
+}
