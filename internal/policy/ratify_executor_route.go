@@ -93,6 +93,11 @@ func (x *ratifyExecutor) classes(others []ratifyV2Scope) []ratifyClass {
 		if !covered {
 			continue // a trust policy's scope no executor scope holds: Ratify never routes it here
 		}
+		if slices.ContainsFunc(others, func(t ratifyV2Scope) bool { return sameScope(t, s) }) {
+			// a trust policy's scope that is another executor's scope: Ratify
+			// routes its images to that executor, never here
+			continue
+		}
 		c := ratifyClass{scope: s, sel: map[string]int{}}
 		for _, name := range cosigns {
 			c.sel[name] = -1
