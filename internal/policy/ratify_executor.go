@@ -201,6 +201,10 @@ func decodeRatifyExecutor(d rawDocument, opts LoadOptions, out *Documents) error
 		return fieldError(src, "metadata.namespace", "missing: a NamespacedExecutor judges the images of its namespace only, so name it")
 	case kind == KindRatifyExecutor && ns != "":
 		return fieldError(src, "metadata.namespace", "%q: an Executor is cluster-wide; a NamespacedExecutor judges one namespace", ns)
+	case ns != "" && !namespaceName.MatchString(ns):
+		// no Pod is ever in it: the executor would judge nothing, and the
+		// cluster executors would go on judging the namespace meant
+		return fieldError(src, "metadata.namespace", "%q: not a namespace name (a DNS-1123 label: lower-case letters, digits and '-', at most 63)", ns)
 	}
 	spec, err := d.specNode()
 	if err != nil {
@@ -326,6 +330,10 @@ func ratifyV2ScopeOf(text string) (ratifyV2Scope, string) {
 		if !evidence.ValidHost("x."+suffix) || strings.Contains(suffix, "*") {
 			return s, "*.domain: the domain is no registry host"
 		}
+		// spelled as dossier spells the hosts it compares it with (no
+		// trailing dot, no :443, no leading zeros in the port): else it
+		// would name no image
+		suffix = strings.TrimPrefix(evidence.CanonicalHost("x."+suffix), "x.")
 		s.kind, s.key = scopeWildcard, suffix
 		// glob syntax has no "one label": Ratify compares what follows the
 		// host's first dot with the domain

@@ -198,3 +198,41 @@ func TestRatifyExecutorsRouteAsRatify(t *testing.T) {
 		}
 	}
 }
+
+// A *.domain scope is compared with hosts as dossier spells them, so a
+// trailing dot, :443 or a port's leading zeros still name the hosts one
+// label below (dossier once compared the domain as written, and such an
+// executor judged no image at all); spelled twice, it is refused as Ratify
+// refuses a scope given twice. A NamespacedExecutor of a namespace no Pod
+// can be in (not a DNS label) is refused: it would judge nothing, while the
+// cluster's executors went on judging the namespace meant.
+func TestRatifyExecutorSpellings(t *testing.T) {
+	for _, scope := range []string{"*.example.com.", "*.example.com:443", "*.EXAMPLE.com.:443"} {
+		docs, err := ratifyLoad(t, ratifyCosignExecutorDoc(t, "wild", []string{scope}, [][]string{nil}))
+		if err != nil {
+			t.Fatalf("%s: %v", scope, err)
+		}
+		for image, want := range map[string]bool{"registry.example.com/app": true, "a.registry.example.com/app": false, "registry.example.com:5000/app": false} {
+			claimed := false
+			for _, p := range docs.Policies {
+				claimed = claimed || p.Matches(signedImage(image, ""))
+			}
+			if claimed != want {
+				t.Errorf("scope %s claims %s: %v, want %v", scope, image, claimed, want)
+			}
+		}
+	}
+	docs, err := ratifyLoad(t, ratifyCosignExecutorDoc(t, "wild", []string{"*.example.com:05000"}, [][]string{nil}))
+	if err != nil || !docs.Policies[0].Matches(signedImage("registry.example.com:5000/app", "")) {
+		t.Errorf("*.example.com:05000 does not claim registry.example.com:5000/app: %v", err)
+	}
+	if _, err := ratifyLoad(t, ratifyCosignExecutorDoc(t, "wild", []string{"*.example.com", "*.example.com."}, [][]string{nil})); err == nil || !strings.Contains(err.Error(), `"*.example.com." names what "*.example.com" names`) {
+		t.Errorf("a wildcard scope twice: %v", err)
+	}
+	for _, ns := range []string{"Payments", "team_x", "-team", strings.Repeat("a", 64)} {
+		doc := strings.Replace(ratifyCosignExecutorDoc(t, "e", []string{"registry.example"}, [][]string{nil}), "kind: Executor\nmetadata: {name: e}", "kind: NamespacedExecutor\nmetadata: {name: e, namespace: "+ns+"}", 1)
+		if _, err := ratifyLoad(t, doc); err == nil || !strings.Contains(err.Error(), "metadata.namespace: \""+ns+"\": not a namespace name") {
+			t.Errorf("namespace %q: %v", ns, err)
+		}
+	}
+}
