@@ -37,8 +37,10 @@ func (f *jobFlags) check() error {
 		return usageError("--rate %g: want a number of digests a second, 0 or more", f.throttle.Rate)
 	case f.throttle.Batch < 0:
 		return usageError("--batch %d: want 0 or more", f.throttle.Batch)
-	case f.throttle.Concurrency < 0:
-		return usageError("--concurrency %d: want 1 or more", f.throttle.Concurrency)
+	case f.throttle.Concurrency < 0 || f.throttle.Concurrency > jobs.MaxConcurrency:
+		return usageError("--concurrency %d: want 1 to %d", f.throttle.Concurrency, jobs.MaxConcurrency)
+	case f.throttle.Batch > jobs.MaxBatch:
+		return usageError("--batch %d: want at most %d", f.throttle.Batch, jobs.MaxBatch)
 	case f.lease < time.Second:
 		return usageError("--job-lease %s: want a second or more", f.lease)
 	}

@@ -59,16 +59,16 @@ func (s *Service) Launch(ctx context.Context, kind string, opts Started) (job st
 	if !slices.Contains(store.MaintenanceKinds, kind) {
 		return job, false, fmt.Errorf("no kind of job %q (kinds: %s)", kind, strings.Join(store.MaintenanceKinds, ", "))
 	}
-	if opts.Rate < 0 || opts.Concurrency < 0 {
-		return job, false, errors.New("the job's rate and concurrency cannot be negative")
-	}
 	run := s.runner
 	run.Progress = nil
-	if opts.Rate > 0 {
+	if opts.Rate != 0 {
 		run.Throttle.Rate = opts.Rate
 	}
-	if opts.Concurrency > 0 {
+	if opts.Concurrency != 0 {
 		run.Throttle.Concurrency = opts.Concurrency
+	}
+	if err := run.Throttle.check(); err != nil {
+		return job, false, err
 	}
 	job, _, err = run.Start(ctx, kind, opts.Force)
 	if err != nil {
@@ -137,8 +137,8 @@ func (s *Service) Handler(auth Authenticator) http.Handler {
 				err = errors.New("more than one JSON object")
 			}
 		}
-		if err == nil && (opts.Rate < 0 || opts.Concurrency < 0) {
-			err = errors.New("rate and concurrency cannot be negative")
+		if err == nil {
+			err = (Throttle{Rate: opts.Rate, Concurrency: opts.Concurrency}).check()
 		}
 		if err != nil {
 			apiError(w, http.StatusBadRequest, "the job's options (JSON: force, rate, concurrency): "+err.Error())

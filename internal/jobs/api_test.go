@@ -77,6 +77,13 @@ func TestJobsAPI(t *testing.T) {
 	if status, out := call(http.MethodPost, "/api/jobs/rescan-all", admin, `{"speed": 3}`); status != http.StatusBadRequest || !strings.Contains(out["error"].(string), `"speed"`) {
 		t.Errorf("an unknown option: %d %v", status, out)
 	}
+	// every image of a batch (twice the concurrency) is pulled at once:
+	// the concurrency is bounded, 2^62 (whose batch would overflow) too
+	for _, c := range []string{"65", "4611686018427387904", "-1"} {
+		if status, out := call(http.MethodPost, "/api/jobs/catalogue-all", admin, `{"force": true, "concurrency": `+c+`}`); status != http.StatusBadRequest || !strings.Contains(out["error"].(string), "concurrency") {
+			t.Errorf("concurrency %s: %d %v", c, status, out)
+		}
+	}
 	status, out := call(http.MethodPost, "/api/jobs/rescan-all", admin, `{"rate": 1000}`)
 	if status != http.StatusAccepted || out["kind"] != "rescan-all" || out["total"] != float64(7) {
 		t.Fatalf("POST rescan-all: %d %v", status, out)

@@ -44,6 +44,25 @@ type Throttle struct {
 	Batch int
 }
 
+// MaxConcurrency and MaxBatch bound a throttle: every image of a batch
+// is pulled and catalogued at once, each holding its layers.
+const (
+	MaxConcurrency = 64
+	MaxBatch       = 10000
+)
+
+func (t Throttle) check() error {
+	switch {
+	case t.Batch < 0 || t.Concurrency < 0 || t.Rate < 0:
+		return fmt.Errorf("throttle %+v: the rate, concurrency and batch size cannot be negative", t)
+	case t.Concurrency > MaxConcurrency:
+		return fmt.Errorf("a concurrency of %d: at most %d digests are catalogued at once", t.Concurrency, MaxConcurrency)
+	case t.Batch > MaxBatch:
+		return fmt.Errorf("a batch of %d: at most %d digests a batch", t.Batch, MaxBatch)
+	}
+	return nil
+}
+
 // Runner runs maintenance jobs.
 type Runner struct {
 	Store *store.Store
@@ -105,8 +124,8 @@ func (r *Runner) Run(ctx context.Context, job store.MaintenanceJob) (*Ran, error
 	if lease <= 0 {
 		lease = DefaultLease
 	}
-	if r.Throttle.Batch < 0 || r.Throttle.Concurrency < 0 || r.Throttle.Rate < 0 {
-		return nil, fmt.Errorf("throttle %+v: the rate, concurrency and batch size cannot be negative", r.Throttle)
+	if err := r.Throttle.check(); err != nil {
+		return nil, err
 	}
 	holder, err := newHolder()
 	if err != nil {
