@@ -349,14 +349,17 @@ func (w *Webhook) verifyKey(ctx context.Context, rules *Rules, key providerKey, 
 }
 
 // ratifyReport spells one rule's outcome as a Ratify verifier report: a
-// rule of a policy read from a Ratify Verifier keeps that verifier's type
-// (cosign, sbom, …), so templates that look for one find it.
+// rule of a policy read from a Ratify Verifier or Executor keeps its
+// verifier's type (cosign, notation, sbom, …), so templates that look for
+// one find it.
 func ratifyReport(set *policy.Set, subject string, r evidence.RuleResult) RatifyReport {
 	name, kind := r.Rule, "dossier"
 	if r.Policy != "" {
 		name = r.Policy + "/" + r.Rule
-		if p := set.Policy(r.Policy); p != nil && p.Kind == policy.KindRatifyVerifier {
-			kind = r.Rule
+		if p := set.Policy(r.Policy); p != nil {
+			if t := p.RatifyVerifierType(r.Rule); t != "" {
+				kind = t
+			}
 		}
 	}
 	out := RatifyReport{Subject: subject, IsSuccess: r.Outcome != evidence.OutcomeFail, Name: name, VerifierName: name, Type: kind, VerifierType: kind,

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -169,6 +170,58 @@ func TestGatekeeperVerify(t *testing.T) {
 	got = ask(t, client, srv.URL+"/gatekeeper/verify", providerRequest("docker.io/library/busybox:1.36"))
 	if v := got.values[0]; got.resp.Response.Items[0].Error != "" || v.IsSuccess || len(v.VerifierReports) != 1 || v.VerifierReports[0].Name != "no-policy" {
 		t.Errorf("an unclaimed image: %+v %+v", got.resp.Response.Items[0], v)
+	}
+}
+
+// A Ratify v2 Executor's rules are reported under their verifiers' types
+// (notation, cosign), as Ratify reports them, so that templates looking
+// for a verifier's report find it: the signed image passes cosign and
+// fails notation (it has no Notation signature).
+func TestGatekeeperReportsExecutorVerifierTypes(t *testing.T) {
+	f := newFixture(t, `apiVersion: config.ratify.sh/v2alpha1
+kind: Executor
+metadata: {name: release}
+spec:
+  scopes: ["HOST"]
+  stores:
+    - type: registry-store
+      parameters: {allowCosignTag: true}
+  verifiers:
+    - name: cosign-release
+      type: cosign
+      parameters:
+        trustPolicies:
+          - keys: {inline: {keys: "RELEASE_PEM"}}
+            ignoreTLog: true
+            ignoreObserverTimestamps: true
+    - name: notation-release
+      type: notation
+      parameters:
+        trustedIdentities: ["x509.subject: CN=release,O=Acme,ST=WA,C=US"]
+        certificates:
+          - type: ca
+            inline: {certs: "-----BEGIN CERTIFICATE-----\nMIIByDCCAW2gAwIBAgIUXM4Xn0xdjUIgOhNjc/rNv5XtX8owCgYIKoZIzj0EAwIw\nMDESMBAGA1UEAwwJQWNtZSBSb290MQ0wCwYDVQQKDARBY21lMQswCQYDVQQGEwJV\nUzAgFw0yNjEyMDcxMjQzMDJaGA8yMTI2MTExMzEyNDMwMlowMDESMBAGA1UEAwwJ\nQWNtZSBSb290MQ0wCwYDVQQKDARBY21lMQswCQYDVQQGEwJVUzBZMBMGByqGSM49\nAgEGCCqGSM49AwEHA0IABNxXA/Occ4qNRYhxBhKNLUFqFDsoEpXDkNB4CCUV+YJo\nXiBF9ww6Fs8rWhgyTH/gWAzoXNBI6epGpopePKMPmIWjYzBhMB0GA1UdDgQWBBRV\nTGIjBP/gBc2NcQ0p3KrAzSgu1DAfBgNVHSMEGDAWgBRVTGIjBP/gBc2NcQ0p3KrA\nzSgu1DAPBgNVHRMBAf8EBTADAQH/MA4GA1UdDwEB/wQEAwIBhjAKBggqhkjOPQQD\nAgNJADBGAiEA7AEmn7JnPh4FgI2hy9A0ZRLRy8vIPZ1MjEs9jyaenaQCIQDoEr+B\ngipOCVLgA2jGBKrgQ1AA1cQDoQ6JubDDgsI82A==\n-----END CERTIFICATE-----"}
+  policyEnforcer:
+    type: threshold-policy
+    parameters:
+      policy:
+        rules:
+          - verifierName: cosign-release
+          - verifierName: notation-release
+`)
+	w := New(func() *Rules { return f.rules }, Options{})
+	srv := gatekeeperServer(t, w, nil)
+	got := ask(t, gatekeeperClient(srv, nil, 0), srv.URL+"/gatekeeper/verify", providerRequest(f.host+"/team/signed:v1"))
+	if len(got.values) != 1 || got.values[0].IsSuccess {
+		t.Fatalf("%+v", got)
+	}
+	types := map[string]string{}
+	for _, r := range got.values[0].VerifierReports {
+		types[r.Name] = fmt.Sprintf("%s %s %v", r.Type, r.VerifierType, r.IsSuccess)
+	}
+	want := map[string]string{"release/cosign-release": "cosign cosign true", "release/notation-release": "notation notation false"}
+	if !maps.Equal(types, want) {
+		t.Errorf("reports %v, want %v", types, want)
 	}
 }
 

@@ -52,11 +52,11 @@ func AttestationGate(predicateType string, signers ...Signer) *Policy {
 // given: the gates built of it report to whoever named the file, where
 // policies name their signers themselves.
 func KeySigner(file string, pemText []byte) (Signer, error) {
-	fp, err := publicKeyFingerprint(string(pemText))
+	key, fp, err := publicKey(string(pemText))
 	if err != nil {
 		return Signer{}, fmt.Errorf("%s: %v", file, err)
 	}
-	return Signer{Name: file, Key: string(pemText), KeyFingerprint: fp}, nil
+	return Signer{Name: file, Key: key, KeyFingerprint: fp}, nil
 }
 
 // KeylessSigner trusts one certificate identity. Regular expressions keep

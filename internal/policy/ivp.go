@@ -564,11 +564,11 @@ func (l *ivpLoader) cosignKey(path, name string, k *ivpKey) (Signer, error) {
 	case strings.TrimSpace(k.Data) == "":
 		return Signer{}, fieldError(l.src, path+".data", "give the PEM public key")
 	}
-	fp, err := publicKeyFingerprint(k.Data)
+	key, fp, err := publicKey(k.Data)
 	if err != nil {
 		return Signer{}, fieldError(l.src, path+".data", "%v", err)
 	}
-	return Signer{Name: name, Key: strings.TrimSpace(k.Data) + "\n", KeyFingerprint: fp}, nil
+	return Signer{Name: name, Key: key, KeyFingerprint: fp}, nil
 }
 
 // cosignKeyless reads keyless identities as cosign matches them: an exact

@@ -62,7 +62,7 @@ func benchmarkIVP(b *testing.B, cel bool) {
 	if cel {
 		set = ivp
 	}
-	fp, err := publicKeyFingerprint(string(must(os.ReadFile("testdata/release.pub"))))
+	_, fp, err := publicKey(string(must(os.ReadFile("testdata/release.pub"))))
 	if err != nil {
 		b.Fatal(err)
 	}

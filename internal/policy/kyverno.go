@@ -816,8 +816,7 @@ func (l *kyvernoLoader) keys(path, name string, k *kyvernoKeys, check func(Signe
 		if block == nil {
 			return nil, fieldError(l.src, path+".publicKeys", "not PEM public keys")
 		}
-		one := string(pem.EncodeToMemory(block))
-		fp, err := publicKeyFingerprint(one)
+		one, fp, err := publicKey(string(pem.EncodeToMemory(block)))
 		if err != nil {
 			return nil, fieldError(l.src, fmt.Sprintf("%s.publicKeys (key %d)", path, i+1), "%v", err)
 		}

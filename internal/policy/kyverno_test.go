@@ -417,7 +417,7 @@ func benchmarkSignedProvenance(b *testing.B, kyverno bool) {
 	if kyverno {
 		set = k
 	}
-	fp, err := publicKeyFingerprint(string(must(os.ReadFile("testdata/release.pub"))))
+	_, fp, err := publicKey(string(must(os.ReadFile("testdata/release.pub"))))
 	if err != nil {
 		b.Fatal(err)
 	}

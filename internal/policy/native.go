@@ -448,11 +448,11 @@ func decodeSigner(src, path, name string, key *keySpec, keyless *keylessSpec, na
 		case key.Data == "":
 			return out, fieldError(src, path+".key", "give the PEM public key as data (or, in dossier policies, a file)")
 		}
-		fp, err := publicKeyFingerprint(pemText)
+		key, fp, err := publicKey(pemText)
 		if err != nil {
 			return out, fieldError(src, path+".key", "%v", err)
 		}
-		out.Key, out.KeyFingerprint = pemText, fp
+		out.Key, out.KeyFingerprint = key, fp
 	case keyless != nil:
 		if len(keyless.Identities) == 0 {
 			return out, fieldError(src, path+".keyless.identities", "list at least one identity (issuer and subject): \"any valid certificate\" is not a mode")
@@ -519,20 +519,33 @@ func compileIdentity(src, path string, is IdentitySpec, native bool) (Identity, 
 	return id, warnings, nil
 }
 
-// publicKeyFingerprint parses a PEM public key and names it.
-func publicKeyFingerprint(pemText string) (string, error) {
+// publicKey reads a PEM public key as cosign, Kyverno and Ratify read it
+// (PKIX "PUBLIC KEY", or PKCS #1 "RSA PUBLIC KEY") and gives it in PKIX
+// PEM, as signatures are verified against it, with its fingerprint.
+func publicKey(pemText string) (pkixPEM, fingerprint string, err error) {
 	block, rest := pem.Decode([]byte(strings.TrimSpace(pemText)))
 	if block == nil {
-		return "", fmt.Errorf("not a PEM public key")
+		return "", "", fmt.Errorf("not a PEM public key")
 	}
 	if len(strings.TrimSpace(string(rest))) > 0 {
-		return "", fmt.Errorf("more than one PEM block: give one public key per signer")
+		return "", "", fmt.Errorf("more than one PEM block: give one public key per signer")
 	}
-	if block.Type != "PUBLIC KEY" {
-		return "", fmt.Errorf("PEM block is %q, want \"PUBLIC KEY\"", block.Type)
+	der := block.Bytes
+	switch block.Type {
+	case "PUBLIC KEY":
+		if _, err := x509.ParsePKIXPublicKey(der); err != nil {
+			return "", "", fmt.Errorf("unreadable public key: %v", err)
+		}
+	case "RSA PUBLIC KEY":
+		key, err := x509.ParsePKCS1PublicKey(der)
+		if err != nil {
+			return "", "", fmt.Errorf("unreadable PKCS #1 RSA public key: %v", err)
+		}
+		if der, err = x509.MarshalPKIXPublicKey(key); err != nil {
+			return "", "", fmt.Errorf("unusable RSA public key: %v", err)
+		}
+	default:
+		return "", "", fmt.Errorf("PEM block is %q, want \"PUBLIC KEY\" (or \"RSA PUBLIC KEY\"), as cosign reads keys", block.Type)
 	}
-	if _, err := x509.ParsePKIXPublicKey(block.Bytes); err != nil {
-		return "", fmt.Errorf("unreadable public key: %v", err)
-	}
-	return evidence.KeyFingerprint(block.Bytes), nil
+	return string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})), evidence.KeyFingerprint(der), nil
 }

@@ -112,6 +112,9 @@ type Rule struct {
 	// Scope limits the rule to some of the policy's images; nil applies
 	// it to all of them.
 	Scope *ImageScope
+	// Verifier is the type of the Ratify verifier a rule was read from
+	// (notation, cosign), which Ratify's reports name.
+	Verifier string
 }
 
 // ImageScope is the images a rule applies to: those Images match, but

@@ -777,3 +777,20 @@ func decodeSPDXPackages(predicate []byte) ([]spdxPackageFacts, error) {
 	}
 	return doc.Packages, nil
 }
+
+// RatifyVerifierType is the type of the Ratify verifier a rule of the
+// policy was read from (cosign, notation, sbom, vulnerabilityreport), as
+// Ratify's reports name it; "" for a rule Ratify did not define.
+func (p *Policy) RatifyVerifierType(rule string) string {
+	switch p.Kind {
+	case KindRatifyVerifier:
+		return rule
+	case KindRatifyExecutor, KindRatifyNamespacedExecutor:
+		for _, r := range p.Rules {
+			if r.Name == rule {
+				return r.Verifier
+			}
+		}
+	}
+	return ""
+}

@@ -372,6 +372,7 @@ func ratifyV2Stores(src string, spec *yaml.Node, stores []ratifyV2StoreSpec, x *
 		return refuseAt(src, nodeAt(spec, "stores"), "spec.stores", "list at least one store (Ratify refuses an Executor without one)")
 	}
 	cosignTag := false
+	var storeScopes []ratifyV2Scope
 	for i, st := range stores {
 		path := fmt.Sprintf("spec.stores[%d]", i)
 		at := seqItem(nodeAt(spec, "stores"), i)
@@ -385,9 +386,11 @@ func ratifyV2Stores(src string, spec *yaml.Node, stores []ratifyV2StoreSpec, x *
 		if len(stores) > 1 && len(st.Scopes) == 0 {
 			return refuseAt(src, at, path+".scopes", "Ratify refuses several stores unless each names its scopes")
 		}
-		if _, err := ratifyV2Scopes(src, path+".scopes", st.Scopes, nodeAt(at, "scopes")); err != nil {
+		scopes, err := ratifyV2Scopes(src, path+".scopes", st.Scopes, nodeAt(at, "scopes"))
+		if err != nil {
 			return err
 		}
+		storeScopes = append(storeScopes, scopes...)
 		if present(st.Parameters) {
 			var p ratifyRegistryStoreParams
 			if err := decodeStrict(&st.Parameters, &p, path+".parameters"); err != nil {
@@ -398,6 +401,15 @@ func ratifyV2Stores(src string, spec *yaml.Node, stores []ratifyV2StoreSpec, x *
 		}
 	}
 	x.cosignTag = cosignTag
+	// a store with scopes reads only their images: Ratify fails to read an
+	// image of the executor's scopes that no store's scopes name, and so
+	// denies it, where dossier reads every image from its registry
+	for _, s := range x.scopes {
+		covered := slices.ContainsFunc(storeScopes, func(t ratifyV2Scope) bool { return sameScope(t, s) || t.contains(s) })
+		if len(storeScopes) > 0 && !covered {
+			x.warnings = append(x.warnings, fmt.Sprintf("%s: spec.scopes: %q is in no store's scopes: Ratify cannot read those images and denies them, where dossier reads them from their registry and judges them", src, s.text))
+		}
+	}
 	x.notes = append(x.notes, "stores (registry-store): not used — dossier reads the images and their signatures from the registry with its own credentials and TLS settings")
 	return nil
 }

@@ -276,12 +276,12 @@ func (x *ratifyExecutor) rule(r *ratifyThresholdRule, name string, sel map[strin
 	if r.VerifierName != "" {
 		v := x.verifiers[r.VerifierName]
 		if v.notation != nil {
-			return Rule{Name: r.VerifierName, Signature: &SignatureRule{Signers: []Signer{{Name: r.VerifierName, Notation: v.notation}}}}
+			return Rule{Name: r.VerifierName, Verifier: v.typ, Signature: &SignatureRule{Signers: []Signer{{Name: r.VerifierName, Notation: v.notation}}}}
 		}
 		if i := sel[r.VerifierName]; i >= 0 {
-			return Rule{Name: r.VerifierName, Signature: &SignatureRule{Signers: v.cosign[i].signers}}
+			return Rule{Name: r.VerifierName, Verifier: v.typ, Signature: &SignatureRule{Signers: v.cosign[i].signers}}
 		}
-		return Rule{Name: r.VerifierName, Static: &StaticRule{Message: fmt.Sprintf("no trust policy of cosign verifier %s covers this image (Ratify fails the validation when such an image carries a cosign signature)", r.VerifierName)}}
+		return Rule{Name: r.VerifierName, Verifier: v.typ, Static: &StaticRule{Message: fmt.Sprintf("no trust policy of cosign verifier %s covers this image (Ratify fails the validation when such an image carries a cosign signature)", r.VerifierName)}}
 	}
 	children := make([]Rule, len(r.Rules))
 	for i, c := range r.Rules {

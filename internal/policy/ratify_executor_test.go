@@ -88,6 +88,11 @@ func TestLoadRatifyExecutor(t *testing.T) {
 	}
 	if p := byName["executor-payments"]; len(p.Rules) != 2 || p.Rules[0].Name != "notation-release" || p.Rules[1].Name != "cosign-release" {
 		t.Errorf("payments: %+v", p.Rules)
+	} else if n, c := p.RatifyVerifierType("notation-release"), p.RatifyVerifierType("cosign-release"); n != "notation" || c != "cosign" {
+		t.Errorf("payments' verifier types: %q and %q, want notation and cosign", n, c)
+	}
+	if kind := helm.RatifyVerifierType("threshold-policy"); kind != "" {
+		t.Errorf("a threshold group is no verifier, yet has type %q", kind)
 	}
 	if p := byName["executor-sample"]; len(p.ExcludeImages) != 1 || p.ExcludeImages[0].Pattern != "registry.example/acme/payments" || !strings.Contains(strings.Join(p.Explanation, "\n"), "except those of registry.example/acme/payments") {
 		t.Errorf("executor-sample does not leave executor-payments' repository to it: %+v %q", p.ExcludeImages, p.Explanation)
@@ -385,4 +390,52 @@ func FuzzRatifyExecutor(f *testing.F) {
 		ev.Namespace = ""
 		Evaluate(&Set{Policies: docs.Policies}, ev, now)
 	})
+}
+
+// An executor scope that no store's scopes cover is one Ratify cannot read
+// images of (it denies them), where dossier judges them: lint says so for
+// that scope alone.
+func TestRatifyExecutorScopeWithoutStore(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "executor.yaml")
+	doc := `apiVersion: config.ratify.sh/v2alpha1
+kind: Executor
+metadata: {name: stores}
+spec:
+  scopes: ["registry.example", "quay.io", "team.example.com/app"]
+  stores:
+    - type: registry-store
+      scopes: ["registry.example"]
+    - type: registry-store
+      scopes: ["*.example.com"]
+  verifiers:
+    - name: notation-release
+      type: notation
+      parameters:
+        certificates:
+          - type: ca
+            inline: {certs: "CERT"}
+  policyEnforcer:
+    type: threshold-policy
+    parameters:
+      policy:
+        rules:
+          - verifierName: notation-release
+`
+	if err := os.WriteFile(path, []byte(strings.ReplaceAll(doc, "CERT", strings.ReplaceAll(strings.TrimSpace(string(must(os.ReadFile("testdata/notation/truststore/x509/ca/acme/root.crt")))), "\n", `\n`))), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	docs, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var about []string
+	for _, w := range docs.Warnings {
+		if strings.Contains(w, "no store's scopes") {
+			about = append(about, w)
+		}
+	}
+	if len(about) != 1 || !strings.Contains(about[0], `"quay.io" is in no store's scopes`) {
+		t.Errorf("warnings %q, want one about quay.io alone", docs.Warnings)
+	}
 }
