@@ -78,9 +78,11 @@ func (s *Service) Launch(ctx context.Context, kind string, opts Started) (job st
 		return job, true, nil
 	}
 	s.running.Go(func() {
-		// a job cancelled before its run claimed it has ended as asked:
-		// no failure of the run
-		if _, err := run.Run(s.ctx, job); err != nil && !errors.Is(err, store.ErrJobEnded) && s.report != nil {
+		// a job cancelled before its run claimed it has ended as asked,
+		// and one another run claimed first (a start beside this one, here
+		// or on another replica) runs as asked: neither is a failure
+		_, err := run.Run(s.ctx, job)
+		if err != nil && !errors.Is(err, store.ErrJobEnded) && !errors.Is(err, store.ErrJobLeased) && s.report != nil {
 			s.report(err)
 		}
 	})
