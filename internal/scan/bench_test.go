@@ -2,12 +2,16 @@ package scan
 
 import (
 	"archive/zip"
+	"bytes"
 	"context"
+	"encoding/json"
+	"fmt"
 	"io"
 	"path/filepath"
 	"testing"
 
 	"github.com/package-url/packageurl-go"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/dossier-dev/dossier/internal/evidence"
 	"github.com/dossier-dev/dossier/internal/testutil"
@@ -50,9 +54,42 @@ func BenchmarkScanWarm(b *testing.B) {
 	b.ReportMetric(float64(len(comps)), "components/op")
 }
 
+// Scans against a warm database, where what matching derives from a
+// record (its ranges in version order) is kept with the record and shared
+// by every scan, several at once, find exactly what a scan that reads
+// the database afresh finds.
+func TestWarmScansMatchColdOnes(t *testing.T) {
+	db, comps := benchDatabase(t)
+	ctx := context.Background()
+	cold, err := Match(ctx, db, comps)
+	if err != nil || len(cold.Findings) < 100 {
+		t.Fatalf("%v: %d findings", err, len(cold.Findings))
+	}
+	want, _ := json.Marshal(cold)
+	db.KeepWarm(vulndb.DefaultWarmBudget)
+	var g errgroup.Group
+	for range 3 {
+		g.Go(func() error {
+			for range 2 {
+				warm, err := Match(ctx, db, comps)
+				if err != nil {
+					return err
+				}
+				if got, _ := json.Marshal(warm); !bytes.Equal(got, want) {
+					return fmt.Errorf("a warm scan differs: %d findings, cold %d", len(warm.Findings), len(cold.Findings))
+				}
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // benchDatabase imports the Go, PyPI and crates.io advisories and picks
 // 500 packages of each.
-func benchDatabase(b *testing.B) (*vulndb.DB, []evidence.Component) {
+func benchDatabase(b testing.TB) (*vulndb.DB, []evidence.Component) {
 	vd := testutil.VulnData(b)
 	var zips []string
 	for _, e := range []string{"Go", "PyPI", "crates.io"} {
@@ -76,7 +113,7 @@ func benchDatabase(b *testing.B) (*vulndb.DB, []evidence.Component) {
 
 var purlTypes = map[string]string{"Go": "golang", "PyPI": "pypi", "crates.io": "cargo"}
 
-func benchComponents(b *testing.B, path string, n int) []evidence.Component {
+func benchComponents(b testing.TB, path string, n int) []evidence.Component {
 	z, err := zip.OpenReader(path)
 	if err != nil {
 		b.Fatal(err)

@@ -179,7 +179,7 @@ func Match(ctx context.Context, db Advisories, components []evidence.Component) 
 						if !samePackage(a.Package, j.pkg) {
 							continue
 						}
-						h, gitRanges := evaluate(j.installed, a, versions)
+						h, gitRanges := evaluate(j.installed, r, k, versions)
 						res.gitRanges += gitRanges
 						if h.affected {
 							h.record, h.affectedEntry = r, a
@@ -306,18 +306,19 @@ func (h hit) named() []string {
 
 // evaluate decides whether installed is affected by a, per the OSV
 // specification: listed in versions, or inside a SEMVER/ECOSYSTEM range.
-func evaluate(installed version.Version, a *vulndb.Affected, vc versionCache) (hit, int) {
+func evaluate(installed version.Version, r *vulndb.Record, k int, vc versionCache) (hit, int) {
 	var h hit
+	a := &r.Affected[k]
 	gitRanges := 0
 	if slices.Contains(a.Versions, installed.String()) {
 		h.affected = true
 	}
-	for _, r := range a.Ranges {
-		if r.Type == "GIT" {
+	for j := range a.Ranges {
+		if a.Ranges[j].Type == "GIT" {
 			gitRanges++
 			continue
 		}
-		in, fixed, last := inRange(installed, r.Events, vc)
+		in, fixed, last := inRange(installed, orderedEvents(r, k, j, installed.Ecosystem(), vc))
 		if in {
 			h.affected, h.byRange = true, true
 			h.fixed = append(h.fixed, fixed...)
@@ -327,30 +328,62 @@ func evaluate(installed version.Version, a *vulndb.Affected, vc versionCache) (h
 	return h, gitRanges
 }
 
+// orderedRange is a range's events in version order, each with its
+// version parsed for one ecosystem (nil where it does not parse, and for
+// an introduced "0", which opens the range without a comparison).
+type orderedRange struct {
+	events   []vulndb.Event
+	versions []*version.Version
+}
+
+type rangeKey struct {
+	affected, rng int
+	ecosystem     string
+}
+
+// orderedEvents orders the j-th range of the record's k-th affected
+// package for ecosystem once for as long as the record is kept (a warm
+// database's records serve many scans).
+func orderedEvents(r *vulndb.Record, k, j int, ecosystem string, vc versionCache) orderedRange {
+	return r.Memo().Get(rangeKey{k, j, ecosystem}, func() any {
+		events := sortEvents(ecosystem, r.Affected[k].Ranges[j].Events, vc)
+		o := orderedRange{events: events, versions: make([]*version.Version, len(events))}
+		for i, e := range events {
+			if e.Introduced != "0" {
+				o.versions[i] = vc.parse(ecosystem, eventVersion(e))
+			}
+		}
+		return o
+	}).(orderedRange)
+}
+
+// eventVersion is the version an event names, whichever kind it is.
+func eventVersion(e vulndb.Event) string {
+	return e.Introduced + e.Fixed + e.LastAffected + e.Limit
+}
+
 // inRange walks the events in version order: an introduced at or below
 // the version opens the range, a fixed at or below it (or a last_affected
 // or limit below it) closes it. It returns the fix versions above the
 // installed one, and whether the range ends in last_affected.
-func inRange(installed version.Version, events []vulndb.Event, vc versionCache) (bool, []string, bool) {
-	sorted := sortEvents(installed.Ecosystem(), events, vc)
-	cmp := func(installed version.Version, s string) int { return compareTo(installed, s, vc) }
+func inRange(installed version.Version, o orderedRange) (bool, []string, bool) {
 	affected := false
-	for _, e := range sorted {
+	for i, e := range o.events {
 		switch {
 		case e.Introduced != "":
 			if !affected {
-				affected = e.Introduced == "0" || cmp(installed, e.Introduced) >= 0
+				affected = e.Introduced == "0" || compareTo(installed, o.versions[i]) >= 0
 			}
 		case e.Fixed != "":
-			if affected && cmp(installed, e.Fixed) >= 0 {
+			if affected && compareTo(installed, o.versions[i]) >= 0 {
 				affected = false
 			}
 		case e.LastAffected != "":
-			if affected && cmp(installed, e.LastAffected) > 0 {
+			if affected && compareTo(installed, o.versions[i]) > 0 {
 				affected = false
 			}
 		case e.Limit != "":
-			if cmp(installed, e.Limit) >= 0 {
+			if compareTo(installed, o.versions[i]) >= 0 {
 				affected = false
 			}
 		}
@@ -360,21 +393,20 @@ func inRange(installed version.Version, events []vulndb.Event, vc versionCache) 
 	}
 	var fixed []string
 	last := false
-	for _, e := range sorted {
-		if e.Fixed != "" && cmp(installed, e.Fixed) < 0 {
+	for i, e := range o.events {
+		if e.Fixed != "" && compareTo(installed, o.versions[i]) < 0 {
 			fixed = append(fixed, e.Fixed)
 			break // the first fix above the installed version
 		}
-		last = last || (e.LastAffected != "" && cmp(installed, e.LastAffected) <= 0)
+		last = last || (e.LastAffected != "" && compareTo(installed, o.versions[i]) <= 0)
 	}
 	return true, fixed, last && len(fixed) == 0
 }
 
-// compareTo orders installed against s; an event version that does not
-// parse sorts as equal, which neither opens nor closes a range wrongly for
-// the common "0" introduced.
-func compareTo(installed version.Version, s string, vc versionCache) int {
-	other := vc.parse(installed.Ecosystem(), s)
+// compareTo orders installed against an event's version; one that does
+// not parse sorts as equal, which neither opens nor closes a range wrongly
+// for the common "0" introduced.
+func compareTo(installed version.Version, other *version.Version) int {
 	if other == nil {
 		return 0
 	}
@@ -387,11 +419,8 @@ func compareTo(installed version.Version, s string, vc versionCache) int {
 
 func sortEvents(ecosystem string, events []vulndb.Event, vc versionCache) []vulndb.Event {
 	sorted := slices.Clone(events)
-	value := func(e vulndb.Event) string {
-		return e.Introduced + e.Fixed + e.LastAffected + e.Limit
-	}
 	sort.SliceStable(sorted, func(i, j int) bool {
-		a, b := value(sorted[i]), value(sorted[j])
+		a, b := eventVersion(sorted[i]), eventVersion(sorted[j])
 		if a == "0" || b == "0" {
 			return a == "0" && b != "0"
 		}

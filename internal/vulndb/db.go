@@ -119,8 +119,9 @@ func Open(dataDir string) (*DB, error) {
 }
 
 // KeepWarm makes the database keep the records its lookups read decoded
-// in memory, up to budget bytes of stored records (the decoded ones take
-// two to three times as much), for a process that scans again and again:
+// in memory, up to budget bytes of stored records (the decoded ones, with
+// what matching derives from them, take two to three times as much), for
+// a process that scans again and again:
 // a server. The cache is of one file, and is dropped when a new one is
 // swapped in.
 func (d *DB) KeepWarm(budget int64) {
@@ -363,6 +364,7 @@ func (d *DB) records(rows *sql.Rows) (out []*Record, sizes []int64, err error) {
 		if err := json.Unmarshal(raw, &r); err != nil {
 			return nil, nil, fmt.Errorf("%s: stored record %s is corrupt: %w", d.path, id, err)
 		}
+		r.memo = &Memo{}
 		sizes = append(sizes, int64(len(raw)))
 		out = append(out, &r)
 	}

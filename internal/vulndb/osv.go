@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -36,6 +37,32 @@ type Record struct {
 	Affected         []Affected      `json:"affected,omitempty"`
 	References       []Reference     `json:"references,omitempty"`
 	DatabaseSpecific json.RawMessage `json:"database_specific,omitempty"`
+	// memo is set on records read from the database (see Memo)
+	memo *Memo
+}
+
+// Memo keeps what a reader derives from a record read from the database,
+// once for as long as the record is kept: a warm database keeps its
+// records, and so what matching derived from them (each range's events in
+// version order), while its file is current.
+type Memo struct{ values sync.Map }
+
+// Memo is the record's memo; nil (which derives every time) for a record
+// not read from the database.
+func (r *Record) Memo() *Memo { return r.memo }
+
+// Get is the value kept under key, made by make the first time (on a nil
+// Memo, every time). Values are shared by every reader of the record: they
+// must not be changed.
+func (m *Memo) Get(key any, make func() any) any {
+	if m == nil {
+		return make()
+	}
+	if v, ok := m.values.Load(key); ok {
+		return v
+	}
+	v, _ := m.values.LoadOrStore(key, make())
+	return v
 }
 
 // Severity is a scored severity: a CVSS vector or an ecosystem rating.
