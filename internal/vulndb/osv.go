@@ -51,17 +51,17 @@ type Memo struct{ values sync.Map }
 // not read from the database.
 func (r *Record) Memo() *Memo { return r.memo }
 
-// Get is the value kept under key, made by make the first time (on a nil
-// Memo, every time). Values are shared by every reader of the record: they
-// must not be changed.
-func (m *Memo) Get(key any, make func() any) any {
+// Get is the value kept under key, made by derive the first time (on a
+// nil Memo, every time). Values are shared by every reader of the record:
+// they must not be changed.
+func (m *Memo) Get(key any, derive func() any) any {
 	if m == nil {
-		return make()
+		return derive()
 	}
 	if v, ok := m.values.Load(key); ok {
 		return v
 	}
-	v, _ := m.values.LoadOrStore(key, make())
+	v, _ := m.values.LoadOrStore(key, derive())
 	return v
 }
 
