@@ -38,7 +38,7 @@ type Options struct {
 	// Timeout bounds reading signatures and attestations (default 60s).
 	Timeout time.Duration
 	// Now is the clock used to judge attestations when deciding whether a
-	// local scan is needed.
+	// local scan is needed, and Notation signatures' validity.
 	Now func() time.Time
 	// Notation bounds Notation verification's revocation checks.
 	Notation notation.Options
@@ -56,6 +56,7 @@ func Collect(ctx context.Context, set *policy.Set, art *oci.Artifact, reference 
 	if opts.Now != nil {
 		now = opts.Now
 	}
+	opts.Now = now
 	timeout := opts.Timeout
 	if timeout <= 0 {
 		timeout = 60 * time.Second
@@ -136,7 +137,7 @@ func gather(ctx context.Context, ev *evidence.Collected, art *oci.Artifact, need
 			unavailable(ev, evidence.NeedNotation(cfg.Digest()), err)
 			continue
 		}
-		res, verr := verifyNotation(ctx, cfg, repo, subject, opts.Notation)
+		res, verr := verifyNotation(ctx, cfg, repo, subject, opts.Notation, opts.Now())
 		if verr != nil {
 			unavailable(ev, evidence.NeedNotation(cfg.Digest()), verr)
 		}
@@ -145,13 +146,14 @@ func gather(ctx context.Context, ev *evidence.Collected, art *oci.Artifact, need
 	}
 }
 
-// verifyNotation verifies the Notation signatures of subject with cfg.
-func verifyNotation(ctx context.Context, cfg *trust.Config, repo oci.Repository, subject v1.Descriptor, opts notation.Options) (notation.Result, error) {
+// verifyNotation verifies the Notation signatures of subject with cfg at
+// now.
+func verifyNotation(ctx context.Context, cfg *trust.Config, repo oci.Repository, subject v1.Descriptor, opts notation.Options, now time.Time) (notation.Result, error) {
 	v, err := notation.NewVerifier(cfg, opts)
 	if err != nil {
 		return notation.Result{}, err
 	}
-	return v.Verify(ctx, repo, subject)
+	return v.Verify(ctx, repo, subject, now)
 }
 
 // open is the repository and manifest descriptor evidence about art is

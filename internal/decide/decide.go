@@ -55,7 +55,7 @@ func All(ctx context.Context, set *policy.Set, references []string, o Options) (
 	if err != nil {
 		return nil, err
 	}
-	opts := collect.Options{Trust: trust, Scanner: o.Scanner, NoScanner: o.NoScanner}
+	opts := collect.Options{Trust: trust, Scanner: o.Scanner, NoScanner: o.NoScanner, Now: o.Now}
 	results := make([]Result, len(references))
 	errs := make([]error, len(references))
 	slots := make(chan struct{}, inFlight)

@@ -189,7 +189,7 @@ func (w *world) verifyWith(t *testing.T, opts Options) Result {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := v.Verify(context.Background(), w.repo, w.subject)
+	res, err := v.Verify(context.Background(), w.repo, w.subject, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -443,7 +443,7 @@ func TestAttackScopeSpellings(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		res, err := v.Verify(context.Background(), repo, w.subject)
+		res, err := v.Verify(context.Background(), repo, w.subject, time.Now())
 		if err != nil || res.Skipped != "" || len(res.Signatures) != 1 || res.Signatures[0].Notation.Statement != "acme-app" {
 			t.Fatalf("%+v, %v", res, err)
 		}
@@ -766,7 +766,7 @@ func TestAttackReferrersTagIndex(t *testing.T) {
 			t.Fatal(err)
 		}
 		start := time.Now()
-		_, err = v.Verify(ctx, w.repo, w.subject)
+		_, err = v.Verify(ctx, w.repo, w.subject, time.Now())
 		if err == nil || !strings.Contains(err.Error(), "more than the 500") {
 			t.Fatalf("got %v", err)
 		}

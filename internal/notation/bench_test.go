@@ -38,7 +38,7 @@ func BenchmarkVerify(b *testing.B) {
 			b.Fatal(err)
 		}
 		for b.Loop() {
-			res, err := v.Verify(context.Background(), repo, w.subject)
+			res, err := v.Verify(context.Background(), repo, w.subject, time.Now())
 			if err != nil || len(res.Signatures) != 1 {
 				b.Fatalf("%+v, %v", res, err)
 			}

@@ -9,6 +9,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/registry"
@@ -97,11 +98,18 @@ func (w *world) trust(t testing.TB) *trust.Config {
 // verify is dossier's verification of the image's Notation signatures.
 func (w *world) verify(t testing.TB) Result {
 	t.Helper()
+	return w.verifyAt(t, time.Now())
+}
+
+// verifyAt is dossier's verification of the image's Notation signatures
+// at now.
+func (w *world) verifyAt(t testing.TB, now time.Time) Result {
+	t.Helper()
 	v, err := NewVerifier(w.trust(t), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := v.Verify(context.Background(), w.repo, w.subject)
+	res, err := v.Verify(context.Background(), w.repo, w.subject, now)
 	if err != nil {
 		t.Fatal(err)
 	}

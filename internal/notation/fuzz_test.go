@@ -60,13 +60,13 @@ func FuzzJudgeEnvelope(f *testing.F) {
 		}
 		f.Add(uint8(i), blob)
 	}
-	statement, _, err := cfg.Statement("registry.example/app@" + target.Digest.String())
+	statement, level, err := cfg.Statement("registry.example/app@" + target.Digest.String())
 	if err != nil {
 		f.Fatal(err)
 	}
 	f.Fuzz(func(t *testing.T, kind uint8, blob []byte) {
 		mediaType := []string{evidence.NotationJWS, evidence.NotationCOSE, "application/octet-stream"}[int(kind)%3]
-		sig, rejected := v.judge(context.Background(), statement, "registry.example/app@"+target.Digest.String(), target, ocispec.Descriptor{Digest: target.Digest}, mediaType, blob)
+		sig, rejected := v.judge(context.Background(), statement, level, "registry.example/app@"+target.Digest.String(), target, ocispec.Descriptor{Digest: target.Digest}, mediaType, blob, time.Now())
 		if (sig == nil) == (rejected == nil) {
 			t.Fatalf("judged %v and %v", sig, rejected)
 		}

@@ -4,6 +4,13 @@
 // makes JWS or COSE envelopes. Signatures are read and written through
 // dossier's own registry client (oci.Repository), in both storage forms:
 // OCI 1.1 referrers and the referrers tag schema.
+//
+// Signatures are judged at the caller's clock (now, clock.go): the
+// signature's expiry, and the signing chain's validity at now or, where
+// the trust policy asks for a timestamp, at the time a trusted RFC 3161
+// timestamp states. Only revocation is judged when the check is made:
+// CRLs and OCSP responses are fetched then, and notation-core-go checks
+// their freshness against the system clock, which it lets no caller set.
 package notation
 
 import (
@@ -47,6 +54,8 @@ type Options struct {
 type Verifier struct {
 	trust    *trust.Config
 	verifier notationgo.Verifier
+	// tsaRevocation checks timestamping chains (atClock)
+	tsaRevocation revocation.Validator
 }
 
 // NewVerifier builds notation-go's verifier for cfg. Revocation is
@@ -70,14 +79,14 @@ func NewVerifier(cfg *trust.Config, opts Options) (*Verifier, error) {
 	if err != nil {
 		return nil, err
 	}
-	v, err := verifier.NewWithOptions(cfg.Policy(), cfg, nil, verifier.VerifierOptions{
+	v, err := verifier.NewWithOptions(untimed(cfg.Policy()), cfg, nil, verifier.VerifierOptions{
 		RevocationCodeSigningValidator:  anchoredRevocation{trusted: cfg.Certificates(), next: codeSigning},
-		RevocationTimestampingValidator: timestamping,
+		RevocationTimestampingValidator: unasked{},
 	})
 	if err != nil {
 		return nil, err
 	}
-	return &Verifier{trust: cfg, verifier: v}, nil
+	return &Verifier{trust: cfg, verifier: v, tsaRevocation: timestamping}, nil
 }
 
 // anchoredRevocation checks the revocation of a signing certificate chain
@@ -119,9 +128,10 @@ var ErrNoStatement = errors.New("no Notation trust policy statement covers it")
 // Verify verifies every Notation signature attached to subject in repo
 // (referrers API or tag schema). The trust policy statement is chosen by
 // repo's name, as notation chooses it by registryScopes, both spelled as
-// dossier names repositories (evidence.CanonicalRepository). An error means
-// the signatures could not be read or judged at all.
-func (v *Verifier) Verify(ctx context.Context, repo oci.Repository, subject v1.Descriptor) (Result, error) {
+// dossier names repositories (evidence.CanonicalRepository). Validity is
+// judged at now, revocation when asked (see the package comment). An error
+// means the signatures could not be read or judged at all.
+func (v *Verifier) Verify(ctx context.Context, repo oci.Repository, subject v1.Descriptor, now time.Time) (Result, error) {
 	reference := evidence.CanonicalRepository(repo.Name()) + "@" + subject.Digest.String()
 	statement, level, err := v.trust.Statement(reference)
 	if err != nil {
@@ -151,7 +161,7 @@ func (v *Verifier) Verify(ctx context.Context, repo oci.Repository, subject v1.D
 			res.Rejected = append(res.Rejected, v.rejection(md, kind, err.Error()))
 			continue
 		}
-		sig, rejected := v.judge(ctx, statement, reference, target, md, layer.MediaType, blob)
+		sig, rejected := v.judge(ctx, statement, level, reference, target, md, layer.MediaType, blob, now)
 		if ctx.Err() != nil {
 			return Result{}, ctx.Err()
 		}
@@ -166,9 +176,9 @@ func (v *Verifier) Verify(ctx context.Context, repo oci.Repository, subject v1.D
 }
 
 // judge verifies one envelope (blob, of mediaType, stored in manifest md)
-// over target with notation-go's verifier: the verified signature, or the
-// rejection saying why not.
-func (v *Verifier) judge(ctx context.Context, statement *trustpolicy.TrustPolicy, reference string, target, md ocispec.Descriptor, mediaType string, blob []byte) (*evidence.VerifiedSignature, *evidence.RejectedSignature) {
+// over target at now with notation-go's verifier, under statement and its
+// level: the verified signature, or the rejection saying why not.
+func (v *Verifier) judge(ctx context.Context, statement *trustpolicy.TrustPolicy, level *trustpolicy.VerificationLevel, reference string, target, md ocispec.Descriptor, mediaType string, blob []byte, now time.Time) (*evidence.VerifiedSignature, *evidence.RejectedSignature) {
 	if err := CheckEnvelopeType(mediaType); err != nil {
 		r := v.rejection(md, evidence.FailureInvalid, err.Error())
 		return nil, &r
@@ -182,28 +192,40 @@ func (v *Verifier) judge(ctx context.Context, statement *trustpolicy.TrustPolicy
 		return nil, &r
 	}
 	outcome, err := v.verifier.Verify(ctx, target, blob, notationgo.VerifierVerifyOptions{ArtifactReference: reference, SignatureMediaType: mediaType})
-	if err != nil {
-		kind, why := failure(outcome, err)
-		r := v.rejection(md, kind, why)
-		return nil, &r
+	var results []*notationgo.ValidationResult
+	var ts *tspclient.Timestamp
+	if outcome != nil {
+		results, ts = v.atClock(ctx, statement, level, outcome, now)
 	}
-	return &evidence.VerifiedSignature{Verification: v.verification(statement, md, mediaType, outcome)}, nil
+	// the first check that failed under an enforcing action, in notation's
+	// order; then whatever else notation-go refused (the target, say)
+	for _, r := range results {
+		if r.Error != nil && r.Action == trustpolicy.ActionEnforce {
+			rj := v.rejection(md, failureKind(r.Type, r.Error), fmt.Sprintf("%s check failed: %v", r.Type, r.Error))
+			return nil, &rj
+		}
+	}
+	if err != nil {
+		rj := v.rejection(md, evidence.FailureInvalid, err.Error())
+		return nil, &rj
+	}
+	return &evidence.VerifiedSignature{Verification: v.verification(statement, level, md, mediaType, outcome.EnvelopeContent.SignerInfo, results, ts)}, nil
 }
 
 func (v *Verifier) rejection(md ocispec.Descriptor, kind, why string) evidence.RejectedSignature {
 	return evidence.RejectedSignature{PredicateType: evidence.PredicateSignatures, StoredAt: md.Digest.String(), Kind: kind, Reason: "Notation signature: " + why, NotationTrust: v.trust.Digest()}
 }
 
-// verification is what a successful outcome established.
-func (v *Verifier) verification(statement *trustpolicy.TrustPolicy, md ocispec.Descriptor, mediaType string, outcome *notationgo.VerificationOutcome) evidence.Verification {
-	info := outcome.EnvelopeContent.SignerInfo
-	nv := &evidence.NotationVerification{Statement: statement.Name, Level: outcome.VerificationLevel.Name, EnvelopeType: mediaType}
+// verification is what the checks of an accepted signature (info)
+// established; ts is the timestamp they verified, if any.
+func (v *Verifier) verification(statement *trustpolicy.TrustPolicy, level *trustpolicy.VerificationLevel, md ocispec.Descriptor, mediaType string, info signature.SignerInfo, results []*notationgo.ValidationResult, ts *tspclient.Timestamp) evidence.Verification {
+	nv := &evidence.NotationVerification{Statement: statement.Name, Level: level.Name, EnvelopeType: mediaType}
 	timestampOK, authentic := false, false
 	claimed := ""
 	if len(info.CertificateChain) > 0 {
 		claimed = info.CertificateChain[0].Subject.String()
 	}
-	for _, r := range outcome.VerificationResults {
+	for _, r := range results {
 		if r.Type == trustpolicy.TypeAuthenticity && r.Error == nil {
 			authentic = true
 		}
@@ -233,67 +255,11 @@ func (v *Verifier) verification(statement *trustpolicy.TrustPolicy, md ocispec.D
 	case info.SignedAttributes.SigningScheme == signature.SigningSchemeX509SigningAuthority && timestampOK:
 		t := info.SignedAttributes.SigningTime.UTC()
 		out.SigningTime = &t
-	case len(info.UnsignedAttributes.TimestampSignature) > 0 && timestampOK && timestampChecked(statement, info):
-		if t, ok := timestampOf(info); ok {
-			out.SigningTime, nv.Timestamped = &t, true
-		}
+	case ts != nil:
+		t := ts.Value.Add(-ts.Accuracy).UTC()
+		out.SigningTime, nv.Timestamped = &t, true
 	}
 	return out
-}
-
-// timestampChecked says notation's verifier checked the timestamp: the
-// statement names a TSA store, and asks for it always or the signing
-// chain has expired.
-func timestampChecked(statement *trustpolicy.TrustPolicy, info signature.SignerInfo) bool {
-	tsa := false
-	for _, s := range statement.TrustStores {
-		tsa = tsa || strings.HasPrefix(s, "tsa:")
-	}
-	if !tsa {
-		return false
-	}
-	if statement.SignatureVerification.VerifyTimestamp != trustpolicy.OptionAfterCertExpiry {
-		return true
-	}
-	for _, c := range info.CertificateChain {
-		if time.Now().After(c.NotAfter) {
-			return true
-		}
-	}
-	return false
-}
-
-// timestampOf reads the time an RFC 3161 countersignature (verified by
-// notation's verifier) states: the earliest it may have been.
-func timestampOf(info signature.SignerInfo) (time.Time, bool) {
-	token, err := tspclient.ParseSignedToken(info.UnsignedAttributes.TimestampSignature)
-	if err != nil {
-		return time.Time{}, false
-	}
-	tst, err := token.Info()
-	if err != nil {
-		return time.Time{}, false
-	}
-	ts, err := tst.Validate(info.Signature)
-	if err != nil {
-		return time.Time{}, false
-	}
-	t := ts.Value.Add(-ts.Accuracy).UTC()
-	return t, true
-}
-
-// failure names why notation's verifier refused a signature: the check
-// that failed under an enforcing action, and what it said.
-func failure(outcome *notationgo.VerificationOutcome, err error) (kind, why string) {
-	if outcome != nil {
-		for _, r := range outcome.VerificationResults {
-			if r.Error == nil || r.Action != trustpolicy.ActionEnforce {
-				continue
-			}
-			return failureKind(r.Type, r.Error), fmt.Sprintf("%s check failed: %v", r.Type, r.Error)
-		}
-	}
-	return evidence.FailureInvalid, err.Error()
 }
 
 // otherTarget reads, unverified, the descriptor an envelope's payload

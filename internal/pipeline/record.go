@@ -77,7 +77,7 @@ func Record(ctx context.Context, st *store.Store, art *oci.Artifact, opts Record
 		if err != nil {
 			return nil, err
 		}
-		if err := gatherSignatures(ctx, repo, desc, opts.Trust, opts.Set.NotationTrusts(), &rec); err != nil {
+		if err := gatherSignatures(ctx, repo, desc, opts.Trust, opts.Set.NotationTrusts(), now, &rec); err != nil {
 			return nil, fmt.Errorf("%s: %w", art.Subject, err)
 		}
 	}
@@ -99,7 +99,7 @@ func Record(ctx context.Context, st *store.Store, art *oci.Artifact, opts Record
 				return nil, fmt.Errorf("%s: platform %s: %w", art.Subject, rec.Platform, err)
 			}
 			var platform store.Record
-			if err := gatherSignatures(ctx, repo, desc, opts.Trust, opts.Set.NotationTrusts(), &platform); err != nil {
+			if err := gatherSignatures(ctx, repo, desc, opts.Trust, opts.Set.NotationTrusts(), now, &platform); err != nil {
 				return nil, fmt.Errorf("%s: platform %s: %w", art.Subject, rec.Platform, err)
 			}
 			rec.Signatures = append(rec.Signatures, platform.Signatures...)
@@ -189,7 +189,7 @@ func RecordSignatures(ctx context.Context, st *store.Store, art *oci.Artifact, t
 		return nil, err
 	}
 	rec := store.Record{Subject: art.Subject, MediaType: art.MediaType, At: now}
-	if err := gatherSignatures(ctx, repo, desc, trust, set.NotationTrusts(), &rec); err != nil {
+	if err := gatherSignatures(ctx, repo, desc, trust, set.NotationTrusts(), now, &rec); err != nil {
 		return nil, fmt.Errorf("%s: %w", art.Subject, err)
 	}
 	if err := st.Record(ctx, rec); err != nil {
@@ -200,8 +200,9 @@ func RecordSignatures(ctx context.Context, st *store.Store, art *oci.Artifact, t
 
 // gatherSignatures verifies every signature and every attestation type
 // attached to the subject, and its Notation signatures with each of the
-// notations trust configurations whose trust policy covers the repository.
-func gatherSignatures(ctx context.Context, repo oci.Repository, desc v1.Descriptor, trust *sign.Trust, notations []*nottrust.Config, rec *store.Record) error {
+// notations trust configurations whose trust policy covers the repository,
+// at now.
+func gatherSignatures(ctx context.Context, repo oci.Repository, desc v1.Descriptor, trust *sign.Trust, notations []*nottrust.Config, now time.Time, rec *store.Record) error {
 	sigs, rejected, err := trust.VerifySignatures(ctx, repo, desc)
 	if err != nil {
 		return err
@@ -212,7 +213,7 @@ func gatherSignatures(ctx context.Context, repo oci.Repository, desc v1.Descript
 		if err != nil {
 			return err
 		}
-		res, err := v.Verify(ctx, repo, desc)
+		res, err := v.Verify(ctx, repo, desc, now)
 		if errors.Is(err, notation.ErrNoStatement) {
 			continue // this trust policy does not speak of the repository
 		}
