@@ -261,7 +261,12 @@ func (j *judge) gather(ctx context.Context, rules *Rules, art *oci.Artifact, ref
 		work, endReads := oci.WithReadBudget(work, j.bundles)
 		defer endReads()
 		start := time.Now()
-		g.ev = collect.Collect(work, rules.Set, art, reference, rules.Collect)
+		opts := rules.Collect
+		if opts.Now == nil {
+			// signatures' validity is judged on the clock decisions use
+			opts.Now = j.now
+		}
+		g.ev = collect.Collect(work, rules.Set, art, reference, opts)
 		j.metrics.Verification(time.Since(start))
 		if len(g.ev.Unavailable) == 0 {
 			g.expires = j.now().Add(j.evidenceTTL)
