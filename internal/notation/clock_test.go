@@ -70,7 +70,7 @@ func newTSA(t *testing.T, name string) *testTSA {
 	return s
 }
 
-func newKey(t *testing.T) *ecdsa.PrivateKey {
+func newKey(t testing.TB) *ecdsa.PrivateKey {
 	t.Helper()
 	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -81,7 +81,7 @@ func newKey(t *testing.T) *ecdsa.PrivateKey {
 
 // certify issues tmpl for key, signed by parent's key (self-signed when
 // parent is nil).
-func certify(t *testing.T, tmpl, parent *x509.Certificate, key, parentKey *ecdsa.PrivateKey) *x509.Certificate {
+func certify(t testing.TB, tmpl, parent *x509.Certificate, key, parentKey *ecdsa.PrivateKey) *x509.Certificate {
 	t.Helper()
 	tmpl.SerialNumber = big.NewInt(time.Now().UnixNano())
 	if parent == nil {

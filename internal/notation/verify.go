@@ -252,7 +252,9 @@ func (v *Verifier) verification(statement *trustpolicy.TrustPolicy, level *trust
 		out.Signer.CertificateSubject = claimed
 	}
 	switch {
-	case info.SignedAttributes.SigningScheme == signature.SigningSchemeX509SigningAuthority && timestampOK:
+	// a signingAuthority's signing time is the signer's word: established
+	// only where the signer is; a timestamp is the TSA's, trusted apart
+	case info.SignedAttributes.SigningScheme == signature.SigningSchemeX509SigningAuthority && timestampOK && authentic:
 		t := info.SignedAttributes.SigningTime.UTC()
 		out.SigningTime = &t
 	case ts != nil:
