@@ -132,6 +132,10 @@ var ErrNoStatement = errors.New("no Notation trust policy statement covers it")
 // judged at now, revocation when asked (see the package comment). An error
 // means the signatures could not be read or judged at all.
 func (v *Verifier) Verify(ctx context.Context, repo oci.Repository, subject v1.Descriptor, now time.Time) (Result, error) {
+	if now.IsZero() {
+		// nothing would ever have expired
+		return Result{}, errors.New("verifying Notation signatures: no time to judge their validity at")
+	}
 	reference := evidence.CanonicalRepository(repo.Name()) + "@" + subject.Digest.String()
 	statement, level, err := v.trust.Statement(reference)
 	if err != nil {

@@ -314,4 +314,14 @@ func TestLevels(t *testing.T) {
 			t.Fatalf("got %v", err)
 		}
 	})
+	t.Run("no clock", func(t *testing.T) {
+		w := newWorld(t, true, "strict")
+		v, err := NewVerifier(w.trust(t), Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := v.Verify(ctx, w.repo, w.subject, time.Time{}); err == nil || !strings.Contains(err.Error(), "no time to judge") {
+			t.Fatalf("a zero clock: %v", err)
+		}
+	})
 }
