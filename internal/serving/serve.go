@@ -12,6 +12,10 @@ import (
 	"slices"
 	"time"
 
+	// the registry's S3 storage driver, linked here where the registry is
+	// composed rather than in internal/registry (see its imports)
+	_ "github.com/distribution/distribution/v3/registry/storage/driver/s3-aws"
+
 	"github.com/dossier-dev/dossier/internal/admission"
 	"github.com/dossier-dev/dossier/internal/buildinfo"
 	"github.com/dossier-dev/dossier/internal/collect"
