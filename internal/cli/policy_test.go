@@ -93,13 +93,17 @@ spec:
   expiresAt: "%s"
   waives: {vulnerabilities: [CVE-2021-23337, CVE-2021-44906]}
 `, host, npm, time.Now().Add(48*time.Hour).UTC().Format(time.RFC3339)))
-	r = dossier(t, "", "policy", "check", host+"/team/npm:v1", "--policy", vulns, "--exceptions", exceptions, "--data-dir", data)
+	r = dossier(t, "", "policy", "check", host+"/team/npm:v1", "--policy", vulns, "--exceptions", exceptions, "--data-dir", data, "--namespace", "production")
 	if r.code != 0 || !strings.Contains(r.stdout, "waived no-high/vulnerabilities: 2 findings") || !strings.Contains(r.stdout, "npm-waiver (owner web-platform") {
 		t.Fatalf("waived: %+v", r)
 	}
-	// the exception is for production: another namespace does not get it
-	if r := dossier(t, "", "policy", "check", host+"/team/npm:v1", "--policy", vulns, "--exceptions", exceptions, "--data-dir", data, "--namespace", "staging"); r.code != ExitGateFailed {
-		t.Fatalf("namespaced exception applied elsewhere: %+v", r)
+	// the exception is for production: another namespace does not get it,
+	// nor does a gate judging for every namespace
+	for _, where := range [][]string{{"--namespace", "staging"}, nil} {
+		args := append([]string{"policy", "check", host + "/team/npm:v1", "--policy", vulns, "--exceptions", exceptions, "--data-dir", data}, where...)
+		if r := dossier(t, "", args...); r.code != ExitGateFailed || strings.Contains(r.stdout, "waived") {
+			t.Fatalf("namespaced exception applied outside its namespace (%v): %+v", where, r)
+		}
 	}
 	if r := dossier(t, "", "policy", "check", host+"/team/npm:v1"); r.code != ExitError || !strings.Contains(r.stderr, "--policy") {
 		t.Fatalf("no policy: %+v", r)

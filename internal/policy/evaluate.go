@@ -190,13 +190,16 @@ func imageName(ev *evidence.Collected) string {
 }
 
 // exceptionsFor splits the exceptions covering the subject into those in
-// force and those that have expired.
+// force and those that have expired. An exception scoped to a namespace
+// covers judgements in that namespace only: a judgement in no namespace
+// (a CI gate, the registry, a Gatekeeper key naming none) is made for
+// every namespace, so one namespace's break glass must not open it.
 func exceptionsFor(all []evidence.Exception, ev *evidence.Collected, now time.Time) (active, expired []evidence.Exception) {
 	for _, e := range all {
 		if !e.Covers(ev.Subject) {
 			continue
 		}
-		if e.Namespace != "" && ev.Namespace != "" && e.Namespace != ev.Namespace {
+		if e.Namespace != "" && e.Namespace != ev.Namespace {
 			continue
 		}
 		if e.Expired(now) {

@@ -232,6 +232,12 @@ func TestExceptions(t *testing.T) {
 	if r := rule(t, Evaluate(set, ev, before), "no-high"); r.Outcome != evidence.OutcomeFail {
 		t.Errorf("a namespaced exception must not apply in another namespace: %+v", r)
 	}
+	// a judgement for no one namespace (CI, the registry) is made for all
+	// of them: one namespace's exception does not open it
+	ev.Namespace = ""
+	if r := rule(t, Evaluate(set, ev, before), "no-high"); r.Outcome != evidence.OutcomeFail {
+		t.Errorf("a namespaced exception must not apply outside a namespace: %+v", r)
+	}
 
 	// break-glass: unsigned image inside the window
 	ev = fullEvidence(t)
