@@ -45,7 +45,7 @@ func TestUnreadableKeyFileStaysInTheLog(t *testing.T) {
 	if err := os.WriteFile(policyFile, []byte(strings.ReplaceAll(strings.ReplaceAll(signedPolicy, "HOST", f.host), "file: release.pub", "file: "+keyFile)), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	rules, err := LoadFileRules([]string{policyFile}, "", collect.Options{Timeout: 10 * time.Second})
+	rules, err := LoadFileRules([]string{policyFile}, "", collect.Options{Timeout: 10 * time.Second}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -83,7 +83,7 @@ spec:
 	if _, err := notation.Sign(ctx, repo, desc, key, notation.SignOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	rules, err := LoadFileRules([]string{policyFile}, "", collect.Options{Timeout: 10 * time.Second})
+	rules, err := LoadFileRules([]string{policyFile}, "", collect.Options{Timeout: 10 * time.Second}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

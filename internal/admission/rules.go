@@ -25,13 +25,16 @@ type FileRules struct {
 	paths       []string
 	trustedRoot string
 	collect     collect.Options
+	secretKeys  policy.SecretKeyReader
 	current     atomic.Pointer[Rules]
 }
 
 // LoadFileRules reads the rules once; opts are the collection options
 // every version of the rules uses (their Trust is set from the files).
-func LoadFileRules(paths []string, trustedRoot string, opts collect.Options) (*FileRules, error) {
-	f := &FileRules{paths: paths, trustedRoot: trustedRoot, collect: opts}
+// secretKeys reads the keys policies keep in Kubernetes Secrets, at each
+// load (nil: such policies are refused).
+func LoadFileRules(paths []string, trustedRoot string, opts collect.Options, secretKeys policy.SecretKeyReader) (*FileRules, error) {
+	f := &FileRules{paths: paths, trustedRoot: trustedRoot, collect: opts, secretKeys: secretKeys}
 	if _, err := f.Reload(); err != nil {
 		return nil, err
 	}
@@ -44,7 +47,7 @@ func (f *FileRules) Rules() *Rules { return f.current.Load() }
 // Reload re-reads the files and reports whether the rules changed. On an
 // error the rules in force stay.
 func (f *FileRules) Reload() (bool, error) {
-	docs, err := policy.Load(f.paths...)
+	docs, err := policy.LoadReadingSecrets(f.secretKeys, f.paths...)
 	if err != nil {
 		return false, err
 	}

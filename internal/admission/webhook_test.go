@@ -472,7 +472,7 @@ spec:
 		t.Fatal(err)
 	}
 	write("audit")
-	rules, err := LoadFileRules([]string{path}, "", collect.Options{Timeout: 10 * time.Second})
+	rules, err := LoadFileRules([]string{path}, "", collect.Options{Timeout: 10 * time.Second}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -59,7 +59,11 @@ dossier serve --cluster NAME runs the same watch. SIGINT or SIGTERM stops it.`,
 			}
 			var rules inventory.Rules
 			if len(policies) > 0 {
-				if rules, err = serving.WatchedRules(ctx, policies, exceptions, trustedRoot, 2*time.Second, "background decisions", a.log); err != nil {
+				secretKeys, err := kube.SecretKeys(config)
+				if err != nil {
+					return err
+				}
+				if rules, err = serving.WatchedRules(ctx, policies, exceptions, trustedRoot, secretKeys, 2*time.Second, "background decisions", a.log); err != nil {
 					return err
 				}
 			} else if reports || len(exceptions) > 0 || notifyFile != "" {

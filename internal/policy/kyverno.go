@@ -11,6 +11,7 @@ import (
 	"github.com/notaryproject/notation-go/verifier/trustpolicy"
 	"github.com/notaryproject/notation-go/verifier/truststore"
 	"gopkg.in/yaml.v3"
+	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/dossier-dev/dossier/internal/evidence"
 	"github.com/dossier-dev/dossier/internal/notation/trust"
@@ -137,12 +138,18 @@ type kyvernoAttestor struct {
 }
 
 type kyvernoKeys struct {
-	PublicKeys         string        `yaml:"publicKeys"`
-	SignatureAlgorithm string        `yaml:"signatureAlgorithm"`
-	KMS                *unsupported  `yaml:"kms"`
-	Secret             *unsupported  `yaml:"secret"`
-	Rekor              *kyvernoRekor `yaml:"rekor"`
-	CTLog              *kyvernoCTLog `yaml:"ctlog"`
+	PublicKeys         string         `yaml:"publicKeys"`
+	SignatureAlgorithm string         `yaml:"signatureAlgorithm"`
+	KMS                *unsupported   `yaml:"kms"`
+	Secret             *kyvernoSecret `yaml:"secret"`
+	Rekor              *kyvernoRekor  `yaml:"rekor"`
+	CTLog              *kyvernoCTLog  `yaml:"ctlog"`
+}
+
+// kyvernoSecret names the Secret whose cosign.pub is the key.
+type kyvernoSecret struct {
+	Name      string `yaml:"name"`
+	Namespace string `yaml:"namespace"`
 }
 
 type kyvernoCerts struct {
@@ -207,6 +214,8 @@ type kyvernoLoader struct {
 	// notary is set while a verifyImages entry of type Notary is read:
 	// its attestors are Notation trust anchors, not Cosign signers
 	notary bool
+	// secretKey reads keys kept in Kubernetes Secrets (nil: none)
+	secretKey SecretKeyReader
 }
 
 func (l *kyvernoLoader) refuse(path, what string) error {
@@ -222,7 +231,7 @@ func (l *kyvernoLoader) warn(path, format string, args ...any) {
 	l.warnings = append(l.warnings, fmt.Sprintf("%s: %s: %s", l.src, path, fmt.Sprintf(format, args...)))
 }
 
-func decodeKyverno(d rawDocument) (*Policy, error) {
+func decodeKyverno(d rawDocument, secretKey SecretKeyReader) (*Policy, error) {
 	if d.header.APIVersion != kyvernoAPIVersion {
 		return nil, fieldError(d.source, "apiVersion", "%q: Kyverno's %s is read as %s", d.header.APIVersion, d.header.Kind, kyvernoAPIVersion)
 	}
@@ -238,7 +247,7 @@ func decodeKyverno(d rawDocument) (*Policy, error) {
 	if err := checkName(src, d.header.Kind, name); err != nil {
 		return nil, err
 	}
-	l := &kyvernoLoader{src: src, policy: name}
+	l := &kyvernoLoader{src: src, policy: name, secretKey: secretKey}
 	switch {
 	case s.ValidationFailureActionOverrides != nil:
 		return nil, l.refuseAt(s.ValidationFailureActionOverrides, "spec.validationFailureActionOverrides", "a failure action per namespace")
@@ -795,21 +804,36 @@ func (l *kyvernoLoader) attestor(path, name string, e kyvernoAttestor, check fun
 }
 
 func (l *kyvernoLoader) keys(path, name string, k *kyvernoKeys, check func(Signer) Rule) ([]Alternative, error) {
+	publicKeys := strings.TrimSpace(k.PublicKeys)
 	switch {
 	case k.KMS != nil:
 		return nil, l.refuseAt(k.KMS, path+".kms", "a KMS key")
-	case k.Secret != nil:
-		return nil, l.refuseAt(k.Secret, path+".secret", "a key in a Kubernetes Secret")
-	case strings.HasPrefix(strings.TrimSpace(k.PublicKeys), "k8s://"):
-		return nil, l.refuse(path+".publicKeys", "a key in a Kubernetes Secret (k8s://…)")
 	case k.SignatureAlgorithm != "" && k.SignatureAlgorithm != "sha256":
 		return nil, fieldError(l.src, path+".signatureAlgorithm", "%q: only sha256 is supported", k.SignatureAlgorithm)
-	case strings.TrimSpace(k.PublicKeys) == "":
+	case k.Secret != nil && publicKeys != "":
+		return nil, fieldError(l.src, path+".secret", "give publicKeys or a secret, not both")
+	case k.Secret != nil:
+		data, err := l.keyInSecret(path+".secret", k.Secret.Namespace, k.Secret.Name)
+		if err != nil {
+			return nil, err
+		}
+		publicKeys = data
+	case strings.HasPrefix(publicKeys, "k8s://"):
+		namespace, secret, ok := strings.Cut(strings.TrimPrefix(publicKeys, "k8s://"), "/")
+		if !ok || strings.Contains(secret, "/") {
+			return nil, fieldError(l.src, path+".publicKeys", "%.100q: a key in a Secret is k8s://NAMESPACE/NAME", publicKeys)
+		}
+		data, err := l.keyInSecret(path+".publicKeys", namespace, secret)
+		if err != nil {
+			return nil, err
+		}
+		publicKeys = data
+	case publicKeys == "":
 		return nil, fieldError(l.src, path+".publicKeys", "give the PEM public key(s)")
 	}
 	l.keyLogNote(path, "rekor.ignoreTlog", k.Rekor != nil && k.Rekor.IgnoreTlog)
 	var out []Alternative
-	rest := []byte(strings.TrimSpace(k.PublicKeys))
+	rest := []byte(publicKeys)
 	for i := 0; len(strings.TrimSpace(string(rest))) > 0; i++ {
 		var block *pem.Block
 		block, rest = pem.Decode(rest)
@@ -827,6 +851,29 @@ func (l *kyvernoLoader) keys(path, name string, k *kyvernoKeys, check func(Signe
 		out = append(out, Alternative{Name: s.String(), Rules: []Rule{check(s)}})
 	}
 	return out, nil
+}
+
+// keyInSecret reads the PEM public key(s) Secret namespace/name holds in
+// its cosign.pub, as Kyverno reads k8s://namespace/name: only where an API
+// server is reached, and read again at each reload, so that a key rotated
+// in the Secret is a new version of the rules.
+func (l *kyvernoLoader) keyInSecret(path, namespace, secret string) (string, error) {
+	for _, part := range []struct{ what, value string }{{"namespace", namespace}, {"name", secret}} {
+		if problems := validation.IsDNS1123Subdomain(part.value); len(problems) > 0 {
+			return "", fieldError(l.src, path, "Secret %s %.100q: %s", part.what, part.value, problems[0])
+		}
+	}
+	if l.secretKey == nil {
+		return "", fieldError(l.src, path, "the key in Secret %s/%s is read from the Kubernetes API server, by the webhook and serve only (in a cluster, or given --kubernetes-api); elsewhere give the PEM key in publicKeys", namespace, secret)
+	}
+	data, err := l.secretKey(namespace, secret)
+	if err != nil {
+		return "", fieldError(l.src, path, "the key in Secret %s/%s: %v", namespace, secret, err)
+	}
+	if strings.TrimSpace(string(data)) == "" {
+		return "", fieldError(l.src, path, "Secret %s/%s holds no public key in cosign.pub", namespace, secret)
+	}
+	return strings.TrimSpace(string(data)), nil
 }
 
 // certificate trusts the public key of a given certificate.

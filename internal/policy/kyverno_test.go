@@ -8,6 +8,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/json"
 	"encoding/pem"
+	"fmt"
 	"math/big"
 	"os"
 	"slices"
@@ -225,7 +226,8 @@ func TestKyvernoRefusals(t *testing.T) {
 	for _, tc := range []struct{ doc, want string }{
 		{kyvernoHeader + keyed + "      repository: registry.example/sigs\n", "k.yaml:12: spec.rules[0].verifyImages[0].repository: reading signatures from another repository is not supported"},
 		{kyvernoHeader + "      type: Notary\n" + keyed, "spec.rules[0].verifyImages[0].attestors[0].entries[0]: a Notary attestor is certificates (cert, certChain): keys and keyless are Cosign attestors"},
-		{kyvernoHeader + "      attestors: [{entries: [{keys: {publicKeys: \"k8s://ns/secret\"}}]}]\n", "publicKeys: a key in a Kubernetes Secret (k8s://…) is not supported"},
+		{kyvernoHeader + "      attestors: [{entries: [{keys: {publicKeys: \"k8s://ns/secret\"}}]}]\n", "publicKeys: the key in Secret ns/secret is read from the Kubernetes API server, by the webhook and serve only"},
+		{kyvernoHeader + "      attestors: [{entries: [{keys: {secret: {name: secret, namespace: ns}}}]}]\n", "keys.secret: the key in Secret ns/secret is read from the Kubernetes API server"},
 		{kyvernoHeader + "      attestors: [{entries: [{keys: {kms: \"gcpkms://x\"}}]}]\n", "keys.kms: a KMS key is not supported"},
 		{kyvernoHeader + "      attestors: [{entries: [{keyless: {issuer: https://i.example, rekor: {url: https://r.example}}}]}]\n", "subject (or subjectRegExp) is required"},
 		{kyvernoHeader + "      attestors: [{entries: [{keyless: {issuer: https://i.example, subject: s}}]}]\n", "either rekor or roots is required"},
@@ -245,6 +247,59 @@ func TestKyvernoRefusals(t *testing.T) {
 		_, err := Parse("k.yaml", []byte(tc.doc), LoadOptions{})
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("want %q, got %v\n%s", tc.want, err, tc.doc)
+		}
+	}
+}
+
+// Keys kept in Kubernetes Secrets (k8s://NAMESPACE/NAME, or keys.secret)
+// are the cosign.pub the reader gives, read at each load; a Secret that
+// cannot be read, holds no key or is named wrongly fails the load by path.
+func TestKyvernoKeysInSecrets(t *testing.T) {
+	release, err := os.ReadFile("testdata/release.pub")
+	if err != nil {
+		t.Fatal(err)
+	}
+	secrets := map[string]string{"keys/release": string(release), "keys/empty": " \n"}
+	var reads []string
+	opts := LoadOptions{SecretKey: func(namespace, name string) ([]byte, error) {
+		reads = append(reads, namespace+"/"+name)
+		data, ok := secrets[namespace+"/"+name]
+		if !ok {
+			return nil, fmt.Errorf("secrets %q not found", name)
+		}
+		return []byte(data), nil
+	}}
+	signed := kyvernoEvidence("registry.example/app:v1", signedBy(keySigner(t, "testdata/release.pub")), nil)
+	for _, entry := range []string{`{keys: {publicKeys: "k8s://keys/release"}}`, `{keys: {secret: {namespace: keys, name: release}}}`} {
+		reads = nil
+		docs, err := Parse("k.yaml", []byte(kyvernoHeader+"      attestors: [{entries: ["+entry+"]}]\n"), opts)
+		if err != nil {
+			t.Fatalf("%s: %v", entry, err)
+		}
+		if !slices.Equal(reads, []string{"keys/release"}) {
+			t.Errorf("%s: read %v, want keys/release once", entry, reads)
+		}
+		set := &Set{Policies: docs.Policies}
+		if d := Evaluate(set, signed, now); !d.Allowed {
+			t.Errorf("%s: signed by the Secret's key, denied: %+v", entry, d.Rules)
+		}
+		if d := Evaluate(set, kyvernoEvidence("registry.example/app:v1", nil, nil), now); d.Allowed {
+			t.Errorf("%s: unsigned, allowed", entry)
+		}
+	}
+	for entry, want := range map[string]string{
+		`{keys: {publicKeys: "k8s://keys/missing"}}`:                    `publicKeys: the key in Secret keys/missing: secrets "missing" not found`,
+		`{keys: {publicKeys: "k8s://keys/empty"}}`:                      "Secret keys/empty holds no public key in cosign.pub",
+		`{keys: {publicKeys: "k8s://keys"}}`:                            "a key in a Secret is k8s://NAMESPACE/NAME",
+		`{keys: {publicKeys: "k8s://keys/a/b"}}`:                        "a key in a Secret is k8s://NAMESPACE/NAME",
+		`{keys: {publicKeys: "k8s://Keys/release"}}`:                    `Secret namespace "Keys"`,
+		`{keys: {secret: {namespace: keys}}}`:                           `Secret name ""`,
+		`{keys: {secret: {namespace: keys, name: release, key: x}}}`:    "unknown field",
+		`{keys: {publicKeys: "k8s://keys/release", secret: {name: x}}}`: "give publicKeys or a secret, not both",
+	} {
+		_, err := Parse("k.yaml", []byte(kyvernoHeader+"      attestors: [{entries: ["+entry+"]}]\n"), opts)
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: want %q, got %v", entry, want, err)
 		}
 	}
 }

@@ -18,7 +18,14 @@ type LoadOptions struct {
 	BaseDir string
 	// ReadFile reads key files; nil refuses them (inline keys only).
 	ReadFile func(string) ([]byte, error)
+	// SecretKey reads the public key a Kubernetes Secret holds, for
+	// Kyverno's k8s://NAMESPACE/NAME keys; nil refuses them (no cluster).
+	SecretKey SecretKeyReader
 }
+
+// SecretKeyReader reads the PEM public key of Secret namespace/name (its
+// cosign.pub, as cosign and Kyverno read it).
+type SecretKeyReader func(namespace, name string) ([]byte, error)
 
 // Documents is what a set of files held.
 type Documents struct {
@@ -99,7 +106,7 @@ func Parse(name string, data []byte, opts LoadOptions) (*Documents, error) {
 			if !strings.HasPrefix(d.header.APIVersion, "kyverno.io/") {
 				return nil, fieldError(d.source, "kind", "%q: want %s", d.header.Kind, knownKinds)
 			}
-			p, err := decodeKyverno(d)
+			p, err := decodeKyverno(d, opts.SecretKey)
 			if err != nil {
 				return nil, err
 			}
@@ -136,8 +143,15 @@ func LoadSet(paths ...string) (*Set, []string, error) {
 }
 
 // Load reads files, and the *.yaml / *.yml files of directories (sorted,
-// not recursive), and checks that names are unique across them.
+// not recursive), and checks that names are unique across them. Keys in
+// Kubernetes Secrets are refused: see LoadReadingSecrets.
 func Load(paths ...string) (*Documents, error) {
+	return LoadReadingSecrets(nil, paths...)
+}
+
+// LoadReadingSecrets is Load, reading the keys policies keep in
+// Kubernetes Secrets with secretKey.
+func LoadReadingSecrets(secretKey SecretKeyReader, paths ...string) (*Documents, error) {
 	var files []string
 	for _, p := range paths {
 		info, err := os.Stat(p)
@@ -178,7 +192,7 @@ func Load(paths ...string) (*Documents, error) {
 		if err != nil {
 			return nil, err
 		}
-		docs, err := Parse(f, data, LoadOptions{BaseDir: filepath.Dir(f), ReadFile: readKeyFile})
+		docs, err := Parse(f, data, LoadOptions{BaseDir: filepath.Dir(f), ReadFile: readKeyFile, SecretKey: secretKey})
 		if err != nil {
 			return nil, err
 		}

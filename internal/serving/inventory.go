@@ -48,7 +48,11 @@ func StartInventory(ctx context.Context, cfg *Config, st *store.Store, log *slog
 		if o.Unclaimed, err = policy.ParseUnclaimed(wf.Unclaimed); err != nil {
 			return configError("webhook.unclaimed", "unclaimed", "%v", err)
 		}
-		if o.Rules, err = WatchedRules(ctx, wf.Policies, wf.Exceptions, wf.TrustedRoot, wf.ReloadInterval.Duration, "background decisions", log); err != nil {
+		secretKeys, err := kube.SecretKeys(rc)
+		if err != nil {
+			return err
+		}
+		if o.Rules, err = WatchedRules(ctx, wf.Policies, wf.Exceptions, wf.TrustedRoot, secretKeys, wf.ReloadInterval.Duration, "background decisions", log); err != nil {
 			return err
 		}
 	} else if cfg.PolicyReports {
@@ -79,10 +83,11 @@ func StartInventory(ctx context.Context, cfg *Config, st *store.Store, log *slog
 }
 
 // WatchedRules loads policy and exception files (re-read every interval
-// until ctx ends) as the policies and their version that what runs is
-// judged with in the background.
-func WatchedRules(ctx context.Context, policies, exceptions []string, trustedRoot string, interval time.Duration, what string, log *slog.Logger) (inventory.Rules, error) {
-	loaded, err := admission.LoadFileRules(append(append([]string{}, policies...), exceptions...), trustedRoot, collect.Options{})
+// until ctx ends, with the keys policies keep in the cluster's Secrets) as
+// the policies and their version that what runs is judged with in the
+// background.
+func WatchedRules(ctx context.Context, policies, exceptions []string, trustedRoot string, secretKeys policy.SecretKeyReader, interval time.Duration, what string, log *slog.Logger) (inventory.Rules, error) {
+	loaded, err := admission.LoadFileRules(append(append([]string{}, policies...), exceptions...), trustedRoot, collect.Options{}, secretKeys)
 	if err != nil {
 		return nil, err
 	}

@@ -215,7 +215,8 @@ func quarantineRules(ctx context.Context, rules []Quarantine, wf *Webhook, log *
 		if err != nil {
 			return nil, nil, configError("quarantine", "quarantine", "%q: %v", text, err)
 		}
-		loaded, err := admission.LoadFileRules([]string{q.Policy}, wf.TrustedRoot, collect.Options{})
+		// no API server: keys in Kubernetes Secrets are the webhook's
+		loaded, err := admission.LoadFileRules([]string{q.Policy}, wf.TrustedRoot, collect.Options{}, nil)
 		if err != nil {
 			return nil, nil, err
 		}

@@ -9,10 +9,12 @@ import (
 	"time"
 
 	"golang.org/x/sync/errgroup"
+	"k8s.io/client-go/rest"
 
 	"github.com/dossier-dev/dossier/internal/admission"
 	"github.com/dossier-dev/dossier/internal/collect"
 	"github.com/dossier-dev/dossier/internal/evidence"
+	"github.com/dossier-dev/dossier/internal/kube"
 	"github.com/dossier-dev/dossier/internal/metrics"
 	"github.com/dossier-dev/dossier/internal/oci"
 	"github.com/dossier-dev/dossier/internal/pipeline"
@@ -36,7 +38,20 @@ func StartWebhook(ctx context.Context, f *Webhook, cluster, dataDir string, reac
 		closeDB()
 		return nil, nil, err
 	}
-	rules, err := admission.LoadFileRules(append(append([]string{}, f.Policies...), f.Exceptions...), f.TrustedRoot, opts)
+	api := admission.APIServer{URL: f.Kubernetes.API, CAFile: f.Kubernetes.CA, TokenFile: f.Kubernetes.TokenFile, CertFile: f.Kubernetes.ClientCert, KeyFile: f.Kubernetes.ClientKey}
+	if api.URL == "" {
+		api, _ = admission.InCluster()
+	}
+	var secretKeys policy.SecretKeyReader
+	if api.URL != "" {
+		// the same API server, for the keys policies keep in Secrets
+		rc := &rest.Config{Host: api.URL, BearerTokenFile: api.TokenFile, UserAgent: "dossier", Timeout: kube.DefaultTimeout,
+			TLSClientConfig: rest.TLSClientConfig{CAFile: api.CAFile, CertFile: api.CertFile, KeyFile: api.KeyFile}}
+		if secretKeys, err = kube.SecretKeys(rc); err != nil {
+			return fail(err)
+		}
+	}
+	rules, err := admission.LoadFileRules(append(append([]string{}, f.Policies...), f.Exceptions...), f.TrustedRoot, opts, secretKeys)
 	if err != nil {
 		return fail(err)
 	}
@@ -48,10 +63,6 @@ func StartWebhook(ctx context.Context, f *Webhook, cluster, dataDir string, reac
 		return fail(configError("webhook.unclaimed", "unclaimed", "%v", err))
 	}
 	wopts := admission.Options{Registry: reach, EvidenceTTL: f.EvidenceTTL.Duration, FailOpen: f.FailOpen, Unclaimed: unclaimed, Cluster: cluster, Metrics: m}
-	api := admission.APIServer{URL: f.Kubernetes.API, CAFile: f.Kubernetes.CA, TokenFile: f.Kubernetes.TokenFile, CertFile: f.Kubernetes.ClientCert, KeyFile: f.Kubernetes.ClientKey}
-	if api.URL == "" {
-		api, _ = admission.InCluster()
-	}
 	if api.URL != "" {
 		if wopts.NamespaceLabels, err = admission.NamespaceLabelsFrom(api, 30*time.Second); err != nil {
 			return fail(err)

@@ -152,23 +152,27 @@ func TestHelmChartOnARealCluster(t *testing.T) {
 // rendering applies to a real API server.
 func TestHelmChartInventoryValues(t *testing.T) {
 	plain := string(helmTemplate(t, "dossier"))
-	for _, absent := range []string{"--cluster", "resources: [pods]", "policyreports", "secrets, serviceaccounts", "--pull-secrets", "--cloud-credentials", "azure.workload.identity", "role-arn"} {
+	for _, absent := range []string{"--cluster", "resources: [pods]", "policyreports", "secrets, serviceaccounts", "--pull-secrets", "--cloud-credentials", "azure.workload.identity", "role-arn", "resources: [secrets]"} {
 		if strings.Contains(plain, absent) {
 			t.Errorf("the default values render %q", absent)
 		}
 	}
 	full := string(helmTemplate(t, "dossier", "inventory.cluster=prod-eu", "inventory.policyReports=true", "inventory.installPolicyReportCRD=true", "webhook.pullSecrets=true",
-		"cloudCredentials={ecr,azure}", "serviceAccount.annotations.eks\\.amazonaws\\.com/role-arn=arn:aws:iam::123456789012:role/dossier"))
+		"cloudCredentials={ecr,azure}", "serviceAccount.annotations.eks\\.amazonaws\\.com/role-arn=arn:aws:iam::123456789012:role/dossier",
+		"webhook.keySecrets[0].namespace=keys", "webhook.keySecrets[0].name=release"))
 	for _, want := range []string{"- --cluster=prod-eu", "- --judge-every=5m", "- --policy-reports", "- --pull-secrets",
 		"- --cloud-credentials=ecr,azure", `azure.workload.identity/use: "true"`, "eks.amazonaws.com/role-arn: arn:aws:iam::123456789012:role/dossier",
 		"resources: [pods]", "resources: [replicasets]", "resources: [jobs]", "resources: [policyreports]", "resources: [secrets, serviceaccounts]",
-		"name: policyreports.wgpolicyk8s.io", "name: clusterpolicyreports.wgpolicyk8s.io"} {
+		"name: policyreports.wgpolicyk8s.io", "name: clusterpolicyreports.wgpolicyk8s.io",
+		// get on the one Secret a policy's key is in, nothing wider
+		"name: dossier-key-release\n  namespace: keys", "resources: [secrets]\n    resourceNames: [release]\n    verbs: [get]"} {
 		if !strings.Contains(full, want) {
 			t.Errorf("the inventory's values do not render %q", want)
 		}
 	}
 	c := startCluster(t)
 	c.namespace(t, "dossier", nil)
+	c.namespace(t, "keys", nil)
 	if err := c.apply(t, []byte(full)); err != nil {
 		t.Fatalf("applying the rendering: %v", err)
 	}
