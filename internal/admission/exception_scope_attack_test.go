@@ -65,7 +65,7 @@ spec:
 func TestExceptionScopeAttack(t *testing.T) {
 	f := newFixture(t, everywherePolicy)
 	rules := prodException(t, f)
-	w := New(func() *Rules { return rules }, Options{})
+	w := New(func() *Rules { return rules }, Options{NamespacedKeys: true})
 	h := w.Handler()
 	u := f.host + "/team/unsigned:v1"
 	pinned := f.host + "/team/unsigned@" + f.unsigned
@@ -163,8 +163,11 @@ func ephemeral(t *testing.T, ns, image string) func(*admissionv1.AdmissionReview
 }
 
 // A Pod author controls the image string Ratify's template sends as a
-// key: an image written "[prod]registry/app:v1" in a Pod of dev is a key
-// dossier judges in prod, on prod's exception. What guards the boundary
+// key. By default a key is an image as written, so "[prod]registry/app:v1"
+// in a Pod of dev is no image: an error, never a success. Where keys are
+// configured as [namespace]image (a template that builds them from the
+// review's namespace), the same string sent by a template that does not
+// is judged in prod, on prod's exception; what still guards the boundary
 // is that no such string is an image the kubelet pulls (a reference
 // cannot start with "[" unless it names an IPv6 registry, whose address
 // is no namespace), and that mutate's answer for it is judged again,
@@ -172,9 +175,18 @@ func ephemeral(t *testing.T, ns, image string) func(*admissionv1.AdmissionReview
 func TestPodAuthorChoosesTheKeysNamespace(t *testing.T) {
 	f := newFixture(t, everywherePolicy)
 	rules := prodException(t, f)
-	w := New(func() *Rules { return rules }, Options{})
 	u := f.host + "/team/unsigned:v1"
 	written := "[prod]" + u
+	plain := New(func() *Rules { return rules }, Options{})
+	plainServer := gatekeeperServer(t, plain, nil)
+	plainClient := gatekeeperClient(plainServer, nil, 0)
+	for _, path := range []string{"/gatekeeper/verify", "/gatekeeper/mutate"} {
+		got := ask(t, plainClient, plainServer.URL+path, providerRequest(written))
+		if item := got.resp.Response.Items[0]; item.Error == "" || item.Value != nil {
+			t.Errorf("%s of %q without namespaced keys: %+v, want an error (no image)", path, written, item)
+		}
+	}
+	w := New(func() *Rules { return rules }, Options{NamespacedKeys: true})
 	if _, err := reference.ParseNormalizedNamed(written); err == nil {
 		t.Fatalf("%q is an image reference the kubelet would pull", written)
 	}
@@ -183,7 +195,7 @@ func TestPodAuthorChoosesTheKeysNamespace(t *testing.T) {
 		if _, err := reference.ParseNormalizedNamed(s); err != nil {
 			continue
 		}
-		if k, err := parseProviderKey(s); err == nil && k.namespace != "" {
+		if k, err := parseProviderKey(s, true); err == nil && k.namespace != "" {
 			if _, err := reference.ParseNormalizedNamed(k.image); err == nil {
 				t.Errorf("%q is both a pullable image and a key naming namespace %q with image %q", s, k.namespace, k.image)
 			}

@@ -120,15 +120,18 @@ type ReportExtensions struct {
 }
 
 // providerKey is a key Gatekeeper sent: an image, and the namespace it is
-// judged in when the key names one as Ratify's keys do
-// ("[payments]registry.example/app:v1").
+// judged in when namespaced keys are configured and the key names one as
+// Ratify's namespaced templates write them ("[payments]registry.example/app:v1").
 type providerKey struct {
 	image, namespace string
 }
 
-func parseProviderKey(key string) (providerKey, error) {
+// parseProviderKey reads a key; namespaced says the template builds keys
+// as [namespace]image. Without it a key is an image as a Pod's author
+// wrote it, "[prod]…" included, which no image reference is.
+func parseProviderKey(key string, namespaced bool) (providerKey, error) {
 	rest, ok := strings.CutPrefix(key, "[")
-	if !ok {
+	if !ok || !namespaced {
 		return providerKey{image: key}, nil
 	}
 	namespace, image, ok := strings.Cut(rest, "]")
@@ -157,8 +160,8 @@ func providerBudgetOf(r *http.Request) time.Duration {
 // /gatekeeper/verify and /gatekeeper/mutate.
 func (w *Webhook) GatekeeperHandler() http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("POST /gatekeeper/verify", w.provide("gatekeeper-verify", w.verifyKey))
-	mux.Handle("POST /gatekeeper/mutate", w.provide("gatekeeper-mutate", w.mutateKey))
+	mux.Handle("POST /gatekeeper/verify", w.warm.serve(w.provide("gatekeeper-verify", w.verifyKey)))
+	mux.Handle("POST /gatekeeper/mutate", w.warm.serve(w.provide("gatekeeper-mutate", w.mutateKey)))
 	return mux
 }
 
@@ -261,10 +264,11 @@ func (w *Webhook) answerKeys(ctx context.Context, keys []string, trace string, a
 	slots := make(chan struct{}, judgeConcurrency)
 	for _, k := range distinct {
 		slots <- struct{}{}
-		judging.Go(func() {
-			defer func() { <-slots }()
+		judging.Add(1)
+		w.warm.Go(func() {
+			defer func() { <-slots; judging.Done() }()
 			item := answers[k]
-			key, err := parseProviderKey(k)
+			key, err := parseProviderKey(k, w.namespacedKeys)
 			if err == nil {
 				item.Value, err = answer(ctx, rules, key, trace)
 			}

@@ -22,7 +22,7 @@ import (
 // error, the key's image unchanged, or the digest that image was judged at.
 func TestGatekeeperAttackKeySpellings(t *testing.T) {
 	f := newFixture(t, signedPolicy)
-	w := New(func() *Rules { return f.rules }, Options{})
+	w := New(func() *Rules { return f.rules }, Options{NamespacedKeys: true})
 	srv := gatekeeperServer(t, w, nil)
 	client := gatekeeperClient(srv, nil, 0)
 	_, port, _ := strings.Cut(f.host, ":")
@@ -79,7 +79,7 @@ func TestGatekeeperAttackKeySpellings(t *testing.T) {
 // requests; only the digest is shared.
 func TestGatekeeperAttackNamespaceCache(t *testing.T) {
 	f := newFixture(t, signedPolicy)
-	w := New(func() *Rules { return f.rules }, Options{})
+	w := New(func() *Rules { return f.rules }, Options{NamespacedKeys: true})
 	srv := gatekeeperServer(t, w, nil)
 	client := gatekeeperClient(srv, nil, 0)
 	u := f.host + "/team/unsigned:v1"
@@ -111,7 +111,7 @@ func TestGatekeeperAttackNamespaceCache(t *testing.T) {
 func TestGatekeeperAttackTagMoves(t *testing.T) {
 	f := newFixture(t, signedPolicy)
 	now := time.Now()
-	w := New(func() *Rules { return f.rules }, Options{Now: func() time.Time { return now }})
+	w := New(func() *Rules { return f.rules }, Options{NamespacedKeys: true, Now: func() time.Time { return now }})
 	srv := gatekeeperServer(t, w, nil)
 	client := gatekeeperClient(srv, nil, 0)
 	_, port, _ := strings.Cut(f.host, ":")
@@ -159,7 +159,7 @@ spec:
 	labels := func(context.Context, string) (map[string]string, error) {
 		return nil, errors.New("the API server is unreachable")
 	}
-	w := New(func() *Rules { return f.rules }, Options{FailOpen: true, NamespaceLabels: labels})
+	w := New(func() *Rules { return f.rules }, Options{NamespacedKeys: true, FailOpen: true, NamespaceLabels: labels})
 	srv := gatekeeperServer(t, w, nil)
 	client := gatekeeperClient(srv, nil, 0)
 	keys := []string{"127.0.0.1:1/team/app:v1", "[payments]127.0.0.1:1/team/app:v1", "[payments]" + f.host + "/team/unsigned:v1", "[payments]" + f.host + "/team/signed:v1"}
@@ -183,7 +183,7 @@ func TestGatekeeperAttackBudget(t *testing.T) {
 		}
 		next.ServeHTTP(rw, r)
 	})
-	w := New(func() *Rules { return &rules }, Options{FailOpen: true})
+	w := New(func() *Rules { return &rules }, Options{NamespacedKeys: true, FailOpen: true})
 	srv := gatekeeperServer(t, w, nil)
 	client := gatekeeperClient(srv, nil, 0)
 	keys := make([]string, 2*judgeConcurrency) // half start after the first half used the budget
@@ -215,7 +215,7 @@ func TestGatekeeperAttackBudget(t *testing.T) {
 // another key.
 func TestGatekeeperAttackRequestShapes(t *testing.T) {
 	f := newFixture(t, signedPolicy)
-	w := New(func() *Rules { return f.rules }, Options{})
+	w := New(func() *Rules { return f.rules }, Options{NamespacedKeys: true})
 	srv := gatekeeperServer(t, w, nil)
 	client := gatekeeperClient(srv, nil, 0)
 	head := `{"apiVersion":"` + ProviderAPIVersion + `","kind":"ProviderRequest",`
@@ -280,7 +280,7 @@ func TestGatekeeperAttackRequestShapes(t *testing.T) {
 // characters of them.
 func TestGatekeeperAttackAnswerSize(t *testing.T) {
 	f := newFixture(t, signedPolicy)
-	w := New(func() *Rules { return f.rules }, Options{})
+	w := New(func() *Rules { return f.rules }, Options{NamespacedKeys: true})
 	srv := gatekeeperServer(t, w, nil)
 	client := gatekeeperClient(srv, nil, 0)
 	for name, unit := range map[string]string{"angle brackets": "<", "upper case": "A", "ampersands": "&", "line separators": "\u2028", "a long path": "a/"} {
@@ -312,7 +312,7 @@ func TestGatekeeperAttackAnswerSize(t *testing.T) {
 // upgrade it requires; over HTTP/2 on TLS 1.3 it answers as over HTTP/1.1.
 func TestGatekeeperAttackTransport(t *testing.T) {
 	f := newFixture(t, signedPolicy)
-	w := New(func() *Rules { return f.rules }, Options{})
+	w := New(func() *Rules { return f.rules }, Options{NamespacedKeys: true})
 	plain := httptest.NewServer(w.GatekeeperHandler())
 	defer plain.Close()
 	got := ask(t, plain.Client(), plain.URL+"/gatekeeper/verify", providerRequest(f.host+"/team/signed:v1"))

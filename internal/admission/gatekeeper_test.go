@@ -101,10 +101,11 @@ func ask(t testing.TB, client *http.Client, url string, body []byte) answered {
 // Gatekeeper's external data over real HTTPS: a signed image is
 // admitted and an unsigned one denied with dossier's reason and fix, in
 // Ratify's result shape; keys that cannot be parsed are errors for those
-// keys; a key naming a namespace is judged as a review there.
+// keys; with namespaced keys, a key naming a namespace is judged as a
+// review there.
 func TestGatekeeperVerify(t *testing.T) {
 	f := newFixture(t, signedPolicy)
-	w := New(func() *Rules { return f.rules }, Options{})
+	w := New(func() *Rules { return f.rules }, Options{NamespacedKeys: true})
 	srv := gatekeeperServer(t, w, nil)
 	client := gatekeeperClient(srv, nil, 0)
 	signed, unsigned := f.host+"/team/signed:v1", f.host+"/team/unsigned:v1"
@@ -425,7 +426,7 @@ func FuzzProviderKey(f *testing.F) {
 		f.Add(k)
 	}
 	f.Fuzz(func(t *testing.T, key string) {
-		k, err := parseProviderKey(key)
+		k, err := parseProviderKey(key, true)
 		if err != nil {
 			return
 		}

@@ -50,8 +50,13 @@ type Options struct {
 	// Cluster names the cluster the webhook admits to: its decisions are
 	// recorded under it, and the inventory of that cluster is judged
 	// against them.
-	Cluster      string
-	OnStoreError func(error)
+	Cluster string
+	// NamespacedKeys reads Gatekeeper keys written [namespace]image as an
+	// image judged in that namespace. Only a template that builds keys
+	// from the review's namespace may be trusted so: a key is otherwise
+	// whatever a Pod's author wrote as the image.
+	NamespacedKeys bool
+	OnStoreError   func(error)
 	// Metrics, when set, observes reviews, decisions and verifications.
 	Metrics *metrics.Metrics
 	Now     func() time.Time
@@ -70,7 +75,17 @@ type Webhook struct {
 	metrics   *metrics.Metrics
 	now       func() time.Time
 	parsed    parsedImages
+	warm      *warmGoroutines
+	// namespacedKeys: Options.NamespacedKeys
+	namespacedKeys bool
 }
+
+// Goroutines kept for reviews and the images they judge: at most
+// warmIdle waiting, each for warmLinger (a few MB of stacks at most).
+const (
+	warmIdle   = 128
+	warmLinger = 10 * time.Second
+)
 
 // New makes a webhook deciding with rules (called on every review, so
 // that reloaded policies apply at once).
@@ -84,8 +99,8 @@ func New(rules func() *Rules, opts Options) *Webhook {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	w := &Webhook{failOpen: opts.FailOpen, unclaimed: opts.Unclaimed, cluster: opts.Cluster, rules: rules, judge: newJudge(opts.Registry, opts.EvidenceTTL, opts.TagTTL, opts.Now, opts.Metrics), labels: opts.NamespaceLabels, secrets: opts.PullSecrets,
-		metrics: opts.Metrics, now: opts.Now}
+	w := &Webhook{failOpen: opts.FailOpen, unclaimed: opts.Unclaimed, cluster: opts.Cluster, namespacedKeys: opts.NamespacedKeys, rules: rules, judge: newJudge(opts.Registry, opts.EvidenceTTL, opts.TagTTL, opts.Now, opts.Metrics), labels: opts.NamespaceLabels, secrets: opts.PullSecrets,
+		metrics: opts.Metrics, now: opts.Now, warm: newWarmGoroutines(warmIdle, warmLinger)}
 	if opts.Store != nil {
 		w.recorder = newRecorder(opts.Store, opts.OnStoreError)
 	}
@@ -183,8 +198,9 @@ func (w *Webhook) Judge(ctx context.Context, req *admissionv1.AdmissionRequest) 
 	began := time.Now()
 	for i, reference := range references {
 		slots <- struct{}{}
-		judging.Go(func() {
-			defer func() { <-slots }()
+		judging.Add(1)
+		w.warm.Go(func() {
+			defer func() { <-slots; judging.Done() }()
 			started := time.Now()
 			v := w.judgeImage(ctx, rules, req.Namespace, first[reference], namespaceLabels, credentials)
 			if v.Unavailable && bounded && ctx.Err() != nil && deadline.Sub(started) < deadline.Sub(began)/2 {

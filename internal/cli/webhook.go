@@ -35,6 +35,7 @@ func registerWebhookFlags(cmd *cobra.Command, f *serving.Webhook) {
 	cmd.Flags().BoolVar(&f.PullSecrets, "pull-secrets", false, "resolve and verify images with the pull secrets of the Pod spec and its service account, as the kubelet pulls (RBAC: get on secrets and serviceaccounts)")
 	cmd.Flags().StringVar(&f.ClientCA, "client-ca", "", "CA (PEM) of the client certificate the API server presents to the webhook (its AdmissionConfiguration): reviews without one are refused")
 	cmd.Flags().StringVar(&f.GatekeeperClientCA, "gatekeeper-client-ca", "", "CA (PEM) of Gatekeeper's client certificate: /gatekeeper/ (external data) is served only to a caller presenting one (default: the API server's credentials, when given)")
+	cmd.Flags().BoolVar(&f.GatekeeperNamespacedKeys, "gatekeeper-namespaced-keys", false, "read Gatekeeper keys written [namespace]image as judged in that namespace: only when the ConstraintTemplate builds keys from the review's namespace (default: a key is the image as the Pod wrote it)")
 	cmd.Flags().StringVar(&f.ClientTokenFile, "client-token-file", "", "file of bearer tokens (one per line, 32+ characters) the API server presents to the webhook (its AdmissionConfiguration): reviews without one are refused")
 }
 

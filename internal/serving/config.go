@@ -109,8 +109,13 @@ type Webhook struct {
 	ClientTokenFile string `json:"clientTokenFile,omitempty" flag:"client-token-file" path:"true"`
 	// GatekeeperClientCA is the CA of Gatekeeper's client certificate:
 	// external data is then served to Gatekeeper only.
-	GatekeeperClientCA string     `json:"gatekeeperClientCA,omitempty" flag:"gatekeeper-client-ca" path:"true"`
-	Kubernetes         Kubernetes `json:"kubernetes"`
+	GatekeeperClientCA string `json:"gatekeeperClientCA,omitempty" flag:"gatekeeper-client-ca" path:"true"`
+	// GatekeeperNamespacedKeys reads external data keys written
+	// [namespace]image as judged in that namespace: only for a template
+	// that builds keys from the review's namespace (a key is otherwise an
+	// image as a Pod's author wrote it).
+	GatekeeperNamespacedKeys bool       `json:"gatekeeperNamespacedKeys,omitempty" flag:"gatekeeper-namespaced-keys"`
+	Kubernetes               Kubernetes `json:"kubernetes"`
 }
 
 // Kubernetes is the API server the webhook reads namespace labels from

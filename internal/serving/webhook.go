@@ -62,7 +62,8 @@ func StartWebhook(ctx context.Context, f *Webhook, cluster, dataDir string, reac
 	if err != nil {
 		return fail(configError("webhook.unclaimed", "unclaimed", "%v", err))
 	}
-	wopts := admission.Options{Registry: reach, EvidenceTTL: f.EvidenceTTL.Duration, FailOpen: f.FailOpen, Unclaimed: unclaimed, Cluster: cluster, Metrics: m}
+	wopts := admission.Options{Registry: reach, EvidenceTTL: f.EvidenceTTL.Duration, FailOpen: f.FailOpen, Unclaimed: unclaimed, Cluster: cluster, Metrics: m,
+		NamespacedKeys: f.GatekeeperNamespacedKeys}
 	if api.URL != "" {
 		if wopts.NamespaceLabels, err = admission.NamespaceLabelsFrom(api, 30*time.Second); err != nil {
 			return fail(err)
