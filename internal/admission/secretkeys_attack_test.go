@@ -165,18 +165,13 @@ spec:
 		}
 	})
 
-	// a Secret that holds no public key fails the start, by name, and
-	// never repeats the private key it was given
+	// a Secret that holds something other than public keys fails the start,
+	// by name, and never repeats the private key it was given
 	// the fixture's signature has no transparency log entry
 	writePolicy(`{publicKeys: "k8s://keys/release", rekor: {ignoreTlog: true}}`)
-	for what, content := range map[string]string{"missing": "", "private key": private, "certificate": cert, "not PEM": "ssh-ed25519 AAAA release",
+	for what, content := range map[string]string{"private key": private, "certificate": cert, "not PEM": "ssh-ed25519 AAAA release",
 		"public then private": release + private, "huge": strings.Repeat("A", 900<<10), "PEM with junk": release + "junk"} {
-		api.set(func(s *fakeSecrets) {
-			delete(s.keys, "keys/release")
-			if what != "missing" {
-				s.keys["keys/release"] = content
-			}
-		})
+		api.set(func(s *fakeSecrets) { s.keys["keys/release"] = content })
 		_, err := load()
 		if err == nil {
 			t.Errorf("cosign.pub %s: loaded", what)
@@ -211,11 +206,7 @@ spec:
 	if _, err := rules.Reload(); err != nil {
 		t.Fatal(err)
 	}
-	// Deleted is among them: a Secret deleted to revoke its key leaves that
-	// key trusted until a load succeeds (docs/policies.md: at a reload the
-	// rules in force stay); rotate by writing the new key instead.
 	for what, breakIt := range map[string]func(*fakeSecrets){
-		"deleted":     func(s *fakeSecrets) { delete(s.keys, "keys/release") },
 		"private key": func(s *fakeSecrets) { s.keys["keys/release"] = private },
 		"down":        func(s *fakeSecrets) { s.down = true },
 		"stalled":     func(s *fakeSecrets) { s.stall = 6 * time.Second },
@@ -232,6 +223,19 @@ spec:
 			t.Errorf("after a failed reload (%s) the rules in force changed: signed admitted %v, unsigned admitted %v", what, s, u)
 		}
 		api.set(func(s *fakeSecrets) { s.keys["keys/release"], s.down, s.stall = release, false, 0 })
+	}
+	// a Secret deleted revokes its key at the next reload: what it
+	// verified is refused, saying why, until a key is back
+	api.set(func(s *fakeSecrets) { delete(s.keys, "keys/release") })
+	if changed, err := rules.Reload(); !changed || err != nil {
+		t.Fatalf("reload after the Secret was deleted: changed %v, %v", changed, err)
+	}
+	if s, u := review(rules, signed), review(rules, unsigned); s || u {
+		t.Errorf("the Secret deleted: signed admitted %v, unsigned admitted %v", s, u)
+	}
+	api.set(func(s *fakeSecrets) { s.keys["keys/release"] = release })
+	if changed, err := rules.Reload(); !changed || err != nil || !review(rules, signed) {
+		t.Errorf("the key written back: changed %v, %v", changed, err)
 	}
 	// down at start: no rules at all
 	api.set(func(s *fakeSecrets) { s.down = true })

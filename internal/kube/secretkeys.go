@@ -3,8 +3,8 @@ package kube
 import (
 	"context"
 	"encoding/base64"
-	"errors"
 	"fmt"
+	"io/fs"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -19,6 +19,13 @@ import (
 const secretKeyTimeout = 5 * time.Second
 
 var secrets = schema.GroupVersionResource{Version: "v1", Resource: "secrets"}
+
+// noKey says a Secret holds no key (fs.ErrNotExist): the policy's key is
+// then revoked, where an error reading it leaves the rules in force.
+type noKey string
+
+func (e noKey) Error() string        { return string(e) }
+func (e noKey) Is(target error) bool { return target == fs.ErrNotExist }
 
 // SecretKeys reads the public keys policies keep in Kubernetes Secrets
 // (Kyverno's k8s://NAMESPACE/NAME): a Secret's cosign.pub, as cosign and
@@ -35,13 +42,13 @@ func SecretKeys(cluster *rest.Config) (func(namespace, name string) ([]byte, err
 		s, err := api.Resource(secrets).Namespace(namespace).Get(ctx, name, metav1.GetOptions{})
 		switch {
 		case apierrors.IsNotFound(err):
-			return nil, errors.New("no such Secret")
+			return nil, noKey("no such Secret")
 		case err != nil:
 			return nil, fmt.Errorf("reading it: %w", err)
 		}
 		encoded, found, err := unstructured.NestedString(s.Object, "data", "cosign.pub")
 		if err != nil || !found {
-			return nil, errors.New("it has no cosign.pub")
+			return nil, noKey("it has no cosign.pub")
 		}
 		key, err := base64.StdEncoding.DecodeString(encoded)
 		if err != nil {

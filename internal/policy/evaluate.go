@@ -294,6 +294,9 @@ func (e *evaluator) verify(p *Policy, r Rule) evidence.RuleResult {
 		if r.Static.Message != "" {
 			res.Reason += ": " + r.Static.Message
 		}
+		if r.Static.Reason != "" {
+			res.Reason = r.Static.Reason
+		}
 	case len(r.AnyOf) > 0 && r.AtLeast > 0:
 		e.atLeast(&res, p, r.AnyOf, r.AtLeast)
 	case len(r.AnyOf) > 0:

@@ -3,7 +3,9 @@ package policy
 import (
 	"crypto/x509"
 	"encoding/pem"
+	"errors"
 	"fmt"
+	"io/fs"
 	"regexp"
 	"slices"
 	"strings"
@@ -812,20 +814,26 @@ func (l *kyvernoLoader) keys(path, name string, k *kyvernoKeys, check func(Signe
 		return nil, fieldError(l.src, path+".signatureAlgorithm", "%q: only sha256 is supported", k.SignatureAlgorithm)
 	case k.Secret != nil && publicKeys != "":
 		return nil, fieldError(l.src, path+".secret", "give publicKeys or a secret, not both")
-	case k.Secret != nil:
-		data, err := l.keyInSecret(path+".secret", k.Secret.Namespace, k.Secret.Name)
+	case k.Secret != nil, strings.HasPrefix(publicKeys, "k8s://"):
+		where, namespace, secret := path+".publicKeys", "", ""
+		if k.Secret != nil {
+			where, namespace, secret = path+".secret", k.Secret.Namespace, k.Secret.Name
+		} else {
+			var ok bool
+			namespace, secret, ok = strings.Cut(strings.TrimPrefix(publicKeys, "k8s://"), "/")
+			if !ok || strings.Contains(secret, "/") {
+				return nil, fieldError(l.src, where, "%.100q: a key in a Secret is k8s://NAMESPACE/NAME", publicKeys)
+			}
+		}
+		data, absent, err := l.keyInSecret(where, namespace, secret)
 		if err != nil {
 			return nil, err
 		}
-		publicKeys = data
-	case strings.HasPrefix(publicKeys, "k8s://"):
-		namespace, secret, ok := strings.Cut(strings.TrimPrefix(publicKeys, "k8s://"), "/")
-		if !ok || strings.Contains(secret, "/") {
-			return nil, fieldError(l.src, path+".publicKeys", "%.100q: a key in a Secret is k8s://NAMESPACE/NAME", publicKeys)
-		}
-		data, err := l.keyInSecret(path+".publicKeys", namespace, secret)
-		if err != nil {
-			return nil, err
+		if absent != "" {
+			// a key deleted from its Secret is revoked: it verifies nothing,
+			// and the attestor's other entries still count
+			l.warnings = append(l.warnings, fmt.Sprintf("%s: %s: %s: no signature passes this entry", l.src, where, absent))
+			return []Alternative{{Name: name, Rules: []Rule{{Name: name, Static: &StaticRule{Reason: absent}}}}}, nil
 		}
 		publicKeys = data
 	case publicKeys == "":
@@ -857,23 +865,30 @@ func (l *kyvernoLoader) keys(path, name string, k *kyvernoKeys, check func(Signe
 // its cosign.pub, as Kyverno reads k8s://namespace/name: only where an API
 // server is reached, and read again at each reload, so that a key rotated
 // in the Secret is a new version of the rules.
-func (l *kyvernoLoader) keyInSecret(path, namespace, secret string) (string, error) {
+// A Secret that does not exist, or holds no cosign.pub, holds no key:
+// absent says so, and the entry then verifies nothing (deleting the
+// Secret revokes the key, as in Kyverno). A Secret that cannot be read
+// (the API server down, a denied read) is an error: the load fails and
+// the rules in force stay.
+func (l *kyvernoLoader) keyInSecret(path, namespace, secret string) (key, absent string, err error) {
 	for _, part := range []struct{ what, value string }{{"namespace", namespace}, {"name", secret}} {
 		if problems := validation.IsDNS1123Subdomain(part.value); len(problems) > 0 {
-			return "", fieldError(l.src, path, "Secret %s %.100q: %s", part.what, part.value, problems[0])
+			return "", "", fieldError(l.src, path, "Secret %s %.100q: %s", part.what, part.value, problems[0])
 		}
 	}
 	if l.secretKey == nil {
-		return "", fieldError(l.src, path, "the key in Secret %s/%s is read from the Kubernetes API server, by the webhook and serve only (in a cluster, or given --kubernetes-api); elsewhere give the PEM key in publicKeys", namespace, secret)
+		return "", "", fieldError(l.src, path, "the key in Secret %s/%s is read from the Kubernetes API server, by the webhook and serve only (in a cluster, or given --kubernetes-api); elsewhere give the PEM key in publicKeys", namespace, secret)
 	}
 	data, err := l.secretKey(namespace, secret)
-	if err != nil {
-		return "", fieldError(l.src, path, "the key in Secret %s/%s: %v", namespace, secret, err)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return "", fmt.Sprintf("the key in Secret %s/%s: %v", namespace, secret, err), nil
+	case err != nil:
+		return "", "", fieldError(l.src, path, "the key in Secret %s/%s: %v", namespace, secret, err)
+	case strings.TrimSpace(string(data)) == "":
+		return "", fmt.Sprintf("Secret %s/%s holds no public key in cosign.pub", namespace, secret), nil
 	}
-	if strings.TrimSpace(string(data)) == "" {
-		return "", fieldError(l.src, path, "Secret %s/%s holds no public key in cosign.pub", namespace, secret)
-	}
-	return strings.TrimSpace(string(data)), nil
+	return strings.TrimSpace(string(data)), "", nil
 }
 
 // certificate trusts the public key of a given certificate.

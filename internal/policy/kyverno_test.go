@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
+	"io/fs"
 	"math/big"
 	"os"
 	"slices"
@@ -263,9 +264,12 @@ func TestKyvernoKeysInSecrets(t *testing.T) {
 	var reads []string
 	opts := LoadOptions{SecretKey: func(namespace, name string) ([]byte, error) {
 		reads = append(reads, namespace+"/"+name)
+		if namespace == "down" {
+			return nil, fmt.Errorf("the API server answered 503 Service Unavailable")
+		}
 		data, ok := secrets[namespace+"/"+name]
 		if !ok {
-			return nil, fmt.Errorf("secrets %q not found", name)
+			return nil, fmt.Errorf("no such Secret: %w", fs.ErrNotExist)
 		}
 		return []byte(data), nil
 	}}
@@ -287,9 +291,26 @@ func TestKyvernoKeysInSecrets(t *testing.T) {
 			t.Errorf("%s: unsigned, allowed", entry)
 		}
 	}
+	// a Secret without a key (deleted, or no cosign.pub) revokes it: the
+	// entry verifies nothing, the policy still loads, and the denial says why
+	for entry, why := range map[string]string{
+		`{keys: {publicKeys: "k8s://keys/missing"}}`: "the key in Secret keys/missing: no such Secret",
+		`{keys: {publicKeys: "k8s://keys/empty"}}`:   "Secret keys/empty holds no public key in cosign.pub",
+	} {
+		docs, err := Parse("k.yaml", []byte(kyvernoHeader+"      attestors: [{entries: ["+entry+"]}]\n"), opts)
+		if err != nil {
+			t.Fatalf("%s: %v", entry, err)
+		}
+		d := Evaluate(&Set{Policies: docs.Policies}, signed, now)
+		if d.Allowed || !strings.Contains(fmt.Sprint(d.Rules), why) {
+			t.Errorf("%s: signed by the key that was in it: %+v, want denied saying %q", entry, d.Rules, why)
+		}
+		if !strings.Contains(strings.Join(docs.Warnings, "\n"), why) {
+			t.Errorf("%s: no warning says %q: %v", entry, why, docs.Warnings)
+		}
+	}
 	for entry, want := range map[string]string{
-		`{keys: {publicKeys: "k8s://keys/missing"}}`:                    `publicKeys: the key in Secret keys/missing: secrets "missing" not found`,
-		`{keys: {publicKeys: "k8s://keys/empty"}}`:                      "Secret keys/empty holds no public key in cosign.pub",
+		`{keys: {publicKeys: "k8s://down/release"}}`:                    "the key in Secret down/release: the API server answered 503",
 		`{keys: {publicKeys: "k8s://keys"}}`:                            "a key in a Secret is k8s://NAMESPACE/NAME",
 		`{keys: {publicKeys: "k8s://keys/a/b"}}`:                        "a key in a Secret is k8s://NAMESPACE/NAME",
 		`{keys: {publicKeys: "k8s://Keys/release"}}`:                    `Secret namespace "Keys"`,

@@ -134,6 +134,9 @@ type Alternative struct {
 type StaticRule struct {
 	Pass    bool
 	Message string
+	// Reason, when set, is the whole reason given (a Kyverno key whose
+	// Secret holds none), in place of a static authority's wording.
+	Reason string
 }
 
 // SignatureRule requires a verified signature by one of Signers.

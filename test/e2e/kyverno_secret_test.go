@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -14,9 +13,10 @@ import (
 
 // TestKyvernoKeyInSecret: a Kyverno ClusterPolicy whose key is
 // k8s://NAMESPACE/NAME is decided by the webhook with the cosign.pub of
-// that Secret, read from the API server; a key rotated in the Secret
-// applies at the next reload, and a policy naming a Secret that does not
-// exist stops the webhook from starting, by name.
+// that Secret, read from the API server at every reload: before the
+// Secret exists nothing it would verify is admitted, a key written or
+// rotated in the Secret applies at the next reload, and deleting the
+// Secret revokes the key.
 func TestKyvernoKeyInSecret(t *testing.T) {
 	if testing.Short() {
 		testutil.Missing(t, "the end-to-end suite starts a control plane (skipped with -short)")
@@ -74,29 +74,22 @@ spec:
                     ctlog: {ignoreSCT: true}
 `, host))
 
-	t.Run("a Secret that does not exist: the webhook does not start, and says which", func(t *testing.T) {
-		certDir := filepath.Join(dir, "refused-tls")
-		if code, _, errOut := runDossier(t, "webhook", "certificate", "--host", "127.0.0.1", "--out-dir", certDir); code != 0 {
-			t.Fatalf("webhook certificate: %s", errOut)
-		}
-		p := start(t, "dossier-webhook-refused", os.Args[0], append(cleanEnv(), "DOSSIER_E2E_RUN_DOSSIER=1"), "webhook", "--policy", policyDir,
-			"--exceptions", exceptionsFile, "--trusted-root", trustedRoot, "--tls-cert", filepath.Join(certDir, "tls.crt"), "--tls-key", filepath.Join(certDir, "tls.key"),
-			"--listen", fmt.Sprintf("127.0.0.1:%d", freePort(t)), "--data-dir", filepath.Join(dir, "data-refused"), "--kubernetes-api", c.url,
-			"--kubernetes-ca", c.caFile, "--kubernetes-client-cert", c.certFile, "--kubernetes-client-key", c.keyFile)
-		c.waitFor(t, "the webhook to refuse its policies", 60*time.Second, p.exited)
-		if out := p.tail(5); p.err == nil || !strings.Contains(out, "kyverno.yaml") || !strings.Contains(out, "the key in Secret keys/release: no such Secret") {
-			t.Fatalf("exit %v: %s", p.err, out)
-		}
-	})
-
-	if a := c.create(t, "/api/v1/namespaces/keys/secrets", secret(keys["release"])); a.code != http.StatusCreated {
-		t.Fatalf("secret: %d %s", a.code, a.body)
-	}
+	// started before the Secret exists: the key verifies nothing yet
 	w := startWebhook(t, c, dir, policyDir, exceptionsFile, trustedRoot, filepath.Join(dir, "data"), "--reload-interval", "500ms")
 	w.install(t, c)
 	release, other := host+"/ky/release:v1", host+"/ky/other:v1"
 	c.waitFor(t, "the webhook configurations to take effect", 60*time.Second, func() bool {
 		return c.create(t, "/api/v1/namespaces/shop/pods?dryRun=All", pod("probe", nil, other)).code == http.StatusForbidden
+	}, c.apiserver, w.proc)
+	t.Run("no Secret yet: denied, saying which Secret holds no key", func(t *testing.T) {
+		expectDenied(t, "signed, the Secret missing", c.create(t, "/api/v1/namespaces/shop/pods", pod("early", nil, release)),
+			"the key in Secret keys/release: no such Secret")
+	})
+	if a := c.create(t, "/api/v1/namespaces/keys/secrets", secret(keys["release"])); a.code != http.StatusCreated {
+		t.Fatalf("secret: %d %s", a.code, a.body)
+	}
+	c.waitFor(t, "the Secret's key to apply", 30*time.Second, func() bool {
+		return c.create(t, "/api/v1/namespaces/shop/pods?dryRun=All", pod("probe", nil, release)).code == http.StatusCreated
 	}, c.apiserver, w.proc)
 
 	t.Run("signed by the Secret's key: admitted; by another key: denied", func(t *testing.T) {
@@ -114,5 +107,16 @@ spec:
 			return c.create(t, "/api/v1/namespaces/shop/pods?dryRun=All", pod("probe", nil, other)).code == http.StatusCreated
 		}, c.apiserver, w.proc)
 		expectDenied(t, "signed by the key rotated out", c.create(t, "/api/v1/namespaces/shop/pods", pod("release-again", nil, release)), "check-image")
+	})
+
+	t.Run("the Secret deleted revokes its key at the next reload", func(t *testing.T) {
+		if a := c.do(t, http.MethodDelete, "/api/v1/namespaces/keys/secrets/release", "", nil); a.code != http.StatusOK {
+			t.Fatalf("delete: %d %s", a.code, a.body)
+		}
+		c.waitFor(t, "the deleted key to be revoked", 30*time.Second, func() bool {
+			return c.create(t, "/api/v1/namespaces/shop/pods?dryRun=All", pod("probe", nil, other)).code == http.StatusForbidden
+		}, c.apiserver, w.proc)
+		expectDenied(t, "signed by the deleted key", c.create(t, "/api/v1/namespaces/shop/pods", pod("other-again", nil, other)),
+			"the key in Secret keys/release: no such Secret")
 	})
 }
