@@ -160,8 +160,8 @@ func providerBudgetOf(r *http.Request) time.Duration {
 // /gatekeeper/verify and /gatekeeper/mutate.
 func (w *Webhook) GatekeeperHandler() http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("POST /gatekeeper/verify", w.warm.serve(w.provide("gatekeeper-verify", w.verifyKey)))
-	mux.Handle("POST /gatekeeper/mutate", w.warm.serve(w.provide("gatekeeper-mutate", w.mutateKey)))
+	mux.Handle("POST /gatekeeper/verify", w.provide("gatekeeper-verify", w.verifyKey))
+	mux.Handle("POST /gatekeeper/mutate", w.provide("gatekeeper-mutate", w.mutateKey))
 	return mux
 }
 
@@ -264,9 +264,8 @@ func (w *Webhook) answerKeys(ctx context.Context, keys []string, trace string, a
 	slots := make(chan struct{}, judgeConcurrency)
 	for _, k := range distinct {
 		slots <- struct{}{}
-		judging.Add(1)
-		w.warm.Go(func() {
-			defer func() { <-slots; judging.Done() }()
+		judging.Go(func() {
+			defer func() { <-slots }()
 			item := answers[k]
 			key, err := parseProviderKey(k, w.namespacedKeys)
 			if err == nil {

@@ -68,8 +68,8 @@ func DecodeReview(body []byte) (*admissionv1.AdmissionReview, error) {
 // /admission/validate and /admission/mutate.
 func (w *Webhook) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("POST /admission/validate", w.warm.serve(w.serve("validate", w.Validate)))
-	mux.Handle("POST /admission/mutate", w.warm.serve(w.serve("mutate", w.Mutate)))
+	mux.Handle("POST /admission/validate", w.serve("validate", w.Validate))
+	mux.Handle("POST /admission/mutate", w.serve("mutate", w.Mutate))
 	return mux
 }
 

@@ -75,17 +75,9 @@ type Webhook struct {
 	metrics   *metrics.Metrics
 	now       func() time.Time
 	parsed    parsedImages
-	warm      *warmGoroutines
 	// namespacedKeys: Options.NamespacedKeys
 	namespacedKeys bool
 }
-
-// Goroutines kept for reviews and the images they judge: at most
-// warmIdle waiting, each for warmLinger (a few MB of stacks at most).
-const (
-	warmIdle   = 128
-	warmLinger = 10 * time.Second
-)
 
 // New makes a webhook deciding with rules (called on every review, so
 // that reloaded policies apply at once).
@@ -100,7 +92,7 @@ func New(rules func() *Rules, opts Options) *Webhook {
 		opts.Now = time.Now
 	}
 	w := &Webhook{failOpen: opts.FailOpen, unclaimed: opts.Unclaimed, cluster: opts.Cluster, namespacedKeys: opts.NamespacedKeys, rules: rules, judge: newJudge(opts.Registry, opts.EvidenceTTL, opts.TagTTL, opts.Now, opts.Metrics), labels: opts.NamespaceLabels, secrets: opts.PullSecrets,
-		metrics: opts.Metrics, now: opts.Now, warm: newWarmGoroutines(warmIdle, warmLinger)}
+		metrics: opts.Metrics, now: opts.Now}
 	if opts.Store != nil {
 		w.recorder = newRecorder(opts.Store, opts.OnStoreError)
 	}
@@ -198,9 +190,8 @@ func (w *Webhook) Judge(ctx context.Context, req *admissionv1.AdmissionRequest) 
 	began := time.Now()
 	for i, reference := range references {
 		slots <- struct{}{}
-		judging.Add(1)
-		w.warm.Go(func() {
-			defer func() { <-slots; judging.Done() }()
+		judging.Go(func() {
+			defer func() { <-slots }()
 			started := time.Now()
 			v := w.judgeImage(ctx, rules, req.Namespace, first[reference], namespaceLabels, credentials)
 			if v.Unavailable && bounded && ctx.Err() != nil && deadline.Sub(started) < deadline.Sub(began)/2 {

@@ -20,9 +20,9 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 )
 
-// warmServer serves a webhook's reviews and external data on one TLS
+// floodServer serves a webhook's reviews and external data on one TLS
 // listener, as dossier's does, speaking HTTP/2 and HTTP/1.1.
-func warmServer(t *testing.T, w *Webhook) *httptest.Server {
+func floodServer(t *testing.T, w *Webhook) *httptest.Server {
 	t.Helper()
 	mux := http.NewServeMux()
 	mux.Handle("/admission/", w.Handler())
@@ -35,7 +35,7 @@ func warmServer(t *testing.T, w *Webhook) *httptest.Server {
 	return srv
 }
 
-func warmClient(srv *httptest.Server, http2 bool) *http.Client {
+func floodClient(srv *httptest.Server, http2 bool) *http.Client {
 	tr := srv.Client().Transport.(*http.Transport).Clone()
 	tr.ForceAttemptHTTP2 = http2
 	if !http2 {
@@ -49,21 +49,20 @@ func warmClient(srv *httptest.Server, http2 bool) *http.Client {
 // A flood of reviews and provider requests, over HTTP/2 and HTTP/1.1,
 // with clients aborting every third one: each answer is its own request's
 // (its UID, its namespace's decision, its key), a request's short budget
-// cuts off only itself, and kept goroutines neither leak nor outlive
-// their linger. Run with -race: a ResponseWriter, context or deadline
-// used by another request's goroutine is a data race.
-func TestWarmAttackFlood(t *testing.T) {
+// cuts off only itself, and no goroutine outlives the flood. Run with
+// -race: a ResponseWriter, context or deadline used by another request's
+// goroutine is a data race.
+func TestAttackFlood(t *testing.T) {
 	f := newFixture(t, signedPolicy)
 	w := New(func() *Rules { return f.rules }, Options{NamespacedKeys: true})
-	w.warm = newWarmGoroutines(8, 100*time.Millisecond)
-	srv := warmServer(t, w)
+	srv := floodServer(t, w)
 	before := runtime.NumGoroutine()
 	signed, unsigned := f.host+"/team/signed:v1", f.host+"/team/unsigned:v1"
 
 	var wrong atomic.Int32
 	var wg sync.WaitGroup
 	for _, h2 := range []bool{true, false} {
-		client := warmClient(srv, h2)
+		client := floodClient(srv, h2)
 		for i := range 150 {
 			wg.Go(func() {
 				ctx, cancel := context.WithCancel(context.Background())
@@ -153,20 +152,17 @@ func TestWarmAttackFlood(t *testing.T) {
 	}
 	srv.CloseClientConnections()
 	deadline := time.Now().Add(5 * time.Second)
-	for (w.warm.idle.Load() > 0 || runtime.NumGoroutine() > before+8) && time.Now().Before(deadline) {
+	for runtime.NumGoroutine() > before+8 && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
-	}
-	if n := w.warm.idle.Load(); n != 0 {
-		t.Errorf("%d kept goroutines still waiting long after their linger", n)
 	}
 	if n := runtime.NumGoroutine(); n > before+8 {
 		t.Errorf("%d goroutines after the flood, %d before", n, before)
 	}
 }
 
-// A handler that panics on a kept goroutine fails only its request: the
-// next reviews, on the same listener and kept goroutines, are answered.
-func TestWarmAttackPanicFailsOneRequest(t *testing.T) {
+// A review whose handling panics fails only its request: the next
+// reviews, on the same listener and connection, are answered.
+func TestAttackPanicFailsOneRequest(t *testing.T) {
 	f := newFixture(t, signedPolicy)
 	var calls atomic.Int32
 	w := New(func() *Rules {
@@ -175,11 +171,10 @@ func TestWarmAttackPanicFailsOneRequest(t *testing.T) {
 		}
 		return f.rules
 	}, Options{})
-	w.warm = newWarmGoroutines(2, time.Minute)
-	srv := warmServer(t, w)
+	srv := floodServer(t, w)
 	for _, h2 := range []bool{true, false} {
 		calls.Store(0)
-		client := warmClient(srv, h2)
+		client := floodClient(srv, h2)
 		body, _ := json.Marshal(podReview(t, "prod", containers(f.host+"/team/signed:v1")))
 		if resp, err := client.Post(srv.URL+"/admission/validate", "application/json", bytes.NewReader(body)); err == nil {
 			data, _ := io.ReadAll(resp.Body)
