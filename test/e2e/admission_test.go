@@ -88,13 +88,9 @@ func TestAdmissionOnARealCluster(t *testing.T) {
 	}
 	c := startCluster(t)
 	reg := startRegistry(t)
-	sigstore := testutil.NewSigstore(t)
-	images := pushImages(t, reg.host, sigstore)
 	host := reg.host
 	dir := t.TempDir()
-	policyDir, cipFile, exceptionsFile := writePolicies(t, dir, host, images, time.Now())
-	trustedRoot := filepath.Join(dir, "trusted-root.json")
-	write(t, trustedRoot, string(sigstore.TrustedRootJSON(t)))
+	images, policyDir, cipFile, exceptionsFile, trustedRoot := suite(t, dir, host)
 	dataDir := filepath.Join(dir, "data")
 	w := startWebhook(t, c, dir, policyDir, exceptionsFile, trustedRoot, dataDir, "--reload-interval", "500ms")
 	certDir := w.certDir

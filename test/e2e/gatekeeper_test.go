@@ -117,13 +117,9 @@ func TestGatekeeperExternalData(t *testing.T) {
 	}
 	c := startCluster(t)
 	reg := startRegistry(t)
-	sigstore := testutil.NewSigstore(t)
-	images := pushImages(t, reg.host, sigstore)
 	host := reg.host
 	dir := t.TempDir()
-	policyDir, _, exceptionsFile := writePolicies(t, dir, host, images, time.Now())
-	trustedRoot := filepath.Join(dir, "trusted-root.json")
-	write(t, trustedRoot, string(sigstore.TrustedRootJSON(t)))
+	images, policyDir, _, exceptionsFile, trustedRoot := suite(t, dir, host)
 
 	gatekeeperDir := filepath.Join(dir, "gatekeeper-tls")
 	if err := os.MkdirAll(gatekeeperDir, 0o700); err != nil {

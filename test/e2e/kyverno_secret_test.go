@@ -23,13 +23,9 @@ func TestKyvernoKeyInSecret(t *testing.T) {
 	}
 	c := startCluster(t)
 	reg := startRegistry(t)
-	sigstore := testutil.NewSigstore(t)
-	images := pushImages(t, reg.host, sigstore)
 	host := reg.host
 	dir := t.TempDir()
-	policyDir, _, exceptionsFile := writePolicies(t, dir, host, images, time.Now())
-	trustedRoot := filepath.Join(dir, "trusted-root.json")
-	write(t, trustedRoot, string(sigstore.TrustedRootJSON(t)))
+	_, policyDir, _, exceptionsFile, trustedRoot := suite(t, dir, host)
 
 	// two keys, an image signed by each
 	t.Setenv("DOSSIER_PASSWORD", "e2e")

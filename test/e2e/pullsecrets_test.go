@@ -12,8 +12,6 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 	corev1 "k8s.io/api/core/v1"
-
-	"github.com/dossier-dev/dossier/internal/testutil"
 )
 
 // A registry on 127.0.0.1 that only a namespace's pull secret may read: the
@@ -38,12 +36,8 @@ func TestPullSecretsOnARealCluster(t *testing.T) {
 	// process never sees it
 	t.Setenv("DOCKER_CONFIG", dir)
 	write(t, filepath.Join(dir, "config.json"), string(dockerConfig))
-	sigstore := testutil.NewSigstore(t)
-	images := pushImages(t, reg.host, sigstore)
-	policyDir, _, exceptionsFile := writePolicies(t, dir, reg.host, images, time.Now())
-	os.Remove(filepath.Join(policyDir, "cip.yaml"))
-	trustedRoot := filepath.Join(dir, "trusted-root.json")
-	write(t, trustedRoot, string(sigstore.TrustedRootJSON(t)))
+	images, policyDir, cipFile, exceptionsFile, trustedRoot := suite(t, dir, reg.host)
+	os.Remove(cipFile)
 	// the webhook process starts with no Docker configuration of its own
 	t.Setenv("DOCKER_CONFIG", t.TempDir())
 	// it fails open: an outage admits, a refusal never does

@@ -148,6 +148,19 @@ func pushImages(t *testing.T, host string, s *testutil.Sigstore) map[string]imag
 	return out
 }
 
+// suite pushes the suite's images to host (signed as pushImages signs
+// them) and writes into dir their policies, exceptions and the trusted root
+// of the suite's Sigstore.
+func suite(t *testing.T, dir, host string) (images map[string]image, policyDir, cipFile, exceptionsFile, trustedRoot string) {
+	t.Helper()
+	sigstore := testutil.NewSigstore(t)
+	images = pushImages(t, host, sigstore)
+	policyDir, cipFile, exceptionsFile = writePolicies(t, dir, host, images, time.Now())
+	trustedRoot = filepath.Join(dir, "trusted-root.json")
+	write(t, trustedRoot, string(sigstore.TrustedRootJSON(t)))
+	return images, policyDir, cipFile, exceptionsFile, trustedRoot
+}
+
 // policies writes the suite's policies: the release workflow's signature
 // enforced in namespaces labelled dossier.dev/mode=enforce and audited
 // in those labelled audit (the rollout is a label change); a Sigstore
